@@ -1,0 +1,194 @@
+//! The command line: argument definitions and dispatch. Each command lives in its own file and returns
+//! an exit code (see [`crate::exit`]).
+
+pub mod catalog;
+pub mod plan;
+pub mod results;
+pub mod run;
+pub mod validate;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+use crate::diag::{Diagnostic, RenderOptions};
+use crate::exit;
+use crate::pipeline::raw::EngineName;
+use crate::pipeline::{Overrides, Pipeline};
+
+/// geepipe: zonal statistics for thousands of polygons from Google Earth Engine, from one pipeline file.
+#[derive(Debug, Parser)]
+#[command(name = "geepipe", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// More output (repeat for more detail).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Colour: auto (terminal and no NO_COLOR), always, never.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+    /// Earth Engine Cloud project (overrides the pipeline file and GOOGLE_CLOUD_PROJECT).
+    #[arg(long, global = true)]
+    pub project: Option<String>,
+    /// Engine to run with, overriding the pipeline's `engine`.
+    #[arg(long, global = true, value_enum)]
+    pub engine: Option<EngineArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineArg {
+    Earthengine,
+    Local,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check pipeline files and their site files; report every problem with its place.
+    Validate(validate::ValidateArgs),
+    /// Print the pipeline JSON Schema (draft 2020-12).
+    Schema(validate::SchemaArgs),
+    /// List the built-in dataset layers, or explain one.
+    Catalog(catalog::CatalogArgs),
+    /// Show the Earth Engine requests a pipeline would send, without sending anything.
+    Plan(plan::PlanArgs),
+    /// Plan, submit, watch and fetch: run a pipeline to its merged table.
+    Run(run::RunArgs),
+    /// Show every chunk's state from the journal.
+    Status(run::StatusArgs),
+    /// Wait until the pipeline's submitted tasks finish.
+    Wait(run::WaitArgs),
+    /// Cancel the pipeline's running tasks.
+    Cancel(run::CancelArgs),
+    /// Download finished exports and merge them into one tidy table.
+    Fetch(results::FetchArgs),
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to generate completions for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+impl Global {
+    /// Whether to colour output: `--color`, then `NO_COLOR`, then whether stderr is a terminal.
+    pub fn color(&self) -> bool {
+        match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+            }
+        }
+    }
+
+    pub fn render_options(&self) -> RenderOptions {
+        RenderOptions { color: self.color(), width: 100 }
+    }
+
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            project: self.project.clone(),
+            env_project: std::env::var("GOOGLE_CLOUD_PROJECT").ok().filter(|s| !s.is_empty()),
+            engine: self.engine.map(|e| match e {
+                EngineArg::Earthengine => EngineName::Earthengine,
+                EngineArg::Local => EngineName::Local,
+            }),
+        }
+    }
+
+    /// Prints diagnostics to stderr (warnings suppressed by `-q`).
+    pub fn report(&self, diags: &[Diagnostic]) {
+        let shown: Vec<Diagnostic> = diags.iter().filter(|d| d.is_error() || !self.quiet).cloned().collect();
+        if !shown.is_empty() {
+            eprint!("{}", crate::diag::render_all(&shown, self.render_options()));
+        }
+    }
+
+    /// Loads and compiles a pipeline and validates its site file; prints diagnostics.
+    /// `Err` holds the exit code to return.
+    pub fn load_pipeline(&self, path: &std::path::Path) -> Result<Pipeline, i32> {
+        match crate::pipeline::load(path, &self.overrides()) {
+            Ok((pipeline, warnings)) => {
+                let mut diags = warnings;
+                diags.extend(crate::sites::validate(&pipeline));
+                self.report(&diags);
+                if diags.iter().any(|d| d.is_error()) {
+                    Err(exit::INVALID_INPUT)
+                } else {
+                    Ok(pipeline)
+                }
+            }
+            Err(diags) => {
+                self.report(&diags);
+                Err(exit::INVALID_INPUT)
+            }
+        }
+    }
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn main(cli: Cli) -> i32 {
+    init_tracing(&cli.global);
+    let g = &cli.global;
+    match cli.command {
+        Command::Validate(a) => validate::validate(g, a),
+        Command::Schema(a) => validate::schema(g, a),
+        Command::Catalog(a) => catalog::run(g, a),
+        Command::Plan(a) => plan::run(g, a),
+        Command::Run(a) => run::run(g, a),
+        Command::Status(a) => run::status(g, a),
+        Command::Wait(a) => run::wait(g, a),
+        Command::Cancel(a) => run::cancel(g, a),
+        Command::Fetch(a) => results::fetch(g, a),
+        Command::Completions(a) => {
+            clap_complete::generate(a.shell, &mut Cli::command(), "geepipe", &mut std::io::stdout());
+            exit::OK
+        }
+    }
+}
+
+fn init_tracing(g: &Global) {
+    let level = if g.quiet {
+        "error"
+    } else {
+        match g.verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GEEPIPE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("geepipe={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(g.color())
+        .without_time()
+        .try_init();
+}
+
+/// A pipeline file argument.
+pub type PipelinePath = PathBuf;

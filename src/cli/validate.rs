@@ -1,0 +1,43 @@
+//! `geepipe validate` and `geepipe schema`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::Global;
+use crate::exit;
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Pipeline files (YAML or TOML).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {}
+
+pub fn validate(g: &Global, a: ValidateArgs) -> i32 {
+    let mut code = exit::OK;
+    for file in &a.files {
+        match g.load_pipeline(file) {
+            Ok(p) => {
+                if !g.quiet {
+                    println!(
+                        "{}: valid ({} layer{})",
+                        file.display(),
+                        p.layers.len(),
+                        if p.layers.len() == 1 { "" } else { "s" }
+                    );
+                }
+            }
+            Err(c) => code = code.max(c),
+        }
+    }
+    code
+}
+
+pub fn schema(_g: &Global, _a: SchemaArgs) -> i32 {
+    print!("{}", crate::pipeline::schema::schema_text());
+    exit::OK
+}

@@ -1,0 +1,1 @@
+//! The Earth Engine REST client: exports, operations get/list/cancel, authentication, retries.

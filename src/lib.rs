@@ -1,0 +1,22 @@
+//! geepipe: zonal statistics for thousands of polygons from Google Earth Engine, from one checked-in
+//! pipeline file.
+//!
+//! The modules follow the pipeline's stages:
+//! [`pipeline`] (raw model, load, schema, compile) → [`sites`] → [`catalog`] / [`expr`] → [`plan`] →
+//! [`ee`] (REST client) → [`executor`] with its [`journal`] → [`results`]; [`local`] computes the same
+//! statistics on GeoTIFFs without Earth Engine.
+
+pub mod catalog;
+pub mod cli;
+pub mod diag;
+pub mod ee;
+pub mod executor;
+pub mod exit;
+pub mod expr;
+pub mod journal;
+pub mod local;
+pub mod pipeline;
+pub mod plan;
+pub mod results;
+pub mod sites;
+pub mod suggest;

@@ -1,0 +1,13 @@
+//! The `geepipe` binary: parse arguments, run the library's command, exit with its code.
+
+use clap::Parser;
+
+fn main() {
+    // A panic is a bug: say so and exit with the internal-error code, never a half-finished output.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("error: internal error in geepipe (this is a bug, please report it): {info}");
+    }));
+    let cli = geepipe::cli::Cli::parse();
+    let code = std::panic::catch_unwind(|| geepipe::cli::main(cli)).unwrap_or(geepipe::exit::INTERNAL);
+    std::process::exit(code);
+}

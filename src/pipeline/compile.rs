@@ -1,0 +1,954 @@
+//! Turning a parsed document into the resolved [`Pipeline`], or into every problem it has.
+//!
+//! Order: JSON Schema shape checks (see [`super::schema`]), deserialising into the raw model, then
+//! semantic checks that need more than the shape (years, destinations, names Earth Engine accepts,
+//! catalog references). Each problem becomes a located [`Diagnostic`]; none stops the others.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::load::Document;
+use super::model::*;
+use super::raw::*;
+use crate::catalog;
+use crate::diag::Diagnostic;
+
+/// Settings from outside the file that change the resolved pipeline.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--project`; beats `GOOGLE_CLOUD_PROJECT`, which beats the file.
+    pub project: Option<String>,
+    /// Value of `GOOGLE_CLOUD_PROJECT`.
+    pub env_project: Option<String>,
+    /// `--engine`.
+    pub engine: Option<EngineName>,
+}
+
+/// Statistics a continuous layer may ask for (besides percentiles `p0`..`p100`).
+pub const STATS: &[&str] = &["mean", "median", "min", "max", "stdDev", "count", "sum", "variance"];
+
+/// Compiles a parsed document. Warnings are returned with the pipeline; any error returns all diagnostics.
+pub fn compile(
+    doc: &Document,
+    path: &Path,
+    overrides: &Overrides,
+) -> Result<(Pipeline, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let mut diags = super::schema::check(doc);
+    if diags.iter().any(|d| d.is_error()) {
+        return Err(diags);
+    }
+    let raw: RawPipeline = match serde_json::from_value(doc.value.clone()) {
+        Ok(raw) => raw,
+        Err(e) => {
+            diags.push(
+                Diagnostic::error("schema::shape", format!("the pipeline does not fit geepipe's model: {e}")).at(
+                    &doc.source,
+                    doc.span(""),
+                    None,
+                ),
+            );
+            return Err(diags);
+        }
+    };
+    let mut cx = Cx { doc, diags };
+    let pipeline = cx.resolve(&raw, path, overrides);
+    if cx.diags.iter().any(|d| d.is_error()) {
+        Err(cx.diags)
+    } else {
+        Ok((pipeline, cx.diags))
+    }
+}
+
+struct Cx<'a> {
+    doc: &'a Document,
+    diags: Vec<Diagnostic>,
+}
+
+fn is_ee_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn is_layer_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !s.contains("__")
+}
+
+/// Characters Earth Engine accepts in a file name prefix: letters, digits, `_ - . /`.
+fn is_file_prefix(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c))
+        && !s.starts_with('/')
+        && !s.split('/').any(|seg| seg == "..")
+}
+
+impl Cx<'_> {
+    fn error(&mut self, ptr: &str, code: &str, msg: impl Into<String>, label: &str, help: &str) {
+        let mut d = Diagnostic::error(code, msg).at(&self.doc.source, self.doc.span(ptr), Some(label.to_string()));
+        if !help.is_empty() {
+            d = d.with_help(help);
+        }
+        self.diags.push(d);
+    }
+
+    fn warn(&mut self, ptr: &str, code: &str, msg: impl Into<String>, label: &str) {
+        let d = Diagnostic::warning(code, msg).at(&self.doc.source, self.doc.span(ptr), Some(label.to_string()));
+        self.diags.push(d);
+    }
+
+    fn resolve(&mut self, raw: &RawPipeline, path: &Path, ov: &Overrides) -> Pipeline {
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+        let name = match &raw.name {
+            Some(n) => {
+                if !is_ee_name(n) {
+                    self.error(
+                        "/name",
+                        "pipeline::name",
+                        format!("pipeline name `{n}` has characters Earth Engine does not accept in task names"),
+                        "not allowed",
+                        "use letters, digits, `_` and `-` only",
+                    );
+                }
+                n.clone()
+            }
+            None => {
+                let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("pipeline");
+                let cleaned: String =
+                    stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+                cleaned
+            }
+        };
+        let project = ov.project.clone().or_else(|| ov.env_project.clone()).or_else(|| raw.project.clone());
+        if let Some(p) = &project {
+            if p.starts_with("projects/") {
+                self.error(
+                    "/project",
+                    "pipeline::project",
+                    format!("project `{p}` should be the bare project id"),
+                    "here",
+                    &format!("write `{}`", p.trim_start_matches("projects/")),
+                );
+            }
+        }
+        let engine = match ov.engine.or(raw.engine) {
+            Some(EngineName::Local) => Engine::Local,
+            _ => Engine::EarthEngine,
+        };
+        let kind = raw.kind.unwrap_or(KindName::Zonal);
+        let sites = self.sites(&raw.sites, &base, engine);
+        let pipeline_years = raw.years.as_ref().map(|y| self.years(y, "/years")).unwrap_or_default();
+        let vars = raw.vars.clone().unwrap_or_default();
+        let mut layers = Vec::new();
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        if raw.layers.is_empty() {
+            self.error(
+                "/layers",
+                "pipeline::no-layers",
+                "the pipeline has no layers",
+                "empty",
+                "add at least one layer, e.g. `- catalog: mapbiomas_lulc`",
+            );
+        }
+        for (i, l) in raw.layers.iter().enumerate() {
+            let ptr = format!("/layers/{i}");
+            if let Some(layer) = self.layer(l, &ptr, &pipeline_years, raw.years.is_some(), &vars, &base, engine) {
+                if let Some(first) = seen.insert(layer.name.clone(), i) {
+                    let d = Diagnostic::error(
+                        "pipeline::duplicate-layer",
+                        format!("two layers are named `{}`", layer.name),
+                    )
+                    .at(&self.doc.source, self.doc.span(&ptr), Some("second".to_string()))
+                    .also(self.doc.span(&format!("/layers/{first}")), "first")
+                    .with_help("give one of them another `name`");
+                    self.diags.push(d);
+                }
+                for k in &sites.keep {
+                    if k == &sites.id_property {
+                        continue;
+                    }
+                    if k.starts_with(&format!("{}__", layer.name)) {
+                        self.error(
+                            "/sites/keep",
+                            "pipeline::column-clash",
+                            format!("kept property `{k}` clashes with layer `{}`'s columns", layer.name),
+                            "clashes",
+                            "rename the layer",
+                        );
+                    }
+                }
+                layers.push(layer);
+            }
+        }
+        let reduce = self.reduce(raw.reduce.as_ref().cloned().unwrap_or_default());
+        let export = self.export(&raw.export, &name, &base, engine, kind);
+        let chunks = self.chunks(raw.chunks.as_ref().cloned().unwrap_or_default());
+        let output = self.output(raw.output.as_ref().cloned().unwrap_or_default(), &name, &base);
+        let journal_dir = match &raw.journal {
+            Some(j) => base.join(j),
+            None => output.path.parent().map(|p| p.join(".geepipe")).unwrap_or_else(|| base.join(".geepipe")),
+        };
+        let content_hash = content_hash(raw, &sites);
+        Pipeline {
+            name,
+            source: path.to_path_buf(),
+            content_hash,
+            project,
+            engine,
+            kind,
+            sites,
+            layers,
+            reduce,
+            export,
+            chunks,
+            output,
+            journal_dir,
+            vars,
+        }
+    }
+
+    fn sites(&mut self, raw: &RawSites, base: &Path, engine: Engine) -> SiteSource {
+        let location = match (&raw.file, &raw.asset) {
+            (Some(f), None) => SiteLocation::File(base.join(f)),
+            (None, Some(a)) => {
+                if engine == Engine::Local {
+                    self.error(
+                        "/sites/asset",
+                        "sites::asset-local",
+                        "the local engine cannot read sites from an Earth Engine asset",
+                        "asset",
+                        "export the table to GeoJSON and use `file`",
+                    );
+                }
+                if !a.starts_with("projects/") && !a.starts_with("users/") {
+                    self.error(
+                        "/sites/asset",
+                        "sites::asset-id",
+                        format!("`{a}` is not an Earth Engine asset id"),
+                        "here",
+                        "write the full id, e.g. `projects/my-project/assets/sites`",
+                    );
+                }
+                SiteLocation::Asset(a.clone())
+            }
+            (Some(_), Some(_)) => {
+                self.error(
+                    "/sites/asset",
+                    "sites::file-and-asset",
+                    "`sites` names both a `file` and an `asset`",
+                    "choose one",
+                    "remove either `file` or `asset`",
+                );
+                SiteLocation::File(PathBuf::new())
+            }
+            (None, None) => {
+                self.error(
+                    "/sites",
+                    "sites::no-source",
+                    "`sites` names neither a `file` nor an `asset`",
+                    "here",
+                    "add `file: sites.geojson` (GeoJSON) or `asset: projects/…/assets/…`",
+                );
+                SiteLocation::File(PathBuf::new())
+            }
+        };
+        let mut seen = BTreeSet::new();
+        for (i, k) in raw.keep.iter().enumerate() {
+            if !seen.insert(k) {
+                self.error(
+                    &format!("/sites/keep/{i}"),
+                    "sites::keep-twice",
+                    format!("property `{k}` is kept twice"),
+                    "again",
+                    "remove the repeat",
+                );
+            }
+        }
+        SiteSource {
+            location,
+            id_property: raw.id.clone(),
+            keep: raw.keep.clone(),
+            first_year_property: raw.first_year.clone(),
+            label_property: raw.label.clone(),
+        }
+    }
+
+    /// Resolves a years value; reports problems at `ptr`.
+    fn years(&mut self, y: &RawYears, ptr: &str) -> Vec<i32> {
+        let check = |cx: &mut Cx, v: i64, p: &str| -> Option<i32> {
+            if (1900..=2100).contains(&v) {
+                Some(v as i32)
+            } else {
+                cx.error(
+                    p,
+                    "years::out-of-range",
+                    format!("year {v} is outside 1900..2100"),
+                    "not a plausible year",
+                    "",
+                );
+                None
+            }
+        };
+        let span = |cx: &mut Cx, from: i64, to: i64, p: &str| -> Vec<i32> {
+            if from > to {
+                cx.error(
+                    p,
+                    "years::empty-range",
+                    format!("year range {from}..{to} is empty: it ends before it starts"),
+                    "empty range",
+                    &format!("did you mean {to}..{from}?"),
+                );
+                return Vec::new();
+            }
+            match (check(cx, from, p), check(cx, to, p)) {
+                (Some(a), Some(b)) => (a..=b).collect(),
+                _ => Vec::new(),
+            }
+        };
+        match y {
+            RawYears::Single(v) => check(self, *v, ptr).into_iter().collect(),
+            RawYears::Range(s) => {
+                let t = s.trim();
+                if let Some((a, b)) = t.split_once("..") {
+                    let b = b.trim_start_matches('=');
+                    match (a.trim().parse::<i64>(), b.trim().parse::<i64>()) {
+                        (Ok(a), Ok(b)) => span(self, a, b, ptr),
+                        _ => {
+                            self.error(
+                                ptr,
+                                "years::syntax",
+                                format!("`{s}` is not a year range"),
+                                "here",
+                                "write an inclusive range like `2010..2023`",
+                            );
+                            Vec::new()
+                        }
+                    }
+                } else if let Ok(v) = t.parse::<i64>() {
+                    check(self, v, ptr).into_iter().collect()
+                } else {
+                    self.error(
+                        ptr,
+                        "years::syntax",
+                        format!("`{s}` is not a year or a year range"),
+                        "here",
+                        "write `2020`, `2010..2023`, `[2015, 2020]` or `{from: 2010, to: 2023}`",
+                    );
+                    Vec::new()
+                }
+            }
+            RawYears::List(list) => {
+                if list.is_empty() {
+                    self.error(
+                        ptr,
+                        "years::empty-list",
+                        "the list of years is empty",
+                        "empty",
+                        "list at least one year",
+                    );
+                }
+                let mut out = BTreeSet::new();
+                for (i, v) in list.iter().enumerate() {
+                    let p = format!("{ptr}/{i}");
+                    if let Some(y) = check(self, *v, &p) {
+                        if !out.insert(y) {
+                            self.warn(&p, "years::repeated", format!("year {y} is listed twice"), "repeated");
+                        }
+                    }
+                }
+                out.into_iter().collect()
+            }
+            RawYears::FromTo(RawYearSpan { from, to }) => span(self, *from, *to, ptr),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn layer(
+        &mut self,
+        l: &RawLayer,
+        ptr: &str,
+        pipeline_years: &[i32],
+        has_pipeline_years: bool,
+        vars: &BTreeMap<String, serde_json::Value>,
+        base: &Path,
+        engine: Engine,
+    ) -> Option<Layer> {
+        // Start from the catalog entry, then let the pipeline's fields override it.
+        let merged = match &l.catalog {
+            Some(c) => match catalog::get(c) {
+                Some(entry) => overlay(entry, l),
+                None => {
+                    let mut help = String::from("`geepipe catalog` lists the built-in layers");
+                    if let Some(s) = crate::suggest::did_you_mean(c, catalog::names()) {
+                        help = format!("did you mean `{s}`? ({help})");
+                    }
+                    self.error(
+                        &format!("{ptr}/catalog"),
+                        "layers::unknown-catalog",
+                        format!("no catalog layer is named `{c}`"),
+                        "unknown layer",
+                        &help,
+                    );
+                    return None;
+                }
+            },
+            None => l.clone(),
+        };
+        let name = merged.name.clone().or_else(|| l.catalog.clone());
+        let Some(name) = name else {
+            self.error(
+                ptr,
+                "layers::no-name",
+                "a custom layer needs a `name`",
+                "this layer",
+                "add `name: my_layer` (lowercase letters, digits, `_`)",
+            );
+            return None;
+        };
+        if !is_layer_name(&name) {
+            self.error(
+                &format!("{ptr}/name"),
+                "layers::name",
+                format!("layer name `{name}` is not allowed"),
+                "here",
+                "use lowercase letters, digits and single `_`, starting with a letter",
+            );
+        }
+        let Some(kind) = merged.kind else {
+            self.error(
+                ptr,
+                "layers::no-kind",
+                format!("layer `{name}` needs a `kind`"),
+                "this layer",
+                "add `kind: categorical` or `kind: continuous`",
+            );
+            return None;
+        };
+        let years = match &l.years {
+            Some(y) => self.years(y, &format!("{ptr}/years")),
+            None if has_pipeline_years => pipeline_years.to_vec(),
+            None => match &merged.years {
+                Some(y) => self.years(y, &format!("{ptr}/years")),
+                None => {
+                    self.error(
+                        ptr,
+                        "layers::no-years",
+                        format!("layer `{name}` has no years"),
+                        "this layer",
+                        "add `years: 2010..2023` to the pipeline or to the layer",
+                    );
+                    Vec::new()
+                }
+            },
+        };
+        if let (Some(avail), false) = (&merged.available, years.is_empty()) {
+            let mut tmp = Cx { doc: self.doc, diags: Vec::new() };
+            let avail = tmp.years(avail, ptr);
+            let missing: Vec<i32> = years.iter().copied().filter(|y| !avail.contains(y)).collect();
+            if !missing.is_empty() && !avail.is_empty() {
+                let at = if l.years.is_some() {
+                    format!("{ptr}/years")
+                } else if has_pipeline_years {
+                    "/years".to_string()
+                } else {
+                    ptr.to_string()
+                };
+                self.error(
+                    &at,
+                    "layers::year-unavailable",
+                    format!("layer `{name}` has no data for {}", list_years(&missing)),
+                    "not available",
+                    &format!("`{name}` covers {}", list_years(&avail)),
+                );
+            }
+        }
+        if merged.image.is_none() && engine == Engine::EarthEngine {
+            self.error(
+                ptr,
+                "layers::no-image",
+                format!("layer `{name}` has no `image` expression"),
+                "this layer",
+                "add `image:` with a `call:` expression, or use a catalog layer",
+            );
+        }
+        let bands = match (&merged.bands, kind) {
+            (Some(b), LayerKind::Categorical) if b.len() != 1 => {
+                self.error(
+                    &format!("{ptr}/bands"),
+                    "layers::categorical-bands",
+                    "a categorical layer has exactly one band",
+                    "here",
+                    "",
+                );
+                b.clone()
+            }
+            (Some(b), _) => b.clone(),
+            (None, _) => vec![name.clone()],
+        };
+        let mut stats = Vec::new();
+        if kind == LayerKind::Continuous {
+            let raw_stats = merged.stats.clone().unwrap_or_else(|| vec!["mean".to_string()]);
+            for (i, s) in raw_stats.iter().enumerate() {
+                match canonical_stat(s) {
+                    Some(c) => stats.push(c),
+                    None => {
+                        let mut help =
+                            "use mean, median, min, max, stdDev, variance, count, sum or a percentile p0..p100"
+                                .to_string();
+                        if let Some(sug) = crate::suggest::did_you_mean(s, STATS.iter().copied()) {
+                            help = format!("did you mean `{sug}`? ({help})");
+                        }
+                        self.error(
+                            &format!("{ptr}/stats/{i}"),
+                            "layers::stat",
+                            format!("unknown statistic `{s}`"),
+                            "unknown",
+                            &help,
+                        );
+                    }
+                }
+            }
+        } else if l.stats.is_some() {
+            self.error(
+                &format!("{ptr}/stats"),
+                "layers::stats-categorical",
+                "`stats` only applies to continuous layers",
+                "here",
+                "categorical layers always give area (ha) and pixel count per class",
+            );
+        }
+        let mut legend: Vec<LegendEntry> = merged
+            .legend
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| LegendEntry { code: e.code, name: e.name, color: e.color })
+            .collect();
+        legend.sort_by_key(|e| e.code);
+        for w in legend.windows(2) {
+            if w[0].code == w[1].code {
+                self.error(
+                    &format!("{ptr}/legend"),
+                    "layers::legend-duplicate",
+                    format!("legend code {} appears twice", w[0].code),
+                    "here",
+                    "",
+                );
+            }
+        }
+        if let Some(s) = merged.scale {
+            if s <= 0.0 || !s.is_finite() {
+                self.error(
+                    &format!("{ptr}/scale"),
+                    "layers::scale",
+                    "scale must be a positive number of metres",
+                    "here",
+                    "",
+                );
+            }
+        }
+        let local = merged.local.as_ref().map(|p| {
+            let pb = Path::new(p);
+            if pb.is_absolute() {
+                p.clone()
+            } else {
+                base.join(pb).to_string_lossy().into_owned()
+            }
+        });
+        if engine == Engine::Local && local.is_none() {
+            self.error(
+                ptr,
+                "layers::no-local",
+                format!("layer `{name}` has no `local` raster path for the local engine"),
+                "this layer",
+                "add `local: data/{{year}}.tif` (a path template)",
+            );
+        }
+        let mut layer_vars = vars.clone();
+        if let Some(v) = &merged.vars {
+            layer_vars.extend(v.clone());
+        }
+        Some(Layer {
+            name,
+            title: merged.title.clone(),
+            catalog: l.catalog.clone(),
+            kind,
+            years,
+            image: merged.image.clone(),
+            asset: merged.asset.clone(),
+            bands,
+            stats,
+            legend,
+            scale: merged.scale,
+            units: merged.units.clone(),
+            local,
+            vars: layer_vars,
+        })
+    }
+
+    fn reduce(&mut self, r: RawReduce) -> Reduce {
+        if let Some(s) = r.scale {
+            if s <= 0.0 || !s.is_finite() {
+                self.error("/reduce/scale", "reduce::scale", "scale must be a positive number of metres", "here", "");
+            }
+        }
+        if let Some(t) = r.tile_scale {
+            if !(0.1..=16.0).contains(&t) {
+                self.error(
+                    "/reduce/tile_scale",
+                    "reduce::tile-scale",
+                    "tile_scale must be between 0.1 and 16",
+                    "here",
+                    "Earth Engine accepts 0.1 to 16; try 2 or 4 for memory errors",
+                );
+            }
+        }
+        if let Some(crs) = &r.crs {
+            if !crs.starts_with("EPSG:")
+                && !crs.starts_with("SR-ORG:")
+                && !crs.starts_with("PROJCS")
+                && !crs.starts_with("GEOGCS")
+            {
+                self.error(
+                    "/reduce/crs",
+                    "reduce::crs",
+                    format!("`{crs}` is not a projection Earth Engine knows"),
+                    "here",
+                    "write an EPSG code such as `EPSG:4326`",
+                );
+            }
+        }
+        Reduce {
+            scale: r.scale,
+            crs: r.crs,
+            tile_scale: r.tile_scale.unwrap_or(1.0),
+            max_pixels: r.max_pixels,
+            best_effort: r.best_effort.unwrap_or(false),
+        }
+    }
+
+    fn export(&mut self, e: &RawExport, name: &str, base: &Path, engine: Engine, kind: KindName) -> Export {
+        let dest_name = format!("{:?}", e.to).to_lowercase();
+        let unused = |cx: &mut Cx, field: &str, present: bool, fits: &str| {
+            if present {
+                cx.error(
+                    &format!("/export/{field}"),
+                    "export::field",
+                    format!("`{field}` does not apply to `to: {dest_name}`"),
+                    "not used here",
+                    fits,
+                );
+            }
+        };
+        let need = |cx: &mut Cx, field: &str, value: &Option<String>, help: &str| -> String {
+            match value {
+                Some(v) if !v.trim().is_empty() => v.clone(),
+                _ => {
+                    cx.error("/export", "export::missing", format!("`to: {dest_name}` needs `{field}`"), "here", help);
+                    String::new()
+                }
+            }
+        };
+        let destination = match e.to {
+            DestinationName::Drive => {
+                unused(self, "bucket", e.bucket.is_some(), "`bucket` is for `to: gcs`");
+                unused(self, "asset", e.asset.is_some(), "`asset` is for `to: asset`");
+                unused(self, "table", e.table.is_some(), "`table` is for `to: bigquery`");
+                let folder = need(self, "folder", &e.folder, "add `folder: geepipe` (a Drive folder name)");
+                if folder.contains('/') {
+                    self.error(
+                        "/export/folder",
+                        "export::drive-folder",
+                        "a Drive folder is a single folder name, not a path",
+                        "has `/`",
+                        "Earth Engine creates the folder at the top of your Drive",
+                    );
+                }
+                Destination::Drive { folder }
+            }
+            DestinationName::Gcs => {
+                unused(self, "folder", e.folder.is_some(), "for Cloud Storage use `bucket` and `prefix`");
+                unused(self, "asset", e.asset.is_some(), "`asset` is for `to: asset`");
+                unused(self, "table", e.table.is_some(), "`table` is for `to: bigquery`");
+                let bucket = need(self, "bucket", &e.bucket, "add `bucket: my-bucket`");
+                if !bucket.is_empty() && !valid_bucket(&bucket) {
+                    let help = if bucket.starts_with("gs://") {
+                        format!("write `{}` without `gs://`", bucket.trim_start_matches("gs://"))
+                    } else {
+                        "bucket names are 3-63 lowercase letters, digits, `-`, `_` and `.`".to_string()
+                    };
+                    self.error(
+                        "/export/bucket",
+                        "export::bucket",
+                        format!("`{bucket}` is not a valid bucket name"),
+                        "here",
+                        &help,
+                    );
+                }
+                Destination::Gcs { bucket }
+            }
+            DestinationName::Asset => {
+                unused(self, "folder", e.folder.is_some(), "`folder` is for `to: drive`");
+                unused(self, "bucket", e.bucket.is_some(), "`bucket` is for `to: gcs`");
+                unused(self, "table", e.table.is_some(), "`table` is for `to: bigquery`");
+                unused(self, "format", e.format.is_some(), "assets have no file format");
+                let folder = need(self, "asset", &e.asset, "add `asset: projects/my-project/assets/folder`");
+                if !folder.is_empty() && !folder.starts_with("projects/") {
+                    self.error(
+                        "/export/asset",
+                        "export::asset",
+                        format!("`{folder}` is not an asset folder id"),
+                        "here",
+                        "write `projects/<project>/assets/<folder>`",
+                    );
+                }
+                Destination::Asset { folder }
+            }
+            DestinationName::Bigquery => {
+                unused(self, "folder", e.folder.is_some(), "`folder` is for `to: drive`");
+                unused(self, "bucket", e.bucket.is_some(), "`bucket` is for `to: gcs`");
+                unused(self, "asset", e.asset.is_some(), "`asset` is for `to: asset`");
+                unused(self, "format", e.format.is_some(), "BigQuery tables have no file format");
+                let table = need(self, "table", &e.table, "add `table: project.dataset.table`");
+                if !table.is_empty() && table.split('.').count() != 3 {
+                    self.error(
+                        "/export/table",
+                        "export::table",
+                        format!("`{table}` is not `project.dataset.table`"),
+                        "here",
+                        "name the project, dataset and table, separated by dots",
+                    );
+                }
+                Destination::Bigquery { table }
+            }
+            DestinationName::Local => {
+                unused(self, "bucket", e.bucket.is_some(), "`bucket` is for `to: gcs`");
+                unused(self, "asset", e.asset.is_some(), "`asset` is for `to: asset`");
+                unused(self, "table", e.table.is_some(), "`table` is for `to: bigquery`");
+                if engine != Engine::Local {
+                    self.error(
+                        "/export/to",
+                        "export::local",
+                        "`to: local` needs `engine: local`",
+                        "here",
+                        "add `engine: local`, or export to drive, gcs, asset or bigquery",
+                    );
+                }
+                Destination::Local { folder: base.join(e.folder.clone().unwrap_or_else(|| "results".into())) }
+            }
+        };
+        if engine == Engine::Local && e.to != DestinationName::Local {
+            self.error(
+                "/export/to",
+                "export::engine",
+                "the local engine writes files on this machine",
+                "here",
+                "use `to: local`",
+            );
+        }
+        let default_format = if kind == KindName::Image { FileFormatName::Geotiff } else { FileFormatName::Csv };
+        let format = e.format.unwrap_or(default_format);
+        let table_formats = [
+            FileFormatName::Csv,
+            FileFormatName::Geojson,
+            FileFormatName::Shp,
+            FileFormatName::Kml,
+            FileFormatName::Kmz,
+            FileFormatName::Tfrecord,
+        ];
+        let image_formats = [FileFormatName::Geotiff, FileFormatName::Tfrecord];
+        if kind == KindName::Image && !image_formats.contains(&format) {
+            self.error(
+                "/export/format",
+                "export::format",
+                format!("images cannot be exported as {format:?}"),
+                "here",
+                "use `geotiff` or `tfrecord`",
+            );
+        } else if kind != KindName::Image && !table_formats.contains(&format) {
+            self.error(
+                "/export/format",
+                "export::format",
+                format!("tables cannot be exported as {format:?}"),
+                "here",
+                "use csv, geojson, shp, kml, kmz or tfrecord",
+            );
+        }
+        let description_prefix = e.description.clone().unwrap_or_else(|| name.to_string());
+        if !is_ee_name(&description_prefix) || description_prefix.len() > 80 {
+            self.error("/export/description", "export::description", format!("description prefix `{description_prefix}` has characters Earth Engine does not accept in task names"), "here", "use at most 80 letters, digits, `_` and `-`");
+        }
+        let file_prefix = e.prefix.clone().unwrap_or_else(|| format!("geepipe/{name}/"));
+        if !is_file_prefix(&file_prefix) {
+            self.error(
+                "/export/prefix",
+                "export::prefix",
+                format!("file prefix `{file_prefix}` has characters Earth Engine does not accept in file names"),
+                "here",
+                "use letters, digits, `_`, `-`, `.` and `/` (not leading, no `..`)",
+            );
+        }
+        if e.to == DestinationName::Drive && file_prefix.contains('/') && e.prefix.is_some() {
+            self.error(
+                "/export/prefix",
+                "export::drive-prefix",
+                "Drive file names cannot contain `/`",
+                "here",
+                "put folders in `folder`, not in `prefix`",
+            );
+        }
+        if let Some(p) = e.priority {
+            if p > 9999 {
+                self.error("/export/priority", "export::priority", "priority must be between 0 and 9999", "here", "");
+            }
+        }
+        if let Some(t) = &e.workload_tag {
+            let ok = !t.is_empty()
+                && t.len() <= 63
+                && t.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+                && t.starts_with(|c: char| c.is_ascii_lowercase());
+            if !ok {
+                self.error(
+                    "/export/workload_tag",
+                    "export::workload-tag",
+                    format!("workload tag `{t}` is not allowed"),
+                    "here",
+                    "use 1-63 lowercase letters, digits, `_` and `-`, starting with a letter",
+                );
+            }
+        }
+        Export {
+            destination,
+            format,
+            description_prefix,
+            file_prefix: if e.to == DestinationName::Drive && e.prefix.is_none() {
+                name.to_string()
+            } else {
+                file_prefix
+            },
+            priority: e.priority,
+            workload_tag: e.workload_tag.clone(),
+            overwrite: e.overwrite.unwrap_or(false),
+        }
+    }
+
+    fn chunks(&mut self, c: RawChunks) -> Chunks {
+        let sites_per_task = c.sites_per_task.map(|v| v as usize).unwrap_or(Chunks::DEFAULT_SITES_PER_TASK);
+        if sites_per_task == 0 {
+            self.error("/chunks/sites_per_task", "chunks::zero", "sites_per_task must be at least 1", "here", "");
+        }
+        let max_concurrent = c.max_concurrent.map(|v| v as usize).unwrap_or(Chunks::DEFAULT_MAX_CONCURRENT);
+        if max_concurrent == 0 || max_concurrent > 3000 {
+            self.error(
+                "/chunks/max_concurrent",
+                "chunks::concurrency",
+                "max_concurrent must be between 1 and 3000",
+                "here",
+                "Earth Engine queues at most 3,000 tasks per project",
+            );
+        }
+        let max_request_bytes = c.max_request_bytes.map(|v| v as usize).unwrap_or(Chunks::DEFAULT_MAX_REQUEST_BYTES);
+        if max_request_bytes > Chunks::EE_MAX_REQUEST_BYTES {
+            self.error(
+                "/chunks/max_request_bytes",
+                "chunks::request-size",
+                "max_request_bytes is above Earth Engine's 10 MB request limit",
+                "too large",
+                "use at most 10485760; 4000000 (the default) leaves room",
+            );
+        } else if max_request_bytes < 10_000 {
+            self.error(
+                "/chunks/max_request_bytes",
+                "chunks::request-size",
+                "max_request_bytes is too small to hold a request",
+                "too small",
+                "use at least 10000",
+            );
+        }
+        Chunks { sites_per_task: sites_per_task.max(1), max_concurrent: max_concurrent.max(1), max_request_bytes }
+    }
+
+    fn output(&mut self, o: RawOutput, name: &str, base: &Path) -> Output {
+        let format = o.format.unwrap_or(OutputFormatName::Csv);
+        let default_ext = if format == OutputFormatName::Geojson { "geojson" } else { "csv" };
+        let path = base.join(o.path.clone().unwrap_or_else(|| format!("results/{name}.{default_ext}")));
+        if format == OutputFormatName::Geojson && o.layout == Some(LayoutName::Long) {
+            self.warn(
+                "/output/layout",
+                "output::geojson-long",
+                "a long GeoJSON repeats each site geometry once per row",
+                "long",
+            );
+        }
+        Output { path, format, layout: o.layout.unwrap_or(LayoutName::Long) }
+    }
+}
+
+fn valid_bucket(b: &str) -> bool {
+    (3..=222).contains(&b.len())
+        && b.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
+        && b.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && b.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// Canonical spelling of a statistic name, or `None` if unknown.
+pub fn canonical_stat(s: &str) -> Option<String> {
+    let lower = s.to_ascii_lowercase();
+    let known = match lower.as_str() {
+        "mean" | "avg" => Some("mean"),
+        "median" => Some("median"),
+        "min" => Some("min"),
+        "max" => Some("max"),
+        "stddev" | "std" | "sd" => Some("stdDev"),
+        "variance" | "var" => Some("variance"),
+        "count" => Some("count"),
+        "sum" => Some("sum"),
+        _ => None,
+    };
+    if let Some(k) = known {
+        return Some(k.to_string());
+    }
+    let p = lower.strip_prefix('p')?;
+    let n: u32 = p.parse().ok()?;
+    (n <= 100).then(|| format!("p{n}"))
+}
+
+fn list_years(years: &[i32]) -> String {
+    if years.is_empty() {
+        return "no years".into();
+    }
+    let contiguous = years.windows(2).all(|w| w[1] == w[0] + 1);
+    if contiguous && years.len() > 2 {
+        format!("{}..{}", years[0], years[years.len() - 1])
+    } else {
+        years.iter().map(|y| y.to_string()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Applies a pipeline's layer fields over a catalog entry.
+fn overlay(mut entry: RawLayer, l: &RawLayer) -> RawLayer {
+    macro_rules! take {
+        ($($f:ident),*) => { $( if l.$f.is_some() { entry.$f = l.$f.clone(); } )* };
+    }
+    take!(name, title, years, kind, image, asset, bands, stats, legend, scale, units, available, local, vars);
+    entry.catalog = l.catalog.clone();
+    entry
+}
+
+/// SHA-256 over the canonical JSON of the raw model plus the site file's bytes (when it is a file).
+fn content_hash(raw: &RawPipeline, sites: &SiteSource) -> String {
+    let mut h = Sha256::new();
+    h.update(b"geepipe-pipeline-v1\0");
+    h.update(serde_json::to_vec(raw).unwrap_or_default());
+    h.update(b"\0catalog:");
+    h.update(crate::catalog::VERSION.as_bytes());
+    if let SiteLocation::File(p) = &sites.location {
+        if let Ok(mut f) = std::fs::File::open(p) {
+            let _ = std::io::copy(&mut f, &mut h);
+        }
+    }
+    hex::encode(h.finalize())
+}

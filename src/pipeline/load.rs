@@ -1,0 +1,303 @@
+//! Reading a pipeline file into a JSON value plus a map from JSON pointers to places in the file.
+//!
+//! YAML goes through saphyr's marked tree and TOML through toml's spanned values, so that every later
+//! check (JSON Schema, semantic checks, expression type checks) can report `file:line:col` by pointer.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
+use serde_json::{Map, Number, Value};
+
+use crate::diag::{Diagnostic, Source};
+
+/// The syntax a pipeline file is written in, chosen by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Toml,
+}
+
+impl Format {
+    /// `.toml` is TOML; `.yaml`, `.yml` and anything else is YAML.
+    pub fn from_path(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(ext) if ext.eq_ignore_ascii_case("toml") => Format::Toml,
+            _ => Format::Yaml,
+        }
+    }
+}
+
+/// Where a node sits in the file: the span of its key (for mapping entries) and of its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSpan {
+    pub key: Option<Range<usize>>,
+    pub value: Range<usize>,
+}
+
+/// JSON pointer (RFC 6901, `""` is the root) → byte spans in the source.
+#[derive(Debug, Clone, Default)]
+pub struct SpanMap {
+    nodes: HashMap<String, NodeSpan>,
+}
+
+impl SpanMap {
+    pub fn insert(&mut self, pointer: String, span: NodeSpan) {
+        self.nodes.insert(pointer, span);
+    }
+
+    pub fn get(&self, pointer: &str) -> Option<&NodeSpan> {
+        self.nodes.get(pointer)
+    }
+
+    /// The value span at `pointer`, or at its nearest ancestor that has one.
+    pub fn value_or_parent(&self, pointer: &str) -> Option<Range<usize>> {
+        let mut p = pointer.to_string();
+        loop {
+            if let Some(n) = self.nodes.get(&p) {
+                return Some(n.value.clone());
+            }
+            match p.rfind('/') {
+                Some(i) => p.truncate(i),
+                None => return None,
+            }
+        }
+    }
+
+    /// The key span at `pointer` if it is a mapping entry, else its value span (or an ancestor's).
+    pub fn key_or_value(&self, pointer: &str) -> Option<Range<usize>> {
+        match self.nodes.get(pointer) {
+            Some(NodeSpan { key: Some(k), .. }) => Some(k.clone()),
+            _ => self.value_or_parent(pointer),
+        }
+    }
+}
+
+/// Escapes one JSON pointer segment (`~` → `~0`, `/` → `~1`).
+pub fn pointer_segment(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// A parsed pipeline file.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub source: Source,
+    pub format: Format,
+    pub value: Value,
+    pub spans: SpanMap,
+}
+
+impl Document {
+    /// Span for a pointer (value, else nearest ancestor), or the whole first line.
+    pub fn span(&self, pointer: &str) -> Range<usize> {
+        self.spans.value_or_parent(pointer).unwrap_or(0..0)
+    }
+
+    /// Span of the key at a pointer (value if it has no key).
+    pub fn key_span(&self, pointer: &str) -> Range<usize> {
+        self.spans.key_or_value(pointer).unwrap_or(0..0)
+    }
+}
+
+/// Parses `text` (named `name` in diagnostics) as YAML or TOML.
+pub fn parse(name: &str, text: &str, format: Format) -> Result<Document, Vec<Diagnostic>> {
+    let source = Source::text(name, text);
+    let (value, spans) = match format {
+        Format::Yaml => yaml_to_json(text, &source)?,
+        Format::Toml => toml_to_json(text, &source)?,
+    };
+    Ok(Document { source, format, value, spans })
+}
+
+/// Maps saphyr's character indices to byte offsets.
+struct CharToByte {
+    offsets: Vec<usize>,
+}
+
+impl CharToByte {
+    fn new(text: &str) -> CharToByte {
+        let mut offsets: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
+        offsets.push(text.len());
+        CharToByte { offsets }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        *self.offsets.get(char_index).unwrap_or_else(|| self.offsets.last().unwrap_or(&0))
+    }
+}
+
+fn yaml_to_json(text: &str, source: &Source) -> Result<(Value, SpanMap), Vec<Diagnostic>> {
+    let docs = MarkedYaml::load_from_str(text).map_err(|e| {
+        let conv = CharToByte::new(text);
+        let at = conv.byte(e.marker().index());
+        vec![Diagnostic::error("yaml::syntax", format!("YAML syntax error: {}", e.info()))
+            .at(source, at..at, Some("here".to_string()))
+            .with_help("fix the YAML syntax; indentation must use spaces")]
+    })?;
+    let conv = CharToByte::new(text);
+    let mut spans = SpanMap::default();
+    let mut diags = Vec::new();
+    let value = match docs.first() {
+        None => Value::Null,
+        Some(root) => {
+            if docs.len() > 1 {
+                let s = conv.byte(docs[1].span.start.index());
+                diags.push(
+                    Diagnostic::error("yaml::multiple-documents", "a pipeline file holds one YAML document").at(
+                        source,
+                        s..s + 3,
+                        Some("a second document starts here".to_string()),
+                    ),
+                );
+            }
+            convert_yaml(root, "", None, &conv, &mut spans, source, &mut diags)
+        }
+    };
+    if diags.is_empty() {
+        Ok((value, spans))
+    } else {
+        Err(diags)
+    }
+}
+
+fn span_of(node: &MarkedYaml, conv: &CharToByte) -> Range<usize> {
+    let s = conv.byte(node.span.start.index());
+    let e = conv.byte(node.span.end.index()).max(s);
+    s..e
+}
+
+fn convert_yaml(
+    node: &MarkedYaml,
+    pointer: &str,
+    key: Option<Range<usize>>,
+    conv: &CharToByte,
+    spans: &mut SpanMap,
+    source: &Source,
+    diags: &mut Vec<Diagnostic>,
+) -> Value {
+    let span = span_of(node, conv);
+    spans.insert(pointer.to_string(), NodeSpan { key, value: span.clone() });
+    match &node.data {
+        YamlData::Value(s) => scalar_to_json(s),
+        YamlData::Representation(s, _, _) => Value::String(s.to_string()),
+        YamlData::Sequence(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| convert_yaml(item, &format!("{pointer}/{i}"), None, conv, spans, source, diags))
+                .collect(),
+        ),
+        YamlData::Mapping(map) => {
+            let mut out = Map::new();
+            for (k, v) in map.iter() {
+                let kspan = span_of(k, conv);
+                let kname = match &k.data {
+                    YamlData::Value(Scalar::String(s)) => s.to_string(),
+                    YamlData::Value(Scalar::Integer(i)) => i.to_string(),
+                    YamlData::Value(Scalar::Boolean(b)) => b.to_string(),
+                    YamlData::Value(Scalar::FloatingPoint(f)) => f.to_string(),
+                    YamlData::Value(Scalar::Null) => "null".to_string(),
+                    _ => {
+                        diags.push(Diagnostic::error("yaml::complex-key", "mapping keys must be plain text").at(
+                            source,
+                            kspan,
+                            Some("this key".to_string()),
+                        ));
+                        continue;
+                    }
+                };
+                let child = format!("{pointer}/{}", pointer_segment(&kname));
+                if out.contains_key(&kname) {
+                    let first = spans.get(&child).and_then(|n| n.key.clone());
+                    let mut d = Diagnostic::error("yaml::duplicate-key", format!("key `{kname}` appears twice"))
+                        .at(source, kspan.clone(), Some("second time here".to_string()))
+                        .with_help("remove one of them");
+                    if let Some(first) = first {
+                        d = d.also(first, "first time here");
+                    }
+                    diags.push(d);
+                    continue;
+                }
+                let value = convert_yaml(v, &child, Some(kspan), conv, spans, source, diags);
+                out.insert(kname, value);
+            }
+            Value::Object(out)
+        }
+        YamlData::Tagged(_, inner) => convert_yaml(inner, pointer, None, conv, spans, source, diags),
+        YamlData::Alias(_) => {
+            diags.push(
+                Diagnostic::error("yaml::alias", "YAML aliases (`*name`) are not supported in pipeline files")
+                    .at(source, span, Some("alias".to_string()))
+                    .with_help("write the value out in full"),
+            );
+            Value::Null
+        }
+        YamlData::BadValue => {
+            diags.push(Diagnostic::error("yaml::bad-value", "this value cannot be read").at(source, span, None));
+            Value::Null
+        }
+    }
+}
+
+fn scalar_to_json(s: &Scalar) -> Value {
+    match s {
+        Scalar::Null => Value::Null,
+        Scalar::Boolean(b) => Value::Bool(*b),
+        Scalar::Integer(i) => Value::Number((*i).into()),
+        Scalar::FloatingPoint(f) => Number::from_f64(f.into_inner()).map(Value::Number).unwrap_or(Value::Null),
+        Scalar::String(s) => Value::String(s.to_string()),
+    }
+}
+
+fn toml_to_json(text: &str, source: &Source) -> Result<(Value, SpanMap), Vec<Diagnostic>> {
+    let mut spans = SpanMap::default();
+    let table = toml::de::DeTable::parse(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        vec![Diagnostic::error("toml::syntax", format!("TOML syntax error: {}", e.message().trim())).at(
+            source,
+            span,
+            Some("here".to_string()),
+        )]
+    })?;
+    spans.insert(String::new(), NodeSpan { key: None, value: 0..text.len() });
+    let value = toml_table(table.get_ref(), "", &mut spans);
+    Ok((value, spans))
+}
+
+fn toml_table(table: &toml::de::DeTable, pointer: &str, spans: &mut SpanMap) -> Value {
+    let mut out = Map::new();
+    for (k, v) in table.iter() {
+        let child = format!("{pointer}/{}", pointer_segment(k.get_ref()));
+        spans.insert(child.clone(), NodeSpan { key: Some(k.span()), value: v.span() });
+        out.insert(k.get_ref().to_string(), toml_value(v.get_ref(), &child, spans));
+    }
+    Value::Object(out)
+}
+
+fn toml_value(v: &toml::de::DeValue, pointer: &str, spans: &mut SpanMap) -> Value {
+    use toml::de::DeValue;
+    match v {
+        DeValue::String(s) => Value::String(s.to_string()),
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+            .map(|n| Value::Number(n.into()))
+            .unwrap_or_else(|_| Value::String(i.to_string())),
+        DeValue::Float(f) => {
+            f.as_str().parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number).unwrap_or(Value::Null)
+        }
+        DeValue::Boolean(b) => Value::Bool(*b),
+        DeValue::Datetime(d) => Value::String(d.to_string()),
+        DeValue::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let child = format!("{pointer}/{i}");
+                    spans.insert(child.clone(), NodeSpan { key: None, value: item.span() });
+                    toml_value(item.get_ref(), &child, spans)
+                })
+                .collect(),
+        ),
+        DeValue::Table(t) => toml_table(t, pointer, spans),
+    }
+}

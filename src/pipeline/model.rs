@@ -1,0 +1,157 @@
+//! The resolved pipeline: every default applied, every reference checked, paths absolute.
+//!
+//! Everything after validation (planning, the executor, the local engine, results) works on these
+//! types and never sees YAML or TOML.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+pub use super::raw::{DestinationName, FileFormatName, KindName, LayerKind, LayoutName, OutputFormatName};
+
+/// A validated pipeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pipeline {
+    /// Pipeline name (`[A-Za-z0-9_-]+`).
+    pub name: String,
+    /// The pipeline file it came from.
+    pub source: PathBuf,
+    /// Hex SHA-256 over the canonical raw model and the site file's bytes: a changed pipeline has a new hash.
+    pub content_hash: String,
+    /// Earth Engine Cloud project (after `--project` / `GOOGLE_CLOUD_PROJECT` overrides).
+    pub project: Option<String>,
+    pub engine: Engine,
+    pub kind: KindName,
+    pub sites: SiteSource,
+    pub layers: Vec<Layer>,
+    pub reduce: Reduce,
+    pub export: Export,
+    pub chunks: Chunks,
+    pub output: Output,
+    /// Folder of the run journal.
+    pub journal_dir: PathBuf,
+    /// Pipeline-wide template variables.
+    pub vars: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    EarthEngine,
+    Local,
+}
+
+/// Where sites come from.
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteSource {
+    pub location: SiteLocation,
+    /// Property holding the site id.
+    pub id_property: String,
+    /// Properties carried into outputs, in order.
+    pub keep: Vec<String>,
+    /// Property holding a per-site first year.
+    pub first_year_property: Option<String>,
+    /// Property holding the class label (classifier pipelines).
+    pub label_property: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SiteLocation {
+    /// A GeoJSON file (absolute path).
+    File(PathBuf),
+    /// An Earth Engine table asset id.
+    Asset(String),
+}
+
+/// One resolved layer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Layer {
+    /// Output name (`[a-z][a-z0-9_]*`, no `__`).
+    pub name: String,
+    pub title: Option<String>,
+    /// Catalog entry this layer came from, if any.
+    pub catalog: Option<String>,
+    pub kind: LayerKind,
+    /// Years to compute, sorted, unique.
+    pub years: Vec<i32>,
+    /// Expression template for one year's image (nested `call` form, placeholders unrendered).
+    pub image: Option<serde_json::Value>,
+    pub asset: Option<String>,
+    /// Band names of the image (continuous: one or more; categorical: exactly one).
+    pub bands: Vec<String>,
+    /// Statistics (continuous layers), canonical spelling (`mean`, `p90`, `stdDev`, ...).
+    pub stats: Vec<String>,
+    /// Legend (categorical layers), sorted by code.
+    pub legend: Vec<LegendEntry>,
+    /// Nominal scale in metres.
+    pub scale: Option<f64>,
+    pub units: Option<String>,
+    /// Local engine: absolute path template of the GeoTIFF per year.
+    pub local: Option<String>,
+    /// Template variables (pipeline vars overlaid with the layer's).
+    pub vars: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LegendEntry {
+    pub code: i64,
+    pub name: String,
+    pub color: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Reduce {
+    pub scale: Option<f64>,
+    pub crs: Option<String>,
+    pub tile_scale: f64,
+    pub max_pixels: Option<u64>,
+    pub best_effort: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Export {
+    pub destination: Destination,
+    pub format: FileFormatName,
+    /// Task description prefix (Earth Engine task name).
+    pub description_prefix: String,
+    /// File name prefix (for `gcs`, may contain `/`).
+    pub file_prefix: String,
+    pub priority: Option<u32>,
+    pub workload_tag: Option<String>,
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "to", rename_all = "lowercase")]
+pub enum Destination {
+    Drive { folder: String },
+    Gcs { bucket: String },
+    Asset { folder: String },
+    Bigquery { table: String },
+    Local { folder: PathBuf },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Chunks {
+    pub sites_per_task: usize,
+    pub max_concurrent: usize,
+    pub max_request_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Output {
+    /// Absolute path of the merged table.
+    pub path: PathBuf,
+    pub format: OutputFormatName,
+    pub layout: LayoutName,
+}
+
+impl Chunks {
+    pub const DEFAULT_SITES_PER_TASK: usize = 50;
+    pub const DEFAULT_MAX_CONCURRENT: usize = 10;
+    pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4_000_000;
+    /// Earth Engine's hard limit on a request payload.
+    pub const EE_MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
+}
