@@ -30,40 +30,237 @@ pub struct Overrides {
 pub const STATS: &[&str] = &["mean", "median", "min", "max", "stdDev", "count", "sum", "variance"];
 
 /// Compiles a parsed document. Warnings are returned with the pipeline; any error returns all diagnostics.
+///
+/// Schema violations do not stop the semantic checks: unknown keys and values that do not fit are taken
+/// out of a copy of the document, each section that can still be read is read on its own (each layer
+/// too), and the semantic checks run on what was read. Semantic findings about a value the schema
+/// already rejected are dropped, so every problem is reported once.
 pub fn compile(
     doc: &Document,
     path: &Path,
     overrides: &Overrides,
 ) -> Result<(Pipeline, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let mut diags = super::schema::check(doc);
-    if diags.iter().any(|d| d.is_error()) {
-        return Err(diags);
+    let report = super::schema::check(doc);
+    let mut value = doc.value.clone();
+    for p in &report.unknown {
+        remove(&mut value, p);
     }
-    let raw: RawPipeline = match serde_json::from_value(doc.value.clone()) {
-        Ok(raw) => raw,
-        Err(e) => {
-            diags.push(
-                Diagnostic::error("schema::shape", format!("the pipeline does not fit geepipe's model: {e}")).at(
-                    &doc.source,
-                    doc.span(""),
-                    None,
-                ),
-            );
-            return Err(diags);
+    let mut suppressed = Vec::new();
+    let mut bad_layers = BTreeSet::new();
+    for p in &report.invalid {
+        let target = removal_target(&doc.value, p, &mut bad_layers);
+        if let Some(t) = target {
+            remove(&mut value, &t);
+            suppressed.push(t);
         }
-    };
-    let mut cx = Cx { doc, diags };
-    let pipeline = cx.resolve(&raw, path, overrides);
-    if cx.diags.iter().any(|d| d.is_error()) {
-        Err(cx.diags)
-    } else {
-        Ok((pipeline, cx.diags))
+        suppressed.push(p.clone());
+    }
+    let mut cx = Cx { doc, diags: report.diags, suppressed };
+    let parts = Parts::read(&mut cx, &value, &bad_layers, &report.flagged);
+    let pipeline = cx.resolve(&parts, path, overrides);
+    let mut diags = cx.diags;
+    sort_by_place(&mut diags);
+    match pipeline {
+        Some(p) if !diags.iter().any(Diagnostic::is_error) => Ok((p, diags)),
+        _ => {
+            if !diags.iter().any(Diagnostic::is_error) {
+                // Cannot happen (a missing section is always reported), but never return nothing.
+                diags.push(
+                    Diagnostic::error("pipeline::incomplete", "the pipeline could not be read")
+                        .at(&doc.source, doc.label_span(""), None),
+                );
+            }
+            Err(diags)
+        }
+    }
+}
+
+/// Orders diagnostics as they appear in the file (unlocated ones first), errors and warnings mixed.
+pub fn sort_by_place(diags: &mut [Diagnostic]) {
+    diags.sort_by_key(|d| d.labels.iter().find(|l| l.primary).map(|l| (l.span.start, l.span.end)));
+}
+
+/// Removes the value at `pointer` from its parent mapping (a list element is left alone).
+fn remove(value: &mut serde_json::Value, pointer: &str) {
+    let Some(i) = pointer.rfind('/') else { return };
+    let key = super::schema::segments(&pointer[i..]).pop().unwrap_or_default();
+    if let Some(serde_json::Value::Object(map)) = value.pointer_mut(&pointer[..i]) {
+        map.shift_remove(&key);
+    }
+}
+
+/// What to drop for a bad value at `pointer`: the value itself when it sits in a mapping; for a list
+/// element, the whole list (a list with a hole would shift the later elements) — except a layer, which
+/// is set aside on its own so the other layers are still checked.
+fn removal_target(root: &serde_json::Value, pointer: &str, bad_layers: &mut BTreeSet<usize>) -> Option<String> {
+    let mut p = pointer.to_string();
+    loop {
+        if p.is_empty() {
+            return None;
+        }
+        let segs = super::schema::segments(&p);
+        if segs.len() == 2 && segs[0] == "layers" {
+            if let Ok(i) = segs[1].parse::<usize>() {
+                bad_layers.insert(i);
+                return None;
+            }
+        }
+        let parent = &p[..p.rfind('/').unwrap_or(0)];
+        match root.pointer(parent) {
+            Some(serde_json::Value::Array(_)) => p = parent.to_string(),
+            _ => return Some(p),
+        }
+    }
+}
+
+/// The sections of a pipeline that could be read. Required sections are `None` when absent or unreadable.
+struct Parts {
+    name: Option<String>,
+    project: Option<String>,
+    engine: Option<EngineName>,
+    kind: Option<KindName>,
+    sites: Option<RawSites>,
+    years: Option<RawYears>,
+    /// Layers with their index in the file; `None` when `layers` is absent or not a list.
+    layers: Option<Vec<(usize, RawLayer)>>,
+    /// Whether every layer could be read (so the raw pipeline is complete).
+    all_layers: bool,
+    reduce: Option<RawReduce>,
+    export: Option<RawExport>,
+    chunks: Option<RawChunks>,
+    output: Option<RawOutput>,
+    journal: Option<String>,
+    vars: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+impl Parts {
+    fn read(cx: &mut Cx, value: &serde_json::Value, bad_layers: &BTreeSet<usize>, flagged: &[String]) -> Parts {
+        let section = |ptr: &str| -> Option<serde_json::Value> {
+            let v = value.pointer(ptr)?;
+            (!v.is_null()).then(|| v.clone())
+        };
+        fn read_as<T: serde::de::DeserializeOwned>(
+            cx: &mut Cx,
+            v: Option<serde_json::Value>,
+            ptr: &str,
+            flagged: &[String],
+        ) -> Option<T> {
+            let mut v = v?;
+            // A value the schema allows but the model cannot hold (a number too large for its field):
+            // find the entry that is in the way, report it, and read the rest without it.
+            for _ in 0..8 {
+                let Err(e) = serde_json::from_value::<T>(v.clone()) else { break };
+                let serde_json::Value::Object(map) = &v else { break };
+                let culprit = map.keys().find(|k| {
+                    let mut without = map.clone();
+                    without.shift_remove(*k);
+                    serde_json::from_value::<T>(serde_json::Value::Object(without)).is_ok()
+                });
+                let Some(k) = culprit.cloned() else { break };
+                let child = format!("{ptr}/{}", super::load::pointer_segment(&k));
+                if !flagged.iter().any(|f| f == &child || f.starts_with(&format!("{child}/"))) {
+                    cx.error(
+                        &child,
+                        "schema::shape",
+                        format!("`{}` cannot be read: {e}", super::schema::field_name(&child)),
+                        "here",
+                        "see `geepipe schema` or docs/pipeline-reference.md for this field",
+                    );
+                }
+                cx.suppressed.push(child);
+                if let serde_json::Value::Object(map) = &mut v {
+                    map.shift_remove(&k);
+                }
+            }
+            match serde_json::from_value::<T>(v) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    let reported = flagged.iter().any(|f| f == ptr || f.starts_with(&format!("{ptr}/")));
+                    if !reported {
+                        cx.error(
+                            ptr,
+                            "schema::shape",
+                            format!("`{}` cannot be read: {e}", super::schema::field_name(ptr)),
+                            "here",
+                            "see `geepipe schema` or docs/pipeline-reference.md for this field",
+                        );
+                    }
+                    None
+                }
+            }
+        }
+        macro_rules! get {
+            ($ptr:expr) => {{
+                let v = section($ptr);
+                read_as(cx, v, $ptr, flagged)
+            }};
+        }
+        let mut all_layers = true;
+        let layers = match value.get("layers") {
+            Some(serde_json::Value::Array(items)) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    if bad_layers.contains(&i) {
+                        all_layers = false;
+                        continue;
+                    }
+                    let ptr = format!("/layers/{i}");
+                    match read_as::<RawLayer>(cx, Some(item.clone()), &ptr, flagged) {
+                        Some(l) => out.push((i, l)),
+                        None => all_layers = false,
+                    }
+                }
+                Some(out)
+            }
+            _ => None,
+        };
+        Parts {
+            name: get!("/name"),
+            project: get!("/project"),
+            engine: get!("/engine"),
+            kind: get!("/kind"),
+            sites: get!("/sites"),
+            years: get!("/years"),
+            layers,
+            all_layers,
+            reduce: get!("/reduce"),
+            export: get!("/export"),
+            chunks: get!("/chunks"),
+            output: get!("/output"),
+            journal: get!("/journal"),
+            vars: get!("/vars"),
+        }
+    }
+
+    /// The raw pipeline, when every required section was read.
+    fn raw(&self) -> Option<RawPipeline> {
+        if !self.all_layers {
+            return None;
+        }
+        Some(RawPipeline {
+            name: self.name.clone(),
+            project: self.project.clone(),
+            engine: self.engine,
+            kind: self.kind,
+            sites: self.sites.clone()?,
+            years: self.years.clone(),
+            layers: self.layers.as_ref()?.iter().map(|(_, l)| l.clone()).collect(),
+            reduce: self.reduce.clone(),
+            export: self.export.clone()?,
+            chunks: self.chunks.clone(),
+            output: self.output.clone(),
+            journal: self.journal.clone(),
+            vars: self.vars.clone(),
+        })
     }
 }
 
 struct Cx<'a> {
     doc: &'a Document,
     diags: Vec<Diagnostic>,
+    /// Pointers of values the schema rejected: findings at them, under them or at their parent mapping
+    /// would only repeat the schema error.
+    suppressed: Vec<String>,
 }
 
 fn is_ee_name(s: &str) -> bool {
@@ -86,8 +283,29 @@ fn is_file_prefix(s: &str) -> bool {
 }
 
 impl Cx<'_> {
+    /// Whether a finding at `ptr` with message `msg` would only repeat a schema error: it is about a
+    /// rejected value (or something inside it), or it is a mapping-level finding that names a rejected
+    /// field of that mapping ("`to: gcs` needs `bucket`" after `bucket: 5` was rejected).
+    fn is_suppressed(&self, ptr: &str, msg: &str) -> bool {
+        self.suppressed.iter().any(|s| {
+            if s == ptr || ptr.starts_with(&format!("{s}/")) {
+                return true;
+            }
+            let Some(child) = s.strip_prefix(&format!("{ptr}/")) else { return false };
+            !child.contains('/')
+                && msg
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .any(|w| w == super::schema::segments(&format!("/{child}"))[0])
+        })
+    }
+
     fn error(&mut self, ptr: &str, code: &str, msg: impl Into<String>, label: &str, help: &str) {
-        let mut d = Diagnostic::error(code, msg).at(&self.doc.source, self.doc.span(ptr), Some(label.to_string()));
+        let msg = msg.into();
+        if self.is_suppressed(ptr, &msg) {
+            return;
+        }
+        let mut d =
+            Diagnostic::error(code, msg).at(&self.doc.source, self.doc.label_span(ptr), Some(label.to_string()));
         if !help.is_empty() {
             d = d.with_help(help);
         }
@@ -95,11 +313,16 @@ impl Cx<'_> {
     }
 
     fn warn(&mut self, ptr: &str, code: &str, msg: impl Into<String>, label: &str) {
-        let d = Diagnostic::warning(code, msg).at(&self.doc.source, self.doc.span(ptr), Some(label.to_string()));
+        let msg = msg.into();
+        if self.is_suppressed(ptr, &msg) {
+            return;
+        }
+        let d =
+            Diagnostic::warning(code, msg).at(&self.doc.source, self.doc.label_span(ptr), Some(label.to_string()));
         self.diags.push(d);
     }
 
-    fn resolve(&mut self, raw: &RawPipeline, path: &Path, ov: &Overrides) -> Pipeline {
+    fn resolve(&mut self, raw: &Parts, path: &Path, ov: &Overrides) -> Option<Pipeline> {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
         let name = match &raw.name {
@@ -139,12 +362,12 @@ impl Cx<'_> {
             _ => Engine::EarthEngine,
         };
         let kind = raw.kind.unwrap_or(KindName::Zonal);
-        let sites = self.sites(&raw.sites, &base, engine);
+        let sites = raw.sites.as_ref().map(|s| self.sites(s, &base, engine));
         let pipeline_years = raw.years.as_ref().map(|y| self.years(y, "/years")).unwrap_or_default();
         let vars = raw.vars.clone().unwrap_or_default();
         let mut layers = Vec::new();
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-        if raw.layers.is_empty() {
+        if raw.layers.as_ref().is_some_and(|l| l.is_empty()) {
             self.error(
                 "/layers",
                 "pipeline::no-layers",
@@ -153,21 +376,21 @@ impl Cx<'_> {
                 "add at least one layer, e.g. `- catalog: mapbiomas_lulc`",
             );
         }
-        for (i, l) in raw.layers.iter().enumerate() {
-            let ptr = format!("/layers/{i}");
+        for (i, l) in raw.layers.iter().flatten() {
+            let (i, ptr) = (*i, format!("/layers/{i}"));
             if let Some(layer) = self.layer(l, &ptr, &pipeline_years, raw.years.is_some(), &vars, &base, engine) {
                 if let Some(first) = seen.insert(layer.name.clone(), i) {
                     let d = Diagnostic::error(
                         "pipeline::duplicate-layer",
                         format!("two layers are named `{}`", layer.name),
                     )
-                    .at(&self.doc.source, self.doc.span(&ptr), Some("second".to_string()))
-                    .also(self.doc.span(&format!("/layers/{first}")), "first")
+                    .at(&self.doc.source, self.doc.label_span(&ptr), Some("second".to_string()))
+                    .also(self.doc.label_span(&format!("/layers/{first}")), "first")
                     .with_help("give one of them another `name`");
                     self.diags.push(d);
                 }
-                for k in &sites.keep {
-                    if k == &sites.id_property {
+                for k in sites.iter().flat_map(|s| &s.keep) {
+                    if sites.as_ref().is_some_and(|s| k == &s.id_property) {
                         continue;
                     }
                     if k.starts_with(&format!("{}__", layer.name)) {
@@ -184,15 +407,16 @@ impl Cx<'_> {
             }
         }
         let reduce = self.reduce(raw.reduce.as_ref().cloned().unwrap_or_default());
-        let export = self.export(&raw.export, &name, &base, engine, kind);
+        let export = raw.export.as_ref().map(|e| self.export(e, &name, &base, engine, kind));
         let chunks = self.chunks(raw.chunks.as_ref().cloned().unwrap_or_default());
         let output = self.output(raw.output.as_ref().cloned().unwrap_or_default(), &name, &base);
         let journal_dir = match &raw.journal {
             Some(j) => base.join(j),
             None => output.path.parent().map(|p| p.join(".geepipe")).unwrap_or_else(|| base.join(".geepipe")),
         };
-        let content_hash = content_hash(raw, &sites);
-        Pipeline {
+        let (sites, export, full) = (sites?, export?, raw.raw()?);
+        let content_hash = content_hash(&full, &sites);
+        Some(Pipeline {
             name,
             source: path.to_path_buf(),
             content_hash,
@@ -207,7 +431,7 @@ impl Cx<'_> {
             output,
             journal_dir,
             vars,
-        }
+        })
     }
 
     fn sites(&mut self, raw: &RawSites, base: &Path, engine: Engine) -> SiteSource {
@@ -445,7 +669,7 @@ impl Cx<'_> {
             },
         };
         if let (Some(avail), false) = (&merged.available, years.is_empty()) {
-            let mut tmp = Cx { doc: self.doc, diags: Vec::new() };
+            let mut tmp = Cx { doc: self.doc, diags: Vec::new(), suppressed: Vec::new() };
             let avail = tmp.years(avail, ptr);
             let missing: Vec<i32> = years.iter().copied().filter(|y| !avail.contains(y)).collect();
             if !missing.is_empty() && !avail.is_empty() {
