@@ -121,6 +121,8 @@ struct Parts {
     kind: Option<KindName>,
     sites: Option<RawSites>,
     years: Option<RawYears>,
+    /// Whether the file sets pipeline-wide `years` (even ones that could not be read).
+    years_present: bool,
     /// Layers with their index in the file; `None` when `layers` is absent or not a list.
     layers: Option<Vec<(usize, RawLayer)>>,
     /// Whether every layer could be read (so the raw pipeline is complete).
@@ -221,6 +223,7 @@ impl Parts {
             kind: get!("/kind"),
             sites: get!("/sites"),
             years: get!("/years"),
+            years_present: cx.doc.value.get("years").is_some_and(|y| !y.is_null()),
             layers,
             all_layers,
             reduce: get!("/reduce"),
@@ -378,7 +381,7 @@ impl Cx<'_> {
         }
         for (i, l) in raw.layers.iter().flatten() {
             let (i, ptr) = (*i, format!("/layers/{i}"));
-            if let Some(layer) = self.layer(l, &ptr, &pipeline_years, raw.years.is_some(), &vars, &base, engine) {
+            if let Some(layer) = self.layer(l, &ptr, &pipeline_years, raw.years_present, &vars, &base, engine) {
                 if let Some(first) = seen.insert(layer.name.clone(), i) {
                     let d = Diagnostic::error(
                         "pipeline::duplicate-layer",

@@ -5,6 +5,7 @@ pub mod compile;
 pub mod load;
 pub mod model;
 pub mod raw;
+pub mod reference;
 pub mod schema;
 
 use std::path::Path;
