@@ -45,7 +45,9 @@ pub fn compile(
     for p in &report.unknown {
         remove(&mut value, p);
     }
-    let mut suppressed = Vec::new();
+    // A misspelled key (`bukcet` for `bucket`) already says the field is missing: findings that the
+    // field is missing would only repeat it.
+    let mut suppressed = report.misspelled.clone();
     let mut bad_layers = BTreeSet::new();
     for p in &report.invalid {
         let target = removal_target(&doc.value, p, &mut bad_layers);
@@ -874,7 +876,13 @@ impl Cx<'_> {
             match value {
                 Some(v) if !v.trim().is_empty() => v.clone(),
                 _ => {
-                    cx.error("/export", "export::missing", format!("`to: {dest_name}` needs `{field}`"), "here", help);
+                    cx.error(
+                        "/export",
+                        "export::missing",
+                        format!("`to: {dest_name}` needs `{field}`"),
+                        &format!("needs `{field}`"),
+                        help,
+                    );
                     String::new()
                 }
             }
@@ -1029,7 +1037,13 @@ impl Cx<'_> {
         }
         if let Some(p) = e.priority {
             if p > 9999 {
-                self.error("/export/priority", "export::priority", "priority must be between 0 and 9999", "here", "");
+                self.error(
+                    "/export/priority",
+                    "export::priority",
+                    "priority must be between 0 and 9999",
+                    "too high",
+                    "Earth Engine task priorities run from 0 to 9999 (default 100)",
+                );
             }
         }
         if let Some(t) = &e.workload_tag {

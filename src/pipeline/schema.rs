@@ -52,6 +52,8 @@ pub struct SchemaReport {
     /// Pointers of values that do not fit (wrong type or value, missing fields inside). They are dropped
     /// before deserialising, and semantic findings about them would only repeat the problem.
     pub invalid: Vec<String>,
+    /// For each unknown key with a close allowed name: the pointer the user probably meant.
+    pub misspelled: Vec<String>,
     /// Pointer of every violation, to tell whether a part that fails to deserialise was already reported.
     pub flagged: Vec<String>,
 }
@@ -343,7 +345,10 @@ impl Explain<'_> {
             format!("`{}` takes: {}", field_name(parent_ptr), names.join(", "))
         };
         let help = match did_you_mean(key, names.iter().map(String::as_str)) {
-            Some(s) => format!("did you mean `{s}`? ({takes})"),
+            Some(s) => {
+                self.report.misspelled.push(format!("{parent_ptr}/{}", super::load::pointer_segment(s)));
+                format!("did you mean `{s}`? ({takes})")
+            }
             None => takes,
         };
         let d = Diagnostic::error("schema::unknown-field", format!("unknown field `{key}` {place}"))
