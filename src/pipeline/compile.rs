@@ -1187,7 +1187,11 @@ fn content_hash(raw: &RawPipeline, sites: &SiteSource) -> String {
     h.update(b"\0catalog:");
     h.update(crate::catalog::VERSION.as_bytes());
     if let SiteLocation::File(p) = &sites.location {
-        if let Ok(mut f) = std::fs::File::open(p) {
+        // Only a regular file: a path like `/dev/zero` or a FIFO would never end.
+        if let Ok(mut f) = std::fs::File::open(p).and_then(|f| match f.metadata()?.is_file() {
+            true => Ok(f),
+            false => Err(std::io::Error::other("not a regular file")),
+        }) {
             let _ = std::io::copy(&mut f, &mut h);
         }
     }
