@@ -516,7 +516,7 @@ impl Cx<'_> {
                     "years::out-of-range",
                     format!("year {v} is outside 1900..2100"),
                     "not a plausible year",
-                    "",
+                    "years are written in full, between 1900 and 2100 (e.g. `2015`)",
                 );
                 None
             }
@@ -710,7 +710,7 @@ impl Cx<'_> {
                     "layers::categorical-bands",
                     "a categorical layer has exactly one band",
                     "here",
-                    "",
+                    "a categorical layer gives area per class of one band; use `kind: continuous` for several bands",
                 );
                 b.clone()
             }
@@ -764,7 +764,7 @@ impl Cx<'_> {
                     "layers::legend-duplicate",
                     format!("legend code {} appears twice", w[0].code),
                     "here",
-                    "",
+                    "give each class its own code",
                 );
             }
         }
@@ -775,7 +775,7 @@ impl Cx<'_> {
                     "layers::scale",
                     "scale must be a positive number of metres",
                     "here",
-                    "",
+                    "write the pixel size in metres, e.g. `30`",
                 );
             }
         }
@@ -1079,7 +1079,13 @@ impl Cx<'_> {
     fn chunks(&mut self, c: RawChunks) -> Chunks {
         let sites_per_task = c.sites_per_task.map(|v| v as usize).unwrap_or(Chunks::DEFAULT_SITES_PER_TASK);
         if sites_per_task == 0 {
-            self.error("/chunks/sites_per_task", "chunks::zero", "sites_per_task must be at least 1", "here", "");
+            self.error(
+                "/chunks/sites_per_task",
+                "chunks::zero",
+                "sites_per_task must be at least 1",
+                "zero",
+                "each export task holds this many sites; the default is 50",
+            );
         }
         let max_concurrent = c.max_concurrent.map(|v| v as usize).unwrap_or(Chunks::DEFAULT_MAX_CONCURRENT);
         if max_concurrent == 0 || max_concurrent > 3000 {
@@ -1196,4 +1202,106 @@ fn content_hash(raw: &RawPipeline, sites: &SiteSource) -> String {
         }
     }
     hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::load::{parse_lenient, Format};
+
+    fn run(text: &str, format: Format) -> Result<(Pipeline, Vec<Diagnostic>), Vec<Diagnostic>> {
+        let name = if format == Format::Toml { "p.toml" } else { "p.yaml" };
+        let (doc, diags) = parse_lenient(name, text, format);
+        assert!(diags.is_empty(), "{diags:?}");
+        compile(&doc.expect("document"), Path::new(name), &Overrides::default())
+    }
+
+    fn codes(r: Result<(Pipeline, Vec<Diagnostic>), Vec<Diagnostic>>) -> Vec<(String, usize, usize)> {
+        let diags = match r {
+            Ok((_, w)) => w,
+            Err(d) => d,
+        };
+        diags
+            .iter()
+            .map(|d| {
+                let loc = d.location.clone().expect("located");
+                (d.code.clone(), loc.line, loc.column)
+            })
+            .collect()
+    }
+
+    const SITES: &str = "sites: {file: s.geojson, id: id}\n";
+
+    #[test]
+    fn valid_pipeline_compiles_with_defaults() {
+        let text = format!("{SITES}years: 2010..2012\nlayers: [{{catalog: mapbiomas_lulc}}]\nexport: {{to: drive, folder: g}}\n");
+        let (p, warnings) = run(&text, Format::Yaml).expect("valid");
+        assert!(warnings.is_empty());
+        assert_eq!(p.layers[0].name, "mapbiomas_lulc");
+        assert_eq!(p.chunks.sites_per_task, Chunks::DEFAULT_SITES_PER_TASK);
+        assert_eq!(p.name, "p");
+    }
+
+    #[test]
+    fn schema_and_semantic_errors_come_together_in_file_order() {
+        let text = format!("{SITES}years: 2012..2010\nlayers: [{{catalog: mapbiomas_lulc}}]\nexport: {{to: drive, folder: g, foldr: x}}\n");
+        assert_eq!(
+            codes(run(&text, Format::Yaml)),
+            [("years::empty-range".to_string(), 2, 8), ("schema::unknown-field".to_string(), 4, 32)]
+        );
+    }
+
+    #[test]
+    fn a_rejected_value_is_reported_once() {
+        // `bucket: 5` is a type error; "`to: gcs` needs `bucket`" would only repeat it.
+        let text = format!("{SITES}years: 2010\nlayers: [{{catalog: mapbiomas_lulc}}]\nexport: {{to: gcs, bucket: 5}}\n");
+        assert_eq!(codes(run(&text, Format::Yaml)), [("schema::type".to_string(), 4, 27)]);
+    }
+
+    #[test]
+    fn one_unreadable_layer_does_not_hide_the_others() {
+        let text =
+            format!("{SITES}years: 2010\nlayers:\n  - oops\n  - catalog: mapbiomas_lulcc\nexport: {{to: drive, folder: g}}\n");
+        assert_eq!(
+            codes(run(&text, Format::Yaml)),
+            [("schema::type".to_string(), 4, 5), ("layers::unknown-catalog".to_string(), 5, 14)]
+        );
+    }
+
+    #[test]
+    fn missing_section_still_checks_the_others() {
+        let text = "years: 2010\nlayers: [{catalog: mapbiomas_lulc}]\nexport: {to: drive, folder: g, priority: 10000}\n";
+        assert_eq!(
+            codes(run(text, Format::Yaml)),
+            [("schema::missing-field".to_string(), 1, 1), ("export::priority".to_string(), 3, 42)]
+        );
+    }
+
+    #[test]
+    fn toml_positions_are_lines_and_columns_of_the_toml_file() {
+        let text = "years = 2010\n\n[sites]\nfile = \"s.geojson\"\nid = \"id\"\n\n[[layers]]\ncatalog = \"mapbiomas_lulc\"\n\n[[layers]]\ncatalog = \"mapbiomas_lulc\"\nname = \"Bad Name\"\n\n[export]\nto = \"gcs\"\nbucket = \"gs://b\"\n";
+        assert_eq!(
+            codes(run(text, Format::Toml)),
+            [("layers::name".to_string(), 12, 8), ("export::bucket".to_string(), 16, 10)]
+        );
+    }
+
+    #[test]
+    fn overflowing_number_is_reported_and_the_rest_read() {
+        let text = format!(
+            "{SITES}years: 2010\nlayers: [{{catalog: mapbiomas_lulc}}]\nexport: {{to: drive, folder: g, priority: 99999999999, workload_tag: Bad}}\n"
+        );
+        assert_eq!(
+            codes(run(&text, Format::Yaml)),
+            [("schema::shape".to_string(), 4, 42), ("export::workload-tag".to_string(), 4, 69)]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_site_path_that_is_not_a_regular_file_is_not_read_for_the_hash() {
+        // Reading /dev/zero would never end.
+        let text = "sites: {file: /dev/zero, id: id}\nyears: 2010\nlayers: [{catalog: mapbiomas_lulc}]\nexport: {to: drive, folder: g}\n";
+        assert!(run(text, Format::Yaml).is_ok());
+    }
 }

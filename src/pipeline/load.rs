@@ -186,8 +186,7 @@ fn yaml_to_json(text: &str, source: &Source) -> Parsed {
                 let at = conv.byte(e.marker().index());
                 if e.info().contains("duplicated key") && hidden.len() < 64 {
                     if let Some((key, first)) = duplicate_key_at(&work, at) {
-                        let placeholder = format!("_{}", hidden.len());
-                        if placeholder.len() <= key.len() {
+                        if let Some(padded) = placeholder(hidden.len(), key.len()) {
                             let name = work[key.clone()].to_string();
                             let mut d = Diagnostic::error("yaml::duplicate-key", format!("key `{name}` appears twice"))
                                 .at(source, key.clone(), Some("second time here".to_string()))
@@ -196,7 +195,6 @@ fn yaml_to_json(text: &str, source: &Source) -> Parsed {
                                 d = d.also(first, "first time here");
                             }
                             diags.push(d);
-                            let padded = format!("{placeholder:_<width$}", width = key.len());
                             work.replace_range(key.clone(), &padded);
                             hidden.push(key);
                             continue;
@@ -237,6 +235,18 @@ fn span_of(node: &MarkedYaml, conv: &CharToByte) -> Range<usize> {
     let s = conv.byte(node.span.start.index());
     let e = conv.byte(node.span.end.index()).max(s);
     s..e
+}
+
+/// The `n`th stand-in name of `len` ASCII characters for a renamed duplicate key.
+fn placeholder(n: usize, len: usize) -> Option<String> {
+    let long = format!("_{n}");
+    if long.len() <= len {
+        return Some(format!("{long:_<len$}"));
+    }
+    // Too short for a counter: symbols that no pipeline field uses.
+    const SYMBOLS: &[u8] = b"_^$()+=;";
+    let c = *SYMBOLS.get(n)? as char;
+    Some(std::iter::once(c).chain(std::iter::repeat_n('_', len - 1)).collect())
 }
 
 /// The plain key starting at byte `at` (a duplicate saphyr reported) and the earlier key of the same name
@@ -413,5 +423,54 @@ fn toml_value(v: &toml::de::DeValue, pointer: &str, spans: &mut SpanMap) -> Valu
                 .collect(),
         ),
         DeValue::Table(t) => toml_table(t, pointer, spans),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_keys_are_reported_and_the_first_value_kept() {
+        let text = "a: 1\nb:\n  c: 2\n  c: 3\na: 4\n";
+        let (doc, diags) = parse_lenient("p.yaml", text, Format::Yaml);
+        let doc = doc.expect("document despite duplicates");
+        assert_eq!(doc.value, serde_json::json!({"a": 1, "b": {"c": 2}}));
+        let found: Vec<(String, usize, usize)> = diags
+            .iter()
+            .map(|d| {
+                let l = d.location.clone().expect("located");
+                (d.message.clone(), l.line, l.column)
+            })
+            .collect();
+        assert_eq!(found, [("key `c` appears twice".to_string(), 4, 3), ("key `a` appears twice".to_string(), 5, 1)]);
+        // The first occurrence is labelled too.
+        assert_eq!(diags[0].labels[1].span, 10..11);
+        assert!(parse("p.yaml", text, Format::Yaml).is_err(), "strict parse refuses duplicates");
+    }
+
+    #[test]
+    fn spans_map_pointers_to_keys_and_values_in_bytes() {
+        let text = "name: é\nexport:\n  to: drive\n";
+        let doc = parse("p.yaml", text, Format::Yaml).expect("parse");
+        let to = doc.spans.get("/export/to").expect("span");
+        assert_eq!(&text[to.key.clone().expect("key")], "to");
+        assert_eq!(&text[to.value.clone()], "drive");
+        assert_eq!(&text[doc.label_span("/export")], "export");
+        let toml = "[export]\nto = \"drive\"\n";
+        let doc = parse("p.toml", toml, Format::Toml).expect("parse");
+        assert_eq!(&toml[doc.label_span("/export/to")], "\"drive\"");
+        assert_eq!(&toml[doc.key_span("/export/to")], "to");
+    }
+
+    #[test]
+    fn every_toml_syntax_error_is_reported_once() {
+        let (doc, diags) = parse_lenient("p.toml", "a = \nb = [1,\n", Format::Toml);
+        assert!(doc.is_none());
+        assert!(!diags.is_empty());
+        let mut places: Vec<_> = diags.iter().map(|d| (d.labels[0].span.clone(), d.message.clone())).collect();
+        let n = places.len();
+        places.dedup();
+        assert_eq!(places.len(), n);
     }
 }
