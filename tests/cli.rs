@@ -50,7 +50,8 @@ fn quiet_and_verbose_conflict() {
     assert!(out.stderr.contains("cannot be used with"), "{}", out.stderr);
 }
 
-const BAD: &str = "sites: {file: s.geojson, id: id}\nyears: 2020\nlayers: [{catalog: mapbiomas_lulc}]\nexport: {to: dirve}\n";
+const BAD: &str =
+    "sites: {file: s.geojson, id: id}\nyears: 2020\nlayers: [{catalog: mapbiomas_lulc}]\nexport: {to: dirve}\n";
 
 #[test]
 fn no_colour_when_no_color_is_set_or_output_is_not_a_terminal() {

@@ -114,18 +114,11 @@ fn example_pipelines_validate_and_name_the_schema() {
             "# yaml-language-server: $schema=../schemas/pipeline.schema.json"
         };
         assert_eq!(first, want, "{} should start with the schema line", f.display());
-        let doc = geepipe::pipeline::load::parse(
-            &f.display().to_string(),
-            &text,
-            geepipe::pipeline::Format::from_path(f),
-        )
-        .expect("example parses");
+        let doc =
+            geepipe::pipeline::load::parse(&f.display().to_string(), &text, geepipe::pipeline::Format::from_path(f))
+                .expect("example parses");
         let layers = doc.value["layers"].as_array().map(Vec::len).unwrap_or(0);
-        expected.push_str(&format!(
-            "{}: valid ({layers} layer{})\n",
-            f.display(),
-            if layers == 1 { "" } else { "s" }
-        ));
+        expected.push_str(&format!("{}: valid ({layers} layer{})\n", f.display(), if layers == 1 { "" } else { "s" }));
     }
     let args: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     Test::new().arg("validate").args(args).expect(0, &expected, "");

@@ -33,8 +33,10 @@ fn with_sites(t: Test) -> Test {
 fn valid_file_exits_zero() {
     let t = with_sites(Test::new().file("p.yaml", &text(VALID))).args(["validate", "p.yaml"]);
     let t = t.expect(0, "p.yaml: valid (1 layer)", "");
-    let mut entries: Vec<String> =
-        std::fs::read_dir(t.path()).expect("dir").map(|e| e.expect("entry").file_name().to_string_lossy().into()).collect();
+    let mut entries: Vec<String> = std::fs::read_dir(t.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into())
+        .collect();
     entries.sort();
     assert_eq!(entries, ["p.yaml", "sites.geojson"], "validate must not write anything");
 }
@@ -116,7 +118,11 @@ fn toml_pipeline_is_valid() {
         to = "drive"
         folder = "geepipe"
     "#;
-    with_sites(Test::new().file("p.toml", &text(toml))).args(["validate", "p.toml"]).expect(0, "p.toml: valid (1 layer)", "");
+    with_sites(Test::new().file("p.toml", &text(toml))).args(["validate", "p.toml"]).expect(
+        0,
+        "p.toml: valid (1 layer)",
+        "",
+    );
 }
 
 /// `validate` needs at least one file (a usage error from clap, exit 2).
@@ -1152,12 +1158,10 @@ fn toml_syntax_error() {
 /// A pipeline file that does not exist is invalid input.
 #[test]
 fn missing_pipeline_file() {
-    Test::new()
-        .args(["validate", "nowhere.yaml"])
-        .expect(
-            2,
-            "",
-            r#"
+    Test::new().args(["validate", "nowhere.yaml"]).expect(
+        2,
+        "",
+        r#"
               ——▶ nowhere.yaml
             pipeline::read
 
@@ -1165,5 +1169,5 @@ fn missing_pipeline_file() {
               help: check the path; pipeline files are YAML (.yaml, .yml) or TOML (.toml)
             1 error, 0 warnings
             "#,
-        );
+    );
 }

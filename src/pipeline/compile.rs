@@ -67,10 +67,11 @@ pub fn compile(
         _ => {
             if !diags.iter().any(Diagnostic::is_error) {
                 // Cannot happen (a missing section is always reported), but never return nothing.
-                diags.push(
-                    Diagnostic::error("pipeline::incomplete", "the pipeline could not be read")
-                        .at(&doc.source, doc.label_span(""), None),
-                );
+                diags.push(Diagnostic::error("pipeline::incomplete", "the pipeline could not be read").at(
+                    &doc.source,
+                    doc.label_span(""),
+                    None,
+                ));
             }
             Err(diags)
         }
@@ -322,8 +323,7 @@ impl Cx<'_> {
         if self.is_suppressed(ptr, &msg) {
             return;
         }
-        let d =
-            Diagnostic::warning(code, msg).at(&self.doc.source, self.doc.label_span(ptr), Some(label.to_string()));
+        let d = Diagnostic::warning(code, msg).at(&self.doc.source, self.doc.label_span(ptr), Some(label.to_string()));
         self.diags.push(d);
     }
 
@@ -1234,7 +1234,9 @@ mod tests {
 
     #[test]
     fn valid_pipeline_compiles_with_defaults() {
-        let text = format!("{SITES}years: 2010..2012\nlayers: [{{catalog: mapbiomas_lulc}}]\nexport: {{to: drive, folder: g}}\n");
+        let text = format!(
+            "{SITES}years: 2010..2012\nlayers: [{{catalog: mapbiomas_lulc}}]\nexport: {{to: drive, folder: g}}\n"
+        );
         let (p, warnings) = run(&text, Format::Yaml).expect("valid");
         assert!(warnings.is_empty());
         assert_eq!(p.layers[0].name, "mapbiomas_lulc");
@@ -1254,14 +1256,16 @@ mod tests {
     #[test]
     fn a_rejected_value_is_reported_once() {
         // `bucket: 5` is a type error; "`to: gcs` needs `bucket`" would only repeat it.
-        let text = format!("{SITES}years: 2010\nlayers: [{{catalog: mapbiomas_lulc}}]\nexport: {{to: gcs, bucket: 5}}\n");
+        let text =
+            format!("{SITES}years: 2010\nlayers: [{{catalog: mapbiomas_lulc}}]\nexport: {{to: gcs, bucket: 5}}\n");
         assert_eq!(codes(run(&text, Format::Yaml)), [("schema::type".to_string(), 4, 27)]);
     }
 
     #[test]
     fn one_unreadable_layer_does_not_hide_the_others() {
-        let text =
-            format!("{SITES}years: 2010\nlayers:\n  - oops\n  - catalog: mapbiomas_lulcc\nexport: {{to: drive, folder: g}}\n");
+        let text = format!(
+            "{SITES}years: 2010\nlayers:\n  - oops\n  - catalog: mapbiomas_lulcc\nexport: {{to: drive, folder: g}}\n"
+        );
         assert_eq!(
             codes(run(&text, Format::Yaml)),
             [("schema::type".to_string(), 4, 5), ("layers::unknown-catalog".to_string(), 5, 14)]
@@ -1270,7 +1274,8 @@ mod tests {
 
     #[test]
     fn missing_section_still_checks_the_others() {
-        let text = "years: 2010\nlayers: [{catalog: mapbiomas_lulc}]\nexport: {to: drive, folder: g, priority: 10000}\n";
+        let text =
+            "years: 2010\nlayers: [{catalog: mapbiomas_lulc}]\nexport: {to: drive, folder: g, priority: 10000}\n";
         assert_eq!(
             codes(run(text, Format::Yaml)),
             [("schema::missing-field".to_string(), 1, 1), ("export::priority".to_string(), 3, 42)]

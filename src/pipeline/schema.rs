@@ -306,10 +306,18 @@ impl Explain<'_> {
                 self.not_allowed(&ptr, inst);
             }
             ValidationErrorKind::Minimum { limit } | ValidationErrorKind::ExclusiveMinimum { limit } => {
-                self.bad_value(&ptr, format!("`{}` must be at least {limit}, found {inst}", field_name(&ptr)), "too small");
+                self.bad_value(
+                    &ptr,
+                    format!("`{}` must be at least {limit}, found {inst}", field_name(&ptr)),
+                    "too small",
+                );
             }
             ValidationErrorKind::Maximum { limit } | ValidationErrorKind::ExclusiveMaximum { limit } => {
-                self.bad_value(&ptr, format!("`{}` must be at most {limit}, found {inst}", field_name(&ptr)), "too large");
+                self.bad_value(
+                    &ptr,
+                    format!("`{}` must be at most {limit}, found {inst}", field_name(&ptr)),
+                    "too large",
+                );
             }
             _ => {
                 let msg = if ptr.is_empty() { err.to_string() } else { format!("`{}`: {err}", field_name(&ptr)) };
@@ -369,11 +377,7 @@ impl Explain<'_> {
             words.retain(|w| *w != "a whole number");
         }
         let expected = words.join(" or ");
-        let what = if ptr.is_empty() {
-            "the pipeline".to_string()
-        } else {
-            format!("`{}`", field_name(ptr))
-        };
+        let what = if ptr.is_empty() { "the pipeline".to_string() } else { format!("`{}`", field_name(ptr)) };
         let msg = format!("wrong type for {what}: expected {expected}, found {}", found(inst, f));
         let mut d = Diagnostic::error("schema::type", msg).at(
             &self.doc.source,
@@ -407,8 +411,9 @@ impl Explain<'_> {
     }
 
     fn union(&mut self, ptr: &str, inst: &Value, context: &[Vec<ValidationError<'static>>]) {
-        let type_error_here =
-            |e: &ValidationError| e.instance_path().as_str() == ptr && matches!(e.kind(), ValidationErrorKind::Type { .. });
+        let type_error_here = |e: &ValidationError| {
+            e.instance_path().as_str() == ptr && matches!(e.kind(), ValidationErrorKind::Type { .. })
+        };
         // The `null` branch of an optional field says nothing useful about a value that is present.
         let is_null_branch = |b: &Vec<ValidationError>| {
             b.len() == 1
