@@ -1171,3 +1171,21 @@ fn missing_pipeline_file() {
             "#,
     );
 }
+
+/// An empty file or one that is not a mapping says what a pipeline file is.
+#[test]
+fn empty_file_says_what_a_pipeline_is() {
+    Test::new().file("p.yaml", "").args(["validate", "p.yaml"]).expect(
+        2,
+        "",
+        r#"
+        schema::type
+
+          × wrong type for the pipeline: expected a mapping, found an empty value
+           ╭─[p.yaml:1:1]
+           ╰────
+          help: a pipeline file is a mapping with at least `sites`, `layers` and `export` at the top level
+        1 error, 0 warnings
+        "#,
+    );
+}

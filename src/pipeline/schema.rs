@@ -332,7 +332,7 @@ impl Explain<'_> {
             self.doc.label_span(ptr),
             Some(label.to_string()),
         );
-        if let Some(desc) = description(ptr) {
+        if let Some(desc) = description(ptr).filter(|_| !ptr.is_empty()) {
             d = d.with_help(format!("`{}`: {}", last_segment(ptr), first_line(&desc)));
         }
         self.report.invalid.push(ptr.to_string());
@@ -384,7 +384,11 @@ impl Explain<'_> {
             self.doc.label_span(ptr),
             Some(format!("expected {expected}")),
         );
-        if let Some(desc) = description(ptr) {
+        if ptr.is_empty() {
+            d = d.with_help(
+                "a pipeline file is a mapping with at least `sites`, `layers` and `export` at the top level",
+            );
+        } else if let Some(desc) = description(ptr) {
             d = d.with_help(format!("`{}`: {}", last_segment(ptr), first_line(&desc)));
         }
         self.report.invalid.push(ptr.to_string());
