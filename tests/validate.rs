@@ -132,6 +132,24 @@ fn validate_without_files_is_a_usage_error() {
     assert!(out.stderr.contains("required"), "{}", out.stderr);
 }
 
+/// An empty file or one that is not a mapping says what a pipeline file is.
+#[test]
+fn empty_file_says_what_a_pipeline_is() {
+    Test::new().file("p.yaml", "").args(["validate", "p.yaml"]).expect(
+        2,
+        "",
+        r#"
+        schema::type
+
+          × wrong type for the pipeline: expected a mapping, found an empty value
+           ╭─[p.yaml:1:1]
+           ╰────
+          help: a pipeline file is a mapping with at least `sites`, `layers` and `export` at the top level
+        1 error, 0 warnings
+        "#,
+    );
+}
+
 /// A YAML syntax error stops the check and points at the place.
 #[test]
 fn yaml_syntax_error_points_at_the_place() {
@@ -921,9 +939,10 @@ fn chunk_limits() {
               8 │ chunks:
               9 │   sites_per_task: 0
                 ·                   ┬
-                ·                   ╰── here
+                ·                   ╰── zero
              10 │   max_concurrent: 5000
                 ╰────
+              help: each export task holds this many sites; the default is 50
             chunks::concurrency
 
               × max_concurrent must be between 1 and 3000
@@ -1169,23 +1188,5 @@ fn missing_pipeline_file() {
               help: check the path; pipeline files are YAML (.yaml, .yml) or TOML (.toml)
             1 error, 0 warnings
             "#,
-    );
-}
-
-/// An empty file or one that is not a mapping says what a pipeline file is.
-#[test]
-fn empty_file_says_what_a_pipeline_is() {
-    Test::new().file("p.yaml", "").args(["validate", "p.yaml"]).expect(
-        2,
-        "",
-        r#"
-        schema::type
-
-          × wrong type for the pipeline: expected a mapping, found an empty value
-           ╭─[p.yaml:1:1]
-           ╰────
-          help: a pipeline file is a mapping with at least `sites`, `layers` and `export` at the top level
-        1 error, 0 warnings
-        "#,
     );
 }
