@@ -1190,3 +1190,94 @@ fn missing_pipeline_file() {
             "#,
     );
 }
+
+/// A misspelled required key is one problem (unknown field, did you mean), not two.
+#[test]
+fn misspelled_required_key_is_reported_once() {
+    Test::new()
+        .file(
+            "p.yaml",
+            &text(
+                r#"
+                sites:
+                  file: sites.geojson
+                  id: site_id
+                years: 2010
+                layer:
+                  - catalog: mapbiomas_lulc
+                export: {too: drive}
+                "#,
+            ),
+        )
+        .args(["validate", "p.yaml"])
+        .expect(
+            2,
+            "",
+            r#"
+            schema::unknown-field
+
+              × unknown field `layer` at the top level
+               ╭─[p.yaml:5:1]
+             4 │ years: 2010
+             5 │ layer:
+               · ──┬──
+               ·   ╰── unknown field
+             6 │   - catalog: mapbiomas_lulc
+               ╰────
+              help: did you mean `layers`? (the top level takes: name, project, engine, kind, sites, years,
+                    layers, reduce, export, chunks, output, journal, vars)
+            schema::unknown-field
+
+              × unknown field `too` in `export`
+               ╭─[p.yaml:7:10]
+             6 │   - catalog: mapbiomas_lulc
+             7 │ export: {too: drive}
+               ·          ─┬─
+               ·           ╰── unknown field
+               ╰────
+              help: did you mean `to`? (`export` takes: to, folder, bucket, prefix, asset, table, format,
+                    description, priority, workload_tag, overwrite)
+            2 errors, 0 warnings
+            "#,
+        );
+}
+
+/// An unknown key inside a list item is located and named by its path.
+#[test]
+fn unknown_key_in_a_layer() {
+    Test::new()
+        .file(
+            "p.yaml",
+            &text(
+                r#"
+                sites:
+                  file: sites.geojson
+                  id: site_id
+                layers:
+                  - catalog: mapbiomas_lulc
+                    yeras: 2010..2020
+                export: {to: drive, folder: geepipe}
+                "#,
+            ),
+        )
+        .args(["validate", "p.yaml"])
+        .expect(
+            2,
+            "",
+            r#"
+            schema::unknown-field
+
+              × unknown field `yeras` in `layers[0]`
+               ╭─[p.yaml:6:5]
+             5 │   - catalog: mapbiomas_lulc
+             6 │     yeras: 2010..2020
+               ·     ──┬──
+               ·       ╰── unknown field
+             7 │ export: {to: drive, folder: geepipe}
+               ╰────
+              help: did you mean `years`? (`layers[0]` takes: catalog, name, title, years, kind, image, asset,
+                    bands, stats, legend, scale, units, available, local, vars)
+            1 error, 0 warnings
+            "#,
+        );
+}

@@ -69,9 +69,16 @@ pub fn check(doc: &Document) -> SchemaReport {
             return report;
         }
     };
-    let mut cx = Explain { doc, schema, report: &mut report };
+    let mut cx = Explain { doc, schema, report: &mut report, missing: Vec::new() };
     for err in validator.iter_errors(&doc.value) {
         cx.explain(&err);
+    }
+    // "missing field `layers`" next to "unknown field `layer`, did you mean `layers`?" says it twice.
+    let mut repeats: Vec<usize> =
+        cx.missing.iter().filter(|(child, _)| cx.report.misspelled.contains(child)).map(|(_, i)| *i).collect();
+    repeats.sort_unstable();
+    for i in repeats.into_iter().rev() {
+        report.diags.remove(i);
     }
     report
 }
@@ -271,6 +278,8 @@ struct Explain<'a> {
     doc: &'a Document,
     schema: &'a Value,
     report: &'a mut SchemaReport,
+    /// Missing-field diagnostics: pointer of the missing field and index in `report.diags`.
+    missing: Vec<(String, usize)>,
 }
 
 impl Explain<'_> {
@@ -510,6 +519,7 @@ impl Explain<'_> {
         if !ptr.is_empty() {
             self.report.invalid.push(ptr.to_string());
         }
+        self.missing.push((child, self.report.diags.len()));
         self.push(ptr, d);
     }
 }
