@@ -1,8 +1,10 @@
 //! Turning a parsed document into the resolved [`Pipeline`], or into every problem it has.
 //!
-//! Order: JSON Schema shape checks (see [`super::schema`]), deserialising into the raw model, then
-//! semantic checks that need more than the shape (years, destinations, names Earth Engine accepts,
-//! catalog references). Each problem becomes a located [`Diagnostic`]; none stops the others.
+//! Order: JSON Schema shape checks (see [`super::schema`], which words each violation for the user),
+//! reading each section of the file on its own (each layer too) with the rejected values taken out,
+//! then semantic checks that need more than the shape (years, destinations, names Earth Engine
+//! accepts, catalog references) on everything that could be read. Each problem becomes a located
+//! [`Diagnostic`]; none stops the others, and none is reported twice.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -1300,6 +1302,44 @@ mod tests {
             codes(run(&text, Format::Yaml)),
             [("schema::shape".to_string(), 4, 42), ("export::workload-tag".to_string(), 4, 69)]
         );
+    }
+
+    proptest::proptest! {
+        /// Small random edits of real pipelines (the fuzz target does this at scale): parse, compile and
+        /// render never panic, and every diagnostic has a place in the file.
+        #[test]
+        fn edited_pipelines_never_panic(
+            which in 0usize..3,
+            pos in 0usize..2000,
+            insert in "[ -~\n\t]{0,6}",
+            delete in 0usize..6,
+        ) {
+            let (text, format) = [
+                (include_str!("../../pipelines/ndvi_lulc.yaml"), Format::Yaml),
+                (include_str!("../../pipelines/lulc_drive.toml"), Format::Toml),
+                (include_str!("../../pipelines/elevation.yaml"), Format::Yaml),
+            ][which];
+            let mut t = text.to_string();
+            let mut at = pos % (t.len() + 1);
+            while !t.is_char_boundary(at) {
+                at -= 1;
+            }
+            let mut end = (at + delete).min(t.len());
+            while !t.is_char_boundary(end) {
+                end += 1;
+            }
+            t.replace_range(at..end, &insert);
+            let (doc, mut diags) = parse_lenient("p", &t, format);
+            if let Some(doc) = doc {
+                match compile(&doc, Path::new("p"), &Overrides::default()) {
+                    Ok((_, more)) | Err(more) => diags.extend(more),
+                }
+            }
+            for d in &diags {
+                proptest::prop_assert!(d.location.is_some(), "unlocated: {d:?}");
+            }
+            let _ = crate::diag::render_all(&diags, crate::diag::RenderOptions::default());
+        }
     }
 
     #[cfg(unix)]
