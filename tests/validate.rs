@@ -564,7 +564,7 @@ fn bad_year_syntax() {
              3 │   id: site_id
              4 │ years: 2010-2020
                ·        ────┬────
-               ·            ╰── here
+               ·            ╰── not a year range
              5 │ layers:
                ╰────
               help: write `2020`, `2010..2023`, `[2015, 2020]` or `{from: 2010, to: 2023}`
@@ -721,7 +721,7 @@ fn gcs_bucket_with_gs_prefix() {
              8 │   to: gcs
              9 │   bucket: gs://my-bucket
                ·           ───────┬──────
-               ·                  ╰── here
+               ·                  ╰── not a bucket name
                ╰────
               help: write `my-bucket` without `gs://`
             1 error, 0 warnings
@@ -763,7 +763,7 @@ fn earth_engine_name_characters() {
               9 │   bucket: my-bucket
              10 │   description: land cover (v2)
                 ·                ───────┬───────
-                ·                       ╰── here
+                ·                       ╰── not allowed in task names
              11 │   prefix: runs/2024 final/
                 ╰────
               help: use at most 80 letters, digits, `_` and `-`
@@ -774,7 +774,7 @@ fn earth_engine_name_characters() {
              10 │   description: land cover (v2)
              11 │   prefix: runs/2024 final/
                 ·           ────────┬───────
-                ·                   ╰── here
+                ·                   ╰── not allowed in file names
                 ╰────
               help: use letters, digits, `_`, `-`, `.` and `/` (not leading, no `..`)
             2 errors, 0 warnings
@@ -815,7 +815,7 @@ fn bad_workload_tag() {
               9 │   folder: geepipe
              10 │   workload_tag: Restoration Project
                 ·                 ─────────┬─────────
-                ·                          ╰── here
+                ·                          ╰── not a valid tag
                 ╰────
               help: use 1-63 lowercase letters, digits, `_` and `-`, starting with a letter
             1 error, 0 warnings

@@ -359,7 +359,7 @@ impl Cx<'_> {
                     "/project",
                     "pipeline::project",
                     format!("project `{p}` should be the bare project id"),
-                    "here",
+                    "not a bare project id",
                     &format!("write `{}`", p.trim_start_matches("projects/")),
                 );
             }
@@ -459,7 +459,7 @@ impl Cx<'_> {
                         "/sites/asset",
                         "sites::asset-id",
                         format!("`{a}` is not an Earth Engine asset id"),
-                        "here",
+                        "not an asset id",
                         "write the full id, e.g. `projects/my-project/assets/sites`",
                     );
                 }
@@ -552,7 +552,7 @@ impl Cx<'_> {
                                 ptr,
                                 "years::syntax",
                                 format!("`{s}` is not a year range"),
-                                "here",
+                                "not a year range",
                                 "write an inclusive range like `2010..2023`",
                             );
                             Vec::new()
@@ -565,7 +565,7 @@ impl Cx<'_> {
                         ptr,
                         "years::syntax",
                         format!("`{s}` is not a year or a year range"),
-                        "here",
+                        "not a year range",
                         "write `2020`, `2010..2023`, `[2015, 2020]` or `{from: 2010, to: 2023}`",
                     );
                     Vec::new()
@@ -644,7 +644,7 @@ impl Cx<'_> {
                 &format!("{ptr}/name"),
                 "layers::name",
                 format!("layer name `{name}` is not allowed"),
-                "here",
+                "not a layer name",
                 "use lowercase letters, digits and single `_`, starting with a letter",
             );
         }
@@ -921,7 +921,7 @@ impl Cx<'_> {
                         "/export/bucket",
                         "export::bucket",
                         format!("`{bucket}` is not a valid bucket name"),
-                        "here",
+                        "not a bucket name",
                         &help,
                     );
                 }
@@ -938,7 +938,7 @@ impl Cx<'_> {
                         "/export/asset",
                         "export::asset",
                         format!("`{folder}` is not an asset folder id"),
-                        "here",
+                        "not an asset folder",
                         "write `projects/<project>/assets/<folder>`",
                     );
                 }
@@ -955,7 +955,7 @@ impl Cx<'_> {
                         "/export/table",
                         "export::table",
                         format!("`{table}` is not `project.dataset.table`"),
-                        "here",
+                        "not project.dataset.table",
                         "name the project, dataset and table, separated by dots",
                     );
                 }
@@ -1016,7 +1016,7 @@ impl Cx<'_> {
         }
         let description_prefix = e.description.clone().unwrap_or_else(|| name.to_string());
         if !is_ee_name(&description_prefix) || description_prefix.len() > 80 {
-            self.error("/export/description", "export::description", format!("description prefix `{description_prefix}` has characters Earth Engine does not accept in task names"), "here", "use at most 80 letters, digits, `_` and `-`");
+            self.error("/export/description", "export::description", format!("description prefix `{description_prefix}` has characters Earth Engine does not accept in task names"), "not allowed in task names", "use at most 80 letters, digits, `_` and `-`");
         }
         let file_prefix = e.prefix.clone().unwrap_or_else(|| format!("geepipe/{name}/"));
         if !is_file_prefix(&file_prefix) {
@@ -1024,7 +1024,7 @@ impl Cx<'_> {
                 "/export/prefix",
                 "export::prefix",
                 format!("file prefix `{file_prefix}` has characters Earth Engine does not accept in file names"),
-                "here",
+                "not allowed in file names",
                 "use letters, digits, `_`, `-`, `.` and `/` (not leading, no `..`)",
             );
         }
@@ -1058,7 +1058,7 @@ impl Cx<'_> {
                     "/export/workload_tag",
                     "export::workload-tag",
                     format!("workload tag `{t}` is not allowed"),
-                    "here",
+                    "not a valid tag",
                     "use 1-63 lowercase letters, digits, `_` and `-`, starting with a letter",
                 );
             }
