@@ -15,7 +15,11 @@ pub struct ValidateArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct SchemaArgs {}
+pub struct SchemaArgs {
+    /// Print the field reference as Markdown (docs/pipeline-reference.md) instead of the JSON Schema.
+    #[arg(long)]
+    pub reference: bool,
+}
 
 pub fn validate(g: &Global, a: ValidateArgs) -> i32 {
     let mut code = exit::OK;
@@ -37,7 +41,11 @@ pub fn validate(g: &Global, a: ValidateArgs) -> i32 {
     code
 }
 
-pub fn schema(_g: &Global, _a: SchemaArgs) -> i32 {
-    print!("{}", crate::pipeline::schema::schema_text());
+pub fn schema(_g: &Global, a: SchemaArgs) -> i32 {
+    if a.reference {
+        print!("{}", crate::pipeline::reference::markdown(&crate::pipeline::schema::schema()));
+    } else {
+        print!("{}", crate::pipeline::schema::schema_text());
+    }
     exit::OK
 }

@@ -1,8 +1,10 @@
 //! Turning a parsed document into the resolved [`Pipeline`], or into every problem it has.
 //!
-//! Order: JSON Schema shape checks (see [`super::schema`]), deserialising into the raw model, then
-//! semantic checks that need more than the shape (years, destinations, names Earth Engine accepts,
-//! catalog references). Each problem becomes a located [`Diagnostic`]; none stops the others.
+//! Order: JSON Schema shape checks (see [`super::schema`], which words each violation for the user),
+//! reading each section of the file on its own (each layer too) with the rejected values taken out,
+//! then semantic checks that need more than the shape (years, destinations, names Earth Engine
+//! accepts, catalog references) on everything that could be read. Each problem becomes a located
+//! [`Diagnostic`]; none stops the others, and none is reported twice.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -30,40 +32,243 @@ pub struct Overrides {
 pub const STATS: &[&str] = &["mean", "median", "min", "max", "stdDev", "count", "sum", "variance"];
 
 /// Compiles a parsed document. Warnings are returned with the pipeline; any error returns all diagnostics.
+///
+/// Schema violations do not stop the semantic checks: unknown keys and values that do not fit are taken
+/// out of a copy of the document, each section that can still be read is read on its own (each layer
+/// too), and the semantic checks run on what was read. Semantic findings about a value the schema
+/// already rejected are dropped, so every problem is reported once.
 pub fn compile(
     doc: &Document,
     path: &Path,
     overrides: &Overrides,
 ) -> Result<(Pipeline, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let mut diags = super::schema::check(doc);
-    if diags.iter().any(|d| d.is_error()) {
-        return Err(diags);
+    let report = super::schema::check(doc);
+    let mut value = doc.value.clone();
+    for p in &report.unknown {
+        remove(&mut value, p);
     }
-    let raw: RawPipeline = match serde_json::from_value(doc.value.clone()) {
-        Ok(raw) => raw,
-        Err(e) => {
-            diags.push(
-                Diagnostic::error("schema::shape", format!("the pipeline does not fit geepipe's model: {e}")).at(
-                    &doc.source,
-                    doc.span(""),
-                    None,
-                ),
-            );
-            return Err(diags);
+    // A misspelled key (`bukcet` for `bucket`) already says the field is missing: findings that the
+    // field is missing would only repeat it.
+    let mut suppressed = report.misspelled.clone();
+    let mut bad_layers = BTreeSet::new();
+    for p in &report.invalid {
+        let target = removal_target(&doc.value, p, &mut bad_layers);
+        if let Some(t) = target {
+            remove(&mut value, &t);
+            suppressed.push(t);
         }
-    };
-    let mut cx = Cx { doc, diags };
-    let pipeline = cx.resolve(&raw, path, overrides);
-    if cx.diags.iter().any(|d| d.is_error()) {
-        Err(cx.diags)
-    } else {
-        Ok((pipeline, cx.diags))
+        suppressed.push(p.clone());
+    }
+    let mut cx = Cx { doc, diags: report.diags, suppressed };
+    let parts = Parts::read(&mut cx, &value, &bad_layers, &report.flagged);
+    let pipeline = cx.resolve(&parts, path, overrides);
+    let mut diags = cx.diags;
+    sort_by_place(&mut diags);
+    match pipeline {
+        Some(p) if !diags.iter().any(Diagnostic::is_error) => Ok((p, diags)),
+        _ => {
+            if !diags.iter().any(Diagnostic::is_error) {
+                // Cannot happen (a missing section is always reported), but never return nothing.
+                diags.push(Diagnostic::error("pipeline::incomplete", "the pipeline could not be read").at(
+                    &doc.source,
+                    doc.label_span(""),
+                    None,
+                ));
+            }
+            Err(diags)
+        }
+    }
+}
+
+/// Orders diagnostics as they appear in the file (unlocated ones first), errors and warnings mixed.
+pub fn sort_by_place(diags: &mut [Diagnostic]) {
+    diags.sort_by_key(|d| d.labels.iter().find(|l| l.primary).map(|l| (l.span.start, l.span.end)));
+}
+
+/// Removes the value at `pointer` from its parent mapping (a list element is left alone).
+fn remove(value: &mut serde_json::Value, pointer: &str) {
+    let Some(i) = pointer.rfind('/') else { return };
+    let key = super::schema::segments(&pointer[i..]).pop().unwrap_or_default();
+    if let Some(serde_json::Value::Object(map)) = value.pointer_mut(&pointer[..i]) {
+        map.shift_remove(&key);
+    }
+}
+
+/// What to drop for a bad value at `pointer`: the value itself when it sits in a mapping; for a list
+/// element, the whole list (a list with a hole would shift the later elements) — except a layer, which
+/// is set aside on its own so the other layers are still checked.
+fn removal_target(root: &serde_json::Value, pointer: &str, bad_layers: &mut BTreeSet<usize>) -> Option<String> {
+    let mut p = pointer.to_string();
+    loop {
+        if p.is_empty() {
+            return None;
+        }
+        let segs = super::schema::segments(&p);
+        if segs.len() == 2 && segs[0] == "layers" {
+            if let Ok(i) = segs[1].parse::<usize>() {
+                bad_layers.insert(i);
+                return None;
+            }
+        }
+        let parent = &p[..p.rfind('/').unwrap_or(0)];
+        match root.pointer(parent) {
+            Some(serde_json::Value::Array(_)) => p = parent.to_string(),
+            _ => return Some(p),
+        }
+    }
+}
+
+/// The sections of a pipeline that could be read. Required sections are `None` when absent or unreadable.
+struct Parts {
+    name: Option<String>,
+    project: Option<String>,
+    engine: Option<EngineName>,
+    kind: Option<KindName>,
+    sites: Option<RawSites>,
+    years: Option<RawYears>,
+    /// Whether the file sets pipeline-wide `years` (even ones that could not be read).
+    years_present: bool,
+    /// Layers with their index in the file; `None` when `layers` is absent or not a list.
+    layers: Option<Vec<(usize, RawLayer)>>,
+    /// Whether every layer could be read (so the raw pipeline is complete).
+    all_layers: bool,
+    reduce: Option<RawReduce>,
+    export: Option<RawExport>,
+    chunks: Option<RawChunks>,
+    output: Option<RawOutput>,
+    journal: Option<String>,
+    vars: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+impl Parts {
+    fn read(cx: &mut Cx, value: &serde_json::Value, bad_layers: &BTreeSet<usize>, flagged: &[String]) -> Parts {
+        let section = |ptr: &str| -> Option<serde_json::Value> {
+            let v = value.pointer(ptr)?;
+            (!v.is_null()).then(|| v.clone())
+        };
+        fn read_as<T: serde::de::DeserializeOwned>(
+            cx: &mut Cx,
+            v: Option<serde_json::Value>,
+            ptr: &str,
+            flagged: &[String],
+        ) -> Option<T> {
+            let mut v = v?;
+            // A value the schema allows but the model cannot hold (a number too large for its field):
+            // find the entry that is in the way, report it, and read the rest without it.
+            for _ in 0..8 {
+                let Err(e) = serde_json::from_value::<T>(v.clone()) else { break };
+                let serde_json::Value::Object(map) = &v else { break };
+                let culprit = map.keys().find(|k| {
+                    let mut without = map.clone();
+                    without.shift_remove(*k);
+                    serde_json::from_value::<T>(serde_json::Value::Object(without)).is_ok()
+                });
+                let Some(k) = culprit.cloned() else { break };
+                let child = format!("{ptr}/{}", super::load::pointer_segment(&k));
+                if !flagged.iter().any(|f| f == &child || f.starts_with(&format!("{child}/"))) {
+                    cx.error(
+                        &child,
+                        "schema::shape",
+                        format!("`{}` cannot be read: {e}", super::schema::field_name(&child)),
+                        "here",
+                        "see `geepipe schema` or docs/pipeline-reference.md for this field",
+                    );
+                }
+                cx.suppressed.push(child);
+                if let serde_json::Value::Object(map) = &mut v {
+                    map.shift_remove(&k);
+                }
+            }
+            match serde_json::from_value::<T>(v) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    let reported = flagged.iter().any(|f| f == ptr || f.starts_with(&format!("{ptr}/")));
+                    if !reported {
+                        cx.error(
+                            ptr,
+                            "schema::shape",
+                            format!("`{}` cannot be read: {e}", super::schema::field_name(ptr)),
+                            "here",
+                            "see `geepipe schema` or docs/pipeline-reference.md for this field",
+                        );
+                    }
+                    None
+                }
+            }
+        }
+        macro_rules! get {
+            ($ptr:expr) => {{
+                let v = section($ptr);
+                read_as(cx, v, $ptr, flagged)
+            }};
+        }
+        let mut all_layers = true;
+        let layers = match value.get("layers") {
+            Some(serde_json::Value::Array(items)) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    if bad_layers.contains(&i) {
+                        all_layers = false;
+                        continue;
+                    }
+                    let ptr = format!("/layers/{i}");
+                    match read_as::<RawLayer>(cx, Some(item.clone()), &ptr, flagged) {
+                        Some(l) => out.push((i, l)),
+                        None => all_layers = false,
+                    }
+                }
+                Some(out)
+            }
+            _ => None,
+        };
+        Parts {
+            name: get!("/name"),
+            project: get!("/project"),
+            engine: get!("/engine"),
+            kind: get!("/kind"),
+            sites: get!("/sites"),
+            years: get!("/years"),
+            years_present: cx.doc.value.get("years").is_some_and(|y| !y.is_null()),
+            layers,
+            all_layers,
+            reduce: get!("/reduce"),
+            export: get!("/export"),
+            chunks: get!("/chunks"),
+            output: get!("/output"),
+            journal: get!("/journal"),
+            vars: get!("/vars"),
+        }
+    }
+
+    /// The raw pipeline, when every required section was read.
+    fn raw(&self) -> Option<RawPipeline> {
+        if !self.all_layers {
+            return None;
+        }
+        Some(RawPipeline {
+            name: self.name.clone(),
+            project: self.project.clone(),
+            engine: self.engine,
+            kind: self.kind,
+            sites: self.sites.clone()?,
+            years: self.years.clone(),
+            layers: self.layers.as_ref()?.iter().map(|(_, l)| l.clone()).collect(),
+            reduce: self.reduce.clone(),
+            export: self.export.clone()?,
+            chunks: self.chunks.clone(),
+            output: self.output.clone(),
+            journal: self.journal.clone(),
+            vars: self.vars.clone(),
+        })
     }
 }
 
 struct Cx<'a> {
     doc: &'a Document,
     diags: Vec<Diagnostic>,
+    /// Pointers of values the schema rejected: findings at them, under them or at their parent mapping
+    /// would only repeat the schema error.
+    suppressed: Vec<String>,
 }
 
 fn is_ee_name(s: &str) -> bool {
@@ -86,8 +291,29 @@ fn is_file_prefix(s: &str) -> bool {
 }
 
 impl Cx<'_> {
+    /// Whether a finding at `ptr` with message `msg` would only repeat a schema error: it is about a
+    /// rejected value (or something inside it), or it is a mapping-level finding that names a rejected
+    /// field of that mapping ("`to: gcs` needs `bucket`" after `bucket: 5` was rejected).
+    fn is_suppressed(&self, ptr: &str, msg: &str) -> bool {
+        self.suppressed.iter().any(|s| {
+            if s == ptr || ptr.starts_with(&format!("{s}/")) {
+                return true;
+            }
+            let Some(child) = s.strip_prefix(&format!("{ptr}/")) else { return false };
+            !child.contains('/')
+                && msg
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .any(|w| w == super::schema::segments(&format!("/{child}"))[0])
+        })
+    }
+
     fn error(&mut self, ptr: &str, code: &str, msg: impl Into<String>, label: &str, help: &str) {
-        let mut d = Diagnostic::error(code, msg).at(&self.doc.source, self.doc.span(ptr), Some(label.to_string()));
+        let msg = msg.into();
+        if self.is_suppressed(ptr, &msg) {
+            return;
+        }
+        let mut d =
+            Diagnostic::error(code, msg).at(&self.doc.source, self.doc.label_span(ptr), Some(label.to_string()));
         if !help.is_empty() {
             d = d.with_help(help);
         }
@@ -95,11 +321,15 @@ impl Cx<'_> {
     }
 
     fn warn(&mut self, ptr: &str, code: &str, msg: impl Into<String>, label: &str) {
-        let d = Diagnostic::warning(code, msg).at(&self.doc.source, self.doc.span(ptr), Some(label.to_string()));
+        let msg = msg.into();
+        if self.is_suppressed(ptr, &msg) {
+            return;
+        }
+        let d = Diagnostic::warning(code, msg).at(&self.doc.source, self.doc.label_span(ptr), Some(label.to_string()));
         self.diags.push(d);
     }
 
-    fn resolve(&mut self, raw: &RawPipeline, path: &Path, ov: &Overrides) -> Pipeline {
+    fn resolve(&mut self, raw: &Parts, path: &Path, ov: &Overrides) -> Option<Pipeline> {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
         let name = match &raw.name {
@@ -129,7 +359,7 @@ impl Cx<'_> {
                     "/project",
                     "pipeline::project",
                     format!("project `{p}` should be the bare project id"),
-                    "here",
+                    "not a bare project id",
                     &format!("write `{}`", p.trim_start_matches("projects/")),
                 );
             }
@@ -139,12 +369,12 @@ impl Cx<'_> {
             _ => Engine::EarthEngine,
         };
         let kind = raw.kind.unwrap_or(KindName::Zonal);
-        let sites = self.sites(&raw.sites, &base, engine);
+        let sites = raw.sites.as_ref().map(|s| self.sites(s, &base, engine));
         let pipeline_years = raw.years.as_ref().map(|y| self.years(y, "/years")).unwrap_or_default();
         let vars = raw.vars.clone().unwrap_or_default();
         let mut layers = Vec::new();
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-        if raw.layers.is_empty() {
+        if raw.layers.as_ref().is_some_and(|l| l.is_empty()) {
             self.error(
                 "/layers",
                 "pipeline::no-layers",
@@ -153,21 +383,21 @@ impl Cx<'_> {
                 "add at least one layer, e.g. `- catalog: mapbiomas_lulc`",
             );
         }
-        for (i, l) in raw.layers.iter().enumerate() {
-            let ptr = format!("/layers/{i}");
-            if let Some(layer) = self.layer(l, &ptr, &pipeline_years, raw.years.is_some(), &vars, &base, engine) {
+        for (i, l) in raw.layers.iter().flatten() {
+            let (i, ptr) = (*i, format!("/layers/{i}"));
+            if let Some(layer) = self.layer(l, &ptr, &pipeline_years, raw.years_present, &vars, &base, engine) {
                 if let Some(first) = seen.insert(layer.name.clone(), i) {
                     let d = Diagnostic::error(
                         "pipeline::duplicate-layer",
                         format!("two layers are named `{}`", layer.name),
                     )
-                    .at(&self.doc.source, self.doc.span(&ptr), Some("second".to_string()))
-                    .also(self.doc.span(&format!("/layers/{first}")), "first")
+                    .at(&self.doc.source, self.doc.label_span(&ptr), Some("second".to_string()))
+                    .also(self.doc.label_span(&format!("/layers/{first}")), "first")
                     .with_help("give one of them another `name`");
                     self.diags.push(d);
                 }
-                for k in &sites.keep {
-                    if k == &sites.id_property {
+                for k in sites.iter().flat_map(|s| &s.keep) {
+                    if sites.as_ref().is_some_and(|s| k == &s.id_property) {
                         continue;
                     }
                     if k.starts_with(&format!("{}__", layer.name)) {
@@ -184,15 +414,16 @@ impl Cx<'_> {
             }
         }
         let reduce = self.reduce(raw.reduce.as_ref().cloned().unwrap_or_default());
-        let export = self.export(&raw.export, &name, &base, engine, kind);
+        let export = raw.export.as_ref().map(|e| self.export(e, &name, &base, engine, kind));
         let chunks = self.chunks(raw.chunks.as_ref().cloned().unwrap_or_default());
         let output = self.output(raw.output.as_ref().cloned().unwrap_or_default(), &name, &base);
         let journal_dir = match &raw.journal {
             Some(j) => base.join(j),
             None => output.path.parent().map(|p| p.join(".geepipe")).unwrap_or_else(|| base.join(".geepipe")),
         };
-        let content_hash = content_hash(raw, &sites);
-        Pipeline {
+        let (sites, export, full) = (sites?, export?, raw.raw()?);
+        let content_hash = content_hash(&full, &sites);
+        Some(Pipeline {
             name,
             source: path.to_path_buf(),
             content_hash,
@@ -207,7 +438,7 @@ impl Cx<'_> {
             output,
             journal_dir,
             vars,
-        }
+        })
     }
 
     fn sites(&mut self, raw: &RawSites, base: &Path, engine: Engine) -> SiteSource {
@@ -228,7 +459,7 @@ impl Cx<'_> {
                         "/sites/asset",
                         "sites::asset-id",
                         format!("`{a}` is not an Earth Engine asset id"),
-                        "here",
+                        "not an asset id",
                         "write the full id, e.g. `projects/my-project/assets/sites`",
                     );
                 }
@@ -287,7 +518,7 @@ impl Cx<'_> {
                     "years::out-of-range",
                     format!("year {v} is outside 1900..2100"),
                     "not a plausible year",
-                    "",
+                    "years are written in full, between 1900 and 2100 (e.g. `2015`)",
                 );
                 None
             }
@@ -321,7 +552,7 @@ impl Cx<'_> {
                                 ptr,
                                 "years::syntax",
                                 format!("`{s}` is not a year range"),
-                                "here",
+                                "not a year range",
                                 "write an inclusive range like `2010..2023`",
                             );
                             Vec::new()
@@ -334,7 +565,7 @@ impl Cx<'_> {
                         ptr,
                         "years::syntax",
                         format!("`{s}` is not a year or a year range"),
-                        "here",
+                        "not a year range",
                         "write `2020`, `2010..2023`, `[2015, 2020]` or `{from: 2010, to: 2023}`",
                     );
                     Vec::new()
@@ -413,7 +644,7 @@ impl Cx<'_> {
                 &format!("{ptr}/name"),
                 "layers::name",
                 format!("layer name `{name}` is not allowed"),
-                "here",
+                "not a layer name",
                 "use lowercase letters, digits and single `_`, starting with a letter",
             );
         }
@@ -445,7 +676,7 @@ impl Cx<'_> {
             },
         };
         if let (Some(avail), false) = (&merged.available, years.is_empty()) {
-            let mut tmp = Cx { doc: self.doc, diags: Vec::new() };
+            let mut tmp = Cx { doc: self.doc, diags: Vec::new(), suppressed: Vec::new() };
             let avail = tmp.years(avail, ptr);
             let missing: Vec<i32> = years.iter().copied().filter(|y| !avail.contains(y)).collect();
             if !missing.is_empty() && !avail.is_empty() {
@@ -481,7 +712,7 @@ impl Cx<'_> {
                     "layers::categorical-bands",
                     "a categorical layer has exactly one band",
                     "here",
-                    "",
+                    "a categorical layer gives area per class of one band; use `kind: continuous` for several bands",
                 );
                 b.clone()
             }
@@ -535,7 +766,7 @@ impl Cx<'_> {
                     "layers::legend-duplicate",
                     format!("legend code {} appears twice", w[0].code),
                     "here",
-                    "",
+                    "give each class its own code",
                 );
             }
         }
@@ -546,7 +777,7 @@ impl Cx<'_> {
                     "layers::scale",
                     "scale must be a positive number of metres",
                     "here",
-                    "",
+                    "write the pixel size in metres, e.g. `30`",
                 );
             }
         }
@@ -647,7 +878,13 @@ impl Cx<'_> {
             match value {
                 Some(v) if !v.trim().is_empty() => v.clone(),
                 _ => {
-                    cx.error("/export", "export::missing", format!("`to: {dest_name}` needs `{field}`"), "here", help);
+                    cx.error(
+                        "/export",
+                        "export::missing",
+                        format!("`to: {dest_name}` needs `{field}`"),
+                        &format!("needs `{field}`"),
+                        help,
+                    );
                     String::new()
                 }
             }
@@ -684,7 +921,7 @@ impl Cx<'_> {
                         "/export/bucket",
                         "export::bucket",
                         format!("`{bucket}` is not a valid bucket name"),
-                        "here",
+                        "not a bucket name",
                         &help,
                     );
                 }
@@ -701,7 +938,7 @@ impl Cx<'_> {
                         "/export/asset",
                         "export::asset",
                         format!("`{folder}` is not an asset folder id"),
-                        "here",
+                        "not an asset folder",
                         "write `projects/<project>/assets/<folder>`",
                     );
                 }
@@ -718,7 +955,7 @@ impl Cx<'_> {
                         "/export/table",
                         "export::table",
                         format!("`{table}` is not `project.dataset.table`"),
-                        "here",
+                        "not project.dataset.table",
                         "name the project, dataset and table, separated by dots",
                     );
                 }
@@ -779,7 +1016,7 @@ impl Cx<'_> {
         }
         let description_prefix = e.description.clone().unwrap_or_else(|| name.to_string());
         if !is_ee_name(&description_prefix) || description_prefix.len() > 80 {
-            self.error("/export/description", "export::description", format!("description prefix `{description_prefix}` has characters Earth Engine does not accept in task names"), "here", "use at most 80 letters, digits, `_` and `-`");
+            self.error("/export/description", "export::description", format!("description prefix `{description_prefix}` has characters Earth Engine does not accept in task names"), "not allowed in task names", "use at most 80 letters, digits, `_` and `-`");
         }
         let file_prefix = e.prefix.clone().unwrap_or_else(|| format!("geepipe/{name}/"));
         if !is_file_prefix(&file_prefix) {
@@ -787,7 +1024,7 @@ impl Cx<'_> {
                 "/export/prefix",
                 "export::prefix",
                 format!("file prefix `{file_prefix}` has characters Earth Engine does not accept in file names"),
-                "here",
+                "not allowed in file names",
                 "use letters, digits, `_`, `-`, `.` and `/` (not leading, no `..`)",
             );
         }
@@ -802,7 +1039,13 @@ impl Cx<'_> {
         }
         if let Some(p) = e.priority {
             if p > 9999 {
-                self.error("/export/priority", "export::priority", "priority must be between 0 and 9999", "here", "");
+                self.error(
+                    "/export/priority",
+                    "export::priority",
+                    "priority must be between 0 and 9999",
+                    "too high",
+                    "Earth Engine task priorities run from 0 to 9999 (default 100)",
+                );
             }
         }
         if let Some(t) = &e.workload_tag {
@@ -815,7 +1058,7 @@ impl Cx<'_> {
                     "/export/workload_tag",
                     "export::workload-tag",
                     format!("workload tag `{t}` is not allowed"),
-                    "here",
+                    "not a valid tag",
                     "use 1-63 lowercase letters, digits, `_` and `-`, starting with a letter",
                 );
             }
@@ -838,7 +1081,13 @@ impl Cx<'_> {
     fn chunks(&mut self, c: RawChunks) -> Chunks {
         let sites_per_task = c.sites_per_task.map(|v| v as usize).unwrap_or(Chunks::DEFAULT_SITES_PER_TASK);
         if sites_per_task == 0 {
-            self.error("/chunks/sites_per_task", "chunks::zero", "sites_per_task must be at least 1", "here", "");
+            self.error(
+                "/chunks/sites_per_task",
+                "chunks::zero",
+                "sites_per_task must be at least 1",
+                "zero",
+                "each export task holds this many sites; the default is 50",
+            );
         }
         let max_concurrent = c.max_concurrent.map(|v| v as usize).unwrap_or(Chunks::DEFAULT_MAX_CONCURRENT);
         if max_concurrent == 0 || max_concurrent > 3000 {
@@ -946,9 +1195,158 @@ fn content_hash(raw: &RawPipeline, sites: &SiteSource) -> String {
     h.update(b"\0catalog:");
     h.update(crate::catalog::VERSION.as_bytes());
     if let SiteLocation::File(p) = &sites.location {
-        if let Ok(mut f) = std::fs::File::open(p) {
+        // Only a regular file: a path like `/dev/zero` or a FIFO would never end.
+        if let Ok(mut f) = std::fs::File::open(p).and_then(|f| match f.metadata()?.is_file() {
+            true => Ok(f),
+            false => Err(std::io::Error::other("not a regular file")),
+        }) {
             let _ = std::io::copy(&mut f, &mut h);
         }
     }
     hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::load::{parse_lenient, Format};
+
+    fn run(text: &str, format: Format) -> Result<(Pipeline, Vec<Diagnostic>), Vec<Diagnostic>> {
+        let name = if format == Format::Toml { "p.toml" } else { "p.yaml" };
+        let (doc, diags) = parse_lenient(name, text, format);
+        assert!(diags.is_empty(), "{diags:?}");
+        compile(&doc.expect("document"), Path::new(name), &Overrides::default())
+    }
+
+    fn codes(r: Result<(Pipeline, Vec<Diagnostic>), Vec<Diagnostic>>) -> Vec<(String, usize, usize)> {
+        let diags = match r {
+            Ok((_, w)) => w,
+            Err(d) => d,
+        };
+        diags
+            .iter()
+            .map(|d| {
+                let loc = d.location.clone().expect("located");
+                (d.code.clone(), loc.line, loc.column)
+            })
+            .collect()
+    }
+
+    const SITES: &str = "sites: {file: s.geojson, id: id}\n";
+
+    #[test]
+    fn valid_pipeline_compiles_with_defaults() {
+        let text = format!(
+            "{SITES}years: 2010..2012\nlayers: [{{catalog: mapbiomas_lulc}}]\nexport: {{to: drive, folder: g}}\n"
+        );
+        let (p, warnings) = run(&text, Format::Yaml).expect("valid");
+        assert!(warnings.is_empty());
+        assert_eq!(p.layers[0].name, "mapbiomas_lulc");
+        assert_eq!(p.chunks.sites_per_task, Chunks::DEFAULT_SITES_PER_TASK);
+        assert_eq!(p.name, "p");
+    }
+
+    #[test]
+    fn schema_and_semantic_errors_come_together_in_file_order() {
+        let text = format!("{SITES}years: 2012..2010\nlayers: [{{catalog: mapbiomas_lulc}}]\nexport: {{to: drive, folder: g, foldr: x}}\n");
+        assert_eq!(
+            codes(run(&text, Format::Yaml)),
+            [("years::empty-range".to_string(), 2, 8), ("schema::unknown-field".to_string(), 4, 32)]
+        );
+    }
+
+    #[test]
+    fn a_rejected_value_is_reported_once() {
+        // `bucket: 5` is a type error; "`to: gcs` needs `bucket`" would only repeat it.
+        let text =
+            format!("{SITES}years: 2010\nlayers: [{{catalog: mapbiomas_lulc}}]\nexport: {{to: gcs, bucket: 5}}\n");
+        assert_eq!(codes(run(&text, Format::Yaml)), [("schema::type".to_string(), 4, 27)]);
+    }
+
+    #[test]
+    fn one_unreadable_layer_does_not_hide_the_others() {
+        let text = format!(
+            "{SITES}years: 2010\nlayers:\n  - oops\n  - catalog: mapbiomas_lulcc\nexport: {{to: drive, folder: g}}\n"
+        );
+        assert_eq!(
+            codes(run(&text, Format::Yaml)),
+            [("schema::type".to_string(), 4, 5), ("layers::unknown-catalog".to_string(), 5, 14)]
+        );
+    }
+
+    #[test]
+    fn missing_section_still_checks_the_others() {
+        let text =
+            "years: 2010\nlayers: [{catalog: mapbiomas_lulc}]\nexport: {to: drive, folder: g, priority: 10000}\n";
+        assert_eq!(
+            codes(run(text, Format::Yaml)),
+            [("schema::missing-field".to_string(), 1, 1), ("export::priority".to_string(), 3, 42)]
+        );
+    }
+
+    #[test]
+    fn toml_positions_are_lines_and_columns_of_the_toml_file() {
+        let text = "years = 2010\n\n[sites]\nfile = \"s.geojson\"\nid = \"id\"\n\n[[layers]]\ncatalog = \"mapbiomas_lulc\"\n\n[[layers]]\ncatalog = \"mapbiomas_lulc\"\nname = \"Bad Name\"\n\n[export]\nto = \"gcs\"\nbucket = \"gs://b\"\n";
+        assert_eq!(
+            codes(run(text, Format::Toml)),
+            [("layers::name".to_string(), 12, 8), ("export::bucket".to_string(), 16, 10)]
+        );
+    }
+
+    #[test]
+    fn overflowing_number_is_reported_and_the_rest_read() {
+        let text = format!(
+            "{SITES}years: 2010\nlayers: [{{catalog: mapbiomas_lulc}}]\nexport: {{to: drive, folder: g, priority: 99999999999, workload_tag: Bad}}\n"
+        );
+        assert_eq!(
+            codes(run(&text, Format::Yaml)),
+            [("schema::shape".to_string(), 4, 42), ("export::workload-tag".to_string(), 4, 69)]
+        );
+    }
+
+    proptest::proptest! {
+        /// Small random edits of real pipelines (the fuzz target does this at scale): parse, compile and
+        /// render never panic, and every diagnostic has a place in the file.
+        #[test]
+        fn edited_pipelines_never_panic(
+            which in 0usize..3,
+            pos in 0usize..2000,
+            insert in "[ -~\n\t]{0,6}",
+            delete in 0usize..6,
+        ) {
+            let (text, format) = [
+                (include_str!("../../pipelines/ndvi_lulc.yaml"), Format::Yaml),
+                (include_str!("../../pipelines/lulc_drive.toml"), Format::Toml),
+                (include_str!("../../pipelines/elevation.yaml"), Format::Yaml),
+            ][which];
+            let mut t = text.to_string();
+            let mut at = pos % (t.len() + 1);
+            while !t.is_char_boundary(at) {
+                at -= 1;
+            }
+            let mut end = (at + delete).min(t.len());
+            while !t.is_char_boundary(end) {
+                end += 1;
+            }
+            t.replace_range(at..end, &insert);
+            let (doc, mut diags) = parse_lenient("p", &t, format);
+            if let Some(doc) = doc {
+                match compile(&doc, Path::new("p"), &Overrides::default()) {
+                    Ok((_, more)) | Err(more) => diags.extend(more),
+                }
+            }
+            for d in &diags {
+                proptest::prop_assert!(d.location.is_some(), "unlocated: {d:?}");
+            }
+            let _ = crate::diag::render_all(&diags, crate::diag::RenderOptions::default());
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_site_path_that_is_not_a_regular_file_is_not_read_for_the_hash() {
+        // Reading /dev/zero would never end.
+        let text = "sites: {file: /dev/zero, id: id}\nyears: 2010\nlayers: [{catalog: mapbiomas_lulc}]\nexport: {to: drive, folder: g}\n";
+        assert!(run(text, Format::Yaml).is_ok());
+    }
 }

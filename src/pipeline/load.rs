@@ -86,6 +86,8 @@ pub struct Document {
     pub format: Format,
     pub value: Value,
     pub spans: SpanMap,
+    /// The file's text.
+    pub text: std::sync::Arc<str>,
 }
 
 impl Document {
@@ -98,16 +100,57 @@ impl Document {
     pub fn key_span(&self, pointer: &str) -> Range<usize> {
         self.spans.key_or_value(pointer).unwrap_or(0..0)
     }
+
+    /// A short span to label a problem with the node at `pointer`: the value itself for a scalar, the key
+    /// for a mapping or list that has one (a whole section would drown the report), else the first line
+    /// of the node. Falls back to the nearest ancestor that is in the file.
+    pub fn label_span(&self, pointer: &str) -> Range<usize> {
+        let container = matches!(self.value.pointer(pointer), Some(Value::Object(_) | Value::Array(_)));
+        match self.spans.get(pointer) {
+            Some(NodeSpan { key: Some(k), .. }) if container => k.clone(),
+            Some(NodeSpan { value, .. }) if container => self.first_line(value.clone()),
+            Some(NodeSpan { value, .. }) => self.first_line(value.clone()),
+            None => match pointer.rfind('/') {
+                Some(i) => self.label_span(&pointer[..i]),
+                None => self.first_line(self.span("")),
+            },
+        }
+    }
+
+    /// `span` cut at its first line break (a label over many lines is hard to read).
+    fn first_line(&self, span: Range<usize>) -> Range<usize> {
+        let text = &*self.text;
+        let start = span.start.min(text.len());
+        let end = span.end.min(text.len()).max(start);
+        match text.get(start..end).and_then(|t| t.find('\n')) {
+            Some(nl) => start..start + nl,
+            None => start..end,
+        }
+    }
 }
 
-/// Parses `text` (named `name` in diagnostics) as YAML or TOML.
+/// Parses `text` (named `name` in diagnostics) as YAML or TOML. Any problem (even a duplicate key the
+/// parser could step over) is an error here; [`parse_lenient`] keeps going where it can.
 pub fn parse(name: &str, text: &str, format: Format) -> Result<Document, Vec<Diagnostic>> {
+    match parse_lenient(name, text, format) {
+        (Some(doc), diags) if diags.is_empty() => Ok(doc),
+        (_, diags) => Err(diags),
+    }
+}
+
+/// Parses `text`, returning the document when one could be read plus every problem found on the way.
+/// A syntax error gives no document; a duplicate key, alias or odd key gives a document (first value
+/// kept) and an error, so the rest of the file can still be checked in the same run.
+pub fn parse_lenient(name: &str, text: &str, format: Format) -> (Option<Document>, Vec<Diagnostic>) {
     let source = Source::text(name, text);
-    let (value, spans) = match format {
-        Format::Yaml => yaml_to_json(text, &source)?,
-        Format::Toml => toml_to_json(text, &source)?,
+    let result = match format {
+        Format::Yaml => yaml_to_json(text, &source),
+        Format::Toml => toml_to_json(text, &source),
     };
-    Ok(Document { source, format, value, spans })
+    match result {
+        Ok((value, spans, diags)) => (Some(Document { source, format, value, spans, text: text.into() }), diags),
+        Err(diags) => (None, diags),
+    }
 }
 
 /// Maps saphyr's character indices to byte offsets.
@@ -127,17 +170,48 @@ impl CharToByte {
     }
 }
 
-fn yaml_to_json(text: &str, source: &Source) -> Result<(Value, SpanMap), Vec<Diagnostic>> {
-    let docs = MarkedYaml::load_from_str(text).map_err(|e| {
-        let conv = CharToByte::new(text);
-        let at = conv.byte(e.marker().index());
-        vec![Diagnostic::error("yaml::syntax", format!("YAML syntax error: {}", e.info()))
-            .at(source, at..at, Some("here".to_string()))
-            .with_help("fix the YAML syntax; indentation must use spaces")]
-    })?;
+type Parsed = Result<(Value, SpanMap, Vec<Diagnostic>), Vec<Diagnostic>>;
+
+fn yaml_to_json(text: &str, source: &Source) -> Parsed {
     let conv = CharToByte::new(text);
-    let mut spans = SpanMap::default();
     let mut diags = Vec::new();
+    // saphyr stops at a duplicate key. To still check the rest of the file, the repeated key is renamed
+    // (same length, so every position stays put) and parsing starts again; the renamed entry is dropped.
+    let mut work = text.to_string();
+    let mut hidden: Vec<Range<usize>> = Vec::new();
+    let docs = loop {
+        match MarkedYaml::load_from_str(&work) {
+            Ok(docs) => break docs,
+            Err(e) => {
+                let at = conv.byte(e.marker().index());
+                if e.info().contains("duplicated key") && hidden.len() < 64 {
+                    if let Some((key, first)) = duplicate_key_at(&work, at) {
+                        if let Some(padded) = placeholder(hidden.len(), key.len()) {
+                            let name = work[key.clone()].to_string();
+                            let mut d = Diagnostic::error("yaml::duplicate-key", format!("key `{name}` appears twice"))
+                                .at(source, key.clone(), Some("second time here".to_string()))
+                                .with_help("remove one of them; only the first is checked");
+                            if let Some(first) = first {
+                                d = d.also(first, "first time here");
+                            }
+                            diags.push(d);
+                            work.replace_range(key.clone(), &padded);
+                            hidden.push(key);
+                            continue;
+                        }
+                    }
+                }
+                diags.push(
+                    Diagnostic::error("yaml::syntax", format!("YAML syntax error: {}", e.info()))
+                        .at(source, at..at, Some("here".to_string()))
+                        .with_help("fix the YAML syntax; indentation must use spaces"),
+                );
+                return Err(diags);
+            }
+        }
+    };
+    let mut spans = SpanMap::default();
+    let cx = YamlCx { conv: &conv, source, hidden: &hidden };
     let value = match docs.first() {
         None => Value::Null,
         Some(root) => {
@@ -151,14 +225,10 @@ fn yaml_to_json(text: &str, source: &Source) -> Result<(Value, SpanMap), Vec<Dia
                     ),
                 );
             }
-            convert_yaml(root, "", None, &conv, &mut spans, source, &mut diags)
+            convert_yaml(root, "", None, &cx, &mut spans, &mut diags)
         }
     };
-    if diags.is_empty() {
-        Ok((value, spans))
-    } else {
-        Err(diags)
-    }
+    Ok((value, spans, diags))
 }
 
 fn span_of(node: &MarkedYaml, conv: &CharToByte) -> Range<usize> {
@@ -167,17 +237,62 @@ fn span_of(node: &MarkedYaml, conv: &CharToByte) -> Range<usize> {
     s..e
 }
 
+/// The `n`th stand-in name of `len` ASCII characters for a renamed duplicate key.
+fn placeholder(n: usize, len: usize) -> Option<String> {
+    let long = format!("_{n}");
+    if long.len() <= len {
+        return Some(format!("{long:_<len$}"));
+    }
+    // Too short for a counter: symbols that no pipeline field uses.
+    const SYMBOLS: &[u8] = b"_^$()+=;";
+    let c = *SYMBOLS.get(n)? as char;
+    Some(std::iter::once(c).chain(std::iter::repeat_n('_', len - 1)).collect())
+}
+
+/// The plain key starting at byte `at` (a duplicate saphyr reported) and the earlier key of the same name
+/// at the same column, if there is one. Only simple ASCII keys (`name:`) are handled.
+fn duplicate_key_at(text: &str, at: usize) -> Option<(Range<usize>, Option<Range<usize>>)> {
+    let rest = text.get(at..)?;
+    let line = rest.split('\n').next()?;
+    let colon = line.find(':')?;
+    let key = line[..colon].trim_end();
+    let simple = |k: &str| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    if !simple(key) {
+        return None;
+    }
+    let line_start = text[..at].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let col = at - line_start;
+    let mut first = None;
+    let mut offset = 0;
+    for l in text[..line_start].split_inclusive('\n') {
+        if l.get(col..).is_some_and(|t| t.starts_with(key) && t[key.len()..].trim_start().starts_with(':'))
+            && l[..col].trim_start_matches([' ', '-']).is_empty()
+        {
+            first = Some(offset + col..offset + col + key.len());
+        }
+        offset += l.len();
+    }
+    Some((at..at + key.len(), first))
+}
+
+struct YamlCx<'a> {
+    conv: &'a CharToByte,
+    source: &'a Source,
+    /// Spans of renamed duplicate keys, whose entries are dropped.
+    hidden: &'a [Range<usize>],
+}
+
 fn convert_yaml(
     node: &MarkedYaml,
     pointer: &str,
     key: Option<Range<usize>>,
-    conv: &CharToByte,
+    cx: &YamlCx,
     spans: &mut SpanMap,
-    source: &Source,
     diags: &mut Vec<Diagnostic>,
 ) -> Value {
+    let (conv, source) = (cx.conv, cx.source);
     let span = span_of(node, conv);
-    spans.insert(pointer.to_string(), NodeSpan { key, value: span.clone() });
+    spans.insert(pointer.to_string(), NodeSpan { key: key.clone(), value: span.clone() });
     match &node.data {
         YamlData::Value(s) => scalar_to_json(s),
         YamlData::Representation(s, _, _) => Value::String(s.to_string()),
@@ -185,13 +300,16 @@ fn convert_yaml(
             items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| convert_yaml(item, &format!("{pointer}/{i}"), None, conv, spans, source, diags))
+                .map(|(i, item)| convert_yaml(item, &format!("{pointer}/{i}"), None, cx, spans, diags))
                 .collect(),
         ),
         YamlData::Mapping(map) => {
             let mut out = Map::new();
             for (k, v) in map.iter() {
                 let kspan = span_of(k, conv);
+                if cx.hidden.contains(&kspan) {
+                    continue;
+                }
                 let kname = match &k.data {
                     YamlData::Value(Scalar::String(s)) => s.to_string(),
                     YamlData::Value(Scalar::Integer(i)) => i.to_string(),
@@ -219,12 +337,12 @@ fn convert_yaml(
                     diags.push(d);
                     continue;
                 }
-                let value = convert_yaml(v, &child, Some(kspan), conv, spans, source, diags);
+                let value = convert_yaml(v, &child, Some(kspan), cx, spans, diags);
                 out.insert(kname, value);
             }
             Value::Object(out)
         }
-        YamlData::Tagged(_, inner) => convert_yaml(inner, pointer, None, conv, spans, source, diags),
+        YamlData::Tagged(_, inner) => convert_yaml(inner, pointer, key, cx, spans, diags),
         YamlData::Alias(_) => {
             diags.push(
                 Diagnostic::error("yaml::alias", "YAML aliases (`*name`) are not supported in pipeline files")
@@ -250,19 +368,25 @@ fn scalar_to_json(s: &Scalar) -> Value {
     }
 }
 
-fn toml_to_json(text: &str, source: &Source) -> Result<(Value, SpanMap), Vec<Diagnostic>> {
+fn toml_to_json(text: &str, source: &Source) -> Parsed {
     let mut spans = SpanMap::default();
-    let table = toml::de::DeTable::parse(text).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        vec![Diagnostic::error("toml::syntax", format!("TOML syntax error: {}", e.message().trim())).at(
-            source,
-            span,
-            Some("here".to_string()),
-        )]
-    })?;
+    let (table, errors) = toml::de::DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        let mut seen = std::collections::HashSet::new();
+        return Err(errors
+            .iter()
+            .filter(|e| seen.insert((e.span(), e.message().to_string())))
+            .map(|e| {
+                let span = e.span().unwrap_or(0..0);
+                Diagnostic::error("toml::syntax", format!("TOML syntax error: {}", e.message().trim()))
+                    .at(source, span, Some("here".to_string()))
+                    .with_help("fix the TOML syntax; strings need quotes, e.g. `to = \"drive\"`")
+            })
+            .collect());
+    }
     spans.insert(String::new(), NodeSpan { key: None, value: 0..text.len() });
     let value = toml_table(table.get_ref(), "", &mut spans);
-    Ok((value, spans))
+    Ok((value, spans, Vec::new()))
 }
 
 fn toml_table(table: &toml::de::DeTable, pointer: &str, spans: &mut SpanMap) -> Value {
@@ -299,5 +423,54 @@ fn toml_value(v: &toml::de::DeValue, pointer: &str, spans: &mut SpanMap) -> Valu
                 .collect(),
         ),
         DeValue::Table(t) => toml_table(t, pointer, spans),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_keys_are_reported_and_the_first_value_kept() {
+        let text = "a: 1\nb:\n  c: 2\n  c: 3\na: 4\n";
+        let (doc, diags) = parse_lenient("p.yaml", text, Format::Yaml);
+        let doc = doc.expect("document despite duplicates");
+        assert_eq!(doc.value, serde_json::json!({"a": 1, "b": {"c": 2}}));
+        let found: Vec<(String, usize, usize)> = diags
+            .iter()
+            .map(|d| {
+                let l = d.location.clone().expect("located");
+                (d.message.clone(), l.line, l.column)
+            })
+            .collect();
+        assert_eq!(found, [("key `c` appears twice".to_string(), 4, 3), ("key `a` appears twice".to_string(), 5, 1)]);
+        // The first occurrence is labelled too.
+        assert_eq!(diags[0].labels[1].span, 10..11);
+        assert!(parse("p.yaml", text, Format::Yaml).is_err(), "strict parse refuses duplicates");
+    }
+
+    #[test]
+    fn spans_map_pointers_to_keys_and_values_in_bytes() {
+        let text = "name: é\nexport:\n  to: drive\n";
+        let doc = parse("p.yaml", text, Format::Yaml).expect("parse");
+        let to = doc.spans.get("/export/to").expect("span");
+        assert_eq!(&text[to.key.clone().expect("key")], "to");
+        assert_eq!(&text[to.value.clone()], "drive");
+        assert_eq!(&text[doc.label_span("/export")], "export");
+        let toml = "[export]\nto = \"drive\"\n";
+        let doc = parse("p.toml", toml, Format::Toml).expect("parse");
+        assert_eq!(&toml[doc.label_span("/export/to")], "\"drive\"");
+        assert_eq!(&toml[doc.key_span("/export/to")], "to");
+    }
+
+    #[test]
+    fn every_toml_syntax_error_is_reported_once() {
+        let (doc, diags) = parse_lenient("p.toml", "a = \nb = [1,\n", Format::Toml);
+        assert!(doc.is_none());
+        assert!(!diags.is_empty());
+        let mut places: Vec<_> = diags.iter().map(|d| (d.labels[0].span.clone(), d.message.clone())).collect();
+        let n = places.len();
+        places.dedup();
+        assert_eq!(places.len(), n);
     }
 }

@@ -5,6 +5,7 @@ pub mod compile;
 pub mod load;
 pub mod model;
 pub mod raw;
+pub mod reference;
 pub mod schema;
 
 use std::path::Path;
@@ -24,6 +25,14 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<(Pipeline, Vec<Diagnos
             .in_file(name.clone())
             .with_help("check the path; pipeline files are YAML (.yaml, .yml) or TOML (.toml)")]
     })?;
-    let doc = load::parse(&name, &text, Format::from_path(path))?;
-    compile(&doc, path, overrides)
+    let (doc, mut diags) = load::parse_lenient(&name, &text, Format::from_path(path));
+    let Some(doc) = doc else { return Err(diags) };
+    match compile(&doc, path, overrides) {
+        Ok((pipeline, warnings)) if diags.is_empty() => Ok((pipeline, warnings)),
+        Ok((_, more)) | Err(more) => {
+            diags.extend(more);
+            compile::sort_by_place(&mut diags);
+            Err(diags)
+        }
+    }
 }
