@@ -201,10 +201,11 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
 
     /// The anchor of the value (or key) at `path` in the current feature; the feature's first byte if absent.
     fn anchor(raw: &[u8], at: Pos, path: &[Step], key: bool) -> Anchor {
+        // The whole feature is shown by its opening brace (a feature may span many lines).
         match find(raw, path) {
             Some((Some(k), _)) if key => Anchor::within(raw, at, k),
-            Some((_, v)) => Anchor::within(raw, at, v),
-            None => Anchor::within(raw, at, 0..1.min(raw.len())),
+            Some((_, v)) if !path.is_empty() => Anchor::within(raw, at, v),
+            _ => Anchor::within(raw, at, 0..1.min(raw.len())),
         }
     }
 
@@ -266,12 +267,18 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
         let msg = e.to_string();
         let out_of_range = msg.starts_with("number out of range");
         if non_finite.is_some() || out_of_range {
-            let end = rel + token.iter().take_while(|b| !matches!(b, b',' | b']' | b'}' | b' ' | b'\n')).count();
-            let text = String::from_utf8_lossy(&raw[rel..end.max(rel + 1)]).into_owned();
-            let a = Anchor::within(raw, at, rel..end.max(rel + 1));
+            // The whole number token around the error position.
+            let in_token = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-');
+            let start = rel - raw[..rel].iter().rev().take_while(|b| in_token(b)).count();
+            let end = rel + raw[rel..].iter().take_while(|b| in_token(b)).count();
+            let text = String::from_utf8_lossy(&raw[start..end.max(start + 1)]).into_owned();
+            let a = Anchor::within(raw, at, start..end.max(start + 1));
             self.emit("sites::non-finite", Severity::Error, |c| {
                 c.at(
-                    Diagnostic::error("sites::non-finite", format!("features[{index}] has a non-finite number `{text}`")),
+                    Diagnostic::error(
+                        "sites::non-finite",
+                        format!("features[{index}] has a non-finite number `{text}`"),
+                    ),
                     &a,
                     "not a finite number",
                 )
@@ -300,7 +307,9 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
                     &a,
                     "expected a Feature object",
                 )
-                .with_help(r#"each element of `features` is {"type": "Feature", "properties": {...}, "geometry": {...}}"#)
+                .with_help(
+                    r#"each element of `features` is {"type": "Feature", "properties": {...}, "geometry": {...}}"#,
+                )
             });
             return None;
         }
@@ -370,13 +379,19 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
                 };
                 let feature_id = f.id.is_some();
                 self.emit("sites::no-id", Severity::Error, |c| {
-                    let label = if other.is_some() { format!("`properties` is {what}") } else { "no `properties`".into() };
+                    let label =
+                        if other.is_some() { format!("`properties` is {what}") } else { "no `properties`".into() };
                     let mut help = format!(r#"give every feature "properties": {{"{idp}": …}}"#);
                     if feature_id {
-                        help.push_str("; this feature has a top-level `id`, but geepipe reads the id from `properties`");
+                        help.push_str(
+                            "; this feature has a top-level `id`, but geepipe reads the id from `properties`",
+                        );
                     }
                     c.at(
-                        Diagnostic::error("sites::no-id", format!("features[{index}] has no properties, so no `{idp}`")),
+                        Diagnostic::error(
+                            "sites::no-id",
+                            format!("features[{index}] has no properties, so no `{idp}`"),
+                        ),
                         &a,
                         label,
                     )
@@ -434,8 +449,12 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
             let a = Self::anchor(raw, at, &[Step::Key("properties"), Step::Key(&idp)], false);
             let what = json_kind(v);
             self.emit("sites::bad-id", Severity::Error, |c| {
-                c.at(Diagnostic::error("sites::bad-id", format!("the `{idp}` of features[{index}] is {what}")), &a, "not an id")
-                    .with_help("ids must be non-empty strings or whole numbers, unique within the file")
+                c.at(
+                    Diagnostic::error("sites::bad-id", format!("the `{idp}` of features[{index}] is {what}")),
+                    &a,
+                    "not an id",
+                )
+                .with_help("ids must be non-empty strings or whole numbers, unique within the file")
             });
             return None;
         };
@@ -446,13 +465,15 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
             self.emit("sites::duplicate-id", Severity::Error, move |c| {
                 let d = Diagnostic::error("sites::duplicate-id", format!("site id `{id2}` is used twice"))
                     .with_help(format!("every site needs its own `{idp2}`; rename or merge one of them"));
-                let earlier = c.store.value_at(first).map(|raw0| {
-                    Self::anchor(&raw0, first, &[Step::Key("properties"), Step::Key(&idp2)], false)
-                });
+                let earlier = c
+                    .store
+                    .value_at(first)
+                    .map(|raw0| Self::anchor(&raw0, first, &[Step::Key("properties"), Step::Key(&idp2)], false));
                 match earlier {
                     Some(e) => {
                         let source = c.snippet(&[&a, &e]);
-                        d.at(&source, a.label_span(), Some(format!("features[{index}] repeats it"))).also(e.label_span(), "first used here")
+                        d.at(&source, a.label_span(), Some(format!("features[{index}] repeats it")))
+                            .also(e.label_span(), "first used here")
                     }
                     None => c.at(d, &a, "used again here"),
                 }
@@ -481,7 +502,10 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
         };
         self.emit("sites::first-year", Severity::Error, |c| {
             c.at(
-                Diagnostic::error("sites::first-year", format!("the first year `{fy}` of features[{index}] is not a year")),
+                Diagnostic::error(
+                    "sites::first-year",
+                    format!("the first year `{fy}` of features[{index}] is not a year"),
+                ),
                 &a,
                 format!("{what}, not a year"),
             )
@@ -510,16 +534,24 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
             None => {
                 let a = Self::anchor(raw, at, &[], false);
                 self.emit("sites::no-geometry", Severity::Error, |c| {
-                    c.at(Diagnostic::error("sites::no-geometry", format!("{who} has no `geometry`")), &a, "this feature")
-                        .with_help("every site needs a Polygon or MultiPolygon geometry")
+                    c.at(
+                        Diagnostic::error("sites::no-geometry", format!("{who} has no `geometry`")),
+                        &a,
+                        "this feature",
+                    )
+                    .with_help("every site needs a Polygon or MultiPolygon geometry")
                 });
                 return None;
             }
             Some(Value::Null) => {
                 let a = Self::anchor(raw, at, &[Step::Key("geometry")], false);
                 self.emit("sites::null-geometry", Severity::Error, |c| {
-                    c.at(Diagnostic::error("sites::null-geometry", format!("{who} has a null geometry")), &a, "no shape")
-                        .with_help("give this site its polygon, or remove the feature from the file")
+                    c.at(
+                        Diagnostic::error("sites::null-geometry", format!("{who} has a null geometry")),
+                        &a,
+                        "no shape",
+                    )
+                    .with_help("give this site its polygon, or remove the feature from the file")
                 });
                 return None;
             }
@@ -546,7 +578,9 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
                         "a GeometryCollection".into(),
                         "split it: keep its polygons as a MultiPolygon, drop other parts",
                     ),
-                    Some(t) => (format!("of unknown type `{t}`"), "GeoJSON polygon types are `Polygon` and `MultiPolygon`"),
+                    Some(t) => {
+                        (format!("of unknown type `{t}`"), "GeoJSON polygon types are `Polygon` and `MultiPolygon`")
+                    }
                     None => ("a geometry without a `type`".into(), "add \"type\": \"Polygon\" or \"MultiPolygon\""),
                 };
                 self.emit("sites::geometry-type", Severity::Error, |c| {
@@ -773,7 +807,7 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
                         );
                     }
                     ScanError::Eof { pos, open } => {
-                        let a = Anchor { span: pos.offset..pos.offset, start: pos };
+                        let a = last_byte(&self.store, pos);
                         let opened = open.map(|o| Anchor { span: o.offset..o.offset + 1, start: o });
                         let mut anchors = vec![&a];
                         anchors.extend(opened.as_ref());
@@ -820,7 +854,10 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
         for (key, pos, e) in &top.bad_values {
             self.top_at(
                 "sites::json",
-                format!("the top-level `{key}` is not valid JSON: {}", e.to_string().split(" at line ").next().unwrap_or("")),
+                format!(
+                    "the top-level `{key}` is not valid JSON: {}",
+                    e.to_string().split(" at line ").next().unwrap_or("")
+                ),
                 *pos,
                 1,
                 "in this value",
@@ -871,7 +908,10 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
                     let len = top.type_value.as_ref().map(|(r, _)| r.len() as u64).unwrap_or(1);
                     let a = Anchor { span: pos.offset..pos.offset + len, start: pos };
                     let d = self.at(
-                        Diagnostic::warning("sites::collection-type", format!("the file has `features` but type `{t}`")),
+                        Diagnostic::warning(
+                            "sites::collection-type",
+                            format!("the file has `features` but type `{t}`"),
+                        ),
                         &a,
                         "expected \"FeatureCollection\"",
                     );
@@ -903,9 +943,15 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
                             "sites need ids: put each polygon in a Feature with properties inside a FeatureCollection",
                         )
                     } else if t == "Topology" {
-                        ("the site file is TopoJSON, not GeoJSON".to_string(), "convert it, e.g. `mapshaper in.json -o format=geojson out.geojson`")
+                        (
+                            "the site file is TopoJSON, not GeoJSON".to_string(),
+                            "convert it, e.g. `mapshaper in.json -o format=geojson out.geojson`",
+                        )
                     } else {
-                        (format!("the site file has type `{t}`, not `FeatureCollection`"), r#"write {"type": "FeatureCollection", "features": [ … ]}"#)
+                        (
+                            format!("the site file has type `{t}`, not `FeatureCollection`"),
+                            r#"write {"type": "FeatureCollection", "features": [ … ]}"#,
+                        )
                     };
                     let pos = top.type_value.as_ref().map(|(_, p)| *p).unwrap_or(top.start);
                     let len = top.type_value.as_ref().map(|(r, _)| r.len() as u64).unwrap_or(1);
@@ -930,7 +976,11 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
             let Some((first, index)) = m.first else { continue };
             let mut d = Diagnostic::warning(
                 "sites::missing-property",
-                format!("{what} `{name}` is missing on {} of {total} feature{}", m.count, if total == 1 { "" } else { "s" }),
+                format!(
+                    "{what} `{name}` is missing on {} of {total} feature{}",
+                    m.count,
+                    if total == 1 { "" } else { "s" }
+                ),
             );
             let mut help = match *what {
                 "first-year property" => "every year is computed for those sites".to_string(),
@@ -961,6 +1011,35 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
         }
         self.missing = missing;
     }
+}
+
+/// The last non-space byte before `end` (where the file ends), with its line; `end` itself if none is near.
+fn last_byte(store: &Store, end: Pos) -> Anchor {
+    let lo = end.offset.saturating_sub(4096);
+    let tail = store.read(lo..end.offset);
+    let Some(i) = tail.iter().rposition(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) else {
+        return Anchor { span: end.offset..end.offset, start: end };
+    };
+    let at = lo + i as u64;
+    // Line breaks between that byte and the end, counted like the scanner counts them.
+    let mut line = end.line;
+    let mut k = tail.len();
+    while k > i + 1 {
+        k -= 1;
+        if tail[k] == b'\r' || (tail[k] == b'\n' && (k == 0 || tail[k - 1] != b'\r')) {
+            line -= 1;
+        }
+    }
+    let line_start = if line == end.line {
+        end.line_start
+    } else {
+        match tail[..i].iter().rposition(|b| *b == b'\n' || *b == b'\r') {
+            Some(j) => lo + j as u64 + 1,
+            None if lo == 0 => 0,
+            None => return Anchor { span: end.offset..end.offset, start: end },
+        }
+    };
+    Anchor { span: at..at + 1, start: Pos { offset: at, line, line_start } }
 }
 
 fn more(n: usize) -> String {

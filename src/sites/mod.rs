@@ -214,12 +214,9 @@ fn missing_file(pipeline: &Pipeline, path: &Path) -> Diagnostic {
     }
     let d = Diagnostic::error("sites::missing-file", format!("site file `{name}` does not exist")).with_help(help);
     let located = std::fs::read_to_string(&pipeline.source).ok().and_then(|text| {
-        let doc = crate::pipeline::load::parse(
-            &pipeline_name,
-            &text,
-            crate::pipeline::Format::from_path(&pipeline.source),
-        )
-        .ok()?;
+        let doc =
+            crate::pipeline::load::parse(&pipeline_name, &text, crate::pipeline::Format::from_path(&pipeline.source))
+                .ok()?;
         let span = doc.spans.get("/sites/file")?.value.clone();
         Some((doc.source, span))
     });

@@ -22,9 +22,16 @@ pub struct Pos {
 pub enum ScanError {
     Io(io::Error),
     /// Malformed structure at `pos`: what was expected.
-    Syntax { pos: Pos, expected: String, found: Option<u8> },
+    Syntax {
+        pos: Pos,
+        expected: String,
+        found: Option<u8>,
+    },
     /// The file ended inside a value that started at `open` (or at top level when `None`).
-    Eof { pos: Pos, open: Option<Pos> },
+    Eof {
+        pos: Pos,
+        open: Option<Pos>,
+    },
 }
 
 impl From<io::Error> for ScanError {
@@ -309,16 +316,16 @@ impl<R: Read> Scanner<R> {
         }
         let mut raw = Vec::new();
         let at = self.capture_value(&mut raw)?;
-        serde_json::from_slice::<String>(&raw)
-            .map_err(|_| ScanError::Syntax { pos: at, expected: "a valid key string".into(), found: Some(b'"') })
+        serde_json::from_slice::<String>(&raw).map_err(|_| ScanError::Syntax {
+            pos: at,
+            expected: "a valid key string".into(),
+            found: Some(b'"'),
+        })
     }
 
     /// Scans the whole file: calls `feature(raw, start)` for each element of the top-level `features`
     /// array. The top-level value may be any JSON value; what it was is returned for the caller to judge.
-    pub fn scan(
-        &mut self,
-        mut feature: impl FnMut(&[u8], Pos) -> bool,
-    ) -> Result<TopLevel, (ScanError, TopLevel)> {
+    pub fn scan(&mut self, mut feature: impl FnMut(&[u8], Pos) -> bool) -> Result<TopLevel, (ScanError, TopLevel)> {
         let mut top = TopLevel::default();
         match self.scan_inner(&mut top, &mut feature) {
             Ok(()) => Ok(top),

@@ -200,7 +200,15 @@ fn plan(store: &Store, a: &Anchor) -> (u64, u64, u64, u64) {
         let back = after.iter().rev().take_while(|b| is_continuation(**b)).count();
         if back < after.len() {
             let lead = after[after.len() - back - 1];
-            let needed = if lead >= 0xF0 { 4 } else if lead >= 0xE0 { 3 } else if lead >= 0xC0 { 2 } else { 1 };
+            let needed = if lead >= 0xF0 {
+                4
+            } else if lead >= 0xE0 {
+                3
+            } else if lead >= 0xC0 {
+                2
+            } else {
+                1
+            };
             if back + 1 < needed {
                 end -= back as u64 + 1;
             }
@@ -379,11 +387,10 @@ mod tests {
 
     fn whole_and_window(text: &str, spans: &[Range<usize>]) -> (String, String) {
         let store = Store::Memory(Arc::from(text.as_bytes()));
-        let whole: Arc<dyn SourceCode + Send + Sync> = Arc::new(miette::NamedSource::new("f.geojson", text.to_string()));
-        let anchors: Vec<Anchor> = spans
-            .iter()
-            .map(|s| Anchor::within(text.as_bytes(), Pos::default(), s.clone()))
-            .collect();
+        let whole: Arc<dyn SourceCode + Send + Sync> =
+            Arc::new(miette::NamedSource::new("f.geojson", text.to_string()));
+        let anchors: Vec<Anchor> =
+            spans.iter().map(|s| Anchor::within(text.as_bytes(), Pos::default(), s.clone())).collect();
         let refs: Vec<&Anchor> = anchors.iter().collect();
         let snip = Snippet::new("f.geojson", &store, &refs);
         let labelled: Vec<(Range<usize>, bool)> = spans.iter().map(|s| (s.clone(), true)).collect();
