@@ -8,6 +8,8 @@ use std::path::Path;
 mod check;
 mod reader;
 mod source;
+#[cfg(test)]
+mod tests;
 
 use serde_json::{Map, Value};
 
@@ -120,6 +122,15 @@ fn display_name(path: &Path) -> String {
 /// Scans the whole file, checking every feature and handing valid sites to `visit` (until the first error).
 /// Memory: the current feature, plus the ids seen so far (for the duplicate check).
 pub fn scan(source: &SiteSource, visit: impl FnMut(Site) -> Result<(), Diagnostic>) -> Report {
+    scan_with_limit(source, memory_limit(), visit)
+}
+
+/// [`scan`], reading files up to `limit` bytes into memory and streaming larger ones.
+pub fn scan_with_limit(
+    source: &SiteSource,
+    limit: u64,
+    visit: impl FnMut(Site) -> Result<(), Diagnostic>,
+) -> Report {
     let path = match &source.location {
         SiteLocation::File(p) => p.clone(),
         SiteLocation::Asset(a) => {
@@ -158,7 +169,7 @@ pub fn scan(source: &SiteSource, visit: impl FnMut(Site) -> Result<(), Diagnosti
     let read_error = |e: std::io::Error| {
         fail(Diagnostic::error("sites::read", format!("cannot read site file `{name}`: {e}")).in_file(name.clone()))
     };
-    if meta.len() <= memory_limit() {
+    if meta.len() <= limit {
         let bytes: std::sync::Arc<[u8]> = match std::fs::read(&path) {
             Ok(b) => b.into(),
             Err(e) => return read_error(e),
