@@ -781,10 +781,11 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
     }
 
     /// Judges the top level after the scan and adds the summary diagnostics; returns every diagnostic.
-    pub fn finish(mut self, scanned: Result<TopLevel, (ScanError, TopLevel)>) -> (Summary, Vec<Diagnostic>) {
+    pub fn finish(mut self, scanned: Result<TopLevel, Box<(ScanError, TopLevel)>>) -> (Summary, Vec<Diagnostic>) {
         let top = match scanned {
             Ok(top) => Some(top),
-            Err((e, top)) => {
+            Err(failed) => {
+                let (e, top) = *failed;
                 match e {
                     ScanError::Io(e) => {
                         let d = Diagnostic::error("sites::read", format!("cannot read site file `{}`: {e}", self.name))

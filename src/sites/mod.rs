@@ -3,6 +3,9 @@
 //!
 //! Problems point into the GeoJSON file itself (line and column of the feature).
 
+// The visitor returns `Result<(), Diagnostic>` (the shared API); `Diagnostic` is large by design.
+#![allow(clippy::result_large_err)]
+
 use std::path::Path;
 
 mod check;
@@ -126,11 +129,7 @@ pub fn scan(source: &SiteSource, visit: impl FnMut(Site) -> Result<(), Diagnosti
 }
 
 /// [`scan`], reading files up to `limit` bytes into memory and streaming larger ones.
-pub fn scan_with_limit(
-    source: &SiteSource,
-    limit: u64,
-    visit: impl FnMut(Site) -> Result<(), Diagnostic>,
-) -> Report {
+pub fn scan_with_limit(source: &SiteSource, limit: u64, visit: impl FnMut(Site) -> Result<(), Diagnostic>) -> Report {
     let path = match &source.location {
         SiteLocation::File(p) => p.clone(),
         SiteLocation::Asset(a) => {

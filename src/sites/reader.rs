@@ -325,11 +325,14 @@ impl<R: Read> Scanner<R> {
 
     /// Scans the whole file: calls `feature(raw, start)` for each element of the top-level `features`
     /// array. The top-level value may be any JSON value; what it was is returned for the caller to judge.
-    pub fn scan(&mut self, mut feature: impl FnMut(&[u8], Pos) -> bool) -> Result<TopLevel, (ScanError, TopLevel)> {
+    pub fn scan(
+        &mut self,
+        mut feature: impl FnMut(&[u8], Pos) -> bool,
+    ) -> Result<TopLevel, Box<(ScanError, TopLevel)>> {
         let mut top = TopLevel::default();
         match self.scan_inner(&mut top, &mut feature) {
             Ok(()) => Ok(top),
-            Err(e) => Err((e, top)),
+            Err(e) => Err(Box::new((e, top))),
         }
     }
 
@@ -476,7 +479,7 @@ mod tests {
             true
         }) {
             Ok(top) => Ok((out, top)),
-            Err((e, _)) => Err(format!("{e:?}")),
+            Err(e) => Err(format!("{:?}", e.0)),
         }
     }
 

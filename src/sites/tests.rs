@@ -7,7 +7,8 @@ use serde_json::{json, Map, Value};
 use super::{read_all, Site};
 use crate::pipeline::{SiteLocation, SiteSource};
 
-const PIECES: &[&str] = &["a", "Z", "0", " ", "]", "}", "[", "{", "\"", "\\", ",", ":", "é", "ã", "🌳", "\n", "\t", "\\u"];
+const PIECES: &[&str] =
+    &["a", "Z", "0", " ", "]", "}", "[", "{", "\"", "\\", ",", ":", "é", "ã", "🌳", "\n", "\t", "\\u"];
 
 fn text() -> impl Strategy<Value = String> {
     prop::collection::vec(prop::sample::select(PIECES), 0..8).prop_map(|v| v.concat())
@@ -54,7 +55,9 @@ fn collection() -> impl Strategy<Value = (String, usize)> {
                     "type" => json!("FeatureCollection"),
                     "name" => json!("sites ] }"),
                     "features" => Value::Array(feats.clone()),
-                    _ => json!({"type": "name", "properties": {"features": [{"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}]}}),
+                    _ => {
+                        json!({"type": "name", "properties": {"features": [{"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}]}})
+                    }
                 };
                 top.insert(k.to_string(), v);
             }
@@ -93,8 +96,11 @@ fn reference(text: &str, source: &SiteSource) -> Vec<Site> {
             }
             let g = &f["geometry"];
             let multi = g["type"] == "MultiPolygon";
-            let polygons =
-                if multi { g["coordinates"].as_array().unwrap().iter().map(poly).collect() } else { vec![poly(&g["coordinates"])] };
+            let polygons = if multi {
+                g["coordinates"].as_array().unwrap().iter().map(poly).collect()
+            } else {
+                vec![poly(&g["coordinates"])]
+            };
             Site { id, properties, polygons, multi, index }
         })
         .collect()
