@@ -745,3 +745,27 @@ fn many_errors_of_one_kind_are_capped_but_counted() {
         out.stderr
     );
 }
+
+#[test]
+fn a_ring_crossing_itself_is_a_warning() {
+    validate(&collection(&[(
+        r#"{"site_id": 1}"#,
+        r#"{"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}"#,
+    )]))
+    .expect(0, "p.yaml: valid (1 layer)", r##"
+        sites::self-intersection
+
+          ⚠ the outer ring of site `1` (features[0]) crosses itself
+           ╭─[sites.geojson:3:69]
+         2 │   {"type": "Feature", "properties": {"site_id": 1},
+         3 │    "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}}
+           ·                                                     ───┬──          ───┬──
+           ·                                                        │               ╰── the edge from position 3 …
+           ·                                                        ╰── … crosses the edge from position 1
+         4 │ ]}
+           ╰────
+          help: Earth Engine may reject or mis-measure a self-intersecting polygon; repair it (QGIS:
+                Vector ▸ Geometry Tools ▸ Fix Geometries, or `ST_MakeValid`)
+        0 errors, 1 warning
+    "##);
+}

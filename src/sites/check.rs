@@ -727,6 +727,28 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
                 }
                 if !ring_ok {
                     ok = false;
+                } else if out.len() >= 4 && out.first() == out.last() {
+                    if let Some((i, j)) = self_crossing(&out) {
+                        let mut pi_ = rpath.clone();
+                        pi_.push(i);
+                        let mut pj = rpath.clone();
+                        pj.push(j);
+                        let a = Self::anchor(raw, at, &geometry(&steps(&coord_path(&pj))), false);
+                        let b = Self::anchor(raw, at, &geometry(&steps(&coord_path(&pi_))), false);
+                        self.emit("sites::self-intersection", Severity::Warning, |c| {
+                            let source = c.snippet(&[&a, &b]);
+                            Diagnostic::warning(
+                                "sites::self-intersection",
+                                format!("{ring_name} of {who} crosses itself"),
+                            )
+                            .at(&source, a.label_span(), Some(format!("the edge from position {} …", j + 1)))
+                            .also(b.label_span(), format!("… crosses the edge from position {}", i + 1))
+                            .with_help(
+                                "Earth Engine may reject or mis-measure a self-intersecting polygon; repair it \
+                                 (QGIS: Vector ▸ Geometry Tools ▸ Fix Geometries, or `ST_MakeValid`)",
+                            )
+                        });
+                    }
                 }
                 polygon.push(out);
             }
@@ -1043,6 +1065,42 @@ fn last_byte(store: &Store, end: Pos) -> Anchor {
     Anchor { span: at..at + 1, start: Pos { offset: at, line, line_start } }
 }
 
+/// Rings longer than this are not checked for self-crossings (the check is quadratic).
+pub const SELF_CROSSING_MAX: usize = 256;
+
+/// The first pair of non-adjacent edges `(i, j)` (edge `k` runs from position `k` to `k + 1`) that cross
+/// properly, in a closed ring of at most [`SELF_CROSSING_MAX`] positions. Touching at a point and
+/// collinear overlaps are not reported.
+fn self_crossing(ring: &[[f64; 2]]) -> Option<(usize, usize)> {
+    if ring.len() > SELF_CROSSING_MAX {
+        return None;
+    }
+    let edges = ring.len() - 1;
+    let orient = |a: [f64; 2], b: [f64; 2], c: [f64; 2]| {
+        let v = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]);
+        if v > 0.0 {
+            1
+        } else if v < 0.0 {
+            -1
+        } else {
+            0
+        }
+    };
+    for i in 0..edges {
+        let (p, q) = (ring[i], ring[i + 1]);
+        for j in i + 2..edges {
+            if i == 0 && j == edges - 1 {
+                continue;
+            }
+            let (r, t) = (ring[j], ring[j + 1]);
+            if orient(p, q, r) * orient(p, q, t) < 0 && orient(r, t, p) * orient(r, t, q) < 0 {
+                return Some((i, j));
+            }
+        }
+    }
+    None
+}
+
 fn more(n: usize) -> String {
     if n > 1 {
         format!(" (and {} more in this feature)", n - 1)
@@ -1091,5 +1149,21 @@ fn json_kind_of_raw(raw: &[u8]) -> String {
         Some(b'n') => "null".into(),
         Some(b'-' | b'0'..=b'9') => "a number".into(),
         _ => "not JSON".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::self_crossing;
+
+    #[test]
+    fn finds_a_bow_tie_but_not_a_square_or_a_touching_ring() {
+        let square = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]];
+        assert_eq!(self_crossing(&square), None);
+        let bow_tie = [[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]];
+        assert_eq!(self_crossing(&bow_tie), Some((0, 2)));
+        // Two triangles touching at (1, 1): no proper crossing.
+        let touching = [[0.0, 0.0], [1.0, 1.0], [2.0, 0.0], [2.0, 2.0], [1.0, 1.0], [0.0, 2.0], [0.0, 0.0]];
+        assert_eq!(self_crossing(&touching), None);
     }
 }
