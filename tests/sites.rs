@@ -752,7 +752,10 @@ fn a_ring_crossing_itself_is_a_warning() {
         r#"{"site_id": 1}"#,
         r#"{"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}"#,
     )]))
-    .expect(0, "p.yaml: valid (1 layer)", r##"
+    .expect(
+        0,
+        "p.yaml: valid (1 layer)",
+        r##"
         sites::self-intersection
 
           ⚠ the outer ring of site `1` (features[0]) crosses itself
@@ -767,5 +770,30 @@ fn a_ring_crossing_itself_is_a_warning() {
           help: Earth Engine may reject or mis-measure a self-intersecting polygon; repair it (QGIS:
                 Vector ▸ Geometry Tools ▸ Fix Geometries, or `ST_MakeValid`)
         0 errors, 1 warning
-    "##);
+    "##,
+    );
+}
+
+#[test]
+fn the_mistakes_example_shows_one_of_each() {
+    let out = Test::new()
+        .file("p.yaml", &pipeline("  file: mistakes.geojson\n  id: site_id\n  keep: [name]"))
+        .copy("examples/sites/mistakes.geojson", "mistakes.geojson")
+        .args(["validate", "p.yaml"])
+        .code(2);
+    let codes: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("sites::")).collect();
+    assert_eq!(
+        codes,
+        [
+            "sites::no-id",
+            "sites::duplicate-id",
+            "sites::ring-not-closed",
+            "sites::coordinate-range",
+            "sites::geometry-type",
+            "sites::missing-property"
+        ],
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.ends_with("5 errors, 1 warning\n"), "{}", out.stderr);
 }

@@ -1,7 +1,19 @@
 //! Site polygons: reading GeoJSON FeatureCollections as a stream, checking every feature, and handing
 //! each site (id, kept properties, 2D polygon rings) to the stage that needs it.
 //!
-//! Problems point into the GeoJSON file itself (line and column of the feature).
+//! Problems point into the GeoJSON file itself (line, column and a snippet of the feature, property or
+//! coordinate), all of them at once; repeated problems of one kind are shown 20 times, then counted.
+//!
+//! - `reader`: a byte scanner that finds the top-level `features` array (wherever it sits among the
+//!   other keys) and yields each feature's raw bytes with its place; only one feature is in memory.
+//! - `check`: each feature parsed with serde_json and checked (ids, duplicates, geometry type, rings,
+//!   coordinate ranges, kept properties, first year). Ids are kept compactly for the duplicate check.
+//! - `source`: snippets for diagnostics that hold only the lines around each span (read back from
+//!   memory for files up to [`MEMORY_LIMIT`], from disk for larger ones), with true line numbers.
+//!
+//! Accepted: a FeatureCollection (its `type` may be missing); a single `Feature` (a collection of one);
+//! string or whole-number ids (`3107.0` is id `3107`); a third coordinate (dropped). Plain files only
+//! (no gzip).
 
 // The visitor returns `Result<(), Diagnostic>` (the shared API); `Diagnostic` is large by design.
 #![allow(clippy::result_large_err)]
