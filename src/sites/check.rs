@@ -1053,7 +1053,7 @@ fn last_byte(store: &Store, end: Pos) -> Anchor {
     while k > i + 1 {
         k -= 1;
         if tail[k] == b'\r' || (tail[k] == b'\n' && (k == 0 || tail[k - 1] != b'\r')) {
-            line -= 1;
+            line = line.saturating_sub(1);
         }
     }
     let line_start = if line == end.line {

@@ -171,7 +171,7 @@ fn plan(store: &Store, a: &Anchor) -> (u64, u64, u64, u64) {
                 None => break,
             }
             start = lo + i as u64;
-            line -= 1;
+            line = line.saturating_sub(1);
         }
         if start != line_start {
             column = 0;
