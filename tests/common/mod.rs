@@ -94,8 +94,7 @@ impl Test {
         let out = if let Some(input) = &self.stdin {
             use std::io::Write;
             use std::process::Stdio;
-            let mut child =
-                cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+            let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
             child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
             child.wait_with_output().expect("wait")
         } else {
