@@ -26,6 +26,35 @@ mod source;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod first_year_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn first_year_reads_numbers_and_text() {
+        let source = SiteSource {
+            location: SiteLocation::Asset("projects/p/assets/a".into()),
+            id_property: "id".into(),
+            keep: vec![],
+            first_year_property: Some("planted".into()),
+            label_property: None,
+        };
+        let site = |v: serde_json::Value| Site {
+            id: "a".into(),
+            properties: [("planted".to_string(), v)].into_iter().collect(),
+            polygons: vec![],
+            multi: false,
+            index: 0,
+        };
+        assert_eq!(site(json!(2015)).first_year(&source), Some(2015));
+        assert_eq!(site(json!(2015.0)).first_year(&source), Some(2015));
+        assert_eq!(site(json!(" 2016 ")).first_year(&source), Some(2016));
+        assert_eq!(site(json!(null)).first_year(&source), None);
+    }
+}
+
 use serde_json::{Map, Value};
 
 use crate::diag::Diagnostic;
@@ -71,7 +100,11 @@ impl Site {
     /// The first year to compute for this site, if the pipeline names a first-year property.
     pub fn first_year(&self, source: &SiteSource) -> Option<i32> {
         let v = self.properties.get(source.first_year_property.as_ref()?)?;
-        v.as_i64().map(|y| y as i32).or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        // Whole numbers (also `2015.0`) or text holding one, as validation accepts them.
+        v.as_i64()
+            .or_else(|| v.as_f64().filter(|y| y.fract() == 0.0 && y.abs() < 1e9).map(|y| y as i64))
+            .map(|y| y as i32)
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
     }
 }
 
