@@ -797,3 +797,19 @@ fn the_mistakes_example_shows_one_of_each() {
     );
     assert!(out.stderr.ends_with("5 errors, 1 warning\n"), "{}", out.stderr);
 }
+
+#[test]
+fn a_minified_file_shows_a_cut_line_with_the_true_column() {
+    // One 300 kB line, streamed from disk: the snippet is a window of that line, the column is exact.
+    let mut features: Vec<String> = (0..3000)
+        .map(|i| format!(r#"{{"type":"Feature","properties":{{"site_id":{i}}},"geometry":{{"type":"Polygon","coordinates":[[[1,1],[2,1],[2,2],[1,1]]]}}}}"#))
+        .collect();
+    features[2500] = features[2500].replace("[2,2]", "[200,1]");
+    let text = format!(r#"{{"type":"FeatureCollection","features":[{}]}}"#, features.join(","));
+    let column = text.find("[200,1]").unwrap() + 1;
+    let out = validate(&text).env("GEEPIPE_SITES_MEMORY_LIMIT", "0").code(2);
+    assert!(out.stderr.contains(&format!("[sites.geojson:1:{column}]")), "{}", out.stderr);
+    assert!(out.stderr.contains("site `2500` (features[2500]) has a position [200, 1]"), "{}", out.stderr);
+    assert!(out.stderr.contains("╰── outside the globe"), "{}", out.stderr);
+    assert!(out.stderr.len() < 2000, "the snippet should be a window, not the whole line:\n{}", out.stderr);
+}
