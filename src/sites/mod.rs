@@ -1,9 +1,59 @@
 //! Site polygons: reading GeoJSON FeatureCollections as a stream, checking every feature, and handing
 //! each site (id, kept properties, 2D polygon rings) to the stage that needs it.
 //!
-//! Problems point into the GeoJSON file itself (line and column of the feature).
+//! Problems point into the GeoJSON file itself (line, column and a snippet of the feature, property or
+//! coordinate), all of them at once; repeated problems of one kind are shown 20 times, then counted.
+//!
+//! - `reader`: a byte scanner that finds the top-level `features` array (wherever it sits among the
+//!   other keys) and yields each feature's raw bytes with its place; only one feature is in memory.
+//! - `check`: each feature parsed with serde_json and checked (ids, duplicates, geometry type, rings,
+//!   coordinate ranges, kept properties, first year). Ids are kept compactly for the duplicate check.
+//! - `source`: snippets for diagnostics that hold only the lines around each span (read back from
+//!   memory for files up to [`MEMORY_LIMIT`], from disk for larger ones), with true line numbers.
+//!
+//! Accepted: a FeatureCollection (its `type` may be missing); a single `Feature` (a collection of one);
+//! string or whole-number ids (`3107.0` is id `3107`); a third coordinate (dropped). Plain files only
+//! (no gzip).
+
+// The visitor returns `Result<(), Diagnostic>` (the shared API); `Diagnostic` is large by design.
+#![allow(clippy::result_large_err)]
 
 use std::path::Path;
+
+mod check;
+mod reader;
+mod source;
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod first_year_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn first_year_reads_numbers_and_text() {
+        let source = SiteSource {
+            location: SiteLocation::Asset("projects/p/assets/a".into()),
+            id_property: "id".into(),
+            keep: vec![],
+            first_year_property: Some("planted".into()),
+            label_property: None,
+        };
+        let site = |v: serde_json::Value| Site {
+            id: "a".into(),
+            properties: [("planted".to_string(), v)].into_iter().collect(),
+            polygons: vec![],
+            multi: false,
+            index: 0,
+        };
+        assert_eq!(site(json!(2015)).first_year(&source), Some(2015));
+        assert_eq!(site(json!(2015.0)).first_year(&source), Some(2015));
+        assert_eq!(site(json!(" 2016 ")).first_year(&source), Some(2016));
+        assert_eq!(site(json!(null)).first_year(&source), None);
+    }
+}
 
 use serde_json::{Map, Value};
 
@@ -50,7 +100,11 @@ impl Site {
     /// The first year to compute for this site, if the pipeline names a first-year property.
     pub fn first_year(&self, source: &SiteSource) -> Option<i32> {
         let v = self.properties.get(source.first_year_property.as_ref()?)?;
-        v.as_i64().map(|y| y as i32).or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        // Whole numbers (also `2015.0`) or text holding one, as validation accepts them.
+        v.as_i64()
+            .or_else(|| v.as_f64().filter(|y| y.fract() == 0.0 && y.abs() < 1e9).map(|y| y as i64))
+            .map(|y| y as i32)
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
     }
 }
 
@@ -72,75 +126,158 @@ pub fn read_all(source: &SiteSource) -> Result<Vec<Site>, Vec<Diagnostic>> {
     Ok(sites)
 }
 
-/// Streams every site of the file to `visit`, in file order. Errors found anywhere are all returned.
+/// What a scan of a site file found: counts of the valid sites, and every diagnostic (errors and warnings).
+#[derive(Debug, Default)]
+pub struct Report {
+    pub summary: Summary,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Report {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Streams every site of the file to `visit`, in file order. Errors found anywhere are all returned
+/// (with the warnings); `visit` only sees sites while no error has been found.
 pub fn for_each(
     source: &SiteSource,
-    mut visit: impl FnMut(Site) -> Result<(), Diagnostic>,
+    visit: impl FnMut(Site) -> Result<(), Diagnostic>,
 ) -> Result<Summary, Vec<Diagnostic>> {
+    let report = scan(source, visit);
+    if report.has_errors() {
+        Err(report.diagnostics)
+    } else {
+        Ok(report.summary)
+    }
+}
+
+/// Files up to this size are read into memory once (snippets come from there); larger files are streamed
+/// and snippets are read back from disk. `GEEPIPE_SITES_MEMORY_LIMIT` (bytes) overrides it.
+pub const MEMORY_LIMIT: u64 = 8 * 1024 * 1024;
+
+fn memory_limit() -> u64 {
+    std::env::var("GEEPIPE_SITES_MEMORY_LIMIT").ok().and_then(|v| v.parse().ok()).unwrap_or(MEMORY_LIMIT)
+}
+
+/// The name shown for a site file (`./x` shown as `x`).
+fn display_name(path: &Path) -> String {
+    let s = path.display().to_string();
+    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
+}
+
+/// Scans the whole file, checking every feature and handing valid sites to `visit` (until the first error).
+/// Memory: the current feature, plus the ids seen so far (for the duplicate check).
+pub fn scan(source: &SiteSource, visit: impl FnMut(Site) -> Result<(), Diagnostic>) -> Report {
+    scan_with_limit(source, memory_limit(), visit)
+}
+
+/// [`scan`], reading files up to `limit` bytes into memory and streaming larger ones.
+pub fn scan_with_limit(source: &SiteSource, limit: u64, visit: impl FnMut(Site) -> Result<(), Diagnostic>) -> Report {
     let path = match &source.location {
         SiteLocation::File(p) => p.clone(),
         SiteLocation::Asset(a) => {
-            return Err(vec![Diagnostic::error(
-                "sites::asset",
-                format!("sites come from the Earth Engine asset `{a}`, not a file"),
-            )])
+            return Report {
+                summary: Summary::default(),
+                diagnostics: vec![Diagnostic::error(
+                    "sites::asset",
+                    format!("sites come from the Earth Engine asset `{a}`, not a file"),
+                )],
+            }
         }
     };
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        vec![Diagnostic::error("sites::read", format!("cannot read site file `{name}`: {e}")).in_file(name.clone())]
-    })?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| {
-        vec![Diagnostic::error("sites::json", format!("site file is not JSON: {e}")).in_file(name.clone())]
-    })?;
-    let feats = v.get("features").and_then(Value::as_array).cloned().unwrap_or_default();
-    let mut summary = Summary::default();
-    for (index, f) in feats.iter().enumerate() {
-        let props = f.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
-        let id = match props.get(&source.id_property) {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
-            _ => {
-                return Err(vec![Diagnostic::error(
-                    "sites::no-id",
-                    format!("feature {index} has no `{}`", source.id_property),
-                )])
-            }
-        };
-        let mut properties = Map::new();
-        for k in source.keep.iter().chain(&source.first_year_property).chain(&source.label_property) {
-            properties.insert(k.clone(), props.get(k).cloned().unwrap_or(Value::Null));
+    let name = display_name(&path);
+    let fail = |d: Diagnostic| Report { summary: Summary::default(), diagnostics: vec![d] };
+    let meta = match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => m,
+        Ok(_) => {
+            return fail(
+                Diagnostic::error("sites::read", format!("site file `{name}` is a folder, not a file"))
+                    .in_file(name.clone()),
+            )
         }
-        let g = f.get("geometry").cloned().unwrap_or(Value::Null);
-        let ring = |r: &Value| -> Ring {
-            r.as_array()
-                .into_iter()
-                .flatten()
-                .map(|p| [p[0].as_f64().unwrap_or(0.0), p[1].as_f64().unwrap_or(0.0)])
-                .collect()
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return fail(
+                Diagnostic::error("sites::missing-file", format!("site file `{name}` does not exist"))
+                    .in_file(name.clone())
+                    .with_help("`sites.file` is resolved relative to the pipeline file's folder"),
+            )
+        }
+        Err(e) => {
+            return fail(
+                Diagnostic::error("sites::read", format!("cannot read site file `{name}`: {e}")).in_file(name.clone()),
+            )
+        }
+    };
+    let read_error = |e: std::io::Error| {
+        fail(Diagnostic::error("sites::read", format!("cannot read site file `{name}`: {e}")).in_file(name.clone()))
+    };
+    if meta.len() <= limit {
+        let bytes: std::sync::Arc<[u8]> = match std::fs::read(&path) {
+            Ok(b) => b.into(),
+            Err(e) => return read_error(e),
         };
-        let poly = |p: &Value| -> Polygon { p.as_array().into_iter().flatten().map(ring).collect() };
-        let (polygons, multi) = match g.get("type").and_then(Value::as_str) {
-            Some("Polygon") => (vec![poly(&g["coordinates"])], false),
-            Some("MultiPolygon") => (g["coordinates"].as_array().into_iter().flatten().map(poly).collect(), true),
-            _ => return Err(vec![Diagnostic::error("sites::geometry", format!("feature {index} is not a polygon"))]),
+        let mut checker = check::Checker::new(source, name.clone(), source::Store::Memory(bytes.clone()), visit);
+        let scanned = reader::Scanner::new(&bytes[..]).scan(|raw, at| checker.feature(raw, at));
+        let (summary, diagnostics) = checker.finish(scanned);
+        Report { summary, diagnostics }
+    } else {
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) => return read_error(e),
         };
-        summary.sites += 1;
-        summary.polygons += polygons.len();
-        summary.vertices += polygons.iter().flatten().map(Vec::len).sum::<usize>();
-        visit(Site { id, properties, polygons, multi, index }).map_err(|d| vec![d])?;
+        let mut checker = check::Checker::new(source, name.clone(), source::Store::Disk(path.clone()), visit);
+        let scanned = reader::Scanner::new(file).scan(|raw, at| checker.feature(raw, at));
+        let (summary, diagnostics) = checker.finish(scanned);
+        Report { summary, diagnostics }
     }
-    Ok(summary)
 }
 
-/// Validates the pipeline's site file (streaming; geometries are not kept). Empty when all is well.
+/// Validates the pipeline's site file (streaming; geometries are not kept): every error and warning at
+/// once. Empty when all is well. A missing file is reported at `sites.file` in the pipeline file.
 pub fn validate(pipeline: &Pipeline) -> Vec<Diagnostic> {
-    match &pipeline.sites.location {
-        SiteLocation::Asset(_) => Vec::new(),
-        SiteLocation::File(_) => match for_each(&pipeline.sites, |_| Ok(())) {
-            Ok(_) => Vec::new(),
-            Err(d) => d,
-        },
+    let SiteLocation::File(path) = &pipeline.sites.location else {
+        return Vec::new();
+    };
+    let mut diags = scan(&pipeline.sites, |_| Ok(())).diagnostics;
+    if let Some(d) = diags.iter_mut().find(|d| d.code == "sites::missing-file") {
+        *d = missing_file(pipeline, path);
+    }
+    diags
+}
+
+/// "Site file not found", pointing at `sites.file` in the pipeline file when it can be read again.
+fn missing_file(pipeline: &Pipeline, path: &Path) -> Diagnostic {
+    let name = display_name(path);
+    let pipeline_name = pipeline.source.display().to_string();
+    let folder = pipeline.source.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let folder = std::fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
+    let mut help = format!("`sites.file` is resolved relative to the pipeline file's folder, `{}`", folder.display());
+    if let Some(parent) = path.parent() {
+        if let Ok(entries) = std::fs::read_dir(if parent.as_os_str().is_empty() { Path::new(".") } else { parent }) {
+            let names: Vec<String> = entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| is_geojson_path(Path::new(n)))
+                .collect();
+            let wanted = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            if let Some(s) = crate::suggest::did_you_mean(&wanted, names.iter().map(String::as_str)) {
+                help = format!("did you mean `{s}`? {help}");
+            }
+        }
+    }
+    let d = Diagnostic::error("sites::missing-file", format!("site file `{name}` does not exist")).with_help(help);
+    let located = std::fs::read_to_string(&pipeline.source).ok().and_then(|text| {
+        let doc =
+            crate::pipeline::load::parse(&pipeline_name, &text, crate::pipeline::Format::from_path(&pipeline.source))
+                .ok()?;
+        let span = doc.spans.get("/sites/file")?.value.clone();
+        Some((doc.source, span))
+    });
+    match located {
+        Some((source, span)) => d.at(&source, span, Some("no file here".to_string())),
+        None => d.in_file(name),
     }
 }
 

@@ -1,0 +1,135 @@
+//! Property test: the streaming reader yields exactly the sites that a whole-file serde_json parse gives,
+//! whatever the formatting (compact, pretty, CRLF), key order and string contents.
+
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+
+use super::{read_all, Site};
+use crate::pipeline::{SiteLocation, SiteSource};
+
+const PIECES: &[&str] =
+    &["a", "Z", "0", " ", "]", "}", "[", "{", "\"", "\\", ",", ":", "é", "ã", "🌳", "\n", "\t", "\\u"];
+
+fn text() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(PIECES), 0..8).prop_map(|v| v.concat())
+}
+
+fn ring() -> impl Strategy<Value = Vec<Value>> {
+    (prop::collection::vec((-179.0f64..179.0, -89.0f64..89.0), 3..6), any::<bool>()).prop_map(|(pts, z)| {
+        let mut r: Vec<Value> = pts.iter().map(|(x, y)| if z { json!([x, y, 12.5]) } else { json!([x, y]) }).collect();
+        r.push(r[0].clone());
+        r
+    })
+}
+
+fn polygon() -> impl Strategy<Value = Value> {
+    prop::collection::vec(ring(), 1..3).prop_map(|rings| json!(rings))
+}
+
+fn feature(i: usize) -> impl Strategy<Value = Value> {
+    (any::<bool>(), text(), text(), prop::collection::vec(polygon(), 1..3), any::<bool>()).prop_map(
+        move |(int_id, name, nested, polys, multi)| {
+            let id = if int_id { json!(i as i64 * 7 - 3) } else { json!(format!("{name}#{i}")) };
+            let geometry = if multi {
+                json!({"type": "MultiPolygon", "coordinates": polys})
+            } else {
+                json!({"type": "Polygon", "coordinates": polys[0]})
+            };
+            json!({"type": "Feature", "properties": {"nested": {"features": [nested, {"x": "]"}]}, "site_id": id, "name": name},
+                   "geometry": geometry})
+        },
+    )
+}
+
+fn collection() -> impl Strategy<Value = (String, usize)> {
+    (1usize..8)
+        .prop_flat_map(|n| {
+            let feats: Vec<_> = (0..n).map(feature).collect();
+            (feats, Just(vec!["type", "name", "features", "crs"]).prop_shuffle(), 0u8..3)
+        })
+        .prop_map(|(feats, order, style)| {
+            let n = feats.len();
+            let mut top = Map::new();
+            for k in order {
+                let v = match k {
+                    "type" => json!("FeatureCollection"),
+                    "name" => json!("sites ] }"),
+                    "features" => Value::Array(feats.clone()),
+                    _ => {
+                        json!({"type": "name", "properties": {"features": [{"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}]}})
+                    }
+                };
+                top.insert(k.to_string(), v);
+            }
+            let v = Value::Object(top);
+            let text = match style {
+                0 => serde_json::to_string(&v).unwrap(),
+                1 => serde_json::to_string_pretty(&v).unwrap(),
+                // Pretty output has line breaks only between tokens (strings escape theirs).
+                _ => serde_json::to_string_pretty(&v).unwrap().replace('\n', "\r\n"),
+            };
+            (text, n)
+        })
+}
+
+/// Sites as a whole-file parse gives them.
+fn reference(text: &str, source: &SiteSource) -> Vec<Site> {
+    let v: Value = serde_json::from_str(text).unwrap();
+    let pos = |p: &Value| [p[0].as_f64().unwrap(), p[1].as_f64().unwrap()];
+    let poly = |p: &Value| -> Vec<Vec<[f64; 2]>> {
+        p.as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(pos).collect()).collect()
+    };
+    v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(index, f)| {
+            let props = &f["properties"];
+            let id = match &props["site_id"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let mut properties = Map::new();
+            for k in &source.keep {
+                properties.insert(k.clone(), props[k].clone());
+            }
+            let g = &f["geometry"];
+            let multi = g["type"] == "MultiPolygon";
+            let polygons = if multi {
+                g["coordinates"].as_array().unwrap().iter().map(poly).collect()
+            } else {
+                vec![poly(&g["coordinates"])]
+            };
+            Site { id, properties, polygons, multi, index }
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn streaming_matches_whole_file_parse((text, n) in collection(), limit in prop::sample::select(vec![0u64, u64::MAX])) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sites.geojson");
+        std::fs::write(&path, &text).unwrap();
+        let source = SiteSource {
+            location: SiteLocation::File(path),
+            id_property: "site_id".into(),
+            keep: vec!["name".into()],
+            first_year_property: None,
+            label_property: None,
+        };
+        // Both ways of reading: whole file in memory (limit = MAX) and streamed from disk (limit = 0).
+        let mut sites = Vec::new();
+        let got = super::scan_with_limit(&source, limit, |s| {
+            sites.push(s);
+            Ok(())
+        });
+        prop_assert!(!got.has_errors(), "{:?}", got.diagnostics.iter().map(|d| d.message.clone()).collect::<Vec<_>>());
+        prop_assert_eq!(got.summary.sites, n);
+        prop_assert_eq!(&sites, &read_all(&source).unwrap());
+        prop_assert_eq!(sites, reference(&text, &source));
+    }
+}
