@@ -25,7 +25,7 @@ use super::eecsv::{self, Format};
 use super::gcs::{self, Gcs};
 use super::merge::{self, ChunkFile, ExpectedChunk, Missing, SiteProperties};
 use super::Record;
-use crate::pipeline::{FileFormatName, KindName, Pipeline, SiteLocation};
+use crate::pipeline::{Destination, FileFormatName, KindName, Pipeline, SiteLocation};
 use crate::plan::Target;
 
 /// A chunk whose export task succeeded, as the journal knows it.
@@ -240,8 +240,6 @@ pub async fn fetch(pipeline: &Pipeline, chunks: &[FinishedChunk], opts: &FetchOp
         }
     };
 
-    let needs_gcs = chunks.iter().any(|c| matches!(c.target, Target::Gcs { .. }));
-    let needs_drive = chunks.iter().any(|c| matches!(c.target, Target::Drive { .. }));
     let gcs_http = Http::new(opts.tokens.clone(), gcs::SCOPES).map_err(FetchError::Setup)?;
     let drive_http = Http::new(opts.tokens.clone(), drive::SCOPES).map_err(FetchError::Setup)?;
     let gcs_client = Gcs::new(gcs_http.clone(), opts.storage_base.clone());
@@ -344,7 +342,6 @@ pub async fn fetch(pipeline: &Pipeline, chunks: &[FinishedChunk], opts: &FetchOp
             }
         }
     }
-    let _ = (needs_gcs, needs_drive);
 
     // Download, Cloud Storage and Drive files each with their own token scope.
     let dl_opts = DownloadOptions { parallelism: opts.parallelism.max(1), max_attempts: opts.max_attempts.max(1) };
@@ -398,7 +395,10 @@ pub async fn fetch(pipeline: &Pipeline, chunks: &[FinishedChunk], opts: &FetchOp
         });
     }
 
-    if table_kind {
+    // Asset and BigQuery results are not merged here; a file destination with no finished chunk still is
+    // (then every site is reported as not finished).
+    let file_destination = matches!(pipeline.export.destination, Destination::Gcs { .. } | Destination::Drive { .. });
+    if table_kind && out.elsewhere.is_empty() && (file_destination || !planned.is_empty()) {
         let mut chunk_files: Vec<ChunkFile> = Vec::new();
         for (chunk_ids, d) in &done {
             let Some(format) = Format::from_name(&d.display) else {
@@ -437,7 +437,15 @@ pub async fn fetch(pipeline: &Pipeline, chunks: &[FinishedChunk], opts: &FetchOp
         out.records = merged.records;
         out.sites = merged.sites;
         out.notes.extend(merged.notes);
-        missing.extend(merged.missing);
+        // A chunk whose file failed is already reported; its sites without rows would only repeat that.
+        let failed: BTreeSet<String> = missing
+            .iter()
+            .filter(|m| matches!(m, Missing::File { .. }))
+            .filter_map(|m| m.chunk_id().map(str::to_string))
+            .collect();
+        missing.extend(
+            merged.missing.into_iter().filter(|m| !(matches!(m, Missing::Sites { chunk_id, .. } if failed.contains(chunk_id)))),
+        );
         if let Some(all) = all_sites {
             let covered: BTreeSet<&str> = chunks.iter().flat_map(|c| c.site_ids.iter().map(String::as_str)).collect();
             let not_finished: Vec<String> = all.into_iter().filter(|s| !covered.contains(s.as_str())).collect();
