@@ -87,8 +87,9 @@ fn quoted_after(q: &str, marker: &str) -> Option<String> {
 
 fn authorized(headers: &HeaderMap, st: &FakeDrive) -> Result<(), Response> {
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {TOKEN}")) {
-        return Err((StatusCode::UNAUTHORIZED, Json(json!({"error": {"code": 401, "message": "no token"}})))
-            .into_response());
+        return Err(
+            (StatusCode::UNAUTHORIZED, Json(json!({"error": {"code": 401, "message": "no token"}}))).into_response()
+        );
     }
     if *st.insufficient_scope.lock().unwrap() {
         let body = json!({"error": {"code": 403, "message": "Request had insufficient authentication scopes.",
@@ -245,7 +246,13 @@ async fn drive_exports_are_found_by_folder_name_and_prefix_and_merged() {
     let first = truth::csv(p, &fx.pick(&["a", "b"]), DictStyle::JavaMap);
     let second = truth::csv(p, &fx.pick(&["c", "d", "e"]), DictStyle::Json);
     // An older export of the same name with other values: the newest file wins.
-    drive.file("x0", "F1", "t_c00000.csv", truth::csv(p, &fx.pick(&["a"]), DictStyle::Json).as_bytes(), "2026-01-01T00:00:00.000Z");
+    drive.file(
+        "x0",
+        "F1",
+        "t_c00000.csv",
+        truth::csv(p, &fx.pick(&["a"]), DictStyle::Json).as_bytes(),
+        "2026-01-01T00:00:00.000Z",
+    );
     drive.file("x1", "F1", "t_c00000.csv", first.as_bytes(), "2026-02-01T00:00:00.000Z");
     drive.file("x2", "F2", "t_c00001.csv", second.as_bytes(), "2026-02-01T00:00:00.000Z");
     // A Drive name with slashes is one file name: it lands inside the folder, percent-encoded.
@@ -262,7 +269,11 @@ async fn drive_exports_are_found_by_folder_name_and_prefix_and_merged() {
     let remotes: Vec<&str> = out.files.iter().map(|f| f.remote.as_str()).collect();
     assert_eq!(
         remotes,
-        ["drive:geepipe-exports/t_c00000.csv", "drive:geepipe-exports/t_c00001-/../../escape.csv", "drive:geepipe-exports/t_c00001.csv"]
+        [
+            "drive:geepipe-exports/t_c00000.csv",
+            "drive:geepipe-exports/t_c00001-/../../escape.csv",
+            "drive:geepipe-exports/t_c00001.csv"
+        ]
     );
     let mut downloaded = drive.downloads.lock().unwrap().clone();
     downloaded.sort();
@@ -295,16 +306,21 @@ async fn a_drive_file_whose_md5_differs_is_an_error_naming_both_checksums() {
     let fx = fixture();
     let p = &fx.pipeline;
     drive.folder("F1", "geepipe-exports");
-    drive.file("x1", "F1", "t_c00000.csv", truth::csv(p, &fx.pick(&["a", "b"]), DictStyle::Json).as_bytes(), "2026-02-01T00:00:00.000Z");
+    drive.file(
+        "x1",
+        "F1",
+        "t_c00000.csv",
+        truth::csv(p, &fx.pick(&["a", "b"]), DictStyle::Json).as_bytes(),
+        "2026-02-01T00:00:00.000Z",
+    );
     let wrong = "0123456789abcdef0123456789abcdef";
     let real = {
         let mut files = drive.files.lock().unwrap();
         let f = files.iter_mut().find(|f| f.id == "x1").unwrap();
         std::mem::replace(&mut f.md5, wrong.to_string())
     };
-    let err = fetch(p, &[chunk("c00000", &["a", "b"])], &fx.opts(&url, Arc::new(FakeTokens::default())))
-        .await
-        .unwrap_err();
+    let err =
+        fetch(p, &[chunk("c00000", &["a", "b"])], &fx.opts(&url, Arc::new(FakeTokens::default()))).await.unwrap_err();
     let FetchError::Incomplete { missing, .. } = &err else { panic!("{err}") };
     let Missing::File { file, reason, .. } = &missing[0] else { panic!("{missing:?}") };
     assert_eq!(file, "drive:geepipe-exports/t_c00000.csv");
@@ -323,12 +339,22 @@ async fn a_token_without_the_drive_scope_says_which_scope_and_how_to_add_it() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, FetchError::MissingScope { service: "Google Drive", scope: "https://www.googleapis.com/auth/drive.readonly", .. }),
+        matches!(
+            &err,
+            FetchError::MissingScope {
+                service: "Google Drive",
+                scope: "https://www.googleapis.com/auth/drive.readonly",
+                ..
+            }
+        ),
         "{err:?}"
     );
     let text = err.to_string();
     assert!(text.starts_with("Google Drive refused the access token because it lacks the scope https://www.googleapis.com/auth/drive.readonly"), "{text}");
-    assert!(text.contains("gcloud auth application-default login --scopes=https://www.googleapis.com/auth/drive.readonly,"), "{text}");
+    assert!(
+        text.contains("gcloud auth application-default login --scopes=https://www.googleapis.com/auth/drive.readonly,"),
+        "{text}"
+    );
     assert!(!text.contains(TOKEN));
 }
 

@@ -127,7 +127,9 @@ async fn a_corrupted_download_is_retried_then_reported_with_both_checksums() {
     let proxy = support_gcs::start_proxy(&gcs.url()).await;
     let fx = fixture("csv");
     let p = &fx.pipeline;
-    let meta = gcs.upload("bkt", "geepipe/t/c00000.csv", truth::csv(p, &fx.pick(&["a", "b"]), DictStyle::Json).as_bytes()).await;
+    let meta = gcs
+        .upload("bkt", "geepipe/t/c00000.csv", truth::csv(p, &fx.pick(&["a", "b"]), DictStyle::Json).as_bytes())
+        .await;
     gcs.upload("bkt", "geepipe/t/c00001.csv", truth::csv(p, &fx.pick(&["c", "d", "e"]), DictStyle::Json).as_bytes())
         .await;
     let chunks = [chunk("c00000", &["a", "b"]), chunk("c00001", &["c", "d", "e"])];
@@ -196,7 +198,11 @@ async fn missing_objects_and_rows_are_reported_and_partial_keeps_the_rest() {
     assert_eq!(out.records, truth::records(p, &fx.pick(&["a", "b"])));
     assert_eq!(out.missing.len(), 3);
     // The row for b in c00001's file names a site of another chunk: ignored, and said so.
-    assert!(out.notes.iter().any(|n| n.contains("1 row(s) name sites that are not in chunk c00001")), "{:?}", out.notes);
+    assert!(
+        out.notes.iter().any(|n| n.contains("1 row(s) name sites that are not in chunk c00001")),
+        "{:?}",
+        out.notes
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,8 +243,12 @@ async fn an_interrupted_fetch_resumes_where_it_stopped() {
     let mut chunks = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let cid = format!("c0000{i}");
-        gcs.upload("bkt", &format!("geepipe/t/{cid}.csv"), truth::csv(p, &fx.pick(&[id]), DictStyle::JavaMap).as_bytes())
-            .await;
+        gcs.upload(
+            "bkt",
+            &format!("geepipe/t/{cid}.csv"),
+            truth::csv(p, &fx.pick(&[id]), DictStyle::JavaMap).as_bytes(),
+        )
+        .await;
         chunks.push(chunk(&cid, &[id]));
     }
     let mut opts = fx.opts(&proxy.url);
@@ -315,8 +325,14 @@ async fn hostile_object_names_never_leave_the_download_folder() {
     assert_eq!(
         refused,
         [
-            ("gs://bkt/geepipe/t/c00000-/../../../../../../escape.csv", "refusing to download it: the name has a `..` segment"),
-            ("gs://bkt/geepipe/t/c00000-//escape.csv", "refusing to download it: the name has an empty segment (`//` or a trailing `/`)"),
+            (
+                "gs://bkt/geepipe/t/c00000-/../../../../../../escape.csv",
+                "refusing to download it: the name has a `..` segment"
+            ),
+            (
+                "gs://bkt/geepipe/t/c00000-//escape.csv",
+                "refusing to download it: the name has an empty segment (`//` or a trailing `/`)"
+            ),
             ("gs://bkt/geepipe/t/c00000-x\\..\\..\\escape.csv", "refusing to download it: the name has a backslash"),
         ]
     );

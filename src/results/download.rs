@@ -183,12 +183,8 @@ fn redact_url(u: &Url) -> String {
 /// Reads a Google error envelope (`{"error":{"code","message","status","errors":[{"reason"}],"details"}}`).
 async fn status_error(resp: reqwest::Response) -> HttpError {
     let status = resp.status().as_u16();
-    let www = resp
-        .headers()
-        .get(reqwest::header::WWW_AUTHENTICATE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let www =
+        resp.headers().get(reqwest::header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let body = resp.bytes().await.unwrap_or_default();
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
     let err = &v["error"];
@@ -433,12 +429,11 @@ pub async fn download_all(
     files: &[RemoteFile],
     opts: DownloadOptions,
 ) -> (Vec<Downloaded>, Vec<DownloadError>) {
-    let mut results: Vec<(usize, Result<Downloaded, DownloadError>)> =
-        futures::stream::iter(files.iter().enumerate())
-            .map(|(i, f)| async move { (i, download_one(http, dir, f, opts.max_attempts.max(1)).await) })
-            .buffer_unordered(opts.parallelism.max(1))
-            .collect()
-            .await;
+    let mut results: Vec<(usize, Result<Downloaded, DownloadError>)> = futures::stream::iter(files.iter().enumerate())
+        .map(|(i, f)| async move { (i, download_one(http, dir, f, opts.max_attempts.max(1)).await) })
+        .buffer_unordered(opts.parallelism.max(1))
+        .collect()
+        .await;
     results.sort_by_key(|r| r.0);
     let mut ok = Vec::new();
     let mut errs = Vec::new();

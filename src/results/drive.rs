@@ -104,8 +104,7 @@ impl Drive {
     /// Ids of the (not trashed) folders called `name`, sorted.
     pub async fn folder_ids(&self, name: &str) -> Result<Vec<String>, HttpError> {
         let q = format!("name = {} and mimeType = {} and trashed = false", quote(name), quote(FOLDER_MIME));
-        let mut ids: Vec<String> =
-            self.list(&q).await?.into_iter().filter(|f| f.name == name).map(|f| f.id).collect();
+        let mut ids: Vec<String> = self.list(&q).await?.into_iter().filter(|f| f.name == name).map(|f| f.id).collect();
         ids.sort();
         ids.dedup();
         Ok(ids)

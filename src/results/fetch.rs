@@ -183,7 +183,10 @@ impl fmt::Display for FetchError {
                 for m in missing {
                     writeln!(f, "  - {m}")?;
                 }
-                write!(f, "help: rerun `geepipe run` for the missing chunks, or pass `--partial` to write what there is")
+                write!(
+                    f,
+                    "help: rerun `geepipe run` for the missing chunks, or pass `--partial` to write what there is"
+                )
             }
         }
     }
@@ -215,7 +218,11 @@ struct Planned {
 }
 
 /// Fetches and merges the exports of `chunks` (see the module doc).
-pub async fn fetch(pipeline: &Pipeline, chunks: &[FinishedChunk], opts: &FetchOptions) -> Result<FetchOutcome, FetchError> {
+pub async fn fetch(
+    pipeline: &Pipeline,
+    chunks: &[FinishedChunk],
+    opts: &FetchOptions,
+) -> Result<FetchOutcome, FetchError> {
     let table_kind = pipeline.kind == KindName::Zonal;
     if table_kind && !matches!(pipeline.export.format, FileFormatName::Csv | FileFormatName::Geojson) {
         return Err(FetchError::Setup(format!(
@@ -293,10 +300,8 @@ pub async fn fetch(pipeline: &Pipeline, chunks: &[FinishedChunk], opts: &FetchOp
                 let location = format!("Drive folder `{folder}`, files named `{prefix}…`");
                 if !drive_folders.contains_key(folder) {
                     let ids = drive_client.folder_ids(folder).await.map_err(|e| {
-                        scope_error("Google Drive", drive::READ_SCOPE, &e).unwrap_or(FetchError::Listing {
-                            location: format!("Drive folder `{folder}`"),
-                            error: e,
-                        })
+                        scope_error("Google Drive", drive::READ_SCOPE, &e)
+                            .unwrap_or(FetchError::Listing { location: format!("Drive folder `{folder}`"), error: e })
                     })?;
                     drive_folders.insert(folder.clone(), ids);
                 }
@@ -364,7 +369,8 @@ pub async fn fetch(pipeline: &Pipeline, chunks: &[FinishedChunk], opts: &FetchOp
                 }
             }
         }
-        let chunks_of: HashMap<&str, &Vec<String>> = group.iter().map(|p| (p.file.display.as_str(), &p.chunks)).collect();
+        let chunks_of: HashMap<&str, &Vec<String>> =
+            group.iter().map(|p| (p.file.display.as_str(), &p.chunks)).collect();
         for e in errs {
             let display = match &e {
                 DownloadError::Corrupt { display, .. } | DownloadError::Http { display, .. } => display.clone(),
@@ -421,7 +427,11 @@ pub async fn fetch(pipeline: &Pipeline, chunks: &[FinishedChunk], opts: &FetchOp
                 }
                 Err(reason) => {
                     for chunk_id in chunk_ids {
-                        missing.push(Missing::File { chunk_id: chunk_id.clone(), file: d.display.clone(), reason: reason.clone() });
+                        missing.push(Missing::File {
+                            chunk_id: chunk_id.clone(),
+                            file: d.display.clone(),
+                            reason: reason.clone(),
+                        });
                     }
                 }
             }
@@ -444,7 +454,10 @@ pub async fn fetch(pipeline: &Pipeline, chunks: &[FinishedChunk], opts: &FetchOp
             .filter_map(|m| m.chunk_id().map(str::to_string))
             .collect();
         missing.extend(
-            merged.missing.into_iter().filter(|m| !(matches!(m, Missing::Sites { chunk_id, .. } if failed.contains(chunk_id)))),
+            merged
+                .missing
+                .into_iter()
+                .filter(|m| !(matches!(m, Missing::Sites { chunk_id, .. } if failed.contains(chunk_id)))),
         );
         if let Some(all) = all_sites {
             let covered: BTreeSet<&str> = chunks.iter().flat_map(|c| c.site_ids.iter().map(String::as_str)).collect();
@@ -477,10 +490,7 @@ fn site_file_facts(pipeline: &Pipeline, notes: &mut Vec<String>) -> (HashMap<Str
     }
     match crate::sites::read_all(&pipeline.sites) {
         Ok(sites) => {
-            let years = sites
-                .iter()
-                .filter_map(|s| s.first_year(&pipeline.sites).map(|y| (s.id.clone(), y)))
-                .collect();
+            let years = sites.iter().filter_map(|s| s.first_year(&pipeline.sites).map(|y| (s.id.clone(), y))).collect();
             (years, Some(sites.into_iter().map(|s| s.id).collect()))
         }
         Err(diags) => {

@@ -177,7 +177,10 @@ pub fn merge(
                 out.missing.push(Missing::File {
                     chunk_id: file.chunk_id.clone(),
                     file: file.file.clone(),
-                    reason: format!("the file has no `{id_col}` column (its columns: {})", file.table.columns.join(", ")),
+                    reason: format!(
+                        "the file has no `{id_col}` column (its columns: {})",
+                        file.table.columns.join(", ")
+                    ),
                 });
             }
             continue;
@@ -332,7 +335,10 @@ fn same_row(a: &Candidate, b: &Candidate) -> bool {
     }
     // Different column orders: compare by name.
     a.file.table.columns.len() == b.file.table.columns.len()
-        && a.file.table.columns.iter().zip(a.cells).all(|(name, cell)| {
-            b.file.table.column(name).is_some_and(|i| &b.cells[i] == cell)
-        })
+        && a.file
+            .table
+            .columns
+            .iter()
+            .zip(a.cells)
+            .all(|(name, cell)| b.file.table.column(name).is_some_and(|i| &b.cells[i] == cell))
 }

@@ -204,7 +204,10 @@ async fn forward(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
     let mut headers = HeaderMap::new();
     for (k, v) in resp.headers() {
         if ["content-type", "content-range", "x-goog-hash"].contains(&k.as_str()) {
-            headers.insert(k.as_str().parse::<axum::http::HeaderName>().unwrap(), HeaderValue::from_bytes(v.as_bytes()).unwrap());
+            headers.insert(
+                k.as_str().parse::<axum::http::HeaderName>().unwrap(),
+                HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+            );
         }
     }
     let mut body = resp.bytes().await.expect("upstream body").to_vec();
@@ -238,7 +241,11 @@ pub fn java_double(f: f64) -> String {
     let a = f.abs();
     if f == 0.0 || (1e-3..1e7).contains(&a) {
         let s = format!("{f}");
-        if s.contains('.') { s } else { format!("{s}.0") }
+        if s.contains('.') {
+            s
+        } else {
+            format!("{s}.0")
+        }
     } else {
         let s = format!("{f:E}");
         let (m, e) = s.split_once('E').expect("exponent");
@@ -454,7 +461,11 @@ output:
                     Value::Array(a) if a.is_empty() => String::new(),
                     arr => {
                         let text = dict(&pairs(&arr), style);
-                        if style == DictStyle::Json { csv_cell(&text) } else { text }
+                        if style == DictStyle::Json {
+                            csv_cell(&text)
+                        } else {
+                            text
+                        }
                     }
                 })
                 .collect();
