@@ -373,3 +373,22 @@ async fn a_missing_bucket_is_an_environment_error_naming_it() {
     assert_eq!(location, "gs://bkt/geepipe/t/c00000");
     assert!(matches!(error, geepipe::results::download::HttpError::Status { status: 404, .. }), "{error:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_follows_every_page() {
+    use geepipe::results::download::Http;
+    use geepipe::results::gcs::{self, Gcs};
+    let gcs_server = FakeGcs::start();
+    gcs_server.create_bucket("bkt").await;
+    let mut want = Vec::new();
+    for i in 0..7 {
+        let name = format!("geepipe/t/c00000-{i:05}.csv");
+        gcs_server.upload("bkt", &name, format!("x{i}").as_bytes()).await;
+        want.push(name);
+    }
+    gcs_server.upload("bkt", "geepipe/u/c00000.csv", b"other prefix").await;
+    let client =
+        Gcs::new(Http::new(None, gcs::SCOPES).unwrap(), url::Url::parse(&gcs_server.url()).unwrap()).with_page_size(3);
+    let got: Vec<String> = client.list("bkt", "geepipe/t/").await.unwrap().into_iter().map(|o| o.name).collect();
+    assert_eq!(got, want);
+}

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -143,13 +143,6 @@ pub struct FetchOutcome {
     /// Files already on disk intact.
     pub reused: usize,
     pub download_dir: PathBuf,
-}
-
-impl FetchOutcome {
-    /// Whether there is a table to write (a zonal pipeline with file exports).
-    pub fn has_table(&self) -> bool {
-        !self.records.is_empty() || !self.sites.is_empty() || (!self.files.is_empty() && self.elsewhere.is_empty())
-    }
 }
 
 /// Why fetch stopped.
@@ -504,7 +497,17 @@ fn site_file_facts(pipeline: &Pipeline, notes: &mut Vec<String>) -> (HashMap<Str
     }
 }
 
-/// Where fetched files land for a path relative to `files/` (for messages and tests).
-pub fn local_path(download_dir: &Path, relative: &Path) -> PathBuf {
-    download_dir.join("files").join(relative)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunk_takes_only_the_files_that_continue_its_prefix() {
+        assert!(belongs_to_prefix("geepipe/t/c00012.csv", "geepipe/t/c00012"));
+        assert!(belongs_to_prefix("geepipe/t/c00012-00001-of-00002.csv", "geepipe/t/c00012"));
+        assert!(!belongs_to_prefix("geepipe/t/c00012a.csv", "geepipe/t/c00012"));
+        assert!(!belongs_to_prefix("geepipe/t/c000121.csv", "geepipe/t/c00012"));
+        assert!(!belongs_to_prefix("other/c00012.csv", "geepipe/t/c00012"));
+        assert!(belongs_to_prefix("geepipe/t/c00012/part.csv", "geepipe/t/c00012/"));
+    }
 }

@@ -81,11 +81,18 @@ struct ListPage {
 pub struct Gcs {
     http: Http,
     base: Url,
+    page_size: Option<u32>,
 }
 
 impl Gcs {
     pub fn new(http: Http, base: Url) -> Gcs {
-        Gcs { http, base }
+        Gcs { http, base, page_size: None }
+    }
+
+    /// Asks for at most `n` objects per listing page (`maxResults`; the service default is 1,000).
+    pub fn with_page_size(mut self, n: u32) -> Gcs {
+        self.page_size = Some(n);
+        self
     }
 
     fn root(&self) -> String {
@@ -103,6 +110,9 @@ impl Gcs {
                 let mut q = url.query_pairs_mut();
                 q.append_pair("prefix", prefix);
                 q.append_pair("fields", "items(name,size,md5Hash,crc32c,generation),nextPageToken");
+                if let Some(n) = self.page_size {
+                    q.append_pair("maxResults", &n.to_string());
+                }
                 if let Some(t) = &token {
                     q.append_pair("pageToken", t);
                 }

@@ -342,3 +342,114 @@ fn same_row(a: &Candidate, b: &Candidate) -> bool {
             .zip(a.cells)
             .all(|(name, cell)| b.file.table.column(name).is_some_and(|i| &b.cells[i] == cell))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::eecsv::parse_csv;
+
+    /// A pipeline with one categorical and one continuous layer, sites from an Earth Engine asset (so first
+    /// years can only come from the rows).
+    fn pipeline() -> (tempfile::TempDir, Pipeline) {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = r#"
+name: m
+project: p
+sites: {asset: projects/p/assets/sites, id: id, keep: [owner], first_year: planted}
+years: 2020..2021
+layers:
+  - {name: lc, kind: categorical, image: {call: Image.load, id: x}, legend: [{code: 1, name: Water}]}
+  - {name: t, kind: continuous, years: [2021], stats: [mean], image: {call: Image.load, id: y}}
+export: {to: gcs, bucket: bkt}
+"#;
+        std::fs::write(dir.path().join("m.yaml"), yaml).unwrap();
+        let (p, _) = crate::pipeline::load(&dir.path().join("m.yaml"), &Default::default()).unwrap();
+        (dir, p)
+    }
+
+    fn file(chunk: &str, csv: &str) -> ChunkFile {
+        ChunkFile { chunk_id: chunk.into(), file: format!("{chunk}.csv"), table: parse_csv(csv).unwrap() }
+    }
+
+    fn chunk(id: &str, sites: &[&str]) -> ExpectedChunk {
+        ExpectedChunk { chunk_id: id.into(), site_ids: sites.iter().map(|s| s.to_string()).collect() }
+    }
+
+    fn class(site: &str, year: i32, code: i64, name: Option<&str>, area_ha: f64, pixels: f64) -> Record {
+        Record {
+            site: site.into(),
+            layer: "lc".into(),
+            year,
+            measure: Measure::Class { code, name: name.map(str::to_string), area_ha, pixels },
+        }
+    }
+
+    #[test]
+    fn numeric_ids_first_years_from_rows_and_lopsided_class_maps() {
+        let (_d, p) = pipeline();
+        // Site 7 went through a number column (`7.0`); its first year (2021) is only in the row. Class 2 has
+        // pixels but no area entry: 0 ha.
+        let csv = "id,owner,planted,lc__2020__ha,lc__2020__px,lc__2021__ha,lc__2021__px,t__2021__t__mean\n\
+                   7.0,Ana,2021,{1=0.5},{1=5},{1=0.25},\"{\"\"1\"\":2.5,\"\"2\"\":1}\",0.75\n";
+        let m = merge(&p, &[chunk("c0", &["7"])], &[file("c0", csv)], &HashMap::new());
+        assert!(m.missing.is_empty(), "{:?}", m.missing);
+        assert_eq!(
+            m.records,
+            vec![
+                class("7", 2021, 1, Some("Water"), 0.25, 2.5),
+                class("7", 2021, 2, None, 0.0, 1.0),
+                Record {
+                    site: "7".into(),
+                    layer: "t".into(),
+                    year: 2021,
+                    measure: Measure::Stat { band: "t".into(), stat: "mean".into(), value: Some(0.75) }
+                },
+            ]
+        );
+        assert_eq!(
+            m.sites,
+            vec![SiteProperties { id: "7".into(), properties: Map::from_iter([("owner".into(), "Ana".into())]) }]
+        );
+    }
+
+    #[test]
+    fn an_unreadable_cell_makes_the_site_missing_not_wrong() {
+        let (_d, p) = pipeline();
+        let csv = "id,owner,lc__2020__ha,lc__2020__px,lc__2021__ha,lc__2021__px,t__2021__t__mean\n\
+                   a,,{1=oops},{1=5},,,\n\
+                   b,,,,,,\n";
+        let m = merge(&p, &[chunk("c0", &["a", "b"])], &[file("c0", csv)], &HashMap::new());
+        assert_eq!(
+            m.missing,
+            vec![Missing::Cell {
+                chunk_id: "c0".into(),
+                site: "a".into(),
+                file: "c0.csv".into(),
+                line: 2,
+                column: "lc__2020__ha".into(),
+                reason: "`oops` is not a number (class `1`)".into()
+            }]
+        );
+        // b has no data anywhere: explicit NoData rows, one per layer-year.
+        let nodata: Vec<(&str, i32)> = m
+            .records
+            .iter()
+            .map(|r| {
+                assert_eq!((r.site.as_str(), &r.measure), ("b", &Measure::NoData));
+                (r.layer.as_str(), r.year)
+            })
+            .collect();
+        assert_eq!(nodata, [("lc", 2020), ("lc", 2021), ("t", 2021)]);
+        assert_eq!(m.sites.len(), 1);
+        assert_eq!(m.sites[0].properties["owner"], Value::Null);
+    }
+
+    #[test]
+    fn a_file_without_the_id_column_is_reported() {
+        let (_d, p) = pipeline();
+        let m = merge(&p, &[chunk("c0", &["a"])], &[file("c0", "x,y\n1,2\n")], &HashMap::new());
+        assert_eq!(m.missing.len(), 2);
+        assert_eq!(m.missing[0].to_string(), "chunk c0: c0.csv: the file has no `id` column (its columns: x, y)");
+        assert_eq!(m.missing[1].to_string(), "chunk c0: 1 site(s) have no row in its files: a");
+    }
+}
