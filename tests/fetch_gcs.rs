@@ -289,6 +289,18 @@ async fn an_interrupted_fetch_resumes_where_it_stopped() {
     assert_eq!(seen[0].range.as_deref(), Some(format!("bytes={kept}-").as_str()));
     assert!(!part.exists());
     assert_eq!(out.records, truth::records(p, &fx.pick(&ids)));
+
+    // A stale partial file (other bytes) is resumed, fails its checksum, and is fetched again from scratch,
+    // even with a single attempt allowed.
+    let local = dl.join("files/gcs/bkt/geepipe/t/c00003.csv");
+    std::fs::remove_file(&local).unwrap();
+    std::fs::write(&part, "zzzz").unwrap();
+    proxy.state.clear();
+    let out = fetch(p, &chunks, &opts).await.expect("stale partial replaced");
+    assert_eq!((out.downloaded, out.reused), (1, 4));
+    let ranges: Vec<Option<String>> = proxy.state.media_seen().into_iter().map(|s| s.range).collect();
+    assert_eq!(ranges, [Some("bytes=4-".to_string()), None]);
+    assert_eq!(out.records, truth::records(p, &fx.pick(&ids)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

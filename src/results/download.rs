@@ -489,7 +489,12 @@ async fn download_one(http: &Http, dir: &Path, f: &RemoteFile, max_attempts: u32
     }
     let mut last: Option<DownloadError> = None;
     let mut first_resume = 0u64;
-    for attempt in 1..=max_attempts {
+    let mut attempt = 0;
+    // A resumed transfer that fails its checksum may just be an old partial file: it gets one free retry
+    // from scratch before attempts are counted against it.
+    let mut free_retry = true;
+    while attempt < max_attempts {
+        attempt += 1;
         let have = match tokio::fs::metadata(&part).await {
             Ok(m) => m.len(),
             Err(_) => 0,
@@ -513,6 +518,11 @@ async fn download_one(http: &Http, dir: &Path, f: &RemoteFile, max_attempts: u32
                 let (got, expected) = f.expected.describe(&digest);
                 tracing::warn!("{}: checksum mismatch (attempt {attempt}): got {got}, expected {expected}", f.display);
                 let _ = tokio::fs::remove_file(&part).await;
+                if kept > 0 && free_retry {
+                    free_retry = false;
+                    attempt -= 1;
+                    continue;
+                }
                 last = Some(DownloadError::Corrupt { display: f.display.clone(), got, expected, attempts: attempt });
             }
             Err(TransferError::Io(e)) => return Err(DownloadError::Io { path: part, message: e }),
@@ -546,6 +556,20 @@ async fn transfer(http: &Http, f: &RemoteFile, part: &Path, have: u64) -> Result
     }
     let resp = http.request(&f.url, have).await.map_err(TransferError::Http)?;
     let status = resp.status();
+    let range_start = resp
+        .headers()
+        .get(reqwest::header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes "))
+        .and_then(|v| v.split('-').next())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if status == reqwest::StatusCode::PARTIAL_CONTENT && range_start != Some(have) {
+        // Not the part that was asked for: start over next time.
+        let _ = tokio::fs::remove_file(part).await;
+        return Err(TransferError::Http(HttpError::Transport(format!(
+            "asked for bytes from {have}, the service sent a different range"
+        ))));
+    }
     let (mut file, kept) = if have > 0 && status == reqwest::StatusCode::PARTIAL_CONTENT {
         // Hash the kept bytes so the final digest covers the whole file.
         let mut fh = tokio::fs::File::open(part).await.map_err(io)?;
