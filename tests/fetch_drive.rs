@@ -289,9 +289,15 @@ async fn drive_exports_are_found_by_folder_name_and_prefix_and_merged() {
         queries[0],
         "name = 'geepipe-exports' and mimeType = 'application/vnd.google-apps.folder' and trashed = false"
     );
-    assert!(queries.contains(&format!(
-        "'F1' in parents and name contains 't_c00000' and trashed = false and mimeType != '{FOLDER_MIME}'"
-    )));
+    // One listing per folder under the chunks' common prefix (paged: two files per page here).
+    assert_eq!(
+        queries[1..],
+        [
+            format!("'F1' in parents and name contains 't_c0000' and trashed = false and mimeType != '{FOLDER_MIME}'"),
+            format!("'F1' in parents and name contains 't_c0000' and trashed = false and mimeType != '{FOLDER_MIME}'"),
+            format!("'F2' in parents and name contains 't_c0000' and trashed = false and mimeType != '{FOLDER_MIME}'"),
+        ]
+    );
 
     // Rerun: nothing is downloaded again.
     drive.downloads.lock().unwrap().clear();

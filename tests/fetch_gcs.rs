@@ -268,6 +268,11 @@ async fn an_interrupted_fetch_resumes_where_it_stopped() {
     let out = fetch(p, &chunks, &opts).await.expect("resumed fetch");
     assert_eq!((out.downloaded, out.reused), (3, 2));
     assert_eq!(proxy.state.media_seen().len(), 3);
+    // Five chunks, one listing (under their common prefix).
+    let listings: Vec<String> =
+        proxy.state.seen.lock().unwrap().iter().filter(|s| !s.media).map(|s| s.path_and_query.clone()).collect();
+    assert_eq!(listings.len(), 1, "{listings:?}");
+    assert!(listings[0].contains("prefix=geepipe%2Ft%2Fc0000&"), "{listings:?}");
     assert_eq!(out.records, truth::records(p, &fx.pick(&ids)));
 
     // A transfer cut in the middle leaves a partial file; the next fetch asks only for the rest of it.

@@ -204,6 +204,11 @@ pub fn belongs_to_prefix(name: &str, prefix: &str) -> bool {
     }
 }
 
+/// Length in bytes of the longest common prefix of `a` and `b` (on a character boundary).
+fn common_prefix_len(a: &str, b: &str) -> usize {
+    a.char_indices().zip(b.chars()).find(|((_, x), y)| x != y).map(|((i, _), _)| i).unwrap_or(a.len().min(b.len()))
+}
+
 /// One file to fetch and the chunks whose prefix it matched.
 struct Planned {
     file: RemoteFile,
@@ -244,7 +249,48 @@ pub async fn fetch(
     let drive_http = Http::new(opts.tokens.clone(), drive::SCOPES).map_err(FetchError::Setup)?;
     let gcs_client = Gcs::new(gcs_http.clone(), opts.storage_base.clone());
     let drive_client = Drive::new(drive_http.clone(), opts.drive_base.clone());
-    let mut drive_folders: BTreeMap<String, Vec<String>> = BTreeMap::new();
+
+    // One listing per bucket (and per Drive folder) under the chunks' common prefix, not one per chunk:
+    // a run of 800 chunks costs a few pages, not 800 requests.
+    let mut gcs_prefixes: BTreeMap<&str, String> = BTreeMap::new();
+    let mut drive_prefixes: BTreeMap<&str, String> = BTreeMap::new();
+    for c in chunks {
+        let (map, key, prefix) = match &c.target {
+            Target::Gcs { bucket, prefix } => (&mut gcs_prefixes, bucket.as_str(), prefix),
+            Target::Drive { folder, prefix } => (&mut drive_prefixes, folder.as_str(), prefix),
+            _ => continue,
+        };
+        let common = map.entry(key).or_insert_with(|| prefix.clone());
+        let n = common_prefix_len(common, prefix);
+        common.truncate(n);
+    }
+    let mut gcs_listings: BTreeMap<&str, Vec<gcs::ObjectMeta>> = BTreeMap::new();
+    for (bucket, prefix) in &gcs_prefixes {
+        let objects = gcs_client.list(bucket, prefix).await.map_err(|e| {
+            scope_error("Cloud Storage", gcs::READ_SCOPE, &e)
+                .unwrap_or(FetchError::Listing { location: format!("gs://{bucket}/{prefix}"), error: e })
+        })?;
+        gcs_listings.insert(bucket, objects);
+    }
+    // Folder name → (whether a folder of that name exists, files under the common prefix).
+    let mut drive_listings: BTreeMap<&str, (bool, Vec<drive::DriveFile>)> = BTreeMap::new();
+    for (folder, prefix) in &drive_prefixes {
+        let ids = drive_client.folder_ids(folder).await.map_err(|e| {
+            scope_error("Google Drive", drive::READ_SCOPE, &e)
+                .unwrap_or(FetchError::Listing { location: format!("Drive folder `{folder}`"), error: e })
+        })?;
+        let files = if ids.is_empty() {
+            Vec::new()
+        } else {
+            drive_client.files_with_prefix(&ids, prefix).await.map_err(|e| {
+                scope_error("Google Drive", drive::READ_SCOPE, &e).unwrap_or(FetchError::Listing {
+                    location: format!("Drive folder `{folder}`, files named `{prefix}…`"),
+                    error: e,
+                })
+            })?
+        };
+        drive_listings.insert(folder, (!ids.is_empty(), files));
+    }
 
     for c in chunks {
         match &c.target {
@@ -259,19 +305,17 @@ pub async fn fetch(
             }
             Target::Gcs { bucket, prefix } => {
                 let location = format!("gs://{bucket}/{prefix}");
-                let objects = gcs_client.list(bucket, prefix).await.map_err(|e| {
-                    scope_error("Cloud Storage", gcs::READ_SCOPE, &e)
-                        .unwrap_or(FetchError::Listing { location: location.clone(), error: e })
-                })?;
                 let mut found = false;
-                for obj in objects.iter().filter(|o| belongs_to_prefix(&o.name, prefix)) {
+                for obj in gcs_listings[bucket.as_str()].iter().filter(|o| belongs_to_prefix(&o.name, prefix)) {
                     found = true;
                     let display = format!("gs://{bucket}/{}", obj.name);
-                    let relative = safe_relative_path_in(&["gcs", bucket], &obj.name, true);
-                    let prepared = relative.and_then(|relative| {
-                        let url = gcs_client.media_url(bucket, obj)?;
-                        let expected = obj.expected()?;
-                        Ok(RemoteFile { display: display.clone(), url, relative, expected })
+                    let prepared = safe_relative_path_in(&["gcs", bucket], &obj.name, true).and_then(|relative| {
+                        Ok(RemoteFile {
+                            display: display.clone(),
+                            url: gcs_client.media_url(bucket, obj)?,
+                            relative,
+                            expected: obj.expected()?,
+                        })
                     });
                     match prepared {
                         Ok(f) => {
@@ -291,25 +335,14 @@ pub async fn fetch(
             }
             Target::Drive { folder, prefix } => {
                 let location = format!("Drive folder `{folder}`, files named `{prefix}…`");
-                if !drive_folders.contains_key(folder) {
-                    let ids = drive_client.folder_ids(folder).await.map_err(|e| {
-                        scope_error("Google Drive", drive::READ_SCOPE, &e)
-                            .unwrap_or(FetchError::Listing { location: format!("Drive folder `{folder}`"), error: e })
-                    })?;
-                    drive_folders.insert(folder.clone(), ids);
-                }
-                let ids = &drive_folders[folder];
-                if ids.is_empty() {
+                let (exists, files) = &drive_listings[folder.as_str()];
+                if !exists {
                     missing.push(Missing::NoFiles {
                         chunk_id: c.chunk_id.clone(),
                         location: format!("{location} (no Drive folder has that name)"),
                     });
                     continue;
                 }
-                let files = drive_client.files_with_prefix(ids, prefix).await.map_err(|e| {
-                    scope_error("Google Drive", drive::READ_SCOPE, &e)
-                        .unwrap_or(FetchError::Listing { location: location.clone(), error: e })
-                })?;
                 let mut found = false;
                 for f in files.iter().filter(|f| belongs_to_prefix(&f.name, prefix)) {
                     found = true;
@@ -509,5 +542,15 @@ mod tests {
         assert!(!belongs_to_prefix("geepipe/t/c000121.csv", "geepipe/t/c00012"));
         assert!(!belongs_to_prefix("other/c00012.csv", "geepipe/t/c00012"));
         assert!(belongs_to_prefix("geepipe/t/c00012/part.csv", "geepipe/t/c00012/"));
+    }
+
+    #[test]
+    fn common_prefixes_respect_character_boundaries() {
+        assert_eq!(common_prefix_len("geepipe/t/c00012", "geepipe/t/c00013"), 15);
+        assert_eq!(common_prefix_len("abc", "ab"), 2);
+        assert_eq!(common_prefix_len("ab", "abc"), 2);
+        assert_eq!(common_prefix_len("xé1", "xé2"), 3);
+        assert_eq!(common_prefix_len("é", "è"), 0);
+        assert_eq!(common_prefix_len("", "a"), 0);
     }
 }
