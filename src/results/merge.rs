@@ -133,6 +133,8 @@ fn numeric_id(s: &str) -> Option<String> {
 struct Candidate<'a> {
     chunk_id: &'a str,
     file: &'a ChunkFile,
+    /// Column name → index in `cells` (wide tables have thousands of columns).
+    index: &'a HashMap<&'a str, usize>,
     line: usize,
     cells: &'a [Cell],
 }
@@ -170,8 +172,12 @@ pub fn merge(
         }
     }
     let id_col = &pipeline.sites.id_property;
+    let indexes: Vec<HashMap<&str, usize>> = files
+        .iter()
+        .map(|f| f.table.columns.iter().enumerate().map(|(i, c)| (c.as_str(), i)).rev().collect())
+        .collect();
     let mut candidates: HashMap<&str, Vec<Candidate>> = HashMap::new();
-    for file in files {
+    for (file, index) in files.iter().zip(&indexes) {
         let Some(idx) = file.table.column(id_col) else {
             if !file.table.rows.is_empty() || !file.table.columns.is_empty() {
                 out.missing.push(Missing::File {
@@ -198,6 +204,7 @@ pub fn merge(
                     candidates.entry(s).or_default().push(Candidate {
                         chunk_id: &file.chunk_id,
                         file,
+                        index,
                         line: *line,
                         cells,
                     });
@@ -233,8 +240,7 @@ pub fn merge(
                 others.join(", ")
             ));
         }
-        let table = &chosen.file.table;
-        let cell = |name: &str| table.column(name).map(|i| &chosen.cells[i]).unwrap_or(&Cell::Empty);
+        let cell = |name: &str| chosen.index.get(name).map(|&i| &chosen.cells[i]).unwrap_or(&Cell::Empty);
         let first_year = first_years.get(site).copied().or_else(|| {
             let c = cell(first_year_col?);
             let n = c.number().ok()??;
@@ -340,7 +346,7 @@ fn same_row(a: &Candidate, b: &Candidate) -> bool {
             .columns
             .iter()
             .zip(a.cells)
-            .all(|(name, cell)| b.file.table.column(name).is_some_and(|i| &b.cells[i] == cell))
+            .all(|(name, cell)| b.index.get(name.as_str()).is_some_and(|&i| &b.cells[i] == cell))
 }
 
 #[cfg(test)]
