@@ -1,5 +1,12 @@
 //! Results: from finished exports (or the local engine) to one tidy table and a run manifest.
 
+pub mod download;
+pub mod drive;
+pub mod eecsv;
+pub mod fetch;
+pub mod gcs;
+pub mod merge;
+
 use serde::Serialize;
 
 /// One measured value of the tidy long table.

@@ -1,0 +1,670 @@
+//! Downloading exported files: authenticated GETs with bounded parallelism, each file verified against the
+//! checksum the service reports, files already downloaded intact skipped, interrupted ones resumed.
+//!
+//! Layout inside a run's download folder: finished files under `files/`, partial ones under `partial/`
+//! (same relative path plus `.part`), so no remote name can collide with a partial file. A partial file is
+//! resumed with an HTTP `Range` request; it is renamed into place only after its checksum matches. Remote
+//! names only ever choose a path *inside* the folder: [`safe_relative_path`] refuses `..`, absolute names and
+//! backslashes, and percent-encodes every other character that is not plainly safe.
+
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use futures::StreamExt;
+use md5::Digest as _;
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use url::Url;
+
+/// An OAuth2 access token. Its `Debug` never shows the secret, so it cannot leak into logs.
+#[derive(Clone)]
+pub struct Bearer(String);
+
+impl Bearer {
+    pub fn new(token: impl Into<String>) -> Bearer {
+        Bearer(token.into())
+    }
+}
+
+impl fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Bearer(<redacted>)")
+    }
+}
+
+/// Future returned by [`TokenSource::token`].
+pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<Bearer, String>> + Send + 'a>>;
+
+/// Gives bearer tokens for the given OAuth scopes. Emulators need none (pass `None` where one is asked for).
+pub trait TokenSource: Send + Sync {
+    fn token<'a>(&'a self, scopes: &'a [&'a str]) -> TokenFuture<'a>;
+}
+
+/// Tokens from Application Default Credentials (`gcp_auth`).
+pub struct GcpAuthTokens(pub Arc<dyn gcp_auth::TokenProvider>);
+
+impl TokenSource for GcpAuthTokens {
+    fn token<'a>(&'a self, scopes: &'a [&'a str]) -> TokenFuture<'a> {
+        Box::pin(async move {
+            let t = self.0.token(scopes).await.map_err(|e| e.to_string())?;
+            Ok(Bearer(t.as_str().to_string()))
+        })
+    }
+}
+
+/// A failed HTTP exchange.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HttpError {
+    /// No response (connection refused, reset, timeout) or a body cut short.
+    Transport(String),
+    /// The service answered with an error status.
+    Status {
+        status: u16,
+        /// The error envelope's `message`, or the start of the body.
+        message: String,
+        /// A 403 because the token lacks an OAuth scope.
+        insufficient_scope: bool,
+    },
+    /// No token could be had.
+    Auth(String),
+    /// The answer was not the JSON expected.
+    Decode(String),
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::Transport(m) => write!(f, "no answer: {m}"),
+            HttpError::Status { status, message, .. } => write!(f, "HTTP {status}: {message}"),
+            HttpError::Auth(m) => write!(f, "no access token: {m}"),
+            HttpError::Decode(m) => write!(f, "unexpected answer: {m}"),
+        }
+    }
+}
+
+impl HttpError {
+    /// Whether trying again may help (5xx, 429, 408, no answer).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            HttpError::Transport(_) => true,
+            HttpError::Status { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+            _ => false,
+        }
+    }
+}
+
+/// An HTTP client that adds a bearer token (for `scopes`) when it has a token source, and retries
+/// transient failures of metadata requests a few times.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    tokens: Option<Arc<dyn TokenSource>>,
+    scopes: &'static [&'static str],
+}
+
+/// How often a metadata request (a listing) is tried when the answer is transient.
+const LIST_ATTEMPTS: u32 = 4;
+
+impl Http {
+    pub fn new(tokens: Option<Arc<dyn TokenSource>>, scopes: &'static [&'static str]) -> Result<Http, String> {
+        // reqwest is built without a default crypto provider; geepipe uses ring everywhere.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(20))
+            .read_timeout(Duration::from_secs(120))
+            .user_agent(concat!("geepipe/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot start the HTTP client: {e}"))?;
+        Ok(Http { client, tokens, scopes })
+    }
+
+    async fn request(&self, url: &Url, range_from: u64) -> Result<reqwest::Response, HttpError> {
+        let mut req = self.client.get(url.clone());
+        if let Some(src) = &self.tokens {
+            let token = src.token(self.scopes).await.map_err(HttpError::Auth)?;
+            req = req.bearer_auth(&token.0);
+        }
+        if range_from > 0 {
+            req = req.header(reqwest::header::RANGE, format!("bytes={range_from}-"));
+        }
+        let resp = req.send().await.map_err(|e| HttpError::Transport(describe_reqwest(&e)))?;
+        if resp.status().is_success() || resp.status() == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
+            return Ok(resp);
+        }
+        Err(status_error(resp).await)
+    }
+
+    /// GET a JSON document, retrying transient failures.
+    pub async fn get_json<T: DeserializeOwned>(&self, url: &Url) -> Result<T, HttpError> {
+        let mut attempt = 1;
+        loop {
+            let res = match self.request(url, 0).await {
+                Ok(resp) => match resp.bytes().await {
+                    Ok(b) => serde_json::from_slice(&b).map_err(|e| HttpError::Decode(e.to_string())),
+                    Err(e) => Err(HttpError::Transport(describe_reqwest(&e))),
+                },
+                Err(e) => Err(e),
+            };
+            match res {
+                Err(e) if e.is_transient() && attempt < LIST_ATTEMPTS => {
+                    tracing::debug!("retrying {} after: {e}", redact_url(url));
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// URL for messages, without its query (which never holds secrets here, but keeps messages short).
+fn redact_url(u: &Url) -> String {
+    let mut u = u.clone();
+    u.set_query(None);
+    u.to_string()
+}
+
+/// Reads a Google error envelope (`{"error":{"code","message","status","errors":[{"reason"}],"details"}}`).
+async fn status_error(resp: reqwest::Response) -> HttpError {
+    let status = resp.status().as_u16();
+    let www =
+        resp.headers().get(reqwest::header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let body = resp.bytes().await.unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    let err = &v["error"];
+    let message = err["message"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_string());
+    let text = v.to_string();
+    let insufficient_scope = status == 403
+        && (www.contains("insufficient_scope")
+            || text.contains("ACCESS_TOKEN_SCOPE_INSUFFICIENT")
+            || text.contains("insufficientPermissions")
+            || message.to_ascii_lowercase().contains("insufficient authentication scopes"));
+    HttpError::Status { status, message, insufficient_scope }
+}
+
+/// Checksums a service reports for a file. Files are verified with crc32c when known, else MD5, else size.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expected {
+    pub crc32c: Option<u32>,
+    pub md5: Option<[u8; 16]>,
+    pub size: Option<u64>,
+    /// Show MD5 in hex (Drive's `md5Checksum`) rather than base64 (Cloud Storage's `md5Hash`).
+    pub md5_hex: bool,
+}
+
+impl Expected {
+    /// From Cloud Storage's object resource: `crc32c` is base64 of the big-endian CRC32C, `md5Hash` base64.
+    pub fn from_gcs(crc32c: Option<&str>, md5: Option<&str>, size: Option<u64>) -> Result<Expected, String> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let crc32c = match crc32c {
+            None => None,
+            Some(s) => {
+                let b = b64.decode(s).map_err(|_| format!("crc32c `{s}` is not base64"))?;
+                let arr: [u8; 4] = b.try_into().map_err(|_| format!("crc32c `{s}` is not 4 bytes"))?;
+                Some(u32::from_be_bytes(arr))
+            }
+        };
+        let md5 = match md5 {
+            None => None,
+            Some(s) => {
+                let b = b64.decode(s).map_err(|_| format!("md5Hash `{s}` is not base64"))?;
+                Some(b.try_into().map_err(|_| format!("md5Hash `{s}` is not 16 bytes"))?)
+            }
+        };
+        Ok(Expected { crc32c, md5, size, md5_hex: false })
+    }
+
+    /// From Drive's file resource: `md5Checksum` is hex.
+    pub fn from_drive(md5_hex: Option<&str>, size: Option<u64>) -> Result<Expected, String> {
+        let md5 = match md5_hex {
+            None => None,
+            Some(s) => {
+                let b = hex::decode(s).map_err(|_| format!("md5Checksum `{s}` is not hex"))?;
+                Some(b.try_into().map_err(|_| format!("md5Checksum `{s}` is not 16 bytes"))?)
+            }
+        };
+        Ok(Expected { crc32c: None, md5, size, md5_hex: true })
+    }
+
+    fn matches(&self, d: &Digest) -> bool {
+        if let Some(c) = self.crc32c {
+            return c == d.crc32c && self.size.is_none_or(|s| s == d.size);
+        }
+        if let Some(m) = self.md5 {
+            return m == d.md5 && self.size.is_none_or(|s| s == d.size);
+        }
+        self.size.is_none_or(|s| s == d.size)
+    }
+
+    /// (got, expected) in the service's own notation.
+    fn describe(&self, d: &Digest) -> (String, String) {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        if let Some(c) = self.crc32c {
+            return (
+                format!("crc32c {} ({} bytes)", b64.encode(d.crc32c.to_be_bytes()), d.size),
+                format!("crc32c {}", b64.encode(c.to_be_bytes())),
+            );
+        }
+        let md5 = |m: &[u8; 16]| if self.md5_hex { hex::encode(m) } else { b64.encode(m) };
+        if let Some(m) = &self.md5 {
+            return (format!("md5 {} ({} bytes)", md5(&d.md5), d.size), format!("md5 {}", md5(m)));
+        }
+        (format!("{} bytes", d.size), format!("{} bytes", self.size.unwrap_or(0)))
+    }
+}
+
+/// Checksums of local bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Digest {
+    crc32c: u32,
+    md5: [u8; 16],
+    size: u64,
+}
+
+#[derive(Default)]
+struct Hasher {
+    crc: u32,
+    md5: md5::Md5,
+    size: u64,
+}
+
+impl Hasher {
+    fn update(&mut self, b: &[u8]) {
+        self.crc = crc32c::crc32c_append(self.crc, b);
+        self.md5.update(b);
+        self.size += b.len() as u64;
+    }
+    fn finish(self) -> Digest {
+        Digest { crc32c: self.crc, md5: self.md5.finalize().into(), size: self.size }
+    }
+}
+
+async fn hash_file(path: &Path) -> std::io::Result<Digest> {
+    let mut f = tokio::fs::File::open(path).await?;
+    let mut h = Hasher::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(h.finish());
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+/// Maps a remote name to a relative path that stays inside the download folder.
+///
+/// With `split_slashes` (Cloud Storage object names) `/` separates folders; otherwise (Drive file names)
+/// the whole name is one file name. Refused: empty names, absolute names (leading `/`), backslashes,
+/// `.`/`..` or empty segments, control characters. Every character outside `A-Za-z0-9._-` is
+/// percent-encoded (so the mapping is one-to-one and portable).
+pub fn safe_relative_path(name: &str, split_slashes: bool) -> Result<PathBuf, String> {
+    if name.is_empty() {
+        return Err("the name is empty".into());
+    }
+    if name.contains('\\') {
+        return Err("the name has a backslash".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("the name has control characters".into());
+    }
+    if split_slashes && name.starts_with('/') {
+        return Err("the name is absolute (starts with `/`)".into());
+    }
+    let segments: Vec<&str> = if split_slashes { name.split('/').collect() } else { vec![name] };
+    let mut out = PathBuf::new();
+    for seg in segments {
+        match seg {
+            "" => return Err("the name has an empty segment (`//` or a trailing `/`)".into()),
+            "." | ".." => return Err(format!("the name has a `{seg}` segment")),
+            _ => {}
+        }
+        let mut enc = String::with_capacity(seg.len());
+        for b in seg.bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+                enc.push(b as char);
+            } else {
+                enc.push_str(&format!("%{b:02X}"));
+            }
+        }
+        if enc.len() > 250 {
+            return Err("a segment of the name is too long for a file name".into());
+        }
+        out.push(enc);
+    }
+    Ok(out)
+}
+
+/// One file to download.
+#[derive(Debug, Clone)]
+pub struct RemoteFile {
+    /// How the user knows it: `gs://bucket/object` or `drive:folder/name`.
+    pub display: String,
+    /// The media URL (`?alt=media`).
+    pub url: Url,
+    /// Path relative to the download folder's `files/` (from [`safe_relative_path`]).
+    pub relative: PathBuf,
+    pub expected: Expected,
+}
+
+/// A file on disk, verified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Downloaded {
+    pub display: String,
+    /// Absolute local path.
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// Already present and intact: nothing was transferred.
+    pub reused: bool,
+    /// Bytes of an earlier partial download that were kept (0 when started from scratch).
+    pub resumed_from: u64,
+}
+
+/// Why a file could not be downloaded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DownloadError {
+    /// Every attempt produced bytes whose checksum differs from what the service reports.
+    Corrupt { display: String, got: String, expected: String, attempts: u32 },
+    /// The service did not give the file.
+    Http { display: String, error: HttpError, attempts: u32 },
+    /// The local disk refused.
+    Io { path: PathBuf, message: String },
+}
+
+impl fmt::Display for DownloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DownloadError::Corrupt { display, got, expected, attempts } => write!(
+                f,
+                "`{display}` arrived corrupted {attempts} time(s): the downloaded bytes have {got}, the service \
+                 reports {expected}"
+            ),
+            DownloadError::Http { display, error, attempts } => {
+                write!(f, "cannot download `{display}` ({attempts} attempt(s)): {error}")
+            }
+            DownloadError::Io { path, message } => write!(f, "cannot write `{}`: {message}", path.display()),
+        }
+    }
+}
+
+/// How downloads run.
+#[derive(Debug, Clone, Copy)]
+pub struct DownloadOptions {
+    /// Files transferred at once (at least 1).
+    pub parallelism: usize,
+    /// Attempts per file, for corrupted or cut-off transfers (at least 1).
+    pub max_attempts: u32,
+}
+
+impl Default for DownloadOptions {
+    fn default() -> Self {
+        DownloadOptions { parallelism: 4, max_attempts: 3 }
+    }
+}
+
+/// Downloads every file into `dir` (`dir/files/<relative>`), at most `parallelism` at once. Returns the
+/// files that are now on disk and intact, and the errors, both in input order.
+pub async fn download_all(
+    http: &Http,
+    dir: &Path,
+    files: &[RemoteFile],
+    opts: DownloadOptions,
+) -> (Vec<Downloaded>, Vec<DownloadError>) {
+    let mut results: Vec<(usize, Result<Downloaded, DownloadError>)> = futures::stream::iter(files.iter().enumerate())
+        .map(|(i, f)| async move { (i, download_one(http, dir, f, opts.max_attempts.max(1)).await) })
+        .buffer_unordered(opts.parallelism.max(1))
+        .collect()
+        .await;
+    results.sort_by_key(|r| r.0);
+    let mut ok = Vec::new();
+    let mut errs = Vec::new();
+    for (_, r) in results {
+        match r {
+            Ok(d) => ok.push(d),
+            Err(e) => errs.push(e),
+        }
+    }
+    (ok, errs)
+}
+
+/// The final path of a remote file inside `dir`.
+pub fn final_path(dir: &Path, f: &RemoteFile) -> PathBuf {
+    dir.join("files").join(&f.relative)
+}
+
+fn partial_path(dir: &Path, f: &RemoteFile) -> PathBuf {
+    let mut p = dir.join("partial").join(&f.relative).into_os_string();
+    p.push(".part");
+    PathBuf::from(p)
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> DownloadError + '_ {
+    move |e| DownloadError::Io { path: path.to_path_buf(), message: e.to_string() }
+}
+
+async fn download_one(http: &Http, dir: &Path, f: &RemoteFile, max_attempts: u32) -> Result<Downloaded, DownloadError> {
+    let dest = final_path(dir, f);
+    let part = partial_path(dir, f);
+    // Defence in depth: `relative` comes from `safe_relative_path`, but never trust a path blindly.
+    if f.relative.is_absolute() || f.relative.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+        return Err(DownloadError::Io { path: dest, message: "refusing a path outside the download folder".into() });
+    }
+    if tokio::fs::try_exists(&dest).await.unwrap_or(false) {
+        let d = hash_file(&dest).await.map_err(io_err(&dest))?;
+        if f.expected.matches(&d) {
+            tracing::debug!("{}: already downloaded intact", f.display);
+            return Ok(Downloaded {
+                display: f.display.clone(),
+                path: dest,
+                bytes: d.size,
+                reused: true,
+                resumed_from: 0,
+            });
+        }
+        tracing::info!("{}: the local copy differs from the remote file; downloading again", f.display);
+    }
+    for p in [&dest, &part] {
+        if let Some(parent) = p.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io_err(parent))?;
+        }
+    }
+    let mut last: Option<DownloadError> = None;
+    let mut first_resume = 0u64;
+    let mut attempt = 0;
+    // A resumed transfer that fails its checksum may just be an old partial file: it gets one free retry
+    // from scratch before attempts are counted against it.
+    let mut free_retry = true;
+    while attempt < max_attempts {
+        attempt += 1;
+        let have = match tokio::fs::metadata(&part).await {
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        };
+        let have = if f.expected.size.is_some_and(|s| have > s) { 0 } else { have };
+        match transfer(http, f, &part, have).await {
+            Ok((digest, kept)) => {
+                if attempt == 1 {
+                    first_resume = kept;
+                }
+                if f.expected.matches(&digest) {
+                    tokio::fs::rename(&part, &dest).await.map_err(io_err(&dest))?;
+                    return Ok(Downloaded {
+                        display: f.display.clone(),
+                        path: dest,
+                        bytes: digest.size,
+                        reused: false,
+                        resumed_from: first_resume,
+                    });
+                }
+                let (got, expected) = f.expected.describe(&digest);
+                tracing::warn!("{}: checksum mismatch (attempt {attempt}): got {got}, expected {expected}", f.display);
+                let _ = tokio::fs::remove_file(&part).await;
+                if kept > 0 && free_retry {
+                    free_retry = false;
+                    attempt -= 1;
+                    continue;
+                }
+                last = Some(DownloadError::Corrupt { display: f.display.clone(), got, expected, attempts: attempt });
+            }
+            Err(TransferError::Io(e)) => return Err(DownloadError::Io { path: part, message: e }),
+            Err(TransferError::Http(e)) => {
+                tracing::warn!("{}: {e} (attempt {attempt})", f.display);
+                let transient = e.is_transient();
+                last = Some(DownloadError::Http { display: f.display.clone(), error: e, attempts: attempt });
+                if !transient {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
+            }
+        }
+    }
+    Err(last.expect("at least one attempt"))
+}
+
+enum TransferError {
+    Http(HttpError),
+    Io(String),
+}
+
+/// Fetches the file into `part`, continuing after `have` bytes when the server honours `Range`. Returns the
+/// digest of the whole part file and how many earlier bytes were kept.
+async fn transfer(http: &Http, f: &RemoteFile, part: &Path, have: u64) -> Result<(Digest, u64), TransferError> {
+    let io = |e: std::io::Error| TransferError::Io(e.to_string());
+    let mut hasher = Hasher::default();
+    if have > 0 && f.expected.size == Some(have) {
+        // A complete partial file (the rename was interrupted): just verify it.
+        return Ok((hash_file(part).await.map_err(io)?, have));
+    }
+    let resp = http.request(&f.url, have).await.map_err(TransferError::Http)?;
+    let status = resp.status();
+    let range_start = resp
+        .headers()
+        .get(reqwest::header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes "))
+        .and_then(|v| v.split('-').next())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if status == reqwest::StatusCode::PARTIAL_CONTENT && range_start != Some(have) {
+        // Not the part that was asked for: start over next time.
+        let _ = tokio::fs::remove_file(part).await;
+        return Err(TransferError::Http(HttpError::Transport(format!(
+            "asked for bytes from {have}, the service sent a different range"
+        ))));
+    }
+    let (mut file, kept) = if have > 0 && status == reqwest::StatusCode::PARTIAL_CONTENT {
+        // Hash the kept bytes so the final digest covers the whole file.
+        let mut fh = tokio::fs::File::open(part).await.map_err(io)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = fh.read(&mut buf).await.map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        let file = tokio::fs::OpenOptions::new().append(true).open(part).await.map_err(io)?;
+        (file, have)
+    } else if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
+        // The partial file is longer than the object: start over.
+        let _ = tokio::fs::remove_file(part).await;
+        return Err(TransferError::Http(HttpError::Transport("the partial file does not fit the object".into())));
+    } else {
+        (tokio::fs::File::create(part).await.map_err(io)?, 0)
+    };
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = file.flush().await;
+                return Err(TransferError::Http(HttpError::Transport(describe_reqwest(&e))));
+            }
+        };
+        hasher.update(&chunk);
+        file.write_all(&chunk).await.map_err(io)?;
+    }
+    file.flush().await.map_err(io)?;
+    file.sync_all().await.map_err(io)?;
+    Ok((hasher.finish(), kept))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_names_are_refused_or_encoded() {
+        for (name, why) in [
+            ("../evil.csv", "`..` segment"),
+            ("a/../../evil", "`..` segment"),
+            ("/etc/passwd", "absolute"),
+            ("a\\..\\b", "backslash"),
+            ("a//b", "empty segment"),
+            ("dir/", "empty segment"),
+            ("./x", "`.` segment"),
+            ("x\u{0}y", "control"),
+            ("", "empty"),
+        ] {
+            let err = safe_relative_path(name, true).unwrap_err();
+            assert!(err.contains(why), "{name:?}: {err}");
+        }
+        assert_eq!(safe_relative_path("geepipe/lulc/c00001.csv", true).unwrap(), Path::new("geepipe/lulc/c00001.csv"));
+        assert_eq!(safe_relative_path("C:x ?#%.csv", true).unwrap(), Path::new("C%3Ax%20%3F%23%25.csv"));
+        // Drive names are single file names: a slash is encoded, never a folder.
+        assert_eq!(safe_relative_path("a/../b", false).unwrap(), Path::new("a%2F..%2Fb"));
+        assert_eq!(safe_relative_path("..", false).unwrap_err(), "the name has a `..` segment");
+        // One-to-one: an encoded-looking name does not collide with the name it looks like.
+        assert_ne!(safe_relative_path("a%2Fb", true).unwrap(), safe_relative_path("a/b", false).unwrap());
+    }
+
+    #[test]
+    fn gcs_checksums_decode_big_endian() {
+        // crc32c("hello") = 0x9a71bb4c, md5("hello") = 5d41402abc4b2a76b9719d911017c592.
+        let e = Expected::from_gcs(Some("mnG7TA=="), Some("XUFAKrxLKna5cZ2REBfFkg=="), Some(5)).unwrap();
+        let mut h = Hasher::default();
+        h.update(b"hel");
+        h.update(b"lo");
+        let d = h.finish();
+        assert_eq!(e.crc32c, Some(0x9a71bb4c));
+        assert!(e.matches(&d));
+        let md5_only = Expected { crc32c: None, ..e.clone() };
+        assert!(md5_only.matches(&d));
+        let mut h = Hasher::default();
+        h.update(b"hellO");
+        let bad = h.finish();
+        assert!(!e.matches(&bad));
+        assert!(!md5_only.matches(&bad));
+        let (got, want) = e.describe(&bad);
+        assert_eq!(want, "crc32c mnG7TA==");
+        assert!(got.starts_with("crc32c ") && got.ends_with("(5 bytes)") && got != "crc32c mnG7TA== (5 bytes)");
+        let drive = Expected::from_drive(Some("5d41402abc4b2a76b9719d911017c592"), None).unwrap();
+        assert!(drive.matches(&d));
+        assert_eq!(drive.describe(&bad).1, "md5 5d41402abc4b2a76b9719d911017c592");
+        assert!(Expected::from_gcs(Some("***"), None, None).is_err());
+        assert!(Expected::from_drive(Some("abc"), None).is_err());
+    }
+
+    #[test]
+    fn bearer_debug_hides_the_token() {
+        assert_eq!(format!("{:?}", Bearer::new("ya29.secret")), "Bearer(<redacted>)");
+    }
+}
