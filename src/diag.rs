@@ -72,6 +72,9 @@ pub struct Diagnostic {
     pub labels: Vec<Label>,
     /// Headline location; set from the primary span by [`Diagnostic::locate`].
     pub location: Option<Location>,
+    /// How many problems this diagnostic stands for in the closing count: 1, or N for an
+    /// "… and N more" summary of problems not shown one by one.
+    pub count: usize,
 }
 
 impl Diagnostic {
@@ -84,6 +87,7 @@ impl Diagnostic {
             source: None,
             labels: Vec::new(),
             location: None,
+            count: 1,
         }
     }
 
@@ -113,6 +117,12 @@ impl Diagnostic {
     /// A diagnostic about a file as a whole (no span), e.g. "file not found".
     pub fn in_file(mut self, file: impl Into<String>) -> Diagnostic {
         self.location = Some(Location { file: file.into(), line: 0, column: 0 });
+        self
+    }
+
+    /// Makes this diagnostic stand for `n` problems in the closing count ("… and N more").
+    pub fn counting(mut self, n: usize) -> Diagnostic {
+        self.count = n;
         self
     }
 
@@ -209,8 +219,8 @@ pub fn render_all(diags: &[Diagnostic], opts: RenderOptions) -> String {
     for d in diags {
         out.push_str(&render(d, opts));
     }
-    let errors = diags.iter().filter(|d| d.is_error()).count();
-    let warnings = diags.len() - errors;
+    let errors: usize = diags.iter().filter(|d| d.is_error()).map(|d| d.count).sum();
+    let warnings: usize = diags.iter().filter(|d| !d.is_error()).map(|d| d.count).sum();
     if errors + warnings > 0 {
         out.push_str(&format!(
             "{} error{}, {} warning{}\n",

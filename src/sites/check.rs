@@ -867,7 +867,7 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
                     Severity::Error => Diagnostic::error(*code, msg),
                     Severity::Warning => Diagnostic::warning(*code, msg),
                 };
-                notes.push(d.in_file(self.name.clone()));
+                notes.push(d.in_file(self.name.clone()).counting(n - SHOWN_PER_KIND));
             }
         }
         let mut all = std::mem::take(&mut self.top_diags);
