@@ -1,5 +1,8 @@
 //! Results: from finished exports (or the local engine) to one tidy table and a run manifest.
 
+pub mod manifest;
+pub mod table;
+
 use serde::Serialize;
 
 /// One measured value of the tidy long table.
