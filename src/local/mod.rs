@@ -83,6 +83,29 @@ struct Source {
     raster: Arc<GeoTiff>,
 }
 
+/// Removes `.` and `name/..` components without touching the file system (for display and the manifest).
+pub fn clean_path(p: &std::path::Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
+                    out.pop();
+                } else {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
 /// Renders a `local:` path template: `{{year}}`, `{{next_year}}`, `{{layer}}` and `vars` entries.
 pub fn render_path(template: &str, year: i32, layer: &str, vars: &BTreeMap<String, Value>) -> Result<String, String> {
     let mut out = String::new();
@@ -143,7 +166,7 @@ fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<Diag
             };
             let raster = match by_path.get(&path) {
                 Some(r) => r.clone(),
-                None => match GeoTiff::open(std::path::Path::new(&path), by_path.len()) {
+                None => match GeoTiff::open(&clean_path(std::path::Path::new(&path)), by_path.len()) {
                     Ok(r) => {
                         let r = Arc::new(r);
                         if r.crs != "EPSG:4326" {
@@ -276,16 +299,18 @@ pub fn run(pipeline: &Pipeline, opts: &Options) -> Result<Outcome, LocalError> {
     streamed.map_err(LocalError::Input)?;
     flush(&mut batch, &mut writer, &mut totals)?;
     let tw = Instant::now();
-    let table = writer.finish().map_err(LocalError::Output)?;
+    let mut table = writer.finish().map_err(LocalError::Output)?;
+    table.path = clean_path(&table.path);
     totals.rows = table.rows;
     let mut m = Manifest::new(pipeline, started_at, &table);
+    m.pipeline.source = clean_path(&pipeline.source);
     m.totals = totals.clone();
     if let crate::pipeline::SiteLocation::File(p) = &pipeline.sites.location {
         m.inputs.push(Input {
             kind: "sites".into(),
             layer: None,
             year: None,
-            location: p.display().to_string(),
+            location: clean_path(p).display().to_string(),
             bytes: std::fs::metadata(p).ok().map(|m| m.len()),
             details: Map::new(),
         });
