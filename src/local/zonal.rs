@@ -10,10 +10,12 @@
 //! - `count = Σ w` (weighted pixel count), `sum = Σ w·v`, `mean = sum / count`;
 //! - `variance = Σ w·(v − mean)² / Σ w` (population variance, weighted), `stdDev = √variance`;
 //! - `min`, `max` over pixels with `w > 0`;
-//! - `median` = `p50`; percentile `pq` by the weighted-percentile method: sort the values, give the k-th
-//!   (1-based, of n) the position `S_k = (k − 1)·w_k + (n − 1)·Σ_{i<k} w_i`, and interpolate linearly
-//!   at `q/100 · S_n`. With equal weights this is the usual linear interpolation between order
-//!   statistics (NumPy's default, R type 7); `p0` is the minimum and `p100` the maximum.
+//! - `median` = `p50`; percentile `pq` by the weighted-percentile method: merge equal values (adding
+//!   their weights), sort the n distinct values, give the k-th (1-based) the position
+//!   `S_k = (k − 1)·w_k + (n − 1)·Σ_{i<k} w_i`, and interpolate linearly at `q/100 · S_n`. With equal
+//!   weights and distinct values this is the usual linear interpolation between order statistics
+//!   (NumPy's default, R type 7); `p0` is the minimum and `p100` the maximum. This is also what
+//!   exactextract computes (checked by `tests/local_exactextract.rs`).
 
 use std::collections::BTreeMap;
 
@@ -111,6 +113,15 @@ impl Continuous {
             return None;
         }
         self.values.sort_by(|a, b| a.0.total_cmp(&b.0));
+        // Merge equal values (adding their weights) so the result does not depend on pixel order.
+        self.values.dedup_by(|next, kept| {
+            if next.0 == kept.0 {
+                kept.1 += next.1;
+                true
+            } else {
+                false
+            }
+        });
         Some(weighted_percentile(&self.values, q))
     }
 }
@@ -162,6 +173,23 @@ mod tests {
         assert_eq!(c.stat("mean"), Some(4.0));
         assert_eq!(c.stat("count"), Some(4.0));
         assert!((c.stat("variance").unwrap() - 5.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn equal_values_are_merged_before_interpolating() {
+        // Weights 0.5 and 1 on value 2 in either order give the same result as one value 2 of weight 1.5.
+        let run = |pairs: &[(f64, f64)]| {
+            let mut c = Continuous::new(true);
+            for &(v, w) in pairs {
+                c.add(v, w);
+            }
+            c.stat("p40").unwrap()
+        };
+        let a = run(&[(1.0, 1.0), (2.0, 0.5), (2.0, 1.0), (5.0, 1.0)]);
+        let b = run(&[(1.0, 1.0), (2.0, 1.0), (2.0, 0.5), (5.0, 1.0)]);
+        let merged = run(&[(1.0, 1.0), (2.0, 1.5), (5.0, 1.0)]);
+        assert_eq!(a, b);
+        assert_eq!(a, merged);
     }
 
     #[test]
