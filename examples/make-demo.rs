@@ -90,16 +90,15 @@ fn main() -> Result<(), String> {
     // Sites: a plain square, one with a hole, a MultiPolygon, one over the raster's east edge, one partly
     // outside the mapped area (nodata corner), and one entirely outside the raster.
     let a = square(-47.95, -15.80, 0.012);
-    let b_outer = vec![[-47.925, -15.83], [-47.905, -15.832], [-47.903, -15.812], [-47.924, -15.809], [-47.925, -15.83]];
+    let b_outer =
+        vec![[-47.925, -15.83], [-47.905, -15.832], [-47.903, -15.812], [-47.924, -15.809], [-47.925, -15.83]];
     let b_hole = square(-47.918, -15.825, 0.006);
     let c1 = vec![[-47.90, -15.78], [-47.893, -15.776], [-47.889, -15.785], [-47.90, -15.78]];
     let c2 = square(-47.885, -15.795, 0.004);
     let d = square(-47.866, -15.81, 0.01);
     let e = vec![[-47.962, -15.857], [-47.95, -15.857], [-47.95, -15.845], [-47.962, -15.845], [-47.962, -15.857]];
     let f = square(-47.70, -15.70, 0.01);
-    let feature = |id: &str, name: &str, planted: serde_json::Value, geometry: serde_json::Value| {
-        serde_json::json!({"type": "Feature", "properties": {"site_id": id, "name": name, "planted": planted}, "geometry": geometry})
-    };
+    let feature = |id: &str, name: &str, planted: serde_json::Value, geometry: serde_json::Value| serde_json::json!({"type": "Feature", "properties": {"site_id": id, "name": name, "planted": planted}, "geometry": geometry});
     let poly = |rs: Vec<&Vec<[f64; 2]>>| serde_json::json!({"type": "Polygon", "coordinates": rs.into_iter().map(|r| rings(r)).collect::<Vec<_>>()});
     let sites = serde_json::json!({
         "type": "FeatureCollection",

@@ -38,7 +38,8 @@ fn read_raster(path: &Path) -> Raster {
     let (w, h) = d.dimensions().unwrap();
     let scale = d.get_tag(Tag::Unknown(33550)).unwrap().into_f64_vec().unwrap();
     let tie = d.get_tag(Tag::Unknown(33922)).unwrap().into_f64_vec().unwrap();
-    let nodata: u8 = d.get_tag(Tag::Unknown(42113)).unwrap().into_string().unwrap().trim_end_matches('\0').parse().unwrap();
+    let nodata: u8 =
+        d.get_tag(Tag::Unknown(42113)).unwrap().into_string().unwrap().trim_end_matches('\0').parse().unwrap();
     assert_eq!(scale[0], scale[1]);
     let values = match d.read_image().unwrap() {
         DecodingResult::U8(v) => v,
@@ -191,8 +192,18 @@ fn demo_table_matches_an_independent_computation() {
     assert_eq!(
         rdr.headers().unwrap().iter().collect::<Vec<_>>(),
         [
-            "site_id", "name", "layer", "year", "kind", "class_code", "class_name", "area_ha", "pixels", "band",
-            "stat", "value"
+            "site_id",
+            "name",
+            "layer",
+            "year",
+            "kind",
+            "class_code",
+            "class_name",
+            "area_ha",
+            "pixels",
+            "band",
+            "stat",
+            "value"
         ]
     );
     let mut got = Expected::new();
@@ -265,7 +276,8 @@ fn demo_table_matches_an_independent_computation() {
 
 #[test]
 fn wide_geojson_output_has_one_feature_per_site() {
-    let p = demo_pipeline().replace("  path: out/demo-local.csv", "  path: out/demo.geojson\n  format: geojson\n  layout: wide");
+    let p = demo_pipeline()
+        .replace("  path: out/demo-local.csv", "  path: out/demo.geojson\n  format: geojson\n  layout: wide");
     let t = Test::new().file("demo-local.yaml", &p).args(["run", "demo-local.yaml"]);
     let out = t.code(0);
     let v: Value = serde_json::from_str(&std::fs::read_to_string(out.dir.join("out/demo.geojson")).unwrap()).unwrap();
@@ -282,7 +294,10 @@ fn wide_geojson_output_has_one_feature_per_site() {
 #[test]
 fn missing_rasters_are_all_reported_and_nothing_is_written() {
     let p = demo_pipeline().replace("years: 2020..2022", "years: 2018..2021");
-    let t = Test::new().file("demo-local.yaml", &p).file("out/demo-local.csv", "old table\n").args(["run", "demo-local.yaml"]);
+    let t = Test::new()
+        .file("demo-local.yaml", &p)
+        .file("out/demo-local.csv", "old table\n")
+        .args(["run", "demo-local.yaml"]);
     let out = t.code(2);
     for y in [2018, 2019] {
         let flat = flat(&out.stderr);
@@ -298,10 +313,8 @@ fn missing_rasters_are_all_reported_and_nothing_is_written() {
 #[test]
 fn projected_rasters_are_refused_with_their_epsg_code() {
     use geepipe::local::geotiff::{write, Compress, Layout, Samples, Transform, WriteSpec};
-    let p = demo_pipeline().replace(
-        &format!("{}/lulc_{{{{year}}}}.tif", repo_root().join("demo").display()),
-        "utm_{{year}}.tif",
-    );
+    let p = demo_pipeline()
+        .replace(&format!("{}/lulc_{{{{year}}}}.tif", repo_root().join("demo").display()), "utm_{{year}}.tif");
     let t = Test::new().file("demo-local.yaml", &p).args(["run", "demo-local.yaml"]);
     for year in 2020..=2022 {
         let spec = WriteSpec {

@@ -79,11 +79,7 @@ fn sites() -> Vec<(String, bool, Value)> {
     let mut out = vec![
         ("d_rect".to_string(), true, poly(vec![rect(3.25, 4.5, 17.75, 12.25)])),
         ("d_hole".to_string(), true, poly(vec![rect(20.25, 5.5, 40.75, 30.25), rect(25.5, 10.25, 31.75, 18.5)])),
-        (
-            "d_diamond".to_string(),
-            true,
-            poly(vec![vec![[50.25, 10.0], [60.25, 20.0], [50.25, 30.0], [40.25, 20.0]]]),
-        ),
+        ("d_diamond".to_string(), true, poly(vec![vec![[50.25, 10.0], [60.25, 20.0], [50.25, 30.0], [40.25, 20.0]]])),
         (
             "d_multi".to_string(),
             true,

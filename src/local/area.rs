@@ -57,7 +57,8 @@ mod tests {
     fn cells_sum_to_the_zone_and_shrink_poleward() {
         // 1000 cells of 0.001° between 10°S and 9°S add up to the zone of 1°.
         let whole = cell_area_m2(0.0, 1.0, -10.0, -9.0);
-        let sum: f64 = (0..1000).map(|i| cell_area_m2(0.0, 1.0, -10.0 + i as f64 * 0.001, -10.0 + (i + 1) as f64 * 0.001)).sum();
+        let sum: f64 =
+            (0..1000).map(|i| cell_area_m2(0.0, 1.0, -10.0 + i as f64 * 0.001, -10.0 + (i + 1) as f64 * 0.001)).sum();
         assert!((sum - whole).abs() / whole < 1e-9);
         let equator = cell_area_m2(0.0, 0.00025, 0.0, 0.00025);
         let south = cell_area_m2(0.0, 0.00025, -60.0, -59.99975);

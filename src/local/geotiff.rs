@@ -55,9 +55,10 @@ impl RasterError {
                  (nearest neighbour keeps class codes intact)"
                     .into(),
             ),
-            RasterError::NoGeoreference { .. } | RasterError::NoCrs { .. } => {
-                Some("write the raster with GDAL (`gdal_translate -a_srs EPSG:4326 ...`) so it carries its georeferencing".into())
-            }
+            RasterError::NoGeoreference { .. } | RasterError::NoCrs { .. } => Some(
+                "write the raster with GDAL (`gdal_translate -a_srs EPSG:4326 ...`) so it carries its georeferencing"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -107,7 +108,11 @@ pub struct GeoTiff {
 
 impl std::fmt::Debug for GeoTiff {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GeoTiff").field("path", &self.path).field("width", &self.width).field("height", &self.height).finish()
+        f.debug_struct("GeoTiff")
+            .field("path", &self.path)
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .finish()
     }
 }
 
@@ -144,7 +149,8 @@ impl GeoTiff {
         let mut d = open_decoder(path)?;
         let (width, height) = d.dimensions().map_err(|e| tiff_err(path, e))?;
         let bands: u16 = d.find_tag_unsigned(Tag::SamplesPerPixel).map_err(|e| tiff_err(path, e))?.unwrap_or(1);
-        let bits: Vec<u16> = d.find_tag_unsigned_vec(Tag::BitsPerSample).map_err(|e| tiff_err(path, e))?.unwrap_or(vec![1]);
+        let bits: Vec<u16> =
+            d.find_tag_unsigned_vec(Tag::BitsPerSample).map_err(|e| tiff_err(path, e))?.unwrap_or(vec![1]);
         let format: Vec<u16> =
             d.find_tag_unsigned_vec(Tag::SampleFormat).map_err(|e| tiff_err(path, e))?.unwrap_or(vec![1]);
         let kind = match format.first().copied().unwrap_or(1) {
@@ -162,7 +168,9 @@ impl GeoTiff {
         if !matches!(bits0, 8 | 16 | 32 | 64) || (kind == "float" && bits0 < 32) {
             return Err(RasterError::Unsupported {
                 path: path.to_path_buf(),
-                message: format!("{bits0}-bit {kind} samples are not supported (8/16/32/64-bit integers, 32/64-bit floats)"),
+                message: format!(
+                    "{bits0}-bit {kind} samples are not supported (8/16/32/64-bit integers, 32/64-bit floats)"
+                ),
             });
         }
         let dtype = format!("{kind}{bits0}");
@@ -212,9 +220,8 @@ impl GeoTiff {
             Some(k) => k,
             None => return Err(RasterError::NoCrs { path: path.to_path_buf() }),
         };
-        let key = |id: u16| -> Option<u16> {
-            keys.get(4..)?.chunks_exact(4).find(|e| e[0] == id && e[1] == 0).map(|e| e[3])
-        };
+        let key =
+            |id: u16| -> Option<u16> { keys.get(4..)?.chunks_exact(4).find(|e| e[0] == id && e[1] == 0).map(|e| e[3]) };
         let model = key(1024);
         let projected = key(3072);
         if model == Some(1) || (model.is_none() && projected.is_some()) {
@@ -314,8 +321,10 @@ impl GeoTiff {
         let stride = self.chunk_width as usize;
         let stride_bytes = stride * samples * self.sample_bytes();
         let mut result = DecodingResult::U8(Vec::new());
-        let result =
-            d.read_chunk_to_buffer(&mut result, index, stride_bytes).map(|_| result).map_err(|e| tiff_err(&self.path, e));
+        let result = d
+            .read_chunk_to_buffer(&mut result, index, stride_bytes)
+            .map(|_| result)
+            .map_err(|e| tiff_err(&self.path, e));
         self.decoders.lock().unwrap_or_else(|e| e.into_inner()).push(d);
         let result = result?;
         let (w, h) = (w as usize, h as usize);
@@ -640,7 +649,9 @@ mod tests {
         ];
         let dir = tempfile::tempdir().unwrap();
         for (name, samples) in types {
-            for layout in [Layout::Strips { rows: 1 }, Layout::Strips { rows: 8 }, Layout::Tiles { width: 16, height: 16 }] {
+            for layout in
+                [Layout::Strips { rows: 1 }, Layout::Strips { rows: 8 }, Layout::Tiles { width: 16, height: 16 }]
+            {
                 for compress in [Compress::None, Compress::Lzw, Compress::Deflate] {
                     let p = dir.path().join(format!("{name}-{layout:?}-{compress:?}.tif"));
                     let spec = WriteSpec {

@@ -186,11 +186,8 @@ fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<Diag
                         r
                     }
                     Err(e) => {
-                        let mut d = Diagnostic::error(
-                            "local::raster",
-                            format!("layer `{}`, year {year}: {e}", l.name),
-                        )
-                        .in_file(src.clone());
+                        let mut d = Diagnostic::error("local::raster", format!("layer `{}`, year {year}: {e}", l.name))
+                            .in_file(src.clone());
                         if let Some(h) = e.help() {
                             d = d.with_help(h);
                         }
@@ -277,7 +274,8 @@ pub fn run(pipeline: &Pipeline, opts: &Options) -> Result<Outcome, LocalError> {
             let pairs: std::collections::BTreeSet<(&str, i32)> =
                 r.records.iter().map(|x| (x.layer.as_str(), x.year)).collect();
             totals.site_years += pairs.len() as u64;
-            totals.nodata_site_years += r.records.iter().filter(|x| matches!(x.measure, Measure::NoData)).count() as u64;
+            totals.nodata_site_years +=
+                r.records.iter().filter(|x| matches!(x.measure, Measure::NoData)).count() as u64;
             writer.push(r).map_err(LocalError::Output)?;
         }
         batch.clear();
@@ -337,7 +335,10 @@ pub fn run(pipeline: &Pipeline, opts: &Options) -> Result<Outcome, LocalError> {
         });
     }
     let (hits, misses) = ctx.cache.stats();
-    m.extra.insert("chunk_cache".into(), serde_json::json!({"hits": hits, "decoded": misses, "budget_bytes": opts.cache_bytes}));
+    m.extra.insert(
+        "chunk_cache".into(),
+        serde_json::json!({"hits": hits, "decoded": misses, "budget_bytes": opts.cache_bytes}),
+    );
     let seconds = t0.elapsed().as_secs_f64();
     m.timings = Timings {
         total_seconds: seconds,
@@ -373,7 +374,8 @@ fn compute_site(ctx: &Ctx, site: &Site) -> Result<SiteResult, RasterError> {
     let mut records = Vec::new();
     let (mut cov, mut scratch) = (Vec::new(), Vec::new());
     for group in &ctx.groups {
-        let jobs: Vec<usize> = group.iter().copied().filter(|&i| first.is_none_or(|f| ctx.sources[i].year >= f)).collect();
+        let jobs: Vec<usize> =
+            group.iter().copied().filter(|&i| first.is_none_or(|f| ctx.sources[i].year >= f)).collect();
         if jobs.is_empty() {
             continue;
         }

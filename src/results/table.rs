@@ -247,15 +247,8 @@ impl TableWriter {
         spec.check()?;
         let (file, tmp) = temp_beside(path)?;
         let inner = Hashing { inner: BufWriter::with_capacity(256 * 1024, file), hash: Sha256::new(), bytes: 0 };
-        let mut w = TableWriter {
-            sink: None,
-            spec,
-            path: path.to_path_buf(),
-            tmp,
-            rows: 0,
-            features: 0,
-            wide: Vec::new(),
-        };
+        let mut w =
+            TableWriter { sink: None, spec, path: path.to_path_buf(), tmp, rows: 0, features: 0, wide: Vec::new() };
         w.sink = Some(match w.spec.format {
             OutputFormatName::Csv => Sink::Csv(csv::Writer::from_writer(inner)),
             OutputFormatName::Geojson => Sink::Json(inner),
@@ -533,7 +526,8 @@ impl TableWriter {
             None => unreachable_sink(&self.path)?,
         };
         let Hashing { inner, hash, bytes } = inner;
-        let file = inner.into_inner().map_err(|e| TableError::Io { path: self.path.clone(), source: e.into_error() })?;
+        let file =
+            inner.into_inner().map_err(|e| TableError::Io { path: self.path.clone(), source: e.into_error() })?;
         file.sync_all().map_err(self.io())?;
         drop(file);
         let TableWriter { tmp, path, rows, .. } = self;
@@ -549,7 +543,10 @@ impl TableWriter {
 }
 
 fn unreachable_sink(path: &Path) -> Result<Hashing<BufWriter<std::fs::File>>, TableError> {
-    Err(TableError::Io { path: path.to_path_buf(), source: std::io::Error::other("the table writer was already closed") })
+    Err(TableError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other("the table writer was already closed"),
+    })
 }
 
 fn csv_err(path: &Path, e: csv::Error) -> TableError {
@@ -597,7 +594,12 @@ mod tests {
     fn site(id: &str, name: Value, records: Vec<Record>) -> SiteResult {
         let mut properties = Map::new();
         properties.insert("name".into(), name);
-        SiteResult { id: id.into(), properties, geometry: Some(serde_json::json!({"type":"Point","coordinates":[0,0]})), records }
+        SiteResult {
+            id: id.into(),
+            properties,
+            geometry: Some(serde_json::json!({"type":"Point","coordinates":[0,0]})),
+            records,
+        }
     }
 
     fn rec(layer: &str, year: i32, measure: Measure) -> Record {
@@ -617,7 +619,11 @@ mod tests {
                     rec("ndvi", 2020, Measure::Stat { band: "ndvi".into(), stat: "mean".into(), value: Some(0.5) }),
                 ],
             ),
-            site("a", Value::Null, vec![rec("lulc", 2021, Measure::Class { code: 3, name: None, area_ha: 2.0, pixels: 24.0 })]),
+            site(
+                "a",
+                Value::Null,
+                vec![rec("lulc", 2021, Measure::Class { code: 3, name: None, area_ha: 2.0, pixels: 24.0 })],
+            ),
         ]
     }
 
