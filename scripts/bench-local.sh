@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${SIZE:-10000}
 SITES=${SITES:-5000}
-OUT=bench-out/local-$SIZE-$SITES
+OUT="$PWD/bench-out/local-$SIZE-$SITES"
 VENV=.venv-bench
 if [ ! -f "$VENV/.geepipe-bench-v1" ]; then
   python3 -m venv "$VENV"

@@ -116,12 +116,71 @@ impl std::fmt::Debug for GeoTiff {
     }
 }
 
-/// One decoded chunk of one band, as `f64` values (row-major, `width × height`).
+/// One decoded chunk of one band (row-major, `width × height`).
 #[derive(Debug)]
 pub struct Chunk {
     pub width: usize,
     pub height: usize,
-    pub values: Vec<f64>,
+    pub values: Values,
+}
+
+/// Decoded samples in the narrowest type that holds them exactly (keeps the cache small: a uint8 class
+/// map costs one byte per pixel).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    U8(Vec<u8>),
+    /// int8, (u)int16 and float32 samples.
+    F32(Vec<f32>),
+    /// 32/64-bit integers and float64 samples.
+    F64(Vec<f64>),
+}
+
+impl Values {
+    pub fn len(&self) -> usize {
+        match self {
+            Values::U8(v) => v.len(),
+            Values::F32(v) => v.len(),
+            Values::F64(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Values::U8(v) => v.len(),
+            Values::F32(v) => v.len() * 4,
+            Values::F64(v) => v.len() * 8,
+        }
+    }
+
+    /// Value `i` as `f64`.
+    pub fn get(&self, i: usize) -> f64 {
+        match self {
+            Values::U8(v) => f64::from(v[i]),
+            Values::F32(v) => f64::from(v[i]),
+            Values::F64(v) => v[i],
+        }
+    }
+
+    /// Keeps the first `w` of every `stride` values (drops tile padding).
+    fn crop(self, stride: usize, w: usize) -> Values {
+        fn c<T: Copy>(v: Vec<T>, stride: usize, w: usize) -> Vec<T> {
+            if stride == w {
+                v
+            } else {
+                v.chunks(stride).flat_map(|r| &r[..w.min(r.len())]).copied().collect()
+            }
+        }
+        match self {
+            Values::U8(v) => Values::U8(c(v, stride, w)),
+            Values::F32(v) => Values::F32(c(v, stride, w)),
+            Values::F64(v) => Values::F64(c(v, stride, w)),
+        }
+    }
 }
 
 fn tiff_err(path: &Path, e: impl std::fmt::Display) -> RasterError {
@@ -329,33 +388,33 @@ impl GeoTiff {
         let result = result?;
         let (w, h) = (w as usize, h as usize);
         let pick = if self.planar { 0 } else { usize::from(band) };
-        let all = to_f64(&result, samples, pick);
+        let all = to_values(&result, samples, pick);
         if all.len() < stride * (h - 1) + w {
             return Err(tiff_err(&self.path, format!("chunk {index} holds {} values, expected {}", all.len(), w * h)));
         }
-        let values = if stride == w { all } else { all.chunks(stride).flat_map(|r| &r[..w]).copied().collect() };
-        Ok(Chunk { width: w, height: h, values })
+        Ok(Chunk { width: w, height: h, values: all.crop(stride, w) })
     }
 }
 
-fn to_f64(r: &DecodingResult, samples: usize, band: usize) -> Vec<f64> {
+fn to_values(r: &DecodingResult, samples: usize, band: usize) -> Values {
     macro_rules! pick {
-        ($v:expr) => {
-            $v.iter().skip(band).step_by(samples).map(|&x| x as f64).collect()
+        ($v:expr, $t:ty) => {
+            $v.iter().skip(band).step_by(samples).map(|&x| x as $t).collect()
         };
     }
     match r {
-        DecodingResult::U8(v) => pick!(v),
-        DecodingResult::U16(v) => pick!(v),
-        DecodingResult::U32(v) => pick!(v),
-        DecodingResult::U64(v) => pick!(v),
-        DecodingResult::I8(v) => pick!(v),
-        DecodingResult::I16(v) => pick!(v),
-        DecodingResult::I32(v) => pick!(v),
-        DecodingResult::I64(v) => pick!(v),
-        DecodingResult::F32(v) => pick!(v),
-        DecodingResult::F64(v) => pick!(v),
-        DecodingResult::F16(v) => v.iter().skip(band).step_by(samples).map(|x| x.to_f64()).collect(),
+        DecodingResult::U8(v) if samples == 1 => Values::U8(v.clone()),
+        DecodingResult::U8(v) => Values::U8(pick!(v, u8)),
+        DecodingResult::I8(v) => Values::F32(pick!(v, f32)),
+        DecodingResult::U16(v) => Values::F32(pick!(v, f32)),
+        DecodingResult::I16(v) => Values::F32(pick!(v, f32)),
+        DecodingResult::F32(v) => Values::F32(pick!(v, f32)),
+        DecodingResult::U32(v) => Values::F64(pick!(v, f64)),
+        DecodingResult::I32(v) => Values::F64(pick!(v, f64)),
+        DecodingResult::U64(v) => Values::F64(pick!(v, f64)),
+        DecodingResult::I64(v) => Values::F64(pick!(v, f64)),
+        DecodingResult::F64(v) => Values::F64(pick!(v, f64)),
+        DecodingResult::F16(v) => Values::F32(v.iter().skip(band).step_by(samples).map(|x| x.to_f32()).collect()),
     }
 }
 
@@ -397,7 +456,7 @@ impl ChunkCache {
             c.misses += 1;
         }
         let chunk = Arc::new(r.decode_chunk(cx, cy, band)?);
-        let size = chunk.values.len() * 8;
+        let size = chunk.values.bytes();
         let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         c.tick += 1;
         let tick = c.tick;
@@ -409,7 +468,7 @@ impl ChunkCache {
             match oldest {
                 Some(k) => {
                     if let Some((old, _)) = c.map.remove(&k) {
-                        c.bytes -= old.values.len() * 8;
+                        c.bytes -= old.values.bytes();
                     }
                 }
                 None => break,
@@ -626,7 +685,7 @@ mod tests {
                 for y in 0..c.height {
                     for x in 0..c.width {
                         let (gx, gy) = (cx * r.chunk_width + x as u32, cy * r.chunk_height + y as u32);
-                        out[(gy * r.width + gx) as usize] = c.values[y * c.width + x];
+                        out[(gy * r.width + gx) as usize] = c.values.get(y * c.width + x);
                     }
                 }
             }
@@ -748,7 +807,7 @@ mod tests {
         };
         write(&p, &spec).unwrap();
         let r = GeoTiff::open(&p, 0).unwrap();
-        let cache = ChunkCache::new(3 * 16 * 16 * 8);
+        let cache = ChunkCache::new(3 * 16 * 16);
         for cy in 0..4 {
             for cx in 0..4 {
                 cache.get(&r, cx, cy, 0).unwrap();
@@ -756,6 +815,6 @@ mod tests {
         }
         cache.get(&r, 3, 3, 0).unwrap();
         assert_eq!(cache.stats(), (1, 16));
-        assert!(cache.inner.lock().unwrap().bytes <= 3 * 16 * 16 * 8);
+        assert!(cache.inner.lock().unwrap().bytes <= 3 * 16 * 16);
     }
 }

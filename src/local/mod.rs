@@ -265,10 +265,17 @@ pub fn run(pipeline: &Pipeline, opts: &Options) -> Result<Outcome, LocalError> {
     let mut compute_time = 0.0;
     let mut flush = |batch: &mut Vec<Site>, writer: &mut TableWriter, totals: &mut Totals| -> Result<(), LocalError> {
         let t = Instant::now();
-        let results: Vec<Result<SiteResult, RasterError>> =
-            pool.install(|| batch.par_iter().map(|s| compute_site(&ctx, s)).collect());
+        // Compute in spatial order (neighbouring sites share chunks in the cache, and each thread takes
+        // a contiguous run of that order), then put the results back in site-file order.
+        let order = spatial_order(&ctx, batch);
+        let mut results: Vec<Option<Result<SiteResult, RasterError>>> = (0..batch.len()).map(|_| None).collect();
+        let computed: Vec<(usize, Result<SiteResult, RasterError>)> =
+            pool.install(|| order.par_iter().map(|&i| (i, compute_site(&ctx, &batch[i]))).collect());
+        for (i, r) in computed {
+            results[i] = Some(r);
+        }
         compute_time += t.elapsed().as_secs_f64();
-        for r in results {
+        for r in results.into_iter().flatten() {
             let r = r.map_err(LocalError::Read)?;
             totals.sites += 1;
             let pairs: std::collections::BTreeSet<(&str, i32)> =
@@ -351,6 +358,24 @@ pub fn run(pipeline: &Pipeline, opts: &Options) -> Result<Outcome, LocalError> {
     Ok(Outcome { table, manifest: manifest_path, totals, threads, seconds, warnings })
 }
 
+/// Site indices of a batch sorted along a Z-order curve of their centres on the first raster's chunk grid.
+fn spatial_order(ctx: &Ctx, batch: &[Site]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..batch.len()).collect();
+    let Some(first) = ctx.sources.first() else {
+        return order;
+    };
+    let r = &first.raster;
+    let key = |s: &Site| -> u64 {
+        let [x0, y0, x1, y1] = s.bbox();
+        let c = r.transform.to_cell([(x0 + x1) / 2.0, (y0 + y1) / 2.0]);
+        let cx = (c[0] / f64::from(r.chunk_width)).clamp(0.0, 65535.0) as u64;
+        let cy = (c[1] / f64::from(r.chunk_height)).clamp(0.0, 65535.0) as u64;
+        (0..16).fold(0u64, |k, b| k | ((cx >> b) & 1) << (2 * b) | ((cy >> b) & 1) << (2 * b + 1))
+    };
+    order.sort_by_cached_key(|&i| key(&batch[i]));
+    order
+}
+
 /// GeoJSON geometry of a site (for GeoJSON tables).
 fn geometry(site: &Site) -> Value {
     let ring = |r: &Vec<[f64; 2]>| Value::Array(r.iter().map(|p| serde_json::json!([p[0], p[1]])).collect());
@@ -401,7 +426,7 @@ fn compute_site(ctx: &Ctx, site: &Site) -> Result<SiteResult, RasterError> {
             match acc {
                 Acc::Cat(c) if c.is_empty() => records.push(rec(Measure::NoData)),
                 Acc::Cat(c) => {
-                    for (code, (px, m2)) in c.classes {
+                    for (code, px, m2) in c.into_sorted() {
                         records.push(rec(Measure::Class { code, name: None, area_ha: m2 / 10_000.0, pixels: px }));
                     }
                 }
@@ -491,24 +516,19 @@ fn accumulate(
                                 continue;
                             }
                             let chunk = ctx.cache.get(r, cx as u32, cy as u32, band as u16)?;
-                            for gy in ys..ye {
-                                let crow = &cov[(gy - gr0) * bw..(gy - gr0 + 1) * bw];
-                                let vrow = &chunk.values[(gy - cy * ch) * chunk.width..];
-                                let cell_m2 = row_area[gy - gr0];
-                                for gx in xs..xe {
-                                    let w = crow[gx - gc0];
-                                    if w == 0.0 {
-                                        continue;
-                                    }
-                                    let v = vrow[gx - cx * cw];
-                                    if !r.is_valid(v) {
-                                        continue;
-                                    }
-                                    match acc {
-                                        Acc::Cat(c) => c.add(v, w, cell_m2),
-                                        Acc::Cont(bs) => bs[band].add(v, w),
-                                    }
-                                }
+                            let cells = Cells {
+                                cov,
+                                row_area: &row_area,
+                                block: (gc0, gr0, bw),
+                                rows: (ys, ye),
+                                cols: (xs, xe),
+                                origin: (cx * cw, cy * ch),
+                                stride: chunk.width,
+                            };
+                            match &chunk.values {
+                                geotiff::Values::U8(v) => cells.feed(v, r, acc, band),
+                                geotiff::Values::F32(v) => cells.feed(v, r, acc, band),
+                                geotiff::Values::F64(v) => cells.feed(v, r, acc, band),
                             }
                         }
                     }
@@ -517,6 +537,46 @@ fn accumulate(
         }
     }
     Ok(())
+}
+
+/// The cells of one chunk within one coverage block.
+struct Cells<'a> {
+    cov: &'a [f64],
+    row_area: &'a [f64],
+    /// Global column and row of the block's first cell, and the block's width.
+    block: (usize, usize, usize),
+    /// Global row and column ranges (end exclusive) to visit.
+    rows: (usize, usize),
+    cols: (usize, usize),
+    /// Global column and row of the chunk's first cell, and its row stride.
+    origin: (usize, usize),
+    stride: usize,
+}
+
+impl Cells<'_> {
+    fn feed<T: Copy + Into<f64>>(&self, values: &[T], r: &GeoTiff, acc: &mut Acc, band: usize) {
+        let (gc0, gr0, bw) = self.block;
+        let (ox, oy) = self.origin;
+        for gy in self.rows.0..self.rows.1 {
+            let crow = &self.cov[(gy - gr0) * bw..(gy - gr0 + 1) * bw];
+            let vrow = &values[(gy - oy) * self.stride..];
+            let cell_m2 = self.row_area[gy - gr0];
+            for gx in self.cols.0..self.cols.1 {
+                let w = crow[gx - gc0];
+                if w == 0.0 {
+                    continue;
+                }
+                let v: f64 = vrow[gx - ox].into();
+                if !r.is_valid(v) {
+                    continue;
+                }
+                match acc {
+                    Acc::Cat(c) => c.add(v, w, cell_m2),
+                    Acc::Cont(bs) => bs[band].add(v, w),
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

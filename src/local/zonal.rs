@@ -17,26 +17,42 @@
 //!   (NumPy's default, R type 7); `p0` is the minimum and `p100` the maximum. This is also what
 //!   exactextract computes (checked by `tests/local_exactextract.rs`).
 
-use std::collections::BTreeMap;
-
 /// Accumulates one categorical layer-year of one site.
 #[derive(Debug, Default, Clone)]
 pub struct Categorical {
-    /// code → (weighted pixels, area in m²).
-    pub classes: BTreeMap<i64, (f64, f64)>,
+    /// (code, weighted pixels, area in m²), in order of first appearance (a site has few classes).
+    classes: Vec<(i64, f64, f64)>,
+    last: usize,
 }
 
 impl Categorical {
     #[inline]
     pub fn add(&mut self, value: f64, w: f64, cell_m2: f64) {
         let code = value.round() as i64;
-        let e = self.classes.entry(code).or_insert((0.0, 0.0));
-        e.0 += w;
-        e.1 += w * cell_m2;
+        let i = match self.classes.get(self.last) {
+            Some(e) if e.0 == code => self.last,
+            _ => match self.classes.iter().position(|e| e.0 == code) {
+                Some(i) => i,
+                None => {
+                    self.classes.push((code, 0.0, 0.0));
+                    self.classes.len() - 1
+                }
+            },
+        };
+        self.last = i;
+        let e = &mut self.classes[i];
+        e.1 += w;
+        e.2 += w * cell_m2;
     }
 
     pub fn is_empty(&self) -> bool {
         self.classes.is_empty()
+    }
+
+    /// `(code, weighted pixels, area m²)` by ascending code.
+    pub fn into_sorted(mut self) -> Vec<(i64, f64, f64)> {
+        self.classes.sort_by_key(|e| e.0);
+        self.classes
     }
 }
 
@@ -222,7 +238,7 @@ mod tests {
         c.add(3.0, 0.5, 900.0);
         c.add(3.0, 1.0, 900.0);
         c.add(15.0, 0.25, 800.0);
-        assert_eq!(c.classes[&3], (1.5, 1350.0));
-        assert_eq!(c.classes[&15], (0.25, 200.0));
+        c.add(2.6, 1.0, 100.0);
+        assert_eq!(c.into_sorted(), vec![(3, 2.5, 1450.0), (15, 0.25, 200.0)]);
     }
 }
