@@ -335,3 +335,41 @@ fn projected_rasters_are_refused_with_their_epsg_code() {
     assert!(flat.contains("gdalwarp -t_srs EPSG:4326"), "{flat}");
     assert!(!out.dir.join("out").exists());
 }
+
+#[test]
+fn sites_larger_than_a_coverage_block_and_many_tiles_add_up_exactly() {
+    use geepipe::local::geotiff::{write, Compress, Layout, Samples, Transform, WriteSpec};
+    // 1100 × 700 cells of 0.001°, a quarter of them class 2 (in columns ≥ 825), the rest class 1.
+    let (w, h, px, x0, y0) = (1100u32, 700u32, 0.001, 10.0, 5.0);
+    let values: Vec<u8> = (0..w * h).map(|i| if i % w >= 825 { 2 } else { 1 }).collect();
+    let spec = WriteSpec {
+        width: w,
+        height: h,
+        bands: vec![Samples::U8(values)],
+        layout: Layout::Tiles { width: 256, height: 256 },
+        compress: Compress::Deflate,
+        transform: Transform { x0, dx: px, y0, dy: -px },
+        nodata: None,
+        epsg: 4326,
+    };
+    // A triangle spanning three coverage blocks across and two down, cut by the raster's east edge.
+    let cells = [[3.3, 2.7], [1180.0, 350.25], [20.125, 690.5]];
+    let ring: Vec<Value> = cells.iter().chain(&cells[..1]).map(|c| serde_json::json!([x0 + c[0] * px, y0 - c[1] * px])).collect();
+    let sites = serde_json::json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"id": 1}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+    ]});
+    let pipeline = "engine: local\nsites: {file: s.geojson, id: id}\nyears: [2020]\nlayers:\n  - {name: c, kind: categorical, local: big.tif}\nexport: {to: local}\noutput: {path: out.csv}\n";
+    let t = Test::new().file("s.geojson", &sites.to_string()).file("p.yaml", pipeline).args(["run", "p.yaml"]);
+    write(&t.path().join("big.tif"), &spec).unwrap();
+    let out = t.code(0);
+    let mut got = BTreeMap::new();
+    for row in csv::Reader::from_path(out.dir.join("out.csv")).unwrap().records() {
+        let row = row.unwrap();
+        got.insert(row[4].parse::<i64>().unwrap(), row[7].parse::<f64>().unwrap());
+    }
+    // Reference: the triangle clipped to the raster's columns [0, 825) and [825, 1100), in cell units.
+    let tri: Vec<[f64; 2]> = cells.to_vec();
+    let (a1, a2) = (clip_area(&tri, 0.0, 825.0, 0.0, 700.0), clip_area(&tri, 825.0, 1100.0, 0.0, 700.0));
+    assert!(close(got[&1], a1), "class 1: {} vs {a1}", got[&1]);
+    assert!(close(got[&2], a2), "class 2: {} vs {a2}", got[&2]);
+}
