@@ -354,7 +354,8 @@ fn sites_larger_than_a_coverage_block_and_many_tiles_add_up_exactly() {
     };
     // A triangle spanning three coverage blocks across and two down, cut by the raster's east edge.
     let cells = [[3.3, 2.7], [1180.0, 350.25], [20.125, 690.5]];
-    let ring: Vec<Value> = cells.iter().chain(&cells[..1]).map(|c| serde_json::json!([x0 + c[0] * px, y0 - c[1] * px])).collect();
+    let ring: Vec<Value> =
+        cells.iter().chain(&cells[..1]).map(|c| serde_json::json!([x0 + c[0] * px, y0 - c[1] * px])).collect();
     let sites = serde_json::json!({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"id": 1}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
     ]});

@@ -424,8 +424,12 @@ pub struct ChunkCache {
     capacity_bytes: usize,
 }
 
+/// (raster id, chunk column, chunk row, band).
+type ChunkKey = (usize, u32, u32, u16);
+
 struct CacheInner {
-    map: HashMap<(usize, u32, u32, u16), (Arc<Chunk>, u64)>,
+    /// Chunk and the tick of its last use.
+    map: HashMap<ChunkKey, (Arc<Chunk>, u64)>,
     bytes: usize,
     tick: u64,
     hits: u64,
@@ -660,7 +664,6 @@ pub fn write(path: &Path, spec: &WriteSpec) -> Result<(), String> {
         e(dir.write_tag(Tag::Unknown(42113), &*format!("{nd}")))?;
     }
     e(dir.finish())?;
-    drop(enc);
     file.flush().map_err(|e| e.to_string())?;
     Ok(())
 }

@@ -178,7 +178,7 @@ impl<W: Write> Write for Hashing<W> {
 }
 
 enum Sink {
-    Csv(csv::Writer<Hashing<BufWriter<std::fs::File>>>),
+    Csv(Box<csv::Writer<Hashing<BufWriter<std::fs::File>>>>),
     Json(Hashing<BufWriter<std::fs::File>>),
 }
 
@@ -250,7 +250,7 @@ impl TableWriter {
         let mut w =
             TableWriter { sink: None, spec, path: path.to_path_buf(), tmp, rows: 0, features: 0, wide: Vec::new() };
         w.sink = Some(match w.spec.format {
-            OutputFormatName::Csv => Sink::Csv(csv::Writer::from_writer(inner)),
+            OutputFormatName::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(inner))),
             OutputFormatName::Geojson => Sink::Json(inner),
         });
         if w.spec.layout == LayoutName::Long {
