@@ -374,3 +374,50 @@ fn sites_larger_than_a_coverage_block_and_many_tiles_add_up_exactly() {
     assert!(close(got[&1], a1), "class 1: {} vs {a1}", got[&1]);
     assert!(close(got[&2], a2), "class 2: {} vs {a2}", got[&2]);
 }
+
+#[test]
+fn continuous_layers_read_their_bands_in_order_and_skip_nan() {
+    use geepipe::local::geotiff::{write_with, Compress, Layout, Samples, Transform, WriteSpec};
+    // Band 1 holds the column index, band 2 ten times the row index, NaN in its first row.
+    let (w, h) = (40u32, 30u32);
+    let b1: Vec<f32> = (0..w * h).map(|i| (i % w) as f32).collect();
+    let b2: Vec<f32> = (0..w * h).map(|i| if i < w { f32::NAN } else { (i / w) as f32 * 10.0 }).collect();
+    let spec = WriteSpec {
+        width: w,
+        height: h,
+        bands: vec![Samples::F32(b1), Samples::F32(b2)],
+        layout: Layout::Tiles { width: 16, height: 16 },
+        compress: Compress::Lzw,
+        transform: Transform { x0: 0.0, dx: 0.5, y0: 0.0, dy: -0.5 },
+        nodata: None,
+        epsg: 4326,
+    };
+    // Cells 10..20 across and 0..4 down (the NaN row and three more), exactly.
+    let ring = serde_json::json!([[[5.0, 0.0], [10.0, 0.0], [10.0, -2.0], [5.0, -2.0], [5.0, 0.0]]]);
+    let sites = serde_json::json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"id": "x"}, "geometry": {"type": "Polygon", "coordinates": ring}}
+    ]});
+    let pipeline = "engine: local\nsites: {file: s.geojson, id: id}\nyears: [2020]\nlayers:\n  - {name: v, kind: continuous, bands: [col, row], stats: [mean, count, max], local: v.tif}\nexport: {to: local}\noutput: {path: out.csv}\n";
+    for planar in [false, true] {
+        let t = Test::new().file("s.geojson", &sites.to_string()).file("p.yaml", pipeline).args(["run", "p.yaml"]);
+        write_with(&t.path().join("v.tif"), &spec, planar).unwrap();
+        let out = t.code(0);
+        let mut got = BTreeMap::new();
+        for row in csv::Reader::from_path(out.dir.join("out.csv")).unwrap().records() {
+            let row = row.unwrap();
+            got.insert(format!("{}.{}", &row[8], &row[9]), row[10].parse::<f64>().unwrap());
+        }
+        let want: BTreeMap<String, f64> = [
+            ("col.mean", 14.5),
+            ("col.count", 40.0),
+            ("col.max", 19.0),
+            ("row.mean", 20.0),
+            ("row.count", 30.0),
+            ("row.max", 30.0),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        assert_eq!(got, want, "planar: {planar}");
+    }
+}

@@ -373,7 +373,10 @@ impl GeoTiff {
         };
         let per_plane = self.chunks_across() * self.chunks_down();
         let index = cy * self.chunks_across() + cx + if self.planar { u32::from(band) * per_plane } else { 0 };
-        let (w, h) = d.chunk_data_dimensions(index);
+        // Data size of the chunk (edge chunks are cropped), from the grid itself: the `tiff` crate's
+        // answer is wrong for tiles of planes after the first.
+        let w = self.chunk_width.min(self.width - cx * self.chunk_width);
+        let h = self.chunk_height.min(self.height - cy * self.chunk_height);
         // Decode whole padded rows (the output stride is the chunk's full width): the `tiff` crate's
         // row-by-row path for right-edge tiles fails on LZW streams of 16-bit samples.
         let samples = if self.planar { 1 } else { usize::from(self.bands) };
@@ -573,8 +576,13 @@ pub struct WriteSpec {
     pub epsg: u16,
 }
 
-/// Writes a (chunky, interleaved) GeoTIFF with the `tiff` crate's directory encoder.
+/// Writes a chunky (pixel-interleaved) GeoTIFF with the `tiff` crate's directory encoder.
 pub fn write(path: &Path, spec: &WriteSpec) -> Result<(), String> {
+    write_with(path, spec, false)
+}
+
+/// Writes a GeoTIFF, chunky or `planar` (band after band).
+pub fn write_with(path: &Path, spec: &WriteSpec, planar: bool) -> Result<(), String> {
     use tiff::encoder::compression::{Compression as _, CompressionAlgorithm, Deflate, Lzw, Uncompressed};
     let n = (spec.width as usize) * (spec.height as usize);
     if spec.bands.is_empty() || spec.bands.iter().any(|b| b.len() != n) {
@@ -592,35 +600,39 @@ pub fn write(path: &Path, spec: &WriteSpec) -> Result<(), String> {
     let mut dir = enc.image_directory().map_err(|e| e.to_string())?;
     let mut offsets = Vec::new();
     let mut counts = Vec::new();
-    for cy in 0..down {
-        for cx in 0..across {
-            // Tiles are padded to full size; the last strip is not.
-            let rows = match spec.layout {
-                Layout::Strips { .. } => ch.min(spec.height - cy * ch),
-                Layout::Tiles { .. } => ch,
-            };
-            let mut raw = Vec::new();
-            for r in 0..rows {
-                for c in 0..cw {
-                    let (x, y) = (cx * cw + c, cy * ch + r);
-                    for band in &spec.bands {
-                        if x < spec.width && y < spec.height {
-                            band.push_bytes((y * spec.width + x) as usize, &mut raw);
-                        } else {
-                            raw.extend(std::iter::repeat_n(0u8, usize::from(bits / 8)));
+    let planes: Vec<Vec<&Samples>> =
+        if planar { spec.bands.iter().map(|b| vec![b]).collect() } else { vec![spec.bands.iter().collect()] };
+    for plane in &planes {
+        for cy in 0..down {
+            for cx in 0..across {
+                // Tiles are padded to full size; the last strip is not.
+                let rows = match spec.layout {
+                    Layout::Strips { .. } => ch.min(spec.height - cy * ch),
+                    Layout::Tiles { .. } => ch,
+                };
+                let mut raw = Vec::new();
+                for r in 0..rows {
+                    for c in 0..cw {
+                        let (x, y) = (cx * cw + c, cy * ch + r);
+                        for band in plane {
+                            if x < spec.width && y < spec.height {
+                                band.push_bytes((y * spec.width + x) as usize, &mut raw);
+                            } else {
+                                raw.extend(std::iter::repeat_n(0u8, usize::from(bits / 8)));
+                            }
                         }
                     }
                 }
+                let mut packed = Vec::new();
+                match spec.compress {
+                    Compress::None => Uncompressed.get_algorithm().write_to(&mut packed, &raw),
+                    Compress::Lzw => Lzw.get_algorithm().write_to(&mut packed, &raw),
+                    Compress::Deflate => Deflate::default().get_algorithm().write_to(&mut packed, &raw),
+                }
+                .map_err(|e| e.to_string())?;
+                offsets.push(dir.write_data(&packed[..]).map_err(|e| e.to_string())? as u32);
+                counts.push(packed.len() as u32);
             }
-            let mut packed = Vec::new();
-            match spec.compress {
-                Compress::None => Uncompressed.get_algorithm().write_to(&mut packed, &raw),
-                Compress::Lzw => Lzw.get_algorithm().write_to(&mut packed, &raw),
-                Compress::Deflate => Deflate::default().get_algorithm().write_to(&mut packed, &raw),
-            }
-            .map_err(|e| e.to_string())?;
-            offsets.push(dir.write_data(&packed[..]).map_err(|e| e.to_string())? as u32);
-            counts.push(packed.len() as u32);
         }
     }
     let e = |r: tiff::TiffResult<()>| r.map_err(|e| e.to_string());
@@ -635,7 +647,7 @@ pub fn write(path: &Path, spec: &WriteSpec) -> Result<(), String> {
     e(dir.write_tag(Tag::Compression, comp))?;
     e(dir.write_tag(Tag::PhotometricInterpretation, 1u16))?;
     e(dir.write_tag(Tag::SamplesPerPixel, nb as u16))?;
-    e(dir.write_tag(Tag::PlanarConfiguration, 1u16))?;
+    e(dir.write_tag(Tag::PlanarConfiguration, if planar { 2u16 } else { 1u16 }))?;
     e(dir.write_tag(Tag::SampleFormat, &vec![format; nb][..]))?;
     match spec.layout {
         Layout::Strips { .. } => {
@@ -750,7 +762,7 @@ mod tests {
     }
 
     #[test]
-    fn multiband_picks_the_requested_band() {
+    fn multiband_chunky_and_planar_pick_the_requested_band() {
         let (w, h) = (20u32, 10u32);
         let a: Vec<u16> = (0..w * h).map(|i| i as u16).collect();
         let b: Vec<u16> = (0..w * h).map(|i| 1000 + i as u16).collect();
@@ -766,11 +778,16 @@ mod tests {
             nodata: None,
             epsg: 4326,
         };
-        write(&p, &spec).unwrap();
-        let r = GeoTiff::open(&p, 0).unwrap();
-        assert_eq!(r.bands, 2);
-        assert_eq!(read_all(&r, 0), a.iter().map(|&x| x as f64).collect::<Vec<_>>());
-        assert_eq!(read_all(&r, 1), b.iter().map(|&x| x as f64).collect::<Vec<_>>());
+        for layout in [Layout::Tiles { width: 16, height: 16 }, Layout::Strips { rows: 3 }] {
+            for planar in [false, true] {
+                let spec = WriteSpec { layout, ..spec.clone() };
+                write_with(&p, &spec, planar).unwrap();
+                let r = GeoTiff::open(&p, 0).unwrap();
+                assert_eq!((r.bands, r.planar), (2, planar));
+                assert_eq!(read_all(&r, 0), a.iter().map(|&x| x as f64).collect::<Vec<_>>(), "{layout:?} {planar}");
+                assert_eq!(read_all(&r, 1), b.iter().map(|&x| x as f64).collect::<Vec<_>>(), "{layout:?} {planar}");
+            }
+        }
     }
 
     #[test]
