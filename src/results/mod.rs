@@ -5,7 +5,9 @@ pub mod drive;
 pub mod eecsv;
 pub mod fetch;
 pub mod gcs;
+pub mod manifest;
 pub mod merge;
+pub mod table;
 
 use serde::Serialize;
 
