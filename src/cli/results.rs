@@ -12,11 +12,15 @@ use clap::Args;
 
 use super::Global;
 use crate::exit;
-use crate::pipeline::{KindName, LayoutName, OutputFormatName, Pipeline};
+use crate::pipeline::SiteLocation;
+use crate::pipeline::{KindName, OutputFormatName, Pipeline};
 use crate::plan::Target;
 use crate::results::download::{GcpAuthTokens, TokenSource};
 use crate::results::fetch::{self, FetchError, FetchOptions, FetchOutcome, FinishedChunk};
-use crate::results::Measure;
+use crate::results::manifest::{self, Manifest};
+use crate::results::table::{SiteResult, TableSpec, TableWriter};
+use crate::results::{Measure, Record};
+use std::collections::HashMap;
 
 #[derive(Debug, Args)]
 pub struct FetchArgs {
@@ -121,7 +125,7 @@ pub fn fetch_chunks(g: &Global, a: &FetchArgs, pipeline: &Pipeline, chunks: Vec<
     }
     if pipeline.kind == KindName::Zonal && outcome.elsewhere.is_empty() {
         let path = a.output.clone().unwrap_or_else(|| pipeline.output.path.clone());
-        match write_table(pipeline, &outcome, &path) {
+        match write_table(pipeline, &chunks, &outcome, &path) {
             Ok(rows) => {
                 let _ = writeln!(out, "wrote {rows} row(s) for {} site(s) to {}", outcome.sites.len(), path.display());
             }
@@ -141,68 +145,101 @@ pub fn fetch_chunks(g: &Global, a: &FetchArgs, pipeline: &Pipeline, chunks: Vec<
     exit::OK
 }
 
-/// Writes the tidy table; returns the number of data rows. The one call that becomes
-/// `crate::results::table` (long/wide CSV, GeoJSON) at integration; until then the long CSV layout.
-fn write_table(pipeline: &Pipeline, outcome: &FetchOutcome, path: &Path) -> anyhow::Result<usize> {
-    if pipeline.output.format != OutputFormatName::Csv || pipeline.output.layout != LayoutName::Long {
-        anyhow::bail!("this build writes the long CSV table only");
+/// Writes the tidy table through the shared writer (long/wide CSV or GeoJSON, atomic) and the run
+/// manifest beside it; returns the number of data rows.
+fn write_table(
+    pipeline: &Pipeline,
+    chunks: &[FinishedChunk],
+    outcome: &FetchOutcome,
+    path: &Path,
+) -> anyhow::Result<u64> {
+    let started = manifest::now();
+    let clock = std::time::Instant::now();
+    let mut spec = TableSpec::from_pipeline(pipeline);
+    spec.check()?;
+    // GeoJSON output joins the rows to the site geometries, read again from the site file.
+    let mut geometries: HashMap<String, serde_json::Value> = HashMap::new();
+    if pipeline.output.format == OutputFormatName::Geojson {
+        if let SiteLocation::File(_) = pipeline.sites.location {
+            crate::sites::for_each(&pipeline.sites, |site| {
+                geometries.insert(site.id.clone(), site_geometry(&site));
+                Ok(())
+            })
+            .map_err(|d| {
+                anyhow::anyhow!(
+                    "cannot read the site geometries: {}",
+                    d.first().map(|d| d.message.as_str()).unwrap_or("")
+                )
+            })?;
+        } else {
+            spec.format = OutputFormatName::Csv;
+            eprintln!("note: sites come from an Earth Engine asset, so the table is written without geometries");
+        }
     }
-    write_long_csv(pipeline, outcome, path)
+    let mut by_site: HashMap<&str, Vec<Record>> = HashMap::new();
+    for r in &outcome.records {
+        by_site.entry(r.site.as_str()).or_default().push(r.clone());
+    }
+    let mut writer = TableWriter::create(spec, path)?;
+    let mut nodata = 0u64;
+    let mut site_years = 0u64;
+    for site in &outcome.sites {
+        let records = by_site.remove(site.id.as_str()).unwrap_or_default();
+        nodata += records.iter().filter(|r| r.measure == Measure::NoData).count() as u64;
+        let mut seen = std::collections::BTreeSet::new();
+        site_years += records.iter().filter(|r| seen.insert((r.layer.clone(), r.year))).count() as u64;
+        writer.push(SiteResult {
+            id: site.id.clone(),
+            properties: site.properties.clone(),
+            geometry: geometries.remove(&site.id),
+            records,
+        })?;
+    }
+    let summary = writer.finish()?;
+    let mut m = Manifest::new(pipeline, started, &summary);
+    m.totals.sites = outcome.sites.len() as u64;
+    m.totals.site_years = site_years;
+    m.totals.nodata_site_years = nodata;
+    m.timings.total_seconds = clock.elapsed().as_secs_f64();
+    m.inputs = outcome
+        .files
+        .iter()
+        .map(|f| manifest::Input {
+            kind: "export".into(),
+            layer: None,
+            year: None,
+            location: f.remote.clone(),
+            bytes: Some(f.bytes),
+            details: Default::default(),
+        })
+        .collect();
+    m.chunks = chunks
+        .iter()
+        .map(|c| manifest::ChunkEntry {
+            chunk: c.chunk_id.clone(),
+            sites: c.site_ids.len() as u64,
+            operation: c.operation.clone(),
+            state: "SUCCEEDED".into(),
+            attempts: c.attempts,
+            runtime_seconds: c.runtime_secs,
+            eecu_seconds: c.eecu_secs,
+            files: outcome
+                .files
+                .iter()
+                .filter(|f| f.chunk_ids.contains(&c.chunk_id))
+                .map(|f| f.remote.clone())
+                .collect(),
+        })
+        .collect();
+    m.write(&manifest::path_for(path))?;
+    Ok(summary.rows)
 }
 
-/// Long CSV: one row per record, the site's kept properties after its id. Written to a temporary file
-/// beside `path`, then renamed, so a reader never sees half a table.
-fn write_long_csv(pipeline: &Pipeline, outcome: &FetchOutcome, path: &Path) -> anyhow::Result<usize> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = tempfile::NamedTempFile::new_in(dir)?;
-    let keep: Vec<&String> = pipeline.sites.keep.iter().filter(|k| **k != pipeline.sites.id_property).collect();
-    let props: std::collections::HashMap<&str, &serde_json::Map<String, serde_json::Value>> =
-        outcome.sites.iter().map(|s| (s.id.as_str(), &s.properties)).collect();
-    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(tmp.as_file()));
-    let mut header: Vec<&str> = vec![pipeline.sites.id_property.as_str()];
-    header.extend(keep.iter().map(|k| k.as_str()));
-    header.extend(["layer", "year", "class", "class_name", "area_ha", "pixels", "band", "stat", "value"]);
-    w.write_record(&header)?;
-    let num = |v: f64| format!("{v}");
-    for r in &outcome.records {
-        let mut row: Vec<String> = vec![r.site.clone()];
-        for k in &keep {
-            row.push(match props.get(r.site.as_str()).and_then(|p| p.get(k.as_str())) {
-                None | Some(serde_json::Value::Null) => String::new(),
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(v) => v.to_string(),
-            });
-        }
-        row.push(r.layer.clone());
-        row.push(r.year.to_string());
-        let tail: [String; 7] = match &r.measure {
-            Measure::Class { code, name, area_ha, pixels } => [
-                code.to_string(),
-                name.clone().unwrap_or_default(),
-                num(*area_ha),
-                num(*pixels),
-                String::new(),
-                String::new(),
-                String::new(),
-            ],
-            Measure::Stat { band, stat, value } => [
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                band.clone(),
-                stat.clone(),
-                value.map(num).unwrap_or_default(),
-            ],
-            Measure::NoData => Default::default(),
-        };
-        row.extend(tail);
-        w.write_record(&row)?;
+/// A site's polygons as a GeoJSON geometry.
+fn site_geometry(site: &crate::sites::Site) -> serde_json::Value {
+    if site.multi {
+        serde_json::json!({"type": "MultiPolygon", "coordinates": site.polygons})
+    } else {
+        serde_json::json!({"type": "Polygon", "coordinates": site.polygons.first()})
     }
-    w.flush()?;
-    drop(w);
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)?;
-    Ok(outcome.records.len())
 }

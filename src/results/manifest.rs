@@ -99,9 +99,10 @@ pub struct Timings {
 /// One Earth Engine export task.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ChunkEntry {
-    pub chunk: u64,
-    /// First and last site index (0-based, inclusive).
-    pub sites: [u64; 2],
+    /// Chunk id (`c00012`; halves of a split chunk append `a`/`b`).
+    pub chunk: String,
+    /// Number of sites in the chunk.
+    pub sites: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
     pub state: String,
@@ -110,8 +111,9 @@ pub struct ChunkEntry {
     pub runtime_seconds: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eecu_seconds: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<String>,
+    /// Files of this chunk merged into the table (`gs://bucket/object`, `drive:folder/name`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
 }
 
 /// Path of the manifest of a table: `results/lulc.csv` → `results/lulc.manifest.json`.
@@ -206,14 +208,14 @@ mod tests {
             totals: Totals::default(),
             timings: Timings { total_seconds: 1.5, ..Timings::default() },
             chunks: vec![ChunkEntry {
-                chunk: 0,
-                sites: [0, 49],
+                chunk: "c00000".into(),
+                sites: 50,
                 operation: Some("projects/p/operations/X".into()),
                 state: "SUCCEEDED".into(),
                 attempts: 2,
                 runtime_seconds: Some(61.0),
                 eecu_seconds: Some(12.5),
-                output: None,
+                files: vec!["gs://b/p/c00000.csv".into()],
             }],
             extra: Map::new(),
         };
