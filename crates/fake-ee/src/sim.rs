@@ -301,8 +301,10 @@ impl State {
     }
 
     /// Creates (or, for a repeated requestId, finds) the operation of an export request.
+    /// The operation is created at the simulation's current time (the caller has just brought it up to
+    /// date), so the scheduler never sees a task from its future.
     pub fn submit(&mut self, project: &str, route: Route, body: Value) -> Result<(usize, bool), ApiError> {
-        let now = self.now();
+        let now = self.sim_time;
         let request_id = body.get("requestId").and_then(Value::as_str).map(str::to_string);
         let mut submission = Submission {
             route,

@@ -320,3 +320,18 @@ async fn starts_inside_an_async_runtime() {
     assert_eq!(r.status, 200);
     assert_eq!(ee.counters().list_calls, 1);
 }
+
+#[test]
+fn with_a_running_clock_a_task_starts_when_submitted() {
+    let ee = start(Config {
+        clock: fake_ee::Clock::Scaled(1.0),
+        durations: fake_ee::Durations::Fixed(Duration::from_secs(10)),
+        ..Config::default()
+    });
+    let a = export(&ee, &table_body("at-once", &["s"], &[]));
+    assert_eq!(state(&a.json), "PENDING");
+    ee.advance(Duration::from_secs(20));
+    let op = get_op(&ee, a.json["name"].as_str().unwrap());
+    assert_eq!(state(&op), "SUCCEEDED", "{op}");
+    assert_eq!(op["metadata"]["startTime"], op["metadata"]["createTime"]);
+}
