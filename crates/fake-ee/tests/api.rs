@@ -335,3 +335,18 @@ fn with_a_running_clock_a_task_starts_when_submitted() {
     assert_eq!(state(&op), "SUCCEEDED", "{op}");
     assert_eq!(op["metadata"]["startTime"], op["metadata"]["createTime"]);
 }
+
+#[test]
+fn a_duration_hook_decides_per_task() {
+    let hook = fake_ee::Durations::Hook(std::sync::Arc::new(|t: &fake_ee::TaskInfo| {
+        Duration::from_secs(10 * t.site_ids.len() as u64)
+    }));
+    let ee = start(Config { durations: hook, max_running: 2, ..manual() });
+    let small = export(&ee, &table_body("small", &["a"], &[]));
+    let big = export(&ee, &table_body("big", &["a", "b", "c"], &[]));
+    ee.advance(Duration::from_secs(10));
+    assert_eq!(state(&get_op(&ee, small.json["name"].as_str().unwrap())), "SUCCEEDED");
+    assert_eq!(state(&get_op(&ee, big.json["name"].as_str().unwrap())), "RUNNING");
+    ee.advance(Duration::from_secs(20));
+    assert_eq!(state(&get_op(&ee, big.json["name"].as_str().unwrap())), "SUCCEEDED");
+}
