@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use executor_support::{client, settings, TestPlanner};
-use fake_ee::{Clock, Config, Durations, FakeEe, Failure, OpState, RequestFault, RouteMatch, TaskMatch, TaskRule};
+use fake_ee::{Clock, Config, Durations, Failure, FakeEe, OpState, RequestFault, RouteMatch, TaskMatch, TaskRule};
 use geepipe::executor::{self, Event, Executor, Outcome, Recorder, Settings, Stop};
 use geepipe::journal::{ChunkRow, ChunkState, Journal};
 use geepipe::plan::Task;
@@ -138,7 +138,13 @@ fn request_faults_are_retried_without_duplicate_tasks() {
 fn transient_task_failures_resubmit_with_new_request_ids() {
     let ee = FakeEe::start_blocking(fast_fake(1000)).unwrap();
     ee.faults().push(TaskRule::fail(TaskMatch::Any, Failure::Internal).times(3));
-    ee.faults().push(TaskRule::fail(TaskMatch::Any, Failure::Custom { code: 8, message: "Too many concurrent aggregations.".into() }).times(2));
+    ee.faults().push(
+        TaskRule::fail(
+            TaskMatch::Any,
+            Failure::Custom { code: 8, message: "Too many concurrent aggregations.".into() },
+        )
+        .times(2),
+    );
     let dir = tempfile::tempdir().unwrap();
     let planner = TestPlanner::new("transient");
     let r = run(&ee, &dir.path().join("j.sqlite"), planner.clone(), Some(planner.plan(10, 2)), settings(5));
@@ -246,9 +252,11 @@ fn fatal_failures_stop_submitting_and_are_reported_once() {
         assert_eq!(r.events.iter().filter(|e| matches!(e, Event::FatalStop { .. })).count(), 1);
         assert_eq!(r.outcome.counts.planned, 27);
         assert_eq!(r.outcome.counts.failed, 3);
-        assert!(r.rows.iter().filter(|row| row.state == ChunkState::Failed).all(|row| {
-            row.error_class.as_deref() == Some("fatal_run")
-        }));
+        assert!(r
+            .rows
+            .iter()
+            .filter(|row| row.state == ChunkState::Failed)
+            .all(|row| { row.error_class.as_deref() == Some("fatal_run") }));
     }
 }
 
@@ -280,7 +288,9 @@ fn queue_limit_counts_other_users_tasks() {
     let outcome = rt().block_on(async {
         let j = Journal::open(&journal, "test", "hash").unwrap();
         let s = Settings { detach: true, ..settings(50) };
-        let mut ex = Executor::new(client(&ee.base_url(), Some("test-token")), j, Some(planner.plan(40, 1)), planner.clone(), s).unwrap();
+        let mut ex =
+            Executor::new(client(&ee.base_url(), Some("test-token")), j, Some(planner.plan(40, 1)), planner.clone(), s)
+                .unwrap();
         ex.observe(Box::new(rec.clone()));
         ex.run(Stop::new()).await.unwrap()
     });
@@ -366,8 +376,14 @@ fn unreachable_service_is_an_environment_error() {
     let err = rt().block_on(async {
         let j = Journal::open(&dir.path().join("j.sqlite"), "test", "hash").unwrap();
         let s = Settings { max_unreachable_rounds: 2, ..settings(2) };
-        let ex = Executor::new(client(&format!("http://127.0.0.1:{port}"), None), j, Some(planner.plan(2, 1)), planner.clone(), s)
-            .unwrap();
+        let ex = Executor::new(
+            client(&format!("http://127.0.0.1:{port}"), None),
+            j,
+            Some(planner.plan(2, 1)),
+            planner.clone(),
+            s,
+        )
+        .unwrap();
         ex.run(Stop::new()).await.unwrap_err()
     });
     let msg = err.to_string();

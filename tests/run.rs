@@ -121,7 +121,11 @@ fn run_to_completion_status_and_no_token_anywhere() {
         let mut c = Command::new(env!("CARGO_BIN_EXE_geepipe"));
         c.args(args).current_dir(t.path()).env("NO_COLOR", "1").env_remove("GEEPIPE_EE_URL");
         let o = c.output().unwrap();
-        (o.status.code().unwrap(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+        (
+            o.status.code().unwrap(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     };
     let (code, table, _) = cmd(&["status", "p.yaml"]);
     assert_eq!(code, 0);
@@ -130,7 +134,10 @@ fn run_to_completion_status_and_no_token_anywhere() {
     assert_eq!(header, ["chunk", "sites", "state", "attempts", "runtime", "EECU", "error"]);
     let first: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!(&first[..4], ["c00000", "2", "succeeded", "1"]);
-    assert!(table.trim_end().ends_with("30 chunks: 30 succeeded, 0 failed, 0 running, 0 pending, 0 not submitted"), "{table}");
+    assert!(
+        table.trim_end().ends_with("30 chunks: 30 succeeded, 0 failed, 0 running, 0 pending, 0 not submitted"),
+        "{table}"
+    );
     let (code, json, _) = cmd(&["status", "p.yaml", "--json"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -175,7 +182,12 @@ fn no_credentials_names_every_way_to_provide_them() {
         .args(["run", "p.yaml", "--no-fetch"]);
     seed(&t, "cli-nocred", 1, None);
     let out = t.code(4);
-    for w in ["no Google credentials", "GOOGLE_APPLICATION_CREDENTIALS", "gcloud auth application-default login", "metadata server"] {
+    for w in [
+        "no Google credentials",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "gcloud auth application-default login",
+        "metadata server",
+    ] {
         assert!(out.stderr.contains(w), "missing {w:?} in:\n{}", out.stderr);
     }
     assert_eq!(out.stderr.matches("error:").count(), 1, "one message:\n{}", out.stderr);
@@ -338,7 +350,10 @@ fn ctrl_c_leaves_tasks_running_and_says_how_to_resume() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("interrupted: 0 of 10 chunks done; 8 submitted tasks keep running on Earth Engine"), "{stderr}");
+    assert!(
+        stderr.contains("interrupted: 0 of 10 chunks done; 8 submitted tasks keep running on Earth Engine"),
+        "{stderr}"
+    );
     assert!(stderr.contains("Resume with:  geepipe run p.yaml"), "{stderr}");
     let r = rows(&t);
     assert_eq!(r.iter().filter(|r| r.operation.is_some()).count(), 8);

@@ -334,10 +334,7 @@ mod tests {
 
     #[test]
     fn summary_is_one_line() {
-        assert_eq!(
-            Problem::http(403, Some("PERMISSION_DENIED"), "no").summary(),
-            "HTTP 403 PERMISSION_DENIED: no"
-        );
+        assert_eq!(Problem::http(403, Some("PERMISSION_DENIED"), "no").summary(), "HTTP 403 PERMISSION_DENIED: no");
         assert_eq!(Problem::task(3, "User memory limit exceeded.").summary(), "code 3: User memory limit exceeded.");
     }
 }

@@ -14,24 +14,72 @@ use crate::journal::ChunkState;
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The run started (`resumed` when the journal already had work in it).
-    Started { chunks: usize, done: usize, active: usize, to_submit: usize, resumed: bool },
+    Started {
+        chunks: usize,
+        done: usize,
+        active: usize,
+        to_submit: usize,
+        resumed: bool,
+    },
     /// A task was created (or found again by its request id).
-    Submitted { chunk: String, attempt: u32, request_id: String, operation: String },
+    Submitted {
+        chunk: String,
+        attempt: u32,
+        request_id: String,
+        operation: String,
+    },
     /// A live operation from an earlier run, or a submission whose response was lost, was taken over.
-    Adopted { chunk: String, operation: String },
-    StateChanged { chunk: String, from: ChunkState, to: ChunkState },
-    Succeeded { chunk: String, runtime_s: Option<f64>, eecu_s: Option<f64> },
+    Adopted {
+        chunk: String,
+        operation: String,
+    },
+    StateChanged {
+        chunk: String,
+        from: ChunkState,
+        to: ChunkState,
+    },
+    Succeeded {
+        chunk: String,
+        runtime_s: Option<f64>,
+        eecu_s: Option<f64>,
+    },
     /// A transient failure: the chunk will be submitted again as a new task with a new request id.
-    Retried { chunk: String, attempt: u32, error: String },
+    Retried {
+        chunk: String,
+        attempt: u32,
+        error: String,
+    },
     /// Too big: replaced by two halves.
-    Split { chunk: String, into: Vec<String>, error: String },
-    Failed { chunk: String, class: String, error: String },
-    Cancelled { chunk: String },
+    Split {
+        chunk: String,
+        into: Vec<String>,
+        error: String,
+    },
+    Failed {
+        chunk: String,
+        class: String,
+        error: String,
+    },
+    Cancelled {
+        chunk: String,
+    },
     /// A failure that would repeat for every chunk: nothing more is submitted.
-    FatalStop { error: String, not_submitted: usize },
+    FatalStop {
+        error: String,
+        not_submitted: usize,
+    },
     /// One `operations.list` round.
-    Poll { operations: usize, foreign_active: usize, next_ms: u64 },
-    Finished { succeeded: usize, failed: usize, cancelled: usize, remaining: usize },
+    Poll {
+        operations: usize,
+        foreign_active: usize,
+        next_ms: u64,
+    },
+    Finished {
+        succeeded: usize,
+        failed: usize,
+        cancelled: usize,
+        remaining: usize,
+    },
 }
 
 impl Event {

@@ -124,8 +124,7 @@ impl Outcome {
             crate::exit::INTERRUPTED
         } else if self.detached {
             crate::exit::OK
-        } else if self.counts.failed > 0 || self.counts.cancelled > 0 || self.fatal.is_some() || self.remaining() > 0
-        {
+        } else if self.counts.failed > 0 || self.counts.cancelled > 0 || self.fatal.is_some() || self.remaining() > 0 {
             crate::exit::SOME_FAILED
         } else {
             crate::exit::OK
@@ -345,7 +344,7 @@ impl Executor {
                 r.ended_at = None;
                 r.started_at = None;
                 if r.attempt >= self.settings.max_task_attempts {
-                    // A fresh budget for this run.
+                    // One more attempt in this run.
                     r.attempt = r.attempt.saturating_sub(1);
                 }
             }
@@ -507,6 +506,8 @@ impl Executor {
         let results = futures::future::join_all(requests.iter().map(|(ep, body)| client.export(*ep, body))).await;
         let mut any_ok = false;
         let mut last_err = None;
+        // The intents were committed before sending; the outcomes of the batch commit together.
+        self.journal.begin_batch()?;
         for (&i, res) in batch.iter().zip(results) {
             match res {
                 Ok(op) => {
@@ -547,6 +548,7 @@ impl Executor {
                 }
             }
         }
+        self.journal.commit_batch()?;
         self.note_reachability(any_ok, last_err)
     }
 
@@ -639,8 +641,7 @@ impl Executor {
         };
         let by_name: HashMap<&str, &Operation> = ops.iter().map(|o| (o.name.as_str(), o)).collect();
         let ours: HashSet<&str> = self.rows.iter().filter_map(|r| r.operation.as_deref()).collect();
-        self.foreign_active =
-            ops.iter().filter(|o| o.state().is_active() && !ours.contains(o.name.as_str())).count();
+        self.foreign_active = ops.iter().filter(|o| o.state().is_active() && !ours.contains(o.name.as_str())).count();
         let watched: Vec<usize> = (0..self.rows.len())
             .filter(|&i| self.rows[i].state.is_active() && self.rows[i].operation.is_some())
             .collect();
@@ -658,9 +659,12 @@ impl Executor {
         }
         drop(by_name);
         drop(ours);
+        // One transaction for everything this poll observed.
+        self.journal.begin_batch()?;
         for (i, op) in updates {
             self.apply(i, &op)?;
         }
+        self.journal.commit_batch()?;
         // Not in the list (eventual consistency, or listing limits): ask for it directly after two rounds.
         for i in missing {
             let n = self.missing_rounds.entry(i).or_insert(0);

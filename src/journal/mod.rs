@@ -375,9 +375,10 @@ impl Journal {
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<(), JournalError> {
         self.conn
-            .execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2", [
-                key, value,
-            ])
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+                [key, value],
+            )
             .map(|_| ())
             .map_err(|e| self.sq(e))
     }
@@ -389,13 +390,17 @@ impl Journal {
 
     /// Records the plan in one transaction (then `has_plan` is true).
     pub fn record_plan(&mut self, tasks: &[Task]) -> Result<(), JournalError> {
-        let rows: Vec<ChunkRow> = tasks.iter().enumerate().map(|(i, t)| ChunkRow::from_task(t, i as i64, None)).collect();
-        let tx = self.conn.transaction().map_err(|e| JournalError::Sqlite { path: self.path.clone(), source: e })?;
+        let rows: Vec<ChunkRow> =
+            tasks.iter().enumerate().map(|(i, t)| ChunkRow::from_task(t, i as i64, None)).collect();
+        let tx = self.conn.savepoint().map_err(|e| JournalError::Sqlite { path: self.path.clone(), source: e })?;
         for r in &rows {
             put_row(&tx, r).map_err(|e| JournalError::Sqlite { path: self.path.clone(), source: e })?;
         }
-        tx.execute("INSERT INTO meta (key, value) VALUES ('plan_complete', '1') ON CONFLICT(key) DO UPDATE SET value = '1'", [])
-            .map_err(|e| JournalError::Sqlite { path: self.path.clone(), source: e })?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('plan_complete', '1') ON CONFLICT(key) DO UPDATE SET value = '1'",
+            [],
+        )
+        .map_err(|e| JournalError::Sqlite { path: self.path.clone(), source: e })?;
         tx.commit().map_err(|e| JournalError::Sqlite { path: self.path.clone(), source: e })
     }
 
@@ -403,11 +408,28 @@ impl Journal {
     pub fn put(&mut self, rows: &[&ChunkRow]) -> Result<(), JournalError> {
         let path = self.path.clone();
         let sq = |source| JournalError::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(sq)?;
+        let tx = self.conn.savepoint().map_err(sq)?;
         for r in rows {
             put_row(&tx, r).map_err(sq)?;
         }
         tx.commit().map_err(sq)
+    }
+
+    /// Starts a batch: later writes commit together at [`Journal::commit_batch`] (observations of one poll;
+    /// never used around a request, whose intent must be committed before it is sent).
+    pub fn begin_batch(&self) -> Result<(), JournalError> {
+        if self.conn.is_autocommit() {
+            self.conn.execute_batch("BEGIN").map_err(|e| self.sq(e))?;
+        }
+        Ok(())
+    }
+
+    /// Commits a batch started by [`Journal::begin_batch`].
+    pub fn commit_batch(&self) -> Result<(), JournalError> {
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("COMMIT").map_err(|e| self.sq(e))?;
+        }
+        Ok(())
     }
 
     /// Every chunk, in plan order.
@@ -496,7 +518,7 @@ impl Journal {
     }
 }
 
-fn put_row(tx: &rusqlite::Transaction<'_>, r: &ChunkRow) -> rusqlite::Result<()> {
+fn put_row(tx: &rusqlite::Savepoint<'_>, r: &ChunkRow) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO chunks (chunk_id, parent, seq, site_ids, endpoint, description, body, target, base_request_id,
             request_id, attempt, state, operation, submitted_at, started_at, ended_at, eecu_seconds, error,
