@@ -214,3 +214,13 @@ async fn prepare(config: Config) -> Result<(Arc<Shared>, tokio::net::TcpListener
     let shared = Arc::new(Shared { state: Mutex::new(sim::State::new(config)), contract, shutdown });
     Ok((shared, listener))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_handle_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<super::FakeEe>();
+        shared::<super::Config>();
+    }
+}
