@@ -392,3 +392,43 @@ fn unreachable_service_is_an_environment_error() {
     assert!(rows.iter().all(|row| row.operation.is_none()), "no task exists");
     assert!(rows.iter().all(|row| matches!(row.state, ChunkState::Planned | ChunkState::Submitting)));
 }
+
+#[test]
+fn a_submission_without_request_id_is_never_retried() {
+    let ee = FakeEe::start_blocking(fast_fake(1000)).unwrap();
+    ee.faults().push(RequestFault::status(503, 1).on(RouteMatch::Exports));
+    let planner = TestPlanner::new("noid");
+    let mut task = planner.plan(1, 1).remove(0);
+    task.body.as_object_mut().unwrap().remove("requestId");
+    let c = client(&ee.base_url(), Some("test-token"));
+    let err = rt().block_on(c.export(task.endpoint, &task.body)).unwrap_err();
+    assert_eq!(err.problem.http_status, Some(503));
+    assert_eq!(ee.counters().requests_to(fake_ee::Route::TableExport), 1);
+    assert_eq!(ee.counters().operations_created, 0);
+    // With its request id the same failure is retried (and creates exactly one task).
+    ee.faults().push(RequestFault::status(503, 2).on(RouteMatch::Exports));
+    let task = planner.plan(1, 1).remove(0);
+    let op = rt().block_on(c.export(task.endpoint, &task.body)).unwrap();
+    assert!(op.name.starts_with("projects/demo-project/operations/"));
+    assert_eq!(ee.counters().requests_to(fake_ee::Route::TableExport), 4);
+    assert_eq!(ee.counters().operations_created, 1);
+    assert_eq!(c.counts().snapshot()[4], 2, "two retries");
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let ee = FakeEe::start_blocking(fast_fake(1000)).unwrap();
+    ee.faults().push(RequestFault::too_many_requests(1, 1).on(RouteMatch::Exports));
+    let planner = TestPlanner::new("retryafter");
+    let task = planner.plan(1, 1).remove(0);
+    let mut cfg = geepipe::ee::ClientConfig::new(
+        url::Url::parse(&ee.base_url()).unwrap(),
+        executor_support::PROJECT,
+        geepipe::ee::Auth::emulator(Some("test-token".into())),
+    );
+    cfg.retry.base = Duration::from_millis(1);
+    let c = geepipe::ee::Client::new(cfg).unwrap();
+    let t = std::time::Instant::now();
+    rt().block_on(c.export(task.endpoint, &task.body)).unwrap();
+    assert!(t.elapsed() >= Duration::from_secs(1), "waited {:?} despite Retry-After: 1", t.elapsed());
+}

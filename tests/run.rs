@@ -359,3 +359,20 @@ fn ctrl_c_leaves_tasks_running_and_says_how_to_resume() {
     assert_eq!(r.iter().filter(|r| r.operation.is_some()).count(), 8);
     assert!(ee.operations().iter().all(|o| matches!(o.state, OpState::Pending | OpState::Running)));
 }
+
+#[test]
+fn status_and_wait_before_any_run_say_so() {
+    let ee = fake(Durations::Fixed(Duration::from_secs(5)), 100.0);
+    let t = setup(&ee).args(["status", "p.yaml"]);
+    let out = t.code(4);
+    assert!(out.stderr.contains("nothing was submitted for this pipeline yet"), "{}", out.stderr);
+    let out = setup(&ee).args(["wait", "p.yaml"]).code(4);
+    assert!(out.stderr.contains("nothing was submitted for this pipeline yet"), "{}", out.stderr);
+    // A journal without a plan (a `run` that stopped before planning) is no plan either.
+    let t = setup(&ee).args(["wait", "p.yaml"]);
+    let (p, _) = geepipe::pipeline::load(&t.path().join("p.yaml"), &Default::default()).unwrap();
+    drop(Journal::open(&journal_path(&t), "demo", &p.content_hash).unwrap());
+    let out = t.code(4);
+    assert!(out.stderr.contains("has no plan yet"), "{}", out.stderr);
+    assert!(!Journal::open_read(&journal_path(&t)).unwrap().has_plan().unwrap());
+}

@@ -139,6 +139,8 @@ pub enum ExecError {
     Journal(#[from] JournalError),
     #[error("Earth Engine unreachable or refusing: {0}")]
     Ee(EeError),
+    #[error("the journal {} has no plan yet: nothing was submitted for this pipeline (run `geepipe run` first)", .0.display())]
+    NoPlan(std::path::PathBuf),
 }
 
 /// The request id of attempt `attempt` (1-based) of a chunk whose planned id is `base`: the planned id for
@@ -245,7 +247,10 @@ impl Executor {
         settings: Settings,
     ) -> Result<Executor, ExecError> {
         if !journal.has_plan()? {
-            journal.record_plan(tasks.as_deref().unwrap_or(&[]))?;
+            match tasks {
+                Some(t) => journal.record_plan(&t)?,
+                None => return Err(ExecError::NoPlan(journal.path().to_path_buf())),
+            }
         }
         let rows = journal.chunks()?;
         let index = rows.iter().enumerate().map(|(i, r)| (r.chunk_id.clone(), i)).collect();
