@@ -190,6 +190,9 @@ fn endpoint_from_str(s: &str) -> Endpoint {
     }
 }
 
+/// One row of the `attempts` table: (chunk, attempt, request id, operation).
+pub type Attempt = (String, u32, String, Option<String>);
+
 /// Unix seconds now.
 pub fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
@@ -486,8 +489,8 @@ impl Journal {
             .map_err(|e| self.sq(e))
     }
 
-    /// Number of rows in `attempts` per chunk (for tests and status).
-    pub fn attempts(&self) -> Result<Vec<(String, u32, String, Option<String>)>, JournalError> {
+    /// Every attempt: (chunk, attempt, request id, operation), by chunk then attempt.
+    pub fn attempts(&self) -> Result<Vec<Attempt>, JournalError> {
         let mut stmt = self
             .conn
             .prepare("SELECT chunk_id, attempt, request_id, operation FROM attempts ORDER BY chunk_id, attempt")
