@@ -274,11 +274,12 @@ fn detach_wait_timeout_and_cancel() {
 #[test]
 fn sigkill_at_random_moments_never_duplicates_and_finishes() {
     use rand::Rng;
-    let ee = fake(Durations::Uniform { min: Duration::from_secs(5), max: Duration::from_secs(20), seed: 11 }, 100.0);
+    // Tasks of 0.2-0.6 s (real): a whole run takes longer than the 20 rounds' random kill delays.
+    let ee = fake(Durations::Uniform { min: Duration::from_secs(20), max: Duration::from_secs(60), seed: 11 }, 100.0);
     // Some answers get lost too: the journal then only has the intent.
     ee.faults().push(RequestFault::lose_response(6).on(RouteMatch::Exports));
     let t = setup(&ee);
-    let chunks = 80;
+    let chunks = 100;
     seed(&t, "cli-kill", chunks, None);
     let mut rng = rand::rng();
     let mut killed_with_live_tasks = 0;

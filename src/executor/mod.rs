@@ -384,7 +384,7 @@ impl Executor {
                 break self.outcome_with(|o| o.timed_out = true);
             }
             let submitted = tokio::select! {
-                r = self.submit_round(&ops) => r?,
+                r = self.submit_round() => r?,
                 _ = stop.wait() => { break self.outcome_with(|o| o.interrupted = true); }
             };
             if self.settings.detach {
@@ -465,7 +465,7 @@ impl Executor {
     }
 
     /// Submits the next batch that fits under both limits. Returns how many were sent.
-    async fn submit_round(&mut self, _ops: &[Operation]) -> Result<usize, ExecError> {
+    async fn submit_round(&mut self) -> Result<usize, ExecError> {
         if self.fatal.is_some() {
             return Ok(0);
         }
