@@ -12,6 +12,7 @@ use clap::Args;
 
 use super::Global;
 use crate::exit;
+use crate::journal::{ChunkState, Journal};
 use crate::pipeline::SiteLocation;
 use crate::pipeline::{KindName, OutputFormatName, Pipeline};
 use crate::plan::Target;
@@ -32,6 +33,9 @@ pub struct FetchArgs {
     /// Write the table even if some chunks are missing, and say which.
     #[arg(long)]
     pub partial: bool,
+    /// Journal file of the run (default: `<journal folder>/<pipeline name>.sqlite`).
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
 }
 
 pub fn fetch(g: &Global, a: FetchArgs) -> i32 {
@@ -39,23 +43,48 @@ pub fn fetch(g: &Global, a: FetchArgs) -> i32 {
         Ok(p) => p,
         Err(c) => return c,
     };
-    let chunks = match finished_chunks(&pipeline) {
+    let path = a.journal.clone().unwrap_or_else(|| Journal::default_path(&pipeline));
+    let chunks = match finished_chunks(&path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
-            return exit::INTERNAL;
+            return exit::ENVIRONMENT;
         }
     };
     fetch_chunks(g, &a, &pipeline, chunks)
 }
 
-/// The chunks of `pipeline` whose export tasks succeeded, from the run journal.
-pub fn finished_chunks(pipeline: &Pipeline) -> Result<Vec<FinishedChunk>, String> {
-    Err(format!(
-        "`fetch` needs the run journal to know which chunks of `{}` finished, and the journal is not part of this \
-         build yet",
-        pipeline.name
-    ))
+/// The chunks whose export tasks succeeded, from the run journal at `path`. Split parents are left out:
+/// their halves hold the results.
+pub fn finished_chunks(path: &Path) -> Result<Vec<FinishedChunk>, String> {
+    if !path.exists() {
+        return Err(format!(
+            "no run journal at {}: nothing has been run yet\nhelp: `geepipe run FILE` submits the tasks and fetches \
+             the results when they finish",
+            path.display()
+        ));
+    }
+    let journal = Journal::open_read(path).map_err(|e| e.to_string())?;
+    let rows = journal.chunks().map_err(|e| e.to_string())?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| r.state == ChunkState::Succeeded)
+        .map(|r| {
+            let runtime_secs = match (r.started_at, r.ended_at) {
+                (Some(s), Some(e)) if e >= s => Some(e - s),
+                _ => None,
+            };
+            FinishedChunk {
+                target: r.task().target,
+                chunk_id: r.chunk_id,
+                site_ids: r.site_ids,
+                operation: r.operation,
+                attempts: r.attempt,
+                runtime_secs,
+                eecu_secs: r.eecu_seconds,
+            }
+        })
+        .collect())
 }
 
 /// Everything `geepipe fetch` does once the finished chunks are known; returns the exit code.

@@ -1,1 +1,925 @@
 //! The executor: submits planned tasks, watches them, retries or splits failures, and reports events.
+//!
+//! One loop, three duties:
+//! 1. **Submit** while this run has fewer than `max_concurrent` tasks PENDING/RUNNING and the project's queue
+//!    (this run's active tasks plus every other active task `operations.list` shows) stays under
+//!    `queue_limit` (Earth Engine allows 3,000). Before each batch the chunks are written to the journal as
+//!    `submitting` with the request id about to be used (intent), after it with their operation (outcome).
+//! 2. **Watch** all tasks with ONE paged `operations.list` per poll (never one call per task). The interval
+//!    adapts: `poll_min` right after a submission or a change, growing ×1.5 while nothing happens, capped by
+//!    `poll_max` and by the predicted end of the soonest task (from the durations seen so far).
+//! 3. **React** to failures through [`crate::ee::classify`]: transient → a new task with a new request id
+//!    derived from (chunk, attempt), at most `max_task_attempts`; too big → split the chunk in two with the
+//!    [`ChunkPlanner`] (halves `<chunk>a`/`<chunk>b`) down to single sites, then record that site's error;
+//!    fatal for the run (missing asset, permission, quota) → stop submitting and report it once.
+//!
+//! Resuming (a new run on an existing journal): chunks with an operation are adopted and watched;
+//! `submitting` chunks (intent written, response maybe lost) are sent again with the SAME request id, which
+//! Earth Engine deduplicates, so no chunk ever gets two tasks; `planned` chunks are submitted normally.
+
+pub mod events;
+pub mod progress;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sha2::Digest;
+
+pub use events::{Counts, Event, JsonLines, Observer, Recorder};
+pub use progress::Progress;
+
+use crate::ee::{self, Class, Client, EeError, Operation, Problem, Scope, State};
+use crate::journal::{self, ChunkRow, ChunkState, Journal, JournalError};
+use crate::plan::{ChunkPlanner, Task};
+
+/// How the executor behaves.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// At most this many of this run's tasks PENDING or RUNNING.
+    pub max_concurrent: usize,
+    /// Never push the project's active tasks (all users) past this.
+    pub queue_limit: usize,
+    /// Tasks per chunk for transient task failures (new request id each).
+    pub max_task_attempts: u32,
+    pub poll_min: Duration,
+    pub poll_max: Duration,
+    /// Submit what fits now, then return (`run --detach`).
+    pub detach: bool,
+    /// Give up waiting at this instant (`wait --timeout`): exit 3, tasks keep running.
+    pub deadline: Option<Instant>,
+    /// Submit chunks that failed or were cancelled in an earlier run again (`run`: yes; `wait`: no).
+    pub retry_finished_failures: bool,
+    /// Consecutive rounds in which every call failed transiently before giving up (Earth Engine unreachable).
+    pub max_unreachable_rounds: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_concurrent: crate::pipeline::model::Chunks::DEFAULT_MAX_CONCURRENT,
+            queue_limit: 3000,
+            max_task_attempts: 4,
+            poll_min: Duration::from_secs(5),
+            poll_max: Duration::from_secs(60),
+            detach: false,
+            deadline: None,
+            retry_finished_failures: true,
+            max_unreachable_rounds: 10,
+        }
+    }
+}
+
+/// A shared "stop now" flag (Ctrl-C).
+#[derive(Clone, Default)]
+pub struct Stop(Arc<(AtomicBool, tokio::sync::Notify)>);
+
+impl Stop {
+    pub fn new() -> Stop {
+        Stop::default()
+    }
+
+    pub fn trigger(&self) {
+        self.0 .0.store(true, Ordering::SeqCst);
+        self.0 .1.notify_waiters();
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0 .0.load(Ordering::SeqCst)
+    }
+
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.0 .1.notified();
+            if self.is_set() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Outcome {
+    pub counts: Counts,
+    pub interrupted: bool,
+    pub timed_out: bool,
+    pub detached: bool,
+    /// The run-wide fatal error that stopped submissions, if any.
+    pub fatal: Option<String>,
+}
+
+impl Outcome {
+    /// Chunks neither finished nor failed (still on Earth Engine or never submitted).
+    pub fn remaining(&self) -> usize {
+        self.counts.total - self.counts.done()
+    }
+
+    /// The process exit code for this outcome (see [`crate::exit`]).
+    pub fn exit_code(&self) -> i32 {
+        if self.interrupted || self.timed_out {
+            crate::exit::INTERRUPTED
+        } else if self.detached {
+            crate::exit::OK
+        } else if self.counts.failed > 0 || self.counts.cancelled > 0 || self.fatal.is_some() || self.remaining() > 0 {
+            crate::exit::SOME_FAILED
+        } else {
+            crate::exit::OK
+        }
+    }
+}
+
+/// Why the executor could not go on (exit code 4).
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("Earth Engine unreachable or refusing: {0}")]
+    Ee(EeError),
+    #[error("the journal {} has no plan yet: nothing was submitted for this pipeline (run `geepipe run` first)", .0.display())]
+    NoPlan(std::path::PathBuf),
+}
+
+/// The request id of attempt `attempt` (1-based) of a chunk whose planned id is `base`: the planned id for
+/// attempt 1, then `<base>-r<attempt>` (hashed down when that would pass 60 characters). Deterministic, so a
+/// crash between intent and response resubmits the same id.
+pub fn attempt_request_id(base: &str, attempt: u32) -> String {
+    if attempt <= 1 {
+        return base.to_string();
+    }
+    let suffix = format!("-r{attempt}");
+    if base.len() + suffix.len() <= 60 {
+        return format!("{base}{suffix}");
+    }
+    let h = hex::encode(&sha2::Sha256::digest(base.as_bytes())[..12]);
+    let keep = 60 - suffix.len() - h.len() - 1;
+    format!("{}-{h}{suffix}", &base[..keep.min(base.len())])
+}
+
+/// A chunk as a task handle: what `status` shows (like Descartes Labs' `ExportTask`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskStatus {
+    pub chunk: String,
+    pub sites: usize,
+    pub state: ChunkState,
+    /// Nothing more will happen (succeeded, failed, cancelled, or split).
+    pub ready: bool,
+    pub success: bool,
+    /// `transient`, `too_big`, `fatal`, `fatal_run`, `cancelled`, or null.
+    pub failure_type: Option<String>,
+    pub error: Option<String>,
+    pub attempts: u32,
+    pub runtime_s: Option<f64>,
+    pub eecu_s: Option<f64>,
+    pub operation: Option<String>,
+    pub request_id: String,
+    pub parent: Option<String>,
+}
+
+impl TaskStatus {
+    pub fn from_row(r: &ChunkRow) -> TaskStatus {
+        TaskStatus {
+            chunk: r.chunk_id.clone(),
+            sites: r.site_ids.len(),
+            state: r.state,
+            ready: r.state.is_final(),
+            success: r.state == ChunkState::Succeeded,
+            failure_type: if r.state == ChunkState::Succeeded { None } else { r.error_class.clone() },
+            error: if r.state == ChunkState::Succeeded { None } else { r.error.clone() },
+            attempts: r.attempt,
+            runtime_s: r.runtime(),
+            eecu_s: r.eecu_seconds,
+            operation: r.operation.clone(),
+            request_id: r.request_id.clone(),
+            parent: r.parent.clone(),
+        }
+    }
+}
+
+fn class_name(c: Class) -> &'static str {
+    match c {
+        Class::Transient => "transient",
+        Class::TooBig => "too_big",
+        Class::Fatal(Scope::Chunk) => "fatal",
+        Class::Fatal(Scope::Run) => "fatal_run",
+        Class::AlreadyExists => "already_exists",
+    }
+}
+
+/// The executor over one journal.
+pub struct Executor {
+    client: Client,
+    journal: Journal,
+    planner: Arc<dyn ChunkPlanner>,
+    settings: Settings,
+    observers: Vec<Box<dyn Observer>>,
+    rows: Vec<ChunkRow>,
+    index: HashMap<String, usize>,
+    queue: VecDeque<usize>,
+    fatal: Option<String>,
+    /// Local observation times (clock-independent duration estimates).
+    seen_active: HashMap<usize, Instant>,
+    durations: Vec<f64>,
+    /// Operations not found by the last list (looked up with `operations.get` next round).
+    missing_rounds: HashMap<usize, u32>,
+    foreign_active: usize,
+    unreachable_rounds: u32,
+    /// Chunks whose submission was answered ALREADY_EXISTS: find their task by description.
+    conflicts: HashSet<usize>,
+    /// Failed resends per `submitting` chunk; after [`MAX_RESENDS`] the chunk is parked for this run
+    /// (it stays `submitting` in the journal, so a later run resends the same request id).
+    resend_failures: HashMap<usize, u32>,
+}
+
+/// Resends of one `submitting` chunk per run before it is parked.
+const MAX_RESENDS: u32 = 20;
+
+impl Executor {
+    /// Loads the journal's chunks; when the journal has no plan yet, records `tasks` as the plan first.
+    pub fn new(
+        client: Client,
+        mut journal: Journal,
+        tasks: Option<Vec<Task>>,
+        planner: Arc<dyn ChunkPlanner>,
+        settings: Settings,
+    ) -> Result<Executor, ExecError> {
+        if !journal.has_plan()? {
+            match tasks {
+                Some(t) => journal.record_plan(&t)?,
+                None => return Err(ExecError::NoPlan(journal.path().to_path_buf())),
+            }
+        }
+        let rows = journal.chunks()?;
+        let index = rows.iter().enumerate().map(|(i, r)| (r.chunk_id.clone(), i)).collect();
+        Ok(Executor {
+            client,
+            journal,
+            planner,
+            settings,
+            observers: Vec::new(),
+            rows,
+            index,
+            queue: VecDeque::new(),
+            fatal: None,
+            seen_active: HashMap::new(),
+            durations: Vec::new(),
+            missing_rounds: HashMap::new(),
+            foreign_active: 0,
+            unreachable_rounds: 0,
+            conflicts: HashSet::new(),
+            resend_failures: HashMap::new(),
+        })
+    }
+
+    pub fn observe(&mut self, o: Box<dyn Observer>) {
+        self.observers.push(o);
+    }
+
+    pub fn rows(&self) -> &[ChunkRow] {
+        &self.rows
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for r in &self.rows {
+            match r.state {
+                ChunkState::Split => continue,
+                ChunkState::Planned => c.planned += 1,
+                ChunkState::Submitting => c.submitting += 1,
+                ChunkState::Pending => c.pending += 1,
+                ChunkState::Running | ChunkState::Cancelling => c.running += 1,
+                ChunkState::Succeeded => c.succeeded += 1,
+                ChunkState::Failed => c.failed += 1,
+                ChunkState::Cancelled => c.cancelled += 1,
+            }
+            c.total += 1;
+        }
+        c
+    }
+
+    fn emit(&mut self, e: Event) {
+        let detail = serde_json::to_value(&e).unwrap_or_default();
+        if let Err(err) = self.journal.log_event(e.chunk(), e.kind(), &detail) {
+            tracing::warn!("journal: {err}");
+        }
+        let c = self.counts();
+        for o in &mut self.observers {
+            o.event(&e, &c);
+        }
+    }
+
+    fn save(&mut self, idx: &[usize]) -> Result<(), ExecError> {
+        let rows: Vec<&ChunkRow> = idx.iter().map(|&i| &self.rows[i]).collect();
+        self.journal.put(&rows)?;
+        Ok(())
+    }
+
+    fn active(&self) -> usize {
+        self.rows.iter().filter(|r| r.state.is_active()).count()
+    }
+
+    fn parked(&self) -> usize {
+        self.resend_failures
+            .iter()
+            .filter(|(i, n)| **n >= MAX_RESENDS && self.rows[**i].state == ChunkState::Submitting)
+            .count()
+    }
+
+    /// Runs until every chunk is final, or detach / interrupt / timeout / a fatal environment error.
+    pub async fn run(mut self, stop: Stop) -> Result<Outcome, ExecError> {
+        let resumed = self.rows.iter().any(|r| r.attempt > 0);
+        // Earlier failures and cancellations get another chance in `run` (new attempt, new request id).
+        if self.settings.retry_finished_failures {
+            let again: Vec<usize> = (0..self.rows.len())
+                .filter(|&i| matches!(self.rows[i].state, ChunkState::Failed | ChunkState::Cancelled))
+                .collect();
+            for &i in &again {
+                let r = &mut self.rows[i];
+                r.state = ChunkState::Planned;
+                r.error = None;
+                r.error_class = None;
+                r.operation = None;
+                r.ended_at = None;
+                r.started_at = None;
+                if r.attempt >= self.settings.max_task_attempts {
+                    // One more attempt in this run.
+                    r.attempt = r.attempt.saturating_sub(1);
+                }
+            }
+            self.save(&again)?;
+        }
+        self.queue = (0..self.rows.len()).filter(|&i| self.rows[i].state == ChunkState::Planned).collect();
+        let now = Instant::now();
+        for (i, r) in self.rows.iter().enumerate() {
+            if r.state.is_active() {
+                self.seen_active.insert(i, now);
+            }
+        }
+        let c = self.counts();
+        self.emit(Event::Started {
+            chunks: c.total,
+            done: c.done(),
+            active: self.active(),
+            to_submit: self.queue.len(),
+            resumed,
+        });
+
+        // Learn the project's queue and adopt live operations before submitting anything.
+        let mut ops = self.poll().await?;
+        self.adopt_submitting(&ops).await?;
+
+        let mut interval = self.settings.poll_min;
+        let outcome = loop {
+            if stop.is_set() {
+                break self.outcome_with(|o| o.interrupted = true);
+            }
+            if self.settings.deadline.is_some_and(|d| Instant::now() >= d) {
+                break self.outcome_with(|o| o.timed_out = true);
+            }
+            let submitted = tokio::select! {
+                r = self.submit_round() => r?,
+                _ = stop.wait() => { break self.outcome_with(|o| o.interrupted = true); }
+            };
+            if self.settings.detach {
+                break self.outcome_with(|o| o.detached = true);
+            }
+            let live = self.active() - self.parked();
+            if self.rows.iter().all(|r| r.state.is_final())
+                || (self.queue.is_empty() && live == 0)
+                || (self.fatal.is_some() && live == 0)
+            {
+                break self.outcome_with(|_| {});
+            }
+            interval = if submitted > 0 { self.settings.poll_min } else { interval };
+            let sleep = self.next_interval(interval);
+            let sleep = match self.settings.deadline {
+                Some(d) => sleep.min(d.saturating_duration_since(Instant::now())),
+                None => sleep,
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = stop.wait() => { break self.outcome_with(|o| o.interrupted = true); }
+            }
+            let before = self.state_fingerprint();
+            ops = tokio::select! {
+                r = self.poll() => r?,
+                _ = stop.wait() => { break self.outcome_with(|o| o.interrupted = true); }
+            };
+            self.adopt_submitting(&ops).await?;
+            interval = if self.state_fingerprint() != before {
+                self.settings.poll_min
+            } else {
+                (sleep.mul_f64(1.5)).clamp(self.settings.poll_min, self.settings.poll_max)
+            };
+        };
+        let c = outcome.counts;
+        self.emit(Event::Finished {
+            succeeded: c.succeeded,
+            failed: c.failed,
+            cancelled: c.cancelled,
+            remaining: outcome.remaining(),
+        });
+        for o in &mut self.observers {
+            o.finish(&c);
+        }
+        Ok(outcome)
+    }
+
+    fn outcome_with(&self, f: impl FnOnce(&mut Outcome)) -> Outcome {
+        let mut o = Outcome { counts: self.counts(), fatal: self.fatal.clone(), ..Outcome::default() };
+        f(&mut o);
+        o
+    }
+
+    fn state_fingerprint(&self) -> Counts {
+        self.counts()
+    }
+
+    /// The sleep before the next poll: `base`, but no later than the predicted end of the soonest task.
+    fn next_interval(&self, base: Duration) -> Duration {
+        let mut next = base.clamp(self.settings.poll_min, self.settings.poll_max);
+        if self.durations.len() >= 3 {
+            let mut d = self.durations.clone();
+            d.sort_by(f64::total_cmp);
+            let typical = d[d.len() / 4]; // a low quantile: rather poll a bit early than late
+            let now = Instant::now();
+            let soonest = self
+                .seen_active
+                .iter()
+                .filter(|(i, _)| self.rows[**i].state.is_active())
+                .map(|(_, t)| typical - now.duration_since(*t).as_secs_f64())
+                .fold(f64::INFINITY, f64::min);
+            if soonest.is_finite() {
+                let s = Duration::from_secs_f64(soonest.max(0.0));
+                next = next.min(s.max(self.settings.poll_min));
+            }
+        }
+        next
+    }
+
+    /// Submits the next batch that fits under both limits. Returns how many were sent.
+    async fn submit_round(&mut self) -> Result<usize, ExecError> {
+        if self.fatal.is_some() {
+            return Ok(0);
+        }
+        let active = self.active();
+        let room_own = self.settings.max_concurrent.saturating_sub(active);
+        let room_queue = self.settings.queue_limit.saturating_sub(active + self.foreign_active);
+        let n = room_own.min(room_queue).min(self.queue.len());
+        if n == 0 {
+            return Ok(0);
+        }
+        let batch: Vec<usize> = self.queue.drain(..n).collect();
+        // Intent: every chunk of the batch is `submitting` with its new request id BEFORE anything is sent.
+        let now = journal::now();
+        for &i in &batch {
+            let r = &mut self.rows[i];
+            r.attempt += 1;
+            r.request_id = attempt_request_id(&r.base_request_id, r.attempt);
+            r.state = ChunkState::Submitting;
+            r.operation = None;
+            r.submitted_at = Some(now);
+            r.started_at = None;
+            r.ended_at = None;
+        }
+        self.save(&batch)?;
+        self.send(&batch, false).await?;
+        Ok(batch.len())
+    }
+
+    /// Sends the `submitting` chunks `batch` (with their recorded request ids) and records the outcomes.
+    async fn send(&mut self, batch: &[usize], adopting: bool) -> Result<(), ExecError> {
+        let requests: Vec<_> = batch
+            .iter()
+            .map(|&i| {
+                let r = &self.rows[i];
+                let mut body = r.body.clone();
+                if let Some(o) = body.as_object_mut() {
+                    o.insert("requestId".into(), serde_json::Value::String(r.request_id.clone()));
+                }
+                (r.endpoint, body)
+            })
+            .collect();
+        let client = self.client.clone();
+        let results = futures::future::join_all(requests.iter().map(|(ep, body)| client.export(*ep, body))).await;
+        let mut any_ok = false;
+        let mut last_err = None;
+        // The intents were committed before sending; the outcomes of the batch commit together.
+        self.journal.begin_batch()?;
+        for (&i, res) in batch.iter().zip(results) {
+            match res {
+                Ok(op) => {
+                    any_ok = true;
+                    self.resend_failures.remove(&i);
+                    self.conflicts.remove(&i);
+                    self.seen_active.insert(i, Instant::now());
+                    let r = &mut self.rows[i];
+                    r.operation = Some(op.name.clone());
+                    r.state = ChunkState::Pending;
+                    let (chunk, attempt, request_id) = (r.chunk_id.clone(), r.attempt, r.request_id.clone());
+                    self.save(&[i])?;
+                    if adopting {
+                        self.emit(Event::Adopted { chunk, operation: op.name.clone() });
+                    } else {
+                        self.emit(Event::Submitted { chunk, attempt, request_id, operation: op.name.clone() });
+                    }
+                    self.apply(i, &op)?;
+                }
+                Err(e) => {
+                    let class = e.class();
+                    match class {
+                        // Maybe created: stays `submitting`, resent with the same id (deduplicated) next round.
+                        Class::Transient | Class::AlreadyExists => {
+                            tracing::debug!(chunk = %self.rows[i].chunk_id, error = %e, "submission not confirmed");
+                            if class == Class::AlreadyExists {
+                                any_ok = true;
+                                self.conflicts.insert(i);
+                            }
+                            *self.resend_failures.entry(i).or_insert(0) += 1;
+                            last_err = Some(e);
+                        }
+                        _ => {
+                            any_ok = true; // the service answered
+                            self.failed(i, class, e.problem.summary())?;
+                        }
+                    }
+                }
+            }
+        }
+        self.journal.commit_batch()?;
+        self.note_reachability(any_ok, last_err)
+    }
+
+    fn note_reachability(&mut self, any_ok: bool, err: Option<EeError>) -> Result<(), ExecError> {
+        match (any_ok, err) {
+            (true, _) | (false, None) => {
+                self.unreachable_rounds = 0;
+                Ok(())
+            }
+            (false, Some(e)) => {
+                self.unreachable_rounds += 1;
+                if self.unreachable_rounds >= self.settings.max_unreachable_rounds {
+                    Err(ExecError::Ee(e))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// `submitting` chunks: find their operation (409 / lost response) or resend with the same request id.
+    async fn adopt_submitting(&mut self, ops: &[Operation]) -> Result<(), ExecError> {
+        let waiting: Vec<usize> = (0..self.rows.len())
+            .filter(|&i| self.rows[i].state == ChunkState::Submitting)
+            .filter(|i| self.resend_failures.get(i).is_none_or(|n| *n < MAX_RESENDS))
+            .collect();
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        let known: HashSet<&str> = self.rows.iter().filter_map(|r| r.operation.as_deref()).collect();
+        let mut resend = Vec::new();
+        let mut found = Vec::new();
+        for &i in &waiting {
+            // A task created by an earlier attempt of ours carries this chunk's description and no known name.
+            let r = &self.rows[i];
+            let candidate = ops
+                .iter()
+                .filter(|o| o.description() == Some(r.description.as_str()) && !known.contains(o.name.as_str()))
+                .filter(|o| {
+                    let created = o.metadata.as_ref().and_then(|m| m.create_time.as_deref()).and_then(ee::parse_time);
+                    // Only tasks created after this attempt's intent (allow clock skew of 10 minutes).
+                    match (created, r.submitted_at) {
+                        (Some(c), Some(s)) => c >= s - 600.0,
+                        _ => true,
+                    }
+                })
+                .max_by(|a, b| {
+                    let t = |o: &Operation| o.metadata.as_ref().and_then(|m| m.create_time.clone()).unwrap_or_default();
+                    t(a).cmp(&t(b))
+                });
+            match candidate {
+                Some(op) if self.conflicts.contains(&i) => found.push((i, op.clone())),
+                _ => resend.push(i),
+            }
+        }
+        for (i, op) in found {
+            self.conflicts.remove(&i);
+            self.resend_failures.remove(&i);
+            self.seen_active.insert(i, Instant::now());
+            let r = &mut self.rows[i];
+            r.operation = Some(op.name.clone());
+            r.state = ChunkState::Pending;
+            let chunk = r.chunk_id.clone();
+            self.save(&[i])?;
+            self.emit(Event::Adopted { chunk, operation: op.name.clone() });
+            self.apply(i, &op)?;
+        }
+        if !resend.is_empty() {
+            self.send(&resend, true).await?;
+        }
+        Ok(())
+    }
+
+    /// One paged `operations.list`; updates every watched chunk. Returns the operations.
+    async fn poll(&mut self) -> Result<Vec<Operation>, ExecError> {
+        let ops = match self.client.list_operations().await {
+            Ok(ops) => {
+                self.unreachable_rounds = 0;
+                ops
+            }
+            Err(e) => {
+                return match e.class() {
+                    Class::Transient => {
+                        self.note_reachability(false, Some(e))?;
+                        Ok(Vec::new())
+                    }
+                    _ => Err(ExecError::Ee(e)),
+                };
+            }
+        };
+        let by_name: HashMap<&str, &Operation> = ops.iter().map(|o| (o.name.as_str(), o)).collect();
+        let ours: HashSet<&str> = self.rows.iter().filter_map(|r| r.operation.as_deref()).collect();
+        self.foreign_active = ops.iter().filter(|o| o.state().is_active() && !ours.contains(o.name.as_str())).count();
+        let watched: Vec<usize> = (0..self.rows.len())
+            .filter(|&i| self.rows[i].state.is_active() && self.rows[i].operation.is_some())
+            .collect();
+        let mut updates = Vec::new();
+        let mut missing = Vec::new();
+        for i in watched {
+            let name = self.rows[i].operation.clone().unwrap_or_default();
+            match by_name.get(name.as_str()) {
+                Some(op) => {
+                    self.missing_rounds.remove(&i);
+                    updates.push((i, (*op).clone()));
+                }
+                None => missing.push(i),
+            }
+        }
+        drop(by_name);
+        drop(ours);
+        // One transaction for everything this poll observed.
+        self.journal.begin_batch()?;
+        for (i, op) in updates {
+            self.apply(i, &op)?;
+        }
+        self.journal.commit_batch()?;
+        // Not in the list (eventual consistency, or listing limits): ask for it directly after two rounds.
+        for i in missing {
+            let n = self.missing_rounds.entry(i).or_insert(0);
+            *n += 1;
+            if *n < 2 {
+                continue;
+            }
+            let name = self.rows[i].operation.clone().unwrap_or_default();
+            match self.client.get_operation(&name).await {
+                Ok(op) => {
+                    self.missing_rounds.remove(&i);
+                    self.apply(i, &op)?;
+                }
+                Err(e) if e.problem.http_status == Some(404) => {
+                    self.missing_rounds.remove(&i);
+                    self.failed(i, Class::Fatal(Scope::Chunk), format!("operation {name} disappeared: {e}"))?;
+                }
+                Err(e) => tracing::debug!(error = %e, "operations.get"),
+            }
+        }
+        let next = self.next_interval(self.settings.poll_min).as_millis() as u64;
+        let foreign_active = self.foreign_active;
+        self.emit(Event::Poll { operations: ops.len(), foreign_active, next_ms: next });
+        Ok(ops)
+    }
+
+    /// Applies an operation's state to its chunk.
+    fn apply(&mut self, i: usize, op: &Operation) -> Result<(), ExecError> {
+        let state = op.state();
+        let meta = op.metadata.clone().unwrap_or_default();
+        let from = self.rows[i].state;
+        let to = match state {
+            State::Pending | State::StateUnspecified => ChunkState::Pending,
+            State::Running => ChunkState::Running,
+            State::Cancelling => ChunkState::Cancelling,
+            State::Succeeded => ChunkState::Succeeded,
+            State::Cancelled => ChunkState::Cancelled,
+            State::Failed => ChunkState::Failed,
+        };
+        {
+            let r = &mut self.rows[i];
+            if let Some(t) = meta.start_time.as_deref().and_then(ee::parse_time) {
+                r.started_at = Some(t);
+            }
+            if let Some(t) = meta.end_time.as_deref().and_then(ee::parse_time) {
+                r.ended_at = Some(t);
+            } else if state.is_terminal() {
+                r.ended_at = meta.update_time.as_deref().and_then(ee::parse_time).or(r.ended_at);
+            }
+            if let Some(e) = meta.batch_eecu_usage_seconds {
+                r.eecu_seconds = Some(e);
+            }
+        }
+        if from == to && !state.is_terminal() {
+            return Ok(());
+        }
+        let chunk = self.rows[i].chunk_id.clone();
+        match to {
+            ChunkState::Succeeded => {
+                if let Some(t) = self.seen_active.remove(&i) {
+                    self.durations.push(t.elapsed().as_secs_f64());
+                }
+                self.rows[i].state = to;
+                self.rows[i].error = None;
+                self.rows[i].error_class = None;
+                self.save(&[i])?;
+                self.emit(Event::StateChanged { chunk: chunk.clone(), from, to });
+                let (runtime_s, eecu_s) = (self.rows[i].runtime(), self.rows[i].eecu_seconds);
+                self.emit(Event::Succeeded { chunk, runtime_s, eecu_s });
+            }
+            ChunkState::Cancelled => {
+                self.seen_active.remove(&i);
+                self.rows[i].state = to;
+                self.rows[i].error_class = Some("cancelled".into());
+                self.rows[i].error = Some("cancelled".into());
+                self.save(&[i])?;
+                self.emit(Event::StateChanged { chunk: chunk.clone(), from, to });
+                self.emit(Event::Cancelled { chunk });
+            }
+            ChunkState::Failed => {
+                self.seen_active.remove(&i);
+                let problem = op.problem().unwrap_or_else(|| Problem::task(2, "task failed without an error message"));
+                let class = ee::classify(&problem);
+                self.failed(i, class, problem.message.clone())?;
+            }
+            _ => {
+                self.rows[i].state = to;
+                self.save(&[i])?;
+                self.emit(Event::StateChanged { chunk, from, to });
+            }
+        }
+        Ok(())
+    }
+
+    /// A chunk's attempt failed with `class`: retry, split, or record the failure.
+    fn failed(&mut self, i: usize, class: Class, error: String) -> Result<(), ExecError> {
+        let chunk = self.rows[i].chunk_id.clone();
+        match class {
+            Class::Transient if self.rows[i].attempt < self.settings.max_task_attempts => {
+                let r = &mut self.rows[i];
+                r.state = ChunkState::Planned;
+                r.error = Some(error.clone());
+                r.error_class = Some(class_name(class).into());
+                let attempt = r.attempt + 1;
+                self.save(&[i])?;
+                self.queue.push_front(i);
+                self.emit(Event::Retried { chunk, attempt, error });
+            }
+            Class::TooBig if self.rows[i].site_ids.len() > 1 => self.split(i, error)?,
+            _ => {
+                let r = &mut self.rows[i];
+                r.state = ChunkState::Failed;
+                r.error = Some(match class {
+                    Class::TooBig => format!("{error} (single site {})", r.site_ids.join(",")),
+                    _ => error.clone(),
+                });
+                r.error_class = Some(class_name(class).into());
+                if r.ended_at.is_none() {
+                    r.ended_at = Some(journal::now());
+                }
+                let shown = r.error.clone().unwrap_or_default();
+                self.save(&[i])?;
+                self.emit(Event::Failed { chunk, class: class_name(class).into(), error: shown });
+                if class == Class::Fatal(Scope::Run) && self.fatal.is_none() {
+                    self.fatal = Some(error.clone());
+                    let not_submitted = self.queue.len();
+                    self.emit(Event::FatalStop { error, not_submitted });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces chunk `i` by two halves (planned by the [`ChunkPlanner`]) and queues them first.
+    fn split(&mut self, i: usize, error: String) -> Result<(), ExecError> {
+        let parent = self.rows[i].chunk_id.clone();
+        let sites = self.rows[i].site_ids.clone();
+        let mid = sites.len() / 2;
+        let halves = [(format!("{parent}a"), &sites[..mid]), (format!("{parent}b"), &sites[mid..])];
+        let mut tasks = Vec::new();
+        for (id, s) in halves {
+            match self.planner.task(&id, s) {
+                Ok(t) => tasks.push(t),
+                Err(e) => {
+                    return self.failed(i, Class::Fatal(Scope::Chunk), format!("{error}; could not split it: {e}"));
+                }
+            }
+        }
+        let seq = self.rows.iter().map(|r| r.seq).max().unwrap_or(0);
+        let mut new_idx = Vec::new();
+        for (k, t) in tasks.iter().enumerate() {
+            if let Some(&existing) = self.index.get(&t.chunk_id) {
+                new_idx.push(existing);
+                continue;
+            }
+            let row = ChunkRow::from_task(t, seq + 1 + k as i64, Some(&parent));
+            self.index.insert(row.chunk_id.clone(), self.rows.len());
+            new_idx.push(self.rows.len());
+            self.rows.push(row);
+        }
+        let r = &mut self.rows[i];
+        r.state = ChunkState::Split;
+        r.error = Some(error.clone());
+        r.error_class = Some("too_big".into());
+        let mut all = vec![i];
+        all.extend(&new_idx);
+        self.save(&all)?;
+        for &n in new_idx.iter().rev() {
+            if self.rows[n].state == ChunkState::Planned {
+                self.queue.push_front(n);
+            }
+        }
+        let into = new_idx.iter().map(|&n| self.rows[n].chunk_id.clone()).collect();
+        self.emit(Event::Split { chunk: parent, into, error });
+        Ok(())
+    }
+}
+
+/// Cancels every live task of a journal (`geepipe cancel`); chunks never submitted are marked cancelled.
+/// Returns (cancelled operations, chunks marked cancelled without a task).
+pub async fn cancel_all(client: &Client, journal: &mut Journal) -> Result<(usize, usize), ExecError> {
+    let mut rows = journal.chunks()?;
+    let ops = client.list_operations().await.map_err(ExecError::Ee)?;
+    let mut cancelled_ops = 0;
+    let mut unsent = 0;
+    for r in rows.iter_mut() {
+        if r.state.is_final() {
+            continue;
+        }
+        // A `submitting` chunk may have a task whose name we never learnt: find it by description.
+        let name = r.operation.clone().or_else(|| {
+            (r.state == ChunkState::Submitting)
+                .then(|| {
+                    ops.iter()
+                        .find(|o| o.description() == Some(r.description.as_str()) && o.state().is_active())
+                        .map(|o| o.name.clone())
+                })
+                .flatten()
+        });
+        match name {
+            Some(n) => {
+                let live = ops.iter().find(|o| o.name == n).map(|o| o.state().is_active()).unwrap_or(true);
+                if live {
+                    match client.cancel_operation(&n).await {
+                        Ok(()) => cancelled_ops += 1,
+                        Err(e) if e.problem.http_status == Some(404) => {}
+                        Err(e) => return Err(ExecError::Ee(e)),
+                    }
+                }
+                r.operation = Some(n);
+                r.state = ChunkState::Cancelled;
+            }
+            None => {
+                r.state = ChunkState::Cancelled;
+                unsent += 1;
+            }
+        }
+        r.error = Some("cancelled by `geepipe cancel`".into());
+        r.error_class = Some("cancelled".into());
+        r.ended_at = Some(journal::now());
+        journal.put(&[&*r])?;
+        journal.log_event(Some(&r.chunk_id), "cancelled", &serde_json::json!({"operation": r.operation}))?;
+    }
+    Ok((cancelled_ops, unsent))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempt_request_ids_are_deterministic_and_valid() {
+        assert_eq!(attempt_request_id("gp-abc-c00001", 1), "gp-abc-c00001");
+        assert_eq!(attempt_request_id("gp-abc-c00001", 2), "gp-abc-c00001-r2");
+        let long = "x".repeat(60);
+        let a = attempt_request_id(&long, 3);
+        assert!(a.len() <= 60, "{a}");
+        assert_eq!(a, attempt_request_id(&long, 3));
+        assert_ne!(a, attempt_request_id(&long, 4));
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    }
+
+    #[test]
+    fn exit_codes_follow_the_outcome() {
+        let mut o = Outcome { counts: Counts { total: 2, succeeded: 2, ..Counts::default() }, ..Outcome::default() };
+        assert_eq!(o.exit_code(), crate::exit::OK);
+        o.counts.succeeded = 1;
+        o.counts.failed = 1;
+        assert_eq!(o.exit_code(), crate::exit::SOME_FAILED);
+        o.interrupted = true;
+        assert_eq!(o.exit_code(), crate::exit::INTERRUPTED);
+    }
+}

@@ -1,0 +1,206 @@
+//! What the executor reports, and the [`Observer`] trait its listeners implement (like ripgrep's `Sink`):
+//! the progress display, the `--events FILE` JSON lines writer, tests. The journal records every event
+//! too (its `events` table), written by the executor itself so that it is ordered with the state changes.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::journal::ChunkState;
+
+/// One thing that happened.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The run started (`resumed` when the journal already had work in it).
+    Started {
+        chunks: usize,
+        done: usize,
+        active: usize,
+        to_submit: usize,
+        resumed: bool,
+    },
+    /// A task was created (or found again by its request id).
+    Submitted {
+        chunk: String,
+        attempt: u32,
+        request_id: String,
+        operation: String,
+    },
+    /// A live operation from an earlier run, or a submission whose response was lost, was taken over.
+    Adopted {
+        chunk: String,
+        operation: String,
+    },
+    StateChanged {
+        chunk: String,
+        from: ChunkState,
+        to: ChunkState,
+    },
+    Succeeded {
+        chunk: String,
+        runtime_s: Option<f64>,
+        eecu_s: Option<f64>,
+    },
+    /// A transient failure: the chunk will be submitted again as a new task with a new request id.
+    Retried {
+        chunk: String,
+        attempt: u32,
+        error: String,
+    },
+    /// Too big: replaced by two halves.
+    Split {
+        chunk: String,
+        into: Vec<String>,
+        error: String,
+    },
+    Failed {
+        chunk: String,
+        class: String,
+        error: String,
+    },
+    Cancelled {
+        chunk: String,
+    },
+    /// A failure that would repeat for every chunk: nothing more is submitted.
+    FatalStop {
+        error: String,
+        not_submitted: usize,
+    },
+    /// One `operations.list` round.
+    Poll {
+        operations: usize,
+        foreign_active: usize,
+        next_ms: u64,
+    },
+    Finished {
+        succeeded: usize,
+        failed: usize,
+        cancelled: usize,
+        remaining: usize,
+    },
+}
+
+impl Event {
+    /// The event's name (`submitted`, `state_changed`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Started { .. } => "started",
+            Event::Submitted { .. } => "submitted",
+            Event::Adopted { .. } => "adopted",
+            Event::StateChanged { .. } => "state_changed",
+            Event::Succeeded { .. } => "succeeded",
+            Event::Retried { .. } => "retried",
+            Event::Split { .. } => "split",
+            Event::Failed { .. } => "failed",
+            Event::Cancelled { .. } => "cancelled",
+            Event::FatalStop { .. } => "fatal_stop",
+            Event::Poll { .. } => "poll",
+            Event::Finished { .. } => "finished",
+        }
+    }
+
+    pub fn chunk(&self) -> Option<&str> {
+        match self {
+            Event::Submitted { chunk, .. }
+            | Event::Adopted { chunk, .. }
+            | Event::StateChanged { chunk, .. }
+            | Event::Succeeded { chunk, .. }
+            | Event::Retried { chunk, .. }
+            | Event::Split { chunk, .. }
+            | Event::Failed { chunk, .. }
+            | Event::Cancelled { chunk } => Some(chunk),
+            _ => None,
+        }
+    }
+}
+
+/// Chunk counts after an event (split chunks are not counted: their halves are).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub total: usize,
+    pub planned: usize,
+    pub submitting: usize,
+    pub pending: usize,
+    pub running: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+}
+
+impl Counts {
+    pub fn done(&self) -> usize {
+        self.succeeded + self.failed + self.cancelled
+    }
+}
+
+/// A listener for executor events.
+pub trait Observer: Send {
+    fn event(&mut self, event: &Event, counts: &Counts);
+    /// Called once at the end (flush, clear the bar).
+    fn finish(&mut self, _counts: &Counts) {}
+}
+
+/// `--events FILE`: one JSON object per line, with a Unix timestamp `at`.
+pub struct JsonLines {
+    out: std::io::BufWriter<std::fs::File>,
+}
+
+impl JsonLines {
+    pub fn create(path: &Path) -> std::io::Result<JsonLines> {
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(JsonLines { out: std::io::BufWriter::new(f) })
+    }
+}
+
+impl Observer for JsonLines {
+    fn event(&mut self, event: &Event, _counts: &Counts) {
+        let mut v = serde_json::to_value(event).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("at".into(), serde_json::json!(crate::journal::now()));
+        }
+        let _ = writeln!(self.out, "{v}");
+        let _ = self.out.flush();
+    }
+}
+
+/// Collects events in memory (tests, library users).
+#[derive(Clone, Default)]
+pub struct Recorder(pub std::sync::Arc<std::sync::Mutex<Vec<Event>>>);
+
+impl Recorder {
+    pub fn events(&self) -> Vec<Event> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+impl Observer for Recorder {
+    fn event(&mut self, event: &Event, _counts: &Counts) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(event.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_are_one_object_per_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ev.jsonl");
+        let mut j = JsonLines::create(&p).unwrap();
+        let c = Counts::default();
+        j.event(&Event::Cancelled { chunk: "c1".into() }, &c);
+        j.event(&Event::Finished { succeeded: 1, failed: 0, cancelled: 1, remaining: 0 }, &c);
+        drop(j);
+        let text = std::fs::read_to_string(&p).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["event"], "cancelled");
+        assert_eq!(lines[0]["chunk"], "c1");
+        assert!(lines[1]["at"].as_f64().unwrap() > 1.7e9);
+    }
+}

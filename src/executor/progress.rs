@@ -1,0 +1,122 @@
+//! Progress for people: an indicatif bar with counts and ETA on a terminal, plain periodic lines otherwise
+//! (logs, CI). Both go to stderr.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::events::{Counts, Event, Observer};
+
+/// The progress observer.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    every: Duration,
+    last: Option<Instant>,
+    start: Instant,
+    start_done: Option<usize>,
+}
+
+impl Progress {
+    /// `terminal`: draw a bar; otherwise print a line at most every `every`.
+    pub fn new(terminal: bool, every: Duration) -> Progress {
+        let bar = terminal.then(|| {
+            let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            b.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} chunks  {msg}  ETA {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            b
+        });
+        Progress { bar, every, last: None, start: Instant::now(), start_done: None }
+    }
+
+    fn line(&self, c: &Counts) -> String {
+        format!(
+            "{} running, {} pending, {} waiting, {} succeeded, {} failed{}",
+            c.running,
+            c.pending + c.submitting,
+            c.planned,
+            c.succeeded,
+            c.failed,
+            if c.cancelled > 0 { format!(", {} cancelled", c.cancelled) } else { String::new() }
+        )
+    }
+
+    fn eta(&self, c: &Counts) -> Option<Duration> {
+        let done_now = c.done().saturating_sub(self.start_done.unwrap_or(0));
+        let left = c.total.saturating_sub(c.done());
+        if done_now == 0 || left == 0 {
+            return None;
+        }
+        Some(self.start.elapsed().mul_f64(left as f64 / done_now as f64))
+    }
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+impl Observer for Progress {
+    fn event(&mut self, event: &Event, c: &Counts) {
+        if self.start_done.is_none() {
+            self.start_done = Some(c.done());
+        }
+        if let Some(b) = &self.bar {
+            b.set_length(c.total as u64);
+            b.set_position(c.done() as u64);
+            b.set_message(self.line(c));
+            match event {
+                Event::Failed { chunk, error, .. } => b.println(format!("chunk {chunk} failed: {error}")),
+                Event::FatalStop { error, .. } => b.println(format!("stopping: {error}")),
+                _ => {}
+            }
+            return;
+        }
+        let important = matches!(event, Event::Failed { .. } | Event::FatalStop { .. } | Event::Split { .. });
+        let due = self.last.is_none_or(|t| t.elapsed() >= self.every);
+        if important || due || matches!(event, Event::Finished { .. }) {
+            self.last = Some(Instant::now());
+            let mut err = std::io::stderr().lock();
+            match event {
+                Event::Failed { chunk, error, .. } => {
+                    let _ = writeln!(err, "chunk {chunk} failed: {error}");
+                }
+                Event::FatalStop { error, not_submitted } => {
+                    let _ = writeln!(err, "stopping: {error} ({not_submitted} chunks not submitted)");
+                }
+                Event::Split { chunk, into, .. } => {
+                    let _ = writeln!(err, "chunk {chunk} too big, split into {}", into.join(" and "));
+                }
+                _ => {}
+            }
+            let eta = self.eta(c).map(|d| format!(", ETA {}", human(d))).unwrap_or_default();
+            let _ = writeln!(err, "[{}/{}] {}{eta}", c.done(), c.total, self.line(c));
+        }
+    }
+
+    fn finish(&mut self, _c: &Counts) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human(Duration::from_secs(5)), "5s");
+        assert_eq!(human(Duration::from_secs(125)), "2m05s");
+        assert_eq!(human(Duration::from_secs(7260)), "2h01m");
+    }
+}
