@@ -72,7 +72,7 @@ fn fetch_writes_the_table_only_when_complete_or_partial() {
     let mut r = csv::Reader::from_path(&table).unwrap();
     assert_eq!(
         r.headers().unwrap().iter().collect::<Vec<_>>(),
-        ["site_id", "name", "layer", "year", "class", "class_name", "area_ha", "pixels", "band", "stat", "value"]
+        ["site_id", "name", "layer", "year", "kind", "class_code", "class_name", "area_ha", "pixels", "band", "stat", "value"]
     );
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), want.len());
@@ -82,16 +82,21 @@ fn fetch_writes_the_table_only_when_complete_or_partial() {
         assert_eq!((&row[2], row[3].parse::<i32>().unwrap()), (rec.layer.as_str(), rec.year));
         match &rec.measure {
             Measure::Class { code, name, area_ha, pixels } => {
-                assert_eq!(row[4].parse::<i64>().unwrap(), *code);
-                assert_eq!(row[5], name.clone().unwrap_or_default());
-                assert_eq!(row[6].parse::<f64>().unwrap(), *area_ha);
-                assert_eq!(row[7].parse::<f64>().unwrap(), *pixels);
+                assert_eq!(&row[4], "categorical");
+                assert_eq!(row[5].parse::<i64>().unwrap(), *code);
+                assert_eq!(row[6], name.clone().unwrap_or_default());
+                assert_eq!(row[7].parse::<f64>().unwrap(), *area_ha);
+                assert_eq!(row[8].parse::<f64>().unwrap(), *pixels);
             }
             Measure::Stat { band, stat, value } => {
-                assert_eq!((&row[8], &row[9]), (band.as_str(), stat.as_str()));
-                assert_eq!(row[10].parse::<f64>().ok(), *value);
+                assert_eq!(&row[4], "continuous");
+                assert_eq!((&row[9], &row[10]), (band.as_str(), stat.as_str()));
+                assert_eq!(row[11].parse::<f64>().ok(), *value);
             }
-            Measure::NoData => assert!(row.iter().skip(4).all(str::is_empty), "{row:?}"),
+            Measure::NoData => {
+                assert_eq!(&row[4], "nodata");
+                assert!(row.iter().skip(5).all(str::is_empty), "{row:?}");
+            }
         }
     }
 
@@ -107,4 +112,9 @@ fn fetch_writes_the_table_only_when_complete_or_partial() {
     assert_eq!(fetch_chunks(&g, &a, &pipeline, chunks), geepipe::exit::OK);
     let n = csv::Reader::from_path(&other).unwrap().records().count();
     assert_eq!(n, truth::records(&pipeline, &pick(&["a", "b", "c", "d", "e"])).len());
+    // The run manifest sits beside the table and lists every chunk and the files merged.
+    let manifest = geepipe::results::manifest::Manifest::read(&geepipe::results::manifest::path_for(&other)).unwrap();
+    assert_eq!(manifest.chunks.iter().map(|c| c.chunk.as_str()).collect::<Vec<_>>(), ["c00000", "c00001", "c00002"]);
+    assert_eq!(manifest.chunks[2].files, ["gs://bkt/geepipe/t/c00002.csv"]);
+    assert_eq!(manifest.table.rows as usize, n);
 }
