@@ -235,7 +235,6 @@ struct Ctx<'a> {
 
 /// Runs the pipeline with the local engine; writes the table and manifest.
 // The site visitor's error type (`Diagnostic`) is fixed by `sites::for_each`.
-#[allow(clippy::result_large_err)]
 pub fn run(pipeline: &Pipeline, opts: &Options) -> Result<Outcome, LocalError> {
     let t0 = Instant::now();
     let started_at = manifest::now();

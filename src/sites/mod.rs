@@ -16,7 +16,6 @@
 //! (no gzip).
 
 // The visitor returns `Result<(), Diagnostic>` (the shared API); `Diagnostic` is large by design.
-#![allow(clippy::result_large_err)]
 
 use std::path::Path;
 
