@@ -72,7 +72,20 @@ fn fetch_writes_the_table_only_when_complete_or_partial() {
     let mut r = csv::Reader::from_path(&table).unwrap();
     assert_eq!(
         r.headers().unwrap().iter().collect::<Vec<_>>(),
-        ["site_id", "name", "layer", "year", "kind", "class_code", "class_name", "area_ha", "pixels", "band", "stat", "value"]
+        [
+            "site_id",
+            "name",
+            "layer",
+            "year",
+            "kind",
+            "class_code",
+            "class_name",
+            "area_ha",
+            "pixels",
+            "band",
+            "stat",
+            "value"
+        ]
     );
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), want.len());

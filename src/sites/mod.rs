@@ -15,8 +15,6 @@
 //! string or whole-number ids (`3107.0` is id `3107`); a third coordinate (dropped). Plain files only
 //! (no gzip).
 
-// The visitor returns `Result<(), Diagnostic>` (the shared API); `Diagnostic` is large by design.
-
 use std::path::Path;
 
 mod check;
