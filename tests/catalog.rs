@@ -51,13 +51,17 @@ fn categorical_entries_have_a_complete_coloured_legend() {
             assert!(!legend.is_empty(), "{n}");
             for e in &legend {
                 let c = e.color.as_deref().unwrap_or_default();
-                assert!(c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|x| x.is_ascii_hexdigit()), "{n}: {c}");
+                assert!(
+                    c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|x| x.is_ascii_hexdigit()),
+                    "{n}: {c}"
+                );
             }
         }
     }
     let lulc = geepipe::catalog::get("mapbiomas_lulc").unwrap().legend.unwrap();
     assert_eq!(lulc.len(), 38, "MapBiomas collection 10 has 38 legend classes (with parents)");
-    let defo: Vec<i64> = geepipe::catalog::get("mapbiomas_deforestation").unwrap().legend.unwrap().iter().map(|e| e.code).collect();
+    let defo: Vec<i64> =
+        geepipe::catalog::get("mapbiomas_deforestation").unwrap().legend.unwrap().iter().map(|e| e.code).collect();
     assert_eq!(defo, (0..=7).collect::<Vec<_>>());
 }
 
@@ -65,7 +69,13 @@ fn categorical_entries_have_a_complete_coloured_legend() {
 fn catalog_lists_every_entry_as_a_table() {
     let out = Test::new().arg("catalog").code(0);
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert!(lines[0].starts_with("NAME") && lines[0].contains("KIND") && lines[0].contains("YEARS") && lines[0].contains("SCALE") && lines[0].contains("TITLE"));
+    assert!(
+        lines[0].starts_with("NAME")
+            && lines[0].contains("KIND")
+            && lines[0].contains("YEARS")
+            && lines[0].contains("SCALE")
+            && lines[0].contains("TITLE")
+    );
     assert_eq!(lines.len(), NAMES.len() + 1);
     let lulc = lines.iter().find(|l| l.starts_with("mapbiomas_lulc ")).unwrap();
     assert!(lulc.contains("categorical") && lulc.contains("1985..2024") && lulc.contains("30 m"), "{lulc}");
@@ -76,7 +86,15 @@ fn catalog_lists_every_entry_as_a_table() {
 #[test]
 fn catalog_show_explains_one_entry() {
     let out = Test::new().args(["catalog", "show", "esa_worldcover"]).code(0);
-    for needle in ["asset:", "ESA/WorldCover", "years:   2020, 2021", "scale:   10 m", "#006400", "Tree cover", "\"call\": \"Image.select\""] {
+    for needle in [
+        "asset:",
+        "ESA/WorldCover",
+        "years:   2020, 2021",
+        "scale:   10 m",
+        "#006400",
+        "Tree cover",
+        "\"call\": \"Image.select\"",
+    ] {
         assert!(out.stdout.contains(needle), "missing {needle} in\n{}", out.stdout);
     }
 }

@@ -50,9 +50,9 @@ fn resolve(expr: &Value) -> Value {
             "constantValue" => x.clone(),
             "valueReference" => node(&values[x.as_str().unwrap()], values),
             "arrayValue" => Value::Array(x["values"].as_array().unwrap().iter().map(|i| node(i, values)).collect()),
-            "dictionaryValue" => {
-                Value::Object(x["values"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), node(v, values))).collect())
-            }
+            "dictionaryValue" => Value::Object(
+                x["values"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), node(v, values))).collect(),
+            ),
             "functionInvocationValue" => json!({"fn": x["functionName"],
                 "args": Value::Object(x["arguments"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), node(v, values))).collect())}),
             other => panic!("unexpected node {other}"),

@@ -128,15 +128,22 @@ fn destinations_are_named_per_chunk() {
     let t = &pl.plan().tasks[1];
     assert_eq!(t.chunk_id, "c00001");
     assert_eq!(t.body["description"], "demo_c00001");
-    assert_eq!(t.body.pointer("/fileExportOptions/cloudStorageDestination"), Some(&json!({"bucket": "b-1", "filenamePrefix": "runs/x/c00001"})));
-    let (_f, pl) = planner(&format!("{base}export: {{to: asset, asset: projects/p/assets/f, overwrite: true}}\n"), &sites);
+    assert_eq!(
+        t.body.pointer("/fileExportOptions/cloudStorageDestination"),
+        Some(&json!({"bucket": "b-1", "filenamePrefix": "runs/x/c00001"}))
+    );
+    let (_f, pl) =
+        planner(&format!("{base}export: {{to: asset, asset: projects/p/assets/f, overwrite: true}}\n"), &sites);
     assert_eq!(
         pl.plan().tasks[0].body["assetExportOptions"],
         json!({"earthEngineDestination": {"name": "projects/p/assets/f/demo_c00000", "overwrite": true}})
     );
     let (_f, pl) = planner(&format!("{base}export: {{to: bigquery, table: p.d.t, overwrite: true}}\n"), &sites);
     let plan = pl.plan();
-    assert_eq!(plan.tasks[0].body["bigqueryExportOptions"], json!({"bigqueryDestination": {"table": "p.d.t", "overwrite": false, "append": true}}));
+    assert_eq!(
+        plan.tasks[0].body["bigqueryExportOptions"],
+        json!({"bigqueryDestination": {"table": "p.d.t", "overwrite": false, "append": true}})
+    );
     assert!(plan.warnings.iter().any(|w| w.code == "plan::bigquery-overwrite"));
     let (_f, pl) = planner(&format!("{base}export: {{to: drive, folder: gp, priority: 5}}\n"), &sites);
     let b = &pl.plan().tasks[0].body;
@@ -209,14 +216,16 @@ fn expressions_match_the_official_client() {
     );
     let p = pipeline(&f);
     let read = geepipe::sites::read_all(&p.sites).unwrap();
-    for (file, reducer) in
-        [("expression_zonal_histogram.json", "Reducer.frequencyHistogram"), ("expression_zonal_mean.json", "Reducer.mean")]
-    {
+    for (file, reducer) in [
+        ("expression_zonal_histogram.json", "Reducer.frequencyHistogram"),
+        ("expression_zonal_mean.json", "Reducer.mean"),
+    ] {
         let mut g = Graph::new();
         let feats: Vec<_> = read.iter().map(|s| site_feature(&mut g, &p, s)).collect();
         let arr = g.array(feats);
         let coll = g.call("Collection", vec![("features", arr)]);
-        let id = g.str("projects/mapbiomas-public/assets/brazil/lulc/collection9/mapbiomas_collection90_integration_v1");
+        let id =
+            g.str("projects/mapbiomas-public/assets/brazil/lulc/collection9/mapbiomas_collection90_integration_v1");
         let load = g.call("Image.load", vec![("id", id)]);
         let bands = g.strings(&["classification_2020"]);
         let image = g.call("Image.select", vec![("input", load), ("bandSelectors", bands)]);
@@ -246,7 +255,11 @@ fn categorical_and_continuous_years_reduce_in_one_call_per_layer() {
     assert_eq!(plan.tasks.len(), 1);
     let text = plan.tasks[0].body.to_string();
     assert_eq!(text.matches("\"Image.reduceRegions\"").count(), 2, "one reduction per layer");
-    assert_eq!(text.matches("\"Collection.map\"").count(), 1 + 14, "one map over the results, plus MODIS's per-year band select");
+    assert_eq!(
+        text.matches("\"Collection.map\"").count(),
+        1 + 14,
+        "one map over the results, plus MODIS's per-year band select"
+    );
     assert_eq!(text.matches("\"Element.setMulti\"").count(), 1);
     assert!(text.contains("\"String.encodeJSON\"") && text.contains("\"Image.pixelArea\""));
     // Continuous outputs are named exactly as the column contract's columns.
@@ -269,7 +282,12 @@ fn reduce_settings_are_sent_where_the_algorithm_takes_them() {
     );
     let plan = pl.plan();
     let text = plan.tasks[0].body.to_string();
-    for needle in ["\"maxPixelsPerRegion\":{\"constantValue\":10000000000}", "\"tileScale\":{\"constantValue\":4}", "\"scale\":{\"constantValue\":60}", "\"EPSG:5880\""] {
+    for needle in [
+        "\"maxPixelsPerRegion\":{\"constantValue\":10000000000}",
+        "\"tileScale\":{\"constantValue\":4}",
+        "\"scale\":{\"constantValue\":60}",
+        "\"EPSG:5880\"",
+    ] {
         assert!(text.contains(needle), "{needle} missing in {text}");
     }
     assert!(!text.contains("bestEffort"));
@@ -424,5 +442,3 @@ fn static_layers_reduce_once_and_fill_every_year() {
     assert!(text.contains("\"srtm_elevation__2020__elevation__max\""));
     assert_eq!(plan.columns.len(), 1 + 6 * 3);
 }
-
-

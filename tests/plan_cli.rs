@@ -51,15 +51,21 @@ fn plan_out_writes_every_body_and_an_index() {
     let t = test().args(["plan", "p.yaml", "--out", "requests", "--json"]);
     let out = t.code(0);
     let dir = out.dir.join("requests");
-    let mut names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     assert_eq!(names, ["c00000.json", "c00001.json", "plan.json"]);
-    let index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("plan.json")).unwrap()).unwrap();
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("plan.json")).unwrap()).unwrap();
     let tasks = index["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 2);
     for task in tasks {
         let text = std::fs::read_to_string(dir.join(task["file"].as_str().unwrap())).unwrap();
-        assert_eq!(text.trim_end().len() as u64, task["body_bytes"].as_u64().unwrap(), "the file holds the exact body sent");
+        assert_eq!(
+            text.trim_end().len() as u64,
+            task["body_bytes"].as_u64().unwrap(),
+            "the file holds the exact body sent"
+        );
         let body: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(body["requestId"], task["request_id"]);
         assert_eq!(task["endpoint"], "table:export");

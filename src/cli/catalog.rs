@@ -90,7 +90,13 @@ pub fn table() -> String {
     let mut rows = vec![["NAME".to_string(), "KIND".into(), "YEARS".into(), "SCALE".into(), "TITLE".into()]];
     for name in crate::catalog::names() {
         if let Some(l) = crate::catalog::get(name) {
-            rows.push([name.to_string(), kind(&l).into(), layer_years(&l), scale(&l), l.title.clone().unwrap_or_default()]);
+            rows.push([
+                name.to_string(),
+                kind(&l).into(),
+                layer_years(&l),
+                scale(&l),
+                l.title.clone().unwrap_or_default(),
+            ]);
         }
     }
     let widths: Vec<usize> = (0..4).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();

@@ -67,11 +67,8 @@ fn render_summary(plan: &Plan, pipeline: &crate::pipeline::Pipeline) -> String {
         Some(n) => out.push_str(&format!("  sites:            {n}\n")),
         None => out.push_str("  sites:            all sites of the table asset\n"),
     }
-    let layer_list: Vec<String> = pipeline
-        .layers
-        .iter()
-        .map(|l| format!("{} ({})", l.name, crate::cli::catalog::years_text(&l.years)))
-        .collect();
+    let layer_list: Vec<String> =
+        pipeline.layers.iter().map(|l| format!("{} ({})", l.name, crate::cli::catalog::years_text(&l.years))).collect();
     out.push_str(&format!("  layers:           {} — {}\n", s.layers, layer_list.join(", ")));
     out.push_str(&format!("  years:            {}\n", crate::cli::catalog::years_text(&s.years)));
     out.push_str(&format!("  layer-years:      {}\n", s.layer_years));

@@ -217,7 +217,9 @@ mod tests {
 
     #[test]
     fn reports_unknown_algorithm_with_suggestion() {
-        let p = check_layer_image(&json!({"call": "Image.selct", "input": {"call": "Image.load", "id": "x"}, "bandSelectors": ["b"]}));
+        let p = check_layer_image(
+            &json!({"call": "Image.selct", "input": {"call": "Image.load", "id": "x"}, "bandSelectors": ["b"]}),
+        );
         assert_eq!(p.len(), 1, "{p:?}");
         assert_eq!(p[0].pointer, "/call");
         assert!(p[0].help.as_deref().unwrap().contains("Image.select"), "{p:?}");
@@ -225,7 +227,9 @@ mod tests {
 
     #[test]
     fn reports_unknown_and_missing_arguments_located() {
-        let p = check_layer_image(&json!({"call": "Image.select", "input": {"call": "Image.load", "idd": "x"}, "bandSelectors": ["b"]}));
+        let p = check_layer_image(
+            &json!({"call": "Image.select", "input": {"call": "Image.load", "idd": "x"}, "bandSelectors": ["b"]}),
+        );
         let ptrs: Vec<&str> = p.iter().map(|p| p.pointer.as_str()).collect();
         assert_eq!(ptrs, ["/input/idd", "/input"], "{p:?}");
         assert!(p[0].help.as_deref().unwrap().contains("did you mean `id`"), "{p:?}");

@@ -347,12 +347,7 @@ pub fn canonicalize(expr: &Value) -> Value {
     let result = expr.get("result").and_then(Value::as_str).unwrap_or_default().to_string();
     let mut names: HashMap<String, String> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
-    fn walk(
-        key: &str,
-        values: &Map<String, Value>,
-        names: &mut HashMap<String, String>,
-        order: &mut Vec<String>,
-    ) {
+    fn walk(key: &str, values: &Map<String, Value>, names: &mut HashMap<String, String>, order: &mut Vec<String>) {
         if names.contains_key(key) {
             return;
         }
@@ -475,7 +470,11 @@ mod tests {
         let l = g.strings(&["a"]);
         let root = g.call("List.map", vec![("list", l), ("baseAlgorithm", f)]);
         let e = g.encode(root);
-        assert_eq!(e["values"]["0"]["functionInvocationValue"]["arguments"]["baseAlgorithm"]["functionDefinitionValue"]["body"], "1");
+        assert_eq!(
+            e["values"]["0"]["functionInvocationValue"]["arguments"]["baseAlgorithm"]["functionDefinitionValue"]
+                ["body"],
+            "1"
+        );
         assert_eq!(
             e["values"]["1"]["functionInvocationValue"]["arguments"]["dictionary"],
             json!({"argumentReference": "_MAPPING_VAR_0_0"})

@@ -143,7 +143,9 @@ impl Renderer {
                 m.insert("const".into(), self.render_data(c)?);
                 Ok(Value::Object(m))
             }
-            TemplateNode::List(items) => items.iter().map(|i| self.render(i)).collect::<Result<_, _>>().map(Value::Array),
+            TemplateNode::List(items) => {
+                items.iter().map(|i| self.render(i)).collect::<Result<_, _>>().map(Value::Array)
+            }
             TemplateNode::Dict(entries) => {
                 let mut m = Map::new();
                 for (k, v) in entries {
@@ -159,7 +161,9 @@ impl Renderer {
     fn render_data(&self, v: &Value) -> Result<Value, String> {
         match v {
             Value::String(s) => self.render_str(s),
-            Value::Array(items) => items.iter().map(|i| self.render_data(i)).collect::<Result<_, _>>().map(Value::Array),
+            Value::Array(items) => {
+                items.iter().map(|i| self.render_data(i)).collect::<Result<_, _>>().map(Value::Array)
+            }
             Value::Object(m) => {
                 let mut out = Map::new();
                 for (k, v) in m {
@@ -273,8 +277,11 @@ mod tests {
         let t = json!({"call": "Image.select", "input": {"call": "Image.load", "id": "{{asset}}"},
             "bandSelectors": ["classification_{{year}}"]});
         let out = r.render(&t).unwrap();
-        assert_eq!(out, json!({"call": "Image.select", "input": {"call": "Image.load", "id": "projects/p/assets/a"},
-            "bandSelectors": ["classification_2020"]}));
+        assert_eq!(
+            out,
+            json!({"call": "Image.select", "input": {"call": "Image.load", "id": "projects/p/assets/a"},
+            "bandSelectors": ["classification_2020"]})
+        );
         assert!(mentions(&t, &["year"]));
         assert!(!mentions(&json!({"call": "Image.load", "id": "x"}), &["year"]));
     }

@@ -37,7 +37,8 @@ pub fn prepare(pipeline: &Pipeline) -> Result<Vec<PreparedLayer>, Vec<(String, S
             continue;
         };
         let is_static = !template::mentions(image, &["year", "next_year"]);
-        let reduced: Vec<i32> = if is_static { layer.years.iter().take(1).copied().collect() } else { layer.years.clone() };
+        let reduced: Vec<i32> =
+            if is_static { layer.years.iter().take(1).copied().collect() } else { layer.years.clone() };
         let mut images = Vec::new();
         for &year in &reduced {
             let mut vars: Map<String, Value> = layer.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -148,7 +149,8 @@ fn features(g: &mut Graph, pipeline: &Pipeline, which: Features) -> Id {
             }
             let col = g.str(RANDOM_COLUMN);
             let seed = g.int(0);
-            let with_r = g.call("Collection.randomColumn", vec![("collection", table), ("columnName", col), ("seed", seed)]);
+            let with_r =
+                g.call("Collection.randomColumn", vec![("collection", table), ("columnName", col), ("seed", seed)]);
             let (lo, hi) = (g.float(lo), g.float(hi));
             let ge = g.call("Filter.greaterThanOrEquals", vec![("leftField", col), ("rightValue", lo)]);
             let lt = g.call("Filter.lessThan", vec![("leftField", col), ("rightValue", hi)]);
@@ -237,8 +239,7 @@ fn layer_reduction(g: &mut Graph, layer: &PreparedLayer) -> Result<(Id, Id), Str
             let inner = g.call("Reducer.forEach", vec![("reducer", sum), ("outputNames", ha_px)]);
             let field = g.int(2);
             let gname = g.str("class");
-            let group =
-                g.call("Reducer.group", vec![("reducer", inner), ("groupField", field), ("groupName", gname)]);
+            let group = g.call("Reducer.group", vec![("reducer", inner), ("groupField", field), ("groupName", gname)]);
             let outs = g.strings(&names);
             g.call("Reducer.forEach", vec![("reducer", group), ("outputNames", outs)])
         }
