@@ -60,8 +60,10 @@ pub struct Planner {
     by_id: HashMap<String, usize>,
     chunks: Vec<Chunk>,
     warnings: Vec<Diagnostic>,
-    /// Already built tasks of the chunks (built while chunking).
-    built: Vec<Task>,
+    /// The tasks built while chunking, handed out by the first [`Planner::plan`] (later calls rebuild).
+    built: std::sync::Mutex<Option<Vec<Task>>>,
+    /// The chunk ids and site ids, in order.
+    chunk_ids: Vec<String>,
 }
 
 fn plan_error(pipeline: &Pipeline, code: &str, msg: impl Into<String>, help: &str) -> Diagnostic {
@@ -183,7 +185,8 @@ impl Planner {
             by_id,
             chunks: Vec::new(),
             warnings,
-            built: Vec::new(),
+            built: std::sync::Mutex::new(None),
+            chunk_ids: Vec::new(),
         };
         planner.chunk()?;
         Ok(planner)
@@ -202,22 +205,49 @@ impl Planner {
     /// Groups the file's sites into chunks of at most `sites_per_task`, closing a chunk early when its
     /// request would exceed `max_request_bytes`. A site too large alone is an error naming it.
     fn chunk(&mut self) -> Result<(), Vec<Diagnostic>> {
+        let mut built = Vec::new();
+        let r = self.chunk_into(&mut built);
+        self.chunk_ids = built.iter().map(|t| t.chunk_id.clone()).collect();
+        self.built = std::sync::Mutex::new(Some(built));
+        r
+    }
+
+    fn chunk_into(&mut self, built: &mut Vec<Task>) -> Result<(), Vec<Diagnostic>> {
         let budget = self.pipeline.chunks.max_request_bytes;
         let per_task = self.pipeline.chunks.sites_per_task.max(1);
         if !matches!(self.pipeline.sites.location, SiteLocation::File(_)) {
             let task = self.build("c00000", Features::AssetRange(self.asset(), 0.0, 1.0), Vec::new())?;
             self.chunks.push(Chunk { sites: Vec::new() });
-            self.built.push(task);
+            built.push(task);
             return Ok(());
         }
         let mut errors = Vec::new();
         let mut next = 0usize;
         let n = self.sites.len();
+        // Build the chunks by count in parallel first; they are used as long as no chunk had to be cut
+        // by the byte budget (after a cut, later chunks start elsewhere and are built one by one).
+        let mut speculative: Vec<Option<Task>> = {
+            use rayon::prelude::*;
+            let this = &*self;
+            (0..n.div_ceil(per_task))
+                .into_par_iter()
+                .map(|k| {
+                    let idx: Vec<usize> = (k * per_task..((k + 1) * per_task).min(n)).collect();
+                    this.build_sites(&format!("c{k:05}"), &idx).ok()
+                })
+                .collect()
+        };
         while next < n {
             let end = (next + per_task).min(n);
             let mut candidate: Vec<usize> = (next..end).collect();
-            let id = format!("c{:05}", self.chunks.len());
-            let mut task = self.build_sites(&id, &candidate)?;
+            let k = self.chunks.len();
+            let id = format!("c{k:05}");
+            let aligned = next == k * per_task;
+            let prebuilt = if aligned { speculative.get_mut(k).and_then(Option::take) } else { None };
+            let mut task = match prebuilt {
+                Some(t) => t,
+                None => self.build_sites(&id, &candidate)?,
+            };
             if task.body_bytes > budget {
                 // Too big: estimate each site's share and keep the longest prefix that fits, checking the real size.
                 let fixed = self.build_sites(&id, &[])?.body_bytes;
@@ -246,7 +276,7 @@ impl Planner {
             }
             next += candidate.len();
             self.chunks.push(Chunk { sites: candidate });
-            self.built.push(task);
+            built.push(task);
         }
         if errors.is_empty() {
             Ok(())
@@ -371,9 +401,25 @@ impl Planner {
         }
     }
 
-    /// Builds the whole plan.
+    /// Builds every chunk's task again (the chunks are fixed; the bodies are deterministic).
+    fn rebuild(&self) -> Vec<Task> {
+        self.chunks
+            .iter()
+            .zip(&self.chunk_ids)
+            .filter_map(|(c, id)| match &self.pipeline.sites.location {
+                SiteLocation::File(_) => self.build_sites(id, &c.sites).ok(),
+                SiteLocation::Asset(a) => self.build(id, Features::AssetRange(a, 0.0, 1.0), Vec::new()).ok(),
+            })
+            .collect()
+    }
+
+    /// Builds the whole plan (the first call hands over the tasks built while chunking).
     pub fn plan(&self) -> Plan {
-        let tasks = self.built.clone();
+        let taken = self.built.lock().ok().and_then(|mut b| b.take());
+        let tasks = match taken {
+            Some(t) => t,
+            None => self.rebuild(),
+        };
         let (largest, largest_chunk) = tasks
             .iter()
             .map(|t| (t.body_bytes, Some(t.chunk_id.clone())))
