@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use crate::pipeline::raw::RawLayer;
 
 /// Version of the catalog content; part of every pipeline's content hash and of the run manifest.
-pub const VERSION: &str = "2026.11.0";
+pub const VERSION: &str = "2026.11.1";
 
 const SOURCES: &[(&str, &str)] = &[
     ("mapbiomas_lulc", include_str!("data/mapbiomas_lulc.yaml")),
