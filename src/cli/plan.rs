@@ -33,10 +33,10 @@ pub fn run(g: &Global, a: PlanArgs) -> i32 {
             return exit::INVALID_INPUT;
         }
     };
-    let plan = planner.plan();
+    let (plan, bodies) = planner.plan_serialized();
     g.report(&plan.warnings);
     if let Some(dir) = &a.out {
-        if let Err(e) = write_out(dir, &plan) {
+        if let Err(e) = write_out(dir, &plan, &bodies) {
             eprintln!("error: cannot write the plan into `{}`: {e}", dir.display());
             return exit::ENVIRONMENT;
         }
@@ -84,20 +84,19 @@ fn render_summary(plan: &Plan, pipeline: &crate::pipeline::Pipeline) -> String {
 
 /// Writes `<chunk_id>.json` for every task and then `plan.json`, each through a temporary file renamed into
 /// place, so no file is ever half written.
-fn write_out(dir: &Path, plan: &Plan) -> std::io::Result<()> {
+fn write_out(dir: &Path, plan: &Plan, bodies: &[Vec<u8>]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let write = |name: &str, bytes: &[u8]| -> std::io::Result<()> {
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
         tmp.write_all(bytes)?;
         tmp.write_all(b"\n")?;
-        tmp.as_file().sync_all()?;
         tmp.persist(dir.join(name)).map_err(|e| e.error)?;
         Ok(())
     };
     let mut index = Vec::new();
-    for t in &plan.tasks {
+    for (t, body) in plan.tasks.iter().zip(bodies) {
         let file = format!("{}.json", t.chunk_id);
-        write(&file, &serde_json::to_vec(&t.body).map_err(std::io::Error::other)?)?;
+        write(&file, body)?;
         index.push(serde_json::json!({
             "chunk_id": t.chunk_id,
             "file": file,

@@ -61,7 +61,7 @@ pub struct Planner {
     chunks: Vec<Chunk>,
     warnings: Vec<Diagnostic>,
     /// The tasks built while chunking, handed out by the first [`Planner::plan`] (later calls rebuild).
-    built: std::sync::Mutex<Option<Vec<Task>>>,
+    built: std::sync::Mutex<Option<Vec<Built>>>,
     /// The chunk ids and site ids, in order.
     chunk_ids: Vec<String>,
 }
@@ -207,18 +207,18 @@ impl Planner {
     fn chunk(&mut self) -> Result<(), Vec<Diagnostic>> {
         let mut built = Vec::new();
         let r = self.chunk_into(&mut built);
-        self.chunk_ids = built.iter().map(|t| t.chunk_id.clone()).collect();
+        self.chunk_ids = built.iter().map(|b| b.task.chunk_id.clone()).collect();
         self.built = std::sync::Mutex::new(Some(built));
         r
     }
 
-    fn chunk_into(&mut self, built: &mut Vec<Task>) -> Result<(), Vec<Diagnostic>> {
+    fn chunk_into(&mut self, built: &mut Vec<Built>) -> Result<(), Vec<Diagnostic>> {
         let budget = self.pipeline.chunks.max_request_bytes;
         let per_task = self.pipeline.chunks.sites_per_task.max(1);
         if !matches!(self.pipeline.sites.location, SiteLocation::File(_)) {
             let task = self.build("c00000", Features::AssetRange(self.asset(), 0.0, 1.0), Vec::new())?;
             self.chunks.push(Chunk { sites: Vec::new() });
-            built.push(task);
+            built.push(Built::from(task));
             return Ok(());
         }
         let mut errors = Vec::new();
@@ -226,14 +226,14 @@ impl Planner {
         let n = self.sites.len();
         // Build the chunks by count in parallel first; they are used as long as no chunk had to be cut
         // by the byte budget (after a cut, later chunks start elsewhere and are built one by one).
-        let mut speculative: Vec<Option<Task>> = {
+        let mut speculative: Vec<Option<Built>> = {
             use rayon::prelude::*;
             let this = &*self;
             (0..n.div_ceil(per_task))
                 .into_par_iter()
                 .map(|k| {
                     let idx: Vec<usize> = (k * per_task..((k + 1) * per_task).min(n)).collect();
-                    this.build_sites(&format!("c{k:05}"), &idx).ok()
+                    this.build_sites(&format!("c{k:05}"), &idx).ok().map(Built::from)
                 })
                 .collect()
         };
@@ -246,9 +246,9 @@ impl Planner {
             let prebuilt = if aligned { speculative.get_mut(k).and_then(Option::take) } else { None };
             let mut task = match prebuilt {
                 Some(t) => t,
-                None => self.build_sites(&id, &candidate)?,
+                None => Built::from(self.build_sites(&id, &candidate)?),
             };
-            if task.body_bytes > budget {
+            if task.task.body_bytes > budget {
                 // Too big: estimate each site's share and keep the longest prefix that fits, checking the real size.
                 let fixed = self.build_sites(&id, &[])?.body_bytes;
                 let sizes: Vec<usize> = candidate.iter().map(|&i| self.site_bytes(i)).collect();
@@ -261,15 +261,15 @@ impl Planner {
                 let mut k = k.max(1);
                 loop {
                     candidate.truncate(k);
-                    task = self.build_sites(&id, &candidate)?;
-                    if task.body_bytes <= budget || k == 1 {
+                    task = Built::from(self.build_sites(&id, &candidate)?);
+                    if task.task.body_bytes <= budget || k == 1 {
                         break;
                     }
                     k -= 1;
                 }
-                if task.body_bytes > budget {
+                if task.task.body_bytes > budget {
                     let site = &self.sites[candidate[0]];
-                    errors.push(self.oversized(site, task.body_bytes, budget));
+                    errors.push(self.oversized(site, task.task.body_bytes, budget));
                     next += 1;
                     continue;
                 }
@@ -402,24 +402,37 @@ impl Planner {
     }
 
     /// Builds every chunk's task again (the chunks are fixed; the bodies are deterministic).
-    fn rebuild(&self) -> Vec<Task> {
+    fn rebuild(&self) -> Vec<Built> {
         self.chunks
             .iter()
             .zip(&self.chunk_ids)
             .filter_map(|(c, id)| match &self.pipeline.sites.location {
-                SiteLocation::File(_) => self.build_sites(id, &c.sites).ok(),
-                SiteLocation::Asset(a) => self.build(id, Features::AssetRange(a, 0.0, 1.0), Vec::new()).ok(),
+                SiteLocation::File(_) => self.build_sites(id, &c.sites).ok().map(Built::from),
+                SiteLocation::Asset(a) => {
+                    self.build(id, Features::AssetRange(a, 0.0, 1.0), Vec::new()).ok().map(Built::from)
+                }
             })
             .collect()
     }
 
     /// Builds the whole plan (the first call hands over the tasks built while chunking).
     pub fn plan(&self) -> Plan {
+        let (mut plan, bodies) = self.plan_serialized();
+        for (t, b) in plan.tasks.iter_mut().zip(bodies) {
+            t.body = serde_json::from_slice(&b).unwrap_or(Value::Null);
+        }
+        plan
+    }
+
+    /// The plan with every task's `body` left `null` and the bodies returned apart, as the exact bytes
+    /// sent (compact JSON): what `geepipe plan --out` writes, without holding every body as a JSON tree.
+    pub fn plan_serialized(&self) -> (Plan, Vec<Vec<u8>>) {
         let taken = self.built.lock().ok().and_then(|mut b| b.take());
-        let tasks = match taken {
+        let built = match taken {
             Some(t) => t,
             None => self.rebuild(),
         };
+        let (tasks, bodies): (Vec<Task>, Vec<Vec<u8>>) = built.into_iter().map(|b| (b.task, b.bytes)).unzip();
         let (largest, largest_chunk) = tasks
             .iter()
             .map(|t| (t.body_bytes, Some(t.chunk_id.clone())))
@@ -445,7 +458,22 @@ impl Planner {
             total_request_bytes: tasks.iter().map(|t| t.body_bytes).sum(),
             warnings: self.warnings.len(),
         };
-        Plan { tasks, columns: self.columns.clone(), warnings: self.warnings.clone(), summary }
+        (Plan { tasks, columns: self.columns.clone(), warnings: self.warnings.clone(), summary }, bodies)
+    }
+}
+
+/// A built task whose body is kept as its serialised bytes (a JSON tree is ~20 times larger).
+struct Built {
+    /// The task, `body` set to null.
+    task: Task,
+    bytes: Vec<u8>,
+}
+
+impl From<Task> for Built {
+    fn from(mut task: Task) -> Built {
+        let bytes = serde_json::to_vec(&task.body).unwrap_or_default();
+        task.body = Value::Null;
+        Built { task, bytes }
     }
 }
 
