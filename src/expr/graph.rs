@@ -17,7 +17,7 @@
 //! graph always encodes to the same bytes.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use serde_json::{Map, Number, Value};
 
@@ -42,8 +42,16 @@ impl Hash for Scalar {
         match self {
             Scalar::Null => {}
             Scalar::Bool(b) => b.hash(state),
-            // Hash the text form: 30 and 30.0 are different constants (as in the Python client).
-            Scalar::Number(n) => n.to_string().hash(state),
+            // 30 and 30.0 are different constants (as in the Python client): hash the kind with the value.
+            Scalar::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    (0u8, i).hash(state)
+                } else if let Some(u) = n.as_u64() {
+                    (1u8, u).hash(state)
+                } else {
+                    (2u8, n.as_f64().unwrap_or(0.0).to_bits()).hash(state)
+                }
+            }
             Scalar::String(s) => s.hash(state),
         }
     }
@@ -86,7 +94,55 @@ pub enum Node {
 #[derive(Debug, Default, Clone)]
 pub struct Graph {
     nodes: Vec<Node>,
-    index: HashMap<Node, Id>,
+    /// Node hash → ids of the nodes with that hash (the node itself is stored once, in `nodes`).
+    index: HashMap<u64, Vec<Id>, BuildHasherDefault<IdentityHasher>>,
+}
+
+/// FxHash-style hasher for nodes: fast, and good enough for hash-consing (collisions are compared).
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut buf = [0u8; 8];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(buf));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(i as u64)
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(i as u64)
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64)
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// The map keys are already hashes.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | *b as u64;
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
 }
 
 /// Depth below which single-use values are inlined (the Python client's `_DEPTH_LIMIT`).
@@ -112,12 +168,16 @@ impl Graph {
 
     /// Interns `node`, returning the id of the existing identical node if there is one.
     pub fn add(&mut self, node: Node) -> Id {
-        if let Some(id) = self.index.get(&node) {
+        let mut h = FxHasher::default();
+        node.hash(&mut h);
+        let key = h.finish();
+        let bucket = self.index.entry(key).or_default();
+        if let Some(id) = bucket.iter().find(|id| self.nodes[id.0 as usize] == node) {
             return *id;
         }
         let id = Id(self.nodes.len() as u32);
-        self.nodes.push(node.clone());
-        self.index.insert(node, id);
+        self.nodes.push(node);
+        bucket.push(id);
         id
     }
 
