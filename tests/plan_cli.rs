@@ -96,3 +96,11 @@ fn plan_reports_a_bad_expression() {
     let out = Test::new().file("sites.geojson", SITES).file("p.yaml", bad).args(["plan", "p.yaml"]).code(2);
     assert!(out.stderr.contains("Image.selct") && out.stderr.contains("did you mean `Image.select`"), "{}", out.stderr);
 }
+
+#[test]
+fn plan_reports_site_file_problems_and_exits_2() {
+    let broken = SITES.replace(r#""site_id":"b""#, r#""name":"b""#);
+    let out = Test::new().file("sites.geojson", &broken).file("p.yaml", PIPELINE).args(["plan", "p.yaml"]).code(2);
+    assert!(out.stderr.contains("site_id"), "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+}

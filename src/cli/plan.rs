@@ -22,9 +22,17 @@ pub struct PlanArgs {
 }
 
 pub fn run(g: &Global, a: PlanArgs) -> i32 {
-    let pipeline = match g.load_pipeline(&a.file) {
-        Ok(p) => p,
-        Err(c) => return c,
+    // The site file is read once, by the planner (which reports its problems like `validate` does),
+    // instead of once to validate and once more to plan.
+    let pipeline = match crate::pipeline::load(&a.file, &g.overrides()) {
+        Ok((p, warnings)) => {
+            g.report(&warnings);
+            p
+        }
+        Err(diags) => {
+            g.report(&diags);
+            return exit::INVALID_INPUT;
+        }
     };
     let planner = match Planner::new(&pipeline) {
         Ok(p) => p,
