@@ -233,7 +233,7 @@ impl Planner {
                 .into_par_iter()
                 .map(|k| {
                     let idx: Vec<usize> = (k * per_task..((k + 1) * per_task).min(n)).collect();
-                    this.build_sites(&format!("c{k:05}"), &idx).ok().map(Built::from)
+                    this.build_sites_built(&format!("c{k:05}"), &idx).ok()
                 })
                 .collect()
         };
@@ -246,7 +246,7 @@ impl Planner {
             let prebuilt = if aligned { speculative.get_mut(k).and_then(Option::take) } else { None };
             let mut task = match prebuilt {
                 Some(t) => t,
-                None => Built::from(self.build_sites(&id, &candidate)?),
+                None => self.build_sites_built(&id, &candidate)?,
             };
             if task.task.body_bytes > budget {
                 // Too big: estimate each site's share and keep the longest prefix that fits, checking the real size.
@@ -261,7 +261,7 @@ impl Planner {
                 let mut k = k.max(1);
                 loop {
                     candidate.truncate(k);
-                    task = Built::from(self.build_sites(&id, &candidate)?);
+                    task = self.build_sites_built(&id, &candidate)?;
                     if task.task.body_bytes <= budget || k == 1 {
                         break;
                     }
@@ -332,7 +332,20 @@ impl Planner {
         let root = compute::computation(&mut g, &self.pipeline, &self.layers, which)
             .map_err(|e| vec![plan_error(&self.pipeline, "plan::expression", e, "")])?;
         let expression = g.encode(root);
-        Ok(self.task(chunk_id, expression, site_ids))
+        let mut task = self.task(chunk_id, expression, site_ids);
+        task.body_bytes = serde_json::to_vec(&task.body).map(|v| v.len()).unwrap_or(0);
+        Ok(task)
+    }
+
+    /// Like [`Planner::build_sites`], keeping the body as bytes (serialised once).
+    fn build_sites_built(&self, chunk_id: &str, indices: &[usize]) -> Result<Built, Vec<Diagnostic>> {
+        let sites: Vec<&Site> = indices.iter().map(|&i| &self.sites[i]).collect();
+        let ids = sites.iter().map(|s| s.id.clone()).collect();
+        let mut g = Graph::new();
+        let root = compute::computation(&mut g, &self.pipeline, &self.layers, Features::Inline(&sites))
+            .map_err(|e| vec![plan_error(&self.pipeline, "plan::expression", e, "")])?;
+        let expression = g.encode(root);
+        Ok(Built::from(self.task(chunk_id, expression, ids)))
     }
 
     fn task(&self, chunk_id: &str, expression: Value, site_ids: Vec<String>) -> Task {
@@ -388,7 +401,6 @@ impl Planner {
             }
         };
         let body = Value::Object(body);
-        let body_bytes = serde_json::to_vec(&body).map(|v| v.len()).unwrap_or(0);
         Task {
             chunk_id: chunk_id.to_string(),
             request_id,
@@ -396,7 +408,8 @@ impl Planner {
             description,
             site_ids,
             body,
-            body_bytes,
+            // Set by the caller, which serialises the body once.
+            body_bytes: 0,
             target,
         }
     }
@@ -407,7 +420,7 @@ impl Planner {
             .iter()
             .zip(&self.chunk_ids)
             .filter_map(|(c, id)| match &self.pipeline.sites.location {
-                SiteLocation::File(_) => self.build_sites(id, &c.sites).ok().map(Built::from),
+                SiteLocation::File(_) => self.build_sites_built(id, &c.sites).ok(),
                 SiteLocation::Asset(a) => {
                     self.build(id, Features::AssetRange(a, 0.0, 1.0), Vec::new()).ok().map(Built::from)
                 }
@@ -472,6 +485,7 @@ struct Built {
 impl From<Task> for Built {
     fn from(mut task: Task) -> Built {
         let bytes = serde_json::to_vec(&task.body).unwrap_or_default();
+        task.body_bytes = bytes.len();
         task.body = Value::Null;
         Built { task, bytes }
     }
