@@ -8,9 +8,23 @@ use std::sync::OnceLock;
 use crate::pipeline::raw::RawLayer;
 
 /// Version of the catalog content; part of every pipeline's content hash and of the run manifest.
-pub const VERSION: &str = "2026.11.0";
+pub const VERSION: &str = "2026.11.1";
 
-const SOURCES: &[(&str, &str)] = &[("mapbiomas_lulc", include_str!("data/mapbiomas_lulc.yaml"))];
+const SOURCES: &[(&str, &str)] = &[
+    ("mapbiomas_lulc", include_str!("data/mapbiomas_lulc.yaml")),
+    ("mapbiomas_deforestation", include_str!("data/mapbiomas_deforestation.yaml")),
+    ("dynamic_world", include_str!("data/dynamic_world.yaml")),
+    ("esa_worldcover", include_str!("data/esa_worldcover.yaml")),
+    ("hansen_treecover2000", include_str!("data/hansen_treecover2000.yaml")),
+    ("hansen_loss", include_str!("data/hansen_loss.yaml")),
+    ("modis_landcover", include_str!("data/modis_landcover.yaml")),
+    ("jrc_water_history", include_str!("data/jrc_water_history.yaml")),
+    ("s2_ndvi", include_str!("data/s2_ndvi.yaml")),
+    ("s2_evi", include_str!("data/s2_evi.yaml")),
+    ("modis_ndvi", include_str!("data/modis_ndvi.yaml")),
+    ("chirps_precipitation", include_str!("data/chirps_precipitation.yaml")),
+    ("srtm_elevation", include_str!("data/srtm_elevation.yaml")),
+];
 
 fn entries() -> &'static Vec<(String, RawLayer)> {
     static ENTRIES: OnceLock<Vec<(String, RawLayer)>> = OnceLock::new();

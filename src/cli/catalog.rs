@@ -4,6 +4,7 @@ use clap::{Args, Subcommand};
 
 use super::Global;
 use crate::exit;
+use crate::pipeline::raw::{LayerKind, RawLayer, RawYears};
 
 #[derive(Debug, Args)]
 pub struct CatalogArgs {
@@ -23,20 +24,128 @@ pub enum CatalogCommand {
 pub fn run(_g: &Global, a: CatalogArgs) -> i32 {
     match a.command {
         None => {
-            for name in crate::catalog::names() {
-                println!("{name}");
-            }
+            print!("{}", table());
             exit::OK
         }
         Some(CatalogCommand::Show { name }) => match crate::catalog::get(&name) {
             Some(l) => {
-                println!("{}", serde_json::to_string_pretty(&l).unwrap_or_default());
+                print!("{}", show(&name, &l));
                 exit::OK
             }
             None => {
                 eprintln!("error: no catalog layer is named `{name}`");
+                match crate::suggest::did_you_mean(&name, crate::catalog::names()) {
+                    Some(s) => eprintln!("  help: did you mean `{s}`? (`geepipe catalog` lists them all)"),
+                    None => eprintln!("  help: `geepipe catalog` lists the built-in layers"),
+                }
                 exit::INVALID_INPUT
             }
         },
     }
+}
+
+/// Years as text: `2010..2023` for a run of three or more, else a comma list.
+pub fn years_text(years: &[i32]) -> String {
+    if years.is_empty() {
+        return "-".into();
+    }
+    if years.len() > 2 && years.windows(2).all(|w| w[1] == w[0] + 1) {
+        return format!("{}..{}", years[0], years[years.len() - 1]);
+    }
+    years.iter().map(|y| y.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+fn raw_years(y: &Option<RawYears>) -> String {
+    match y {
+        None => "-".into(),
+        Some(RawYears::Single(v)) => v.to_string(),
+        Some(RawYears::Range(s)) => s.clone(),
+        Some(RawYears::List(l)) => years_text(&l.iter().map(|v| *v as i32).collect::<Vec<_>>()),
+        Some(RawYears::FromTo(s)) => format!("{}..{}", s.from, s.to),
+    }
+}
+
+fn kind(l: &RawLayer) -> &'static str {
+    match l.kind {
+        Some(LayerKind::Categorical) => "categorical",
+        Some(LayerKind::Continuous) => "continuous",
+        None => "-",
+    }
+}
+
+fn layer_years(l: &RawLayer) -> String {
+    if l.available.is_some() {
+        raw_years(&l.available)
+    } else {
+        format!("static ({})", raw_years(&l.years))
+    }
+}
+
+fn scale(l: &RawLayer) -> String {
+    l.scale.map(|s| format!("{s} m")).unwrap_or_else(|| "-".into())
+}
+
+/// The catalog as an aligned table.
+pub fn table() -> String {
+    let mut rows = vec![["NAME".to_string(), "KIND".into(), "YEARS".into(), "SCALE".into(), "TITLE".into()]];
+    for name in crate::catalog::names() {
+        if let Some(l) = crate::catalog::get(name) {
+            rows.push([
+                name.to_string(),
+                kind(&l).into(),
+                layer_years(&l),
+                scale(&l),
+                l.title.clone().unwrap_or_default(),
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..4).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in &rows {
+        for (i, w) in widths.iter().enumerate() {
+            out.push_str(&format!("{:<w$}  ", r[i], w = *w));
+        }
+        out.push_str(&r[4]);
+        out.push('\n');
+    }
+    out
+}
+
+/// One layer explained.
+pub fn show(name: &str, l: &RawLayer) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("{name}: {}\n", l.title.clone().unwrap_or_default()));
+    out.push_str(&format!("  kind:    {}\n", kind(l)));
+    out.push_str(&format!("  asset:   {}\n", l.asset.clone().unwrap_or_else(|| "-".into())));
+    out.push_str(&format!("  years:   {}\n", layer_years(l)));
+    out.push_str(&format!("  scale:   {}\n", scale(l)));
+    if let Some(u) = &l.units {
+        out.push_str(&format!("  units:   {u}\n"));
+    }
+    if let Some(b) = &l.bands {
+        out.push_str(&format!("  bands:   {}\n", b.join(", ")));
+    }
+    if let Some(s) = &l.stats {
+        out.push_str(&format!("  stats:   {}\n", s.join(", ")));
+    }
+    if let Some(legend) = &l.legend {
+        out.push_str("  legend:\n");
+        for e in legend {
+            out.push_str(&format!(
+                "    {:>4}  {}  {}\n",
+                e.code,
+                e.color.clone().unwrap_or_else(|| "       ".into()),
+                e.name
+            ));
+        }
+    }
+    if let Some(img) = &l.image {
+        out.push_str("  image (one year; placeholders are filled per year):\n");
+        let text = serde_json::to_string_pretty(img).unwrap_or_default();
+        for line in text.lines() {
+            out.push_str(&format!("    {line}\n"));
+        }
+    }
+    out.push_str(&format!("use it with:  layers: [{{catalog: {name}}}]\n"));
+    out
 }

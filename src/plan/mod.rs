@@ -70,3 +70,8 @@ pub struct Task {
 pub trait ChunkPlanner: Send + Sync {
     fn task(&self, chunk_id: &str, site_ids: &[String]) -> anyhow::Result<Task>;
 }
+
+pub mod compute;
+pub mod planner;
+
+pub use planner::{Plan, Planner, Summary};

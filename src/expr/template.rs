@@ -1,0 +1,288 @@
+//! Layer expression templates: the nested `call` form users write in YAML/TOML, rendered value by value.
+//!
+//! A template node is one of:
+//!
+//! - `{call: Algorithm.name, arg1: …, arg2: …}`: a call with named arguments;
+//! - `{function: [x, y], body: …}`: a function value (for `Collection.map`, `List.map`, …);
+//! - `{arg: x}`: an argument of an enclosing `function`;
+//! - `{const: …}`: a constant taken as plain data (e.g. a mapping that has a `call` key);
+//! - a list of nodes, or a mapping of nodes (a dictionary), or a plain value (a constant).
+//!
+//! Placeholders (`{{year}}`, `{{next_year}}`, `{{asset}}`, user `vars`) are rendered with handlebars in
+//! strict mode without HTML escaping, one string leaf at a time: a rendered string is only ever a
+//! string value, so no variable can change the structure of the expression. A string that is exactly one
+//! placeholder of a number variable (`"{{year}}"`) becomes that number.
+
+use handlebars::Handlebars;
+use serde_json::{Map, Value};
+
+use super::graph::{Graph, Id};
+
+/// A classified template node (borrowing the template).
+#[derive(Debug)]
+pub enum TemplateNode<'a> {
+    Call { name: &'a str, args: Vec<(&'a String, &'a Value)> },
+    Function { args: Vec<String>, body: &'a Value },
+    Arg(&'a str),
+    Const(&'a Value),
+    List(&'a Vec<Value>),
+    Dict(Vec<(&'a String, &'a Value)>),
+    Scalar(&'a Value),
+}
+
+/// Classifies one template node; `Err` says why it is malformed.
+pub fn parse_node(v: &Value) -> Result<TemplateNode<'_>, String> {
+    match v {
+        Value::Array(items) => Ok(TemplateNode::List(items)),
+        Value::Object(m) => {
+            if let Some(c) = m.get("call") {
+                let Some(name) = c.as_str() else {
+                    return Err("`call` must name an algorithm, e.g. `call: Image.select`".into());
+                };
+                let args = m.iter().filter(|(k, _)| k.as_str() != "call").collect();
+                return Ok(TemplateNode::Call { name, args });
+            }
+            if let Some(f) = m.get("function") {
+                let extra: Vec<&String> = m.keys().filter(|k| *k != "function" && *k != "body").collect();
+                if !extra.is_empty() {
+                    return Err(format!("a `function` node has only `function` and `body`, found {extra:?}"));
+                }
+                let names = f.as_array().and_then(|a| a.iter().map(|x| x.as_str().map(str::to_string)).collect());
+                let Some(args) = names else {
+                    return Err("`function` lists the argument names, e.g. `function: [img]`".into());
+                };
+                let Some(body) = m.get("body") else {
+                    return Err("a `function` node needs a `body`".into());
+                };
+                return Ok(TemplateNode::Function { args, body });
+            }
+            if let Some(a) = m.get("arg") {
+                if m.len() != 1 {
+                    return Err("an `arg` node has only the `arg` key".into());
+                }
+                return match a.as_str() {
+                    Some(name) => Ok(TemplateNode::Arg(name)),
+                    None => Err("`arg` names an argument of an enclosing function".into()),
+                };
+            }
+            if let Some(c) = m.get("const") {
+                if m.len() != 1 {
+                    return Err("a `const` node has only the `const` key".into());
+                }
+                return Ok(TemplateNode::Const(c));
+            }
+            if m.contains_key("body") {
+                return Err("`body` belongs to a `function` node; add `function: [x]`".into());
+            }
+            Ok(TemplateNode::Dict(m.iter().collect()))
+        }
+        other => Ok(TemplateNode::Scalar(other)),
+    }
+}
+
+/// Renders placeholders in templates, one string at a time.
+pub struct Renderer {
+    hb: Handlebars<'static>,
+    vars: Map<String, Value>,
+}
+
+impl Renderer {
+    /// A renderer over `vars` (built-in variables should already be in it).
+    pub fn new(vars: Map<String, Value>) -> Renderer {
+        let mut hb = Handlebars::new();
+        hb.set_strict_mode(true);
+        hb.register_escape_fn(handlebars::no_escape);
+        Renderer { hb, vars }
+    }
+
+    pub fn vars(&self) -> &Map<String, Value> {
+        &self.vars
+    }
+
+    /// Renders one string: exactly one placeholder of a number variable gives the number.
+    pub fn render_str(&self, s: &str) -> Result<Value, String> {
+        if !s.contains("{{") {
+            return Ok(Value::String(s.to_string()));
+        }
+        if let Some(name) = single_placeholder(s) {
+            if let Some(v @ Value::Number(_)) = self.vars.get(name) {
+                return Ok(v.clone());
+            }
+        }
+        self.hb.render_template(s, &self.vars).map(Value::String).map_err(|e| {
+            let mut msg = format!("cannot fill in `{s}`: {}", e.reason());
+            if !self.vars.is_empty() {
+                let names: Vec<&str> = self.vars.keys().map(String::as_str).collect();
+                msg.push_str(&format!(" (variables: {})", names.join(", ")));
+            }
+            msg
+        })
+    }
+
+    /// Renders every value position of a template; the structure (call names, argument names, function
+    /// and argument names, mapping keys) is kept as written.
+    pub fn render(&self, t: &Value) -> Result<Value, String> {
+        match parse_node(t)? {
+            TemplateNode::Call { name, args } => {
+                let mut m = Map::new();
+                m.insert("call".into(), Value::String(name.to_string()));
+                for (k, v) in args {
+                    m.insert(k.clone(), self.render(v)?);
+                }
+                Ok(Value::Object(m))
+            }
+            TemplateNode::Function { args, body } => {
+                let mut m = Map::new();
+                m.insert("function".into(), Value::Array(args.into_iter().map(Value::String).collect()));
+                m.insert("body".into(), self.render(body)?);
+                Ok(Value::Object(m))
+            }
+            TemplateNode::Arg(_) => Ok(t.clone()),
+            TemplateNode::Const(c) => {
+                let mut m = Map::new();
+                m.insert("const".into(), self.render_data(c)?);
+                Ok(Value::Object(m))
+            }
+            TemplateNode::List(items) => {
+                items.iter().map(|i| self.render(i)).collect::<Result<_, _>>().map(Value::Array)
+            }
+            TemplateNode::Dict(entries) => {
+                let mut m = Map::new();
+                for (k, v) in entries {
+                    m.insert(k.clone(), self.render(v)?);
+                }
+                Ok(Value::Object(m))
+            }
+            TemplateNode::Scalar(Value::String(s)) => self.render_str(s),
+            TemplateNode::Scalar(v) => Ok(v.clone()),
+        }
+    }
+
+    fn render_data(&self, v: &Value) -> Result<Value, String> {
+        match v {
+            Value::String(s) => self.render_str(s),
+            Value::Array(items) => {
+                items.iter().map(|i| self.render_data(i)).collect::<Result<_, _>>().map(Value::Array)
+            }
+            Value::Object(m) => {
+                let mut out = Map::new();
+                for (k, v) in m {
+                    out.insert(k.clone(), self.render_data(v)?);
+                }
+                Ok(Value::Object(out))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+}
+
+/// `Some(name)` when `s` is exactly `{{name}}` (spaces allowed inside the braces).
+fn single_placeholder(s: &str) -> Option<&str> {
+    let inner = s.strip_prefix("{{")?.strip_suffix("}}")?.trim();
+    let ok = !inner.is_empty()
+        && inner.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && inner.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    ok.then_some(inner)
+}
+
+/// Adds a rendered template to the graph. Malformed nodes are reported as `Err`.
+pub fn build(g: &mut Graph, t: &Value) -> Result<Id, String> {
+    Ok(match parse_node(t)? {
+        TemplateNode::Call { name, args } => {
+            let mut built = Vec::with_capacity(args.len());
+            for (k, v) in &args {
+                built.push((k.as_str(), build(g, v)?));
+            }
+            g.call(name, built)
+        }
+        TemplateNode::Function { args, body } => {
+            let body = build(g, body)?;
+            g.function(args, body)
+        }
+        TemplateNode::Arg(a) => g.arg(a),
+        TemplateNode::Const(c) => g.data(c),
+        TemplateNode::List(items) => {
+            let ids = items.iter().map(|i| build(g, i)).collect::<Result<Vec<_>, _>>()?;
+            g.array(ids)
+        }
+        TemplateNode::Dict(entries) => {
+            let mut built = Vec::with_capacity(entries.len());
+            for (k, v) in entries {
+                built.push((k.clone(), build(g, v)?));
+            }
+            g.dict(built)
+        }
+        TemplateNode::Scalar(v) => g.data(v),
+    })
+}
+
+/// Whether a template mentions `{{name}}` anywhere in a value position (e.g. whether a layer depends on
+/// the year).
+pub fn mentions(t: &Value, names: &[&str]) -> bool {
+    match t {
+        Value::String(s) => s.contains("{{") && names.iter().any(|n| mentions_name(s, n)),
+        Value::Array(items) => items.iter().any(|i| mentions(i, names)),
+        Value::Object(m) => m.iter().any(|(k, v)| k != "call" && mentions(v, names)),
+        _ => false,
+    }
+}
+
+fn mentions_name(s: &str, name: &str) -> bool {
+    let mut rest = s;
+    while let Some(i) = rest.find("{{") {
+        let after = &rest[i + 2..];
+        let end = after.find("}}").unwrap_or(after.len());
+        let inner = &after[..end];
+        if inner.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).any(|w| w == name) {
+            return true;
+        }
+        rest = &after[end.min(after.len())..];
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn renderer() -> Renderer {
+        let mut vars = Map::new();
+        vars.insert("year".into(), json!(2020));
+        vars.insert("asset".into(), json!("projects/p/assets/a"));
+        vars.insert("name".into(), json!("a \"quoted\" <name> & {braces}"));
+        Renderer::new(vars)
+    }
+
+    #[test]
+    fn a_lone_number_placeholder_becomes_a_number() {
+        let r = renderer();
+        assert_eq!(r.render_str("{{year}}").unwrap(), json!(2020));
+        assert_eq!(r.render_str("{{ year }}").unwrap(), json!(2020));
+        assert_eq!(r.render_str("classification_{{year}}").unwrap(), json!("classification_2020"));
+        assert_eq!(r.render_str("{{asset}}").unwrap(), json!("projects/p/assets/a"));
+    }
+
+    #[test]
+    fn text_is_not_escaped_and_missing_variables_are_errors() {
+        let r = renderer();
+        assert_eq!(r.render_str("x {{name}}").unwrap(), json!("x a \"quoted\" <name> & {braces}"));
+        let e = r.render_str("{{yaer}}").unwrap_err();
+        assert!(e.contains("yaer"), "{e}");
+    }
+
+    #[test]
+    fn structure_is_kept_and_only_values_are_rendered() {
+        let r = renderer();
+        let t = json!({"call": "Image.select", "input": {"call": "Image.load", "id": "{{asset}}"},
+            "bandSelectors": ["classification_{{year}}"]});
+        let out = r.render(&t).unwrap();
+        assert_eq!(
+            out,
+            json!({"call": "Image.select", "input": {"call": "Image.load", "id": "projects/p/assets/a"},
+            "bandSelectors": ["classification_2020"]})
+        );
+        assert!(mentions(&t, &["year"]));
+        assert!(!mentions(&json!({"call": "Image.load", "id": "x"}), &["year"]));
+    }
+}

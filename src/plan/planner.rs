@@ -1,0 +1,672 @@
+//! The [`Planner`]: reads the sites, groups them into chunks (by count and by request size), and builds
+//! each chunk's `table:export` request.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::compute::{self, Features, PreparedLayer};
+use super::{columns, Column, Endpoint, Target, Task};
+use crate::diag::Diagnostic;
+use crate::expr::Graph;
+use crate::pipeline::{Destination, Engine, FileFormatName, KindName, Pipeline, SiteLocation};
+use crate::sites::Site;
+
+/// Everything `geepipe plan` shows: the tasks, the column contract, warnings and a summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub tasks: Vec<Task>,
+    pub columns: Vec<Column>,
+    #[serde(skip)]
+    pub warnings: Vec<Diagnostic>,
+    pub summary: Summary,
+}
+
+/// Figures about a plan.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    pub pipeline: String,
+    pub content_hash: String,
+    pub tasks: usize,
+    /// Sites in the plan (`None` when they come from an asset geepipe cannot list offline).
+    pub sites: Option<usize>,
+    pub layers: usize,
+    /// Distinct years over all layers, sorted.
+    pub years: Vec<i32>,
+    /// Sum over layers of their years.
+    pub layer_years: usize,
+    pub columns: usize,
+    pub largest_request_bytes: usize,
+    pub largest_request_chunk: Option<String>,
+    pub total_request_bytes: usize,
+    pub warnings: usize,
+}
+
+/// One chunk before its request is built.
+#[derive(Debug, Clone)]
+struct Chunk {
+    /// Indices into the planner's sites (file sites).
+    sites: Vec<usize>,
+}
+
+/// Plans a zonal pipeline: `Planner::new` reads and chunks the sites, `plan` builds every request.
+pub struct Planner {
+    pipeline: Pipeline,
+    layers: Vec<PreparedLayer>,
+    columns: Vec<Column>,
+    sites: Vec<Site>,
+    by_id: HashMap<String, usize>,
+    chunks: Vec<Chunk>,
+    warnings: Vec<Diagnostic>,
+    /// The tasks built while chunking, handed out by the first [`Planner::plan`] (later calls rebuild).
+    built: std::sync::Mutex<Option<Vec<Built>>>,
+    /// The chunk ids and site ids, in order.
+    chunk_ids: Vec<String>,
+}
+
+fn plan_error(pipeline: &Pipeline, code: &str, msg: impl Into<String>, help: &str) -> Diagnostic {
+    let mut d = Diagnostic::error(code, msg).in_file(pipeline.source.display().to_string());
+    if !help.is_empty() {
+        d = d.with_help(help);
+    }
+    d
+}
+
+impl Planner {
+    /// Prepares the plan: renders the layers, reads the sites and chunks them. Every problem is returned.
+    pub fn new(pipeline: &Pipeline) -> Result<Planner, Vec<Diagnostic>> {
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        if pipeline.engine == Engine::Local {
+            errors.push(plan_error(
+                pipeline,
+                "plan::local-engine",
+                "the local engine computes on this machine and sends no requests",
+                "run `geepipe run` for the local engine, or plan with `--engine earthengine`",
+            ));
+        }
+        if pipeline.kind != KindName::Zonal {
+            errors.push(plan_error(
+                pipeline,
+                "plan::kind",
+                format!("planning `kind: {:?}` pipelines is not supported yet", pipeline.kind).to_lowercase(),
+                "geepipe plans zonal statistics (`kind: zonal`)",
+            ));
+        }
+        for layer in &pipeline.layers {
+            if let Some(image) = &layer.image {
+                for p in crate::expr::check_layer_image(image) {
+                    let mut d = plan_error(
+                        pipeline,
+                        "layers::expression",
+                        format!("layer `{}` image{}: {}", layer.name, p.pointer, p.message),
+                        "",
+                    );
+                    d.help = p.help;
+                    errors.push(d);
+                }
+            }
+        }
+        let layers = match compute::prepare(pipeline) {
+            Ok(l) => l,
+            Err(es) => {
+                for (layer, msg) in es {
+                    errors.push(plan_error(
+                        pipeline,
+                        "layers::template",
+                        format!("layer `{layer}`: {msg}"),
+                        "placeholders are `{{year}}`, `{{next_year}}`, `{{asset}}` and the names in `vars`",
+                    ));
+                }
+                Vec::new()
+            }
+        };
+        if pipeline.reduce.best_effort {
+            warnings.push(
+                Diagnostic::warning(
+                    "plan::best-effort",
+                    "`reduce.best_effort` has no effect: `Image.reduceRegions` has no bestEffort argument",
+                )
+                .in_file(pipeline.source.display().to_string())
+                .with_help("set `reduce.scale` coarser, or `reduce.max_pixels` (sent as maxPixelsPerRegion)"),
+            );
+        }
+        if pipeline.export.format == FileFormatName::Shp {
+            warnings.push(
+                Diagnostic::warning(
+                    "plan::shp-columns",
+                    "Shapefile exports cut column names to 10 characters, so `geepipe fetch` cannot read them back",
+                )
+                .in_file(pipeline.source.display().to_string())
+                .with_help("use `format: csv` or `geojson` for results geepipe merges"),
+            );
+        }
+        if matches!(pipeline.export.destination, Destination::Bigquery { .. }) && pipeline.export.overwrite {
+            warnings.push(
+                Diagnostic::warning(
+                    "plan::bigquery-overwrite",
+                    "every chunk appends its rows to the BigQuery table; `overwrite` would let each chunk erase the others, so it is not sent",
+                )
+                .in_file(pipeline.source.display().to_string())
+                .with_help("empty or drop the table before the run"),
+            );
+        }
+        let mut sites = Vec::new();
+        if let SiteLocation::File(_) = &pipeline.sites.location {
+            match crate::sites::read_all(&pipeline.sites) {
+                Ok(s) => sites = s,
+                Err(ds) => errors.extend(ds),
+            }
+        } else {
+            warnings.push(
+                Diagnostic::warning(
+                    "plan::asset-sites",
+                    "the sites are in an Earth Engine table asset that geepipe cannot list without contacting Earth \
+                     Engine: the plan is one task over the whole table",
+                )
+                .in_file(pipeline.source.display().to_string())
+                .with_help(
+                    "a chunk that runs out of memory is split in halves by a deterministic random column \
+                     (`geepipe_r`), or by site ids when they are known",
+                ),
+            );
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let by_id = sites.iter().enumerate().map(|(i, s)| (s.id.clone(), i)).collect();
+        let mut planner = Planner {
+            columns: columns(pipeline),
+            pipeline: pipeline.clone(),
+            layers,
+            sites,
+            by_id,
+            chunks: Vec::new(),
+            warnings,
+            built: std::sync::Mutex::new(None),
+            chunk_ids: Vec::new(),
+        };
+        planner.chunk()?;
+        Ok(planner)
+    }
+
+    /// The pipeline being planned.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// The `selectors` every task sends: the column contract's names, in order.
+    pub fn selectors(&self) -> Vec<String> {
+        self.columns.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// Groups the file's sites into chunks of at most `sites_per_task`, closing a chunk early when its
+    /// request would exceed `max_request_bytes`. A site too large alone is an error naming it.
+    fn chunk(&mut self) -> Result<(), Vec<Diagnostic>> {
+        let mut built = Vec::new();
+        let r = self.chunk_into(&mut built);
+        self.chunk_ids = built.iter().map(|b| b.task.chunk_id.clone()).collect();
+        self.built = std::sync::Mutex::new(Some(built));
+        r
+    }
+
+    fn chunk_into(&mut self, built: &mut Vec<Built>) -> Result<(), Vec<Diagnostic>> {
+        let budget = self.pipeline.chunks.max_request_bytes;
+        let per_task = self.pipeline.chunks.sites_per_task.max(1);
+        if !matches!(self.pipeline.sites.location, SiteLocation::File(_)) {
+            let task = self.build("c00000", Features::AssetRange(self.asset(), 0.0, 1.0), Vec::new())?;
+            self.chunks.push(Chunk { sites: Vec::new() });
+            built.push(Built::from(task));
+            return Ok(());
+        }
+        let mut errors = Vec::new();
+        let mut next = 0usize;
+        let n = self.sites.len();
+        // Build the chunks by count in parallel first; they are used as long as no chunk had to be cut
+        // by the byte budget (after a cut, later chunks start elsewhere and are built one by one).
+        let mut speculative: Vec<Option<Built>> = {
+            use rayon::prelude::*;
+            let this = &*self;
+            (0..n.div_ceil(per_task))
+                .into_par_iter()
+                .map(|k| {
+                    let idx: Vec<usize> = (k * per_task..((k + 1) * per_task).min(n)).collect();
+                    this.build_sites_built(&format!("c{k:05}"), &idx).ok()
+                })
+                .collect()
+        };
+        while next < n {
+            let end = (next + per_task).min(n);
+            let mut candidate: Vec<usize> = (next..end).collect();
+            let k = self.chunks.len();
+            let id = format!("c{k:05}");
+            let aligned = next == k * per_task;
+            let prebuilt = if aligned { speculative.get_mut(k).and_then(Option::take) } else { None };
+            let mut task = match prebuilt {
+                Some(t) => t,
+                None => self.build_sites_built(&id, &candidate)?,
+            };
+            if task.task.body_bytes > budget {
+                // Too big: estimate each site's share and keep the longest prefix that fits, checking the real size.
+                let fixed = self.build_sites(&id, &[])?.body_bytes;
+                let sizes: Vec<usize> = candidate.iter().map(|&i| self.site_bytes(i)).collect();
+                let mut k = 0;
+                let mut total = fixed;
+                while k < sizes.len() && total + sizes[k] <= budget {
+                    total += sizes[k];
+                    k += 1;
+                }
+                let mut k = k.max(1);
+                loop {
+                    candidate.truncate(k);
+                    task = self.build_sites_built(&id, &candidate)?;
+                    if task.task.body_bytes <= budget || k == 1 {
+                        break;
+                    }
+                    k -= 1;
+                }
+                if task.task.body_bytes > budget {
+                    let site = &self.sites[candidate[0]];
+                    errors.push(self.oversized(site, task.task.body_bytes, budget));
+                    next += 1;
+                    continue;
+                }
+            }
+            next += candidate.len();
+            self.chunks.push(Chunk { sites: candidate });
+            built.push(task);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn oversized(&self, site: &Site, bytes: usize, budget: usize) -> Diagnostic {
+        let msg = format!(
+            "site `{}` alone needs a request of {bytes} bytes, more than the {budget}-byte budget \
+             (`chunks.max_request_bytes`)",
+            site.id
+        );
+        let help = "simplify the polygon (fewer vertices), or upload the sites as an Earth Engine table asset \
+                    and use `sites.asset`";
+        let mut d = Diagnostic::error("plan::site-too-large", msg).with_help(help);
+        if let SiteLocation::File(path) = &self.pipeline.sites.location {
+            let name = path.display().to_string();
+            match std::fs::read_to_string(path).ok().and_then(|t| feature_span(&t, site.index).map(|s| (t, s))) {
+                Some((text, span)) => {
+                    let src = crate::diag::Source::text(name, text);
+                    d = d.at(&src, span, Some(format!("site `{}`: {bytes} bytes", site.id)));
+                }
+                None => d = d.in_file(name),
+            }
+        }
+        d
+    }
+
+    /// The standalone encoded size of one site's feature (an estimate of its share of a request).
+    fn site_bytes(&self, i: usize) -> usize {
+        let mut g = Graph::new();
+        let f = compute::site_feature(&mut g, &self.pipeline, &self.sites[i]);
+        serde_json::to_vec(&g.encode(f)).map(|v| v.len()).unwrap_or(usize::MAX / 4)
+    }
+
+    fn asset(&self) -> &str {
+        match &self.pipeline.sites.location {
+            SiteLocation::Asset(a) => a,
+            SiteLocation::File(_) => "",
+        }
+    }
+
+    fn build_sites(&self, chunk_id: &str, indices: &[usize]) -> Result<Task, Vec<Diagnostic>> {
+        let sites: Vec<&Site> = indices.iter().map(|&i| &self.sites[i]).collect();
+        let ids = sites.iter().map(|s| s.id.clone()).collect();
+        self.build(chunk_id, Features::Inline(&sites), ids)
+    }
+
+    fn build(&self, chunk_id: &str, which: Features, site_ids: Vec<String>) -> Result<Task, Vec<Diagnostic>> {
+        let mut g = Graph::new();
+        let root = compute::computation(&mut g, &self.pipeline, &self.layers, which)
+            .map_err(|e| vec![plan_error(&self.pipeline, "plan::expression", e, "")])?;
+        let expression = g.encode(root);
+        let mut task = self.task(chunk_id, expression, site_ids);
+        task.body_bytes = serde_json::to_vec(&task.body).map(|v| v.len()).unwrap_or(0);
+        Ok(task)
+    }
+
+    /// Like [`Planner::build_sites`], keeping the body as bytes (serialised once).
+    fn build_sites_built(&self, chunk_id: &str, indices: &[usize]) -> Result<Built, Vec<Diagnostic>> {
+        let sites: Vec<&Site> = indices.iter().map(|&i| &self.sites[i]).collect();
+        let ids = sites.iter().map(|s| s.id.clone()).collect();
+        let mut g = Graph::new();
+        let root = compute::computation(&mut g, &self.pipeline, &self.layers, Features::Inline(&sites))
+            .map_err(|e| vec![plan_error(&self.pipeline, "plan::expression", e, "")])?;
+        let expression = g.encode(root);
+        Ok(Built::from(self.task(chunk_id, expression, ids)))
+    }
+
+    fn task(&self, chunk_id: &str, expression: Value, site_ids: Vec<String>) -> Task {
+        let p = &self.pipeline;
+        let description = format!("{}_{chunk_id}", p.export.description_prefix);
+        let request_id = request_id(&p.content_hash, chunk_id, &site_ids);
+        let file_prefix = join_prefix(&p.export.file_prefix, chunk_id);
+        let mut body = Map::new();
+        body.insert("expression".into(), expression);
+        body.insert("description".into(), Value::String(description.clone()));
+        body.insert("requestId".into(), Value::String(request_id.clone()));
+        if let Some(t) = &p.export.workload_tag {
+            body.insert("workloadTag".into(), Value::String(t.clone()));
+        }
+        if let Some(pr) = p.export.priority {
+            body.insert("priority".into(), Value::from(pr));
+        }
+        body.insert("selectors".into(), Value::Array(self.selectors().into_iter().map(Value::String).collect()));
+        let format = Value::String(file_format(p.export.format).to_string());
+        let target = match &p.export.destination {
+            Destination::Drive { folder } => {
+                body.insert(
+                    "fileExportOptions".into(),
+                    serde_json::json!({"fileFormat": format, "driveDestination": {"folder": folder, "filenamePrefix": file_prefix}}),
+                );
+                Target::Drive { folder: folder.clone(), prefix: file_prefix }
+            }
+            Destination::Gcs { bucket } => {
+                body.insert(
+                    "fileExportOptions".into(),
+                    serde_json::json!({"fileFormat": format, "cloudStorageDestination": {"bucket": bucket, "filenamePrefix": file_prefix}}),
+                );
+                Target::Gcs { bucket: bucket.clone(), prefix: file_prefix }
+            }
+            Destination::Asset { folder } => {
+                let name = format!("{}/{}_{chunk_id}", folder.trim_end_matches('/'), p.name);
+                body.insert(
+                    "assetExportOptions".into(),
+                    serde_json::json!({"earthEngineDestination": {"name": name, "overwrite": p.export.overwrite}}),
+                );
+                Target::Asset { name }
+            }
+            Destination::Bigquery { table } => {
+                body.insert(
+                    "bigqueryExportOptions".into(),
+                    serde_json::json!({"bigqueryDestination": {"table": table, "overwrite": false, "append": true}}),
+                );
+                Target::Bigquery { table: table.clone() }
+            }
+            Destination::Local { .. } => {
+                // The local destination never reaches the planner (refused in `new`); keep a file target.
+                Target::Drive { folder: String::new(), prefix: file_prefix }
+            }
+        };
+        let body = Value::Object(body);
+        Task {
+            chunk_id: chunk_id.to_string(),
+            request_id,
+            endpoint: Endpoint::TableExport,
+            description,
+            site_ids,
+            body,
+            // Set by the caller, which serialises the body once.
+            body_bytes: 0,
+            target,
+        }
+    }
+
+    /// Builds every chunk's task again (the chunks are fixed; the bodies are deterministic).
+    fn rebuild(&self) -> Vec<Built> {
+        self.chunks
+            .iter()
+            .zip(&self.chunk_ids)
+            .filter_map(|(c, id)| match &self.pipeline.sites.location {
+                SiteLocation::File(_) => self.build_sites_built(id, &c.sites).ok(),
+                SiteLocation::Asset(a) => {
+                    self.build(id, Features::AssetRange(a, 0.0, 1.0), Vec::new()).ok().map(Built::from)
+                }
+            })
+            .collect()
+    }
+
+    /// Builds the whole plan (the first call hands over the tasks built while chunking).
+    pub fn plan(&self) -> Plan {
+        let (mut plan, bodies) = self.plan_serialized();
+        for (t, b) in plan.tasks.iter_mut().zip(bodies) {
+            t.body = serde_json::from_slice(&b).unwrap_or(Value::Null);
+        }
+        plan
+    }
+
+    /// The plan with every task's `body` left `null` and the bodies returned apart, as the exact bytes
+    /// sent (compact JSON): what `geepipe plan --out` writes, without holding every body as a JSON tree.
+    pub fn plan_serialized(&self) -> (Plan, Vec<Vec<u8>>) {
+        let taken = self.built.lock().ok().and_then(|mut b| b.take());
+        let built = match taken {
+            Some(t) => t,
+            None => self.rebuild(),
+        };
+        let (tasks, bodies): (Vec<Task>, Vec<Vec<u8>>) = built.into_iter().map(|b| (b.task, b.bytes)).unzip();
+        let (largest, largest_chunk) = tasks
+            .iter()
+            .map(|t| (t.body_bytes, Some(t.chunk_id.clone())))
+            .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
+            .unwrap_or((0, None));
+        let mut years: Vec<i32> = self.pipeline.layers.iter().flat_map(|l| l.years.iter().copied()).collect();
+        years.sort_unstable();
+        years.dedup();
+        let summary = Summary {
+            pipeline: self.pipeline.name.clone(),
+            content_hash: self.pipeline.content_hash.clone(),
+            tasks: tasks.len(),
+            sites: match self.pipeline.sites.location {
+                SiteLocation::File(_) => Some(self.chunks.iter().map(|c| c.sites.len()).sum()),
+                SiteLocation::Asset(_) => None,
+            },
+            layers: self.pipeline.layers.len(),
+            years,
+            layer_years: self.pipeline.layers.iter().map(|l| l.years.len()).sum(),
+            columns: self.columns.len(),
+            largest_request_bytes: largest,
+            largest_request_chunk: largest_chunk,
+            total_request_bytes: tasks.iter().map(|t| t.body_bytes).sum(),
+            warnings: self.warnings.len(),
+        };
+        (Plan { tasks, columns: self.columns.clone(), warnings: self.warnings.clone(), summary }, bodies)
+    }
+}
+
+/// A built task whose body is kept as its serialised bytes (a JSON tree is ~20 times larger).
+struct Built {
+    /// The task, `body` set to null.
+    task: Task,
+    bytes: Vec<u8>,
+}
+
+impl From<Task> for Built {
+    fn from(mut task: Task) -> Built {
+        let bytes = serde_json::to_vec(&task.body).unwrap_or_default();
+        task.body_bytes = bytes.len();
+        task.body = Value::Null;
+        Built { task, bytes }
+    }
+}
+
+impl super::ChunkPlanner for Planner {
+    fn task(&self, chunk_id: &str, site_ids: &[String]) -> anyhow::Result<Task> {
+        let task = match &self.pipeline.sites.location {
+            SiteLocation::File(_) => {
+                let mut idx = Vec::with_capacity(site_ids.len());
+                for id in site_ids {
+                    match self.by_id.get(id) {
+                        Some(i) => idx.push(*i),
+                        None => anyhow::bail!("site `{id}` is not in the site file"),
+                    }
+                }
+                if idx.is_empty() {
+                    anyhow::bail!("chunk `{chunk_id}` has no sites");
+                }
+                self.build_sites(chunk_id, &idx)
+            }
+            SiteLocation::Asset(a) if !site_ids.is_empty() => {
+                self.build(chunk_id, Features::AssetIds(a, site_ids), site_ids.to_vec())
+            }
+            SiteLocation::Asset(a) => {
+                let (lo, hi) = split_range(chunk_id);
+                self.build(chunk_id, Features::AssetRange(a, lo, hi), Vec::new())
+            }
+        }
+        .map_err(|ds| anyhow::anyhow!(ds.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; ")))?;
+        if task.body_bytes > crate::pipeline::Chunks::EE_MAX_REQUEST_BYTES {
+            anyhow::bail!(
+                "the request for chunk `{chunk_id}` has {} bytes, above Earth Engine's 10 MB limit",
+                task.body_bytes
+            );
+        }
+        Ok(task)
+    }
+}
+
+/// The part `[lo, hi)` of the random column a chunk id stands for: `c00000` is everything, each `a`/`b`
+/// suffix takes the lower/upper half.
+pub fn split_range(chunk_id: &str) -> (f64, f64) {
+    let digits = chunk_id.trim_start_matches('c').trim_start_matches(|c: char| c.is_ascii_digit());
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    for c in digits.chars() {
+        let mid = (lo + hi) / 2.0;
+        match c {
+            'a' => hi = mid,
+            'b' => lo = mid,
+            _ => {}
+        }
+    }
+    (lo, hi)
+}
+
+/// `prefix` + chunk id, with `_` between them unless the prefix already ends in `/`, `_` or `-`.
+pub fn join_prefix(prefix: &str, chunk_id: &str) -> String {
+    if prefix.is_empty() || prefix.ends_with(['/', '_', '-']) {
+        format!("{prefix}{chunk_id}")
+    } else {
+        format!("{prefix}_{chunk_id}")
+    }
+}
+
+/// The deterministic request id of a chunk: `gp-` + 16 hex of the pipeline hash + `-` + chunk id + `-` +
+/// 16 hex of SHA-256(pipeline hash, chunk id, site ids); at most 60 characters of `[a-zA-Z0-9-]`.
+pub fn request_id(content_hash: &str, chunk_id: &str, site_ids: &[String]) -> String {
+    let mut h = Sha256::new();
+    h.update(content_hash.as_bytes());
+    h.update(b"\0");
+    h.update(chunk_id.as_bytes());
+    for id in site_ids {
+        h.update(b"\0");
+        h.update(id.as_bytes());
+    }
+    let digest = hex::encode(h.finalize());
+    let pipeline: String = content_hash.chars().filter(|c| c.is_ascii_alphanumeric()).take(16).collect();
+    let chunk: String = chunk_id.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let full = format!("gp-{pipeline}-{chunk}-{}", &digest[..16]);
+    if full.len() <= 60 {
+        full
+    } else {
+        format!("gp-{pipeline}-{}", &digest[..40])
+    }
+}
+
+/// The REST enum of a table file format.
+pub fn file_format(f: FileFormatName) -> &'static str {
+    match f {
+        FileFormatName::Csv => "CSV",
+        FileFormatName::Geojson => "GEO_JSON",
+        FileFormatName::Shp => "SHP",
+        FileFormatName::Kml => "KML",
+        FileFormatName::Kmz => "KMZ",
+        FileFormatName::Tfrecord => "TF_RECORD_TABLE",
+        FileFormatName::Geotiff => "TABLE_FILE_FORMAT_UNSPECIFIED",
+    }
+}
+
+/// Byte span of the `index`-th element of the top-level `features` array of a GeoJSON text.
+pub fn feature_span(text: &str, index: usize) -> Option<std::ops::Range<usize>> {
+    let b = text.as_bytes();
+    let key = text.find("\"features\"")?;
+    let mut i = key + "\"features\"".len();
+    while i < b.len() && b[i] != b'[' {
+        i += 1;
+    }
+    i += 1;
+    let mut n = 0usize;
+    loop {
+        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b',') {
+            i += 1;
+        }
+        if i >= b.len() || b[i] == b']' {
+            return None;
+        }
+        let start = i;
+        let mut depth = 0i32;
+        let mut in_str = false;
+        while i < b.len() {
+            let c = b[i];
+            if in_str {
+                if c == b'\\' {
+                    i += 1;
+                } else if c == b'"' {
+                    in_str = false;
+                }
+            } else if c == b'"' {
+                in_str = true;
+            } else if c == b'{' || c == b'[' {
+                depth += 1;
+            } else if c == b'}' || c == b']' {
+                depth -= 1;
+                if depth == 0 {
+                    i += 1;
+                    break;
+                }
+            }
+            i += 1;
+        }
+        if n == index {
+            return Some(start..i);
+        }
+        n += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_short_and_plain() {
+        let h = "ab".repeat(32);
+        let id = request_id(&h, "c00012", &["a".into(), "b".into()]);
+        assert!(id.len() <= 60 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "{id}");
+        assert!(id.contains("c00012"));
+        assert_ne!(id, request_id(&h, "c00012", &["a".into()]));
+        let long = request_id(&h, &format!("c00012{}", "ab".repeat(20)), &[]);
+        assert!(long.len() <= 60, "{long}");
+    }
+
+    #[test]
+    fn split_ranges_halve() {
+        assert_eq!(split_range("c00000"), (0.0, 1.0));
+        assert_eq!(split_range("c00000a"), (0.0, 0.5));
+        assert_eq!(split_range("c00000ab"), (0.25, 0.5));
+    }
+
+    #[test]
+    fn prefixes_join_with_a_separator() {
+        assert_eq!(join_prefix("geepipe/x/", "c00001"), "geepipe/x/c00001");
+        assert_eq!(join_prefix("run", "c00001"), "run_c00001");
+    }
+
+    #[test]
+    fn feature_spans_skip_strings_and_nesting() {
+        let t = r#"{"type":"FeatureCollection","features":[{"a":"]}"},{"b":[1,{"c":2}]} ]}"#;
+        assert_eq!(&t[feature_span(t, 0).unwrap()], r#"{"a":"]}"}"#);
+        assert_eq!(&t[feature_span(t, 1).unwrap()], r#"{"b":[1,{"c":2}]}"#);
+        assert_eq!(feature_span(t, 2), None);
+    }
+}
