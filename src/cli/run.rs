@@ -99,8 +99,11 @@ pub type PlanError = String;
 /// Wired to `plan::Planner` at merge:
 /// `let p = Planner::new(pipeline)?; let tasks = p.plan().tasks; Ok((tasks, Arc::new(p)))`.
 pub fn build_plan(pipeline: &Pipeline) -> Result<(Vec<Task>, Arc<dyn ChunkPlanner>), PlanError> {
-    let _ = pipeline;
-    Err("planning is not available in this build".to_string())
+    // The planner's problems (a site too big for one request, …) are located diagnostics: render them.
+    let planner = crate::plan::Planner::new(pipeline)
+        .map_err(|diags| crate::diag::render_all(&diags, crate::diag::RenderOptions::default()))?;
+    let tasks = planner.plan().tasks;
+    Ok((tasks, Arc::new(planner)))
 }
 
 /// FETCH HOOK: what `run` does after every chunk succeeded (unless `--no-fetch`). Returns an exit code.
@@ -308,8 +311,8 @@ pub fn run(g: &Global, a: RunArgs) -> i32 {
         match build_plan(&p) {
             Ok((t, pl)) => (Some(t), pl),
             Err(e) => {
-                eprintln!("error: {e}");
-                return exit::INTERNAL;
+                eprint!("{e}");
+                return exit::INVALID_INPUT;
             }
         }
     };

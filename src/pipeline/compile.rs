@@ -705,6 +705,15 @@ impl Cx<'_> {
                 "add `image:` with a `call:` expression, or use a catalog layer",
             );
         }
+        // The layer's own expression (not a catalog entry's, which the catalog tests check) is type-checked
+        // against Earth Engine's algorithm signatures, each problem located in the pipeline file.
+        if let Some(image) = &l.image {
+            for problem in crate::expr::check_layer_image(image) {
+                let at = format!("{ptr}/image{}", problem.pointer);
+                let help = problem.help.clone().unwrap_or_default();
+                self.error(&at, "layers::expression", problem.message, "here", &help);
+            }
+        }
         let bands = match (&merged.bands, kind) {
             (Some(b), LayerKind::Categorical) if b.len() != 1 => {
                 self.error(
