@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+/// Planning and merging allocate many small JSON nodes; mimalloc makes that markedly cheaper than glibc's
+/// allocator (see scripts/bench-plan.sh).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     // A panic is a bug: say so and exit with the internal-error code, never a half-finished output.
     std::panic::set_hook(Box::new(|info| {
