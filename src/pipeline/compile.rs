@@ -879,9 +879,7 @@ impl Cx<'_> {
             }
         }
         let crs_transform = match &r.crs_transform {
-            Some(t) if t.len() == 6 && t.iter().all(|x| x.is_finite()) => {
-                Some([t[0], t[1], t[2], t[3], t[4], t[5]])
-            }
+            Some(t) if t.len() == 6 && t.iter().all(|x| x.is_finite()) => Some([t[0], t[1], t[2], t[3], t[4], t[5]]),
             Some(_) => {
                 self.error(
                     "/image/crs_transform",
@@ -936,9 +934,9 @@ impl Cx<'_> {
                 self.error(
                     "/image/file_dimensions",
                     "image::file-dimensions",
-                    "file_dimensions is one positive number or `[width, height]`",
+                    "file_dimensions is `[n]` or `[width, height]`, positive",
                     "here",
-                    "e.g. `file_dimensions: 4096`",
+                    "e.g. `file_dimensions: [4096]`",
                 );
                 None
             }
@@ -961,7 +959,10 @@ impl Cx<'_> {
                 self.error(
                     &format!("/image/{field}"),
                     "image::destination",
-                    format!("`{field}` does not apply to `to: {}`", format!("{:?}", to.unwrap_or(DestinationName::Drive)).to_lowercase()),
+                    format!(
+                        "`{field}` does not apply to `to: {}`",
+                        format!("{:?}", to.unwrap_or(DestinationName::Drive)).to_lowercase()
+                    ),
                     "not used here",
                     help,
                 );
@@ -970,7 +971,7 @@ impl Cx<'_> {
         let geotiff = export.and_then(|e| e.format).unwrap_or(FileFormatName::Geotiff) == FileFormatName::Geotiff;
         if !geotiff && !is_asset {
             for (field, present) in &file_only[..] {
-                if *present && *field != "file_dimensions" {
+                if *present {
                     self.error(
                         &format!("/image/{field}"),
                         "image::format",

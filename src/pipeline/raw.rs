@@ -405,7 +405,7 @@ pub struct RawImage {
     /// Write Cloud-Optimized GeoTIFFs (GeoTIFF file exports; default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_optimized: Option<bool>,
-    /// Largest file in pixels, `[width, height]` or one number for both; bigger exports are split into tiles.
+    /// Largest file in pixels, `[width, height]` or `[n]` for both; bigger exports are split into several files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_dimensions: Option<Vec<u32>>,
     /// Do not write tiles that are entirely masked (GeoTIFF file exports).

@@ -72,6 +72,7 @@ pub trait ChunkPlanner: Send + Sync {
 }
 
 pub mod compute;
+pub mod image;
 pub mod planner;
 
 pub use planner::{Plan, Planner, Summary};

@@ -1,0 +1,252 @@
+//! `kind: image` pipelines: the `image` section's diagnostics, the `image:export` bodies against the Earth
+//! Engine contract, and the folded expression against the official client's.
+
+mod common;
+
+use std::path::PathBuf;
+
+use ee_contract::Contract;
+use geepipe::expr::canonicalize;
+use geepipe::pipeline::{load, Overrides};
+use geepipe::plan::{Endpoint, Planner, Target};
+use serde_json::{json, Value};
+
+const IMAGE_EXPORT: &str = "earthengine.projects.image.export";
+
+fn reference_dir() -> PathBuf {
+    match std::env::var_os("GEEPIPE_REFERENCE_DIR") {
+        Some(d) if !common::repo_root().join("../shared/reference").is_dir() => PathBuf::from(d),
+        _ => common::reference_dir(),
+    }
+}
+
+fn contract() -> Contract {
+    Contract::from_dir(&reference_dir()).expect("reference loads")
+}
+
+/// The rectangle of the captured image exports, as one site, plus a small site inside it.
+fn sites() -> String {
+    json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"site_id": "a"}, "geometry": {"type": "Polygon", "coordinates":
+            [[[-48.2, -16.0], [-47.8, -16.0], [-47.8, -15.7], [-48.2, -15.7], [-48.2, -16.0]]]}},
+        {"type": "Feature", "properties": {"site_id": "b"}, "geometry": {"type": "Polygon", "coordinates":
+            [[[-48.10, -15.90], [-48.05, -15.90], [-48.05, -15.85], [-48.10, -15.85], [-48.10, -15.90]]]}}]})
+    .to_string()
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+fn fixture(yaml: &str) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sites.geojson"), sites()).unwrap();
+    let path = dir.path().join("p.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    Fixture { _dir: dir, path }
+}
+
+/// The MapBiomas collection the official client's exports were captured with.
+const COLLECTION9: &str =
+    "projects/mapbiomas-public/assets/brazil/lulc/collection9/mapbiomas_collection90_integration_v1";
+
+fn image_pipeline(image: &str, export: &str, years: &str) -> String {
+    format!(
+        "name: img\nkind: image\nsites: {{file: sites.geojson, id: site_id}}\nyears: {years}\n\
+         layers: [{{catalog: mapbiomas_lulc, asset: {COLLECTION9}}}]\nimage: {image}\nexport: {export}\n"
+    )
+}
+
+fn planner(yaml: &str) -> (Fixture, Planner) {
+    let f = fixture(yaml);
+    let p = match load(&f.path, &Overrides::default()) {
+        Ok((p, _)) => p,
+        Err(d) => panic!("pipeline does not compile: {:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>()),
+    };
+    let planner = match Planner::new(&p) {
+        Ok(pl) => pl,
+        Err(d) => panic!("plan fails: {:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>()),
+    };
+    (f, planner)
+}
+
+fn errors(yaml: &str) -> Vec<(String, String)> {
+    let f = fixture(yaml);
+    match load(&f.path, &Overrides::default()) {
+        Ok(_) => Vec::new(),
+        Err(ds) => ds.into_iter().map(|d| (d.code, d.message)).collect(),
+    }
+}
+
+fn captured(file: &str) -> Value {
+    let text = std::fs::read_to_string(reference_dir().join("captured").join(file)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn region_export_with_scale_matches_the_official_client() {
+    let (_f, planner) = planner(&image_pipeline(
+        "{per: region, scale: 30, crs: 'EPSG:4326', max_pixels: 10000000000, cloud_optimized: true}",
+        "{to: gcs, bucket: my-bucket, prefix: rasters/}",
+        "2020",
+    ));
+    let plan = planner.plan();
+    assert_eq!(plan.tasks.len(), 1, "one layer-year over the region");
+    let task = &plan.tasks[0];
+    assert_eq!(task.endpoint, Endpoint::ImageExport);
+    assert_eq!(task.site_ids, ["a", "b"]);
+    let official = captured("image_export_gcs_geotiff.json");
+    assert_eq!(canonicalize(&task.body["expression"]), canonicalize(&official["expression"]));
+    assert_eq!(task.body["fileExportOptions"]["fileFormat"], official["fileExportOptions"]["fileFormat"]);
+    assert_eq!(task.body["fileExportOptions"]["geoTiffOptions"], official["fileExportOptions"]["geoTiffOptions"]);
+    assert_eq!(task.body["maxPixels"], json!("10000000000"));
+    assert_eq!(task.target, Target::Gcs { bucket: "my-bucket".into(), prefix: "rasters/mapbiomas_lulc-2020".into() });
+    let v = contract().check_request(IMAGE_EXPORT, &task.body);
+    assert!(v.is_empty(), "{}", v.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n"));
+}
+
+#[test]
+fn region_export_with_crs_transform_matches_the_official_client() {
+    let (_f, planner) = planner(&image_pipeline(
+        "{per: region, crs: 'EPSG:4326', crs_transform: [0.00025, 0, -48.2, 0, -0.00025, -15.7]}",
+        "{to: drive, folder: f}",
+        "2020",
+    ));
+    let plan = planner.plan();
+    let official = captured("image_export_drive_geotiff_crs_transform.json");
+    assert_eq!(canonicalize(&plan.tasks[0].body["expression"]), canonicalize(&official["expression"]));
+    assert_eq!(plan.tasks[0].body["fileExportOptions"]["driveDestination"]["folder"], json!("f"));
+}
+
+#[test]
+fn every_image_body_fits_the_contract() {
+    let c = contract();
+    let cases = [
+        (
+            "{per: site, buffer: 100, scale: 30, skip_empty: true, file_dimensions: [512], no_data: -1}",
+            "{to: gcs, bucket: my-bucket}",
+        ),
+        (
+            "{per: site, scale: 10}",
+            "{to: drive, folder: chips, prefix: chip, format: tfrecord, priority: 50, workload_tag: t1}",
+        ),
+        (
+            "{per: region, scale: 30, pyramiding: mode, pyramiding_bands: {classification_2020: sample}}",
+            "{to: asset, asset: projects/p/assets/f, overwrite: true}",
+        ),
+        ("{per: region, max_pixels: 1000000000000}", "{to: gcs, bucket: my-bucket, format: geotiff}"),
+    ];
+    for (image, export) in cases {
+        let (_f, planner) = planner(&image_pipeline(image, export, "2019..2020"));
+        let plan = planner.plan();
+        assert!(!plan.tasks.is_empty());
+        for t in &plan.tasks {
+            assert_eq!(t.endpoint, Endpoint::ImageExport);
+            let v = c.check_request(IMAGE_EXPORT, &t.body);
+            assert!(
+                v.is_empty(),
+                "{image} {export} {}: {}",
+                t.chunk_id,
+                v.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n")
+            );
+            assert!(c.check_expression(&t.body["expression"]).is_empty(), "{image} {export}");
+        }
+    }
+}
+
+#[test]
+fn per_site_exports_one_task_per_site_and_year() {
+    let (_f, planner) =
+        planner(&image_pipeline("{per: site, buffer: 50}", "{to: gcs, bucket: my-bucket}", "2019..2020"));
+    let plan = planner.plan();
+    let ids: Vec<_> = plan.tasks.iter().map(|t| t.chunk_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "mapbiomas_lulc-2019-s00000",
+            "mapbiomas_lulc-2019-s00001",
+            "mapbiomas_lulc-2020-s00000",
+            "mapbiomas_lulc-2020-s00001"
+        ]
+    );
+    let text = plan.tasks[1].body["expression"].to_string();
+    assert!(
+        text.contains("Geometry.buffer") && text.contains("classification_2019") && text.contains("-48.05"),
+        "{text}"
+    );
+    assert!(!text.contains("-47.8"), "site b's export must not cover site a: {text}");
+    assert_eq!(plan.tasks[1].site_ids, ["b"]);
+    // Deterministic: a second planner gives the same request ids.
+    let (_g, again) = planner_again();
+    assert_eq!(
+        plan.tasks.iter().map(|t| &t.request_id).collect::<Vec<_>>(),
+        again.plan().tasks.iter().map(|t| t.request_id.clone()).collect::<Vec<_>>().iter().collect::<Vec<_>>()
+    );
+}
+
+fn planner_again() -> (Fixture, Planner) {
+    planner(&image_pipeline("{per: site, buffer: 50}", "{to: gcs, bucket: my-bucket}", "2019..2020"))
+}
+
+#[test]
+fn asset_exports_send_pyramiding_and_no_overwrite_unless_set() {
+    let (_f, planner) = planner(&image_pipeline(
+        "{per: region, scale: 30, pyramiding: mode}",
+        "{to: asset, asset: projects/p/assets/f}",
+        "2020",
+    ));
+    let t = &planner.plan().tasks[0];
+    assert_eq!(
+        t.body["assetExportOptions"],
+        json!({"earthEngineDestination": {"name": "projects/p/assets/f/img_mapbiomas_lulc-2020"}, "pyramidingPolicy": "MODE"})
+    );
+    assert_eq!(t.target, Target::Asset { name: "projects/p/assets/f/img_mapbiomas_lulc-2020".into() });
+}
+
+#[test]
+fn plan_warns_when_an_export_exceeds_max_pixels() {
+    let (_f, pl) =
+        planner(&image_pipeline("{per: region, scale: 30, max_pixels: 1000}", "{to: gcs, bucket: my-bucket}", "2020"));
+    let plan = pl.plan();
+    let w: Vec<_> = plan.warnings.iter().filter(|w| w.code == "plan::max-pixels").collect();
+    assert_eq!(w.len(), 1, "{:?}", plan.warnings.iter().map(|w| &w.message).collect::<Vec<_>>());
+    assert!(w[0].message.contains("mapbiomas_lulc-2020"), "{}", w[0].message);
+    let (_g, fine) = planner(&image_pipeline(
+        "{per: region, scale: 30, max_pixels: 10000000000}",
+        "{to: gcs, bucket: my-bucket}",
+        "2020",
+    ));
+    assert!(fine.plan().warnings.iter().all(|w| w.code != "plan::max-pixels"));
+}
+
+#[test]
+fn image_section_mistakes_are_located_errors() {
+    let cases = [
+        ("{per: region, scale: 30, pyramiding: mode}", "{to: gcs, bucket: b-b-b}", "image::destination", "pyramiding"),
+        ("{cloud_optimized: true}", "{to: asset, asset: projects/p/assets/f}", "image::destination", "cloud_optimized"),
+        (
+            "{scale: 30, crs: 'EPSG:4326', crs_transform: [1, 0, 0, 0, -1, 0]}",
+            "{to: gcs, bucket: b-b-b}",
+            "image::scale-and-transform",
+            "scale",
+        ),
+        ("{crs_transform: [1, 0, 0]}", "{to: gcs, bucket: b-b-b}", "image::crs-transform", "six"),
+        ("{per: region, buffer: 10}", "{to: gcs, bucket: b-b-b}", "image::buffer", "per: site"),
+        ("{skip_empty: true}", "{to: gcs, bucket: b-b-b, format: tfrecord}", "image::format", "GeoTIFF"),
+        ("{scale: 30}", "{to: gcs, bucket: b-b-b, format: csv}", "export::format", "images"),
+        ("{scale: 30}", "{to: bigquery, table: p.d.t}", "export::kind", "BigQuery"),
+    ];
+    for (image, export, code, word) in cases {
+        let errs = errors(&image_pipeline(image, export, "2020"));
+        assert!(
+            errs.iter().any(|(c, m)| c == code && m.contains(word)),
+            "{image} {export}: want {code} mentioning {word}, got {errs:?}"
+        );
+    }
+    let zonal =
+        "name: z\nsites: {file: sites.geojson, id: site_id}\nyears: 2020\nlayers: [{catalog: mapbiomas_lulc}]\n\
+                 image: {scale: 30}\nexport: {to: gcs, bucket: b-b-b}\n";
+    assert!(errors(zonal).iter().any(|(c, _)| c == "image::kind"), "{:?}", errors(zonal));
+    assert!(errors(&image_pipeline("{scale: 30}", "{to: gcs, bucket: b-b-b}", "2020")).is_empty());
+}
