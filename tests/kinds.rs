@@ -250,3 +250,74 @@ fn image_section_mistakes_are_located_errors() {
     assert!(errors(zonal).iter().any(|(c, _)| c == "image::kind"), "{:?}", errors(zonal));
     assert!(errors(&image_pipeline("{scale: 30}", "{to: gcs, bucket: b-b-b}", "2020")).is_empty());
 }
+
+mod end_to_end {
+    //! `geepipe run` of an image pipeline against the strict fake Earth Engine and the Cloud Storage emulator.
+
+    use super::common::Test;
+    use fake_ee::gcs_emulator::GcsEmulator;
+    use fake_ee::{Clock, Config, FakeEe};
+
+    const TOKEN: &str = "kinds-static-token-51c2";
+
+    const PIPELINE: &str = "\
+name: chips
+project: demo-project
+kind: image
+sites:
+  file: sites.geojson
+  id: site_id
+years: 2020
+layers:
+  - catalog: mapbiomas_lulc
+image:
+  per: site
+  buffer: 30
+  scale: 30
+export:
+  to: gcs
+  bucket: chips-bucket
+  prefix: runs/chips/
+";
+
+    #[test]
+    fn image_run_exports_to_gcs_and_fetch_downloads_the_tifs() {
+        let gcs = GcsEmulator::start().expect("fake-gcs-server starts");
+        gcs.create_bucket("chips-bucket").unwrap();
+        let ee = FakeEe::start_blocking(Config {
+            token: Some(TOKEN.into()),
+            clock: Clock::Scaled(1000.0),
+            storage_base_url: Some(gcs.base_url().to_string()),
+            ..Config::default()
+        })
+        .expect("fake Earth Engine starts");
+        let t = Test::new()
+            .file("sites.geojson", &super::sites())
+            .file("p.yaml", PIPELINE)
+            .env("GEEPIPE_EE_URL", &ee.base_url())
+            .env("GEEPIPE_EE_TOKEN", TOKEN)
+            .env("STORAGE_EMULATOR_HOST", gcs.base_url())
+            .env("GEEPIPE_POLL_MIN", "0.05")
+            .args(["run", "p.yaml"]);
+        let out = t.code(0);
+        let counters = ee.counters();
+        assert!(counters.rejections.is_empty(), "the fake refused requests: {:?}", counters.rejections);
+        assert_eq!(counters.operations_created, 2, "one export per site: {counters:?}");
+        // The exports landed in the bucket and fetch downloaded each one, with no table merged.
+        let objects = gcs.list("chips-bucket", "runs/chips/").unwrap();
+        assert_eq!(objects.len(), 2, "{objects:?}");
+        let downloads = out.dir.join("results/.geepipe/downloads/chips");
+        for o in &objects {
+            let local = downloads.join("files/gcs/chips-bucket").join(o);
+            let bytes = std::fs::read(&local).unwrap_or_else(|e| {
+                let found = std::process::Command::new("find").arg(&out.dir).output().unwrap();
+                panic!("{} not downloaded ({e}); found:\n{}", local.display(), String::from_utf8_lossy(&found.stdout))
+            });
+            assert_eq!(bytes, gcs.download("chips-bucket", o).unwrap().unwrap());
+            assert!(bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*"), "{o} is not a TIFF");
+        }
+        assert!(objects.iter().any(|o| o.starts_with("runs/chips/mapbiomas_lulc-2020-s00001")), "{objects:?}");
+        assert!(out.stdout.contains("2 file(s) in"), "{}", out.stdout);
+        assert!(!out.dir.join("results/chips.csv").exists(), "an image pipeline writes no table");
+    }
+}
