@@ -523,6 +523,7 @@ impl Planner {
             content_hash: self.pipeline.content_hash.clone(),
             tasks: tasks.len(),
             sites: match self.pipeline.sites.location {
+                SiteLocation::File(_) if self.pipeline.kind == KindName::Image => Some(self.sites.len()),
                 SiteLocation::File(_) => Some(self.chunks.iter().map(|c| c.sites.len()).sum()),
                 SiteLocation::Asset(_) => None,
             },
