@@ -135,6 +135,7 @@ struct Parts {
     reduce: Option<RawReduce>,
     export: Option<RawExport>,
     image: Option<RawImage>,
+    classifier: Option<RawClassifier>,
     chunks: Option<RawChunks>,
     output: Option<RawOutput>,
     journal: Option<String>,
@@ -235,6 +236,7 @@ impl Parts {
             reduce: get!("/reduce"),
             export: get!("/export"),
             image: get!("/image"),
+            classifier: get!("/classifier"),
             chunks: get!("/chunks"),
             output: get!("/output"),
             journal: get!("/journal"),
@@ -258,6 +260,7 @@ impl Parts {
             reduce: self.reduce.clone(),
             export: self.export.clone()?,
             image: self.image.clone(),
+            classifier: self.classifier.clone(),
             chunks: self.chunks.clone(),
             output: self.output.clone(),
             journal: self.journal.clone(),
@@ -419,6 +422,7 @@ impl Cx<'_> {
         let reduce = self.reduce(raw.reduce.as_ref().cloned().unwrap_or_default());
         let export = raw.export.as_ref().map(|e| self.export(e, &name, &base, engine, kind));
         let image = self.image(raw.image.as_ref(), kind, raw.export.as_ref(), &reduce);
+        let classifier = self.classifier(raw, kind, &layers, sites.as_ref(), &reduce);
         let chunks = self.chunks(raw.chunks.as_ref().cloned().unwrap_or_default());
         let output = self.output(raw.output.as_ref().cloned().unwrap_or_default(), &name, &base);
         let journal_dir = match &raw.journal {
@@ -439,6 +443,7 @@ impl Cx<'_> {
             reduce,
             export,
             image,
+            classifier,
             chunks,
             output,
             journal_dir,
@@ -995,6 +1000,156 @@ impl Cx<'_> {
             no_data: r.no_data,
             pyramiding: r.pyramiding,
             pyramiding_bands: r.pyramiding_bands.unwrap_or_default(),
+        })
+    }
+
+    /// Resolves the `classifier` section: required for `kind: classifier`, refused for other kinds.
+    fn classifier(
+        &mut self,
+        raw: &Parts,
+        kind: KindName,
+        layers: &[Layer],
+        sites: Option<&SiteSource>,
+        reduce: &Reduce,
+    ) -> Option<ClassifierSpec> {
+        let section = raw.classifier.as_ref();
+        if kind != KindName::Classifier {
+            if section.is_some() {
+                self.error(
+                    "/classifier",
+                    "classifier::kind",
+                    "the `classifier` section only applies to `kind: classifier`",
+                    "not used",
+                    "add `kind: classifier`, or remove the section",
+                );
+            }
+            return None;
+        }
+        if let Some(e) = &raw.export {
+            if e.to != DestinationName::Asset {
+                self.error(
+                    "/export/to",
+                    "export::kind",
+                    "a trained classifier can only be exported to an Earth Engine asset",
+                    "not for classifiers",
+                    "use `to: asset` with `asset: projects/<project>/assets/<folder>`",
+                );
+            }
+        }
+        let label = sites.and_then(|s| s.label_property.clone());
+        if sites.is_some() && label.is_none() {
+            self.error(
+                "/sites",
+                "classifier::label",
+                "`kind: classifier` needs `sites.label`, the property holding each site's class",
+                "needs `label`",
+                "add `label: class` (an integer class property of every site)",
+            );
+        }
+        let Some(c) = section else {
+            self.error(
+                "",
+                "classifier::missing",
+                "`kind: classifier` needs a `classifier` section",
+                "here",
+                "add `classifier: {algorithm: smileRandomForest, parameters: {numberOfTrees: 100}}`",
+            );
+            return None;
+        };
+        let short = c.algorithm.trim_start_matches("Classifier.");
+        let algorithm = format!("Classifier.{short}");
+        let constructors: Vec<&str> = crate::expr::check::algorithm_names()
+            .filter(|n| n.starts_with("Classifier."))
+            .filter(|n| crate::expr::check::signature(n).is_some_and(|s| s.returns == "Classifier"))
+            .collect();
+        let mut ok = true;
+        let sig = crate::expr::check::signature(&algorithm).filter(|s| s.returns == "Classifier");
+        if sig.is_none()
+            || ["Classifier.load", "Classifier.train", "Classifier.setOutputMode"].contains(&algorithm.as_str())
+        {
+            ok = false;
+            let names: Vec<&str> = constructors.iter().map(|n| n.trim_start_matches("Classifier.")).collect();
+            let help = match crate::suggest::did_you_mean(short, names.iter().copied()) {
+                Some(m) => format!("did you mean `{m}`?"),
+                None => "e.g. `smileRandomForest`, `smileCart`, `smileGradientTreeBoost`, `libsvm`".to_string(),
+            };
+            self.error(
+                "/classifier/algorithm",
+                "classifier::algorithm",
+                format!("`{}` is not an Earth Engine classifier", c.algorithm),
+                "unknown classifier",
+                &help,
+            );
+        }
+        let parameters = c.parameters.clone().unwrap_or_default();
+        if let (Some(sig), true) = (sig, ok) {
+            for name in parameters.keys() {
+                if !sig.arguments.iter().any(|(a, _)| a == name) {
+                    let args: Vec<&str> = sig.arguments.iter().map(|(a, _)| *a).collect();
+                    let help = match crate::suggest::did_you_mean(name, args.iter().copied()) {
+                        Some(m) => format!("did you mean `{m}`?"),
+                        None => format!("`{short}` takes {}", args.join(", ")),
+                    };
+                    self.error(
+                        &format!("/classifier/parameters/{}", super::load::pointer_segment(name)),
+                        "classifier::parameter",
+                        format!("`{short}` has no parameter `{name}`"),
+                        "unknown parameter",
+                        &help,
+                    );
+                }
+            }
+            for (a, optional) in &sig.arguments {
+                if !optional && !parameters.contains_key(*a) {
+                    self.error(
+                        "/classifier",
+                        "classifier::parameter",
+                        format!("`{short}` needs the parameter `{a}`"),
+                        &format!("needs `{a}`"),
+                        &format!("add `parameters: {{{a}: ...}}`"),
+                    );
+                }
+            }
+        }
+        let features = match &c.features {
+            Some(f) => {
+                for (i, name) in f.iter().enumerate() {
+                    if !layers.iter().any(|l| &l.name == name) {
+                        let names: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
+                        let help = match crate::suggest::did_you_mean(name, names.iter().copied()) {
+                            Some(m) => format!("did you mean `{m}`?"),
+                            None => format!("layers are {}", names.join(", ")),
+                        };
+                        self.error(
+                            &format!("/classifier/features/{i}"),
+                            "classifier::features",
+                            format!("no layer named `{name}`"),
+                            "unknown layer",
+                            &help,
+                        );
+                    }
+                }
+                f.clone()
+            }
+            None => layers.iter().map(|l| l.name.clone()).collect(),
+        };
+        if let Some(s) = c.scale {
+            if s <= 0.0 || !s.is_finite() {
+                self.error(
+                    "/classifier/scale",
+                    "classifier::scale",
+                    "scale must be a positive number of metres",
+                    "here",
+                    "",
+                );
+            }
+        }
+        Some(ClassifierSpec {
+            algorithm,
+            parameters,
+            features,
+            scale: c.scale.or(reduce.scale),
+            label: label.unwrap_or_default(),
         })
     }
 

@@ -31,6 +31,8 @@ pub struct Pipeline {
     pub export: Export,
     /// Raster export settings (`kind: image` only).
     pub image: Option<ImageExport>,
+    /// Classifier training settings (`kind: classifier` only).
+    pub classifier: Option<ClassifierSpec>,
     pub chunks: Chunks,
     pub output: Output,
     /// Folder of the run journal.
@@ -156,6 +158,21 @@ pub struct ImageExport {
     pub no_data: Option<f64>,
     pub pyramiding: Option<PyramidingName>,
     pub pyramiding_bands: BTreeMap<String, PyramidingName>,
+}
+
+/// Resolved classifier training settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassifierSpec {
+    /// Full algorithm name, `Classifier.smileRandomForest`.
+    pub algorithm: String,
+    /// Named constructor arguments, checked against the signature.
+    pub parameters: BTreeMap<String, serde_json::Value>,
+    /// Names of the layers whose bands are the features, in pipeline order.
+    pub features: Vec<String>,
+    /// Sampling scale in metres.
+    pub scale: Option<f64>,
+    /// Site property holding the class label.
+    pub label: String,
 }
 
 impl ImageExport {

@@ -45,6 +45,9 @@ pub struct RawPipeline {
     /// Raster export settings (`kind: image`): per site or one region, scale, projection, file options.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<RawImage>,
+    /// Classifier training settings (`kind: classifier`): algorithm, its parameters, features, sample scale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<RawClassifier>,
     /// How sites are grouped into tasks and how many tasks run at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunks: Option<RawChunks>,
@@ -420,4 +423,22 @@ pub struct RawImage {
     /// Pyramiding policy per band name, overriding `pyramiding` (`to: asset`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pyramiding_bands: Option<BTreeMap<String, PyramidingName>>,
+}
+
+/// Classifier training settings for `kind: classifier`. Each site is labelled by its `sites.label` property.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawClassifier {
+    /// Earth Engine classifier: `smileRandomForest`, `smileCart`, `smileGradientTreeBoost`, `libsvm`, ... (any
+    /// `Classifier.*` constructor; the `Classifier.` prefix is optional).
+    pub algorithm: String,
+    /// Named arguments of the classifier constructor (`numberOfTrees: 100`), checked against its signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<BTreeMap<String, serde_json::Value>>,
+    /// Layers whose bands (every year of each) are the features. Defaults to all layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<Vec<String>>,
+    /// Pixel size in metres at which the sites are sampled. Defaults to `reduce.scale`, then the layers' scale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
 }
