@@ -321,3 +321,122 @@ export:
         assert!(!out.dir.join("results/chips.csv").exists(), "an image pipeline writes no table");
     }
 }
+
+const CLASSIFIER_EXPORT: &str = "earthengine.projects.classifier.export";
+
+fn labelled_sites() -> String {
+    json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"site_id": "a", "class": 1}, "geometry": {"type": "Polygon", "coordinates":
+            [[[-47.95, -15.80], [-47.90, -15.80], [-47.90, -15.75], [-47.95, -15.75], [-47.95, -15.80]]]}},
+        {"type": "Feature", "properties": {"site_id": "b", "class": 2}, "geometry": {"type": "Polygon", "coordinates":
+            [[[-48.10, -15.90], [-48.05, -15.90], [-48.05, -15.85], [-48.10, -15.85], [-48.10, -15.90]]]}}]})
+    .to_string()
+}
+
+fn classifier_pipeline(sites_extra: &str, classifier: &str, export: &str) -> String {
+    format!(
+        "name: rf\nkind: classifier\nsites: {{file: sites.geojson, id: site_id{sites_extra}}}\nyears: 2020..2021\n\
+         layers: [{{catalog: mapbiomas_lulc}}, {{catalog: modis_ndvi}}]\nclassifier: {classifier}\nexport: {export}\n"
+    )
+}
+
+fn classifier_fixture(yaml: &str) -> Fixture {
+    let f = fixture(yaml);
+    std::fs::write(f.path.parent().unwrap().join("sites.geojson"), labelled_sites()).unwrap();
+    f
+}
+
+#[test]
+fn classifier_body_trains_on_sampled_sites_and_fits_the_contract() {
+    let f = classifier_fixture(&classifier_pipeline(
+        ", label: class",
+        "{algorithm: smileRandomForest, parameters: {numberOfTrees: 50, seed: 3}, features: [mapbiomas_lulc], scale: 30}",
+        "{to: asset, asset: projects/p/assets/models}",
+    ));
+    let p = load(&f.path, &Overrides::default()).map_err(|d| format!("{d:?}")).unwrap().0;
+    let plan = Planner::new(&p).map_err(|d| format!("{d:?}")).unwrap().plan();
+    assert_eq!(plan.tasks.len(), 1);
+    let t = &plan.tasks[0];
+    assert_eq!(t.endpoint, Endpoint::ClassifierExport);
+    assert_eq!(t.site_ids, ["a", "b"]);
+    assert_eq!(t.target, Target::Asset { name: "projects/p/assets/models/rf".into() });
+    assert_eq!(
+        t.body["assetExportOptions"],
+        json!({"earthEngineDestination": {"name": "projects/p/assets/models/rf"}})
+    );
+    let c = contract();
+    let v = c.check_request(CLASSIFIER_EXPORT, &t.body);
+    assert!(v.is_empty(), "{}", v.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n"));
+    assert!(c.check_expression(&t.body["expression"]).is_empty());
+    // The decoded computation: train(smileRandomForest(50, seed 3), sampleRegions(lulc bands at the sites), class).
+    let text = inline(&t.body["expression"]).to_string();
+    for needle in [
+        "\"Classifier.train\"",
+        "\"Classifier.smileRandomForest\"",
+        "\"numberOfTrees\":{\"constantValue\":50}",
+        "\"Image.sampleRegions\"",
+        "mapbiomas_lulc__2020",
+        "mapbiomas_lulc__2021",
+        "\"classProperty\":{\"constantValue\":\"class\"}",
+        "\"scale\":{\"constantValue\":30}",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from {text}");
+    }
+    assert!(!text.contains("modis_ndvi"), "only the chosen feature layers: {text}");
+    assert!(text.contains("\"metadata\":{\"constantValue\":{\"class\":2}}"), "labels sent: {text}");
+}
+
+#[test]
+fn classifier_mistakes_are_located_errors() {
+    let asset = "{to: asset, asset: projects/p/assets/models}";
+    let rf = "{algorithm: smileRandomForest, parameters: {numberOfTrees: 10}}";
+    let cases = [
+        (
+            ", label: class",
+            "{algorithm: smileRandomForst, parameters: {numberOfTrees: 10}}",
+            asset,
+            "classifier::algorithm",
+            "smileRandomForest",
+        ),
+        (
+            ", label: class",
+            "{algorithm: smileRandomForest, parameters: {numberOfTrees: 10, numberOfTree: 3}}",
+            asset,
+            "classifier::parameter",
+            "numberOfTrees",
+        ),
+        (", label: class", "{algorithm: smileGradientTreeBoost}", asset, "classifier::parameter", "numberOfTrees"),
+        ("", rf, asset, "classifier::label", "label"),
+        (", label: class", rf, "{to: gcs, bucket: b-b-b}", "export::kind", "asset"),
+        (", label: class", "{algorithm: smileCart, features: [lulc]}", asset, "classifier::features", "lulc"),
+    ];
+    for (sites, classifier, export, code, word) in cases {
+        let f = classifier_fixture(&classifier_pipeline(sites, classifier, export));
+        let errs: Vec<(String, String, Option<String>)> = match load(&f.path, &Overrides::default()) {
+            Ok(_) => Vec::new(),
+            Err(ds) => ds.into_iter().map(|d| (d.code, d.message, d.help)).collect(),
+        };
+        assert!(
+            errs.iter().any(|(c, m, h)| c == code && (m.contains(word) || h.as_deref().unwrap_or("").contains(word))),
+            "{classifier} {export}: want {code} mentioning {word}, got {errs:?}"
+        );
+    }
+    let f = classifier_fixture(&classifier_pipeline(", label: class", "{algorithm: Classifier.libsvm}", asset));
+    assert!(load(&f.path, &Overrides::default()).is_ok(), "libsvm with no parameters is valid");
+}
+
+/// The expression's result with every `valueReference` replaced by the value it names (for reading).
+fn inline(expr: &Value) -> Value {
+    fn walk(v: &Value, values: &serde_json::Map<String, Value>) -> Value {
+        match v {
+            Value::Object(m) => match m.get("valueReference").and_then(Value::as_str) {
+                Some(k) if m.len() == 1 => walk(&values[k], values),
+                _ => Value::Object(m.iter().map(|(k, v)| (k.clone(), walk(v, values))).collect()),
+            },
+            Value::Array(a) => Value::Array(a.iter().map(|v| walk(v, values)).collect()),
+            other => other.clone(),
+        }
+    }
+    let values = expr["values"].as_object().unwrap();
+    walk(&values[expr["result"].as_str().unwrap()], values)
+}

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::compute::{self, Features, PreparedLayer};
-use super::image;
+use super::{classifier, image};
 use super::{columns, Column, Endpoint, Target, Task};
 use crate::diag::Diagnostic;
 use crate::expr::Graph;
@@ -90,19 +90,14 @@ impl Planner {
                 "run `geepipe run` for the local engine, or plan with `--engine earthengine`",
             ));
         }
-        if pipeline.kind == KindName::Classifier {
+        if pipeline.kind != KindName::Zonal && matches!(pipeline.sites.location, SiteLocation::Asset(_)) {
             errors.push(plan_error(
                 pipeline,
-                "plan::kind",
-                "planning `kind: classifier` pipelines is not supported yet",
-                "geepipe plans zonal statistics (`kind: zonal`) and image exports (`kind: image`)",
-            ));
-        }
-        if pipeline.kind == KindName::Image && matches!(pipeline.sites.location, SiteLocation::Asset(_)) {
-            errors.push(plan_error(
-                pipeline,
-                "plan::image-asset-sites",
-                "image exports need the sites in a file: each export is clipped to sites geepipe reads",
+                "plan::kind-asset-sites",
+                format!(
+                    "`kind: {}` needs the sites in a file: geepipe sends their geometries itself",
+                    format!("{:?}", pipeline.kind).to_lowercase()
+                ),
                 "export the table to GeoJSON and use `sites.file`",
             ));
         }
@@ -250,6 +245,11 @@ impl Planner {
     }
 
     fn chunk_into(&mut self, built: &mut Vec<Built>) -> Result<(), Vec<Diagnostic>> {
+        if self.pipeline.kind == KindName::Classifier {
+            built.push(Built::from(self.classifier_task()?));
+            self.chunks.push(Chunk { sites: (0..self.sites.len()).collect() });
+            return Ok(());
+        }
         if self.pipeline.kind == KindName::Image {
             for u in &self.image_units {
                 built.push(Built::from(self.image_task(u)?));
@@ -475,8 +475,29 @@ impl Planner {
         Ok(Task { chunk_id: u.chunk_id.clone(), request_id, endpoint, description, site_ids, body, body_bytes, target })
     }
 
+    /// The `classifier:export` task: every site, one request.
+    fn classifier_task(&self) -> Result<Task, Vec<Diagnostic>> {
+        let p = &self.pipeline;
+        let Some(spec) = &p.classifier else {
+            return Err(vec![plan_error(p, "plan::classifier", "the pipeline has no classifier settings", "")]);
+        };
+        let sites: Vec<&Site> = self.sites.iter().collect();
+        let site_ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
+        let expression = classifier::expression(p, spec, &self.layers, &sites)
+            .map_err(|e| vec![plan_error(p, "plan::expression", e, "")])?;
+        let chunk_id = classifier::CHUNK_ID.to_string();
+        let description = format!("{}_{chunk_id}", p.export.description_prefix);
+        let request_id = request_id(&p.content_hash, &chunk_id, &site_ids);
+        let (body, target, endpoint) = classifier::body(p, &description, &request_id, expression);
+        let body_bytes = serde_json::to_vec(&body).map(|v| v.len()).unwrap_or(0);
+        Ok(Task { chunk_id, request_id, endpoint, description, site_ids, body, body_bytes, target })
+    }
+
     /// Builds every chunk's task again (the chunks are fixed; the bodies are deterministic).
     fn rebuild(&self) -> Vec<Built> {
+        if self.pipeline.kind == KindName::Classifier {
+            return self.classifier_task().ok().map(Built::from).into_iter().collect();
+        }
         if self.pipeline.kind == KindName::Image {
             return self.image_units.iter().filter_map(|u| self.image_task(u).ok()).map(Built::from).collect();
         }
@@ -523,7 +544,7 @@ impl Planner {
             content_hash: self.pipeline.content_hash.clone(),
             tasks: tasks.len(),
             sites: match self.pipeline.sites.location {
-                SiteLocation::File(_) if self.pipeline.kind == KindName::Image => Some(self.sites.len()),
+                SiteLocation::File(_) if self.pipeline.kind != KindName::Zonal => Some(self.sites.len()),
                 SiteLocation::File(_) => Some(self.chunks.iter().map(|c| c.sites.len()).sum()),
                 SiteLocation::Asset(_) => None,
             },
@@ -558,6 +579,14 @@ impl From<Task> for Built {
 
 impl super::ChunkPlanner for Planner {
     fn task(&self, chunk_id: &str, site_ids: &[String]) -> anyhow::Result<Task> {
+        if self.pipeline.kind == KindName::Classifier {
+            if chunk_id != classifier::CHUNK_ID {
+                anyhow::bail!("classifier training is one request and is not split (`{chunk_id}`)");
+            }
+            return self
+                .classifier_task()
+                .map_err(|ds| anyhow::anyhow!(ds.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; ")));
+        }
         if self.pipeline.kind == KindName::Image {
             let Some(u) = self.image_units.iter().find(|u| u.chunk_id == chunk_id) else {
                 anyhow::bail!("image export `{chunk_id}` is not in the plan (image exports are not split)");
