@@ -320,6 +320,37 @@ export:
         assert!(out.stdout.contains("2 file(s) in"), "{}", out.stdout);
         assert!(!out.dir.join("results/chips.csv").exists(), "an image pipeline writes no table");
     }
+
+    #[test]
+    fn classifier_run_exports_an_asset_and_reports_it() {
+        let ee = FakeEe::start_blocking(Config {
+            token: Some(TOKEN.into()),
+            clock: Clock::Scaled(1000.0),
+            ..Config::default()
+        })
+        .expect("fake Earth Engine starts");
+        let pipeline = "name: rf\nproject: demo-project\nkind: classifier\n\
+                        sites: {file: sites.geojson, id: site_id, label: class}\nyears: 2020\n\
+                        layers: [{catalog: mapbiomas_lulc}, {catalog: modis_ndvi}]\n\
+                        classifier: {algorithm: smileCart, parameters: {maxNodes: 8}}\n\
+                        export: {to: asset, asset: projects/demo-project/assets/models}\n";
+        let t = Test::new()
+            .file("sites.geojson", &super::labelled_sites())
+            .file("p.yaml", pipeline)
+            .env("GEEPIPE_EE_URL", &ee.base_url())
+            .env("GEEPIPE_EE_TOKEN", TOKEN)
+            .env("GEEPIPE_POLL_MIN", "0.05")
+            .args(["run", "p.yaml"]);
+        let out = t.code(0);
+        let counters = ee.counters();
+        assert!(counters.rejections.is_empty(), "the fake refused requests: {:?}", counters.rejections);
+        assert_eq!(counters.operations_created, 1, "{counters:?}");
+        assert!(out.stdout.contains("projects/demo-project/assets/models/rf"), "{}", out.stdout);
+        assert!(!out.dir.join("results/rf.csv").exists(), "a classifier pipeline writes no table");
+        // A rerun submits nothing again.
+        t.code(0);
+        assert_eq!(ee.counters().operations_created, 1);
+    }
 }
 
 const CLASSIFIER_EXPORT: &str = "earthengine.projects.classifier.export";
