@@ -454,6 +454,13 @@ fn classifier_mistakes_are_located_errors() {
     }
     let f = classifier_fixture(&classifier_pipeline(", label: class", "{algorithm: Classifier.libsvm}", asset));
     assert!(load(&f.path, &Overrides::default()).is_ok(), "libsvm with no parameters is valid");
+    // A site without a numeric label is named by the planner.
+    let f = classifier_fixture(&classifier_pipeline(", label: kind", rf, asset));
+    let text = labelled_sites().replace("\"class\":2", "\"kind\":\"pasture\"").replace("\"class\":1", "\"kind\":1");
+    std::fs::write(f.path.parent().unwrap().join("sites.geojson"), text).unwrap();
+    let p = load(&f.path, &Overrides::default()).map_err(|d| format!("{d:?}")).unwrap().0;
+    let errs = Planner::new(&p).err().expect("unlabelled site refused");
+    assert!(errs.iter().any(|d| d.code == "plan::classifier-label" && d.message.contains(": b")), "{errs:?}");
 }
 
 /// The expression's result with every `valueReference` replaced by the value it names (for reading).

@@ -482,6 +482,26 @@ impl Planner {
             return Err(vec![plan_error(p, "plan::classifier", "the pipeline has no classifier settings", "")]);
         };
         let sites: Vec<&Site> = self.sites.iter().collect();
+        let unlabelled: Vec<&str> = sites
+            .iter()
+            .filter(|s| !s.properties.get(&spec.label).is_some_and(|v| v.is_number()))
+            .map(|s| s.id.as_str())
+            .collect();
+        if !unlabelled.is_empty() {
+            let shown: Vec<&str> = unlabelled.iter().take(5).copied().collect();
+            return Err(vec![plan_error(
+                p,
+                "plan::classifier-label",
+                format!(
+                    "{} site(s) have no numeric `{}` label: {}{}",
+                    unlabelled.len(),
+                    spec.label,
+                    shown.join(", "),
+                    if unlabelled.len() > shown.len() { ", ..." } else { "" }
+                ),
+                "Earth Engine classifiers train on integer class codes; give every site one",
+            )]);
+        }
         let site_ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
         let expression = classifier::expression(p, spec, &self.layers, &sites)
             .map_err(|e| vec![plan_error(p, "plan::expression", e, "")])?;
