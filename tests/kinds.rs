@@ -478,3 +478,25 @@ fn inline(expr: &Value) -> Value {
     let values = expr["values"].as_object().unwrap();
     walk(&values[expr["result"].as_str().unwrap()], values)
 }
+
+#[test]
+fn plan_shows_and_writes_image_bodies() {
+    let yaml = image_pipeline("{per: site, scale: 30}", "{to: drive, folder: chips}", "2019..2020");
+    let t = common::Test::new()
+        .file("sites.geojson", &sites())
+        .file("p.yaml", &yaml)
+        .args(["plan", "p.yaml", "--out", "out"]);
+    let out = t.code(0);
+    assert!(out.stdout.contains("tasks:            4 (image:export)"), "{}", out.stdout);
+    assert!(!out.stdout.contains("columns:"), "an image plan has no column contract: {}", out.stdout);
+    let c = contract();
+    for id in ["mapbiomas_lulc-2019-s00000", "mapbiomas_lulc-2020-s00001"] {
+        let body: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.dir.join("out").join(format!("{id}.json"))).unwrap())
+                .unwrap();
+        assert!(c.check_request(IMAGE_EXPORT, &body).is_empty(), "{id}");
+        assert_eq!(body["fileExportOptions"]["driveDestination"]["folder"], json!("chips"));
+    }
+    let plan: Value = serde_json::from_str(&std::fs::read_to_string(out.dir.join("out/plan.json")).unwrap()).unwrap();
+    assert!(plan["tasks"].as_array().unwrap().iter().all(|t| t["endpoint"] == json!("image:export")), "{plan}");
+}
