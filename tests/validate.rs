@@ -1225,7 +1225,7 @@ fn misspelled_required_key_is_reported_once() {
              6 │   - catalog: mapbiomas_lulc
                ╰────
               help: did you mean `layers`? (the top level takes: name, project, engine, kind, sites, years,
-                    layers, reduce, export, chunks, output, journal, vars)
+                    layers, reduce, export, image, classifier, chunks, output, journal, vars)
             schema::unknown-field
 
               × unknown field `too` in `export`

@@ -70,7 +70,8 @@ fn render_summary(plan: &Plan, pipeline: &crate::pipeline::Pipeline) -> String {
     let s = &plan.summary;
     let mut out = String::new();
     out.push_str(&format!("plan for `{}` (nothing is sent)\n", s.pipeline));
-    out.push_str(&format!("  tasks:            {} (table:export)\n", s.tasks));
+    let endpoint = plan.tasks.first().map(|t| t.endpoint.path()).unwrap_or("table:export");
+    out.push_str(&format!("  tasks:            {} ({endpoint})\n", s.tasks));
     match s.sites {
         Some(n) => out.push_str(&format!("  sites:            {n}\n")),
         None => out.push_str("  sites:            all sites of the table asset\n"),
@@ -80,7 +81,9 @@ fn render_summary(plan: &Plan, pipeline: &crate::pipeline::Pipeline) -> String {
     out.push_str(&format!("  layers:           {} — {}\n", s.layers, layer_list.join(", ")));
     out.push_str(&format!("  years:            {}\n", crate::cli::catalog::years_text(&s.years)));
     out.push_str(&format!("  layer-years:      {}\n", s.layer_years));
-    out.push_str(&format!("  columns:          {}\n", s.columns));
+    if pipeline.kind == crate::pipeline::KindName::Zonal {
+        out.push_str(&format!("  columns:          {}\n", s.columns));
+    }
     match &s.largest_request_chunk {
         Some(c) => out.push_str(&format!("  largest request:  {} bytes ({c})\n", s.largest_request_bytes)),
         None => out.push_str("  largest request:  -\n"),

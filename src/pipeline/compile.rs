@@ -134,6 +134,8 @@ struct Parts {
     all_layers: bool,
     reduce: Option<RawReduce>,
     export: Option<RawExport>,
+    image: Option<RawImage>,
+    classifier: Option<RawClassifier>,
     chunks: Option<RawChunks>,
     output: Option<RawOutput>,
     journal: Option<String>,
@@ -233,6 +235,8 @@ impl Parts {
             all_layers,
             reduce: get!("/reduce"),
             export: get!("/export"),
+            image: get!("/image"),
+            classifier: get!("/classifier"),
             chunks: get!("/chunks"),
             output: get!("/output"),
             journal: get!("/journal"),
@@ -255,6 +259,8 @@ impl Parts {
             layers: self.layers.as_ref()?.iter().map(|(_, l)| l.clone()).collect(),
             reduce: self.reduce.clone(),
             export: self.export.clone()?,
+            image: self.image.clone(),
+            classifier: self.classifier.clone(),
             chunks: self.chunks.clone(),
             output: self.output.clone(),
             journal: self.journal.clone(),
@@ -415,6 +421,8 @@ impl Cx<'_> {
         }
         let reduce = self.reduce(raw.reduce.as_ref().cloned().unwrap_or_default());
         let export = raw.export.as_ref().map(|e| self.export(e, &name, &base, engine, kind));
+        let image = self.image(raw.image.as_ref(), kind, raw.export.as_ref(), &reduce);
+        let classifier = self.classifier(raw, kind, &layers, sites.as_ref(), &reduce);
         let chunks = self.chunks(raw.chunks.as_ref().cloned().unwrap_or_default());
         let output = self.output(raw.output.as_ref().cloned().unwrap_or_default(), &name, &base);
         let journal_dir = match &raw.journal {
@@ -434,6 +442,8 @@ impl Cx<'_> {
             layers,
             reduce,
             export,
+            image,
+            classifier,
             chunks,
             output,
             journal_dir,
@@ -826,6 +836,320 @@ impl Cx<'_> {
             units: merged.units.clone(),
             local,
             vars: layer_vars,
+        })
+    }
+
+    /// Resolves the `image` section: present only for `kind: image` (defaults when the section is absent).
+    fn image(
+        &mut self,
+        raw: Option<&RawImage>,
+        kind: KindName,
+        export: Option<&RawExport>,
+        reduce: &Reduce,
+    ) -> Option<ImageExport> {
+        if kind != KindName::Image {
+            if raw.is_some() {
+                self.error(
+                    "/image",
+                    "image::kind",
+                    "the `image` section only applies to `kind: image`",
+                    "not used",
+                    "add `kind: image`, or remove the section",
+                );
+            }
+            return None;
+        }
+        let r = raw.cloned().unwrap_or_default();
+        let to = export.map(|e| e.to);
+        if matches!(to, Some(DestinationName::Bigquery)) {
+            self.error(
+                "/export/to",
+                "export::kind",
+                "images cannot be exported to BigQuery",
+                "not for images",
+                "export images to `drive`, `gcs` or `asset`",
+            );
+        }
+        let per = r.per.unwrap_or(ImagePer::Site);
+        if let Some(b) = r.buffer {
+            if per == ImagePer::Region {
+                self.error("/image/buffer", "image::buffer", "`buffer` applies to `per: site` only", "not used", "");
+            } else if b < 0.0 || !b.is_finite() {
+                self.error("/image/buffer", "image::buffer", "buffer must be zero or more metres", "here", "");
+            }
+        }
+        if let Some(s) = r.scale {
+            if s <= 0.0 || !s.is_finite() {
+                self.error("/image/scale", "image::scale", "scale must be a positive number of metres", "here", "");
+            }
+        }
+        let crs_transform = match &r.crs_transform {
+            Some(t) if t.len() == 6 && t.iter().all(|x| x.is_finite()) => Some([t[0], t[1], t[2], t[3], t[4], t[5]]),
+            Some(_) => {
+                self.error(
+                    "/image/crs_transform",
+                    "image::crs-transform",
+                    "crs_transform needs six numbers",
+                    "here",
+                    "write `[xScale, xShear, xTranslation, yShear, yScale, yTranslation]`",
+                );
+                None
+            }
+            None => None,
+        };
+        if crs_transform.is_some() {
+            if r.scale.is_some() {
+                self.error(
+                    "/image/scale",
+                    "image::scale-and-transform",
+                    "`scale` and `crs_transform` both set the pixel size",
+                    "remove one",
+                    "keep `crs_transform` for an exact grid, or `scale` alone",
+                );
+            }
+            if r.crs.is_none() {
+                self.error(
+                    "/image/crs_transform",
+                    "image::transform-crs",
+                    "`crs_transform` needs `crs`",
+                    "here",
+                    "add `crs: EPSG:4326` (the transform is in its units)",
+                );
+            }
+        }
+        if let Some(crs) = &r.crs {
+            if !crs.starts_with("EPSG:") && !crs.starts_with("SR-ORG:") && !crs.starts_with("PROJCS") {
+                self.error(
+                    "/image/crs",
+                    "image::crs",
+                    format!("`{crs}` is not a projection Earth Engine knows"),
+                    "here",
+                    "write an EPSG code such as `EPSG:4326`",
+                );
+            }
+        }
+        if r.max_pixels == Some(0) {
+            self.error("/image/max_pixels", "image::max-pixels", "max_pixels must be positive", "here", "");
+        }
+        let file_dimensions = match r.file_dimensions.as_deref() {
+            None => None,
+            Some([n]) if *n > 0 => Some([*n, *n]),
+            Some([w, h]) if *w > 0 && *h > 0 => Some([*w, *h]),
+            Some(_) => {
+                self.error(
+                    "/image/file_dimensions",
+                    "image::file-dimensions",
+                    "file_dimensions is `[n]` or `[width, height]`, positive",
+                    "here",
+                    "e.g. `file_dimensions: [4096]`",
+                );
+                None
+            }
+        };
+        let is_asset = matches!(to, Some(DestinationName::Asset));
+        let file_only = [
+            ("cloud_optimized", r.cloud_optimized.is_some()),
+            ("file_dimensions", r.file_dimensions.is_some()),
+            ("skip_empty", r.skip_empty.is_some()),
+            ("no_data", r.no_data.is_some()),
+        ];
+        let asset_only = [("pyramiding", r.pyramiding.is_some()), ("pyramiding_bands", r.pyramiding_bands.is_some())];
+        let (wrong, help) = if is_asset {
+            (&file_only[..], "file options apply to `to: drive` and `to: gcs`")
+        } else {
+            (&asset_only[..], "pyramiding applies to image assets (`to: asset`)")
+        };
+        for (field, present) in wrong {
+            if *present {
+                self.error(
+                    &format!("/image/{field}"),
+                    "image::destination",
+                    format!(
+                        "`{field}` does not apply to `to: {}`",
+                        format!("{:?}", to.unwrap_or(DestinationName::Drive)).to_lowercase()
+                    ),
+                    "not used here",
+                    help,
+                );
+            }
+        }
+        let geotiff = export.and_then(|e| e.format).unwrap_or(FileFormatName::Geotiff) == FileFormatName::Geotiff;
+        if !geotiff && !is_asset {
+            for (field, present) in &file_only[..] {
+                if *present {
+                    self.error(
+                        &format!("/image/{field}"),
+                        "image::format",
+                        format!("`{field}` applies to GeoTIFF exports only"),
+                        "not used for tfrecord",
+                        "use `format: geotiff`, or remove it",
+                    );
+                }
+            }
+        }
+        Some(ImageExport {
+            per,
+            buffer: r.buffer.unwrap_or(0.0).max(0.0),
+            scale: if crs_transform.is_some() { None } else { r.scale.or(reduce.scale) },
+            crs: r.crs.or_else(|| reduce.crs.clone()),
+            crs_transform,
+            max_pixels: r.max_pixels,
+            cloud_optimized: r.cloud_optimized.unwrap_or(true),
+            file_dimensions,
+            skip_empty: r.skip_empty.unwrap_or(false),
+            no_data: r.no_data,
+            pyramiding: r.pyramiding,
+            pyramiding_bands: r.pyramiding_bands.unwrap_or_default(),
+        })
+    }
+
+    /// Resolves the `classifier` section: required for `kind: classifier`, refused for other kinds.
+    fn classifier(
+        &mut self,
+        raw: &Parts,
+        kind: KindName,
+        layers: &[Layer],
+        sites: Option<&SiteSource>,
+        reduce: &Reduce,
+    ) -> Option<ClassifierSpec> {
+        let section = raw.classifier.as_ref();
+        if kind != KindName::Classifier {
+            if section.is_some() {
+                self.error(
+                    "/classifier",
+                    "classifier::kind",
+                    "the `classifier` section only applies to `kind: classifier`",
+                    "not used",
+                    "add `kind: classifier`, or remove the section",
+                );
+            }
+            return None;
+        }
+        if let Some(e) = &raw.export {
+            if e.to != DestinationName::Asset {
+                self.error(
+                    "/export/to",
+                    "export::kind",
+                    "a trained classifier can only be exported to an Earth Engine asset",
+                    "not for classifiers",
+                    "use `to: asset` with `asset: projects/<project>/assets/<folder>`",
+                );
+            }
+        }
+        let label = sites.and_then(|s| s.label_property.clone());
+        if sites.is_some() && label.is_none() {
+            self.error(
+                "/sites",
+                "classifier::label",
+                "`kind: classifier` needs `sites.label`, the property holding each site's class",
+                "needs `label`",
+                "add `label: class` (an integer class property of every site)",
+            );
+        }
+        let Some(c) = section else {
+            self.error(
+                "",
+                "classifier::missing",
+                "`kind: classifier` needs a `classifier` section",
+                "here",
+                "add `classifier: {algorithm: smileRandomForest, parameters: {numberOfTrees: 100}}`",
+            );
+            return None;
+        };
+        let short = c.algorithm.trim_start_matches("Classifier.");
+        let algorithm = format!("Classifier.{short}");
+        let constructors: Vec<&str> = crate::expr::check::algorithm_names()
+            .filter(|n| n.starts_with("Classifier."))
+            .filter(|n| crate::expr::check::signature(n).is_some_and(|s| s.returns == "Classifier"))
+            .collect();
+        let mut ok = true;
+        let sig = crate::expr::check::signature(&algorithm).filter(|s| s.returns == "Classifier");
+        if sig.is_none()
+            || ["Classifier.load", "Classifier.train", "Classifier.setOutputMode"].contains(&algorithm.as_str())
+        {
+            ok = false;
+            let names: Vec<&str> = constructors.iter().map(|n| n.trim_start_matches("Classifier.")).collect();
+            let help = match crate::suggest::did_you_mean(short, names.iter().copied()) {
+                Some(m) => format!("did you mean `{m}`?"),
+                None => "e.g. `smileRandomForest`, `smileCart`, `smileGradientTreeBoost`, `libsvm`".to_string(),
+            };
+            self.error(
+                "/classifier/algorithm",
+                "classifier::algorithm",
+                format!("`{}` is not an Earth Engine classifier", c.algorithm),
+                "unknown classifier",
+                &help,
+            );
+        }
+        let parameters = c.parameters.clone().unwrap_or_default();
+        if let (Some(sig), true) = (sig, ok) {
+            for name in parameters.keys() {
+                if !sig.arguments.iter().any(|(a, _)| a == name) {
+                    let args: Vec<&str> = sig.arguments.iter().map(|(a, _)| *a).collect();
+                    let help = match crate::suggest::did_you_mean(name, args.iter().copied()) {
+                        Some(m) => format!("did you mean `{m}`?"),
+                        None => format!("`{short}` takes {}", args.join(", ")),
+                    };
+                    self.error(
+                        &format!("/classifier/parameters/{}", super::load::pointer_segment(name)),
+                        "classifier::parameter",
+                        format!("`{short}` has no parameter `{name}`"),
+                        "unknown parameter",
+                        &help,
+                    );
+                }
+            }
+            for (a, optional) in &sig.arguments {
+                if !optional && !parameters.contains_key(*a) {
+                    self.error(
+                        "/classifier",
+                        "classifier::parameter",
+                        format!("`{short}` needs the parameter `{a}`"),
+                        &format!("needs `{a}`"),
+                        &format!("add `parameters: {{{a}: ...}}`"),
+                    );
+                }
+            }
+        }
+        let features = match &c.features {
+            Some(f) => {
+                for (i, name) in f.iter().enumerate() {
+                    if !layers.iter().any(|l| &l.name == name) {
+                        let names: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
+                        let help = match crate::suggest::did_you_mean(name, names.iter().copied()) {
+                            Some(m) => format!("did you mean `{m}`?"),
+                            None => format!("layers are {}", names.join(", ")),
+                        };
+                        self.error(
+                            &format!("/classifier/features/{i}"),
+                            "classifier::features",
+                            format!("no layer named `{name}`"),
+                            "unknown layer",
+                            &help,
+                        );
+                    }
+                }
+                f.clone()
+            }
+            None => layers.iter().map(|l| l.name.clone()).collect(),
+        };
+        if let Some(s) = c.scale {
+            if s <= 0.0 || !s.is_finite() {
+                self.error(
+                    "/classifier/scale",
+                    "classifier::scale",
+                    "scale must be a positive number of metres",
+                    "here",
+                    "",
+                );
+            }
+        }
+        Some(ClassifierSpec {
+            algorithm,
+            parameters,
+            features,
+            scale: c.scale.or(reduce.scale),
+            label: label.unwrap_or_default(),
         })
     }
 

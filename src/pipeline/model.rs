@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-pub use super::raw::{DestinationName, FileFormatName, KindName, LayerKind, LayoutName, OutputFormatName};
+pub use super::raw::{
+    DestinationName, FileFormatName, ImagePer, KindName, LayerKind, LayoutName, OutputFormatName, PyramidingName,
+};
 
 /// A validated pipeline.
 #[derive(Debug, Clone, Serialize)]
@@ -27,6 +29,10 @@ pub struct Pipeline {
     pub layers: Vec<Layer>,
     pub reduce: Reduce,
     pub export: Export,
+    /// Raster export settings (`kind: image` only).
+    pub image: Option<ImageExport>,
+    /// Classifier training settings (`kind: classifier` only).
+    pub classifier: Option<ClassifierSpec>,
     pub chunks: Chunks,
     pub output: Output,
     /// Folder of the run journal.
@@ -131,6 +137,47 @@ pub enum Destination {
     Asset { folder: String },
     Bigquery { table: String },
     Local { folder: PathBuf },
+}
+
+/// Resolved raster export settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageExport {
+    pub per: ImagePer,
+    /// Metres around each site (`per: site`), 0 for none.
+    pub buffer: f64,
+    /// Pixel size in metres (`None` with `crs_transform`, or when no layer has a scale).
+    pub scale: Option<f64>,
+    pub crs: Option<String>,
+    pub crs_transform: Option<[f64; 6]>,
+    /// Pixel limit sent as `maxPixels` (Earth Engine's default when unset).
+    pub max_pixels: Option<u64>,
+    pub cloud_optimized: bool,
+    /// `[width, height]` of file tiles.
+    pub file_dimensions: Option<[u32; 2]>,
+    pub skip_empty: bool,
+    pub no_data: Option<f64>,
+    pub pyramiding: Option<PyramidingName>,
+    pub pyramiding_bands: BTreeMap<String, PyramidingName>,
+}
+
+/// Resolved classifier training settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassifierSpec {
+    /// Full algorithm name, `Classifier.smileRandomForest`.
+    pub algorithm: String,
+    /// Named constructor arguments, checked against the signature.
+    pub parameters: BTreeMap<String, serde_json::Value>,
+    /// Names of the layers whose bands are the features, in pipeline order.
+    pub features: Vec<String>,
+    /// Sampling scale in metres.
+    pub scale: Option<f64>,
+    /// Site property holding the class label.
+    pub label: String,
+}
+
+impl ImageExport {
+    /// Earth Engine's default `maxPixels` for image exports.
+    pub const EE_DEFAULT_MAX_PIXELS: u64 = 100_000_000;
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -42,6 +42,12 @@ pub struct RawPipeline {
     pub reduce: Option<RawReduce>,
     /// Where Earth Engine writes each task's result.
     pub export: RawExport,
+    /// Raster export settings (`kind: image`): per site or one region, scale, projection, file options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<RawImage>,
+    /// Classifier training settings (`kind: classifier`): algorithm, its parameters, features, sample scale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<RawClassifier>,
     /// How sites are grouped into tasks and how many tasks run at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunks: Option<RawChunks>,
@@ -345,4 +351,94 @@ pub struct RawOutput {
     /// `long` (default) or `wide`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout: Option<LayoutName>,
+}
+
+/// What one image export covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ImagePer {
+    /// One export per site and layer-year, clipped to the site (plus `buffer`).
+    Site,
+    /// One export per layer-year over the bounding box of all sites.
+    Region,
+}
+
+/// How Earth Engine builds lower-resolution pyramid levels of an image asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PyramidingName {
+    /// Average of the pixels below (continuous data; the default).
+    Mean,
+    /// One pixel of the ones below (categorical data).
+    Sample,
+    /// Smallest value below.
+    Min,
+    /// Largest value below.
+    Max,
+    /// Most frequent value below (categorical data).
+    Mode,
+    /// Median of the values below.
+    Median,
+}
+
+/// Raster export settings for `kind: image`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawImage {
+    /// `site` (default): one export per site and layer-year, clipped to the site; `region`: one export per
+    /// layer-year over the bounding box of all sites.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per: Option<ImagePer>,
+    /// Metres added around each site before clipping (`per: site` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buffer: Option<f64>,
+    /// Pixel size in metres of the exported image. Defaults to `reduce.scale`, then the layer's scale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
+    /// Projection of the exported image (`EPSG:4326`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crs: Option<String>,
+    /// Affine transform of the output grid `[xScale, xShear, xTranslation, yShear, yScale, yTranslation]`,
+    /// in `crs` units; replaces `scale`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crs_transform: Option<Vec<f64>>,
+    /// Earth Engine's limit on pixels per export (default 100,000,000); larger requests fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pixels: Option<u64>,
+    /// Write Cloud-Optimized GeoTIFFs (GeoTIFF file exports; default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_optimized: Option<bool>,
+    /// Largest file in pixels, `[width, height]` or `[n]` for both; bigger exports are split into several files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_dimensions: Option<Vec<u32>>,
+    /// Do not write tiles that are entirely masked (GeoTIFF file exports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_empty: Option<bool>,
+    /// Value written for masked pixels (GeoTIFF file exports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_data: Option<f64>,
+    /// Pyramiding policy of image assets (`to: asset`): `mean`, `sample`, `min`, `max`, `mode`, `median`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pyramiding: Option<PyramidingName>,
+    /// Pyramiding policy per band name, overriding `pyramiding` (`to: asset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pyramiding_bands: Option<BTreeMap<String, PyramidingName>>,
+}
+
+/// Classifier training settings for `kind: classifier`. Each site is labelled by its `sites.label` property.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawClassifier {
+    /// Earth Engine classifier: `smileRandomForest`, `smileCart`, `smileGradientTreeBoost`, `libsvm`, ... (any
+    /// `Classifier.*` constructor; the `Classifier.` prefix is optional).
+    pub algorithm: String,
+    /// Named arguments of the classifier constructor (`numberOfTrees: 100`), checked against its signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<BTreeMap<String, serde_json::Value>>,
+    /// Layers whose bands (every year of each) are the features. Defaults to all layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<Vec<String>>,
+    /// Pixel size in metres at which the sites are sampled. Defaults to `reduce.scale`, then the layers' scale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
 }

@@ -92,6 +92,21 @@ pub fn num(g: &mut Graph, x: f64) -> Id {
 
 /// The feature of one site: `Feature{geometry: Polygon|MultiPolygon{coordinates, evenOdd: true}, metadata}`.
 pub fn site_feature(g: &mut Graph, pipeline: &Pipeline, site: &Site) -> Id {
+    let geometry = site_geometry(g, site);
+    let mut meta = vec![(pipeline.sites.id_property.clone(), g.str(&site.id))];
+    for k in &pipeline.sites.keep {
+        if k == &pipeline.sites.id_property {
+            continue;
+        }
+        let v = site.properties.get(k).cloned().unwrap_or(Value::Null);
+        meta.push((k.clone(), g.data(&v)));
+    }
+    let metadata = g.dict(meta);
+    g.call("Feature", vec![("geometry", geometry), ("metadata", metadata)])
+}
+
+/// The geometry of one site: `Polygon|MultiPolygon{coordinates, evenOdd: true}`.
+pub fn site_geometry(g: &mut Graph, site: &Site) -> Id {
     let mut polys = Vec::with_capacity(site.polygons.len());
     for poly in &site.polygons {
         let mut rings = Vec::with_capacity(poly.len());
@@ -113,17 +128,7 @@ pub fn site_feature(g: &mut Graph, pipeline: &Pipeline, site: &Site) -> Id {
         ("GeometryConstructors.Polygon", polys.pop().unwrap_or_else(|| g.array(Vec::new())))
     };
     let t = g.bool(true);
-    let geometry = g.call(ctor, vec![("coordinates", coords), ("evenOdd", t)]);
-    let mut meta = vec![(pipeline.sites.id_property.clone(), g.str(&site.id))];
-    for k in &pipeline.sites.keep {
-        if k == &pipeline.sites.id_property {
-            continue;
-        }
-        let v = site.properties.get(k).cloned().unwrap_or(Value::Null);
-        meta.push((k.clone(), g.data(&v)));
-    }
-    let metadata = g.dict(meta);
-    g.call("Feature", vec![("geometry", geometry), ("metadata", metadata)])
+    g.call(ctor, vec![("coordinates", coords), ("evenOdd", t)])
 }
 
 fn features(g: &mut Graph, pipeline: &Pipeline, which: Features) -> Id {

@@ -71,7 +71,9 @@ pub trait ChunkPlanner: Send + Sync {
     fn task(&self, chunk_id: &str, site_ids: &[String]) -> anyhow::Result<Task>;
 }
 
+pub mod classifier;
 pub mod compute;
+pub mod image;
 pub mod planner;
 
 pub use planner::{Plan, Planner, Summary};

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::compute::{self, Features, PreparedLayer};
+use super::{classifier, image};
 use super::{columns, Column, Endpoint, Target, Task};
 use crate::diag::Diagnostic;
 use crate::expr::Graph;
@@ -64,6 +65,8 @@ pub struct Planner {
     built: std::sync::Mutex<Option<Vec<Built>>>,
     /// The chunk ids and site ids, in order.
     chunk_ids: Vec<String>,
+    /// The exports of an image pipeline (empty for other kinds).
+    image_units: Vec<image::ImageUnit>,
 }
 
 fn plan_error(pipeline: &Pipeline, code: &str, msg: impl Into<String>, help: &str) -> Diagnostic {
@@ -87,12 +90,15 @@ impl Planner {
                 "run `geepipe run` for the local engine, or plan with `--engine earthengine`",
             ));
         }
-        if pipeline.kind != KindName::Zonal {
+        if pipeline.kind != KindName::Zonal && matches!(pipeline.sites.location, SiteLocation::Asset(_)) {
             errors.push(plan_error(
                 pipeline,
-                "plan::kind",
-                format!("planning `kind: {:?}` pipelines is not supported yet", pipeline.kind).to_lowercase(),
-                "geepipe plans zonal statistics (`kind: zonal`)",
+                "plan::kind-asset-sites",
+                format!(
+                    "`kind: {}` needs the sites in a file: geepipe sends their geometries itself",
+                    format!("{:?}", pipeline.kind).to_lowercase()
+                ),
+                "export the table to GeoJSON and use `sites.file`",
             ));
         }
         for layer in &pipeline.layers {
@@ -123,7 +129,7 @@ impl Planner {
                 Vec::new()
             }
         };
-        if pipeline.reduce.best_effort {
+        if pipeline.reduce.best_effort && pipeline.kind == KindName::Zonal {
             warnings.push(
                 Diagnostic::warning(
                     "plan::best-effort",
@@ -159,7 +165,7 @@ impl Planner {
                 Ok(s) => sites = s,
                 Err(ds) => errors.extend(ds),
             }
-        } else {
+        } else if pipeline.kind == KindName::Zonal {
             warnings.push(
                 Diagnostic::warning(
                     "plan::asset-sites",
@@ -177,8 +183,34 @@ impl Planner {
             return Err(errors);
         }
         let by_id = sites.iter().enumerate().map(|(i, s)| (s.id.clone(), i)).collect();
+        let image_units = match &pipeline.image {
+            Some(opts) if pipeline.kind == KindName::Image => image::units(opts, &layers, sites.len()),
+            _ => Vec::new(),
+        };
+        if let Some(opts) = pipeline.image.as_ref().filter(|_| pipeline.kind == KindName::Image) {
+            let limit = opts.max_pixels.unwrap_or(crate::pipeline::ImageExport::EE_DEFAULT_MAX_PIXELS);
+            for u in &image_units {
+                let chosen: Vec<&Site> = u.sites.iter().map(|&i| &sites[i]).collect();
+                let Some(px) = image::estimated_pixels(opts, &layers[u.layer], &chosen) else { continue };
+                if px > limit as f64 {
+                    warnings.push(
+                        Diagnostic::warning(
+                            "plan::max-pixels",
+                            format!(
+                                "export `{}` covers about {px:.0} pixels per band, more than `maxPixels` ({limit}): \
+                                 Earth Engine will refuse it",
+                                u.chunk_id
+                            ),
+                        )
+                        .in_file(pipeline.source.display().to_string())
+                        .with_help("raise `image.max_pixels`, use a coarser `image.scale`, or export `per: site`"),
+                    );
+                }
+            }
+        }
         let mut planner = Planner {
-            columns: columns(pipeline),
+            image_units,
+            columns: if pipeline.kind == KindName::Zonal { columns(pipeline) } else { Vec::new() },
             pipeline: pipeline.clone(),
             layers,
             sites,
@@ -213,6 +245,18 @@ impl Planner {
     }
 
     fn chunk_into(&mut self, built: &mut Vec<Built>) -> Result<(), Vec<Diagnostic>> {
+        if self.pipeline.kind == KindName::Classifier {
+            built.push(Built::from(self.classifier_task()?));
+            self.chunks.push(Chunk { sites: (0..self.sites.len()).collect() });
+            return Ok(());
+        }
+        if self.pipeline.kind == KindName::Image {
+            for u in &self.image_units {
+                built.push(Built::from(self.image_task(u)?));
+                self.chunks.push(Chunk { sites: u.sites.clone() });
+            }
+            return Ok(());
+        }
         let budget = self.pipeline.chunks.max_request_bytes;
         let per_task = self.pipeline.chunks.sites_per_task.max(1);
         if !matches!(self.pipeline.sites.location, SiteLocation::File(_)) {
@@ -414,8 +458,69 @@ impl Planner {
         }
     }
 
+    /// The `image:export` task of one image export.
+    fn image_task(&self, u: &image::ImageUnit) -> Result<Task, Vec<Diagnostic>> {
+        let p = &self.pipeline;
+        let Some(opts) = &p.image else {
+            return Err(vec![plan_error(p, "plan::image", "the pipeline has no image settings", "")]);
+        };
+        let sites: Vec<&Site> = u.sites.iter().map(|&i| &self.sites[i]).collect();
+        let site_ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
+        let expression = image::expression(p, opts, &self.layers[u.layer], u.image, &sites)
+            .map_err(|e| vec![plan_error(p, "plan::expression", e, "")])?;
+        let description = format!("{}_{}", p.export.description_prefix, u.chunk_id);
+        let request_id = request_id(&p.content_hash, &u.chunk_id, &site_ids);
+        let (body, target, endpoint) = image::body(p, opts, &u.chunk_id, &description, &request_id, expression);
+        let body_bytes = serde_json::to_vec(&body).map(|v| v.len()).unwrap_or(0);
+        Ok(Task { chunk_id: u.chunk_id.clone(), request_id, endpoint, description, site_ids, body, body_bytes, target })
+    }
+
+    /// The `classifier:export` task: every site, one request.
+    fn classifier_task(&self) -> Result<Task, Vec<Diagnostic>> {
+        let p = &self.pipeline;
+        let Some(spec) = &p.classifier else {
+            return Err(vec![plan_error(p, "plan::classifier", "the pipeline has no classifier settings", "")]);
+        };
+        let sites: Vec<&Site> = self.sites.iter().collect();
+        let unlabelled: Vec<&str> = sites
+            .iter()
+            .filter(|s| !s.properties.get(&spec.label).is_some_and(|v| v.is_number()))
+            .map(|s| s.id.as_str())
+            .collect();
+        if !unlabelled.is_empty() {
+            let shown: Vec<&str> = unlabelled.iter().take(5).copied().collect();
+            return Err(vec![plan_error(
+                p,
+                "plan::classifier-label",
+                format!(
+                    "{} site(s) have no numeric `{}` label: {}{}",
+                    unlabelled.len(),
+                    spec.label,
+                    shown.join(", "),
+                    if unlabelled.len() > shown.len() { ", ..." } else { "" }
+                ),
+                "Earth Engine classifiers train on integer class codes; give every site one",
+            )]);
+        }
+        let site_ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
+        let expression = classifier::expression(p, spec, &self.layers, &sites)
+            .map_err(|e| vec![plan_error(p, "plan::expression", e, "")])?;
+        let chunk_id = classifier::CHUNK_ID.to_string();
+        let description = format!("{}_{chunk_id}", p.export.description_prefix);
+        let request_id = request_id(&p.content_hash, &chunk_id, &site_ids);
+        let (body, target, endpoint) = classifier::body(p, &description, &request_id, expression);
+        let body_bytes = serde_json::to_vec(&body).map(|v| v.len()).unwrap_or(0);
+        Ok(Task { chunk_id, request_id, endpoint, description, site_ids, body, body_bytes, target })
+    }
+
     /// Builds every chunk's task again (the chunks are fixed; the bodies are deterministic).
     fn rebuild(&self) -> Vec<Built> {
+        if self.pipeline.kind == KindName::Classifier {
+            return self.classifier_task().ok().map(Built::from).into_iter().collect();
+        }
+        if self.pipeline.kind == KindName::Image {
+            return self.image_units.iter().filter_map(|u| self.image_task(u).ok()).map(Built::from).collect();
+        }
         self.chunks
             .iter()
             .zip(&self.chunk_ids)
@@ -459,6 +564,7 @@ impl Planner {
             content_hash: self.pipeline.content_hash.clone(),
             tasks: tasks.len(),
             sites: match self.pipeline.sites.location {
+                SiteLocation::File(_) if self.pipeline.kind != KindName::Zonal => Some(self.sites.len()),
                 SiteLocation::File(_) => Some(self.chunks.iter().map(|c| c.sites.len()).sum()),
                 SiteLocation::Asset(_) => None,
             },
@@ -493,6 +599,22 @@ impl From<Task> for Built {
 
 impl super::ChunkPlanner for Planner {
     fn task(&self, chunk_id: &str, site_ids: &[String]) -> anyhow::Result<Task> {
+        if self.pipeline.kind == KindName::Classifier {
+            if chunk_id != classifier::CHUNK_ID {
+                anyhow::bail!("classifier training is one request and is not split (`{chunk_id}`)");
+            }
+            return self
+                .classifier_task()
+                .map_err(|ds| anyhow::anyhow!(ds.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; ")));
+        }
+        if self.pipeline.kind == KindName::Image {
+            let Some(u) = self.image_units.iter().find(|u| u.chunk_id == chunk_id) else {
+                anyhow::bail!("image export `{chunk_id}` is not in the plan (image exports are not split)");
+            };
+            return self
+                .image_task(u)
+                .map_err(|ds| anyhow::anyhow!(ds.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; ")));
+        }
         let task = match &self.pipeline.sites.location {
             SiteLocation::File(_) => {
                 let mut idx = Vec::with_capacity(site_ids.len());

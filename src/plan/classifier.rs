@@ -1,0 +1,125 @@
+//! Classifier training (`kind: classifier`): one `classifier:export` request that samples the feature layers'
+//! bands at the labelled sites (`Image.sampleRegions`), trains the chosen `Classifier.*` on them
+//! (`Classifier.train`) and saves it as an Earth Engine asset.
+
+use serde_json::{json, Map, Value};
+
+use super::compute::{num, site_geometry, PreparedLayer};
+use super::{Endpoint, Target};
+use crate::expr::{template, Graph, Id};
+use crate::pipeline::{ClassifierSpec, Destination, LayerKind, Pipeline};
+use crate::sites::Site;
+
+/// The one chunk id of a classifier pipeline.
+pub const CHUNK_ID: &str = "classifier";
+
+/// The feature band names, in order: `{layer}__{year}` (categorical) or `{layer}__{year}__{band}`.
+pub fn feature_bands(spec: &ClassifierSpec, layers: &[PreparedLayer]) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in layers.iter().filter(|l| spec.features.contains(&l.name)) {
+        for (year, _) in &l.images {
+            match l.kind {
+                LayerKind::Categorical => out.push(format!("{}__{year}", l.name)),
+                LayerKind::Continuous => out.extend(l.bands.iter().map(|b| format!("{}__{year}__{b}", l.name))),
+            }
+        }
+    }
+    out
+}
+
+/// The training expression: `Classifier.train(Classifier.X(params), Image.sampleRegions(...), label, bands)`.
+pub fn expression(
+    pipeline: &Pipeline,
+    spec: &ClassifierSpec,
+    layers: &[PreparedLayer],
+    sites: &[&Site],
+) -> Result<Value, String> {
+    let mut g = Graph::new();
+    let mut images: Vec<Id> = Vec::new();
+    let mut layer_scale = None;
+    for l in layers.iter().filter(|l| spec.features.contains(&l.name)) {
+        layer_scale = layer_scale.or(l.scale);
+        for (year, tpl) in &l.images {
+            let img = template::build(&mut g, tpl)?;
+            let (selectors, names) = match l.kind {
+                LayerKind::Categorical => {
+                    let zero = g.int(0);
+                    (g.array(vec![zero]), g.strings(&[format!("{}__{year}", l.name)]))
+                }
+                LayerKind::Continuous => {
+                    let names: Vec<String> = l.bands.iter().map(|b| format!("{}__{year}__{b}", l.name)).collect();
+                    (g.strings(&l.bands), g.strings(&names))
+                }
+            };
+            images
+                .push(g.call("Image.select", vec![("input", img), ("bandSelectors", selectors), ("newNames", names)]));
+        }
+    }
+    if images.is_empty() {
+        return Err("the classifier has no feature bands".into());
+    }
+    let image = if images.len() == 1 {
+        images[0]
+    } else {
+        let list = g.array(images);
+        g.call("Image.cat", vec![("images", list)])
+    };
+    let mut feats = Vec::with_capacity(sites.len());
+    for site in sites {
+        let geometry = site_geometry(&mut g, site);
+        let label = site.properties.get(&spec.label).cloned().unwrap_or(Value::Null);
+        let label = g.data(&label);
+        let metadata = g.dict(vec![(spec.label.clone(), label)]);
+        feats.push(g.call("Feature", vec![("geometry", geometry), ("metadata", metadata)]));
+    }
+    let feats = g.array(feats);
+    let collection = g.call("Collection", vec![("features", feats)]);
+    let properties = g.strings(std::slice::from_ref(&spec.label));
+    let mut args = vec![("image", image), ("collection", collection), ("properties", properties)];
+    if let Some(s) = spec.scale.or(pipeline.reduce.scale).or(layer_scale) {
+        args.push(("scale", num(&mut g, s)));
+    }
+    let training = g.call("Image.sampleRegions", args);
+    let params: Vec<(String, Id)> = spec.parameters.iter().map(|(k, v)| (k.clone(), g.data(v))).collect();
+    let params: Vec<(&str, Id)> = params.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let classifier = g.call(&spec.algorithm, params);
+    let class_property = g.str(&spec.label);
+    let inputs = g.strings(&feature_bands(spec, layers));
+    let root = g.call(
+        "Classifier.train",
+        vec![
+            ("classifier", classifier),
+            ("features", training),
+            ("classProperty", class_property),
+            ("inputProperties", inputs),
+        ],
+    );
+    Ok(g.encode(root))
+}
+
+/// The `classifier:export` body and its asset.
+pub fn body(pipeline: &Pipeline, description: &str, request_id: &str, expression: Value) -> (Value, Target, Endpoint) {
+    let p = pipeline;
+    let folder = match &p.export.destination {
+        Destination::Asset { folder } => folder.trim_end_matches('/').to_string(),
+        _ => String::new(),
+    };
+    let name = format!("{folder}/{}", p.name);
+    let mut dest = Map::new();
+    dest.insert("name".into(), json!(name));
+    if p.export.overwrite {
+        dest.insert("overwrite".into(), json!(true));
+    }
+    let mut body = Map::new();
+    body.insert("expression".into(), expression);
+    body.insert("description".into(), json!(description));
+    body.insert("requestId".into(), json!(request_id));
+    if let Some(t) = &p.export.workload_tag {
+        body.insert("workloadTag".into(), json!(t));
+    }
+    if let Some(pr) = p.export.priority {
+        body.insert("priority".into(), json!(pr));
+    }
+    body.insert("assetExportOptions".into(), json!({"earthEngineDestination": Value::Object(dest)}));
+    (Value::Object(body), Target::Asset { name }, Endpoint::ClassifierExport)
+}

@@ -1,0 +1,261 @@
+//! Image exports (`kind: image`): one `image:export` request per site and layer-year (`per: site`) or per
+//! layer-year over the bounding box of all sites (`per: region`).
+//!
+//! The region, scale and projection are folded into the expression the way the official clients do it
+//! (see `docs/computation.md`): `Image.reproject` + `Image.clip` for an exact `crs_transform` grid,
+//! otherwise `Image.setDefaultProjection` (when `crs` is set) and `Image.clipToBoundsAndScale` (when a
+//! scale is known) or `Image.clip`.
+
+use serde_json::{json, Map, Value};
+
+use super::compute::{num, site_geometry, PreparedLayer};
+use super::planner::join_prefix;
+use super::{Endpoint, Target};
+use crate::expr::{template, Graph, Id};
+use crate::pipeline::{Destination, FileFormatName, ImageExport, ImagePer, Pipeline, PyramidingName};
+use crate::sites::Site;
+
+/// One image export before its request is built.
+#[derive(Debug, Clone)]
+pub struct ImageUnit {
+    /// `{layer}-{year}` (`per: region`) or `{layer}-{year}-s{site index:05}` (`per: site`).
+    pub chunk_id: String,
+    /// Index into the prepared layers.
+    pub layer: usize,
+    /// Index into that layer's rendered images.
+    pub image: usize,
+    /// Indices of the sites the export covers.
+    pub sites: Vec<usize>,
+}
+
+/// The exports of an image pipeline, in order: layers, then years, then sites.
+pub fn units(opts: &ImageExport, layers: &[PreparedLayer], n_sites: usize) -> Vec<ImageUnit> {
+    let mut out = Vec::new();
+    for (li, layer) in layers.iter().enumerate() {
+        for (ii, (year, _)) in layer.images.iter().enumerate() {
+            match opts.per {
+                ImagePer::Region => out.push(ImageUnit {
+                    chunk_id: format!("{}-{year}", layer.name),
+                    layer: li,
+                    image: ii,
+                    sites: (0..n_sites).collect(),
+                }),
+                ImagePer::Site => out.extend((0..n_sites).map(|s| ImageUnit {
+                    chunk_id: format!("{}-{year}-s{s:05}", layer.name),
+                    layer: li,
+                    image: ii,
+                    sites: vec![s],
+                })),
+            }
+        }
+    }
+    out
+}
+
+/// Bounding box `[west, south, east, north]` of the sites' coordinates.
+pub fn bounds(sites: &[&Site]) -> Option<[f64; 4]> {
+    let mut b: Option<[f64; 4]> = None;
+    for [x, y] in sites.iter().flat_map(|s| s.polygons.iter().flatten().flatten()) {
+        let e = b.get_or_insert([*x, *y, *x, *y]);
+        *e = [e[0].min(*x), e[1].min(*y), e[2].max(*x), e[3].max(*y)];
+    }
+    b
+}
+
+/// A rectangle as the official client sends `ee.Geometry.Polygon` (closed ring, `evenOdd: true`).
+fn rectangle(g: &mut Graph, [w, s, e, n]: [f64; 4]) -> Id {
+    let ring: Vec<Id> = [[w, s], [e, s], [e, n], [w, n], [w, s]]
+        .iter()
+        .map(|[x, y]| {
+            let (x, y) = (g.float(*x), g.float(*y));
+            g.array(vec![x, y])
+        })
+        .collect();
+    let ring = g.array(ring);
+    let coords = g.array(vec![ring]);
+    let t = g.bool(true);
+    g.call("GeometryConstructors.Polygon", vec![("coordinates", coords), ("evenOdd", t)])
+}
+
+/// The pixel size in metres an export uses: `image.scale` (which already falls back to `reduce.scale`),
+/// then the layer's nominal scale.
+pub fn scale(opts: &ImageExport, layer: &PreparedLayer) -> Option<f64> {
+    if opts.crs_transform.is_some() {
+        None
+    } else {
+        opts.scale.or(layer.scale)
+    }
+}
+
+/// Folds region, scale and projection into the image, as `Export.image.*` of the official clients does.
+pub fn fold(g: &mut Graph, image: Id, opts: &ImageExport, geometry: Id, scale: Option<f64>) -> Id {
+    let projection = |g: &mut Graph, crs: &str| {
+        let c = g.str(crs);
+        g.call("Projection", vec![("crs", c)])
+    };
+    if let (Some(t), Some(crs)) = (opts.crs_transform, &opts.crs) {
+        let crs = projection(g, crs);
+        let t: Vec<Id> = t.iter().map(|x| num(g, *x)).collect();
+        let t = g.array(t);
+        let img = g.call("Image.reproject", vec![("image", image), ("crs", crs), ("crsTransform", t)]);
+        return g.call("Image.clip", vec![("input", img), ("geometry", geometry)]);
+    }
+    let mut img = image;
+    if let Some(crs) = &opts.crs {
+        let crs = projection(g, crs);
+        let identity: Vec<Id> = [1, 0, 0, 0, -1, 0].iter().map(|x| g.int(*x)).collect();
+        let identity = g.array(identity);
+        img = g.call("Image.setDefaultProjection", vec![("image", img), ("crs", crs), ("crsTransform", identity)]);
+    }
+    match scale {
+        Some(s) => {
+            let s = num(g, s);
+            g.call("Image.clipToBoundsAndScale", vec![("input", img), ("geometry", geometry), ("scale", s)])
+        }
+        None => g.call("Image.clip", vec![("input", img), ("geometry", geometry)]),
+    }
+}
+
+/// The expression of one export.
+pub fn expression(
+    pipeline: &Pipeline,
+    opts: &ImageExport,
+    layer: &PreparedLayer,
+    image: usize,
+    sites: &[&Site],
+) -> Result<Value, String> {
+    let mut g = Graph::new();
+    let (_, tpl) = layer.images.get(image).ok_or("no such image")?;
+    let img = template::build(&mut g, tpl)?;
+    let geometry = match (opts.per, sites) {
+        (ImagePer::Site, [site]) => {
+            let geom = site_geometry(&mut g, site);
+            if opts.buffer > 0.0 {
+                let d = num(&mut g, opts.buffer);
+                g.call("Geometry.buffer", vec![("geometry", geom), ("distance", d)])
+            } else {
+                geom
+            }
+        }
+        _ => {
+            let b = bounds(sites).ok_or_else(|| format!("pipeline `{}` has no sites", pipeline.name))?;
+            rectangle(&mut g, b)
+        }
+    };
+    let root = fold(&mut g, img, opts, geometry, scale(opts, layer));
+    Ok(g.encode(root))
+}
+
+/// The REST name of a pyramiding policy.
+fn pyramiding(p: PyramidingName) -> &'static str {
+    match p {
+        PyramidingName::Mean => "MEAN",
+        PyramidingName::Sample => "SAMPLE",
+        PyramidingName::Min => "MIN",
+        PyramidingName::Max => "MAX",
+        PyramidingName::Mode => "MODE",
+        PyramidingName::Median => "MEDIAN",
+    }
+}
+
+/// The `image:export` body around an expression, and where its output goes.
+pub fn body(
+    pipeline: &Pipeline,
+    opts: &ImageExport,
+    chunk_id: &str,
+    description: &str,
+    request_id: &str,
+    expression: Value,
+) -> (Value, Target, Endpoint) {
+    let p = pipeline;
+    let file_prefix = join_prefix(&p.export.file_prefix, chunk_id);
+    let mut body = Map::new();
+    body.insert("expression".into(), expression);
+    body.insert("description".into(), Value::String(description.to_string()));
+    body.insert("requestId".into(), Value::String(request_id.to_string()));
+    if let Some(t) = &p.export.workload_tag {
+        body.insert("workloadTag".into(), Value::String(t.clone()));
+    }
+    if let Some(pr) = p.export.priority {
+        body.insert("priority".into(), Value::from(pr));
+    }
+    if let Some(m) = opts.max_pixels {
+        // int64 travels as a decimal string.
+        body.insert("maxPixels".into(), Value::String(m.to_string()));
+    }
+    let file_options = |destination: (&str, Value)| {
+        let mut o = Map::new();
+        let tfrecord = p.export.format == FileFormatName::Tfrecord;
+        o.insert("fileFormat".into(), json!(if tfrecord { "TF_RECORD_IMAGE" } else { "GEO_TIFF" }));
+        o.insert(destination.0.into(), destination.1);
+        if !tfrecord {
+            let mut t = Map::new();
+            t.insert("cloudOptimized".into(), json!(opts.cloud_optimized));
+            if opts.skip_empty {
+                t.insert("skipEmptyFiles".into(), json!(true));
+            }
+            if let Some([w, h]) = opts.file_dimensions {
+                t.insert("tileDimensions".into(), json!({"width": w, "height": h}));
+            }
+            if let Some(n) = opts.no_data {
+                t.insert("noData".into(), json!({"floatValue": n}));
+            }
+            o.insert("geoTiffOptions".into(), Value::Object(t));
+        }
+        Value::Object(o)
+    };
+    let target = match &p.export.destination {
+        Destination::Gcs { bucket } => {
+            let dest = json!({"bucket": bucket, "filenamePrefix": file_prefix});
+            body.insert("fileExportOptions".into(), file_options(("cloudStorageDestination", dest)));
+            Target::Gcs { bucket: bucket.clone(), prefix: file_prefix }
+        }
+        Destination::Asset { folder } => {
+            let name = format!("{}/{}_{chunk_id}", folder.trim_end_matches('/'), p.name);
+            let mut dest = Map::new();
+            dest.insert("name".into(), json!(name));
+            if p.export.overwrite {
+                dest.insert("overwrite".into(), json!(true));
+            }
+            let mut o = Map::new();
+            o.insert("earthEngineDestination".into(), Value::Object(dest));
+            if let Some(pp) = opts.pyramiding {
+                o.insert("pyramidingPolicy".into(), json!(pyramiding(pp)));
+            }
+            if !opts.pyramiding_bands.is_empty() {
+                let m: Map<String, Value> =
+                    opts.pyramiding_bands.iter().map(|(b, pp)| (b.clone(), json!(pyramiding(*pp)))).collect();
+                o.insert("pyramidingPolicyOverrides".into(), Value::Object(m));
+            }
+            body.insert("assetExportOptions".into(), Value::Object(o));
+            Target::Asset { name }
+        }
+        // Drive, and the destinations compile refuses for images (kept as a Drive target).
+        Destination::Drive { folder } => {
+            let dest = json!({"folder": folder, "filenamePrefix": file_prefix});
+            body.insert("fileExportOptions".into(), file_options(("driveDestination", dest)));
+            Target::Drive { folder: folder.clone(), prefix: file_prefix }
+        }
+        Destination::Bigquery { .. } | Destination::Local { .. } => {
+            Target::Drive { folder: String::new(), prefix: file_prefix }
+        }
+    };
+    (Value::Object(body), target, Endpoint::ImageExport)
+}
+
+/// Estimated pixels of an export over the bounding box of `sites` (one band), when a scale is known.
+pub fn estimated_pixels(opts: &ImageExport, layer: &PreparedLayer, sites: &[&Site]) -> Option<f64> {
+    let [w, s, e, n] = bounds(sites)?;
+    let buffer = if opts.per == ImagePer::Site { opts.buffer } else { 0.0 };
+    if let (Some(t), Some(crs)) = (opts.crs_transform, &opts.crs) {
+        if crs == "EPSG:4326" && t[0] != 0.0 && t[4] != 0.0 {
+            return Some(((e - w) / t[0].abs()).ceil() * ((n - s) / t[4].abs()).ceil());
+        }
+        return None;
+    }
+    let scale = scale(opts, layer)?;
+    let mid = ((s + n) / 2.0).to_radians();
+    let width = (e - w) * 111_320.0 * mid.cos().abs() + 2.0 * buffer;
+    let height = (n - s) * 110_540.0 + 2.0 * buffer;
+    Some((width / scale).ceil().max(1.0) * (height / scale).ceil().max(1.0))
+}
