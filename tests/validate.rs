@@ -46,7 +46,7 @@ fn valid_file_exits_zero() {
 fn quiet_hides_everything_but_errors() {
     with_sites(Test::new().file("p.yaml", &text(VALID))).args(["-q", "validate", "p.yaml"]).expect(0, "", "");
     let bad = text(VALID).replace("to: drive", "to: dirve");
-    let out = Test::new().file("p.yaml", &bad).args(["validate", "-q", "p.yaml"]).code(2);
+    let out = with_sites(Test::new()).file("p.yaml", &bad).args(["validate", "-q", "p.yaml"]).code(2);
     assert!(out.stderr.contains("unknown value `dirve` for `export.to`"), "{}", out.stderr);
     assert_eq!(out.stdout, "");
 }
@@ -128,14 +128,14 @@ fn toml_pipeline_is_valid() {
 /// `validate` needs at least one file (a usage error from clap, exit 2).
 #[test]
 fn validate_without_files_is_a_usage_error() {
-    let out = Test::new().arg("validate").code(2);
+    let out = with_sites(Test::new()).arg("validate").code(2);
     assert!(out.stderr.contains("required"), "{}", out.stderr);
 }
 
 /// An empty file or one that is not a mapping says what a pipeline file is.
 #[test]
 fn empty_file_says_what_a_pipeline_is() {
-    Test::new().file("p.yaml", "").args(["validate", "p.yaml"]).expect(
+    with_sites(Test::new()).file("p.yaml", "").args(["validate", "p.yaml"]).expect(
         2,
         "",
         r#"
@@ -153,7 +153,7 @@ fn empty_file_says_what_a_pipeline_is() {
 /// A YAML syntax error stops the check and points at the place.
 #[test]
 fn yaml_syntax_error_points_at_the_place() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -189,7 +189,7 @@ fn yaml_syntax_error_points_at_the_place() {
 /// A repeated key names both places; the rest of the file is still checked.
 #[test]
 fn duplicate_key_is_reported_and_the_rest_still_checked() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -245,7 +245,7 @@ fn duplicate_key_is_reported_and_the_rest_still_checked() {
 /// An unknown key is located at the key, with the closest allowed name.
 #[test]
 fn unknown_key_points_at_the_key_with_did_you_mean() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -286,7 +286,7 @@ fn unknown_key_points_at_the_key_with_did_you_mean() {
 /// A value of the wrong type says what was expected and what was found.
 #[test]
 fn wrong_type_says_what_was_expected_and_found() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -340,7 +340,7 @@ fn wrong_type_says_what_was_expected_and_found() {
 /// A value outside a fixed set lists the allowed values and the closest one.
 #[test]
 fn bad_enum_lists_the_allowed_values() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -381,7 +381,7 @@ fn bad_enum_lists_the_allowed_values() {
 /// Missing required fields point at the mapping that lacks them and show an example.
 #[test]
 fn missing_required_fields_point_at_the_parent_with_an_example() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -441,7 +441,7 @@ fn missing_required_fields_point_at_the_parent_with_an_example() {
 /// An unknown catalog layer suggests the closest known one.
 #[test]
 fn unknown_catalog_layer_suggests_the_closest() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -480,7 +480,7 @@ fn unknown_catalog_layer_suggests_the_closest() {
 /// A range that ends before it starts, and an empty list of years.
 #[test]
 fn reversed_and_empty_year_ranges() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -533,7 +533,7 @@ fn reversed_and_empty_year_ranges() {
 /// Years written in a form geepipe does not read.
 #[test]
 fn bad_year_syntax() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -610,7 +610,7 @@ fn bad_year_syntax() {
 /// `bucket` belongs to Cloud Storage, not Drive.
 #[test]
 fn drive_export_with_a_bucket() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -651,7 +651,7 @@ fn drive_export_with_a_bucket() {
 /// A Cloud Storage export needs a bucket.
 #[test]
 fn gcs_export_without_a_bucket() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -692,7 +692,7 @@ fn gcs_export_without_a_bucket() {
 /// A bucket written as a `gs://` URL.
 #[test]
 fn gcs_bucket_with_gs_prefix() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -732,7 +732,7 @@ fn gcs_bucket_with_gs_prefix() {
 /// Task descriptions and file prefixes only take the characters Earth Engine accepts.
 #[test]
 fn earth_engine_name_characters() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -785,7 +785,7 @@ fn earth_engine_name_characters() {
 /// Workload tags are lowercase letters, digits, `_` and `-`.
 #[test]
 fn bad_workload_tag() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -826,7 +826,7 @@ fn bad_workload_tag() {
 /// Priorities run from 0 to 9999.
 #[test]
 fn priority_out_of_range() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -867,7 +867,7 @@ fn priority_out_of_range() {
 /// A negative priority is caught by the schema.
 #[test]
 fn negative_priority() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -908,7 +908,7 @@ fn negative_priority() {
 /// Chunk sizes, concurrency and request size within Earth Engine's limits.
 #[test]
 fn chunk_limits() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -972,7 +972,7 @@ fn chunk_limits() {
 /// Schema and semantic problems in one file, all in one run, in file order.
 #[test]
 fn several_errors_in_one_file_are_reported_together() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -1074,7 +1074,7 @@ fn several_errors_in_one_file_are_reported_together() {
 /// TOML pipelines are checked the same way, with TOML's own positions.
 #[test]
 fn toml_errors_are_located_by_line_and_column() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.toml",
             &text(
@@ -1143,7 +1143,7 @@ fn toml_errors_are_located_by_line_and_column() {
 /// A TOML syntax error points at the place.
 #[test]
 fn toml_syntax_error() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.toml",
             &text(
@@ -1177,7 +1177,7 @@ fn toml_syntax_error() {
 /// A pipeline file that does not exist is invalid input.
 #[test]
 fn missing_pipeline_file() {
-    Test::new().args(["validate", "nowhere.yaml"]).expect(
+    with_sites(Test::new()).args(["validate", "nowhere.yaml"]).expect(
         2,
         "",
         r#"
@@ -1194,7 +1194,7 @@ fn missing_pipeline_file() {
 /// A misspelled required key is one problem (unknown field, did you mean), not two.
 #[test]
 fn misspelled_required_key_is_reported_once() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -1245,7 +1245,7 @@ fn misspelled_required_key_is_reported_once() {
 /// An unknown key inside a list item is located and named by its path.
 #[test]
 fn unknown_key_in_a_layer() {
-    Test::new()
+    with_sites(Test::new())
         .file(
             "p.yaml",
             &text(
@@ -1280,4 +1280,19 @@ fn unknown_key_in_a_layer() {
             1 error, 0 warnings
             "#,
         );
+}
+
+/// A missing site file is one more located problem, reported with the pipeline's other errors.
+#[test]
+fn missing_site_file_is_reported_with_the_other_errors() {
+    let out = Test::new()
+        .file("p.yaml", "sites: {file: sites.gejson, id: site_id}\nyears: 2020\nlayers:\n  - catalog: mapbiomas_lulc\nexport: {to: gcs, bucket: b}\n")
+        .file("sites.geojson", "{}")
+        .args(["validate", "p.yaml"])
+        .code(2);
+    assert!(out.stderr.contains("× site file `sites.gejson` does not exist"), "{}", out.stderr);
+    assert!(out.stderr.contains("╭─[p.yaml:1:15]"), "{}", out.stderr);
+    assert!(out.stderr.contains("help: did you mean `sites.geojson`?"), "{}", out.stderr);
+    assert!(out.stderr.contains("× `b` is not a valid bucket name"), "{}", out.stderr);
+    assert!(out.stderr.ends_with("2 errors, 0 warnings\n"), "{}", out.stderr);
 }

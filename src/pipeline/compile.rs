@@ -453,7 +453,21 @@ impl Cx<'_> {
 
     fn sites(&mut self, raw: &RawSites, base: &Path, engine: Engine) -> SiteSource {
         let location = match (&raw.file, &raw.asset) {
-            (Some(f), None) => SiteLocation::File(base.join(f)),
+            (Some(f), None) => {
+                // Reported here, with the pipeline's other problems; the site file's own checks need the file.
+                let path = base.join(f);
+                if !path.exists() {
+                    let help = crate::sites::missing_file_help(base, &path);
+                    self.error(
+                        "/sites/file",
+                        "sites::missing-file",
+                        format!("site file `{f}` does not exist"),
+                        "no file here",
+                        &help,
+                    );
+                }
+                SiteLocation::File(path)
+            }
             (None, Some(a)) => {
                 if engine == Engine::Local {
                     self.error(

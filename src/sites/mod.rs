@@ -248,7 +248,25 @@ pub fn validate(pipeline: &Pipeline) -> Vec<Diagnostic> {
 fn missing_file(pipeline: &Pipeline, path: &Path) -> Diagnostic {
     let name = display_name(path);
     let pipeline_name = pipeline.source.display().to_string();
-    let folder = pipeline.source.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let help = missing_file_help(pipeline.source.parent().unwrap_or(Path::new(".")), path);
+    let d = Diagnostic::error("sites::missing-file", format!("site file `{name}` does not exist")).with_help(help);
+    let located = std::fs::read_to_string(&pipeline.source).ok().and_then(|text| {
+        let doc =
+            crate::pipeline::load::parse(&pipeline_name, &text, crate::pipeline::Format::from_path(&pipeline.source))
+                .ok()?;
+        let span = doc.spans.get("/sites/file")?.value.clone();
+        Some((doc.source, span))
+    });
+    match located {
+        Some((source, span)) => d.at(&source, span, Some("no file here".to_string())),
+        None => d.in_file(name),
+    }
+}
+
+/// Help for a site file that does not exist: where relative paths are resolved from, and the closest
+/// GeoJSON file name in the folder it was looked for in.
+pub fn missing_file_help(pipeline_folder: &Path, path: &Path) -> String {
+    let folder = if pipeline_folder.as_os_str().is_empty() { Path::new(".") } else { pipeline_folder };
     let folder = std::fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
     let mut help = format!("`sites.file` is resolved relative to the pipeline file's folder, `{}`", folder.display());
     if let Some(parent) = path.parent() {
@@ -264,18 +282,7 @@ fn missing_file(pipeline: &Pipeline, path: &Path) -> Diagnostic {
             }
         }
     }
-    let d = Diagnostic::error("sites::missing-file", format!("site file `{name}` does not exist")).with_help(help);
-    let located = std::fs::read_to_string(&pipeline.source).ok().and_then(|text| {
-        let doc =
-            crate::pipeline::load::parse(&pipeline_name, &text, crate::pipeline::Format::from_path(&pipeline.source))
-                .ok()?;
-        let span = doc.spans.get("/sites/file")?.value.clone();
-        Some((doc.source, span))
-    });
-    match located {
-        Some((source, span)) => d.at(&source, span, Some("no file here".to_string())),
-        None => d.in_file(name),
-    }
+    help
 }
 
 /// Whether a path looks like a GeoJSON file by extension.
