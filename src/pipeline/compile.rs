@@ -1562,7 +1562,10 @@ mod tests {
         let name = if format == Format::Toml { "p.toml" } else { "p.yaml" };
         let (doc, diags) = parse_lenient(name, text, format);
         assert!(diags.is_empty(), "{diags:?}");
-        compile(&doc.expect("document"), Path::new(name), &Overrides::default())
+        // The site file the tests name exists (compile checks that much; its content is the sites module's).
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("s.geojson"), "{}").expect("site file");
+        compile(&doc.expect("document"), &dir.path().join(name), &Overrides::default())
     }
 
     fn codes(r: Result<(Pipeline, Vec<Diagnostic>), Vec<Diagnostic>>) -> Vec<(String, usize, usize)> {
