@@ -17,6 +17,7 @@ pub mod journal;
 pub mod local;
 pub mod pipeline;
 pub mod plan;
+pub mod report;
 pub mod results;
 pub mod sites;
 pub mod suggest;

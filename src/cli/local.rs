@@ -51,7 +51,7 @@ pub fn run(g: &Global, pipeline: &Pipeline, args: &RunArgs) -> i32 {
                 println!("  table:    {}", show(&out.table.path));
                 println!("  manifest: {}", show(&out.manifest));
             }
-            exit::OK
+            super::report::after_run(g, pipeline, &out.table.path, None)
         }
         Err(LocalError::Input(diags)) => {
             g.report(&diags);

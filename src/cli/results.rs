@@ -157,6 +157,10 @@ pub fn fetch_chunks(g: &Global, a: &FetchArgs, pipeline: &Pipeline, chunks: Vec<
         match write_table(pipeline, &chunks, &outcome, &path) {
             Ok(rows) => {
                 let _ = writeln!(out, "wrote {rows} row(s) for {} site(s) to {}", outcome.sites.len(), path.display());
+                let code = super::report::after_run(g, pipeline, &path, a.journal.as_deref());
+                if code != exit::OK {
+                    return code;
+                }
             }
             Err(e) => {
                 eprintln!("error: cannot write {}: {e}", path.display());

@@ -1479,7 +1479,7 @@ impl Cx<'_> {
                 "long",
             );
         }
-        Output { path, format, layout: o.layout.unwrap_or(LayoutName::Long) }
+        Output { path, format, layout: o.layout.unwrap_or(LayoutName::Long), report: o.report.unwrap_or(false) }
     }
 }
 

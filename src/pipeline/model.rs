@@ -193,6 +193,8 @@ pub struct Output {
     pub path: PathBuf,
     pub format: OutputFormatName,
     pub layout: LayoutName,
+    /// Write the HTML report beside the table after every run.
+    pub report: bool,
 }
 
 impl Chunks {

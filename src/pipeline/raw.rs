@@ -351,6 +351,10 @@ pub struct RawOutput {
     /// `long` (default) or `wide`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout: Option<LayoutName>,
+    /// Also write a self-contained HTML report beside the table (`<table stem>.report.html`) after every
+    /// run that writes the table (`geepipe report` makes one on demand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<bool>,
 }
 
 /// What one image export covers.
