@@ -27,7 +27,15 @@ const VEGA: &str = include_str!("vendor/vega.min.js");
 const VEGA_LITE: &str = include_str!("vendor/vega-lite.min.js");
 const VEGA_EMBED: &str = include_str!("vendor/vega-embed.min.js");
 const NOTICES: &str = include_str!("vendor/THIRD-PARTY-NOTICES.txt");
+const LICENCES: [(&str, &str); 3] = [
+    ("Vega", include_str!("vendor/LICENSE-vega")),
+    ("Vega-Lite", include_str!("vendor/LICENSE-vega-lite")),
+    ("vega-embed", include_str!("vendor/LICENSE-vega-embed")),
+];
 const VERSIONS: &str = include_str!("vendor/VERSIONS");
+
+/// Tasks listed one by one in the run section (the longest, when there are more).
+pub const TASK_ROWS: usize = 200;
 
 /// Above this many sites the map is drawn on a canvas instead of as SVG paths.
 pub const SVG_MAP_LIMIT: usize = 10_000;
@@ -411,12 +419,19 @@ fn run_section(page: &mut Page, run: &RunInfo) {
                 .collect();
             page.table(&format!("{} failed or cancelled task(s)", failed.len()), &head, &rows, "failures");
         }
-        if run.chunks.iter().any(|c| c.runtime.is_some() || c.eecu.is_some()) {
+        if run.chunks.iter().any(|c| c.runtime.is_some() && c.eecu.is_some()) {
             page.chart("chart-run-chunks", charts::chunks(run), "Run time and EECU-seconds per export task.");
         }
         let head = ["task", "split of", "sites", "state", "attempts", "run time (s)", "EECU-seconds"].map(String::from);
-        let rows: Vec<Vec<String>> = run
-            .chunks
+        // Every task when there are few; otherwise the longest (failures are listed above, all are charted).
+        let mut listed: Vec<&super::run::Chunk> = run.chunks.iter().collect();
+        let all = listed.len() <= TASK_ROWS;
+        if !all {
+            listed
+                .sort_by(|a, b| b.runtime.unwrap_or(-1.0).total_cmp(&a.runtime.unwrap_or(-1.0)).then(a.id.cmp(&b.id)));
+            listed.truncate(TASK_ROWS);
+        }
+        let rows: Vec<Vec<String>> = listed
             .iter()
             .map(|c| {
                 vec![
@@ -430,8 +445,14 @@ fn run_section(page: &mut Page, run: &RunInfo) {
                 ]
             })
             .collect();
-        page.body.push_str("<details class=\"chunks\"><summary>Every task</summary>\n");
-        page.table(&format!("{} task(s)", run.chunks.len()), &head, &rows, "chunks");
+        let what = if all { "Every task".to_string() } else { format!("The {TASK_ROWS} longest tasks") };
+        let _ = writeln!(page.body, "<details class=\"chunks\"><summary>{what}</summary>");
+        let caption = if all {
+            format!("{} task(s)", run.chunks.len())
+        } else {
+            format!("The {TASK_ROWS} longest of {} tasks", run.chunks.len())
+        };
+        page.table(&caption, &head, &rows, "chunks");
         page.body.push_str("</details>\n");
     }
     page.body.push_str("</section>\n");
@@ -580,7 +601,7 @@ pub fn page(parts: &Parts) -> String {
          <noscript><p>The site view and the charts need JavaScript; the tables on this page have the same numbers.</p></noscript>\n\
          <div id=\"site-view\" aria-live=\"polite\"><h3 id=\"site-title\"></h3><dl id=\"site-facts\" class=\"facts\"></dl>\
          <div id=\"site-charts\"></div></div>\n<p class=\"note\">Per-site charts use class shares rounded to 0.1% of the \
-         site's area and continuous values rounded to about a thousandth of their spread; the table has the exact values.</p>\n\
+         site's area and continuous values rounded to about 1/100 of their spread over all sites (the step is in each site table); the table has the exact values.</p>\n\
          </section>\n",
     );
     nav.push(("site".into(), "One site".into()));
@@ -607,6 +628,7 @@ pub fn page(parts: &Parts) -> String {
         "layers": layers_json,
         "charts": page.charts,
         "compare": parts.comparison.map(|c| c.site_values(t.sites.len())),
+        "notices": NOTICES,
     });
 
     let title = format!("geepipe report: {}", p.name);
@@ -642,11 +664,21 @@ pub fn page(parts: &Parts) -> String {
         out,
         "<section id=\"about\"><h2>About this page</h2>\n<p>Made by geepipe {} from the pipeline <code>{}</code>. \
          It is one file with everything inline: open it anywhere, without network. Charts are drawn in the browser \
-         with {}.</p>\n<details><summary>Licences of the chart libraries bundled in this page</summary><pre class=\"notices\">{}</pre></details>\n</section>\n</main>",
+         with {}, whose licences follow; the libraries bundle other packages, whose licences the page shows \
+         below once its script has run.</p>",
         env!("CARGO_PKG_VERSION"),
         esc(&p.source.display().to_string()),
         esc(&VERSIONS.trim().replace('\n', ", ")),
-        esc(NOTICES)
+    );
+    for (name, text) in LICENCES {
+        let _ = writeln!(
+            out,
+            "<details><summary>{name} licence</summary><pre class=\"notices\">{}</pre></details>",
+            esc(text)
+        );
+    }
+    out.push_str(
+        "<details><summary>Licences of every bundled package</summary><pre class=\"notices\" id=\"notices\"></pre></details>\n</section>\n</main>\n",
     );
     let _ = writeln!(out, "<script type=\"application/octet-stream\" id=\"report-data\">{}</script>", pack(&data));
     for lib in [VEGA, VEGA_LITE, VEGA_EMBED] {

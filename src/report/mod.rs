@@ -14,7 +14,7 @@
 //! distribution and median trend of every continuous band and statistic ([`stats`]), the run facts, the
 //! comparison. The browser draws the charts from the same numbers, and for the map and the site picker
 //! it gets every site's values in a compact form (class shares in ‰ of the site's area, continuous values
-//! rounded to about a thousandth of their spread, outlines quantised to the map's resolution,
+//! rounded to about 1/100 of their spread, outlines quantised to the map's resolution,
 //! [`sites`]), delta-coded, deflated (zlib, the `flate2` crate) and base64-encoded; the page inflates
 //! them with the browser's own `DecompressionStream`. That keeps 40,000 sites × 14 years within a few
 //! megabytes.
@@ -89,9 +89,11 @@ pub fn build(inputs: &Inputs) -> Result<String, ReportError> {
         }
         None => None,
     };
+    // Shown as given but without `./` and `x/..`, so `run` and `report` name the same table the same way.
+    let shown = crate::local::clean_path(&inputs.table);
     Ok(html::page(&html::Parts {
         pipeline: p,
-        table_path: &inputs.table,
+        table_path: &shown,
         table: &table,
         geometry: geometry.as_ref(),
         run: &run,

@@ -89,8 +89,11 @@
     return (c.sh[ys[ys.length - 1]] - c.sh[ys[0]]) / 10;
   }
 
+  // A continuous series of site s: [mean, deviation per year…] in steps (see stats.rs).
   function seriesValues(L, S, s) {
-    return cumsum(S.site[s]).map((q) => scaled(q, S.step));
+    const e = S.site[s];
+    if (!e.length) return L.years.map(() => null);
+    return e.slice(1).map((d) => (d === null ? null : scaled(e[0] + d, S.step)));
   }
 
   function metrics() {
@@ -283,7 +286,11 @@
           box.append(p);
           return;
         }
-        fact(dl, L.name + " area covered", ys.map((y) => L.years[y] + ": " + round4(t.tot[y]) + " ha").join(", "));
+        const areas = ys.map((y) => round4(t.tot[y]));
+        const span = L.years[ys[0]] + (ys.length > 1 ? "–" + L.years[ys[ys.length - 1]] : "");
+        fact(dl, L.name + " area covered", areas.every((a) => a === areas[0])
+          ? areas[0] + " ha in each year with data (" + ys.length + " years, " + span + ")"
+          : ys.map((y, k) => L.years[y] + ": " + areas[k] + " ha").join(", "));
         const rows = [];
         t.shares.forEach((c) => ys.forEach((y) => {
           rows.push({ year: L.years[y], class: label(L.classes[c.ci]), code: L.classes[c.ci].code, area_ha: round4((t.tot[y] * c.sh[y]) / 1000) });
@@ -348,7 +355,8 @@
           },
         };
         embeds.push(vegaEmbed("#site-chart-" + li, spec, EMBED).then((r) => siteViews.push(r.view)));
-        box.append(textTable("Values of " + ids[s], ["series"].concat(L.years.map(String)), table));
+        const steps = L.series.map((S) => S.band + " " + S.stat + " to " + S.step).join(", ");
+        box.append(textTable("Values of " + ids[s] + " (rounded: " + steps + ")", ["series"].concat(L.years.map(String)), table));
       }
     });
     await Promise.all(embeds);
@@ -361,7 +369,7 @@
     return ids[s] + (siteName(s) ? " — " + siteName(s) : "");
   }
 
-  const LIMIT = 2000;
+  const LIMIT = 10000;
   function fillPicker(filter) {
     const picker = document.getElementById("site-picker");
     const f = (filter || "").trim().toLowerCase();

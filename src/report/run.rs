@@ -46,12 +46,13 @@ impl RunInfo {
         self.chunks.iter().filter(|c| c.state == state).count()
     }
 
-    /// Chunks for the per-chunk chart (those with a runtime or EECU figure).
+    /// Chunks for the per-chunk chart (those with both a run time and an EECU figure; the task table
+    /// lists every chunk).
     pub fn chart_values(&self) -> Value {
         Value::Array(
             self.chunks
                 .iter()
-                .filter(|c| c.runtime.is_some() || c.eecu.is_some())
+                .filter(|c| c.runtime.is_some() && c.eecu.is_some())
                 .map(|c| {
                     json!({"chunk": c.id, "state": c.state, "sites": c.sites, "attempts": c.attempts,
                            "runtime_s": c.runtime, "eecu_s": c.eecu})

@@ -3,7 +3,6 @@
 
 use serde_json::{json, Value};
 
-use super::landcover::delta;
 use super::read::{Cell, Table};
 
 /// Distribution of one series' site values in one year.
@@ -67,19 +66,33 @@ pub fn theil_sen(points: &[(f64, f64)]) -> Option<f64> {
     Some(quantile(&slopes, 0.5))
 }
 
-/// A decimal rounding step about a thousandth of the spread of `values` (1e-6 at the finest).
-fn step_for(p5: f64, p95: f64) -> f64 {
+/// A rounding step of 1, 2 or 5 × 10ⁿ, about 1/100 of the spread of the values (5th to 95th percentile
+/// over all years), so a per-site line chart loses nothing visible; at least 10⁻⁶. For steps below 1,
+/// 1/step is a whole number, so the browser divides by it and prints clean decimals.
+pub fn step_for(p5: f64, p95: f64) -> f64 {
     let range = (p95 - p5).abs();
-    if range.is_nan() || range <= 0.0 || !range.is_finite() {
+    let target = if range.is_finite() && range > 0.0 {
+        range / 100.0
+    } else {
         let m = p95.abs().max(p5.abs());
-        return if m > 0.0 { decimal((m / 1000.0).log10().floor()) } else { 1e-3 };
+        if m > 0.0 && m.is_finite() {
+            m / 1000.0
+        } else {
+            1e-3
+        }
+    };
+    let e = target.log10().floor().max(-6.0) as i32;
+    let base = decimal(e);
+    let m = [5.0, 2.0, 1.0].into_iter().find(|m| m * base <= target).unwrap_or(1.0);
+    if e < 0 {
+        format!("{m}e{e}").parse().unwrap_or(base)
+    } else {
+        m * base
     }
-    decimal((range / 1000.0).log10().floor())
 }
 
 /// 10^e as the nearest double to the decimal (so it prints as `0.001`, not `0.0010000000000000002`).
-fn decimal(e: f64) -> f64 {
-    let e = e.max(-6.0) as i32;
+fn decimal(e: i32) -> f64 {
     if e < 0 {
         format!("1e{e}").parse().unwrap_or(1e-3)
     } else {
@@ -140,7 +153,9 @@ pub fn summarise(t: &Table, li: usize) -> Vec<Series> {
 }
 
 /// Per-site values of one series for the browser: per site, the values per year divided by the
-/// series' step and rounded, delta-coded (null without a value).
+/// series' step and rounded, written as `[m, v₁ − m, v₂ − m, …]` with `m` the rounded mean of the site's
+/// values (null without a value; `[]` when the site has none). Deviations from the mean are smaller
+/// than year-to-year differences for noisy series, so they deflate better.
 pub fn site_series(t: &Table, s: &Series) -> Value {
     let out: Vec<Value> = t
         .cells
@@ -153,7 +168,14 @@ pub fn site_series(t: &Table, s: &Series) -> Value {
                     _ => None,
                 })
                 .collect();
-            json!(delta(&q))
+            let present: Vec<i64> = q.iter().flatten().copied().collect();
+            if present.is_empty() {
+                return json!([]);
+            }
+            let m = (present.iter().sum::<i64>() as f64 / present.len() as f64).round() as i64;
+            let mut out = vec![Some(m)];
+            out.extend(q.iter().map(|v| v.map(|x| x - m)));
+            json!(out)
         })
         .collect();
     Value::Array(out)
@@ -180,9 +202,18 @@ mod tests {
     }
 
     #[test]
-    fn steps_are_decimal_and_about_a_thousandth_of_the_spread() {
-        assert_eq!(step_for(0.1, 0.9), 1e-4);
-        assert_eq!(step_for(100.0, 2000.0), 1.0);
-        assert_eq!(step_for(5.0, 5.0), 1e-3);
+    fn steps_are_1_2_5_and_about_a_100th_of_the_spread() {
+        assert_eq!(step_for(0.1, 0.9), 0.005);
+        assert_eq!(step_for(100.0, 2000.0), 10.0);
+        assert_eq!(step_for(0.0, 0.5), 0.005);
+        assert_eq!(step_for(5.0, 5.0), 0.005);
+        assert_eq!(step_for(0.0, 0.0), 0.001);
+        for (a, b) in [(0.0, 0.37), (1.0, 1.0003), (-7.0, 12345.0)] {
+            let s = step_for(a, b);
+            assert!(s <= (b - a) / 100.0 && s > (b - a) / 500.0, "{s} for {a}..{b}");
+            if s < 1.0 {
+                assert_eq!((1.0 / s).round() * s, 1.0, "1/{s} is whole");
+            }
+        }
     }
 }

@@ -22,7 +22,8 @@ async function charts(page, selector) {
     const counts = await el.evaluate((e) => {
       const c = { svg: e.querySelectorAll("svg").length, canvas: e.querySelectorAll("canvas").length };
       for (const m of ["area", "rect", "shape", "line", "symbol", "rule", "text"]) {
-        c[m] = e.querySelectorAll(".mark-" + m + " > path, .mark-" + m + " > text").length;
+        const g = ".mark-" + m + ".role-mark";
+        c[m] = e.querySelectorAll(g + " > path, " + g + " > text, " + g + " > line").length;
       }
       const box = e.getBoundingClientRect();
       c.width = Math.round(box.width);
@@ -129,7 +130,7 @@ async function main() {
     }
 
     // Hover a site on the map: the tooltip names it.
-    const shape = await page.$("#chart-map .mark-shape > path");
+    const shape = await page.$("#chart-map .mark-shape.role-mark > path");
     if (shape) {
       await shape.scrollIntoViewIfNeeded();
       await shape.hover({ force: true });
