@@ -34,7 +34,7 @@ use tiff::tags::Tag;
 
 pub use super::geokeys::GeoKeys;
 use super::source::{ByteSource, FileSource, SourceReader};
-pub use write::{write, write_with, Compress, Layout, Samples, WriteSpec};
+pub use write::{patch_tag, write, write_with, Compress, Layout, Samples, WriteSpec};
 
 /// Why a raster cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -195,3 +195,42 @@ pub fn write_with(path: &Path, spec: &WriteSpec, planar: bool) -> Result<(), Str
     file.flush().map_err(|e| e.to_string())?;
     Ok(())
 }
+
+/// Overwrites the values of tag `tag` in the first directory of a little-endian classic TIFF (tests of
+/// damaged files: a header claiming more pixels than the file holds, byte counts cut short). `values`
+/// must have as many entries as the tag has; SHORT and LONG tags only.
+pub fn patch_tag(path: &Path, tag: u16, values: &[u64]) -> Result<(), String> {
+    let mut b = std::fs::read(path).map_err(|e| e.to_string())?;
+    if b.get(..4) != Some(&[b'I', b'I', 42, 0][..]) {
+        return Err("not a little-endian classic TIFF".into());
+    }
+    let u16_at = |b: &[u8], i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
+    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let ifd = u32_at(&b, 4) as usize;
+    let n = usize::from(u16_at(&b, ifd));
+    for e in (0..n).map(|k| ifd + 2 + 12 * k) {
+        if u16_at(&b, e) != tag {
+            continue;
+        }
+        let (typ, count) = (u16_at(&b, e + 2), u32_at(&b, e + 4) as usize);
+        let size = match typ {
+            3 => 2,
+            4 => 4,
+            other => return Err(format!("tag {tag} has type {other}, not SHORT or LONG")),
+        };
+        if count != values.len() {
+            return Err(format!("tag {tag} has {count} values, not {}", values.len()));
+        }
+        let at = if count * size <= 4 { e + 8 } else { u32_at(&b, e + 8) as usize };
+        for (k, &v) in values.iter().enumerate() {
+            let i = at + k * size;
+            if size == 2 {
+                b[i..i + 2].copy_from_slice(&(v as u16).to_le_bytes());
+            } else {
+                b[i..i + 4].copy_from_slice(&(v as u32).to_le_bytes());
+            }
+        }
+        return std::fs::write(path, b).map_err(|e| e.to_string());
+    }
+    Err(format!("tag {tag} not found"))
+}
