@@ -148,7 +148,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// The shared reference folder: `shared/reference` in the nearest ancestor of the repository that has one
-/// (`../shared/reference` beside the main checkout, `../../shared/reference` beside a worktree).
+/// (`../shared/reference` beside the integration checkout, `../../shared/reference` beside a worktree).
 pub fn reference_dir() -> PathBuf {
     let root = repo_root();
     let found = root.ancestors().skip(1).map(|a| a.join("shared/reference")).find(|p| p.is_dir());
