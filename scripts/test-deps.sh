@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv-test
-STAMP="$VENV/.geepipe-deps-v4"
+STAMP="$VENV/.geepipe-deps-v5"
 # Debian's Chromium for the report's browser tests (tests/report_browser.rs), installed as root with apt.
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
@@ -28,4 +28,7 @@ python3 -m venv "$VENV"
 # playwright-core (drives the system Chromium over CDP; it downloads no browser of its own), pinned:
 # tests/report_browser.rs runs tests/browser/check-report.cjs with it.
 npm install --silent --no-audit --no-fund --prefix "$VENV/node" --save-exact "playwright-core@1.64.1" >/dev/null
+# Local engine, projected rasters: rasterio (its wheel bundles GDAL) writes Albers/UTM GeoTIFFs and COGs,
+# pyproj reprojects the polygons for exactextract and computes geodesic cell areas: tests/local_projected.rs
+"$VENV/bin/pip" install --quiet --disable-pip-version-check "rasterio>=1.4" "pyproj>=3.6"
 touch "$STAMP"
