@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use super::charts::{self, class_label};
 use super::compare::{sig, Comparison};
 use super::landcover::{self, Change, Landcover, NOT_OBSERVED};
+use super::pack;
 use super::read::{LayerInfo, Table};
 use super::run::RunInfo;
 use super::sites::{self, Polygons};
@@ -195,7 +196,10 @@ fn landcover_section(page: &mut Page, t: &Table, layer: &LayerInfo, lc: &Landcov
     page.chart(
         &format!("chart-{id}-areas"),
         charts::class_areas(layer, lc),
-        &format!("Total area per class over all sites with data, per year. {colours}"),
+        &format!(
+            "Total area per class over the sites with data in each year (a site counts from its first year \
+             on; years without valid pixels are left out). {colours}"
+        ),
     );
     // Per-class totals, first and last year with data.
     let years: Vec<usize> = (0..lc.years.len()).filter(|&y| lc.sites_with_data[y] > 0).collect();
@@ -504,11 +508,14 @@ fn compare_section(page: &mut Page, t: &Table, c: &Comparison) {
     page.body.push_str("</section>\n");
 }
 
-/// zlib-deflates and base64-encodes the browser's data.
-fn pack(v: &Value) -> String {
+/// The browser's data: `[JSON length, u32 little-endian][JSON][binary streams]`, zlib-deflated and
+/// base64-encoded.
+fn pack(v: &Value, blob: &[u8]) -> String {
     let json = serde_json::to_vec(v).unwrap_or_default();
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(9));
+    let _ = z.write_all(&(json.len() as u32).to_le_bytes());
     let _ = z.write_all(&json);
+    let _ = z.write_all(blob);
     let bytes = z.finish().unwrap_or_default();
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -523,6 +530,7 @@ pub fn page(parts: &Parts) -> String {
     let (p, t) = (parts.pipeline, parts.table);
     let mut page = Page { body: String::new(), charts: Vec::new() };
     let mut layers_json = Vec::new();
+    let mut blob = pack::Blob::default();
     let mut nav = Vec::new();
     for (li, layer) in t.layers.iter().enumerate() {
         let title = layer.title.clone().unwrap_or_else(|| layer.name.clone());
@@ -534,7 +542,7 @@ pub fn page(parts: &Parts) -> String {
                 let classes: Vec<Value> =
                     lc.classes.iter().map(|c| json!({"code": c.code, "name": c.name, "color": c.color})).collect();
                 layers_json.push(json!({"name": layer.name, "kind": "categorical", "years": layer.years,
-                    "classes": classes, "site": landcover::site_series(t, &lc)}));
+                    "classes": classes, "site": blob.stream(|s| landcover::site_series(t, &lc, s))}));
             }
             LayerKind::Continuous => {
                 let series = stats::summarise(t, li);
@@ -554,7 +562,7 @@ pub fn page(parts: &Parts) -> String {
                             })
                             .collect();
                         json!({"band": s.band, "stat": s.stat, "step": s.step, "median": median,
-                               "site": stats::site_series(t, s)})
+                               "site": blob.stream(|out| stats::site_series(t, s, out))})
                     })
                     .collect();
                 layers_json.push(json!({"name": layer.name, "kind": "continuous", "years": layer.years,
@@ -680,7 +688,11 @@ pub fn page(parts: &Parts) -> String {
     out.push_str(
         "<details><summary>Licences of every bundled package</summary><pre class=\"notices\" id=\"notices\"></pre></details>\n</section>\n</main>\n",
     );
-    let _ = writeln!(out, "<script type=\"application/octet-stream\" id=\"report-data\">{}</script>", pack(&data));
+    let _ = writeln!(
+        out,
+        "<script type=\"application/octet-stream\" id=\"report-data\">{}</script>",
+        pack(&data, &blob.bytes)
+    );
     for lib in [VEGA, VEGA_LITE, VEGA_EMBED] {
         let _ = writeln!(out, "<script>{}</script>", script_text(lib));
     }

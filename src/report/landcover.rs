@@ -15,8 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
-
+use super::pack::Stream;
 use super::read::{Cell, LayerInfo, Table};
 
 /// Colours for classes without one in the legend (Vega's `tableau10` scheme).
@@ -144,6 +143,8 @@ pub fn add_net_change(matrix: &mut [Vec<f64>], first: &[f64], last: &[f64]) {
     if m <= 0.0 {
         return;
     }
+    // Equal up to rounding: a site whose covered area did not change has nothing "not observed".
+    let (l, g) = if (l - g).abs() <= 1e-9 * m { (m, m) } else { (l, g) };
     for i in 0..n {
         if loss[i] == 0.0 {
             continue;
@@ -244,41 +245,44 @@ pub fn summarise(t: &Table, li: usize) -> Landcover {
     }
 }
 
-/// Per-site class shares for the browser, compact: per site `{"t": [covered area per year in 0.01 ha,
-/// delta-coded, null without data], "c": [class indexes present], "v": [[share per year in ‰ of the
-/// year's covered area, delta-coded] per present class]}`. The per-site charts read these; every
-/// aggregate above is computed from the exact values.
-pub fn site_series(t: &Table, lc: &Landcover) -> Value {
+/// Per-site class shares for the browser, one [`Stream`] per layer. Per site: the number of classes
+/// present, their indexes, the covered area per year in 0.01 ha (delta-coded, none without data), then
+/// per present class its share per year in ‰ of that year's covered area (delta-coded). The per-site
+/// charts read these; every aggregate above is computed from the exact values.
+pub fn site_series(t: &Table, lc: &Landcover, out: &mut Stream) {
     let n = lc.classes.len();
     let index: BTreeMap<i64, usize> = lc.classes.iter().enumerate().map(|(i, c)| (c.code, i)).collect();
-    let mut out = Vec::with_capacity(t.sites.len());
     for site in &t.cells {
         let cells: Vec<Option<Vec<f64>>> = site[lc.layer].iter().map(|c| dense(c, &index, n)).collect();
         let totals: Vec<Option<i64>> =
             cells.iter().map(|c| c.as_ref().map(|v| (v.iter().sum::<f64>() * 100.0).round() as i64)).collect();
         let present: Vec<usize> = (0..n).filter(|&c| cells.iter().flatten().any(|v| v[c] > 0.0)).collect();
-        let shares: Vec<Value> = present
-            .iter()
-            .map(|&c| {
-                let per_year: Vec<Option<i64>> = cells
-                    .iter()
-                    .map(|v| {
-                        v.as_ref().map(|v| {
-                            let total: f64 = v.iter().sum();
-                            if total > 0.0 {
-                                (v[c] / total * 1000.0).round() as i64
-                            } else {
-                                0
-                            }
-                        })
+        out.uint(present.len() as u64);
+        for &c in &present {
+            out.uint(c as u64);
+        }
+        for d in delta(&totals) {
+            out.opt(d);
+        }
+        for &c in &present {
+            let per_year: Vec<Option<i64>> = cells
+                .iter()
+                .map(|v| {
+                    v.as_ref().map(|v| {
+                        let total: f64 = v.iter().sum();
+                        if total > 0.0 {
+                            (v[c] / total * 1000.0).round() as i64
+                        } else {
+                            0
+                        }
                     })
-                    .collect();
-                json!(delta(&per_year))
-            })
-            .collect();
-        out.push(json!({"t": delta(&totals), "c": present, "v": shares}));
+                })
+                .collect();
+            for d in delta(&per_year) {
+                out.opt(d);
+            }
+        }
     }
-    Value::Array(out)
 }
 
 /// Delta-codes a series with gaps: each value minus the previous present one; gaps stay null.
@@ -327,6 +331,15 @@ mod tests {
         assert!((m[0][2] - 1.5).abs() < 1e-12);
         assert!((m[0][3] - 1.5).abs() < 1e-12);
         assert!((m[4][1] - 1.0).abs() < 1e-12 && (m[4][2] - 0.5).abs() < 1e-12 && (m[4][3] - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rounding_differences_are_not_unobserved_area() {
+        let (a, b) = ([0.1 + 0.2, 0.0], [0.0, 0.3]);
+        let mut m = vec![vec![0.0; 3]; 3];
+        add_net_change(&mut m, &a, &b);
+        assert!((m[0][1] - 0.3).abs() < 1e-15);
+        assert_eq!((m[0][2], m[2][1]), (0.0, 0.0));
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub mod charts;
 pub mod compare;
 pub mod html;
 pub mod landcover;
+pub mod pack;
 pub mod read;
 pub mod run;
 pub mod sites;

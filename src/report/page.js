@@ -22,7 +22,73 @@
     const bytes = new Uint8Array(bin.length);
     for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
     const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
-    return JSON.parse(await new Response(stream).text());
+    const all = new Uint8Array(await new Response(stream).arrayBuffer());
+    // [JSON length, u32 little-endian][JSON][binary per-site streams] (see pack.rs).
+    const n = new DataView(all.buffer).getUint32(0, true);
+    const d = JSON.parse(new TextDecoder().decode(all.subarray(4, 4 + n)));
+    const blob = all.subarray(4 + n);
+    const sites = d.sites.ids.length;
+    d.layers.forEach((L) => {
+      const ny = L.years.length;
+      if (L.kind === "categorical") {
+        const r = reader(blob, L.site);
+        const out = new Array(sites);
+        for (let s = 0; s < sites; s++) {
+          const nc = r.uint();
+          const c = [];
+          for (let k = 0; k < nc; k++) c.push(r.uint());
+          const t = [];
+          for (let y = 0; y < ny; y++) t.push(r.opt());
+          const v = [];
+          for (let k = 0; k < nc; k++) {
+            const row = [];
+            for (let y = 0; y < ny; y++) row.push(r.opt());
+            v.push(row);
+          }
+          out[s] = { t: t, c: c, v: v };
+        }
+        L.site = out;
+      } else {
+        L.series.forEach((S) => {
+          const r = reader(blob, S.site);
+          const out = new Array(sites);
+          for (let s = 0; s < sites; s++) {
+            const m = r.opt();
+            if (m === null) { out[s] = []; continue; }
+            const e = [m];
+            for (let y = 0; y < ny; y++) e.push(r.opt());
+            out[s] = e;
+          }
+          S.site = out;
+        });
+      }
+    });
+    return d;
+  }
+
+  // Reads one stream of pack.rs: unsigned LEB128 varints; optional integers as 0 or zigzag + 1.
+  function reader(bytes, at) {
+    let p = at.o;
+    const end = at.o + at.n;
+    const r = {
+      uint() {
+        let x = 0, scale = 1, b;
+        do {
+          if (p >= end) throw new Error("the report's data block is truncated");
+          b = bytes[p++];
+          x += (b & 127) * scale;
+          scale *= 128;
+        } while (b & 128);
+        return x;
+      },
+      opt() {
+        const u = r.uint();
+        if (u === 0) return null;
+        const z = u - 1;
+        return z % 2 ? -(z + 1) / 2 : z / 2;
+      },
+    };
+    return r;
   }
 
   // Undoes the delta coding of a series with gaps (null stays null).

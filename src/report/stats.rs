@@ -1,8 +1,7 @@
 //! Continuous layers: for each band and statistic, the distribution of the site values per year
 //! (quantiles) and the trend of the median (Theil–Sen slope), plus each site's values for the browser.
 
-use serde_json::{json, Value};
-
+use super::pack::Stream;
 use super::read::{Cell, Table};
 
 /// Distribution of one series' site values in one year.
@@ -152,33 +151,30 @@ pub fn summarise(t: &Table, li: usize) -> Vec<Series> {
     out
 }
 
-/// Per-site values of one series for the browser: per site, the values per year divided by the
-/// series' step and rounded, written as `[m, v₁ − m, v₂ − m, …]` with `m` the rounded mean of the site's
-/// values (null without a value; `[]` when the site has none). Deviations from the mean are smaller
-/// than year-to-year differences for noisy series, so they deflate better.
-pub fn site_series(t: &Table, s: &Series) -> Value {
-    let out: Vec<Value> = t
-        .cells
-        .iter()
-        .map(|site| {
-            let q: Vec<Option<i64>> = site[s.layer]
-                .iter()
-                .map(|c| match c {
-                    Cell::Values(v) => v[s.series].filter(|x| x.is_finite()).map(|x| (x / s.step).round() as i64),
-                    _ => None,
-                })
-                .collect();
-            let present: Vec<i64> = q.iter().flatten().copied().collect();
-            if present.is_empty() {
-                return json!([]);
-            }
-            let m = (present.iter().sum::<i64>() as f64 / present.len() as f64).round() as i64;
-            let mut out = vec![Some(m)];
-            out.extend(q.iter().map(|v| v.map(|x| x - m)));
-            json!(out)
-        })
-        .collect();
-    Value::Array(out)
+/// Per-site values of one series for the browser, one [`Stream`] per series: per site, none when it
+/// has no value, else `m` (the rounded mean of its values in steps of the series' step) followed by
+/// `v − m` per year (none without a value). Deviations from the mean are smaller than year-to-year
+/// differences for noisy series, so they pack better.
+pub fn site_series(t: &Table, s: &Series, out: &mut Stream) {
+    for site in &t.cells {
+        let q: Vec<Option<i64>> = site[s.layer]
+            .iter()
+            .map(|c| match c {
+                Cell::Values(v) => v[s.series].filter(|x| x.is_finite()).map(|x| (x / s.step).round() as i64),
+                _ => None,
+            })
+            .collect();
+        let present: Vec<i64> = q.iter().flatten().copied().collect();
+        if present.is_empty() {
+            out.opt(None);
+            continue;
+        }
+        let m = (present.iter().sum::<i64>() as f64 / present.len() as f64).round() as i64;
+        out.opt(Some(m));
+        for v in q {
+            out.opt(v.map(|x| x - m));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 // SVG element counts and whether its screenshot has ink, what the site picker and the map metric do,
 // keyboard reachability of the picker, and how the page looks in print.
 //
-// Usage: node check-report.cjs REPORT.html [--pick SITE_ID] [--screenshot OUT.png] [--width PX]
+// Usage: node check-report.cjs REPORT.html [--pick SITE_ID] [--screenshot OUT.png [--screenshot-height PX]] [--width PX]
 // Environment: GEEPIPE_NODE_MODULES (folder holding playwright-core), CHROMIUM (default /usr/bin/chromium).
 "use strict";
 const path = require("path");
@@ -96,6 +96,13 @@ async function main() {
     result.picker_options = await page.$$eval("#site-picker option", (o) => o.filter((x) => !x.disabled).length);
     result.map_metrics = await page.$$eval("#map-metric option", (o) => o.map((x) => x.textContent));
 
+    const shot = arg("--screenshot");
+    if (shot) {
+      await page.evaluate(() => window.scrollTo(0, 0));
+      const height = +(arg("--screenshot-height") || 900);
+      await page.screenshot({ path: shot, fullPage: true, clip: { x: 0, y: 0, width: width, height: height } });
+    }
+
     // Keyboard: Tab from the top reaches the picker; ArrowDown there opens the next site.
     await page.evaluate(() => { document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); });
     let tabs = 0;
@@ -157,11 +164,6 @@ async function main() {
     result.print.pdf_bytes = pdf.length;
     await page.emulateMedia({ media: "screen" });
 
-    const shot = arg("--screenshot");
-    if (shot) {
-      await page.evaluate(() => window.scrollTo(0, 0));
-      await page.screenshot({ path: shot, fullPage: false });
-    }
   } finally {
     await browser.close();
   }
