@@ -26,7 +26,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::pipeline::{LayerKind, Pipeline};
 use crate::results::manifest::{self, Input, Manifest, Timings, Totals};
 use crate::results::table::{SiteResult, TableError, TableSpec, TableSummary, TableWriter};
@@ -150,7 +150,7 @@ fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<Diag
     for (li, l) in p.layers.iter().enumerate() {
         let Some(template) = &l.local else {
             errors.push(
-                Diagnostic::error("local::no-path", format!("layer `{}` has no `local` raster path", l.name))
+                Diagnostic::error(Code::LocalNoPath, format!("layer `{}` has no `local` raster path", l.name))
                     .with_help("add `local: data/{{year}}.tif` to the layer")
                     .in_file(src.clone()),
             );
@@ -160,7 +160,7 @@ fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<Diag
             let path = match render_path(template, year, &l.name, &l.vars) {
                 Ok(p) => p,
                 Err(m) => {
-                    errors.push(Diagnostic::error("local::template", m).in_file(src.clone()));
+                    errors.push(Diagnostic::error(Code::LocalTemplate, m).in_file(src.clone()));
                     break;
                 }
             };
@@ -172,7 +172,7 @@ fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<Diag
                         if r.crs != "EPSG:4326" {
                             warnings.push(
                                 Diagnostic::warning(
-                                    "local::datum",
+                                    Code::LocalDatum,
                                     format!(
                                         "`{path}` is in {}, a geographic system other than EPSG:4326; its \
                                          coordinates are used as WGS84 longitude/latitude",
@@ -186,8 +186,9 @@ fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<Diag
                         r
                     }
                     Err(e) => {
-                        let mut d = Diagnostic::error("local::raster", format!("layer `{}`, year {year}: {e}", l.name))
-                            .in_file(src.clone());
+                        let mut d =
+                            Diagnostic::error(Code::LocalRaster, format!("layer `{}`, year {year}: {e}", l.name))
+                                .in_file(src.clone());
                         if let Some(h) = e.help() {
                             d = d.with_help(h);
                         }
@@ -200,7 +201,7 @@ fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<Diag
             if usize::from(raster.bands) < wanted {
                 errors.push(
                     Diagnostic::error(
-                        "local::bands",
+                        Code::LocalBands,
                         format!(
                             "layer `{}` has {wanted} bands ({}) but `{path}` has only {}",
                             l.name,
@@ -256,7 +257,7 @@ pub fn run(pipeline: &Pipeline, opts: &Options) -> Result<Outcome, LocalError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.unwrap_or(0))
         .build()
-        .map_err(|e| LocalError::Input(vec![Diagnostic::error("local::threads", e.to_string())]))?;
+        .map_err(|e| LocalError::Input(vec![Diagnostic::error(Code::LocalThreads, e.to_string())]))?;
     let threads = pool.current_num_threads();
     let mut writer =
         TableWriter::create(TableSpec::from_pipeline(pipeline), &pipeline.output.path).map_err(LocalError::Output)?;
@@ -294,7 +295,7 @@ pub fn run(pipeline: &Pipeline, opts: &Options) -> Result<Outcome, LocalError> {
         if batch.len() >= opts.batch.max(1) {
             if let Err(e) = flush(&mut batch, &mut writer, &mut totals) {
                 failure = Some(e);
-                return Err(Diagnostic::error("local::stopped", "the run stopped"));
+                return Err(Diagnostic::error(Code::LocalStopped, "the run stopped"));
             }
         }
         Ok(())
