@@ -87,7 +87,18 @@ impl Cx<'_> {
         }
         let parameters = c.parameters.clone().unwrap_or_default();
         if let (Some(sig), true) = (sig, ok) {
-            for name in parameters.keys() {
+            for (name, value) in &parameters {
+                if let Some(ty) = sig.argument_type(name) {
+                    if let Some((message, help)) = crate::expr::types::check_value(ty, value) {
+                        self.error(
+                            &format!("/classifier/parameters/{}", crate::pipeline::load::pointer_segment(name)),
+                            "classifier::parameter-type",
+                            format!("`{short}` parameter `{name}`: {message}"),
+                            "wrong type",
+                            &help,
+                        );
+                    }
+                }
                 if !sig.arguments.iter().any(|(a, _)| a == name) {
                     let args: Vec<&str> = sig.arguments.iter().map(|(a, _)| *a).collect();
                     let help = match crate::suggest::did_you_mean(name, args.iter().copied()) {

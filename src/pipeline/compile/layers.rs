@@ -182,11 +182,27 @@ impl Cx<'_> {
         }
         // The layer's own expression (not a catalog entry's, which the catalog tests check) is type-checked
         // against Earth Engine's algorithm signatures, each problem located in the pipeline file.
+        let mut shape_ok = true;
         if let Some(image) = &l.image {
             for problem in crate::expr::check_layer_image(image) {
+                shape_ok = false;
                 let at = format!("{ptr}/image{}", problem.pointer);
                 let help = problem.help.clone().unwrap_or_default();
                 self.error(&at, Code::LayersExpression, problem.message, "here", &help);
+            }
+        }
+        let mut layer_vars = vars.clone();
+        if let Some(v) = &merged.vars {
+            layer_vars.extend(v.clone());
+        }
+        // Placeholders rendered and types inferred for every year (see `crate::expr::types`); problems in
+        // the file's own expression are located there, in a catalog entry's at the layer.
+        if let (Some(image), true) = (&merged.image, shape_ok) {
+            let checked = crate::expr::types::check_layer(image, &layer_vars, merged.asset.as_deref(), &years);
+            for (code, problem) in checked.problems {
+                let at = if l.image.is_some() { format!("{ptr}/image{}", problem.pointer) } else { ptr.to_string() };
+                let help = problem.help.clone().unwrap_or_default();
+                self.error(&at, code, problem.message, "here", &help);
             }
         }
         let bands = match (&merged.bands, kind) {
@@ -281,10 +297,6 @@ impl Cx<'_> {
                 "this layer",
                 "add `local: data/{{year}}.tif` (a path template)",
             );
-        }
-        let mut layer_vars = vars.clone();
-        if let Some(v) = &merged.vars {
-            layer_vars.extend(v.clone());
         }
         Some(Layer {
             name,
