@@ -162,6 +162,10 @@ codes! {
     LayersExpression = "layers::expression",
     /// A layer's expression uses a placeholder that has no value.
     LayersTemplate = "layers::template",
+    /// A placeholder in a layer's expression has no value, or one of the wrong kind, for some year.
+    LayersPlaceholder = "layers::placeholder",
+    /// A layer's expression passes a value of the wrong type to an algorithm (after its placeholders are filled).
+    LayersType = "layers::type",
     /// A categorical layer names more than one band.
     LayersCategoricalBands = "layers::categorical-bands",
     /// An unknown statistic (with the closest one).
@@ -242,6 +246,8 @@ codes! {
     ClassifierAlgorithm = "classifier::algorithm",
     /// A parameter the classifier does not have, or a required one missing.
     ClassifierParameter = "classifier::parameter",
+    /// A classifier parameter's value has the wrong type for its argument.
+    ClassifierParameterType = "classifier::parameter-type",
     /// A feature layer that is not in `layers`.
     ClassifierFeatures = "classifier::features",
     /// `classifier.scale` is not a positive number of metres.

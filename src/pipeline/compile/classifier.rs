@@ -92,7 +92,7 @@ impl Cx<'_> {
                     if let Some((message, help)) = crate::expr::types::check_value(ty, value) {
                         self.error(
                             &format!("/classifier/parameters/{}", crate::pipeline::load::pointer_segment(name)),
-                            "classifier::parameter-type",
+                            Code::ClassifierParameterType,
                             format!("`{short}` parameter `{name}`: {message}"),
                             "wrong type",
                             &help,
