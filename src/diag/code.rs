@@ -298,6 +298,8 @@ codes! {
     LocalRead = "local::read",
     /// The local engine cannot write its output.
     LocalWrite = "local::write",
+    /// The local engine cannot use its temporary files (sites and results spilled beside the output table).
+    LocalSpill = "local::spill",
     /// The local engine cannot start its worker threads.
     LocalThreads = "local::threads",
     /// The local run was stopped.
