@@ -8,6 +8,7 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod crs;
 pub mod diag;
 pub mod ee;
 pub mod executor;
