@@ -9,6 +9,9 @@ use std::sync::Arc;
 
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
 
+mod code;
+pub use code::Code;
+
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -65,7 +68,7 @@ pub struct Location {
 pub struct Diagnostic {
     pub severity: Severity,
     /// Stable machine-readable code, e.g. `schema::unknown-field`, `sites::duplicate-id`.
-    pub code: String,
+    pub code: Code,
     pub message: String,
     pub help: Option<String>,
     pub source: Option<Source>,
@@ -78,10 +81,10 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: impl Into<String>, message: impl Into<String>) -> Diagnostic {
+    pub fn error(code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Error,
-            code: code.into(),
+            code,
             message: message.into(),
             help: None,
             source: None,
@@ -91,7 +94,7 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(code: impl Into<String>, message: impl Into<String>) -> Diagnostic {
+    pub fn warning(code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
     }
 
