@@ -12,6 +12,7 @@ mod stdio;
 
 pub mod catalog;
 pub mod cli;
+pub mod crs;
 pub mod diag;
 pub mod ee;
 pub mod executor;

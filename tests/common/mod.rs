@@ -147,11 +147,12 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The shared reference folder (`../shared/reference` beside the repository).
+/// The shared reference folder: `shared/reference` in the nearest ancestor of the repository that has one
+/// (`../shared/reference` beside the integration checkout, `../../shared/reference` beside a worktree).
 pub fn reference_dir() -> PathBuf {
-    let p = repo_root().join("../shared/reference");
-    assert!(p.is_dir(), "the Earth Engine reference folder is missing at {}", p.display());
-    p
+    let root = repo_root();
+    let found = root.ancestors().skip(1).map(|a| a.join("shared/reference")).find(|p| p.is_dir());
+    found.unwrap_or_else(|| panic!("the Earth Engine reference folder is missing above {}", root.display()))
 }
 
 /// Makes sure the Python test tools are installed (runs `scripts/test-deps.sh` once) and returns the

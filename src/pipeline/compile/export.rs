@@ -1,0 +1,236 @@
+//! Stage: the `export` section — the destination and the fields it needs (and those it does not use),
+//! file formats per pipeline kind, and the names Earth Engine accepts for tasks and files.
+
+use std::path::Path;
+
+use super::Cx;
+use crate::pipeline::model::*;
+use crate::pipeline::raw::*;
+
+use super::name::{is_ee_name, is_file_prefix};
+
+impl Cx<'_> {
+    pub(super) fn export(&mut self, e: &RawExport, name: &str, base: &Path, engine: Engine, kind: KindName) -> Export {
+        let dest_name = format!("{:?}", e.to).to_lowercase();
+        let unused = |cx: &mut Cx, field: &str, present: bool, fits: &str| {
+            if present {
+                cx.error(
+                    &format!("/export/{field}"),
+                    "export::field",
+                    format!("`{field}` does not apply to `to: {dest_name}`"),
+                    "not used here",
+                    fits,
+                );
+            }
+        };
+        let need = |cx: &mut Cx, field: &str, value: &Option<String>, help: &str| -> String {
+            match value {
+                Some(v) if !v.trim().is_empty() => v.clone(),
+                _ => {
+                    cx.error(
+                        "/export",
+                        "export::missing",
+                        format!("`to: {dest_name}` needs `{field}`"),
+                        &format!("needs `{field}`"),
+                        help,
+                    );
+                    String::new()
+                }
+            }
+        };
+        let destination = match e.to {
+            DestinationName::Drive => {
+                unused(self, "bucket", e.bucket.is_some(), "`bucket` is for `to: gcs`");
+                unused(self, "asset", e.asset.is_some(), "`asset` is for `to: asset`");
+                unused(self, "table", e.table.is_some(), "`table` is for `to: bigquery`");
+                let folder = need(self, "folder", &e.folder, "add `folder: geepipe` (a Drive folder name)");
+                if folder.contains('/') {
+                    self.error(
+                        "/export/folder",
+                        "export::drive-folder",
+                        "a Drive folder is a single folder name, not a path",
+                        "has `/`",
+                        "Earth Engine creates the folder at the top of your Drive",
+                    );
+                }
+                Destination::Drive { folder }
+            }
+            DestinationName::Gcs => {
+                unused(self, "folder", e.folder.is_some(), "for Cloud Storage use `bucket` and `prefix`");
+                unused(self, "asset", e.asset.is_some(), "`asset` is for `to: asset`");
+                unused(self, "table", e.table.is_some(), "`table` is for `to: bigquery`");
+                let bucket = need(self, "bucket", &e.bucket, "add `bucket: my-bucket`");
+                if !bucket.is_empty() && !valid_bucket(&bucket) {
+                    let help = if bucket.starts_with("gs://") {
+                        format!("write `{}` without `gs://`", bucket.trim_start_matches("gs://"))
+                    } else {
+                        "bucket names are 3-63 lowercase letters, digits, `-`, `_` and `.`".to_string()
+                    };
+                    self.error(
+                        "/export/bucket",
+                        "export::bucket",
+                        format!("`{bucket}` is not a valid bucket name"),
+                        "not a bucket name",
+                        &help,
+                    );
+                }
+                Destination::Gcs { bucket }
+            }
+            DestinationName::Asset => {
+                unused(self, "folder", e.folder.is_some(), "`folder` is for `to: drive`");
+                unused(self, "bucket", e.bucket.is_some(), "`bucket` is for `to: gcs`");
+                unused(self, "table", e.table.is_some(), "`table` is for `to: bigquery`");
+                unused(self, "format", e.format.is_some(), "assets have no file format");
+                let folder = need(self, "asset", &e.asset, "add `asset: projects/my-project/assets/folder`");
+                if !folder.is_empty() && !folder.starts_with("projects/") {
+                    self.error(
+                        "/export/asset",
+                        "export::asset",
+                        format!("`{folder}` is not an asset folder id"),
+                        "not an asset folder",
+                        "write `projects/<project>/assets/<folder>`",
+                    );
+                }
+                Destination::Asset { folder }
+            }
+            DestinationName::Bigquery => {
+                unused(self, "folder", e.folder.is_some(), "`folder` is for `to: drive`");
+                unused(self, "bucket", e.bucket.is_some(), "`bucket` is for `to: gcs`");
+                unused(self, "asset", e.asset.is_some(), "`asset` is for `to: asset`");
+                unused(self, "format", e.format.is_some(), "BigQuery tables have no file format");
+                let table = need(self, "table", &e.table, "add `table: project.dataset.table`");
+                if !table.is_empty() && table.split('.').count() != 3 {
+                    self.error(
+                        "/export/table",
+                        "export::table",
+                        format!("`{table}` is not `project.dataset.table`"),
+                        "not project.dataset.table",
+                        "name the project, dataset and table, separated by dots",
+                    );
+                }
+                Destination::Bigquery { table }
+            }
+            DestinationName::Local => {
+                unused(self, "bucket", e.bucket.is_some(), "`bucket` is for `to: gcs`");
+                unused(self, "asset", e.asset.is_some(), "`asset` is for `to: asset`");
+                unused(self, "table", e.table.is_some(), "`table` is for `to: bigquery`");
+                if engine != Engine::Local {
+                    self.error(
+                        "/export/to",
+                        "export::local",
+                        "`to: local` needs `engine: local`",
+                        "here",
+                        "add `engine: local`, or export to drive, gcs, asset or bigquery",
+                    );
+                }
+                Destination::Local { folder: base.join(e.folder.clone().unwrap_or_else(|| "results".into())) }
+            }
+        };
+        if engine == Engine::Local && e.to != DestinationName::Local {
+            self.error(
+                "/export/to",
+                "export::engine",
+                "the local engine writes files on this machine",
+                "here",
+                "use `to: local`",
+            );
+        }
+        let default_format = if kind == KindName::Image { FileFormatName::Geotiff } else { FileFormatName::Csv };
+        let format = e.format.unwrap_or(default_format);
+        let table_formats = [
+            FileFormatName::Csv,
+            FileFormatName::Geojson,
+            FileFormatName::Shp,
+            FileFormatName::Kml,
+            FileFormatName::Kmz,
+            FileFormatName::Tfrecord,
+        ];
+        let image_formats = [FileFormatName::Geotiff, FileFormatName::Tfrecord];
+        if kind == KindName::Image && !image_formats.contains(&format) {
+            self.error(
+                "/export/format",
+                "export::format",
+                format!("images cannot be exported as {format:?}"),
+                "here",
+                "use `geotiff` or `tfrecord`",
+            );
+        } else if kind != KindName::Image && !table_formats.contains(&format) {
+            self.error(
+                "/export/format",
+                "export::format",
+                format!("tables cannot be exported as {format:?}"),
+                "here",
+                "use csv, geojson, shp, kml, kmz or tfrecord",
+            );
+        }
+        let description_prefix = e.description.clone().unwrap_or_else(|| name.to_string());
+        if !is_ee_name(&description_prefix) || description_prefix.len() > 80 {
+            self.error("/export/description", "export::description", format!("description prefix `{description_prefix}` has characters Earth Engine does not accept in task names"), "not allowed in task names", "use at most 80 letters, digits, `_` and `-`");
+        }
+        let file_prefix = e.prefix.clone().unwrap_or_else(|| format!("geepipe/{name}/"));
+        if !is_file_prefix(&file_prefix) {
+            self.error(
+                "/export/prefix",
+                "export::prefix",
+                format!("file prefix `{file_prefix}` has characters Earth Engine does not accept in file names"),
+                "not allowed in file names",
+                "use letters, digits, `_`, `-`, `.` and `/` (not leading, no `..`)",
+            );
+        }
+        if e.to == DestinationName::Drive && file_prefix.contains('/') && e.prefix.is_some() {
+            self.error(
+                "/export/prefix",
+                "export::drive-prefix",
+                "Drive file names cannot contain `/`",
+                "here",
+                "put folders in `folder`, not in `prefix`",
+            );
+        }
+        if let Some(p) = e.priority {
+            if p > 9999 {
+                self.error(
+                    "/export/priority",
+                    "export::priority",
+                    "priority must be between 0 and 9999",
+                    "too high",
+                    "Earth Engine task priorities run from 0 to 9999 (default 100)",
+                );
+            }
+        }
+        if let Some(t) = &e.workload_tag {
+            let ok = !t.is_empty()
+                && t.len() <= 63
+                && t.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+                && t.starts_with(|c: char| c.is_ascii_lowercase());
+            if !ok {
+                self.error(
+                    "/export/workload_tag",
+                    "export::workload-tag",
+                    format!("workload tag `{t}` is not allowed"),
+                    "not a valid tag",
+                    "use 1-63 lowercase letters, digits, `_` and `-`, starting with a letter",
+                );
+            }
+        }
+        Export {
+            destination,
+            format,
+            description_prefix,
+            file_prefix: if e.to == DestinationName::Drive && e.prefix.is_none() {
+                name.to_string()
+            } else {
+                file_prefix
+            },
+            priority: e.priority,
+            workload_tag: e.workload_tag.clone(),
+            overwrite: e.overwrite.unwrap_or(false),
+        }
+    }
+}
+
+fn valid_bucket(b: &str) -> bool {
+    (3..=222).contains(&b.len())
+        && b.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
+        && b.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && b.ends_with(|c: char| c.is_ascii_alphanumeric())
+}

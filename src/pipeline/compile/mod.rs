@@ -1,0 +1,155 @@
+//! Turning a parsed document into the resolved [`Pipeline`], or into every problem it has.
+//!
+//! Order: JSON Schema shape checks (see [`super::schema`], which words each violation for the user),
+//! reading each section of the file on its own (each layer too) with the rejected values taken out,
+//! then semantic checks that need more than the shape (years, destinations, names Earth Engine
+//! accepts, catalog references) on everything that could be read. Each problem becomes a located
+//! [`Diagnostic`]; none stops the others, and none is reported twice.
+//!
+//! The stages, each in its own file: [`parts`] (read each section on its own), [`name`] (pipeline name and
+//! project), [`sites`], [`years`], [`layers`], [`reduce`], [`export`], [`image`], [`classifier`],
+//! [`output`] (chunks and the result table); [`context`] holds what they share.
+
+mod classifier;
+mod context;
+mod export;
+mod image;
+mod layers;
+mod name;
+mod output;
+mod parts;
+mod reduce;
+mod sites;
+mod years;
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::load::Document;
+use super::model::*;
+use super::raw::*;
+use crate::diag::Diagnostic;
+use context::Cx;
+use parts::Parts;
+
+pub use layers::{canonical_stat, STATS};
+
+/// Settings from outside the file that change the resolved pipeline.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--project`; beats `GOOGLE_CLOUD_PROJECT`, which beats the file.
+    pub project: Option<String>,
+    /// Value of `GOOGLE_CLOUD_PROJECT`.
+    pub env_project: Option<String>,
+    /// `--engine`.
+    pub engine: Option<EngineName>,
+}
+
+/// Compiles a parsed document. Warnings are returned with the pipeline; any error returns all diagnostics.
+///
+/// Schema violations do not stop the semantic checks: unknown keys and values that do not fit are taken
+/// out of a copy of the document, each section that can still be read is read on its own (each layer
+/// too), and the semantic checks run on what was read. Semantic findings about a value the schema
+/// already rejected are dropped, so every problem is reported once.
+pub fn compile(
+    doc: &Document,
+    path: &Path,
+    overrides: &Overrides,
+) -> Result<(Pipeline, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let (mut cx, parts) = parts::read(doc);
+    let pipeline = cx.resolve(&parts, path, overrides);
+    let mut diags = cx.diags;
+    sort_by_place(&mut diags);
+    match pipeline {
+        Some(p) if !diags.iter().any(Diagnostic::is_error) => Ok((p, diags)),
+        _ => {
+            if !diags.iter().any(Diagnostic::is_error) {
+                // Cannot happen (a missing section is always reported), but never return nothing.
+                diags.push(Diagnostic::error("pipeline::incomplete", "the pipeline could not be read").at(
+                    &doc.source,
+                    doc.label_span(""),
+                    None,
+                ));
+            }
+            Err(diags)
+        }
+    }
+}
+
+/// Orders diagnostics as they appear in the file (unlocated ones first), errors and warnings mixed.
+pub fn sort_by_place(diags: &mut [Diagnostic]) {
+    diags.sort_by_key(|d| d.labels.iter().find(|l| l.primary).map(|l| (l.span.start, l.span.end)));
+}
+
+impl Cx<'_> {
+    /// The stages, in order; each reports its own problems and returns what it could resolve.
+    fn resolve(&mut self, raw: &Parts, path: &Path, ov: &Overrides) -> Option<Pipeline> {
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+        let name = self.name(raw.name.as_deref(), path);
+        let project =
+            self.project(ov.project.clone().or_else(|| ov.env_project.clone()).or_else(|| raw.project.clone()));
+        let engine = match ov.engine.or(raw.engine) {
+            Some(EngineName::Local) => Engine::Local,
+            _ => Engine::EarthEngine,
+        };
+        let kind = raw.kind.unwrap_or(KindName::Zonal);
+        let sites = raw.sites.as_ref().map(|s| self.sites(s, &base, engine));
+        let pipeline_years = raw.years.as_ref().map(|y| self.years(y, "/years")).unwrap_or_default();
+        let vars = raw.vars.clone().unwrap_or_default();
+        let layers = self.layers(raw, &pipeline_years, &vars, &base, engine, sites.as_ref());
+        let reduce = self.reduce(raw.reduce.as_ref().cloned().unwrap_or_default());
+        let export = raw.export.as_ref().map(|e| self.export(e, &name, &base, engine, kind));
+        let image = self.image(raw.image.as_ref(), kind, raw.export.as_ref(), &reduce);
+        let classifier = self.classifier(raw, kind, &layers, sites.as_ref(), &reduce);
+        let chunks = self.chunks(raw.chunks.as_ref().cloned().unwrap_or_default());
+        let output = self.output(raw.output.as_ref().cloned().unwrap_or_default(), &name, &base);
+        let journal_dir = match &raw.journal {
+            Some(j) => base.join(j),
+            None => output.path.parent().map(|p| p.join(".geepipe")).unwrap_or_else(|| base.join(".geepipe")),
+        };
+        let (sites, export, full) = (sites?, export?, raw.raw()?);
+        let content_hash = content_hash(&full, &sites);
+        Some(Pipeline {
+            name,
+            source: path.to_path_buf(),
+            content_hash,
+            project,
+            engine,
+            kind,
+            sites,
+            layers,
+            reduce,
+            export,
+            image,
+            classifier,
+            chunks,
+            output,
+            journal_dir,
+            vars,
+        })
+    }
+}
+
+/// SHA-256 over the canonical JSON of the raw model plus the site file's bytes (when it is a file).
+fn content_hash(raw: &RawPipeline, sites: &SiteSource) -> String {
+    let mut h = Sha256::new();
+    h.update(b"geepipe-pipeline-v1\0");
+    h.update(serde_json::to_vec(raw).unwrap_or_default());
+    h.update(b"\0catalog:");
+    h.update(crate::catalog::VERSION.as_bytes());
+    if let SiteLocation::File(p) = &sites.location {
+        // Only a regular file: a path like `/dev/zero` or a FIFO would never end.
+        if let Ok(mut f) = std::fs::File::open(p).and_then(|f| match f.metadata()?.is_file() {
+            true => Ok(f),
+            false => Err(std::io::Error::other("not a regular file")),
+        }) {
+            let _ = std::io::copy(&mut f, &mut h);
+        }
+    }
+    hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests;

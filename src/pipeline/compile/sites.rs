@@ -1,0 +1,91 @@
+//! Stage: the `sites` section — where the sites come from (a file that must exist, or an asset id) and
+//! which properties are kept. The site file's own content is checked by [`crate::sites`].
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use super::Cx;
+use crate::pipeline::model::*;
+use crate::pipeline::raw::*;
+
+impl Cx<'_> {
+    pub(super) fn sites(&mut self, raw: &RawSites, base: &Path, engine: Engine) -> SiteSource {
+        let location = match (&raw.file, &raw.asset) {
+            (Some(f), None) => {
+                // Reported here, with the pipeline's other problems; the site file's own checks need the file.
+                let path = base.join(f);
+                if !path.exists() {
+                    let help = crate::sites::missing_file_help(base, &path);
+                    self.error(
+                        "/sites/file",
+                        "sites::missing-file",
+                        format!("site file `{f}` does not exist"),
+                        "no file here",
+                        &help,
+                    );
+                }
+                SiteLocation::File(path)
+            }
+            (None, Some(a)) => {
+                if engine == Engine::Local {
+                    self.error(
+                        "/sites/asset",
+                        "sites::asset-local",
+                        "the local engine cannot read sites from an Earth Engine asset",
+                        "asset",
+                        "export the table to GeoJSON and use `file`",
+                    );
+                }
+                if !a.starts_with("projects/") && !a.starts_with("users/") {
+                    self.error(
+                        "/sites/asset",
+                        "sites::asset-id",
+                        format!("`{a}` is not an Earth Engine asset id"),
+                        "not an asset id",
+                        "write the full id, e.g. `projects/my-project/assets/sites`",
+                    );
+                }
+                SiteLocation::Asset(a.clone())
+            }
+            (Some(_), Some(_)) => {
+                self.error(
+                    "/sites/asset",
+                    "sites::file-and-asset",
+                    "`sites` names both a `file` and an `asset`",
+                    "choose one",
+                    "remove either `file` or `asset`",
+                );
+                SiteLocation::File(PathBuf::new())
+            }
+            (None, None) => {
+                self.error(
+                    "/sites",
+                    "sites::no-source",
+                    "`sites` names neither a `file` nor an `asset`",
+                    "here",
+                    "add `file: sites.geojson` (GeoJSON) or `asset: projects/…/assets/…`",
+                );
+                SiteLocation::File(PathBuf::new())
+            }
+        };
+        let mut seen = BTreeSet::new();
+        for (i, k) in raw.keep.iter().enumerate() {
+            if !seen.insert(k) {
+                self.error(
+                    &format!("/sites/keep/{i}"),
+                    "sites::keep-twice",
+                    format!("property `{k}` is kept twice"),
+                    "again",
+                    "remove the repeat",
+                );
+            }
+        }
+        SiteSource {
+            location,
+            id_property: raw.id.clone(),
+            keep: raw.keep.clone(),
+            first_year_property: raw.first_year.clone(),
+            label_property: raw.label.clone(),
+        }
+    }
+}

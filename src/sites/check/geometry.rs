@@ -1,0 +1,385 @@
+//! Geometry checks of one feature: a Polygon or MultiPolygon is present, each polygon has rings, each
+//! position is `[longitude, latitude]` within range, each ring has 4 positions and is closed, and no ring
+//! crosses itself (see [`super::rings`]).
+
+use serde_json::Value;
+
+use super::rings::{ring_name, self_crossing};
+use super::{anchor, json_kind, Anchor, Checker};
+use crate::diag::{Diagnostic, Severity};
+use crate::sites::reader::Pos;
+use crate::sites::source::Step;
+use crate::sites::{Polygon, Ring, Site};
+
+/// The feature whose geometry is checked: its bytes, where it starts, and how messages name it.
+struct Feature<'a> {
+    raw: &'a [u8],
+    at: Pos,
+    who: String,
+}
+
+impl Feature<'_> {
+    /// The anchor of `geometry` + `rest` in this feature.
+    fn anchor(&self, rest: &[Step], key: bool) -> Anchor {
+        let mut p = vec![Step::Key("geometry")];
+        p.extend_from_slice(rest);
+        anchor(self.raw, self.at, &p, key)
+    }
+
+    /// The anchor of the coordinates at `indices` (polygon, ring, position as far as given).
+    fn coordinates(&self, indices: &[usize]) -> Anchor {
+        let mut s = vec![Step::Key("coordinates")];
+        s.extend(indices.iter().map(|i| Step::Index(*i)));
+        self.anchor(&s, false)
+    }
+}
+
+/// Positions of one feature that are not `[longitude, latitude]` or out of range: the first of each (its
+/// coordinate path) and how many.
+#[derive(Default)]
+struct Positions {
+    bad: Option<(Vec<usize>, String)>,
+    bad_count: usize,
+    range: Option<(Vec<usize>, f64, f64)>,
+    range_count: usize,
+}
+
+impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
+    /// Checks the geometry of features[`index`]; its polygons and whether it is a MultiPolygon when valid.
+    pub(super) fn check_geometry(
+        &mut self,
+        raw: &[u8],
+        at: Pos,
+        index: usize,
+        g: Option<&Value>,
+        id: Option<&str>,
+    ) -> Option<(Vec<Polygon>, bool)> {
+        let who = match id {
+            Some(id) => format!("site `{id}` (features[{index}])"),
+            None => format!("features[{index}]"),
+        };
+        let f = Feature { raw, at, who };
+        let g = self.geometry_present(&f, g)?;
+        let multi = self.polygon_type(&f, g)?;
+        let coords = self.coordinate_list(&f, g)?;
+        let polys: Vec<(Option<usize>, &Value)> = if multi {
+            coords.iter().enumerate().map(|(i, p)| (Some(i), p)).collect()
+        } else {
+            vec![(None, g.get("coordinates").unwrap_or(&Value::Null))]
+        };
+        let mut ok = true;
+        let mut polygons = Vec::with_capacity(polys.len());
+        let mut positions = Positions::default();
+        for (pi, poly) in polys {
+            match self.polygon(&f, pi, poly, &mut positions) {
+                Some((polygon, polygon_ok)) => {
+                    ok &= polygon_ok;
+                    polygons.push(polygon);
+                }
+                None => ok = false,
+            }
+        }
+        ok &= self.report_positions(&f, positions);
+        ok.then_some((polygons, multi))
+    }
+
+    /// The geometry, or an error when it is missing or `null`.
+    fn geometry_present<'g>(&mut self, f: &Feature, g: Option<&'g Value>) -> Option<&'g Value> {
+        let who = &f.who;
+        match g {
+            None => {
+                let a = anchor(f.raw, f.at, &[], false);
+                self.emit("sites::no-geometry", Severity::Error, |c| {
+                    c.at(
+                        Diagnostic::error("sites::no-geometry", format!("{who} has no `geometry`")),
+                        &a,
+                        "this feature",
+                    )
+                    .with_help("every site needs a Polygon or MultiPolygon geometry")
+                });
+                None
+            }
+            Some(Value::Null) => {
+                let a = anchor(f.raw, f.at, &[Step::Key("geometry")], false);
+                self.emit("sites::null-geometry", Severity::Error, |c| {
+                    c.at(
+                        Diagnostic::error("sites::null-geometry", format!("{who} has a null geometry")),
+                        &a,
+                        "no shape",
+                    )
+                    .with_help("give this site its polygon, or remove the feature from the file")
+                });
+                None
+            }
+            Some(g) => Some(g),
+        }
+    }
+
+    /// Whether the geometry is a MultiPolygon (`false` for a Polygon); an error for any other type.
+    fn polygon_type(&mut self, f: &Feature, g: &Value) -> Option<bool> {
+        let ty = g.get("type").and_then(Value::as_str);
+        match ty {
+            Some("Polygon") => return Some(false),
+            Some("MultiPolygon") => return Some(true),
+            _ => {}
+        }
+        let a = f.anchor(&[Step::Key("type")], false);
+        let (what, help) = match ty {
+            Some(t @ ("Point" | "MultiPoint")) => (
+                format!("a {t}"),
+                "buffer points into polygons first (e.g. QGIS: Vector ▸ Geoprocessing ▸ Buffer), \
+                 in a projected CRS, then reproject to EPSG:4326",
+            ),
+            Some(t @ ("LineString" | "MultiLineString")) => (
+                format!("a {t}"),
+                "if it outlines an area, make it a Polygon (the ring's last position repeats the first); \
+                 otherwise buffer it into a polygon",
+            ),
+            Some("GeometryCollection") => {
+                ("a GeometryCollection".into(), "split it: keep its polygons as a MultiPolygon, drop other parts")
+            }
+            Some(t) => (format!("of unknown type `{t}`"), "GeoJSON polygon types are `Polygon` and `MultiPolygon`"),
+            None => ("a geometry without a `type`".into(), "add \"type\": \"Polygon\" or \"MultiPolygon\""),
+        };
+        let who = &f.who;
+        self.emit("sites::geometry-type", Severity::Error, |c| {
+            c.at(
+                Diagnostic::error("sites::geometry-type", format!("{who} is {what}; sites must be polygons")),
+                &a,
+                "needs Polygon or MultiPolygon",
+            )
+            .with_help(help)
+        });
+        None
+    }
+
+    /// The non-empty `coordinates` list, or an error.
+    fn coordinate_list<'g>(&mut self, f: &Feature, g: &'g Value) -> Option<&'g Vec<Value>> {
+        let other = match g.get("coordinates") {
+            Some(Value::Array(a)) if !a.is_empty() => return Some(a),
+            other => other,
+        };
+        let empty = matches!(other, Some(Value::Array(_)));
+        let a = if other.is_none() {
+            anchor(f.raw, f.at, &[Step::Key("geometry")], true)
+        } else {
+            f.anchor(&[Step::Key("coordinates")], false)
+        };
+        let what = match other {
+            None => "no `coordinates`".to_string(),
+            Some(_) if empty => "empty coordinates".to_string(),
+            Some(v) => format!("coordinates that are {}", json_kind(v)),
+        };
+        let code = if empty || other.is_none() { "sites::empty-geometry" } else { "sites::coordinates" };
+        let who = &f.who;
+        self.emit(code, Severity::Error, |c| {
+            c.at(Diagnostic::error(code, format!("{who} has {what}")), &a, "no rings")
+                .with_help("a Polygon's coordinates are a list of rings, each a list of [longitude, latitude]")
+        });
+        None
+    }
+
+    /// One polygon (`pi` is its index in a MultiPolygon): its rings and whether all are valid; `None` when
+    /// it has no rings.
+    fn polygon(
+        &mut self,
+        f: &Feature,
+        pi: Option<usize>,
+        poly: &Value,
+        positions: &mut Positions,
+    ) -> Option<(Polygon, bool)> {
+        let base: Vec<usize> = pi.into_iter().collect();
+        let rings = match poly.as_array() {
+            Some(r) if !r.is_empty() => r,
+            _ => {
+                let a = f.coordinates(&base);
+                let n = pi.map(|i| format!("polygon {} of ", i + 1)).unwrap_or_default();
+                let who = &f.who;
+                self.emit("sites::empty-geometry", Severity::Error, |c| {
+                    c.at(
+                        Diagnostic::error("sites::empty-geometry", format!("{n}{who} has no rings")),
+                        &a,
+                        "expected a list of rings",
+                    )
+                    .with_help("a polygon is a list of rings: the outer boundary, then holes")
+                });
+                return None;
+            }
+        };
+        let mut ok = true;
+        let mut polygon: Polygon = Vec::with_capacity(rings.len());
+        for (ri, ring) in rings.iter().enumerate() {
+            let mut rpath = base.clone();
+            rpath.push(ri);
+            let (out, ring_ok) = read_ring(ring, &rpath, positions);
+            if ring_ok {
+                ok &= self.ring_shape(f, &ring_name(pi, ri), &rpath, &out);
+            } else {
+                ok = false;
+            }
+            polygon.push(out);
+        }
+        Some((polygon, ok))
+    }
+
+    /// A ring's shape: at least 4 positions, closed, and not crossing itself (a warning). Whether it is valid.
+    fn ring_shape(&mut self, f: &Feature, ring_name: &str, rpath: &[usize], out: &Ring) -> bool {
+        let who = &f.who;
+        let at = |k: usize| {
+            let mut p = rpath.to_vec();
+            p.push(k);
+            f.coordinates(&p)
+        };
+        if out.len() < 4 {
+            let a = f.coordinates(rpath);
+            let n = out.len();
+            self.emit("sites::ring-too-short", Severity::Error, |c| {
+                c.at(
+                    Diagnostic::error(
+                        "sites::ring-too-short",
+                        format!("{ring_name} of {who} has {n} position{}", if n == 1 { "" } else { "s" }),
+                    ),
+                    &a,
+                    "fewer than 4 positions",
+                )
+                .with_help("a ring needs at least 4 positions: 3 corners and the first repeated at the end")
+            });
+            return false;
+        }
+        if out.first() != out.last() {
+            let (a, b) = (at(out.len() - 1), at(0));
+            let (f0, l0) = (out[0], out[out.len() - 1]);
+            self.emit("sites::ring-not-closed", Severity::Error, |c| {
+                let source = c.snippet(&[&a, &b]);
+                Diagnostic::error("sites::ring-not-closed", format!("{ring_name} of {who} is not closed"))
+                    .at(&source, a.label_span(), Some("ends here".to_string()))
+                    .also(b.label_span(), "starts here")
+                    .with_help(format!(
+                        "repeat the first position [{}, {}] at the end of the ring (it ends at [{}, {}])",
+                        f0[0], f0[1], l0[0], l0[1]
+                    ))
+            });
+            return false;
+        }
+        if let Some((i, j)) = self_crossing(out) {
+            let (a, b) = (at(j), at(i));
+            self.emit("sites::self-intersection", Severity::Warning, |c| {
+                let source = c.snippet(&[&a, &b]);
+                Diagnostic::warning("sites::self-intersection", format!("{ring_name} of {who} crosses itself"))
+                    .at(&source, a.label_span(), Some(format!("the edge from position {} …", j + 1)))
+                    .also(b.label_span(), format!("… crosses the edge from position {}", i + 1))
+                    .with_help(
+                        "Earth Engine may reject or mis-measure a self-intersecting polygon; repair it \
+                         (QGIS: Vector ▸ Geometry Tools ▸ Fix Geometries, or `ST_MakeValid`)",
+                    )
+            });
+        }
+        true
+    }
+
+    /// Reports the first bad and the first out-of-range position of the feature (with how many more);
+    /// whether there was none.
+    fn report_positions(&mut self, f: &Feature, p: Positions) -> bool {
+        let who = &f.who;
+        let mut ok = true;
+        if let Some((path, what)) = p.bad {
+            ok = false;
+            let a = f.coordinates(&path);
+            let more = more(p.bad_count);
+            self.emit("sites::position", Severity::Error, |c| {
+                c.at(
+                    Diagnostic::error("sites::position", format!("{who} has a position with {what}{more}")),
+                    &a,
+                    "not [longitude, latitude]",
+                )
+                .with_help("a position is [longitude, latitude] or [longitude, latitude, height]")
+            });
+        }
+        if let Some((path, x, y)) = p.range {
+            ok = false;
+            let a = f.coordinates(&path);
+            let more = more(p.range_count);
+            let (label, help) = if x.abs() > 1000.0 || y.abs() > 1000.0 {
+                (
+                    "looks like projected metres",
+                    "these look like projected coordinates (metres, e.g. UTM or Web Mercator); GeoJSON must be \
+                     WGS 84 longitude/latitude: reproject to EPSG:4326, e.g. \
+                     `ogr2ogr -t_srs EPSG:4326 sites_wgs84.geojson sites.geojson`"
+                        .to_string(),
+                )
+            } else if x.abs() <= 90.0 && y.abs() <= 180.0 {
+                (
+                    "latitude and longitude swapped?",
+                    format!("GeoJSON positions are [longitude, latitude]: this may be [{y}, {x}]"),
+                )
+            } else {
+                ("outside the globe", "longitude must be within [-180, 180] and latitude within [-90, 90]".to_string())
+            };
+            self.emit("sites::coordinate-range", Severity::Error, |c| {
+                c.at(
+                    Diagnostic::error(
+                        "sites::coordinate-range",
+                        format!("{who} has a position [{x}, {y}] outside longitude/latitude range{more}"),
+                    ),
+                    &a,
+                    label,
+                )
+                .with_help(help)
+            });
+        }
+        ok
+    }
+}
+
+/// Reads a ring's positions (a third value, the height, is dropped), noting bad and out-of-range ones in
+/// `positions`. Whether every position could be read (a ring that is not a list cannot).
+fn read_ring(ring: &Value, rpath: &[usize], positions: &mut Positions) -> (Ring, bool) {
+    let Some(list) = ring.as_array() else { return (Vec::new(), false) };
+    let mut out: Ring = Vec::with_capacity(list.len());
+    let mut ok = true;
+    for (k, p) in list.iter().enumerate() {
+        let xy = match p.as_array() {
+            Some(v) if (2..=3).contains(&v.len()) => match (v[0].as_f64(), v[1].as_f64()) {
+                (Some(x), Some(y)) if v.len() == 2 || v[2].is_number() => Some([x, y]),
+                _ => None,
+            },
+            _ => None,
+        };
+        let path = || {
+            let mut pp = rpath.to_vec();
+            pp.push(k);
+            pp
+        };
+        let Some([x, y]) = xy else {
+            ok = false;
+            positions.bad_count += 1;
+            if positions.bad.is_none() {
+                let what = match p.as_array() {
+                    Some(v) if !(2..=3).contains(&v.len()) => {
+                        format!("{} value{}", v.len(), if v.len() == 1 { "" } else { "s" })
+                    }
+                    Some(_) => "a value that is not a number".to_string(),
+                    None => json_kind(p),
+                };
+                positions.bad = Some((path(), what));
+            }
+            continue;
+        };
+        if !(-180.0..=180.0).contains(&x) || !(-90.0..=90.0).contains(&y) {
+            positions.range_count += 1;
+            if positions.range.is_none() {
+                positions.range = Some((path(), x, y));
+            }
+        }
+        out.push([x, y]);
+    }
+    (out, ok)
+}
+
+fn more(n: usize) -> String {
+    if n > 1 {
+        format!(" (and {} more in this feature)", n - 1)
+    } else {
+        String::new()
+    }
+}

@@ -1,0 +1,230 @@
+//! The id of each feature: present in `properties`, a non-empty string or a whole number, and unique in
+//! the file. Ids are kept compactly ([`IdSet`], about 40 bytes each) for the duplicate check.
+
+use std::collections::hash_map::{DefaultHasher, Entry};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+use serde_json::Value;
+
+use super::{anchor, json_kind, Checker, RawFeature};
+use crate::diag::{Diagnostic, Severity};
+use crate::sites::reader::Pos;
+use crate::sites::source::Step;
+use crate::sites::Site;
+use crate::suggest::did_you_mean;
+
+/// A hasher for keys that are already hashes.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        // Spread the bits: the table uses the top bits as tags and the low ones as the slot.
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// Every id seen, compactly: the ids' text in one arena, a table from a 32-bit hash of the id to its
+/// number, and where each id's feature starts (for the second label of a duplicate report). About 40
+/// bytes per id.
+#[derive(Default)]
+pub(super) struct IdSet {
+    table: HashMap<u32, u32, BuildHasherDefault<Identity>>,
+    /// Ids whose hash collided with a different id (a few hundred in a million).
+    overflow: HashMap<String, u32>,
+    arena: String,
+    ends: Vec<u64>,
+    /// Feature start of each id: offset, line, column.
+    starts: Vec<(u64, u32, u32)>,
+}
+
+impl IdSet {
+    fn text(&self, n: u32) -> &str {
+        let n = n as usize;
+        let start = if n == 0 { 0 } else { self.ends[n - 1] as usize };
+        &self.arena[start..self.ends[n] as usize]
+    }
+
+    fn start(&self, n: u32) -> Pos {
+        let (offset, line, col) = self.starts[n as usize];
+        Pos { offset, line: u64::from(line), line_start: offset - u64::from(col) }
+    }
+
+    /// Adds an id; when it was seen before, returns where that earlier feature starts.
+    pub(super) fn insert(&mut self, id: &str, at: Pos) -> Option<Pos> {
+        let mut h = DefaultHasher::new();
+        id.hash(&mut h);
+        let full = h.finish();
+        let key = (full >> 32) as u32 ^ full as u32;
+        let next = self.ends.len() as u32;
+        let existing = match self.table.entry(key) {
+            Entry::Vacant(v) => {
+                v.insert(next);
+                None
+            }
+            Entry::Occupied(o) => Some(*o.get()),
+        };
+        if let Some(n) = existing {
+            if self.text(n) == id {
+                return Some(self.start(n));
+            }
+            match self.overflow.get(id) {
+                Some(&m) => return Some(self.start(m)),
+                None => {
+                    self.overflow.insert(id.to_string(), next);
+                }
+            }
+        }
+        self.arena.push_str(id);
+        self.ends.push(self.arena.len() as u64);
+        let col = (at.offset - at.line_start).min(u64::from(u32::MAX)) as u32;
+        self.starts.push((at.offset, at.line.min(u64::from(u32::MAX)) as u32, col));
+        None
+    }
+}
+
+impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
+    pub(super) fn check_id(&mut self, raw: &[u8], at: Pos, index: usize, f: &RawFeature) -> Option<String> {
+        let idp = self.src.id_property.clone();
+        let props = match &f.properties {
+            Some(Value::Object(p)) => p,
+            other => {
+                let (a, what) = match other {
+                    Some(v) => (anchor(raw, at, &[Step::Key("properties")], false), json_kind(v)),
+                    None => (anchor(raw, at, &[], false), "missing".to_string()),
+                };
+                let feature_id = f.id.is_some();
+                self.emit("sites::no-id", Severity::Error, |c| {
+                    let label =
+                        if other.is_some() { format!("`properties` is {what}") } else { "no `properties`".into() };
+                    let mut help = format!(r#"give every feature "properties": {{"{idp}": …}}"#);
+                    if feature_id {
+                        help.push_str(
+                            "; this feature has a top-level `id`, but geepipe reads the id from `properties`",
+                        );
+                    }
+                    c.at(
+                        Diagnostic::error(
+                            "sites::no-id",
+                            format!("features[{index}] has no properties, so no `{idp}`"),
+                        ),
+                        &a,
+                        label,
+                    )
+                    .with_help(help)
+                });
+                return None;
+            }
+        };
+        let Some(v) = props.get(&idp) else {
+            let names: Vec<&str> = props.keys().map(String::as_str).collect();
+            let suggestion = did_you_mean(&idp, names.iter().copied()).map(str::to_string);
+            let a = match &suggestion {
+                Some(s) => anchor(raw, at, &[Step::Key("properties"), Step::Key(s)], true),
+                None => anchor(raw, at, &[Step::Key("properties")], true),
+            };
+            let listed = names.iter().take(8).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            let feature_id = f.id.is_some();
+            self.emit("sites::no-id", Severity::Error, |c| {
+                let (label, mut help) = match &suggestion {
+                    Some(s) => (
+                        format!("did you mean `{s}`?"),
+                        format!("set `sites.id: {s}` in the pipeline, or rename the property in the file"),
+                    ),
+                    None if names.is_empty() => {
+                        ("no properties".to_string(), format!("give every feature a `{idp}` property"))
+                    }
+                    None => (
+                        format!("no `{idp}` among these"),
+                        format!("this feature has {listed}; set `sites.id` to the property that names each site"),
+                    ),
+                };
+                if feature_id {
+                    help.push_str("; this feature has a top-level `id`, but geepipe reads the id from `properties`");
+                }
+                c.at(Diagnostic::error("sites::no-id", format!("features[{index}] has no `{idp}` property")), &a, label)
+                    .with_help(help)
+            });
+            return None;
+        };
+        let id = match v {
+            Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+            Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    Some(i.to_string())
+                } else if let Some(u) = n.as_u64() {
+                    Some(u.to_string())
+                } else {
+                    let x = n.as_f64().unwrap_or(f64::NAN);
+                    (x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0).then(|| format!("{}", x as i64))
+                }
+            }
+            _ => None,
+        };
+        let Some(id) = id else {
+            let a = anchor(raw, at, &[Step::Key("properties"), Step::Key(&idp)], false);
+            let what = json_kind(v);
+            self.emit("sites::bad-id", Severity::Error, |c| {
+                c.at(
+                    Diagnostic::error("sites::bad-id", format!("the `{idp}` of features[{index}] is {what}")),
+                    &a,
+                    "not an id",
+                )
+                .with_help("ids must be non-empty strings or whole numbers, unique within the file")
+            });
+            return None;
+        };
+        if let Some(first) = self.ids.insert(&id, at) {
+            let a = anchor(raw, at, &[Step::Key("properties"), Step::Key(&idp)], false);
+            let idp2 = idp.clone();
+            let id2 = id.clone();
+            self.emit("sites::duplicate-id", Severity::Error, move |c| {
+                let d = Diagnostic::error("sites::duplicate-id", format!("site id `{id2}` is used twice"))
+                    .with_help(format!("every site needs its own `{idp2}`; rename or merge one of them"));
+                let earlier = c
+                    .store
+                    .value_at(first)
+                    .map(|raw0| anchor(&raw0, first, &[Step::Key("properties"), Step::Key(&idp2)], false));
+                match earlier {
+                    Some(e) => {
+                        let source = c.snippet(&[&a, &e]);
+                        d.at(&source, a.label_span(), Some(format!("features[{index}] repeats it")))
+                            .also(e.label_span(), "first used here")
+                    }
+                    None => c.at(d, &a, "used again here"),
+                }
+            });
+            return None;
+        }
+        Some(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{IdSet, Pos};
+
+    #[test]
+    fn id_set_is_exact_despite_short_hashes() {
+        // 300,000 ids give a handful of 32-bit hash collisions; none may be taken for a duplicate.
+        let mut ids = IdSet::default();
+        let at = |i: u64| Pos { offset: i * 10 + 3, line: i, line_start: i * 10 };
+        for i in 0..300_000u64 {
+            assert_eq!(ids.insert(&format!("id{i}"), at(i)), None, "id{i}");
+        }
+        assert!(!ids.overflow.is_empty(), "expected some hash collisions to exercise the overflow map");
+        let collided: Vec<u64> = ids.overflow.values().map(|n| u64::from(*n)).collect();
+        for i in (0..300_000u64).step_by(997).chain(collided) {
+            assert_eq!(ids.insert(&format!("id{i}"), at(i + 1)), Some(at(i)), "id{i}");
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! Checking a site file feature by feature: every problem becomes a located diagnostic pointing into the
+//! GeoJSON file. Repeated problems of one kind are shown [`SHOWN_PER_KIND`] times, then counted.
+//!
+//! Decisions (documented for users in `geepipe validate` output and here):
+//! - A file holding a single `Feature` is read as a collection of one site.
+//! - Ids may be strings (non-empty) or whole numbers; a whole-number float such as `3107.0` (common after
+//!   shapefile conversions) is read as the integer id `3107`. Other floats, `null`, booleans, arrays and
+//!   objects are errors.
+//! - A third coordinate (height) is accepted and dropped; positions with fewer than two or more than
+//!   three values are errors.
+//! - A missing kept / first-year / label property is a warning, reported once per property with a count.
+//! - Once any error is found, no more sites are handed to the visitor, but checking goes on to the end.
+//!
+//! One file per concern: [`ids`] (the id property, duplicates), [`properties`] (kept, first-year and
+//! label properties), [`geometry`] (geometry type, rings, positions), [`rings`] (a ring's own shape),
+//! [`top`] (the file around the features: not a collection, empty, truncated, invalid JSON).
+
+mod geometry;
+mod ids;
+mod properties;
+mod rings;
+mod top;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use super::reader::Pos;
+use super::source::{find, Anchor, Snippet, Step, Store};
+use super::{Site, Summary};
+use crate::diag::{Diagnostic, Severity};
+use crate::pipeline::SiteSource;
+use ids::IdSet;
+use properties::Missing;
+
+/// How many diagnostics of one kind are shown before the rest are only counted.
+pub const SHOWN_PER_KIND: usize = 20;
+
+const GEOMETRY_TYPES: &[&str] =
+    &["Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection"];
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// One feature as serde_json reads it; `None` means the member is absent (`null` is `Some(Null)`).
+#[derive(Deserialize)]
+struct RawFeature {
+    #[serde(rename = "type", default, deserialize_with = "present")]
+    ty: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    properties: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    geometry: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    id: Option<Value>,
+}
+
+/// Collects diagnostics while the file is scanned.
+pub struct Checker<'s, V> {
+    src: &'s SiteSource,
+    pub name: String,
+    store: Store,
+    diags: Vec<Diagnostic>,
+    top_diags: Vec<Diagnostic>,
+    counts: BTreeMap<&'static str, (usize, Severity)>,
+    errors: usize,
+    ids: IdSet,
+    missing: Vec<(String, &'static str, Missing)>,
+    pub summary: Summary,
+    index: usize,
+    visit: V,
+    stopped: bool,
+}
+
+impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
+    pub fn new(src: &'s SiteSource, name: String, store: Store, visit: V) -> Self {
+        let mut missing = Vec::new();
+        for k in &src.keep {
+            missing.push((k.clone(), "kept property", Missing::default()));
+        }
+        if let Some(k) = &src.first_year_property {
+            missing.push((k.clone(), "first-year property", Missing::default()));
+        }
+        if let Some(k) = &src.label_property {
+            missing.push((k.clone(), "label property", Missing::default()));
+        }
+        Checker {
+            src,
+            name,
+            store,
+            diags: Vec::new(),
+            top_diags: Vec::new(),
+            counts: BTreeMap::new(),
+            errors: 0,
+            ids: IdSet::default(),
+            missing,
+            summary: Summary::default(),
+            index: 0,
+            visit,
+            stopped: false,
+        }
+    }
+
+    /// Counts a problem; builds and keeps its diagnostic only while fewer than [`SHOWN_PER_KIND`] are shown.
+    fn emit(&mut self, code: &'static str, severity: Severity, make: impl FnOnce(&Self) -> Diagnostic) {
+        let entry = self.counts.entry(code).or_insert((0, severity));
+        entry.0 += 1;
+        let n = entry.0;
+        if severity == Severity::Error {
+            self.errors += 1;
+        }
+        if n <= SHOWN_PER_KIND {
+            let d = make(self);
+            self.diags.push(d);
+        }
+    }
+
+    fn snippet(&self, anchors: &[&Anchor]) -> crate::diag::Source {
+        Snippet::new(&self.name, &self.store, anchors).into_source()
+    }
+
+    /// A diagnostic at one anchor.
+    fn at(&self, d: Diagnostic, a: &Anchor, label: impl Into<String>) -> Diagnostic {
+        d.at(&self.snippet(&[a]), a.label_span(), Some(label.into()))
+    }
+
+    fn top(&mut self, code: &'static str, d: Diagnostic) {
+        self.counts.entry(code).or_insert((0, d.severity)).0 += 1;
+        if d.is_error() {
+            self.errors += 1;
+        }
+        self.top_diags.push(d);
+    }
+
+    fn top_at(&mut self, code: &'static str, msg: String, pos: Pos, len: u64, label: &str, help: &str) {
+        let a = Anchor { span: pos.offset..pos.offset + len, start: pos };
+        let mut d = self.at(Diagnostic::error(code, msg), &a, label);
+        if !help.is_empty() {
+            d = d.with_help(help);
+        }
+        self.top(code, d);
+    }
+
+    /// Checks one feature and hands it to the visitor when all is well. Returns whether to go on.
+    pub fn feature(&mut self, raw: &[u8], at: Pos) -> bool {
+        let index = self.index;
+        self.index += 1;
+        let errors_before = self.errors;
+        let site = self.check(raw, at, index);
+        if let Some(site) = site {
+            if self.errors == 0 && errors_before == 0 && !self.stopped {
+                self.summary.sites += 1;
+                self.summary.polygons += site.polygons.len();
+                self.summary.vertices += site.polygons.iter().flatten().map(Vec::len).sum::<usize>();
+                if let Err(d) = (self.visit)(site) {
+                    self.errors += 1;
+                    self.diags.push(d);
+                    self.stopped = true;
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn json_error(&mut self, raw: &[u8], at: Pos, index: usize, e: serde_json::Error) {
+        // serde_json counts lines by `\n` and columns in bytes from 1.
+        let mut rel = 0usize;
+        let mut line = 1;
+        while line < e.line() && rel < raw.len() {
+            if raw[rel] == b'\n' {
+                line += 1;
+            }
+            rel += 1;
+        }
+        rel = (rel + e.column().saturating_sub(1)).min(raw.len().saturating_sub(1));
+        let token = &raw[rel..];
+        let non_finite = ["NaN", "Infinity", "-Infinity", "inf", "-inf", "nan"]
+            .into_iter()
+            .find(|t| token.starts_with(t.as_bytes()))
+            .map(str::to_string);
+        let msg = e.to_string();
+        let out_of_range = msg.starts_with("number out of range");
+        if non_finite.is_some() || out_of_range {
+            // The whole number token around the error position.
+            let in_token = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-');
+            let start = rel - raw[..rel].iter().rev().take_while(|b| in_token(b)).count();
+            let end = rel + raw[rel..].iter().take_while(|b| in_token(b)).count();
+            let text = String::from_utf8_lossy(&raw[start..end.max(start + 1)]).into_owned();
+            let a = Anchor::within(raw, at, start..end.max(start + 1));
+            self.emit("sites::non-finite", Severity::Error, |c| {
+                c.at(
+                    Diagnostic::error(
+                        "sites::non-finite",
+                        format!("features[{index}] has a non-finite number `{text}`"),
+                    ),
+                    &a,
+                    "not a finite number",
+                )
+                .with_help(
+                    "coordinates must be finite longitude/latitude numbers; remove or repair this position \
+                     (Python's json.dump writes NaN for missing values: pass allow_nan=False to catch it)",
+                )
+            });
+            return;
+        }
+        let a = Anchor::within(raw, at, rel..(rel + 1).min(raw.len()));
+        let text = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        self.emit("sites::json", Severity::Error, |c| {
+            c.at(Diagnostic::error("sites::json", format!("features[{index}] is not valid JSON: {text}")), &a, "here")
+                .with_help("fix the JSON syntax of this feature")
+        });
+    }
+
+    fn check(&mut self, raw: &[u8], at: Pos, index: usize) -> Option<Site> {
+        if raw.first() != Some(&b'{') {
+            let what = json_kind_of_raw(raw);
+            let a = Anchor::within(raw, at, 0..raw.len().min(40));
+            self.emit("sites::not-a-feature", Severity::Error, |c| {
+                c.at(
+                    Diagnostic::error("sites::not-a-feature", format!("features[{index}] is {what}, not a Feature")),
+                    &a,
+                    "expected a Feature object",
+                )
+                .with_help(
+                    r#"each element of `features` is {"type": "Feature", "properties": {...}, "geometry": {...}}"#,
+                )
+            });
+            return None;
+        }
+        let f: RawFeature = match serde_json::from_slice(raw) {
+            Ok(f) => f,
+            Err(e) => {
+                self.json_error(raw, at, index, e);
+                return None;
+            }
+        };
+        // A bare geometry (or something else) where a Feature should be.
+        if let Some(ty) = &f.ty {
+            if ty.as_str() != Some("Feature") {
+                let shown = ty.as_str().map(|s| format!("`{s}`")).unwrap_or_else(|| ty.to_string());
+                let bare = ty.as_str().is_some_and(|s| GEOMETRY_TYPES.contains(&s));
+                let a = anchor(raw, at, &[Step::Key("type")], false);
+                self.emit("sites::not-a-feature", Severity::Error, |c| {
+                    let msg = if bare {
+                        format!("features[{index}] is a bare {shown} geometry, not a Feature")
+                    } else {
+                        format!("features[{index}] has type {shown}, not `Feature`")
+                    };
+                    c.at(Diagnostic::error("sites::not-a-feature", msg), &a, "expected \"Feature\"").with_help(
+                        r#"wrap each geometry in a Feature: {"type": "Feature", "properties": {"site_id": …}, "geometry": …}"#,
+                    )
+                });
+                return None;
+            }
+        }
+        let id = self.check_id(raw, at, index, &f);
+        let properties = self.check_properties(raw, at, index, f.properties.as_ref().and_then(Value::as_object));
+        let geometry = self.check_geometry(raw, at, index, f.geometry.as_ref(), id.as_deref());
+        match (id, geometry) {
+            (Some(id), Some((polygons, multi))) => Some(Site { id, properties, polygons, multi, index }),
+            _ => None,
+        }
+    }
+}
+
+/// The anchor of the value (or key) at `path` in a feature that starts at `at`; the feature's first byte
+/// when it is absent.
+fn anchor(raw: &[u8], at: Pos, path: &[Step], key: bool) -> Anchor {
+    // The whole feature is shown by its opening brace (a feature may span many lines).
+    match find(raw, path) {
+        Some((Some(k), _)) if key => Anchor::within(raw, at, k),
+        Some((_, v)) if !path.is_empty() => Anchor::within(raw, at, v),
+        _ => Anchor::within(raw, at, 0..1.min(raw.len())),
+    }
+}
+
+/// "a string", "null", "an object" … for messages.
+pub fn json_kind(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("a boolean ({b})"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) if s.trim().is_empty() => "an empty string".into(),
+        Value::String(s) => format!("the string \"{s}\""),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+fn json_kind_of_raw(raw: &[u8]) -> String {
+    match raw.first() {
+        Some(b'[') => "an array".into(),
+        Some(b'{') => "an object".into(),
+        Some(b'"') => "a string".into(),
+        Some(b't' | b'f') => "a boolean".into(),
+        Some(b'n') => "null".into(),
+        Some(b'-' | b'0'..=b'9') => "a number".into(),
+        _ => "not JSON".into(),
+    }
+}
