@@ -18,6 +18,9 @@ use miette::{
     SpanContents,
 };
 
+mod code;
+pub use code::Code;
+
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -206,7 +209,7 @@ pub struct Location {
 pub struct Diagnostic {
     pub severity: Severity,
     /// Stable machine-readable code, e.g. `schema::unknown-field`, `sites::duplicate-id`.
-    pub code: String,
+    pub code: Code,
     pub message: String,
     pub help: Option<String>,
     pub source: Option<Source>,
@@ -219,10 +222,10 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: impl Into<String>, message: impl Into<String>) -> Diagnostic {
+    pub fn error(code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Error,
-            code: code.into(),
+            code,
             message: message.into(),
             help: None,
             source: None,
@@ -232,7 +235,7 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(code: impl Into<String>, message: impl Into<String>) -> Diagnostic {
+    pub fn warning(code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
     }
 

@@ -14,7 +14,7 @@ use std::path::Path;
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 use serde_json::{Map, Number, Value};
 
-use crate::diag::{Diagnostic, Source};
+use crate::diag::{Code, Diagnostic, Source};
 
 /// The syntax a pipeline file is written in, chosen by its extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,9 +232,10 @@ fn yaml_to_json(text: &str, source: &Source) -> Parsed {
                     if let Some((key, first)) = duplicate_key_at(&work, at) {
                         if let Some(padded) = placeholder(hidden.len(), key.len()) {
                             let name = work[key.clone()].to_string();
-                            let mut d = Diagnostic::error("yaml::duplicate-key", format!("key `{name}` appears twice"))
-                                .at(source, key.clone(), Some("second time here".to_string()))
-                                .with_help("remove one of them; only the first is checked");
+                            let mut d =
+                                Diagnostic::error(Code::YamlDuplicateKey, format!("key `{name}` appears twice"))
+                                    .at(source, key.clone(), Some("second time here".to_string()))
+                                    .with_help("remove one of them; only the first is checked");
                             if let Some(first) = first {
                                 d = d.also(first, "first time here");
                             }
@@ -246,7 +247,7 @@ fn yaml_to_json(text: &str, source: &Source) -> Parsed {
                     }
                 }
                 diags.push(
-                    Diagnostic::error("yaml::syntax", format!("YAML syntax error: {}", e.info()))
+                    Diagnostic::error(Code::YamlSyntax, format!("YAML syntax error: {}", e.info()))
                         .at(source, at..at, Some("here".to_string()))
                         .with_help("fix the YAML syntax; indentation must use spaces"),
                 );
@@ -262,7 +263,7 @@ fn yaml_to_json(text: &str, source: &Source) -> Parsed {
             if docs.len() > 1 {
                 let s = conv.byte(docs[1].span.start.index());
                 diags.push(
-                    Diagnostic::error("yaml::multiple-documents", "a pipeline file holds one YAML document").at(
+                    Diagnostic::error(Code::YamlMultipleDocuments, "a pipeline file holds one YAML document").at(
                         source,
                         s..s + 3,
                         Some("a second document starts here".to_string()),
@@ -365,7 +366,7 @@ fn convert_yaml(
                     YamlData::Value(Scalar::FloatingPoint(f)) => f.to_string(),
                     YamlData::Value(Scalar::Null) => "null".to_string(),
                     _ => {
-                        diags.push(Diagnostic::error("yaml::complex-key", "mapping keys must be plain text").at(
+                        diags.push(Diagnostic::error(Code::YamlComplexKey, "mapping keys must be plain text").at(
                             source,
                             kspan,
                             Some("this key".to_string()),
@@ -376,7 +377,7 @@ fn convert_yaml(
                 let child = format!("{pointer}/{}", pointer_segment(&kname));
                 if out.contains_key(&kname) {
                     let first = spans.get(&child).and_then(|n| n.key.clone());
-                    let mut d = Diagnostic::error("yaml::duplicate-key", format!("key `{kname}` appears twice"))
+                    let mut d = Diagnostic::error(Code::YamlDuplicateKey, format!("key `{kname}` appears twice"))
                         .at(source, kspan.clone(), Some("second time here".to_string()))
                         .with_help("remove one of them");
                     if let Some(first) = first {
@@ -393,14 +394,14 @@ fn convert_yaml(
         YamlData::Tagged(_, inner) => convert_yaml(inner, pointer, key, cx, spans, diags),
         YamlData::Alias(_) => {
             diags.push(
-                Diagnostic::error("yaml::alias", "YAML aliases (`*name`) are not supported in pipeline files")
+                Diagnostic::error(Code::YamlAlias, "YAML aliases (`*name`) are not supported in pipeline files")
                     .at(source, span, Some("alias".to_string()))
                     .with_help("write the value out in full"),
             );
             Value::Null
         }
         YamlData::BadValue => {
-            diags.push(Diagnostic::error("yaml::bad-value", "this value cannot be read").at(source, span, None));
+            diags.push(Diagnostic::error(Code::YamlBadValue, "this value cannot be read").at(source, span, None));
             Value::Null
         }
     }
@@ -426,7 +427,7 @@ fn toml_to_json(text: &str, source: &Source) -> Parsed {
             .filter(|e| seen.insert((e.span(), e.message().to_string())))
             .map(|e| {
                 let span = e.span().unwrap_or(0..0);
-                Diagnostic::error("toml::syntax", format!("TOML syntax error: {}", e.message().trim()))
+                Diagnostic::error(Code::TomlSyntax, format!("TOML syntax error: {}", e.message().trim()))
                     .at(source, span, Some("here".to_string()))
                     .with_help("fix the TOML syntax; strings need quotes, e.g. `to = \"drive\"`")
             })

@@ -14,14 +14,14 @@ pub use compile::{compile, Overrides};
 pub use load::{Document, Format};
 pub use model::*;
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 
 /// Reads, parses and compiles a pipeline file. `Ok` carries warnings; `Err` carries every diagnostic.
 /// Site files are not read here beyond hashing; see [`crate::sites::validate`].
 pub fn load(path: &Path, overrides: &Overrides) -> Result<(Pipeline, Vec<Diagnostic>), Vec<Diagnostic>> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![Diagnostic::error("pipeline::read", format!("cannot read pipeline file `{name}`: {e}"))
+        vec![Diagnostic::error(Code::PipelineRead, format!("cannot read pipeline file `{name}`: {e}"))
             .in_file(name.clone())
             .with_help("check the path; pipeline files are YAML (.yaml, .yml) or TOML (.toml)")]
     })?;
