@@ -2,6 +2,10 @@
 //!
 //! YAML goes through saphyr's marked tree and TOML through toml's spanned values, so that every later
 //! check (JSON Schema, semantic checks, expression type checks) can report `file:line:col` by pointer.
+//!
+//! Nesting deeper than [`MAX_DEPTH`] is refused before any tree is built (YAML through saphyr's event
+//! parser, which keeps its own stack), so hostile input cannot overflow the stack; numbers that are not
+//! finite (`.nan`, `.inf`, TOML `nan`, `inf`) are errors where they stand, never a silent null.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -172,8 +176,48 @@ impl CharToByte {
 
 type Parsed = Result<(Value, SpanMap, Vec<Diagnostic>), Vec<Diagnostic>>;
 
+/// The deepest nesting of mappings and lists a pipeline file may have. Real pipelines nest a few levels
+/// (an expression of nested calls a few dozen); deeper input is refused before the tree is built.
+pub const MAX_DEPTH: usize = 128;
+
+fn too_deep(source: &Source, at: usize) -> Diagnostic {
+    Diagnostic::error("pipeline::too-deep", format!("the file nests mappings and lists deeper than {MAX_DEPTH} levels"))
+        .at(source, at..at, Some(format!("level {} starts here", MAX_DEPTH + 1)))
+        .with_help("a pipeline nests a few levels deep; flatten this part of the file")
+}
+
+/// Walks the YAML events (no tree) and reports the first place nested deeper than [`MAX_DEPTH`].
+/// Syntax errors are left to the loader, which reports them with more context.
+fn yaml_depth(text: &str, conv: &CharToByte, source: &Source) -> Option<Diagnostic> {
+    use saphyr_parser::{Event, Parser};
+    let mut depth = 0usize;
+    for event in Parser::new_from_str(text) {
+        let Ok((event, span)) = event else { return None };
+        match event {
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(too_deep(source, conv.byte(span.start.index())));
+                }
+            }
+            Event::MappingEnd | Event::SequenceEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn non_finite(source: &Source, span: Range<usize>) -> Diagnostic {
+    Diagnostic::error("pipeline::not-finite", "numbers must be finite: NaN and infinity are not allowed")
+        .at(source, span, Some("not a finite number".to_string()))
+        .with_help("write an ordinary number (e.g. `0.5`), or leave the field out to use its default")
+}
+
 fn yaml_to_json(text: &str, source: &Source) -> Parsed {
     let conv = CharToByte::new(text);
+    if let Some(d) = yaml_depth(text, &conv, source) {
+        return Err(vec![d]);
+    }
     let mut diags = Vec::new();
     // saphyr stops at a duplicate key. To still check the rest of the file, the repeated key is renamed
     // (same length, so every position stays put) and parsing starts again; the renamed entry is dropped.
@@ -295,6 +339,10 @@ fn convert_yaml(
     let span = span_of(node, conv);
     spans.insert(pointer.to_string(), NodeSpan { key: key.clone(), value: span.clone() });
     match &node.data {
+        YamlData::Value(Scalar::FloatingPoint(f)) if !f.into_inner().is_finite() => {
+            diags.push(non_finite(source, span));
+            Value::Null
+        }
         YamlData::Value(s) => scalar_to_json(s),
         YamlData::Representation(s, _, _) => Value::String(s.to_string()),
         YamlData::Sequence(items) => Value::Array(
@@ -386,30 +434,55 @@ fn toml_to_json(text: &str, source: &Source) -> Parsed {
             .collect());
     }
     spans.insert(String::new(), NodeSpan { key: None, value: 0..text.len() });
-    let value = toml_table(table.get_ref(), "", &mut spans);
-    Ok((value, spans, Vec::new()))
+    let mut cx = TomlCx { source, spans: &mut spans, diags: Vec::new(), deep: false };
+    let value = toml_table(table.get_ref(), "", 0, &mut cx);
+    let diags = cx.diags;
+    if diags.iter().any(|d| d.code == "pipeline::too-deep") {
+        return Err(diags);
+    }
+    Ok((value, spans, diags))
 }
 
-fn toml_table(table: &toml::de::DeTable, pointer: &str, spans: &mut SpanMap) -> Value {
+struct TomlCx<'a> {
+    source: &'a Source,
+    spans: &'a mut SpanMap,
+    diags: Vec<Diagnostic>,
+    /// Set once a too-deep place was reported (one report is enough).
+    deep: bool,
+}
+
+fn toml_table(table: &toml::de::DeTable, pointer: &str, depth: usize, cx: &mut TomlCx) -> Value {
     let mut out = Map::new();
     for (k, v) in table.iter() {
         let child = format!("{pointer}/{}", pointer_segment(k.get_ref()));
-        spans.insert(child.clone(), NodeSpan { key: Some(k.span()), value: v.span() });
-        out.insert(k.get_ref().to_string(), toml_value(v.get_ref(), &child, spans));
+        cx.spans.insert(child.clone(), NodeSpan { key: Some(k.span()), value: v.span() });
+        let value = toml_value(v.get_ref(), v.span(), &child, depth + 1, cx);
+        out.insert(k.get_ref().to_string(), value);
     }
     Value::Object(out)
 }
 
-fn toml_value(v: &toml::de::DeValue, pointer: &str, spans: &mut SpanMap) -> Value {
+fn toml_value(v: &toml::de::DeValue, span: Range<usize>, pointer: &str, depth: usize, cx: &mut TomlCx) -> Value {
     use toml::de::DeValue;
+    if depth > MAX_DEPTH && matches!(v, DeValue::Array(_) | DeValue::Table(_)) {
+        if !cx.deep {
+            cx.deep = true;
+            cx.diags.push(too_deep(cx.source, span.start));
+        }
+        return Value::Null;
+    }
     match v {
         DeValue::String(s) => Value::String(s.to_string()),
         DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
             .map(|n| Value::Number(n.into()))
             .unwrap_or_else(|_| Value::String(i.to_string())),
-        DeValue::Float(f) => {
-            f.as_str().parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number).unwrap_or(Value::Null)
-        }
+        DeValue::Float(f) => match f.as_str().replace('_', "").parse::<f64>().ok().and_then(Number::from_f64) {
+            Some(n) => Value::Number(n),
+            None => {
+                cx.diags.push(non_finite(cx.source, span));
+                Value::Null
+            }
+        },
         DeValue::Boolean(b) => Value::Bool(*b),
         DeValue::Datetime(d) => Value::String(d.to_string()),
         DeValue::Array(items) => Value::Array(
@@ -418,12 +491,12 @@ fn toml_value(v: &toml::de::DeValue, pointer: &str, spans: &mut SpanMap) -> Valu
                 .enumerate()
                 .map(|(i, item)| {
                     let child = format!("{pointer}/{i}");
-                    spans.insert(child.clone(), NodeSpan { key: None, value: item.span() });
-                    toml_value(item.get_ref(), &child, spans)
+                    cx.spans.insert(child.clone(), NodeSpan { key: None, value: item.span() });
+                    toml_value(item.get_ref(), item.span(), &child, depth + 1, cx)
                 })
                 .collect(),
         ),
-        DeValue::Table(t) => toml_table(t, pointer, spans),
+        DeValue::Table(t) => toml_table(t, pointer, depth, cx),
     }
 }
 
