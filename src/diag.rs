@@ -458,7 +458,8 @@ mod tests {
         let c = code.read_span(&span, 1, 1).unwrap();
         assert!(c.data().len() < 4 * REACH, "{}", c.data().len());
         assert_eq!((c.line(), c.column()), (0, 100_000 - REACH));
-        let d = Diagnostic::error(Code::YamlSyntax, "typo").at(&Source::text("f", text), 100_000..100_004, None);
+        let d =
+            Diagnostic::error(Code::SchemaUnknownField, "typo").at(&Source::text("f", text), 100_000..100_004, None);
         assert_eq!(d.location.map(|l| (l.line, l.column)), Some((1, 100_001)));
     }
 

@@ -48,14 +48,14 @@ codes! {
     TomlSyntax = "toml::syntax",
     /// The pipeline file cannot be read.
     PipelineRead = "pipeline::read",
-    /// The pipeline file nests mappings and lists too deeply to be read.
-    PipelineTooDeep = "pipeline::too-deep",
-    /// A number in the pipeline file is NaN or infinite.
-    PipelineNotFinite = "pipeline::not-finite",
     /// The pipeline could not be read as a whole (shown only when no other error explains why).
     PipelineIncomplete = "pipeline::incomplete",
     /// The pipeline `name` has characters Earth Engine does not accept in task names.
     PipelineName = "pipeline::name",
+    /// The file nests mappings and lists deeper than geepipe reads (128 levels).
+    PipelineTooDeep = "pipeline::too-deep",
+    /// A number is NaN or infinite (`.nan`, `.inf`, TOML `nan`, `inf`).
+    PipelineNotFinite = "pipeline::not-finite",
     /// `project` is written as `projects/…` instead of the bare project id.
     PipelineProject = "pipeline::project",
     /// `layers` is an empty list.
