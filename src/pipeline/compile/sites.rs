@@ -1,6 +1,7 @@
 //! Stage: the `sites` section — where the sites come from (a file that must exist, or an asset id) and
 //! which properties are kept. The site file's own content is checked by [`crate::sites`].
 
+use crate::diag::Code;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -9,7 +10,7 @@ use crate::pipeline::model::*;
 use crate::pipeline::raw::*;
 
 impl Cx<'_> {
-    pub(super) fn sites(&mut self, raw: &RawSites, base: &Path, engine: Engine) -> SiteSource {
+    pub(super) fn sites(&mut self, raw: &RawSites, base: &Path, engine: Engine, kind: KindName) -> SiteSource {
         let location = match (&raw.file, &raw.asset) {
             (Some(f), None) => {
                 // Reported here, with the pipeline's other problems; the site file's own checks need the file.
@@ -18,7 +19,7 @@ impl Cx<'_> {
                     let help = crate::sites::missing_file_help(base, &path);
                     self.error(
                         "/sites/file",
-                        "sites::missing-file",
+                        Code::SitesMissingFile,
                         format!("site file `{f}` does not exist"),
                         "no file here",
                         &help,
@@ -30,7 +31,7 @@ impl Cx<'_> {
                 if engine == Engine::Local {
                     self.error(
                         "/sites/asset",
-                        "sites::asset-local",
+                        Code::SitesAssetLocal,
                         "the local engine cannot read sites from an Earth Engine asset",
                         "asset",
                         "export the table to GeoJSON and use `file`",
@@ -39,10 +40,32 @@ impl Cx<'_> {
                 if !a.starts_with("projects/") && !a.starts_with("users/") {
                     self.error(
                         "/sites/asset",
-                        "sites::asset-id",
+                        Code::SitesAssetId,
                         format!("`{a}` is not an Earth Engine asset id"),
                         "not an asset id",
                         "write the full id, e.g. `projects/my-project/assets/sites`",
+                    );
+                }
+                if engine == Engine::EarthEngine && kind != KindName::Zonal {
+                    self.error(
+                        "/sites/asset",
+                        Code::PlanKindAssetSites,
+                        format!(
+                            "`kind: {}` needs the sites in a file: geepipe sends their geometries itself",
+                            format!("{kind:?}").to_lowercase()
+                        ),
+                        "asset",
+                        "export the table to GeoJSON and use `sites.file`",
+                    );
+                } else if engine == Engine::EarthEngine {
+                    self.warn(
+                        "/sites/asset",
+                        Code::PlanAssetSites,
+                        "the sites are in an Earth Engine table asset that geepipe cannot list without contacting \
+                         Earth Engine: the plan is one task over the whole table",
+                        "one task",
+                        "a chunk that runs out of memory is split in halves by a deterministic random column \
+                         (`geepipe_r`), or by site ids when they are known",
                     );
                 }
                 SiteLocation::Asset(a.clone())
@@ -50,7 +73,7 @@ impl Cx<'_> {
             (Some(_), Some(_)) => {
                 self.error(
                     "/sites/asset",
-                    "sites::file-and-asset",
+                    Code::SitesFileAndAsset,
                     "`sites` names both a `file` and an `asset`",
                     "choose one",
                     "remove either `file` or `asset`",
@@ -60,7 +83,7 @@ impl Cx<'_> {
             (None, None) => {
                 self.error(
                     "/sites",
-                    "sites::no-source",
+                    Code::SitesNoSource,
                     "`sites` names neither a `file` nor an `asset`",
                     "here",
                     "add `file: sites.geojson` (GeoJSON) or `asset: projects/…/assets/…`",
@@ -73,7 +96,7 @@ impl Cx<'_> {
             if !seen.insert(k) {
                 self.error(
                     &format!("/sites/keep/{i}"),
-                    "sites::keep-twice",
+                    Code::SitesKeepTwice,
                     format!("property `{k}` is kept twice"),
                     "again",
                     "remove the repeat",
