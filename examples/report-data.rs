@@ -142,7 +142,7 @@ pub fn generate(n: usize, years: i32, dir: &Path) -> std::path::PathBuf {
         properties.insert("name".into(), site.properties.get("name").cloned().unwrap_or(Value::Null));
         writer
             .push(SiteResult { id: site.id.clone(), properties, geometry: None, records })
-            .map_err(|e| geepipe::diag::Diagnostic::error("gen", e.to_string()))
+            .map_err(|e| geepipe::diag::Diagnostic::error(geepipe::diag::Code::LocalWrite, e.to_string()))
     })
     .expect("read the generated sites");
     let summary = writer.finish().expect("finish the table");
