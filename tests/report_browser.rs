@@ -81,9 +81,11 @@ fn matrix_cells(areas: &Areas) -> usize {
         }
         let loss: f64 = losers.iter().map(|&c| get(a, c) - get(b, c)).sum();
         let gain: f64 = gainers.iter().map(|&c| get(b, c) - get(a, c)).sum();
-        if loss > gain {
+        // Totals equal up to rounding leave nothing unobserved.
+        let tolerance = 1e-9 * loss.max(gain);
+        if loss > gain + tolerance {
             cells.extend(losers.iter().map(|&c| (Some(c), None)));
-        } else if gain > loss {
+        } else if gain > loss + tolerance {
             cells.extend(gainers.iter().map(|&c| (None, Some(c))));
         }
     }
