@@ -251,7 +251,7 @@ pub fn run(pipeline: &Pipeline, opts: &Options) -> Result<Outcome, LocalError> {
         sources: &sources,
         groups,
         cache: ChunkCache::new(opts.cache_bytes),
-        geometry: pipeline.output.format == crate::pipeline::OutputFormatName::Geojson,
+        geometry: pipeline.output.geometry != crate::pipeline::OutputGeometryName::None,
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.unwrap_or(0))
