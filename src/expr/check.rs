@@ -1,8 +1,9 @@
 //! Offline type check of layer expressions against Earth Engine's algorithm signatures.
 //!
 //! `algorithms.tsv` is generated from the reference `ee-algorithms.json` (991 algorithms; one line per
-//! algorithm: name, arguments with `?` marking optional ones, return type). A test regenerates it and
-//! fails when the committed copy differs (`GEEPIPE_BLESS=1` rewrites it).
+//! algorithm: name, arguments as `name:Type` with `?` marking optional ones, return type). A test
+//! regenerates it and fails when the committed copy differs (`GEEPIPE_BLESS=1` rewrites it). The types
+//! feed the type inference of [`super::types`].
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -20,7 +21,16 @@ pub struct Signature {
     pub name: &'static str,
     /// Argument names in order, with whether each is optional.
     pub arguments: Vec<(&'static str, bool)>,
+    /// Declared type of each argument, parallel to `arguments` (`Image<unknown bands>`, `List<String>`, …).
+    pub argument_types: Vec<&'static str>,
     pub returns: &'static str,
+}
+
+impl Signature {
+    /// The declared type of argument `name`, if the algorithm has it.
+    pub fn argument_type(&self, name: &str) -> Option<&'static str> {
+        self.arguments.iter().position(|(n, _)| *n == name).map(|i| self.argument_types[i])
+    }
 }
 
 fn table() -> &'static (Vec<Signature>, HashMap<&'static str, usize>) {
@@ -34,15 +44,18 @@ fn table() -> &'static (Vec<Signature>, HashMap<&'static str, usize>) {
                 let name = parts.next().unwrap_or_default();
                 let args = parts.next().unwrap_or_default();
                 let returns = parts.next().unwrap_or_default();
-                let arguments = args
+                let (arguments, argument_types) = args
                     .split(',')
                     .filter(|a| !a.is_empty())
-                    .map(|a| match a.strip_suffix('?') {
-                        Some(n) => (n, true),
-                        None => (a, false),
+                    .map(|a| {
+                        let (n, ty) = a.split_once(':').unwrap_or((a, "Object"));
+                        match n.strip_suffix('?') {
+                            Some(n) => ((n, true), ty),
+                            None => ((n, false), ty),
+                        }
                     })
-                    .collect();
-                Signature { name, arguments, returns }
+                    .unzip();
+                Signature { name, arguments, argument_types, returns }
             })
             .collect();
         let index = sigs.iter().enumerate().map(|(i, s)| (s.name, i)).collect();
@@ -79,7 +92,8 @@ pub fn table_from_reference(doc: &Value) -> String {
                 .map(|x| {
                     let n = x.get("argumentName").and_then(Value::as_str).unwrap_or_default();
                     let opt = x.get("optional").and_then(Value::as_bool).unwrap_or(false);
-                    format!("{n}{}", if opt { "?" } else { "" })
+                    let ty = x.get("type").and_then(Value::as_str).unwrap_or("Object");
+                    format!("{n}{}:{ty}", if opt { "?" } else { "" })
                 })
                 .collect();
             let ret = a.get("returnType").and_then(Value::as_str).unwrap_or_default();

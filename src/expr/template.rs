@@ -80,6 +80,63 @@ pub fn parse_node(v: &Value) -> Result<TemplateNode<'_>, String> {
     }
 }
 
+/// A string of a template that could not be rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderProblem {
+    /// JSON pointer relative to the template.
+    pub pointer: String,
+    pub message: String,
+    pub help: String,
+}
+
+/// The variables a layer's `image` template sees for one year: the pipeline's and the layer's `vars`,
+/// `year`, `next_year` and (when the layer names one) `asset`.
+pub fn layer_vars<'a>(
+    vars: impl IntoIterator<Item = (&'a String, &'a Value)>,
+    asset: Option<&str>,
+    year: i32,
+) -> Map<String, Value> {
+    let mut out: Map<String, Value> = vars.into_iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    out.insert("year".into(), Value::from(year));
+    out.insert("next_year".into(), Value::from(year + 1));
+    if let Some(a) = asset {
+        out.insert("asset".into(), Value::String(a.to_string()));
+    }
+    out
+}
+
+/// Names handlebars itself gives meaning to inside `{{…}}` (helpers, keywords), never variables.
+const HELPERS: &[&str] = &[
+    "if", "else", "unless", "each", "with", "lookup", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not",
+    "len", "this", "true", "false", "null",
+];
+
+/// Variable names a string's placeholders use (`{{year}}`, `{{#if (eq year 2020)}}` → `year`).
+pub fn placeholder_names(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("{{") {
+        let after = &rest[i + 2..];
+        let end = after.find("}}").unwrap_or(after.len());
+        let inner = &after[..end];
+        let mut in_quote = false;
+        for word in inner.split(|c: char| {
+            if c == '"' || c == '\'' {
+                in_quote = !in_quote;
+            }
+            in_quote || !(c.is_ascii_alphanumeric() || c == '_' || c == '@' || c == '.')
+        }) {
+            let name = word.split('.').next().unwrap_or("");
+            let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+            if ok && !HELPERS.contains(&name) && !out.contains(&name) {
+                out.push(name);
+            }
+        }
+        rest = &after[(end + 2).min(after.len())..];
+    }
+    out
+}
+
 /// Renders placeholders in templates, one string at a time.
 pub struct Renderer {
     hb: Handlebars<'static>,
@@ -117,6 +174,72 @@ impl Renderer {
             }
             msg
         })
+    }
+
+    /// Renders every string of a template, collecting each one that fails (an unknown placeholder, with
+    /// "did you mean"; a malformed `{{`) at its pointer; a failed string becomes `null` so the rest can
+    /// still be checked. Malformed nodes are left to the structural check.
+    pub fn render_located(&self, t: &Value) -> (Value, Vec<RenderProblem>) {
+        let mut problems = Vec::new();
+        let out = self.render_at(t, "", false, &mut problems);
+        (out, problems)
+    }
+
+    /// `data`: inside a `const`, where every string is a value.
+    fn render_at(&self, t: &Value, ptr: &str, data: bool, problems: &mut Vec<RenderProblem>) -> Value {
+        let child = |k: &str| format!("{ptr}/{}", crate::pipeline::load::pointer_segment(k));
+        match t {
+            Value::String(s) if s.contains("{{") => match self.render_str(s) {
+                Ok(v) => v,
+                Err(e) => {
+                    problems.push(self.explain(s, ptr, e));
+                    Value::Null
+                }
+            },
+            Value::Array(items) => {
+                let each =
+                    items.iter().enumerate().map(|(i, v)| self.render_at(v, &format!("{ptr}/{i}"), data, problems));
+                Value::Array(each.collect())
+            }
+            // Keys (call names, argument names, `function`, `arg`) are structure: only values are rendered.
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| {
+                        let keep = !data && matches!(k.as_str(), "call" | "function" | "arg");
+                        let data = data || (k == "const" && m.len() == 1);
+                        (k.clone(), if keep { v.clone() } else { self.render_at(v, &child(k), data, problems) })
+                    })
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    /// Explains why `s` could not be rendered: the unknown placeholder with the closest known name.
+    fn explain(&self, s: &str, ptr: &str, error: String) -> RenderProblem {
+        let known: Vec<&str> = self.vars.keys().map(String::as_str).collect();
+        let unknown = placeholder_names(s).into_iter().find(|n| !self.vars.contains_key(*n));
+        let list = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+        match unknown {
+            Some(name) => {
+                let help = match crate::suggest::did_you_mean(name, known.iter().copied()) {
+                    Some(m) => format!("did you mean `{{{{{m}}}}}`? (placeholders here: {list})"),
+                    None => format!("placeholders here: {list}; define others under `vars:`"),
+                };
+                let whole = single_placeholder(s) == Some(name);
+                let message = if whole {
+                    format!("unknown placeholder `{{{{{name}}}}}`")
+                } else {
+                    format!("unknown placeholder `{{{{{name}}}}}` in `{s}`")
+                };
+                RenderProblem { pointer: ptr.to_string(), message, help }
+            }
+            None => RenderProblem {
+                pointer: ptr.to_string(),
+                message: error,
+                help: format!("placeholders are written `{{{{name}}}}`; placeholders here: {list}"),
+            },
+        }
     }
 
     /// Renders every value position of a template; the structure (call names, argument names, function
@@ -269,6 +392,22 @@ mod tests {
         assert_eq!(r.render_str("x {{name}}").unwrap(), json!("x a \"quoted\" <name> & {braces}"));
         let e = r.render_str("{{yaer}}").unwrap_err();
         assert!(e.contains("yaer"), "{e}");
+    }
+
+    #[test]
+    fn unknown_placeholders_are_located_with_a_suggestion() {
+        let r = renderer();
+        let t = json!({"call": "Image.select", "input": {"call": "Image.load", "id": "{{assett}}"},
+            "bandSelectors": ["b_{{year}}", "{{#if (eq year 2020)}}x{{else}}{{nme}}{{/if}}"]});
+        let (out, problems) = r.render_located(&t);
+        assert_eq!(out["input"]["id"], Value::Null);
+        assert_eq!(out["bandSelectors"][0], json!("b_2020"));
+        let ptrs: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
+        assert_eq!(ptrs, ["/input/id"], "{problems:?}");
+        assert_eq!(problems[0].message, "unknown placeholder `{{assett}}`");
+        assert!(problems[0].help.starts_with("did you mean `{{asset}}`?"), "{problems:?}");
+        assert_eq!(placeholder_names("{{#if (eq year 2020)}}a{{else}}{{nme}}{{/if}}"), ["year", "nme"]);
+        assert_eq!(placeholder_names("{{ name }}-{{lookup this \"x\"}}"), ["name"]);
     }
 
     #[test]

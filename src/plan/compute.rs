@@ -3,9 +3,10 @@
 //!
 //! See `docs/computation.md` for why it is built this way.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::expr::template::{self, Renderer};
+use crate::expr::types;
 use crate::expr::{Graph, Id};
 use crate::pipeline::{LayerKind, Pipeline};
 use crate::plan::columns::{area_column, pixels_column, stat_column};
@@ -41,14 +42,17 @@ pub fn prepare(pipeline: &Pipeline) -> Result<Vec<PreparedLayer>, Vec<(String, S
             if is_static { layer.years.iter().take(1).copied().collect() } else { layer.years.clone() };
         let mut images = Vec::new();
         for &year in &reduced {
-            let mut vars: Map<String, Value> = layer.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            vars.insert("year".into(), Value::from(year));
-            vars.insert("next_year".into(), Value::from(year + 1));
-            if let Some(a) = &layer.asset {
-                vars.insert("asset".into(), Value::String(a.clone()));
-            }
+            let vars = template::layer_vars(&layer.vars, layer.asset.as_deref(), year);
             match Renderer::new(vars).render(image) {
-                Ok(v) => images.push((year, v)),
+                // The official client's promotions (a number where an image is needed becomes
+                // `Image.constant`, …); validation has reported every mismatch already.
+                Ok(v) => match types::infer(&v, Some(image), Some(&types::Ty::Image(types::Grid::Unknown))) {
+                    typed if typed.problems.is_empty() => images.push((year, typed.promoted)),
+                    typed => {
+                        let p = &typed.problems[0];
+                        errors.push((layer.name.clone(), format!("year {year}: {} (at `{}`)", p.message, p.pointer)));
+                    }
+                },
                 Err(e) => errors.push((layer.name.clone(), format!("year {year}: {e}"))),
             }
         }
@@ -143,7 +147,9 @@ fn features(g: &mut Graph, pipeline: &Pipeline, which: Features) -> Id {
             let table = g.call("Collection.loadTable", vec![("tableId", id)]);
             let field = g.str(&pipeline.sites.id_property);
             let list = g.strings(ids);
-            let filter = g.call("Filter.inList", vec![("leftField", field), ("rightValue", list)]);
+            // `ee.Filter.inList(field, ids)` as the official clients send it: on the server `Filter.inList`
+            // and `Filter.listContains` pass when the LEFT operand is a list containing the right one.
+            let filter = g.call("Filter.listContains", vec![("leftValue", list), ("rightField", field)]);
             g.call("Collection.filter", vec![("collection", table), ("filter", filter)])
         }
         Features::AssetRange(asset, lo, hi) => {

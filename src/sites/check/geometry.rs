@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::rings::{ring_name, self_crossing};
 use super::{anchor, json_kind, Checker, Mark, Place};
-use crate::diag::{Diagnostic, Severity};
+use crate::diag::{Code, Diagnostic, Severity};
 use crate::sites::source::Step;
 use crate::sites::{Polygon, Ring, Site};
 
@@ -92,9 +92,9 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         match g {
             None => {
                 let a = anchor(f.place, &[], false);
-                self.emit("sites::no-geometry", Severity::Error, |c| {
+                self.emit(Code::SitesNoGeometry, Severity::Error, |c| {
                     c.at(
-                        Diagnostic::error("sites::no-geometry", format!("{who} has no `geometry`")),
+                        Diagnostic::error(Code::SitesNoGeometry, format!("{who} has no `geometry`")),
                         &a,
                         "this feature",
                     )
@@ -104,9 +104,9 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             }
             Some(Value::Null) => {
                 let a = anchor(f.place, &[Step::Key("geometry")], false);
-                self.emit("sites::null-geometry", Severity::Error, |c| {
+                self.emit(Code::SitesNullGeometry, Severity::Error, |c| {
                     c.at(
-                        Diagnostic::error("sites::null-geometry", format!("{who} has a null geometry")),
+                        Diagnostic::error(Code::SitesNullGeometry, format!("{who} has a null geometry")),
                         &a,
                         "no shape",
                     )
@@ -145,9 +145,9 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             None => ("a geometry without a `type`".into(), "add \"type\": \"Polygon\" or \"MultiPolygon\""),
         };
         let who = &f.who;
-        self.emit("sites::geometry-type", Severity::Error, |c| {
+        self.emit(Code::SitesGeometryType, Severity::Error, |c| {
             c.at(
-                Diagnostic::error("sites::geometry-type", format!("{who} is {what}; sites must be polygons")),
+                Diagnostic::error(Code::SitesGeometryType, format!("{who} is {what}; sites must be polygons")),
                 &a,
                 "needs Polygon or MultiPolygon",
             )
@@ -173,7 +173,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             Some(_) if empty => "empty coordinates".to_string(),
             Some(v) => format!("coordinates that are {}", json_kind(v)),
         };
-        let code = if empty || other.is_none() { "sites::empty-geometry" } else { "sites::coordinates" };
+        let code = if empty || other.is_none() { Code::SitesEmptyGeometry } else { Code::SitesCoordinates };
         let who = &f.who;
         self.emit(code, Severity::Error, |c| {
             c.at(Diagnostic::error(code, format!("{who} has {what}")), &a, "no rings")
@@ -198,9 +198,9 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                 let a = f.coordinates(&base);
                 let n = pi.map(|i| format!("polygon {} of ", i + 1)).unwrap_or_default();
                 let who = &f.who;
-                self.emit("sites::empty-geometry", Severity::Error, |c| {
+                self.emit(Code::SitesEmptyGeometry, Severity::Error, |c| {
                     c.at(
-                        Diagnostic::error("sites::empty-geometry", format!("{n}{who} has no rings")),
+                        Diagnostic::error(Code::SitesEmptyGeometry, format!("{n}{who} has no rings")),
                         &a,
                         "expected a list of rings",
                     )
@@ -236,10 +236,10 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         if out.len() < 4 {
             let a = f.coordinates(rpath);
             let n = out.len();
-            self.emit("sites::ring-too-short", Severity::Error, |c| {
+            self.emit(Code::SitesRingTooShort, Severity::Error, |c| {
                 c.at(
                     Diagnostic::error(
-                        "sites::ring-too-short",
+                        Code::SitesRingTooShort,
                         format!("{ring_name} of {who} has {n} position{}", if n == 1 { "" } else { "s" }),
                     ),
                     &a,
@@ -252,8 +252,8 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         if out.first() != out.last() {
             let (a, b) = (at(out.len() - 1), at(0));
             let (f0, l0) = (out[0], out[out.len() - 1]);
-            self.emit("sites::ring-not-closed", Severity::Error, |c| {
-                let d = Diagnostic::error("sites::ring-not-closed", format!("{ring_name} of {who} is not closed"));
+            self.emit(Code::SitesRingNotClosed, Severity::Error, |c| {
+                let d = Diagnostic::error(Code::SitesRingNotClosed, format!("{ring_name} of {who} is not closed"));
                 c.at2(d, &a, "ends here", &b, "starts here").with_help(format!(
                     "repeat the first position [{}, {}] at the end of the ring (it ends at [{}, {}])",
                     f0[0], f0[1], l0[0], l0[1]
@@ -263,8 +263,8 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         }
         if let Some((i, j)) = self_crossing(out) {
             let (a, b) = (at(j), at(i));
-            self.emit("sites::self-intersection", Severity::Warning, |c| {
-                let d = Diagnostic::warning("sites::self-intersection", format!("{ring_name} of {who} crosses itself"));
+            self.emit(Code::SitesSelfIntersection, Severity::Warning, |c| {
+                let d = Diagnostic::warning(Code::SitesSelfIntersection, format!("{ring_name} of {who} crosses itself"));
                 c.at2(
                     d,
                     &a,
@@ -289,9 +289,9 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             ok = false;
             let a = f.coordinates(&path);
             let more = more(p.bad_count);
-            self.emit("sites::position", Severity::Error, |c| {
+            self.emit(Code::SitesPosition, Severity::Error, |c| {
                 c.at(
-                    Diagnostic::error("sites::position", format!("{who} has a position with {what}{more}")),
+                    Diagnostic::error(Code::SitesPosition, format!("{who} has a position with {what}{more}")),
                     &a,
                     "not [longitude, latitude]",
                 )

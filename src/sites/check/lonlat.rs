@@ -5,7 +5,7 @@
 
 use super::geometry::{more, Feature};
 use super::Checker;
-use crate::diag::{Diagnostic, Severity};
+use crate::diag::{Code, Diagnostic, Severity};
 use crate::pipeline::SiteFormatName;
 use crate::sites::{Polygon, Site};
 
@@ -39,10 +39,10 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         let (label, help) = self.range_help(x, y);
         let who = &f.who;
         let more = more(count);
-        self.emit("sites::coordinate-range", Severity::Error, |c| {
+        self.emit(Code::SitesCoordinateRange, Severity::Error, |c| {
             c.at(
                 Diagnostic::error(
-                    "sites::coordinate-range",
+                    Code::SitesCoordinateRange,
                     format!("{who} has a position [{x}, {y}] outside longitude/latitude range{more}"),
                 ),
                 &a,
@@ -83,8 +83,8 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                             ),
                         };
                         let label = format!("in {}{declared}", crs.crs.name());
-                        self.emit("sites::crs-transform", Severity::Error, |c| {
-                            c.at(Diagnostic::error("sites::crs-transform", msg), &a, label).with_help(help)
+                        self.emit(Code::SitesCrsTransform, Severity::Error, |c| {
+                            c.at(Diagnostic::error(Code::SitesCrsTransform, msg), &a, label).with_help(help)
                         });
                         return None;
                     }

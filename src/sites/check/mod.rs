@@ -38,7 +38,7 @@ use super::reader::Pos;
 use super::source::{find, Anchor, Snippet, Step, Store};
 use super::{Site, Summary};
 use crate::crs::Crs;
-use crate::diag::{Diagnostic, Severity};
+use crate::diag::{Code, Diagnostic, Severity};
 use crate::pipeline::SiteSource;
 use ids::IdSet;
 use properties::Missing;
@@ -264,10 +264,10 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
             let end = rel + raw[rel..].iter().take_while(|b| in_token(b)).count();
             let text = String::from_utf8_lossy(&raw[start..end.max(start + 1)]).into_owned();
             let a = Mark::Span(Anchor::within(raw, at, start..end.max(start + 1)));
-            self.emit("sites::non-finite", Severity::Error, |c| {
+            self.emit(Code::SitesNonFinite, Severity::Error, |c| {
                 c.at(
                     Diagnostic::error(
-                        "sites::non-finite",
+                        Code::SitesNonFinite,
                         format!("features[{index}] has a non-finite number `{text}`"),
                     ),
                     &a,
@@ -282,8 +282,8 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
         }
         let a = Mark::Span(Anchor::within(raw, at, rel..(rel + 1).min(raw.len())));
         let text = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-        self.emit("sites::json", Severity::Error, |c| {
-            c.at(Diagnostic::error("sites::json", format!("features[{index}] is not valid JSON: {text}")), &a, "here")
+        self.emit(Code::SitesJson, Severity::Error, |c| {
+            c.at(Diagnostic::error(Code::SitesJson, format!("features[{index}] is not valid JSON: {text}")), &a, "here")
                 .with_help("fix the JSON syntax of this feature")
         });
     }
@@ -292,9 +292,9 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
         if raw.first() != Some(&b'{') {
             let what = json_kind_of_raw(raw);
             let a = Mark::Span(Anchor::within(raw, at, 0..raw.len().min(40)));
-            self.emit("sites::not-a-feature", Severity::Error, |c| {
+            self.emit(Code::SitesNotAFeature, Severity::Error, |c| {
                 c.at(
-                    Diagnostic::error("sites::not-a-feature", format!("features[{index}] is {what}, not a Feature")),
+                    Diagnostic::error(Code::SitesNotAFeature, format!("features[{index}] is {what}, not a Feature")),
                     &a,
                     "expected a Feature object",
                 )
@@ -317,13 +317,13 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
                 let shown = ty.as_str().map(|s| format!("`{s}`")).unwrap_or_else(|| ty.to_string());
                 let bare = ty.as_str().is_some_and(|s| GEOMETRY_TYPES.contains(&s));
                 let a = anchor(Place::Json { raw, at }, &[Step::Key("type")], false);
-                self.emit("sites::not-a-feature", Severity::Error, |c| {
+                self.emit(Code::SitesNotAFeature, Severity::Error, |c| {
                     let msg = if bare {
                         format!("features[{index}] is a bare {shown} geometry, not a Feature")
                     } else {
                         format!("features[{index}] has type {shown}, not `Feature`")
                     };
-                    c.at(Diagnostic::error("sites::not-a-feature", msg), &a, "expected \"Feature\"").with_help(
+                    c.at(Diagnostic::error(Code::SitesNotAFeature, msg), &a, "expected \"Feature\"").with_help(
                         r#"wrap each geometry in a Feature: {"type": "Feature", "properties": {"site_id": …}, "geometry": …}"#,
                     )
                 });

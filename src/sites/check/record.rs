@@ -8,7 +8,7 @@ use super::geometry::Feature;
 use super::rings::ring_name;
 use super::{Checker, FileCrs, Mark, Place, RawFeature};
 use crate::crs::{Crs, CrsError};
-use crate::diag::{Diagnostic, Severity};
+use crate::diag::{Code, Diagnostic, Severity};
 use crate::sites::reader::Pos;
 use crate::sites::source::Anchor;
 use crate::sites::{Polygon, Site};
@@ -63,13 +63,13 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                 };
                 if d.crs.as_ref().map_or(true, |c| c.definition() != crs.definition() || c.name() != crs.name()) {
                     let w = Diagnostic::warning(
-                        "sites::crs-override",
+                        Code::SitesCrsOverride,
                         format!("`sites.crs: {text}` overrides the coordinate system `{name}` declares ({theirs})"),
                     );
                     let w = self
                         .at(w, &self.declared_at(d), "declared here")
                         .with_help("remove `sites.crs` to use the file's own coordinate system");
-                    self.top("sites::crs-override", w);
+                    self.top(Code::SitesCrsOverride, w);
                 }
             }
             self.set_crs(FileCrs { crs, origin: Some("set by `sites.crs`".into()) });
@@ -83,10 +83,10 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             }
             Err(e) => {
                 let help = format!("{}; or set `sites.crs` to the coordinate system of the coordinates", e.help());
-                let err = Diagnostic::error("sites::crs", format!("the coordinate system `{name}` declares: {e}"));
+                let err = Diagnostic::error(Code::SitesCrs, format!("the coordinate system `{name}` declares: {e}"));
                 let mark = self.declared_at(&d);
                 let err = self.at(err, &mark, "declared here").with_help(help);
-                self.top("sites::crs", err);
+                self.top(Code::SitesCrs, err);
                 self.crs_failed = true;
                 false
             }
@@ -115,10 +115,10 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                 Some(s) => format!("did you mean `{s}`? set `sites.id: {s}` in the pipeline, or rename the field"),
                 None => format!("its fields are {listed}; set `sites.id` to the field that names each site"),
             };
-            let d = Diagnostic::error("sites::no-id", format!("`{name}` has no `{idp}` field"))
+            let d = Diagnostic::error(Code::SitesNoId, format!("`{name}` has no `{idp}` field"))
                 .in_record(name.clone(), "fields", Some(&listed))
                 .with_help(help);
-            self.top("sites::no-id", d);
+            self.top(Code::SitesNoId, d);
             go_on = false;
         }
         let wanted: Vec<(String, &'static str)> = self
@@ -144,10 +144,10 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                 None => format!("its fields are {listed}; {help}"),
             };
             let d =
-                Diagnostic::warning("sites::missing-property", format!("{what} `{field}` is not a field of `{name}`"))
+                Diagnostic::warning(Code::SitesMissingProperty, format!("{what} `{field}` is not a field of `{name}`"))
                     .in_record(name.clone(), "fields", Some(&listed))
                     .with_help(help);
-            self.emit("sites::missing-property", Severity::Warning, |_| d);
+            self.emit(Code::SitesMissingProperty, Severity::Warning, |_| d);
         }
         go_on
     }
@@ -201,9 +201,9 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             Geom::Unreadable(reason) => {
                 let a = f.anchor(&[], false);
                 let who = &f.who;
-                self.emit("sites::geometry", Severity::Error, |c| {
+                self.emit(Code::SitesGeometry, Severity::Error, |c| {
                     c.at(
-                        Diagnostic::error("sites::geometry", format!("{who} has a geometry that cannot be read")),
+                        Diagnostic::error(Code::SitesGeometry, format!("{who} has a geometry that cannot be read")),
                         &a,
                         reason,
                     )
@@ -225,9 +225,9 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                 let a = f.coordinates(&p.into_iter().collect::<Vec<_>>());
                 let n = p.map(|i| format!("polygon {} of ", i + 1)).unwrap_or_default();
                 let who = &f.who;
-                self.emit("sites::empty-geometry", Severity::Error, |c| {
+                self.emit(Code::SitesEmptyGeometry, Severity::Error, |c| {
                     c.at(
-                        Diagnostic::error("sites::empty-geometry", format!("{n}{who} has no rings")),
+                        Diagnostic::error(Code::SitesEmptyGeometry, format!("{n}{who} has no rings")),
                         &a,
                         "expected a list of rings",
                     )
@@ -249,19 +249,19 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
     /// A reader failure: the file cannot be read on (at record `index` when known).
     pub fn read_failed(&mut self, message: String, index: Option<usize>) {
         let name = self.name.clone();
-        let d = Diagnostic::error("sites::read", format!("cannot read site file `{name}`: {message}"));
+        let d = Diagnostic::error(Code::SitesRead, format!("cannot read site file `{name}`: {message}"));
         let d = match index {
             Some(i) => d.in_record(name, &format!("feature {i}"), None),
             None => d.in_file(name),
         };
-        self.top("sites::read", d.with_help("the file may be damaged or truncated; export it again"));
+        self.top(Code::SitesRead, d.with_help("the file may be damaged or truncated; export it again"));
     }
 
     /// Reports a file without features (unless an error already explains it).
     pub fn empty(&mut self, message: &str, help: &str) {
         if self.errors == 0 {
-            let d = Diagnostic::error("sites::empty", message).in_file(self.name.clone()).with_help(help);
-            self.top("sites::empty", d);
+            let d = Diagnostic::error(Code::SitesEmpty, message).in_file(self.name.clone()).with_help(help);
+            self.top(Code::SitesEmpty, d);
         }
     }
 
@@ -269,10 +269,10 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
     pub fn finish_records(mut self) -> (crate::sites::Summary, Vec<Diagnostic>) {
         if self.index == 0 && self.errors == 0 {
             let name = self.name.clone();
-            let d = Diagnostic::error("sites::empty", format!("the site file `{name}` has no features"))
+            let d = Diagnostic::error(Code::SitesEmpty, format!("the site file `{name}` has no features"))
                 .in_file(name)
                 .with_help("add the site polygons as features");
-            self.top("sites::empty", d);
+            self.top(Code::SitesEmpty, d);
         }
         self.close()
     }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::{geom_from, number_value, ReadError, Records};
 use crate::crs::Crs;
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::sites::check::{DeclaredCrs, Geom, Record};
 
 pub struct FgbRecords {
@@ -23,7 +23,7 @@ pub struct FgbRecords {
 
 pub fn open(path: &Path, name: &str) -> Result<FgbRecords, Diagnostic> {
     let fail = |e: &dyn std::fmt::Display| {
-        Diagnostic::error("sites::read", format!("`{name}` is not a FlatGeobuf file geepipe can read: {e}"))
+        Diagnostic::error(Code::SitesRead, format!("`{name}` is not a FlatGeobuf file geepipe can read: {e}"))
             .in_file(name)
             .with_help("check the file (e.g. `ogrinfo FILE`), or export the sites again")
     };

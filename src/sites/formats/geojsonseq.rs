@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::pipeline::SiteSource;
 use crate::sites::check::Checker;
 use crate::sites::reader::Scanner;
@@ -26,7 +26,7 @@ pub fn scan(
     let read_error = |e: std::io::Error| Report {
         summary: Summary::default(),
         diagnostics: vec![
-            Diagnostic::error("sites::read", format!("cannot read site file `{name}`: {e}")).in_file(name.clone())
+            Diagnostic::error(Code::SitesRead, format!("cannot read site file `{name}`: {e}")).in_file(name.clone())
         ],
     };
     let store = match json_store(path, len, limit) {

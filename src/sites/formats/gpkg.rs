@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::{geom_from, ReadError, Records};
 use crate::crs::Crs;
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::sites::check::{DeclaredCrs, Geom, Record};
 use crate::suggest::did_you_mean;
 
@@ -28,7 +28,7 @@ pub struct GpkgRecords {
 
 /// Opens the GeoPackage and picks the layer: the named one, else the only one.
 pub fn open(path: &Path, name: &str, layer: Option<&str>) -> Result<GpkgRecords, Diagnostic> {
-    let fail = |msg: String, help: String| Diagnostic::error("sites::read", msg).in_file(name).with_help(help);
+    let fail = |msg: String, help: String| Diagnostic::error(Code::SitesRead, msg).in_file(name).with_help(help);
     let not_gpkg = |e: rusqlite::Error| {
         fail(
             format!("`{name}` is not a GeoPackage geepipe can read: {e}"),
@@ -58,7 +58,7 @@ pub fn open(path: &Path, name: &str, layer: Option<&str>) -> Result<GpkgRecords,
                     None if names.is_empty() => "it has no feature layers".to_string(),
                     None => format!("its layers are {listed}"),
                 };
-                let d = Diagnostic::error("sites::layer", format!("`{name}` has no layer `{wanted}`"))
+                let d = Diagnostic::error(Code::SitesLayer, format!("`{name}` has no layer `{wanted}`"))
                     .in_record(name, "layers", Some(&listed))
                     .with_help(help);
                 return Err(d);
@@ -67,13 +67,13 @@ pub fn open(path: &Path, name: &str, layer: Option<&str>) -> Result<GpkgRecords,
         None => match layers.as_slice() {
             [one] => one.clone(),
             [] => {
-                return Err(Diagnostic::error("sites::empty", format!("`{name}` has no feature layer"))
+                return Err(Diagnostic::error(Code::SitesEmpty, format!("`{name}` has no feature layer"))
                     .in_file(name)
                     .with_help("the sites must be a layer of polygons"))
             }
             _ => {
                 return Err(Diagnostic::error(
-                    "sites::layer",
+                    Code::SitesLayer,
                     format!("`{name}` has {} layers; which one holds the sites?", layers.len()),
                 )
                 .in_record(name, "layers", Some(&listed))

@@ -26,7 +26,7 @@ use geo_traits::{CoordTrait, GeometryTrait, GeometryType, LineStringTrait, Multi
 use super::check::{Checker, DeclaredCrs, Geom, Record};
 use super::source::Store;
 use super::{Polygon, Report, Ring, Site};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::pipeline::{SiteFormatName, SiteSource};
 
 /// A reader failure while going through the records, at record `index` when known.
@@ -69,7 +69,7 @@ pub fn scan_records(
         SiteFormatName::Flatgeobuf => fgb::open(path, &name).map(|r| Box::new(r) as Box<dyn Records>),
         SiteFormatName::Geoparquet => parquet::open(path, &name).map(|r| Box::new(r) as Box<dyn Records>),
         SiteFormatName::Geojson | SiteFormatName::Geojsonseq => {
-            Err(Diagnostic::error("sites::format", "not a binary format").in_file(name.clone()))
+            Err(Diagnostic::error(Code::SitesFormat, "not a binary format").in_file(name.clone()))
         }
     };
     let mut reader = match opened {

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use super::{geom_from, number_value, ReadError, Records};
 use crate::crs::Crs;
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::sites::check::{DeclaredCrs, Geom, Record};
 
 /// Rows decoded at a time.
@@ -32,7 +32,7 @@ pub struct ParquetRecords {
 }
 
 pub fn open(path: &Path, name: &str) -> Result<ParquetRecords, Diagnostic> {
-    let fail = |msg: String, help: &str| Diagnostic::error("sites::read", msg).in_file(name).with_help(help);
+    let fail = |msg: String, help: &str| Diagnostic::error(Code::SitesRead, msg).in_file(name).with_help(help);
     let write_it = "write it as GeoParquet, e.g. GeoPandas `gdf.to_parquet(…)` or `ogr2ogr -f Parquet …`";
     let file = File::open(path).map_err(|e| fail(format!("cannot read site file `{name}`: {e}"), ""))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
@@ -50,7 +50,7 @@ pub fn open(path: &Path, name: &str) -> Result<ParquetRecords, Diagnostic> {
     let encoding = column.get("encoding").and_then(Value::as_str).unwrap_or("WKB");
     if !encoding.eq_ignore_ascii_case("WKB") {
         return Err(Diagnostic::error(
-            "sites::format",
+            Code::SitesFormat,
             format!("the geometry column `{geometry}` of `{name}` is encoded as `{encoding}`; geepipe reads WKB"),
         )
         .in_file(name)

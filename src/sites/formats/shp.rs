@@ -17,7 +17,7 @@ use shapefile::{PolygonRing, Shape, ShapeReader};
 
 use super::{number_value, ReadError, Records};
 use crate::crs::Crs;
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::sites::check::{DeclaredCrs, Geom, Record};
 use crate::sites::Polygon;
 
@@ -30,7 +30,7 @@ pub struct ShpRecords {
 
 /// Opens the `.shp`, `.shx` and `.dbf` (and `.cpg`); a missing `.dbf` is an error with help.
 pub fn open(path: &Path, name: &str) -> Result<ShpRecords, Diagnostic> {
-    let fail = |msg: String, help: &str| Err(Diagnostic::error("sites::read", msg).in_file(name).with_help(help));
+    let fail = |msg: String, help: &str| Err(Diagnostic::error(Code::SitesRead, msg).in_file(name).with_help(help));
     let sidecar = |ext: &str| crate::sites::side_file(path, ext);
     let shapes = match ShapeReader::from_path(path) {
         Ok(s) => s,
