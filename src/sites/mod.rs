@@ -215,7 +215,8 @@ pub fn scan_with_limit(source: &SiteSource, limit: u64, visit: impl FnMut(Site) 
         }
         Err(e) => {
             return fail(
-                Diagnostic::error(Code::SitesRead, format!("cannot read site file `{name}`: {e}")).in_file(name.clone()),
+                Diagnostic::error(Code::SitesRead, format!("cannot read site file `{name}`: {e}"))
+                    .in_file(name.clone()),
             )
         }
     };

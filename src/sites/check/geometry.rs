@@ -264,7 +264,8 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         if let Some((i, j)) = self_crossing(out) {
             let (a, b) = (at(j), at(i));
             self.emit(Code::SitesSelfIntersection, Severity::Warning, |c| {
-                let d = Diagnostic::warning(Code::SitesSelfIntersection, format!("{ring_name} of {who} crosses itself"));
+                let d =
+                    Diagnostic::warning(Code::SitesSelfIntersection, format!("{ring_name} of {who} crosses itself"));
                 c.at2(
                     d,
                     &a,

@@ -151,8 +151,12 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                 if feature_id {
                     help.push_str("; this feature has a top-level `id`, but geepipe reads the id from `properties`");
                 }
-                c.at(Diagnostic::error(Code::SitesNoId, format!("features[{index}] has no `{idp}` property")), &a, label)
-                    .with_help(help)
+                c.at(
+                    Diagnostic::error(Code::SitesNoId, format!("features[{index}] has no `{idp}` property")),
+                    &a,
+                    label,
+                )
+                .with_help(help)
             });
             return None;
         };

@@ -97,7 +97,7 @@ pub struct Checker<'s, V> {
     store: Store,
     diags: Vec<Diagnostic>,
     top_diags: Vec<Diagnostic>,
-    counts: BTreeMap<&'static str, (usize, Severity)>,
+    counts: BTreeMap<Code, (usize, Severity)>,
     errors: usize,
     ids: IdSet,
     missing: Vec<(String, &'static str, Missing)>,
@@ -148,7 +148,7 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
     }
 
     /// Counts a problem; builds and keeps its diagnostic only while fewer than [`SHOWN_PER_KIND`] are shown.
-    fn emit(&mut self, code: &'static str, severity: Severity, make: impl FnOnce(&Self) -> Diagnostic) {
+    fn emit(&mut self, code: Code, severity: Severity, make: impl FnOnce(&Self) -> Diagnostic) {
         let entry = self.counts.entry(code).or_insert((0, severity));
         entry.0 += 1;
         let n = entry.0;
@@ -195,7 +195,7 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
         }
     }
 
-    fn top(&mut self, code: &'static str, d: Diagnostic) {
+    fn top(&mut self, code: Code, d: Diagnostic) {
         self.counts.entry(code).or_insert((0, d.severity)).0 += 1;
         if d.is_error() {
             self.errors += 1;
@@ -203,7 +203,7 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
         self.top_diags.push(d);
     }
 
-    fn top_at(&mut self, code: &'static str, msg: String, pos: Pos, len: u64, label: &str, help: &str) {
+    fn top_at(&mut self, code: Code, msg: String, pos: Pos, len: u64, label: &str, help: &str) {
         let a = Anchor { span: pos.offset..pos.offset + len, start: pos };
         let mut d = self.at_span(Diagnostic::error(code, msg), &a, label);
         if !help.is_empty() {
