@@ -64,6 +64,7 @@ impl Cx<'_> {
                 Code::OutputGeojsonLong,
                 "a long GeoJSON repeats each site geometry once per row",
                 "long",
+                "",
             );
         }
         let geometry = match (format, o.geometry) {
