@@ -1,6 +1,7 @@
 //! `geepipe run` with the local engine: compute on GeoTIFFs, write the table and manifest, print where
 //! they are.
 
+use crate::diag::Code;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -107,7 +108,7 @@ pub fn run(g: &Global, pipeline: &Pipeline, args: &RunArgs) -> i32 {
             exit::INVALID_INPUT
         }
         Err(LocalError::Read(e)) => {
-            let mut d = crate::diag::Diagnostic::error("local::read", e.to_string());
+            let mut d = crate::diag::Diagnostic::error(Code::LocalRead, e.to_string());
             if let Some(h) = e.help() {
                 d = d.with_help(h);
             }
@@ -120,7 +121,7 @@ pub fn run(g: &Global, pipeline: &Pipeline, args: &RunArgs) -> i32 {
             exit::INTERRUPTED
         }
         Err(LocalError::Output(e)) => {
-            g.report(&[crate::diag::Diagnostic::error("local::write", e.to_string())]);
+            g.report(&[crate::diag::Diagnostic::error(Code::LocalWrite, e.to_string())]);
             exit::ENVIRONMENT
         }
     }

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::executor::{Counts, Event, Observer};
 use crate::pipeline::Pipeline;
 use crate::results::manifest::{self, Input, Manifest, Timings, Totals};
@@ -158,7 +158,7 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
         groups.iter().map(|g| grid::Grid::for_raster(&sources[g[0]].raster)).collect::<Result<Vec<_>, _>>().map_err(
             |e| {
                 let mut d =
-                    Diagnostic::error("local::raster", e.to_string()).in_file(pipeline.source.display().to_string());
+                    Diagnostic::error(Code::LocalRaster, e.to_string()).in_file(pipeline.source.display().to_string());
                 if let Some(h) = e.help() {
                     d = d.with_help(h);
                 }
@@ -177,7 +177,7 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.unwrap_or(0))
         .build()
-        .map_err(|e| LocalError::Input(vec![Diagnostic::error("local::threads", e.to_string())]))?;
+        .map_err(|e| LocalError::Input(vec![Diagnostic::error(Code::LocalThreads, e.to_string())]))?;
     let threads = pool.current_num_threads();
 
     // Read every site once, in file order, into the spill.
@@ -325,7 +325,7 @@ fn compute_all(
 ) -> Result<order::ResultSpill, LocalError> {
     let io_error = |e: std::io::Error| {
         LocalError::Input(vec![Diagnostic::error(
-            "local::spill",
+            Code::LocalSpill,
             format!("cannot use a temporary file in `{}`: {e}", dir.display()),
         )])
     };

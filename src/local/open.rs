@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::geotiff::GeoTiff;
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::pipeline::{LayerKind, Pipeline};
 
 /// One layer-year's raster.
@@ -85,7 +85,7 @@ pub fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<
     for (li, l) in p.layers.iter().enumerate() {
         let Some(template) = &l.local else {
             errors.push(
-                Diagnostic::error("local::no-path", format!("layer `{}` has no `local` raster path", l.name))
+                Diagnostic::error(Code::LocalNoPath, format!("layer `{}` has no `local` raster path", l.name))
                     .with_help("add `local: data/{{year}}.tif` to the layer")
                     .in_file(src.clone()),
             );
@@ -95,7 +95,7 @@ pub fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<
             let path = match render_path(template, year, &l.name, &l.vars) {
                 Ok(p) => p,
                 Err(m) => {
-                    errors.push(Diagnostic::error("local::template", m).in_file(src.clone()));
+                    errors.push(Diagnostic::error(Code::LocalTemplate, m).in_file(src.clone()));
                     break;
                 }
             };
@@ -108,8 +108,9 @@ pub fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<
                         r
                     }
                     Err(e) => {
-                        let mut d = Diagnostic::error("local::raster", format!("layer `{}`, year {year}: {e}", l.name))
-                            .in_file(src.clone());
+                        let mut d =
+                            Diagnostic::error(Code::LocalRaster, format!("layer `{}`, year {year}: {e}", l.name))
+                                .in_file(src.clone());
                         if let Some(h) = e.help() {
                             d = d.with_help(h);
                         }
@@ -122,7 +123,7 @@ pub fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<
             if usize::from(raster.bands) < wanted {
                 errors.push(
                     Diagnostic::error(
-                        "local::bands",
+                        Code::LocalBands,
                         format!(
                             "layer `{}` has {wanted} bands ({}) but `{path}` has only {}",
                             l.name,

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::pipeline::SiteSource;
 use crate::sites::Site;
 
@@ -92,7 +92,7 @@ impl SiteSpill {
     ) -> Result<SiteSpill, Vec<Diagnostic>> {
         let io_error = |e: io::Error| {
             vec![Diagnostic::error(
-                "local::spill",
+                Code::LocalSpill,
                 format!("cannot write a temporary file in `{}`: {e}", dir.display()),
             )
             .with_help("the local engine keeps the sites it reads in a temporary file beside the output table")]
@@ -102,7 +102,7 @@ impl SiteSpill {
         let mut failed: Option<io::Error> = None;
         let read = crate::sites::for_each(source, |site| {
             if stop() {
-                return Err(Diagnostic::error("local::stopped", "the run was interrupted"));
+                return Err(Diagnostic::error(Code::LocalStopped, "the run was interrupted"));
             }
             buf.clear();
             encode_site(&site, &mut buf);
@@ -110,7 +110,7 @@ impl SiteSpill {
                 Ok(slot) => s.slots.push(slot),
                 Err(e) => {
                     failed = Some(e);
-                    return Err(Diagnostic::error("local::stopped", "the run stopped"));
+                    return Err(Diagnostic::error(Code::LocalStopped, "the run stopped"));
                 }
             }
             let [x0, y0, x1, y1] = site.bbox();
