@@ -69,6 +69,9 @@ impl RasterError {
     /// What the user can do about it.
     pub fn help(&self) -> Option<String> {
         match self {
+            RasterError::Open { path, .. } if super::http::is_url(&path.to_string_lossy()) => {
+                Some("check the URL and that the server answers range requests (`curl -r 0-99 URL`)".into())
+            }
             RasterError::Open { .. } => {
                 Some("check the layer's `local:` path template (it is relative to the pipeline file)".into())
             }
@@ -354,6 +357,18 @@ impl GeoTiff {
         GeoTiff::from_source(Arc::new(source), path, id)
     }
 
+    /// Opens a `local:` location: an `http(s)://` URL (read with range requests, see [`super::http`]) or
+    /// a file path.
+    pub fn open_location(location: &str, id: usize) -> Result<GeoTiff, RasterError> {
+        if !super::http::is_url(location) {
+            return GeoTiff::open(&super::open::clean_path(Path::new(location)), id);
+        }
+        let shown = PathBuf::from(super::http::redact(location));
+        let source = super::http::HttpSource::open(location)
+            .map_err(|m| RasterError::Open { path: shown.clone(), source: std::io::Error::other(m) })?;
+        GeoTiff::from_source(Arc::new(source), &shown, id)
+    }
+
     /// Reads the header and georeferencing of the raster in `source` (`path` names it in messages).
     pub fn from_source(source: Arc<dyn ByteSource>, path: &Path, id: usize) -> Result<GeoTiff, RasterError> {
         let bytes = source.len();
@@ -598,6 +613,11 @@ impl GeoTiff {
     /// Bytes requested from the source so far.
     pub fn bytes_read(&self) -> u64 {
         self.source.bytes_read()
+    }
+
+    /// Requests made to the source so far (HTTP; 0 for files).
+    pub fn requests(&self) -> u64 {
+        self.source.requests()
     }
 
     /// Byte range `(offset, length)` of chunk `(cx, cy)` of band `band` in the file.

@@ -31,6 +31,7 @@ pub mod coverage;
 pub mod geokeys;
 pub mod geotiff;
 pub mod grid;
+pub mod http;
 pub mod open;
 pub mod order;
 pub mod project;
@@ -419,6 +420,9 @@ fn manifest(
         let size = if r.crs.is_geographic() { "pixel_size_deg" } else { "pixel_size" };
         details.insert(size.into(), serde_json::json!([r.transform.dx, r.transform.dy.abs()]));
         details.insert("bytes_read".into(), r.bytes_read().into());
+        if r.requests() > 0 {
+            details.insert("http_requests".into(), r.requests().into());
+        }
         details.insert("nodata".into(), r.nodata.map(Value::from).unwrap_or(Value::Null));
         m.inputs.push(Input {
             kind: "raster".into(),

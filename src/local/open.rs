@@ -101,7 +101,7 @@ pub fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<
             };
             let raster = match by_path.get(&path) {
                 Some(r) => r.clone(),
-                None => match GeoTiff::open(&clean_path(std::path::Path::new(&path)), by_path.len()) {
+                None => match GeoTiff::open_location(&path, by_path.len()) {
                     Ok(r) => {
                         let r = Arc::new(r);
                         by_path.insert(path.clone(), r.clone());
