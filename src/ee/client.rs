@@ -208,10 +208,10 @@ impl Client {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.map_err(|e| Problem::from_reqwest(&e))?;
+        let resp = req.send().await.map_err(Problem::from_reqwest)?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.map_err(|e| Problem::from_reqwest(&e))?;
+        let bytes = resp.bytes().await.map_err(Problem::from_reqwest)?;
         if !status.is_success() {
             return Err(Problem::from_response(status.as_u16(), &headers, &bytes));
         }

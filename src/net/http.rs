@@ -92,8 +92,10 @@ impl Problem {
         }
     }
 
-    /// A request that got no (complete) answer, from the reqwest error and its sources.
-    pub fn from_reqwest(e: &reqwest::Error) -> Problem {
+    /// A request that got no (complete) answer, from the reqwest error and its sources (pass
+    /// `e.without_url()` when the URL may hold a credential).
+    pub fn from_reqwest(e: reqwest::Error) -> Problem {
+        let e = &e;
         let mut kind = if e.is_timeout() {
             TransportKind::Timeout
         } else if e.is_connect() {

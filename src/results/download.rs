@@ -55,7 +55,7 @@ impl Http {
         if range_from > 0 {
             req = req.header(reqwest::header::RANGE, format!("bytes={range_from}-"));
         }
-        let resp = req.send().await.map_err(|e| Problem::from_reqwest(&e))?;
+        let resp = req.send().await.map_err(Problem::from_reqwest)?;
         if resp.status().is_success() || resp.status() == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
             return Ok(resp);
         }
@@ -71,7 +71,7 @@ impl Http {
             .run(
                 || async {
                     let resp = self.request(url, 0).await?;
-                    let b = resp.bytes().await.map_err(|e| Problem::from_reqwest(&e))?;
+                    let b = resp.bytes().await.map_err(Problem::from_reqwest)?;
                     serde_json::from_slice(&b).map_err(|e| decode_problem(&e.to_string()))
                 },
                 |_, p, _| tracing::debug!("retrying {} after: {}", redact_url(url), p.summary()),
@@ -492,7 +492,7 @@ async fn transfer(http: &Http, f: &RemoteFile, part: &Path, have: u64) -> Result
             Ok(c) => c,
             Err(e) => {
                 let _ = file.flush().await;
-                return Err(TransferError::Http(Problem::from_reqwest(&e)));
+                return Err(TransferError::Http(Problem::from_reqwest(e)));
             }
         };
         hasher.update(&chunk);
