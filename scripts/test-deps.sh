@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv-test
-STAMP="$VENV/.geepipe-deps-v5"
+STAMP="$VENV/.geepipe-deps-v6"
 # Debian's Chromium for the report's browser tests (tests/report_browser.rs), installed as root with apt.
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
@@ -31,4 +31,9 @@ npm install --silent --no-audit --no-fund --prefix "$VENV/node" --save-exact "pl
 # Local engine, projected rasters: rasterio (its wheel bundles GDAL) writes Albers/UTM GeoTIFFs and COGs,
 # pyproj reprojects the polygons for exactextract and computes geodesic cell areas: tests/local_projected.rs
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "rasterio>=1.4" "pyproj>=3.6"
+# Site formats and Parquet output (tests/formats.rs): pyogrio (its wheel bundles GDAL) writes Shapefile,
+# GeoPackage, FlatGeobuf and GeoJSONSeq; GeoPandas (with pyproj) reprojects and writes GeoParquet; pyarrow
+# and DuckDB read the Parquet tables back.
+"$VENV/bin/pip" install --quiet --disable-pip-version-check "pyogrio==0.13.0" "geopandas==1.2.0" "pyarrow==26.0.1" \
+  "duckdb==2.0.1"
 touch "$STAMP"
