@@ -51,10 +51,14 @@ fn fixture(yaml: &str) -> Fixture {
 const COLLECTION9: &str =
     "projects/mapbiomas-public/assets/brazil/lulc/collection9/mapbiomas_collection90_integration_v1";
 
+/// An image pipeline over the official client's captured image (MapBiomas collection 9, band
+/// `classification_<year>`), written as a custom layer so the expression is exactly the client's.
 fn image_pipeline(image: &str, export: &str, years: &str) -> String {
     format!(
         "name: img\nkind: image\nsites: {{file: sites.geojson, id: site_id}}\nyears: {years}\n\
-         layers: [{{catalog: mapbiomas_lulc, asset: {COLLECTION9}}}]\nimage: {image}\nexport: {export}\n"
+         layers: [{{name: mapbiomas_lulc, kind: categorical, scale: 30, asset: {COLLECTION9}, \
+         image: {{call: Image.select, input: {{call: Image.load, id: '{{{{asset}}}}'}}, bandSelectors: ['classification_{{{{year}}}}']}}}}]\n\
+         image: {image}\nexport: {export}\n"
     )
 }
 

@@ -264,9 +264,11 @@ fn categorical_and_continuous_years_reduce_in_one_call_per_layer() {
     assert!(text.contains("\"String.encodeJSON\"") && text.contains("\"Image.pixelArea\""));
     // Continuous outputs are named exactly as the column contract's columns.
     assert!(text.contains("\"modis_ndvi__2023__ndvi__max\""));
-    // Each layer is reduced at its own scale.
-    assert!(text.contains("\"scale\":{\"constantValue\":30}"), "MapBiomas at 30 m");
-    assert!(text.contains("\"scale\":{\"constantValue\":250}"), "MODIS at 250 m");
+    // Each layer is reduced on its own grid: MapBiomas on its class band's, MODIS on the projection of the
+    // year's first image (`setDefaultProjection`), so neither `scale` nor `crs` is sent.
+    assert!(!text.contains("\"scale\""), "no scale: each layer's own grid");
+    assert!(!text.contains("\"Projection\""), "no crs: each layer's own grid");
+    assert_eq!(text.matches("\"Image.setDefaultProjection\"").count(), 14, "MODIS: one per year");
 }
 
 #[test]

@@ -81,6 +81,8 @@ struct Source {
     layer: usize,
     year: i32,
     raster: Arc<GeoTiff>,
+    /// The raster of the layer's no-data mask band (`local_mask`), on the same grid.
+    mask: Option<Arc<GeoTiff>>,
 }
 
 /// Removes `.` and `name/..` components without touching the file system (for display and the manifest).
@@ -213,7 +215,17 @@ fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<Diag
                 );
                 continue;
             }
-            sources.push(Source { layer: li, year, raster });
+            let mask = match (&l.nodata.mask, &l.local_mask) {
+                (Some(_), Some(t)) => match open_mask(t, year, l, &raster, &mut by_path) {
+                    Ok(m) => Some(m),
+                    Err(m) => {
+                        errors.push(Diagnostic::error("local::mask", m).in_file(src.clone()));
+                        continue;
+                    }
+                },
+                _ => None,
+            };
+            sources.push(Source { layer: li, year, raster, mask });
         }
     }
     if errors.is_empty() {
@@ -221,6 +233,62 @@ fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<Diag
     } else {
         Err(errors)
     }
+}
+
+/// Opens the no-data mask raster of a layer-year; it must lie on the layer raster's grid.
+fn open_mask(
+    template: &str,
+    year: i32,
+    l: &crate::pipeline::Layer,
+    raster: &GeoTiff,
+    by_path: &mut BTreeMap<String, Arc<GeoTiff>>,
+) -> Result<Arc<GeoTiff>, String> {
+    let path = render_path(template, year, &l.name, &l.vars)?;
+    let mask = match by_path.get(&path) {
+        Some(m) => m.clone(),
+        None => {
+            let m = GeoTiff::open(&clean_path(std::path::Path::new(&path)), by_path.len())
+                .map_err(|e| format!("layer `{}`, year {year}, `local_mask`: {e}", l.name))?;
+            let m = Arc::new(m);
+            by_path.insert(path.clone(), m.clone());
+            m
+        }
+    };
+    if !mask.same_grid(raster) {
+        return Err(format!(
+            "layer `{}`, year {year}: the mask raster `{path}` is not on the grid of `{}` (size and \
+             georeferencing must be the same)",
+            l.name,
+            raster.path.display()
+        ));
+    }
+    Ok(mask)
+}
+
+/// Whether each pixel of the rectangle `cols × rows` (global, end exclusive) is data by the mask raster:
+/// its band 1 holds one of `valid`. Row-major, `cols.1 - cols.0` per row.
+fn mask_window(
+    cache: &ChunkCache,
+    mask: &GeoTiff,
+    valid: &[f64],
+    cols: (usize, usize),
+    rows: (usize, usize),
+) -> Result<Vec<bool>, RasterError> {
+    let w = cols.1 - cols.0;
+    let mut out = vec![false; w * (rows.1 - rows.0)];
+    let (cw, ch) = (mask.chunk_width as usize, mask.chunk_height as usize);
+    for cy in rows.0 / ch..=(rows.1 - 1) / ch {
+        for cx in cols.0 / cw..=(cols.1 - 1) / cw {
+            let chunk = cache.get(mask, cx as u32, cy as u32, 0)?;
+            for gy in (cy * ch).max(rows.0)..((cy + 1) * ch).min(rows.1) {
+                for gx in (cx * cw).max(cols.0)..((cx + 1) * cw).min(cols.1) {
+                    let v = chunk.values.get((gy - cy * ch) * chunk.width + (gx - cx * cw));
+                    out[(gy - rows.0) * w + (gx - cols.0)] = valid.contains(&v);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Everything the workers share.
@@ -517,7 +585,14 @@ fn accumulate(
                                 continue;
                             }
                             let chunk = ctx.cache.get(r, cx as u32, cy as u32, band as u16)?;
+                            let layer = &ctx.pipeline.layers[ctx.sources[job].layer];
+                            let mask = match (&ctx.sources[job].mask, &layer.nodata.mask) {
+                                (Some(m), Some(nd)) => Some(mask_window(&ctx.cache, m, &nd.valid, (xs, xe), (ys, ye))?),
+                                _ => None,
+                            };
                             let cells = Cells {
+                                nodata: &layer.nodata.values,
+                                mask: mask.as_deref(),
                                 cov,
                                 row_area: &row_area,
                                 block: (gc0, gr0, bw),
@@ -542,6 +617,10 @@ fn accumulate(
 
 /// The cells of one chunk within one coverage block.
 struct Cells<'a> {
+    /// The layer's no-data values (never a class nor part of a statistic).
+    nodata: &'a [f64],
+    /// Whether each cell of `cols × rows` is data by the layer's mask raster.
+    mask: Option<&'a [bool]>,
     cov: &'a [f64],
     row_area: &'a [f64],
     /// Global column and row of the block's first cell, and the block's width.
@@ -568,8 +647,13 @@ impl Cells<'_> {
                     continue;
                 }
                 let v: f64 = vrow[gx - ox].into();
-                if !r.is_valid(v) {
+                if !r.is_valid(v) || self.nodata.contains(&v) {
                     continue;
+                }
+                if let Some(m) = self.mask {
+                    if !m[(gy - self.rows.0) * (self.cols.1 - self.cols.0) + (gx - self.cols.0)] {
+                        continue;
+                    }
                 }
                 match acc {
                     Acc::Cat(c) => c.add(v, w, cell_m2),
