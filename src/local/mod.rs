@@ -15,6 +15,7 @@
 
 pub mod area;
 pub mod coverage;
+pub mod evenodd;
 pub mod geotiff;
 pub mod zonal;
 

@@ -104,7 +104,8 @@ pub fn num(g: &mut Graph, x: f64) -> Id {
     }
 }
 
-/// The feature of one site: `Feature{geometry: Polygon|MultiPolygon{coordinates, evenOdd: true}, metadata}`.
+/// The feature of one site: `Feature{geometry: Polygon|MultiPolygon{coordinates, evenOdd: true,
+/// geodesic: false}, metadata}`.
 pub fn site_feature(g: &mut Graph, pipeline: &Pipeline, site: &Site) -> Id {
     let geometry = site_geometry(g, site);
     let mut meta = vec![(pipeline.sites.id_property.clone(), g.str(&site.id))];
@@ -119,7 +120,10 @@ pub fn site_feature(g: &mut Graph, pipeline: &Pipeline, site: &Site) -> Id {
     g.call("Feature", vec![("geometry", geometry), ("metadata", metadata)])
 }
 
-/// The geometry of one site: `Polygon|MultiPolygon{coordinates, evenOdd: true}`.
+/// The geometry of one site: `Polygon|MultiPolygon{coordinates, evenOdd: true, geodesic: false}`: edges
+/// are straight lines in longitude/latitude as GeoJSON means them (Earth Engine's default for
+/// coordinates given as numbers is geodesic edges), and rings are filled by the even-odd rule, as the
+/// local engine fills them.
 pub fn site_geometry(g: &mut Graph, site: &Site) -> Id {
     let mut polys = Vec::with_capacity(site.polygons.len());
     for poly in &site.polygons {
@@ -142,7 +146,8 @@ pub fn site_geometry(g: &mut Graph, site: &Site) -> Id {
         ("GeometryConstructors.Polygon", polys.pop().unwrap_or_else(|| g.array(Vec::new())))
     };
     let t = g.bool(true);
-    g.call(ctor, vec![("coordinates", coords), ("evenOdd", t)])
+    let straight = g.bool(false);
+    g.call(ctor, vec![("coordinates", coords), ("evenOdd", t), ("geodesic", straight)])
 }
 
 fn features(g: &mut Graph, pipeline: &Pipeline, which: Features) -> Id {

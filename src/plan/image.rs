@@ -74,7 +74,8 @@ fn rectangle(g: &mut Graph, [w, s, e, n]: [f64; 4]) -> Id {
     let ring = g.array(ring);
     let coords = g.array(vec![ring]);
     let t = g.bool(true);
-    g.call("GeometryConstructors.Polygon", vec![("coordinates", coords), ("evenOdd", t)])
+    let straight = g.bool(false);
+    g.call("GeometryConstructors.Polygon", vec![("coordinates", coords), ("evenOdd", t), ("geodesic", straight)])
 }
 
 /// The pixel size in metres an export uses: `image.scale` (which already falls back to `reduce.scale`),

@@ -17,6 +17,7 @@
 
 use std::path::Path;
 
+pub mod antimeridian;
 mod check;
 mod reader;
 mod source;
