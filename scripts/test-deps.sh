@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv-test
-STAMP="$VENV/.geepipe-deps-v3"
+STAMP="$VENV/.geepipe-deps-v4"
 if [ -f "$STAMP" ]; then exit 0; fi
 python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
@@ -15,4 +15,7 @@ python3 -m venv "$VENV"
 # Local engine: exactextract (exact zonal statistics, reads NumPy arrays; wheels bundle GEOS) and NumPy.
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "exactextract==0.3.0"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "numpy>=1.26"
+# Local engine, projected rasters: rasterio (its wheel bundles GDAL) writes Albers/UTM GeoTIFFs and COGs,
+# pyproj reprojects the polygons for exactextract and computes geodesic cell areas: tests/local_projected.rs
+"$VENV/bin/pip" install --quiet --disable-pip-version-check "rasterio>=1.4" "pyproj>=3.6"
 touch "$STAMP"

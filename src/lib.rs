@@ -6,6 +6,10 @@
 //! [`ee`] (REST client) → [`executor`] with its [`journal`] → [`results`]; [`local`] computes the same
 //! statistics on GeoTIFFs without Earth Engine.
 
+// First: the print macros every later module uses (never panicking on a closed stream).
+#[macro_use]
+mod stdio;
+
 pub mod catalog;
 pub mod cli;
 pub mod crs;

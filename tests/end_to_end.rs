@@ -1,29 +1,44 @@
 //! `geepipe run` end to end, as a user runs it: the strict fake Earth Engine (every body checked against
-//! the reference contract) runs the exports and writes each one's CSV into a real Cloud Storage emulator
-//! (fake-gcs-server), and geepipe plans, submits, watches, downloads and merges them into one table.
+//! the reference contract, every expression evaluated with Earth Engine's documented semantics) runs the
+//! exports and writes each one's CSV into a real Cloud Storage emulator (fake-gcs-server), and geepipe
+//! plans, submits, watches, downloads and merges them into one table.
 //!
-//! The expected table is computed here, independently of geepipe, from the fake's published synthetic
-//! rule (`fake_ee::synthetic`): what Earth Engine "measured" for each site, layer and year.
+//! The expected table is computed here from the synthetic world's definition (`expected`, over
+//! `fake_ee::world`) with the documented meaning of each catalog layer, independently of geepipe's
+//! planner and column contract: categorical hectares and pixels, continuous statistics with a
+//! percentile, a static layer, first years and kept properties.
 
 mod common;
+mod expected;
 
 use std::collections::BTreeMap;
 
 use common::Test;
+use expected::Ring;
 use fake_ee::gcs_emulator::GcsEmulator;
-use fake_ee::{synthetic, Clock, Config, Durations, FakeEe};
+use fake_ee::{Clock, Config, Durations, FakeEe};
 
 const TOKEN: &str = "e2e-static-token-7f3a";
-const SITES: usize = 11;
+const SITES: usize = 12;
+
+/// Site `i`: a 0.005° square near Brasília, except the last one, south of every asset's footprint.
+fn ring(i: usize) -> Ring {
+    let (x, y) = if i == SITES - 1 { (-48.0, -65.0) } else { (-48.0 + i as f64 * 0.01, -15.8) };
+    vec![[x, y], [x + 0.005, y], [x + 0.005, y + 0.005], [x, y + 0.005], [x, y]]
+}
+
+/// Sites 3 and 7 were planted in 2021: their 2020 is not reported.
+fn planted(i: usize) -> Option<i32> {
+    [3, 7].contains(&i).then_some(2021)
+}
 
 fn sites_geojson() -> String {
     let features: Vec<String> = (0..SITES)
         .map(|i| {
-            let (x, y) = (-48.0 + i as f64 * 0.01, -15.8);
+            let planted = planted(i).map(|y| format!(r#","planted":{y}"#)).unwrap_or_default();
             format!(
-                r#"{{"type":"Feature","properties":{{"site_id":"s{i:02}","name":"Farm \"{i}\", north"}},"geometry":{{"type":"Polygon","coordinates":[[[{x},{y}],[{x2},{y}],[{x2},{y2}],[{x},{y2}],[{x},{y}]]]}}}}"#,
-                x2 = x + 0.005,
-                y2 = y + 0.005
+                r#"{{"type":"Feature","properties":{{"site_id":"s{i:02}","name":"Farm \"{i}\", north"{planted}}},"geometry":{{"type":"Polygon","coordinates":[{}]}}}}"#,
+                serde_json::to_string(&ring(i)).unwrap()
             )
         })
         .collect();
@@ -37,11 +52,14 @@ sites:
   file: sites.geojson
   id: site_id
   keep: [name]
+  first_year: planted
 years: 2020..2021
 layers:
   - catalog: mapbiomas_lulc
   - catalog: modis_ndvi
-    stats: [mean, max]
+    stats: [mean, max, p50]
+  - catalog: srtm_elevation
+    stats: [mean, p90]
 export:
   to: gcs
   bucket: e2e-bucket
@@ -70,6 +88,12 @@ struct Row {
     value: Option<f64>,
 }
 
+/// The asset and scale of a catalog layer (catalog data, not the planner).
+fn asset_and_scale(layer: &str) -> (String, f64) {
+    let l = geepipe::catalog::get(layer).expect("catalog entry");
+    (l.asset.expect("asset"), l.scale.expect("scale"))
+}
+
 fn expected() -> Vec<Row> {
     let legend: BTreeMap<i64, String> = geepipe::catalog::get("mapbiomas_lulc")
         .and_then(|l| l.legend)
@@ -95,12 +119,21 @@ fn expected() -> Vec<Row> {
             stat: String::new(),
             value: None,
         };
-        for year in [2020, 2021] {
-            let classes = synthetic::categorical(&site, "mapbiomas_lulc", year);
+        let years: Vec<i32> = [2020, 2021].into_iter().filter(|y| planted(i).is_none_or(|p| *y >= p)).collect();
+        let r = ring(i);
+        // Every layer here is reduced on its own grid (no scale is sent): the native 0.00025° cells.
+        let native = expected::native_scale();
+        // MapBiomas: band `classification` of the year's image of the catalogued collection (the first
+        // image whose `year` is the year; the synthetic images all carry collection 10, version v1);
+        // hectares and pixels per class.
+        let (asset, _) = asset_and_scale("mapbiomas_lulc");
+        for &year in &years {
+            let t = expected::first_image_of_year(&asset, year).expect("an image in the year");
+            let classes = expected::classes_at(&asset, "classification", t, &r, native);
             if classes.is_empty() {
                 rows.push(base("mapbiomas_lulc", year, "nodata"));
             }
-            for (code, ha, px) in classes {
+            for (code, (ha, px)) in classes {
                 rows.push(Row {
                     class_code: Some(code),
                     class_name: legend.get(&code).cloned().unwrap_or_default(),
@@ -110,20 +143,30 @@ fn expected() -> Vec<Row> {
                 });
             }
         }
-        for year in [2020, 2021] {
-            let values: Vec<(&str, Option<f64>)> =
-                ["mean", "max"].iter().map(|s| (*s, synthetic::stat(&site, "modis_ndvi", year, "ndvi", s))).collect();
-            if values.iter().all(|(_, v)| v.is_none()) {
-                rows.push(base("modis_ndvi", year, "nodata"));
-                continue;
-            }
-            for (stat, value) in values {
-                rows.push(Row {
-                    band: "ndvi".into(),
-                    stat: stat.into(),
-                    value,
-                    ..base("modis_ndvi", year, "continuous")
-                });
+        // MODIS NDVI: the year's mean of the 16-day `NDVI` band × 0.0001, on the grid of the year's first
+        // image (the composite is given its projection).
+        let (asset, _) = asset_and_scale("modis_ndvi");
+        // SRTM: one static image, reduced once, the same numbers in every year.
+        let (srtm, _) = asset_and_scale("srtm_elevation");
+        let elevation = expected::single(&srtm, "elevation", &r, native, 1.0);
+        for &year in &years {
+            let px = expected::yearly_mean(&asset, "NDVI", year, &r, native, 0.0001);
+            for (layer, band, stats, px) in [
+                ("modis_ndvi", "ndvi", &["mean", "max", "p50"][..], &px),
+                ("srtm_elevation", "elevation", &["mean", "p90"][..], &elevation),
+            ] {
+                if px.is_empty() {
+                    rows.push(base(layer, year, "nodata"));
+                    continue;
+                }
+                for stat in stats {
+                    rows.push(Row {
+                        band: band.into(),
+                        stat: stat.to_string(),
+                        value: expected::stat(px, stat),
+                        ..base(layer, year, "continuous")
+                    });
+                }
             }
         }
     }
@@ -215,7 +258,7 @@ fn run_submits_watches_fetches_and_merges_into_the_expected_table() {
     let out = t.code(0);
     let table = out.dir.join("out/e2e.csv");
 
-    // Every request fit the contract; one operation per chunk (11 sites, 4 per task → 3 chunks).
+    // Every request fit the contract; one operation per chunk (12 sites, 4 per task → 3 chunks).
     let counters = ee.counters();
     assert!(counters.rejections.is_empty(), "the fake refused requests: {:?}", counters.rejections);
     assert_eq!(counters.operations_created, 3, "{counters:?}");
@@ -235,8 +278,10 @@ fn run_submits_watches_fetches_and_merges_into_the_expected_table() {
         );
         assert!(close(g.area_ha, w.area_ha) && close(g.pixels, w.pixels) && close(g.value, w.value), "{g:?}\n{w:?}");
     }
-    // Some site-years have no data in the synthetic world, and they are in the table explicitly.
-    assert!(got.iter().any(|r| r.kind == "nodata"));
+    // The site outside every asset's footprint has no data, explicitly in the table; first years hold.
+    assert!(got.iter().filter(|r| r.site == "s11").all(|r| r.kind == "nodata"));
+    assert!(!got.iter().any(|r| r.site == "s03" && r.year == 2020));
+    assert!(got.iter().any(|r| r.stat == "p50" && r.value.is_some()));
 
     // The manifest sits beside the table with every chunk's operation.
     let manifest: serde_json::Value =

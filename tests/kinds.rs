@@ -79,7 +79,7 @@ fn errors(yaml: &str) -> Vec<(String, String)> {
     let f = fixture(yaml);
     match load(&f.path, &Overrides::default()) {
         Ok(_) => Vec::new(),
-        Err(ds) => ds.into_iter().map(|d| (d.code, d.message)).collect(),
+        Err(ds) => ds.into_iter().map(|d| (d.code.to_string(), d.message)).collect(),
     }
 }
 
@@ -453,7 +453,7 @@ fn classifier_mistakes_are_located_errors() {
         let f = classifier_fixture(&classifier_pipeline(sites, classifier, export));
         let errs: Vec<(String, String, Option<String>)> = match load(&f.path, &Overrides::default()) {
             Ok(_) => Vec::new(),
-            Err(ds) => ds.into_iter().map(|d| (d.code, d.message, d.help)).collect(),
+            Err(ds) => ds.into_iter().map(|d| (d.code.to_string(), d.message, d.help)).collect(),
         };
         assert!(
             errs.iter().any(|(c, m, h)| c == code && (m.contains(word) || h.as_deref().unwrap_or("").contains(word))),

@@ -315,7 +315,13 @@ fn asset_sites_plan_one_task_and_split_by_ids_or_random_halves() {
     assert!(half.body.to_string().contains("\"geepipe_r\""));
     let by_ids = pl.task("c00000a", &["x1".into(), "x2".into()]).unwrap();
     assert_fits(&c, &by_ids.body, "asset ids");
-    assert!(by_ids.body.to_string().contains("\"Filter.inList\""));
+    assert!(by_ids.body.to_string().contains("\"Filter.listContains\""));
+    // Evaluated with Earth Engine's semantics (the fake's table `f0`, `f1`, … keyed by `site_id`), the
+    // chunk holds exactly the listed sites.
+    let two = pl.task("c00000a", &["f1".into(), "f3".into(), "absent".into()]).unwrap();
+    let rows = fake_ee::eval::evaluate(&two.body["expression"], None).expect("evaluates").into_features().unwrap();
+    let ids: Vec<String> = rows.iter().map(|f| f.get("site_id").unwrap().csv_text()).collect();
+    assert_eq!(ids, ["f1", "f3"]);
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! The checked-in JSON Schema and field reference stay in step with the raw model, document every
-//! field, and accept the example pipelines.
+//! field, and accept the example pipelines; the list of diagnostic codes stays in step with
+//! `geepipe::diag::Code`.
 //!
-//! Regenerate both files after changing `src/pipeline/raw.rs` with `GEEPIPE_BLESS=1 cargo test --test schema`.
+//! Regenerate the files after changing `src/pipeline/raw.rs` or `src/diag/code.rs` with
+//! `GEEPIPE_BLESS=1 cargo test --test schema`.
 
 mod common;
 use common::{repo_root, Test};
@@ -30,6 +32,42 @@ fn check_generated(rel: &str, generated: &str, how: &str) {
              or `{how}`, and commit the result."
         );
     }
+}
+
+#[test]
+fn checked_in_diagnostic_codes_are_current() {
+    check_generated(
+        "docs/diagnostics.md",
+        &geepipe::diag::Code::markdown(),
+        "GEEPIPE_BLESS=1 cargo test --test schema",
+    );
+}
+
+/// Every code in the enum is reported somewhere in `src/` (a code nothing reports would be listed in the docs
+/// for nothing).
+#[test]
+fn every_diagnostic_code_is_used() {
+    fn sources(dir: &std::path::Path, out: &mut String) {
+        for e in std::fs::read_dir(dir).expect("src") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                sources(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("diag/code.rs") {
+                out.push_str(&std::fs::read_to_string(&p).expect("read"));
+            }
+        }
+    }
+    let mut text = String::new();
+    sources(&repo_root().join("src"), &mut text);
+    let unused: Vec<String> = geepipe::diag::Code::ALL
+        .iter()
+        .filter(|c| {
+            let v = format!("Code::{c:?}");
+            !text.match_indices(&v).any(|(i, _)| !text[i + v.len()..].starts_with(|ch: char| ch.is_alphanumeric()))
+        })
+        .map(|c| c.to_string())
+        .collect();
+    assert!(unused.is_empty(), "codes nothing reports (remove them from src/diag/code.rs): {unused:?}");
 }
 
 #[test]

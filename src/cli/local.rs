@@ -1,12 +1,16 @@
 //! `geepipe run` with the local engine: compute on GeoTIFFs, write the table and manifest, print where
 //! they are.
 
+use crate::diag::Code;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use super::run::RunArgs;
 use super::Global;
+use crate::executor::{JsonLines, Observer, Progress};
 use crate::exit;
-use crate::local::{self, LocalError, Options};
+use crate::local::{self, LocalError, Options, Watch};
 use crate::pipeline::Pipeline;
 
 /// Shows `p` relative to the current folder when it is inside it.
@@ -24,9 +28,36 @@ fn options() -> Options {
         o.threads = Some(t);
     }
     if let Some(mb) = std::env::var("GEEPIPE_CACHE_MB").ok().and_then(|v| v.parse::<usize>().ok()) {
-        o.cache_bytes = mb.max(1) << 20;
+        o.cache_bytes = Some(mb.max(1) << 20);
     }
     o
+}
+
+/// A flag set on Ctrl-C or SIGTERM (the run then stops between sites and removes its temporary files).
+fn stop_on_signals() -> &'static AtomicBool {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    static WATCHING: std::sync::Once = std::sync::Once::new();
+    WATCHING.call_once(|| {
+        let spawned = std::thread::Builder::new().name("signals".into()).spawn(|| {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async {
+                let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+                    return;
+                };
+                loop {
+                    tokio::select! {
+                        r = tokio::signal::ctrl_c() => if r.is_err() { return; },
+                        _ = term.recv() => {}
+                    }
+                    STOP.store(true, Ordering::SeqCst);
+                }
+            });
+        });
+        drop(spawned);
+    });
+    &STOP
 }
 
 /// Runs `pipeline` locally. `--detach` and `--no-fetch` have no meaning here: the table is written at once.
@@ -35,7 +66,26 @@ pub fn run(g: &Global, pipeline: &Pipeline, args: &RunArgs) -> i32 {
         eprintln!("note: `--detach` is ignored by the local engine (it runs to the end)");
     }
     let layer_years: usize = pipeline.layers.iter().map(|l| l.years.len()).sum();
-    match local::run(pipeline, &options()) {
+    let mut observers: Vec<Box<dyn Observer>> = Vec::new();
+    if !g.quiet {
+        use std::io::IsTerminal;
+        let terminal = std::io::stderr().is_terminal();
+        // GEEPIPE_PROGRESS_EVERY (seconds) shortens the period of the plain lines (tests).
+        let plain = std::env::var("GEEPIPE_PROGRESS_EVERY").ok().and_then(|v| v.parse::<f64>().ok());
+        let every = Duration::from_secs_f64(if terminal { 1.0 } else { plain.unwrap_or(30.0).max(0.0) });
+        observers.push(Box::new(Progress::new(terminal, every)));
+    }
+    if let Some(path) = &args.exec.events {
+        match JsonLines::create(path) {
+            Ok(j) => observers.push(Box::new(j)),
+            Err(e) => {
+                eprintln!("error: cannot write events to {}: {e}", path.display());
+                return exit::ENVIRONMENT;
+            }
+        }
+    }
+    let watch = Watch { observers, stop: stop_on_signals() };
+    match local::run(pipeline, &options(), watch) {
         Ok(out) => {
             g.report(&out.warnings);
             if !g.quiet {
@@ -58,7 +108,7 @@ pub fn run(g: &Global, pipeline: &Pipeline, args: &RunArgs) -> i32 {
             exit::INVALID_INPUT
         }
         Err(LocalError::Read(e)) => {
-            let mut d = crate::diag::Diagnostic::error("local::read", e.to_string());
+            let mut d = crate::diag::Diagnostic::error(Code::LocalRead, e.to_string());
             if let Some(h) = e.help() {
                 d = d.with_help(h);
             }
@@ -66,8 +116,12 @@ pub fn run(g: &Global, pipeline: &Pipeline, args: &RunArgs) -> i32 {
             eprintln!("nothing was written; the previous table (if any) is unchanged");
             exit::ENVIRONMENT
         }
+        Err(LocalError::Interrupted) => {
+            eprintln!("interrupted: nothing was written; the previous table (if any) is unchanged");
+            exit::INTERRUPTED
+        }
         Err(LocalError::Output(e)) => {
-            g.report(&[crate::diag::Diagnostic::error("local::write", e.to_string())]);
+            g.report(&[crate::diag::Diagnostic::error(Code::LocalWrite, e.to_string())]);
             exit::ENVIRONMENT
         }
     }

@@ -36,6 +36,19 @@ pub struct RunArgs {
     pub exec: ExecArgs,
 }
 
+/// Longest interval or timeout accepted, in seconds (a week).
+const MAX_SECONDS: f64 = 7.0 * 86400.0;
+
+/// Parses a number of seconds for a poll interval or timeout: finite, more than 0, at most a week.
+/// (A Duration cannot hold infinity or NaN; `inf` used to panic.)
+fn seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !v.is_finite() || v <= 0.0 || v > MAX_SECONDS {
+        return Err(format!("`{s}` is out of range: give a number of seconds above 0 and at most {MAX_SECONDS}"));
+    }
+    Ok(v)
+}
+
 /// Options shared by `run`, `status`, `wait` and `cancel`.
 #[derive(Debug, Clone, Args)]
 pub struct ExecArgs {
@@ -49,16 +62,16 @@ pub struct ExecArgs {
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
     /// Shortest poll interval in seconds.
-    #[arg(long, env = "GEEPIPE_POLL_MIN", default_value = "5", hide = true)]
+    #[arg(long, env = "GEEPIPE_POLL_MIN", default_value = "5", value_parser = seconds, hide = true)]
     pub poll_min: f64,
     /// Longest poll interval in seconds.
-    #[arg(long, env = "GEEPIPE_POLL_MAX", default_value = "60", hide = true)]
+    #[arg(long, env = "GEEPIPE_POLL_MAX", default_value = "60", value_parser = seconds, hide = true)]
     pub poll_max: f64,
     /// First retry backoff in milliseconds (doubling, full jitter).
     #[arg(long, env = "GEEPIPE_RETRY_BASE_MS", default_value = "500", hide = true)]
     pub retry_base_ms: u64,
     /// HTTP request timeout in seconds.
-    #[arg(long, env = "GEEPIPE_HTTP_TIMEOUT", default_value = "60", hide = true)]
+    #[arg(long, env = "GEEPIPE_HTTP_TIMEOUT", default_value = "60", value_parser = seconds, hide = true)]
     pub http_timeout: f64,
 }
 
@@ -429,7 +442,8 @@ pub fn wait(g: &Global, a: WaitArgs) -> i32 {
     };
     let planner: Arc<dyn ChunkPlanner> = Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() });
     let settings = Settings {
-        deadline: a.timeout.map(|s| Instant::now() + Duration::from_secs(s)),
+        // A timeout past what a clock can hold is no timeout.
+        deadline: a.timeout.and_then(|s| Instant::now().checked_add(Duration::from_secs(s))),
         retry_finished_failures: false,
         ..settings(&p, &a.exec)
     };

@@ -80,6 +80,18 @@ pub enum Event {
         cancelled: usize,
         remaining: usize,
     },
+    /// The local engine starts computing `sites` sites (counts then count sites, not chunks).
+    LocalStarted {
+        sites: usize,
+        layer_years: usize,
+        threads: usize,
+        cache_mb: u64,
+    },
+    /// The local engine has computed `done` of `total` sites.
+    SitesDone {
+        done: usize,
+        total: usize,
+    },
 }
 
 impl Event {
@@ -98,6 +110,8 @@ impl Event {
             Event::FatalStop { .. } => "fatal_stop",
             Event::Poll { .. } => "poll",
             Event::Finished { .. } => "finished",
+            Event::LocalStarted { .. } => "local_started",
+            Event::SitesDone { .. } => "sites_done",
         }
     }
 
@@ -135,7 +149,7 @@ impl Counts {
     }
 }
 
-/// A listener for executor events.
+/// A listener for executor events (and the local engine's, which count sites instead of chunks).
 pub trait Observer: Send {
     fn event(&mut self, event: &Event, counts: &Counts);
     /// Called once at the end (flush, clear the bar).

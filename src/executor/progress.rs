@@ -1,5 +1,6 @@
 //! Progress for people: an indicatif bar with counts and ETA on a terminal, plain periodic lines otherwise
-//! (logs, CI). Both go to stderr.
+//! (logs, CI). Both go to stderr. The same observer shows the local engine's runs, which count sites
+//! (it switches to sites on `local_started`).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -15,6 +16,10 @@ pub struct Progress {
     last: Option<Instant>,
     start: Instant,
     start_done: Option<usize>,
+    /// Counting sites of a local run rather than chunks.
+    sites: bool,
+    /// A line was printed.
+    printed: bool,
 }
 
 impl Progress {
@@ -28,10 +33,13 @@ impl Progress {
             );
             b
         });
-        Progress { bar, every, last: None, start: Instant::now(), start_done: None }
+        Progress { bar, every, last: None, start: Instant::now(), start_done: None, sites: false, printed: false }
     }
 
     fn line(&self, c: &Counts) -> String {
+        if self.sites {
+            return format!("{} of {} sites computed", c.succeeded, c.total);
+        }
         format!(
             "{} running, {} pending, {} waiting, {} succeeded, {} failed{}",
             c.running,
@@ -69,10 +77,28 @@ impl Observer for Progress {
         if self.start_done.is_none() {
             self.start_done = Some(c.done());
         }
+        if let Event::LocalStarted { sites, layer_years, threads, cache_mb } = event {
+            // A local run: count sites; lines only once a period has passed (short runs stay quiet).
+            self.sites = true;
+            self.start = Instant::now();
+            self.last = Some(Instant::now());
+            if let Some(b) = &self.bar {
+                b.set_style(
+                    ProgressStyle::with_template("{bar:30} {pos}/{len} sites  {per_sec}  ETA {eta}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                b.reset_eta();
+                b.println(format!(
+                    "computing {sites} sites × {layer_years} layer-years on {threads} threads ({cache_mb} MB chunk cache)"
+                ));
+            }
+        }
         if let Some(b) = &self.bar {
             b.set_length(c.total as u64);
             b.set_position(c.done() as u64);
-            b.set_message(self.line(c));
+            if !self.sites {
+                b.set_message(self.line(c));
+            }
             match event {
                 Event::Failed { chunk, error, .. } => b.println(format!("chunk {chunk} failed: {error}")),
                 Event::FatalStop { error, .. } => b.println(format!("stopping: {error}")),
@@ -82,8 +108,10 @@ impl Observer for Progress {
         }
         let important = matches!(event, Event::Failed { .. } | Event::FatalStop { .. } | Event::Split { .. });
         let due = self.last.is_none_or(|t| t.elapsed() >= self.every);
-        if important || due || matches!(event, Event::Finished { .. }) {
+        let finished = matches!(event, Event::Finished { .. }) && (!self.sites || self.printed);
+        if important || due || finished {
             self.last = Some(Instant::now());
+            self.printed = true;
             let mut err = std::io::stderr().lock();
             match event {
                 Event::Failed { chunk, error, .. } => {

@@ -42,6 +42,7 @@ use serde_json::{Map, Value};
 
 use super::check::{signature, ExprProblem, Signature};
 use super::template::{parse_node, TemplateNode};
+use crate::diag::Code;
 use crate::pipeline::load::pointer_segment;
 
 /// Where an image's pixels lie, as far as the expression tells.
@@ -214,7 +215,7 @@ pub fn infer(rendered: &Value, original: Option<&Value>, expected: Option<&Ty>) 
 pub struct LayerCheck {
     /// `(diagnostic code, problem)`: `layers::placeholder` (a string that cannot be rendered) or
     /// `layers::type` (a mismatch); the first per place, whichever year it showed in.
-    pub problems: Vec<(&'static str, ExprProblem)>,
+    pub problems: Vec<(Code, ExprProblem)>,
     /// The type of the layer's image (its first year), when it could be inferred.
     pub ty: Option<Ty>,
 }
@@ -238,7 +239,7 @@ pub fn check_layer<'a>(
         for p in render_problems {
             if seen.insert(p.pointer.clone()) {
                 let problem = ExprProblem { pointer: p.pointer, message: p.message, help: Some(p.help) };
-                out.problems.push(("layers::placeholder", problem));
+                out.problems.push((Code::LayersPlaceholder, problem));
             }
         }
         let typed = infer(&rendered, Some(template), Some(&Ty::image()));
@@ -247,7 +248,7 @@ pub fn check_layer<'a>(
                 if p.pointer.is_empty() {
                     p.message = format!("the layer's `image`: {}", p.message);
                 }
-                out.problems.push(("layers::type", p));
+                out.problems.push((Code::LayersType, p));
             }
         }
         out.ty.get_or_insert(typed.ty);

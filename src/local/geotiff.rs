@@ -1,27 +1,40 @@
-//! GeoTIFF and Cloud-Optimized GeoTIFF reading for the local engine (and a small writer for tests, the
-//! demo and the benchmark).
+//! GeoTIFF and Cloud-Optimized GeoTIFF reading for the local engine (a small writer for tests, the demo and
+//! the benchmark is in [`write`]).
 //!
-//! Pixels are decoded by the pure-Rust `tiff` crate, one strip or tile ("chunk") at a time: the engine
-//! only ever asks for the chunks a site's window touches, and a bounded LRU [`ChunkCache`] keeps recently
-//! decoded chunks for neighbouring sites. Georeferencing is read here from the GeoTIFF tags:
+//! The header is parsed by the pure-Rust `tiff` crate, and pixels are decoded by it one strip or tile
+//! ("chunk") at a time: the engine only asks for the chunks a site's window touches, and a bounded
+//! [`super::cache::ChunkCache`] keeps decoded chunks for neighbouring sites. Bytes come from a
+//! [`ByteSource`] (a file, or an `http(s)://` URL read with range requests). Georeferencing is read here:
 //!
 //! - ModelPixelScale (33550) + ModelTiepoint (33922), or ModelTransformation (34264) without rotation;
-//! - GeoKeyDirectory (34735): GTModelType (1024), GTRasterType (1025; PixelIsPoint shifts the origin by
-//!   half a pixel, as GDAL does), GeographicType (2048), ProjectedCSType (3072);
-//! - GDAL_NODATA (42113), an ASCII number (or `nan`).
+//! - the GeoKeys (34735/34736/34737, see [`super::geokeys`]); PixelIsPoint shifts the origin by half a
+//!   pixel, as GDAL does;
+//! - GDAL_NODATA (42113), an ASCII number (or `nan`), compared with pixels **in the raster's own sample
+//!   type** (a float32 raster's nodata `-9999.9` is the float32 nearest to it; an integer raster's
+//!   non-integer or out-of-range nodata matches no pixel), as GDAL does.
 //!
-//! Supported: striped and tiled, uncompressed / LZW / Deflate (with or without predictor), 8/16/32/64-bit
-//! integers and 32/64-bit floats, chunky or planar multi-band. Geographic coordinates only: a raster in
-//! a projected CRS is refused with its EPSG code and a `gdalwarp` hint (see docs/local-engine.md).
+//! Every raster is read correctly or refused: before any pixel is read, [`GeoTiff::open`] checks each
+//! strip or tile against the file: it must lie inside the file, an uncompressed one must hold all its
+//! pixels' bytes, and a compressed one cannot claim more pixels than its bytes can expand to (Deflate
+//! expands at most 1032:1, LZW ~4096:1, PackBits 64:1). So a header claiming 10⁶ × 10⁶ pixels in a
+//! 100-byte strip is refused instead of allocating a terabyte. A decoder reading past a chunk's last
+//! byte meets the end of the stream (see [`super::source`]) and the read fails. Strips and tiles of
+//! byte count 0 are "sparse" (GDAL's `SPARSE_OK`) and read as nodata (0 without nodata), as GDAL does.
+//!
+//! Supported: striped and tiled, uncompressed / LZW / Deflate / PackBits (with or without predictor),
+//! 8/16/32/64-bit integers and 32/64-bit floats, chunky or planar multi-band.
 
-use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufReader, Write};
+mod write;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tiff::decoder::{ChunkType, Decoder, DecodingResult, Limits};
 use tiff::tags::Tag;
+
+pub use super::geokeys::GeoKeys;
+use super::source::{ByteSource, FileSource, SourceReader};
+pub use write::{patch_tag, write, write_with, Compress, Layout, Samples, WriteSpec};
 
 /// Why a raster cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +54,12 @@ pub enum RasterError {
     Projected { path: PathBuf, crs: String },
     #[error("`{path}`: {message}")]
     Unsupported { path: PathBuf, message: String },
+    /// The file contradicts itself or is cut short: refused rather than read wrongly.
+    #[error("`{path}` is damaged: {message}")]
+    Damaged { path: PathBuf, message: String },
+    /// Reading failed in the middle of a run (disk or network).
+    #[error("reading `{path}` failed: {message}")]
+    Read { path: PathBuf, message: String },
 }
 
 impl RasterError {
@@ -59,13 +78,17 @@ impl RasterError {
                 "write the raster with GDAL (`gdal_translate -a_srs EPSG:4326 ...`) so it carries its georeferencing"
                     .into(),
             ),
+            RasterError::Damaged { .. } => Some(
+                "download or export the raster again; `gdalinfo -checksum file.tif` shows whether GDAL can read it"
+                    .into(),
+            ),
             _ => None,
         }
     }
 }
 
-/// Pixel grid: `lon = x0 + col · dx`, `lat = y0 + row · dy` at the cell's top-left corner (dy < 0 for
-/// north-up rasters).
+/// Pixel grid: `x = x0 + col · dx`, `y = y0 + row · dy` at the cell's top-left corner (dy < 0 for north-up
+/// rasters), in the raster's coordinate system (degrees or metres).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Transform {
     pub x0: f64,
@@ -75,21 +98,104 @@ pub struct Transform {
 }
 
 impl Transform {
-    /// Continuous cell coordinates `[col, row]` of a `[lon, lat]` point.
+    /// Continuous cell coordinates `[col, row]` of an `[x, y]` point.
     pub fn to_cell(&self, p: [f64; 2]) -> [f64; 2] {
         [(p[0] - self.x0) / self.dx, (p[1] - self.y0) / self.dy]
     }
 }
 
-/// An open GeoTIFF: its header, georeferencing and a pool of decoders (one per thread using it).
+/// The raster's sample type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleType {
+    U8,
+    I8,
+    U16,
+    I16,
+    U32,
+    I32,
+    U64,
+    I64,
+    F32,
+    F64,
+}
+
+impl SampleType {
+    fn from_tags(format: u16, bits: u16) -> Option<SampleType> {
+        use SampleType::*;
+        Some(match (format, bits) {
+            (1, 8) => U8,
+            (2, 8) => I8,
+            (1, 16) => U16,
+            (2, 16) => I16,
+            (1, 32) => U32,
+            (2, 32) => I32,
+            (1, 64) => U64,
+            (2, 64) => I64,
+            (3, 32) => F32,
+            (3, 64) => F64,
+            _ => return None,
+        })
+    }
+
+    /// `uint8`, `float32`, ... (GDAL's names in lower case).
+    pub fn name(self) -> &'static str {
+        use SampleType::*;
+        match self {
+            U8 => "uint8",
+            I8 => "int8",
+            U16 => "uint16",
+            I16 => "int16",
+            U32 => "uint32",
+            I32 => "int32",
+            U64 => "uint64",
+            I64 => "int64",
+            F32 => "float32",
+            F64 => "float64",
+        }
+    }
+
+    pub fn bytes(self) -> usize {
+        use SampleType::*;
+        match self {
+            U8 | I8 => 1,
+            U16 | I16 => 2,
+            U32 | I32 | F32 => 4,
+            U64 | I64 | F64 => 8,
+        }
+    }
+
+    /// The value pixels equal when they hold the nodata value `nd`, as decoded samples widened to `f64`:
+    /// `nd` converted to this type (GDAL's rule). `None` when no sample of this type can equal it (a
+    /// fractional or out-of-range nodata on an integer raster). NaN stays NaN (NaN is never valid anyway).
+    pub fn nodata_match(self, nd: f64) -> Option<f64> {
+        use SampleType::*;
+        let int_range = |lo: f64, hi: f64| (nd.fract() == 0.0 && nd >= lo && nd <= hi).then_some(nd);
+        match self {
+            F64 => Some(nd),
+            F32 => Some(f64::from(nd as f32)),
+            U8 => int_range(0.0, 255.0),
+            I8 => int_range(-128.0, 127.0),
+            U16 => int_range(0.0, 65535.0),
+            I16 => int_range(-32768.0, 32767.0),
+            U32 => int_range(0.0, 4294967295.0),
+            I32 => int_range(-2147483648.0, 2147483647.0),
+            U64 => int_range(0.0, 18446744073709551615.0),
+            I64 => int_range(-9223372036854775808.0, 9223372036854775807.0),
+        }
+    }
+}
+
+/// An open GeoTIFF: its header, georeferencing, chunk table and a pool of decoders (one per thread using it).
 pub struct GeoTiff {
+    /// The path (or URL) as given, for messages and the manifest.
     pub path: PathBuf,
     /// Size of the file in bytes.
     pub bytes: u64,
     pub width: u32,
     pub height: u32,
     pub bands: u16,
-    /// Sample type, e.g. `uint8`, `float32`.
+    pub sample: SampleType,
+    /// Sample type name, e.g. `uint8`, `float32`.
     pub dtype: String,
     pub tiled: bool,
     pub compression: String,
@@ -98,12 +204,23 @@ pub struct GeoTiff {
     pub chunk_height: u32,
     pub planar: bool,
     pub transform: Transform,
+    /// The GeoKeys as read.
+    pub geokeys: GeoKeys,
     /// `EPSG:4326` or the geographic CRS code found.
     pub crs: String,
+    /// GDAL_NODATA as written.
     pub nodata: Option<f64>,
+    /// What a nodata pixel equals once widened to `f64` (see [`SampleType::nodata_match`]).
+    nodata_match: Option<f64>,
     /// Unique id of this raster within a run (cache key).
     pub id: usize,
-    decoders: Mutex<Vec<Decoder<BufReader<File>>>>,
+    /// Byte offset and length of every chunk (planes after each other for planar files).
+    offsets: Vec<u64>,
+    counts: Vec<u64>,
+    /// Largest decoded chunk in bytes.
+    pub max_chunk_bytes: u64,
+    source: Arc<dyn ByteSource>,
+    decoders: Mutex<Vec<Decoder<SourceReader>>>,
 }
 
 impl std::fmt::Debug for GeoTiff {
@@ -166,6 +283,15 @@ impl Values {
         }
     }
 
+    /// `n` copies of `v` in the representation used for samples of type `t`.
+    fn filled(t: SampleType, n: usize, v: f64) -> Values {
+        match t {
+            SampleType::U8 => Values::U8(vec![v as u8; n]),
+            SampleType::I8 | SampleType::U16 | SampleType::I16 | SampleType::F32 => Values::F32(vec![v as f32; n]),
+            _ => Values::F64(vec![v; n]),
+        }
+    }
+
     /// Keeps the first `w` of every `stride` values (drops tile padding).
     fn crop(self, stride: usize, w: usize) -> Values {
         fn c<T: Copy>(v: Vec<T>, stride: usize, w: usize) -> Vec<T> {
@@ -187,75 +313,211 @@ fn tiff_err(path: &Path, e: impl std::fmt::Display) -> RasterError {
     RasterError::Tiff { path: path.to_path_buf(), message: e.to_string() }
 }
 
-fn open_decoder(path: &Path) -> Result<Decoder<BufReader<File>>, RasterError> {
-    let f = File::open(path).map_err(|source| RasterError::Open { path: path.to_path_buf(), source })?;
-    let d = Decoder::new(BufReader::with_capacity(64 * 1024, f)).map_err(|e| tiff_err(path, e))?;
-    Ok(d.with_limits(Limits::unlimited()))
+fn new_decoder(source: &Arc<dyn ByteSource>, path: &Path) -> Result<Decoder<SourceReader>, RasterError> {
+    let d = Decoder::new(SourceReader::new(source.clone())).map_err(|e| tiff_err(path, e))?;
+    // Chunk sizes are checked against the file in `open`; tag arrays are bounded by the crate's default.
+    let mut limits = Limits::default();
+    limits.decoding_buffer_size = usize::MAX;
+    limits.intermediate_buffer_size = usize::MAX;
+    Ok(d.with_limits(limits))
 }
 
-fn find_f64s(d: &mut Decoder<BufReader<File>>, tag: u16, path: &Path) -> Result<Option<Vec<f64>>, RasterError> {
+fn find_f64s(d: &mut Decoder<SourceReader>, tag: u16, path: &Path) -> Result<Option<Vec<f64>>, RasterError> {
     match d.find_tag(Tag::Unknown(tag)).map_err(|e| tiff_err(path, e))? {
         None => Ok(None),
         Some(v) => v.into_f64_vec().map(Some).map_err(|e| tiff_err(path, e)),
     }
 }
 
+/// Most decoded bytes one stored byte can give, per TIFF compression code (`None`: not supported).
+/// Deflate's format caps expansion at 1032:1; an LZW code of at least 9 bits yields at most 4096 bytes;
+/// a PackBits pair yields at most 128 bytes.
+fn max_expansion(compression: u16) -> Option<u64> {
+    match compression {
+        1 => Some(1),
+        5 => Some(4096 * 8 / 9 + 1),
+        8 | 32946 => Some(1032),
+        32773 => Some(64),
+        _ => None,
+    }
+}
+
+/// Largest decoded chunk accepted (a bigger strip is refused with a hint to rewrite the file tiled).
+const MAX_CHUNK_BYTES: u64 = 2 << 30;
+
 impl GeoTiff {
-    /// Opens a raster and reads its header and georeferencing (no pixels).
+    /// Opens a raster file and reads its header and georeferencing (no pixels).
     pub fn open(path: &Path, id: usize) -> Result<GeoTiff, RasterError> {
-        let bytes =
-            std::fs::metadata(path).map_err(|source| RasterError::Open { path: path.to_path_buf(), source })?.len();
-        let mut d = open_decoder(path)?;
+        let source = FileSource::open(path).map_err(|source| RasterError::Open { path: path.to_path_buf(), source })?;
+        GeoTiff::from_source(Arc::new(source), path, id)
+    }
+
+    /// Reads the header and georeferencing of the raster in `source` (`path` names it in messages).
+    pub fn from_source(source: Arc<dyn ByteSource>, path: &Path, id: usize) -> Result<GeoTiff, RasterError> {
+        let bytes = source.len();
+        let unsupported = |message: String| RasterError::Unsupported { path: path.to_path_buf(), message };
+        let damaged = |message: String| RasterError::Damaged { path: path.to_path_buf(), message };
+        let mut d = new_decoder(&source, path)?;
         let (width, height) = d.dimensions().map_err(|e| tiff_err(path, e))?;
         let bands: u16 = d.find_tag_unsigned(Tag::SamplesPerPixel).map_err(|e| tiff_err(path, e))?.unwrap_or(1);
         let bits: Vec<u16> =
             d.find_tag_unsigned_vec(Tag::BitsPerSample).map_err(|e| tiff_err(path, e))?.unwrap_or(vec![1]);
         let format: Vec<u16> =
             d.find_tag_unsigned_vec(Tag::SampleFormat).map_err(|e| tiff_err(path, e))?.unwrap_or(vec![1]);
-        let kind = match format.first().copied().unwrap_or(1) {
-            1 => "uint",
-            2 => "int",
-            3 => "float",
-            other => {
-                return Err(RasterError::Unsupported {
-                    path: path.to_path_buf(),
-                    message: format!("sample format {other} is not supported (integers or floats only)"),
-                })
-            }
-        };
-        let bits0 = bits.first().copied().unwrap_or(1);
-        if !matches!(bits0, 8 | 16 | 32 | 64) || (kind == "float" && bits0 < 32) {
-            return Err(RasterError::Unsupported {
-                path: path.to_path_buf(),
-                message: format!(
-                    "{bits0}-bit {kind} samples are not supported (8/16/32/64-bit integers, 32/64-bit floats)"
-                ),
-            });
+        let (format0, bits0) = (format.first().copied().unwrap_or(1), bits.first().copied().unwrap_or(1));
+        if bits.iter().any(|&b| b != bits0) || format.iter().any(|&f| f != format0) {
+            return Err(unsupported("bands of different sample types are not supported".into()));
         }
-        let dtype = format!("{kind}{bits0}");
-        let compression = match d.find_tag_unsigned::<u16>(Tag::Compression).map_err(|e| tiff_err(path, e))? {
-            None | Some(1) => "none".to_string(),
-            Some(5) => "lzw".to_string(),
-            Some(8) | Some(32946) => "deflate".to_string(),
-            Some(32773) => "packbits".to_string(),
-            Some(other) => {
-                return Err(RasterError::Unsupported {
-                    path: path.to_path_buf(),
-                    message: format!(
-                        "compression {other} is not supported (uncompressed, LZW, Deflate or PackBits); \
-                         rewrite it with `gdal_translate -co COMPRESS=DEFLATE`"
-                    ),
-                })
+        let sample = SampleType::from_tags(format0, bits0).ok_or_else(|| {
+            let kind = match format0 {
+                1 => "unsigned integer",
+                2 => "signed integer",
+                3 => "floating-point",
+                _ => "other",
+            };
+            unsupported(format!(
+                "{bits0}-bit {kind} samples are not supported (8/16/32/64-bit integers, 32/64-bit floats)"
+            ))
+        })?;
+        if width == 0 || height == 0 || bands == 0 {
+            return Err(damaged(format!("it declares {width} × {height} pixels in {bands} bands")));
+        }
+        let compression_code = d.find_tag_unsigned::<u16>(Tag::Compression).map_err(|e| tiff_err(path, e))?;
+        let compression_code = compression_code.unwrap_or(1);
+        let compression = match compression_code {
+            1 => "none",
+            5 => "lzw",
+            8 | 32946 => "deflate",
+            32773 => "packbits",
+            other => {
+                return Err(unsupported(format!(
+                    "compression {other} is not supported (uncompressed, LZW, Deflate or PackBits); \
+                     rewrite it with `gdal_translate -co COMPRESS=DEFLATE`"
+                )))
             }
-        };
+        }
+        .to_string();
         let planar = d.find_tag_unsigned::<u16>(Tag::PlanarConfiguration).map_err(|e| tiff_err(path, e))? == Some(2);
         let tiled = d.get_chunk_type() == ChunkType::Tile;
         let (chunk_width, chunk_height) = d.chunk_dimensions();
+        if chunk_width == 0 || chunk_height == 0 {
+            return Err(damaged(format!("its strips or tiles are {chunk_width} × {chunk_height} pixels")));
+        }
+        // A strip may declare more rows than the image has (one strip for the whole image).
+        let chunk_height = if tiled { chunk_height } else { chunk_height.min(height) };
+        let (offsets, counts) = if tiled {
+            (d.find_tag_unsigned_vec(Tag::TileOffsets), d.find_tag_unsigned_vec(Tag::TileByteCounts))
+        } else {
+            (d.find_tag_unsigned_vec(Tag::StripOffsets), d.find_tag_unsigned_vec(Tag::StripByteCounts))
+        };
+        let offsets: Vec<u64> = offsets.map_err(|e| tiff_err(path, e))?.unwrap_or_default();
+        let counts: Vec<u64> = counts.map_err(|e| tiff_err(path, e))?.unwrap_or_default();
 
-        // Georeferencing.
-        let scale = find_f64s(&mut d, 33550, path)?;
-        let tie = find_f64s(&mut d, 33922, path)?;
-        let matrix = find_f64s(&mut d, 34264, path)?;
+        let mut r = GeoTiff {
+            path: path.to_path_buf(),
+            bytes,
+            width,
+            height,
+            bands,
+            sample,
+            dtype: sample.name().to_string(),
+            tiled,
+            compression,
+            chunk_width,
+            chunk_height,
+            planar,
+            transform: Transform { x0: 0.0, dx: 1.0, y0: 0.0, dy: -1.0 },
+            geokeys: GeoKeys::default(),
+            crs: String::new(),
+            nodata: None,
+            nodata_match: None,
+            id,
+            offsets,
+            counts,
+            max_chunk_bytes: 0,
+            source: source.clone(),
+            decoders: Mutex::new(Vec::new()),
+        };
+        r.check_chunks(compression_code)?;
+        r.read_georeference(&mut d)?;
+        r.nodata = read_nodata(&mut d, path)?;
+        r.nodata_match = r.nodata.and_then(|nd| sample.nodata_match(nd));
+        r.decoders.lock().unwrap_or_else(|e| e.into_inner()).push(d);
+        Ok(r)
+    }
+
+    /// Checks every strip or tile against the file before anything is allocated for it (module doc).
+    fn check_chunks(&mut self, compression: u16) -> Result<(), RasterError> {
+        let damaged = |message: String| RasterError::Damaged { path: self.path.clone(), message };
+        let kind = if self.tiled { "tile" } else { "strip" };
+        let planes = if self.planar { u64::from(self.bands) } else { 1 };
+        let per_plane = u64::from(self.chunks_across()) * u64::from(self.chunks_down());
+        let want = per_plane * planes;
+        if self.offsets.len() as u64 != want || self.counts.len() as u64 != want {
+            return Err(damaged(format!(
+                "it lists {} {kind} offsets and {} byte counts for {want} {kind}s",
+                self.offsets.len(),
+                self.counts.len()
+            )));
+        }
+        let samples = if self.planar { 1 } else { u64::from(self.bands) };
+        let row_bytes = u64::from(self.chunk_width) * samples * self.sample.bytes() as u64;
+        let ratio = max_expansion(compression).unwrap_or(1);
+        let mut max_chunk = 0;
+        for (i, (&off, &count)) in self.offsets.iter().zip(&self.counts).enumerate() {
+            if count == 0 {
+                continue; // sparse: read as nodata
+            }
+            let cy = (i as u64 % per_plane) / u64::from(self.chunks_across());
+            let rows = if self.tiled {
+                u64::from(self.chunk_height)
+            } else {
+                u64::from(self.chunk_height).min(u64::from(self.height) - cy * u64::from(self.chunk_height))
+            };
+            let need = row_bytes * rows;
+            let end = off.checked_add(count).filter(|&e| e <= self.bytes);
+            if end.is_none() {
+                return Err(damaged(format!(
+                    "{kind} {i} (bytes {off}..{}) runs past the end of the file ({} bytes): it is truncated",
+                    off.saturating_add(count),
+                    self.bytes
+                )));
+            }
+            if compression == 1 && count < need {
+                return Err(damaged(format!(
+                    "uncompressed {kind} {i} holds {count} bytes but its {} × {rows} pixels need {need}",
+                    self.chunk_width
+                )));
+            }
+            if count.saturating_mul(ratio).saturating_add(64) < need {
+                return Err(damaged(format!(
+                    "{kind} {i} claims {} × {rows} pixels ({need} bytes), more than its {count} bytes of {} \
+                     data can expand to",
+                    self.chunk_width, self.compression
+                )));
+            }
+            max_chunk = max_chunk.max(need);
+        }
+        if max_chunk > MAX_CHUNK_BYTES {
+            return Err(RasterError::Unsupported {
+                path: self.path.clone(),
+                message: format!(
+                    "its {kind}s hold up to {} MB each, too much to decode at once; rewrite it tiled with \
+                     `gdal_translate -co TILED=YES -co COMPRESS=DEFLATE in.tif out.tif`",
+                    max_chunk >> 20
+                ),
+            });
+        }
+        self.max_chunk_bytes = max_chunk;
+        Ok(())
+    }
+
+    fn read_georeference(&mut self, d: &mut Decoder<SourceReader>) -> Result<(), RasterError> {
+        let path = self.path.clone();
+        let path = path.as_path();
+        let scale = find_f64s(d, 33550, path)?;
+        let tie = find_f64s(d, 33922, path)?;
+        let matrix = find_f64s(d, 34264, path)?;
         let mut transform = match (scale, tie, matrix) {
             (Some(s), Some(t), _) if s.len() >= 2 && t.len() >= 6 => {
                 let (i, j, x, y) = (t[0], t[1], t[3], t[4]);
@@ -272,20 +534,32 @@ impl GeoTiff {
             }
             _ => return Err(RasterError::NoGeoreference { path: path.to_path_buf() }),
         };
-        if !(transform.dx.is_finite() && transform.dy.is_finite()) || transform.dx == 0.0 || transform.dy == 0.0 {
+        if !(transform.dx.is_finite()
+            && transform.dy.is_finite()
+            && transform.x0.is_finite()
+            && transform.y0.is_finite())
+            || transform.dx == 0.0
+            || transform.dy == 0.0
+        {
             return Err(RasterError::NoGeoreference { path: path.to_path_buf() });
         }
-        let keys: Vec<u16> = match d.find_tag_unsigned_vec(Tag::Unknown(34735)).map_err(|e| tiff_err(path, e))? {
+        let directory: Vec<u16> = match d.find_tag_unsigned_vec(Tag::Unknown(34735)).map_err(|e| tiff_err(path, e))? {
             Some(k) => k,
             None => return Err(RasterError::NoCrs { path: path.to_path_buf() }),
         };
-        let key =
-            |id: u16| -> Option<u16> { keys.get(4..)?.chunks_exact(4).find(|e| e[0] == id && e[1] == 0).map(|e| e[3]) };
-        let model = key(1024);
-        let projected = key(3072);
+        let doubles = find_f64s(d, 34736, path)?.unwrap_or_default();
+        let ascii = match d.find_tag(Tag::Unknown(34737)).map_err(|e| tiff_err(path, e))? {
+            Some(v) => v.into_string().map_err(|e| tiff_err(path, e))?,
+            None => String::new(),
+        };
+        let keys = GeoKeys::parse(&directory, &doubles, &ascii)
+            .map_err(|m| RasterError::Damaged { path: path.to_path_buf(), message: m })?;
+        use super::geokeys::{key, USER_DEFINED};
+        let model = keys.short(key::GT_MODEL_TYPE);
+        let projected = keys.short(key::PROJECTED_CS_TYPE);
         if model == Some(1) || (model.is_none() && projected.is_some()) {
             let crs = match projected {
-                Some(c) if c != 32767 => format!("EPSG:{c}"),
+                Some(c) if c != USER_DEFINED => format!("EPSG:{c}"),
                 _ => "a user-defined projected coordinate system".to_string(),
             };
             return Err(RasterError::Projected { path: path.to_path_buf(), crs });
@@ -296,48 +570,18 @@ impl GeoTiff {
                 message: "geocentric coordinates are not supported".into(),
             });
         }
-        let crs = match key(2048) {
-            Some(c) if c != 32767 => format!("EPSG:{c}"),
+        self.crs = match keys.short(key::GEOGRAPHIC_TYPE) {
+            Some(c) if c != USER_DEFINED => format!("EPSG:{c}"),
             _ => "EPSG:4326".to_string(),
         };
-        if key(1025) == Some(2) {
+        if keys.short(key::GT_RASTER_TYPE) == Some(2) {
             // PixelIsPoint: the tie point is the centre of the first pixel.
             transform.x0 -= transform.dx / 2.0;
             transform.y0 -= transform.dy / 2.0;
         }
-        let nodata = match d.find_tag(Tag::Unknown(42113)).map_err(|e| tiff_err(path, e))? {
-            Some(v) => {
-                let text = v.into_string().map_err(|e| tiff_err(path, e))?;
-                let t = text.trim_matches(|c: char| c == '\0' || c.is_whitespace());
-                if t.is_empty() {
-                    None
-                } else {
-                    Some(t.parse::<f64>().map_err(|_| RasterError::Unsupported {
-                        path: path.to_path_buf(),
-                        message: format!("GDAL_NODATA `{t}` is not a number"),
-                    })?)
-                }
-            }
-            None => None,
-        };
-        Ok(GeoTiff {
-            path: path.to_path_buf(),
-            bytes,
-            width,
-            height,
-            bands,
-            dtype,
-            tiled,
-            compression,
-            chunk_width,
-            chunk_height,
-            planar,
-            transform,
-            crs,
-            nodata,
-            id,
-            decoders: Mutex::new(vec![d]),
-        })
+        self.transform = transform;
+        self.geokeys = keys;
+        Ok(())
     }
 
     /// Chunks across one row of chunks.
@@ -352,51 +596,111 @@ impl GeoTiff {
 
     /// The same grid (size and georeferencing) as `other`: coverage can be shared.
     pub fn same_grid(&self, other: &GeoTiff) -> bool {
-        self.width == other.width && self.height == other.height && self.transform == other.transform
+        self.width == other.width
+            && self.height == other.height
+            && self.transform == other.transform
+            && self.geokeys == other.geokeys
     }
 
     /// Bytes per sample.
     pub fn sample_bytes(&self) -> usize {
-        self.dtype.trim_start_matches(|c: char| c.is_ascii_alphabetic()).parse::<usize>().unwrap_or(8) / 8
+        self.sample.bytes()
     }
 
-    /// Whether `v` is a valid value (not nodata, not NaN).
+    /// Bytes requested from the source so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.source.bytes_read()
+    }
+
+    /// Byte range `(offset, length)` of chunk `(cx, cy)` of band `band` in the file.
+    pub fn chunk_range(&self, cx: u32, cy: u32, band: u16) -> (u64, u64) {
+        let i = self.chunk_index(cx, cy, band);
+        (self.offsets[i], self.counts[i])
+    }
+
+    fn chunk_index(&self, cx: u32, cy: u32, band: u16) -> usize {
+        let per_plane = self.chunks_across() as usize * self.chunks_down() as usize;
+        let plane = if self.planar { usize::from(band) } else { 0 };
+        cy as usize * self.chunks_across() as usize + cx as usize + plane * per_plane
+    }
+
+    /// Whether `v` is a valid value (not nodata, not NaN); `v` is a sample widened to `f64`.
+    #[inline]
     pub fn is_valid(&self, v: f64) -> bool {
-        !v.is_nan() && self.nodata.is_none_or(|nd| v != nd)
+        !v.is_nan() && self.nodata_match != Some(v)
     }
 
     /// Decodes chunk `(cx, cy)` of band `band` (0-based) from the file.
     pub fn decode_chunk(&self, cx: u32, cy: u32, band: u16) -> Result<Chunk, RasterError> {
+        let index = self.chunk_index(cx, cy, band);
+        let kind = if self.tiled { "tile" } else { "strip" };
+        // Data size of the chunk (edge chunks are cropped), from the grid itself.
+        let w = self.chunk_width.min(self.width - cx * self.chunk_width) as usize;
+        let h = self.chunk_height.min(self.height - cy * self.chunk_height) as usize;
+        let (offset, count) = (self.offsets[index], self.counts[index]);
+        if count == 0 {
+            // Sparse (never written): nodata, or 0 without nodata, as GDAL reads it.
+            return Ok(Chunk {
+                width: w,
+                height: h,
+                values: Values::filled(self.sample, w * h, self.nodata.unwrap_or(0.0)),
+            });
+        }
         let mut d = match self.decoders.lock().unwrap_or_else(|e| e.into_inner()).pop() {
             Some(d) => d,
-            None => open_decoder(&self.path)?,
+            None => new_decoder(&self.source, &self.path)?,
         };
-        let per_plane = self.chunks_across() * self.chunks_down();
-        let index = cy * self.chunks_across() + cx + if self.planar { u32::from(band) * per_plane } else { 0 };
-        // Data size of the chunk (edge chunks are cropped), from the grid itself: the `tiff` crate's
-        // answer is wrong for tiles of planes after the first.
-        let w = self.chunk_width.min(self.width - cx * self.chunk_width);
-        let h = self.chunk_height.min(self.height - cy * self.chunk_height);
         // Decode whole padded rows (the output stride is the chunk's full width): the `tiff` crate's
         // row-by-row path for right-edge tiles fails on LZW streams of 16-bit samples.
         let samples = if self.planar { 1 } else { usize::from(self.bands) };
         let stride = self.chunk_width as usize;
         let stride_bytes = stride * samples * self.sample_bytes();
         let mut result = DecodingResult::U8(Vec::new());
-        let result = d
-            .read_chunk_to_buffer(&mut result, index, stride_bytes)
-            .map(|_| result)
-            .map_err(|e| tiff_err(&self.path, e));
+        let loaded = d.inner().load_chunk(offset, count);
+        let decoded = match loaded {
+            Err(e) => Err(RasterError::Read { path: self.path.clone(), message: format!("{kind} {index}: {e}") }),
+            Ok(()) => d.read_chunk_to_buffer(&mut result, index as u32, stride_bytes).map_err(|e| {
+                let eof = matches!(&e, tiff::TiffError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof);
+                if eof {
+                    RasterError::Damaged {
+                        path: self.path.clone(),
+                        message: format!(
+                            "{kind} {index} ends (after {count} bytes at offset {offset}) before its {w} × {h} pixels do"
+                        ),
+                    }
+                } else {
+                    RasterError::Damaged { path: self.path.clone(), message: format!("{kind} {index}: {e}") }
+                }
+            }),
+        };
+        d.inner().end_chunk();
         self.decoders.lock().unwrap_or_else(|e| e.into_inner()).push(d);
-        let result = result?;
-        let (w, h) = (w as usize, h as usize);
+        decoded?;
         let pick = if self.planar { 0 } else { usize::from(band) };
         let all = to_values(&result, samples, pick);
         if all.len() < stride * (h - 1) + w {
-            return Err(tiff_err(&self.path, format!("chunk {index} holds {} values, expected {}", all.len(), w * h)));
+            return Err(RasterError::Damaged {
+                path: self.path.clone(),
+                message: format!("{kind} {index} holds {} values, expected {}", all.len(), w * h),
+            });
         }
         Ok(Chunk { width: w, height: h, values: all.crop(stride, w) })
     }
+}
+
+fn read_nodata(d: &mut Decoder<SourceReader>, path: &Path) -> Result<Option<f64>, RasterError> {
+    let Some(v) = d.find_tag(Tag::Unknown(42113)).map_err(|e| tiff_err(path, e))? else {
+        return Ok(None);
+    };
+    let text = v.into_string().map_err(|e| tiff_err(path, e))?;
+    let t = text.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+    if t.is_empty() {
+        return Ok(None);
+    }
+    t.parse::<f64>().map(Some).map_err(|_| RasterError::Unsupported {
+        path: path.to_path_buf(),
+        message: format!("GDAL_NODATA `{t}` is not a number"),
+    })
 }
 
 fn to_values(r: &DecodingResult, samples: usize, band: usize) -> Values {
@@ -419,265 +723,6 @@ fn to_values(r: &DecodingResult, samples: usize, band: usize) -> Values {
         DecodingResult::F64(v) => Values::F64(pick!(v, f64)),
         DecodingResult::F16(v) => Values::F32(v.iter().skip(band).step_by(samples).map(|x| x.to_f32()).collect()),
     }
-}
-
-/// A bounded least-recently-used cache of decoded chunks, shared by all threads.
-pub struct ChunkCache {
-    inner: Mutex<CacheInner>,
-    capacity_bytes: usize,
-}
-
-/// (raster id, chunk column, chunk row, band).
-type ChunkKey = (usize, u32, u32, u16);
-
-struct CacheInner {
-    /// Chunk and the tick of its last use.
-    map: HashMap<ChunkKey, (Arc<Chunk>, u64)>,
-    bytes: usize,
-    tick: u64,
-    hits: u64,
-    misses: u64,
-}
-
-impl ChunkCache {
-    pub fn new(capacity_bytes: usize) -> ChunkCache {
-        ChunkCache {
-            inner: Mutex::new(CacheInner { map: HashMap::new(), bytes: 0, tick: 0, hits: 0, misses: 0 }),
-            capacity_bytes,
-        }
-    }
-
-    /// The chunk, from the cache or decoded now.
-    pub fn get(&self, r: &GeoTiff, cx: u32, cy: u32, band: u16) -> Result<Arc<Chunk>, RasterError> {
-        let key = (r.id, cx, cy, band);
-        {
-            let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-            c.tick += 1;
-            let tick = c.tick;
-            if let Some(entry) = c.map.get_mut(&key) {
-                entry.1 = tick;
-                let chunk = entry.0.clone();
-                c.hits += 1;
-                return Ok(chunk);
-            }
-            c.misses += 1;
-        }
-        let chunk = Arc::new(r.decode_chunk(cx, cy, band)?);
-        let size = chunk.values.bytes();
-        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        c.tick += 1;
-        let tick = c.tick;
-        if c.map.insert(key, (chunk.clone(), tick)).is_none() {
-            c.bytes += size;
-        }
-        while c.bytes > self.capacity_bytes && c.map.len() > 1 {
-            let oldest = c.map.iter().filter(|(k, _)| **k != key).min_by_key(|(_, v)| v.1).map(|(k, _)| *k);
-            match oldest {
-                Some(k) => {
-                    if let Some((old, _)) = c.map.remove(&k) {
-                        c.bytes -= old.values.bytes();
-                    }
-                }
-                None => break,
-            }
-        }
-        Ok(chunk)
-    }
-
-    /// `(hits, misses)` so far.
-    pub fn stats(&self) -> (u64, u64) {
-        let c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        (c.hits, c.misses)
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Writing (tests, demo data, benchmark).
-
-/// Pixel values to write, one band.
-#[derive(Debug, Clone)]
-pub enum Samples {
-    U8(Vec<u8>),
-    U16(Vec<u16>),
-    I16(Vec<i16>),
-    U32(Vec<u32>),
-    I32(Vec<i32>),
-    F32(Vec<f32>),
-    F64(Vec<f64>),
-}
-
-impl Samples {
-    fn len(&self) -> usize {
-        match self {
-            Samples::U8(v) => v.len(),
-            Samples::U16(v) => v.len(),
-            Samples::I16(v) => v.len(),
-            Samples::U32(v) => v.len(),
-            Samples::I32(v) => v.len(),
-            Samples::F32(v) => v.len(),
-            Samples::F64(v) => v.len(),
-        }
-    }
-
-    /// (bits per sample, sample format code).
-    fn kind(&self) -> (u16, u16) {
-        match self {
-            Samples::U8(_) => (8, 1),
-            Samples::U16(_) => (16, 1),
-            Samples::I16(_) => (16, 2),
-            Samples::U32(_) => (32, 1),
-            Samples::I32(_) => (32, 2),
-            Samples::F32(_) => (32, 3),
-            Samples::F64(_) => (64, 3),
-        }
-    }
-
-    /// Native-endian bytes of pixel `i`.
-    fn push_bytes(&self, i: usize, out: &mut Vec<u8>) {
-        match self {
-            Samples::U8(v) => out.push(v[i]),
-            Samples::U16(v) => out.extend_from_slice(&v[i].to_ne_bytes()),
-            Samples::I16(v) => out.extend_from_slice(&v[i].to_ne_bytes()),
-            Samples::U32(v) => out.extend_from_slice(&v[i].to_ne_bytes()),
-            Samples::I32(v) => out.extend_from_slice(&v[i].to_ne_bytes()),
-            Samples::F32(v) => out.extend_from_slice(&v[i].to_ne_bytes()),
-            Samples::F64(v) => out.extend_from_slice(&v[i].to_ne_bytes()),
-        }
-    }
-}
-
-/// How pixels are laid out in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
-    Strips { rows: u32 },
-    Tiles { width: u32, height: u32 },
-}
-
-/// Compression of written chunks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compress {
-    None,
-    Lzw,
-    Deflate,
-}
-
-/// A GeoTIFF to write: bands of equal size, EPSG:4326 (or another EPSG code, for tests of refusal).
-#[derive(Debug, Clone)]
-pub struct WriteSpec {
-    pub width: u32,
-    pub height: u32,
-    /// One entry per band, all of the same type.
-    pub bands: Vec<Samples>,
-    pub layout: Layout,
-    pub compress: Compress,
-    pub transform: Transform,
-    pub nodata: Option<f64>,
-    /// EPSG code; a code in 32601..=32760 or 3857 is written as projected.
-    pub epsg: u16,
-}
-
-/// Writes a chunky (pixel-interleaved) GeoTIFF with the `tiff` crate's directory encoder.
-pub fn write(path: &Path, spec: &WriteSpec) -> Result<(), String> {
-    write_with(path, spec, false)
-}
-
-/// Writes a GeoTIFF, chunky or `planar` (band after band).
-pub fn write_with(path: &Path, spec: &WriteSpec, planar: bool) -> Result<(), String> {
-    use tiff::encoder::compression::{Compression as _, CompressionAlgorithm, Deflate, Lzw, Uncompressed};
-    let n = (spec.width as usize) * (spec.height as usize);
-    if spec.bands.is_empty() || spec.bands.iter().any(|b| b.len() != n) {
-        return Err(format!("every band must hold {n} values"));
-    }
-    let (bits, format) = spec.bands[0].kind();
-    let nb = spec.bands.len();
-    let (cw, ch) = match spec.layout {
-        Layout::Strips { rows } => (spec.width, rows.max(1)),
-        Layout::Tiles { width, height } => (width, height),
-    };
-    let (across, down) = (spec.width.div_ceil(cw), spec.height.div_ceil(ch));
-    let mut file = std::io::BufWriter::new(File::create(path).map_err(|e| e.to_string())?);
-    let mut enc = tiff::encoder::TiffEncoder::new(&mut file).map_err(|e| e.to_string())?;
-    let mut dir = enc.image_directory().map_err(|e| e.to_string())?;
-    let mut offsets = Vec::new();
-    let mut counts = Vec::new();
-    let planes: Vec<Vec<&Samples>> =
-        if planar { spec.bands.iter().map(|b| vec![b]).collect() } else { vec![spec.bands.iter().collect()] };
-    for plane in &planes {
-        for cy in 0..down {
-            for cx in 0..across {
-                // Tiles are padded to full size; the last strip is not.
-                let rows = match spec.layout {
-                    Layout::Strips { .. } => ch.min(spec.height - cy * ch),
-                    Layout::Tiles { .. } => ch,
-                };
-                let mut raw = Vec::new();
-                for r in 0..rows {
-                    for c in 0..cw {
-                        let (x, y) = (cx * cw + c, cy * ch + r);
-                        for band in plane {
-                            if x < spec.width && y < spec.height {
-                                band.push_bytes((y * spec.width + x) as usize, &mut raw);
-                            } else {
-                                raw.extend(std::iter::repeat_n(0u8, usize::from(bits / 8)));
-                            }
-                        }
-                    }
-                }
-                let mut packed = Vec::new();
-                match spec.compress {
-                    Compress::None => Uncompressed.get_algorithm().write_to(&mut packed, &raw),
-                    Compress::Lzw => Lzw.get_algorithm().write_to(&mut packed, &raw),
-                    Compress::Deflate => Deflate::default().get_algorithm().write_to(&mut packed, &raw),
-                }
-                .map_err(|e| e.to_string())?;
-                offsets.push(dir.write_data(&packed[..]).map_err(|e| e.to_string())? as u32);
-                counts.push(packed.len() as u32);
-            }
-        }
-    }
-    let e = |r: tiff::TiffResult<()>| r.map_err(|e| e.to_string());
-    e(dir.write_tag(Tag::ImageWidth, spec.width))?;
-    e(dir.write_tag(Tag::ImageLength, spec.height))?;
-    e(dir.write_tag(Tag::BitsPerSample, &vec![bits; nb][..]))?;
-    let comp: u16 = match spec.compress {
-        Compress::None => 1,
-        Compress::Lzw => 5,
-        Compress::Deflate => 8,
-    };
-    e(dir.write_tag(Tag::Compression, comp))?;
-    e(dir.write_tag(Tag::PhotometricInterpretation, 1u16))?;
-    e(dir.write_tag(Tag::SamplesPerPixel, nb as u16))?;
-    e(dir.write_tag(Tag::PlanarConfiguration, if planar { 2u16 } else { 1u16 }))?;
-    e(dir.write_tag(Tag::SampleFormat, &vec![format; nb][..]))?;
-    match spec.layout {
-        Layout::Strips { .. } => {
-            e(dir.write_tag(Tag::RowsPerStrip, ch))?;
-            e(dir.write_tag(Tag::StripOffsets, &offsets[..]))?;
-            e(dir.write_tag(Tag::StripByteCounts, &counts[..]))?;
-        }
-        Layout::Tiles { .. } => {
-            e(dir.write_tag(Tag::TileWidth, cw))?;
-            e(dir.write_tag(Tag::TileLength, ch))?;
-            e(dir.write_tag(Tag::TileOffsets, &offsets[..]))?;
-            e(dir.write_tag(Tag::TileByteCounts, &counts[..]))?;
-        }
-    }
-    let t = spec.transform;
-    e(dir.write_tag(Tag::Unknown(33550), &[t.dx, -t.dy, 0.0][..]))?;
-    e(dir.write_tag(Tag::Unknown(33922), &[0.0, 0.0, 0.0, t.x0, t.y0, 0.0][..]))?;
-    let projected = (32601..=32760).contains(&spec.epsg) || spec.epsg == 3857;
-    let keys: Vec<u16> = if projected {
-        vec![1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, spec.epsg]
-    } else {
-        vec![1, 1, 0, 3, 1024, 0, 1, 2, 1025, 0, 1, 1, 2048, 0, 1, spec.epsg]
-    };
-    e(dir.write_tag(Tag::Unknown(34735), &keys[..]))?;
-    if let Some(nd) = spec.nodata {
-        e(dir.write_tag(Tag::Unknown(42113), &*format!("{nd}")))?;
-    }
-    e(dir.finish())?;
-    file.flush().map_err(|e| e.to_string())?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -808,33 +853,5 @@ mod tests {
         let e = GeoTiff::open(&p, 0).unwrap_err();
         assert!(e.to_string().contains("EPSG:32723"), "{e}");
         assert!(e.help().unwrap().contains("gdalwarp"));
-    }
-
-    #[test]
-    fn cache_stays_within_its_budget() {
-        let (w, h) = (64u32, 64u32);
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("c.tif");
-        let spec = WriteSpec {
-            width: w,
-            height: h,
-            bands: vec![Samples::U8(vec![3; (w * h) as usize])],
-            layout: Layout::Tiles { width: 16, height: 16 },
-            compress: Compress::Deflate,
-            transform: grid(),
-            nodata: None,
-            epsg: 4326,
-        };
-        write(&p, &spec).unwrap();
-        let r = GeoTiff::open(&p, 0).unwrap();
-        let cache = ChunkCache::new(3 * 16 * 16);
-        for cy in 0..4 {
-            for cx in 0..4 {
-                cache.get(&r, cx, cy, 0).unwrap();
-            }
-        }
-        cache.get(&r, 3, 3, 0).unwrap();
-        assert_eq!(cache.stats(), (1, 16));
-        assert!(cache.inner.lock().unwrap().bytes <= 3 * 16 * 16);
     }
 }

@@ -1,39 +1,59 @@
 //! The local engine: the same zonal statistics computed on GeoTIFFs on this machine, with exact pixel coverage.
 //!
-//! Stages: open every layer-year raster named by the layers' `local:` templates (all problems are
-//! reported together, before any computation) → stream the sites from the site file in batches →
-//! compute each batch's sites in parallel on all cores ([`rayon`]), each site reading only the
-//! strips/tiles its window touches through a bounded LRU [`geotiff::ChunkCache`] → hand each site's
-//! records, in site order, to the shared [`crate::results::table::TableWriter`] → write the manifest.
+//! Stages:
+//! 1. [`open`] every layer-year raster named by the layers' `local:` templates (files or `http(s)://`
+//!    URLs; all problems are reported together, before any computation);
+//! 2. read the whole site file once into an anonymous spill file, keeping ~32 bytes per site in memory,
+//!    and order all sites along a space-filling curve ([`order`]);
+//! 3. compute the sites in that order, in batches, in parallel on all cores ([`rayon`]), each site
+//!    reading only the strips/tiles its window touches through a shared [`cache::ChunkCache`] sized
+//!    from the rasters' block layout and the available memory ([`compute`]); results are spilled;
+//! 4. write the table in the site file's order with the shared [`crate::results::table::TableWriter`]
+//!    (a temporary file renamed at the end), then the manifest.
 //!
-//! Memory is bounded by the batch size, the cache budget and the largest site window (processed in
-//! blocks of [`BLOCK`] × [`BLOCK`] cells), not by the raster or the number of sites. Exception: the
-//! wide table layout keeps one row per site until the end, and percentiles keep a site's pixel values.
+//! Progress is reported through the executor's [`Observer`]s (a bar or periodic lines, `--events`
+//! JSON lines): `local_started`, `sites_done` about twice a second, `finished`. A stop flag (set on
+//! Ctrl-C / SIGTERM by the CLI) ends the run between sites with [`LocalError::Interrupted`]; nothing
+//! is left behind (spill files are unlinked at creation, the table's temporary file is removed).
+//!
+//! Memory is bounded by the number of sites (a few dozen bytes each), the cache budget and the largest
+//! site window (processed in blocks of [`BLOCK`] × [`BLOCK`] cells), not by the rasters or the site
+//! geometries. Exception: the wide table layout keeps one row per site until the end, and percentiles
+//! keep a site's pixel values.
 //!
 //! Coverage is shared between layer-years whose rasters have the same grid (the usual case: one file
 //! per year of the same product), so each site's polygon is rasterised once per grid, not per year.
 
 pub mod area;
+pub mod cache;
+pub mod compute;
 pub mod coverage;
 pub mod evenodd;
+pub mod geokeys;
 pub mod geotiff;
+pub mod grid;
+pub mod open;
+pub mod order;
+pub mod source;
 pub mod zonal;
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::diag::Diagnostic;
-use crate::pipeline::{LayerKind, Pipeline};
+use crate::diag::{Code, Diagnostic};
+use crate::executor::{Counts, Event, Observer};
+use crate::pipeline::Pipeline;
 use crate::results::manifest::{self, Input, Manifest, Timings, Totals};
 use crate::results::table::{SiteResult, TableError, TableSpec, TableSummary, TableWriter};
 use crate::results::{Measure, Record};
 use crate::sites::Site;
-use geotiff::{ChunkCache, GeoTiff, RasterError};
+use compute::{Ctx, Out};
+use geotiff::RasterError;
+pub use open::{clean_path, render_path};
 
 /// Cells per side of the coverage blocks a site window is processed in.
 pub const BLOCK: usize = 512;
@@ -43,15 +63,17 @@ pub const BLOCK: usize = 512;
 pub struct Options {
     /// Worker threads (default: all cores).
     pub threads: Option<usize>,
-    /// Budget of the decoded-chunk cache in bytes.
-    pub cache_bytes: usize,
-    /// Sites read from the site file before computing them in parallel.
+    /// Budget of the decoded-chunk cache in bytes (default: [`cache::default_budget`]).
+    pub cache_bytes: Option<usize>,
+    /// Sites computed in parallel between two progress checks.
     pub batch: usize,
+    /// How often progress events are sent.
+    pub progress_every: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { threads: None, cache_bytes: 256 << 20, batch: 1024 }
+        Options { threads: None, cache_bytes: None, batch: 1024, progress_every: Duration::from_millis(500) }
     }
 }
 
@@ -64,6 +86,8 @@ pub enum LocalError {
     Output(TableError),
     /// Reading a raster failed in the middle of the run (exit code 4).
     Read(RasterError),
+    /// Stopped by the stop flag (Ctrl-C); exit code 3.
+    Interrupted,
 }
 
 /// What a successful run did.
@@ -75,239 +99,53 @@ pub struct Outcome {
     pub threads: usize,
     pub seconds: f64,
     pub warnings: Vec<Diagnostic>,
+    pub cache: cache::CacheStats,
+    pub cache_budget: usize,
 }
 
-/// One layer-year's raster.
-struct Source {
-    layer: usize,
-    year: i32,
-    raster: Arc<GeoTiff>,
-    /// The raster of the layer's no-data mask band (`local_mask`), on the same grid.
-    mask: Option<Arc<GeoTiff>>,
+/// Observers and the stop flag of a run.
+pub struct Watch<'a> {
+    pub observers: Vec<Box<dyn Observer>>,
+    pub stop: &'a AtomicBool,
 }
 
-/// Removes `.` and `name/..` components without touching the file system (for display and the manifest).
-pub fn clean_path(p: &std::path::Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
-                    out.pop();
-                } else {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
+impl Watch<'_> {
+    fn send(&mut self, e: &Event, c: &Counts) {
+        for o in &mut self.observers {
+            o.event(e, c);
         }
     }
-    if out.as_os_str().is_empty() {
-        out.push(".");
-    }
-    out
 }
 
-/// Renders a `local:` path template: `{{year}}`, `{{next_year}}`, `{{layer}}` and `vars` entries.
-pub fn render_path(template: &str, year: i32, layer: &str, vars: &BTreeMap<String, Value>) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or_else(|| format!("`{template}` has an unclosed `{{{{`"))?;
-        let name = after[..end].trim();
-        let value = match name {
-            "year" => year.to_string(),
-            "next_year" => (year + 1).to_string(),
-            "layer" => layer.to_string(),
-            other => match vars.get(other) {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Number(n)) => n.to_string(),
-                Some(v) => v.to_string(),
-                None => {
-                    let known: Vec<&str> =
-                        ["year", "next_year", "layer"].into_iter().chain(vars.keys().map(String::as_str)).collect();
-                    let mut msg = format!("`{template}` uses `{{{{{other}}}}}`, which is not defined");
-                    if let Some(s) = crate::suggest::did_you_mean(other, known.iter().copied()) {
-                        msg.push_str(&format!(" (did you mean `{s}`?)"));
-                    }
-                    return Err(msg);
-                }
-            },
-        };
-        out.push_str(&value);
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
+fn counts(total: usize, done: usize) -> Counts {
+    Counts { total, succeeded: done, planned: total - done.min(total), ..Counts::default() }
 }
 
-fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let mut sources = Vec::new();
-    let mut errors = Vec::new();
-    let mut warnings = Vec::new();
-    let mut by_path: BTreeMap<String, Arc<GeoTiff>> = BTreeMap::new();
-    let src = p.source.display().to_string();
-    for (li, l) in p.layers.iter().enumerate() {
-        let Some(template) = &l.local else {
-            errors.push(
-                Diagnostic::error("local::no-path", format!("layer `{}` has no `local` raster path", l.name))
-                    .with_help("add `local: data/{{year}}.tif` to the layer")
-                    .in_file(src.clone()),
-            );
-            continue;
-        };
-        for &year in &l.years {
-            let path = match render_path(template, year, &l.name, &l.vars) {
-                Ok(p) => p,
-                Err(m) => {
-                    errors.push(Diagnostic::error("local::template", m).in_file(src.clone()));
-                    break;
-                }
-            };
-            let raster = match by_path.get(&path) {
-                Some(r) => r.clone(),
-                None => match GeoTiff::open(&clean_path(std::path::Path::new(&path)), by_path.len()) {
-                    Ok(r) => {
-                        let r = Arc::new(r);
-                        if r.crs != "EPSG:4326" {
-                            warnings.push(
-                                Diagnostic::warning(
-                                    "local::datum",
-                                    format!(
-                                        "`{path}` is in {}, a geographic system other than EPSG:4326; its \
-                                         coordinates are used as WGS84 longitude/latitude",
-                                        r.crs
-                                    ),
-                                )
-                                .in_file(src.clone()),
-                            );
-                        }
-                        by_path.insert(path.clone(), r.clone());
-                        r
-                    }
-                    Err(e) => {
-                        let mut d = Diagnostic::error("local::raster", format!("layer `{}`, year {year}: {e}", l.name))
-                            .in_file(src.clone());
-                        if let Some(h) = e.help() {
-                            d = d.with_help(h);
-                        }
-                        errors.push(d);
-                        continue;
-                    }
-                },
-            };
-            let wanted = if l.kind == LayerKind::Continuous { l.bands.len() } else { 1 };
-            if usize::from(raster.bands) < wanted {
-                errors.push(
-                    Diagnostic::error(
-                        "local::bands",
-                        format!(
-                            "layer `{}` has {wanted} bands ({}) but `{path}` has only {}",
-                            l.name,
-                            l.bands.join(", "),
-                            raster.bands
-                        ),
-                    )
-                    .with_help("the layer's bands are read from the raster's bands in order")
-                    .in_file(src.clone()),
-                );
-                continue;
-            }
-            let mask = match (&l.nodata.mask, &l.local_mask) {
-                (Some(_), Some(t)) => match open_mask(t, year, l, &raster, &mut by_path) {
-                    Ok(m) => Some(m),
-                    Err(m) => {
-                        errors.push(Diagnostic::error("local::mask", m).in_file(src.clone()));
-                        continue;
-                    }
-                },
-                _ => None,
-            };
-            sources.push(Source { layer: li, year, raster, mask });
+/// The folder the spill files go to: the output's folder, or its nearest existing ancestor (nothing is
+/// created before the table is written).
+fn spill_dir(output: &Path) -> PathBuf {
+    let mut d = output.parent().map(Path::to_path_buf).unwrap_or_default();
+    loop {
+        if d.as_os_str().is_empty() {
+            return PathBuf::from(".");
+        }
+        if d.is_dir() {
+            return d;
+        }
+        if !d.pop() {
+            return PathBuf::from(".");
         }
     }
-    if errors.is_empty() {
-        Ok((sources, warnings))
-    } else {
-        Err(errors)
-    }
-}
-
-/// Opens the no-data mask raster of a layer-year; it must lie on the layer raster's grid.
-fn open_mask(
-    template: &str,
-    year: i32,
-    l: &crate::pipeline::Layer,
-    raster: &GeoTiff,
-    by_path: &mut BTreeMap<String, Arc<GeoTiff>>,
-) -> Result<Arc<GeoTiff>, String> {
-    let path = render_path(template, year, &l.name, &l.vars)?;
-    let mask = match by_path.get(&path) {
-        Some(m) => m.clone(),
-        None => {
-            let m = GeoTiff::open(&clean_path(std::path::Path::new(&path)), by_path.len())
-                .map_err(|e| format!("layer `{}`, year {year}, `local_mask`: {e}", l.name))?;
-            let m = Arc::new(m);
-            by_path.insert(path.clone(), m.clone());
-            m
-        }
-    };
-    if !mask.same_grid(raster) {
-        return Err(format!(
-            "layer `{}`, year {year}: the mask raster `{path}` is not on the grid of `{}` (size and \
-             georeferencing must be the same)",
-            l.name,
-            raster.path.display()
-        ));
-    }
-    Ok(mask)
-}
-
-/// Whether each pixel of the rectangle `cols × rows` (global, end exclusive) is data by the mask raster:
-/// its band 1 holds one of `valid`. Row-major, `cols.1 - cols.0` per row.
-fn mask_window(
-    cache: &ChunkCache,
-    mask: &GeoTiff,
-    valid: &[f64],
-    cols: (usize, usize),
-    rows: (usize, usize),
-) -> Result<Vec<bool>, RasterError> {
-    let w = cols.1 - cols.0;
-    let mut out = vec![false; w * (rows.1 - rows.0)];
-    let (cw, ch) = (mask.chunk_width as usize, mask.chunk_height as usize);
-    for cy in rows.0 / ch..=(rows.1 - 1) / ch {
-        for cx in cols.0 / cw..=(cols.1 - 1) / cw {
-            let chunk = cache.get(mask, cx as u32, cy as u32, 0)?;
-            for gy in (cy * ch).max(rows.0)..((cy + 1) * ch).min(rows.1) {
-                for gx in (cx * cw).max(cols.0)..((cx + 1) * cw).min(cols.1) {
-                    let v = chunk.values.get((gy - cy * ch) * chunk.width + (gx - cx * cw));
-                    out[(gy - rows.0) * w + (gx - cols.0)] = valid.contains(&v);
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Everything the workers share.
-struct Ctx<'a> {
-    pipeline: &'a Pipeline,
-    sources: &'a [Source],
-    /// Sources grouped by raster grid: coverage is computed once per group.
-    groups: Vec<Vec<usize>>,
-    cache: ChunkCache,
-    geometry: bool,
 }
 
 /// Runs the pipeline with the local engine; writes the table and manifest.
-// The site visitor's error type (`Diagnostic`) is fixed by `sites::for_each`.
-pub fn run(pipeline: &Pipeline, opts: &Options) -> Result<Outcome, LocalError> {
+pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outcome, LocalError> {
     let t0 = Instant::now();
     let started_at = manifest::now();
-    let (sources, warnings) = open_sources(pipeline).map_err(LocalError::Input)?;
+    let stop = watch.stop;
+    let (sources, warnings) = open::open_sources(pipeline).map_err(LocalError::Input)?;
+    let spec = TableSpec::from_pipeline(pipeline);
+    spec.check().map_err(LocalError::Output)?;
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (i, s) in sources.iter().enumerate() {
         match groups.iter_mut().find(|g| sources[g[0]].raster.same_grid(&s.raster)) {
@@ -315,69 +153,233 @@ pub fn run(pipeline: &Pipeline, opts: &Options) -> Result<Outcome, LocalError> {
             None => groups.push(vec![i]),
         }
     }
+    let grids = groups.iter().map(|g| grid::Grid::for_raster(&sources[g[0]].raster)).collect();
+    let budget = opts.cache_bytes.unwrap_or_else(|| {
+        let mut seen = std::collections::BTreeMap::new();
+        for s in &sources {
+            let l = &pipeline.layers[s.layer];
+            let bands = if l.kind == crate::pipeline::LayerKind::Continuous { l.bands.len() as u16 } else { 1 };
+            seen.insert(s.raster.id, (s.raster.as_ref(), bands));
+        }
+        cache::default_budget(seen.into_values(), cache::available_memory())
+    });
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads.unwrap_or(0))
+        .build()
+        .map_err(|e| LocalError::Input(vec![Diagnostic::error(Code::LocalThreads, e.to_string())]))?;
+    let threads = pool.current_num_threads();
+
+    // Read every site once, in file order, into the spill.
+    let dir = spill_dir(&pipeline.output.path);
+    let spill = {
+        let stopped = AtomicBool::new(false);
+        let s = order::SiteSpill::collect_until(&pipeline.sites, &dir, || {
+            let now = stop.load(Ordering::Relaxed);
+            stopped.store(now, Ordering::Relaxed);
+            now
+        });
+        if stopped.load(Ordering::Relaxed) {
+            return Err(LocalError::Interrupted);
+        }
+        s.map_err(LocalError::Input)?
+    };
+    let n = spill.len();
+    let curve = match sources.first() {
+        Some(s) if !s.raster.tiled => order::Curve::Rows,
+        _ => order::Curve::Hilbert,
+    };
+    let visit = spill.order(curve);
     let ctx = Ctx {
         pipeline,
         sources: &sources,
         groups,
-        cache: ChunkCache::new(opts.cache_bytes),
-        geometry: pipeline.output.format == crate::pipeline::OutputFormatName::Geojson,
+        grids,
+        cache: cache::ChunkCache::new(budget),
+        done: AtomicUsize::new(0),
+        stop,
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.threads.unwrap_or(0))
-        .build()
-        .map_err(|e| LocalError::Input(vec![Diagnostic::error("local::threads", e.to_string())]))?;
-    let threads = pool.current_num_threads();
-    let mut writer =
-        TableWriter::create(TableSpec::from_pipeline(pipeline), &pipeline.output.path).map_err(LocalError::Output)?;
+    let layer_years: usize = pipeline.layers.iter().map(|l| l.years.len()).sum();
+    watch.send(&Event::LocalStarted { sites: n, layer_years, threads, cache_mb: (budget >> 20) as u64 }, &counts(n, 0));
+
+    // Compute along the curve; a ticker thread reports progress meanwhile.
+    let tc = Instant::now();
     let mut totals = Totals::default();
-    let mut failure: Option<LocalError> = None;
-    let mut batch: Vec<Site> = Vec::with_capacity(opts.batch.max(1));
-    let mut compute_time = 0.0;
-    let mut flush = |batch: &mut Vec<Site>, writer: &mut TableWriter, totals: &mut Totals| -> Result<(), LocalError> {
-        let t = Instant::now();
-        // Compute in spatial order (neighbouring sites share chunks in the cache, and each thread takes
-        // a contiguous run of that order), then put the results back in site-file order.
-        let order = spatial_order(&ctx, batch);
-        let mut results: Vec<Option<Result<SiteResult, RasterError>>> = (0..batch.len()).map(|_| None).collect();
-        let computed: Vec<(usize, Result<SiteResult, RasterError>)> =
-            pool.install(|| order.par_iter().map(|&i| (i, compute_site(&ctx, &batch[i]))).collect());
-        for (i, r) in computed {
-            results[i] = Some(r);
-        }
-        compute_time += t.elapsed().as_secs_f64();
-        for r in results.into_iter().flatten() {
-            let r = r.map_err(LocalError::Read)?;
-            totals.sites += 1;
-            let pairs: std::collections::BTreeSet<(&str, i32)> =
-                r.records.iter().map(|x| (x.layer.as_str(), x.year)).collect();
-            totals.site_years += pairs.len() as u64;
-            totals.nodata_site_years +=
-                r.records.iter().filter(|x| matches!(x.measure, Measure::NoData)).count() as u64;
-            writer.push(r).map_err(LocalError::Output)?;
-        }
-        batch.clear();
-        Ok(())
-    };
-    let streamed = crate::sites::for_each(&pipeline.sites, |site| {
-        batch.push(site);
-        if batch.len() >= opts.batch.max(1) {
-            if let Err(e) = flush(&mut batch, &mut writer, &mut totals) {
-                failure = Some(e);
-                return Err(Diagnostic::error("local::stopped", "the run stopped"));
+    let finished = AtomicBool::new(false);
+    let computed: Result<order::ResultSpill, LocalError> = std::thread::scope(|sc| {
+        let observers = &mut watch.observers;
+        let (done, fin, every) = (&ctx.done, &finished, opts.progress_every);
+        sc.spawn(move || {
+            let mut last = usize::MAX;
+            let mut next = Instant::now() + every;
+            while !fin.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(20).min(every));
+                if Instant::now() < next {
+                    continue;
+                }
+                next = Instant::now() + every;
+                let d = done.load(Ordering::Relaxed);
+                if d != last {
+                    last = d;
+                    for o in observers.iter_mut() {
+                        o.event(&Event::SitesDone { done: d, total: n }, &counts(n, d));
+                    }
+                }
             }
-        }
-        Ok(())
+        });
+        let r = compute_all(&ctx, &pool, &spill, &visit, opts.batch, &dir, &mut totals);
+        finished.store(true, Ordering::Relaxed);
+        r
     });
-    if let Some(f) = failure {
-        return Err(f);
+    let done = ctx.done.load(Ordering::Relaxed);
+    let stats = ctx.cache.stats();
+    let finish_event = |ok: bool| Event::Finished {
+        succeeded: done,
+        failed: usize::from(!ok),
+        cancelled: 0,
+        remaining: n.saturating_sub(done),
+    };
+    let results = match computed {
+        Ok(r) => r,
+        Err(e) => {
+            watch.send(&finish_event(false), &counts(n, done));
+            for o in &mut watch.observers {
+                o.finish(&counts(n, done));
+            }
+            return Err(e);
+        }
+    };
+    watch.send(&Event::SitesDone { done, total: n }, &counts(n, done));
+    watch.send(&finish_event(true), &counts(n, done));
+    for o in &mut watch.observers {
+        o.finish(&counts(n, done));
     }
-    streamed.map_err(LocalError::Input)?;
-    flush(&mut batch, &mut writer, &mut totals)?;
+    let compute_time = tc.elapsed().as_secs_f64();
+
+    // The table, in site-file order.
     let tw = Instant::now();
+    let mut writer = TableWriter::create(spec, &pipeline.output.path).map_err(LocalError::Output)?;
+    let with_geometry = pipeline.output.format == crate::pipeline::OutputFormatName::Geojson;
+    let (mut sbuf, mut rbuf) = (Vec::new(), Vec::new());
+    let spill_error =
+        |e: std::io::Error| LocalError::Output(TableError::Io { path: pipeline.output.path.clone(), source: e });
+    for i in 0..n {
+        if stop.load(Ordering::Relaxed) {
+            return Err(LocalError::Interrupted);
+        }
+        let site = spill.get(i, &mut sbuf).map_err(spill_error)?;
+        results.get(i, &mut rbuf).map_err(spill_error)?;
+        let outs = compute::decode(&rbuf)
+            .ok_or_else(|| spill_error(std::io::Error::other("a spilled result could not be read back")))?;
+        let records = outs.into_iter().map(|o| record(&ctx, &site, o)).collect();
+        let geometry = with_geometry.then(|| geometry(&site));
+        writer
+            .push(SiteResult { id: site.id, properties: site.properties, geometry, records })
+            .map_err(LocalError::Output)?;
+    }
     let mut table = writer.finish().map_err(LocalError::Output)?;
     table.path = clean_path(&table.path);
     totals.rows = table.rows;
-    let mut m = Manifest::new(pipeline, started_at, &table);
+    let m = manifest(pipeline, started_at, &table, &totals, &sources, stats, budget);
+    let seconds = t0.elapsed().as_secs_f64();
+    let mut m = m;
+    m.timings = Timings {
+        total_seconds: seconds,
+        compute_seconds: Some(compute_time),
+        write_seconds: Some(tw.elapsed().as_secs_f64()),
+        threads: Some(threads),
+    };
+    let manifest_path = manifest::path_for(&table.path);
+    m.write(&manifest_path).map_err(LocalError::Output)?;
+    Ok(Outcome {
+        table,
+        manifest: manifest_path,
+        totals,
+        threads,
+        seconds,
+        warnings,
+        cache: stats,
+        cache_budget: budget,
+    })
+}
+
+/// Computes every site in `visit` order, batch by batch, spilling the results.
+fn compute_all(
+    ctx: &Ctx,
+    pool: &rayon::ThreadPool,
+    spill: &order::SiteSpill,
+    visit: &[u32],
+    batch: usize,
+    dir: &Path,
+    totals: &mut Totals,
+) -> Result<order::ResultSpill, LocalError> {
+    let io_error = |e: std::io::Error| {
+        LocalError::Input(vec![Diagnostic::error(
+            Code::LocalSpill,
+            format!("cannot use a temporary file in `{}`: {e}", dir.display()),
+        )])
+    };
+    let mut results = order::ResultSpill::new(dir, spill.len()).map_err(io_error)?;
+    let mut buf = Vec::new();
+    for part in visit.chunks(batch.max(1)) {
+        if ctx.stop.load(Ordering::Relaxed) {
+            return Err(LocalError::Interrupted);
+        }
+        let sites: Vec<Site> =
+            part.iter().map(|&i| spill.get(i as usize, &mut buf)).collect::<Result<_, _>>().map_err(io_error)?;
+        let computed: Vec<Option<Result<Vec<Out>, RasterError>>> = pool.install(|| {
+            sites
+                .par_iter()
+                .map(|s| (!ctx.stop.load(Ordering::Relaxed)).then(|| compute::compute_site(ctx, s)))
+                .collect()
+        });
+        for (&i, r) in part.iter().zip(computed) {
+            let outs = r.ok_or(LocalError::Interrupted)?.map_err(LocalError::Read)?;
+            totals.sites += 1;
+            let mut pairs: Vec<u32> = outs
+                .iter()
+                .map(|o| match o {
+                    Out::NoData { source } | Out::Class { source, .. } | Out::Stat { source, .. } => *source,
+                })
+                .collect();
+            pairs.sort_unstable();
+            pairs.dedup();
+            totals.site_years += pairs.len() as u64;
+            totals.nodata_site_years += outs.iter().filter(|o| matches!(o, Out::NoData { .. })).count() as u64;
+            buf.clear();
+            compute::encode(&outs, &mut buf);
+            results.put(i as usize, &buf).map_err(io_error)?;
+        }
+    }
+    results.seal().map_err(io_error)?;
+    Ok(results)
+}
+
+/// A table row from a compact result.
+fn record(ctx: &Ctx, site: &Site, o: Out) -> Record {
+    let source = |s: u32| &ctx.sources[s as usize];
+    let (s, measure) = match o {
+        Out::NoData { source: s } => (s, Measure::NoData),
+        Out::Class { source: s, code, area_ha, pixels } => (s, Measure::Class { code, name: None, area_ha, pixels }),
+        Out::Stat { source: s, band, stat, value } => {
+            let l = &ctx.pipeline.layers[source(s).layer];
+            let band = l.bands[usize::from(band)].clone();
+            (s, Measure::Stat { band, stat: l.stats[usize::from(stat)].clone(), value })
+        }
+    };
+    let src = source(s);
+    Record { site: site.id.clone(), layer: ctx.pipeline.layers[src.layer].name.clone(), year: src.year, measure }
+}
+
+fn manifest(
+    pipeline: &Pipeline,
+    started_at: String,
+    table: &TableSummary,
+    totals: &Totals,
+    sources: &[open::Source],
+    stats: cache::CacheStats,
+    budget: usize,
+) -> Manifest {
+    let mut m = Manifest::new(pipeline, started_at, table);
     m.pipeline.source = clean_path(&pipeline.source);
     m.totals = totals.clone();
     if let crate::pipeline::SiteLocation::File(p) = &pipeline.sites.location {
@@ -390,7 +392,7 @@ pub fn run(pipeline: &Pipeline, opts: &Options) -> Result<Outcome, LocalError> {
             details: Map::new(),
         });
     }
-    for s in &sources {
+    for s in sources {
         let r = &s.raster;
         let mut details = Map::new();
         details.insert("width".into(), r.width.into());
@@ -401,6 +403,7 @@ pub fn run(pipeline: &Pipeline, opts: &Options) -> Result<Outcome, LocalError> {
         details.insert("tiled".into(), r.tiled.into());
         details.insert("compression".into(), r.compression.clone().into());
         details.insert("pixel_size_deg".into(), serde_json::json!([r.transform.dx, r.transform.dy.abs()]));
+        details.insert("bytes_read".into(), r.bytes_read().into());
         details.insert("nodata".into(), r.nodata.map(Value::from).unwrap_or(Value::Null));
         m.inputs.push(Input {
             kind: "raster".into(),
@@ -411,39 +414,17 @@ pub fn run(pipeline: &Pipeline, opts: &Options) -> Result<Outcome, LocalError> {
             details,
         });
     }
-    let (hits, misses) = ctx.cache.stats();
     m.extra.insert(
         "chunk_cache".into(),
-        serde_json::json!({"hits": hits, "decoded": misses, "budget_bytes": opts.cache_bytes}),
+        serde_json::json!({
+            "hits": stats.hits,
+            "decoded": stats.decoded,
+            "distinct_decoded": stats.distinct,
+            "decodes_per_chunk": stats.decodes_per_chunk(),
+            "budget_bytes": budget,
+        }),
     );
-    let seconds = t0.elapsed().as_secs_f64();
-    m.timings = Timings {
-        total_seconds: seconds,
-        compute_seconds: Some(compute_time),
-        write_seconds: Some(tw.elapsed().as_secs_f64()),
-        threads: Some(threads),
-    };
-    let manifest_path = manifest::path_for(&table.path);
-    m.write(&manifest_path).map_err(LocalError::Output)?;
-    Ok(Outcome { table, manifest: manifest_path, totals, threads, seconds, warnings })
-}
-
-/// Site indices of a batch sorted along a Z-order curve of their centres on the first raster's chunk grid.
-fn spatial_order(ctx: &Ctx, batch: &[Site]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..batch.len()).collect();
-    let Some(first) = ctx.sources.first() else {
-        return order;
-    };
-    let r = &first.raster;
-    let key = |s: &Site| -> u64 {
-        let [x0, y0, x1, y1] = s.bbox();
-        let c = r.transform.to_cell([(x0 + x1) / 2.0, (y0 + y1) / 2.0]);
-        let cx = (c[0] / f64::from(r.chunk_width)).clamp(0.0, 65535.0) as u64;
-        let cy = (c[1] / f64::from(r.chunk_height)).clamp(0.0, 65535.0) as u64;
-        (0..16).fold(0u64, |k, b| k | ((cx >> b) & 1) << (2 * b) | ((cy >> b) & 1) << (2 * b + 1))
-    };
-    order.sort_by_cached_key(|&i| key(&batch[i]));
-    order
+    m
 }
 
 /// GeoJSON geometry of a site (for GeoJSON tables).
@@ -454,231 +435,5 @@ fn geometry(site: &Site) -> Value {
         serde_json::json!({"type": "MultiPolygon", "coordinates": site.polygons.iter().map(poly).collect::<Vec<_>>()})
     } else {
         serde_json::json!({"type": "Polygon", "coordinates": site.polygons.first().map(poly).unwrap_or(Value::Array(vec![]))})
-    }
-}
-
-enum Acc {
-    Cat(zonal::Categorical),
-    Cont(Vec<zonal::Continuous>),
-}
-
-/// Computes every layer-year of one site.
-fn compute_site(ctx: &Ctx, site: &Site) -> Result<SiteResult, RasterError> {
-    let p = ctx.pipeline;
-    let first = site.first_year(&p.sites);
-    let mut records = Vec::new();
-    let (mut cov, mut scratch) = (Vec::new(), Vec::new());
-    for group in &ctx.groups {
-        let jobs: Vec<usize> =
-            group.iter().copied().filter(|&i| first.is_none_or(|f| ctx.sources[i].year >= f)).collect();
-        if jobs.is_empty() {
-            continue;
-        }
-        let mut accs: Vec<Acc> = jobs
-            .iter()
-            .map(|&i| {
-                let l = &p.layers[ctx.sources[i].layer];
-                match l.kind {
-                    LayerKind::Categorical => Acc::Cat(zonal::Categorical::default()),
-                    LayerKind::Continuous => {
-                        let keep = l.stats.iter().any(|s| s == "median" || s.starts_with('p'));
-                        Acc::Cont(l.bands.iter().map(|_| zonal::Continuous::new(keep)).collect())
-                    }
-                }
-            })
-            .collect();
-        let grid = ctx.sources[jobs[0]].raster.clone();
-        accumulate(ctx, site, &grid, &jobs, &mut accs, &mut cov, &mut scratch)?;
-        for (&i, acc) in jobs.iter().zip(accs) {
-            let s = &ctx.sources[i];
-            let l = &p.layers[s.layer];
-            let rec = |measure| Record { site: site.id.clone(), layer: l.name.clone(), year: s.year, measure };
-            match acc {
-                Acc::Cat(c) if c.is_empty() => records.push(rec(Measure::NoData)),
-                Acc::Cat(c) => {
-                    for (code, px, m2) in c.into_sorted() {
-                        records.push(rec(Measure::Class { code, name: None, area_ha: m2 / 10_000.0, pixels: px }));
-                    }
-                }
-                Acc::Cont(bands) if bands.iter().all(|b| b.is_empty()) => records.push(rec(Measure::NoData)),
-                Acc::Cont(mut bands) => {
-                    for (bi, b) in bands.iter_mut().enumerate() {
-                        for st in &l.stats {
-                            let value = b.stat(st);
-                            records.push(rec(Measure::Stat { band: l.bands[bi].clone(), stat: st.clone(), value }));
-                        }
-                    }
-                }
-            }
-        }
-    }
-    Ok(SiteResult {
-        id: site.id.clone(),
-        properties: site.properties.clone(),
-        geometry: ctx.geometry.then(|| geometry(site)),
-        records,
-    })
-}
-
-/// Walks the site's window on `grid` block by block and feeds every job's accumulators.
-fn accumulate(
-    ctx: &Ctx,
-    site: &Site,
-    grid: &GeoTiff,
-    jobs: &[usize],
-    accs: &mut [Acc],
-    cov: &mut Vec<f64>,
-    scratch: &mut Vec<f64>,
-) -> Result<(), RasterError> {
-    let t = grid.transform;
-    let [x0, y0, x1, y1] = site.bbox();
-    if !(x0.is_finite() && y0.is_finite() && x1.is_finite() && y1.is_finite()) {
-        return Ok(());
-    }
-    let a = t.to_cell([x0, y0]);
-    let b = t.to_cell([x1, y1]);
-    let clamp = |v: f64, hi: u32| v.max(0.0).min(hi as f64);
-    let col0 = clamp(a[0].min(b[0]).floor(), grid.width) as usize;
-    let col1 = clamp(a[0].max(b[0]).ceil(), grid.width) as usize;
-    let row0 = clamp(a[1].min(b[1]).floor(), grid.height) as usize;
-    let row1 = clamp(a[1].max(b[1]).ceil(), grid.height) as usize;
-    if col1 <= col0 || row1 <= row0 {
-        return Ok(());
-    }
-    // Window-local cell coordinates keep the numbers small (precision).
-    let (ox, oy) = (t.x0 + col0 as f64 * t.dx, t.y0 + row0 as f64 * t.dy);
-    let rings = coverage::rings_in_cells(&site.polygons, |p| [(p[0] - ox) / t.dx, (p[1] - oy) / t.dy]);
-    let (ww, wh) = (col1 - col0, row1 - row0);
-    let mut row_area = Vec::with_capacity(BLOCK);
-    for by in (0..wh).step_by(BLOCK) {
-        let bh = BLOCK.min(wh - by);
-        for bx in (0..ww).step_by(BLOCK) {
-            let bw = BLOCK.min(ww - bx);
-            coverage::coverage_block(&rings, bx as f64, by as f64, bw, bh, cov, scratch);
-            if cov.iter().all(|&c| c == 0.0) {
-                continue;
-            }
-            // Global pixel rectangle of this block.
-            let (gc0, gr0) = (col0 + bx, row0 + by);
-            row_area.clear();
-            for r in 0..bh {
-                let g = (gr0 + r) as f64;
-                row_area.push(area::cell_area_m2(0.0, t.dx, t.y0 + g * t.dy, t.y0 + (g + 1.0) * t.dy));
-            }
-            for (&job, acc) in jobs.iter().zip(accs.iter_mut()) {
-                let r = &ctx.sources[job].raster;
-                let (cw, ch) = (r.chunk_width as usize, r.chunk_height as usize);
-                let bands = match acc {
-                    Acc::Cat(_) => 1,
-                    Acc::Cont(v) => v.len(),
-                };
-                for band in 0..bands {
-                    for cy in gr0 / ch..=(gr0 + bh - 1) / ch {
-                        for cx in gc0 / cw..=(gc0 + bw - 1) / cw {
-                            // Skip chunks the polygon does not touch within this block.
-                            let (ys, ye) = ((cy * ch).max(gr0), ((cy + 1) * ch).min(gr0 + bh));
-                            let (xs, xe) = ((cx * cw).max(gc0), ((cx + 1) * cw).min(gc0 + bw));
-                            let touched = (ys..ye).any(|gy| {
-                                let row = &cov[(gy - gr0) * bw..(gy - gr0 + 1) * bw];
-                                row[xs - gc0..xe - gc0].iter().any(|&c| c > 0.0)
-                            });
-                            if !touched {
-                                continue;
-                            }
-                            let chunk = ctx.cache.get(r, cx as u32, cy as u32, band as u16)?;
-                            let layer = &ctx.pipeline.layers[ctx.sources[job].layer];
-                            let mask = match (&ctx.sources[job].mask, &layer.nodata.mask) {
-                                (Some(m), Some(nd)) => Some(mask_window(&ctx.cache, m, &nd.valid, (xs, xe), (ys, ye))?),
-                                _ => None,
-                            };
-                            let cells = Cells {
-                                nodata: &layer.nodata.values,
-                                mask: mask.as_deref(),
-                                cov,
-                                row_area: &row_area,
-                                block: (gc0, gr0, bw),
-                                rows: (ys, ye),
-                                cols: (xs, xe),
-                                origin: (cx * cw, cy * ch),
-                                stride: chunk.width,
-                            };
-                            match &chunk.values {
-                                geotiff::Values::U8(v) => cells.feed(v, r, acc, band),
-                                geotiff::Values::F32(v) => cells.feed(v, r, acc, band),
-                                geotiff::Values::F64(v) => cells.feed(v, r, acc, band),
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The cells of one chunk within one coverage block.
-struct Cells<'a> {
-    /// The layer's no-data values (never a class nor part of a statistic).
-    nodata: &'a [f64],
-    /// Whether each cell of `cols × rows` is data by the layer's mask raster.
-    mask: Option<&'a [bool]>,
-    cov: &'a [f64],
-    row_area: &'a [f64],
-    /// Global column and row of the block's first cell, and the block's width.
-    block: (usize, usize, usize),
-    /// Global row and column ranges (end exclusive) to visit.
-    rows: (usize, usize),
-    cols: (usize, usize),
-    /// Global column and row of the chunk's first cell, and its row stride.
-    origin: (usize, usize),
-    stride: usize,
-}
-
-impl Cells<'_> {
-    fn feed<T: Copy + Into<f64>>(&self, values: &[T], r: &GeoTiff, acc: &mut Acc, band: usize) {
-        let (gc0, gr0, bw) = self.block;
-        let (ox, oy) = self.origin;
-        for gy in self.rows.0..self.rows.1 {
-            let crow = &self.cov[(gy - gr0) * bw..(gy - gr0 + 1) * bw];
-            let vrow = &values[(gy - oy) * self.stride..];
-            let cell_m2 = self.row_area[gy - gr0];
-            for gx in self.cols.0..self.cols.1 {
-                let w = crow[gx - gc0];
-                if w == 0.0 {
-                    continue;
-                }
-                let v: f64 = vrow[gx - ox].into();
-                if !r.is_valid(v) || self.nodata.contains(&v) {
-                    continue;
-                }
-                if let Some(m) = self.mask {
-                    if !m[(gy - self.rows.0) * (self.cols.1 - self.cols.0) + (gx - self.cols.0)] {
-                        continue;
-                    }
-                }
-                match acc {
-                    Acc::Cat(c) => c.add(v, w, cell_m2),
-                    Acc::Cont(bs) => bs[band].add(v, w),
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_templates_fill_years_and_vars() {
-        let mut vars = BTreeMap::new();
-        vars.insert("collection".to_string(), Value::from(10));
-        assert_eq!(
-            render_path("/d/c{{collection}}/lulc_{{ year }}-{{next_year}}.tif", 2020, "lulc", &vars).unwrap(),
-            "/d/c10/lulc_2020-2021.tif"
-        );
-        let e = render_path("/d/{{yaer}}.tif", 2020, "lulc", &vars).unwrap_err();
-        assert!(e.contains("did you mean `year`"), "{e}");
-        assert!(render_path("/d/{{year.tif", 2020, "lulc", &vars).is_err());
     }
 }

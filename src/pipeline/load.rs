@@ -2,6 +2,10 @@
 //!
 //! YAML goes through saphyr's marked tree and TOML through toml's spanned values, so that every later
 //! check (JSON Schema, semantic checks, expression type checks) can report `file:line:col` by pointer.
+//!
+//! Nesting deeper than [`MAX_DEPTH`] is refused before any tree is built (YAML through saphyr's event
+//! parser, which keeps its own stack), so hostile input cannot overflow the stack; numbers that are not
+//! finite (`.nan`, `.inf`, TOML `nan`, `inf`) are errors where they stand, never a silent null.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -10,7 +14,7 @@ use std::path::Path;
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 use serde_json::{Map, Number, Value};
 
-use crate::diag::{Diagnostic, Source};
+use crate::diag::{Code, Diagnostic, Source};
 
 /// The syntax a pipeline file is written in, chosen by its extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,8 +176,51 @@ impl CharToByte {
 
 type Parsed = Result<(Value, SpanMap, Vec<Diagnostic>), Vec<Diagnostic>>;
 
+/// The deepest nesting of mappings and lists a pipeline file may have. Real pipelines nest a few levels
+/// (an expression of nested calls a few dozen); deeper input is refused before the tree is built.
+pub const MAX_DEPTH: usize = 128;
+
+fn too_deep(source: &Source, at: usize) -> Diagnostic {
+    Diagnostic::error(
+        Code::PipelineTooDeep,
+        format!("the file nests mappings and lists deeper than {MAX_DEPTH} levels"),
+    )
+    .at(source, at..at, Some(format!("level {} starts here", MAX_DEPTH + 1)))
+    .with_help("a pipeline nests a few levels deep; flatten this part of the file")
+}
+
+/// Walks the YAML events (no tree) and reports the first place nested deeper than [`MAX_DEPTH`].
+/// Syntax errors are left to the loader, which reports them with more context.
+fn yaml_depth(text: &str, conv: &CharToByte, source: &Source) -> Option<Diagnostic> {
+    use saphyr_parser::{Event, Parser};
+    let mut depth = 0usize;
+    for event in Parser::new_from_str(text) {
+        let Ok((event, span)) = event else { return None };
+        match event {
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(too_deep(source, conv.byte(span.start.index())));
+                }
+            }
+            Event::MappingEnd | Event::SequenceEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn non_finite(source: &Source, span: Range<usize>) -> Diagnostic {
+    Diagnostic::error(Code::PipelineNotFinite, "numbers must be finite: NaN and infinity are not allowed")
+        .at(source, span, Some("not a finite number".to_string()))
+        .with_help("write an ordinary number (e.g. `0.5`), or leave the field out to use its default")
+}
+
 fn yaml_to_json(text: &str, source: &Source) -> Parsed {
     let conv = CharToByte::new(text);
+    if let Some(d) = yaml_depth(text, &conv, source) {
+        return Err(vec![d]);
+    }
     let mut diags = Vec::new();
     // saphyr stops at a duplicate key. To still check the rest of the file, the repeated key is renamed
     // (same length, so every position stays put) and parsing starts again; the renamed entry is dropped.
@@ -188,9 +235,10 @@ fn yaml_to_json(text: &str, source: &Source) -> Parsed {
                     if let Some((key, first)) = duplicate_key_at(&work, at) {
                         if let Some(padded) = placeholder(hidden.len(), key.len()) {
                             let name = work[key.clone()].to_string();
-                            let mut d = Diagnostic::error("yaml::duplicate-key", format!("key `{name}` appears twice"))
-                                .at(source, key.clone(), Some("second time here".to_string()))
-                                .with_help("remove one of them; only the first is checked");
+                            let mut d =
+                                Diagnostic::error(Code::YamlDuplicateKey, format!("key `{name}` appears twice"))
+                                    .at(source, key.clone(), Some("second time here".to_string()))
+                                    .with_help("remove one of them; only the first is checked");
                             if let Some(first) = first {
                                 d = d.also(first, "first time here");
                             }
@@ -202,7 +250,7 @@ fn yaml_to_json(text: &str, source: &Source) -> Parsed {
                     }
                 }
                 diags.push(
-                    Diagnostic::error("yaml::syntax", format!("YAML syntax error: {}", e.info()))
+                    Diagnostic::error(Code::YamlSyntax, format!("YAML syntax error: {}", e.info()))
                         .at(source, at..at, Some("here".to_string()))
                         .with_help("fix the YAML syntax; indentation must use spaces"),
                 );
@@ -218,7 +266,7 @@ fn yaml_to_json(text: &str, source: &Source) -> Parsed {
             if docs.len() > 1 {
                 let s = conv.byte(docs[1].span.start.index());
                 diags.push(
-                    Diagnostic::error("yaml::multiple-documents", "a pipeline file holds one YAML document").at(
+                    Diagnostic::error(Code::YamlMultipleDocuments, "a pipeline file holds one YAML document").at(
                         source,
                         s..s + 3,
                         Some("a second document starts here".to_string()),
@@ -294,6 +342,10 @@ fn convert_yaml(
     let span = span_of(node, conv);
     spans.insert(pointer.to_string(), NodeSpan { key: key.clone(), value: span.clone() });
     match &node.data {
+        YamlData::Value(Scalar::FloatingPoint(f)) if !f.into_inner().is_finite() => {
+            diags.push(non_finite(source, span));
+            Value::Null
+        }
         YamlData::Value(s) => scalar_to_json(s),
         YamlData::Representation(s, _, _) => Value::String(s.to_string()),
         YamlData::Sequence(items) => Value::Array(
@@ -317,7 +369,7 @@ fn convert_yaml(
                     YamlData::Value(Scalar::FloatingPoint(f)) => f.to_string(),
                     YamlData::Value(Scalar::Null) => "null".to_string(),
                     _ => {
-                        diags.push(Diagnostic::error("yaml::complex-key", "mapping keys must be plain text").at(
+                        diags.push(Diagnostic::error(Code::YamlComplexKey, "mapping keys must be plain text").at(
                             source,
                             kspan,
                             Some("this key".to_string()),
@@ -328,7 +380,7 @@ fn convert_yaml(
                 let child = format!("{pointer}/{}", pointer_segment(&kname));
                 if out.contains_key(&kname) {
                     let first = spans.get(&child).and_then(|n| n.key.clone());
-                    let mut d = Diagnostic::error("yaml::duplicate-key", format!("key `{kname}` appears twice"))
+                    let mut d = Diagnostic::error(Code::YamlDuplicateKey, format!("key `{kname}` appears twice"))
                         .at(source, kspan.clone(), Some("second time here".to_string()))
                         .with_help("remove one of them");
                     if let Some(first) = first {
@@ -345,14 +397,14 @@ fn convert_yaml(
         YamlData::Tagged(_, inner) => convert_yaml(inner, pointer, key, cx, spans, diags),
         YamlData::Alias(_) => {
             diags.push(
-                Diagnostic::error("yaml::alias", "YAML aliases (`*name`) are not supported in pipeline files")
+                Diagnostic::error(Code::YamlAlias, "YAML aliases (`*name`) are not supported in pipeline files")
                     .at(source, span, Some("alias".to_string()))
                     .with_help("write the value out in full"),
             );
             Value::Null
         }
         YamlData::BadValue => {
-            diags.push(Diagnostic::error("yaml::bad-value", "this value cannot be read").at(source, span, None));
+            diags.push(Diagnostic::error(Code::YamlBadValue, "this value cannot be read").at(source, span, None));
             Value::Null
         }
     }
@@ -378,37 +430,62 @@ fn toml_to_json(text: &str, source: &Source) -> Parsed {
             .filter(|e| seen.insert((e.span(), e.message().to_string())))
             .map(|e| {
                 let span = e.span().unwrap_or(0..0);
-                Diagnostic::error("toml::syntax", format!("TOML syntax error: {}", e.message().trim()))
+                Diagnostic::error(Code::TomlSyntax, format!("TOML syntax error: {}", e.message().trim()))
                     .at(source, span, Some("here".to_string()))
                     .with_help("fix the TOML syntax; strings need quotes, e.g. `to = \"drive\"`")
             })
             .collect());
     }
     spans.insert(String::new(), NodeSpan { key: None, value: 0..text.len() });
-    let value = toml_table(table.get_ref(), "", &mut spans);
-    Ok((value, spans, Vec::new()))
+    let mut cx = TomlCx { source, spans: &mut spans, diags: Vec::new(), deep: false };
+    let value = toml_table(table.get_ref(), "", 0, &mut cx);
+    let diags = cx.diags;
+    if diags.iter().any(|d| d.code == Code::PipelineTooDeep) {
+        return Err(diags);
+    }
+    Ok((value, spans, diags))
 }
 
-fn toml_table(table: &toml::de::DeTable, pointer: &str, spans: &mut SpanMap) -> Value {
+struct TomlCx<'a> {
+    source: &'a Source,
+    spans: &'a mut SpanMap,
+    diags: Vec<Diagnostic>,
+    /// Set once a too-deep place was reported (one report is enough).
+    deep: bool,
+}
+
+fn toml_table(table: &toml::de::DeTable, pointer: &str, depth: usize, cx: &mut TomlCx) -> Value {
     let mut out = Map::new();
     for (k, v) in table.iter() {
         let child = format!("{pointer}/{}", pointer_segment(k.get_ref()));
-        spans.insert(child.clone(), NodeSpan { key: Some(k.span()), value: v.span() });
-        out.insert(k.get_ref().to_string(), toml_value(v.get_ref(), &child, spans));
+        cx.spans.insert(child.clone(), NodeSpan { key: Some(k.span()), value: v.span() });
+        let value = toml_value(v.get_ref(), v.span(), &child, depth + 1, cx);
+        out.insert(k.get_ref().to_string(), value);
     }
     Value::Object(out)
 }
 
-fn toml_value(v: &toml::de::DeValue, pointer: &str, spans: &mut SpanMap) -> Value {
+fn toml_value(v: &toml::de::DeValue, span: Range<usize>, pointer: &str, depth: usize, cx: &mut TomlCx) -> Value {
     use toml::de::DeValue;
+    if depth > MAX_DEPTH && matches!(v, DeValue::Array(_) | DeValue::Table(_)) {
+        if !cx.deep {
+            cx.deep = true;
+            cx.diags.push(too_deep(cx.source, span.start));
+        }
+        return Value::Null;
+    }
     match v {
         DeValue::String(s) => Value::String(s.to_string()),
         DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
             .map(|n| Value::Number(n.into()))
             .unwrap_or_else(|_| Value::String(i.to_string())),
-        DeValue::Float(f) => {
-            f.as_str().parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number).unwrap_or(Value::Null)
-        }
+        DeValue::Float(f) => match f.as_str().replace('_', "").parse::<f64>().ok().and_then(Number::from_f64) {
+            Some(n) => Value::Number(n),
+            None => {
+                cx.diags.push(non_finite(cx.source, span));
+                Value::Null
+            }
+        },
         DeValue::Boolean(b) => Value::Bool(*b),
         DeValue::Datetime(d) => Value::String(d.to_string()),
         DeValue::Array(items) => Value::Array(
@@ -417,12 +494,12 @@ fn toml_value(v: &toml::de::DeValue, pointer: &str, spans: &mut SpanMap) -> Valu
                 .enumerate()
                 .map(|(i, item)| {
                     let child = format!("{pointer}/{i}");
-                    spans.insert(child.clone(), NodeSpan { key: None, value: item.span() });
-                    toml_value(item.get_ref(), &child, spans)
+                    cx.spans.insert(child.clone(), NodeSpan { key: None, value: item.span() });
+                    toml_value(item.get_ref(), item.span(), &child, depth + 1, cx)
                 })
                 .collect(),
         ),
-        DeValue::Table(t) => toml_table(t, pointer, spans),
+        DeValue::Table(t) => toml_table(t, pointer, depth, cx),
     }
 }
 

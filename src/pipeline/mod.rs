@@ -14,14 +14,14 @@ pub use compile::{compile, Overrides};
 pub use load::{Document, Format};
 pub use model::*;
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 
 /// Reads, parses and compiles a pipeline file. `Ok` carries warnings; `Err` carries every diagnostic.
 /// Site files are not read here beyond hashing; see [`crate::sites::validate`].
 pub fn load(path: &Path, overrides: &Overrides) -> Result<(Pipeline, Vec<Diagnostic>), Vec<Diagnostic>> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![Diagnostic::error("pipeline::read", format!("cannot read pipeline file `{name}`: {e}"))
+        vec![Diagnostic::error(Code::PipelineRead, format!("cannot read pipeline file `{name}`: {e}"))
             .in_file(name.clone())
             .with_help("check the path; pipeline files are YAML (.yaml, .yml) or TOML (.toml)")]
     })?;
@@ -29,7 +29,14 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<(Pipeline, Vec<Diagnos
     let Some(doc) = doc else { return Err(diags) };
     match compile(&doc, path, overrides) {
         Ok((pipeline, warnings)) if diags.is_empty() => Ok((pipeline, warnings)),
-        Ok((_, more)) | Err(more) => {
+        Ok((_, mut more)) | Err(mut more) => {
+            // A number that is not finite was read as null: its own error says it all.
+            let not_finite: Vec<_> = diags
+                .iter()
+                .filter(|d| d.code == Code::PipelineNotFinite)
+                .filter_map(|d| d.labels.first().map(|l| l.span.clone()))
+                .collect();
+            more.retain(|d| d.labels.iter().find(|l| l.primary).is_none_or(|l| !not_finite.contains(&l.span)));
             diags.extend(more);
             compile::sort_by_place(&mut diags);
             Err(diags)

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::load::{Document, Format};
 use super::raw::RawPipeline;
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::suggest::did_you_mean;
 
 /// The JSON Schema (draft 2020-12) of a pipeline file.
@@ -65,7 +65,7 @@ pub fn check(doc: &Document) -> SchemaReport {
     let validator = match validator {
         Ok(v) => v,
         Err(e) => {
-            report.diags.push(Diagnostic::error("internal::schema", format!("the built-in schema is invalid: {e}")));
+            report.diags.push(Diagnostic::error(Code::InternalSchema, format!("the built-in schema is invalid: {e}")));
             return report;
         }
     };
@@ -336,7 +336,7 @@ impl Explain<'_> {
     }
 
     fn bad_value(&mut self, ptr: &str, msg: String, label: &str) {
-        let mut d = Diagnostic::error("schema::value", msg).at(
+        let mut d = Diagnostic::error(Code::SchemaValue, msg).at(
             &self.doc.source,
             self.doc.label_span(ptr),
             Some(label.to_string()),
@@ -368,7 +368,7 @@ impl Explain<'_> {
             }
             None => takes,
         };
-        let d = Diagnostic::error("schema::unknown-field", format!("unknown field `{key}` {place}"))
+        let d = Diagnostic::error(Code::SchemaUnknownField, format!("unknown field `{key}` {place}"))
             .at(&self.doc.source, self.doc.key_span(&ptr), Some("unknown field".to_string()))
             .with_help(help);
         self.report.unknown.push(ptr.clone());
@@ -388,7 +388,7 @@ impl Explain<'_> {
         let expected = words.join(" or ");
         let what = if ptr.is_empty() { "the pipeline".to_string() } else { format!("`{}`", field_name(ptr)) };
         let msg = format!("wrong type for {what}: expected {expected}, found {}", found(inst, f));
-        let mut d = Diagnostic::error("schema::type", msg).at(
+        let mut d = Diagnostic::error(Code::SchemaType, msg).at(
             &self.doc.source,
             self.doc.label_span(ptr),
             Some(format!("expected {expected}")),
@@ -416,7 +416,7 @@ impl Explain<'_> {
         if let Some(s) = inst.as_str().and_then(|s| did_you_mean(s, options.iter().map(String::as_str))) {
             help = format!("did you mean `{s}`? ({help})");
         }
-        let d = Diagnostic::error("schema::value", msg)
+        let d = Diagnostic::error(Code::SchemaValue, msg)
             .at(&self.doc.source, self.doc.label_span(ptr), Some("not an allowed value".to_string()))
             .with_help(help);
         self.report.invalid.push(ptr.to_string());
@@ -488,7 +488,7 @@ impl Explain<'_> {
             field_name(ptr),
             found(inst, self.doc.format)
         );
-        let d = Diagnostic::error("schema::years", msg)
+        let d = Diagnostic::error(Code::SchemaYears, msg)
             .at(&self.doc.source, self.doc.label_span(ptr), Some("not a year form".to_string()))
             .with_help(format!("write one of {forms}"));
         self.report.invalid.push(ptr.to_string());
@@ -515,7 +515,8 @@ impl Explain<'_> {
         } else {
             self.doc.label_span(ptr)
         };
-        let d = Diagnostic::error("schema::missing-field", msg).at(&self.doc.source, span, Some(label)).with_help(help);
+        let d =
+            Diagnostic::error(Code::SchemaMissingField, msg).at(&self.doc.source, span, Some(label)).with_help(help);
         if !ptr.is_empty() {
             self.report.invalid.push(ptr.to_string());
         }

@@ -162,7 +162,9 @@ fn features(g: &mut Graph, pipeline: &Pipeline, which: Features) -> Id {
             let table = g.call("Collection.loadTable", vec![("tableId", id)]);
             let field = g.str(&pipeline.sites.id_property);
             let list = g.strings(ids);
-            let filter = g.call("Filter.inList", vec![("leftField", field), ("rightValue", list)]);
+            // `ee.Filter.inList(field, ids)` as the official clients send it: on the server `Filter.inList`
+            // and `Filter.listContains` pass when the LEFT operand is a list containing the right one.
+            let filter = g.call("Filter.listContains", vec![("leftValue", list), ("rightField", field)]);
             g.call("Collection.filter", vec![("collection", table), ("filter", filter)])
         }
         Features::AssetRange(asset, lo, hi) => {

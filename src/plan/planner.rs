@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::compute::{self, Features, PreparedLayer};
 use super::{classifier, image};
 use super::{columns, Column, Endpoint, Target, Task};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::expr::Graph;
 use crate::pipeline::{Destination, Engine, FileFormatName, KindName, Pipeline, SiteLocation};
 use crate::sites::Site;
@@ -69,7 +69,7 @@ pub struct Planner {
     image_units: Vec<image::ImageUnit>,
 }
 
-fn plan_error(pipeline: &Pipeline, code: &str, msg: impl Into<String>, help: &str) -> Diagnostic {
+fn plan_error(pipeline: &Pipeline, code: Code, msg: impl Into<String>, help: &str) -> Diagnostic {
     let mut d = Diagnostic::error(code, msg).in_file(pipeline.source.display().to_string());
     if !help.is_empty() {
         d = d.with_help(help);
@@ -85,7 +85,7 @@ impl Planner {
         if pipeline.engine == Engine::Local {
             errors.push(plan_error(
                 pipeline,
-                "plan::local-engine",
+                Code::PlanLocalEngine,
                 "the local engine computes on this machine and sends no requests",
                 "run `geepipe run` for the local engine, or plan with `--engine earthengine`",
             ));
@@ -93,7 +93,7 @@ impl Planner {
         if pipeline.kind != KindName::Zonal && matches!(pipeline.sites.location, SiteLocation::Asset(_)) {
             errors.push(plan_error(
                 pipeline,
-                "plan::kind-asset-sites",
+                Code::PlanKindAssetSites,
                 format!(
                     "`kind: {}` needs the sites in a file: geepipe sends their geometries itself",
                     format!("{:?}", pipeline.kind).to_lowercase()
@@ -106,7 +106,7 @@ impl Planner {
                 for p in crate::expr::check_layer_image(image) {
                     let mut d = plan_error(
                         pipeline,
-                        "layers::expression",
+                        Code::LayersExpression,
                         format!("layer `{}` image{}: {}", layer.name, p.pointer, p.message),
                         "",
                     );
@@ -121,7 +121,7 @@ impl Planner {
                 for (layer, msg) in es {
                     errors.push(plan_error(
                         pipeline,
-                        "layers::template",
+                        Code::LayersTemplate,
                         format!("layer `{layer}`: {msg}"),
                         "placeholders are `{{year}}`, `{{next_year}}`, `{{asset}}` and the names in `vars`",
                     ));
@@ -132,7 +132,7 @@ impl Planner {
         if pipeline.reduce.best_effort && pipeline.kind == KindName::Zonal {
             warnings.push(
                 Diagnostic::warning(
-                    "plan::best-effort",
+                    Code::PlanBestEffort,
                     "`reduce.best_effort` has no effect: `Image.reduceRegions` has no bestEffort argument",
                 )
                 .in_file(pipeline.source.display().to_string())
@@ -142,7 +142,7 @@ impl Planner {
         if pipeline.export.format == FileFormatName::Shp {
             warnings.push(
                 Diagnostic::warning(
-                    "plan::shp-columns",
+                    Code::PlanShpColumns,
                     "Shapefile exports cut column names to 10 characters, so `geepipe fetch` cannot read them back",
                 )
                 .in_file(pipeline.source.display().to_string())
@@ -152,7 +152,7 @@ impl Planner {
         if matches!(pipeline.export.destination, Destination::Bigquery { .. }) && pipeline.export.overwrite {
             warnings.push(
                 Diagnostic::warning(
-                    "plan::bigquery-overwrite",
+                    Code::PlanBigqueryOverwrite,
                     "every chunk appends its rows to the BigQuery table; `overwrite` would let each chunk erase the others, so it is not sent",
                 )
                 .in_file(pipeline.source.display().to_string())
@@ -168,7 +168,7 @@ impl Planner {
         } else if pipeline.kind == KindName::Zonal {
             warnings.push(
                 Diagnostic::warning(
-                    "plan::asset-sites",
+                    Code::PlanAssetSites,
                     "the sites are in an Earth Engine table asset that geepipe cannot list without contacting Earth \
                      Engine: the plan is one task over the whole table",
                 )
@@ -195,7 +195,7 @@ impl Planner {
                 if px > limit as f64 {
                     warnings.push(
                         Diagnostic::warning(
-                            "plan::max-pixels",
+                            Code::PlanMaxPixels,
                             format!(
                                 "export `{}` covers about {px:.0} pixels per band, more than `maxPixels` ({limit}): \
                                  Earth Engine will refuse it",
@@ -337,7 +337,7 @@ impl Planner {
         );
         let help = "simplify the polygon (fewer vertices), or upload the sites as an Earth Engine table asset \
                     and use `sites.asset`";
-        let mut d = Diagnostic::error("plan::site-too-large", msg).with_help(help);
+        let mut d = Diagnostic::error(Code::PlanSiteTooLarge, msg).with_help(help);
         if let SiteLocation::File(path) = &self.pipeline.sites.location {
             let name = path.display().to_string();
             match std::fs::read_to_string(path).ok().and_then(|t| feature_span(&t, site.index).map(|s| (t, s))) {
@@ -374,7 +374,7 @@ impl Planner {
     fn build(&self, chunk_id: &str, which: Features, site_ids: Vec<String>) -> Result<Task, Vec<Diagnostic>> {
         let mut g = Graph::new();
         let root = compute::computation(&mut g, &self.pipeline, &self.layers, which)
-            .map_err(|e| vec![plan_error(&self.pipeline, "plan::expression", e, "")])?;
+            .map_err(|e| vec![plan_error(&self.pipeline, Code::PlanExpression, e, "")])?;
         let expression = g.encode(root);
         let mut task = self.task(chunk_id, expression, site_ids);
         task.body_bytes = serde_json::to_vec(&task.body).map(|v| v.len()).unwrap_or(0);
@@ -387,7 +387,7 @@ impl Planner {
         let ids = sites.iter().map(|s| s.id.clone()).collect();
         let mut g = Graph::new();
         let root = compute::computation(&mut g, &self.pipeline, &self.layers, Features::Inline(&sites))
-            .map_err(|e| vec![plan_error(&self.pipeline, "plan::expression", e, "")])?;
+            .map_err(|e| vec![plan_error(&self.pipeline, Code::PlanExpression, e, "")])?;
         let expression = g.encode(root);
         Ok(Built::from(self.task(chunk_id, expression, ids)))
     }
@@ -462,12 +462,12 @@ impl Planner {
     fn image_task(&self, u: &image::ImageUnit) -> Result<Task, Vec<Diagnostic>> {
         let p = &self.pipeline;
         let Some(opts) = &p.image else {
-            return Err(vec![plan_error(p, "plan::image", "the pipeline has no image settings", "")]);
+            return Err(vec![plan_error(p, Code::PlanImage, "the pipeline has no image settings", "")]);
         };
         let sites: Vec<&Site> = u.sites.iter().map(|&i| &self.sites[i]).collect();
         let site_ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
         let expression = image::expression(p, opts, &self.layers[u.layer], u.image, &sites)
-            .map_err(|e| vec![plan_error(p, "plan::expression", e, "")])?;
+            .map_err(|e| vec![plan_error(p, Code::PlanExpression, e, "")])?;
         let description = format!("{}_{}", p.export.description_prefix, u.chunk_id);
         let request_id = request_id(&p.content_hash, &u.chunk_id, &site_ids);
         let (body, target, endpoint) = image::body(p, opts, &u.chunk_id, &description, &request_id, expression);
@@ -479,7 +479,7 @@ impl Planner {
     fn classifier_task(&self) -> Result<Task, Vec<Diagnostic>> {
         let p = &self.pipeline;
         let Some(spec) = &p.classifier else {
-            return Err(vec![plan_error(p, "plan::classifier", "the pipeline has no classifier settings", "")]);
+            return Err(vec![plan_error(p, Code::PlanClassifier, "the pipeline has no classifier settings", "")]);
         };
         let sites: Vec<&Site> = self.sites.iter().collect();
         let unlabelled: Vec<&str> = sites
@@ -491,7 +491,7 @@ impl Planner {
             let shown: Vec<&str> = unlabelled.iter().take(5).copied().collect();
             return Err(vec![plan_error(
                 p,
-                "plan::classifier-label",
+                Code::PlanClassifierLabel,
                 format!(
                     "{} site(s) have no numeric `{}` label: {}{}",
                     unlabelled.len(),
@@ -504,7 +504,7 @@ impl Planner {
         }
         let site_ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
         let expression = classifier::expression(p, spec, &self.layers, &sites)
-            .map_err(|e| vec![plan_error(p, "plan::expression", e, "")])?;
+            .map_err(|e| vec![plan_error(p, Code::PlanExpression, e, "")])?;
         let chunk_id = classifier::CHUNK_ID.to_string();
         let description = format!("{}_{chunk_id}", p.export.description_prefix);
         let request_id = request_id(&p.content_hash, &chunk_id, &site_ids);

@@ -55,7 +55,7 @@ mod first_year_tests {
 
 use serde_json::{Map, Value};
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::pipeline::{Pipeline, SiteLocation, SiteSource};
 
 /// A ring of `[lon, lat]` positions, closed (first == last).
@@ -179,7 +179,7 @@ pub fn scan_with_limit(source: &SiteSource, limit: u64, visit: impl FnMut(Site) 
             return Report {
                 summary: Summary::default(),
                 diagnostics: vec![Diagnostic::error(
-                    "sites::asset",
+                    Code::SitesAsset,
                     format!("sites come from the Earth Engine asset `{a}`, not a file"),
                 )],
             }
@@ -191,25 +191,26 @@ pub fn scan_with_limit(source: &SiteSource, limit: u64, visit: impl FnMut(Site) 
         Ok(m) if m.is_file() => m,
         Ok(_) => {
             return fail(
-                Diagnostic::error("sites::read", format!("site file `{name}` is a folder, not a file"))
+                Diagnostic::error(Code::SitesRead, format!("site file `{name}` is a folder, not a file"))
                     .in_file(name.clone()),
             )
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return fail(
-                Diagnostic::error("sites::missing-file", format!("site file `{name}` does not exist"))
+                Diagnostic::error(Code::SitesMissingFile, format!("site file `{name}` does not exist"))
                     .in_file(name.clone())
                     .with_help("`sites.file` is resolved relative to the pipeline file's folder"),
             )
         }
         Err(e) => {
             return fail(
-                Diagnostic::error("sites::read", format!("cannot read site file `{name}`: {e}")).in_file(name.clone()),
+                Diagnostic::error(Code::SitesRead, format!("cannot read site file `{name}`: {e}"))
+                    .in_file(name.clone()),
             )
         }
     };
     let read_error = |e: std::io::Error| {
-        fail(Diagnostic::error("sites::read", format!("cannot read site file `{name}`: {e}")).in_file(name.clone()))
+        fail(Diagnostic::error(Code::SitesRead, format!("cannot read site file `{name}`: {e}")).in_file(name.clone()))
     };
     if meta.len() <= limit {
         let bytes: std::sync::Arc<[u8]> = match std::fs::read(&path) {
@@ -233,35 +234,13 @@ pub fn scan_with_limit(source: &SiteSource, limit: u64, visit: impl FnMut(Site) 
 }
 
 /// Validates the pipeline's site file (streaming; geometries are not kept): every error and warning at
-/// once. Empty when all is well. A missing file is reported at `sites.file` in the pipeline file.
+/// once. Empty when all is well or when the sites are an asset. (A missing file is reported by
+/// [`crate::pipeline::compile`], at `sites.file` in the pipeline file.)
 pub fn validate(pipeline: &Pipeline) -> Vec<Diagnostic> {
-    let SiteLocation::File(path) = &pipeline.sites.location else {
+    let SiteLocation::File(_) = &pipeline.sites.location else {
         return Vec::new();
     };
-    let mut diags = scan(&pipeline.sites, |_| Ok(())).diagnostics;
-    if let Some(d) = diags.iter_mut().find(|d| d.code == "sites::missing-file") {
-        *d = missing_file(pipeline, path);
-    }
-    diags
-}
-
-/// "Site file not found", pointing at `sites.file` in the pipeline file when it can be read again.
-fn missing_file(pipeline: &Pipeline, path: &Path) -> Diagnostic {
-    let name = display_name(path);
-    let pipeline_name = pipeline.source.display().to_string();
-    let help = missing_file_help(pipeline.source.parent().unwrap_or(Path::new(".")), path);
-    let d = Diagnostic::error("sites::missing-file", format!("site file `{name}` does not exist")).with_help(help);
-    let located = std::fs::read_to_string(&pipeline.source).ok().and_then(|text| {
-        let doc =
-            crate::pipeline::load::parse(&pipeline_name, &text, crate::pipeline::Format::from_path(&pipeline.source))
-                .ok()?;
-        let span = doc.spans.get("/sites/file")?.value.clone();
-        Some((doc.source, span))
-    });
-    match located {
-        Some((source, span)) => d.at(&source, span, Some("no file here".to_string())),
-        None => d.in_file(name),
-    }
+    scan(&pipeline.sites, |_| Ok(())).diagnostics
 }
 
 /// Help for a site file that does not exist: where relative paths are resolved from, and the closest

@@ -376,7 +376,7 @@ mod tests {
     use super::*;
 
     fn render(code: Arc<dyn SourceCode + Send + Sync>, spans: &[(Range<usize>, bool)]) -> String {
-        let mut d = crate::diag::Diagnostic::error("t::t", "msg");
+        let mut d = crate::diag::Diagnostic::error(crate::diag::Code::SitesJson, "msg");
         let source = crate::diag::Source { name: "f.geojson".into(), code };
         let (first, rest) = spans.split_first().unwrap();
         d = d.at(&source, first.0.clone(), Some("here".to_string()));

@@ -37,6 +37,10 @@ pub enum Route {
     OperationCancel,
     OperationDelete,
     OperationWait,
+    /// `table:computeFeatures` (synchronous).
+    ComputeFeatures,
+    /// `value:compute` (synchronous).
+    ComputeValue,
     /// Anything else (answered 404).
     Unknown,
 }
@@ -44,6 +48,11 @@ pub enum Route {
 impl Route {
     pub fn is_export(self) -> bool {
         matches!(self, Route::TableExport | Route::ImageExport | Route::ClassifierExport)
+    }
+
+    /// The synchronous (interactive) computations.
+    pub fn is_compute(self) -> bool {
+        matches!(self, Route::ComputeFeatures | Route::ComputeValue)
     }
 }
 
@@ -58,6 +67,8 @@ impl fmt::Display for Route {
             Route::OperationCancel => "operations.cancel",
             Route::OperationDelete => "operations.delete",
             Route::OperationWait => "operations.wait",
+            Route::ComputeFeatures => "table:computeFeatures",
+            Route::ComputeValue => "value:compute",
             Route::Unknown => "unknown",
         })
     }
@@ -361,6 +372,15 @@ pub struct Config {
     pub port: u16,
     /// Largest request body accepted (Earth Engine: 10 MiB).
     pub max_body_bytes: usize,
+    /// Real time every synchronous computation (`table:computeFeatures`, `value:compute`) takes before
+    /// it answers, holding its concurrency slot (default 0).
+    pub compute_latency: Duration,
+    /// Synchronous computations in flight at once, per fake; one more is answered 429 RESOURCE_EXHAUSTED
+    /// "Too many concurrent aggregations." (Earth Engine's default: 40 concurrent requests per project).
+    pub compute_concurrency: usize,
+    /// Longest a synchronous computation may take (latency included); past it the answer is 400
+    /// "Computation timed out." (Earth Engine: interactive requests must finish in about 5 minutes).
+    pub compute_time_limit: Duration,
 }
 
 impl Default for Config {
@@ -385,6 +405,9 @@ impl Default for Config {
             epoch: None,
             port: 0,
             max_body_bytes: 10 * 1024 * 1024,
+            compute_latency: Duration::ZERO,
+            compute_concurrency: 40,
+            compute_time_limit: Duration::from_secs(300),
         }
     }
 }

@@ -1,4 +1,6 @@
-//! Reads what the fake needs from an export's expression: the sites of the chunk.
+//! Reads the sites of a chunk from an export's expression, for [`crate::TaskInfo::site_ids`] (what task
+//! rules such as "chunks with more than K sites" match on). The exported values themselves come from
+//! evaluating the expression ([`crate::eval`]), not from here.
 //!
 //! Sites come from inline feature collections (`Collection{features: [Feature{geometry, metadata}]}`,
 //! as the official clients encode `ee.FeatureCollection([...])`) or from a table filtered by id
@@ -127,9 +129,15 @@ fn walk(values: &Map<String, Value>, node: &Value, seen: &mut BTreeSet<String>, 
                     return;
                 }
             }
-            Some("Filter.inList") => {
-                let field = arg("leftField").and_then(|v| plain(values, v)).and_then(|v| v.as_str().map(String::from));
-                let list = arg("rightValue").and_then(|v| plain(values, v)).and_then(|v| v.as_array().cloned());
+            Some("Filter.inList" | "Filter.listContains") => {
+                // The official clients' ee.Filter.inList(field, ids) is {leftValue: ids, rightField: field};
+                // the older {leftField, rightValue} form is read too.
+                let text = |k: &str| arg(k).and_then(|v| plain(values, v)).and_then(|v| v.as_str().map(String::from));
+                let list = |k: &str| arg(k).and_then(|v| plain(values, v)).and_then(|v| v.as_array().cloned());
+                let (field, list) = match text("rightField") {
+                    Some(f) => (Some(f), list("leftValue")),
+                    None => (text("leftField"), list("rightValue")),
+                };
                 if let (Some(field), Some(list)) = (field, list) {
                     if found.in_list.is_none() {
                         found.in_list = Some((field, list));

@@ -1,17 +1,18 @@
-//! The files a succeeded export leaves in Cloud Storage, rendered the way Earth Engine writes them.
+//! The files a succeeded export leaves in Cloud Storage, rendered the way Earth Engine writes them, from
+//! the features the export's expression evaluated to ([`crate::eval`]).
 //!
-//! Table exports: one row per site of the chunk; columns = the request's `selectors` in order (then
-//! `system:index` and `.geo` are not written), or `system:index`, the features' properties (sorted)
-//! and `.geo` without selectors. CSV: header row, `\n` line ends, fields quoted only when they need it
-//! (comma, quote, line break), quotes doubled. GeoJSON: a `FeatureCollection` of features with `id`
-//! (the row index), `geometry` (or null) and `properties` (empty cells left out). Cell values follow
-//! geepipe's column contract (`src/plan/columns.rs`) using [`crate::synthetic`].
-//! Image exports: a small valid GeoTIFF named `{prefix}.tif`.
+//! Table exports: one row per feature; columns = the request's `selectors` in order, or
+//! `system:index`, the features' other properties (sorted) and `.geo` without selectors. A selector the
+//! features do not have is an empty cell, as Earth Engine writes it. CSV: header row, `\n` line ends,
+//! fields quoted only when they need it (comma, quote, line break), quotes doubled; numbers in their
+//! shortest exact form; dictionaries and lists in Java's `{k=v, …}` / `[a, b]` form. GeoJSON: a
+//! `FeatureCollection` of features with `id` (the `system:index`), `geometry` (or null) and `properties`
+//! (selected ones, nulls left out). Image exports: a small valid GeoTIFF named `{prefix}.tif` (a 4×4
+//! pattern, not the image's pixels).
 
 use serde_json::{json, Map, Value};
 
-use crate::expr::{self, Chunk, Site};
-use crate::synthetic;
+use crate::eval::{Feature, V};
 
 /// One file an export produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,113 +23,21 @@ pub struct OutputFile {
     pub bytes: Vec<u8>,
 }
 
-/// A table cell before rendering.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
-    Empty,
-    Text(String),
-    Number(f64),
-    /// A property value kept as JSON (GeoJSON keeps its type; CSV writes its text).
-    Json(Value),
-}
-
-impl Cell {
-    fn csv(&self) -> String {
-        match self {
-            Cell::Empty => String::new(),
-            Cell::Text(t) => t.clone(),
-            Cell::Number(n) => synthetic::number(*n),
-            Cell::Json(v) => expr::text(v),
-        }
+/// The value of column `column` of a feature (`None`: an empty cell).
+pub fn cell(f: &Feature, column: &str) -> Option<V> {
+    if column == ".geo" {
+        return f.geometry.as_ref().map(|g| V::Str(g.to_geojson().to_string()));
     }
-
-    fn json(&self) -> Option<Value> {
-        match self {
-            Cell::Empty => None,
-            Cell::Text(t) => Some(Value::String(t.clone())),
-            Cell::Number(n) => serde_json::Number::from_f64(*n).map(Value::Number),
-            Cell::Json(v) => Some(v.clone()),
-        }
-    }
-}
-
-/// What a column means, read from its name (see `src/plan/columns.rs`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ColumnMeaning {
-    Area { layer: String, year: i32 },
-    Pixels { layer: String, year: i32 },
-    Stat { layer: String, year: i32, band: String, stat: String },
-    Other,
-}
-
-fn is_year(s: &str) -> Option<i32> {
-    (s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
-}
-
-/// Parses `{layer}__{year}__ha|px` and `{layer}__{year}__{band}__{stat}`.
-pub fn meaning(column: &str) -> ColumnMeaning {
-    let segs: Vec<&str> = column.split("__").collect();
-    let n = segs.len();
-    if n >= 3 && (segs[n - 1] == "ha" || segs[n - 1] == "px") {
-        if let Some(year) = is_year(segs[n - 2]) {
-            let layer = segs[..n - 2].join("__");
-            return if segs[n - 1] == "ha" {
-                ColumnMeaning::Area { layer, year }
-            } else {
-                ColumnMeaning::Pixels { layer, year }
-            };
-        }
-    }
-    if n >= 4 {
-        for i in 1..=n - 3 {
-            if let Some(year) = is_year(segs[i]) {
-                return ColumnMeaning::Stat {
-                    layer: segs[..i].join("__"),
-                    year,
-                    band: segs[i + 1..n - 1].join("__"),
-                    stat: segs[n - 1].to_string(),
-                };
-            }
-        }
-    }
-    ColumnMeaning::Other
-}
-
-/// The cell of `column` for `site` (row `index`).
-pub fn cell(chunk: &Chunk, site: &Site, index: usize, column: &str) -> Cell {
-    if column == chunk.id_property {
-        return match site.properties.get(column) {
-            Some(v) if !site.from_table => Cell::Json(v.clone()),
-            _ => Cell::Text(site.id.clone()),
-        };
-    }
-    if let Some(v) = site.properties.get(column) {
-        return if v.is_null() { Cell::Empty } else { Cell::Json(v.clone()) };
-    }
-    match column {
-        "system:index" => return Cell::Text(index.to_string()),
-        ".geo" => {
-            return site.geometry.as_ref().map(|g| Cell::Text(g.to_string())).unwrap_or(Cell::Empty);
-        }
-        _ => {}
-    }
-    match meaning(column) {
-        ColumnMeaning::Area { layer, year } => Cell::Text(synthetic::categorical_cells(&site.id, &layer, year).0),
-        ColumnMeaning::Pixels { layer, year } => Cell::Text(synthetic::categorical_cells(&site.id, &layer, year).1),
-        ColumnMeaning::Stat { layer, year, band, stat } => {
-            synthetic::stat(&site.id, &layer, year, &band, &stat).map(Cell::Number).unwrap_or(Cell::Empty)
-        }
-        ColumnMeaning::Other if site.from_table => Cell::Text(synthetic::property(&site.id, column)),
-        ColumnMeaning::Other => Cell::Empty,
-    }
+    f.get(column).filter(|v| !matches!(v, V::Null))
 }
 
 /// The columns of a table export: the selectors, or `system:index`, sorted properties, `.geo`.
-pub fn columns(chunk: &Chunk, selectors: Option<&[String]>) -> Vec<String> {
+pub fn columns(features: &[Feature], selectors: Option<&[String]>) -> Vec<String> {
     if let Some(s) = selectors.filter(|s| !s.is_empty()) {
         return s.to_vec();
     }
-    let mut props: Vec<String> = chunk.sites.iter().flat_map(|s| s.properties.keys().cloned()).collect();
+    let mut props: Vec<String> =
+        features.iter().flat_map(|f| f.props.keys().filter(|k| !k.starts_with("system:")).cloned()).collect();
     props.sort();
     props.dedup();
     let mut out = vec!["system:index".to_string()];
@@ -137,40 +46,55 @@ pub fn columns(chunk: &Chunk, selectors: Option<&[String]>) -> Vec<String> {
     out
 }
 
-/// A CSV table as Earth Engine writes it.
-pub fn csv(chunk: &Chunk, selectors: Option<&[String]>) -> Vec<u8> {
-    let cols = columns(chunk, selectors);
-    let mut w = csv::WriterBuilder::new()
-        .quote_style(csv::QuoteStyle::Necessary)
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(Vec::new());
-    // Writing into a Vec cannot fail.
-    let _ = w.write_record(&cols);
-    for (i, site) in chunk.sites.iter().enumerate() {
-        let _ = w.write_record(cols.iter().map(|c| cell(chunk, site, i, c).csv()));
+/// A CSV field: quoted (quotes doubled) only when it holds a comma, a quote or a line break.
+fn field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
     }
-    w.into_inner().unwrap_or_default()
+}
+
+/// A CSV table as Earth Engine writes it (dictionaries and lists unquoted, see the module doc).
+pub fn csv(features: &[Feature], selectors: Option<&[String]>) -> Vec<u8> {
+    let cols = columns(features, selectors);
+    let mut out = cols.iter().map(|c| field(c)).collect::<Vec<_>>().join(",");
+    out.push('\n');
+    for f in features {
+        let cells: Vec<String> = cols
+            .iter()
+            .map(|c| match cell(f, c) {
+                Some(v @ (V::Dict(_) | V::List(_))) => v.csv_text(),
+                Some(v) => field(&v.csv_text()),
+                None => String::new(),
+            })
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out.into_bytes()
 }
 
 /// A GeoJSON FeatureCollection as Earth Engine writes it.
-pub fn geojson(chunk: &Chunk, selectors: Option<&[String]>) -> Vec<u8> {
+pub fn geojson(features: &[Feature], selectors: Option<&[String]>) -> Vec<u8> {
     let cols: Vec<String> =
-        columns(chunk, selectors).into_iter().filter(|c| c != "system:index" && c != ".geo").collect();
-    let features: Vec<Value> = chunk
-        .sites
+        columns(features, selectors).into_iter().filter(|c| c != "system:index" && c != ".geo").collect();
+    let out: Vec<Value> = features
         .iter()
         .enumerate()
-        .map(|(i, site)| {
+        .map(|(i, f)| {
             let mut props = Map::new();
             for c in &cols {
-                if let Some(v) = cell(chunk, site, i, c).json() {
-                    props.insert(c.clone(), v);
+                if let Some(v) = cell(f, c) {
+                    props.insert(c.clone(), v.to_json());
                 }
             }
-            json!({"type": "Feature", "geometry": site.geometry.clone().unwrap_or(Value::Null), "id": i.to_string(), "properties": props})
+            let id = f.get("system:index").map(|v| v.csv_text()).unwrap_or_else(|| i.to_string());
+            let geometry = f.geometry.as_ref().map(|g| g.to_geojson()).unwrap_or(Value::Null);
+            json!({"type": "Feature", "geometry": geometry, "id": id, "properties": props})
         })
         .collect();
-    serde_json::to_vec(&json!({"type": "FeatureCollection", "features": features})).unwrap_or_default()
+    serde_json::to_vec(&json!({"type": "FeatureCollection", "features": out})).unwrap_or_default()
 }
 
 /// A 4×4 single-band GeoTIFF (EPSG:4326, 0.00025° pixels) with a deterministic pattern.
@@ -200,17 +124,50 @@ pub fn geotiff(seed: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eval::{evaluate, Dict};
+    use std::sync::Arc;
+
+    fn feature(props: &[(&str, V)]) -> Feature {
+        let props: Dict = props.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        Feature { props, ..Feature::default() }
+    }
 
     #[test]
-    fn column_meanings() {
-        assert_eq!(meaning("lulc__2020__ha"), ColumnMeaning::Area { layer: "lulc".into(), year: 2020 });
-        assert_eq!(meaning("a__b__1999__px"), ColumnMeaning::Pixels { layer: "a__b".into(), year: 1999 });
-        assert_eq!(
-            meaning("s2__2021__NDVI__mean"),
-            ColumnMeaning::Stat { layer: "s2".into(), year: 2021, band: "NDVI".into(), stat: "mean".into() }
-        );
-        assert_eq!(meaning("site_id"), ColumnMeaning::Other);
-        assert_eq!(meaning("x__20201__ha"), ColumnMeaning::Other);
+    fn csv_cells_follow_earth_engine_rendering() {
+        let mut d = Dict::new();
+        d.insert("3".into(), V::Float(12.5));
+        d.insert("15".into(), V::Int(2));
+        let f = feature(&[
+            ("site_id", V::Str("a".into())),
+            ("name", V::Str("Farm, \"north\"".into())),
+            ("hist", V::Dict(d)),
+            ("mean", V::Float(0.25)),
+            ("n", V::Int(7)),
+            ("none", V::Null),
+            ("system:index", V::Str("0".into())),
+        ]);
+        let sel: Vec<String> = ["site_id", "name", "hist", "mean", "n", "none", "absent"].map(String::from).to_vec();
+        let text = String::from_utf8(csv(std::slice::from_ref(&f), Some(&sel))).unwrap();
+        assert_eq!(text, "site_id,name,hist,mean,n,none,absent\na,\"Farm, \"\"north\"\"\",{15=2, 3=12.5},0.25,7,,\n");
+        let all = String::from_utf8(csv(&[f], None)).unwrap();
+        assert!(all.starts_with("system:index,hist,mean,n,name,none,site_id,.geo\n0,"), "{all}");
+    }
+
+    #[test]
+    fn geojson_ids_and_geometry() {
+        let v = evaluate(
+            &serde_json::json!({"result": "0", "values": {"0": {"functionInvocationValue": {"functionName": "Collection", "arguments": {"features": {"arrayValue": {"values": [
+                {"functionInvocationValue": {"functionName": "Feature", "arguments": {
+                    "geometry": {"functionInvocationValue": {"functionName": "GeometryConstructors.Point", "arguments": {"coordinates": {"constantValue": [1.5, 2.0]}}}},
+                    "metadata": {"constantValue": {"k": 1}}}}}]}}}}}}}),
+            None,
+        )
+        .unwrap();
+        let fs: Arc<Vec<Feature>> = v.into_features().unwrap();
+        let out: Value = serde_json::from_slice(&geojson(&fs, Some(&["k".into(), "missing".into()]))).unwrap();
+        assert_eq!(out["features"][0]["id"], "0");
+        assert_eq!(out["features"][0]["geometry"], json!({"type": "Point", "coordinates": [1.5, 2.0]}));
+        assert_eq!(out["features"][0]["properties"], json!({"k": 1}));
     }
 
     #[test]

@@ -7,8 +7,14 @@
 //! INVALID_ARGUMENT listing the violations, the 10 MiB payload limit, unknown query parameters, the
 //! per-project queue limit (3,000 PENDING, other users' tasks included) and concurrency (2 RUNNING),
 //! queue order (priority, then submission), and `requestId` deduplication (the same id returns the
-//! same operation). Succeeded table exports write their CSV/GeoJSON into a Cloud Storage emulator, with
-//! cells from [`synthetic`] following geepipe's column contract.
+//! same operation).
+//!
+//! It computes, never echoes: every expression is evaluated ([`eval`]) with Earth Engine's documented
+//! semantics on a deterministic synthetic world ([`world`]). Succeeded table exports write the
+//! evaluated features' selected properties as CSV/GeoJSON into a Cloud Storage emulator; an expression
+//! that does not evaluate (an algorithm the fake does not implement, a missing band, a reducer whose
+//! inputs do not match …) fails its task with INVALID_ARGUMENT. `table:computeFeatures` and
+//! `value:compute` answer synchronously, within a concurrency limit and a time limit.
 //!
 //! Faults are injected through [`Config::faults`] or at run time with `handle.faults().push(…)`:
 //! [`RequestFault`] (429 with Retry-After, 5xx, dropped connections, delays, lost responses) and
@@ -27,13 +33,14 @@
 //! ```
 
 pub mod config;
+pub mod eval;
 pub mod expr;
 pub mod files;
 pub mod gcs_emulator;
 pub mod http1;
 mod server;
 pub mod sim;
-pub mod synthetic;
+pub mod world;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -211,7 +218,12 @@ async fn prepare(config: Config) -> Result<(Arc<Shared>, tokio::net::TcpListener
     let contract = Contract::from_dir(&dir)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await.map_err(|e| e.to_string())?;
     let (shutdown, _) = tokio::sync::watch::channel(false);
-    let shared = Arc::new(Shared { state: Mutex::new(sim::State::new(config)), contract, shutdown });
+    let shared = Arc::new(Shared {
+        state: Mutex::new(sim::State::new(config)),
+        contract,
+        shutdown,
+        computing: Default::default(),
+    });
     Ok((shared, listener))
 }
 

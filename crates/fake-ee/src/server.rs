@@ -5,8 +5,9 @@
 //! connection close without any response: that is what "dropped connection" and "lost response"
 //! faults need.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State as AxumState};
@@ -18,12 +19,15 @@ use serde_json::{json, Value};
 use tokio::sync::{watch, Notify};
 
 use crate::config::{FaultAction, Route, UserProject};
+use crate::eval::{self, EvalError, V};
 use crate::sim::{ApiError, Rejection, State};
 
 pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub contract: Contract,
     pub shutdown: watch::Sender<bool>,
+    /// Synchronous computations in flight.
+    pub computing: AtomicUsize,
 }
 
 impl Shared {
@@ -137,6 +141,8 @@ fn route_of(method: &Method, path: &str) -> (Route, String, Option<String>) {
         (&Method::POST, "table:export") => Route::TableExport,
         (&Method::POST, "image:export") => Route::ImageExport,
         (&Method::POST, "classifier:export") => Route::ClassifierExport,
+        (&Method::POST, "table:computeFeatures") => Route::ComputeFeatures,
+        (&Method::POST, "value:compute") => Route::ComputeValue,
         (&Method::GET, "operations") => Route::OperationList,
         _ => {
             let Some(op) = tail.strip_prefix("operations/").filter(|o| !o.is_empty()) else { return unknown };
@@ -223,6 +229,8 @@ fn method_id(route: Route) -> &'static str {
         Route::ClassifierExport => "earthengine.projects.classifier.export",
         Route::OperationCancel => "earthengine.projects.operations.cancel",
         Route::OperationWait => "earthengine.projects.operations.wait",
+        Route::ComputeFeatures => "earthengine.projects.table.computeFeatures",
+        Route::ComputeValue => "earthengine.projects.value.compute",
         _ => "",
     }
 }
@@ -381,7 +389,22 @@ async fn dispatch(AxumState(shared): AxumState<Arc<Shared>>, req: Request) -> Re
 
     // Strict body checks.
     if let Some(b) = &body {
-        let violations = shared.contract.check_request(method_id(route), b);
+        let mut violations = shared.contract.check_request(method_id(route), b);
+        if route.is_compute() {
+            match b.get("expression") {
+                None => violations.push(ee_contract::Violation {
+                    path: "/expression".into(),
+                    message: "required field missing".into(),
+                }),
+                Some(e) => violations.extend(
+                    shared
+                        .contract
+                        .check_expression(e)
+                        .into_iter()
+                        .map(|v| ee_contract::Violation { path: format!("/expression{}", v.path), message: v.message }),
+                ),
+            }
+        }
         if !violations.is_empty() {
             let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
             let msg = format!("Invalid request body: {}", list.join("; "));
@@ -403,8 +426,13 @@ async fn dispatch(AxumState(shared): AxumState<Arc<Shared>>, req: Request) -> Re
     let name = op_id.as_ref().map(|id| format!("projects/{project}/operations/{id}"));
     let response = match route {
         Route::TableExport | Route::ImageExport | Route::ClassifierExport => {
+            let body = body.unwrap_or_default();
+            let expression = body.get("expression").cloned().unwrap_or_default();
+            let evaluated = tokio::task::spawn_blocking(move || eval::evaluate(&expression, None))
+                .await
+                .unwrap_or_else(|e| Err(EvalError::new(format!("The evaluation crashed: {e}"))));
             let mut st = shared.lock();
-            match st.submit(&project, route, body.unwrap_or_default()) {
+            match st.submit(&project, route, body, evaluated) {
                 Ok((seq, _)) => ok(&st.render(seq)),
                 Err(e) => {
                     drop(st);
@@ -441,12 +469,91 @@ async fn dispatch(AxumState(shared): AxumState<Arc<Shared>>, req: Request) -> Re
                 Err(e) => api_error(&e),
             }
         }
+        Route::ComputeFeatures | Route::ComputeValue => compute(&shared, route, body.unwrap_or_default()).await,
         Route::Unknown => error(404, "NOT_FOUND", "Method not found."),
     };
     if lose_response {
         return kill(killer).await;
     }
     response
+}
+
+/// Releases a computation slot when dropped.
+struct Slot<'a>(&'a Shared);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.computing.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// `table:computeFeatures` and `value:compute`: evaluate now, within the concurrency and time limits.
+async fn compute(shared: &Arc<Shared>, route: Route, body: Value) -> Response {
+    let (latency, limit, max) = {
+        let st = shared.lock();
+        (st.config.compute_latency, st.config.compute_time_limit, st.config.compute_concurrency)
+    };
+    let in_flight = shared.computing.fetch_add(1, Ordering::SeqCst) + 1;
+    let _slot = Slot(shared);
+    if in_flight > max {
+        return reject(shared, route, 429, "RESOURCE_EXHAUSTED", "Too many concurrent aggregations.".into());
+    }
+    {
+        let mut st = shared.lock();
+        st.counters.max_computing = st.counters.max_computing.max(in_flight);
+    }
+    if latency >= limit {
+        tokio::time::sleep(limit).await;
+        return reject(shared, route, 400, "INVALID_ARGUMENT", "Computation timed out.".into());
+    }
+    tokio::time::sleep(latency).await;
+    let deadline = Instant::now() + (limit - latency);
+    let expression = body.get("expression").cloned().unwrap_or_default();
+    let evaluated = tokio::task::spawn_blocking(move || eval::evaluate(&expression, Some(deadline)))
+        .await
+        .unwrap_or_else(|e| Err(EvalError::new(format!("The evaluation crashed: {e}"))));
+    let value = match evaluated {
+        Ok(v) => v,
+        Err(e) => return reject(shared, route, 400, "INVALID_ARGUMENT", e.message),
+    };
+    if route == Route::ComputeValue {
+        return ok(&json!({"result": value.to_json()}));
+    }
+    let V::Features(features) = value else {
+        let msg = format!("table:computeFeatures needs a FeatureCollection, not a {}.", value.type_name());
+        return reject(shared, route, 400, "INVALID_ARGUMENT", msg);
+    };
+    let page = body.get("pageSize").and_then(Value::as_i64).filter(|n| *n > 0).unwrap_or(1000) as usize;
+    let fingerprint = format!("{:016x}", crate::world::hash(&[&body["expression"].to_string()]));
+    let start = match body.get("pageToken").and_then(Value::as_str) {
+        None => 0,
+        Some(t) => match t.strip_prefix(&format!("{fingerprint}-")).and_then(|o| o.parse::<usize>().ok()) {
+            Some(o) if o <= features.len() => o,
+            _ => {
+                let msg = format!("Invalid pageToken `{t}`: it was not issued for this expression.");
+                return reject(shared, route, 400, "INVALID_ARGUMENT", msg);
+            }
+        },
+    };
+    let end = (start + page).min(features.len());
+    let items: Vec<Value> = features[start..end]
+        .iter()
+        .map(|f| {
+            let props: serde_json::Map<String, Value> = f
+                .props
+                .iter()
+                .filter(|(k, _)| !k.starts_with("system:"))
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect();
+            let geometry = f.geometry.as_ref().map(|g| g.to_geojson()).unwrap_or(Value::Null);
+            json!({"type": "Feature", "geometry": geometry, "properties": props})
+        })
+        .collect();
+    let mut out = json!({"type": "FeatureCollection", "features": items});
+    if end < features.len() {
+        out["nextPageToken"] = json!(format!("{fingerprint}-{end}"));
+    }
+    ok(&out)
 }
 
 async fn wait(shared: &Arc<Shared>, seq: usize, body: Option<&Value>) -> Response {

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{json, Map, Value};
 
 use crate::config::{Clock, Config, Durations, ExportKind, Failure, RequestFault, Route, TaskInfo, TaskRule};
-use crate::expr::{self, Chunk};
+use crate::eval::{EvalError, V};
+use crate::expr;
 use crate::files::{self, OutputFile};
 
 /// An operation's `metadata.state`.
@@ -81,6 +82,8 @@ pub struct Counters {
     pub rejections: Vec<Rejection>,
     /// Distinct operations created per requestId (>1 only when deduplication is off).
     pub created_per_request_id: BTreeMap<String, u32>,
+    /// Most synchronous computations (`table:computeFeatures`, `value:compute`) in flight at once.
+    pub max_computing: usize,
 }
 
 impl Counters {
@@ -110,7 +113,8 @@ pub(crate) struct Op {
     name: String,
     project: String,
     info: TaskInfo,
-    chunk: Chunk,
+    /// What the export's expression evaluated to (files are rendered from it).
+    value: Option<V>,
     foreign: bool,
     state: OpState,
     create: Duration,
@@ -215,7 +219,7 @@ impl State {
         }
         let project = st.config.foreign_project.clone();
         for i in 0..st.config.foreign_succeeded {
-            let seq = st.new_op(foreign_info(&project, i, "finished"), Chunk::default(), true, Duration::ZERO);
+            let seq = st.new_op(foreign_info(&project, i, "finished"), None, true, Duration::ZERO);
             let op = &mut st.ops[seq];
             op.state = OpState::Succeeded;
             op.start = Some(Duration::ZERO);
@@ -223,7 +227,7 @@ impl State {
             op.attempt = 1;
         }
         for i in 0..st.config.foreign_pending {
-            let seq = st.new_op(foreign_info(&project, i, "queued"), Chunk::default(), true, Duration::ZERO);
+            let seq = st.new_op(foreign_info(&project, i, "queued"), None, true, Duration::ZERO);
             st.pending.insert((Reverse(100), seq));
         }
         st
@@ -261,7 +265,7 @@ impl State {
         }
     }
 
-    fn new_op(&mut self, info: TaskInfo, chunk: Chunk, foreign: bool, now: Duration) -> usize {
+    fn new_op(&mut self, info: TaskInfo, value: Option<V>, foreign: bool, now: Duration) -> usize {
         let seq = self.ops.len();
         let name = format!("projects/{}/operations/{}", info.project, self.next_id());
         let duration = match &self.config.durations {
@@ -279,7 +283,7 @@ impl State {
             name,
             project: info.project.clone(),
             info,
-            chunk,
+            value,
             foreign,
             state: OpState::Pending,
             create: now,
@@ -300,10 +304,18 @@ impl State {
         seq
     }
 
-    /// Creates (or, for a repeated requestId, finds) the operation of an export request.
+    /// Creates (or, for a repeated requestId, finds) the operation of an export request, given what its
+    /// expression evaluated to (an evaluation error makes the task fail with INVALID_ARGUMENT once it
+    /// runs, as Earth Engine fails a task whose computation is invalid).
     /// The operation is created at the simulation's current time (the caller has just brought it up to
     /// date), so the scheduler never sees a task from its future.
-    pub fn submit(&mut self, project: &str, route: Route, body: Value) -> Result<(usize, bool), ApiError> {
+    pub fn submit(
+        &mut self,
+        project: &str,
+        route: Route,
+        body: Value,
+        evaluated: Result<V, EvalError>,
+    ) -> Result<(usize, bool), ApiError> {
         let now = self.sim_time;
         let request_id = body.get("requestId").and_then(Value::as_str).map(str::to_string);
         let mut submission = Submission {
@@ -367,7 +379,14 @@ impl State {
             }
         }
         let priority = info.priority;
-        let seq = self.new_op(info, chunk, false, now);
+        let (value, invalid) = match evaluated.and_then(|v| expect_kind(kind, v)) {
+            Ok(v) => (Some(v), None),
+            Err(e) => (None, Some(e.message)),
+        };
+        if decided.is_none() {
+            decided = invalid.map(|message| (Failure::Custom { code: 3, message }, 1));
+        }
+        let seq = self.new_op(info, value, false, now);
         if let Some((failure, attempts)) = decided {
             self.ops[seq].failure = Some(failure);
             self.ops[seq].attempts_total = attempts;
@@ -719,6 +738,18 @@ fn foreign_info(project: &str, i: usize, what: &str) -> TaskInfo {
     }
 }
 
+/// Checks that an export's expression gave the kind of value the export takes.
+fn expect_kind(kind: ExportKind, v: V) -> Result<V, EvalError> {
+    let want = match (kind, &v) {
+        (ExportKind::Table, V::Features(_)) | (ExportKind::Image, V::Image(_)) => return Ok(v),
+        (ExportKind::Classifier, V::Classifier(c)) if c.trained.is_some() => return Ok(v),
+        (ExportKind::Table, _) => "FeatureCollection",
+        (ExportKind::Image, _) => "Image",
+        (ExportKind::Classifier, _) => "trained Classifier",
+    };
+    Err(EvalError::new(format!("The exported expression must be a {want}, not a {}.", v.type_name())))
+}
+
 /// The files a succeeded export writes to Cloud Storage.
 fn outputs(op: &Op) -> Vec<OutputFile> {
     let body = &op.info.body;
@@ -743,12 +774,16 @@ fn outputs(op: &Op) -> Vec<OutputFile> {
         content_type: content_type.into(),
         bytes,
     };
+    let features = match &op.value {
+        Some(V::Features(f)) => f.as_slice(),
+        _ => &[],
+    };
     match (op.info.kind, format) {
         (ExportKind::Table, "CSV" | "TABLE_FILE_FORMAT_UNSPECIFIED") => {
-            vec![file("csv", "text/csv", files::csv(&op.chunk, selectors.as_deref()))]
+            vec![file("csv", "text/csv", files::csv(features, selectors.as_deref()))]
         }
         (ExportKind::Table, "GEO_JSON") => {
-            vec![file("geojson", "application/json", files::geojson(&op.chunk, selectors.as_deref()))]
+            vec![file("geojson", "application/json", files::geojson(features, selectors.as_deref()))]
         }
         (ExportKind::Image, "GEO_TIFF" | "IMAGE_FILE_FORMAT_UNSPECIFIED") => {
             vec![file("tif", "image/tiff", files::geotiff(&op.name))]

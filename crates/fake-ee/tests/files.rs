@@ -1,18 +1,19 @@
 //! Files of succeeded exports, written into a real Cloud Storage emulator (fake-gcs-server) and read
-//! back: CSV and GeoJSON tables whose cells follow the column contract with values computed here from
-//! `fake_ee::synthetic`, a GeoTIFF for image exports, nothing for classifiers.
+//! back: CSV and GeoJSON tables holding the selected properties of the features the expression evaluated
+//! to, with values computed here from the synthetic world's definition (`fake_ee::world`); a GeoTIFF for
+//! image exports, nothing for classifiers; expressions that do not evaluate fail their task.
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
 use fake_ee::gcs_emulator::GcsEmulator;
-use fake_ee::{files, synthetic, Config};
+use fake_ee::{world, Config};
 use serde_json::{json, Value};
 
-const SELECTORS: [&str; 6] =
-    ["site_id", "name", "lulc__2020__ha", "lulc__2020__px", "s2__2021__NDVI__mean", "s2__2021__NDVI__count"];
+const SELECTORS: [&str; 4] = ["site_id", "name", "histogram", "not_produced"];
 
 fn sites() -> Vec<String> {
     (0..12).map(|i| format!("site-{i}")).collect()
@@ -25,25 +26,30 @@ fn emulator_and_fake() -> (GcsEmulator, fake_ee::FakeEe) {
     (gcs, ee)
 }
 
-/// The expected cell of a column, computed from the synthetic rules (not from the fake's renderer).
-fn expected(site: &str, column: &str) -> String {
-    match column {
-        "site_id" => site.to_string(),
-        "name" => format!("Site, \"{site}\""),
-        "lulc__2020__ha" => synthetic::categorical_cells(site, "lulc", 2020).0,
-        "lulc__2020__px" => synthetic::categorical_cells(site, "lulc", 2020).1,
-        "s2__2021__NDVI__mean" => {
-            synthetic::stat(site, "s2", 2021, "NDVI", "mean").map(synthetic::number).unwrap_or_default()
+/// The weighted class counts of site `i` of [`table_body`], from the world's definition: its pixels at
+/// 30 m and the MapBiomas 2020 value at each pixel centre (masked pixels left out).
+fn histogram(i: usize) -> BTreeMap<String, f64> {
+    let x = -48.0 + i as f64 * 0.01;
+    let ring = vec![vec![[x, -15.0], [x + 0.005, -15.0], [x + 0.005, -15.005], [x, -15.0]]];
+    let mut out = BTreeMap::new();
+    for p in world::region_pixels(&[ring], world::grid_degrees(30.0)) {
+        let (cx, cy) = p.cell.centre();
+        if let Some(v) = world::band_value(MAPBIOMAS, "classification_2020", None, cx, cy) {
+            *out.entry(v.to_string()).or_insert(0.0) += p.weight;
         }
-        "s2__2021__NDVI__count" => {
-            synthetic::stat(site, "s2", 2021, "NDVI", "count").map(synthetic::number).unwrap_or_default()
-        }
-        other => panic!("unexpected column {other}"),
     }
+    out
+}
+
+/// A dictionary cell as Earth Engine's CSV writer renders it: `{k=v, …}`, keys in dictionary order.
+fn java_map(h: &BTreeMap<String, f64>) -> String {
+    let items: Vec<String> =
+        h.iter().map(|(k, v)| format!("{k}={}", serde_json::Number::from_f64(*v).unwrap())).collect();
+    format!("{{{}}}", items.join(", "))
 }
 
 #[test]
-fn a_csv_table_lands_in_cloud_storage_with_contract_cells() {
+fn a_csv_table_lands_in_cloud_storage_with_the_evaluated_properties() {
     let (gcs, ee) = emulator_and_fake();
     let ids = sites();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
@@ -52,34 +58,27 @@ fn a_csv_table_lands_in_cloud_storage_with_contract_cells() {
     ee.advance(Duration::from_secs(30));
     assert_eq!(state(&get_op(&ee, a.json["name"].as_str().unwrap())), "SUCCEEDED");
     assert_eq!(gcs.list("results", "run/").unwrap(), ["run/csv1.csv"]);
-    let bytes = gcs.download("results", "run/csv1.csv").unwrap().expect("object exists");
-    let text = String::from_utf8(bytes).unwrap();
-    let mut lines = text.lines();
-    assert_eq!(lines.next(), Some(SELECTORS.join(",").as_str()), "header = selectors, no system:index/.geo");
-
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let text = String::from_utf8(gcs.download("results", "run/csv1.csv").unwrap().expect("object exists")).unwrap();
+    assert_eq!(text.lines().next(), Some(SELECTORS.join(",").as_str()), "header = selectors, no system:index/.geo");
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
     let mut rows = 0;
-    let mut no_data = 0;
-    for (record, site) in reader.records().zip(&ids) {
+    for (i, record) in reader.records().enumerate() {
         let record = record.unwrap();
-        for (cell, column) in record.iter().zip(SELECTORS) {
-            assert_eq!(cell, expected(site, column), "{site} {column}");
-        }
-        if record[2].is_empty() || &record[2] == "{}" {
-            no_data += 1;
-        } else {
-            let ha: Value = serde_json::from_str(&record[2]).unwrap();
-            for (code, hectares, _) in synthetic::categorical(site, "lulc", 2020) {
-                assert_eq!(ha[code.to_string()].as_f64(), Some(hectares));
-            }
-        }
+        let h = histogram(i);
+        let want = [ids[i].clone(), format!("Site, \"{}\"", ids[i]), java_map(&h), String::new()];
+        // The unquoted `{k=v, k=v}` cell splits at its commas, as in a real export.
+        let cells: Vec<&str> = record.iter().collect();
+        assert_eq!(cells[0], want[0]);
+        assert_eq!(cells[1], want[1]);
+        assert_eq!(cells[2..cells.len() - 1].join(","), want[2], "site {i}");
+        assert_eq!(cells[cells.len() - 1], "", "a selector the expression does not produce is an empty cell");
         rows += 1;
     }
     assert_eq!(rows, 12);
-    assert!(no_data < 12);
-    // Earth Engine quotes only when needed: ids bare, JSON objects and the name with its comma quoted.
+    // Earth Engine quotes only when needed: ids bare, the name with its comma quoted, dictionaries in
+    // Java's map form unquoted.
     let first = text.lines().nth(1).unwrap();
-    assert!(first.starts_with("site-0,\"Site, \"\"site-0\"\"\","), "{first}");
+    assert_eq!(first, format!("site-0,\"Site, \"\"site-0\"\"\",{},", java_map(&histogram(0))));
 }
 
 #[test]
@@ -98,11 +97,9 @@ fn a_geojson_table_lands_in_cloud_storage() {
     assert_eq!(features[1]["id"], "1");
     assert_eq!(features[1]["geometry"]["type"], "Polygon");
     assert_eq!(features[1]["properties"]["site_id"], "b");
-    assert_eq!(features[1]["properties"]["lulc__2020__px"], expected("b", "lulc__2020__px"));
-    match synthetic::stat("b", "s2", 2021, "NDVI", "mean") {
-        Some(m) => assert_eq!(features[1]["properties"]["s2__2021__NDVI__mean"].as_f64(), Some(m)),
-        None => assert!(features[1]["properties"].get("s2__2021__NDVI__mean").is_none()),
-    }
+    let h: BTreeMap<String, f64> = serde_json::from_value(features[1]["properties"]["histogram"].clone()).unwrap();
+    assert_eq!(h, histogram(1));
+    assert!(features[1]["properties"].get("not_produced").is_none());
 }
 
 #[test]
@@ -121,6 +118,7 @@ fn image_exports_write_a_geotiff_and_classifiers_nothing() {
     .unwrap();
     assert_eq!(c.status, 200, "{}", c.json);
     ee.advance(Duration::from_secs(30));
+    assert_eq!(state(&get_op(&ee, a.json["name"].as_str().unwrap())), "SUCCEEDED");
     assert_eq!(state(&get_op(&ee, c.json["name"].as_str().unwrap())), "SUCCEEDED");
     let prefix = img["fileExportOptions"]["cloudStorageDestination"]["filenamePrefix"].as_str().unwrap();
     let tif = gcs.download("results", &format!("{prefix}.tif")).unwrap().expect("tif exists");
@@ -144,37 +142,45 @@ fn a_missing_bucket_fails_the_task() {
 #[test]
 fn without_storage_files_are_kept_in_memory() {
     let ee = start(manual());
-    let a = export(&ee, &table_body("mem", &["x", "y"], &["site_id", "lulc__2020__ha"]));
+    let a = export(&ee, &table_body("mem", &["x", "y"], &["site_id", "histogram"]));
     ee.advance(Duration::from_secs(30));
     assert_eq!(state(&get_op(&ee, a.json["name"].as_str().unwrap())), "SUCCEEDED");
     let files = ee.files();
     assert_eq!(files.len(), 1);
     assert_eq!((files[0].bucket.as_str(), files[0].name.as_str()), ("results", "run/mem.csv"));
-    let quote =
-        |s: String| if s.contains(',') || s.contains('"') { format!("\"{}\"", s.replace('"', "\"\"")) } else { s };
-    let want = format!(
-        "site_id,lulc__2020__ha\nx,{}\ny,{}\n",
-        quote(synthetic::categorical_cells("x", "lulc", 2020).0),
-        quote(synthetic::categorical_cells("y", "lulc", 2020).0)
-    );
+    let want = format!("site_id,histogram\nx,{}\ny,{}\n", java_map(&histogram(0)), java_map(&histogram(1)));
     assert_eq!(String::from_utf8(files[0].bytes.clone()).unwrap(), want);
 }
 
 #[test]
-fn sites_listed_by_filter_in_list_get_rows() {
+fn sites_listed_by_filter_get_rows_with_world_properties() {
     let ee = start(manual());
-    let mut body = table_body("listed", &["unused"], &["plot", "owner", "lulc__2019__px"]);
+    let mut body = table_body("listed", &["unused"], &["site_id", "owner", "histogram"]);
+    // ee.Filter.inList('plot', [...]) as the official clients send it: listContains{leftValue, rightField}.
     body["expression"] = json!({"result": "0", "values": {"0": {"functionInvocationValue": {"functionName": "Collection.filter", "arguments": {
         "collection": {"functionInvocationValue": {"functionName": "Collection.loadTable", "arguments": {"tableId": {"constantValue": "projects/p/assets/plots"}}}},
-        "filter": {"functionInvocationValue": {"functionName": "Filter.inList", "arguments": {
-            "leftField": {"constantValue": "plot"}, "rightValue": {"constantValue": ["p1", "p2", "p3"]}}}}}}}}});
+        "filter": {"functionInvocationValue": {"functionName": "Filter.listContains", "arguments": {
+            "leftValue": {"constantValue": ["f1", "f2", "f3", "f99"]}, "rightField": {"constantValue": "site_id"}}}}}}}}});
     let a = export(&ee, &body);
     assert_eq!(a.status, 200, "{}", a.json);
     ee.advance(Duration::from_secs(30));
     let text = String::from_utf8(ee.files()[0].bytes.clone()).unwrap();
-    let rows: Vec<&str> = text.lines().collect();
-    assert_eq!(rows.len(), 4);
-    assert!(rows[2].starts_with(&format!("p2,{},", synthetic::property("p2", "owner"))), "{}", rows[2]);
-    assert_eq!(ee.operations()[0].site_ids, ["p1", "p2", "p3"]);
-    assert_eq!(files::meaning("lulc__2019__px"), files::ColumnMeaning::Pixels { layer: "lulc".into(), year: 2019 });
+    assert_eq!(text, "site_id,owner,histogram\nf1,owner-1,\nf2,owner-2,\nf3,owner-3,\n");
+}
+
+#[test]
+fn an_expression_that_does_not_evaluate_fails_its_task_with_the_reason() {
+    let ee = start(manual());
+    let mut body = table_body("bad", &["a"], &["site_id", "histogram"]);
+    body["expression"]["values"]["0"]["functionInvocationValue"]["arguments"]["image"]["functionInvocationValue"]
+        ["arguments"]["bandSelectors"] = json!({"constantValue": [0]});
+    let a = export(&ee, &body);
+    assert_eq!(a.status, 200, "accepted: Earth Engine checks the computation when the task runs");
+    ee.advance(Duration::from_secs(30));
+    let op = get_op(&ee, a.json["name"].as_str().unwrap());
+    assert_eq!(state(&op), "FAILED");
+    assert_eq!(op["error"]["code"], 3);
+    let msg = op["error"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("Image.select: fake-ee cannot list the bands of asset"), "{msg}");
+    assert!(ee.files().is_empty());
 }

@@ -2,6 +2,7 @@
 //! against Earth Engine's signatures, the label property, the feature layers).
 
 use super::{Cx, Parts};
+use crate::diag::Code;
 use crate::pipeline::model::*;
 use crate::pipeline::raw::*;
 
@@ -20,7 +21,7 @@ impl Cx<'_> {
             if section.is_some() {
                 self.error(
                     "/classifier",
-                    "classifier::kind",
+                    Code::ClassifierKind,
                     "the `classifier` section only applies to `kind: classifier`",
                     "not used",
                     "add `kind: classifier`, or remove the section",
@@ -32,7 +33,7 @@ impl Cx<'_> {
             if e.to != DestinationName::Asset {
                 self.error(
                     "/export/to",
-                    "export::kind",
+                    Code::ExportKind,
                     "a trained classifier can only be exported to an Earth Engine asset",
                     "not for classifiers",
                     "use `to: asset` with `asset: projects/<project>/assets/<folder>`",
@@ -43,7 +44,7 @@ impl Cx<'_> {
         if sites.is_some() && label.is_none() {
             self.error(
                 "/sites",
-                "classifier::label",
+                Code::ClassifierLabel,
                 "`kind: classifier` needs `sites.label`, the property holding each site's class",
                 "needs `label`",
                 "add `label: class` (an integer class property of every site)",
@@ -52,7 +53,7 @@ impl Cx<'_> {
         let Some(c) = section else {
             self.error(
                 "",
-                "classifier::missing",
+                Code::ClassifierMissing,
                 "`kind: classifier` needs a `classifier` section",
                 "here",
                 "add `classifier: {algorithm: smileRandomForest, parameters: {numberOfTrees: 100}}`",
@@ -78,7 +79,7 @@ impl Cx<'_> {
             };
             self.error(
                 "/classifier/algorithm",
-                "classifier::algorithm",
+                Code::ClassifierAlgorithm,
                 format!("`{}` is not an Earth Engine classifier", c.algorithm),
                 "unknown classifier",
                 &help,
@@ -91,7 +92,7 @@ impl Cx<'_> {
                     if let Some((message, help)) = crate::expr::types::check_value(ty, value) {
                         self.error(
                             &format!("/classifier/parameters/{}", crate::pipeline::load::pointer_segment(name)),
-                            "classifier::parameter-type",
+                            Code::ClassifierParameterType,
                             format!("`{short}` parameter `{name}`: {message}"),
                             "wrong type",
                             &help,
@@ -106,7 +107,7 @@ impl Cx<'_> {
                     };
                     self.error(
                         &format!("/classifier/parameters/{}", crate::pipeline::load::pointer_segment(name)),
-                        "classifier::parameter",
+                        Code::ClassifierParameter,
                         format!("`{short}` has no parameter `{name}`"),
                         "unknown parameter",
                         &help,
@@ -117,7 +118,7 @@ impl Cx<'_> {
                 if !optional && !parameters.contains_key(*a) {
                     self.error(
                         "/classifier",
-                        "classifier::parameter",
+                        Code::ClassifierParameter,
                         format!("`{short}` needs the parameter `{a}`"),
                         &format!("needs `{a}`"),
                         &format!("add `parameters: {{{a}: ...}}`"),
@@ -136,7 +137,7 @@ impl Cx<'_> {
                         };
                         self.error(
                             &format!("/classifier/features/{i}"),
-                            "classifier::features",
+                            Code::ClassifierFeatures,
                             format!("no layer named `{name}`"),
                             "unknown layer",
                             &help,
@@ -151,7 +152,7 @@ impl Cx<'_> {
             if s <= 0.0 || !s.is_finite() {
                 self.error(
                     "/classifier/scale",
-                    "classifier::scale",
+                    Code::ClassifierScale,
                     "scale must be a positive number of metres",
                     "here",
                     "",

@@ -1,7 +1,7 @@
 //! The compile context: the document being compiled, the diagnostics found so far, and the values the
 //! schema already rejected (a finding about one of those would only repeat the schema's error).
 
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::pipeline::load::Document;
 
 pub(super) struct Cx<'a> {
@@ -29,7 +29,7 @@ impl Cx<'_> {
         })
     }
 
-    pub(super) fn error(&mut self, ptr: &str, code: &str, msg: impl Into<String>, label: &str, help: &str) {
+    pub(super) fn error(&mut self, ptr: &str, code: Code, msg: impl Into<String>, label: &str, help: &str) {
         let msg = msg.into();
         if self.is_suppressed(ptr, &msg) {
             return;
@@ -42,7 +42,7 @@ impl Cx<'_> {
         self.diags.push(d);
     }
 
-    pub(super) fn warn(&mut self, ptr: &str, code: &str, msg: impl Into<String>, label: &str) {
+    pub(super) fn warn(&mut self, ptr: &str, code: Code, msg: impl Into<String>, label: &str) {
         let msg = msg.into();
         if self.is_suppressed(ptr, &msg) {
             return;

@@ -1,6 +1,7 @@
 //! Stage: the `export` section — the destination and the fields it needs (and those it does not use),
 //! file formats per pipeline kind, and the names Earth Engine accepts for tasks and files.
 
+use crate::diag::Code;
 use std::path::Path;
 
 use super::Cx;
@@ -16,7 +17,7 @@ impl Cx<'_> {
             if present {
                 cx.error(
                     &format!("/export/{field}"),
-                    "export::field",
+                    Code::ExportField,
                     format!("`{field}` does not apply to `to: {dest_name}`"),
                     "not used here",
                     fits,
@@ -29,7 +30,7 @@ impl Cx<'_> {
                 _ => {
                     cx.error(
                         "/export",
-                        "export::missing",
+                        Code::ExportMissing,
                         format!("`to: {dest_name}` needs `{field}`"),
                         &format!("needs `{field}`"),
                         help,
@@ -47,7 +48,7 @@ impl Cx<'_> {
                 if folder.contains('/') {
                     self.error(
                         "/export/folder",
-                        "export::drive-folder",
+                        Code::ExportDriveFolder,
                         "a Drive folder is a single folder name, not a path",
                         "has `/`",
                         "Earth Engine creates the folder at the top of your Drive",
@@ -68,7 +69,7 @@ impl Cx<'_> {
                     };
                     self.error(
                         "/export/bucket",
-                        "export::bucket",
+                        Code::ExportBucket,
                         format!("`{bucket}` is not a valid bucket name"),
                         "not a bucket name",
                         &help,
@@ -85,7 +86,7 @@ impl Cx<'_> {
                 if !folder.is_empty() && !folder.starts_with("projects/") {
                     self.error(
                         "/export/asset",
-                        "export::asset",
+                        Code::ExportAsset,
                         format!("`{folder}` is not an asset folder id"),
                         "not an asset folder",
                         "write `projects/<project>/assets/<folder>`",
@@ -102,7 +103,7 @@ impl Cx<'_> {
                 if !table.is_empty() && table.split('.').count() != 3 {
                     self.error(
                         "/export/table",
-                        "export::table",
+                        Code::ExportTable,
                         format!("`{table}` is not `project.dataset.table`"),
                         "not project.dataset.table",
                         "name the project, dataset and table, separated by dots",
@@ -117,7 +118,7 @@ impl Cx<'_> {
                 if engine != Engine::Local {
                     self.error(
                         "/export/to",
-                        "export::local",
+                        Code::ExportLocal,
                         "`to: local` needs `engine: local`",
                         "here",
                         "add `engine: local`, or export to drive, gcs, asset or bigquery",
@@ -129,7 +130,7 @@ impl Cx<'_> {
         if engine == Engine::Local && e.to != DestinationName::Local {
             self.error(
                 "/export/to",
-                "export::engine",
+                Code::ExportEngine,
                 "the local engine writes files on this machine",
                 "here",
                 "use `to: local`",
@@ -149,7 +150,7 @@ impl Cx<'_> {
         if kind == KindName::Image && !image_formats.contains(&format) {
             self.error(
                 "/export/format",
-                "export::format",
+                Code::ExportFormat,
                 format!("images cannot be exported as {format:?}"),
                 "here",
                 "use `geotiff` or `tfrecord`",
@@ -157,7 +158,7 @@ impl Cx<'_> {
         } else if kind != KindName::Image && !table_formats.contains(&format) {
             self.error(
                 "/export/format",
-                "export::format",
+                Code::ExportFormat,
                 format!("tables cannot be exported as {format:?}"),
                 "here",
                 "use csv, geojson, shp, kml, kmz or tfrecord",
@@ -165,13 +166,13 @@ impl Cx<'_> {
         }
         let description_prefix = e.description.clone().unwrap_or_else(|| name.to_string());
         if !is_ee_name(&description_prefix) || description_prefix.len() > 80 {
-            self.error("/export/description", "export::description", format!("description prefix `{description_prefix}` has characters Earth Engine does not accept in task names"), "not allowed in task names", "use at most 80 letters, digits, `_` and `-`");
+            self.error("/export/description", Code::ExportDescription, format!("description prefix `{description_prefix}` has characters Earth Engine does not accept in task names"), "not allowed in task names", "use at most 80 letters, digits, `_` and `-`");
         }
         let file_prefix = e.prefix.clone().unwrap_or_else(|| format!("geepipe/{name}/"));
         if !is_file_prefix(&file_prefix) {
             self.error(
                 "/export/prefix",
-                "export::prefix",
+                Code::ExportPrefix,
                 format!("file prefix `{file_prefix}` has characters Earth Engine does not accept in file names"),
                 "not allowed in file names",
                 "use letters, digits, `_`, `-`, `.` and `/` (not leading, no `..`)",
@@ -180,7 +181,7 @@ impl Cx<'_> {
         if e.to == DestinationName::Drive && file_prefix.contains('/') && e.prefix.is_some() {
             self.error(
                 "/export/prefix",
-                "export::drive-prefix",
+                Code::ExportDrivePrefix,
                 "Drive file names cannot contain `/`",
                 "here",
                 "put folders in `folder`, not in `prefix`",
@@ -190,7 +191,7 @@ impl Cx<'_> {
             if p > 9999 {
                 self.error(
                     "/export/priority",
-                    "export::priority",
+                    Code::ExportPriority,
                     "priority must be between 0 and 9999",
                     "too high",
                     "Earth Engine task priorities run from 0 to 9999 (default 100)",
@@ -205,7 +206,7 @@ impl Cx<'_> {
             if !ok {
                 self.error(
                     "/export/workload_tag",
-                    "export::workload-tag",
+                    Code::ExportWorkloadTag,
                     format!("workload tag `{t}` is not allowed"),
                     "not a valid tag",
                     "use 1-63 lowercase letters, digits, `_` and `-`, starting with a letter",

@@ -8,6 +8,7 @@
 //! at its default of 1° in WGS84: that is an error, never a silent 1° reduction.
 
 use super::Cx;
+use crate::diag::Code;
 use crate::expr::types::Grid as ImageGrid;
 use crate::pipeline::model::*;
 use crate::pipeline::raw::*;
@@ -71,7 +72,7 @@ impl Cx<'_> {
         if let Some(crs) = merged.crs.as_deref().filter(|c| !is_crs(c)) {
             self.error(
                 &crs_at,
-                "layers::crs",
+                Code::LayersCrs,
                 format!("`{crs}` is not a projection Earth Engine knows"),
                 "here",
                 "write an EPSG code such as `EPSG:4326`",
@@ -82,7 +83,7 @@ impl Cx<'_> {
             Err(GridProblem::CrsWithoutScale) => {
                 self.error(
                     &crs_at,
-                    "layers::crs-scale",
+                    Code::LayersCrsScale,
                     format!("layer `{name}` sets `crs` without `scale`"),
                     "needs `scale`",
                     "add `scale:` in metres (e.g. `scale: 30`); Earth Engine would otherwise use one unit of the \
@@ -100,7 +101,7 @@ impl Cx<'_> {
                 };
                 self.error(
                     ptr,
-                    "layers::grid",
+                    Code::LayersGrid,
                     format!("layer `{name}` cannot be reduced on a known grid: {why}, and it has no `scale`"),
                     "this layer",
                     "Earth Engine would reduce it at its default of 1° (WGS84): add `scale:` in metres and `crs:` \
@@ -119,14 +120,14 @@ impl Cx<'_> {
         let at = if l.nodata.is_some() { format!("{ptr}/nodata") } else { ptr.to_string() };
         let values = raw.values.clone().unwrap_or_default();
         if values.iter().any(|v| !v.is_finite()) {
-            self.error(&at, "layers::nodata", "no-data values must be numbers", "here", "e.g. `values: [0]`");
+            self.error(&at, Code::LayersNodata, "no-data values must be numbers", "here", "e.g. `values: [0]`");
         }
         let mask = raw.mask.as_ref().map(|m| NoDataMask { band: m.band.clone(), valid: m.valid.clone() });
         if let Some(m) = &mask {
             if m.valid.is_empty() {
                 self.error(
                     &at,
-                    "layers::nodata",
+                    Code::LayersNodata,
                     format!("the no-data mask of `{name}` lists no valid values"),
                     "here",
                     "list the values of the mask band where the layer has data, e.g. `valid: [1]`",
@@ -135,7 +136,7 @@ impl Cx<'_> {
             if merged.asset.is_none() && engine == Engine::EarthEngine {
                 self.error(
                     &at,
-                    "layers::nodata",
+                    Code::LayersNodata,
                     format!("layer `{name}` reads its no-data mask band `{}` from its `asset`, but has none", m.band),
                     "needs `asset`",
                     "add `asset:` (the image holding the band)",
@@ -145,7 +146,7 @@ impl Cx<'_> {
                 let valid: Vec<String> = m.valid.iter().map(|v| v.to_string()).collect();
                 self.error(
                     ptr,
-                    "layers::local-mask",
+                    Code::LayersLocalMask,
                     format!(
                         "layer `{name}` is data only where its band `{}` is {}, but has no `local_mask` raster",
                         m.band,

@@ -1,6 +1,7 @@
 //! Stage: the `image` section of `kind: image` pipelines (grid, file and asset options per destination).
 
 use super::Cx;
+use crate::diag::Code;
 use crate::pipeline::model::*;
 use crate::pipeline::raw::*;
 
@@ -17,7 +18,7 @@ impl Cx<'_> {
             if raw.is_some() {
                 self.error(
                     "/image",
-                    "image::kind",
+                    Code::ImageKind,
                     "the `image` section only applies to `kind: image`",
                     "not used",
                     "add `kind: image`, or remove the section",
@@ -30,7 +31,7 @@ impl Cx<'_> {
         if matches!(to, Some(DestinationName::Bigquery)) {
             self.error(
                 "/export/to",
-                "export::kind",
+                Code::ExportKind,
                 "images cannot be exported to BigQuery",
                 "not for images",
                 "export images to `drive`, `gcs` or `asset`",
@@ -39,14 +40,14 @@ impl Cx<'_> {
         let per = r.per.unwrap_or(ImagePer::Site);
         if let Some(b) = r.buffer {
             if per == ImagePer::Region {
-                self.error("/image/buffer", "image::buffer", "`buffer` applies to `per: site` only", "not used", "");
+                self.error("/image/buffer", Code::ImageBuffer, "`buffer` applies to `per: site` only", "not used", "");
             } else if b < 0.0 || !b.is_finite() {
-                self.error("/image/buffer", "image::buffer", "buffer must be zero or more metres", "here", "");
+                self.error("/image/buffer", Code::ImageBuffer, "buffer must be zero or more metres", "here", "");
             }
         }
         if let Some(s) = r.scale {
             if s <= 0.0 || !s.is_finite() {
-                self.error("/image/scale", "image::scale", "scale must be a positive number of metres", "here", "");
+                self.error("/image/scale", Code::ImageScale, "scale must be a positive number of metres", "here", "");
             }
         }
         let crs_transform = match &r.crs_transform {
@@ -54,7 +55,7 @@ impl Cx<'_> {
             Some(_) => {
                 self.error(
                     "/image/crs_transform",
-                    "image::crs-transform",
+                    Code::ImageCrsTransform,
                     "crs_transform needs six numbers",
                     "here",
                     "write `[xScale, xShear, xTranslation, yShear, yScale, yTranslation]`",
@@ -67,7 +68,7 @@ impl Cx<'_> {
             if r.scale.is_some() {
                 self.error(
                     "/image/scale",
-                    "image::scale-and-transform",
+                    Code::ImageScaleAndTransform,
                     "`scale` and `crs_transform` both set the pixel size",
                     "remove one",
                     "keep `crs_transform` for an exact grid, or `scale` alone",
@@ -76,7 +77,7 @@ impl Cx<'_> {
             if r.crs.is_none() {
                 self.error(
                     "/image/crs_transform",
-                    "image::transform-crs",
+                    Code::ImageTransformCrs,
                     "`crs_transform` needs `crs`",
                     "here",
                     "add `crs: EPSG:4326` (the transform is in its units)",
@@ -87,7 +88,7 @@ impl Cx<'_> {
             if !crs.starts_with("EPSG:") && !crs.starts_with("SR-ORG:") && !crs.starts_with("PROJCS") {
                 self.error(
                     "/image/crs",
-                    "image::crs",
+                    Code::ImageCrs,
                     format!("`{crs}` is not a projection Earth Engine knows"),
                     "here",
                     "write an EPSG code such as `EPSG:4326`",
@@ -95,7 +96,7 @@ impl Cx<'_> {
             }
         }
         if r.max_pixels == Some(0) {
-            self.error("/image/max_pixels", "image::max-pixels", "max_pixels must be positive", "here", "");
+            self.error("/image/max_pixels", Code::ImageMaxPixels, "max_pixels must be positive", "here", "");
         }
         let file_dimensions = match r.file_dimensions.as_deref() {
             None => None,
@@ -104,7 +105,7 @@ impl Cx<'_> {
             Some(_) => {
                 self.error(
                     "/image/file_dimensions",
-                    "image::file-dimensions",
+                    Code::ImageFileDimensions,
                     "file_dimensions is `[n]` or `[width, height]`, positive",
                     "here",
                     "e.g. `file_dimensions: [4096]`",
@@ -129,7 +130,7 @@ impl Cx<'_> {
             if *present {
                 self.error(
                     &format!("/image/{field}"),
-                    "image::destination",
+                    Code::ImageDestination,
                     format!(
                         "`{field}` does not apply to `to: {}`",
                         format!("{:?}", to.unwrap_or(DestinationName::Drive)).to_lowercase()
@@ -145,7 +146,7 @@ impl Cx<'_> {
                 if *present {
                     self.error(
                         &format!("/image/{field}"),
-                        "image::format",
+                        Code::ImageFormat,
                         format!("`{field}` applies to GeoTIFF exports only"),
                         "not used for tfrecord",
                         "use `format: geotiff`, or remove it",

@@ -9,7 +9,7 @@ use super::name::is_layer_name;
 use super::years::list_years;
 use super::{Cx, Parts};
 use crate::catalog;
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use crate::pipeline::model::*;
 use crate::pipeline::raw::*;
 
@@ -33,7 +33,7 @@ impl Cx<'_> {
         if raw.layers.as_ref().is_some_and(|l| l.is_empty()) {
             self.error(
                 "/layers",
-                "pipeline::no-layers",
+                Code::PipelineNoLayers,
                 "the pipeline has no layers",
                 "empty",
                 "add at least one layer, e.g. `- catalog: mapbiomas_lulc`",
@@ -44,7 +44,7 @@ impl Cx<'_> {
             if let Some(layer) = self.layer(l, &ptr, pipeline_years, raw.years_present, vars, base, engine) {
                 if let Some(first) = seen.insert(layer.name.clone(), i) {
                     let d = Diagnostic::error(
-                        "pipeline::duplicate-layer",
+                        Code::PipelineDuplicateLayer,
                         format!("two layers are named `{}`", layer.name),
                     )
                     .at(&self.doc.source, self.doc.label_span(&ptr), Some("second".to_string()))
@@ -59,7 +59,7 @@ impl Cx<'_> {
                     if k.starts_with(&format!("{}__", layer.name)) {
                         self.error(
                             "/sites/keep",
-                            "pipeline::column-clash",
+                            Code::PipelineColumnClash,
                             format!("kept property `{k}` clashes with layer `{}`'s columns", layer.name),
                             "clashes",
                             "rename the layer",
@@ -94,7 +94,7 @@ impl Cx<'_> {
                     }
                     self.error(
                         &format!("{ptr}/catalog"),
-                        "layers::unknown-catalog",
+                        Code::LayersUnknownCatalog,
                         format!("no catalog layer is named `{c}`"),
                         "unknown layer",
                         &help,
@@ -108,7 +108,7 @@ impl Cx<'_> {
         let Some(name) = name else {
             self.error(
                 ptr,
-                "layers::no-name",
+                Code::LayersNoName,
                 "a custom layer needs a `name`",
                 "this layer",
                 "add `name: my_layer` (lowercase letters, digits, `_`)",
@@ -118,7 +118,7 @@ impl Cx<'_> {
         if !is_layer_name(&name) {
             self.error(
                 &format!("{ptr}/name"),
-                "layers::name",
+                Code::LayersName,
                 format!("layer name `{name}` is not allowed"),
                 "not a layer name",
                 "use lowercase letters, digits and single `_`, starting with a letter",
@@ -127,7 +127,7 @@ impl Cx<'_> {
         let Some(kind) = merged.kind else {
             self.error(
                 ptr,
-                "layers::no-kind",
+                Code::LayersNoKind,
                 format!("layer `{name}` needs a `kind`"),
                 "this layer",
                 "add `kind: categorical` or `kind: continuous`",
@@ -142,7 +142,7 @@ impl Cx<'_> {
                 None => {
                     self.error(
                         ptr,
-                        "layers::no-years",
+                        Code::LayersNoYears,
                         format!("layer `{name}` has no years"),
                         "this layer",
                         "add `years: 2010..2023` to the pipeline or to the layer",
@@ -165,7 +165,7 @@ impl Cx<'_> {
                 };
                 self.error(
                     &at,
-                    "layers::year-unavailable",
+                    Code::LayersYearUnavailable,
                     format!("layer `{name}` has no data for {}", list_years(&missing)),
                     "not available",
                     &format!("`{name}` covers {}", list_years(&avail)),
@@ -175,7 +175,7 @@ impl Cx<'_> {
         if merged.image.is_none() && engine == Engine::EarthEngine {
             self.error(
                 ptr,
-                "layers::no-image",
+                Code::LayersNoImage,
                 format!("layer `{name}` has no `image` expression"),
                 "this layer",
                 "add `image:` with a `call:` expression, or use a catalog layer",
@@ -189,7 +189,7 @@ impl Cx<'_> {
                 shape_ok = false;
                 let at = format!("{ptr}/image{}", problem.pointer);
                 let help = problem.help.clone().unwrap_or_default();
-                self.error(&at, "layers::expression", problem.message, "here", &help);
+                self.error(&at, Code::LayersExpression, problem.message, "here", &help);
             }
         }
         let mut layer_vars = vars.clone();
@@ -214,7 +214,7 @@ impl Cx<'_> {
             (Some(b), LayerKind::Categorical) if b.len() != 1 => {
                 self.error(
                     &format!("{ptr}/bands"),
-                    "layers::categorical-bands",
+                    Code::LayersCategoricalBands,
                     "a categorical layer has exactly one band",
                     "here",
                     "a categorical layer gives area per class of one band; use `kind: continuous` for several bands",
@@ -239,7 +239,7 @@ impl Cx<'_> {
                         }
                         self.error(
                             &format!("{ptr}/stats/{i}"),
-                            "layers::stat",
+                            Code::LayersStat,
                             format!("unknown statistic `{s}`"),
                             "unknown",
                             &help,
@@ -250,7 +250,7 @@ impl Cx<'_> {
         } else if l.stats.is_some() {
             self.error(
                 &format!("{ptr}/stats"),
-                "layers::stats-categorical",
+                Code::LayersStatsCategorical,
                 "`stats` only applies to continuous layers",
                 "here",
                 "categorical layers always give area (ha) and pixel count per class",
@@ -268,7 +268,7 @@ impl Cx<'_> {
             if w[0].code == w[1].code {
                 self.error(
                     &format!("{ptr}/legend"),
-                    "layers::legend-duplicate",
+                    Code::LayersLegendDuplicate,
                     format!("legend code {} appears twice", w[0].code),
                     "here",
                     "give each class its own code",
@@ -279,7 +279,7 @@ impl Cx<'_> {
             if s <= 0.0 || !s.is_finite() {
                 self.error(
                     &format!("{ptr}/scale"),
-                    "layers::scale",
+                    Code::LayersScale,
                     "scale must be a positive number of metres",
                     "here",
                     "write the pixel size in metres, e.g. `30`",
@@ -301,7 +301,7 @@ impl Cx<'_> {
         if engine == Engine::Local && local.is_none() {
             self.error(
                 ptr,
-                "layers::no-local",
+                Code::LayersNoLocal,
                 format!("layer `{name}` has no `local` raster path for the local engine"),
                 "this layer",
                 "add `local: data/{{year}}.tif` (a path template)",

@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 use super::load::Document;
 use super::model::*;
 use super::raw::*;
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 use context::Cx;
 use parts::Parts;
 
@@ -69,7 +69,7 @@ pub fn compile(
         _ => {
             if !diags.iter().any(Diagnostic::is_error) {
                 // Cannot happen (a missing section is always reported), but never return nothing.
-                diags.push(Diagnostic::error("pipeline::incomplete", "the pipeline could not be read").at(
+                diags.push(Diagnostic::error(Code::PipelineIncomplete, "the pipeline could not be read").at(
                     &doc.source,
                     doc.label_span(""),
                     None,

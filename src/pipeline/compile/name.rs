@@ -1,6 +1,7 @@
 //! Stage: the pipeline's `name` (or the file's stem) and its Earth Engine `project`, plus the name rules
 //! Earth Engine applies to task names, layer names and file prefixes.
 
+use crate::diag::Code;
 use std::path::Path;
 
 use super::Cx;
@@ -32,7 +33,7 @@ impl Cx<'_> {
                 if !is_ee_name(n) {
                     self.error(
                         "/name",
-                        "pipeline::name",
+                        Code::PipelineName,
                         format!("pipeline name `{n}` has characters Earth Engine does not accept in task names"),
                         "not allowed",
                         "use letters, digits, `_` and `-` only",
@@ -53,7 +54,7 @@ impl Cx<'_> {
             if p.starts_with("projects/") {
                 self.error(
                     "/project",
-                    "pipeline::project",
+                    Code::PipelineProject,
                     format!("project `{p}` should be the bare project id"),
                     "not a bare project id",
                     &format!("write `{}`", p.trim_start_matches("projects/")),

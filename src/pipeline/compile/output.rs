@@ -1,5 +1,6 @@
 //! Stage: how the work is cut into tasks (`chunks`) and where the one result table goes (`output`).
 
+use crate::diag::Code;
 use std::path::Path;
 
 use super::Cx;
@@ -12,7 +13,7 @@ impl Cx<'_> {
         if sites_per_task == 0 {
             self.error(
                 "/chunks/sites_per_task",
-                "chunks::zero",
+                Code::ChunksZero,
                 "sites_per_task must be at least 1",
                 "zero",
                 "each export task holds this many sites; the default is 50",
@@ -22,7 +23,7 @@ impl Cx<'_> {
         if max_concurrent == 0 || max_concurrent > 3000 {
             self.error(
                 "/chunks/max_concurrent",
-                "chunks::concurrency",
+                Code::ChunksConcurrency,
                 "max_concurrent must be between 1 and 3000",
                 "here",
                 "Earth Engine queues at most 3,000 tasks per project",
@@ -32,7 +33,7 @@ impl Cx<'_> {
         if max_request_bytes > Chunks::EE_MAX_REQUEST_BYTES {
             self.error(
                 "/chunks/max_request_bytes",
-                "chunks::request-size",
+                Code::ChunksRequestSize,
                 "max_request_bytes is above Earth Engine's 10 MB request limit",
                 "too large",
                 "use at most 10485760; 4000000 (the default) leaves room",
@@ -40,7 +41,7 @@ impl Cx<'_> {
         } else if max_request_bytes < 10_000 {
             self.error(
                 "/chunks/max_request_bytes",
-                "chunks::request-size",
+                Code::ChunksRequestSize,
                 "max_request_bytes is too small to hold a request",
                 "too small",
                 "use at least 10000",
@@ -56,7 +57,7 @@ impl Cx<'_> {
         if format == OutputFormatName::Geojson && o.layout == Some(LayoutName::Long) {
             self.warn(
                 "/output/layout",
-                "output::geojson-long",
+                Code::OutputGeojsonLong,
                 "a long GeoJSON repeats each site geometry once per row",
                 "long",
             );

@@ -1,6 +1,7 @@
 //! Stage 1: after the schema check, take the rejected values out of a copy of the document and read each
 //! section on its own (each layer too), so one unreadable section does not hide the others' problems.
 
+use crate::diag::Code;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Cx;
@@ -122,7 +123,7 @@ impl Parts {
                 if !flagged.iter().any(|f| f == &child || f.starts_with(&format!("{child}/"))) {
                     cx.error(
                         &child,
-                        "schema::shape",
+                        Code::SchemaShape,
                         format!("`{}` cannot be read: {e}", crate::pipeline::schema::field_name(&child)),
                         "here",
                         "see `geepipe schema` or docs/pipeline-reference.md for this field",
@@ -140,7 +141,7 @@ impl Parts {
                     if !reported {
                         cx.error(
                             ptr,
-                            "schema::shape",
+                            Code::SchemaShape,
                             format!("`{}` cannot be read: {e}", crate::pipeline::schema::field_name(ptr)),
                             "here",
                             "see `geepipe schema` or docs/pipeline-reference.md for this field",

@@ -1,6 +1,7 @@
 //! Stage: the `reduce` section (scale, projection, tile scale) every Earth Engine computation uses.
 
 use super::Cx;
+use crate::diag::Code;
 use crate::pipeline::model::*;
 use crate::pipeline::raw::*;
 
@@ -8,14 +9,14 @@ impl Cx<'_> {
     pub(super) fn reduce(&mut self, r: RawReduce) -> Reduce {
         if let Some(s) = r.scale {
             if s <= 0.0 || !s.is_finite() {
-                self.error("/reduce/scale", "reduce::scale", "scale must be a positive number of metres", "here", "");
+                self.error("/reduce/scale", Code::ReduceScale, "scale must be a positive number of metres", "here", "");
             }
         }
         if let Some(t) = r.tile_scale {
             if !(0.1..=16.0).contains(&t) {
                 self.error(
                     "/reduce/tile_scale",
-                    "reduce::tile-scale",
+                    Code::ReduceTileScale,
                     "tile_scale must be between 0.1 and 16",
                     "here",
                     "Earth Engine accepts 0.1 to 16; try 2 or 4 for memory errors",
@@ -26,7 +27,7 @@ impl Cx<'_> {
             if !super::grid::is_crs(crs) {
                 self.error(
                     "/reduce/crs",
-                    "reduce::crs",
+                    Code::ReduceCrs,
                     format!("`{crs}` is not a projection Earth Engine knows"),
                     "here",
                     "write an EPSG code such as `EPSG:4326`",
@@ -51,7 +52,7 @@ impl Cx<'_> {
         for l in layers.iter().filter(|l| l.scale.is_none()) {
             self.error(
                 "/reduce/crs",
-                "reduce::crs-scale",
+                Code::ReduceCrsScale,
                 format!("`reduce.crs` is set without `reduce.scale`, and layer `{}` has no `scale`", l.name),
                 "needs a scale",
                 "add `reduce.scale:` in metres (or `scale:` to the layer)",

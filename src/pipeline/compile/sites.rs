@@ -1,6 +1,7 @@
 //! Stage: the `sites` section — where the sites come from (a file that must exist, or an asset id) and
 //! which properties are kept. The site file's own content is checked by [`crate::sites`].
 
+use crate::diag::Code;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -18,7 +19,7 @@ impl Cx<'_> {
                     let help = crate::sites::missing_file_help(base, &path);
                     self.error(
                         "/sites/file",
-                        "sites::missing-file",
+                        Code::SitesMissingFile,
                         format!("site file `{f}` does not exist"),
                         "no file here",
                         &help,
@@ -30,7 +31,7 @@ impl Cx<'_> {
                 if engine == Engine::Local {
                     self.error(
                         "/sites/asset",
-                        "sites::asset-local",
+                        Code::SitesAssetLocal,
                         "the local engine cannot read sites from an Earth Engine asset",
                         "asset",
                         "export the table to GeoJSON and use `file`",
@@ -39,7 +40,7 @@ impl Cx<'_> {
                 if !a.starts_with("projects/") && !a.starts_with("users/") {
                     self.error(
                         "/sites/asset",
-                        "sites::asset-id",
+                        Code::SitesAssetId,
                         format!("`{a}` is not an Earth Engine asset id"),
                         "not an asset id",
                         "write the full id, e.g. `projects/my-project/assets/sites`",
@@ -50,7 +51,7 @@ impl Cx<'_> {
             (Some(_), Some(_)) => {
                 self.error(
                     "/sites/asset",
-                    "sites::file-and-asset",
+                    Code::SitesFileAndAsset,
                     "`sites` names both a `file` and an `asset`",
                     "choose one",
                     "remove either `file` or `asset`",
@@ -60,7 +61,7 @@ impl Cx<'_> {
             (None, None) => {
                 self.error(
                     "/sites",
-                    "sites::no-source",
+                    Code::SitesNoSource,
                     "`sites` names neither a `file` nor an `asset`",
                     "here",
                     "add `file: sites.geojson` (GeoJSON) or `asset: projects/…/assets/…`",
@@ -73,7 +74,7 @@ impl Cx<'_> {
             if !seen.insert(k) {
                 self.error(
                     &format!("/sites/keep/{i}"),
-                    "sites::keep-twice",
+                    Code::SitesKeepTwice,
                     format!("property `{k}` is kept twice"),
                     "again",
                     "remove the repeat",

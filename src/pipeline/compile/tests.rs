@@ -22,7 +22,7 @@ fn codes(r: Result<(Pipeline, Vec<Diagnostic>), Vec<Diagnostic>>) -> Vec<(String
         .iter()
         .map(|d| {
             let loc = d.location.clone().expect("located");
-            (d.code.clone(), loc.line, loc.column)
+            (d.code.to_string(), loc.line, loc.column)
         })
         .collect()
 }

@@ -1,5 +1,6 @@
 //! Stage: year values (a year, a range, a list or `{from, to}`), for the pipeline and for each layer.
 
+use crate::diag::Code;
 use std::collections::BTreeSet;
 
 use super::Cx;
@@ -14,7 +15,7 @@ impl Cx<'_> {
             } else {
                 cx.error(
                     p,
-                    "years::out-of-range",
+                    Code::YearsOutOfRange,
                     format!("year {v} is outside 1900..2100"),
                     "not a plausible year",
                     "years are written in full, between 1900 and 2100 (e.g. `2015`)",
@@ -26,7 +27,7 @@ impl Cx<'_> {
             if from > to {
                 cx.error(
                     p,
-                    "years::empty-range",
+                    Code::YearsEmptyRange,
                     format!("year range {from}..{to} is empty: it ends before it starts"),
                     "empty range",
                     &format!("did you mean {to}..{from}?"),
@@ -49,7 +50,7 @@ impl Cx<'_> {
                         _ => {
                             self.error(
                                 ptr,
-                                "years::syntax",
+                                Code::YearsSyntax,
                                 format!("`{s}` is not a year range"),
                                 "not a year range",
                                 "write an inclusive range like `2010..2023`",
@@ -62,7 +63,7 @@ impl Cx<'_> {
                 } else {
                     self.error(
                         ptr,
-                        "years::syntax",
+                        Code::YearsSyntax,
                         format!("`{s}` is not a year or a year range"),
                         "not a year range",
                         "write `2020`, `2010..2023`, `[2015, 2020]` or `{from: 2010, to: 2023}`",
@@ -74,7 +75,7 @@ impl Cx<'_> {
                 if list.is_empty() {
                     self.error(
                         ptr,
-                        "years::empty-list",
+                        Code::YearsEmptyList,
                         "the list of years is empty",
                         "empty",
                         "list at least one year",
@@ -85,7 +86,7 @@ impl Cx<'_> {
                     let p = format!("{ptr}/{i}");
                     if let Some(y) = check(self, *v, &p) {
                         if !out.insert(y) {
-                            self.warn(&p, "years::repeated", format!("year {y} is listed twice"), "repeated");
+                            self.warn(&p, Code::YearsRepeated, format!("year {y} is listed twice"), "repeated");
                         }
                     }
                 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::rings::{ring_name, self_crossing};
 use super::{anchor, json_kind, Anchor, Checker};
-use crate::diag::{Diagnostic, Severity};
+use crate::diag::{Code, Diagnostic, Severity};
 use crate::sites::reader::Pos;
 use crate::sites::source::Step;
 use crate::sites::{Polygon, Ring, Site};
@@ -89,9 +89,9 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         match g {
             None => {
                 let a = anchor(f.raw, f.at, &[], false);
-                self.emit("sites::no-geometry", Severity::Error, |c| {
+                self.emit(Code::SitesNoGeometry, Severity::Error, |c| {
                     c.at(
-                        Diagnostic::error("sites::no-geometry", format!("{who} has no `geometry`")),
+                        Diagnostic::error(Code::SitesNoGeometry, format!("{who} has no `geometry`")),
                         &a,
                         "this feature",
                     )
@@ -101,9 +101,9 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             }
             Some(Value::Null) => {
                 let a = anchor(f.raw, f.at, &[Step::Key("geometry")], false);
-                self.emit("sites::null-geometry", Severity::Error, |c| {
+                self.emit(Code::SitesNullGeometry, Severity::Error, |c| {
                     c.at(
-                        Diagnostic::error("sites::null-geometry", format!("{who} has a null geometry")),
+                        Diagnostic::error(Code::SitesNullGeometry, format!("{who} has a null geometry")),
                         &a,
                         "no shape",
                     )
@@ -142,9 +142,9 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             None => ("a geometry without a `type`".into(), "add \"type\": \"Polygon\" or \"MultiPolygon\""),
         };
         let who = &f.who;
-        self.emit("sites::geometry-type", Severity::Error, |c| {
+        self.emit(Code::SitesGeometryType, Severity::Error, |c| {
             c.at(
-                Diagnostic::error("sites::geometry-type", format!("{who} is {what}; sites must be polygons")),
+                Diagnostic::error(Code::SitesGeometryType, format!("{who} is {what}; sites must be polygons")),
                 &a,
                 "needs Polygon or MultiPolygon",
             )
@@ -170,7 +170,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             Some(_) if empty => "empty coordinates".to_string(),
             Some(v) => format!("coordinates that are {}", json_kind(v)),
         };
-        let code = if empty || other.is_none() { "sites::empty-geometry" } else { "sites::coordinates" };
+        let code = if empty || other.is_none() { Code::SitesEmptyGeometry } else { Code::SitesCoordinates };
         let who = &f.who;
         self.emit(code, Severity::Error, |c| {
             c.at(Diagnostic::error(code, format!("{who} has {what}")), &a, "no rings")
@@ -195,9 +195,9 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                 let a = f.coordinates(&base);
                 let n = pi.map(|i| format!("polygon {} of ", i + 1)).unwrap_or_default();
                 let who = &f.who;
-                self.emit("sites::empty-geometry", Severity::Error, |c| {
+                self.emit(Code::SitesEmptyGeometry, Severity::Error, |c| {
                     c.at(
-                        Diagnostic::error("sites::empty-geometry", format!("{n}{who} has no rings")),
+                        Diagnostic::error(Code::SitesEmptyGeometry, format!("{n}{who} has no rings")),
                         &a,
                         "expected a list of rings",
                     )
@@ -233,10 +233,10 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         if out.len() < 4 {
             let a = f.coordinates(rpath);
             let n = out.len();
-            self.emit("sites::ring-too-short", Severity::Error, |c| {
+            self.emit(Code::SitesRingTooShort, Severity::Error, |c| {
                 c.at(
                     Diagnostic::error(
-                        "sites::ring-too-short",
+                        Code::SitesRingTooShort,
                         format!("{ring_name} of {who} has {n} position{}", if n == 1 { "" } else { "s" }),
                     ),
                     &a,
@@ -249,9 +249,9 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         if out.first() != out.last() {
             let (a, b) = (at(out.len() - 1), at(0));
             let (f0, l0) = (out[0], out[out.len() - 1]);
-            self.emit("sites::ring-not-closed", Severity::Error, |c| {
+            self.emit(Code::SitesRingNotClosed, Severity::Error, |c| {
                 let source = c.snippet(&[&a, &b]);
-                Diagnostic::error("sites::ring-not-closed", format!("{ring_name} of {who} is not closed"))
+                Diagnostic::error(Code::SitesRingNotClosed, format!("{ring_name} of {who} is not closed"))
                     .at(&source, a.label_span(), Some("ends here".to_string()))
                     .also(b.label_span(), "starts here")
                     .with_help(format!(
@@ -263,9 +263,9 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         }
         if let Some((i, j)) = self_crossing(out) {
             let (a, b) = (at(j), at(i));
-            self.emit("sites::self-intersection", Severity::Warning, |c| {
+            self.emit(Code::SitesSelfIntersection, Severity::Warning, |c| {
                 let source = c.snippet(&[&a, &b]);
-                Diagnostic::warning("sites::self-intersection", format!("{ring_name} of {who} crosses itself"))
+                Diagnostic::warning(Code::SitesSelfIntersection, format!("{ring_name} of {who} crosses itself"))
                     .at(&source, a.label_span(), Some(format!("the edge from position {} …", j + 1)))
                     .also(b.label_span(), format!("… crosses the edge from position {}", i + 1))
                     .with_help(
@@ -286,9 +286,9 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             ok = false;
             let a = f.coordinates(&path);
             let more = more(p.bad_count);
-            self.emit("sites::position", Severity::Error, |c| {
+            self.emit(Code::SitesPosition, Severity::Error, |c| {
                 c.at(
-                    Diagnostic::error("sites::position", format!("{who} has a position with {what}{more}")),
+                    Diagnostic::error(Code::SitesPosition, format!("{who} has a position with {what}{more}")),
                     &a,
                     "not [longitude, latitude]",
                 )
@@ -315,10 +315,10 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             } else {
                 ("outside the globe", "longitude must be within [-180, 180] and latitude within [-90, 90]".to_string())
             };
-            self.emit("sites::coordinate-range", Severity::Error, |c| {
+            self.emit(Code::SitesCoordinateRange, Severity::Error, |c| {
                 c.at(
                     Diagnostic::error(
-                        "sites::coordinate-range",
+                        Code::SitesCoordinateRange,
                         format!("{who} has a position [{x}, {y}] outside longitude/latitude range{more}"),
                     ),
                     &a,

@@ -8,7 +8,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use serde_json::Value;
 
 use super::{anchor, json_kind, Checker, RawFeature};
-use crate::diag::{Diagnostic, Severity};
+use crate::diag::{Code, Diagnostic, Severity};
 use crate::sites::reader::Pos;
 use crate::sites::source::Step;
 use crate::sites::Site;
@@ -103,7 +103,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                     None => (anchor(raw, at, &[], false), "missing".to_string()),
                 };
                 let feature_id = f.id.is_some();
-                self.emit("sites::no-id", Severity::Error, |c| {
+                self.emit(Code::SitesNoId, Severity::Error, |c| {
                     let label =
                         if other.is_some() { format!("`properties` is {what}") } else { "no `properties`".into() };
                     let mut help = format!(r#"give every feature "properties": {{"{idp}": …}}"#);
@@ -114,7 +114,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                     }
                     c.at(
                         Diagnostic::error(
-                            "sites::no-id",
+                            Code::SitesNoId,
                             format!("features[{index}] has no properties, so no `{idp}`"),
                         ),
                         &a,
@@ -134,7 +134,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             };
             let listed = names.iter().take(8).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
             let feature_id = f.id.is_some();
-            self.emit("sites::no-id", Severity::Error, |c| {
+            self.emit(Code::SitesNoId, Severity::Error, |c| {
                 let (label, mut help) = match &suggestion {
                     Some(s) => (
                         format!("did you mean `{s}`?"),
@@ -151,8 +151,12 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                 if feature_id {
                     help.push_str("; this feature has a top-level `id`, but geepipe reads the id from `properties`");
                 }
-                c.at(Diagnostic::error("sites::no-id", format!("features[{index}] has no `{idp}` property")), &a, label)
-                    .with_help(help)
+                c.at(
+                    Diagnostic::error(Code::SitesNoId, format!("features[{index}] has no `{idp}` property")),
+                    &a,
+                    label,
+                )
+                .with_help(help)
             });
             return None;
         };
@@ -173,9 +177,9 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         let Some(id) = id else {
             let a = anchor(raw, at, &[Step::Key("properties"), Step::Key(&idp)], false);
             let what = json_kind(v);
-            self.emit("sites::bad-id", Severity::Error, |c| {
+            self.emit(Code::SitesBadId, Severity::Error, |c| {
                 c.at(
-                    Diagnostic::error("sites::bad-id", format!("the `{idp}` of features[{index}] is {what}")),
+                    Diagnostic::error(Code::SitesBadId, format!("the `{idp}` of features[{index}] is {what}")),
                     &a,
                     "not an id",
                 )
@@ -187,8 +191,8 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             let a = anchor(raw, at, &[Step::Key("properties"), Step::Key(&idp)], false);
             let idp2 = idp.clone();
             let id2 = id.clone();
-            self.emit("sites::duplicate-id", Severity::Error, move |c| {
-                let d = Diagnostic::error("sites::duplicate-id", format!("site id `{id2}` is used twice"))
+            self.emit(Code::SitesDuplicateId, Severity::Error, move |c| {
+                let d = Diagnostic::error(Code::SitesDuplicateId, format!("site id `{id2}` is used twice"))
                     .with_help(format!("every site needs its own `{idp2}`; rename or merge one of them"));
                 let earlier = c
                     .store

@@ -29,7 +29,7 @@ use serde_json::Value;
 use super::reader::Pos;
 use super::source::{find, Anchor, Snippet, Step, Store};
 use super::{Site, Summary};
-use crate::diag::{Diagnostic, Severity};
+use crate::diag::{Code, Diagnostic, Severity};
 use crate::pipeline::SiteSource;
 use ids::IdSet;
 use properties::Missing;
@@ -64,7 +64,7 @@ pub struct Checker<'s, V> {
     store: Store,
     diags: Vec<Diagnostic>,
     top_diags: Vec<Diagnostic>,
-    counts: BTreeMap<&'static str, (usize, Severity)>,
+    counts: BTreeMap<Code, (usize, Severity)>,
     errors: usize,
     ids: IdSet,
     missing: Vec<(String, &'static str, Missing)>,
@@ -104,7 +104,7 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
     }
 
     /// Counts a problem; builds and keeps its diagnostic only while fewer than [`SHOWN_PER_KIND`] are shown.
-    fn emit(&mut self, code: &'static str, severity: Severity, make: impl FnOnce(&Self) -> Diagnostic) {
+    fn emit(&mut self, code: Code, severity: Severity, make: impl FnOnce(&Self) -> Diagnostic) {
         let entry = self.counts.entry(code).or_insert((0, severity));
         entry.0 += 1;
         let n = entry.0;
@@ -126,7 +126,7 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
         d.at(&self.snippet(&[a]), a.label_span(), Some(label.into()))
     }
 
-    fn top(&mut self, code: &'static str, d: Diagnostic) {
+    fn top(&mut self, code: Code, d: Diagnostic) {
         self.counts.entry(code).or_insert((0, d.severity)).0 += 1;
         if d.is_error() {
             self.errors += 1;
@@ -134,7 +134,7 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
         self.top_diags.push(d);
     }
 
-    fn top_at(&mut self, code: &'static str, msg: String, pos: Pos, len: u64, label: &str, help: &str) {
+    fn top_at(&mut self, code: Code, msg: String, pos: Pos, len: u64, label: &str, help: &str) {
         let a = Anchor { span: pos.offset..pos.offset + len, start: pos };
         let mut d = self.at(Diagnostic::error(code, msg), &a, label);
         if !help.is_empty() {
@@ -190,10 +190,10 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
             let end = rel + raw[rel..].iter().take_while(|b| in_token(b)).count();
             let text = String::from_utf8_lossy(&raw[start..end.max(start + 1)]).into_owned();
             let a = Anchor::within(raw, at, start..end.max(start + 1));
-            self.emit("sites::non-finite", Severity::Error, |c| {
+            self.emit(Code::SitesNonFinite, Severity::Error, |c| {
                 c.at(
                     Diagnostic::error(
-                        "sites::non-finite",
+                        Code::SitesNonFinite,
                         format!("features[{index}] has a non-finite number `{text}`"),
                     ),
                     &a,
@@ -208,8 +208,8 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
         }
         let a = Anchor::within(raw, at, rel..(rel + 1).min(raw.len()));
         let text = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-        self.emit("sites::json", Severity::Error, |c| {
-            c.at(Diagnostic::error("sites::json", format!("features[{index}] is not valid JSON: {text}")), &a, "here")
+        self.emit(Code::SitesJson, Severity::Error, |c| {
+            c.at(Diagnostic::error(Code::SitesJson, format!("features[{index}] is not valid JSON: {text}")), &a, "here")
                 .with_help("fix the JSON syntax of this feature")
         });
     }
@@ -218,9 +218,9 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
         if raw.first() != Some(&b'{') {
             let what = json_kind_of_raw(raw);
             let a = Anchor::within(raw, at, 0..raw.len().min(40));
-            self.emit("sites::not-a-feature", Severity::Error, |c| {
+            self.emit(Code::SitesNotAFeature, Severity::Error, |c| {
                 c.at(
-                    Diagnostic::error("sites::not-a-feature", format!("features[{index}] is {what}, not a Feature")),
+                    Diagnostic::error(Code::SitesNotAFeature, format!("features[{index}] is {what}, not a Feature")),
                     &a,
                     "expected a Feature object",
                 )
@@ -243,13 +243,13 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
                 let shown = ty.as_str().map(|s| format!("`{s}`")).unwrap_or_else(|| ty.to_string());
                 let bare = ty.as_str().is_some_and(|s| GEOMETRY_TYPES.contains(&s));
                 let a = anchor(raw, at, &[Step::Key("type")], false);
-                self.emit("sites::not-a-feature", Severity::Error, |c| {
+                self.emit(Code::SitesNotAFeature, Severity::Error, |c| {
                     let msg = if bare {
                         format!("features[{index}] is a bare {shown} geometry, not a Feature")
                     } else {
                         format!("features[{index}] has type {shown}, not `Feature`")
                     };
-                    c.at(Diagnostic::error("sites::not-a-feature", msg), &a, "expected \"Feature\"").with_help(
+                    c.at(Diagnostic::error(Code::SitesNotAFeature, msg), &a, "expected \"Feature\"").with_help(
                         r#"wrap each geometry in a Feature: {"type": "Feature", "properties": {"site_id": …}, "geometry": …}"#,
                     )
                 });

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::{anchor, json_kind, Checker};
-use crate::diag::{Diagnostic, Severity};
+use crate::diag::{Code, Diagnostic, Severity};
 use crate::sites::reader::Pos;
 use crate::sites::source::Step;
 use crate::sites::Site;
@@ -65,10 +65,10 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             Some(y) => format!("this looks like a date; write just the year, e.g. `{y}`"),
             None => "write the first year as a whole number, e.g. 2015".to_string(),
         };
-        self.emit("sites::first-year", Severity::Error, |c| {
+        self.emit(Code::SitesFirstYear, Severity::Error, |c| {
             c.at(
                 Diagnostic::error(
-                    "sites::first-year",
+                    Code::SitesFirstYear,
                     format!("the first year `{fy}` of features[{index}] is not a year"),
                 ),
                 &a,
@@ -84,7 +84,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         for (name, what, m) in &missing {
             let Some((first, index)) = m.first else { continue };
             let mut d = Diagnostic::warning(
-                "sites::missing-property",
+                Code::SitesMissingProperty,
                 format!(
                     "{what} `{name}` is missing on {} of {total} feature{}",
                     m.count,
@@ -116,7 +116,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             } else {
                 d = d.in_file(self.name.clone());
             }
-            self.emit("sites::missing-property", Severity::Warning, |_| d.with_help(help));
+            self.emit(Code::SitesMissingProperty, Severity::Warning, |_| d.with_help(help));
         }
         self.missing = missing;
     }

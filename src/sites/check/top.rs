@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::{json_kind_of_raw, Checker, GEOMETRY_TYPES, SHOWN_PER_KIND};
-use crate::diag::{Diagnostic, Severity};
+use crate::diag::{Code, Diagnostic, Severity};
 use crate::sites::reader::{Pos, ScanError, TopLevel};
 use crate::sites::source::{Anchor, Store};
 use crate::sites::{Site, Summary};
@@ -18,9 +18,10 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                 let (e, top) = *failed;
                 match e {
                     ScanError::Io(e) => {
-                        let d = Diagnostic::error("sites::read", format!("cannot read site file `{}`: {e}", self.name))
-                            .in_file(self.name.clone());
-                        self.top("sites::read", d);
+                        let d =
+                            Diagnostic::error(Code::SitesRead, format!("cannot read site file `{}`: {e}", self.name))
+                                .in_file(self.name.clone());
+                        self.top(Code::SitesRead, d);
                     }
                     ScanError::Syntax { pos, expected, found } => {
                         let found = match found {
@@ -29,7 +30,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                             None => "the end".into(),
                         };
                         self.top_at(
-                            "sites::json",
+                            Code::SitesJson,
                             format!("the site file is not valid JSON: expected {expected}, found {found}"),
                             pos,
                             1,
@@ -43,13 +44,13 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                         let mut anchors = vec![&a];
                         anchors.extend(opened.as_ref());
                         let source = self.snippet(&anchors);
-                        let mut d = Diagnostic::error("sites::truncated", "the site file ends too early")
+                        let mut d = Diagnostic::error(Code::SitesTruncated, "the site file ends too early")
                             .at(&source, a.label_span(), Some("the file ends here".to_string()))
                             .with_help("the file looks truncated (an interrupted download or copy?); export it again");
                         if let Some(o) = &opened {
                             d = d.also(o.label_span(), "this is never closed");
                         }
-                        self.top("sites::truncated", d);
+                        self.top(Code::SitesTruncated, d);
                     }
                 }
                 if top.count == 0 {
@@ -84,7 +85,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
     fn judge_top(&mut self, top: TopLevel) {
         for (key, pos, e) in &top.bad_values {
             self.top_at(
-                "sites::json",
+                Code::SitesJson,
                 format!(
                     "the top-level `{key}` is not valid JSON: {}",
                     e.to_string().split(" at line ").next().unwrap_or("")
@@ -102,17 +103,17 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
         match top.first {
             None => {
-                let d = Diagnostic::error("sites::empty", format!("the site file `{}` is empty", self.name))
+                let d = Diagnostic::error(Code::SitesEmpty, format!("the site file `{}` is empty", self.name))
                     .in_file(self.name.clone())
                     .with_help("it should be a GeoJSON FeatureCollection of Polygon/MultiPolygon features");
-                self.top("sites::empty", d);
+                self.top(Code::SitesEmpty, d);
                 return;
             }
             Some(b'{') => {}
             Some(b) => {
                 let what = json_kind_of_raw(&[b]);
                 self.top_at(
-                    "sites::not-collection",
+                    Code::SitesNotCollection,
                     format!("the site file holds {what}, not a GeoJSON FeatureCollection"),
                     top.start,
                     1,
@@ -126,7 +127,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             Some((pos, b'[')) => {
                 if top.count == 0 {
                     self.top_at(
-                        "sites::empty",
+                        Code::SitesEmpty,
                         "the FeatureCollection has no features".into(),
                         pos,
                         1,
@@ -140,19 +141,19 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                     let a = Anchor { span: pos.offset..pos.offset + len, start: pos };
                     let d = self.at(
                         Diagnostic::warning(
-                            "sites::collection-type",
+                            Code::SitesCollectionType,
                             format!("the file has `features` but type `{t}`"),
                         ),
                         &a,
                         "expected \"FeatureCollection\"",
                     );
-                    self.top("sites::collection-type", d);
+                    self.top(Code::SitesCollectionType, d);
                 }
             }
             Some((pos, b)) => {
                 let what = json_kind_of_raw(&[b]);
                 self.top_at(
-                    "sites::not-collection",
+                    Code::SitesNotCollection,
                     format!("`features` is {what}, not an array"),
                     pos,
                     1,
@@ -186,10 +187,10 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                     };
                     let pos = top.type_value.as_ref().map(|(_, p)| *p).unwrap_or(top.start);
                     let len = top.type_value.as_ref().map(|(r, _)| r.len() as u64).unwrap_or(1);
-                    self.top_at("sites::not-collection", msg, pos, len, "expected \"FeatureCollection\"", help);
+                    self.top_at(Code::SitesNotCollection, msg, pos, len, "expected \"FeatureCollection\"", help);
                 }
                 None => self.top_at(
-                    "sites::not-collection",
+                    Code::SitesNotCollection,
                     "the site file has no `features` array".into(),
                     top.start,
                     1,

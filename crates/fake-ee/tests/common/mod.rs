@@ -102,8 +102,13 @@ pub fn assert_operation(op: &Value) {
     assert!(id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()), "{name}");
 }
 
-/// A table export that fits the contract: inline features with `site_id` and `name`, a frequency
-/// histogram over an image, CSV to Cloud Storage.
+/// The MapBiomas asset of the official clients' captured zonal expressions.
+pub const MAPBIOMAS: &str =
+    "projects/mapbiomas-public/assets/brazil/lulc/collection9/mapbiomas_collection90_integration_v1";
+
+/// A table export that fits the contract: inline features with `site_id` and `name` (right triangles of 0.005°
+/// at x = −48 + 0.01·i, y = −15), a frequency histogram of MapBiomas 2020 at 30 m (the captured
+/// official-client expression), CSV to Cloud Storage.
 pub fn table_body(request_id: &str, sites: &[&str], selectors: &[&str]) -> Value {
     let features: Vec<Value> = sites
         .iter()
@@ -122,8 +127,10 @@ pub fn table_body(request_id: &str, sites: &[&str], selectors: &[&str]) -> Value
             "functionName": "Image.reduceRegions", "arguments": {
                 "collection": {"functionInvocationValue": {"functionName": "Collection", "arguments": {
                     "features": {"arrayValue": {"values": features}}}}},
-                "image": {"functionInvocationValue": {"functionName": "Image.load", "arguments": {
-                    "id": {"constantValue": "projects/mapbiomas-public/assets/brazil/lulc/collection9/mapbiomas_collection90_integration_v1"}}}},
+                "image": {"functionInvocationValue": {"functionName": "Image.select", "arguments": {
+                    "input": {"functionInvocationValue": {"functionName": "Image.load", "arguments": {
+                        "id": {"constantValue": MAPBIOMAS}}}},
+                    "bandSelectors": {"constantValue": ["classification_2020"]}}}},
                 "reducer": {"functionInvocationValue": {"functionName": "Reducer.frequencyHistogram", "arguments": {}}},
                 "scale": {"constantValue": 30}}}}}},
         "description": format!("chunk {request_id}"),
