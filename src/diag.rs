@@ -376,11 +376,11 @@ pub fn render(diag: &Diagnostic, opts: RenderOptions) -> String {
 /// code by one "… and N more" line that counts them. Diagnostics that already stand for several problems
 /// (a checker's own summary) are kept as they are.
 pub fn cap(diags: &[Diagnostic]) -> Vec<Diagnostic> {
-    let mut shown: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    let mut hidden: Vec<(String, usize, Severity)> = Vec::new();
+    let mut shown: std::collections::HashMap<Code, usize> = std::collections::HashMap::new();
+    let mut hidden: Vec<(Code, usize, Severity)> = Vec::new();
     let mut out = Vec::new();
     for d in diags {
-        let n = shown.entry(d.code.as_str()).or_insert(0);
+        let n = shown.entry(d.code).or_insert(0);
         if d.count != 1 || *n < SHOWN_PER_CODE {
             *n += usize::from(d.count == 1);
             out.push(d.clone());
@@ -391,7 +391,7 @@ pub fn cap(diags: &[Diagnostic]) -> Vec<Diagnostic> {
                 h.1 += 1;
                 h.2 = h.2.max(d.severity);
             }
-            None => hidden.push((d.code.clone(), 1, d.severity)),
+            None => hidden.push((d.code, 1, d.severity)),
         }
     }
     for (code, n, severity) in hidden {
@@ -458,13 +458,15 @@ mod tests {
         let c = code.read_span(&span, 1, 1).unwrap();
         assert!(c.data().len() < 4 * REACH, "{}", c.data().len());
         assert_eq!((c.line(), c.column()), (0, 100_000 - REACH));
-        let d = Diagnostic::error("x::y", "typo").at(&Source::text("f", text), 100_000..100_004, None);
+        let d =
+            Diagnostic::error(Code::SchemaUnknownField, "typo").at(&Source::text("f", text), 100_000..100_004, None);
         assert_eq!(d.location.map(|l| (l.line, l.column)), Some((1, 100_001)));
     }
 
     #[test]
     fn repeated_codes_are_counted_after_twenty() {
-        let diags: Vec<Diagnostic> = (0..50).map(|i| Diagnostic::warning("a::b", format!("w{i}"))).collect();
+        let diags: Vec<Diagnostic> =
+            (0..50).map(|i| Diagnostic::warning(Code::YearsRepeated, format!("w{i}"))).collect();
         let shown = cap(&diags);
         assert_eq!(shown.len(), SHOWN_PER_CODE + 1);
         assert_eq!(shown.last().map(|d| d.count), Some(30));

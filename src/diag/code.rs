@@ -52,6 +52,10 @@ codes! {
     PipelineIncomplete = "pipeline::incomplete",
     /// The pipeline `name` has characters Earth Engine does not accept in task names.
     PipelineName = "pipeline::name",
+    /// The file nests mappings and lists deeper than geepipe reads (128 levels).
+    PipelineTooDeep = "pipeline::too-deep",
+    /// A number is NaN or infinite (`.nan`, `.inf`, TOML `nan`, `inf`).
+    PipelineNotFinite = "pipeline::not-finite",
     /// `project` is written as `projects/…` instead of the bare project id.
     PipelineProject = "pipeline::project",
     /// `layers` is an empty list.

@@ -181,9 +181,12 @@ type Parsed = Result<(Value, SpanMap, Vec<Diagnostic>), Vec<Diagnostic>>;
 pub const MAX_DEPTH: usize = 128;
 
 fn too_deep(source: &Source, at: usize) -> Diagnostic {
-    Diagnostic::error("pipeline::too-deep", format!("the file nests mappings and lists deeper than {MAX_DEPTH} levels"))
-        .at(source, at..at, Some(format!("level {} starts here", MAX_DEPTH + 1)))
-        .with_help("a pipeline nests a few levels deep; flatten this part of the file")
+    Diagnostic::error(
+        Code::PipelineTooDeep,
+        format!("the file nests mappings and lists deeper than {MAX_DEPTH} levels"),
+    )
+    .at(source, at..at, Some(format!("level {} starts here", MAX_DEPTH + 1)))
+    .with_help("a pipeline nests a few levels deep; flatten this part of the file")
 }
 
 /// Walks the YAML events (no tree) and reports the first place nested deeper than [`MAX_DEPTH`].
@@ -208,7 +211,7 @@ fn yaml_depth(text: &str, conv: &CharToByte, source: &Source) -> Option<Diagnost
 }
 
 fn non_finite(source: &Source, span: Range<usize>) -> Diagnostic {
-    Diagnostic::error("pipeline::not-finite", "numbers must be finite: NaN and infinity are not allowed")
+    Diagnostic::error(Code::PipelineNotFinite, "numbers must be finite: NaN and infinity are not allowed")
         .at(source, span, Some("not a finite number".to_string()))
         .with_help("write an ordinary number (e.g. `0.5`), or leave the field out to use its default")
 }
@@ -437,7 +440,7 @@ fn toml_to_json(text: &str, source: &Source) -> Parsed {
     let mut cx = TomlCx { source, spans: &mut spans, diags: Vec::new(), deep: false };
     let value = toml_table(table.get_ref(), "", 0, &mut cx);
     let diags = cx.diags;
-    if diags.iter().any(|d| d.code == "pipeline::too-deep") {
+    if diags.iter().any(|d| d.code == Code::PipelineTooDeep) {
         return Err(diags);
     }
     Ok((value, spans, diags))

@@ -33,7 +33,7 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<(Pipeline, Vec<Diagnos
             // A number that is not finite was read as null: its own error says it all.
             let not_finite: Vec<_> = diags
                 .iter()
-                .filter(|d| d.code == "pipeline::not-finite")
+                .filter(|d| d.code == Code::PipelineNotFinite)
                 .filter_map(|d| d.labels.first().map(|l| l.span.clone()))
                 .collect();
             more.retain(|d| d.labels.iter().find(|l| l.primary).is_none_or(|l| !not_finite.contains(&l.span)));
