@@ -22,6 +22,7 @@ pub mod journal;
 pub mod local;
 pub mod pipeline;
 pub mod plan;
+pub mod probe;
 pub mod results;
 pub mod sites;
 pub mod suggest;

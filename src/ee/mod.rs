@@ -1,4 +1,5 @@
-//! The Earth Engine REST client: exports, operations get/list/cancel, authentication, retries.
+//! The Earth Engine REST client: exports, operations get/list/cancel, synchronous computations
+//! (`table:computeFeatures`, `value:compute`), authentication, retries.
 //!
 //! - [`auth`]: where the bearer token comes from (gcp_auth's provider chain, or a static token / none for an
 //!   emulator); tokens are wrapped so they can never be printed.
