@@ -67,7 +67,7 @@ async fn forward(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
 impl Proxy {
     /// Starts a proxy to `target` (a base URL) applying `mutation` to every request's expression.
     pub fn start(target: &str, mutation: Mutation) -> Proxy {
-        geepipe::ee::client::install_crypto();
+        geepipe::net::install_crypto();
         let ctx = Arc::new(Ctx {
             target: target.trim_end_matches('/').to_string(),
             mutation,
