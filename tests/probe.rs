@@ -94,7 +94,7 @@ fn image_and_classifier_pipelines_probe_through_value_compute() {
     let root = repo_root();
     let sites = root.join("examples/sites");
     for (file, expect) in [
-        ("image_chips.yaml", "result: bands classification_2015"),
+        ("image_chips.yaml", "result: bands classification"),
         ("classifier.yaml", "result: classifier inputs mapbiomas_lulc__"),
     ] {
         let text = std::fs::read_to_string(root.join("pipelines").join(file))
