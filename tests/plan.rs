@@ -66,6 +66,11 @@ fn pipeline(f: &Fixture) -> Pipeline {
     }
 }
 
+/// The warnings of compiling the fixture's pipeline (`validate` and `plan` show them before the plan's own).
+fn load_warnings(f: &Fixture) -> Vec<geepipe::diag::Diagnostic> {
+    load(&f.path, &Overrides::default()).map(|(_, w)| w).unwrap_or_default()
+}
+
 fn planner(yaml: &str, sites: &str) -> (Fixture, Planner) {
     let f = fixture(yaml, sites);
     let p = pipeline(&f);
@@ -138,13 +143,14 @@ fn destinations_are_named_per_chunk() {
         pl.plan().tasks[0].body["assetExportOptions"],
         json!({"earthEngineDestination": {"name": "projects/p/assets/f/demo_c00000", "overwrite": true}})
     );
-    let (_f, pl) = planner(&format!("{base}export: {{to: bigquery, table: p.d.t, overwrite: true}}\n"), &sites);
+    let (f, pl) = planner(&format!("{base}export: {{to: bigquery, table: p.d.t, overwrite: true}}\n"), &sites);
     let plan = pl.plan();
     assert_eq!(
         plan.tasks[0].body["bigqueryExportOptions"],
         json!({"bigqueryDestination": {"table": "p.d.t", "overwrite": false, "append": true}})
     );
-    assert!(plan.warnings.iter().any(|w| w.code == "plan::bigquery-overwrite"));
+    let overwrite = load_warnings(&f).into_iter().find(|w| w.code == "plan::bigquery-overwrite").expect("warned");
+    assert_eq!(overwrite.location.map(|l| l.line), Some(6), "located at `overwrite` in the pipeline file");
     let (_f, pl) = planner(&format!("{base}export: {{to: drive, folder: gp, priority: 5}}\n"), &sites);
     let b = &pl.plan().tasks[0].body;
     assert_eq!(b["fileExportOptions"]["driveDestination"], json!({"folder": "gp", "filenamePrefix": "demo_c00000"}));
@@ -287,7 +293,7 @@ fn reduce_settings_are_sent_where_the_algorithm_takes_them() {
         assert!(text.contains(needle), "{needle} missing in {text}");
     }
     assert!(!text.contains("bestEffort"));
-    assert!(plan.warnings.iter().any(|w| w.code == "plan::best-effort"));
+    assert!(load_warnings(&_f).iter().any(|w| w.code == "plan::best-effort"));
     assert_fits(&contract(), &plan.tasks[0].body, "reduce settings");
 }
 
@@ -303,7 +309,7 @@ fn asset_sites_plan_one_task_and_split_by_ids_or_random_halves() {
     let plan = pl.plan();
     assert_eq!(plan.tasks.len(), 1);
     assert_eq!(plan.summary.sites, None);
-    assert!(plan.warnings.iter().any(|w| w.code == "plan::asset-sites"));
+    assert!(load_warnings(&f).iter().any(|w| w.code == "plan::asset-sites"), "warned when the pipeline is compiled");
     assert_fits(&c, &plan.tasks[0].body, "asset");
     assert!(plan.tasks[0].body.to_string().contains("\"Collection.loadTable\""));
     let half = pl.task("c00000b", &[]).unwrap();

@@ -24,11 +24,8 @@ pub struct PlanArgs {
 pub fn run(g: &Global, a: PlanArgs) -> i32 {
     // The site file is read once, by the planner (which reports its problems like `validate` does),
     // instead of once to validate and once more to plan.
-    let pipeline = match crate::pipeline::load(&a.file, &g.overrides()) {
-        Ok((p, warnings)) => {
-            g.report(&warnings);
-            p
-        }
+    let (pipeline, warnings) = match crate::pipeline::load(&a.file, &g.overrides()) {
+        Ok(loaded) => loaded,
         Err(diags) => {
             g.report(&diags);
             return exit::INVALID_INPUT;
@@ -37,11 +34,12 @@ pub fn run(g: &Global, a: PlanArgs) -> i32 {
     let planner = match Planner::new(&pipeline) {
         Ok(p) => p,
         Err(diags) => {
-            g.report(&diags);
+            g.report(&[warnings, diags].concat());
             return exit::INVALID_INPUT;
         }
     };
     let (plan, bodies) = planner.plan_serialized();
+    let plan = plan.with_earlier_warnings(warnings);
     g.report(&plan.warnings);
     if let Some(dir) = &a.out {
         if let Err(e) = write_out(dir, &plan, &bodies) {

@@ -25,6 +25,17 @@ pub struct Plan {
     pub summary: Summary,
 }
 
+impl Plan {
+    /// Puts the warnings found before planning (compiling the pipeline file) first and counts them in the
+    /// summary, so `plan` reports what `validate` reports.
+    pub fn with_earlier_warnings(mut self, mut earlier: Vec<Diagnostic>) -> Plan {
+        earlier.append(&mut self.warnings);
+        self.warnings = earlier;
+        self.summary.warnings = self.warnings.iter().map(|d| d.count).sum();
+        self
+    }
+}
+
 /// Figures about a plan.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Summary {
@@ -90,31 +101,6 @@ impl Planner {
                 "run `geepipe run` for the local engine, or plan with `--engine earthengine`",
             ));
         }
-        if pipeline.kind != KindName::Zonal && matches!(pipeline.sites.location, SiteLocation::Asset(_)) {
-            errors.push(plan_error(
-                pipeline,
-                Code::PlanKindAssetSites,
-                format!(
-                    "`kind: {}` needs the sites in a file: geepipe sends their geometries itself",
-                    format!("{:?}", pipeline.kind).to_lowercase()
-                ),
-                "export the table to GeoJSON and use `sites.file`",
-            ));
-        }
-        for layer in &pipeline.layers {
-            if let Some(image) = &layer.image {
-                for p in crate::expr::check_layer_image(image) {
-                    let mut d = plan_error(
-                        pipeline,
-                        Code::LayersExpression,
-                        format!("layer `{}` image{}: {}", layer.name, p.pointer, p.message),
-                        "",
-                    );
-                    d.help = p.help;
-                    errors.push(d);
-                }
-            }
-        }
         let layers = match compute::prepare(pipeline) {
             Ok(l) => l,
             Err(es) => {
@@ -129,55 +115,17 @@ impl Planner {
                 Vec::new()
             }
         };
-        if pipeline.reduce.best_effort && pipeline.kind == KindName::Zonal {
-            warnings.push(
-                Diagnostic::warning(
-                    Code::PlanBestEffort,
-                    "`reduce.best_effort` has no effect: `Image.reduceRegions` has no bestEffort argument",
-                )
-                .in_file(pipeline.source.display().to_string())
-                .with_help("set `reduce.scale` coarser, or `reduce.max_pixels` (sent as maxPixelsPerRegion)"),
-            );
-        }
-        if pipeline.export.format == FileFormatName::Shp {
-            warnings.push(
-                Diagnostic::warning(
-                    Code::PlanShpColumns,
-                    "Shapefile exports cut column names to 10 characters, so `geepipe fetch` cannot read them back",
-                )
-                .in_file(pipeline.source.display().to_string())
-                .with_help("use `format: csv` or `geojson` for results geepipe merges"),
-            );
-        }
-        if matches!(pipeline.export.destination, Destination::Bigquery { .. }) && pipeline.export.overwrite {
-            warnings.push(
-                Diagnostic::warning(
-                    Code::PlanBigqueryOverwrite,
-                    "every chunk appends its rows to the BigQuery table; `overwrite` would let each chunk erase the others, so it is not sent",
-                )
-                .in_file(pipeline.source.display().to_string())
-                .with_help("empty or drop the table before the run"),
-            );
-        }
+        // Problems of the pipeline file itself (asset sites, export settings, …) were reported when it was
+        // compiled; here the site file is read, its warnings kept with the plan's.
         let mut sites = Vec::new();
         if let SiteLocation::File(_) = &pipeline.sites.location {
-            match crate::sites::read_all(&pipeline.sites) {
-                Ok(s) => sites = s,
+            match crate::sites::read_all_with_warnings(&pipeline.sites) {
+                Ok((s, w)) => {
+                    sites = s;
+                    warnings.extend(w);
+                }
                 Err(ds) => errors.extend(ds),
             }
-        } else if pipeline.kind == KindName::Zonal {
-            warnings.push(
-                Diagnostic::warning(
-                    Code::PlanAssetSites,
-                    "the sites are in an Earth Engine table asset that geepipe cannot list without contacting Earth \
-                     Engine: the plan is one task over the whole table",
-                )
-                .in_file(pipeline.source.display().to_string())
-                .with_help(
-                    "a chunk that runs out of memory is split in halves by a deterministic random column \
-                     (`geepipe_r`), or by site ids when they are known",
-                ),
-            );
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -575,7 +523,7 @@ impl Planner {
             largest_request_bytes: largest,
             largest_request_chunk: largest_chunk,
             total_request_bytes: tasks.iter().map(|t| t.body_bytes).sum(),
-            warnings: self.warnings.len(),
+            warnings: self.warnings.iter().map(|d| d.count).sum(),
         };
         (Plan { tasks, columns: self.columns.clone(), warnings: self.warnings.clone(), summary }, bodies)
     }

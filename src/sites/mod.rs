@@ -115,12 +115,22 @@ pub struct Summary {
 
 /// Reads every site of a file into memory, or returns every problem found.
 pub fn read_all(source: &SiteSource) -> Result<Vec<Site>, Vec<Diagnostic>> {
+    read_all_with_warnings(source).map(|(sites, _)| sites)
+}
+
+/// Reads every site of a file into memory with the file's warnings, or returns every problem found
+/// (errors and warnings).
+pub fn read_all_with_warnings(source: &SiteSource) -> Result<(Vec<Site>, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut sites = Vec::new();
-    for_each(source, |s| {
+    let report = scan(source, |s| {
         sites.push(s);
         Ok(())
-    })?;
-    Ok(sites)
+    });
+    if report.has_errors() {
+        Err(report.diagnostics)
+    } else {
+        Ok((sites, report.diagnostics))
+    }
 }
 
 /// What a scan of a site file found: counts of the valid sites, and every diagnostic (errors and warnings).

@@ -42,12 +42,16 @@ impl Cx<'_> {
         self.diags.push(d);
     }
 
-    pub(super) fn warn(&mut self, ptr: &str, code: Code, msg: impl Into<String>, label: &str) {
+    pub(super) fn warn(&mut self, ptr: &str, code: Code, msg: impl Into<String>, label: &str, help: &str) {
         let msg = msg.into();
         if self.is_suppressed(ptr, &msg) {
             return;
         }
-        let d = Diagnostic::warning(code, msg).at(&self.doc.source, self.doc.label_span(ptr), Some(label.to_string()));
+        let mut d =
+            Diagnostic::warning(code, msg).at(&self.doc.source, self.doc.label_span(ptr), Some(label.to_string()));
+        if !help.is_empty() {
+            d = d.with_help(help);
+        }
         self.diags.push(d);
     }
 }

@@ -164,6 +164,25 @@ impl Cx<'_> {
                 "use csv, geojson, shp, kml, kmz or tfrecord",
             );
         }
+        if format == FileFormatName::Shp && engine == Engine::EarthEngine {
+            self.warn(
+                "/export/format",
+                Code::PlanShpColumns,
+                "Shapefile exports cut column names to 10 characters, so `geepipe fetch` cannot read them back",
+                "shp",
+                "use `format: csv` or `geojson` for results geepipe merges",
+            );
+        }
+        if e.to == DestinationName::Bigquery && e.overwrite == Some(true) {
+            self.warn(
+                "/export/overwrite",
+                Code::PlanBigqueryOverwrite,
+                "every chunk appends its rows to the BigQuery table; `overwrite` would let each chunk erase the \
+                 others, so it is not sent",
+                "not sent",
+                "empty or drop the table before the run",
+            );
+        }
         let description_prefix = e.description.clone().unwrap_or_else(|| name.to_string());
         if !is_ee_name(&description_prefix) || description_prefix.len() > 80 {
             self.error("/export/description", Code::ExportDescription, format!("description prefix `{description_prefix}` has characters Earth Engine does not accept in task names"), "not allowed in task names", "use at most 80 letters, digits, `_` and `-`");

@@ -95,11 +95,11 @@ impl Cx<'_> {
             _ => Engine::EarthEngine,
         };
         let kind = raw.kind.unwrap_or(KindName::Zonal);
-        let sites = raw.sites.as_ref().map(|s| self.sites(s, &base, engine));
+        let sites = raw.sites.as_ref().map(|s| self.sites(s, &base, engine, kind));
         let pipeline_years = raw.years.as_ref().map(|y| self.years(y, "/years")).unwrap_or_default();
         let vars = raw.vars.clone().unwrap_or_default();
         let layers = self.layers(raw, &pipeline_years, &vars, &base, engine, sites.as_ref());
-        let reduce = self.reduce(raw.reduce.as_ref().cloned().unwrap_or_default());
+        let reduce = self.reduce(raw.reduce.as_ref().cloned().unwrap_or_default(), kind, engine);
         let export = raw.export.as_ref().map(|e| self.export(e, &name, &base, engine, kind));
         let image = self.image(raw.image.as_ref(), kind, raw.export.as_ref(), &reduce);
         let classifier = self.classifier(raw, kind, &layers, sites.as_ref(), &reduce);

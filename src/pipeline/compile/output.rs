@@ -60,6 +60,7 @@ impl Cx<'_> {
                 Code::OutputGeojsonLong,
                 "a long GeoJSON repeats each site geometry once per row",
                 "long",
+                "",
             );
         }
         Output { path, format, layout: o.layout.unwrap_or(LayoutName::Long) }

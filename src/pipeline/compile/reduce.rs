@@ -6,7 +6,16 @@ use crate::pipeline::model::*;
 use crate::pipeline::raw::*;
 
 impl Cx<'_> {
-    pub(super) fn reduce(&mut self, r: RawReduce) -> Reduce {
+    pub(super) fn reduce(&mut self, r: RawReduce, kind: KindName, engine: Engine) -> Reduce {
+        if r.best_effort == Some(true) && kind == KindName::Zonal && engine == Engine::EarthEngine {
+            self.warn(
+                "/reduce/best_effort",
+                Code::PlanBestEffort,
+                "`reduce.best_effort` has no effect: `Image.reduceRegions` has no bestEffort argument",
+                "no effect",
+                "set `reduce.scale` coarser, or `reduce.max_pixels` (sent as maxPixelsPerRegion)",
+            );
+        }
         if let Some(s) = r.scale {
             if s <= 0.0 || !s.is_finite() {
                 self.error("/reduce/scale", Code::ReduceScale, "scale must be a positive number of metres", "here", "");

@@ -10,7 +10,7 @@ use crate::pipeline::model::*;
 use crate::pipeline::raw::*;
 
 impl Cx<'_> {
-    pub(super) fn sites(&mut self, raw: &RawSites, base: &Path, engine: Engine) -> SiteSource {
+    pub(super) fn sites(&mut self, raw: &RawSites, base: &Path, engine: Engine, kind: KindName) -> SiteSource {
         let location = match (&raw.file, &raw.asset) {
             (Some(f), None) => {
                 // Reported here, with the pipeline's other problems; the site file's own checks need the file.
@@ -44,6 +44,28 @@ impl Cx<'_> {
                         format!("`{a}` is not an Earth Engine asset id"),
                         "not an asset id",
                         "write the full id, e.g. `projects/my-project/assets/sites`",
+                    );
+                }
+                if engine == Engine::EarthEngine && kind != KindName::Zonal {
+                    self.error(
+                        "/sites/asset",
+                        Code::PlanKindAssetSites,
+                        format!(
+                            "`kind: {}` needs the sites in a file: geepipe sends their geometries itself",
+                            format!("{kind:?}").to_lowercase()
+                        ),
+                        "asset",
+                        "export the table to GeoJSON and use `sites.file`",
+                    );
+                } else if engine == Engine::EarthEngine {
+                    self.warn(
+                        "/sites/asset",
+                        Code::PlanAssetSites,
+                        "the sites are in an Earth Engine table asset that geepipe cannot list without contacting \
+                         Earth Engine: the plan is one task over the whole table",
+                        "one task",
+                        "a chunk that runs out of memory is split in halves by a deterministic random column \
+                         (`geepipe_r`), or by site ids when they are known",
                     );
                 }
                 SiteLocation::Asset(a.clone())

@@ -86,7 +86,7 @@ impl Cx<'_> {
                     let p = format!("{ptr}/{i}");
                     if let Some(y) = check(self, *v, &p) {
                         if !out.insert(y) {
-                            self.warn(&p, Code::YearsRepeated, format!("year {y} is listed twice"), "repeated");
+                            self.warn(&p, Code::YearsRepeated, format!("year {y} is listed twice"), "repeated", "");
                         }
                     }
                 }
