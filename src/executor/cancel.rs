@@ -35,8 +35,7 @@ pub async fn cancel_all(client: &Client, journal: &mut Journal) -> Result<Cancel
     let by_name: HashMap<&str, &Operation> = ops.iter().map(|o| (o.name.as_str(), o)).collect();
     let mut report = CancelReport::default();
     let mut asked: Vec<usize> = Vec::new();
-    for i in 0..rows.len() {
-        let r = &mut rows[i];
+    for (i, r) in rows.iter_mut().enumerate() {
         if r.state.is_final() {
             continue;
         }
