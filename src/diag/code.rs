@@ -292,12 +292,10 @@ codes! {
     LocalNoPath = "local::no-path",
     /// A layer's `local` path template cannot be filled.
     LocalTemplate = "local::template",
-    /// A local raster cannot be used (missing, unsupported, other grid).
+    /// A local raster cannot be used (missing, damaged, unsupported layout or coordinate system).
     LocalRaster = "local::raster",
     /// A local raster has fewer bands than the layer needs.
     LocalBands = "local::bands",
-    /// A local raster's geographic system is not EPSG:4326 (warning).
-    LocalDatum = "local::datum",
     /// The local engine cannot read its input.
     LocalRead = "local::read",
     /// The local engine cannot write its output.
