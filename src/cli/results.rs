@@ -14,7 +14,7 @@ use super::Global;
 use crate::exit;
 use crate::journal::{ChunkState, Journal};
 use crate::pipeline::SiteLocation;
-use crate::pipeline::{KindName, OutputFormatName, Pipeline};
+use crate::pipeline::{KindName, OutputFormatName, OutputGeometryName, Pipeline};
 use crate::plan::Target;
 use crate::results::download::{GcpAuthTokens, TokenSource};
 use crate::results::fetch::{self, FetchError, FetchOptions, FetchOutcome, FinishedChunk};
@@ -186,9 +186,10 @@ fn write_table(
     let clock = std::time::Instant::now();
     let mut spec = TableSpec::from_pipeline(pipeline);
     spec.check()?;
-    // GeoJSON output joins the rows to the site geometries, read again from the site file.
+    // A table with geometries (GeoJSON, GeoParquet) joins the rows to the site geometries, read again
+    // from the site file.
     let mut geometries: HashMap<String, serde_json::Value> = HashMap::new();
-    if pipeline.output.format == OutputFormatName::Geojson {
+    if pipeline.output.geometry != OutputGeometryName::None {
         if let SiteLocation::File(_) = pipeline.sites.location {
             crate::sites::for_each(&pipeline.sites, |site| {
                 geometries.insert(site.id.clone(), site_geometry(&site));
@@ -201,7 +202,10 @@ fn write_table(
                 )
             })?;
         } else {
-            spec.format = OutputFormatName::Csv;
+            if spec.format == OutputFormatName::Geojson {
+                spec.format = OutputFormatName::Csv;
+            }
+            spec.geometry = OutputGeometryName::None;
             eprintln!("note: sites come from an Earth Engine asset, so the table is written without geometries");
         }
     }
