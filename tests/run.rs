@@ -489,7 +489,7 @@ fn ctrl_c_is_honoured_while_a_request_hangs() {
     assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(sent.elapsed() < Duration::from_secs(10), "took {:?} after SIGINT", sent.elapsed());
+    assert!(sent.elapsed() < Duration::from_secs(60), "took {:?} after SIGINT", sent.elapsed());
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
 }
