@@ -121,10 +121,15 @@ fn expected() -> Vec<Row> {
         };
         let years: Vec<i32> = [2020, 2021].into_iter().filter(|y| planted(i).is_none_or(|p| *y >= p)).collect();
         let r = ring(i);
-        // MapBiomas: the band `classification_{year}` of one image, 30 m; hectares and pixels per class.
-        let (asset, scale) = asset_and_scale("mapbiomas_lulc");
+        // Every layer here is reduced on its own grid (no scale is sent): the native 0.00025° cells.
+        let native = expected::native_scale();
+        // MapBiomas: band `classification` of the year's image of the catalogued collection (the first
+        // image whose `year` is the year; the synthetic images all carry collection 10, version v1);
+        // hectares and pixels per class.
+        let (asset, _) = asset_and_scale("mapbiomas_lulc");
         for &year in &years {
-            let classes = expected::classes(&asset, &format!("classification_{year}"), &r, scale);
+            let t = expected::first_image_of_year(&asset, year).expect("an image in the year");
+            let classes = expected::classes_at(&asset, "classification", t, &r, native);
             if classes.is_empty() {
                 rows.push(base("mapbiomas_lulc", year, "nodata"));
             }
@@ -138,13 +143,14 @@ fn expected() -> Vec<Row> {
                 });
             }
         }
-        // MODIS NDVI: the year's mean of the 16-day `NDVI` band × 0.0001, at 250 m.
-        let (asset, scale) = asset_and_scale("modis_ndvi");
+        // MODIS NDVI: the year's mean of the 16-day `NDVI` band × 0.0001, on the grid of the year's first
+        // image (the composite is given its projection).
+        let (asset, _) = asset_and_scale("modis_ndvi");
         // SRTM: one static image, reduced once, the same numbers in every year.
-        let (srtm, srtm_scale) = asset_and_scale("srtm_elevation");
-        let elevation = expected::single(&srtm, "elevation", &r, srtm_scale, 1.0);
+        let (srtm, _) = asset_and_scale("srtm_elevation");
+        let elevation = expected::single(&srtm, "elevation", &r, native, 1.0);
         for &year in &years {
-            let px = expected::yearly_mean(&asset, "NDVI", year, &r, scale, 0.0001);
+            let px = expected::yearly_mean(&asset, "NDVI", year, &r, native, 0.0001);
             for (layer, band, stats, px) in [
                 ("modis_ndvi", "ndvi", &["mean", "max", "p50"][..], &px),
                 ("srtm_elevation", "elevation", &["mean", "p90"][..], &elevation),

@@ -28,6 +28,7 @@ pub mod area;
 pub mod cache;
 pub mod compute;
 pub mod coverage;
+pub mod evenodd;
 pub mod geokeys;
 pub mod geotiff;
 pub mod grid;
