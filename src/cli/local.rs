@@ -85,7 +85,8 @@ pub fn run(g: &Global, pipeline: &Pipeline, args: &RunArgs) -> i32 {
         }
     }
     let watch = Watch { observers, stop: stop_on_signals() };
-    match local::run(pipeline, &options(), watch) {
+    let opts = Options { fresh: args.fresh, ..options() };
+    match local::run(pipeline, &opts, watch) {
         Ok(out) => {
             g.report(&out.warnings);
             if !g.quiet {
@@ -134,6 +135,10 @@ pub fn run(g: &Global, pipeline: &Pipeline, args: &RunArgs) -> i32 {
         Err(LocalError::Interrupted) => {
             eprintln!("interrupted: nothing was written; the previous table (if any) is unchanged");
             exit::INTERRUPTED
+        }
+        Err(LocalError::Store(e)) => {
+            eprintln!("error: {e}");
+            exit::ENVIRONMENT
         }
         Err(LocalError::Output(e)) => {
             g.report(&[crate::diag::Diagnostic::error(Code::LocalWrite, e.to_string())]);

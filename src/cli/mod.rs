@@ -2,8 +2,11 @@
 //! an exit code (see [`crate::exit`]).
 
 pub mod catalog;
+pub mod fetch_store;
+pub mod incremental;
 pub mod local;
 pub mod plan;
+pub mod plan_cells;
 pub mod probe;
 pub mod report;
 pub mod results;
@@ -130,6 +133,27 @@ impl Global {
         let shown: Vec<Diagnostic> = diags.iter().filter(|d| d.is_error() || !self.quiet).cloned().collect();
         if !shown.is_empty() {
             eprint!("{}", crate::diag::render_all(&shown, self.render_options()));
+        }
+    }
+
+    /// Loads and compiles a pipeline without reading its site file; prints errors (warnings are returned,
+    /// for commands that read the site file once themselves and report both together).
+    pub fn load_pipeline_file(&self, path: &std::path::Path) -> Result<(Pipeline, Vec<Diagnostic>), i32> {
+        crate::pipeline::load(path, &self.overrides()).map_err(|diags| {
+            self.report(&diags);
+            exit::INVALID_INPUT
+        })
+    }
+
+    /// Validates a pipeline's site file, printing `earlier` diagnostics with its own.
+    pub fn check_sites(&self, pipeline: &Pipeline, earlier: Vec<Diagnostic>) -> Result<(), i32> {
+        let mut diags = earlier;
+        diags.extend(crate::sites::validate(pipeline));
+        self.report(&diags);
+        if diags.iter().any(|d| d.is_error()) {
+            Err(exit::INVALID_INPUT)
+        } else {
+            Ok(())
         }
     }
 

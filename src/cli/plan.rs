@@ -31,6 +31,9 @@ pub fn run(g: &Global, a: PlanArgs) -> i32 {
             return exit::INVALID_INPUT;
         }
     };
+    if super::incremental::applies(&pipeline) {
+        return super::plan_cells::run(g, &a, &pipeline, warnings);
+    }
     let planner = match Planner::new(&pipeline) {
         Ok(p) => p,
         Err(diags) => {
@@ -64,7 +67,7 @@ pub fn run(g: &Global, a: PlanArgs) -> i32 {
     exit::OK
 }
 
-fn render_summary(plan: &Plan, pipeline: &crate::pipeline::Pipeline) -> String {
+pub(super) fn render_summary(plan: &Plan, pipeline: &crate::pipeline::Pipeline) -> String {
     let s = &plan.summary;
     let mut out = String::new();
     out.push_str(&format!("plan for `{}` (nothing is sent)\n", s.pipeline));

@@ -47,6 +47,9 @@ pub fn fetch(g: &Global, a: FetchArgs) -> i32 {
         Err(c) => return c,
     };
     let path = a.journal.clone().unwrap_or_else(|| Journal::default_path(&pipeline));
+    if super::incremental::applies(&pipeline) {
+        return super::fetch_store::fetch(g, &a, &pipeline, &path);
+    }
     let chunks = match finished_chunks(&path) {
         Ok(c) => c,
         Err(e) => {
@@ -99,29 +102,10 @@ pub fn fetch_chunks(g: &Global, a: &FetchArgs, pipeline: &Pipeline, chunks: Vec<
             return exit::INTERNAL;
         }
     };
-    let mut opts = match FetchOptions::new(pipeline) {
+    let opts = match fetch_options(&rt, pipeline, &chunks, a.partial) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ENVIRONMENT;
-        }
+        Err(code) => return code,
     };
-    opts.partial = a.partial;
-    let needs_gcs = chunks.iter().any(|c| matches!(c.target, Target::Gcs { .. }));
-    let needs_drive = chunks.iter().any(|c| matches!(c.target, Target::Drive { .. }));
-    let emulated = std::env::var("STORAGE_EMULATOR_HOST").is_ok_and(|v| !v.trim().is_empty());
-    if needs_drive || (needs_gcs && !emulated) {
-        match rt.block_on(gcp_auth::provider()) {
-            Ok(p) => opts.auth = Auth::Source(Arc::new(GoogleTokens(p))),
-            Err(e) => {
-                eprintln!(
-                    "error: no Google credentials to download the exports: {e}\nhelp: run `gcloud auth \
-                     application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key"
-                );
-                return exit::ENVIRONMENT;
-            }
-        }
-    }
     let outcome = match rt.block_on(fetch::fetch(pipeline, &chunks, &opts)) {
         Ok(o) => o,
         Err(e) => {
@@ -181,6 +165,39 @@ pub fn fetch_chunks(g: &Global, a: &FetchArgs, pipeline: &Pipeline, chunks: Vec<
         return exit::SOME_FAILED;
     }
     code
+}
+
+/// Download settings for `chunks`: emulator or Google credentials as their destinations need.
+pub(super) fn fetch_options(
+    rt: &tokio::runtime::Runtime,
+    pipeline: &Pipeline,
+    chunks: &[FinishedChunk],
+    partial: bool,
+) -> Result<FetchOptions, i32> {
+    let mut opts = match FetchOptions::new(pipeline) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(exit::ENVIRONMENT);
+        }
+    };
+    opts.partial = partial;
+    let needs_gcs = chunks.iter().any(|c| matches!(c.target, Target::Gcs { .. }));
+    let needs_drive = chunks.iter().any(|c| matches!(c.target, Target::Drive { .. }));
+    let emulated = std::env::var("STORAGE_EMULATOR_HOST").is_ok_and(|v| !v.trim().is_empty());
+    if needs_drive || (needs_gcs && !emulated) {
+        match rt.block_on(gcp_auth::provider()) {
+            Ok(p) => opts.auth = Auth::Source(Arc::new(GoogleTokens(p))),
+            Err(e) => {
+                eprintln!(
+                    "error: no Google credentials to download the exports: {e}\nhelp: run `gcloud auth \
+                     application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key"
+                );
+                return Err(exit::ENVIRONMENT);
+            }
+        }
+    }
+    Ok(opts)
 }
 
 /// Prints how many site-years of each layer hold values, warns about chunks that came back without any

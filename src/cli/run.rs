@@ -38,6 +38,10 @@ pub struct RunArgs {
     /// Submit without probing first (see `geepipe probe`).
     #[arg(long)]
     pub no_probe: bool,
+    /// Compute everything again, ignoring the results store for this run (what it computes replaces what
+    /// the store holds).
+    #[arg(long)]
+    pub fresh: bool,
     #[command(flatten)]
     pub exec: ExecArgs,
 }
@@ -126,7 +130,7 @@ pub fn build_plan(pipeline: &Pipeline) -> Result<(Vec<Task>, Arc<dyn ChunkPlanne
 }
 
 /// FETCH HOOK: what `run` does after every chunk succeeded (unless `--no-fetch`). Returns an exit code.
-fn fetch_results(g: &Global, file: &Path, journal: Option<PathBuf>) -> i32 {
+pub(super) fn fetch_results(g: &Global, file: &Path, journal: Option<PathBuf>) -> i32 {
     super::results::fetch(
         g,
         super::results::FetchArgs { file: file.to_path_buf(), output: None, partial: false, journal },
@@ -140,19 +144,24 @@ struct LazyPlanner {
 }
 
 impl ChunkPlanner for LazyPlanner {
-    fn task(&self, chunk_id: &str, site_ids: &[String]) -> anyhow::Result<Task> {
+    fn task(
+        &self,
+        chunk_id: &str,
+        site_ids: &[String],
+        cells: Option<&crate::plan::zonal::ChunkCells>,
+    ) -> anyhow::Result<Task> {
         match self.inner.get_or_init(|| build_plan(&self.pipeline).map(|(_, p)| p)) {
-            Ok(p) => p.task(chunk_id, site_ids),
+            Ok(p) => p.task(chunk_id, site_ids, cells),
             Err(e) => Err(anyhow::anyhow!("{e}")),
         }
     }
 }
 
-fn journal_path(p: &Pipeline, a: &ExecArgs) -> PathBuf {
+pub(super) fn journal_path(p: &Pipeline, a: &ExecArgs) -> PathBuf {
     a.journal.clone().unwrap_or_else(|| Journal::default_path(p))
 }
 
-fn journal_error(e: &JournalError, file: &Path) -> i32 {
+pub(super) fn journal_error(e: &JournalError, file: &Path) -> i32 {
     match e {
         JournalError::Changed { path, .. } => eprintln!(
             "error: {}",
@@ -276,7 +285,7 @@ pub(super) async fn client(p: &Pipeline, a: &ExecArgs) -> Result<Client, i32> {
     })
 }
 
-fn settings(p: &Pipeline, a: &ExecArgs) -> Settings {
+pub(super) fn settings(p: &Pipeline, a: &ExecArgs) -> Settings {
     let poll_min = Duration::from_secs_f64(a.poll_min.max(0.001));
     Settings {
         max_concurrent: p.chunks.max_concurrent.max(1),
@@ -289,7 +298,7 @@ fn settings(p: &Pipeline, a: &ExecArgs) -> Settings {
 /// Drives one executor run to an [`Outcome`]: the probe first (when given; a failed probe refuses with
 /// exit 4 before anything is submitted), Ctrl-C handling, observers, error messages.
 #[allow(clippy::too_many_arguments)]
-fn drive(
+pub(super) fn drive(
     g: &Global,
     p: &Pipeline,
     a: &ExecArgs,
@@ -353,7 +362,7 @@ fn exec_error(e: &ExecError) -> i32 {
 }
 
 /// Prints how a run ended and returns its exit code.
-fn report(g: &Global, o: &Outcome, file: &Path, journal: &Path) -> i32 {
+pub(super) fn report(g: &Global, o: &Outcome, file: &Path, journal: &Path) -> i32 {
     let c = &o.counts;
     let f = file.display();
     if o.interrupted && cancel_requested(journal).is_some() {
@@ -404,10 +413,17 @@ fn report(g: &Global, o: &Outcome, file: &Path, journal: &Path) -> i32 {
 }
 
 pub fn run(g: &Global, a: RunArgs) -> i32 {
-    let p = match g.load_pipeline(&a.file) {
+    let (p, warnings) = match g.load_pipeline_file(&a.file) {
         Ok(p) => p,
         Err(c) => return c,
     };
+    if super::incremental::applies(&p) {
+        // Zonal pipelines over a site file: only what the results store lacks, the site file read once.
+        return super::incremental::run(g, p, warnings, a);
+    }
+    if let Err(c) = g.check_sites(&p, warnings) {
+        return c;
+    }
     if p.engine == Engine::Local {
         // `engine: local` pipelines are computed on this machine; no journal, no Earth Engine.
         return super::local::run(g, &p, &a);
@@ -477,7 +493,7 @@ pub fn status(g: &Global, a: StatusArgs) -> i32 {
         Ok(j) => j,
         Err(e) => return journal_error(&e, &a.file),
     };
-    let rows = match j.chunks() {
+    let rows = match j.chunks_slim() {
         Ok(r) => r,
         Err(e) => return journal_error(&e, &a.file),
     };
@@ -501,14 +517,24 @@ pub fn status(g: &Global, a: StatusArgs) -> i32 {
         }
         c
     };
+    // Pipelines run through the results store: what the table needs, stored and to compute, per layer.
+    let cells = super::incremental::applies(&p).then(|| {
+        super::incremental::zonal(&p, None)
+            .map_err(|d| d.first().map(|d| d.message.clone()).unwrap_or_default())
+            .and_then(|z| super::incremental::count(&p, &z, &super::incremental::store_path(&jpath)))
+    });
     if a.json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "pipeline": p.name,
             "journal": jpath,
             "pipeline_changed": stale,
             "counts": counts,
             "chunks": tasks,
         });
+        if let Some(Ok((c, why))) = &cells {
+            v["cells"] = serde_json::to_value(c).unwrap_or_default();
+            v["cells_not_used"] = serde_json::to_value(why).unwrap_or_default();
+        }
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return exit::OK;
     }
@@ -550,6 +576,11 @@ pub fn status(g: &Global, a: StatusArgs) -> i32 {
         counts.planned,
         if counts.cancelled > 0 { format!(", {} cancelled", counts.cancelled) } else { String::new() }
     );
+    match cells {
+        Some(Ok((c, why))) => super::incremental::print_counts(g, &c, &why, true),
+        Some(Err(e)) => eprintln!("warning: cannot count the stored cells: {e}"),
+        None => {}
+    }
     exit::OK
 }
 
@@ -568,7 +599,18 @@ pub fn wait(g: &Global, a: WaitArgs) -> i32 {
     };
     // A cancel request left by a `geepipe cancel` that died is not meant for this run.
     let _ = journal.set_meta(CANCEL_REQUEST, "");
-    let planner: Arc<dyn ChunkPlanner> = Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() });
+    let planner: Arc<dyn ChunkPlanner> = if super::incremental::applies(&p) {
+        let fresh = journal.meta(super::incremental::FRESH).ok().flatten();
+        match super::incremental::zonal(&p, fresh.as_deref()) {
+            Ok(z) => Arc::new(super::incremental::SitePlanner::lazy(z)),
+            Err(d) => {
+                g.report(&d);
+                return exit::INVALID_INPUT;
+            }
+        }
+    } else {
+        Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() })
+    };
     let settings = Settings {
         // A timeout past what a clock can hold is no timeout.
         deadline: a.timeout.and_then(|s| Instant::now().checked_add(Duration::from_secs(s))),

@@ -20,7 +20,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::plan::zonal::ChunkCells;
 use crate::plan::{Endpoint, Target, Task};
+
+mod plan;
 
 const SCHEMA_VERSION: &str = "1";
 
@@ -97,7 +100,14 @@ pub struct ChunkRow {
     pub parent: Option<String>,
     /// Order of insertion (plan order, halves after).
     pub seq: i64,
+    /// The chunk's site ids (empty in rows loaded by [`Journal::chunks_slim`]: see [`Journal::detail`]).
     pub site_ids: Vec<String>,
+    /// How many sites it holds.
+    pub sites: usize,
+    /// A zonal chunk of a site file: its layer parts and its sites' places in the file. Its body is not kept
+    /// (`body` is null): it is rebuilt from the site file when sent.
+    #[serde(skip)]
+    pub cells: Option<ChunkCells>,
     #[serde(skip)]
     pub endpoint: Endpoint,
     pub description: String,
@@ -130,6 +140,8 @@ impl ChunkRow {
             parent: parent.map(str::to_string),
             seq,
             site_ids: t.site_ids.clone(),
+            sites: t.site_ids.len(),
+            cells: None,
             endpoint: t.endpoint,
             description: t.description.clone(),
             body: t.body.clone(),
@@ -359,6 +371,7 @@ impl Journal {
                     kind TEXT NOT NULL, detail TEXT NOT NULL);",
             )
             .map_err(|e| self.sq(e))?;
+        self.add_cell_columns()?;
         if self.meta("schema_version")?.is_none() {
             self.set_meta("schema_version", SCHEMA_VERSION)?;
         }
@@ -439,11 +452,7 @@ impl Journal {
     pub fn chunks(&self) -> Result<Vec<ChunkRow>, JournalError> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT chunk_id, parent, seq, site_ids, endpoint, description, body, target, base_request_id,
-                        request_id, attempt, state, operation, submitted_at, started_at, ended_at, eecu_seconds,
-                        error, error_class, updated_at FROM chunks ORDER BY seq",
-            )
+            .prepare(&format!("SELECT {} FROM chunks ORDER BY seq", plan::columns(true)))
             .map_err(|e| self.sq(e))?;
         let rows = stmt
             .query_map([], |r| {
@@ -451,11 +460,14 @@ impl Journal {
                 let body: String = r.get(6)?;
                 let target: String = r.get(7)?;
                 let state: String = r.get(11)?;
+                let site_ids: Vec<String> = serde_json::from_str(&site_ids).unwrap_or_default();
                 Ok(ChunkRow {
                     chunk_id: r.get(0)?,
                     parent: r.get(1)?,
                     seq: r.get(2)?,
-                    site_ids: serde_json::from_str(&site_ids).unwrap_or_default(),
+                    sites: r.get::<_, Option<i64>>(21)?.map(|n| n as usize).unwrap_or(site_ids.len()),
+                    cells: r.get::<_, Option<String>>(20)?.and_then(|c| serde_json::from_str(&c).ok()),
+                    site_ids,
                     endpoint: endpoint_from_str(&r.get::<_, String>(4)?),
                     description: r.get(5)?,
                     body: serde_json::from_str(&body).unwrap_or(Value::Null),
@@ -521,12 +533,12 @@ impl Journal {
     }
 }
 
-fn put_row(tx: &rusqlite::Savepoint<'_>, r: &ChunkRow) -> rusqlite::Result<()> {
+pub(crate) fn put_row(tx: &rusqlite::Connection, r: &ChunkRow) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO chunks (chunk_id, parent, seq, site_ids, endpoint, description, body, target, base_request_id,
             request_id, attempt, state, operation, submitted_at, started_at, ended_at, eecu_seconds, error,
-            error_class, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+            error_class, updated_at, cells, sites)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)
          ON CONFLICT(chunk_id) DO UPDATE SET request_id = ?10, attempt = ?11, state = ?12, operation = ?13,
             submitted_at = ?14, started_at = ?15, ended_at = ?16, eecu_seconds = ?17, error = ?18,
             error_class = ?19, updated_at = ?20",
@@ -537,7 +549,7 @@ fn put_row(tx: &rusqlite::Savepoint<'_>, r: &ChunkRow) -> rusqlite::Result<()> {
             serde_json::to_string(&r.site_ids).unwrap_or_default(),
             r.endpoint.path(),
             r.description,
-            r.body.to_string(),
+            if r.body.is_null() && r.cells.is_some() { String::new() } else { r.body.to_string() },
             r.target.to_string(),
             r.base_request_id,
             r.request_id,
@@ -551,6 +563,8 @@ fn put_row(tx: &rusqlite::Savepoint<'_>, r: &ChunkRow) -> rusqlite::Result<()> {
             r.error,
             r.error_class,
             now(),
+            r.cells.as_ref().and_then(|c| serde_json::to_string(c).ok()),
+            r.sites as i64,
         ],
     )?;
     if r.attempt > 0 {

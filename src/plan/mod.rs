@@ -3,6 +3,7 @@
 //! Chunk ids and request ids are deterministic (derived from the pipeline's content hash and the chunk),
 //! so a rerun recognises work it already submitted.
 
+pub mod cells;
 pub mod columns;
 
 use serde::Serialize;
@@ -67,8 +68,11 @@ pub struct Task {
 }
 
 /// Builds the task for any subset of sites: what the executor calls when it splits a chunk that was too big.
+///
+/// `cells` is what the journal keeps about a zonal chunk of a site file (its layer parts and its sites'
+/// places in the file): the task computes those parts for those sites. Without it, every layer part.
 pub trait ChunkPlanner: Send + Sync {
-    fn task(&self, chunk_id: &str, site_ids: &[String]) -> anyhow::Result<Task>;
+    fn task(&self, chunk_id: &str, site_ids: &[String], cells: Option<&zonal::ChunkCells>) -> anyhow::Result<Task>;
 }
 
 pub mod classifier;
@@ -76,5 +80,7 @@ pub mod compute;
 pub mod image;
 pub mod planner;
 pub mod probe;
+pub mod stream;
+pub mod zonal;
 
 pub use planner::{Plan, Planner, Summary};

@@ -239,12 +239,27 @@ struct Planned {
     chunks: Vec<String>,
 }
 
-/// Fetches and merges the exports of `chunks` (see the module doc).
-pub async fn fetch(
+/// Downloaded export files, before they are read.
+#[derive(Debug, Default)]
+pub struct Downloads {
+    /// Everything but the records and sites (filled by whoever reads the files).
+    pub outcome: FetchOutcome,
+    /// Each downloaded file with the chunks it belongs to.
+    pub done: Vec<(Vec<String>, Downloaded)>,
+    /// What is missing so far (chunks without files, files that could not be downloaded).
+    pub missing: Vec<Missing>,
+    /// Chunks that had at least one file.
+    pub chunks_with_files: BTreeSet<String>,
+    /// Whether a file was listed for any chunk.
+    pub planned_any: bool,
+}
+
+/// Lists and downloads the export files of `chunks` (verified, resumable), without reading them.
+pub async fn download(
     pipeline: &Pipeline,
     chunks: &[FinishedChunk],
     opts: &FetchOptions,
-) -> Result<FetchOutcome, FetchError> {
+) -> Result<Downloads, FetchError> {
     let table_kind = pipeline.kind == KindName::Zonal;
     if table_kind && !matches!(pipeline.export.format, FileFormatName::Csv | FileFormatName::Geojson) {
         return Err(FetchError::Setup(format!(
@@ -428,11 +443,22 @@ pub async fn fetch(
             reused: d.reused,
         });
     }
+    Ok(Downloads { planned_any: !planned.is_empty(), outcome: out, done, missing, chunks_with_files })
+}
 
+/// Fetches and merges the exports of `chunks` (see the module doc).
+pub async fn fetch(
+    pipeline: &Pipeline,
+    chunks: &[FinishedChunk],
+    opts: &FetchOptions,
+) -> Result<FetchOutcome, FetchError> {
+    let table_kind = pipeline.kind == KindName::Zonal;
+    let Downloads { outcome: mut out, done, mut missing, chunks_with_files, planned_any } =
+        download(pipeline, chunks, opts).await?;
     // Asset and BigQuery results are not merged here; a file destination with no finished chunk still is
     // (then every site is reported as not finished).
     let file_destination = matches!(pipeline.export.destination, Destination::Gcs { .. } | Destination::Drive { .. });
-    if table_kind && out.elsewhere.is_empty() && (file_destination || !planned.is_empty()) {
+    if table_kind && out.elsewhere.is_empty() && (file_destination || planned_any) {
         let mut chunk_files: Vec<ChunkFile> = Vec::new();
         for (chunk_ids, d) in &done {
             let Some(format) = Format::from_name(&d.display) else {

@@ -29,6 +29,7 @@ mod check;
 mod formats;
 mod reader;
 mod source;
+pub mod spill;
 #[cfg(test)]
 mod tests;
 

@@ -1,0 +1,340 @@
+//! `geepipe fetch` of a pipeline run through the results store: the export files of every finished chunk
+//! whose results are not stored yet are downloaded and stored (one transaction per chunk, with the
+//! operation, time and EECU it cost), then the table is assembled from the store for the pipeline as it is
+//! now ([`crate::store::assemble`]). A chunk already stored is not downloaded again, so a rerun with
+//! nothing changed reads nothing but the store and writes the same bytes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::Path;
+
+use super::results::{fetch_options, FetchArgs};
+use super::Global;
+use crate::exit;
+use crate::journal::{ChunkRow, Journal};
+use crate::pipeline::Pipeline;
+use crate::results::eecsv::{self, Format};
+use crate::results::fetch::{self, FetchError, FinishedChunk};
+use crate::results::manifest::{self, Manifest};
+use crate::results::merge::Missing;
+use crate::results::table::TableSpec;
+use crate::store::{assemble, ingest, Origin};
+
+fn finished(r: &ChunkRow) -> FinishedChunk {
+    let runtime_secs = match (r.started_at, r.ended_at) {
+        (Some(s), Some(e)) if e >= s => Some(e - s),
+        _ => None,
+    };
+    FinishedChunk {
+        target: crate::journal::target_from_json(&r.target)
+            .unwrap_or(crate::plan::Target::Asset { name: String::new() }),
+        chunk_id: r.chunk_id.clone(),
+        site_ids: r.site_ids.clone(),
+        operation: r.operation.clone(),
+        attempts: r.attempt,
+        runtime_secs,
+        eecu_secs: r.eecu_seconds,
+    }
+}
+
+/// What storing the downloaded files did.
+#[derive(Default)]
+pub(super) struct Stored {
+    written: u64,
+    chunks: usize,
+    missing: Vec<Missing>,
+    notes: Vec<String>,
+    /// Chunks whose rows carry no value at all (sites).
+    empty: Vec<(String, usize)>,
+    files: Vec<fetch::FetchedFile>,
+    downloaded: usize,
+    reused: usize,
+}
+
+/// Downloads and stores the results of the journal's finished chunks that are not stored yet.
+pub(super) fn store_previous(
+    g: &Global,
+    a: &FetchArgs,
+    p: &Pipeline,
+    journal: &Journal,
+    store: &mut crate::store::Store,
+) -> Result<Stored, i32> {
+    let rows = super::incremental::unstored(journal, store).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::ENVIRONMENT
+    })?;
+    let mut out = Stored::default();
+    if rows.is_empty() {
+        return Ok(out);
+    }
+    let fresh = journal.meta(super::incremental::FRESH).ok().flatten().is_some();
+    let chunks: Vec<FinishedChunk> = rows.iter().map(finished).collect();
+    let rt = super::run::runtime();
+    let opts = fetch_options(&rt, p, &chunks, true)?;
+    let downloads = match rt.block_on(fetch::download(p, &chunks, &opts)) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(match e {
+                FetchError::Setup(_) => exit::INVALID_INPUT,
+                FetchError::MissingScope { .. } | FetchError::Listing { .. } | FetchError::Incomplete { .. } => {
+                    exit::ENVIRONMENT
+                }
+            });
+        }
+    };
+    let _ = a;
+    out.missing = downloads.missing;
+    out.notes = downloads.outcome.notes;
+    out.files = downloads.outcome.files;
+    out.downloaded = downloads.outcome.downloaded;
+    out.reused = downloads.outcome.reused;
+    // Files per chunk (a sharded export has several).
+    let mut by_chunk: BTreeMap<String, Vec<(String, std::path::PathBuf)>> = BTreeMap::new();
+    for (ids, d) in &downloads.done {
+        for id in ids {
+            by_chunk.entry(id.clone()).or_default().push((d.display.clone(), d.path.clone()));
+        }
+    }
+    let by_id: HashMap<&str, &ChunkRow> = rows.iter().map(|r| (r.chunk_id.as_str(), r)).collect();
+    for (chunk_id, files) in by_chunk {
+        let Some(row) = by_id.get(chunk_id.as_str()) else { continue };
+        let Some(cells) = &row.cells else {
+            out.notes.push(format!(
+                "chunk {chunk_id} was planned by an older geepipe without its cells; its results are not stored \
+                 (rerun `geepipe run` to compute them again)"
+            ));
+            continue;
+        };
+        let mut tables = Vec::new();
+        let mut unreadable = false;
+        for (display, path) in &files {
+            let Some(format) = Format::from_name(display) else {
+                out.notes.push(format!("{display}: not a CSV or GeoJSON file; downloaded but not read"));
+                continue;
+            };
+            match std::fs::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| eecsv::parse(format, &b).map_err(|e| e.to_string()))
+            {
+                Ok(t) => tables.push(t),
+                Err(reason) => {
+                    unreadable = true;
+                    out.missing.push(Missing::File { chunk_id: chunk_id.clone(), file: display.clone(), reason });
+                }
+            }
+        }
+        if unreadable || tables.is_empty() {
+            continue;
+        }
+        let table = ingest::concat(tables);
+        let source = files.iter().map(|f| f.0.as_str()).collect::<Vec<_>>().join(", ");
+        let origin = Origin {
+            kind: "batch".into(),
+            operation: row.operation.clone(),
+            chunk: Some(chunk_id.clone()),
+            request_id: Some(row.request_id.clone()),
+            eecu: row.eecu_seconds,
+        };
+        let chunk = ingest::ChunkRows { chunk_id: &chunk_id, site_ids: &row.site_ids, cells, source: &source };
+        let stored = store.writer(fresh).and_then(|mut w| {
+            let r = ingest::rows(&mut w, p, &chunk, &table, &origin)?;
+            w.commit()?;
+            Ok(r)
+        });
+        match stored {
+            Ok(r) => {
+                out.written += r.written;
+                out.chunks += 1;
+                if r.sites > 0 && r.sites_with_values == 0 {
+                    out.empty.push((chunk_id.clone(), r.sites));
+                }
+                out.missing.extend(r.missing);
+                out.notes.extend(r.notes);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Err(exit::ENVIRONMENT);
+            }
+        }
+    }
+    if !g.quiet && out.chunks > 0 {
+        eprintln!("stored {} cell(s) from {} finished chunk(s)", out.written, out.chunks);
+    }
+    Ok(out)
+}
+
+/// `geepipe fetch` (and the end of `geepipe run`) through the store; returns the exit code.
+pub fn fetch(g: &Global, a: &FetchArgs, p: &Pipeline, journal_path: &Path) -> i32 {
+    let started = manifest::now();
+    let clock = std::time::Instant::now();
+    let store_file = super::incremental::store_path(journal_path);
+    let mut store = match super::incremental::open_store(&store_file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    let zonal = match super::incremental::zonal(p, None) {
+        Ok(z) => z,
+        Err(d) => {
+            g.report(&d);
+            return exit::INVALID_INPUT;
+        }
+    };
+    let journal = if journal_path.exists() {
+        match Journal::open_read(journal_path) {
+            Ok(j) => Some(j),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::ENVIRONMENT;
+            }
+        }
+    } else {
+        None
+    };
+    let stored = match &journal {
+        Some(j) => match store_previous(g, a, p, j, &mut store) {
+            Ok(s) => s,
+            Err(code) => return code,
+        },
+        None => Stored::default(),
+    };
+    for n in &stored.notes {
+        if !g.quiet {
+            eprintln!("note: {n}");
+        }
+    }
+    let binding = match store.bind(&zonal.model, true) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    let path = a.output.clone().unwrap_or_else(|| p.output.path.clone());
+    let spec = TableSpec::from_pipeline(p);
+    let assembled = match assemble::table(&store, &binding, &zonal.model, p, spec, &path, a.partial) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return exit::ENVIRONMENT;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    if !stored.files.is_empty() && !g.quiet {
+        let _ = writeln!(
+            out,
+            "{} file(s) in {} ({} downloaded, {} already there)",
+            stored.files.len(),
+            fetch::default_download_dir(p).display(),
+            stored.downloaded,
+            stored.reused
+        );
+    }
+    let missing_sites = || {
+        let more = assembled.missing_count.saturating_sub(assembled.missing.len().min(10));
+        let shown: Vec<&str> = assembled.missing.iter().take(10).map(String::as_str).collect();
+        format!(
+            "{} site(s) lack stored results (their chunks failed, are still running, or were not run): {}{}",
+            assembled.missing_count,
+            shown.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        )
+    };
+    let Some(table) = &assembled.table else {
+        eprintln!("error: the results are incomplete, so no table was written:");
+        for m in &stored.missing {
+            eprintln!("  - {m}");
+        }
+        eprintln!("  - {}", missing_sites());
+        eprintln!("help: rerun `geepipe run` for the missing sites, or pass `--partial` to write what there is");
+        return exit::SOME_FAILED;
+    };
+    let _ = writeln!(out, "wrote {} row(s) for {} site(s) to {}", table.rows, assembled.sites, path.display());
+    if !g.quiet {
+        for line in assembled.coverage.lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    drop(out);
+    for (chunk, sites) in &stored.empty {
+        eprintln!("warning: chunk {chunk} ({sites} site(s)) came back without any value in any layer");
+    }
+    let empty = assembled.coverage.empty_layers();
+    for l in &empty {
+        eprintln!("error: {}", crate::results::coverage::Coverage::empty_layer_error(l, false));
+    }
+    // The manifest: the table, the run's chunks, the files read by this fetch.
+    let mut m = Manifest::new(p, started, table);
+    m.totals.sites = assembled.sites;
+    m.totals.site_years = assembled.site_years;
+    m.totals.nodata_site_years = assembled.nodata_site_years;
+    m.totals.layers = assembled.coverage.layers.clone();
+    m.timings.total_seconds = clock.elapsed().as_secs_f64();
+    m.inputs = stored
+        .files
+        .iter()
+        .map(|f| manifest::Input {
+            kind: "export".into(),
+            layer: None,
+            year: None,
+            location: f.remote.clone(),
+            bytes: Some(f.bytes),
+            details: Default::default(),
+        })
+        .collect();
+    m.inputs.push(manifest::Input {
+        kind: "store".into(),
+        layer: None,
+        year: None,
+        location: store_file.display().to_string(),
+        bytes: std::fs::metadata(&store_file).ok().map(|m| m.len()),
+        details: serde_json::json!({"cells_stored_now": stored.written}).as_object().cloned().unwrap_or_default(),
+    });
+    if let Some(j) = &journal {
+        m.chunks = j
+            .chunks_slim()
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.state == crate::journal::ChunkState::Succeeded)
+            .map(|r| manifest::ChunkEntry {
+                chunk: r.chunk_id.clone(),
+                sites: r.sites as u64,
+                operation: r.operation.clone(),
+                state: "SUCCEEDED".into(),
+                attempts: r.attempt,
+                runtime_seconds: finished(r).runtime_secs,
+                eecu_seconds: r.eecu_seconds,
+                files: stored
+                    .files
+                    .iter()
+                    .filter(|f| f.chunk_ids.contains(&r.chunk_id))
+                    .map(|f| f.remote.clone())
+                    .collect(),
+            })
+            .collect();
+    }
+    if let Err(e) = m.write(&manifest::path_for(&path)) {
+        eprintln!("error: cannot write the manifest: {e}");
+        return exit::ENVIRONMENT;
+    }
+    let report = super::report::after_run(g, p, &path, Some(journal_path));
+    if report != exit::OK {
+        return report;
+    }
+    if assembled.missing_count > 0 {
+        eprintln!("warning: the table is partial; missing:");
+        for m in &stored.missing {
+            eprintln!("  - {m}");
+        }
+        eprintln!("  - {}", missing_sites());
+        return exit::SOME_FAILED;
+    }
+    if empty.is_empty() {
+        exit::OK
+    } else {
+        exit::SOME_FAILED
+    }
+}
