@@ -127,7 +127,6 @@ pub enum PlanFailure {
 /// Plans what the store lacks into the journal (one transaction), spilling the planned sites so their
 /// bodies can be built when sent.
 pub fn plan_into_journal(
-    p: &Pipeline,
     zonal: Zonal,
     store: &Store,
     fresh: bool,
@@ -411,7 +410,7 @@ pub fn run(g: &Global, p: Pipeline, warnings: Vec<Diagnostic>, a: super::run::Ru
             }
         };
         let probe_sites = (!a.no_probe).then_some(crate::probe::SITES);
-        match plan_into_journal(&p, z, &store, a.fresh, &mut journal, probe_sites) {
+        match plan_into_journal(z, &store, a.fresh, &mut journal, probe_sites) {
             Ok(planned) => {
                 g.report(&[warnings, planned.warnings].concat());
                 print_counts(g, &planned.counts, &planned.explanations, false);
@@ -472,12 +471,16 @@ fn settle_previous(g: &Global, p: &Pipeline, a: &super::run::RunArgs, jpath: &Pa
     if !active.is_empty() {
         let shown: Vec<&str> = active.iter().take(10).map(String::as_str).collect();
         eprintln!(
-            "error: the pipeline changed while {} chunk(s) of the previous run are still on Earth Engine ({}{})\n\
-             help: let them finish first (restore the previous pipeline and run `geepipe wait {}`), or pass \
-             `--restart` to plan anew without them (their results are then not stored)",
+            "error: the journal {} was made by a different version of this pipeline (pipeline or site file changed \
+             since the last run) and {} of its chunk(s) are still on Earth Engine ({}{})\n\
+             help: let them finish first (restore the previous pipeline and run `geepipe wait {}`), or plan anew \
+             without them (their results are then not stored; the old journal is moved aside):  \
+             geepipe run --restart {}",
+            jpath.display(),
             active.len(),
             shown.join(", "),
             if active.len() > shown.len() { ", ..." } else { "" },
+            a.file.display(),
             a.file.display()
         );
         return Err(exit::ENVIRONMENT);

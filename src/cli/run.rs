@@ -566,6 +566,12 @@ pub fn status(g: &Global, a: StatusArgs) -> i32 {
         }
         println!("{}", s.trim_end());
     }
+    // The cells before the summary line, which stays last.
+    match cells {
+        Some(Ok((c, why))) => super::incremental::print_counts(g, &c, &why, true),
+        Some(Err(e)) => eprintln!("warning: cannot count the stored cells: {e}"),
+        None => {}
+    }
     println!(
         "{} chunks: {} succeeded, {} failed, {} running, {} pending, {} not submitted{}",
         counts.total,
@@ -576,11 +582,6 @@ pub fn status(g: &Global, a: StatusArgs) -> i32 {
         counts.planned,
         if counts.cancelled > 0 { format!(", {} cancelled", counts.cancelled) } else { String::new() }
     );
-    match cells {
-        Some(Ok((c, why))) => super::incremental::print_counts(g, &c, &why, true),
-        Some(Err(e)) => eprintln!("warning: cannot count the stored cells: {e}"),
-        None => {}
-    }
     exit::OK
 }
 

@@ -4,16 +4,16 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::compute::{self, Features, PreparedLayer};
 use super::zonal::ChunkCells;
 use super::{classifier, image};
-use super::{columns, Column, Endpoint, Target, Task};
+use super::{columns, Column, Task};
 use crate::diag::{Code, Diagnostic};
 use crate::expr::Graph;
-use crate::pipeline::{Destination, Engine, FileFormatName, KindName, Pipeline, SiteLocation};
+use crate::pipeline::{Engine, FileFormatName, KindName, Pipeline, SiteLocation};
 use crate::sites::Site;
 
 /// Everything `geepipe plan` shows: the tasks, the column contract, warnings and a summary.
@@ -269,10 +269,6 @@ impl Planner {
             built.push(t);
         }
         Ok(())
-    }
-
-    fn oversized(&self, site: &Site, bytes: usize, budget: usize) -> Diagnostic {
-        oversized_diag(&self.pipeline, site, bytes, budget)
     }
 }
 
