@@ -1,6 +1,8 @@
 //! `geepipe run`, `status`, `wait`, `cancel`: driving the executor and reading the journal.
 //!
-//! `run` plans (or takes the plan frozen in the journal), submits, watches and then fetches; `wait` resumes
+//! `run` plans (or takes the plan frozen in the journal), probes a fresh plan ([`crate::probe`]; a failed
+//! probe refuses with exit 4 before any task exists, `--no-probe` skips it), submits, watches and then
+//! fetches; `wait` resumes
 //! the same journal without re-planning and without fetching; `status` only reads the journal (safe during a
 //! run); `cancel` cancels every live task. Ctrl-C leaves submitted tasks running and the journal consistent.
 
@@ -17,6 +19,7 @@ use crate::exit;
 use crate::journal::{Journal, JournalError};
 use crate::pipeline::model::Engine;
 use crate::pipeline::Pipeline;
+use crate::plan::probe::ProbeCall;
 use crate::plan::{ChunkPlanner, Task};
 
 #[derive(Debug, Args)]
@@ -32,6 +35,9 @@ pub struct RunArgs {
     /// Move the existing journal aside and start anew (needed after the pipeline changed).
     #[arg(long)]
     pub restart: bool,
+    /// Submit without probing first (see `geepipe probe`).
+    #[arg(long)]
+    pub no_probe: bool,
     #[command(flatten)]
     pub exec: ExecArgs,
 }
@@ -157,7 +163,7 @@ fn journal_error(e: &JournalError, file: &Path) -> i32 {
     exit::ENVIRONMENT
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -166,7 +172,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Builds the Earth Engine client: emulator URL (+ optional static token) or Google credentials.
-async fn client(p: &Pipeline, a: &ExecArgs) -> Result<Client, i32> {
+pub(super) async fn client(p: &Pipeline, a: &ExecArgs) -> Result<Client, i32> {
     let Some(project) = p.project.clone() else {
         eprintln!(
             "error: no Earth Engine Cloud project: set `project:` in the pipeline, pass --project, or set \
@@ -207,7 +213,9 @@ fn settings(p: &Pipeline, a: &ExecArgs) -> Settings {
     }
 }
 
-/// Drives one executor run to an [`Outcome`]: Ctrl-C handling, observers, error messages.
+/// Drives one executor run to an [`Outcome`]: the probe first (when given; a failed probe refuses with
+/// exit 4 before anything is submitted), Ctrl-C handling, observers, error messages.
+#[allow(clippy::too_many_arguments)]
 fn drive(
     g: &Global,
     p: &Pipeline,
@@ -216,9 +224,24 @@ fn drive(
     tasks: Option<Vec<Task>>,
     planner: Arc<dyn ChunkPlanner>,
     settings: Settings,
+    probe: Option<ProbeCall>,
 ) -> Result<Outcome, i32> {
     runtime().block_on(async {
         let client = client(p, a).await?;
+        if let Some(call) = &probe {
+            match crate::probe::run(&client, call).await {
+                Ok(report) if report.passed() => {
+                    if g.verbose > 0 {
+                        eprint!("{}", report.render());
+                    }
+                }
+                Ok(report) => return Err(super::probe::refusal(&report, true)),
+                Err(e) => {
+                    eprintln!("error: the probe could not reach Earth Engine: {e}");
+                    return Err(exit::ENVIRONMENT);
+                }
+            }
+        }
         let mut ex = Executor::new(client, journal, tasks, planner, settings).map_err(|e| exec_error(&e))?;
         if !g.quiet {
             use std::io::IsTerminal;
@@ -318,19 +341,33 @@ pub fn run(g: &Global, a: RunArgs) -> i32 {
         Ok(b) => b,
         Err(e) => return journal_error(&e, &a.file),
     };
-    let (tasks, planner): (Option<Vec<Task>>, Arc<dyn ChunkPlanner>) = if planned {
-        (None, Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() }))
+    // A fresh plan is probed before any batch task exists; a resumed one was probed when it started.
+    let (tasks, planner, probe): (Option<Vec<Task>>, Arc<dyn ChunkPlanner>, Option<ProbeCall>) = if planned {
+        (None, Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() }), None)
     } else {
-        match build_plan(&p) {
-            Ok((t, pl)) => (Some(t), pl),
-            Err(e) => {
-                eprint!("{e}");
+        match crate::plan::Planner::new(&p) {
+            Ok(pl) => {
+                let probe = if a.no_probe {
+                    None
+                } else {
+                    match pl.probe_call(crate::probe::SITES) {
+                        Ok(c) => Some(c),
+                        Err(e) => {
+                            eprintln!("error: cannot build the probe: {e}");
+                            return exit::INVALID_INPUT;
+                        }
+                    }
+                };
+                (Some(pl.plan().tasks), Arc::new(pl), probe)
+            }
+            Err(diags) => {
+                eprint!("{}", crate::diag::render_all(&diags, crate::diag::RenderOptions::default()));
                 return exit::INVALID_INPUT;
             }
         }
     };
     let settings = Settings { detach: a.detach, ..settings(&p, &a.exec) };
-    let outcome = match drive(g, &p, &a.exec, journal, tasks, planner, settings) {
+    let outcome = match drive(g, &p, &a.exec, journal, tasks, planner, settings, probe) {
         Ok(o) => o,
         Err(c) => return c,
     };
@@ -447,7 +484,7 @@ pub fn wait(g: &Global, a: WaitArgs) -> i32 {
         retry_finished_failures: false,
         ..settings(&p, &a.exec)
     };
-    match drive(g, &p, &a.exec, journal, None, planner, settings) {
+    match drive(g, &p, &a.exec, journal, None, planner, settings, None) {
         Ok(o) => report(g, &o, &a.file, &jpath),
         Err(c) => c,
     }

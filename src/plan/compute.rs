@@ -93,6 +93,8 @@ pub enum Features<'a> {
     AssetIds(&'a str, &'a [String]),
     /// Sites of a table asset whose deterministic random column falls in `[lo, hi)`.
     AssetRange(&'a str, f64, f64),
+    /// The first `n` sites of a table asset (`Collection.limit`): the probe's few sites.
+    AssetFirst(&'a str, usize),
 }
 
 /// A number as the official client sends it: integral values as integers.
@@ -166,6 +168,12 @@ fn features(g: &mut Graph, pipeline: &Pipeline, which: Features) -> Id {
             // and `Filter.listContains` pass when the LEFT operand is a list containing the right one.
             let filter = g.call("Filter.listContains", vec![("leftValue", list), ("rightField", field)]);
             g.call("Collection.filter", vec![("collection", table), ("filter", filter)])
+        }
+        Features::AssetFirst(asset, n) => {
+            let id = g.str(asset);
+            let table = g.call("Collection.loadTable", vec![("tableId", id)]);
+            let n = g.int(n as i64);
+            g.call("Collection.limit", vec![("collection", table), ("limit", n)])
         }
         Features::AssetRange(asset, lo, hi) => {
             let id = g.str(asset);
