@@ -4,6 +4,8 @@
 pub mod catalog;
 pub mod local;
 pub mod plan;
+pub mod probe;
+pub mod report;
 pub mod results;
 pub mod run;
 pub mod validate;
@@ -71,7 +73,9 @@ pub enum Command {
     Catalog(catalog::CatalogArgs),
     /// Show the Earth Engine requests a pipeline would send, without sending anything.
     Plan(plan::PlanArgs),
-    /// Plan, submit, watch and fetch: run a pipeline to its merged table.
+    /// Compute the first chunk (a couple of sites, one year per layer) synchronously and check its columns.
+    Probe(probe::ProbeArgs),
+    /// Plan, probe, submit, watch and fetch: run a pipeline to its merged table.
     Run(run::RunArgs),
     /// Show every chunk's state from the journal.
     Status(run::StatusArgs),
@@ -81,6 +85,8 @@ pub enum Command {
     Cancel(run::CancelArgs),
     /// Download finished exports and merge them into one tidy table.
     Fetch(results::FetchArgs),
+    /// Write one self-contained HTML page about a pipeline's table: charts, map, each site, the run.
+    Report(report::ReportArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
 }
@@ -158,11 +164,13 @@ pub fn main(cli: Cli) -> i32 {
         Command::Schema(a) => validate::schema(g, a),
         Command::Catalog(a) => catalog::run(g, a),
         Command::Plan(a) => plan::run(g, a),
+        Command::Probe(a) => probe::probe(g, a),
         Command::Run(a) => run::run(g, a),
         Command::Status(a) => run::status(g, a),
         Command::Wait(a) => run::wait(g, a),
         Command::Cancel(a) => run::cancel(g, a),
         Command::Fetch(a) => results::fetch(g, a),
+        Command::Report(a) => report::run(g, a),
         Command::Completions(a) => {
             clap_complete::generate(a.shell, &mut Cli::command(), "geepipe", &mut std::io::stdout());
             exit::OK

@@ -18,8 +18,11 @@
 //!   `hash(asset, time, i, j, "mask") % 8 == 0`, and everywhere outside latitudes [−60°, 84°] (the
 //!   footprint of every asset).
 //! - **Collections** ([`collection_times`]): `ImageCollection.load(id)` holds one image every
-//!   `4 + hash(id) % 13` days from 1980-01-01T00:00Z up to 2030-12-31, each with `system:time_start` and
-//!   `system:index` = `YYYYMMDD`.
+//!   `4 + hash(id) % 13` days from 1980-01-01T00:00Z up to 2030-12-31, each with `system:time_start`,
+//!   `system:index` = `YYYYMMDD` and ([`image_properties`]) `year` = its calendar year; the images of a
+//!   MapBiomas land-cover collection (`projects/mapbiomas-public/assets/<country>/lulc/v1`) also carry
+//!   `collection_id` = 10.0 and `version` = `"v1"`, the properties the Earth Engine catalog documents
+//!   for them (its example filters on `collection_id`, `version` and `year`).
 //! - **Tables** ([`table_size`], [`table_feature`], [`table_properties`]): `Collection.loadTable(id)`
 //!   holds `20 + hash(id) % 21` features; feature `k` has `system:index` = `k`, a square polygon of
 //!   0.003° with its south-west corner at (−48 + 0.01·k, −15.5), and the properties `id` and `site_id`
@@ -28,8 +31,10 @@
 //! - **A region's pixels** ([`region_pixels`]): the fake samples a region instead of rasterising it
 //!   (a few weighted pixels per site keep every test fast). On the reduction grid (cell size
 //!   `scale / DEGREE_METRES` degrees in EPSG:4326), the pixels are the distinct cells containing the
-//!   region's probe points — the centres of a 3×3 grid over its bounding box that lie inside it (even-odd
-//!   rule), in row-major order from the south-west. A pixel's **weight** is the fraction of a 4×4
+//!   region's probe points — for each polygon of the region in turn, the centres of a 3×3 grid over that
+//!   polygon's bounding box that lie inside the region (even-odd rule), in row-major order from the
+//!   south-west (a MultiPolygon's parts are each probed, so parts far apart — a site split at the
+//!   antimeridian — are all seen). A pixel's **weight** is the fraction of a 4×4
 //!   sub-sample of the cell inside the region (at least 1/16): Earth Engine's "fraction of the pixel
 //!   covered by the region", estimated. A point is one pixel of weight 1.
 //! - **Pixel area** ([`cell_area`]): the true area of the reduction-grid cell on a sphere of radius
@@ -156,6 +161,18 @@ pub fn collection_times(id: &str) -> Vec<i64> {
     (0..).map(|k| COLLECTION_SPAN_MS.0 + k * step).take_while(|t| *t <= COLLECTION_SPAN_MS.1).collect()
 }
 
+/// Properties of the image of collection `id` at `time` besides `system:time_start` and `system:index`
+/// (see the module doc).
+pub fn image_properties(id: &str, time: i64) -> Vec<(&'static str, serde_json::Value)> {
+    let year = time::OffsetDateTime::from_unix_timestamp(time.div_euclid(1000)).map(|d| d.year()).unwrap_or(0);
+    let mut out = vec![("year", serde_json::json!(year))];
+    if id.starts_with("projects/mapbiomas-public/assets/") && id.ends_with("/lulc/v1") {
+        out.push(("collection_id", serde_json::json!(10.0)));
+        out.push(("version", serde_json::json!("v1")));
+    }
+    out
+}
+
 /// Number of features of a table asset.
 pub fn table_size(id: &str) -> usize {
     20 + (hash(&[id, "size"]) % 21) as usize
@@ -260,8 +277,16 @@ fn bbox(polygons: &Polygons) -> Option<(f64, f64, f64, f64)> {
 
 /// The pixels of a polygonal region on a grid of `size` degrees (see the module doc).
 pub fn region_pixels(polygons: &Polygons, size: f64) -> Vec<RegionPixel> {
-    let Some((w, s, e, n)) = bbox(polygons) else { return Vec::new() };
     let mut out: Vec<RegionPixel> = Vec::new();
+    for part in polygons {
+        let Some(b) = bbox(std::slice::from_ref(part)) else { continue };
+        probe(polygons, b, size, &mut out);
+    }
+    out
+}
+
+/// Adds the pixels of the 3×3 probes of bounding box `(w, s, e, n)` that lie inside the region.
+fn probe(polygons: &Polygons, (w, s, e, n): (f64, f64, f64, f64), size: f64, out: &mut Vec<RegionPixel>) {
     for r in 0..3 {
         for c in 0..3 {
             let x = w + (e - w) * (2 * c + 1) as f64 / 6.0;
@@ -287,7 +312,6 @@ pub fn region_pixels(polygons: &Polygons, size: f64) -> Vec<RegionPixel> {
             out.push(RegionPixel { cell, weight: hits.max(1) as f64 / 16.0 });
         }
     }
-    out
 }
 
 /// The pixel of a point.
