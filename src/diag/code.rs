@@ -148,6 +148,18 @@ codes! {
     SitesRingNotClosed = "sites::ring-not-closed",
     /// A ring crosses itself (warning).
     SitesSelfIntersection = "sites::self-intersection",
+    /// The site file's extension names a format geepipe does not read (or a shapefile's side file).
+    SitesFormat = "sites::format",
+    /// A GeoPackage layer is unknown or not chosen among several, or `layer` is set for another format.
+    SitesLayer = "sites::layer",
+    /// The coordinate system a site file declares (or `sites.crs` names) cannot be used: unknown, not supported, or without a shift to WGS 84.
+    SitesCrs = "sites::crs",
+    /// `sites.crs` replaces the coordinate system the site file declares (warning).
+    SitesCrsOverride = "sites::crs-override",
+    /// A position does not convert from the file's coordinate system to longitude/latitude.
+    SitesCrsTransform = "sites::crs-transform",
+    /// A geometry of a binary site file cannot be decoded.
+    SitesGeometry = "sites::geometry",
     /// No catalog layer has this name (with the closest one).
     LayersUnknownCatalog = "layers::unknown-catalog",
     /// A custom layer has no `name`.
@@ -264,6 +276,8 @@ codes! {
     ChunksRequestSize = "chunks::request-size",
     /// A long GeoJSON output repeats each geometry once per row (warning).
     OutputGeojsonLong = "output::geojson-long",
+    /// `output.geometry` asks for a geometry the output format cannot hold.
+    OutputGeometry = "output::geometry",
     /// `geepipe plan` on a local-engine pipeline (it sends no requests).
     PlanLocalEngine = "plan::local-engine",
     /// `kind: image` or `kind: classifier` with sites in an asset (geepipe sends the geometries itself).

@@ -9,13 +9,15 @@
 //!   strip/tile reads ask for exactly the chunk's bytes, once: decoded chunks are kept by the engine's
 //!   chunk cache.
 //! - A server that ignores `Range` (answers 200 with the whole file) is refused: reading a large raster
-//!   whole per tile would be wrong in a different way. Transient failures (connection errors, 408, 429,
-//!   5xx) are retried 4 times with growing pauses; others are errors naming the status.
+//!   whole per tile would be wrong in a different way. Failures go through the one network layer
+//!   ([`crate::net`]): what [`crate::net::classify`] calls transient (connection errors, 408, 429, most
+//!   5xx) is retried by its [`RetryPolicy`] (4 attempts, full jitter, `Retry-After`); others are errors
+//!   naming the status.
 //! - URLs are shown and recorded without their query string, which may hold an access token (a SAS
 //!   token, a signed URL).
 //!
-//! The requests are made by `reqwest` (rustls with ring, as everywhere in geepipe) on a small runtime
-//! shared by all HTTP sources; the engine's worker threads wait for their own requests.
+//! The requests are made by the network layer's client (rustls with ring, as everywhere in geepipe) on a
+//! small runtime shared by all HTTP sources; the engine's worker threads wait for their own requests.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +29,7 @@ use reqwest::StatusCode;
 use url::Url;
 
 use super::source::{ByteSource, PageCache, PAGE};
+use crate::net::{http, Problem, RetryPolicy, TransportKind};
 
 /// Whether a `local:` path is a URL read over HTTP.
 pub fn is_url(path: &str) -> bool {
@@ -56,6 +59,7 @@ static RUNTIME: LazyLock<Result<tokio::runtime::Runtime, String>> = LazyLock::ne
         .map_err(|e| format!("cannot start the HTTP runtime: {e}"))
 });
 
+/// Tries per range request.
 const ATTEMPTS: u32 = 4;
 
 /// A raster file behind an HTTP(S) URL.
@@ -75,13 +79,9 @@ impl HttpSource {
     pub fn open(url: &str) -> Result<HttpSource, String> {
         let shown = redact(url);
         let parsed = Url::parse(url).map_err(|e| format!("`{shown}` is not a valid URL: {e}"))?;
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(20))
-            .read_timeout(Duration::from_secs(120))
-            .user_agent(concat!("geepipe/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot start the HTTP client: {e}"))?;
+        let timeouts =
+            http::Timeouts { request: None, connect: Duration::from_secs(20), read: Some(Duration::from_secs(120)) };
+        let client = http::client(timeouts).map_err(|p| p.message)?;
         let mut s = HttpSource {
             url: parsed,
             shown,
@@ -108,47 +108,37 @@ impl HttpSource {
     /// Bytes `offset .. offset + len` (fewer at the end of the file), the file's total length and ETag.
     fn get(&self, offset: u64, len: u64) -> io::Result<(Vec<u8>, u64, Option<HeaderValue>)> {
         let rt = RUNTIME.as_ref().map_err(|e| io::Error::other(e.clone()))?;
-        let mut attempt = 1;
-        loop {
-            match rt.block_on(self.request(offset, len)) {
-                Err(Failure::Transient(m)) if attempt < ATTEMPTS => {
-                    tracing::debug!("retrying {} after: {m}", self.shown);
-                    std::thread::sleep(Duration::from_millis(250 << attempt));
-                    attempt += 1;
-                }
-                Err(Failure::Transient(m) | Failure::Fatal(m)) => {
-                    return Err(io::Error::other(format!("{}: {m}", self.shown)))
-                }
-                Ok(v) => return Ok(v),
-            }
-        }
+        let policy = RetryPolicy { max_attempts: ATTEMPTS, base: Duration::from_millis(250), ..RetryPolicy::default() };
+        rt.block_on(policy.run(
+            || self.request(offset, len),
+            |_, p, _| tracing::debug!("retrying {} after: {}", self.shown, p.summary()),
+        ))
+        .map_err(|p| io::Error::other(format!("{}: {}", self.shown, p.summary())))
     }
 
-    async fn request(&self, offset: u64, len: u64) -> Result<(Vec<u8>, u64, Option<HeaderValue>), Failure> {
+    async fn request(&self, offset: u64, len: u64) -> Result<(Vec<u8>, u64, Option<HeaderValue>), Problem> {
         let last = offset + len.max(1) - 1;
         let mut req = self.client.get(self.url.clone()).header(RANGE, format!("bytes={offset}-{last}"));
         if let Some(tag) = &self.etag {
             req = req.header(IF_MATCH, tag.clone());
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let resp = req.send().await.map_err(|e| Failure::Transient(describe(e)))?;
+        // Without the URL: it may carry a token in its query string.
+        let resp = req.send().await.map_err(|e| Problem::from_reqwest(e.without_url()))?;
         let status = resp.status();
         if status == StatusCode::PRECONDITION_FAILED {
-            return Err(Failure::Fatal("the file changed on the server during the run (its ETag differs)".into()));
+            return Err(fatal("the file changed on the server during the run (its ETag differs)"));
         }
         if status == StatusCode::OK {
-            return Err(Failure::Fatal(
+            return Err(fatal(
                 "the server does not answer range requests (it sent the whole file); the local engine reads \
-                 remote rasters by range, as Cloud-Optimized GeoTIFFs are served"
-                    .into(),
+                 remote rasters by range, as Cloud-Optimized GeoTIFFs are served",
             ));
         }
         if status != StatusCode::PARTIAL_CONTENT {
-            let m = format!("HTTP {status}");
-            let transient = status.is_server_error()
-                || status == StatusCode::TOO_MANY_REQUESTS
-                || status == StatusCode::REQUEST_TIMEOUT;
-            return Err(if transient { Failure::Transient(m) } else { Failure::Fatal(m) });
+            let headers = resp.headers().clone();
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(Problem::from_response(status.as_u16(), &headers, &body));
         }
         // `Content-Range: bytes first-last/total`.
         let range = resp.headers().get(CONTENT_RANGE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
@@ -158,38 +148,25 @@ impl HttpSource {
             Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?, total.parse::<u64>().ok()?))
         });
         let Some((first, end, total)) = parsed else {
-            return Err(Failure::Fatal(format!("the server answered a range request with `Content-Range: {range}`")));
+            return Err(fatal(&format!("the server answered a range request with `Content-Range: {range}`")));
         };
         if first != offset {
-            return Err(Failure::Fatal(format!("asked for bytes from {offset}, the server sent them from {first}")));
+            return Err(fatal(&format!("asked for bytes from {offset}, the server sent them from {first}")));
         }
         let etag = resp.headers().get(ETAG).cloned();
-        let body = resp.bytes().await.map_err(|e| Failure::Transient(describe(e)))?;
+        let body = resp.bytes().await.map_err(|e| Problem::from_reqwest(e.without_url()))?;
         let want = (end + 1).saturating_sub(first);
         if body.len() as u64 != want {
-            return Err(Failure::Transient(format!("received {} bytes of {want}", body.len())));
+            return Err(Problem::transport(TransportKind::Body, &format!("received {} bytes of {want}", body.len())));
         }
         self.read.fetch_add(body.len() as u64, Ordering::Relaxed);
         Ok((body.to_vec(), total, etag))
     }
 }
 
-enum Failure {
-    Transient(String),
-    Fatal(String),
-}
-
-fn describe(e: reqwest::Error) -> String {
-    // Without the URL: it may carry a token in its query string.
-    let e = e.without_url();
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
+/// A failure retrying cannot fix (no HTTP status: [`crate::net::classify`] calls it fatal).
+fn fatal(message: &str) -> Problem {
+    Problem { message: message.to_string(), ..Problem::default() }
 }
 
 impl ByteSource for HttpSource {

@@ -270,7 +270,7 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
     // The table, in site-file order.
     let tw = Instant::now();
     let mut writer = TableWriter::create(spec, &pipeline.output.path).map_err(LocalError::Output)?;
-    let with_geometry = pipeline.output.format == crate::pipeline::OutputFormatName::Geojson;
+    let with_geometry = pipeline.output.geometry != crate::pipeline::OutputGeometryName::None;
     let (mut sbuf, mut rbuf) = (Vec::new(), Vec::new());
     let spill_error =
         |e: std::io::Error| LocalError::Output(TableError::Io { path: pipeline.output.path.clone(), source: e });
@@ -446,7 +446,7 @@ fn manifest(
     m
 }
 
-/// GeoJSON geometry of a site (for GeoJSON tables).
+/// GeoJSON geometry of a site (for tables with geometries).
 fn geometry(site: &Site) -> Value {
     let ring = |r: &Vec<[f64; 2]>| Value::Array(r.iter().map(|p| serde_json::json!([p[0], p[1]])).collect());
     let poly = |p: &Vec<Vec<[f64; 2]>>| Value::Array(p.iter().map(ring).collect());

@@ -5,8 +5,10 @@ pub mod drive;
 pub mod eecsv;
 pub mod fetch;
 pub mod gcs;
+pub mod geometry;
 pub mod manifest;
 pub mod merge;
+pub mod parquet;
 pub mod table;
 
 use serde::Serialize;
