@@ -75,5 +75,6 @@ pub mod classifier;
 pub mod compute;
 pub mod image;
 pub mod planner;
+pub mod probe;
 
 pub use planner::{Plan, Planner, Summary};
