@@ -315,6 +315,16 @@ fn wide_column(b: &Builder, name: &str) -> Result<WideColumn, ReadError> {
 pub fn read(pipeline: &Pipeline, path: &Path) -> Result<Table, ReadError> {
     let file =
         std::fs::File::open(path).map_err(|e| ReadError(format!("cannot read the table `{}`: {e}", path.display())))?;
+    let mut magic = [0u8; 4];
+    if std::io::Read::read_exact(&mut &file, &mut magic).is_ok() && &magic == b"PAR1" {
+        return Err(ReadError(format!(
+            "{}: the report does not read Parquet tables yet; write the table as csv or geojson \
+             (`output.format`), or pass `--table` with a CSV of the same run",
+            path.display()
+        )));
+    }
+    let file =
+        std::fs::File::open(path).map_err(|e| ReadError(format!("cannot read the table `{}`: {e}", path.display())))?;
     let mut head = [0u8; 1];
     let is_json = {
         use std::io::Read;
