@@ -289,7 +289,7 @@ fn oversized_diag(pipeline: &Pipeline, site: &Site, bytes: usize, budget: usize)
         let mut d = Diagnostic::error(Code::PlanSiteTooLarge, msg).with_help(help);
         if let SiteLocation::File(path) = &pipeline.sites.location {
             let name = path.display().to_string();
-            if self.pipeline.sites.format != crate::pipeline::SiteFormatName::Geojson {
+            if pipeline.sites.format != crate::pipeline::SiteFormatName::Geojson {
                 // A file without a FeatureCollection to point into: name the feature.
                 let label = format!("site `{}`: {bytes} bytes", site.id);
                 return d.in_record(name, &format!("feature {}", site.index), Some(&label));

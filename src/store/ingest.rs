@@ -53,12 +53,11 @@ pub fn numeric_id(s: &str) -> Option<String> {
     }
 }
 
-/// The cells a row holds for the chunk's parts: (part, year index, measure, value), or the first column
-/// that cannot be read.
-fn read_row(
-    parts: &[Part],
-    cell: &dyn Fn(&str) -> Cell,
-) -> Result<Vec<(usize, usize, String, CellValue)>, (String, String)> {
+/// One cell read from a row: (part, year index, measure, value).
+type RowCell = (usize, usize, String, CellValue);
+
+/// The cells a row holds for the chunk's parts, or the first column that cannot be read (its name and why).
+fn read_row(parts: &[Part], cell: &dyn Fn(&str) -> Cell) -> Result<Vec<RowCell>, (String, String)> {
     let mut out = Vec::new();
     for (pi, part) in parts.iter().enumerate() {
         let kind =
