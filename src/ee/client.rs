@@ -1,14 +1,17 @@
-//! HTTP calls to the Earth Engine REST API v1, with timeouts and retries.
+//! HTTP calls to the Earth Engine REST API v1, with timeouts, retries and (for interactive requests) a rate.
 //!
 //! Retries: exponential backoff with FULL jitter (sleep a uniform random time in `[0, min(cap, base·2ⁿ)]`),
 //! at least as long as a `Retry-After` header asks, on every failure [`classify`] calls transient (429, 5xx,
 //! resets, timeouts). A submission is retried only when its body carries a `requestId`: Earth Engine starts at
-//! most one task per request id, so a retry can never create a second task.
+//! most one task per request id, so a retry can never create a second task. `table:computeFeatures` has no side
+//! effects and is always retried; a client configured with [`ClientConfig::requests_per_second`] sends every
+//! HTTP attempt (retries and pages included) through a token bucket (`governor`'s GCRA).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -68,6 +71,8 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// `operations.list` page size (the Python client uses 500).
     pub page_size: u32,
+    /// At most this many HTTP requests per second (a token bucket; interactive requests), or unlimited.
+    pub requests_per_second: Option<u32>,
 }
 
 impl ClientConfig {
@@ -80,6 +85,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             page_size: 500,
+            requests_per_second: None,
         }
     }
 }
@@ -93,6 +99,8 @@ pub struct CallCounts {
     pub cancel: AtomicU64,
     /// HTTP attempts beyond the first of each call.
     pub retries: AtomicU64,
+    /// Synchronous computations (`table:computeFeatures` pages).
+    pub compute: AtomicU64,
 }
 
 impl CallCounts {
@@ -126,7 +134,36 @@ pub struct Client {
     http: reqwest::Client,
     cfg: Arc<ClientConfig>,
     counts: Arc<CallCounts>,
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
 }
+
+/// One `table:computeFeatures` request as geepipe sends it (the body without `pageToken`).
+#[derive(Debug, Clone)]
+pub struct ComputeRequest {
+    /// `{expression, pageSize, workloadTag?}`.
+    pub body: Value,
+}
+
+/// Every page of one computation, and what it took.
+#[derive(Debug, Clone, Default)]
+pub struct ComputedFeatures {
+    /// The features of every page, in order.
+    pub features: Vec<Value>,
+    pub pages: u32,
+    /// Bytes of the response bodies.
+    pub bytes: u64,
+}
+
+/// The bucket of a rate: `rate` tokens per second, bursts of a tenth of a second's worth (at least 1), so no
+/// second ever sees much more than `rate` requests.
+fn rate_limiter(rate: u32) -> Option<DefaultDirectRateLimiter> {
+    let per_second = std::num::NonZeroU32::new(rate)?;
+    let burst = std::num::NonZeroU32::new((rate / 10).max(1))?;
+    Some(RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)))
+}
+
+/// Pages followed for one computation before giving up (1,000 features each: far more than a chunk holds).
+const MAX_PAGES: u32 = 10_000;
 
 /// Installs ring as rustls' crypto provider (once per process; later calls are no-ops).
 pub fn install_crypto() {
@@ -145,7 +182,8 @@ impl Client {
                 call: "client",
                 problem: Problem::transport(TransportKind::Builder, &e.to_string()),
             })?;
-        Ok(Client { http, cfg: Arc::new(cfg), counts: Arc::new(CallCounts::default()) })
+        let limiter = cfg.requests_per_second.and_then(rate_limiter).map(Arc::new);
+        Ok(Client { http, cfg: Arc::new(cfg), counts: Arc::new(CallCounts::default()), limiter })
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -213,6 +251,52 @@ impl Client {
         }
     }
 
+    /// `table:computeFeatures`: the features an expression evaluates to, every page (`pageSize` per page).
+    /// Synchronous and without side effects, so transient failures are retried.
+    pub async fn compute_features(&self, expression: &Value, page_size: u32) -> Result<Vec<Value>, EeError> {
+        let req = ComputeRequest { body: serde_json::json!({"expression": expression, "pageSize": page_size}) };
+        let mut requests = 0;
+        self.compute_features_paged(&req, &mut requests).await.map(|c| c.features)
+    }
+
+    /// `table:computeFeatures` for `req`, following `nextPageToken` to the last page. `requests` counts every
+    /// HTTP attempt (pages and retries), also when the call fails. A timeout is [`Class::TooBig`] (see
+    /// [`Problem::computation`]).
+    pub async fn compute_features_paged(
+        &self,
+        req: &ComputeRequest,
+        requests: &mut u32,
+    ) -> Result<ComputedFeatures, EeError> {
+        const CALL: &str = "table.computeFeatures";
+        let url = self.url(&format!("{}/table:computeFeatures", self.project_path()));
+        let mut out = ComputedFeatures::default();
+        let mut body = req.body.clone();
+        loop {
+            self.counts.compute.fetch_add(1, Ordering::Relaxed);
+            let (v, bytes) = self.send_counted(CALL, Method::POST, url.clone(), Some(&body), true, true, requests).await?;
+            out.pages += 1;
+            out.bytes += bytes;
+            let unexpected = |what: &str| EeError {
+                call: CALL,
+                problem: Problem::transport(TransportKind::Body, &format!("unexpected response: {what}")),
+            };
+            match v.get("features") {
+                Some(Value::Array(f)) => out.features.extend(f.iter().cloned()),
+                None | Some(Value::Null) => {}
+                Some(_) => return Err(unexpected("`features` is not a list")),
+            }
+            match v.get("nextPageToken").and_then(Value::as_str) {
+                Some(t) if !t.is_empty() => {
+                    if out.pages >= MAX_PAGES {
+                        return Err(unexpected(&format!("more than {MAX_PAGES} pages")));
+                    }
+                    body["pageToken"] = Value::String(t.to_string());
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// `operations.cancel` (asynchronous: the state becomes CANCELLING).
     pub async fn cancel_operation(&self, name: &str) -> Result<(), EeError> {
         self.counts.cancel.fetch_add(1, Ordering::Relaxed);
@@ -237,13 +321,35 @@ impl Client {
         body: Option<&Value>,
         retry: bool,
     ) -> Result<Value, EeError> {
+        let mut attempts = 0;
+        self.send_counted(call, method, url, body, retry, false, &mut attempts).await.map(|(v, _)| v)
+    }
+
+    /// [`Client::send`] that adds its HTTP attempts to `attempts` and returns the response's size;
+    /// `computation` marks failures of a synchronous computation ([`Problem::computation`]).
+    #[allow(clippy::too_many_arguments)]
+    async fn send_counted(
+        &self,
+        call: &'static str,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        retry: bool,
+        computation: bool,
+        attempts: &mut u32,
+    ) -> Result<(Value, u64), EeError> {
         let mut attempt = 0u32;
         loop {
+            if let Some(l) = &self.limiter {
+                l.until_ready().await;
+            }
+            *attempts += 1;
             let result = self.send_once(call, method.clone(), url.clone(), body).await;
-            let err = match result {
+            let mut err = match result {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
+            err.problem.computation = computation;
             attempt += 1;
             if !retry || attempt >= self.cfg.retry.max_attempts || err.class() != Class::Transient {
                 return Err(err);
@@ -261,7 +367,7 @@ impl Client {
         method: Method,
         url: Url,
         body: Option<&Value>,
-    ) -> Result<Value, EeError> {
+    ) -> Result<(Value, u64), EeError> {
         let mut req = self
             .http
             .request(method, url)
@@ -285,12 +391,13 @@ impl Client {
         let bytes = resp.bytes().await.map_err(|e| EeError { call, problem: transport_problem(&e) })?;
         if status.is_success() {
             if bytes.is_empty() {
-                return Ok(Value::Object(Default::default()));
+                return Ok((Value::Object(Default::default()), 0));
             }
-            return serde_json::from_slice(&bytes).map_err(|e| EeError {
+            let v = serde_json::from_slice(&bytes).map_err(|e| EeError {
                 call,
                 problem: Problem::transport(TransportKind::Body, &format!("response is not JSON: {e}")),
-            });
+            })?;
+            return Ok((v, bytes.len() as u64));
         }
         let mut problem = error_problem(status, &bytes);
         problem.retry_after = retry_after;

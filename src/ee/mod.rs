@@ -1,4 +1,5 @@
-//! The Earth Engine REST client: exports, operations get/list/cancel, authentication, retries.
+//! The Earth Engine REST client: exports, operations get/list/cancel, synchronous computations
+//! (`table:computeFeatures`), authentication, retries, request rate.
 //!
 //! - [`auth`]: where the bearer token comes from (gcp_auth's provider chain, or a static token / none for an
 //!   emulator); tokens are wrapped so they can never be printed.
@@ -15,12 +16,15 @@ use serde_json::Value;
 
 pub use auth::{Auth, AuthError};
 pub use classify::{classify, Class, Problem, Scope, TransportKind};
-pub use client::{CallCounts, Client, ClientConfig, EeError, RetryPolicy};
+pub use client::{CallCounts, Client, ClientConfig, ComputeRequest, ComputedFeatures, EeError, RetryPolicy};
 
 /// The scope geepipe asks tokens for.
 pub const EE_SCOPE: &str = "https://www.googleapis.com/auth/earthengine";
 /// The real service.
 pub const DEFAULT_BASE_URL: &str = "https://earthengine.googleapis.com";
+/// The high-volume endpoint: same API, more requests in parallel, for many small programmatic requests
+/// (developers.google.com/earth-engine/cloud/highvolume). Interactive mode sends `table:computeFeatures` here.
+pub const DEFAULT_HIGHVOLUME_URL: &str = "https://earthengine-highvolume.googleapis.com";
 
 /// A long-running operation (an export task), as returned by exports, `operations.get` and `operations.list`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -178,6 +178,7 @@ pub fn target_from_json(v: &Value) -> Option<Target> {
         "drive" => Target::Drive { folder: s("folder")?, prefix: s("prefix")? },
         "asset" => Target::Asset { name: s("name")? },
         "bigquery" => Target::Bigquery { table: s("table")? },
+        "none" => Target::None,
         _ => return None,
     })
 }

@@ -391,6 +391,9 @@ impl Planner {
                 // The local destination never reaches the planner (refused in `new`); keep a file target.
                 Target::Drive { folder: String::new(), prefix: file_prefix }
             }
+            // No `export` section: the body is never sent as an export; interactive requests are made from
+            // its expression and selectors (`crate::plan::interactive`).
+            Destination::None => Target::None,
         };
         let body = Value::Object(body);
         Task {

@@ -320,6 +320,8 @@ pub async fn fetch(
 
     for c in chunks {
         match &c.target {
+            // A chunk without a destination was computed interactively (merged from the result store).
+            Target::None => {}
             Target::Asset { name } => {
                 out.elsewhere.push(Elsewhere::Asset { chunk_id: c.chunk_id.clone(), name: name.clone() });
             }
