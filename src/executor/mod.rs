@@ -16,8 +16,17 @@
 //! Resuming (a new run on an existing journal): chunks with an operation are adopted and watched;
 //! `submitting` chunks (intent written, response maybe lost) are sent again with the SAME request id, which
 //! Earth Engine deduplicates, so no chunk ever gets two tasks; `planned` chunks are submitted normally.
+//!
+//! Interactive chunks (mode `interactive`) are computed first, by [`interactive`] (synchronous requests,
+//! results stored as they arrive); the batch loop above then runs the batch chunks, including any the
+//! interactive phase moved to batch. `geepipe cancel` during a run creates [`Settings::cancel_file`]: the run
+//! stops sending, cancels its live tasks and marks every chunk not done cancelled.
+//!
+//! This file is over 600 lines because the batch loop's duties share the executor's state; the interactive
+//! phase, events and progress live in their own files.
 
 pub mod events;
+pub mod interactive;
 pub mod progress;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -29,11 +38,12 @@ use serde::Serialize;
 use sha2::Digest;
 
 pub use events::{Counts, Event, JsonLines, Observer, Recorder};
+pub use interactive::Interactive;
 pub use progress::Progress;
 
 use crate::ee::{self, Class, Client, EeError, Operation, Problem, Scope, State};
 use crate::journal::{self, ChunkRow, ChunkState, Journal, JournalError};
-use crate::plan::{ChunkPlanner, Task};
+use crate::plan::{ChunkPlanner, RunMode, Task};
 
 /// How the executor behaves.
 #[derive(Debug, Clone)]
@@ -54,6 +64,8 @@ pub struct Settings {
     pub retry_finished_failures: bool,
     /// Consecutive rounds in which every call failed transiently before giving up (Earth Engine unreachable).
     pub max_unreachable_rounds: u32,
+    /// When this file appears (`geepipe cancel` while the run holds the journal), stop sending and cancel.
+    pub cancel_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -68,6 +80,7 @@ impl Default for Settings {
             deadline: None,
             retry_finished_failures: true,
             max_unreachable_rounds: 10,
+            cancel_file: None,
         }
     }
 }
@@ -141,6 +154,9 @@ pub enum ExecError {
     Ee(EeError),
     #[error("the journal {} has no plan yet: nothing was submitted for this pipeline (run `geepipe run` first)", .0.display())]
     NoPlan(std::path::PathBuf),
+    /// An interactive result could not be written to disk.
+    #[error("{0}")]
+    Store(String),
 }
 
 /// The request id of attempt `attempt` (1-based) of a chunk whose planned id is `base`: the planned id for
@@ -232,6 +248,8 @@ pub struct Executor {
     /// Failed resends per `submitting` chunk; after [`MAX_RESENDS`] the chunk is parked for this run
     /// (it stays `submitting` in the journal, so a later run resends the same request id).
     resend_failures: HashMap<usize, u32>,
+    /// How interactive chunks are computed (`None`: they are left as they are).
+    interactive: Option<Interactive>,
 }
 
 /// Resends of one `submitting` chunk per run before it is parked.
@@ -271,7 +289,50 @@ impl Executor {
             unreachable_rounds: 0,
             conflicts: HashSet::new(),
             resend_failures: HashMap::new(),
+            interactive: None,
         })
+    }
+
+    /// Like [`Executor::new`], recording a new plan with every chunk computed in `mode`.
+    pub fn with_plan_mode(
+        client: Client,
+        mut journal: Journal,
+        tasks: Vec<Task>,
+        mode: RunMode,
+        planner: Arc<dyn ChunkPlanner>,
+        settings: Settings,
+    ) -> Result<Executor, ExecError> {
+        if !journal.has_plan()? {
+            journal.record_plan_as(&tasks, mode)?;
+        }
+        Executor::new(client, journal, None, planner, settings)
+    }
+
+    /// Computes interactive chunks with `i` (without it they are left as they are).
+    pub fn interactive(&mut self, i: Interactive) {
+        self.interactive = Some(i);
+    }
+
+    /// Sets the mode of every chunk not sent yet (a rerun whose mode differs from the journal's plan).
+    /// Returns how many changed.
+    pub fn set_unsent_mode(&mut self, mode: RunMode) -> Result<usize, ExecError> {
+        let changed: Vec<usize> = (0..self.rows.len())
+            .filter(|&i| {
+                let r = &self.rows[i];
+                r.mode != mode && matches!(r.state, ChunkState::Planned | ChunkState::Failed | ChunkState::Cancelled)
+                    && r.operation.is_none()
+            })
+            .collect();
+        for &i in &changed {
+            self.rows[i].mode = mode;
+        }
+        self.save(&changed)?;
+        Ok(changed.len())
+    }
+
+    /// Says which mode the run uses and why (the first event observers see after `started`).
+    pub fn announce_mode(&mut self, mode: RunMode, reason: &str) {
+        self.emit(Event::Mode { mode: mode.as_str().into(), reason: reason.to_string() });
     }
 
     pub fn observe(&mut self, o: Box<dyn Observer>) {
@@ -355,10 +416,10 @@ impl Executor {
             }
             self.save(&again)?;
         }
-        self.queue = (0..self.rows.len()).filter(|&i| self.rows[i].state == ChunkState::Planned).collect();
+        let planned = self.rows.iter().filter(|r| r.state == ChunkState::Planned).count();
         let now = Instant::now();
         for (i, r) in self.rows.iter().enumerate() {
-            if r.state.is_active() {
+            if r.state.is_active() && r.mode == RunMode::Batch {
                 self.seen_active.insert(i, now);
             }
         }
@@ -367,10 +428,39 @@ impl Executor {
             chunks: c.total,
             done: c.done(),
             active: self.active(),
-            to_submit: self.queue.len(),
+            to_submit: planned,
             resumed,
         });
+        let outcome = self.phases(&stop).await?;
+        let c = outcome.counts;
+        self.emit(Event::Finished {
+            succeeded: c.succeeded,
+            failed: c.failed,
+            cancelled: c.cancelled,
+            remaining: outcome.remaining(),
+        });
+        for o in &mut self.observers {
+            o.finish(&c);
+        }
+        Ok(outcome)
+    }
 
+    /// The interactive chunks, then the batch chunks.
+    async fn phases(&mut self, stop: &Stop) -> Result<Outcome, ExecError> {
+        if let Some(o) = self.run_interactive(stop).await? {
+            return Ok(o);
+        }
+        self.queue = (0..self.rows.len())
+            .filter(|&i| self.rows[i].state == ChunkState::Planned && self.rows[i].mode == RunMode::Batch)
+            .collect();
+        if !self.rows.iter().any(|r| r.mode == RunMode::Batch && !r.state.is_final()) {
+            return Ok(self.outcome_with(|_| {}));
+        }
+        self.run_batch(stop).await
+    }
+
+    /// The batch loop (see the module doc).
+    async fn run_batch(&mut self, stop: &Stop) -> Result<Outcome, ExecError> {
         // Learn the project's queue and adopt live operations before submitting anything.
         let mut ops = self.poll().await?;
         self.adopt_submitting(&ops).await?;
@@ -379,6 +469,10 @@ impl Executor {
         let outcome = loop {
             if stop.is_set() {
                 break self.outcome_with(|o| o.interrupted = true);
+            }
+            if self.cancel_requested() {
+                self.cancel_in_run().await?;
+                break self.outcome_with(|_| {});
             }
             if self.settings.deadline.is_some_and(|d| Instant::now() >= d) {
                 break self.outcome_with(|o| o.timed_out = true);
@@ -419,17 +513,39 @@ impl Executor {
                 (sleep.mul_f64(1.5)).clamp(self.settings.poll_min, self.settings.poll_max)
             };
         };
-        let c = outcome.counts;
-        self.emit(Event::Finished {
-            succeeded: c.succeeded,
-            failed: c.failed,
-            cancelled: c.cancelled,
-            remaining: outcome.remaining(),
-        });
-        for o in &mut self.observers {
-            o.finish(&c);
-        }
         Ok(outcome)
+    }
+
+    /// Whether `geepipe cancel` asked this run to stop.
+    fn cancel_requested(&self) -> bool {
+        self.settings.cancel_file.as_ref().is_some_and(|f| f.exists())
+    }
+
+    /// `geepipe cancel` during the run: cancels this run's live tasks, marks every chunk not done cancelled,
+    /// and removes the request.
+    async fn cancel_in_run(&mut self) -> Result<(), ExecError> {
+        let live: Vec<usize> = (0..self.rows.len()).filter(|&i| !self.rows[i].state.is_final()).collect();
+        for &i in &live {
+            if let Some(name) = self.rows[i].operation.clone().filter(|_| self.rows[i].state.is_active()) {
+                match self.client.cancel_operation(&name).await {
+                    Ok(()) => {}
+                    Err(e) if e.problem.http_status == Some(404) => {}
+                    Err(e) => tracing::warn!(error = %e, "operations.cancel"),
+                }
+            }
+            let r = &mut self.rows[i];
+            r.state = ChunkState::Cancelled;
+            r.error = Some("cancelled by `geepipe cancel`".into());
+            r.error_class = Some("cancelled".into());
+            r.ended_at = Some(journal::now());
+            let chunk = r.chunk_id.clone();
+            self.save(&[i])?;
+            self.emit(Event::Cancelled { chunk });
+        }
+        if let Some(f) = &self.settings.cancel_file {
+            let _ = std::fs::remove_file(f);
+        }
+        Ok(())
     }
 
     fn outcome_with(&self, f: impl FnOnce(&mut Outcome)) -> Outcome {
@@ -825,7 +941,7 @@ impl Executor {
                 new_idx.push(existing);
                 continue;
             }
-            let row = ChunkRow::from_task(t, seq + 1 + k as i64, Some(&parent));
+            let row = ChunkRow { mode: self.rows[i].mode, ..ChunkRow::from_task(t, seq + 1 + k as i64, Some(&parent)) };
             self.index.insert(row.chunk_id.clone(), self.rows.len());
             new_idx.push(self.rows.len());
             self.rows.push(row);

@@ -75,7 +75,10 @@ pub trait ChunkPlanner: Send + Sync {
 
 pub mod classifier;
 pub mod compute;
+pub mod estimate;
 pub mod image;
+pub mod interactive;
 pub mod planner;
 
+pub use estimate::{Decision, Estimate, RunMode};
 pub use planner::{Plan, Planner, Summary};
