@@ -320,7 +320,7 @@ fn cancel_cancels_every_live_task() {
     assert_eq!(r.rows.iter().filter(|row| row.operation.is_some()).count(), 5);
     let (ops, unsent) = rt().block_on(async {
         let mut j = Journal::open(&journal, "test", "hash").unwrap();
-        executor::cancel_all(&client(&ee.base_url(), Some("test-token")), &mut j).await.unwrap()
+        executor::cancel_all(Some(&client(&ee.base_url(), Some("test-token"))), &mut j).await.unwrap()
     });
     assert_eq!((ops, unsent), (5, 3));
     ee.advance(Duration::from_secs(5));

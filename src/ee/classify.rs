@@ -342,9 +342,13 @@ mod tests {
         assert_eq!(classify(&slow), TooBig);
         let reset = Problem { computation: true, ..Problem::transport(TransportKind::Reset, "reset") };
         assert_eq!(classify(&reset), Transient);
-        let busy = Problem { computation: true, ..Problem::http(429, Some("RESOURCE_EXHAUSTED"), "Too many concurrent aggregations.") };
+        let busy = Problem {
+            computation: true,
+            ..Problem::http(429, Some("RESOURCE_EXHAUSTED"), "Too many concurrent aggregations.")
+        };
         assert_eq!(classify(&busy), Transient);
-        let timed_out = Problem { computation: true, ..Problem::http(400, Some("INVALID_ARGUMENT"), "Computation timed out.") };
+        let timed_out =
+            Problem { computation: true, ..Problem::http(400, Some("INVALID_ARGUMENT"), "Computation timed out.") };
         assert_eq!(classify(&timed_out), TooBig);
     }
 

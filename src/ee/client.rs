@@ -273,7 +273,8 @@ impl Client {
         let mut body = req.body.clone();
         loop {
             self.counts.compute.fetch_add(1, Ordering::Relaxed);
-            let (v, bytes) = self.send_counted(CALL, Method::POST, url.clone(), Some(&body), true, true, requests).await?;
+            let (v, bytes) =
+                self.send_counted(CALL, Method::POST, url.clone(), Some(&body), true, true, requests).await?;
             out.pages += 1;
             out.bytes += bytes;
             let unexpected = |what: &str| EeError {

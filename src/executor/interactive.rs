@@ -58,7 +58,6 @@ impl Executor {
         self.rows.iter().any(|r| r.mode == RunMode::Interactive && !r.state.is_final())
     }
 
-
     /// Checks stored results and chunks left in flight by an earlier run (see the module doc).
     fn resume_interactive(&mut self, store: &Store) -> Result<(), ExecError> {
         for i in 0..self.rows.len() {
@@ -193,7 +192,11 @@ impl Executor {
         i: usize,
         cfg: &Interactive,
     ) -> Result<Option<futures::future::BoxFuture<'static, Answer>>, ExecError> {
-        let body = match crate::plan::interactive::compute_body(&self.rows[i].body, cfg.page_size, cfg.workload_tag.as_deref()) {
+        let body = match crate::plan::interactive::compute_body(
+            &self.rows[i].body,
+            cfg.page_size,
+            cfg.workload_tag.as_deref(),
+        ) {
             Ok(b) => b,
             Err(e) => {
                 self.failed(i, Class::Fatal(Scope::Chunk), format!("cannot make the interactive request: {e}"))?;
@@ -241,7 +244,11 @@ impl Executor {
             computed_at: crate::results::manifest::now(),
         };
         let stored = cfg.store.write(&meta, &computed.features).map_err(|e| {
-            ExecError::Store(format!("cannot store the result of chunk {} in {}: {e}", meta.chunk, cfg.store.dir().display()))
+            ExecError::Store(format!(
+                "cannot store the result of chunk {} in {}: {e}",
+                meta.chunk,
+                cfg.store.dir().display()
+            ))
         })?;
         let r = &mut self.rows[i];
         r.state = ChunkState::Succeeded;
@@ -325,7 +332,8 @@ impl Executor {
         self.journal.set_meta("mode", RunMode::Batch.as_str())?;
         if !reason.is_empty() || !moved.is_empty() {
             let chunks = moved.iter().map(|&i| self.rows[i].chunk_id.clone()).collect();
-            let reason = if reason.is_empty() { "halves of chunks split after the move to batch".into() } else { reason };
+            let reason =
+                if reason.is_empty() { "halves of chunks split after the move to batch".into() } else { reason };
             self.journal.set_meta("mode_reason", &reason)?;
             self.emit(Event::MovedToBatch { chunks, reason });
         }

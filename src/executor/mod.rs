@@ -193,6 +193,12 @@ pub struct TaskStatus {
     pub operation: Option<String>,
     pub request_id: String,
     pub parent: Option<String>,
+    /// `batch` (an export task) or `interactive` (requests).
+    pub mode: RunMode,
+    /// HTTP requests of an interactive chunk (pages and retries).
+    pub requests: u32,
+    /// An interactive chunk's stored result, relative to the journal's folder.
+    pub result: Option<String>,
 }
 
 impl TaskStatus {
@@ -211,6 +217,9 @@ impl TaskStatus {
             operation: r.operation.clone(),
             request_id: r.request_id.clone(),
             parent: r.parent.clone(),
+            mode: r.mode,
+            requests: r.requests,
+            result: r.result.clone(),
         }
     }
 }
@@ -319,7 +328,8 @@ impl Executor {
         let changed: Vec<usize> = (0..self.rows.len())
             .filter(|&i| {
                 let r = &self.rows[i];
-                r.mode != mode && matches!(r.state, ChunkState::Planned | ChunkState::Failed | ChunkState::Cancelled)
+                r.mode != mode
+                    && matches!(r.state, ChunkState::Planned | ChunkState::Failed | ChunkState::Cancelled)
                     && r.operation.is_none()
             })
             .collect();
@@ -964,11 +974,15 @@ impl Executor {
     }
 }
 
-/// Cancels every live task of a journal (`geepipe cancel`); chunks never submitted are marked cancelled.
+/// Cancels every live task of a journal (`geepipe cancel`); chunks never submitted (and interactive chunks not
+/// computed) are marked cancelled. `client` is needed only when some chunk has (or may have) a task.
 /// Returns (cancelled operations, chunks marked cancelled without a task).
-pub async fn cancel_all(client: &Client, journal: &mut Journal) -> Result<(usize, usize), ExecError> {
+pub async fn cancel_all(client: Option<&Client>, journal: &mut Journal) -> Result<(usize, usize), ExecError> {
     let mut rows = journal.chunks()?;
-    let ops = client.list_operations().await.map_err(ExecError::Ee)?;
+    let ops = match client {
+        Some(c) => c.list_operations().await.map_err(ExecError::Ee)?,
+        None => Vec::new(),
+    };
     let mut cancelled_ops = 0;
     let mut unsent = 0;
     for r in rows.iter_mut() {
@@ -988,7 +1002,7 @@ pub async fn cancel_all(client: &Client, journal: &mut Journal) -> Result<(usize
         match name {
             Some(n) => {
                 let live = ops.iter().find(|o| o.name == n).map(|o| o.state().is_active()).unwrap_or(true);
-                if live {
+                if let (true, Some(client)) = (live, client) {
                     match client.cancel_operation(&n).await {
                         Ok(()) => cancelled_ops += 1,
                         Err(e) if e.problem.http_status == Some(404) => {}

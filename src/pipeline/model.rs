@@ -151,11 +151,21 @@ impl Export {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "to", rename_all = "lowercase")]
 pub enum Destination {
-    Drive { folder: String },
-    Gcs { bucket: String },
-    Asset { folder: String },
-    Bigquery { table: String },
-    Local { folder: PathBuf },
+    Drive {
+        folder: String,
+    },
+    Gcs {
+        bucket: String,
+    },
+    Asset {
+        folder: String,
+    },
+    Bigquery {
+        table: String,
+    },
+    Local {
+        folder: PathBuf,
+    },
     /// No `export` section: results come only from interactive requests (batch mode is impossible).
     None,
 }

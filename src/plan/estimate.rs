@@ -112,7 +112,8 @@ pub fn estimate(pipeline: &Pipeline, sites: &[Site]) -> Estimate {
         .iter()
         .map(|l| {
             let scale = pipeline.reduce.scale.or(l.scale).filter(|s| *s > 0.0).unwrap_or(DEFAULT_SCALE_M);
-            let is_static = l.image.as_ref().is_some_and(|i| !crate::expr::template::mentions(i, &["year", "next_year"]));
+            let is_static =
+                l.image.as_ref().is_some_and(|i| !crate::expr::template::mentions(i, &["year", "next_year"]));
             let years = if is_static { 1.0 } else { l.years.len() as f64 };
             let images = if l.image.as_ref().is_some_and(reads_collection) { COMPOSITE_IMAGES_PER_YEAR } else { 1.0 };
             let bands = match l.kind {
@@ -138,7 +139,8 @@ pub fn estimate(pipeline: &Pipeline, sites: &[Site]) -> Estimate {
         .layers
         .iter()
         .map(|l| {
-            let is_static = l.image.as_ref().is_some_and(|i| !crate::expr::template::mentions(i, &["year", "next_year"]));
+            let is_static =
+                l.image.as_ref().is_some_and(|i| !crate::expr::template::mentions(i, &["year", "next_year"]));
             if is_static {
                 1
             } else {
@@ -325,6 +327,35 @@ pub fn decide(pipeline: &Pipeline, sites: Option<&[Site]>) -> Decision {
     }
 }
 
+/// Plans `pipeline` for the mode it runs in: the planner (its chunks sized for interactive requests when the
+/// run is interactive) and the decision. `auto` choosing batch without an `export` section is an error.
+pub fn sized_planner(pipeline: &Pipeline) -> Result<(super::Planner, Decision), Vec<crate::diag::Diagnostic>> {
+    use crate::diag::{Code, Diagnostic};
+    let planner = super::Planner::new(pipeline)?;
+    let sites = matches!(pipeline.sites.location, crate::pipeline::SiteLocation::File(_)).then(|| planner.sites());
+    let decision = decide(pipeline, sites);
+    if decision.mode == RunMode::Batch && !pipeline.export.destination.exists() {
+        let d = Diagnostic::error(
+            Code::PlanNeedsExport,
+            format!("`mode: auto` chose batch export tasks ({}), but the pipeline has no `export` section", decision.reason),
+        )
+        .in_file(pipeline.source.display().to_string())
+        .with_help(
+            "add `export:` with `to: gcs` and `bucket: …` (or `to: drive` and `folder: …`), or set `mode: interactive` \
+             (or `--mode interactive`) to compute interactively anyway",
+        );
+        return Err(vec![d]);
+    }
+    match decision.sites_per_request {
+        Some(n) if decision.mode == RunMode::Interactive && n != pipeline.chunks.sites_per_task => {
+            let mut sized = pipeline.clone();
+            sized.chunks.sites_per_task = n;
+            Ok((super::Planner::new(&sized)?, decision))
+        }
+        _ => Ok((planner, decision)),
+    }
+}
+
 /// `9.3 M`, `120 k`, `3.1 G`.
 fn si(x: f64) -> String {
     let (v, unit) = if x >= 1e9 {
@@ -353,7 +384,6 @@ fn duration(s: f64) -> String {
         format!("{:.1} h", s / 3600.0)
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -92,24 +92,7 @@ impl Store {
     /// Reads a stored file: its rows and what it says about itself. With `sha256`, the file must still be the
     /// one that was stored.
     pub fn read(&self, relative: &str, sha256: Option<&str>) -> Result<(ExportTable, Meta), String> {
-        let path = self.path(relative);
-        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read the stored result {}: {e}", path.display()))?;
-        if let Some(want) = sha256 {
-            let got = hex::encode(Sha256::digest(&bytes));
-            if got != want {
-                return Err(format!(
-                    "the stored result {} changed since it was written (SHA-256 {got}, journal {want})",
-                    path.display()
-                ));
-            }
-        }
-        let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("the stored result {} is not JSON: {e}", path.display()))?;
-        let meta: Meta = serde_json::from_value(v.get("geepipe").cloned().unwrap_or(Value::Null))
-            .map_err(|e| format!("the stored result {} is not a geepipe result: {e}", path.display()))?;
-        let features = v.get("features").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-        let table = super::features::table(features).map_err(|e| format!("{}: feature {e}", path.display()))?;
-        Ok((table, meta))
+        read_file(&self.path(relative), sha256)
     }
 
     /// A whole file for `chunk` stored by a run that was killed before its journal said so: taken when it is
@@ -119,11 +102,31 @@ impl Store {
         let bytes = std::fs::read(self.path(&relative)).ok()?;
         let (_, meta) = self.read(&relative, None).ok()?;
         (meta.chunk == chunk && meta.request_id == request_id && meta.sites == sites).then(|| {
-            let stored =
-                Stored { relative, bytes: bytes.len() as u64, sha256: hex::encode(Sha256::digest(&bytes)) };
+            let stored = Stored { relative, bytes: bytes.len() as u64, sha256: hex::encode(Sha256::digest(&bytes)) };
             (stored, meta)
         })
     }
+}
+
+/// Reads the stored file at `path` (see [`Store::read`]).
+pub fn read_file(path: &Path, sha256: Option<&str>) -> Result<(ExportTable, Meta), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read the stored result {}: {e}", path.display()))?;
+    if let Some(want) = sha256 {
+        let got = hex::encode(Sha256::digest(&bytes));
+        if got != want {
+            return Err(format!(
+                "the stored result {} changed since it was written (SHA-256 {got}, journal {want})",
+                path.display()
+            ));
+        }
+    }
+    let v: Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("the stored result {} is not JSON: {e}", path.display()))?;
+    let meta: Meta = serde_json::from_value(v.get("geepipe").cloned().unwrap_or(Value::Null))
+        .map_err(|e| format!("the stored result {} is not a geepipe result: {e}", path.display()))?;
+    let features = v.get("features").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let table = super::features::table(features).map_err(|e| format!("{}: feature {e}", path.display()))?;
+    Ok((table, meta))
 }
 
 #[cfg(test)]
@@ -160,7 +163,8 @@ mod tests {
         assert_eq!(table.columns, ["site_id", "v"]);
         assert_eq!(table.rows.len(), 2);
         // No temporary file is left beside it.
-        let names: Vec<String> = std::fs::read_dir(store.dir()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let names: Vec<String> =
+            std::fs::read_dir(store.dir()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         assert_eq!(names, ["c00001.json"]);
         assert!(store.adopt("c00001", "gp-x-c00001", &["a".into(), "b".into()]).is_some());
         assert!(store.adopt("c00001", "gp-y-c00001", &["a".into(), "b".into()]).is_none());

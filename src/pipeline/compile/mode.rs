@@ -74,16 +74,31 @@ impl Cx<'_> {
             }
         };
         if let Some(n) = r.max_in_flight {
-            range(self, "max_in_flight", (1..=1000).contains(&n), "use 1 to 1000 (Earth Engine's default limit is 40 per project)");
+            range(
+                self,
+                "max_in_flight",
+                (1..=1000).contains(&n),
+                "use 1 to 1000 (Earth Engine's default limit is 40 per project)",
+            );
         }
         if let Some(n) = r.requests_per_second {
-            range(self, "requests_per_second", (1..=10_000).contains(&n), "use 1 to 10000 (Earth Engine's default is 100 per project)");
+            range(
+                self,
+                "requests_per_second",
+                (1..=10_000).contains(&n),
+                "use 1 to 10000 (Earth Engine's default is 100 per project)",
+            );
         }
         if let Some(n) = r.sites_per_request {
             range(self, "sites_per_request", (1..=100_000).contains(&n), "use at least 1 site per request");
         }
         if let Some(n) = r.page_size {
-            range(self, "page_size", (1..=1000).contains(&n), "use 1 to 1000 features per page (Earth Engine's default and largest is 1000)");
+            range(
+                self,
+                "page_size",
+                (1..=1000).contains(&n),
+                "use 1 to 1000 features per page (Earth Engine's default and largest is 1000)",
+            );
         }
         if let Some(m) = r.auto_max_minutes {
             range(self, "auto_max_minutes", m.is_finite() && m > 0.0, "give a number of minutes above 0");
