@@ -202,6 +202,10 @@ pub struct Location {
     pub file: String,
     pub line: usize,
     pub column: usize,
+    /// In a file without lines (a Shapefile, GeoPackage, FlatGeobuf or Parquet file): the feature and field,
+    /// e.g. "feature 7, field `site_id`".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
 }
 
 /// One problem found in the user's input.
@@ -219,6 +223,8 @@ pub struct Diagnostic {
     /// How many problems this diagnostic stands for in the closing count: 1, or N for an
     /// "… and N more" summary of problems not shown one by one.
     pub count: usize,
+    /// Further places in a file without lines (e.g. where a duplicate id was first used), each with its label.
+    pub notes: Vec<String>,
 }
 
 impl Diagnostic {
@@ -232,6 +238,7 @@ impl Diagnostic {
             labels: Vec::new(),
             location: None,
             count: 1,
+            notes: Vec::new(),
         }
     }
 
@@ -260,7 +267,24 @@ impl Diagnostic {
 
     /// A diagnostic about a file as a whole (no span), e.g. "file not found".
     pub fn in_file(mut self, file: impl Into<String>) -> Diagnostic {
-        self.location = Some(Location { file: file.into(), line: 0, column: 0 });
+        self.location = Some(Location { file: file.into(), line: 0, column: 0, record: None });
+        self
+    }
+
+    /// A diagnostic about one feature (and field) of a file without lines, e.g. a Shapefile record:
+    /// `place` says which ("feature 7, field `site_id`"), `label` what is there.
+    pub fn in_record(mut self, file: impl Into<String>, place: &str, label: Option<&str>) -> Diagnostic {
+        let record = match label {
+            Some(l) => format!("{place}: {l}"),
+            None => place.to_string(),
+        };
+        self.location = Some(Location { file: file.into(), line: 0, column: 0, record: Some(record) });
+        self
+    }
+
+    /// Another place in the same file without lines, with its label (see [`Diagnostic::in_record`]).
+    pub fn also_record(mut self, place: &str, label: &str) -> Diagnostic {
+        self.notes.push(format!("{place}: {label}"));
         self
     }
 
@@ -281,8 +305,12 @@ impl Diagnostic {
         };
         let span = miette::SourceSpan::from(label.span.clone());
         if let Ok(contents) = source.code.read_span(&span, 0, 0) {
-            self.location =
-                Some(Location { file: source.name.clone(), line: contents.line() + 1, column: contents.column() + 1 });
+            self.location = Some(Location {
+                file: source.name.clone(),
+                line: contents.line() + 1,
+                column: contents.column() + 1,
+                record: None,
+            });
         }
     }
 }
@@ -364,7 +392,13 @@ pub fn render(diag: &Diagnostic, opts: RenderOptions) -> String {
     let mut out = String::new();
     if diag.source.is_none() {
         if let Some(loc) = &diag.location {
-            out.push_str(&format!("  ——▶ {}\n", loc.file));
+            match &loc.record {
+                Some(r) => out.push_str(&format!("  ——▶ {}, {r}\n", loc.file)),
+                None => out.push_str(&format!("  ——▶ {}\n", loc.file)),
+            }
+            for note in &diag.notes {
+                out.push_str(&format!("  ——▶ {}, {note}\n", loc.file));
+            }
         }
     }
     // Writing into a String cannot fail.

@@ -20,6 +20,7 @@ pub mod exit;
 pub mod expr;
 pub mod journal;
 pub mod local;
+pub mod net;
 pub mod pipeline;
 pub mod plan;
 pub mod results;

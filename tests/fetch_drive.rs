@@ -14,9 +14,9 @@ use axum::Json;
 use md5::Digest as _;
 use serde_json::{json, Value};
 
+use geepipe::net::{Auth, Secret, TokenFuture, TokenSource};
 use geepipe::pipeline::Pipeline;
 use geepipe::plan::Target;
-use geepipe::results::download::{Bearer, TokenFuture, TokenSource};
 use geepipe::results::fetch::{fetch, FetchError, FetchOptions, FinishedChunk};
 use geepipe::results::merge::Missing;
 use support_gcs::truth::{self, DictStyle, SiteTruth};
@@ -189,7 +189,7 @@ impl TokenSource for FakeTokens {
     fn token<'a>(&'a self, scopes: &'a [&'a str]) -> TokenFuture<'a> {
         Box::pin(async move {
             self.scopes.lock().unwrap().extend(scopes.iter().map(|s| s.to_string()));
-            Ok(Bearer::new(TOKEN))
+            Ok(Secret::new(TOKEN))
         })
     }
 }
@@ -217,7 +217,7 @@ impl Fixture {
     fn opts(&self, base: &str, tokens: Arc<FakeTokens>) -> FetchOptions {
         let mut o = FetchOptions::new(&self.pipeline).unwrap();
         o.drive_base = url::Url::parse(base).unwrap();
-        o.tokens = Some(tokens);
+        o.auth = Auth::Source(tokens);
         o
     }
 }

@@ -309,10 +309,10 @@ fn missing_rasters_are_all_reported_and_nothing_is_written() {
 }
 
 #[test]
-fn projected_rasters_are_refused_with_their_epsg_code() {
-    use geepipe::local::geotiff::{write, Compress, Layout, Samples, Transform, WriteSpec};
+fn unsupported_projections_are_refused_naming_them() {
+    use geepipe::local::geotiff::{patch_tag, write, Compress, Layout, Samples, Transform, WriteSpec};
     let p = demo_pipeline()
-        .replace(&format!("{}/lulc_{{{{year}}}}.tif", repo_root().join("demo").display()), "utm_{{year}}.tif");
+        .replace(&format!("{}/lulc_{{{{year}}}}.tif", repo_root().join("demo").display()), "vdg_{{year}}.tif");
     let t = Test::new().file("demo-local.yaml", &p).args(["run", "demo-local.yaml"]);
     for year in 2020..=2022 {
         let spec = WriteSpec {
@@ -325,11 +325,17 @@ fn projected_rasters_are_refused_with_their_epsg_code() {
             nodata: None,
             epsg: 32723,
         };
-        write(&t.path().join(format!("utm_{year}.tif")), &spec).unwrap();
+        let path = t.path().join(format!("vdg_{year}.tif"));
+        write(&path, &spec).unwrap();
+        // A user-defined Van der Grinten projection (ProjCoordTransGeoKey 25), which proj4rs lacks.
+        patch_tag(&path, 34735, &[1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3075, 0, 1, 25]).unwrap();
     }
     let out = t.code(2);
     let flat = flat(&out.stderr);
-    assert!(flat.contains("is in EPSG:32723, a projected coordinate system"), "{flat}");
+    assert!(
+        flat.contains("the projection method Van der Grinten (ProjCoordTransGeoKey 25) is not supported"),
+        "{flat}"
+    );
     assert!(flat.contains("gdalwarp -t_srs EPSG:4326"), "{flat}");
     assert!(!out.dir.join("out").exists());
 }

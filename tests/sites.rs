@@ -583,7 +583,7 @@ fn coordinates_must_be_finite_longitude_latitude() {
            ╰────
           help: these look like projected coordinates (metres, e.g. UTM or Web Mercator); GeoJSON must be
                 WGS 84 longitude/latitude: reproject to EPSG:4326, e.g. `ogr2ogr -t_srs EPSG:4326
-                sites_wgs84.geojson sites.geojson`
+                sites_wgs84.geojson sites.geojson`, or name the CRS in `sites.crs`
         sites::coordinate-range
 
           × site `3` (features[2]) has a position [-15.8, -147.9] outside longitude/latitude range (and 3

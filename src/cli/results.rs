@@ -13,11 +13,11 @@ use clap::Args;
 use super::Global;
 use crate::exit;
 use crate::journal::{ChunkState, Journal};
+use crate::net::{Auth, GoogleTokens};
 use crate::pipeline::SiteLocation;
-use crate::pipeline::{KindName, OutputFormatName, Pipeline};
+use crate::pipeline::{KindName, OutputFormatName, OutputGeometryName, Pipeline};
 use crate::plan::RunMode;
 use crate::plan::Target;
-use crate::results::download::{GcpAuthTokens, TokenSource};
 use crate::results::fetch::{self, FetchError, FetchOptions, FetchOutcome, FinishedChunk, StoredChunk};
 use crate::results::manifest::{self, Manifest};
 use crate::results::table::{SiteResult, TableSpec, TableWriter};
@@ -126,7 +126,7 @@ pub fn fetch_chunks(g: &Global, a: &FetchArgs, pipeline: &Pipeline, chunks: Vec<
     let emulated = std::env::var("STORAGE_EMULATOR_HOST").is_ok_and(|v| !v.trim().is_empty());
     if needs_drive || (needs_gcs && !emulated) {
         match rt.block_on(gcp_auth::provider()) {
-            Ok(p) => opts.tokens = Some(Arc::new(GcpAuthTokens(p)) as Arc<dyn TokenSource>),
+            Ok(p) => opts.auth = Auth::Source(Arc::new(GoogleTokens(p))),
             Err(e) => {
                 eprintln!(
                     "error: no Google credentials to download the exports: {e}\nhelp: run `gcloud auth \
@@ -207,9 +207,10 @@ fn write_table(
     let clock = std::time::Instant::now();
     let mut spec = TableSpec::from_pipeline(pipeline);
     spec.check()?;
-    // GeoJSON output joins the rows to the site geometries, read again from the site file.
+    // A table with geometries (GeoJSON, GeoParquet) joins the rows to the site geometries, read again
+    // from the site file.
     let mut geometries: HashMap<String, serde_json::Value> = HashMap::new();
-    if pipeline.output.format == OutputFormatName::Geojson {
+    if pipeline.output.geometry != OutputGeometryName::None {
         if let SiteLocation::File(_) = pipeline.sites.location {
             crate::sites::for_each(&pipeline.sites, |site| {
                 geometries.insert(site.id.clone(), site_geometry(&site));
@@ -222,7 +223,10 @@ fn write_table(
                 )
             })?;
         } else {
-            spec.format = OutputFormatName::Csv;
+            if spec.format == OutputFormatName::Geojson {
+                spec.format = OutputFormatName::Csv;
+            }
+            spec.geometry = OutputGeometryName::None;
             eprintln!("note: sites come from an Earth Engine asset, so the table is written without geometries");
         }
     }

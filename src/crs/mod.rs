@@ -125,6 +125,12 @@ impl Crs {
         &self.name
     }
 
+    /// The same CRS under another name for messages (e.g. the citation of a raster's GeoKeys).
+    pub fn with_name(mut self, name: impl Into<String>) -> Crs {
+        self.name = name.into();
+        self
+    }
+
     /// Its EPSG code, when it was declared by one.
     pub fn epsg(&self) -> Option<u32> {
         self.epsg

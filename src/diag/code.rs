@@ -148,6 +148,18 @@ codes! {
     SitesRingNotClosed = "sites::ring-not-closed",
     /// A ring crosses itself (warning).
     SitesSelfIntersection = "sites::self-intersection",
+    /// The site file's extension names a format geepipe does not read (or a shapefile's side file).
+    SitesFormat = "sites::format",
+    /// A GeoPackage layer is unknown or not chosen among several, or `layer` is set for another format.
+    SitesLayer = "sites::layer",
+    /// The coordinate system a site file declares (or `sites.crs` names) cannot be used: unknown, not supported, or without a shift to WGS 84.
+    SitesCrs = "sites::crs",
+    /// `sites.crs` replaces the coordinate system the site file declares (warning).
+    SitesCrsOverride = "sites::crs-override",
+    /// A position does not convert from the file's coordinate system to longitude/latitude.
+    SitesCrsTransform = "sites::crs-transform",
+    /// A geometry of a binary site file cannot be decoded.
+    SitesGeometry = "sites::geometry",
     /// No catalog layer has this name (with the closest one).
     LayersUnknownCatalog = "layers::unknown-catalog",
     /// A custom layer has no `name`.
@@ -270,6 +282,8 @@ codes! {
     InteractiveRange = "interactive::range",
     /// A long GeoJSON output repeats each geometry once per row (warning).
     OutputGeojsonLong = "output::geojson-long",
+    /// `output.geometry` asks for a geometry the output format cannot hold.
+    OutputGeometry = "output::geometry",
     /// `geepipe plan` on a local-engine pipeline (it sends no requests).
     PlanLocalEngine = "plan::local-engine",
     /// `kind: image` or `kind: classifier` with sites in an asset (geepipe sends the geometries itself).
@@ -300,12 +314,10 @@ codes! {
     LocalNoPath = "local::no-path",
     /// A layer's `local` path template cannot be filled.
     LocalTemplate = "local::template",
-    /// A local raster cannot be used (missing, unsupported, other grid).
+    /// A local raster cannot be used (missing, damaged, unsupported layout or coordinate system).
     LocalRaster = "local::raster",
     /// A local raster has fewer bands than the layer needs.
     LocalBands = "local::bands",
-    /// A local raster's geographic system is not EPSG:4326 (warning).
-    LocalDatum = "local::datum",
     /// The local engine cannot read its input.
     LocalRead = "local::read",
     /// The local engine cannot write its output.

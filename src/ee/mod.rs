@@ -1,22 +1,17 @@
 //! The Earth Engine REST client: exports, operations get/list/cancel, synchronous computations
 //! (`table:computeFeatures`), authentication, retries, request rate.
 //!
-//! - [`auth`]: where the bearer token comes from (gcp_auth's provider chain, or a static token / none for an
-//!   emulator); tokens are wrapped so they can never be printed.
-//! - [`classify`]: ONE function deciding what every failure means (retry, split, give up, already there).
-//! - [`client`]: the HTTP calls with timeouts and retries (exponential backoff with full jitter).
+//! - [`client`]: the calls (export, operations get/list/cancel), through [`crate::net`]: the one network
+//!   layer with authentication, failure classification and retries, shared with the downloads.
 //! - this module: the wire types (`Operation`, `OperationMetadata`, `State`).
 
-pub mod auth;
-pub mod classify;
 pub mod client;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use auth::{Auth, AuthError};
-pub use classify::{classify, Class, Problem, Scope, TransportKind};
-pub use client::{CallCounts, Client, ClientConfig, ComputeRequest, ComputedFeatures, EeError, RetryPolicy};
+pub use crate::net::{classify, Auth, AuthError, Class, Problem, RetryPolicy, Scope, TransportKind};
+pub use client::{CallCounts, Client, ClientConfig, ComputeRequest, ComputedFeatures, EeError};
 
 /// The scope geepipe asks tokens for.
 pub const EE_SCOPE: &str = "https://www.googleapis.com/auth/earthengine";

@@ -8,7 +8,7 @@
 //! 2. **Watch** all tasks with ONE paged `operations.list` per poll (never one call per task). The interval
 //!    adapts: `poll_min` right after a submission or a change, growing ×1.5 while nothing happens, capped by
 //!    `poll_max` and by the predicted end of the soonest task (from the durations seen so far).
-//! 3. **React** to failures through [`crate::ee::classify`]: transient → a new task with a new request id
+//! 3. **React** to failures through [`crate::net::classify`]: transient → a new task with a new request id
 //!    derived from (chunk, attempt), at most `max_task_attempts`; too big → split the chunk in two with the
 //!    [`ChunkPlanner`] (halves `<chunk>a`/`<chunk>b`) down to single sites, then record that site's error;
 //!    fatal for the run (missing asset, permission, quota) → stop submitting and report it once.

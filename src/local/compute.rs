@@ -175,7 +175,7 @@ fn accumulate(
     accs: &mut [Acc],
     s: &mut Scratch,
 ) -> Result<(), RasterError> {
-    let Some(shape) = grid.site_in_cells(site) else {
+    let Some(shape) = grid.site_in_cells(site)? else {
         return Ok(());
     };
     let (col0, row0, ww, wh) = shape.window;
@@ -189,7 +189,7 @@ fn accumulate(
             }
             // Global pixel rectangle of this block.
             let (gc0, gr0) = (col0 + bx, row0 + by);
-            let area = grid.cell_areas(gc0, gr0, bw, bh, &mut s.area);
+            let area = grid.cell_areas(gc0, gr0, bw, bh, &mut s.area)?;
             for (&job, acc) in jobs.iter().zip(accs.iter_mut()) {
                 let r = &ctx.sources[job].raster;
                 let (cw, ch) = (r.chunk_width as usize, r.chunk_height as usize);

@@ -22,7 +22,8 @@
 //! byte count 0 are "sparse" (GDAL's `SPARSE_OK`) and read as nodata (0 without nodata), as GDAL does.
 //!
 //! Supported: striped and tiled, uncompressed / LZW / Deflate / PackBits (with or without predictor),
-//! 8/16/32/64-bit integers and 32/64-bit floats, chunky or planar multi-band.
+//! 8/16/32/64-bit integers and 32/64-bit floats, chunky or planar multi-band; any coordinate system
+//! [`super::rastercrs`] can read from the GeoKeys.
 
 mod write;
 
@@ -34,6 +35,7 @@ use tiff::tags::Tag;
 
 pub use super::geokeys::GeoKeys;
 use super::source::{ByteSource, FileSource, SourceReader};
+use crate::crs::Crs;
 pub use write::{patch_tag, write, write_with, Compress, Layout, Samples, WriteSpec};
 
 /// Why a raster cannot be used.
@@ -47,11 +49,12 @@ pub enum RasterError {
     NoGeoreference { path: PathBuf },
     #[error("`{path}` has no coordinate reference system (no GeoKeyDirectory tag)")]
     NoCrs { path: PathBuf },
-    #[error(
-        "`{path}` is in {crs}, a projected coordinate system; the local engine reads rasters in geographic \
-         coordinates (EPSG:4326) only"
-    )]
-    Projected { path: PathBuf, crs: String },
+    /// Its coordinate system cannot be used.
+    #[error("`{path}`: {message}")]
+    Crs { path: PathBuf, message: String, help: String },
+    /// A site that overlaps the raster cannot be projected into its coordinate system.
+    #[error("site `{site}` cannot be placed in `{path}`: {message}")]
+    Project { path: PathBuf, site: String, message: String },
     #[error("`{path}`: {message}")]
     Unsupported { path: PathBuf, message: String },
     /// The file contradicts itself or is cut short: refused rather than read wrongly.
@@ -66,14 +69,16 @@ impl RasterError {
     /// What the user can do about it.
     pub fn help(&self) -> Option<String> {
         match self {
+            RasterError::Open { path, .. } if super::http::is_url(&path.to_string_lossy()) => {
+                Some("check the URL and that the server answers range requests (`curl -r 0-99 URL`)".into())
+            }
             RasterError::Open { .. } => {
                 Some("check the layer's `local:` path template (it is relative to the pipeline file)".into())
             }
-            RasterError::Projected { .. } => Some(
-                "reproject it to latitude/longitude first, e.g. `gdalwarp -t_srs EPSG:4326 -r near in.tif out.tif` \
-                 (nearest neighbour keeps class codes intact)"
-                    .into(),
-            ),
+            RasterError::Crs { help, .. } if !help.is_empty() => Some(help.clone()),
+            RasterError::Project { .. } => {
+                Some("check the site's coordinates: they are WGS 84 longitude/latitude in degrees".into())
+            }
             RasterError::NoGeoreference { .. } | RasterError::NoCrs { .. } => Some(
                 "write the raster with GDAL (`gdal_translate -a_srs EPSG:4326 ...`) so it carries its georeferencing"
                     .into(),
@@ -206,8 +211,8 @@ pub struct GeoTiff {
     pub transform: Transform,
     /// The GeoKeys as read.
     pub geokeys: GeoKeys,
-    /// `EPSG:4326` or the geographic CRS code found.
-    pub crs: String,
+    /// Its coordinate system (from the GeoKeys, see [`super::rastercrs`]).
+    pub crs: Crs,
     /// GDAL_NODATA as written.
     pub nodata: Option<f64>,
     /// What a nodata pixel equals once widened to `f64` (see [`SampleType::nodata_match`]).
@@ -352,6 +357,18 @@ impl GeoTiff {
         GeoTiff::from_source(Arc::new(source), path, id)
     }
 
+    /// Opens a `local:` location: an `http(s)://` URL (read with range requests, see [`super::http`]) or
+    /// a file path.
+    pub fn open_location(location: &str, id: usize) -> Result<GeoTiff, RasterError> {
+        if !super::http::is_url(location) {
+            return GeoTiff::open(&super::open::clean_path(Path::new(location)), id);
+        }
+        let shown = PathBuf::from(super::http::redact(location));
+        let source = super::http::HttpSource::open(location)
+            .map_err(|m| RasterError::Open { path: shown.clone(), source: std::io::Error::other(m) })?;
+        GeoTiff::from_source(Arc::new(source), &shown, id)
+    }
+
     /// Reads the header and georeferencing of the raster in `source` (`path` names it in messages).
     pub fn from_source(source: Arc<dyn ByteSource>, path: &Path, id: usize) -> Result<GeoTiff, RasterError> {
         let bytes = source.len();
@@ -428,7 +445,7 @@ impl GeoTiff {
             planar,
             transform: Transform { x0: 0.0, dx: 1.0, y0: 0.0, dy: -1.0 },
             geokeys: GeoKeys::default(),
-            crs: String::new(),
+            crs: Crs::wgs84(),
             nodata: None,
             nodata_match: None,
             id,
@@ -554,26 +571,12 @@ impl GeoTiff {
         };
         let keys = GeoKeys::parse(&directory, &doubles, &ascii)
             .map_err(|m| RasterError::Damaged { path: path.to_path_buf(), message: m })?;
-        use super::geokeys::{key, USER_DEFINED};
-        let model = keys.short(key::GT_MODEL_TYPE);
-        let projected = keys.short(key::PROJECTED_CS_TYPE);
-        if model == Some(1) || (model.is_none() && projected.is_some()) {
-            let crs = match projected {
-                Some(c) if c != USER_DEFINED => format!("EPSG:{c}"),
-                _ => "a user-defined projected coordinate system".to_string(),
-            };
-            return Err(RasterError::Projected { path: path.to_path_buf(), crs });
-        }
-        if model == Some(3) {
-            return Err(RasterError::Unsupported {
-                path: path.to_path_buf(),
-                message: "geocentric coordinates are not supported".into(),
-            });
-        }
-        self.crs = match keys.short(key::GEOGRAPHIC_TYPE) {
-            Some(c) if c != USER_DEFINED => format!("EPSG:{c}"),
-            _ => "EPSG:4326".to_string(),
-        };
+        use super::geokeys::key;
+        self.crs = super::rastercrs::from_geokeys(&keys).map_err(|p| RasterError::Crs {
+            path: path.to_path_buf(),
+            message: p.message,
+            help: p.help,
+        })?;
         if keys.short(key::GT_RASTER_TYPE) == Some(2) {
             // PixelIsPoint: the tie point is the centre of the first pixel.
             transform.x0 -= transform.dx / 2.0;
@@ -610,6 +613,11 @@ impl GeoTiff {
     /// Bytes requested from the source so far.
     pub fn bytes_read(&self) -> u64 {
         self.source.bytes_read()
+    }
+
+    /// Requests made to the source so far (HTTP; 0 for files).
+    pub fn requests(&self) -> u64 {
+        self.source.requests()
     }
 
     /// Byte range `(offset, length)` of chunk `(cx, cy)` of band `band` in the file.
@@ -789,7 +797,7 @@ mod tests {
                     assert_eq!(r.dtype, name);
                     assert_eq!(r.tiled, matches!(layout, Layout::Tiles { .. }));
                     assert_eq!(r.transform, grid());
-                    assert_eq!(r.crs, "EPSG:4326");
+                    assert!(r.crs.is_wgs84());
                     assert_eq!(r.nodata, Some(-1.0));
                     let want: Vec<f64> = match &samples {
                         Samples::U8(x) => x.iter().map(|&v| v as f64).collect(),
@@ -836,7 +844,7 @@ mod tests {
     }
 
     #[test]
-    fn projected_rasters_are_refused_with_their_code() {
+    fn projected_rasters_carry_their_coordinate_system() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("utm.tif");
         let spec = WriteSpec {
@@ -850,8 +858,8 @@ mod tests {
             epsg: 32723,
         };
         write(&p, &spec).unwrap();
-        let e = GeoTiff::open(&p, 0).unwrap_err();
-        assert!(e.to_string().contains("EPSG:32723"), "{e}");
-        assert!(e.help().unwrap().contains("gdalwarp"));
+        let r = GeoTiff::open(&p, 0).unwrap();
+        assert_eq!(r.crs.name(), "EPSG:32723");
+        assert!(!r.crs.is_geographic());
     }
 }

@@ -31,8 +31,11 @@ pub mod coverage;
 pub mod geokeys;
 pub mod geotiff;
 pub mod grid;
+pub mod http;
 pub mod open;
 pub mod order;
+pub mod project;
+pub mod rastercrs;
 pub mod source;
 pub mod zonal;
 
@@ -152,7 +155,17 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
             None => groups.push(vec![i]),
         }
     }
-    let grids = groups.iter().map(|g| grid::Grid::for_raster(&sources[g[0]].raster)).collect();
+    let grids =
+        groups.iter().map(|g| grid::Grid::for_raster(&sources[g[0]].raster)).collect::<Result<Vec<_>, _>>().map_err(
+            |e| {
+                let mut d =
+                    Diagnostic::error(Code::LocalRaster, e.to_string()).in_file(pipeline.source.display().to_string());
+                if let Some(h) = e.help() {
+                    d = d.with_help(h);
+                }
+                LocalError::Input(vec![d])
+            },
+        )?;
     let budget = opts.cache_bytes.unwrap_or_else(|| {
         let mut seen = std::collections::BTreeMap::new();
         for s in &sources {
@@ -257,7 +270,7 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
     // The table, in site-file order.
     let tw = Instant::now();
     let mut writer = TableWriter::create(spec, &pipeline.output.path).map_err(LocalError::Output)?;
-    let with_geometry = pipeline.output.format == crate::pipeline::OutputFormatName::Geojson;
+    let with_geometry = pipeline.output.geometry != crate::pipeline::OutputGeometryName::None;
     let (mut sbuf, mut rbuf) = (Vec::new(), Vec::new());
     let spill_error =
         |e: std::io::Error| LocalError::Output(TableError::Io { path: pipeline.output.path.clone(), source: e });
@@ -398,11 +411,18 @@ fn manifest(
         details.insert("height".into(), r.height.into());
         details.insert("bands".into(), r.bands.into());
         details.insert("dtype".into(), r.dtype.clone().into());
-        details.insert("crs".into(), r.crs.clone().into());
+        details.insert("crs".into(), r.crs.name().into());
+        if !r.crs.is_wgs84() {
+            details.insert("crs_definition".into(), r.crs.definition().into());
+        }
         details.insert("tiled".into(), r.tiled.into());
         details.insert("compression".into(), r.compression.clone().into());
-        details.insert("pixel_size_deg".into(), serde_json::json!([r.transform.dx, r.transform.dy.abs()]));
+        let size = if r.crs.is_geographic() { "pixel_size_deg" } else { "pixel_size" };
+        details.insert(size.into(), serde_json::json!([r.transform.dx, r.transform.dy.abs()]));
         details.insert("bytes_read".into(), r.bytes_read().into());
+        if r.requests() > 0 {
+            details.insert("http_requests".into(), r.requests().into());
+        }
         details.insert("nodata".into(), r.nodata.map(Value::from).unwrap_or(Value::Null));
         m.inputs.push(Input {
             kind: "raster".into(),
@@ -426,7 +446,7 @@ fn manifest(
     m
 }
 
-/// GeoJSON geometry of a site (for GeoJSON tables).
+/// GeoJSON geometry of a site (for tables with geometries).
 fn geometry(site: &Site) -> Value {
     let ring = |r: &Vec<[f64; 2]>| Value::Array(r.iter().map(|p| serde_json::json!([p[0], p[1]])).collect());
     let poly = |p: &Vec<Vec<[f64; 2]>>| Value::Array(p.iter().map(ring).collect());

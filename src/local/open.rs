@@ -79,7 +79,7 @@ pub fn render_path(template: &str, year: i32, layer: &str, vars: &BTreeMap<Strin
 pub fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut sources = Vec::new();
     let mut errors = Vec::new();
-    let mut warnings = Vec::new();
+    let warnings = Vec::new();
     let mut by_path: BTreeMap<String, Arc<GeoTiff>> = BTreeMap::new();
     let src = p.source.display().to_string();
     for (li, l) in p.layers.iter().enumerate() {
@@ -101,22 +101,9 @@ pub fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<
             };
             let raster = match by_path.get(&path) {
                 Some(r) => r.clone(),
-                None => match GeoTiff::open(&clean_path(std::path::Path::new(&path)), by_path.len()) {
+                None => match GeoTiff::open_location(&path, by_path.len()) {
                     Ok(r) => {
                         let r = Arc::new(r);
-                        if r.crs != "EPSG:4326" {
-                            warnings.push(
-                                Diagnostic::warning(
-                                    Code::LocalDatum,
-                                    format!(
-                                        "`{path}` is in {}, a geographic system other than EPSG:4326; its \
-                                         coordinates are used as WGS84 longitude/latitude",
-                                        r.crs
-                                    ),
-                                )
-                                .in_file(src.clone()),
-                            );
-                        }
                         by_path.insert(path.clone(), r.clone());
                         r
                     }

@@ -32,6 +32,10 @@ pub trait ByteSource: Send + Sync {
     fn read_page(&self, index: u64) -> io::Result<Arc<Vec<u8>>>;
     /// Bytes requested so far (for the manifest and tests).
     fn bytes_read(&self) -> u64;
+    /// Requests made so far (HTTP sources; 0 for files).
+    fn requests(&self) -> u64 {
+        0
+    }
 }
 
 /// A small cache of header pages (the directory, tag arrays), shared by all decoders of a source.

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 pub use super::raw::{
     DestinationName, FileFormatName, ImagePer, KindName, LayerKind, LayoutName, ModeName, OutputFormatName,
-    PyramidingName,
+    OutputGeometryName, PyramidingName, SiteFormatName,
 };
 
 /// A validated pipeline.
@@ -64,12 +64,18 @@ pub struct SiteSource {
     pub first_year_property: Option<String>,
     /// Property holding the class label (classifier pipelines).
     pub label_property: Option<String>,
+    /// The site file's format (from `sites.format` or the extension; GeoJSON for assets).
+    pub format: SiteFormatName,
+    /// GeoPackage layer, when named.
+    pub layer: Option<String>,
+    /// `sites.crs` as written (checked by `compile`): the coordinate system of the file's coordinates.
+    pub crs: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SiteLocation {
-    /// A GeoJSON file (absolute path).
+    /// A site file (absolute path).
     File(PathBuf),
     /// An Earth Engine table asset id.
     Asset(String),
@@ -264,6 +270,8 @@ pub struct Output {
     pub path: PathBuf,
     pub format: OutputFormatName,
     pub layout: LayoutName,
+    /// Site geometry written with each row.
+    pub geometry: OutputGeometryName,
 }
 
 impl Chunks {

@@ -105,13 +105,26 @@ pub enum ModeName {
     Batch,
 }
 
-/// Where the sites come from: a GeoJSON file or an Earth Engine table asset.
+/// Where the sites come from: a site file (GeoJSON, GeoJSON lines, Shapefile, GeoPackage, FlatGeobuf,
+/// GeoParquet) or an Earth Engine table asset.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSites {
-    /// Path of a GeoJSON FeatureCollection of Polygon/MultiPolygon features, relative to the pipeline file.
+    /// Path of the site file (Polygon/MultiPolygon features), relative to the pipeline file. Its format
+    /// comes from the extension: `.geojson`/`.json`, `.geojsonl`/`.geojsons` (one feature per line), `.shp`
+    /// (with `.dbf`, `.prj`, `.cpg` beside it), `.gpkg`, `.fgb`, `.parquet` (GeoParquet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// The site file's format when its extension does not tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<SiteFormatName>,
+    /// GeoPackage layer (table) holding the sites; needed only when the file has several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
+    /// Coordinate system of the site file's coordinates (`EPSG:31983`, WKT or a PROJ string). Only needed
+    /// when the file declares none (a shapefile without `.prj`); it overrides a declared one, with a warning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crs: Option<String>,
     /// Earth Engine table asset holding the sites instead of a file (`projects/p/assets/sites`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asset: Option<String>,
@@ -126,6 +139,24 @@ pub struct RawSites {
     /// Property holding each site's class label (for `kind: classifier`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+}
+
+/// Format of a site file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SiteFormatName {
+    /// A GeoJSON FeatureCollection (or one Feature).
+    Geojson,
+    /// Newline-delimited GeoJSON: one Feature per line (GeoJSONSeq, RFC 8142 record separators allowed).
+    Geojsonseq,
+    /// An ESRI Shapefile (`.shp` with `.shx`, `.dbf`, and `.prj`/`.cpg` when present).
+    Shapefile,
+    /// An OGC GeoPackage (SQLite).
+    Geopackage,
+    /// FlatGeobuf.
+    Flatgeobuf,
+    /// GeoParquet 1.0/1.1 with WKB geometries.
+    Geoparquet,
 }
 
 /// Years: `"2010..2023"` (inclusive range), a single year, a list, or `{from, to}`.
@@ -380,6 +411,20 @@ pub enum OutputFormatName {
     Csv,
     /// GeoJSON, rows joined to the site geometries.
     Geojson,
+    /// Apache Parquet with typed columns; GeoParquet when `geometry` is `centroid` or `polygon`.
+    Parquet,
+}
+
+/// Which site geometry goes into the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputGeometryName {
+    /// No geometry (CSV and Parquet default).
+    None,
+    /// The site's centroid, a point.
+    Centroid,
+    /// The site's polygon or multipolygon (GeoJSON default).
+    Polygon,
 }
 
 /// The merged tidy table.
@@ -389,12 +434,16 @@ pub struct RawOutput {
     /// Path of the table, relative to the pipeline file (default `results/<name>.csv`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// `csv` (default) or `geojson`.
+    /// `csv` (default), `geojson` or `parquet`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<OutputFormatName>,
     /// `long` (default) or `wide`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout: Option<LayoutName>,
+    /// Site geometry in the table: `none` (default for CSV and Parquet), `centroid` or `polygon` (default for
+    /// GeoJSON). Parquet with a geometry is GeoParquet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geometry: Option<OutputGeometryName>,
 }
 
 /// What one image export covers.

@@ -8,10 +8,7 @@
 //! backslashes, and percent-encodes every other character that is not plainly safe.
 
 use std::fmt;
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -21,156 +18,71 @@ use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use url::Url;
 
-/// An OAuth2 access token. Its `Debug` never shows the secret, so it cannot leak into logs.
-#[derive(Clone)]
-pub struct Bearer(String);
+use crate::net::{classify, Auth, Class, Problem, RetryPolicy, Timeouts, TransportKind};
 
-impl Bearer {
-    pub fn new(token: impl Into<String>) -> Bearer {
-        Bearer(token.into())
-    }
-}
+/// A failed HTTP exchange: the network layer's [`Problem`] (classified by [`crate::net::classify`]).
+pub type HttpError = Problem;
 
-impl fmt::Debug for Bearer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Bearer(<redacted>)")
-    }
-}
-
-/// Future returned by [`TokenSource::token`].
-pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<Bearer, String>> + Send + 'a>>;
-
-/// Gives bearer tokens for the given OAuth scopes. Emulators need none (pass `None` where one is asked for).
-pub trait TokenSource: Send + Sync {
-    fn token<'a>(&'a self, scopes: &'a [&'a str]) -> TokenFuture<'a>;
-}
-
-/// Tokens from Application Default Credentials (`gcp_auth`).
-pub struct GcpAuthTokens(pub Arc<dyn gcp_auth::TokenProvider>);
-
-impl TokenSource for GcpAuthTokens {
-    fn token<'a>(&'a self, scopes: &'a [&'a str]) -> TokenFuture<'a> {
-        Box::pin(async move {
-            let t = self.0.token(scopes).await.map_err(|e| e.to_string())?;
-            Ok(Bearer(t.as_str().to_string()))
-        })
-    }
-}
-
-/// A failed HTTP exchange.
-#[derive(Debug, Clone, PartialEq)]
-pub enum HttpError {
-    /// No response (connection refused, reset, timeout) or a body cut short.
-    Transport(String),
-    /// The service answered with an error status.
-    Status {
-        status: u16,
-        /// The error envelope's `message`, or the start of the body.
-        message: String,
-        /// A 403 because the token lacks an OAuth scope.
-        insufficient_scope: bool,
-    },
-    /// No token could be had.
-    Auth(String),
-    /// The answer was not the JSON expected.
-    Decode(String),
-}
-
-impl fmt::Display for HttpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HttpError::Transport(m) => write!(f, "no answer: {m}"),
-            HttpError::Status { status, message, .. } => write!(f, "HTTP {status}: {message}"),
-            HttpError::Auth(m) => write!(f, "no access token: {m}"),
-            HttpError::Decode(m) => write!(f, "unexpected answer: {m}"),
-        }
-    }
-}
-
-impl HttpError {
-    /// Whether trying again may help (5xx, 429, 408, no answer).
-    pub fn is_transient(&self) -> bool {
-        match self {
-            HttpError::Transport(_) => true,
-            HttpError::Status { status, .. } => *status >= 500 || *status == 429 || *status == 408,
-            _ => false,
-        }
-    }
-}
-
-/// An HTTP client that adds a bearer token (for `scopes`) when it has a token source, and retries
-/// transient failures of metadata requests a few times.
+/// An HTTP client for Cloud Storage or Drive: a bearer token for `scopes` from the shared [`Auth`], and
+/// the shared [`RetryPolicy`] for metadata requests (listings).
 #[derive(Clone)]
 pub struct Http {
     client: reqwest::Client,
-    tokens: Option<Arc<dyn TokenSource>>,
+    auth: Auth,
     scopes: &'static [&'static str],
+    retry: RetryPolicy,
 }
 
-/// How often a metadata request (a listing) is tried when the answer is transient.
-const LIST_ATTEMPTS: u32 = 4;
-
 impl Http {
-    pub fn new(tokens: Option<Arc<dyn TokenSource>>, scopes: &'static [&'static str]) -> Result<Http, String> {
-        // reqwest is built without a default crypto provider; geepipe uses ring everywhere.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(20))
-            .read_timeout(Duration::from_secs(120))
-            .user_agent(concat!("geepipe/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot start the HTTP client: {e}"))?;
-        Ok(Http { client, tokens, scopes })
+    pub fn new(auth: Auth, scopes: &'static [&'static str]) -> Result<Http, String> {
+        let timeouts =
+            Timeouts { request: None, connect: Duration::from_secs(20), read: Some(Duration::from_secs(120)) };
+        let client = crate::net::http::client(timeouts).map_err(|p| p.message)?;
+        Ok(Http { client, auth, scopes, retry: RetryPolicy::default() })
     }
 
-    async fn request(&self, url: &Url, range_from: u64) -> Result<reqwest::Response, HttpError> {
+    /// The retry policy for listings and for downloads cut short (the defaults of [`RetryPolicy`]).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Http {
+        self.retry = retry;
+        self
+    }
+
+    async fn request(&self, url: &Url, range_from: u64) -> Result<reqwest::Response, Problem> {
         let mut req = self.client.get(url.clone());
-        if let Some(src) = &self.tokens {
-            let token = src.token(self.scopes).await.map_err(HttpError::Auth)?;
-            req = req.bearer_auth(&token.0);
+        if let Some(token) = self.auth.token(self.scopes).await.map_err(|e| Problem::auth(&e))? {
+            req = req.bearer_auth(token.expose());
         }
         if range_from > 0 {
             req = req.header(reqwest::header::RANGE, format!("bytes={range_from}-"));
         }
-        let resp = req.send().await.map_err(|e| HttpError::Transport(describe_reqwest(&e)))?;
+        let resp = req.send().await.map_err(Problem::from_reqwest)?;
         if resp.status().is_success() || resp.status() == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
             return Ok(resp);
         }
-        Err(status_error(resp).await)
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.unwrap_or_default();
+        Err(Problem::from_response(status, &headers, &body))
     }
 
     /// GET a JSON document, retrying transient failures.
-    pub async fn get_json<T: DeserializeOwned>(&self, url: &Url) -> Result<T, HttpError> {
-        let mut attempt = 1;
-        loop {
-            let res = match self.request(url, 0).await {
-                Ok(resp) => match resp.bytes().await {
-                    Ok(b) => serde_json::from_slice(&b).map_err(|e| HttpError::Decode(e.to_string())),
-                    Err(e) => Err(HttpError::Transport(describe_reqwest(&e))),
+    pub async fn get_json<T: DeserializeOwned>(&self, url: &Url) -> Result<T, Problem> {
+        self.retry
+            .run(
+                || async {
+                    let resp = self.request(url, 0).await?;
+                    let b = resp.bytes().await.map_err(Problem::from_reqwest)?;
+                    serde_json::from_slice(&b).map_err(|e| decode_problem(&e.to_string()))
                 },
-                Err(e) => Err(e),
-            };
-            match res {
-                Err(e) if e.is_transient() && attempt < LIST_ATTEMPTS => {
-                    tracing::debug!("retrying {} after: {e}", redact_url(url));
-                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+                |_, p, _| tracing::debug!("retrying {} after: {}", redact_url(url), p.summary()),
+            )
+            .await
     }
 }
 
-fn describe_reqwest(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
+/// An answer that is not the JSON expected (never retried: the same request gets the same answer).
+pub fn decode_problem(message: &str) -> Problem {
+    Problem { message: format!("unexpected answer: {message}"), ..Problem::default() }
 }
 
 /// URL for messages, without its query (which never holds secrets here, but keeps messages short).
@@ -178,27 +90,6 @@ fn redact_url(u: &Url) -> String {
     let mut u = u.clone();
     u.set_query(None);
     u.to_string()
-}
-
-/// Reads a Google error envelope (`{"error":{"code","message","status","errors":[{"reason"}],"details"}}`).
-async fn status_error(resp: reqwest::Response) -> HttpError {
-    let status = resp.status().as_u16();
-    let www =
-        resp.headers().get(reqwest::header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let body = resp.bytes().await.unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-    let err = &v["error"];
-    let message = err["message"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_string());
-    let text = v.to_string();
-    let insufficient_scope = status == 403
-        && (www.contains("insufficient_scope")
-            || text.contains("ACCESS_TOKEN_SCOPE_INSUFFICIENT")
-            || text.contains("insufficientPermissions")
-            || message.to_ascii_lowercase().contains("insufficient authentication scopes"));
-    HttpError::Status { status, message, insufficient_scope }
 }
 
 /// Checksums a service reports for a file. Files are verified with crc32c when known, else MD5, else size.
@@ -399,7 +290,7 @@ impl fmt::Display for DownloadError {
                  reports {expected}"
             ),
             DownloadError::Http { display, error, attempts } => {
-                write!(f, "cannot download `{display}` ({attempts} attempt(s)): {error}")
+                write!(f, "cannot download `{display}` ({attempts} attempt(s)): {}", error.summary())
             }
             DownloadError::Io { path, message } => write!(f, "cannot write `{}`: {message}", path.display()),
         }
@@ -527,13 +418,14 @@ async fn download_one(http: &Http, dir: &Path, f: &RemoteFile, max_attempts: u32
             }
             Err(TransferError::Io(e)) => return Err(DownloadError::Io { path: part, message: e }),
             Err(TransferError::Http(e)) => {
-                tracing::warn!("{}: {e} (attempt {attempt})", f.display);
-                let transient = e.is_transient();
+                tracing::warn!("{}: {} (attempt {attempt})", f.display, e.summary());
+                let delay = http.retry.delay(attempt - 1, e.retry_after);
+                let transient = classify(&e) == Class::Transient;
                 last = Some(DownloadError::Http { display: f.display.clone(), error: e, attempts: attempt });
                 if !transient {
                     break;
                 }
-                tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
+                tokio::time::sleep(delay).await;
             }
         }
     }
@@ -566,9 +458,10 @@ async fn transfer(http: &Http, f: &RemoteFile, part: &Path, have: u64) -> Result
     if status == reqwest::StatusCode::PARTIAL_CONTENT && range_start != Some(have) {
         // Not the part that was asked for: start over next time.
         let _ = tokio::fs::remove_file(part).await;
-        return Err(TransferError::Http(HttpError::Transport(format!(
-            "asked for bytes from {have}, the service sent a different range"
-        ))));
+        return Err(TransferError::Http(Problem::transport(
+            TransportKind::Body,
+            &format!("asked for bytes from {have}, the service sent a different range"),
+        )));
     }
     let (mut file, kept) = if have > 0 && status == reqwest::StatusCode::PARTIAL_CONTENT {
         // Hash the kept bytes so the final digest covers the whole file.
@@ -586,7 +479,10 @@ async fn transfer(http: &Http, f: &RemoteFile, part: &Path, have: u64) -> Result
     } else if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
         // The partial file is longer than the object: start over.
         let _ = tokio::fs::remove_file(part).await;
-        return Err(TransferError::Http(HttpError::Transport("the partial file does not fit the object".into())));
+        return Err(TransferError::Http(Problem::transport(
+            TransportKind::Body,
+            "the partial file does not fit the object",
+        )));
     } else {
         (tokio::fs::File::create(part).await.map_err(io)?, 0)
     };
@@ -596,7 +492,7 @@ async fn transfer(http: &Http, f: &RemoteFile, part: &Path, have: u64) -> Result
             Ok(c) => c,
             Err(e) => {
                 let _ = file.flush().await;
-                return Err(TransferError::Http(HttpError::Transport(describe_reqwest(&e))));
+                return Err(TransferError::Http(Problem::from_reqwest(e)));
             }
         };
         hasher.update(&chunk);
@@ -661,10 +557,5 @@ mod tests {
         assert_eq!(drive.describe(&bad).1, "md5 5d41402abc4b2a76b9719d911017c592");
         assert!(Expected::from_gcs(Some("***"), None, None).is_err());
         assert!(Expected::from_drive(Some("abc"), None).is_err());
-    }
-
-    #[test]
-    fn bearer_debug_hides_the_token() {
-        assert_eq!(format!("{:?}", Bearer::new("ya29.secret")), "Bearer(<redacted>)");
     }
 }

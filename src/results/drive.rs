@@ -78,7 +78,7 @@ impl Drive {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut url = Url::parse(&self.files_url()).map_err(|e| HttpError::Decode(e.to_string()))?;
+            let mut url = Url::parse(&self.files_url()).map_err(|e| super::download::decode_problem(&e.to_string()))?;
             {
                 let mut p = url.query_pairs_mut();
                 p.append_pair("q", q);

@@ -15,17 +15,17 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use serde::Serialize;
 use url::Url;
 
-use super::download::{self, DownloadError, DownloadOptions, Downloaded, Http, HttpError, RemoteFile, TokenSource};
+use super::download::{self, DownloadError, DownloadOptions, Downloaded, Http, HttpError, RemoteFile};
 use super::drive::{self, Drive};
 use super::eecsv::{self, Format};
 use super::gcs::{self, Gcs};
 use super::merge::{self, ChunkFile, ExpectedChunk, Missing, SiteProperties};
 use super::Record;
+use crate::net::Auth;
 use crate::pipeline::{Destination, FileFormatName, KindName, Pipeline, SiteLocation};
 use crate::plan::Target;
 
@@ -70,8 +70,8 @@ pub struct FetchOptions {
     pub parallelism: usize,
     /// Attempts per file when a download is corrupted or cut off.
     pub max_attempts: u32,
-    /// Bearer tokens for Cloud Storage and Drive; `None` for emulators.
-    pub tokens: Option<Arc<dyn TokenSource>>,
+    /// How Cloud Storage and Drive calls are authorised (`Auth::None` for emulators).
+    pub auth: Auth,
     /// Return what there is even when chunks or sites are missing (listed in the outcome).
     pub partial: bool,
 }
@@ -84,7 +84,7 @@ impl fmt::Debug for FetchOptions {
             .field("drive_base", &self.drive_base.as_str())
             .field("parallelism", &self.parallelism)
             .field("max_attempts", &self.max_attempts)
-            .field("tokens", &self.tokens.as_ref().map(|_| "<token source>"))
+            .field("auth", &self.auth)
             .field("partial", &self.partial)
             .finish()
     }
@@ -92,7 +92,7 @@ impl fmt::Debug for FetchOptions {
 
 impl FetchOptions {
     /// Defaults for `pipeline`: download folder under its journal, storage base from
-    /// `STORAGE_EMULATOR_HOST`, no tokens (set [`FetchOptions::tokens`] for the real services).
+    /// `STORAGE_EMULATOR_HOST`, no tokens (set [`FetchOptions::auth`] for the real services).
     pub fn new(pipeline: &Pipeline) -> Result<FetchOptions, FetchError> {
         let emulator = std::env::var("STORAGE_EMULATOR_HOST").ok();
         Ok(FetchOptions {
@@ -101,7 +101,7 @@ impl FetchOptions {
             drive_base: Url::parse(drive::DEFAULT_DRIVE_BASE).expect("valid URL"),
             parallelism: 4,
             max_attempts: 3,
-            tokens: None,
+            auth: Auth::None,
             partial: false,
         })
     }
@@ -213,7 +213,7 @@ impl fmt::Display for FetchError {
                  https://www.googleapis.com/auth/earthengine`; a service account needs the scope requested \
                  and, for Drive, the export folder shared with its e-mail address"
             ),
-            FetchError::Listing { location, error } => write!(f, "cannot list {location}: {error}"),
+            FetchError::Listing { location, error } => write!(f, "cannot list {location}: {}", error.summary()),
             FetchError::Incomplete { missing, .. } => {
                 writeln!(f, "the results are incomplete, so no table was written:")?;
                 for m in missing {
@@ -232,9 +232,7 @@ impl std::error::Error for FetchError {}
 
 fn scope_error(service: &'static str, scope: &'static str, e: &HttpError) -> Option<FetchError> {
     match e {
-        HttpError::Status { insufficient_scope: true, message, .. } => {
-            Some(FetchError::MissingScope { service, scope, message: message.clone() })
-        }
+        e if e.insufficient_scope => Some(FetchError::MissingScope { service, scope, message: e.message.clone() }),
         _ => None,
     }
 }
@@ -291,8 +289,8 @@ pub async fn fetch(
         }
     };
 
-    let gcs_http = Http::new(opts.tokens.clone(), gcs::SCOPES).map_err(FetchError::Setup)?;
-    let drive_http = Http::new(opts.tokens.clone(), drive::SCOPES).map_err(FetchError::Setup)?;
+    let gcs_http = Http::new(opts.auth.clone(), gcs::SCOPES).map_err(FetchError::Setup)?;
+    let drive_http = Http::new(opts.auth.clone(), drive::SCOPES).map_err(FetchError::Setup)?;
     let gcs_client = Gcs::new(gcs_http.clone(), opts.storage_base.clone());
     let drive_client = Drive::new(drive_http.clone(), opts.drive_base.clone());
 

@@ -105,7 +105,7 @@ impl Gcs {
         let mut token: Option<String> = None;
         loop {
             let mut url = Url::parse(&format!("{}/storage/v1/b/{}/o", self.root(), encode_segment(bucket)))
-                .map_err(|e| HttpError::Decode(e.to_string()))?;
+                .map_err(|e| super::download::decode_problem(&e.to_string()))?;
             {
                 let mut q = url.query_pairs_mut();
                 q.append_pair("prefix", prefix);

@@ -8,8 +8,10 @@ pub mod eecsv;
 pub mod features;
 pub mod fetch;
 pub mod gcs;
+pub mod geometry;
 pub mod manifest;
 pub mod merge;
+pub mod parquet;
 pub mod store;
 pub mod table;
 

@@ -31,8 +31,13 @@
 //!
 //! # GeoJSON
 //!
-//! The same rows as features with the site geometry: wide gives one feature per site, long one feature
-//! per row (the geometry repeated).
+//! The same rows as features with the site geometry (or its centroid, `output.geometry: centroid`): wide
+//! gives one feature per site, long one feature per row (the geometry repeated).
+//!
+//! # Parquet
+//!
+//! The same rows and columns with real types, and GeoParquet when `output.geometry` is `centroid` or
+//! `polygon` (see [`super::parquet`]).
 //!
 //! # Atomic writing
 //!
@@ -47,8 +52,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{Measure, Record};
-use crate::pipeline::{LayerKind, LayoutName, OutputFormatName, Pipeline};
+use super::parquet::{Cell, ParquetTable};
+use super::{geometry as geom, Measure, Record};
+use crate::pipeline::{Engine, LayerKind, LayoutName, OutputFormatName, OutputGeometryName, Pipeline};
 
 /// Long-layout columns after the id and kept properties.
 pub const LONG_COLUMNS: &[&str] =
@@ -64,6 +70,27 @@ pub struct TableSpec {
     pub layers: Vec<LayerSpec>,
     pub format: OutputFormatName,
     pub layout: LayoutName,
+    /// Site geometry written with each row (GeoJSON and Parquet).
+    pub geometry: OutputGeometryName,
+    /// Key facts of the run written into the file where the format has room for them (Parquet).
+    pub metadata: Vec<(String, String)>,
+}
+
+/// The run's key facts for a table's own metadata: geepipe version, pipeline, its hash, catalog version,
+/// engine and layout.
+pub fn run_facts(p: &Pipeline) -> Vec<(String, String)> {
+    let engine = match p.engine {
+        Engine::Local => "local",
+        Engine::EarthEngine => "earthengine",
+    };
+    vec![
+        ("geepipe:version".into(), env!("CARGO_PKG_VERSION").into()),
+        ("geepipe:pipeline".into(), p.name.clone()),
+        ("geepipe:pipeline_hash".into(), p.content_hash.clone()),
+        ("geepipe:catalog_version".into(), crate::catalog::VERSION.into()),
+        ("geepipe:engine".into(), engine.into()),
+        ("geepipe:layout".into(), format!("{:?}", p.output.layout).to_lowercase()),
+    ]
 }
 
 /// One layer as the table needs it.
@@ -97,6 +124,8 @@ impl TableSpec {
                 .collect(),
             format: p.output.format,
             layout: p.output.layout,
+            geometry: p.output.geometry,
+            metadata: run_facts(p),
         }
     }
 
@@ -134,7 +163,7 @@ pub struct SiteResult {
     pub id: String,
     /// Site properties (at least the kept ones).
     pub properties: Map<String, Value>,
-    /// GeoJSON geometry (needed for GeoJSON output only).
+    /// The site's GeoJSON geometry (needed when the table holds geometries).
     pub geometry: Option<Value>,
     pub records: Vec<Record>,
 }
@@ -180,6 +209,8 @@ impl<W: Write> Write for Hashing<W> {
 enum Sink {
     Csv(Box<csv::Writer<Hashing<BufWriter<std::fs::File>>>>),
     Json(Hashing<BufWriter<std::fs::File>>),
+    /// Rows collected as typed columns, written on [`TableWriter::finish`].
+    Parquet(Box<ParquetTable>, Hashing<BufWriter<std::fs::File>>),
 }
 
 /// Streams rows into a temporary file and renames it over the target on [`TableWriter::finish`].
@@ -257,6 +288,10 @@ impl TableWriter {
         w.sink = Some(match w.spec.format {
             OutputFormatName::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(inner))),
             OutputFormatName::Geojson => Sink::Json(inner),
+            OutputFormatName::Parquet => {
+                let with_geometry = w.spec.geometry != OutputGeometryName::None;
+                Sink::Parquet(Box::new(ParquetTable::new(w.spec.long_header(), with_geometry)), inner)
+            }
         });
         if w.spec.layout == LayoutName::Long {
             w.start()?;
@@ -289,8 +324,17 @@ impl TableWriter {
             return Ok(());
         }
         let prefix: Vec<String> = self.prefix(&site);
+        let wkb = self.geometry_wkb(&site);
         for r in &site.records {
             let row = self.long_row(r);
+            if let Some(Sink::Parquet(..)) = &self.sink {
+                let cells = self.long_cells(&site, r);
+                if let Some(Sink::Parquet(t, _)) = self.sink.as_mut() {
+                    t.push(cells, wkb.clone());
+                }
+                self.rows += 1;
+                continue;
+            }
             match self.sink.as_mut() {
                 Some(Sink::Csv(c)) => {
                     c.write_record(prefix.iter().chain(row.iter())).map_err(|e| csv_err(&self.path, e))?;
@@ -306,11 +350,73 @@ impl TableWriter {
                     }
                     self.feature(&site, props)?;
                 }
-                None => {}
+                Some(Sink::Parquet(..)) | None => {}
             }
             self.rows += 1;
         }
         Ok(())
+    }
+
+    /// The id and kept cells of a site, typed for Parquet.
+    fn prefix_cells(&self, site: &SiteResult) -> Vec<Cell> {
+        let mut cells = vec![Cell::Text(Some(site.id.clone()))];
+        cells.extend(
+            self.spec.keep.iter().map(|k| Cell::Property(site.properties.get(k).cloned().unwrap_or(Value::Null))),
+        );
+        cells
+    }
+
+    /// A long row's cells, typed for Parquet.
+    fn long_cells(&self, site: &SiteResult, r: &Record) -> Vec<Cell> {
+        let mut cells = self.prefix_cells(site);
+        let text = |s: &str| Cell::Text(Some(s.to_string()));
+        cells.extend([text(&r.layer), Cell::Int32(Some(r.year)), text(self.kind_text(r))]);
+        match &r.measure {
+            Measure::NoData => {
+                cells.extend([Cell::Int(None), Cell::Text(None), Cell::Float(None), Cell::Float(None)]);
+                cells.extend([Cell::Text(None), Cell::Text(None), Cell::Float(None)]);
+            }
+            Measure::Class { code, name, area_ha, pixels } => {
+                cells.push(Cell::Int(Some(*code)));
+                cells.push(Cell::Text(self.class_name(r, *code, name)));
+                cells.extend([Cell::Float(Some(*area_ha)), Cell::Float(Some(*pixels))]);
+                cells.extend([Cell::Text(None), Cell::Text(None), Cell::Float(None)]);
+            }
+            Measure::Stat { band, stat, value } => {
+                cells.extend([Cell::Int(None), Cell::Text(None), Cell::Float(None), Cell::Float(None)]);
+                cells.extend([text(band), text(stat), Cell::Float(*value)]);
+            }
+        }
+        cells
+    }
+
+    /// The GeoJSON geometry a feature carries: the site polygon, its centroid, or none.
+    fn geometry_json(&self, site: &SiteResult) -> Value {
+        match (self.spec.geometry, &site.geometry) {
+            (OutputGeometryName::Polygon, Some(g)) => g.clone(),
+            (OutputGeometryName::Centroid, Some(g)) => geom::centroid_json(g),
+            _ => Value::Null,
+        }
+    }
+
+    /// The site geometry as WKB for GeoParquet, with its type and bounding box.
+    fn geometry_wkb(&self, site: &SiteResult) -> Option<(Vec<u8>, &'static str, [f64; 4])> {
+        let g = site.geometry.as_ref()?;
+        match self.spec.geometry {
+            OutputGeometryName::None => None,
+            OutputGeometryName::Polygon => {
+                let ty = if g.get("type").and_then(Value::as_str) == Some("MultiPolygon") {
+                    "MultiPolygon"
+                } else {
+                    "Polygon"
+                };
+                Some((geom::polygon_wkb(g)?, ty, geom::bbox(g)?))
+            }
+            OutputGeometryName::Centroid => {
+                let [x, y] = geom::centroid(g)?;
+                Some((geom::centroid_wkb(g)?, "Point", [x, y, x, y]))
+            }
+        }
     }
 
     fn prefix(&self, site: &SiteResult) -> Vec<String> {
@@ -397,7 +503,7 @@ impl TableWriter {
         let f = serde_json::json!({
             "type": "Feature",
             "id": site.id,
-            "geometry": site.geometry.clone().unwrap_or(Value::Null),
+            "geometry": self.geometry_json(site),
             "properties": props,
         });
         let sep = if self.features == 0 { "" } else { ",\n" };
@@ -488,11 +594,15 @@ impl TableWriter {
             self.start()?;
             let cols = self.wide_columns();
             let sites = std::mem::take(&mut self.wide);
-            if let Some(Sink::Csv(c)) = &mut self.sink {
-                let mut header = self.spec.long_header();
-                header.truncate(1 + self.spec.keep.len());
-                header.extend(cols.iter().map(|(n, _)| n.clone()));
-                c.write_record(&header).map_err(|e| csv_err(&self.path, e))?;
+            let mut header = self.spec.long_header();
+            header.truncate(1 + self.spec.keep.len());
+            header.extend(cols.iter().map(|(n, _)| n.clone()));
+            match &mut self.sink {
+                Some(Sink::Csv(c)) => c.write_record(&header).map_err(|e| csv_err(&self.path, e))?,
+                Some(Sink::Parquet(t, _)) => {
+                    **t = ParquetTable::new(header, self.spec.geometry != OutputGeometryName::None);
+                }
+                _ => {}
             }
             for site in &sites {
                 let values = self.wide_values(site, &cols);
@@ -514,6 +624,14 @@ impl TableWriter {
                         }
                         self.feature(site, props)?;
                     }
+                    Some(Sink::Parquet(..)) => {
+                        let mut cells = self.prefix_cells(site);
+                        cells.extend(values.iter().map(|v| Cell::Float(*v)));
+                        let wkb = self.geometry_wkb(site);
+                        if let Some(Sink::Parquet(t, _)) = self.sink.as_mut() {
+                            t.push(cells, wkb);
+                        }
+                    }
                     None => {}
                 }
                 self.rows += 1;
@@ -528,6 +646,9 @@ impl TableWriter {
                 j.write_all(b"\n]}\n").map_err(self.io())?;
                 j
             }
+            Some(Sink::Parquet(t, inner)) => t.write(inner, self.spec.metadata.clone()).map_err(|e| {
+                TableError::Io { path: self.path.clone(), source: std::io::Error::other(e.to_string()) }
+            })?,
             None => unreachable_sink(&self.path)?,
         };
         let Hashing { inner, hash, bytes } = inner;
@@ -593,6 +714,12 @@ mod tests {
             ],
             format,
             layout,
+            geometry: if format == OutputFormatName::Geojson {
+                OutputGeometryName::Polygon
+            } else {
+                OutputGeometryName::None
+            },
+            metadata: Vec::new(),
         }
     }
 

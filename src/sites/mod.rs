@@ -1,23 +1,31 @@
-//! Site polygons: reading GeoJSON FeatureCollections as a stream, checking every feature, and handing
-//! each site (id, kept properties, 2D polygon rings) to the stage that needs it.
+//! Site polygons: reading a site file as a stream, checking every feature, and handing each site (id,
+//! kept properties, 2D polygon rings in WGS 84 longitude/latitude) to the stage that needs it.
 //!
-//! Problems point into the GeoJSON file itself (line, column and a snippet of the feature, property or
-//! coordinate), all of them at once; repeated problems of one kind are shown 20 times, then counted.
+//! Formats (chosen by the file's extension, or `sites.format`): GeoJSON, newline-delimited GeoJSON
+//! (GeoJSONSeq), Shapefile, GeoPackage, FlatGeobuf and GeoParquet (see [`formats`]). Coordinates in another
+//! coordinate system (a `.prj`, a GeoPackage `srs_id`, GeoParquet's PROJJSON, GeoJSON's legacy `crs`, or
+//! `sites.crs`) are converted to longitude/latitude with [`crate::crs`].
+//!
+//! Problems point into the file itself, all of them at once; repeated problems of one kind are shown 20
+//! times, then counted. In GeoJSON (and GeoJSONSeq) that is a line, column and a snippet of the feature,
+//! property or coordinate; in the binary formats the feature index and field.
 //!
 //! - `reader`: a byte scanner that finds the top-level `features` array (wherever it sits among the
 //!   other keys) and yields each feature's raw bytes with its place; only one feature is in memory.
-//! - `check`: each feature parsed with serde_json and checked (ids, duplicates, geometry type, rings,
-//!   coordinate ranges, kept properties, first year). Ids are kept compactly for the duplicate check.
+//! - `check`: each feature checked (ids, duplicates, geometry type, rings, coordinate ranges, kept
+//!   properties, first year), whatever format it came from. Ids are kept compactly for the duplicate check.
 //! - `source`: snippets for diagnostics that hold only the lines around each span (read back from
 //!   memory for files up to [`MEMORY_LIMIT`], from disk for larger ones), with true line numbers.
+//! - `formats`: the readers of the other formats, one file each, feeding `check` record by record.
 //!
 //! Accepted: a FeatureCollection (its `type` may be missing); a single `Feature` (a collection of one);
 //! string or whole-number ids (`3107.0` is id `3107`); a third coordinate (dropped). Plain files only
-//! (no gzip).
+//! (no gzip, no zip).
 
 use std::path::Path;
 
 mod check;
+mod formats;
 mod reader;
 mod source;
 #[cfg(test)]
@@ -37,6 +45,9 @@ mod first_year_tests {
             keep: vec![],
             first_year_property: Some("planted".into()),
             label_property: None,
+            format: crate::pipeline::SiteFormatName::Geojson,
+            layer: None,
+            crs: None,
         };
         let site = |v: serde_json::Value| Site {
             id: "a".into(),
@@ -54,8 +65,9 @@ mod first_year_tests {
 
 use serde_json::{Map, Value};
 
+use crate::crs::{Crs, CrsError};
 use crate::diag::{Code, Diagnostic};
-use crate::pipeline::{Pipeline, SiteLocation, SiteSource};
+use crate::pipeline::{Pipeline, SiteFormatName, SiteLocation, SiteSource};
 
 /// A ring of `[lon, lat]` positions, closed (first == last).
 pub type Ring = Vec<[f64; 2]>;
@@ -218,27 +230,108 @@ pub fn scan_with_limit(source: &SiteSource, limit: u64, visit: impl FnMut(Site) 
             )
         }
     };
-    let read_error = |e: std::io::Error| {
-        fail(Diagnostic::error(Code::SitesRead, format!("cannot read site file `{name}`: {e}")).in_file(name.clone()))
-    };
-    if meta.len() <= limit {
-        let bytes: std::sync::Arc<[u8]> = match std::fs::read(&path) {
-            Ok(b) => b.into(),
-            Err(e) => return read_error(e),
-        };
-        let mut checker = check::Checker::new(source, name.clone(), source::Store::Memory(bytes.clone()), visit);
-        let scanned = reader::Scanner::new(&bytes[..]).scan(|raw, at| checker.feature(raw, at));
-        let (summary, diagnostics) = checker.finish(scanned);
-        Report { summary, diagnostics }
+    match source.format {
+        SiteFormatName::Geojson => geojson(source, &path, name, meta.len(), limit, visit),
+        SiteFormatName::Geojsonseq => formats::geojsonseq::scan(source, &path, name, meta.len(), limit, visit),
+        _ => formats::scan_records(source, &path, name, visit),
+    }
+}
+
+/// Where the bytes of a JSON site file are kept for snippets: in memory up to `limit`, else on disk.
+fn json_store(path: &Path, len: u64, limit: u64) -> std::io::Result<source::Store> {
+    Ok(if len <= limit {
+        source::Store::Memory(std::fs::read(path)?.into())
     } else {
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) => return read_error(e),
-        };
-        let mut checker = check::Checker::new(source, name.clone(), source::Store::Disk(path.clone()), visit);
-        let scanned = reader::Scanner::new(file).scan(|raw, at| checker.feature(raw, at));
-        let (summary, diagnostics) = checker.finish(scanned);
-        Report { summary, diagnostics }
+        source::Store::Disk(path.to_path_buf())
+    })
+}
+
+/// A stream of the file's bytes: from memory when they are there, else from disk.
+fn json_stream<'a>(store: &'a source::Store, path: &Path) -> std::io::Result<Box<dyn std::io::Read + 'a>> {
+    Ok(match store {
+        source::Store::Memory(bytes) => Box::new(&bytes[..]),
+        _ => Box::new(std::fs::File::open(path)?),
+    })
+}
+
+/// A GeoJSON FeatureCollection (or one Feature), with its legacy `crs` honoured.
+fn geojson(
+    source: &SiteSource,
+    path: &Path,
+    name: String,
+    len: u64,
+    limit: u64,
+    visit: impl FnMut(Site) -> Result<(), Diagnostic>,
+) -> Report {
+    let read_error = |e: std::io::Error| Report {
+        summary: Summary::default(),
+        diagnostics: vec![
+            Diagnostic::error(Code::SitesRead, format!("cannot read site file `{name}`: {e}")).in_file(name.clone())
+        ],
+    };
+    let store = match json_store(path, len, limit) {
+        Ok(s) => s,
+        Err(e) => return read_error(e),
+    };
+    let declared = match json_stream(&store, path) {
+        Ok(stream) => declared_geojson_crs(stream, &name),
+        Err(e) => return read_error(e),
+    };
+    let stream = match json_stream(&store, path) {
+        Ok(s) => s,
+        Err(e) => return read_error(e),
+    };
+    let mut checker = check::Checker::new(source, name.clone(), store.clone(), visit);
+    checker.declare_crs(declared);
+    let scanned = reader::Scanner::new(stream).scan(|raw, at| checker.feature(raw, at));
+    let (summary, diagnostics) = checker.finish(scanned);
+    Report { summary, diagnostics }
+}
+
+/// How much of a GeoJSON file is read to find a `crs` member before `features`.
+const CRS_LOOKAHEAD: u64 = 64 * 1024;
+
+/// The GeoJSON 2008 `crs` member, when it comes before `features` (as GDAL writes it).
+fn declared_geojson_crs(stream: impl std::io::Read, name: &str) -> Option<check::DeclaredCrs> {
+    let head = stream.take(CRS_LOOKAHEAD);
+    // The scan stops early (the lookahead ends mid-file); whatever top level it saw is enough.
+    let top = match reader::Scanner::new(head).scan(|_, _| false) {
+        Ok(top) => top,
+        Err(failed) => failed.1,
+    };
+    let (raw, pos, after) = top.crs?;
+    if after {
+        return None;
+    }
+    Some(check::DeclaredCrs {
+        crs: geojson_crs(&raw),
+        origin: format!("the `crs` member of {name}"),
+        span: Some((pos, raw.len() as u64)),
+    })
+}
+
+/// Reads a GeoJSON 2008 `crs` value: `{"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3857"}}`
+/// or the older `{"type": "EPSG", "properties": {"code": 3857}}`; linked CRSs are not supported.
+pub(crate) fn geojson_crs(raw: &[u8]) -> Result<Crs, CrsError> {
+    let text = String::from_utf8_lossy(raw).into_owned();
+    let unreadable = |reason: &str| CrsError::Unreadable { text: text.clone(), reason: reason.to_string() };
+    let v: serde_json::Value = serde_json::from_slice(raw).map_err(|_| unreadable("not valid JSON"))?;
+    if v.is_null() {
+        return Ok(Crs::wgs84());
+    }
+    let props = v.get("properties");
+    match v.get("type").and_then(serde_json::Value::as_str) {
+        Some("name") => match props.and_then(|p| p.get("name")).and_then(serde_json::Value::as_str) {
+            Some(n) => Crs::parse(n),
+            None => Err(unreadable("a named `crs` needs `properties.name`")),
+        },
+        Some("EPSG") => match props.and_then(|p| p.get("code")) {
+            Some(serde_json::Value::Number(n)) => Crs::from_authority("EPSG", &n.to_string()),
+            Some(serde_json::Value::String(c)) => Crs::from_authority("EPSG", c),
+            _ => Err(unreadable("an EPSG `crs` needs `properties.code`")),
+        },
+        Some("link") => Err(unreadable("a linked `crs` (a URL) is not supported")),
+        _ => Err(unreadable("expected {\"type\": \"name\", \"properties\": {\"name\": \"EPSG:…\"}}")),
     }
 }
 
@@ -253,7 +346,7 @@ pub fn validate(pipeline: &Pipeline) -> Vec<Diagnostic> {
 }
 
 /// Help for a site file that does not exist: where relative paths are resolved from, and the closest
-/// GeoJSON file name in the folder it was looked for in.
+/// site file name in the folder it was looked for in.
 pub fn missing_file_help(pipeline_folder: &Path, path: &Path) -> String {
     let folder = if pipeline_folder.as_os_str().is_empty() { Path::new(".") } else { pipeline_folder };
     let folder = std::fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
@@ -263,7 +356,7 @@ pub fn missing_file_help(pipeline_folder: &Path, path: &Path) -> String {
             let names: Vec<String> = entries
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| is_geojson_path(Path::new(n)))
+                .filter(|n| format_of(Path::new(n)).is_some())
                 .collect();
             let wanted = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
             if let Some(s) = crate::suggest::did_you_mean(&wanted, names.iter().map(String::as_str)) {
@@ -274,7 +367,37 @@ pub fn missing_file_help(pipeline_folder: &Path, path: &Path) -> String {
     help
 }
 
-/// Whether a path looks like a GeoJSON file by extension.
-pub fn is_geojson_path(p: &Path) -> bool {
-    matches!(p.extension().and_then(|e| e.to_str()), Some("geojson" | "json"))
+/// The files besides the site file that hold part of the sites (a shapefile's `.shx`, `.dbf`, `.prj` and
+/// `.cpg`), those that exist.
+pub fn side_files(source: &SiteSource) -> Vec<std::path::PathBuf> {
+    let SiteLocation::File(path) = &source.location else { return Vec::new() };
+    if source.format != SiteFormatName::Shapefile {
+        return Vec::new();
+    }
+    ["shx", "dbf", "prj", "cpg"].iter().map(|ext| side_file(path, ext)).filter(|p| p.is_file()).collect()
+}
+
+/// The side file of a shapefile with extension `ext`, in the case of the `.shp`'s (`SITES.SHP` goes with
+/// `SITES.DBF`).
+pub fn side_file(shp: &Path, ext: &str) -> std::path::PathBuf {
+    let upper = shp.extension().and_then(|e| e.to_str()).is_some_and(|e| e == "SHP");
+    shp.with_extension(if upper { ext.to_ascii_uppercase() } else { ext.to_string() })
+}
+
+/// The site formats, for messages.
+pub const FORMATS_TEXT: &str = "GeoJSON (`.geojson`, `.json`), GeoJSON lines (`.geojsonl`, `.geojsons`), Shapefile \
+                                (`.shp`), GeoPackage (`.gpkg`), FlatGeobuf (`.fgb`) and GeoParquet (`.parquet`)";
+
+/// A site file's format by its extension (case-insensitive), if it is one geepipe reads.
+pub fn format_of(p: &Path) -> Option<SiteFormatName> {
+    let ext = p.extension()?.to_str()?.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "geojson" | "json" => SiteFormatName::Geojson,
+        "geojsonl" | "geojsons" | "geojsonseq" | "ndjson" | "jsonl" => SiteFormatName::Geojsonseq,
+        "shp" => SiteFormatName::Shapefile,
+        "gpkg" => SiteFormatName::Geopackage,
+        "fgb" => SiteFormatName::Flatgeobuf,
+        "parquet" | "geoparquet" => SiteFormatName::Geoparquet,
+        _ => return None,
+    })
 }

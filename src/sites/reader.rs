@@ -49,6 +49,9 @@ pub struct TopLevel {
     pub first: Option<u8>,
     /// The top-level `type` value, raw (e.g. `"FeatureCollection"` with quotes), and where it is.
     pub type_value: Option<(Vec<u8>, Pos)>,
+    /// The top-level `crs` value (GeoJSON 2008's coordinate system), raw, where it is, and whether it came
+    /// after the `features` array.
+    pub crs: Option<(Vec<u8>, Pos, bool)>,
     /// Where the `features` key's value starts, and its first byte.
     pub features: Option<(Pos, u8)>,
     /// Raw text of top-level values other than `features` and `type` that are not valid JSON (with place).
@@ -383,6 +386,8 @@ impl<R: Read> Scanner<R> {
                         top.bad_values.push((k.to_string(), vpos, e));
                     } else if k == "type" {
                         top.type_value = Some((raw.clone(), vpos));
+                    } else if k == "crs" {
+                        top.crs = Some((raw.clone(), vpos, top.features.is_some()));
                     }
                 }
             }

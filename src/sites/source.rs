@@ -17,6 +17,8 @@ use super::reader::{pos_in, Pos, Scanner};
 pub enum Store {
     Memory(Arc<[u8]>),
     Disk(PathBuf),
+    /// A file without lines (Shapefile, GeoPackage, …): nothing to show, records are named instead.
+    Records,
 }
 
 impl Store {
@@ -37,6 +39,7 @@ impl Store {
                 }
                 out
             }
+            Store::Records => Vec::new(),
         }
     }
 
@@ -52,6 +55,7 @@ impl Store {
                 f.seek(SeekFrom::Start(at.offset)).ok()?;
                 Scanner::at(f, at).capture_value(&mut raw).is_ok()
             }
+            Store::Records => false,
         };
         ok.then_some(raw)
     }

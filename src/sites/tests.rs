@@ -56,7 +56,10 @@ fn collection() -> impl Strategy<Value = (String, usize)> {
                     "name" => json!("sites ] }"),
                     "features" => Value::Array(feats.clone()),
                     _ => {
-                        json!({"type": "name", "properties": {"features": [{"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}]}})
+                        // A `crs` (which geepipe reads) with a nested `features` key (which it must not take
+                        // for the features).
+                        json!({"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84",
+                                                              "features": [{"name": "x"}]}})
                     }
                 };
                 top.insert(k.to_string(), v);
@@ -120,6 +123,9 @@ proptest! {
             keep: vec!["name".into()],
             first_year_property: None,
             label_property: None,
+            format: crate::pipeline::SiteFormatName::Geojson,
+            layer: None,
+            crs: None,
         };
         // Both ways of reading: whole file in memory (limit = MAX) and streamed from disk (limit = 0).
         let mut sites = Vec::new();

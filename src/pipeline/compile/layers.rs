@@ -283,7 +283,8 @@ impl Cx<'_> {
         }
         let local = merged.local.as_ref().map(|p| {
             let pb = Path::new(p);
-            if pb.is_absolute() {
+            // A URL (read over HTTP by the local engine) is not a path.
+            if pb.is_absolute() || crate::local::http::is_url(p) {
                 p.clone()
             } else {
                 base.join(pb).to_string_lossy().into_owned()

@@ -162,12 +162,19 @@ fn content_hash(raw: &RawPipeline, sites: &SiteSource) -> String {
     h.update(b"\0catalog:");
     h.update(crate::catalog::VERSION.as_bytes());
     if let SiteLocation::File(p) = &sites.location {
-        // Only a regular file: a path like `/dev/zero` or a FIFO would never end.
-        if let Ok(mut f) = std::fs::File::open(p).and_then(|f| match f.metadata()?.is_file() {
-            true => Ok(f),
-            false => Err(std::io::Error::other("not a regular file")),
-        }) {
-            let _ = std::io::copy(&mut f, &mut h);
+        // The site file, then a shapefile's side files (attributes, CRS, code page), each after its name.
+        for (i, path) in std::iter::once(p.clone()).chain(crate::sites::side_files(sites)).enumerate() {
+            if i > 0 {
+                h.update(b"\0side:");
+                h.update(path.extension().map(|e| e.as_encoded_bytes()).unwrap_or_default());
+            }
+            // Only a regular file: a path like `/dev/zero` or a FIFO would never end.
+            if let Ok(mut f) = std::fs::File::open(&path).and_then(|f| match f.metadata()?.is_file() {
+                true => Ok(f),
+                false => Err(std::io::Error::other("not a regular file")),
+            }) {
+                let _ = std::io::copy(&mut f, &mut h);
+            }
         }
     }
     hex::encode(h.finalize())

@@ -52,7 +52,11 @@ impl Cx<'_> {
 
     pub(super) fn output(&mut self, o: RawOutput, name: &str, base: &Path) -> Output {
         let format = o.format.unwrap_or(OutputFormatName::Csv);
-        let default_ext = if format == OutputFormatName::Geojson { "geojson" } else { "csv" };
+        let default_ext = match format {
+            OutputFormatName::Csv => "csv",
+            OutputFormatName::Geojson => "geojson",
+            OutputFormatName::Parquet => "parquet",
+        };
         let path = base.join(o.path.clone().unwrap_or_else(|| format!("results/{name}.{default_ext}")));
         if format == OutputFormatName::Geojson && o.layout == Some(LayoutName::Long) {
             self.warn(
@@ -63,6 +67,23 @@ impl Cx<'_> {
                 "",
             );
         }
-        Output { path, format, layout: o.layout.unwrap_or(LayoutName::Long) }
+        let geometry = match (format, o.geometry) {
+            (OutputFormatName::Csv, Some(g @ (OutputGeometryName::Centroid | OutputGeometryName::Polygon))) => {
+                self.error(
+                    "/output/geometry",
+                    Code::OutputGeometry,
+                    format!(
+                        "a CSV table cannot hold a {} geometry",
+                        if g == OutputGeometryName::Centroid { "centroid" } else { "polygon" }
+                    ),
+                    "needs parquet or geojson",
+                    "write `format: parquet` (GeoParquet) or `format: geojson`, or remove `geometry`",
+                );
+                OutputGeometryName::None
+            }
+            (OutputFormatName::Geojson, None) => OutputGeometryName::Polygon,
+            (_, g) => g.unwrap_or(OutputGeometryName::None),
+        };
+        Output { path, format, layout: o.layout.unwrap_or(LayoutName::Long), geometry }
     }
 }

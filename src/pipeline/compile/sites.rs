@@ -103,12 +103,72 @@ impl Cx<'_> {
                 );
             }
         }
+        let format = self.site_format(raw, &location);
+        if raw.layer.is_some() && format != SiteFormatName::Geopackage {
+            self.error(
+                "/sites/layer",
+                Code::SitesLayer,
+                "`layer` is only for GeoPackage site files",
+                "not a GeoPackage",
+                "remove `layer`, or point `file` at the `.gpkg`",
+            );
+        }
+        if let Some(text) = &raw.crs {
+            if let SiteLocation::Asset(_) = location {
+                self.error(
+                    "/sites/crs",
+                    Code::SitesCrs,
+                    "`crs` is for site files; an Earth Engine asset carries its own coordinate system",
+                    "asset",
+                    "remove `crs`",
+                );
+            } else if let Err(e) = crate::crs::Crs::parse(text) {
+                self.error("/sites/crs", Code::SitesCrs, e.to_string(), "this CRS", &e.help());
+            }
+        }
         SiteSource {
             location,
             id_property: raw.id.clone(),
             keep: raw.keep.clone(),
             first_year_property: raw.first_year.clone(),
             label_property: raw.label.clone(),
+            format,
+            layer: raw.layer.clone(),
+            crs: raw.crs.clone(),
         }
+    }
+
+    /// The site file's format: `sites.format`, else the extension. Other extensions are read as GeoJSON,
+    /// except those of formats geepipe does not read (or of a shapefile's side files), which are errors.
+    fn site_format(&mut self, raw: &RawSites, location: &SiteLocation) -> SiteFormatName {
+        if let Some(f) = raw.format {
+            return f;
+        }
+        let SiteLocation::File(path) = location else { return SiteFormatName::Geojson };
+        if let Some(f) = crate::sites::format_of(path) {
+            return f;
+        }
+        let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+        let help = match ext.as_str() {
+            "zip" => "unzip it and point `file` at the `.shp`, `.gpkg` or `.geojson` inside".to_string(),
+            "dbf" | "shx" | "prj" | "cpg" | "sbn" | "sbx" => {
+                "this is one of a shapefile's side files: point `file` at the `.shp` beside it".to_string()
+            }
+            "kml" | "kmz" | "gml" | "gdb" | "tab" | "mif" | "dxf" | "csv" | "xls" | "xlsx" | "sqlite" | "topojson" => {
+                format!(
+                    "geepipe reads {}; convert it, e.g. `ogr2ogr sites.gpkg input.{ext}`",
+                    crate::sites::FORMATS_TEXT
+                )
+            }
+            _ => return SiteFormatName::Geojson,
+        };
+        self.error(
+            "/sites/file",
+            Code::SitesFormat,
+            format!("geepipe does not read `.{ext}` site files"),
+            "unsupported format",
+            &help,
+        );
+        SiteFormatName::Geojson
     }
 }

@@ -1,64 +1,62 @@
 //! Geometry checks of one feature: a Polygon or MultiPolygon is present, each polygon has rings, each
-//! position is `[longitude, latitude]` within range, each ring has 4 positions and is closed, and no ring
-//! crosses itself (see [`super::rings`]).
+//! position is `[x, y]`, each ring has 4 positions and is closed, and no ring crosses itself (see
+//! [`super::rings`]); then the conversion to longitude/latitude and its range (see [`super::lonlat`]).
 
 use serde_json::Value;
 
 use super::rings::{ring_name, self_crossing};
-use super::{anchor, json_kind, Anchor, Checker};
+use super::{anchor, json_kind, Checker, Mark, Place};
 use crate::diag::{Code, Diagnostic, Severity};
-use crate::sites::reader::Pos;
 use crate::sites::source::Step;
 use crate::sites::{Polygon, Ring, Site};
 
-/// The feature whose geometry is checked: its bytes, where it starts, and how messages name it.
-struct Feature<'a> {
-    raw: &'a [u8],
-    at: Pos,
-    who: String,
+/// The feature whose geometry is checked: where it is, and how messages name it.
+pub(super) struct Feature<'a> {
+    pub(super) place: Place<'a>,
+    pub(super) who: String,
 }
 
 impl Feature<'_> {
-    /// The anchor of `geometry` + `rest` in this feature.
-    fn anchor(&self, rest: &[Step], key: bool) -> Anchor {
-        let mut p = vec![Step::Key("geometry")];
-        p.extend_from_slice(rest);
-        anchor(self.raw, self.at, &p, key)
+    /// How messages name features[`index`] (with its id once known).
+    pub(super) fn who(index: usize, id: Option<&str>) -> String {
+        match id {
+            Some(id) => format!("site `{id}` (features[{index}])"),
+            None => format!("features[{index}]"),
+        }
     }
 
-    /// The anchor of the coordinates at `indices` (polygon, ring, position as far as given).
-    fn coordinates(&self, indices: &[usize]) -> Anchor {
+    /// The spot of `geometry` + `rest` in this feature.
+    pub(super) fn anchor(&self, rest: &[Step], key: bool) -> Mark {
+        let mut p = vec![Step::Key("geometry")];
+        p.extend_from_slice(rest);
+        anchor(self.place, &p, key)
+    }
+
+    /// The spot of the coordinates at `indices` (polygon, ring, position as far as given).
+    pub(super) fn coordinates(&self, indices: &[usize]) -> Mark {
         let mut s = vec![Step::Key("coordinates")];
         s.extend(indices.iter().map(|i| Step::Index(*i)));
         self.anchor(&s, false)
     }
 }
 
-/// Positions of one feature that are not `[longitude, latitude]` or out of range: the first of each (its
-/// coordinate path) and how many.
+/// Positions of one feature that are not `[x, y]`: the first (its coordinate path) and how many.
 #[derive(Default)]
 struct Positions {
     bad: Option<(Vec<usize>, String)>,
     bad_count: usize,
-    range: Option<(Vec<usize>, f64, f64)>,
-    range_count: usize,
 }
 
 impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
     /// Checks the geometry of features[`index`]; its polygons and whether it is a MultiPolygon when valid.
     pub(super) fn check_geometry(
         &mut self,
-        raw: &[u8],
-        at: Pos,
+        place: Place,
         index: usize,
         g: Option<&Value>,
         id: Option<&str>,
     ) -> Option<(Vec<Polygon>, bool)> {
-        let who = match id {
-            Some(id) => format!("site `{id}` (features[{index}])"),
-            None => format!("features[{index}]"),
-        };
-        let f = Feature { raw, at, who };
+        let f = Feature { place, who: Feature::who(index, id) };
         let g = self.geometry_present(&f, g)?;
         let multi = self.polygon_type(&f, g)?;
         let coords = self.coordinate_list(&f, g)?;
@@ -80,15 +78,20 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             }
         }
         ok &= self.report_positions(&f, positions);
-        ok.then_some((polygons, multi))
+        // Converted (and range-checked) even when a ring is bad, so every problem shows at once.
+        let polygons = self.in_lonlat(&f, polygons, multi);
+        if !ok {
+            return None;
+        }
+        Some((polygons?, multi))
     }
 
     /// The geometry, or an error when it is missing or `null`.
-    fn geometry_present<'g>(&mut self, f: &Feature, g: Option<&'g Value>) -> Option<&'g Value> {
+    pub(super) fn geometry_present<'g>(&mut self, f: &Feature, g: Option<&'g Value>) -> Option<&'g Value> {
         let who = &f.who;
         match g {
             None => {
-                let a = anchor(f.raw, f.at, &[], false);
+                let a = anchor(f.place, &[], false);
                 self.emit(Code::SitesNoGeometry, Severity::Error, |c| {
                     c.at(
                         Diagnostic::error(Code::SitesNoGeometry, format!("{who} has no `geometry`")),
@@ -100,7 +103,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                 None
             }
             Some(Value::Null) => {
-                let a = anchor(f.raw, f.at, &[Step::Key("geometry")], false);
+                let a = anchor(f.place, &[Step::Key("geometry")], false);
                 self.emit(Code::SitesNullGeometry, Severity::Error, |c| {
                     c.at(
                         Diagnostic::error(Code::SitesNullGeometry, format!("{who} has a null geometry")),
@@ -116,7 +119,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
     }
 
     /// Whether the geometry is a MultiPolygon (`false` for a Polygon); an error for any other type.
-    fn polygon_type(&mut self, f: &Feature, g: &Value) -> Option<bool> {
+    pub(super) fn polygon_type(&mut self, f: &Feature, g: &Value) -> Option<bool> {
         let ty = g.get("type").and_then(Value::as_str);
         match ty {
             Some("Polygon") => return Some(false),
@@ -154,14 +157,14 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
     }
 
     /// The non-empty `coordinates` list, or an error.
-    fn coordinate_list<'g>(&mut self, f: &Feature, g: &'g Value) -> Option<&'g Vec<Value>> {
+    pub(super) fn coordinate_list<'g>(&mut self, f: &Feature, g: &'g Value) -> Option<&'g Vec<Value>> {
         let other = match g.get("coordinates") {
             Some(Value::Array(a)) if !a.is_empty() => return Some(a),
             other => other,
         };
         let empty = matches!(other, Some(Value::Array(_)));
         let a = if other.is_none() {
-            anchor(f.raw, f.at, &[Step::Key("geometry")], true)
+            anchor(f.place, &[Step::Key("geometry")], true)
         } else {
             f.anchor(&[Step::Key("coordinates")], false)
         };
@@ -223,7 +226,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
     }
 
     /// A ring's shape: at least 4 positions, closed, and not crossing itself (a warning). Whether it is valid.
-    fn ring_shape(&mut self, f: &Feature, ring_name: &str, rpath: &[usize], out: &Ring) -> bool {
+    pub(super) fn ring_shape(&mut self, f: &Feature, ring_name: &str, rpath: &[usize], out: &Ring) -> bool {
         let who = &f.who;
         let at = |k: usize| {
             let mut p = rpath.to_vec();
@@ -250,35 +253,36 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             let (a, b) = (at(out.len() - 1), at(0));
             let (f0, l0) = (out[0], out[out.len() - 1]);
             self.emit(Code::SitesRingNotClosed, Severity::Error, |c| {
-                let source = c.snippet(&[&a, &b]);
-                Diagnostic::error(Code::SitesRingNotClosed, format!("{ring_name} of {who} is not closed"))
-                    .at(&source, a.label_span(), Some("ends here".to_string()))
-                    .also(b.label_span(), "starts here")
-                    .with_help(format!(
-                        "repeat the first position [{}, {}] at the end of the ring (it ends at [{}, {}])",
-                        f0[0], f0[1], l0[0], l0[1]
-                    ))
+                let d = Diagnostic::error(Code::SitesRingNotClosed, format!("{ring_name} of {who} is not closed"));
+                c.at2(d, &a, "ends here", &b, "starts here").with_help(format!(
+                    "repeat the first position [{}, {}] at the end of the ring (it ends at [{}, {}])",
+                    f0[0], f0[1], l0[0], l0[1]
+                ))
             });
             return false;
         }
         if let Some((i, j)) = self_crossing(out) {
             let (a, b) = (at(j), at(i));
             self.emit(Code::SitesSelfIntersection, Severity::Warning, |c| {
-                let source = c.snippet(&[&a, &b]);
-                Diagnostic::warning(Code::SitesSelfIntersection, format!("{ring_name} of {who} crosses itself"))
-                    .at(&source, a.label_span(), Some(format!("the edge from position {} …", j + 1)))
-                    .also(b.label_span(), format!("… crosses the edge from position {}", i + 1))
-                    .with_help(
-                        "Earth Engine may reject or mis-measure a self-intersecting polygon; repair it \
+                let d =
+                    Diagnostic::warning(Code::SitesSelfIntersection, format!("{ring_name} of {who} crosses itself"));
+                c.at2(
+                    d,
+                    &a,
+                    format!("the edge from position {} …", j + 1),
+                    &b,
+                    format!("… crosses the edge from position {}", i + 1),
+                )
+                .with_help(
+                    "Earth Engine may reject or mis-measure a self-intersecting polygon; repair it \
                          (QGIS: Vector ▸ Geometry Tools ▸ Fix Geometries, or `ST_MakeValid`)",
-                    )
+                )
             });
         }
         true
     }
 
-    /// Reports the first bad and the first out-of-range position of the feature (with how many more);
-    /// whether there was none.
+    /// Reports the first bad position of the feature (with how many more); whether there was none.
     fn report_positions(&mut self, f: &Feature, p: Positions) -> bool {
         let who = &f.who;
         let mut ok = true;
@@ -295,44 +299,12 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                 .with_help("a position is [longitude, latitude] or [longitude, latitude, height]")
             });
         }
-        if let Some((path, x, y)) = p.range {
-            ok = false;
-            let a = f.coordinates(&path);
-            let more = more(p.range_count);
-            let (label, help) = if x.abs() > 1000.0 || y.abs() > 1000.0 {
-                (
-                    "looks like projected metres",
-                    "these look like projected coordinates (metres, e.g. UTM or Web Mercator); GeoJSON must be \
-                     WGS 84 longitude/latitude: reproject to EPSG:4326, e.g. \
-                     `ogr2ogr -t_srs EPSG:4326 sites_wgs84.geojson sites.geojson`"
-                        .to_string(),
-                )
-            } else if x.abs() <= 90.0 && y.abs() <= 180.0 {
-                (
-                    "latitude and longitude swapped?",
-                    format!("GeoJSON positions are [longitude, latitude]: this may be [{y}, {x}]"),
-                )
-            } else {
-                ("outside the globe", "longitude must be within [-180, 180] and latitude within [-90, 90]".to_string())
-            };
-            self.emit(Code::SitesCoordinateRange, Severity::Error, |c| {
-                c.at(
-                    Diagnostic::error(
-                        Code::SitesCoordinateRange,
-                        format!("{who} has a position [{x}, {y}] outside longitude/latitude range{more}"),
-                    ),
-                    &a,
-                    label,
-                )
-                .with_help(help)
-            });
-        }
         ok
     }
 }
 
-/// Reads a ring's positions (a third value, the height, is dropped), noting bad and out-of-range ones in
-/// `positions`. Whether every position could be read (a ring that is not a list cannot).
+/// Reads a ring's positions (a third value, the height, is dropped), noting bad ones in `positions`.
+/// Whether every position could be read (a ring that is not a list cannot).
 fn read_ring(ring: &Value, rpath: &[usize], positions: &mut Positions) -> (Ring, bool) {
     let Some(list) = ring.as_array() else { return (Vec::new(), false) };
     let mut out: Ring = Vec::with_capacity(list.len());
@@ -365,18 +337,12 @@ fn read_ring(ring: &Value, rpath: &[usize], positions: &mut Positions) -> (Ring,
             }
             continue;
         };
-        if !(-180.0..=180.0).contains(&x) || !(-90.0..=90.0).contains(&y) {
-            positions.range_count += 1;
-            if positions.range.is_none() {
-                positions.range = Some((path(), x, y));
-            }
-        }
         out.push([x, y]);
     }
     (out, ok)
 }
 
-fn more(n: usize) -> String {
+pub(super) fn more(n: usize) -> String {
     if n > 1 {
         format!(" (and {} more in this feature)", n - 1)
     } else {

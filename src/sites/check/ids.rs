@@ -7,10 +7,10 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use serde_json::Value;
 
-use super::{anchor, json_kind, Checker, RawFeature};
+use super::{anchor, json_kind, Checker, Place, RawFeature};
 use crate::diag::{Code, Diagnostic, Severity};
 use crate::sites::reader::Pos;
-use crate::sites::source::Step;
+use crate::sites::source::{Step, Store};
 use crate::sites::Site;
 use crate::suggest::did_you_mean;
 
@@ -93,14 +93,14 @@ impl IdSet {
 }
 
 impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
-    pub(super) fn check_id(&mut self, raw: &[u8], at: Pos, index: usize, f: &RawFeature) -> Option<String> {
+    pub(super) fn check_id(&mut self, place: Place, index: usize, f: &RawFeature) -> Option<String> {
         let idp = self.src.id_property.clone();
         let props = match &f.properties {
             Some(Value::Object(p)) => p,
             other => {
                 let (a, what) = match other {
-                    Some(v) => (anchor(raw, at, &[Step::Key("properties")], false), json_kind(v)),
-                    None => (anchor(raw, at, &[], false), "missing".to_string()),
+                    Some(v) => (anchor(place, &[Step::Key("properties")], false), json_kind(v)),
+                    None => (anchor(place, &[], false), "missing".to_string()),
                 };
                 let feature_id = f.id.is_some();
                 self.emit(Code::SitesNoId, Severity::Error, |c| {
@@ -129,8 +129,8 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             let names: Vec<&str> = props.keys().map(String::as_str).collect();
             let suggestion = did_you_mean(&idp, names.iter().copied()).map(str::to_string);
             let a = match &suggestion {
-                Some(s) => anchor(raw, at, &[Step::Key("properties"), Step::Key(s)], true),
-                None => anchor(raw, at, &[Step::Key("properties")], true),
+                Some(s) => anchor(place, &[Step::Key("properties"), Step::Key(s)], true),
+                None => anchor(place, &[Step::Key("properties")], true),
             };
             let listed = names.iter().take(8).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
             let feature_id = f.id.is_some();
@@ -175,7 +175,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             _ => None,
         };
         let Some(id) = id else {
-            let a = anchor(raw, at, &[Step::Key("properties"), Step::Key(&idp)], false);
+            let a = anchor(place, &[Step::Key("properties"), Step::Key(&idp)], false);
             let what = json_kind(v);
             self.emit(Code::SitesBadId, Severity::Error, |c| {
                 c.at(
@@ -187,23 +187,29 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             });
             return None;
         };
-        if let Some(first) = self.ids.insert(&id, at) {
-            let a = anchor(raw, at, &[Step::Key("properties"), Step::Key(&idp)], false);
+        // A record's "place" in the id set is its index (records have no byte offsets).
+        let key = match place {
+            Place::Json { at, .. } => at,
+            Place::Record { index, .. } => Pos { offset: index as u64, line: 0, line_start: index as u64 },
+        };
+        if let Some(first) = self.ids.insert(&id, key) {
+            let a = anchor(place, &[Step::Key("properties"), Step::Key(&idp)], false);
             let idp2 = idp.clone();
             let id2 = id.clone();
             self.emit(Code::SitesDuplicateId, Severity::Error, move |c| {
                 let d = Diagnostic::error(Code::SitesDuplicateId, format!("site id `{id2}` is used twice"))
                     .with_help(format!("every site needs its own `{idp2}`; rename or merge one of them"));
-                let earlier = c
-                    .store
-                    .value_at(first)
-                    .map(|raw0| anchor(&raw0, first, &[Step::Key("properties"), Step::Key(&idp2)], false));
-                match earlier {
-                    Some(e) => {
-                        let source = c.snippet(&[&a, &e]);
-                        d.at(&source, a.label_span(), Some(format!("features[{index}] repeats it")))
-                            .also(e.label_span(), "first used here")
+                let path = [Step::Key("properties"), Step::Key(&idp2)];
+                let earlier = match &c.store {
+                    Store::Records => {
+                        Some(anchor(Place::Record { index: first.offset as usize, fid: None }, &path, false))
                     }
+                    store => {
+                        store.value_at(first).map(|raw0| anchor(Place::Json { raw: &raw0, at: first }, &path, false))
+                    }
+                };
+                match earlier {
+                    Some(e) => c.at2(d, &a, format!("features[{index}] repeats it"), &e, "first used here"),
                     None => c.at(d, &a, "used again here"),
                 }
             });

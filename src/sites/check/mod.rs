@@ -12,12 +12,20 @@
 //! - Once any error is found, no more sites are handed to the visitor, but checking goes on to the end.
 //!
 //! One file per concern: [`ids`] (the id property, duplicates), [`properties`] (kept, first-year and
-//! label properties), [`geometry`] (geometry type, rings, positions), [`rings`] (a ring's own shape),
-//! [`top`] (the file around the features: not a collection, empty, truncated, invalid JSON).
+//! label properties), [`geometry`] (geometry type, rings, positions, the conversion to longitude/latitude),
+//! [`rings`] (a ring's own shape), [`top`] (the file around the features: not a collection, empty,
+//! truncated, invalid JSON), [`record`] (features of Shapefile, GeoPackage, FlatGeobuf and GeoParquet files).
+//!
+//! The same checks serve every format: a GeoJSON feature is located by its bytes ([`Place::Json`]: a
+//! snippet with line and column), a record of a binary format by its index and field ([`Place::Record`]:
+//! "feature 7, field `site_id`"). Messages are the same for both (`features[7] …`), so one mistake reads
+//! the same whatever file it is in.
 
 mod geometry;
 mod ids;
+mod lonlat;
 mod properties;
+mod record;
 mod rings;
 mod top;
 
@@ -29,10 +37,35 @@ use serde_json::Value;
 use super::reader::Pos;
 use super::source::{find, Anchor, Snippet, Step, Store};
 use super::{Site, Summary};
+use crate::crs::Crs;
 use crate::diag::{Code, Diagnostic, Severity};
 use crate::pipeline::SiteSource;
 use ids::IdSet;
 use properties::Missing;
+pub use record::{DeclaredCrs, Geom, Record};
+
+/// Where a feature is, for its diagnostics.
+#[derive(Clone, Copy)]
+pub enum Place<'a> {
+    /// A GeoJSON feature: its bytes and where they start in the file.
+    Json { raw: &'a [u8], at: Pos },
+    /// A record of a file without lines: its 0-based index, and the id the format shows users (a
+    /// GeoPackage `fid`) when there is one.
+    Record { index: usize, fid: Option<i64> },
+}
+
+/// A spot a diagnostic points at: a span of GeoJSON text, or a place in a record.
+pub enum Mark {
+    Span(Anchor),
+    Record(String),
+}
+
+/// The coordinate system a site file's coordinates are in, and where that was said.
+pub struct FileCrs {
+    pub crs: Crs,
+    /// "declared by sites.prj", "set by `sites.crs`"; `None` when nothing was declared (WGS 84 assumed).
+    pub origin: Option<String>,
+}
 
 /// How many diagnostics of one kind are shown before the rest are only counted.
 pub const SHOWN_PER_KIND: usize = 20;
@@ -72,6 +105,10 @@ pub struct Checker<'s, V> {
     index: usize,
     visit: V,
     stopped: bool,
+    /// The coordinate system of the coordinates (WGS 84 unless the file or `sites.crs` says otherwise).
+    crs: std::sync::Arc<FileCrs>,
+    /// The declared coordinate system cannot be used (reported once): positions are not judged.
+    crs_failed: bool,
 }
 
 impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
@@ -100,7 +137,14 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
             index: 0,
             visit,
             stopped: false,
+            crs: std::sync::Arc::new(FileCrs { crs: Crs::wgs84(), origin: None }),
+            crs_failed: false,
         }
+    }
+
+    /// Sets the coordinate system of the file's coordinates (before the first feature).
+    pub fn set_crs(&mut self, crs: FileCrs) {
+        self.crs = std::sync::Arc::new(crs);
     }
 
     /// Counts a problem; builds and keeps its diagnostic only while fewer than [`SHOWN_PER_KIND`] are shown.
@@ -121,9 +165,34 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
         Snippet::new(&self.name, &self.store, anchors).into_source()
     }
 
-    /// A diagnostic at one anchor.
-    fn at(&self, d: Diagnostic, a: &Anchor, label: impl Into<String>) -> Diagnostic {
+    /// A diagnostic at one spot.
+    fn at(&self, d: Diagnostic, a: &Mark, label: impl Into<String>) -> Diagnostic {
+        match a {
+            Mark::Span(a) => self.at_span(d, a, label),
+            Mark::Record(place) => d.in_record(self.name.clone(), place, Some(&label.into())),
+        }
+    }
+
+    /// A diagnostic at one span of the GeoJSON text.
+    fn at_span(&self, d: Diagnostic, a: &Anchor, label: impl Into<String>) -> Diagnostic {
         d.at(&self.snippet(&[a]), a.label_span(), Some(label.into()))
+    }
+
+    /// A diagnostic at two spots: `a` (the main one) and `b`.
+    fn at2(&self, d: Diagnostic, a: &Mark, la: impl Into<String>, b: &Mark, lb: impl Into<String>) -> Diagnostic {
+        match (a, b) {
+            (Mark::Span(a), Mark::Span(b)) => {
+                let source = self.snippet(&[a, b]);
+                d.at(&source, a.label_span(), Some(la.into())).also(b.label_span(), lb)
+            }
+            _ => {
+                let place = |m: &Mark| match m {
+                    Mark::Record(p) => p.clone(),
+                    Mark::Span(_) => String::new(),
+                };
+                d.in_record(self.name.clone(), &place(a), Some(&la.into())).also_record(&place(b), &lb.into())
+            }
+        }
     }
 
     fn top(&mut self, code: Code, d: Diagnostic) {
@@ -136,7 +205,7 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
 
     fn top_at(&mut self, code: Code, msg: String, pos: Pos, len: u64, label: &str, help: &str) {
         let a = Anchor { span: pos.offset..pos.offset + len, start: pos };
-        let mut d = self.at(Diagnostic::error(code, msg), &a, label);
+        let mut d = self.at_span(Diagnostic::error(code, msg), &a, label);
         if !help.is_empty() {
             d = d.with_help(help);
         }
@@ -149,6 +218,11 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
         self.index += 1;
         let errors_before = self.errors;
         let site = self.check(raw, at, index);
+        self.hand_over(site, errors_before)
+    }
+
+    /// Hands a checked site to the visitor while no error has been found. Returns whether to go on.
+    fn hand_over(&mut self, site: Option<Site>, errors_before: usize) -> bool {
         if let Some(site) = site {
             if self.errors == 0 && errors_before == 0 && !self.stopped {
                 self.summary.sites += 1;
@@ -189,7 +263,7 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
             let start = rel - raw[..rel].iter().rev().take_while(|b| in_token(b)).count();
             let end = rel + raw[rel..].iter().take_while(|b| in_token(b)).count();
             let text = String::from_utf8_lossy(&raw[start..end.max(start + 1)]).into_owned();
-            let a = Anchor::within(raw, at, start..end.max(start + 1));
+            let a = Mark::Span(Anchor::within(raw, at, start..end.max(start + 1)));
             self.emit(Code::SitesNonFinite, Severity::Error, |c| {
                 c.at(
                     Diagnostic::error(
@@ -206,7 +280,7 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
             });
             return;
         }
-        let a = Anchor::within(raw, at, rel..(rel + 1).min(raw.len()));
+        let a = Mark::Span(Anchor::within(raw, at, rel..(rel + 1).min(raw.len())));
         let text = msg.split(" at line ").next().unwrap_or(&msg).to_string();
         self.emit(Code::SitesJson, Severity::Error, |c| {
             c.at(Diagnostic::error(Code::SitesJson, format!("features[{index}] is not valid JSON: {text}")), &a, "here")
@@ -217,7 +291,7 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
     fn check(&mut self, raw: &[u8], at: Pos, index: usize) -> Option<Site> {
         if raw.first() != Some(&b'{') {
             let what = json_kind_of_raw(raw);
-            let a = Anchor::within(raw, at, 0..raw.len().min(40));
+            let a = Mark::Span(Anchor::within(raw, at, 0..raw.len().min(40)));
             self.emit(Code::SitesNotAFeature, Severity::Error, |c| {
                 c.at(
                     Diagnostic::error(Code::SitesNotAFeature, format!("features[{index}] is {what}, not a Feature")),
@@ -242,7 +316,7 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
             if ty.as_str() != Some("Feature") {
                 let shown = ty.as_str().map(|s| format!("`{s}`")).unwrap_or_else(|| ty.to_string());
                 let bare = ty.as_str().is_some_and(|s| GEOMETRY_TYPES.contains(&s));
-                let a = anchor(raw, at, &[Step::Key("type")], false);
+                let a = anchor(Place::Json { raw, at }, &[Step::Key("type")], false);
                 self.emit(Code::SitesNotAFeature, Severity::Error, |c| {
                     let msg = if bare {
                         format!("features[{index}] is a bare {shown} geometry, not a Feature")
@@ -256,9 +330,10 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
                 return None;
             }
         }
-        let id = self.check_id(raw, at, index, &f);
-        let properties = self.check_properties(raw, at, index, f.properties.as_ref().and_then(Value::as_object));
-        let geometry = self.check_geometry(raw, at, index, f.geometry.as_ref(), id.as_deref());
+        let place = Place::Json { raw, at };
+        let id = self.check_id(place, index, &f);
+        let properties = self.check_properties(place, index, f.properties.as_ref().and_then(Value::as_object));
+        let geometry = self.check_geometry(place, index, f.geometry.as_ref(), id.as_deref());
         match (id, geometry) {
             (Some(id), Some((polygons, multi))) => Some(Site { id, properties, polygons, multi, index }),
             _ => None,
@@ -266,15 +341,44 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
     }
 }
 
-/// The anchor of the value (or key) at `path` in a feature that starts at `at`; the feature's first byte
-/// when it is absent.
-fn anchor(raw: &[u8], at: Pos, path: &[Step], key: bool) -> Anchor {
-    // The whole feature is shown by its opening brace (a feature may span many lines).
-    match find(raw, path) {
-        Some((Some(k), _)) if key => Anchor::within(raw, at, k),
-        Some((_, v)) if !path.is_empty() => Anchor::within(raw, at, v),
-        _ => Anchor::within(raw, at, 0..1.min(raw.len())),
+/// The spot of the value (or key) at `path` in a feature: in GeoJSON its span (the feature's first byte
+/// when it is absent), in a record the feature and field it names.
+fn anchor(place: Place, path: &[Step], key: bool) -> Mark {
+    match place {
+        Place::Json { raw, at } => Mark::Span(match find(raw, path) {
+            Some((Some(k), _)) if key => Anchor::within(raw, at, k),
+            Some((_, v)) if !path.is_empty() => Anchor::within(raw, at, v),
+            // The whole feature is shown by its opening brace (a feature may span many lines).
+            _ => Anchor::within(raw, at, 0..1.min(raw.len())),
+        }),
+        Place::Record { index, fid } => Mark::Record(record_place(index, fid, path)),
     }
+}
+
+/// "feature 7 (fid 8), field `site_id`", "feature 7, geometry coordinates[0][4]" for a record.
+fn record_place(index: usize, fid: Option<i64>, path: &[Step]) -> String {
+    let mut out = format!("feature {index}");
+    if let Some(fid) = fid {
+        out.push_str(&format!(" (fid {fid})"));
+    }
+    match path {
+        [Step::Key("properties"), Step::Key(field), ..] => out.push_str(&format!(", field `{field}`")),
+        [Step::Key("geometry"), rest @ ..] => {
+            out.push_str(", geometry");
+            if let [Step::Key("coordinates"), indices @ ..] = rest {
+                if !indices.is_empty() {
+                    out.push_str(" coordinates");
+                }
+                for step in indices {
+                    if let Step::Index(i) = step {
+                        out.push_str(&format!("[{i}]"));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    out
 }
 
 /// "a string", "null", "an object" … for messages.

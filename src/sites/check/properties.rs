@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{anchor, json_kind, Checker};
+use super::{anchor, json_kind, Checker, Place};
 use crate::diag::{Code, Diagnostic, Severity};
 use crate::sites::reader::Pos;
 use crate::sites::source::Step;
@@ -22,8 +22,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
     /// ones and checking the first year.
     pub(super) fn check_properties(
         &mut self,
-        raw: &[u8],
-        at: Pos,
+        place: Place,
         index: usize,
         props: Option<&Map<String, Value>>,
     ) -> Map<String, Value> {
@@ -33,7 +32,10 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             if !props.contains_key(name.as_str()) {
                 m.count += 1;
                 if m.first.is_none() {
-                    m.first = Some((at, index));
+                    // Only GeoJSON features lack a property; a record's missing field is a schema problem.
+                    if let Place::Json { at, .. } = place {
+                        m.first = Some((at, index));
+                    }
                 }
             }
         }
@@ -42,13 +44,13 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         }
         if let Some(fy) = &self.src.first_year_property {
             if let Some(v) = props.get(fy) {
-                self.check_year(raw, at, index, fy, v);
+                self.check_year(place, index, fy, v);
             }
         }
         properties
     }
 
-    fn check_year(&mut self, raw: &[u8], at: Pos, index: usize, fy: &str, v: &Value) {
+    fn check_year(&mut self, place: Place, index: usize, fy: &str, v: &Value) {
         let year = match v {
             Value::Null => return,
             Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|x| x.fract() == 0.0).map(|x| x as i64)),
@@ -58,7 +60,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         if year.is_some_and(|y| (1000..=9999).contains(&y)) {
             return;
         }
-        let a = anchor(raw, at, &[Step::Key("properties"), Step::Key(fy)], false);
+        let a = anchor(place, &[Step::Key("properties"), Step::Key(fy)], false);
         let date_year = v.as_str().and_then(|s| s.get(..4)).filter(|y| y.bytes().all(|b| b.is_ascii_digit()));
         let what = json_kind(v);
         let help = match date_year {
@@ -101,9 +103,10 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                     .and_then(|v| v.get("properties").and_then(Value::as_object).map(|p| p.keys().cloned().collect()))
                     .unwrap_or_default();
                 let suggestion = did_you_mean(name, names.iter().map(String::as_str)).map(str::to_string);
+                let place = Place::Json { raw: &raw, at: first };
                 let a = match &suggestion {
-                    Some(s) => anchor(&raw, first, &[Step::Key("properties"), Step::Key(s)], true),
-                    None => anchor(&raw, first, &[Step::Key("properties")], true),
+                    Some(s) => anchor(place, &[Step::Key("properties"), Step::Key(s)], true),
+                    None => anchor(place, &[Step::Key("properties")], true),
                 };
                 let label = match &suggestion {
                     Some(s) => format!("features[{index}] has `{s}`; did you mean it?"),

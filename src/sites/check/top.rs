@@ -16,43 +16,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             Ok(top) => Some(top),
             Err(failed) => {
                 let (e, top) = *failed;
-                match e {
-                    ScanError::Io(e) => {
-                        let d =
-                            Diagnostic::error(Code::SitesRead, format!("cannot read site file `{}`: {e}", self.name))
-                                .in_file(self.name.clone());
-                        self.top(Code::SitesRead, d);
-                    }
-                    ScanError::Syntax { pos, expected, found } => {
-                        let found = match found {
-                            Some(b) if b.is_ascii_graphic() => format!("`{}`", b as char),
-                            Some(b) => format!("byte 0x{b:02x}"),
-                            None => "the end".into(),
-                        };
-                        self.top_at(
-                            Code::SitesJson,
-                            format!("the site file is not valid JSON: expected {expected}, found {found}"),
-                            pos,
-                            1,
-                            "here",
-                            "a hand-edited or truncated file? check it with `python3 -m json.tool FILE`",
-                        );
-                    }
-                    ScanError::Eof { pos, open } => {
-                        let a = last_byte(&self.store, pos);
-                        let opened = open.map(|o| Anchor { span: o.offset..o.offset + 1, start: o });
-                        let mut anchors = vec![&a];
-                        anchors.extend(opened.as_ref());
-                        let source = self.snippet(&anchors);
-                        let mut d = Diagnostic::error(Code::SitesTruncated, "the site file ends too early")
-                            .at(&source, a.label_span(), Some("the file ends here".to_string()))
-                            .with_help("the file looks truncated (an interrupted download or copy?); export it again");
-                        if let Some(o) = &opened {
-                            d = d.also(o.label_span(), "this is never closed");
-                        }
-                        self.top(Code::SitesTruncated, d);
-                    }
-                }
+                self.scan_error(e);
                 if top.count == 0 {
                     None
                 } else {
@@ -63,6 +27,51 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         if let Some(top) = top {
             self.judge_top(top);
         }
+        self.close()
+    }
+
+    /// Reports why the structure scan stopped: unreadable, not JSON, or truncated.
+    pub fn scan_error(&mut self, e: ScanError) {
+        match e {
+            ScanError::Io(e) => {
+                let d = Diagnostic::error(Code::SitesRead, format!("cannot read site file `{}`: {e}", self.name))
+                    .in_file(self.name.clone());
+                self.top(Code::SitesRead, d);
+            }
+            ScanError::Syntax { pos, expected, found } => {
+                let found = match found {
+                    Some(b) if b.is_ascii_graphic() => format!("`{}`", b as char),
+                    Some(b) => format!("byte 0x{b:02x}"),
+                    None => "the end".into(),
+                };
+                self.top_at(
+                    Code::SitesJson,
+                    format!("the site file is not valid JSON: expected {expected}, found {found}"),
+                    pos,
+                    1,
+                    "here",
+                    "a hand-edited or truncated file? check it with `python3 -m json.tool FILE`",
+                );
+            }
+            ScanError::Eof { pos, open } => {
+                let a = last_byte(&self.store, pos);
+                let opened = open.map(|o| Anchor { span: o.offset..o.offset + 1, start: o });
+                let mut anchors = vec![&a];
+                anchors.extend(opened.as_ref());
+                let source = self.snippet(&anchors);
+                let mut d = Diagnostic::error(Code::SitesTruncated, "the site file ends too early")
+                    .at(&source, a.label_span(), Some("the file ends here".to_string()))
+                    .with_help("the file looks truncated (an interrupted download or copy?); export it again");
+                if let Some(o) = &opened {
+                    d = d.also(o.label_span(), "this is never closed");
+                }
+                self.top(Code::SitesTruncated, d);
+            }
+        }
+    }
+
+    /// Adds the warnings about missing properties and the "… and N more" counts; returns every diagnostic.
+    pub fn close(mut self) -> (Summary, Vec<Diagnostic>) {
         self.missing_warnings();
         // "… and N more" for kinds shown only partly.
         let mut notes = Vec::new();
@@ -83,6 +92,21 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
     }
 
     fn judge_top(&mut self, top: TopLevel) {
+        if let Some((raw, pos, true)) = &top.crs {
+            // Read before the features only; a `crs` after them came too late to convert them.
+            let wgs84 = super::super::geojson_crs(raw).is_ok_and(|c| c.is_wgs84());
+            if !wgs84 {
+                self.top_at(
+                    Code::SitesCrs,
+                    "the `crs` member comes after `features`, too late for geepipe to convert them".into(),
+                    *pos,
+                    raw.len().min(80) as u64,
+                    "after the features",
+                    "move `crs` before `features` (where GDAL writes it), or set `sites.crs`; better, reproject the \
+                     file to WGS 84 longitude/latitude (RFC 7946 GeoJSON has no `crs`)",
+                );
+            }
+        }
         for (key, pos, e) in &top.bad_values {
             self.top_at(
                 Code::SitesJson,
@@ -139,7 +163,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                     let pos = top.type_value.as_ref().map(|(_, p)| *p).unwrap_or(top.start);
                     let len = top.type_value.as_ref().map(|(r, _)| r.len() as u64).unwrap_or(1);
                     let a = Anchor { span: pos.offset..pos.offset + len, start: pos };
-                    let d = self.at(
+                    let d = self.at_span(
                         Diagnostic::warning(
                             Code::SitesCollectionType,
                             format!("the file has `features` but type `{t}`"),

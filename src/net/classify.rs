@@ -1,6 +1,8 @@
-//! What a failure means: ONE function ([`classify`]) over every outcome of every call and every failed task.
+//! What a failure means: ONE function ([`classify`]) over every outcome of every call (Earth Engine,
+//! Cloud Storage, Drive) and every failed task.
 //!
-//! The executor acts on the [`Class`] only:
+//! The HTTP clients retry [`Class::Transient`] failures of a request (see [`super::retry`]); the executor
+//! acts on the [`Class`] of a failed call or task:
 //! - [`Class::Transient`]: try again (same request id for a request, a new task for a failed task), bounded.
 //! - [`Class::TooBig`]: the chunk asked for too much memory/time/pixels: split it in two and run both halves.
 //! - [`Class::AlreadyExists`]: a submission with this request id was already accepted: look it up, never
@@ -70,6 +72,8 @@ pub struct Problem {
     pub transport: Option<TransportKind>,
     /// `Retry-After` of the response, if any.
     pub retry_after: Option<Duration>,
+    /// A 403 because the access token lacks an OAuth scope (signing in again with the scope fixes it).
+    pub insufficient_scope: bool,
     /// The failure of a synchronous computation (`table:computeFeatures`): a timeout means too much work.
     pub computation: bool,
 }
