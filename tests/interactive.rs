@@ -277,7 +277,7 @@ fn kill_9_loses_only_the_requests_in_flight_and_a_rerun_recomputes_nothing_store
     child.wait().unwrap();
     let first = ee.counters().requests_to(Route::ComputeFeatures);
     let stored = stored_files(t.path());
-    assert!(stored >= 6 && stored < N, "{stored}");
+    assert!((6..N).contains(&stored), "{stored}");
     // At most the requests in flight (2) were lost.
     assert!(first as usize <= stored + 2, "{first} requests for {stored} stored");
 

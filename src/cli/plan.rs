@@ -145,7 +145,7 @@ fn write_out(dir: &Path, plan: &Plan, bodies: &[Vec<u8>], decision: &Decision) -
             "endpoint": if decision.mode == RunMode::Interactive { "table:computeFeatures" } else { t.endpoint.path() },
             "description": t.description,
             "site_ids": t.site_ids,
-            "body_bytes": t.body_bytes,
+            "body_bytes": body.len(),
             "target": t.target,
         }));
     }

@@ -48,7 +48,7 @@ const M_PER_DEGREE: f64 = 111_195.08;
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Estimate {
     pub sites: usize,
-    /// Layer-years reduced (a static layer counts once).
+    /// Layer-years (sum over layers of their years, as the plan summary counts them).
     pub layer_years: usize,
     /// Pixel reads for every site, layer, image and band.
     pub pixel_reads: f64,
