@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod local;
 pub mod plan;
+pub mod probe;
 pub mod results;
 pub mod run;
 pub mod validate;
@@ -82,7 +83,9 @@ pub enum Command {
     Catalog(catalog::CatalogArgs),
     /// Show the Earth Engine requests a pipeline would send, without sending anything.
     Plan(plan::PlanArgs),
-    /// Plan, submit, watch and fetch: run a pipeline to its merged table.
+    /// Compute the first chunk (a couple of sites, one year per layer) synchronously and check its columns.
+    Probe(probe::ProbeArgs),
+    /// Plan, probe, submit, watch and fetch: run a pipeline to its merged table.
     Run(run::RunArgs),
     /// Show every chunk's state from the journal.
     Status(run::StatusArgs),
@@ -174,6 +177,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Schema(a) => validate::schema(g, a),
         Command::Catalog(a) => catalog::run(g, a),
         Command::Plan(a) => plan::run(g, a),
+        Command::Probe(a) => probe::probe(g, a),
         Command::Run(a) => run::run(g, a),
         Command::Status(a) => run::status(g, a),
         Command::Wait(a) => run::wait(g, a),

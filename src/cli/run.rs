@@ -1,10 +1,12 @@
 //! `geepipe run`, `status`, `wait`, `cancel`: driving the executor and reading the journal.
 //!
-//! `run` plans (or takes the plan frozen in the journal), says which mode it uses and why, computes the
-//! interactive chunks and/or submits and watches the batch ones, and then fetches; `wait` resumes the same
+//! `run` plans (or takes the plan frozen in the journal) and says which mode it uses and why
+//! ([`crate::plan::estimate`]). Interactive chunks are computed with `table:computeFeatures` and stored as they
+//! arrive; a fresh batch plan is probed first ([`crate::probe`]; a failed probe refuses with exit 4 before any
+//! task exists, `--no-probe` skips it), then submitted and watched; then `run` fetches. `wait` resumes the same
 //! journal without re-planning and without fetching; `status` only reads the journal (safe during a run);
-//! `cancel` cancels every live task, and asks a run in progress to stop sending. Ctrl-C leaves submitted
-//! tasks running, drops the interactive requests in flight, and leaves the journal consistent.
+//! `cancel` cancels every live task and stops a run in progress (no request is sent after it). Ctrl-C leaves
+//! submitted tasks running, drops the interactive requests in flight, and leaves the journal consistent.
 //!
 //! Endpoints: export tasks go to `GEEPIPE_EE_URL` (default the standard endpoint), interactive requests to
 //! `GEEPIPE_EE_HIGHVOLUME_URL`, else `GEEPIPE_EE_URL` (one emulator for both), else the high-volume endpoint.
@@ -24,6 +26,7 @@ use crate::exit;
 use crate::journal::{Journal, JournalError};
 use crate::pipeline::model::Engine;
 use crate::pipeline::{ModeName, Pipeline};
+use crate::plan::probe::ProbeCall;
 use crate::plan::{ChunkPlanner, RunMode, Task};
 use crate::results::store::Store;
 
@@ -40,6 +43,9 @@ pub struct RunArgs {
     /// Move the existing journal aside and start anew (needed after the pipeline changed).
     #[arg(long)]
     pub restart: bool,
+    /// Submit without probing first (see `geepipe probe`).
+    #[arg(long)]
+    pub no_probe: bool,
     #[command(flatten)]
     pub exec: ExecArgs,
 }
@@ -172,12 +178,91 @@ fn journal_error(e: &JournalError, file: &Path) -> i32 {
     exit::ENVIRONMENT
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("cannot start the async runtime: {e}"))
+}
+
+/// Runs the future `make(stop)` builds on a fresh runtime with Ctrl-C wired to `stop`: the first Ctrl-C
+/// triggers it (requests in flight are dropped, the command winds down and reports), a second exits at
+/// once. Shutdown waits at most a second for stray work (a hung connection or DNS lookup never keeps
+/// the process alive after its answer).
+fn with_runtime<T, F: std::future::Future<Output = T>>(make: impl FnOnce(Stop) -> F) -> T {
+    let rt = runtime();
+    let stop = Stop::new();
+    let s = stop.clone();
+    let out = rt.block_on(async move {
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                s.trigger();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("interrupted again: exiting now (the journal is consistent; rerun to resume)");
+                    std::process::exit(exit::INTERRUPTED);
+                }
+            }
+        });
+        make(stop).await
+    });
+    rt.shutdown_timeout(Duration::from_secs(1));
+    out
+}
+
+/// Journal key a `geepipe cancel` writes (its pid) before it asks the running `geepipe run` to stop.
+const CANCEL_REQUEST: &str = "cancel_requested_by";
+
+/// Whether `geepipe cancel` asked the run on this journal to stop (the pid of that cancel).
+fn cancel_requested(journal: &Path) -> Option<String> {
+    let j = Journal::open_read(journal).ok()?;
+    j.meta(CANCEL_REQUEST).ok().flatten().filter(|v| !v.is_empty())
+}
+
+/// `geepipe cancel` while a `geepipe run` (or `wait`) holds the journal: records the request in the
+/// journal, sends that process an interrupt (its pid is in the lock file) and waits for the lock, so the
+/// user need not find the other terminal. The run stops at once, even inside a hanging request.
+fn take_over(jpath: &Path, p: &Pipeline, pid: Option<u32>, quiet: bool) -> Result<Journal, i32> {
+    const WAIT: Duration = Duration::from_secs(60);
+    let Some(pid) = pid else {
+        eprintln!("error: the journal {} is in use by another geepipe run of unknown pid", jpath.display());
+        return Err(exit::ENVIRONMENT);
+    };
+    if let Ok(j) = Journal::open_read(jpath) {
+        let _ = j.set_meta(CANCEL_REQUEST, &std::process::id().to_string());
+    }
+    if !quiet {
+        eprintln!("a running geepipe (pid {pid}) holds the journal: asking it to stop, then cancelling…");
+    }
+    #[cfg(unix)]
+    // SAFETY: kill(2) with a pid and a signal number has no memory effects.
+    let sent = unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) } == 0;
+    #[cfg(not(unix))]
+    let sent = false;
+    let start = Instant::now();
+    loop {
+        match Journal::open(jpath, &p.name, &p.content_hash) {
+            Ok(j) => return Ok(j),
+            Err(JournalError::Locked { .. }) if sent && start.elapsed() < WAIT => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
+            Err(JournalError::Locked { .. }) => {
+                eprintln!(
+                    "error: the geepipe run with pid {pid} did not stop{}; stop it (Ctrl-C in its terminal, or \
+                     `kill -INT {pid}`), then run `geepipe cancel` again",
+                    if sent { format!(" within {} s", WAIT.as_secs()) } else { String::new() }
+                );
+                return Err(exit::ENVIRONMENT);
+            }
+            Err(e) => return Err(journal_error(&e, &p.source)),
+        }
+    }
+}
+
+/// Builds the Earth Engine client for export tasks (and the probe): emulator URL (+ optional static token)
+/// or Google credentials.
+pub(super) async fn client(p: &Pipeline, a: &ExecArgs) -> Result<Client, i32> {
+    endpoint_client(p, a, Endpoint::Batch, &mut None).await
 }
 
 /// Which Earth Engine endpoint a client talks to.
@@ -191,7 +276,12 @@ enum Endpoint {
 
 /// Builds an Earth Engine client for `endpoint`: an emulator URL (+ optional static token) or the real service
 /// with Google credentials. `auth` caches the credentials between the two endpoints.
-async fn client(p: &Pipeline, a: &ExecArgs, endpoint: Endpoint, auth: &mut Option<Auth>) -> Result<Client, i32> {
+async fn endpoint_client(
+    p: &Pipeline,
+    a: &ExecArgs,
+    endpoint: Endpoint,
+    auth: &mut Option<Auth>,
+) -> Result<Client, i32> {
     let Some(project) = p.project.clone() else {
         eprintln!(
             "error: no Earth Engine Cloud project: set `project:` in the pipeline, pass --project, or set \
@@ -250,20 +340,12 @@ async fn client(p: &Pipeline, a: &ExecArgs, endpoint: Endpoint, auth: &mut Optio
 /// Size failures after which a run that may fall back moves its remaining chunks to batch.
 const FALLBACK_AFTER: u32 = 10;
 
-/// The `<journal>.cancel` file through which `geepipe cancel` asks a run in progress to stop.
-fn cancel_file(journal: &Path) -> PathBuf {
-    let mut s = journal.as_os_str().to_os_string();
-    s.push(".cancel");
-    PathBuf::from(s)
-}
-
-fn settings(p: &Pipeline, a: &ExecArgs, journal: &Path) -> Settings {
+fn settings(p: &Pipeline, a: &ExecArgs) -> Settings {
     let poll_min = Duration::from_secs_f64(a.poll_min.max(0.001));
     Settings {
         max_concurrent: p.chunks.max_concurrent.max(1),
         poll_min,
         poll_max: Duration::from_secs_f64(a.poll_max.max(a.poll_min).max(0.001)),
-        cancel_file: Some(cancel_file(journal)),
         ..Settings::default()
     }
 }
@@ -278,7 +360,30 @@ struct Start {
     auto: bool,
 }
 
-/// Drives one executor run to an [`Outcome`]: Ctrl-C handling, observers, error messages.
+/// How an existing journal runs: its recorded mode unless the pipeline or `--mode` names one.
+fn resumed_start(p: &Pipeline, journal: &Journal) -> Start {
+    let planner: Arc<dyn ChunkPlanner> = Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() });
+    let recorded = journal.meta("mode").ok().flatten();
+    let reason = journal.meta("mode_reason").ok().flatten().unwrap_or_default();
+    let as_planned = if reason.is_empty() { "as planned".to_string() } else { format!("as planned: {reason}") };
+    let (mode, reason, auto) = match p.mode {
+        ModeName::Interactive => (RunMode::Interactive, "`mode: interactive`".to_string(), false),
+        ModeName::Batch => (RunMode::Batch, "`mode: batch`".to_string(), false),
+        ModeName::Auto => {
+            let interactive = match recorded.as_deref() {
+                Some(m) => m == RunMode::Interactive.as_str(),
+                // A journal of an earlier version records no mode: its chunks say.
+                None => journal.chunks().is_ok_and(|c| c.iter().any(|r| r.mode == RunMode::Interactive)),
+            };
+            (if interactive { RunMode::Interactive } else { RunMode::Batch }, as_planned, true)
+        }
+    };
+    Start { tasks: None, planner, mode, reason, auto }
+}
+
+/// Drives one executor run to an [`Outcome`]: the probe first (when given; a failed probe refuses with
+/// exit 4 before anything is submitted), the mode said and recorded, Ctrl-C handling, observers, error
+/// messages.
 fn drive(
     g: &Global,
     p: &Pipeline,
@@ -286,16 +391,42 @@ fn drive(
     journal: Journal,
     start: Start,
     settings: Settings,
+    probe: Option<ProbeCall>,
 ) -> Result<Outcome, i32> {
     let jpath = journal.path().to_path_buf();
-    runtime().block_on(async {
+    with_runtime(|stop| async move {
         let mut auth = None;
-        let batch = client(p, a, Endpoint::Batch, &mut auth).await?;
-        // A stale request from a `geepipe cancel` that raced the end of an earlier run.
-        let _ = std::fs::remove_file(cancel_file(&jpath));
+        let client = tokio::select! {
+            c = endpoint_client(p, a, Endpoint::Batch, &mut auth) => c?,
+            _ = stop.wait() => {
+                eprintln!("interrupted before anything was sent");
+                return Err(exit::INTERRUPTED);
+            }
+        };
+        if let Some(call) = &probe {
+            let probed = tokio::select! {
+                r = crate::probe::run(&client, call) => r,
+                _ = stop.wait() => {
+                    eprintln!("interrupted before anything was sent");
+                    return Err(exit::INTERRUPTED);
+                }
+            };
+            match probed {
+                Ok(report) if report.passed() => {
+                    if g.verbose > 0 {
+                        eprint!("{}", report.render());
+                    }
+                }
+                Ok(report) => return Err(super::probe::refusal(&report, true)),
+                Err(e) => {
+                    eprintln!("error: the probe could not reach Earth Engine: {e}");
+                    return Err(exit::ENVIRONMENT);
+                }
+            }
+        }
         let mut ex = match start.tasks {
-            Some(tasks) => Executor::with_plan_mode(batch, journal, tasks, start.mode, start.planner, settings),
-            None => Executor::new(batch, journal, None, start.planner, settings),
+            Some(tasks) => Executor::with_plan_mode(client, journal, tasks, start.mode, start.planner, settings),
+            None => Executor::new(client, journal, None, start.planner, settings),
         }
         .map_err(|e| exec_error(&e))?;
         if ex.journal().meta("mode").ok().flatten().as_deref() != Some(start.mode.as_str()) {
@@ -308,7 +439,13 @@ fn drive(
         }
         let interactive_chunks = ex.rows().iter().any(|r| r.mode == RunMode::Interactive && !r.state.is_final());
         if interactive_chunks || start.mode == RunMode::Interactive {
-            let hv = client(p, a, Endpoint::HighVolume, &mut auth).await?;
+            let hv = tokio::select! {
+                c = endpoint_client(p, a, Endpoint::HighVolume, &mut auth) => c?,
+                _ = stop.wait() => {
+                    eprintln!("interrupted before anything was sent");
+                    return Err(exit::INTERRUPTED);
+                }
+            };
             ex.interactive(Interactive {
                 client: hv,
                 store: Store::for_journal(&jpath, &p.name),
@@ -334,40 +471,8 @@ fn drive(
             }
         }
         ex.announce_mode(start.mode, &start.reason);
-        let stop = Stop::new();
-        let s = stop.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                s.trigger();
-            }
-        });
         ex.run(stop).await.map_err(|e| exec_error(&e))
     })
-}
-
-/// How an existing journal runs: its recorded mode unless the pipeline or `--mode` names one.
-fn resumed_start(p: &Pipeline, journal: &Journal) -> Start {
-    let planner: Arc<dyn ChunkPlanner> = Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() });
-    let recorded = journal.meta("mode").ok().flatten();
-    let reason = journal.meta("mode_reason").ok().flatten().unwrap_or_default();
-    let (mode, reason, auto) = match p.mode {
-        ModeName::Interactive => (RunMode::Interactive, "`mode: interactive`".to_string(), false),
-        ModeName::Batch => (RunMode::Batch, "`mode: batch`".to_string(), false),
-        ModeName::Auto => match recorded.as_deref() {
-            Some("interactive") => (RunMode::Interactive, format!("as planned: {reason}"), true),
-            _ if recorded.is_none()
-                && journal.chunks().is_ok_and(|c| c.iter().any(|r| r.mode == RunMode::Interactive)) =>
-            {
-                (RunMode::Interactive, "as planned".to_string(), true)
-            }
-            _ => (
-                RunMode::Batch,
-                if reason.is_empty() { "as planned".to_string() } else { format!("as planned: {reason}") },
-                true,
-            ),
-        },
-    };
-    Start { tasks: None, planner, mode, reason, auto }
 }
 
 fn exec_error(e: &ExecError) -> i32 {
@@ -379,6 +484,14 @@ fn exec_error(e: &ExecError) -> i32 {
 fn report(g: &Global, o: &Outcome, file: &Path, journal: &Path, interactive: bool) -> i32 {
     let c = &o.counts;
     let f = file.display();
+    if o.interrupted && cancel_requested(journal).is_some() {
+        eprintln!(
+            "stopped: `geepipe cancel` asked this run to stop and cancels its tasks ({} of {} chunks were done)",
+            c.done(),
+            c.total
+        );
+        return o.exit_code();
+    }
     if (o.interrupted || o.timed_out) && interactive && c.pending + c.running + c.submitting == 0 {
         eprintln!(
             "{}: {} of {} chunks done; each finished chunk is stored and is not computed again.\n\
@@ -450,26 +563,34 @@ pub fn run(g: &Global, a: RunArgs) -> i32 {
         Ok(j) => j,
         Err(e) => return journal_error(&e, &a.file),
     };
+    // A cancel request left by a `geepipe cancel` that died is not meant for this run.
+    let _ = journal.set_meta(CANCEL_REQUEST, "");
     let planned = match journal.has_plan() {
         Ok(b) => b,
         Err(e) => return journal_error(&e, &a.file),
     };
+    // A fresh batch plan is probed before any task exists; a resumed one was probed when it started. An
+    // interactive run needs no probe: its first answers are the same computation.
+    let mut probe = None;
     let start = if planned {
         resumed_start(&p, &journal)
     } else {
         match crate::plan::estimate::sized_planner(&p) {
-            Ok((planner, decision)) => {
+            Ok((pl, decision)) => {
+                if decision.mode == RunMode::Batch && !a.no_probe {
+                    match pl.probe_call(crate::probe::SITES) {
+                        Ok(c) => probe = Some(c),
+                        Err(e) => {
+                            eprintln!("error: cannot build the probe: {e}");
+                            return exit::INVALID_INPUT;
+                        }
+                    }
+                }
                 let reason = if decision.auto { format!("auto: {}", decision.reason) } else { decision.reason.clone() };
                 let _ = journal.set_meta("mode", decision.mode.as_str());
                 let _ = journal.set_meta("mode_reason", &reason);
-                let tasks = planner.plan().tasks;
-                Start {
-                    tasks: Some(tasks),
-                    planner: Arc::new(planner),
-                    mode: decision.mode,
-                    reason,
-                    auto: decision.auto,
-                }
+                let tasks = pl.plan().tasks;
+                Start { tasks: Some(tasks), planner: Arc::new(pl), mode: decision.mode, reason, auto: decision.auto }
             }
             Err(diags) => {
                 g.report(&diags);
@@ -485,8 +606,8 @@ pub fn run(g: &Global, a: RunArgs) -> i32 {
         return exit::INVALID_INPUT;
     }
     let interactive = start.mode == RunMode::Interactive;
-    let settings = Settings { detach: a.detach, ..settings(&p, &a.exec, &jpath) };
-    let outcome = match drive(g, &p, &a.exec, journal, start, settings) {
+    let settings = Settings { detach: a.detach, ..settings(&p, &a.exec) };
+    let outcome = match drive(g, &p, &a.exec, journal, start, settings, probe) {
         Ok(o) => o,
         Err(c) => return c,
     };
@@ -618,22 +739,21 @@ pub fn wait(g: &Global, a: WaitArgs) -> i32 {
         Ok(j) => j,
         Err(e) => return journal_error(&e, &a.file),
     };
+    // A cancel request left by a `geepipe cancel` that died is not meant for this run.
+    let _ = journal.set_meta(CANCEL_REQUEST, "");
     let start = resumed_start(&p, &journal);
     let interactive = start.mode == RunMode::Interactive;
     let settings = Settings {
         // A timeout past what a clock can hold is no timeout.
         deadline: a.timeout.and_then(|s| Instant::now().checked_add(Duration::from_secs(s))),
         retry_finished_failures: false,
-        ..settings(&p, &a.exec, &jpath)
+        ..settings(&p, &a.exec)
     };
-    match drive(g, &p, &a.exec, journal, start, settings) {
+    match drive(g, &p, &a.exec, journal, start, settings, None) {
         Ok(o) => report(g, &o, &a.file, &jpath, interactive),
         Err(c) => c,
     }
 }
-
-/// Longest `geepipe cancel` waits for a run in progress to stop (its interactive requests in flight finish).
-const CANCEL_WAIT: Duration = Duration::from_secs(600);
 
 pub fn cancel(g: &Global, a: CancelArgs) -> i32 {
     let p = match g.load_pipeline(&a.file) {
@@ -646,72 +766,54 @@ pub fn cancel(g: &Global, a: CancelArgs) -> i32 {
     }
     let mut journal = match Journal::open(&jpath, &p.name, &p.content_hash) {
         Ok(j) => j,
-        Err(JournalError::Locked { pid, .. }) => return cancel_running(g, &jpath, pid),
+        Err(JournalError::Locked { pid, .. }) => match take_over(&jpath, &p, pid, g.quiet) {
+            Ok(j) => j,
+            Err(code) => return code,
+        },
         Err(e) => return journal_error(&e, &a.file),
     };
-    let rows = match journal.chunks() {
-        Ok(r) => r,
-        Err(e) => return journal_error(&e, &a.file),
-    };
-    // Only export tasks need Earth Engine; interactive chunks never sent are just marked.
-    let tasks = rows
-        .iter()
-        .any(|r| !r.state.is_final() && (r.operation.is_some() || r.state == crate::journal::ChunkState::Submitting));
-    runtime().block_on(async {
-        let client = if tasks {
-            match client(&p, &a.exec, Endpoint::Batch, &mut None).await {
-                Ok(c) => Some(c),
+    let code = with_runtime(|stop| async move {
+        let client = tokio::select! {
+            c = client(&p, &a.exec) => match c {
+                Ok(c) => c,
                 Err(code) => return code,
-            }
-        } else {
-            None
+            },
+            _ = stop.wait() => return exit::INTERRUPTED,
         };
-        match executor::cancel_all(client.as_ref(), &mut journal).await {
-            Ok((ops, unsent)) => {
+        let report = tokio::select! {
+            r = executor::cancel_all(&client, &mut journal) => r,
+            _ = stop.wait() => {
+                eprintln!("interrupted: some tasks may still run; run `geepipe cancel` again");
+                return exit::INTERRUPTED;
+            }
+        };
+        match report {
+            Ok(r) => {
                 if !g.quiet {
-                    eprintln!("cancelled {ops} tasks; {unsent} chunks that were never submitted marked cancelled");
+                    let mut line = format!(
+                        "cancelled {} tasks; {} chunks that were never submitted marked cancelled",
+                        r.cancelled, r.unsent
+                    );
+                    if r.finished > 0 {
+                        line.push_str(&format!(
+                            "; {} tasks had already finished (kept as succeeded or failed, not run again)",
+                            r.finished
+                        ));
+                    }
+                    eprintln!("{line}");
                 }
-                exit::OK
+                for e in &r.errors {
+                    eprintln!("error: could not cancel {e}");
+                }
+                let _ = journal.set_meta(CANCEL_REQUEST, "");
+                if r.errors.is_empty() {
+                    exit::OK
+                } else {
+                    exit::ENVIRONMENT
+                }
             }
             Err(e) => exec_error(&e),
         }
-    })
-}
-
-/// `geepipe cancel` while a run holds the journal: asks it to stop (the cancel file) and waits until it has.
-fn cancel_running(g: &Global, jpath: &Path, pid: Option<u32>) -> i32 {
-    let file = cancel_file(jpath);
-    if let Err(e) = crate::results::table::write_atomic(&file, b"cancel\n") {
-        eprintln!("error: cannot ask the running geepipe to stop: {e}");
-        return exit::ENVIRONMENT;
-    }
-    if !g.quiet {
-        eprintln!(
-            "asked the running geepipe{} to stop sending; waiting for it (requests in flight finish and are stored)",
-            pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
-        );
-    }
-    let until = Instant::now() + CANCEL_WAIT;
-    let released = loop {
-        match crate::journal::RunLock::acquire(jpath) {
-            Ok(_) => break true,
-            Err(_) if Instant::now() < until => std::thread::sleep(Duration::from_millis(100)),
-            Err(_) => break false,
-        }
-    };
-    let _ = std::fs::remove_file(&file);
-    if !released {
-        eprintln!("error: the running geepipe did not stop within {} s; stop it with Ctrl-C", CANCEL_WAIT.as_secs());
-        return exit::ENVIRONMENT;
-    }
-    let cancelled = Journal::open_read(jpath)
-        .and_then(|j| j.chunks())
-        .map(|rows| rows.iter().filter(|r| r.state == crate::journal::ChunkState::Cancelled).count())
-        .unwrap_or(0);
-    if !g.quiet {
-        eprintln!(
-            "the run stopped; {cancelled} chunks not done are marked cancelled (rerun `geepipe run` to compute them)"
-        );
-    }
-    exit::OK
+    });
+    code
 }

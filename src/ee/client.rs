@@ -63,7 +63,7 @@ pub struct CallCounts {
     pub cancel: AtomicU64,
     /// HTTP attempts beyond the first of each call.
     pub retries: AtomicU64,
-    /// Synchronous computations (`table:computeFeatures` pages).
+    /// Synchronous computations (`table:computeFeatures` pages, `value:compute`).
     pub compute: AtomicU64,
 }
 
@@ -260,6 +260,15 @@ impl Client {
                 _ => return Ok(out),
             }
         }
+    }
+
+    /// `value:compute`: the `result` an expression evaluates to.
+    pub async fn compute_value(&self, expression: &Value) -> Result<Value, EeError> {
+        self.counts.compute.fetch_add(1, Ordering::Relaxed);
+        let url = self.url(&format!("{}/value:compute", self.project_path()));
+        let body = serde_json::json!({ "expression": expression });
+        let v = self.send("value.compute", Method::POST, url, Some(&body), true).await?;
+        Ok(v.get("result").cloned().unwrap_or(Value::Null))
     }
 
     /// `operations.cancel` (asynchronous: the state becomes CANCELLING).

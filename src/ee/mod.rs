@@ -1,5 +1,5 @@
 //! The Earth Engine REST client: exports, operations get/list/cancel, synchronous computations
-//! (`table:computeFeatures`), authentication, retries, request rate.
+//! (`table:computeFeatures`, `value:compute`), authentication, retries, request rate.
 //!
 //! - [`client`]: the calls (export, operations get/list/cancel), through [`crate::net`]: the one network
 //!   layer with authentication, failure classification and retries, shared with the downloads.

@@ -12,9 +12,9 @@
 //! size failures every chunk not yet computed goes to batch (said in a [`Event::MovedToBatch`]); the batch
 //! phase that follows runs them as export tasks.
 //!
-//! Stopping: Ctrl-C drops the requests in flight (their chunks go back to `planned`; nothing stored is lost);
-//! `geepipe cancel` during a run creates the [`super::Settings::cancel_file`]: no request is sent after it, the
-//! requests in flight are waited for and stored, every chunk not computed is marked cancelled.
+//! Stopping: Ctrl-C (or `geepipe cancel`, which interrupts the run and then marks what is left cancelled)
+//! sends nothing more and drops the requests in flight: their chunks go back to `planned`, nothing stored is
+//! lost.
 //!
 //! Resuming: a chunk left `running` by a killed run is planned again; a result file written by a killed run
 //! whose journal entry was not yet updated is adopted without a request ([`Store::adopt`]); a succeeded chunk
@@ -115,7 +115,7 @@ impl Executor {
         Ok(())
     }
 
-    /// Runs the interactive chunks. `Some(outcome)`: the run ends here (interrupted or cancelled); `None`:
+    /// Runs the interactive chunks. `Some(outcome)`: the run ends here (interrupted); `None`:
     /// go on with the batch chunks, if any.
     pub(super) async fn run_interactive(&mut self, stop: &Stop) -> Result<Option<Outcome>, ExecError> {
         let Some(cfg) = self.interactive.clone() else {
@@ -132,14 +132,8 @@ impl Executor {
         let mut inflight = FuturesUnordered::new();
         let mut size_failures = 0u32;
         let mut fell_back = false;
-        let mut cancelled = false;
-        let mut tick = tokio::time::interval(Duration::from_millis(200));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            if !cancelled && self.cancel_requested() {
-                cancelled = true;
-            }
-            while !cancelled && !fell_back && self.fatal.is_none() && inflight.len() < cfg.max_in_flight.max(1) {
+            while !fell_back && self.fatal.is_none() && inflight.len() < cfg.max_in_flight.max(1) {
                 let Some(i) = self.queue.pop_front() else { break };
                 if self.rows[i].mode != RunMode::Interactive || self.rows[i].state != ChunkState::Planned {
                     continue;
@@ -163,25 +157,14 @@ impl Executor {
                 _ = stop.wait() => {
                     // Ctrl-C: the requests in flight are dropped; their chunks are asked again next run.
                     drop(inflight);
-                    let back: Vec<usize> = (0..self.rows.len())
-                        .filter(|&i| self.rows[i].mode == RunMode::Interactive && self.rows[i].state == ChunkState::Running)
-                        .collect();
-                    for &i in &back {
-                        self.rows[i].state = ChunkState::Planned;
-                    }
-                    self.save(&back)?;
+                    self.interrupted_requests()?;
                     return Ok(Some(self.outcome_with(|o| o.interrupted = true)));
                 }
-                _ = tick.tick(), if self.settings.cancel_file.is_some() => {}
             }
         }
         if fell_back {
             // Halves of chunks split after the move, still marked interactive, go to batch too.
             self.move_to_batch(String::new())?;
-        }
-        if cancelled {
-            self.cancel_in_run().await?;
-            return Ok(Some(self.outcome_with(|_| {})));
         }
         Ok(None)
     }

@@ -19,12 +19,13 @@
 //!
 //! Interactive chunks (mode `interactive`) are computed first, by [`interactive`] (synchronous requests,
 //! results stored as they arrive); the batch loop above then runs the batch chunks, including any the
-//! interactive phase moved to batch. `geepipe cancel` during a run creates [`Settings::cancel_file`]: the run
-//! stops sending, cancels its live tasks and marks every chunk not done cancelled.
+//! interactive phase moved to batch. `geepipe cancel` during a run interrupts it (the run stops sending) and
+//! then cancels what is left ([`cancel`]).
 //!
 //! This file is over 600 lines because the batch loop's duties share the executor's state; the interactive
 //! phase, events and progress live in their own files.
 
+pub mod cancel;
 pub mod events;
 pub mod interactive;
 pub mod progress;
@@ -37,6 +38,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sha2::Digest;
 
+pub use cancel::{cancel_all, CancelReport};
 pub use events::{Counts, Event, JsonLines, Observer, Recorder};
 pub use interactive::Interactive;
 pub use progress::Progress;
@@ -64,8 +66,6 @@ pub struct Settings {
     pub retry_finished_failures: bool,
     /// Consecutive rounds in which every call failed transiently before giving up (Earth Engine unreachable).
     pub max_unreachable_rounds: u32,
-    /// When this file appears (`geepipe cancel` while the run holds the journal), stop sending and cancel.
-    pub cancel_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -80,7 +80,6 @@ impl Default for Settings {
             deadline: None,
             retry_finished_failures: true,
             max_unreachable_rounds: 10,
-            cancel_file: None,
         }
     }
 }
@@ -404,12 +403,50 @@ impl Executor {
     }
 
     /// Runs until every chunk is final, or detach / interrupt / timeout / a fatal environment error.
+    ///
+    /// A stop (Ctrl-C) is honoured at once, even while a request hangs: the run is dropped at its current
+    /// await point, which is always between journal transactions (intent is committed before a request
+    /// is sent, so an answer that never came is resent with the same request id by the next run; an
+    /// interactive request in flight is asked again).
     pub async fn run(mut self, stop: Stop) -> Result<Outcome, ExecError> {
+        let finished = tokio::select! {
+            r = self.run_until_done(&stop) => Some(r),
+            _ = stop.wait() => None,
+        };
+        let outcome = match finished {
+            Some(r) => r?,
+            None => {
+                self.interrupted_requests()?;
+                self.outcome_with(|o| o.interrupted = true)
+            }
+        };
+        let c = outcome.counts;
+        self.emit(Event::Finished {
+            succeeded: c.succeeded,
+            failed: c.failed,
+            cancelled: c.cancelled,
+            remaining: outcome.remaining(),
+        });
+        for o in &mut self.observers {
+            o.finish(&c);
+        }
+        Ok(outcome)
+    }
+
+    async fn run_until_done(&mut self, stop: &Stop) -> Result<Outcome, ExecError> {
         let resumed = self.rows.iter().any(|r| r.attempt > 0);
+        // Cancelled chunks whose task may have finished after all (a cancel that arrived too late):
+        // checked against the first listing before they are submitted again.
+        let mut cancelled_ops: Vec<(usize, String)> = Vec::new();
         // Earlier failures and cancellations get another chance in `run` (new attempt, new request id).
         if self.settings.retry_finished_failures {
             let again: Vec<usize> = (0..self.rows.len())
                 .filter(|&i| matches!(self.rows[i].state, ChunkState::Failed | ChunkState::Cancelled))
+                .collect();
+            cancelled_ops = again
+                .iter()
+                .filter(|&&i| self.rows[i].state == ChunkState::Cancelled)
+                .filter_map(|&i| self.rows[i].operation.clone().map(|o| (i, o)))
                 .collect();
             for &i in &again {
                 let r = &mut self.rows[i];
@@ -441,22 +478,22 @@ impl Executor {
             to_submit: planned,
             resumed,
         });
-        let outcome = self.phases(&stop).await?;
-        let c = outcome.counts;
-        self.emit(Event::Finished {
-            succeeded: c.succeeded,
-            failed: c.failed,
-            cancelled: c.cancelled,
-            remaining: outcome.remaining(),
-        });
-        for o in &mut self.observers {
-            o.finish(&c);
+        self.phases(stop, cancelled_ops).await
+    }
+
+    /// Interactive chunks whose request was in flight when the run stopped: asked again by the next run.
+    pub(super) fn interrupted_requests(&mut self) -> Result<(), ExecError> {
+        let back: Vec<usize> = (0..self.rows.len())
+            .filter(|&i| self.rows[i].mode == RunMode::Interactive && self.rows[i].state == ChunkState::Running)
+            .collect();
+        for &i in &back {
+            self.rows[i].state = ChunkState::Planned;
         }
-        Ok(outcome)
+        self.save(&back)
     }
 
     /// The interactive chunks, then the batch chunks.
-    async fn phases(&mut self, stop: &Stop) -> Result<Outcome, ExecError> {
+    async fn phases(&mut self, stop: &Stop, cancelled_ops: Vec<(usize, String)>) -> Result<Outcome, ExecError> {
         if let Some(o) = self.run_interactive(stop).await? {
             return Ok(o);
         }
@@ -466,23 +503,27 @@ impl Executor {
         if !self.rows.iter().any(|r| r.mode == RunMode::Batch && !r.state.is_final()) {
             return Ok(self.outcome_with(|_| {}));
         }
-        self.run_batch(stop).await
+        self.run_batch(stop, cancelled_ops).await
     }
 
     /// The batch loop (see the module doc).
-    async fn run_batch(&mut self, stop: &Stop) -> Result<Outcome, ExecError> {
+    async fn run_batch(&mut self, stop: &Stop, cancelled_ops: Vec<(usize, String)>) -> Result<Outcome, ExecError> {
         // Learn the project's queue and adopt live operations before submitting anything.
         let mut ops = self.poll().await?;
         self.adopt_submitting(&ops).await?;
+        for (i, name) in cancelled_ops {
+            if let Some(op) = ops.iter().find(|o| o.name == name && o.state() == State::Succeeded) {
+                // It finished before the cancel reached it: its result exists, never export it twice.
+                self.queue.retain(|&q| q != i);
+                self.rows[i].operation = Some(name);
+                self.apply(i, &op.clone())?;
+            }
+        }
 
         let mut interval = self.settings.poll_min;
         let outcome = loop {
             if stop.is_set() {
                 break self.outcome_with(|o| o.interrupted = true);
-            }
-            if self.cancel_requested() {
-                self.cancel_in_run().await?;
-                break self.outcome_with(|_| {});
             }
             if self.settings.deadline.is_some_and(|d| Instant::now() >= d) {
                 break self.outcome_with(|o| o.timed_out = true);
@@ -524,38 +565,6 @@ impl Executor {
             };
         };
         Ok(outcome)
-    }
-
-    /// Whether `geepipe cancel` asked this run to stop.
-    fn cancel_requested(&self) -> bool {
-        self.settings.cancel_file.as_ref().is_some_and(|f| f.exists())
-    }
-
-    /// `geepipe cancel` during the run: cancels this run's live tasks, marks every chunk not done cancelled,
-    /// and removes the request.
-    async fn cancel_in_run(&mut self) -> Result<(), ExecError> {
-        let live: Vec<usize> = (0..self.rows.len()).filter(|&i| !self.rows[i].state.is_final()).collect();
-        for &i in &live {
-            if let Some(name) = self.rows[i].operation.clone().filter(|_| self.rows[i].state.is_active()) {
-                match self.client.cancel_operation(&name).await {
-                    Ok(()) => {}
-                    Err(e) if e.problem.http_status == Some(404) => {}
-                    Err(e) => tracing::warn!(error = %e, "operations.cancel"),
-                }
-            }
-            let r = &mut self.rows[i];
-            r.state = ChunkState::Cancelled;
-            r.error = Some("cancelled by `geepipe cancel`".into());
-            r.error_class = Some("cancelled".into());
-            r.ended_at = Some(journal::now());
-            let chunk = r.chunk_id.clone();
-            self.save(&[i])?;
-            self.emit(Event::Cancelled { chunk });
-        }
-        if let Some(f) = &self.settings.cancel_file {
-            let _ = std::fs::remove_file(f);
-        }
-        Ok(())
     }
 
     fn outcome_with(&self, f: impl FnOnce(&mut Outcome)) -> Outcome {
@@ -972,58 +981,6 @@ impl Executor {
         self.emit(Event::Split { chunk: parent, into, error });
         Ok(())
     }
-}
-
-/// Cancels every live task of a journal (`geepipe cancel`); chunks never submitted (and interactive chunks not
-/// computed) are marked cancelled. `client` is needed only when some chunk has (or may have) a task.
-/// Returns (cancelled operations, chunks marked cancelled without a task).
-pub async fn cancel_all(client: Option<&Client>, journal: &mut Journal) -> Result<(usize, usize), ExecError> {
-    let mut rows = journal.chunks()?;
-    let ops = match client {
-        Some(c) => c.list_operations().await.map_err(ExecError::Ee)?,
-        None => Vec::new(),
-    };
-    let mut cancelled_ops = 0;
-    let mut unsent = 0;
-    for r in rows.iter_mut() {
-        if r.state.is_final() {
-            continue;
-        }
-        // A `submitting` chunk may have a task whose name we never learnt: find it by description.
-        let name = r.operation.clone().or_else(|| {
-            (r.state == ChunkState::Submitting)
-                .then(|| {
-                    ops.iter()
-                        .find(|o| o.description() == Some(r.description.as_str()) && o.state().is_active())
-                        .map(|o| o.name.clone())
-                })
-                .flatten()
-        });
-        match name {
-            Some(n) => {
-                let live = ops.iter().find(|o| o.name == n).map(|o| o.state().is_active()).unwrap_or(true);
-                if let (true, Some(client)) = (live, client) {
-                    match client.cancel_operation(&n).await {
-                        Ok(()) => cancelled_ops += 1,
-                        Err(e) if e.problem.http_status == Some(404) => {}
-                        Err(e) => return Err(ExecError::Ee(e)),
-                    }
-                }
-                r.operation = Some(n);
-                r.state = ChunkState::Cancelled;
-            }
-            None => {
-                r.state = ChunkState::Cancelled;
-                unsent += 1;
-            }
-        }
-        r.error = Some("cancelled by `geepipe cancel`".into());
-        r.error_class = Some("cancelled".into());
-        r.ended_at = Some(journal::now());
-        journal.put(&[&*r])?;
-        journal.log_event(Some(&r.chunk_id), "cancelled", &serde_json::json!({"operation": r.operation}))?;
-    }
-    Ok((cancelled_ops, unsent))
 }
 
 #[cfg(test)]

@@ -79,6 +79,7 @@ pub mod estimate;
 pub mod image;
 pub mod interactive;
 pub mod planner;
+pub mod probe;
 
 pub use estimate::{Decision, Estimate, RunMode};
 pub use planner::{Plan, Planner, Summary};

@@ -2,6 +2,7 @@
 //! manifest. Every source is read into the same rows ([`eecsv::ExportTable`]): CSV and GeoJSON export files
 //! ([`eecsv`]), `computeFeatures` responses ([`features`]), stored interactive results ([`store`]).
 
+pub mod coverage;
 pub mod download;
 pub mod drive;
 pub mod eecsv;
