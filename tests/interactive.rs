@@ -64,13 +64,15 @@ output:
     )
 }
 
-/// The asset and scale of a catalog layer (catalog data, not the planner).
-fn asset_and_scale(layer: &str) -> (String, f64) {
-    let l = geepipe::catalog::get(layer).expect("catalog entry");
-    (l.asset.expect("asset"), l.scale.expect("scale"))
+/// The asset of a catalog layer (catalog data, not the planner).
+fn asset(layer: &str) -> String {
+    geepipe::catalog::get(layer).expect("catalog entry").asset.expect("asset")
 }
 
-/// The table the pipeline above should produce for `n` sites, from the synthetic world.
+/// The table the pipeline above should produce for `n` sites, from the synthetic world: every layer is
+/// reduced on its own grid (no scale is sent), the native 0.00025° cells; MapBiomas is band `classification`
+/// of the year's image of its collection (the first image whose `year` is the year), hectares and pixels per
+/// class; SRTM one static image, its statistics repeated in every year.
 fn expected_rows(n: usize) -> Vec<Row> {
     let legend: BTreeMap<i64, String> = geepipe::catalog::get("mapbiomas_lulc")
         .and_then(|l| l.legend)
@@ -78,15 +80,17 @@ fn expected_rows(n: usize) -> Vec<Row> {
         .into_iter()
         .map(|e| (e.code, e.name))
         .collect();
-    let (lulc, lulc_scale) = asset_and_scale("mapbiomas_lulc");
-    let (srtm, srtm_scale) = asset_and_scale("srtm_elevation");
+    let native = expected::native_scale();
+    let lulc = asset("mapbiomas_lulc");
+    let srtm = asset("srtm_elevation");
     let mut rows = Vec::new();
     for i in 0..n {
         let (site, name) = (format!("s{i:02}"), format!("Farm {i}"));
         let r = ring(i, n);
-        let elevation = expected::single(&srtm, "elevation", &r, srtm_scale, 1.0);
+        let elevation = expected::single(&srtm, "elevation", &r, native, 1.0);
         for year in [2020, 2021] {
-            let classes = expected::classes(&lulc, &format!("classification_{year}"), &r, lulc_scale);
+            let t = expected::first_image_of_year(&lulc, year).expect("an image in the year");
+            let classes = expected::classes_at(&lulc, "classification", t, &r, native);
             if classes.is_empty() {
                 rows.push(Row::new(&site, &[&name], "mapbiomas_lulc", year, "nodata"));
             }
@@ -152,10 +156,10 @@ fn stored_files(dir: &Path) -> usize {
 
 #[test]
 fn interactive_run_without_export_survives_429_503_and_timeouts_and_matches_the_world() {
-    // Each site adds 100 ms to a request; the time limit is 300 ms: chunks of 4 sites time out, halves do not.
+    // Each site adds 600 ms to a request; the time limit is 2 s: chunks of 4 sites time out, halves do not.
     let ee = fake(Config {
-        compute_latency_per_feature: Duration::from_millis(100),
-        compute_time_limit: Duration::from_millis(300),
+        compute_latency_per_feature: Duration::from_millis(600),
+        compute_time_limit: Duration::from_secs(2),
         ..Config::default()
     });
     ee.faults().push(RequestFault::too_many_requests(2, 0).on(RouteMatch::Only(Route::ComputeFeatures)));
