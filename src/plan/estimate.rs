@@ -10,8 +10,9 @@
 //!
 //! **Interactive limits** (developers.google.com/earth-engine/guides/processing_environments): a request
 //! must finish within five minutes and its response stays within tens of megabytes. Earth Engine publishes no
-//! throughput, so geepipe assumes [`PIXELS_PER_SECOND`] pixel reads per second per request and
-//! [`REQUEST_OVERHEAD_SECONDS`] of latency per request on the high-volume endpoint, and keeps every request
+//! throughput, so geepipe assumes [`PIXELS_PER_SECOND`] pixel reads per second per request, [`SITE_SECONDS`]
+//! per site and [`REQUEST_OVERHEAD_SECONDS`] of latency per request on the high-volume endpoint, and keeps every
+//! request
 //! well inside the limits: at most [`MAX_PIXELS_PER_REQUEST`] pixel reads (about 30 s at the assumed rate, a
 //! tenth of the limit) and [`MAX_RESPONSE_BYTES`] of response. A request that still times out, runs out of
 //! memory or returns too much is split by the executor, as batch chunks are. Within those bounds the sites are
@@ -31,6 +32,8 @@ use crate::sites::Site;
 pub const PIXELS_PER_SECOND: f64 = 1.0e6;
 /// Assumed latency of one request on the high-volume endpoint ("higher average latency", same page).
 pub const REQUEST_OVERHEAD_SECONDS: f64 = 2.0;
+/// Assumed work per site besides its pixels (its geometry, the grouped reducers' output).
+pub const SITE_SECONDS: f64 = 0.005;
 /// Pixel reads one interactive request is given at most (≈ 30 s at [`PIXELS_PER_SECOND`]).
 pub const MAX_PIXELS_PER_REQUEST: f64 = 3.0e7;
 /// Response bytes one interactive request is given at most (Earth Engine: "tens of megabytes").
@@ -234,7 +237,8 @@ pub fn sites_per_request(pipeline: &Pipeline, e: &Estimate) -> usize {
 pub fn interactive_seconds(pipeline: &Pipeline, e: &Estimate, per_request: usize) -> (usize, f64) {
     let per_request = per_request.max(1);
     let requests = e.sites.div_ceil(per_request).max(1);
-    let one = REQUEST_OVERHEAD_SECONDS + per_request as f64 * e.pixel_reads_per_site() / PIXELS_PER_SECOND;
+    let one =
+        REQUEST_OVERHEAD_SECONDS + per_request as f64 * (e.pixel_reads_per_site() / PIXELS_PER_SECOND + SITE_SECONDS);
     let waves = requests.div_ceil(pipeline.interactive.max_in_flight.max(1)) as f64;
     let by_rate = requests as f64 / pipeline.interactive.requests_per_second.max(1) as f64;
     (requests, (waves * one).max(by_rate))
@@ -276,7 +280,21 @@ pub fn decide(pipeline: &Pipeline, sites: Option<&[Site]>) -> Decision {
             estimate: None,
         };
     };
-    let e = estimate(pipeline, sites);
+    decide_estimate(pipeline, estimate(pipeline, sites))
+}
+
+/// The mode of a run of `pipeline` whose sites (in a file) have the estimate `e` (see [`decide`]).
+pub fn decide_estimate(pipeline: &Pipeline, e: Estimate) -> Decision {
+    let batch = |reason: String, estimate: Estimate| Decision {
+        mode: RunMode::Batch,
+        auto: true,
+        reason,
+        sites_per_request: None,
+        requests: None,
+        interactive_seconds: None,
+        estimate: Some(estimate),
+    };
+    let auto = pipeline.mode == ModeName::Auto;
     let per_request = sites_per_request(pipeline, &e);
     let (requests, seconds) = interactive_seconds(pipeline, &e, per_request);
     let limit = pipeline.interactive.auto_max_minutes * 60.0;
@@ -293,7 +311,6 @@ pub fn decide(pipeline: &Pipeline, sites: Option<&[Site]>) -> Decision {
         format!("`mode: interactive`: {work}")
     } else if e.max_site_pixel_reads > MAX_PIXELS_PER_REQUEST {
         return batch(
-            true,
             format!(
                 "site `{}` alone reads ≈ {} pixels, more than one interactive request should ({}): batch tasks have no \
                  5-minute limit",
@@ -301,17 +318,16 @@ pub fn decide(pipeline: &Pipeline, sites: Option<&[Site]>) -> Decision {
                 si(e.max_site_pixel_reads),
                 si(MAX_PIXELS_PER_REQUEST)
             ),
-            Some(e),
+            e,
         );
     } else if seconds > limit {
         return batch(
-            true,
             format!(
                 "{work}: longer than `interactive.auto_max_minutes` ({}), so batch tasks, which run on without this \
                  machine",
                 duration(limit)
             ),
-            Some(e),
+            e,
         );
     } else {
         format!("{work} (at most {})", duration(limit))
