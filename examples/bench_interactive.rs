@@ -218,9 +218,14 @@ fn main() {
         env_f64("SCALE", 200.0)
     );
     println!("{:<12} {:>18} {:>15}  real time", "interactive", format!("{} requests", i.units), human(i.seconds));
-    println!("interactive is {:.0}× faster to the table (goal: ≥ 10×); the two tables are identical", b.seconds / i.seconds);
+    println!(
+        "interactive is {:.0}× faster to the table (goal: ≥ 10×); the two tables are identical",
+        b.seconds / i.seconds
+    );
     println!("auto switches to batch at (same pipeline, squares of the given side):");
-    for (side, label) in [(0.005, "0.005° (~30 ha, the sites above)"), (0.02, "0.02° (~4.8 km²)"), (0.1, "0.1° (~120 km²)")] {
+    for (side, label) in
+        [(0.005, "0.005° (~30 ha, the sites above)"), (0.02, "0.02° (~4.8 km²)"), (0.1, "0.1° (~120 km²)")]
+    {
         match crossover(bd.path(), side) {
             Some(k) => println!("  {label:<36} {k} sites"),
             None => println!("  {label:<36} never"),
