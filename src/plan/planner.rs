@@ -293,6 +293,11 @@ impl Planner {
         let mut d = Diagnostic::error(Code::PlanSiteTooLarge, msg).with_help(help);
         if let SiteLocation::File(path) = &self.pipeline.sites.location {
             let name = path.display().to_string();
+            if self.pipeline.sites.format != crate::pipeline::SiteFormatName::Geojson {
+                // A file without a FeatureCollection to point into: name the feature.
+                let label = format!("site `{}`: {bytes} bytes", site.id);
+                return d.in_record(name, &format!("feature {}", site.index), Some(&label));
+            }
             match std::fs::read_to_string(path).ok().and_then(|t| feature_span(&t, site.index).map(|s| (t, s))) {
                 Some((text, span)) => {
                     let src = crate::diag::Source::text(name, text);
