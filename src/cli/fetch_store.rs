@@ -34,6 +34,8 @@ fn finished(r: &ChunkRow) -> FinishedChunk {
         attempts: r.attempt,
         runtime_secs,
         eecu_secs: r.eecu_seconds,
+        // Chunks run through the store are export tasks.
+        stored: None,
     }
 }
 
@@ -307,6 +309,8 @@ pub fn fetch(g: &Global, a: &FetchArgs, p: &Pipeline, journal_path: &Path) -> i3
                 attempts: r.attempt,
                 runtime_seconds: finished(r).runtime_secs,
                 eecu_seconds: r.eecu_seconds,
+                mode: Some("batch".into()),
+                requests: None,
                 files: stored
                     .files
                     .iter()

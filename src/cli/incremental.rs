@@ -12,12 +12,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use super::Global;
 use crate::diag::Diagnostic;
 use crate::journal::{ChunkRow, ChunkState, Journal};
-use crate::pipeline::{Engine, KindName, Pipeline, SiteLocation};
+use crate::pipeline::{Engine, KindName, ModeName, Pipeline, SiteLocation};
 use crate::plan::cells;
 use crate::plan::probe::ProbeCall;
 use crate::plan::stream::{self, CellCounts, StreamError};
 use crate::plan::zonal::{ChunkCells, PlannedChunk, Zonal};
-use crate::plan::{ChunkPlanner, Endpoint, Task};
+use crate::plan::{ChunkPlanner, Decision, Endpoint, RunMode, Task};
 use crate::sites::spill::SpilledSites;
 use crate::sites::Site;
 use crate::store::{Binding, Store, StoreError};
@@ -25,10 +25,28 @@ use crate::store::{Binding, Store, StoreError};
 /// Journal key holding the nonce of a `--fresh` run.
 pub const FRESH: &str = "fresh";
 
-/// Whether `p` is run through the results store: a zonal Earth Engine pipeline over a site file (the sites of
-/// a table asset cannot be known offline, so they are computed whole each time).
+/// Whether `p` is run through the results store: a zonal Earth Engine pipeline over a site file in batch mode
+/// (`mode: batch` or `--mode batch`). The sites of a table asset cannot be known offline, so they are computed
+/// whole each time; interactive and `auto` runs do not use the store yet.
 pub fn applies(p: &Pipeline) -> bool {
-    p.kind == KindName::Zonal && p.engine == Engine::EarthEngine && matches!(p.sites.location, SiteLocation::File(_))
+    p.kind == KindName::Zonal
+        && p.engine == Engine::EarthEngine
+        && p.mode == ModeName::Batch
+        && p.export.destination.exists()
+        && matches!(p.sites.location, SiteLocation::File(_))
+}
+
+/// The mode decision of a pipeline run through the store (always batch export tasks).
+pub fn batch_decision() -> Decision {
+    Decision {
+        mode: RunMode::Batch,
+        auto: false,
+        reason: "`mode: batch`".into(),
+        sites_per_request: None,
+        requests: None,
+        interactive_seconds: None,
+        estimate: None,
+    }
 }
 
 /// The store beside a journal.
@@ -439,7 +457,9 @@ pub fn run(g: &Global, p: Pipeline, warnings: Vec<Diagnostic>, a: super::run::Ru
     };
     let settings = Settings { detach: a.detach, ..settings(&p, &a.exec) };
     let probed = probe.is_some();
-    let outcome = match drive(g, &p, &a.exec, journal, None, planner, settings, probe) {
+    let start =
+        super::run::Start { tasks: None, planner, mode: RunMode::Batch, reason: batch_decision().reason, auto: false };
+    let outcome = match drive(g, &p, &a.exec, journal, start, settings, probe) {
         Ok(o) => o,
         Err(c) => {
             // A plan whose probe failed (or that never started) is made and probed again by the next run.
@@ -451,7 +471,7 @@ pub fn run(g: &Global, p: Pipeline, warnings: Vec<Diagnostic>, a: super::run::Ru
             return c;
         }
     };
-    let code = report(g, &outcome, &a.file, &jpath);
+    let code = report(g, &outcome, &a.file, &jpath, false);
     if code == exit::OK && !outcome.detached && !a.no_fetch {
         return super::run::fetch_results(g, &a.file, a.exec.journal.clone());
     }

@@ -239,7 +239,7 @@ pub fn run(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) ->
         return exit::OK;
     }
     let plan = Plan { tasks: Vec::new(), columns, warnings: Vec::new(), summary };
-    print!("{}", super::plan::render_summary(&plan, p));
+    print!("{}", super::plan::render_summary(&plan, p, &super::incremental::batch_decision()));
     super::incremental::print_counts(g, &counts, &why, true);
     if let Some(dir) = &a.out {
         println!("wrote {} request bodies and plan.json into {}", tally.tasks, dir.display());

@@ -9,6 +9,11 @@
 //! finds either nothing (never sent), `submitting` (maybe sent: resubmit with the SAME request id, which
 //! Earth Engine deduplicates), or an operation name (adopt it). WAL mode keeps `status` readable during a run.
 //!
+//! Interactive chunks (`mode = interactive`) have no operation: a chunk is `running` while its request is in
+//! flight, and `succeeded` only after its result file (`result`, relative to the journal's folder, with its size
+//! and SHA-256) is durable on disk ([`crate::results::store`]). After `kill -9` a rerun recomputes at most the
+//! requests that were in flight; a result file whose chunk the journal had not yet marked is taken as it is.
+//!
 //! One run at a time: [`Journal::open`] takes an exclusive lock on `<journal>.lock` (an SQLite exclusive
 //! lock, released by the OS when the process dies, even by SIGKILL), writing the holder's pid beside it for
 //! the message. A journal made by a different pipeline (other `content_hash`) is refused, never mixed.
@@ -21,11 +26,14 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::plan::zonal::ChunkCells;
-use crate::plan::{Endpoint, Target, Task};
+use crate::plan::{Endpoint, RunMode, Target, Task};
 
 mod plan;
 
-const SCHEMA_VERSION: &str = "1";
+/// Version 2 added the interactive columns (`mode`, `requests`, `result`, `result_bytes`, `result_sha256`),
+/// version 3 the cells of a zonal chunk rebuilt from the site file (`cells`, `sites`); an older journal gains
+/// them when opened.
+const SCHEMA_VERSION: &str = "3";
 
 /// A chunk's state as the journal records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -131,6 +139,14 @@ pub struct ChunkRow {
     /// `transient`, `too_big`, `fatal`, `fatal_run`, `cancelled`.
     pub error_class: Option<String>,
     pub updated_at: f64,
+    /// How the chunk is computed: an export task, or interactive requests.
+    pub mode: RunMode,
+    /// HTTP requests of the chunk's interactive attempts (pages and retries included).
+    pub requests: u32,
+    /// An interactive chunk's stored result, relative to the journal's folder.
+    pub result: Option<String>,
+    pub result_bytes: Option<u64>,
+    pub result_sha256: Option<String>,
 }
 
 impl ChunkRow {
@@ -158,6 +174,11 @@ impl ChunkRow {
             error: None,
             error_class: None,
             updated_at: now(),
+            mode: RunMode::Batch,
+            requests: 0,
+            result: None,
+            result_bytes: None,
+            result_sha256: None,
         }
     }
 
@@ -190,6 +211,7 @@ pub fn target_from_json(v: &Value) -> Option<Target> {
         "drive" => Target::Drive { folder: s("folder")?, prefix: s("prefix")? },
         "asset" => Target::Asset { name: s("name")? },
         "bigquery" => Target::Bigquery { table: s("table")? },
+        "none" => Target::None,
         _ => return None,
     })
 }
@@ -371,8 +393,28 @@ impl Journal {
                     kind TEXT NOT NULL, detail TEXT NOT NULL);",
             )
             .map_err(|e| self.sq(e))?;
+        // Version 2: the interactive columns, added to a version-1 journal.
+        let have: Vec<String> = {
+            let mut stmt = self.conn.prepare("SELECT name FROM pragma_table_info('chunks')").map_err(|e| self.sq(e))?;
+            let names = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(|e| self.sq(e))?;
+            names.collect::<Result<_, _>>().map_err(|e| self.sq(e))?
+        };
+        for (column, decl) in [
+            ("mode", "TEXT NOT NULL DEFAULT 'batch'"),
+            ("requests", "INTEGER NOT NULL DEFAULT 0"),
+            ("result", "TEXT"),
+            ("result_bytes", "INTEGER"),
+            ("result_sha256", "TEXT"),
+        ] {
+            if !have.iter().any(|h| h == column) {
+                self.conn
+                    .execute_batch(&format!("ALTER TABLE chunks ADD COLUMN {column} {decl};"))
+                    .map_err(|e| self.sq(e))?;
+            }
+        }
+        // Version 3: the cells columns.
         self.add_cell_columns()?;
-        if self.meta("schema_version")?.is_none() {
+        if self.meta("schema_version")?.as_deref() != Some(SCHEMA_VERSION) {
             self.set_meta("schema_version", SCHEMA_VERSION)?;
         }
         Ok(())
@@ -404,10 +446,18 @@ impl Journal {
         Ok(self.meta("plan_complete")?.as_deref() == Some("1"))
     }
 
-    /// Records the plan in one transaction (then `has_plan` is true).
+    /// Records the plan in one transaction (then `has_plan` is true), every chunk a batch chunk.
     pub fn record_plan(&mut self, tasks: &[Task]) -> Result<(), JournalError> {
-        let rows: Vec<ChunkRow> =
-            tasks.iter().enumerate().map(|(i, t)| ChunkRow::from_task(t, i as i64, None)).collect();
+        self.record_plan_as(tasks, RunMode::Batch)
+    }
+
+    /// Records the plan with every chunk computed in `mode`.
+    pub fn record_plan_as(&mut self, tasks: &[Task], mode: RunMode) -> Result<(), JournalError> {
+        let rows: Vec<ChunkRow> = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ChunkRow { mode, ..ChunkRow::from_task(t, i as i64, None) })
+            .collect();
         let tx = self.conn.savepoint().map_err(|e| JournalError::Sqlite { path: self.path.clone(), source: e })?;
         for r in &rows {
             put_row(&tx, r).map_err(|e| JournalError::Sqlite { path: self.path.clone(), source: e })?;
@@ -465,8 +515,8 @@ impl Journal {
                     chunk_id: r.get(0)?,
                     parent: r.get(1)?,
                     seq: r.get(2)?,
-                    sites: r.get::<_, Option<i64>>(21)?.map(|n| n as usize).unwrap_or(site_ids.len()),
-                    cells: r.get::<_, Option<String>>(20)?.and_then(|c| serde_json::from_str(&c).ok()),
+                    sites: r.get::<_, Option<i64>>(26)?.map(|n| n as usize).unwrap_or(site_ids.len()),
+                    cells: r.get::<_, Option<String>>(25)?.and_then(|c| serde_json::from_str(&c).ok()),
                     site_ids,
                     endpoint: endpoint_from_str(&r.get::<_, String>(4)?),
                     description: r.get(5)?,
@@ -484,6 +534,11 @@ impl Journal {
                     error: r.get(17)?,
                     error_class: r.get(18)?,
                     updated_at: r.get(19)?,
+                    mode: mode_from_str(&r.get::<_, String>(20)?),
+                    requests: r.get(21)?,
+                    result: r.get(22)?,
+                    result_bytes: r.get::<_, Option<i64>>(23)?.map(|b| b.max(0) as u64),
+                    result_sha256: r.get(24)?,
                 })
             })
             .map_err(|e| self.sq(e))?;
@@ -533,15 +588,25 @@ impl Journal {
     }
 }
 
+/// A chunk's recorded mode (`batch` unless it says `interactive`).
+fn mode_from_str(s: &str) -> RunMode {
+    match s {
+        "interactive" => RunMode::Interactive,
+        _ => RunMode::Batch,
+    }
+}
+
 pub(crate) fn put_row(tx: &rusqlite::Connection, r: &ChunkRow) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO chunks (chunk_id, parent, seq, site_ids, endpoint, description, body, target, base_request_id,
             request_id, attempt, state, operation, submitted_at, started_at, ended_at, eecu_seconds, error,
-            error_class, updated_at, cells, sites)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)
+            error_class, updated_at, mode, requests, result, result_bytes, result_sha256, cells, sites)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
+            ?23, ?24, ?25, ?26, ?27)
          ON CONFLICT(chunk_id) DO UPDATE SET request_id = ?10, attempt = ?11, state = ?12, operation = ?13,
             submitted_at = ?14, started_at = ?15, ended_at = ?16, eecu_seconds = ?17, error = ?18,
-            error_class = ?19, updated_at = ?20",
+            error_class = ?19, updated_at = ?20, mode = ?21, requests = ?22, result = ?23, result_bytes = ?24,
+            result_sha256 = ?25",
         params![
             r.chunk_id,
             r.parent,
@@ -563,6 +628,11 @@ pub(crate) fn put_row(tx: &rusqlite::Connection, r: &ChunkRow) -> rusqlite::Resu
             r.error,
             r.error_class,
             now(),
+            r.mode.as_str(),
+            r.requests,
+            r.result,
+            r.result_bytes.map(|b| b as i64),
+            r.result_sha256,
             r.cells.as_ref().and_then(|c| serde_json::to_string(c).ok()),
             r.sites as i64,
         ],

@@ -15,11 +15,12 @@ use crate::plan::zonal::ChunkCells;
 pub(super) fn columns(full: bool) -> &'static str {
     if full {
         "chunk_id, parent, seq, site_ids, endpoint, description, body, target, base_request_id, request_id, attempt, \
-         state, operation, submitted_at, started_at, ended_at, eecu_seconds, error, error_class, updated_at, cells, sites"
+         state, operation, submitted_at, started_at, ended_at, eecu_seconds, error, error_class, updated_at, mode, \
+         requests, result, result_bytes, result_sha256, cells, sites"
     } else {
         "chunk_id, parent, seq, '[]', endpoint, description, 'null', target, base_request_id, request_id, attempt, \
-         state, operation, submitted_at, started_at, ended_at, eecu_seconds, error, error_class, updated_at, NULL, \
-         coalesce(sites, json_array_length(site_ids))"
+         state, operation, submitted_at, started_at, ended_at, eecu_seconds, error, error_class, updated_at, mode, \
+         requests, result, result_bytes, result_sha256, NULL, coalesce(sites, json_array_length(site_ids))"
     }
 }
 
@@ -103,6 +104,13 @@ impl Journal {
         Ok(true)
     }
 
+    /// Whether the plan's bodies are rebuilt from the site file when sent (zonal chunks that keep their cells).
+    pub fn rebuilds_bodies(&self) -> Result<bool, JournalError> {
+        self.conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM chunks WHERE cells IS NOT NULL)", [], |r| r.get(0))
+            .map_err(|e| self.sq(e))
+    }
+
     /// Every chunk, in plan order, without site ids, bodies and cells (`sites` says how many).
     pub fn chunks_slim(&self) -> Result<Vec<ChunkRow>, JournalError> {
         let mut stmt = self
@@ -118,7 +126,7 @@ impl Journal {
                     parent: r.get(1)?,
                     seq: r.get(2)?,
                     site_ids: Vec::new(),
-                    sites: r.get::<_, Option<i64>>(21)?.unwrap_or(0) as usize,
+                    sites: r.get::<_, Option<i64>>(26)?.unwrap_or(0) as usize,
                     cells: None,
                     endpoint: super::endpoint_from_str(&r.get::<_, String>(4)?),
                     description: r.get(5)?,
@@ -136,6 +144,11 @@ impl Journal {
                     error: r.get(17)?,
                     error_class: r.get(18)?,
                     updated_at: r.get(19)?,
+                    mode: super::mode_from_str(&r.get::<_, String>(20)?),
+                    requests: r.get(21)?,
+                    result: r.get(22)?,
+                    result_bytes: r.get::<_, Option<i64>>(23)?.map(|b| b.max(0) as u64),
+                    result_sha256: r.get(24)?,
                 })
             })
             .map_err(|e| self.sq(e))?;

@@ -189,6 +189,11 @@ impl Planner {
         &self.pipeline
     }
 
+    /// The sites of the site file, in file order (empty for sites in an asset).
+    pub fn sites(&self) -> &[Site] {
+        &self.sites
+    }
+
     /// The `selectors` every task sends: the column contract's names, in order.
     pub fn selectors(&self) -> Vec<String> {
         self.columns.iter().map(|c| c.name.clone()).collect()

@@ -225,6 +225,9 @@ impl Zonal {
                 // The local destination never reaches the planner; keep a file target.
                 Target::Drive { folder: String::new(), prefix: file_prefix }
             }
+            // No `export` section: the body is never sent as an export; interactive requests are made from
+            // its expression and selectors (`crate::plan::interactive`).
+            Destination::None => Target::None,
         };
         Task {
             chunk_id: chunk_id.to_string(),

@@ -1,7 +1,8 @@
 //! The fetch step: for every finished chunk, find its export files (Cloud Storage by prefix, or a Drive
 //! folder), download them into the run's download folder (verified, resumable), parse them and merge them
 //! into the tidy long table's records. Asset and BigQuery exports have no files: fetch reports where the
-//! results are.
+//! results are. Interactive chunks were stored beside the journal as they arrived ([`super::store`]): their
+//! files are read (checked against the SHA-256 the journal recorded) and merged with the batch chunks' rows.
 //!
 //! Which files belong to a chunk: its target prefix lists them; a name must continue the prefix with `.`
 //! (`c00012.csv`) or `-` (`c00012-00001.csv`, a sharded export), or the prefix must end with `/`. So the
@@ -40,6 +41,20 @@ pub struct FinishedChunk {
     pub attempts: u32,
     pub runtime_secs: Option<f64>,
     pub eecu_secs: Option<f64>,
+    /// An interactive chunk's stored result (then `target` is not used).
+    pub stored: Option<StoredChunk>,
+}
+
+/// Where an interactive chunk's result is and what it took.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredChunk {
+    pub path: PathBuf,
+    /// As the journal names it (relative to the journal's folder).
+    pub relative: String,
+    pub sha256: Option<String>,
+    pub bytes: Option<u64>,
+    /// HTTP requests the chunk took (pages and retries).
+    pub requests: u32,
 }
 
 /// How fetch runs.
@@ -169,6 +184,8 @@ pub struct FetchOutcome {
     /// Files already on disk intact.
     pub reused: usize,
     pub download_dir: PathBuf,
+    /// Interactive chunks read from the result store.
+    pub stored: usize,
 }
 
 /// Why fetch stopped.
@@ -261,7 +278,10 @@ pub async fn download(
     opts: &FetchOptions,
 ) -> Result<Downloads, FetchError> {
     let table_kind = pipeline.kind == KindName::Zonal;
-    if table_kind && !matches!(pipeline.export.format, FileFormatName::Csv | FileFormatName::Geojson) {
+    // Interactive chunks' results are stored beside the journal: nothing to list or download for them.
+    let chunks: Vec<&FinishedChunk> = chunks.iter().filter(|c| c.stored.is_none()).collect();
+    let exported = chunks.iter().any(|c| matches!(c.target, Target::Gcs { .. } | Target::Drive { .. }));
+    if table_kind && exported && !matches!(pipeline.export.format, FileFormatName::Csv | FileFormatName::Geojson) {
         return Err(FetchError::Setup(format!(
             "`geepipe fetch` merges CSV and GeoJSON exports; this pipeline exports `{}`\n\
              help: set `export.format: csv` (or `geojson`) and run again",
@@ -293,7 +313,7 @@ pub async fn download(
     // a run of 800 chunks costs a few pages, not 800 requests.
     let mut gcs_prefixes: BTreeMap<&str, String> = BTreeMap::new();
     let mut drive_prefixes: BTreeMap<&str, String> = BTreeMap::new();
-    for c in chunks {
+    for c in &chunks {
         let (map, key, prefix) = match &c.target {
             Target::Gcs { bucket, prefix } => (&mut gcs_prefixes, bucket.as_str(), prefix),
             Target::Drive { folder, prefix } => (&mut drive_prefixes, folder.as_str(), prefix),
@@ -331,8 +351,10 @@ pub async fn download(
         drive_listings.insert(folder, (!ids.is_empty(), files));
     }
 
-    for c in chunks {
+    for c in &chunks {
         match &c.target {
+            // A chunk without a destination was computed interactively (merged from the result store).
+            Target::None => {}
             Target::Asset { name } => {
                 out.elsewhere.push(Elsewhere::Asset { chunk_id: c.chunk_id.clone(), name: name.clone() });
             }
@@ -446,20 +468,47 @@ pub async fn download(
     Ok(Downloads { planned_any: !planned.is_empty(), outcome: out, done, missing, chunks_with_files })
 }
 
-/// Fetches and merges the exports of `chunks` (see the module doc).
+/// Fetches and merges the exports of `chunks` (see the module doc), with the stored results of interactive
+/// chunks.
 pub async fn fetch(
     pipeline: &Pipeline,
     chunks: &[FinishedChunk],
     opts: &FetchOptions,
 ) -> Result<FetchOutcome, FetchError> {
     let table_kind = pipeline.kind == KindName::Zonal;
-    let Downloads { outcome: mut out, done, mut missing, chunks_with_files, planned_any } =
+    let interactive: Vec<&FinishedChunk> = chunks.iter().filter(|c| c.stored.is_some()).collect();
+    let Downloads { outcome: mut out, done, mut missing, mut chunks_with_files, planned_any } =
         download(pipeline, chunks, opts).await?;
+    // Interactive chunks: their stored results, read back (and checked) from beside the journal.
+    let mut chunk_files: Vec<ChunkFile> = Vec::new();
+    for c in &interactive {
+        let Some(s) = &c.stored else { continue };
+        match super::store::read_file(&s.path, s.sha256.as_deref()) {
+            Ok((table, _)) => {
+                out.stored += 1;
+                chunks_with_files.insert(c.chunk_id.clone());
+                chunk_files.push(ChunkFile { chunk_id: c.chunk_id.clone(), file: s.relative.clone(), table });
+                out.files.push(FetchedFile {
+                    chunk_ids: vec![c.chunk_id.clone()],
+                    remote: s.relative.clone(),
+                    path: s.path.clone(),
+                    bytes: s.bytes.unwrap_or(0),
+                    reused: true,
+                });
+            }
+            Err(reason) => missing.push(Missing::File {
+                chunk_id: c.chunk_id.clone(),
+                file: s.relative.clone(),
+                reason: format!("{reason}; rerun `geepipe run` to compute it again"),
+            }),
+        }
+    }
+
     // Asset and BigQuery results are not merged here; a file destination with no finished chunk still is
-    // (then every site is reported as not finished).
-    let file_destination = matches!(pipeline.export.destination, Destination::Gcs { .. } | Destination::Drive { .. });
-    if table_kind && out.elsewhere.is_empty() && (file_destination || planned_any) {
-        let mut chunk_files: Vec<ChunkFile> = Vec::new();
+    // (then every site is reported as not finished), and so is a run without destination (interactive).
+    let file_destination =
+        matches!(pipeline.export.destination, Destination::Gcs { .. } | Destination::Drive { .. } | Destination::None);
+    if table_kind && out.elsewhere.is_empty() && (file_destination || planned_any || !interactive.is_empty()) {
         for (chunk_ids, d) in &done {
             let Some(format) = Format::from_name(&d.display) else {
                 out.notes.push(format!("{}: not a CSV or GeoJSON file; downloaded but not merged", d.display));
