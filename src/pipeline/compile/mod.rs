@@ -106,6 +106,9 @@ impl Cx<'_> {
         self.reduce_grids(&reduce, &layers, engine);
         let export = raw.export.as_ref().map(|e| self.export(e, &name, &base, engine, kind));
         let image = self.image(raw.image.as_ref(), kind, raw.export.as_ref(), &reduce);
+        if let Some(opts) = &image {
+            self.image_scales(opts, &layers);
+        }
         let classifier = self.classifier(raw, kind, &layers, sites.as_ref(), &reduce);
         let chunks = self.chunks(raw.chunks.as_ref().cloned().unwrap_or_default());
         let output = self.output(raw.output.as_ref().cloned().unwrap_or_default(), &name, &base);
