@@ -292,6 +292,12 @@ codes! {
     ChunksConcurrency = "chunks::concurrency",
     /// `chunks.max_request_bytes` is above Earth Engine's 10 MB limit or too small.
     ChunksRequestSize = "chunks::request-size",
+    /// Batch mode (or an image or classifier pipeline) without an `export` section to write the tasks' results to.
+    ModeNeedsExport = "mode::needs-export",
+    /// `mode: interactive` for an image or classifier pipeline (only zonal statistics are computed interactively).
+    ModeKind = "mode::kind",
+    /// An `interactive` setting is out of range (requests in flight, rate, sites per request, page size, minutes).
+    InteractiveRange = "interactive::range",
     /// A long GeoJSON output repeats each geometry once per row (warning).
     OutputGeojsonLong = "output::geojson-long",
     /// `output.geometry` asks for a geometry the output format cannot hold.
@@ -308,6 +314,8 @@ codes! {
     PlanShpColumns = "plan::shp-columns",
     /// `overwrite` is not sent for BigQuery: every chunk appends (warning).
     PlanBigqueryOverwrite = "plan::bigquery-overwrite",
+    /// `mode: auto` chose batch (the work is too large for interactive requests) but there is no `export` section.
+    PlanNeedsExport = "plan::needs-export",
     /// An image export covers more pixels than `maxPixels` (warning).
     PlanMaxPixels = "plan::max-pixels",
     /// One site alone needs a request larger than `chunks.max_request_bytes`.

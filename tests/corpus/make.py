@@ -78,7 +78,8 @@ PIPELINES = {
     "unknown_export.yaml": sub("  folder: geepipe", "  folder: geepipe\n  buket: b"),
     "missing_sites.yaml": VALID.replace("sites:\n  file: ../sites.geojson\n  id: site_id\n  keep: [name]\n", ""),
     "missing_layers.yaml": VALID.replace("layers:\n  - catalog: mapbiomas_lulc\n", ""),
-    "missing_export.yaml": VALID.replace("export:\n  to: drive\n  folder: geepipe\n", ""),
+    # Without `export:` a pipeline runs interactively; `mode: batch` needs one.
+    "missing_export.yaml": VALID.replace("export:\n  to: drive\n  folder: geepipe\n", "mode: batch\n"),
     "missing_name.yaml": VALID.replace("name: corpus\n", ""),
     # Types and values.
     "name_number.yaml": sub("name: corpus", "name: 123"),
