@@ -418,7 +418,7 @@ fn cancel_during_an_interactive_run_stops_sending_and_a_later_run_computes_the_r
             .env("GEEPIPE_RETRY_BASE_MS", "20");
         c
     };
-    let mut run = geepipe(&["run", "p.yaml"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let run = geepipe(&["run", "p.yaml"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let started = Instant::now();
     while stored_files(t.path()) < 4 {
         assert!(started.elapsed() < Duration::from_secs(60), "no results stored");
