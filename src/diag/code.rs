@@ -148,6 +148,12 @@ codes! {
     SitesRingNotClosed = "sites::ring-not-closed",
     /// A ring crosses itself (warning).
     SitesSelfIntersection = "sites::self-intersection",
+    /// A key appears twice in the same object of a site file (JSON readers silently keep only one of them).
+    SitesDuplicateKey = "sites::duplicate-key",
+    /// A ring encloses no area: its positions lie on one line (an error for an outer ring, a warning for a hole).
+    SitesZeroArea = "sites::zero-area",
+    /// A hole is not inside the outer ring of its polygon (the even-odd fill would count it as part of the site).
+    SitesHoleOutside = "sites::hole-outside",
     /// A site crosses the antimeridian and is split at ±180° (warning).
     SitesAntimeridian = "sites::antimeridian",
     /// A ring goes once around the globe (it encloses a pole) and cannot be split at the antimeridian.
@@ -252,6 +258,8 @@ codes! {
     ImageBuffer = "image::buffer",
     /// `image.scale` is not a positive number of metres.
     ImageScale = "image::scale",
+    /// An image export has no pixel size: no `image.scale`, `reduce.scale`, layer `scale` or `crs_transform`.
+    ImageScaleMissing = "image::scale-missing",
     /// `image.crs_transform` is not six finite numbers.
     ImageCrsTransform = "image::crs-transform",
     /// Both `image.scale` and `image.crs_transform` are set.
