@@ -35,7 +35,7 @@ fn sites(order: &[usize], edited: Option<usize>, name_key: &str) -> String {
 
 fn pipeline(years: &str, stats: &str, keep: &str) -> String {
     format!(
-        "name: incr\nproject: demo-project\nsites:\n  file: sites.geojson\n  id: site_id\n  keep: [{keep}]\n\
+        "name: incr\nproject: demo-project\nmode: batch\nsites:\n  file: sites.geojson\n  id: site_id\n  keep: [{keep}]\n\
          years: {years}\nlayers:\n  - catalog: mapbiomas_lulc\n  - catalog: modis_ndvi\n    stats: [{stats}]\n\
          export:\n  to: gcs\n  bucket: {BUCKET}\n  prefix: runs/incr/\nchunks:\n  sites_per_task: 3\n  max_concurrent: 4\n\
          output:\n  path: out/incr.csv\n"

@@ -236,7 +236,10 @@ impl Planner {
         let mut chunker = super::zonal::Chunker::new(&zonal);
         let mut planned = Vec::new();
         for site in &self.sites {
-            let needed = zonal.model.needed(site.first_year(&self.pipeline.sites));
+            // Every cell: sites of different first years share chunks, each first-year group reduced from
+            // its year on inside the request (`compute::computation`). Runs through the results store chunk
+            // by what each site lacks instead (`super::stream`).
+            let needed = zonal.model.needed(None);
             chunker
                 .push(site.clone(), needed, &mut |c| {
                     planned.push(c);

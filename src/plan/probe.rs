@@ -3,8 +3,9 @@
 //! [`crate::probe`]).
 //!
 //! - Zonal pipelines: the first chunk cut to its first few sites (or the first few features of a table
-//!   asset, `Collection.limit`), every layer cut to its first year, sent to `table:computeFeatures`. The
-//!   rows must carry the columns of that cut pipeline ([`crate::plan::columns`]).
+//!   asset, `Collection.limit`), every layer cut to its first year (reduced for every probed site, whatever
+//!   its `first_year`), sent to `table:computeFeatures`. The rows must carry the columns of that cut
+//!   pipeline ([`crate::plan::columns`]).
 //! - Image pipelines: the first export's image wrapped in `Image.bandNames`, through `value:compute`:
 //!   band names are metadata, the cheapest call that still makes Earth Engine build the image.
 //! - Classifier pipelines: the training on the first few labelled sites wrapped in `Classifier.schema`
@@ -143,8 +144,14 @@ pub fn zonal_probe(
         Some((a, n)) => Features::AssetFirst(a, n),
         None => Features::Inline(chosen),
     };
+    // The probed year may come before the probed sites' first years: reduce it for them anyway (the tasks
+    // skip it), so each column shows a value.
+    let mut pipeline = zonal.pipeline.clone();
+    if asset.is_none() {
+        pipeline.sites.first_year_property = None;
+    }
     let mut g = Graph::new();
-    let root = compute::computation(&mut g, &zonal.pipeline, &layers, which)?;
+    let root = compute::computation(&mut g, &pipeline, &layers, which)?;
     let cols = zonal.columns(&layers);
     let keep_has_value = cols
         .iter()

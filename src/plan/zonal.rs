@@ -99,6 +99,12 @@ impl Zonal {
         for k in p.sites.keep.iter().filter(|k| **k != p.sites.id_property) {
             out.push(Column { name: k.clone(), kind: ColumnKind::Keep { property: k.clone() } });
         }
+        // Sites of an asset carry their first year to the table (a file's are read from the file).
+        if let (crate::pipeline::SiteLocation::Asset(_), Some(fy)) = (&p.sites.location, &p.sites.first_year_property) {
+            if !out.iter().any(|c| &c.name == fy) {
+                out.push(Column { name: fy.clone(), kind: ColumnKind::FirstYear { property: fy.clone() } });
+            }
+        }
         for l in layers {
             for &year in &l.years {
                 match l.kind {
