@@ -226,7 +226,7 @@ codes! {
     ExportMissing = "export::missing",
     /// A field that does not apply to the destination.
     ExportField = "export::field",
-    /// A Drive folder is written as a path.
+    /// A Drive folder is written as a path, or is `.` or `..`.
     ExportDriveFolder = "export::drive-folder",
     /// Not a valid Cloud Storage bucket name.
     ExportBucket = "export::bucket",
@@ -306,6 +306,10 @@ codes! {
     OutputGeojsonLong = "output::geojson-long",
     /// `output.geometry` asks for a geometry the output format cannot hold.
     OutputGeometry = "output::geometry",
+    /// `output.path` cannot hold the table: empty, a folder, or an existing file that is not a regular file (a device, a pipe).
+    OutputPath = "output::path",
+    /// `output.path` ends in the extension of another format than `output.format`.
+    OutputExtension = "output::extension",
     /// `geepipe plan` on a local-engine pipeline (it sends no requests).
     PlanLocalEngine = "plan::local-engine",
     /// `kind: image` or `kind: classifier` with sites in an asset (geepipe sends the geometries itself).
