@@ -213,3 +213,31 @@ fn a_drive_folder_that_is_no_folder_name_is_an_error() {
         assert_eq!(places(&out.stderr), ["p.yaml:10:11"], "{folder}: {}", out.stderr);
     }
 }
+
+/// A `vars` mapping used as a placeholder would be sent as `[object]`; an `asset` with `{{…}}` would be
+/// sent with its braces. Both are located errors.
+#[test]
+fn placeholders_that_would_send_object_text_or_braces_are_errors() {
+    let custom = |vars: &str, layer: &str| {
+        VALID
+            .replace("years: 2010..2012\n", &format!("years: 2010..2012\nvars:\n{vars}\n"))
+            .replace("  - catalog: mapbiomas_lulc\n", &format!("  - name: custom\n    kind: continuous\n{layer}"))
+    };
+    let p = custom("  obj: {a: 1}", "    image:\n      call: Image.load\n      id: \"projects/x/{{obj}}\"\n");
+    let out = with_sites(Test::new().file("p.yaml", &p)).args(["validate", "p.yaml"]).code(2);
+    assert!(out.stderr.contains("`{{obj}}` holds a mapping, not text or a number"), "{}", out.stderr);
+    assert_eq!(places(&out.stderr), ["p.yaml:13:11"], "{}", out.stderr);
+    // One of its values is fine.
+    let p = custom("  obj: {a: x}", "    image:\n      call: Image.load\n      id: \"projects/x/{{obj.a}}\"\n");
+    with_sites(Test::new().file("p.yaml", &p)).args(["validate", "p.yaml"]).code(0);
+    let p = custom(
+        "  x: projects/x/assets/y",
+        "    asset: \"{{x}}\"\n    image:\n      call: Image.load\n      id: \"{{asset}}\"\n",
+    );
+    let out = with_sites(Test::new().file("p.yaml", &p)).args(["validate", "p.yaml"]).code(2);
+    assert!(out.stderr.contains("layer `custom`'s `asset` holds a placeholder: `{{x}}`"), "{}", out.stderr);
+    assert_eq!(places(&out.stderr), ["p.yaml:11:12"], "{}", out.stderr);
+    // `plan` refuses it too: nothing with braces is ever written.
+    let out = with_sites(Test::new().file("p.yaml", &p)).args(["plan", "p.yaml", "--out", "bodies"]).code(2);
+    assert!(!out.dir.join("bodies").exists());
+}

@@ -188,6 +188,8 @@ codes! {
     LayersExpression = "layers::expression",
     /// A layer's expression uses a placeholder that has no value.
     LayersTemplate = "layers::template",
+    /// A layer's `asset` holds a placeholder (`{{…}}`): the id is used as written, braces and all.
+    LayersAsset = "layers::asset",
     /// A placeholder in a layer's expression has no value, or one of the wrong kind, for some year.
     LayersPlaceholder = "layers::placeholder",
     /// A layer's expression passes a value of the wrong type to an algorithm (after its placeholders are filled).

@@ -151,6 +151,7 @@ PIPELINES = {
     "sites_asset_bad.yaml": sub("file: ../sites.geojson", "asset: not an asset id"),
     # Templates and expressions.
     "vars_object_in_template.yaml": VALID.replace("layers:\n  - catalog: mapbiomas_lulc\n", "vars:\n  obj: {a: 1}\nlayers:\n  - name: custom\n    kind: continuous\n    image:\n      call: Image.load\n      id: \"projects/x/{{obj}}\"\n"),
+    "asset_placeholder.yaml": sub("years: 2010..2012", "years: 2010..2012\nvars:\n  x: projects/x/assets/y").replace("  - catalog: mapbiomas_lulc", '  - name: custom\n    kind: continuous\n    asset: "{{x}}"\n    image:\n      call: Image.load\n      id: "{{asset}}"'),
     "template_unknown_var.yaml": VALID.replace("layers:\n  - catalog: mapbiomas_lulc\n", "layers:\n  - name: custom\n    kind: continuous\n    image:\n      call: Image.load\n      id: \"projects/x/{{nope}}\"\n"),
     "template_helper.yaml": VALID.replace("layers:\n  - catalog: mapbiomas_lulc\n", "layers:\n  - name: custom\n    kind: continuous\n    image:\n      call: Image.load\n      id: \"{{#each x}}{{this}}{{/each}}\"\n"),
     "template_partial.yaml": VALID.replace("layers:\n  - catalog: mapbiomas_lulc\n", "layers:\n  - name: custom\n    kind: continuous\n    image:\n      call: Image.load\n      id: \"{{> secret}}\"\n"),
