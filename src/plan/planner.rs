@@ -177,6 +177,11 @@ impl Planner {
         &self.pipeline
     }
 
+    /// The sites of the site file, in file order (empty for sites in an asset).
+    pub fn sites(&self) -> &[Site] {
+        &self.sites
+    }
+
     /// The `selectors` every task sends: the column contract's names, in order.
     pub fn selectors(&self) -> Vec<String> {
         self.columns.iter().map(|c| c.name.clone()).collect()
@@ -396,6 +401,9 @@ impl Planner {
                 // The local destination never reaches the planner (refused in `new`); keep a file target.
                 Target::Drive { folder: String::new(), prefix: file_prefix }
             }
+            // No `export` section: the body is never sent as an export; interactive requests are made from
+            // its expression and selectors (`crate::plan::interactive`).
+            Destination::None => Target::None,
         };
         let body = Value::Object(body);
         Task {
