@@ -1,10 +1,15 @@
 //! `geepipe run`, `status`, `wait`, `cancel`: driving the executor and reading the journal.
 //!
-//! `run` plans (or takes the plan frozen in the journal), probes a fresh plan ([`crate::probe`]; a failed
-//! probe refuses with exit 4 before any task exists, `--no-probe` skips it), submits, watches and then
-//! fetches; `wait` resumes
-//! the same journal without re-planning and without fetching; `status` only reads the journal (safe during a
-//! run); `cancel` cancels every live task. Ctrl-C leaves submitted tasks running and the journal consistent.
+//! `run` plans (or takes the plan frozen in the journal) and says which mode it uses and why
+//! ([`crate::plan::estimate`]). Interactive chunks are computed with `table:computeFeatures` and stored as they
+//! arrive; a fresh batch plan is probed first ([`crate::probe`]; a failed probe refuses with exit 4 before any
+//! task exists, `--no-probe` skips it), then submitted and watched; then `run` fetches. `wait` resumes the same
+//! journal without re-planning and without fetching; `status` only reads the journal (safe during a run);
+//! `cancel` cancels every live task and stops a run in progress (no request is sent after it). Ctrl-C leaves
+//! submitted tasks running, drops the interactive requests in flight, and leaves the journal consistent.
+//!
+//! Endpoints: export tasks go to `GEEPIPE_EE_URL` (default the standard endpoint), interactive requests to
+//! `GEEPIPE_EE_HIGHVOLUME_URL`, else `GEEPIPE_EE_URL` (one emulator for both), else the high-volume endpoint.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -14,13 +19,16 @@ use clap::Args;
 
 use super::Global;
 use crate::ee::{self, Auth, Client, ClientConfig};
-use crate::executor::{self, ExecError, Executor, JsonLines, Outcome, Progress, Settings, Stop, TaskStatus};
+use crate::executor::{
+    self, ExecError, Executor, Interactive, JsonLines, Outcome, Progress, Settings, Stop, TaskStatus,
+};
 use crate::exit;
 use crate::journal::{Journal, JournalError};
 use crate::pipeline::model::Engine;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{ModeName, Pipeline};
 use crate::plan::probe::ProbeCall;
-use crate::plan::{ChunkPlanner, Task};
+use crate::plan::{ChunkPlanner, RunMode, Task};
+use crate::results::store::Store;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -64,6 +72,9 @@ pub struct ExecArgs {
     /// Earth Engine base URL, for an emulator (then GEEPIPE_EE_TOKEN is the token, if any).
     #[arg(long, env = "GEEPIPE_EE_URL", value_name = "URL")]
     pub ee_url: Option<String>,
+    /// Base URL for interactive requests (default: `--ee-url` when set, else the high-volume endpoint).
+    #[arg(long, env = "GEEPIPE_EE_HIGHVOLUME_URL", value_name = "URL")]
+    pub ee_highvolume_url: Option<String>,
     /// Append every executor event as one JSON line to this file.
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
@@ -79,6 +90,10 @@ pub struct ExecArgs {
     /// HTTP request timeout in seconds.
     #[arg(long, env = "GEEPIPE_HTTP_TIMEOUT", default_value = "60", value_parser = seconds, hide = true)]
     pub http_timeout: f64,
+    /// Seconds to wait for one interactive request before splitting its chunk (Earth Engine stops interactive
+    /// computations after 5 minutes).
+    #[arg(long, env = "GEEPIPE_COMPUTE_TIMEOUT", default_value = "330", value_parser = seconds, hide = true)]
+    pub compute_timeout: f64,
 }
 
 #[derive(Debug, Args)]
@@ -244,8 +259,29 @@ fn take_over(jpath: &Path, p: &Pipeline, pid: Option<u32>, quiet: bool) -> Resul
     }
 }
 
-/// Builds the Earth Engine client: emulator URL (+ optional static token) or Google credentials.
+/// Builds the Earth Engine client for export tasks (and the probe): emulator URL (+ optional static token)
+/// or Google credentials.
 pub(super) async fn client(p: &Pipeline, a: &ExecArgs) -> Result<Client, i32> {
+    endpoint_client(p, a, Endpoint::Batch, &mut None).await
+}
+
+/// Which Earth Engine endpoint a client talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// Export tasks and operations.
+    Batch,
+    /// `table:computeFeatures`.
+    HighVolume,
+}
+
+/// Builds an Earth Engine client for `endpoint`: an emulator URL (+ optional static token) or the real service
+/// with Google credentials. `auth` caches the credentials between the two endpoints.
+async fn endpoint_client(
+    p: &Pipeline,
+    a: &ExecArgs,
+    endpoint: Endpoint,
+    auth: &mut Option<Auth>,
+) -> Result<Client, i32> {
     let Some(project) = p.project.clone() else {
         eprintln!(
             "error: no Earth Engine Cloud project: set `project:` in the pipeline, pass --project, or set \
@@ -253,28 +289,56 @@ pub(super) async fn client(p: &Pipeline, a: &ExecArgs) -> Result<Client, i32> {
         );
         return Err(exit::ENVIRONMENT);
     };
-    let (base, auth) = match a.ee_url.as_deref().filter(|u| !u.is_empty()) {
-        Some(u) => (u.to_string(), Auth::emulator(std::env::var("GEEPIPE_EE_TOKEN").ok())),
-        None => match Auth::google().await {
-            Ok(auth) => (ee::DEFAULT_BASE_URL.to_string(), auth),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Err(exit::ENVIRONMENT);
-            }
+    let given = |u: &Option<String>| u.clone().filter(|u| !u.trim().is_empty());
+    let (emulated, flag) = match endpoint {
+        Endpoint::Batch => (given(&a.ee_url), "--ee-url / GEEPIPE_EE_URL"),
+        Endpoint::HighVolume => match given(&a.ee_highvolume_url) {
+            Some(u) => (Some(u), "--ee-highvolume-url / GEEPIPE_EE_HIGHVOLUME_URL"),
+            None => (given(&a.ee_url), "--ee-url / GEEPIPE_EE_URL"),
         },
     };
+    let (base, auth) = match emulated {
+        Some(u) => (u, Auth::emulator(std::env::var("GEEPIPE_EE_TOKEN").ok())),
+        None => {
+            let google = match auth {
+                Some(g) => g.clone(),
+                None => match Auth::google().await {
+                    Ok(g) => {
+                        *auth = Some(g.clone());
+                        g
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return Err(exit::ENVIRONMENT);
+                    }
+                },
+            };
+            let base = match endpoint {
+                Endpoint::Batch => ee::DEFAULT_BASE_URL,
+                Endpoint::HighVolume => ee::DEFAULT_HIGHVOLUME_URL,
+            };
+            (base.to_string(), google)
+        }
+    };
     let Ok(url) = url::Url::parse(&base) else {
-        eprintln!("error: --ee-url / GEEPIPE_EE_URL is not a URL: {base}");
+        eprintln!("error: {flag} is not a URL: {base}");
         return Err(exit::INVALID_INPUT);
     };
     let mut cfg = ClientConfig::new(url, project, auth);
     cfg.retry.base = Duration::from_millis(a.retry_base_ms.max(1));
     cfg.timeout = Duration::from_secs_f64(a.http_timeout.max(0.1));
+    if endpoint == Endpoint::HighVolume {
+        cfg.timeout = Duration::from_secs_f64(a.compute_timeout.max(0.1));
+        cfg.requests_per_second = Some(p.interactive.requests_per_second.max(1));
+    }
     Client::new(cfg).map_err(|e| {
         eprintln!("error: {e}");
         exit::ENVIRONMENT
     })
 }
+
+/// Size failures after which a run that may fall back moves its remaining chunks to batch.
+const FALLBACK_AFTER: u32 = 10;
 
 fn settings(p: &Pipeline, a: &ExecArgs) -> Settings {
     let poll_min = Duration::from_secs_f64(a.poll_min.max(0.001));
@@ -286,22 +350,54 @@ fn settings(p: &Pipeline, a: &ExecArgs) -> Settings {
     }
 }
 
+/// What a run starts from: the plan to record (a new journal) or the journal's, and the mode.
+struct Start {
+    tasks: Option<Vec<Task>>,
+    planner: Arc<dyn ChunkPlanner>,
+    mode: RunMode,
+    reason: String,
+    /// `auto` chose (interactive chunks may then move to batch when there is a destination).
+    auto: bool,
+}
+
+/// How an existing journal runs: its recorded mode unless the pipeline or `--mode` names one.
+fn resumed_start(p: &Pipeline, journal: &Journal) -> Start {
+    let planner: Arc<dyn ChunkPlanner> = Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() });
+    let recorded = journal.meta("mode").ok().flatten();
+    let reason = journal.meta("mode_reason").ok().flatten().unwrap_or_default();
+    let as_planned = if reason.is_empty() { "as planned".to_string() } else { format!("as planned: {reason}") };
+    let (mode, reason, auto) = match p.mode {
+        ModeName::Interactive => (RunMode::Interactive, "`mode: interactive`".to_string(), false),
+        ModeName::Batch => (RunMode::Batch, "`mode: batch`".to_string(), false),
+        ModeName::Auto => {
+            let interactive = match recorded.as_deref() {
+                Some(m) => m == RunMode::Interactive.as_str(),
+                // A journal of an earlier version records no mode: its chunks say.
+                None => journal.chunks().is_ok_and(|c| c.iter().any(|r| r.mode == RunMode::Interactive)),
+            };
+            (if interactive { RunMode::Interactive } else { RunMode::Batch }, as_planned, true)
+        }
+    };
+    Start { tasks: None, planner, mode, reason, auto }
+}
+
 /// Drives one executor run to an [`Outcome`]: the probe first (when given; a failed probe refuses with
-/// exit 4 before anything is submitted), Ctrl-C handling, observers, error messages.
-#[allow(clippy::too_many_arguments)]
+/// exit 4 before anything is submitted), the mode said and recorded, Ctrl-C handling, observers, error
+/// messages.
 fn drive(
     g: &Global,
     p: &Pipeline,
     a: &ExecArgs,
     journal: Journal,
-    tasks: Option<Vec<Task>>,
-    planner: Arc<dyn ChunkPlanner>,
+    start: Start,
     settings: Settings,
     probe: Option<ProbeCall>,
 ) -> Result<Outcome, i32> {
+    let jpath = journal.path().to_path_buf();
     with_runtime(|stop| async move {
+        let mut auth = None;
         let client = tokio::select! {
-            c = client(p, a) => c?,
+            c = endpoint_client(p, a, Endpoint::Batch, &mut auth) => c?,
             _ = stop.wait() => {
                 eprintln!("interrupted before anything was sent");
                 return Err(exit::INTERRUPTED);
@@ -328,8 +424,39 @@ fn drive(
                 }
             }
         }
-        let mut ex = Executor::new(client, journal, tasks, planner, settings).map_err(|e| exec_error(&e))?;
+        let mut ex = match start.tasks {
+            Some(tasks) => Executor::with_plan_mode(client, journal, tasks, start.mode, start.planner, settings),
+            None => Executor::new(client, journal, None, start.planner, settings),
+        }
+        .map_err(|e| exec_error(&e))?;
+        if ex.journal().meta("mode").ok().flatten().as_deref() != Some(start.mode.as_str()) {
+            let moved = ex.set_unsent_mode(start.mode).map_err(|e| exec_error(&e))?;
+            if moved > 0 && !g.quiet {
+                eprintln!("{moved} chunk(s) not sent yet now run in {} mode", start.mode.as_str());
+            }
+            let _ = ex.journal().set_meta("mode", start.mode.as_str());
+            let _ = ex.journal().set_meta("mode_reason", &start.reason);
+        }
+        let interactive_chunks = ex.rows().iter().any(|r| r.mode == RunMode::Interactive && !r.state.is_final());
+        if interactive_chunks || start.mode == RunMode::Interactive {
+            let hv = tokio::select! {
+                c = endpoint_client(p, a, Endpoint::HighVolume, &mut auth) => c?,
+                _ = stop.wait() => {
+                    eprintln!("interrupted before anything was sent");
+                    return Err(exit::INTERRUPTED);
+                }
+            };
+            ex.interactive(Interactive {
+                client: hv,
+                store: Store::for_journal(&jpath, &p.name),
+                max_in_flight: p.interactive.max_in_flight,
+                page_size: p.interactive.page_size,
+                workload_tag: p.export.workload_tag.clone(),
+                fallback_after: (start.auto && p.export.destination.exists()).then_some(FALLBACK_AFTER),
+            });
+        }
         if !g.quiet {
+            eprintln!("mode: {} ({})", start.mode.as_str(), start.reason);
             use std::io::IsTerminal;
             let every = Duration::from_secs(if std::io::stderr().is_terminal() { 1 } else { 30 });
             ex.observe(Box::new(Progress::new(std::io::stderr().is_terminal(), every)));
@@ -343,6 +470,7 @@ fn drive(
                 }
             }
         }
+        ex.announce_mode(start.mode, &start.reason);
         ex.run(stop).await.map_err(|e| exec_error(&e))
     })
 }
@@ -353,7 +481,7 @@ fn exec_error(e: &ExecError) -> i32 {
 }
 
 /// Prints how a run ended and returns its exit code.
-fn report(g: &Global, o: &Outcome, file: &Path, journal: &Path) -> i32 {
+fn report(g: &Global, o: &Outcome, file: &Path, journal: &Path, interactive: bool) -> i32 {
     let c = &o.counts;
     let f = file.display();
     if o.interrupted && cancel_requested(journal).is_some() {
@@ -361,6 +489,17 @@ fn report(g: &Global, o: &Outcome, file: &Path, journal: &Path) -> i32 {
             "stopped: `geepipe cancel` asked this run to stop and cancels its tasks ({} of {} chunks were done)",
             c.done(),
             c.total
+        );
+        return o.exit_code();
+    }
+    if (o.interrupted || o.timed_out) && interactive && c.pending + c.running + c.submitting == 0 {
+        eprintln!(
+            "{}: {} of {} chunks done; each finished chunk is stored and is not computed again.\n\
+             Resume with:  geepipe run {f}   (journal: {})",
+            if o.interrupted { "interrupted" } else { "timed out" },
+            c.done(),
+            c.total,
+            journal.display()
         );
         return o.exit_code();
     }
@@ -430,37 +569,49 @@ pub fn run(g: &Global, a: RunArgs) -> i32 {
         Ok(b) => b,
         Err(e) => return journal_error(&e, &a.file),
     };
-    // A fresh plan is probed before any batch task exists; a resumed one was probed when it started.
-    let (tasks, planner, probe): (Option<Vec<Task>>, Arc<dyn ChunkPlanner>, Option<ProbeCall>) = if planned {
-        (None, Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() }), None)
+    // A fresh batch plan is probed before any task exists; a resumed one was probed when it started. An
+    // interactive run needs no probe: its first answers are the same computation.
+    let mut probe = None;
+    let start = if planned {
+        resumed_start(&p, &journal)
     } else {
-        match crate::plan::Planner::new(&p) {
-            Ok(pl) => {
-                let probe = if a.no_probe {
-                    None
-                } else {
+        match crate::plan::estimate::sized_planner(&p) {
+            Ok((pl, decision)) => {
+                if decision.mode == RunMode::Batch && !a.no_probe {
                     match pl.probe_call(crate::probe::SITES) {
-                        Ok(c) => Some(c),
+                        Ok(c) => probe = Some(c),
                         Err(e) => {
                             eprintln!("error: cannot build the probe: {e}");
                             return exit::INVALID_INPUT;
                         }
                     }
-                };
-                (Some(pl.plan().tasks), Arc::new(pl), probe)
+                }
+                let reason = if decision.auto { format!("auto: {}", decision.reason) } else { decision.reason.clone() };
+                let _ = journal.set_meta("mode", decision.mode.as_str());
+                let _ = journal.set_meta("mode_reason", &reason);
+                let tasks = pl.plan().tasks;
+                Start { tasks: Some(tasks), planner: Arc::new(pl), mode: decision.mode, reason, auto: decision.auto }
             }
             Err(diags) => {
-                eprint!("{}", crate::diag::render_all(&diags, crate::diag::RenderOptions::default()));
+                g.report(&diags);
                 return exit::INVALID_INPUT;
             }
         }
     };
+    if a.detach && start.mode == RunMode::Interactive {
+        eprintln!(
+            "error: --detach submits export tasks and leaves; interactive requests are answered while geepipe runs.\n\
+             help: run without --detach, or use `--mode batch` (with an `export` destination) to submit and leave"
+        );
+        return exit::INVALID_INPUT;
+    }
+    let interactive = start.mode == RunMode::Interactive;
     let settings = Settings { detach: a.detach, ..settings(&p, &a.exec) };
-    let outcome = match drive(g, &p, &a.exec, journal, tasks, planner, settings, probe) {
+    let outcome = match drive(g, &p, &a.exec, journal, start, settings, probe) {
         Ok(o) => o,
         Err(c) => return c,
     };
-    let code = report(g, &outcome, &a.file, &jpath);
+    let code = report(g, &outcome, &a.file, &jpath, interactive);
     if code == exit::OK && !outcome.detached && !a.no_fetch {
         return fetch_results(g, &a.file, a.exec.journal.clone());
     }
@@ -501,11 +652,15 @@ pub fn status(g: &Global, a: StatusArgs) -> i32 {
         }
         c
     };
+    let mode = j.meta("mode").ok().flatten();
+    let mode_reason = j.meta("mode_reason").ok().flatten();
     if a.json {
         let v = serde_json::json!({
             "pipeline": p.name,
             "journal": jpath,
             "pipeline_changed": stale,
+            "mode": mode,
+            "mode_reason": mode_reason,
             "counts": counts,
             "chunks": tasks,
         });
@@ -515,30 +670,48 @@ pub fn status(g: &Global, a: StatusArgs) -> i32 {
     if stale {
         eprintln!("warning: the pipeline changed since this journal was written (run with --restart to start anew)");
     }
+    // Runs with interactive chunks show how each chunk is computed and the requests it took.
+    let interactive = tasks.iter().any(|t| t.mode == RunMode::Interactive);
     let fmt_f = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map(f).unwrap_or_else(|| "-".into());
-    let mut lines = vec![["chunk", "sites", "state", "attempts", "runtime", "EECU", "error"].map(String::from)];
+    let mut header = vec!["chunk", "sites", "state", "attempts", "runtime", "EECU"];
+    if interactive {
+        header.extend(["mode", "requests"]);
+    }
+    header.push("error");
+    let mut lines: Vec<Vec<String>> = vec![header.into_iter().map(String::from).collect()];
     for t in &tasks {
-        lines.push([
+        let mut l = vec![
             t.chunk.clone(),
             t.sites.to_string(),
             t.state.to_string(),
             t.attempts.to_string(),
             fmt_f(t.runtime_s, &|s| format!("{s:.0}s")),
             fmt_f(t.eecu_s, &|s| format!("{s:.1}")),
-            t.error.clone().map(|e| e.replace('\n', " ")).unwrap_or_default(),
-        ]);
+        ];
+        if interactive {
+            l.push(t.mode.as_str().to_string());
+            l.push(if t.mode == RunMode::Interactive { t.requests.to_string() } else { "-".into() });
+        }
+        l.push(t.error.clone().map(|e| e.replace('\n', " ")).unwrap_or_default());
+        lines.push(l);
     }
-    let widths: Vec<usize> = (0..7).map(|k| lines.iter().map(|l| l[k].chars().count()).max().unwrap_or(0)).collect();
+    let n = lines[0].len();
+    let widths: Vec<usize> = (0..n).map(|k| lines.iter().map(|l| l[k].chars().count()).max().unwrap_or(0)).collect();
     for l in &lines {
         let mut s = String::new();
-        for k in 0..7 {
-            if k == 6 {
+        for k in 0..n {
+            if k == n - 1 {
                 s.push_str(&l[k]);
             } else {
                 s.push_str(&format!("{:<w$}  ", l[k], w = widths[k]));
             }
         }
         println!("{}", s.trim_end());
+    }
+    if interactive {
+        if let Some(m) = &mode {
+            println!("mode: {m}{}", mode_reason.map(|r| format!(" ({r})")).unwrap_or_default());
+        }
     }
     println!(
         "{} chunks: {} succeeded, {} failed, {} running, {} pending, {} not submitted{}",
@@ -568,15 +741,16 @@ pub fn wait(g: &Global, a: WaitArgs) -> i32 {
     };
     // A cancel request left by a `geepipe cancel` that died is not meant for this run.
     let _ = journal.set_meta(CANCEL_REQUEST, "");
-    let planner: Arc<dyn ChunkPlanner> = Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() });
+    let start = resumed_start(&p, &journal);
+    let interactive = start.mode == RunMode::Interactive;
     let settings = Settings {
         // A timeout past what a clock can hold is no timeout.
         deadline: a.timeout.and_then(|s| Instant::now().checked_add(Duration::from_secs(s))),
         retry_finished_failures: false,
         ..settings(&p, &a.exec)
     };
-    match drive(g, &p, &a.exec, journal, None, planner, settings, None) {
-        Ok(o) => report(g, &o, &a.file, &jpath),
+    match drive(g, &p, &a.exec, journal, start, settings, None) {
+        Ok(o) => report(g, &o, &a.file, &jpath, interactive),
         Err(c) => c,
     }
 }

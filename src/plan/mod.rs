@@ -45,6 +45,8 @@ pub enum Target {
     Asset { name: String },
     /// A BigQuery table.
     Bigquery { table: String },
+    /// Nowhere: the pipeline has no `export` section, so the chunk can only be computed interactively.
+    None,
 }
 
 /// One export task: a chunk of sites and the request that computes it.
@@ -73,8 +75,11 @@ pub trait ChunkPlanner: Send + Sync {
 
 pub mod classifier;
 pub mod compute;
+pub mod estimate;
 pub mod image;
+pub mod interactive;
 pub mod planner;
 pub mod probe;
 
+pub use estimate::{Decision, Estimate, RunMode};
 pub use planner::{Plan, Planner, Summary};
