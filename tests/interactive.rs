@@ -294,3 +294,191 @@ fn kill_9_loses_only_the_requests_in_flight_and_a_rerun_recomputes_nothing_store
         expected_rows(N),
     );
 }
+
+/// `geepipe plan` with `extra` appended to the pipeline (sites from `sites`): its stdout.
+fn plan(sites: &str, extra: &str) -> String {
+    let out =
+        Test::new().file("sites.geojson", sites).file("p.yaml", &pipeline(extra)).args(["plan", "p.yaml"]).code(0);
+    out.stdout
+}
+
+#[test]
+fn auto_runs_a_small_job_interactively_and_a_long_one_or_a_huge_site_as_batch_tasks() {
+    let export = "export:\n  to: gcs\n  bucket: inter-bucket\nchunks:\n  sites_per_task: 4\n";
+
+    // Small: 12 sites of ~30 ha, two years — interactive, said by `plan` and first by `run`.
+    let small = plan(&sites_geojson(12), export);
+    assert!(small.contains("  mode:             interactive (auto: 12 sites × 3 layer-years"), "{small}");
+    assert!(small.contains("(table:computeFeatures, high-volume endpoint)"), "{small}");
+    let ee = fake(Config::default());
+    let t = setup(&ee, 12, export).args(["run", "p.yaml", "--events", "events.jsonl"]);
+    let out = t.code(0);
+    assert!(out.stderr.starts_with("mode: interactive (auto: 12 sites"), "{}", out.stderr);
+    let c = ee.counters();
+    assert_eq!(c.operations_created, 0, "{c:?}");
+    assert!(c.requests_to(Route::ComputeFeatures) >= 1);
+    let ev = events(&out.dir.join("events.jsonl"));
+    assert_eq!((ev[0]["event"].as_str(), ev[0]["mode"].as_str()), (Some("mode"), Some("interactive")));
+    expected::assert_same_rows(
+        expected::read_table(&out.dir.join("out/inter.csv"), "site_id", &["name"]),
+        expected_rows(12),
+    );
+
+    // The same job with at most 0.6 s for an interactive run: batch, with the reason, and export tasks.
+    let long = format!("{export}interactive:\n  auto_max_minutes: 0.01\n");
+    let said = plan(&sites_geojson(12), &long);
+    assert!(
+        said.contains("  mode:             batch (auto: 12 sites")
+            && said.contains("longer than `interactive.auto_max_minutes` (0.6 s)"),
+        "{said}"
+    );
+    let ee = fake(Config::default());
+    let t = setup(&ee, 12, &long).args(["run", "p.yaml", "--detach", "--no-probe"]);
+    let out = t.code(0);
+    assert!(out.stderr.starts_with("mode: batch (auto: 12 sites"), "{}", out.stderr);
+    let c = ee.counters();
+    assert_eq!(c.operations_created, 3, "one export task per chunk of 4: {c:?}");
+    assert_eq!(c.requests_to(Route::ComputeFeatures), 0, "{c:?}");
+    assert!(journal(&out.dir).iter().all(|r| r.mode == geepipe::plan::RunMode::Batch));
+
+    // One site of 3° × 3° reads more pixels than one request should: batch, naming the site.
+    let huge = r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"site_id":"big","name":"Big"},"geometry":{"type":"Polygon","coordinates":[[[-50,-18],[-47,-18],[-47,-15],[-50,-15],[-50,-18]]]}}]}"#;
+    let said = plan(huge, export);
+    assert!(said.contains("  mode:             batch (auto: site `big` alone reads ≈"), "{said}");
+    // …and without a destination that is an error, before anything is sent.
+    let err = Test::new().file("sites.geojson", huge).file("p.yaml", &pipeline("")).args(["plan", "p.yaml"]).code(2);
+    assert!(err.stderr.contains("plan::needs-export"), "{}", err.stderr);
+}
+
+#[test]
+fn auto_moves_the_remaining_chunks_to_batch_when_interactive_requests_keep_failing_for_size() {
+    // Every interactive request runs into the fake's time limit; export tasks have none.
+    let gcs = fake_ee::gcs_emulator::GcsEmulator::start().expect("fake-gcs-server starts");
+    gcs.create_bucket("inter-bucket").unwrap();
+    let ee = fake(Config {
+        compute_latency: Duration::from_millis(200),
+        compute_time_limit: Duration::from_millis(200),
+        storage_base_url: Some(gcs.base_url().to_string()),
+        ..Config::default()
+    });
+    let extra = "export:\n  to: gcs\n  bucket: inter-bucket\n  prefix: inter/\n\
+                 interactive:\n  sites_per_request: 4\n  max_in_flight: 3\n";
+    let t = setup(&ee, 12, extra).env("STORAGE_EMULATOR_HOST", gcs.base_url()).args([
+        "run",
+        "p.yaml",
+        "--events",
+        "events.jsonl",
+    ]);
+    let out = t.code(0);
+    assert!(out.stderr.starts_with("mode: interactive (auto: 12 sites"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("chunk(s) to batch: 10 interactive requests failed for size (last: HTTP 400")
+            && out.stderr.contains("the remaining chunks run as batch export tasks"),
+        "{}",
+        out.stderr
+    );
+
+    // Ten size failures (chunks of 4, their halves, a single site), then everything left went to batch.
+    let ev = events(&out.dir.join("events.jsonl"));
+    let moved: Vec<&serde_json::Value> = ev.iter().filter(|e| e["event"] == "moved_to_batch").collect();
+    assert!(!moved.is_empty());
+    let c = ee.counters();
+    let timeouts = c.rejections.iter().filter(|r| r.message == "Computation timed out.").count();
+    assert_eq!(timeouts as u64, c.requests_to(Route::ComputeFeatures), "every interactive request timed out");
+    assert!((10..=3 + 6 + 12).contains(&timeouts), "{timeouts}");
+    let rows = journal(&out.dir);
+    let done: Vec<_> = rows.iter().filter(|r| r.state == geepipe::journal::ChunkState::Succeeded).collect();
+    assert!(done.iter().all(|r| r.mode == geepipe::plan::RunMode::Batch && r.operation.is_some()));
+    assert_eq!(c.operations_created as usize, done.len(), "one export task per chunk computed");
+    let sites: usize = done.iter().map(|r| r.site_ids.len()).sum();
+    assert_eq!(sites, 12);
+    let j = geepipe::journal::Journal::open_read(&out.dir.join("out/.geepipe/inter.sqlite")).unwrap();
+    assert_eq!(j.meta("mode").unwrap().as_deref(), Some("batch"));
+
+    // The table is the same as an interactive run's would be.
+    expected::assert_same_rows(
+        expected::read_table(&out.dir.join("out/inter.csv"), "site_id", &["name"]),
+        expected_rows(12),
+    );
+}
+
+#[test]
+fn cancel_during_an_interactive_run_stops_sending_and_a_later_run_computes_the_rest() {
+    const N: usize = 24;
+    let ee = fake(Config { compute_latency: Duration::from_millis(200), ..Config::default() });
+    let t = setup(&ee, N, "mode: interactive\ninteractive:\n  sites_per_request: 1\n  max_in_flight: 2\n")
+        .args(["run", "p.yaml"]);
+    let geepipe = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_geepipe"));
+        c.args(args)
+            .current_dir(t.path())
+            .env("NO_COLOR", "1")
+            .env("GEEPIPE_EE_URL", ee.base_url())
+            .env("GEEPIPE_EE_TOKEN", TOKEN)
+            .env("GEEPIPE_RETRY_BASE_MS", "20");
+        c
+    };
+    let run = geepipe(&["run", "p.yaml"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let started = Instant::now();
+    while stored_files(t.path()) < 4 {
+        assert!(started.elapsed() < Duration::from_secs(60), "no results stored");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let cancel = geepipe(&["cancel", "p.yaml"]).output().unwrap();
+    let said = String::from_utf8_lossy(&cancel.stderr);
+    assert_eq!(cancel.status.code(), Some(0), "{said}");
+    assert!(said.contains("asking it to stop, then cancelling"), "{said}");
+    let run_out = run.wait_with_output().unwrap();
+    assert_eq!(run_out.status.code(), Some(3), "{}", String::from_utf8_lossy(&run_out.stderr));
+
+    // Nothing is sent after the cancel; every chunk is either stored or cancelled.
+    let sent = ee.counters().requests_to(Route::ComputeFeatures);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(ee.counters().requests_to(Route::ComputeFeatures), sent, "a request after the cancel");
+    let rows = journal(t.path());
+    let stored = stored_files(t.path());
+    let succeeded = rows.iter().filter(|r| r.state == geepipe::journal::ChunkState::Succeeded).count();
+    let cancelled = rows.iter().filter(|r| r.state == geepipe::journal::ChunkState::Cancelled).count();
+    assert_eq!(succeeded, stored);
+    assert_eq!(succeeded + cancelled, N, "{rows:?}");
+    assert!(cancelled > 0 && said.contains(&format!("{cancelled} chunks that were never submitted marked cancelled")));
+    assert!(sent as usize <= stored + 2, "{sent} requests for {stored} stored (2 in flight at most)");
+
+    // A later run computes exactly the cancelled chunks.
+    let out = t.code(0);
+    let again = ee.counters().requests_to(Route::ComputeFeatures) - sent;
+    assert_eq!(again as usize, cancelled);
+    expected::assert_same_rows(
+        expected::read_table(&out.dir.join("out/inter.csv"), "site_id", &["name"]),
+        expected_rows(N),
+    );
+}
+
+#[test]
+fn plan_out_writes_compute_features_bodies_that_fit_the_contract() {
+    let t = Test::new()
+        .file("sites.geojson", &sites_geojson(12))
+        .file("p.yaml", &pipeline("mode: interactive\ninteractive:\n  sites_per_request: 5\n  page_size: 500\n"))
+        .args(["plan", "p.yaml", "--out", "requests"]);
+    let out = t.code(0);
+    assert!(
+        out.stdout.contains("  requests:         3 (table:computeFeatures, high-volume endpoint)"),
+        "{}",
+        out.stdout
+    );
+    let contract = ee_contract::Contract::from_dir(&common::reference_dir()).unwrap();
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.dir.join("requests/plan.json")).unwrap()).unwrap();
+    let tasks = index["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 3);
+    for task in tasks {
+        assert_eq!(task["endpoint"], "table:computeFeatures");
+        let text = std::fs::read_to_string(out.dir.join("requests").join(task["file"].as_str().unwrap())).unwrap();
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let violations = contract.check_request("earthengine.projects.table.computeFeatures", &body);
+        assert!(violations.is_empty(), "{violations:?}");
+        assert!(contract.check_expression(&body["expression"]).is_empty());
+        assert_eq!(body["pageSize"], 500);
+        assert!(body.get("fileExportOptions").is_none() && body.get("requestId").is_none(), "{body}");
+    }
+}

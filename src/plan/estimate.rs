@@ -207,6 +207,7 @@ fn response_bytes_per_site(pipeline: &Pipeline) -> f64 {
     for c in super::columns(pipeline) {
         let value = match &c.kind {
             ColumnKind::SiteId | ColumnKind::Keep { .. } => 30.0,
+            ColumnKind::FirstYear { .. } => 6.0,
             ColumnKind::Area { layer, .. } | ColumnKind::Pixels { layer, .. } => {
                 let legend = pipeline.layers.iter().find(|l| &l.name == layer).map(|l| l.legend.len()).unwrap_or(0);
                 let classes = if legend == 0 { CLASSES_PER_SITE } else { CLASSES_PER_SITE.min(legend as f64) };
@@ -392,8 +393,10 @@ fn si(x: f64) -> String {
 
 /// `45 s`, `12 min`, `2.5 h`.
 fn duration(s: f64) -> String {
-    if s < 90.0 {
-        format!("{:.0} s", s.max(1.0))
+    if s < 9.95 {
+        format!("{:.1} s", s.max(0.1))
+    } else if s < 90.0 {
+        format!("{s:.0} s")
     } else if s < 5400.0 {
         format!("{:.0} min", s / 60.0)
     } else {
@@ -429,7 +432,9 @@ mod tests {
         assert_eq!(si(9_312_000.0), "9.3 M");
         assert_eq!(si(120_000.0), "120 k");
         assert_eq!(si(512.0), "512");
-        assert_eq!(duration(3.2), "3 s");
+        assert_eq!(duration(3.24), "3.2 s");
+        assert_eq!(duration(0.01), "0.1 s");
+        assert_eq!(duration(42.4), "42 s");
         assert_eq!(duration(720.0), "12 min");
         assert_eq!(duration(9000.0), "2.5 h");
     }
