@@ -133,7 +133,8 @@ pub struct RawSites {
     /// Feature properties to carry into the output table.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keep: Vec<String>,
-    /// Property holding a per-site first year; years before it are not computed for that site.
+    /// Property holding a per-site first year; years before it are not computed for that site (sites in a table
+    /// asset: computed, exported as a column and dropped by `fetch`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_year: Option<String>,
     /// Property holding each site's class label (for `kind: classifier`).
@@ -470,10 +471,12 @@ pub enum OutputGeometryName {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawOutput {
-    /// Path of the table, relative to the pipeline file (default `results/<name>.csv`).
+    /// Path of the table file, relative to the pipeline file (default `results/<name>.csv`); never a folder
+    /// or a device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// `csv` (default), `geojson` or `parquet`.
+    /// `csv`, `geojson` or `parquet`. Without it, the extension of `path` chooses (`.csv`, `.geojson`/`.json`,
+    /// `.parquet`), else `csv`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<OutputFormatName>,
     /// `long` (default) or `wide`.
