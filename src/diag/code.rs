@@ -158,7 +158,7 @@ codes! {
     SitesAntimeridian = "sites::antimeridian",
     /// A ring goes once around the globe (it encloses a pole) and cannot be split at the antimeridian.
     SitesPole = "sites::pole",
-    /// The site file's extension names a format geepipe does not read (or a shapefile's side file).
+    /// The site file's extension names a format geepipe does not read (or a side file), or hides one it reads.
     SitesFormat = "sites::format",
     /// A GeoPackage layer is unknown or not chosen among several, or `layer` is set for another format.
     SitesLayer = "sites::layer",
