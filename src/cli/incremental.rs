@@ -36,6 +36,19 @@ pub fn applies(p: &Pipeline) -> bool {
         && matches!(p.sites.location, SiteLocation::File(_))
 }
 
+/// Whether a run of `p` with the journal at `journal` goes through the store: [`applies`], unless that journal
+/// holds a plan of this same pipeline made without the store (an interactive run resumed with `--mode batch`,
+/// or a journal of an earlier geepipe), which is finished the way it was planned.
+pub fn applies_to(p: &Pipeline, journal: &Path) -> bool {
+    if !applies(p) {
+        return false;
+    }
+    let Ok(j) = Journal::open_read(journal) else { return true };
+    let same = j.meta("content_hash").ok().flatten().is_some_and(|h| h == p.content_hash);
+    let planned = j.has_plan().unwrap_or(false) && !j.chunks_slim().map(|r| r.is_empty()).unwrap_or(true);
+    !(same && planned && !j.rebuilds_bodies().unwrap_or(true))
+}
+
 /// The mode decision of a pipeline run through the store (always batch export tasks).
 pub fn batch_decision() -> Decision {
     Decision {

@@ -48,7 +48,7 @@ pub fn fetch(g: &Global, a: FetchArgs) -> i32 {
         Err(c) => return c,
     };
     let path = a.journal.clone().unwrap_or_else(|| Journal::default_path(&pipeline));
-    if super::incremental::applies(&pipeline) {
+    if super::incremental::applies_to(&pipeline, &path) {
         return super::fetch_store::fetch(g, &a, &pipeline, &path);
     }
     let chunks = match finished_chunks(&path) {

@@ -489,7 +489,9 @@ pub fn run(g: &Global, a: RunArgs) -> i32 {
         Ok(p) => p,
         Err(c) => return c,
     };
-    if super::incremental::applies(&p) {
+    let store_run = super::incremental::applies(&p)
+        && (a.restart || a.fresh || super::incremental::applies_to(&p, &journal_path(&p, &a.exec)));
+    if store_run {
         // Zonal pipelines over a site file: only what the results store lacks, the site file read once.
         return super::incremental::run(g, p, warnings, a);
     }
@@ -583,7 +585,7 @@ pub fn wait(g: &Global, a: WaitArgs) -> i32 {
     // A cancel request left by a `geepipe cancel` that died is not meant for this run.
     let _ = journal.set_meta(CANCEL_REQUEST, "");
     let mut start = resumed_start(&p, &journal);
-    if super::incremental::applies(&p) {
+    if super::incremental::applies(&p) && journal.rebuilds_bodies().unwrap_or(false) {
         let fresh = journal.meta(super::incremental::FRESH).ok().flatten();
         match super::incremental::zonal(&p, fresh.as_deref()) {
             Ok(z) => start.planner = Arc::new(super::incremental::SitePlanner::lazy(z)),

@@ -59,7 +59,7 @@ pub fn status(g: &Global, a: StatusArgs) -> i32 {
         c
     };
     // Pipelines run through the results store: what the table needs, stored and to compute, per layer.
-    let cells = super::incremental::applies(&p).then(|| {
+    let cells = super::incremental::applies_to(&p, &jpath).then(|| {
         super::incremental::zonal(&p, None)
             .map_err(|d| d.first().map(|d| d.message.clone()).unwrap_or_default())
             .and_then(|z| super::incremental::count(&p, &z, &super::incremental::store_path(&jpath)))
