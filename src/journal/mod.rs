@@ -17,6 +17,9 @@
 //! One run at a time: [`Journal::open`] takes an exclusive lock on `<journal>.lock` (an SQLite exclusive
 //! lock, released by the OS when the process dies, even by SIGKILL), writing the holder's pid beside it for
 //! the message. A journal made by a different pipeline (other `content_hash`) is refused, never mixed.
+//!
+//! This file is a little over 600 lines because the schema, its migration and every statement that reads or
+//! writes it stay together: the crash-safety argument above rests on each of them (the tests are at the end).
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
