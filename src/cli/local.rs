@@ -6,8 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::run::RunArgs;
-use super::Global;
+use super::{Global, RunArgs};
 use crate::executor::{JsonLines, Observer, Progress};
 use crate::exit;
 use crate::local::{self, LocalError, Options, Watch};

@@ -72,7 +72,7 @@ pub enum Command {
     /// Show the Earth Engine requests a pipeline would send, without sending anything.
     Plan(plan::PlanArgs),
     /// Plan, submit, watch and fetch: run a pipeline to its merged table.
-    Run(run::RunArgs),
+    Run(RunArgs),
     /// Show every chunk's state from the journal.
     Status(run::StatusArgs),
     /// Wait until the pipeline's submitted tasks finish.
@@ -83,6 +83,24 @@ pub enum Command {
     Fetch(results::FetchArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
+}
+
+/// `geepipe run`: the engine chosen here, so neither engine's command knows the other.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Pipeline file.
+    pub file: PathBuf,
+    /// Submit the tasks and exit without waiting.
+    #[arg(long)]
+    pub detach: bool,
+    /// Do not download and merge results at the end.
+    #[arg(long)]
+    pub no_fetch: bool,
+    /// Move the existing journal aside and start anew (needed after the pipeline changed).
+    #[arg(long)]
+    pub restart: bool,
+    #[command(flatten)]
+    pub exec: run::ExecArgs,
 }
 
 #[derive(Debug, Args)]
@@ -133,7 +151,7 @@ impl Global {
         match crate::pipeline::load(path, &self.overrides()) {
             Ok((pipeline, warnings)) => {
                 let mut diags = warnings;
-                diags.extend(crate::sites::validate(&pipeline));
+                diags.extend(crate::sites::validate(&pipeline.sites));
                 self.report(&diags);
                 if diags.iter().any(|d| d.is_error()) {
                     Err(exit::INVALID_INPUT)
@@ -158,7 +176,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Schema(a) => validate::schema(g, a),
         Command::Catalog(a) => catalog::run(g, a),
         Command::Plan(a) => plan::run(g, a),
-        Command::Run(a) => run::run(g, a),
+        Command::Run(a) => run_command(g, a),
         Command::Status(a) => run::status(g, a),
         Command::Wait(a) => run::wait(g, a),
         Command::Cancel(a) => run::cancel(g, a),
@@ -167,6 +185,19 @@ pub fn main(cli: Cli) -> i32 {
             clap_complete::generate(a.shell, &mut Cli::command(), "geepipe", &mut std::io::stdout());
             exit::OK
         }
+    }
+}
+
+/// Loads the pipeline and runs it with its engine: on this machine (`engine: local`, no journal, no Earth
+/// Engine), or on Earth Engine.
+fn run_command(g: &Global, a: RunArgs) -> i32 {
+    let p = match g.load_pipeline(&a.file) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    match p.engine {
+        crate::pipeline::model::Engine::Local => local::run(g, &p, &a),
+        crate::pipeline::model::Engine::EarthEngine => run::run(g, p, a),
     }
 }
 

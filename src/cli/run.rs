@@ -10,31 +10,13 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::Global;
+use super::{Global, RunArgs};
 use crate::ee::{self, Auth, Client, ClientConfig};
 use crate::executor::{self, ExecError, Executor, JsonLines, Outcome, Progress, Settings, Stop, TaskStatus};
 use crate::exit;
 use crate::journal::{Journal, JournalError};
-use crate::pipeline::model::Engine;
 use crate::pipeline::Pipeline;
 use crate::plan::{ChunkPlanner, Task};
-
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Pipeline file.
-    pub file: PathBuf,
-    /// Submit the tasks and exit without waiting.
-    #[arg(long)]
-    pub detach: bool,
-    /// Do not download and merge results at the end.
-    #[arg(long)]
-    pub no_fetch: bool,
-    /// Move the existing journal aside and start anew (needed after the pipeline changed).
-    #[arg(long)]
-    pub restart: bool,
-    #[command(flatten)]
-    pub exec: ExecArgs,
-}
 
 /// Longest interval or timeout accepted, in seconds (a week).
 const MAX_SECONDS: f64 = 7.0 * 86400.0;
@@ -293,15 +275,8 @@ fn report(g: &Global, o: &Outcome, file: &Path, journal: &Path) -> i32 {
     o.exit_code()
 }
 
-pub fn run(g: &Global, a: RunArgs) -> i32 {
-    let p = match g.load_pipeline(&a.file) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
-    if p.engine == Engine::Local {
-        // `engine: local` pipelines are computed on this machine; no journal, no Earth Engine.
-        return super::local::run(g, &p, &a);
-    }
+/// `geepipe run` of an Earth Engine pipeline (see [`super::run_command`] for the engine choice).
+pub fn run(g: &Global, p: Pipeline, a: RunArgs) -> i32 {
     let jpath = journal_path(&p, &a.exec);
     if a.restart {
         match Journal::move_aside(&jpath) {

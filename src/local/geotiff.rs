@@ -361,7 +361,7 @@ impl GeoTiff {
     /// a file path.
     pub fn open_location(location: &str, id: usize) -> Result<GeoTiff, RasterError> {
         if !super::http::is_url(location) {
-            return GeoTiff::open(&super::open::clean_path(Path::new(location)), id);
+            return GeoTiff::open(&super::paths::clean_path(Path::new(location)), id);
         }
         let shown = PathBuf::from(super::http::redact(location));
         let source = super::http::HttpSource::open(location)

@@ -34,6 +34,7 @@ pub mod grid;
 pub mod http;
 pub mod open;
 pub mod order;
+mod paths;
 pub mod project;
 pub mod rastercrs;
 pub mod source;
@@ -55,7 +56,8 @@ use crate::results::{Measure, Record};
 use crate::sites::Site;
 use compute::{Ctx, Out};
 use geotiff::RasterError;
-pub use open::{clean_path, render_path};
+pub use open::render_path;
+pub use paths::clean_path;
 
 /// Cells per side of the coverage blocks a site window is processed in.
 pub const BLOCK: usize = 512;

@@ -2,7 +2,6 @@
 //! distinct file opened once (headers only), every problem collected before anything is computed.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -16,29 +15,6 @@ pub struct Source {
     pub layer: usize,
     pub year: i32,
     pub raster: Arc<GeoTiff>,
-}
-
-/// Removes `.` and `name/..` components without touching the file system (for display and the manifest).
-pub fn clean_path(p: &std::path::Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
-                    out.pop();
-                } else {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    if out.as_os_str().is_empty() {
-        out.push(".");
-    }
-    out
 }
 
 /// Renders a `local:` path template: `{{year}}`, `{{next_year}}`, `{{layer}}` and `vars` entries.

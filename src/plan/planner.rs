@@ -4,15 +4,15 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
+use serde_json::Value;
 
 use super::compute::{self, Features, PreparedLayer};
+use super::request::{self, file_format, join_prefix, request_id};
 use super::{classifier, image};
 use super::{columns, Column, Endpoint, Target, Task};
 use crate::diag::{Code, Diagnostic};
 use crate::expr::Graph;
-use crate::pipeline::{Destination, Engine, FileFormatName, KindName, Pipeline, SiteLocation};
+use crate::pipeline::{Destination, Engine, KindName, Pipeline, SiteLocation};
 use crate::sites::Site;
 
 /// Everything `geepipe plan` shows: the tasks, the column contract, warnings and a summary.
@@ -342,19 +342,10 @@ impl Planner {
 
     fn task(&self, chunk_id: &str, expression: Value, site_ids: Vec<String>) -> Task {
         let p = &self.pipeline;
-        let description = format!("{}_{chunk_id}", p.export.description_prefix);
+        let description = request::description(p, chunk_id);
         let request_id = request_id(&p.content_hash, chunk_id, &site_ids);
         let file_prefix = join_prefix(&p.export.file_prefix, chunk_id);
-        let mut body = Map::new();
-        body.insert("expression".into(), expression);
-        body.insert("description".into(), Value::String(description.clone()));
-        body.insert("requestId".into(), Value::String(request_id.clone()));
-        if let Some(t) = &p.export.workload_tag {
-            body.insert("workloadTag".into(), Value::String(t.clone()));
-        }
-        if let Some(pr) = p.export.priority {
-            body.insert("priority".into(), Value::from(pr));
-        }
+        let mut body = request::base_body(p, expression, &description, &request_id);
         body.insert("selectors".into(), Value::Array(self.selectors().into_iter().map(Value::String).collect()));
         let format = Value::String(file_format(p.export.format).to_string());
         let target = match &p.export.destination {
@@ -416,7 +407,7 @@ impl Planner {
         let site_ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
         let expression = image::expression(p, opts, &self.layers[u.layer], u.image, &sites)
             .map_err(|e| vec![plan_error(p, Code::PlanExpression, e, "")])?;
-        let description = format!("{}_{}", p.export.description_prefix, u.chunk_id);
+        let description = request::description(p, &u.chunk_id);
         let request_id = request_id(&p.content_hash, &u.chunk_id, &site_ids);
         let (body, target, endpoint) = image::body(p, opts, &u.chunk_id, &description, &request_id, expression);
         let body_bytes = serde_json::to_vec(&body).map(|v| v.len()).unwrap_or(0);
@@ -454,7 +445,7 @@ impl Planner {
         let expression = classifier::expression(p, spec, &self.layers, &sites)
             .map_err(|e| vec![plan_error(p, Code::PlanExpression, e, "")])?;
         let chunk_id = classifier::CHUNK_ID.to_string();
-        let description = format!("{}_{chunk_id}", p.export.description_prefix);
+        let description = request::description(p, &chunk_id);
         let request_id = request_id(&p.content_hash, &chunk_id, &site_ids);
         let (body, target, endpoint) = classifier::body(p, &description, &request_id, expression);
         let body_bytes = serde_json::to_vec(&body).map(|v| v.len()).unwrap_or(0);
@@ -610,50 +601,6 @@ pub fn split_range(chunk_id: &str) -> (f64, f64) {
         }
     }
     (lo, hi)
-}
-
-/// `prefix` + chunk id, with `_` between them unless the prefix already ends in `/`, `_` or `-`.
-pub fn join_prefix(prefix: &str, chunk_id: &str) -> String {
-    if prefix.is_empty() || prefix.ends_with(['/', '_', '-']) {
-        format!("{prefix}{chunk_id}")
-    } else {
-        format!("{prefix}_{chunk_id}")
-    }
-}
-
-/// The deterministic request id of a chunk: `gp-` + 16 hex of the pipeline hash + `-` + chunk id + `-` +
-/// 16 hex of SHA-256(pipeline hash, chunk id, site ids); at most 60 characters of `[a-zA-Z0-9-]`.
-pub fn request_id(content_hash: &str, chunk_id: &str, site_ids: &[String]) -> String {
-    let mut h = Sha256::new();
-    h.update(content_hash.as_bytes());
-    h.update(b"\0");
-    h.update(chunk_id.as_bytes());
-    for id in site_ids {
-        h.update(b"\0");
-        h.update(id.as_bytes());
-    }
-    let digest = hex::encode(h.finalize());
-    let pipeline: String = content_hash.chars().filter(|c| c.is_ascii_alphanumeric()).take(16).collect();
-    let chunk: String = chunk_id.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-    let full = format!("gp-{pipeline}-{chunk}-{}", &digest[..16]);
-    if full.len() <= 60 {
-        full
-    } else {
-        format!("gp-{pipeline}-{}", &digest[..40])
-    }
-}
-
-/// The REST enum of a table file format.
-pub fn file_format(f: FileFormatName) -> &'static str {
-    match f {
-        FileFormatName::Csv => "CSV",
-        FileFormatName::Geojson => "GEO_JSON",
-        FileFormatName::Shp => "SHP",
-        FileFormatName::Kml => "KML",
-        FileFormatName::Kmz => "KMZ",
-        FileFormatName::Tfrecord => "TF_RECORD_TABLE",
-        FileFormatName::Geotiff => "TABLE_FILE_FORMAT_UNSPECIFIED",
-    }
 }
 
 /// Byte span of the `index`-th element of the top-level `features` array of a GeoJSON text.

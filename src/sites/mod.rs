@@ -26,6 +26,7 @@ use std::path::Path;
 
 mod check;
 mod formats;
+mod model;
 mod reader;
 mod source;
 #[cfg(test)]
@@ -67,7 +68,8 @@ use serde_json::{Map, Value};
 
 use crate::crs::{Crs, CrsError};
 use crate::diag::{Code, Diagnostic};
-use crate::pipeline::{Pipeline, SiteFormatName, SiteLocation, SiteSource};
+use crate::pipeline::SiteFormatName;
+pub use model::{SiteLocation, SiteSource};
 
 /// A ring of `[lon, lat]` positions, closed (first == last).
 pub type Ring = Vec<[f64; 2]>;
@@ -335,14 +337,14 @@ pub(crate) fn geojson_crs(raw: &[u8]) -> Result<Crs, CrsError> {
     }
 }
 
-/// Validates the pipeline's site file (streaming; geometries are not kept): every error and warning at
+/// Validates a pipeline's site file (streaming; geometries are not kept): every error and warning at
 /// once. Empty when all is well or when the sites are an asset. (A missing file is reported by
 /// [`crate::pipeline::compile`], at `sites.file` in the pipeline file.)
-pub fn validate(pipeline: &Pipeline) -> Vec<Diagnostic> {
-    let SiteLocation::File(_) = &pipeline.sites.location else {
+pub fn validate(sites: &SiteSource) -> Vec<Diagnostic> {
+    let SiteLocation::File(_) = &sites.location else {
         return Vec::new();
     };
-    scan(&pipeline.sites, |_| Ok(())).diagnostics
+    scan(sites, |_| Ok(())).diagnostics
 }
 
 /// Help for a site file that does not exist: where relative paths are resolved from, and the closest
