@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv-test
-STAMP="$VENV/.geepipe-deps-v4"
+STAMP="$VENV/.geepipe-deps-v5"
 if [ -f "$STAMP" ]; then exit 0; fi
 python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
@@ -18,4 +18,9 @@ python3 -m venv "$VENV"
 # Local engine, projected rasters: rasterio (its wheel bundles GDAL) writes Albers/UTM GeoTIFFs and COGs,
 # pyproj reprojects the polygons for exactextract and computes geodesic cell areas: tests/local_projected.rs
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "rasterio>=1.4" "pyproj>=3.6"
+# Site formats and Parquet output (tests/formats.rs): pyogrio (its wheel bundles GDAL) writes Shapefile,
+# GeoPackage, FlatGeobuf and GeoJSONSeq; GeoPandas (with pyproj) reprojects and writes GeoParquet; pyarrow
+# and DuckDB read the Parquet tables back.
+"$VENV/bin/pip" install --quiet --disable-pip-version-check "pyogrio==0.13.0" "geopandas==1.2.0" "pyarrow==26.0.1" \
+  "duckdb==2.0.1"
 touch "$STAMP"

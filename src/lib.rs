@@ -23,6 +23,7 @@ pub mod local;
 pub mod net;
 pub mod pipeline;
 pub mod plan;
+pub mod probe;
 pub mod results;
 pub mod sites;
 pub mod suggest;

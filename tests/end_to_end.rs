@@ -10,13 +10,14 @@
 
 mod common;
 mod expected;
+mod support_proxy;
 
 use std::collections::BTreeMap;
 
 use common::Test;
 use expected::Ring;
 use fake_ee::gcs_emulator::GcsEmulator;
-use fake_ee::{Clock, Config, Durations, FakeEe};
+use fake_ee::{Clock, Config, Durations, FakeEe, Route};
 
 const TOKEN: &str = "e2e-static-token-7f3a";
 const SITES: usize = 12;
@@ -121,10 +122,15 @@ fn expected() -> Vec<Row> {
         };
         let years: Vec<i32> = [2020, 2021].into_iter().filter(|y| planted(i).is_none_or(|p| *y >= p)).collect();
         let r = ring(i);
-        // MapBiomas: the band `classification_{year}` of one image, 30 m; hectares and pixels per class.
-        let (asset, scale) = asset_and_scale("mapbiomas_lulc");
+        // Every layer here is reduced on its own grid (no scale is sent): the native 0.00025° cells.
+        let native = expected::native_scale();
+        // MapBiomas: band `classification` of the year's image of the catalogued collection (the first
+        // image whose `year` is the year; the synthetic images all carry collection 10, version v1);
+        // hectares and pixels per class.
+        let (asset, _) = asset_and_scale("mapbiomas_lulc");
         for &year in &years {
-            let classes = expected::classes(&asset, &format!("classification_{year}"), &r, scale);
+            let t = expected::first_image_of_year(&asset, year).expect("an image in the year");
+            let classes = expected::classes_at(&asset, "classification", t, &r, native);
             if classes.is_empty() {
                 rows.push(base("mapbiomas_lulc", year, "nodata"));
             }
@@ -138,13 +144,14 @@ fn expected() -> Vec<Row> {
                 });
             }
         }
-        // MODIS NDVI: the year's mean of the 16-day `NDVI` band × 0.0001, at 250 m.
-        let (asset, scale) = asset_and_scale("modis_ndvi");
+        // MODIS NDVI: the year's mean of the 16-day `NDVI` band × 0.0001, on the grid of the year's first
+        // image (the composite is given its projection).
+        let (asset, _) = asset_and_scale("modis_ndvi");
         // SRTM: one static image, reduced once, the same numbers in every year.
-        let (srtm, srtm_scale) = asset_and_scale("srtm_elevation");
-        let elevation = expected::single(&srtm, "elevation", &r, srtm_scale, 1.0);
+        let (srtm, _) = asset_and_scale("srtm_elevation");
+        let elevation = expected::single(&srtm, "elevation", &r, native, 1.0);
         for &year in &years {
-            let px = expected::yearly_mean(&asset, "NDVI", year, &r, scale, 0.0001);
+            let px = expected::yearly_mean(&asset, "NDVI", year, &r, native, 0.0001);
             for (layer, band, stats, px) in [
                 ("modis_ndvi", "ndvi", &["mean", "max", "p50"][..], &px),
                 ("srtm_elevation", "elevation", &["mean", "p90"][..], &elevation),
@@ -223,8 +230,8 @@ fn close(a: Option<f64>, b: Option<f64>) -> bool {
     }
 }
 
-#[test]
-fn run_submits_watches_fetches_and_merges_into_the_expected_table() {
+/// A fake Earth Engine writing into a fresh Cloud Storage emulator with the bucket of the pipeline.
+fn environment() -> (GcsEmulator, FakeEe) {
     let gcs = GcsEmulator::start().expect("fake-gcs-server starts");
     gcs.create_bucket("e2e-bucket").unwrap();
     let ee = FakeEe::start_blocking(Config {
@@ -240,44 +247,78 @@ fn run_submits_watches_fetches_and_merges_into_the_expected_table() {
         ..Config::default()
     })
     .expect("fake Earth Engine starts");
+    (gcs, ee)
+}
 
-    let t = Test::new()
+/// `geepipe run p.yaml` (plus `extra`) against Earth Engine at `ee_url`.
+fn run_test(ee_url: &str, gcs: &GcsEmulator, extra: &[&str]) -> Test {
+    Test::new()
         .file("sites.geojson", &sites_geojson())
         .file("p.yaml", PIPELINE)
-        .env("GEEPIPE_EE_URL", &ee.base_url())
+        .env("GEEPIPE_EE_URL", ee_url)
         .env("GEEPIPE_EE_TOKEN", TOKEN)
         .env("STORAGE_EMULATOR_HOST", gcs.base_url())
         .env("GEEPIPE_POLL_MIN", "0.05")
-        .args(["run", "p.yaml"]);
-    let out = t.code(0);
-    let table = out.dir.join("out/e2e.csv");
+        .args(["run", "p.yaml"])
+        .args(extra.iter().copied())
+}
 
-    // Every request fit the contract; one operation per chunk (12 sites, 4 per task → 3 chunks).
-    let counters = ee.counters();
-    assert!(counters.rejections.is_empty(), "the fake refused requests: {:?}", counters.rejections);
-    assert_eq!(counters.operations_created, 3, "{counters:?}");
-    assert!(counters.created_per_request_id.values().all(|n| *n == 1), "{counters:?}");
-    assert!(counters.max_running <= 2);
-
+/// Whether the merged table equals the expected one (`Err` says the first difference).
+fn check_table(table: &std::path::Path) -> Result<Vec<Row>, String> {
+    if !table.exists() {
+        return Err(format!("no table at {}", table.display()));
+    }
     let mut want = expected();
-    let mut got = read_table(&table);
-    assert_eq!(got.len(), want.len(), "row count\n{}", std::fs::read_to_string(&table).unwrap());
+    let mut got = read_table(table);
+    if got.len() != want.len() {
+        return Err(format!("{} rows, expected {}", got.len(), want.len()));
+    }
     let key = |r: &Row| (r.site.clone(), r.layer.clone(), r.year, r.class_code, r.stat.clone());
     want.sort_by_key(key);
     got.sort_by_key(key);
     for (g, w) in got.iter().zip(&want) {
-        assert_eq!(
-            (&g.site, &g.name, &g.layer, g.year, &g.kind, g.class_code, &g.class_name, &g.band, &g.stat),
-            (&w.site, &w.name, &w.layer, w.year, &w.kind, w.class_code, &w.class_name, &w.band, &w.stat)
-        );
-        assert!(close(g.area_ha, w.area_ha) && close(g.pixels, w.pixels) && close(g.value, w.value), "{g:?}\n{w:?}");
+        let same = (&g.site, &g.name, &g.layer, g.year, &g.kind, g.class_code, &g.class_name, &g.band, &g.stat)
+            == (&w.site, &w.name, &w.layer, w.year, &w.kind, w.class_code, &w.class_name, &w.band, &w.stat);
+        let close_enough = close(g.area_ha, w.area_ha) && close(g.pixels, w.pixels) && close(g.value, w.value);
+        if !same || !close_enough {
+            return Err(format!("row differs:\n got  {g:?}\n want {w:?}"));
+        }
     }
+    Ok(got)
+}
+
+#[test]
+fn run_submits_watches_fetches_and_merges_into_the_expected_table() {
+    let (gcs, ee) = environment();
+    let t = run_test(&ee.base_url(), &gcs, &[]);
+    let out = t.code(0);
+    let table = out.dir.join("out/e2e.csv");
+
+    // Every request fit the contract; the probe ran first; one operation per chunk (12 sites, 4 per task).
+    let counters = ee.counters();
+    assert!(counters.rejections.is_empty(), "the fake refused requests: {:?}", counters.rejections);
+    assert_eq!(counters.requests_to(Route::ComputeFeatures), 1, "one probe");
+    assert_eq!(counters.operations_created, 3, "{counters:?}");
+    assert!(counters.created_per_request_id.values().all(|n| *n == 1), "{counters:?}");
+    assert!(counters.max_running <= 2);
+
+    let got = check_table(&table).unwrap_or_else(|e| panic!("{e}\n{}", std::fs::read_to_string(&table).unwrap()));
     // The site outside every asset's footprint has no data, explicitly in the table; first years hold.
     assert!(got.iter().filter(|r| r.site == "s11").all(|r| r.kind == "nodata"));
     assert!(!got.iter().any(|r| r.site == "s03" && r.year == 2020));
     assert!(got.iter().any(|r| r.stat == "p50" && r.value.is_some()));
+    // fetch reports every layer's coverage (the footprint-less site's site-years have no value).
+    for layer in ["mapbiomas_lulc", "modis_ndvi", "srtm_elevation"] {
+        let rows: Vec<&Row> = got.iter().filter(|r| r.layer == layer).collect();
+        let all: std::collections::BTreeSet<_> = rows.iter().map(|r| (&r.site, r.year)).collect();
+        let valued: std::collections::BTreeSet<_> =
+            rows.iter().filter(|r| r.kind != "nodata").map(|r| (&r.site, r.year)).collect();
+        assert!(valued.len() < all.len());
+        let line = format!("{layer}: {} of {} site-years have values", valued.len(), all.len());
+        assert!(out.stdout.contains(&line), "{line}\n{}", out.stdout);
+    }
 
-    // The manifest sits beside the table with every chunk's operation.
+    // The manifest sits beside the table with every chunk's operation and the coverage.
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.dir.join("out/e2e.manifest.json")).unwrap()).unwrap();
     let chunks = manifest["chunks"].as_array().unwrap();
@@ -285,10 +326,66 @@ fn run_submits_watches_fetches_and_merges_into_the_expected_table() {
     assert!(chunks
         .iter()
         .all(|c| c["operation"].as_str().is_some_and(|o| o.starts_with("projects/demo-project/operations/"))));
+    assert_eq!(manifest["totals"]["layers"][0]["layer"], "mapbiomas_lulc");
+    assert_eq!(manifest["totals"]["layers"][0]["site_years"], 22);
 
-    // A rerun is idempotent: nothing is submitted again and the table is the same, byte for byte.
+    // A rerun is idempotent: nothing is submitted or probed again and the table is the same, byte for byte.
     let before = std::fs::read(&table).unwrap();
     t.code(0);
     assert_eq!(ee.counters().operations_created, 3);
+    assert_eq!(ee.counters().requests_to(Route::ComputeFeatures), 1);
     assert_eq!(std::fs::read(&table).unwrap(), before);
+}
+
+/// The done-means check of "numbers you can trust": a planner bug in the reducer chain, reproduced on the
+/// wire by a proxy that rewrites the requests (no backdoor in geepipe), makes this end-to-end comparison
+/// fail, and the probe stops `geepipe run` before any batch task exists.
+#[test]
+fn a_broken_reducer_chain_fails_the_comparison_and_stops_run_at_the_probe() {
+    let cases: [(&str, support_proxy::Mutation); 2] = [
+        ("groupName renamed", support_proxy::rename_group_name()),
+        ("group outputs renamed", support_proxy::rename_group_outputs()),
+    ];
+    for (what, mutation) in cases {
+        // Without the probe the batch tasks run, and the table is not the expected one.
+        let (gcs, ee) = environment();
+        let proxy = support_proxy::Proxy::start(&ee.base_url(), mutation.clone());
+        let t = run_test(&proxy.url, &gcs, &["--no-probe"]);
+        let out = t.output();
+        assert_eq!(out.code, 1, "{what}: the run fails\n{}", out.stderr);
+        assert!(ee.counters().operations_created > 0, "{what}: batch tasks ran");
+        let err = check_table(&out.dir.join("out/e2e.csv")).expect_err("the comparison fails");
+        eprintln!("{what}: {err}");
+        if what == "group outputs renamed" {
+            // The tasks succeed with empty cells: fetch refuses the silent empty layer.
+            assert!(
+                out.stderr.contains("error: layer `mapbiomas_lulc` has no value in any of its 22 site-years"),
+                "{}",
+                out.stderr
+            );
+        } else {
+            assert!(out.stderr.contains("3 chunks: 0 succeeded, 3 failed"), "{}", out.stderr);
+        }
+
+        // With the probe (the default), run refuses before any batch task exists, naming the columns.
+        let (gcs, ee) = environment();
+        let proxy = support_proxy::Proxy::start(&ee.base_url(), mutation);
+        let t = run_test(&proxy.url, &gcs, &[]);
+        let out = t.code(4);
+        assert_eq!(ee.counters().operations_created, 0, "{what}: no batch task");
+        assert_eq!(ee.counters().requests_to(Route::ComputeFeatures), 1);
+        assert!(out.stderr.contains("error: the probe failed"), "{}", out.stderr);
+        if what == "group outputs renamed" {
+            assert!(
+                out.stderr.contains(
+                    "column `mapbiomas_lulc__2020__ha` (layer `mapbiomas_lulc`): no value for any probed site"
+                ),
+                "{}",
+                out.stderr
+            );
+        } else {
+            assert!(out.stderr.contains("Dictionary does not contain key: class"), "{}", out.stderr);
+        }
+        assert!(!out.dir.join("out/e2e.csv").exists());
+    }
 }

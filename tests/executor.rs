@@ -318,11 +318,11 @@ fn cancel_cancels_every_live_task() {
     let r = run(&ee, &journal, planner.clone(), Some(planner.plan(8, 1)), Settings { detach: true, ..settings(5) });
     assert!(r.outcome.detached);
     assert_eq!(r.rows.iter().filter(|row| row.operation.is_some()).count(), 5);
-    let (ops, unsent) = rt().block_on(async {
+    let report = rt().block_on(async {
         let mut j = Journal::open(&journal, "test", "hash").unwrap();
         executor::cancel_all(&client(&ee.base_url(), Some("test-token")), &mut j).await.unwrap()
     });
-    assert_eq!((ops, unsent), (5, 3));
+    assert_eq!((report.cancelled, report.unsent, report.finished), (5, 3, 0));
     ee.advance(Duration::from_secs(5));
     let live: Vec<_> = ee.operations().into_iter().filter(|o| !matches!(o.state, OpState::Cancelled)).collect();
     assert!(live.is_empty(), "{live:?}");

@@ -182,8 +182,10 @@ fn demo_table_matches_an_independent_computation() {
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert!(lines[0].starts_with("local run `demo-local`: 6 sites × 3 layer-years on "), "{}", out.stdout);
     assert_eq!(lines[1].trim(), "17 site-years computed, 3 without valid pixels; 37 rows");
-    assert_eq!(lines[2].trim(), "table:    out/demo-local.csv");
-    assert_eq!(lines[3].trim(), "manifest: out/demo-local.manifest.json");
+    // The coverage per layer (17 site-years, 3 of them without valid pixels).
+    assert_eq!(lines[2].trim(), "mapbiomas_lulc: 14 of 17 site-years have values");
+    assert_eq!(lines[3].trim(), "table:    out/demo-local.csv");
+    assert_eq!(lines[4].trim(), "manifest: out/demo-local.manifest.json");
     assert_eq!(out.stderr, "");
 
     let table = out.dir.join("out/demo-local.csv");

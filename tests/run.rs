@@ -377,3 +377,119 @@ fn status_and_wait_before_any_run_say_so() {
     assert!(out.stderr.contains("has no plan yet"), "{}", out.stderr);
     assert!(!Journal::open_read(&journal_path(&t)).unwrap().has_plan().unwrap());
 }
+
+fn geepipe(t: &Test, ee: &FakeEe, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_geepipe"));
+    c.args(args)
+        .current_dir(t.path())
+        .env("GEEPIPE_EE_URL", ee.base_url())
+        .env("GEEPIPE_EE_TOKEN", TOKEN)
+        .env("GEEPIPE_POLL_MIN", "0.05")
+        .env("GEEPIPE_POLL_MAX", "0.2")
+        .env("GEEPIPE_RETRY_BASE_MS", "5")
+        .env("NO_COLOR", "1");
+    c
+}
+
+/// Tasks finish while `cancel` is on its way (every cancel call reaches the fake 60 s of virtual time
+/// later, and the fake, like Earth Engine, refuses to cancel a finished task): no chunk whose task
+/// succeeded is recorded as cancelled, the refusals do not stop the cancel, and the next `run` exports
+/// only what was really cancelled, so no site is exported (and billed) twice.
+#[test]
+fn cancel_races_with_finishing_tasks_and_never_double_exports() {
+    let ee = fake(Durations::Uniform { min: Duration::from_secs(30), max: Duration::from_secs(900), seed: 5 }, 20.0);
+    let t = setup(&ee);
+    seed(&t, "cli-race", 12, None);
+    let out = geepipe(&t, &ee, &["run", "p.yaml", "--detach"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    ee.faults().push(
+        RequestFault::advance(Duration::from_secs(60), 100).on(RouteMatch::Only(fake_ee::Route::OperationCancel)),
+    );
+    let out = geepipe(&t, &ee, &["cancel", "p.yaml"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("tasks had already finished (kept as succeeded or failed, not run again)"), "{stderr}");
+    assert!(ee.counters().rejections.iter().any(|r| r.status == 400), "no cancel of a finished task was refused");
+    let ops: std::collections::HashMap<String, OpState> =
+        ee.operations().into_iter().map(|o| (o.name, o.state)).collect();
+    for r in rows(&t) {
+        let op = r.operation.as_ref().and_then(|n| ops.get(n)).copied();
+        match r.state {
+            ChunkState::Succeeded => assert_eq!(op, Some(OpState::Succeeded), "{}", r.chunk_id),
+            ChunkState::Cancelled => assert!(
+                matches!(op, None | Some(OpState::Cancelled | OpState::Cancelling)),
+                "{} recorded cancelled but its task is {op:?}",
+                r.chunk_id
+            ),
+            s => panic!("{} left {s:?} after cancel", r.chunk_id),
+        }
+    }
+    assert!(rows(&t).iter().any(|r| r.state == ChunkState::Succeeded), "the race never happened");
+    // Run again to the end: the cancelled chunks are exported, the succeeded ones are not.
+    let out = geepipe(&t, &ee, &["run", "p.yaml", "--no-fetch"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut succeeded = std::collections::BTreeMap::new();
+    for op in ee.operations().into_iter().filter(|o| o.state == OpState::Succeeded) {
+        *succeeded.entry(op.description).or_insert(0) += 1;
+    }
+    assert_eq!(succeeded.len(), 12, "{succeeded:?}");
+    assert!(succeeded.values().all(|n| *n == 1), "chunks exported twice: {succeeded:?}");
+}
+
+/// `cancel` while a foreground `run` holds the journal: the run is asked to stop (no need to find its
+/// terminal), says why, and the cancel goes through.
+#[test]
+fn cancel_while_a_run_holds_the_journal() {
+    let ee = fake(Durations::Fixed(Duration::from_secs(3600)), 1.0);
+    let t = setup(&ee);
+    seed(&t, "cli-hold", 10, None);
+    let runner =
+        geepipe(&t, &ee, &["run", "p.yaml", "--no-fetch"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn();
+    let runner = runner.unwrap();
+    let start = std::time::Instant::now();
+    while ee.counters().operations_created < 8 && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = geepipe(&t, &ee, &["cancel", "p.yaml"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(&format!("a running geepipe (pid {}) holds the journal", runner.id())), "{stderr}");
+    assert!(stderr.contains("cancelled 8 tasks; 2 chunks that were never submitted marked cancelled"), "{stderr}");
+    let run = runner.wait_with_output().unwrap();
+    let run_err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(3), "{run_err}");
+    assert!(run_err.contains("stopped: `geepipe cancel` asked this run to stop"), "{run_err}");
+    ee.advance(Duration::from_secs(10));
+    assert!(ee.operations().iter().all(|o| o.state == OpState::Cancelled));
+    assert!(rows(&t).iter().all(|r| r.state == ChunkState::Cancelled));
+}
+
+/// Ctrl-C is honoured while a request hangs (operations.list answers after 5 minutes): the run stops
+/// within seconds with exit code 3.
+#[test]
+fn ctrl_c_is_honoured_while_a_request_hangs() {
+    let ee = fake(Durations::Fixed(Duration::from_secs(3600)), 1.0);
+    ee.faults()
+        .push(RequestFault::delay(Duration::from_secs(300), 100).on(RouteMatch::Only(fake_ee::Route::OperationList)));
+    let t = setup(&ee);
+    seed(&t, "cli-hang", 4, None);
+    let child = geepipe(&t, &ee, &["run", "p.yaml", "--no-fetch"])
+        .env("GEEPIPE_HTTP_TIMEOUT", "600")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while ee.counters().list_calls == 0 && ee.faults().remaining().first().is_some_and(|f| f.times == 100) {
+        assert!(start.elapsed() < Duration::from_secs(20), "the run never listed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = std::time::Instant::now();
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(sent.elapsed() < Duration::from_secs(60), "took {:?} after SIGINT", sent.elapsed());
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+}

@@ -1276,7 +1276,7 @@ fn unknown_key_in_a_layer() {
              7 │ export: {to: drive, folder: geepipe}
                ╰────
               help: did you mean `years`? (`layers[0]` takes: catalog, name, title, years, kind, image, asset,
-                    bands, stats, legend, scale, units, available, local, vars)
+                    bands, stats, legend, scale, crs, units, available, nodata, local, local_mask, vars)
             1 error, 0 warnings
             "#,
         );

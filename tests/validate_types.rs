@@ -271,3 +271,62 @@ export: {{to: drive, folder: geepipe}}
     assert!(body.contains(r#""functionName":"Image.constant""#), "{body}");
     assert!(body.contains(r#"{"constantValue":10000}"#), "{body}");
 }
+
+#[test]
+fn a_custom_layer_without_a_grid_is_rejected_before_planning() {
+    // A median composite has no grid of its own: Earth Engine would reduce it at 1°.
+    let t = Test::new().file("sites.geojson", SITES).file(
+        "p.yaml",
+        &format!(
+            "{HEAD}layers:
+  - name: ndvi
+    kind: continuous
+    image:
+      call: reduce.median
+      collection: {{call: ImageCollection.load, id: MODIS/061/MOD13Q1}}
+export: {{to: drive, folder: geepipe}}
+"
+        ),
+    );
+    let t = t.args(["plan", "p.yaml", "--out", "out"]);
+    let out = t.code(2);
+    assert!(
+        out.stderr.contains("layers::grid")
+            && out.stderr.contains("layer `ndvi` cannot be reduced on a known grid: its image has no grid of its own")
+            && out.stderr.contains("Earth Engine would reduce it at its default of 1° (WGS84)"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.dir.join("out").exists(), "nothing is written");
+}
+
+#[test]
+fn a_custom_layer_on_a_stored_image_is_reduced_on_its_own_grid() {
+    let t = Test::new().file("sites.geojson", SITES).file(
+        "p.yaml",
+        &format!(
+            "{HEAD}layers:
+  - name: lulc
+    kind: categorical
+    image: {{call: Image.select, input: {{call: Image.load, id: projects/p/assets/lulc}}, bandSelectors: [0]}}
+  - name: ndvi
+    kind: continuous
+    crs: EPSG:4326
+    scale: 250
+    image:
+      call: reduce.median
+      collection: {{call: ImageCollection.load, id: MODIS/061/MOD13Q1}}
+export: {{to: drive, folder: geepipe}}
+"
+        ),
+    );
+    let t = t.args(["plan", "p.yaml", "--out", "out"]);
+    let out = t.code(0);
+    let body: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.dir.join("out/c00000.json")).unwrap()).unwrap();
+    let text = body.to_string();
+    // One reduction without scale or crs (the stored image's own grid), one in EPSG:4326 at 250 m.
+    assert_eq!(text.matches(r#""scale":{"constantValue":250}"#).count(), 1, "{text}");
+    assert_eq!(text.matches(r#""functionName":"Projection""#).count(), 1, "{text}");
+    assert_eq!(text.matches(r#""functionName":"Image.reduceRegions""#).count(), 2, "{text}");
+}

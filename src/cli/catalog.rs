@@ -119,6 +119,8 @@ pub fn show(name: &str, l: &RawLayer) -> String {
     out.push_str(&format!("  asset:   {}\n", l.asset.clone().unwrap_or_else(|| "-".into())));
     out.push_str(&format!("  years:   {}\n", layer_years(l)));
     out.push_str(&format!("  scale:   {}\n", scale(l)));
+    out.push_str(&format!("  grid:    {}\n", grid_text(crate::catalog::grid(name).as_ref(), l.scale)));
+    out.push_str(&format!("  no data: {}\n", nodata_text(l.nodata.as_ref())));
     if let Some(u) = &l.units {
         out.push_str(&format!("  units:   {u}\n"));
     }
@@ -146,6 +148,55 @@ pub fn show(name: &str, l: &RawLayer) -> String {
             out.push_str(&format!("    {line}\n"));
         }
     }
+    let sources = crate::catalog::sources(name);
+    if !sources.is_empty() {
+        out.push_str("  checked (where each fact comes from):\n");
+        for (fact, citation) in sources {
+            out.push_str(&format!("    {fact}: {citation}\n"));
+        }
+    }
     out.push_str(&format!("use it with:  layers: [{{catalog: {name}}}]\n"));
     out
+}
+
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        v.to_string()
+    }
+}
+
+/// The grid a layer is reduced on, in words.
+pub fn grid_text(grid: Option<&crate::pipeline::Grid>, nominal: Option<f64>) -> String {
+    use crate::pipeline::Grid;
+    match grid {
+        Some(Grid::Native) => {
+            let nominal = nominal.map(|s| format!("; about {} m", number(s))).unwrap_or_default();
+            format!("the image's own (the projection of its first band{nominal})")
+        }
+        Some(Grid::Scale { scale }) => format!("its first band's projection at {} m", number(*scale)),
+        Some(Grid::Explicit { crs, scale }) => format!("{crs} at {} m", number(*scale)),
+        None => "unknown".into(),
+    }
+}
+
+/// What a layer masks as no data, in words.
+pub fn nodata_text(nodata: Option<&crate::pipeline::raw::RawNoData>) -> String {
+    let mut parts = Vec::new();
+    if let Some(n) = nodata {
+        if let Some(v) = n.values.as_ref().filter(|v| !v.is_empty()) {
+            let v: Vec<String> = v.iter().map(|x| number(*x)).collect();
+            parts.push(format!("value{} {} masked", if v.len() == 1 { "" } else { "s" }, v.join(", ")));
+        }
+        if let Some(m) = &n.mask {
+            let v: Vec<String> = m.valid.iter().map(|x| number(*x)).collect();
+            parts.push(format!("pixels masked where band `{}` is not {}", m.band, v.join(" or ")));
+        }
+    }
+    if parts.is_empty() {
+        "no no-data value (masked pixels are not counted)".into()
+    } else {
+        parts.join("; ")
+    }
 }

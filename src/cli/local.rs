@@ -97,10 +97,22 @@ pub fn run(g: &Global, pipeline: &Pipeline, args: &RunArgs) -> i32 {
                     "  {} site-years computed, {} without valid pixels; {} rows",
                     t.site_years, t.nodata_site_years, out.table.rows
                 );
+                for l in &t.layers {
+                    println!("  {}", l.line());
+                }
                 println!("  table:    {}", show(&out.table.path));
                 println!("  manifest: {}", show(&out.manifest));
             }
-            exit::OK
+            // No silent empty tables (crate::results::coverage).
+            let empty: Vec<_> = out.totals.layers.iter().filter(|l| l.is_empty()).collect();
+            for l in &empty {
+                eprintln!("error: {}", crate::results::coverage::Coverage::empty_layer_error(l, true));
+            }
+            if empty.is_empty() {
+                exit::OK
+            } else {
+                exit::SOME_FAILED
+            }
         }
         Err(LocalError::Input(diags)) => {
             g.report(&diags);

@@ -2,8 +2,10 @@
 //! an exit code (see [`crate::exit`]).
 
 pub mod catalog;
+pub mod connect;
 pub mod local;
 pub mod plan;
+pub mod probe;
 pub mod results;
 pub mod run;
 pub mod validate;
@@ -71,7 +73,9 @@ pub enum Command {
     Catalog(catalog::CatalogArgs),
     /// Show the Earth Engine requests a pipeline would send, without sending anything.
     Plan(plan::PlanArgs),
-    /// Plan, submit, watch and fetch: run a pipeline to its merged table.
+    /// Compute the first chunk (a couple of sites, one year per layer) synchronously and check its columns.
+    Probe(probe::ProbeArgs),
+    /// Plan, probe, submit, watch and fetch: run a pipeline to its merged table.
     Run(RunArgs),
     /// Show every chunk's state from the journal.
     Status(run::StatusArgs),
@@ -99,8 +103,11 @@ pub struct RunArgs {
     /// Move the existing journal aside and start anew (needed after the pipeline changed).
     #[arg(long)]
     pub restart: bool,
+    /// Submit without probing first (see `geepipe probe`).
+    #[arg(long)]
+    pub no_probe: bool,
     #[command(flatten)]
-    pub exec: run::ExecArgs,
+    pub exec: connect::ExecArgs,
 }
 
 #[derive(Debug, Args)]
@@ -176,6 +183,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Schema(a) => validate::schema(g, a),
         Command::Catalog(a) => catalog::run(g, a),
         Command::Plan(a) => plan::run(g, a),
+        Command::Probe(a) => probe::probe(g, a),
         Command::Run(a) => run_command(g, a),
         Command::Status(a) => run::status(g, a),
         Command::Wait(a) => run::wait(g, a),

@@ -2,7 +2,9 @@
 //!
 //! The list of finished chunks comes from the run journal ([`finished_chunks`]); everything after it is
 //! [`crate::results::fetch`]. The table is written only when every site is accounted for, or with
-//! `--partial` (then the missing ones are listed and the exit code is 1).
+//! `--partial` (then the missing ones are listed and the exit code is 1). Every fetch reports how many
+//! site-years of each layer hold values; a layer with none at all is an error (exit 1, see
+//! [`crate::results::coverage`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,7 @@ use crate::net::{Auth, GoogleTokens};
 use crate::pipeline::SiteLocation;
 use crate::pipeline::{KindName, OutputFormatName, OutputGeometryName, Pipeline};
 use crate::plan::Target;
+use crate::results::coverage::{self, Coverage};
 use crate::results::fetch::{self, FetchError, FetchOptions, FetchOutcome, FinishedChunk};
 use crate::results::manifest::{self, Manifest};
 use crate::results::table::{SiteResult, TableSpec, TableWriter};
@@ -152,11 +155,13 @@ pub fn fetch_chunks(g: &Global, a: &FetchArgs, pipeline: &Pipeline, chunks: Vec<
             outcome.reused
         );
     }
+    let mut code = exit::OK;
     if pipeline.kind == KindName::Zonal && outcome.elsewhere.is_empty() {
         let path = a.output.clone().unwrap_or_else(|| pipeline.output.path.clone());
         match write_table(pipeline, &chunks, &outcome, &path) {
-            Ok(rows) => {
+            Ok((rows, coverage)) => {
                 let _ = writeln!(out, "wrote {rows} row(s) for {} site(s) to {}", outcome.sites.len(), path.display());
+                code = report_coverage(g, &coverage, &chunks, &outcome.records);
             }
             Err(e) => {
                 eprintln!("error: cannot write {}: {e}", path.display());
@@ -171,7 +176,32 @@ pub fn fetch_chunks(g: &Global, a: &FetchArgs, pipeline: &Pipeline, chunks: Vec<
         }
         return exit::SOME_FAILED;
     }
-    exit::OK
+    code
+}
+
+/// Prints how many site-years of each layer hold values, warns about chunks that came back without any
+/// value, and fails (exit 1) when a layer has no value in the whole table (see
+/// [`crate::results::coverage`]).
+pub fn report_coverage(g: &Global, coverage: &Coverage, chunks: &[FinishedChunk], records: &[Record]) -> i32 {
+    if !g.quiet {
+        let mut out = std::io::stdout().lock();
+        for line in coverage.lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    let listed = chunks.iter().map(|c| (c.chunk_id.as_str(), c.site_ids.as_slice()));
+    for (chunk, sites) in coverage::empty_chunks(listed, records) {
+        eprintln!("warning: chunk {chunk} ({sites} site(s)) came back without any value in any layer");
+    }
+    let empty = coverage.empty_layers();
+    for l in &empty {
+        eprintln!("error: {}", Coverage::empty_layer_error(l, false));
+    }
+    if empty.is_empty() {
+        exit::OK
+    } else {
+        exit::SOME_FAILED
+    }
 }
 
 /// Writes the tidy table through the shared writer (long/wide CSV or GeoJSON, atomic) and the run
@@ -181,7 +211,7 @@ fn write_table(
     chunks: &[FinishedChunk],
     outcome: &FetchOutcome,
     path: &Path,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<(u64, Coverage)> {
     let started = manifest::now();
     let clock = std::time::Instant::now();
     let mut spec = TableSpec::from_pipeline(pipeline);
@@ -214,6 +244,7 @@ fn write_table(
         by_site.entry(r.site.as_str()).or_default().push(r.clone());
     }
     let mut writer = TableWriter::create(spec, path)?;
+    let mut coverage = Coverage::new(pipeline.layers.iter().map(|l| l.name.as_str()));
     let mut nodata = 0u64;
     let mut site_years = 0u64;
     for site in &outcome.sites {
@@ -221,6 +252,7 @@ fn write_table(
         nodata += records.iter().filter(|r| r.measure == Measure::NoData).count() as u64;
         let mut seen = std::collections::BTreeSet::new();
         site_years += records.iter().filter(|r| seen.insert((r.layer.clone(), r.year))).count() as u64;
+        coverage.add(&records);
         writer.push(SiteResult {
             id: site.id.clone(),
             properties: site.properties.clone(),
@@ -233,6 +265,7 @@ fn write_table(
     m.totals.sites = outcome.sites.len() as u64;
     m.totals.site_years = site_years;
     m.totals.nodata_site_years = nodata;
+    m.totals.layers = coverage.layers.clone();
     m.timings.total_seconds = clock.elapsed().as_secs_f64();
     m.inputs = outcome
         .files
@@ -265,7 +298,7 @@ fn write_table(
         })
         .collect();
     m.write(&manifest::path_for(path))?;
-    Ok(summary.rows)
+    Ok((summary.rows, coverage))
 }
 
 /// A site's polygons as a GeoJSON geometry.

@@ -1,6 +1,8 @@
 //! `geepipe run`, `status`, `wait`, `cancel`: driving the executor and reading the journal.
 //!
-//! `run` plans (or takes the plan frozen in the journal), submits, watches and then fetches; `wait` resumes
+//! `run` plans (or takes the plan frozen in the journal), probes a fresh plan ([`crate::probe`]; a failed
+//! probe refuses with exit 4 before any task exists, `--no-probe` skips it), submits, watches and then
+//! fetches; `wait` resumes
 //! the same journal without re-planning and without fetching; `status` only reads the journal (safe during a
 //! run); `cancel` cancels every live task. Ctrl-C leaves submitted tasks running and the journal consistent.
 
@@ -10,52 +12,14 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
+use super::connect::{client, runtime, ExecArgs};
 use super::{Global, RunArgs};
-use crate::ee::{self, Auth, Client, ClientConfig};
 use crate::executor::{self, ExecError, Executor, JsonLines, Outcome, Progress, Settings, Stop, TaskStatus};
 use crate::exit;
 use crate::journal::{Journal, JournalError};
 use crate::pipeline::Pipeline;
+use crate::plan::probe::ProbeCall;
 use crate::plan::{ChunkPlanner, Task};
-
-/// Longest interval or timeout accepted, in seconds (a week).
-const MAX_SECONDS: f64 = 7.0 * 86400.0;
-
-/// Parses a number of seconds for a poll interval or timeout: finite, more than 0, at most a week.
-/// (A Duration cannot hold infinity or NaN; `inf` used to panic.)
-fn seconds(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    if !v.is_finite() || v <= 0.0 || v > MAX_SECONDS {
-        return Err(format!("`{s}` is out of range: give a number of seconds above 0 and at most {MAX_SECONDS}"));
-    }
-    Ok(v)
-}
-
-/// Options shared by `run`, `status`, `wait` and `cancel`.
-#[derive(Debug, Clone, Args)]
-pub struct ExecArgs {
-    /// Journal file (default: `<journal folder>/<pipeline name>.sqlite`).
-    #[arg(long, value_name = "PATH")]
-    pub journal: Option<PathBuf>,
-    /// Earth Engine base URL, for an emulator (then GEEPIPE_EE_TOKEN is the token, if any).
-    #[arg(long, env = "GEEPIPE_EE_URL", value_name = "URL")]
-    pub ee_url: Option<String>,
-    /// Append every executor event as one JSON line to this file.
-    #[arg(long, value_name = "FILE")]
-    pub events: Option<PathBuf>,
-    /// Shortest poll interval in seconds.
-    #[arg(long, env = "GEEPIPE_POLL_MIN", default_value = "5", value_parser = seconds, hide = true)]
-    pub poll_min: f64,
-    /// Longest poll interval in seconds.
-    #[arg(long, env = "GEEPIPE_POLL_MAX", default_value = "60", value_parser = seconds, hide = true)]
-    pub poll_max: f64,
-    /// First retry backoff in milliseconds (doubling, full jitter).
-    #[arg(long, env = "GEEPIPE_RETRY_BASE_MS", default_value = "500", hide = true)]
-    pub retry_base_ms: u64,
-    /// HTTP request timeout in seconds.
-    #[arg(long, env = "GEEPIPE_HTTP_TIMEOUT", default_value = "60", value_parser = seconds, hide = true)]
-    pub http_timeout: f64,
-}
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -139,44 +103,77 @@ fn journal_error(e: &JournalError, file: &Path) -> i32 {
     exit::ENVIRONMENT
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("cannot start the async runtime: {e}"))
+/// Runs the future `make(stop)` builds on a fresh runtime with Ctrl-C wired to `stop`: the first Ctrl-C
+/// triggers it (requests in flight are dropped, the command winds down and reports), a second exits at
+/// once. Shutdown waits at most a second for stray work (a hung connection or DNS lookup never keeps
+/// the process alive after its answer).
+fn with_runtime<T, F: std::future::Future<Output = T>>(make: impl FnOnce(Stop) -> F) -> T {
+    let rt = runtime();
+    let stop = Stop::new();
+    let s = stop.clone();
+    let out = rt.block_on(async move {
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                s.trigger();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("interrupted again: exiting now (the journal is consistent; rerun to resume)");
+                    std::process::exit(exit::INTERRUPTED);
+                }
+            }
+        });
+        make(stop).await
+    });
+    rt.shutdown_timeout(Duration::from_secs(1));
+    out
 }
 
-/// Builds the Earth Engine client: emulator URL (+ optional static token) or Google credentials.
-async fn client(p: &Pipeline, a: &ExecArgs) -> Result<Client, i32> {
-    let Some(project) = p.project.clone() else {
-        eprintln!(
-            "error: no Earth Engine Cloud project: set `project:` in the pipeline, pass --project, or set \
-             GOOGLE_CLOUD_PROJECT"
-        );
+/// Journal key a `geepipe cancel` writes (its pid) before it asks the running `geepipe run` to stop.
+const CANCEL_REQUEST: &str = "cancel_requested_by";
+
+/// Whether `geepipe cancel` asked the run on this journal to stop (the pid of that cancel).
+fn cancel_requested(journal: &Path) -> Option<String> {
+    let j = Journal::open_read(journal).ok()?;
+    j.meta(CANCEL_REQUEST).ok().flatten().filter(|v| !v.is_empty())
+}
+
+/// `geepipe cancel` while a `geepipe run` (or `wait`) holds the journal: records the request in the
+/// journal, sends that process an interrupt (its pid is in the lock file) and waits for the lock, so the
+/// user need not find the other terminal. The run stops at once, even inside a hanging request.
+fn take_over(jpath: &Path, p: &Pipeline, pid: Option<u32>, quiet: bool) -> Result<Journal, i32> {
+    const WAIT: Duration = Duration::from_secs(60);
+    let Some(pid) = pid else {
+        eprintln!("error: the journal {} is in use by another geepipe run of unknown pid", jpath.display());
         return Err(exit::ENVIRONMENT);
     };
-    let (base, auth) = match a.ee_url.as_deref().filter(|u| !u.is_empty()) {
-        Some(u) => (u.to_string(), Auth::emulator(std::env::var("GEEPIPE_EE_TOKEN").ok())),
-        None => match Auth::google().await {
-            Ok(auth) => (ee::DEFAULT_BASE_URL.to_string(), auth),
-            Err(e) => {
-                eprintln!("error: {e}");
+    if let Ok(j) = Journal::open_read(jpath) {
+        let _ = j.set_meta(CANCEL_REQUEST, &std::process::id().to_string());
+    }
+    if !quiet {
+        eprintln!("a running geepipe (pid {pid}) holds the journal: asking it to stop, then cancelling…");
+    }
+    #[cfg(unix)]
+    // SAFETY: kill(2) with a pid and a signal number has no memory effects.
+    let sent = unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) } == 0;
+    #[cfg(not(unix))]
+    let sent = false;
+    let start = Instant::now();
+    loop {
+        match Journal::open(jpath, &p.name, &p.content_hash) {
+            Ok(j) => return Ok(j),
+            Err(JournalError::Locked { .. }) if sent && start.elapsed() < WAIT => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
+            Err(JournalError::Locked { .. }) => {
+                eprintln!(
+                    "error: the geepipe run with pid {pid} did not stop{}; stop it (Ctrl-C in its terminal, or \
+                     `kill -INT {pid}`), then run `geepipe cancel` again",
+                    if sent { format!(" within {} s", WAIT.as_secs()) } else { String::new() }
+                );
                 return Err(exit::ENVIRONMENT);
             }
-        },
-    };
-    let Ok(url) = url::Url::parse(&base) else {
-        eprintln!("error: --ee-url / GEEPIPE_EE_URL is not a URL: {base}");
-        return Err(exit::INVALID_INPUT);
-    };
-    let mut cfg = ClientConfig::new(url, project, auth);
-    cfg.retry.base = Duration::from_millis(a.retry_base_ms.max(1));
-    cfg.timeout = Duration::from_secs_f64(a.http_timeout.max(0.1));
-    Client::new(cfg).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::ENVIRONMENT
-    })
+            Err(e) => return Err(journal_error(&e, &p.source)),
+        }
+    }
 }
 
 fn settings(p: &Pipeline, a: &ExecArgs) -> Settings {
@@ -189,7 +186,9 @@ fn settings(p: &Pipeline, a: &ExecArgs) -> Settings {
     }
 }
 
-/// Drives one executor run to an [`Outcome`]: Ctrl-C handling, observers, error messages.
+/// Drives one executor run to an [`Outcome`]: the probe first (when given; a failed probe refuses with
+/// exit 4 before anything is submitted), Ctrl-C handling, observers, error messages.
+#[allow(clippy::too_many_arguments)]
 fn drive(
     g: &Global,
     p: &Pipeline,
@@ -198,9 +197,37 @@ fn drive(
     tasks: Option<Vec<Task>>,
     planner: Arc<dyn ChunkPlanner>,
     settings: Settings,
+    probe: Option<ProbeCall>,
 ) -> Result<Outcome, i32> {
-    runtime().block_on(async {
-        let client = client(p, a).await?;
+    with_runtime(|stop| async move {
+        let client = tokio::select! {
+            c = client(p, a) => c?,
+            _ = stop.wait() => {
+                eprintln!("interrupted before anything was sent");
+                return Err(exit::INTERRUPTED);
+            }
+        };
+        if let Some(call) = &probe {
+            let probed = tokio::select! {
+                r = crate::probe::run(&client, call) => r,
+                _ = stop.wait() => {
+                    eprintln!("interrupted before anything was sent");
+                    return Err(exit::INTERRUPTED);
+                }
+            };
+            match probed {
+                Ok(report) if report.passed() => {
+                    if g.verbose > 0 {
+                        eprint!("{}", report.render());
+                    }
+                }
+                Ok(report) => return Err(super::probe::refusal(&report, true)),
+                Err(e) => {
+                    eprintln!("error: the probe could not reach Earth Engine: {e}");
+                    return Err(exit::ENVIRONMENT);
+                }
+            }
+        }
         let mut ex = Executor::new(client, journal, tasks, planner, settings).map_err(|e| exec_error(&e))?;
         if !g.quiet {
             use std::io::IsTerminal;
@@ -216,13 +243,6 @@ fn drive(
                 }
             }
         }
-        let stop = Stop::new();
-        let s = stop.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                s.trigger();
-            }
-        });
         ex.run(stop).await.map_err(|e| exec_error(&e))
     })
 }
@@ -236,6 +256,14 @@ fn exec_error(e: &ExecError) -> i32 {
 fn report(g: &Global, o: &Outcome, file: &Path, journal: &Path) -> i32 {
     let c = &o.counts;
     let f = file.display();
+    if o.interrupted && cancel_requested(journal).is_some() {
+        eprintln!(
+            "stopped: `geepipe cancel` asked this run to stop and cancels its tasks ({} of {} chunks were done)",
+            c.done(),
+            c.total
+        );
+        return o.exit_code();
+    }
     if o.interrupted || o.timed_out {
         eprintln!(
             "{}: {} of {} chunks done; {} submitted tasks keep running on Earth Engine.\n\
@@ -289,23 +317,39 @@ pub fn run(g: &Global, p: Pipeline, a: RunArgs) -> i32 {
         Ok(j) => j,
         Err(e) => return journal_error(&e, &a.file),
     };
+    // A cancel request left by a `geepipe cancel` that died is not meant for this run.
+    let _ = journal.set_meta(CANCEL_REQUEST, "");
     let planned = match journal.has_plan() {
         Ok(b) => b,
         Err(e) => return journal_error(&e, &a.file),
     };
-    let (tasks, planner): (Option<Vec<Task>>, Arc<dyn ChunkPlanner>) = if planned {
-        (None, Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() }))
+    // A fresh plan is probed before any batch task exists; a resumed one was probed when it started.
+    let (tasks, planner, probe): (Option<Vec<Task>>, Arc<dyn ChunkPlanner>, Option<ProbeCall>) = if planned {
+        (None, Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() }), None)
     } else {
-        match build_plan(&p) {
-            Ok((t, pl)) => (Some(t), pl),
-            Err(e) => {
-                eprint!("{e}");
+        match crate::plan::Planner::new(&p) {
+            Ok(pl) => {
+                let probe = if a.no_probe {
+                    None
+                } else {
+                    match pl.probe_call(crate::probe::SITES) {
+                        Ok(c) => Some(c),
+                        Err(e) => {
+                            eprintln!("error: cannot build the probe: {e}");
+                            return exit::INVALID_INPUT;
+                        }
+                    }
+                };
+                (Some(pl.plan().tasks), Arc::new(pl), probe)
+            }
+            Err(diags) => {
+                eprint!("{}", crate::diag::render_all(&diags, crate::diag::RenderOptions::default()));
                 return exit::INVALID_INPUT;
             }
         }
     };
     let settings = Settings { detach: a.detach, ..settings(&p, &a.exec) };
-    let outcome = match drive(g, &p, &a.exec, journal, tasks, planner, settings) {
+    let outcome = match drive(g, &p, &a.exec, journal, tasks, planner, settings, probe) {
         Ok(o) => o,
         Err(c) => return c,
     };
@@ -415,6 +459,8 @@ pub fn wait(g: &Global, a: WaitArgs) -> i32 {
         Ok(j) => j,
         Err(e) => return journal_error(&e, &a.file),
     };
+    // A cancel request left by a `geepipe cancel` that died is not meant for this run.
+    let _ = journal.set_meta(CANCEL_REQUEST, "");
     let planner: Arc<dyn ChunkPlanner> = Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() });
     let settings = Settings {
         // A timeout past what a clock can hold is no timeout.
@@ -422,7 +468,7 @@ pub fn wait(g: &Global, a: WaitArgs) -> i32 {
         retry_finished_failures: false,
         ..settings(&p, &a.exec)
     };
-    match drive(g, &p, &a.exec, journal, None, planner, settings) {
+    match drive(g, &p, &a.exec, journal, None, planner, settings, None) {
         Ok(o) => report(g, &o, &a.file, &jpath),
         Err(c) => c,
     }
@@ -439,21 +485,54 @@ pub fn cancel(g: &Global, a: CancelArgs) -> i32 {
     }
     let mut journal = match Journal::open(&jpath, &p.name, &p.content_hash) {
         Ok(j) => j,
+        Err(JournalError::Locked { pid, .. }) => match take_over(&jpath, &p, pid, g.quiet) {
+            Ok(j) => j,
+            Err(code) => return code,
+        },
         Err(e) => return journal_error(&e, &a.file),
     };
-    runtime().block_on(async {
-        let client = match client(&p, &a.exec).await {
-            Ok(c) => c,
-            Err(code) => return code,
+    let code = with_runtime(|stop| async move {
+        let client = tokio::select! {
+            c = client(&p, &a.exec) => match c {
+                Ok(c) => c,
+                Err(code) => return code,
+            },
+            _ = stop.wait() => return exit::INTERRUPTED,
         };
-        match executor::cancel_all(&client, &mut journal).await {
-            Ok((ops, unsent)) => {
+        let report = tokio::select! {
+            r = executor::cancel_all(&client, &mut journal) => r,
+            _ = stop.wait() => {
+                eprintln!("interrupted: some tasks may still run; run `geepipe cancel` again");
+                return exit::INTERRUPTED;
+            }
+        };
+        match report {
+            Ok(r) => {
                 if !g.quiet {
-                    eprintln!("cancelled {ops} tasks; {unsent} chunks that were never submitted marked cancelled");
+                    let mut line = format!(
+                        "cancelled {} tasks; {} chunks that were never submitted marked cancelled",
+                        r.cancelled, r.unsent
+                    );
+                    if r.finished > 0 {
+                        line.push_str(&format!(
+                            "; {} tasks had already finished (kept as succeeded or failed, not run again)",
+                            r.finished
+                        ));
+                    }
+                    eprintln!("{line}");
                 }
-                exit::OK
+                for e in &r.errors {
+                    eprintln!("error: could not cancel {e}");
+                }
+                let _ = journal.set_meta(CANCEL_REQUEST, "");
+                if r.errors.is_empty() {
+                    exit::OK
+                } else {
+                    exit::ENVIRONMENT
+                }
             }
             Err(e) => exec_error(&e),
         }
-    })
+    });
+    code
 }

@@ -194,12 +194,24 @@ codes! {
     LayersScale = "layers::scale",
     /// The local engine needs a layer's `local` raster path.
     LayersNoLocal = "layers::no-local",
+    /// A layer cannot be reduced on a known grid: its image has no grid of its own and it has no `scale`.
+    LayersGrid = "layers::grid",
+    /// A layer's `crs` is not a projection Earth Engine knows.
+    LayersCrs = "layers::crs",
+    /// A layer sets `crs` without `scale`.
+    LayersCrsScale = "layers::crs-scale",
+    /// A layer's `nodata` cannot be used (a value that is not a number, a mask without valid values or without `asset`).
+    LayersNodata = "layers::nodata",
+    /// The local engine needs the raster of a layer's no-data mask band (`local_mask`).
+    LayersLocalMask = "layers::local-mask",
     /// `reduce.scale` is not a positive number of metres.
     ReduceScale = "reduce::scale",
     /// `reduce.tile_scale` is outside 0.1..16.
     ReduceTileScale = "reduce::tile-scale",
     /// `reduce.crs` is not a projection Earth Engine knows.
     ReduceCrs = "reduce::crs",
+    /// `reduce.crs` without `reduce.scale`, and a layer without a `scale` of its own.
+    ReduceCrsScale = "reduce::crs-scale",
     /// The destination needs a field that is missing (`folder`, `bucket`, `asset`, `table`).
     ExportMissing = "export::missing",
     /// A field that does not apply to the destination.
@@ -310,6 +322,8 @@ codes! {
     LocalRaster = "local::raster",
     /// A local raster has fewer bands than the layer needs.
     LocalBands = "local::bands",
+    /// A layer's no-data mask raster (`local_mask`) cannot be read or is not on the layer raster's grid.
+    LocalMask = "local::mask",
     /// The local engine cannot read its input.
     LocalRead = "local::read",
     /// The local engine cannot write its output.

@@ -55,6 +55,8 @@ pub struct CallCounts {
     pub cancel: AtomicU64,
     /// HTTP attempts beyond the first of each call.
     pub retries: AtomicU64,
+    /// Synchronous computations (`table:computeFeatures` pages, `value:compute`).
+    pub compute: AtomicU64,
 }
 
 impl CallCounts {
@@ -155,6 +157,48 @@ impl Client {
                 _ => return Ok(out),
             }
         }
+    }
+
+    /// `table:computeFeatures`: the features an expression evaluates to, every page (`pageSize` per page).
+    /// Synchronous and without side effects, so transient failures are retried.
+    pub async fn compute_features(&self, expression: &Value, page_size: u32) -> Result<Vec<Value>, EeError> {
+        let url = self.url(&format!("{}/table:computeFeatures", self.project_path()));
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            self.counts.compute.fetch_add(1, Ordering::Relaxed);
+            let mut body = serde_json::json!({"expression": expression, "pageSize": page_size});
+            if let Some(t) = &token {
+                body["pageToken"] = Value::String(t.clone());
+            }
+            let v = self.send("table.computeFeatures", Method::POST, url.clone(), Some(&body), true).await?;
+            match v.get("features") {
+                Some(Value::Array(f)) => out.extend(f.iter().cloned()),
+                None | Some(Value::Null) => {}
+                Some(_) => {
+                    return Err(EeError {
+                        call: "table.computeFeatures",
+                        problem: Problem::transport(
+                            TransportKind::Body,
+                            "unexpected response: `features` is not a list",
+                        ),
+                    })
+                }
+            }
+            match v.get("nextPageToken").and_then(Value::as_str) {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// `value:compute`: the `result` an expression evaluates to.
+    pub async fn compute_value(&self, expression: &Value) -> Result<Value, EeError> {
+        self.counts.compute.fetch_add(1, Ordering::Relaxed);
+        let url = self.url(&format!("{}/value:compute", self.project_path()));
+        let body = serde_json::json!({ "expression": expression });
+        let v = self.send("value.compute", Method::POST, url, Some(&body), true).await?;
+        Ok(v.get("result").cloned().unwrap_or(Value::Null))
     }
 
     /// `operations.cancel` (asynchronous: the state becomes CANCELLING).

@@ -1,4 +1,5 @@
-//! The Earth Engine REST client: exports, operations get/list/cancel, authentication, retries.
+//! The Earth Engine REST client: exports, operations get/list/cancel, synchronous computations
+//! (`table:computeFeatures`, `value:compute`), authentication, retries.
 //!
 //! - [`client`]: the calls (export, operations get/list/cancel), through [`crate::net`]: the one network
 //!   layer with authentication, failure classification and retries, shared with the downloads.

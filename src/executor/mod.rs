@@ -17,6 +17,7 @@
 //! `submitting` chunks (intent written, response maybe lost) are sent again with the SAME request id, which
 //! Earth Engine deduplicates, so no chunk ever gets two tasks; `planned` chunks are submitted normally.
 
+pub mod cancel;
 pub mod events;
 pub mod progress;
 
@@ -28,6 +29,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sha2::Digest;
 
+pub use cancel::{cancel_all, CancelReport};
 pub use events::{Counts, Event, JsonLines, Observer, Recorder};
 pub use progress::Progress;
 
@@ -333,12 +335,46 @@ impl Executor {
     }
 
     /// Runs until every chunk is final, or detach / interrupt / timeout / a fatal environment error.
+    ///
+    /// A stop (Ctrl-C) is honoured at once, even while a request hangs: the run is dropped at its current
+    /// await point, which is always between journal transactions (intent is committed before a request
+    /// is sent, so an answer that never came is resent with the same request id by the next run).
     pub async fn run(mut self, stop: Stop) -> Result<Outcome, ExecError> {
+        let finished = tokio::select! {
+            r = self.run_until_done(&stop) => Some(r),
+            _ = stop.wait() => None,
+        };
+        let outcome = match finished {
+            Some(r) => r?,
+            None => self.outcome_with(|o| o.interrupted = true),
+        };
+        let c = outcome.counts;
+        self.emit(Event::Finished {
+            succeeded: c.succeeded,
+            failed: c.failed,
+            cancelled: c.cancelled,
+            remaining: outcome.remaining(),
+        });
+        for o in &mut self.observers {
+            o.finish(&c);
+        }
+        Ok(outcome)
+    }
+
+    async fn run_until_done(&mut self, stop: &Stop) -> Result<Outcome, ExecError> {
         let resumed = self.rows.iter().any(|r| r.attempt > 0);
+        // Cancelled chunks whose task may have finished after all (a cancel that arrived too late):
+        // checked against the first listing before they are submitted again.
+        let mut cancelled_ops: Vec<(usize, String)> = Vec::new();
         // Earlier failures and cancellations get another chance in `run` (new attempt, new request id).
         if self.settings.retry_finished_failures {
             let again: Vec<usize> = (0..self.rows.len())
                 .filter(|&i| matches!(self.rows[i].state, ChunkState::Failed | ChunkState::Cancelled))
+                .collect();
+            cancelled_ops = again
+                .iter()
+                .filter(|&&i| self.rows[i].state == ChunkState::Cancelled)
+                .filter_map(|&i| self.rows[i].operation.clone().map(|o| (i, o)))
                 .collect();
             for &i in &again {
                 let r = &mut self.rows[i];
@@ -374,6 +410,14 @@ impl Executor {
         // Learn the project's queue and adopt live operations before submitting anything.
         let mut ops = self.poll().await?;
         self.adopt_submitting(&ops).await?;
+        for (i, name) in cancelled_ops {
+            if let Some(op) = ops.iter().find(|o| o.name == name && o.state() == State::Succeeded) {
+                // It finished before the cancel reached it: its result exists, never export it twice.
+                self.queue.retain(|&q| q != i);
+                self.rows[i].operation = Some(name);
+                self.apply(i, &op.clone())?;
+            }
+        }
 
         let mut interval = self.settings.poll_min;
         let outcome = loop {
@@ -419,16 +463,6 @@ impl Executor {
                 (sleep.mul_f64(1.5)).clamp(self.settings.poll_min, self.settings.poll_max)
             };
         };
-        let c = outcome.counts;
-        self.emit(Event::Finished {
-            succeeded: c.succeeded,
-            failed: c.failed,
-            cancelled: c.cancelled,
-            remaining: outcome.remaining(),
-        });
-        for o in &mut self.observers {
-            o.finish(&c);
-        }
         Ok(outcome)
     }
 
@@ -846,54 +880,6 @@ impl Executor {
         self.emit(Event::Split { chunk: parent, into, error });
         Ok(())
     }
-}
-
-/// Cancels every live task of a journal (`geepipe cancel`); chunks never submitted are marked cancelled.
-/// Returns (cancelled operations, chunks marked cancelled without a task).
-pub async fn cancel_all(client: &Client, journal: &mut Journal) -> Result<(usize, usize), ExecError> {
-    let mut rows = journal.chunks()?;
-    let ops = client.list_operations().await.map_err(ExecError::Ee)?;
-    let mut cancelled_ops = 0;
-    let mut unsent = 0;
-    for r in rows.iter_mut() {
-        if r.state.is_final() {
-            continue;
-        }
-        // A `submitting` chunk may have a task whose name we never learnt: find it by description.
-        let name = r.operation.clone().or_else(|| {
-            (r.state == ChunkState::Submitting)
-                .then(|| {
-                    ops.iter()
-                        .find(|o| o.description() == Some(r.description.as_str()) && o.state().is_active())
-                        .map(|o| o.name.clone())
-                })
-                .flatten()
-        });
-        match name {
-            Some(n) => {
-                let live = ops.iter().find(|o| o.name == n).map(|o| o.state().is_active()).unwrap_or(true);
-                if live {
-                    match client.cancel_operation(&n).await {
-                        Ok(()) => cancelled_ops += 1,
-                        Err(e) if e.problem.http_status == Some(404) => {}
-                        Err(e) => return Err(ExecError::Ee(e)),
-                    }
-                }
-                r.operation = Some(n);
-                r.state = ChunkState::Cancelled;
-            }
-            None => {
-                r.state = ChunkState::Cancelled;
-                unsent += 1;
-            }
-        }
-        r.error = Some("cancelled by `geepipe cancel`".into());
-        r.error_class = Some("cancelled".into());
-        r.ended_at = Some(journal::now());
-        journal.put(&[&*r])?;
-        journal.log_event(Some(&r.chunk_id), "cancelled", &serde_json::json!({"operation": r.operation}))?;
-    }
-    Ok((cancelled_ops, unsent))
 }
 
 #[cfg(test)]

@@ -211,7 +211,14 @@ fn accumulate(
                                 continue;
                             }
                             let chunk = ctx.cache.get(r, cx as u32, cy as u32, band as u16)?;
+                            let layer = &ctx.pipeline.layers[ctx.sources[job].layer];
+                            let mask = match (&ctx.sources[job].mask, &layer.nodata.mask) {
+                                (Some(m), Some(nd)) => Some(mask_window(&ctx.cache, m, &nd.valid, (xs, xe), (ys, ye))?),
+                                _ => None,
+                            };
                             let cells = Cells {
+                                nodata: &layer.nodata.values,
+                                mask: mask.as_deref(),
                                 cov: &s.cov,
                                 area: &s.area,
                                 area_per_cell: area.per_cell,
@@ -235,8 +242,39 @@ fn accumulate(
     Ok(())
 }
 
+/// Whether each pixel of the rectangle `cols × rows` (global, end exclusive) is data by the mask raster:
+/// its band 1 holds one of `valid`. Row-major, `cols.1 - cols.0` per row; the mask raster may be tiled
+/// differently from the layer's.
+fn mask_window(
+    cache: &ChunkCache,
+    mask: &GeoTiff,
+    valid: &[f64],
+    cols: (usize, usize),
+    rows: (usize, usize),
+) -> Result<Vec<bool>, RasterError> {
+    let w = cols.1 - cols.0;
+    let mut out = vec![false; w * (rows.1 - rows.0)];
+    let (cw, ch) = (mask.chunk_width as usize, mask.chunk_height as usize);
+    for cy in rows.0 / ch..=(rows.1 - 1) / ch {
+        for cx in cols.0 / cw..=(cols.1 - 1) / cw {
+            let chunk = cache.get(mask, cx as u32, cy as u32, 0)?;
+            for gy in (cy * ch).max(rows.0)..((cy + 1) * ch).min(rows.1) {
+                for gx in (cx * cw).max(cols.0)..((cx + 1) * cw).min(cols.1) {
+                    let v = chunk.values.get((gy - cy * ch) * chunk.width + (gx - cx * cw));
+                    out[(gy - rows.0) * w + (gx - cols.0)] = valid.contains(&v);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The cells of one chunk within one coverage block.
 struct Cells<'a> {
+    /// The layer's no-data values (never a class nor part of a statistic).
+    nodata: &'a [f64],
+    /// Whether each cell of `cols × rows` is data by the layer's mask raster.
+    mask: Option<&'a [bool]>,
     cov: &'a [f64],
     /// Cell areas in m²: one per row of the block, or one per cell when `area_per_cell`.
     area: &'a [f64],
@@ -264,8 +302,13 @@ impl Cells<'_> {
                     continue;
                 }
                 let v: f64 = vrow[gx - ox].into();
-                if !r.is_valid(v) {
+                if !r.is_valid(v) || self.nodata.contains(&v) {
                     continue;
+                }
+                if let Some(m) = self.mask {
+                    if !m[(gy - self.rows.0) * (self.cols.1 - self.cols.0) + (gx - self.cols.0)] {
+                        continue;
+                    }
                 }
                 match acc {
                     Acc::Cat(c) => {

@@ -3,9 +3,12 @@
 //! The method is Green's theorem applied cell by cell (the "signed area accumulation" used by exact
 //! font rasterisers, and equivalent to what exactextract computes by clipping):
 //!
-//! 1. Every ring is moved into window cell coordinates (column, row as real numbers) and given a factor
-//!    so that an outer ring counts +1 and a hole −1 whatever the file's winding order (the sign of the
-//!    ring's shoelace area decides). The rings of all polygons of a MultiPolygon are simply added.
+//! 1. The rings of each polygon are resolved by the even-odd rule into loops that do not cross
+//!    (`super::evenodd`: a self-intersecting ring or a hole crossing its outer ring is filled as Earth
+//!    Engine fills it with `evenOdd: true`), each moved into window cell coordinates (column, row as real
+//!    numbers) and given a factor so that a filling loop counts +1 and a cutting one −1 whatever the
+//!    file's winding order (the sign of the loop's shoelace area decides). The loops of all polygons of a
+//!    MultiPolygon are simply added.
 //! 2. Each edge is cut at every row and column boundary it crosses. A piece lying inside cell
 //!    `(r, c)`, with signed height `dy` and mean column `xm`, adds `dy · (c + 1 − xm)` to cell `c` and
 //!    `dy · (xm − c)` to cell `c + 1` of an accumulation row: that is the area of the cell's strip lying
@@ -55,17 +58,15 @@ pub fn shoelace(pts: &[[f64; 2]]) -> f64 {
 pub fn rings_in_cells(polygons: &[Polygon], to_cell: impl Fn([f64; 2]) -> [f64; 2]) -> Vec<CellRing> {
     let mut out = Vec::new();
     for poly in polygons {
-        for (i, ring) in poly.iter().enumerate() {
-            let mut pts: Vec<[f64; 2]> = ring.iter().map(|&p| to_cell(p)).collect();
-            if pts.len() > 1 && pts[0] == pts[pts.len() - 1] {
-                pts.pop();
-            }
+        // The even-odd rule (as the request declares, `evenOdd: true`): loops that fill or cut.
+        for l in super::evenodd::loops(poly) {
+            let pts: Vec<[f64; 2]> = l.pts.iter().map(|&p| to_cell(p)).collect();
             let area = shoelace(&pts);
             if pts.len() < 3 || area == 0.0 {
                 continue;
             }
             // With this accumulation, a ring of positive shoelace area accumulates −coverage.
-            let role = if i == 0 { 1.0 } else { -1.0 };
+            let role = l.role;
             let factor = -role * area.signum();
             let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
             for p in &pts {

@@ -28,6 +28,7 @@ pub mod area;
 pub mod cache;
 pub mod compute;
 pub mod coverage;
+pub mod evenodd;
 pub mod geokeys;
 pub mod geotiff;
 pub mod grid;
@@ -274,6 +275,7 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
     let mut writer = TableWriter::create(spec, &pipeline.output.path).map_err(LocalError::Output)?;
     let with_geometry = pipeline.output.geometry != crate::pipeline::OutputGeometryName::None;
     let (mut sbuf, mut rbuf) = (Vec::new(), Vec::new());
+    let mut coverage = crate::results::coverage::Coverage::new(pipeline.layers.iter().map(|l| l.name.as_str()));
     let spill_error =
         |e: std::io::Error| LocalError::Output(TableError::Io { path: pipeline.output.path.clone(), source: e });
     for i in 0..n {
@@ -284,7 +286,8 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
         results.get(i, &mut rbuf).map_err(spill_error)?;
         let outs = compute::decode(&rbuf)
             .ok_or_else(|| spill_error(std::io::Error::other("a spilled result could not be read back")))?;
-        let records = outs.into_iter().map(|o| record(&ctx, &site, o)).collect();
+        let records: Vec<_> = outs.into_iter().map(|o| record(&ctx, &site, o)).collect();
+        coverage.add(&records);
         let geometry = with_geometry.then(|| geometry(&site));
         writer
             .push(SiteResult { id: site.id, properties: site.properties, geometry, records })
@@ -293,6 +296,7 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
     let mut table = writer.finish().map_err(LocalError::Output)?;
     table.path = clean_path(&table.path);
     totals.rows = table.rows;
+    totals.layers = coverage.layers;
     let m = manifest(pipeline, started_at, &table, &totals, &sources, stats, budget);
     let seconds = t0.elapsed().as_secs_f64();
     let mut m = m;

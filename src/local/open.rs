@@ -15,6 +15,8 @@ pub struct Source {
     pub layer: usize,
     pub year: i32,
     pub raster: Arc<GeoTiff>,
+    /// The raster of the layer's no-data mask band (`local_mask`), on the same grid.
+    pub mask: Option<Arc<GeoTiff>>,
 }
 
 /// Renders a `local:` path template: `{{year}}`, `{{next_year}}`, `{{layer}}` and `vars` entries.
@@ -112,7 +114,17 @@ pub fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<
                 );
                 continue;
             }
-            sources.push(Source { layer: li, year, raster });
+            let mask = match (&l.nodata.mask, &l.local_mask) {
+                (Some(_), Some(t)) => match open_mask(t, year, l, &raster, &mut by_path) {
+                    Ok(m) => Some(m),
+                    Err(m) => {
+                        errors.push(Diagnostic::error(Code::LocalMask, m).in_file(src.clone()));
+                        continue;
+                    }
+                },
+                _ => None,
+            };
+            sources.push(Source { layer: li, year, raster, mask });
         }
     }
     if errors.is_empty() {
@@ -120,6 +132,36 @@ pub fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<
     } else {
         Err(errors)
     }
+}
+
+/// Opens the no-data mask raster of a layer-year; it must lie on the layer raster's grid.
+fn open_mask(
+    template: &str,
+    year: i32,
+    l: &crate::pipeline::Layer,
+    raster: &GeoTiff,
+    by_path: &mut BTreeMap<String, Arc<GeoTiff>>,
+) -> Result<Arc<GeoTiff>, String> {
+    let path = render_path(template, year, &l.name, &l.vars)?;
+    let mask = match by_path.get(&path) {
+        Some(m) => m.clone(),
+        None => {
+            let m = GeoTiff::open(&super::paths::clean_path(std::path::Path::new(&path)), by_path.len())
+                .map_err(|e| format!("layer `{}`, year {year}, `local_mask`: {e}", l.name))?;
+            let m = Arc::new(m);
+            by_path.insert(path.clone(), m.clone());
+            m
+        }
+    };
+    if !mask.same_grid(raster) {
+        return Err(format!(
+            "layer `{}`, year {year}: the mask raster `{path}` is not on the grid of `{}` (size and \
+             georeferencing must be the same)",
+            l.name,
+            raster.path.display()
+        ));
+    }
+    Ok(mask)
 }
 
 #[cfg(test)]

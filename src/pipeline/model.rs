@@ -73,11 +73,52 @@ pub struct Layer {
     pub legend: Vec<LegendEntry>,
     /// Nominal scale in metres.
     pub scale: Option<f64>,
+    /// The grid the layer is reduced on (unless `reduce.scale`/`reduce.crs` override it).
+    pub grid: Grid,
+    /// No-data values and mask, masked before reducing in both engines.
+    pub nodata: NoData,
     pub units: Option<String>,
     /// Local engine: absolute path template of the GeoTIFF per year.
     pub local: Option<String>,
+    /// Local engine: absolute path template of the raster holding `nodata.mask`'s band.
+    pub local_mask: Option<String>,
     /// Template variables (pipeline vars overlaid with the layer's).
     pub vars: BTreeMap<String, serde_json::Value>,
+}
+
+/// The grid a layer is reduced on (docs/computation.md, "Which grid").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "grid", rename_all = "lowercase")]
+pub enum Grid {
+    /// The image's own grid: the projection of its first band (the class band of a categorical layer).
+    /// Neither `crs` nor `scale` is sent.
+    Native,
+    /// The projection of the image's first band at this scale in metres (`scale` sent).
+    Scale { scale: f64 },
+    /// This projection at this scale in metres (`crs` and `scale` sent).
+    Explicit { crs: String, scale: f64 },
+}
+
+/// What is not data in a layer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NoData {
+    /// Values of the layer's band(s) that mean "no data".
+    pub values: Vec<f64>,
+    /// A band of the layer's asset that says where data is valid.
+    pub mask: Option<NoDataMask>,
+}
+
+/// A mask band: pixels are data only where `band` (of the layer's asset) is one of `valid`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NoDataMask {
+    pub band: String,
+    pub valid: Vec<f64>,
+}
+
+impl NoData {
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty() && self.mask.is_none()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -198,22 +198,61 @@ pub struct RawLayer {
     /// Classes of a categorical layer (code, name, colour). Codes not listed still appear in results, unnamed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legend: Option<Vec<RawLegendEntry>>,
-    /// Nominal pixel size in metres, used when `reduce.scale` is not set.
+    /// Pixel size in metres. For a custom layer it is the scale the layer is reduced at (in `crs` when set,
+    /// else in the projection of the image's first band); for a catalog entry without `crs` it is the
+    /// nominal size of the image's own pixels (the layer is reduced on its own grid). See
+    /// docs/computation.md, "Which grid".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<f64>,
+    /// Projection the layer is reduced in, with `scale` (`EPSG:4326`). Needed for images that have no grid of
+    /// their own (composites such as `reduce.median` or `ImageCollection.mosaic`) unless `scale` is set;
+    /// omit it to reduce on the image's own grid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crs: Option<String>,
     /// Units of the values (continuous layers), for documentation and the manifest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub units: Option<String>,
     /// Years the dataset covers; requested years outside it are an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub available: Option<RawYears>,
+    /// Values that mean "no data" and pixels that are not data: masked before reducing, so they are never a
+    /// class or part of a statistic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodata: Option<RawNoData>,
     /// For the local engine: path template of this layer's GeoTIFF per year (`data/lulc_{{year}}.tif`),
     /// relative to the pipeline file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<String>,
+    /// For the local engine: path template of the raster holding `nodata.mask.band` (same grid as `local`),
+    /// relative to the pipeline file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_mask: Option<String>,
     /// Template variables for this layer only; they override the pipeline's `vars`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vars: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// No-data declarations of a layer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawNoData {
+    /// Values of the layer's band(s) that mean "no data" (`[0]`): those pixels are masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<f64>>,
+    /// A band of the layer's `asset` that says where data is valid: pixels where it is not one of `valid`
+    /// are masked (Hansen: `{band: datamask, valid: [1]}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask: Option<RawNoDataMask>,
+}
+
+/// A mask band of the layer's asset.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawNoDataMask {
+    /// Band name in the layer's `asset` (an image).
+    pub band: String,
+    /// Values of that band where the layer's pixels are data.
+    pub valid: Vec<f64>,
 }
 
 /// Kind of layer.

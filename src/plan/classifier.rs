@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::compute::{num, site_geometry, PreparedLayer};
 use super::{Endpoint, Target};
-use crate::expr::{template, Graph, Id};
+use crate::expr::{Graph, Id};
 use crate::pipeline::{ClassifierSpec, Destination, LayerKind, Pipeline};
 use crate::sites::Site;
 
@@ -40,7 +40,7 @@ pub fn expression(
     for l in layers.iter().filter(|l| spec.features.contains(&l.name)) {
         layer_scale = layer_scale.or(l.scale);
         for (year, tpl) in &l.images {
-            let img = template::build(&mut g, tpl)?;
+            let img = super::compute::layer_image(&mut g, l, tpl)?;
             let (selectors, names) = match l.kind {
                 LayerKind::Categorical => {
                     let zero = g.int(0);

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::expr::template::{self, Renderer};
 use crate::expr::types;
 use crate::expr::{Graph, Id};
-use crate::pipeline::{LayerKind, Pipeline};
+use crate::pipeline::{Grid, LayerKind, NoData, Pipeline};
 use crate::plan::columns::{area_column, pixels_column, stat_column};
 use crate::sites::Site;
 
@@ -25,7 +25,14 @@ pub struct PreparedLayer {
     pub images: Vec<(i32, Value)>,
     pub bands: Vec<String>,
     pub stats: Vec<String>,
+    /// Nominal scale in metres.
     pub scale: Option<f64>,
+    /// The grid the layer is reduced on.
+    pub grid: Grid,
+    /// What is not data (masked in every image built from the layer).
+    pub nodata: NoData,
+    /// The layer's asset (where a no-data mask band is read from).
+    pub asset: Option<String>,
 }
 
 /// Renders every layer of the pipeline; `Err` lists (layer name, message) for each placeholder problem.
@@ -65,6 +72,9 @@ pub fn prepare(pipeline: &Pipeline) -> Result<Vec<PreparedLayer>, Vec<(String, S
             bands: layer.bands.clone(),
             stats: layer.stats.clone(),
             scale: layer.scale,
+            grid: layer.grid.clone(),
+            nodata: layer.nodata.clone(),
+            asset: layer.asset.clone(),
         });
     }
     if errors.is_empty() {
@@ -83,6 +93,8 @@ pub enum Features<'a> {
     AssetIds(&'a str, &'a [String]),
     /// Sites of a table asset whose deterministic random column falls in `[lo, hi)`.
     AssetRange(&'a str, f64, f64),
+    /// The first `n` sites of a table asset (`Collection.limit`): the probe's few sites.
+    AssetFirst(&'a str, usize),
 }
 
 /// A number as the official client sends it: integral values as integers.
@@ -94,7 +106,8 @@ pub fn num(g: &mut Graph, x: f64) -> Id {
     }
 }
 
-/// The feature of one site: `Feature{geometry: Polygon|MultiPolygon{coordinates, evenOdd: true}, metadata}`.
+/// The feature of one site: `Feature{geometry: Polygon|MultiPolygon{coordinates, evenOdd: true,
+/// geodesic: false}, metadata}`.
 pub fn site_feature(g: &mut Graph, pipeline: &Pipeline, site: &Site) -> Id {
     let geometry = site_geometry(g, site);
     let mut meta = vec![(pipeline.sites.id_property.clone(), g.str(&site.id))];
@@ -109,7 +122,10 @@ pub fn site_feature(g: &mut Graph, pipeline: &Pipeline, site: &Site) -> Id {
     g.call("Feature", vec![("geometry", geometry), ("metadata", metadata)])
 }
 
-/// The geometry of one site: `Polygon|MultiPolygon{coordinates, evenOdd: true}`.
+/// The geometry of one site: `Polygon|MultiPolygon{coordinates, evenOdd: true, geodesic: false}`: edges
+/// are straight lines in longitude/latitude as GeoJSON means them (Earth Engine's default for
+/// coordinates given as numbers is geodesic edges), and rings are filled by the even-odd rule, as the
+/// local engine fills them.
 pub fn site_geometry(g: &mut Graph, site: &Site) -> Id {
     let mut polys = Vec::with_capacity(site.polygons.len());
     for poly in &site.polygons {
@@ -132,7 +148,8 @@ pub fn site_geometry(g: &mut Graph, site: &Site) -> Id {
         ("GeometryConstructors.Polygon", polys.pop().unwrap_or_else(|| g.array(Vec::new())))
     };
     let t = g.bool(true);
-    g.call(ctor, vec![("coordinates", coords), ("evenOdd", t)])
+    let straight = g.bool(false);
+    g.call(ctor, vec![("coordinates", coords), ("evenOdd", t), ("geodesic", straight)])
 }
 
 fn features(g: &mut Graph, pipeline: &Pipeline, which: Features) -> Id {
@@ -151,6 +168,12 @@ fn features(g: &mut Graph, pipeline: &Pipeline, which: Features) -> Id {
             // and `Filter.listContains` pass when the LEFT operand is a list containing the right one.
             let filter = g.call("Filter.listContains", vec![("leftValue", list), ("rightField", field)]);
             g.call("Collection.filter", vec![("collection", table), ("filter", filter)])
+        }
+        Features::AssetFirst(asset, n) => {
+            let id = g.str(asset);
+            let table = g.call("Collection.loadTable", vec![("tableId", id)]);
+            let n = g.int(n as i64);
+            g.call("Collection.limit", vec![("collection", table), ("limit", n)])
         }
         Features::AssetRange(asset, lo, hi) => {
             let id = g.str(asset);
@@ -199,12 +222,71 @@ fn groups_property(layer: &str, year: i32) -> String {
     format!("{layer}__{year}")
 }
 
+/// Builds one year's image of a layer with what is not data masked: every band where it equals one of the
+/// no-data values (`Image.neq`), and, with a mask band, wherever the asset's mask band is none of its
+/// valid values (`Image.eq`, `Image.or`); the masks are combined with `Image.and` and applied with
+/// `Image.updateMask`, so no-data pixels are never a class nor part of a statistic.
+pub fn layer_image(g: &mut Graph, layer: &PreparedLayer, tpl: &Value) -> Result<Id, String> {
+    let img = template::build(g, tpl)?;
+    let combine = |g: &mut Graph, op: &str, acc: Option<Id>, next: Id| match acc {
+        None => next,
+        Some(a) => g.call(op, vec![("image1", a), ("image2", next)]),
+    };
+    let mut mask: Option<Id> = None;
+    for v in &layer.nodata.values {
+        let c = num(g, *v);
+        let c = g.call("Image.constant", vec![("value", c)]);
+        let ne = g.call("Image.neq", vec![("image1", img), ("image2", c)]);
+        mask = Some(combine(g, "Image.and", mask, ne));
+    }
+    if let (Some(m), Some(asset)) = (&layer.nodata.mask, &layer.asset) {
+        let id = g.str(asset);
+        let load = g.call("Image.load", vec![("id", id)]);
+        let sel = g.strings(std::slice::from_ref(&m.band));
+        let band = g.call("Image.select", vec![("input", load), ("bandSelectors", sel)]);
+        let mut valid: Option<Id> = None;
+        for v in &m.valid {
+            let c = num(g, *v);
+            let c = g.call("Image.constant", vec![("value", c)]);
+            let eq = g.call("Image.eq", vec![("image1", band), ("image2", c)]);
+            valid = Some(combine(g, "Image.or", valid, eq));
+        }
+        if let Some(v) = valid {
+            mask = Some(combine(g, "Image.and", mask, v));
+        }
+    }
+    Ok(match mask {
+        None => img,
+        Some(m) => g.call("Image.updateMask", vec![("image", img), ("mask", m)]),
+    })
+}
+
+/// The `crs` and `scale` a layer's `reduceRegions` is given (docs/computation.md, "Which grid"): the
+/// pipeline's `reduce.crs`/`reduce.scale` when set, else the layer's grid.
+pub fn reduction_grid(pipeline: &Pipeline, layer: &PreparedLayer) -> (Option<String>, Option<f64>) {
+    let r = &pipeline.reduce;
+    match (&r.crs, r.scale, &layer.grid) {
+        (Some(c), Some(s), _) => (Some(c.clone()), Some(s)),
+        (Some(c), None, Grid::Explicit { scale, .. } | Grid::Scale { scale }) => (Some(c.clone()), Some(*scale)),
+        (Some(c), None, Grid::Native) => (Some(c.clone()), layer.scale),
+        (None, Some(s), Grid::Explicit { crs, .. }) => (Some(crs.clone()), Some(s)),
+        (None, Some(s), _) => (None, Some(s)),
+        (None, None, Grid::Explicit { crs, scale }) => (Some(crs.clone()), Some(*scale)),
+        (None, None, Grid::Scale { scale }) => (None, Some(*scale)),
+        (None, None, Grid::Native) => (None, None),
+    }
+}
+
 /// Builds the image and reducer of one layer; returns (image, reducer).
+///
+/// The first band of the image is the layer's own first band (a categorical layer's class band), so a
+/// reduction without `crs`/`scale` runs on the layer's native grid, as the official client's zonal
+/// expressions do (`captured/expression_zonal_histogram.json` reduces the class band itself).
 fn layer_reduction(g: &mut Graph, layer: &PreparedLayer) -> Result<(Id, Id), String> {
     let mut parts = Vec::new();
     let mut names = Vec::new();
     for (year, tpl) in &layer.images {
-        let img = template::build(g, tpl)?;
+        let img = layer_image(g, layer, tpl)?;
         match layer.kind {
             LayerKind::Categorical => {
                 let zero = g.int(0);
@@ -224,7 +306,7 @@ fn layer_reduction(g: &mut Graph, layer: &PreparedLayer) -> Result<(Id, Id), Str
                 let px = g.call("Image.updateMask", vec![("image", one), ("mask", mask)]);
                 let px_name = g.strings(&[format!("{}__{year}__pixels", layer.name)]);
                 let px = g.call("Image.rename", vec![("input", px), ("names", px_name)]);
-                parts.extend([ha, px, cls]);
+                parts.extend([cls, ha, px]);
                 names.push(groups_property(&layer.name, *year));
             }
             LayerKind::Continuous => {
@@ -248,7 +330,7 @@ fn layer_reduction(g: &mut Graph, layer: &PreparedLayer) -> Result<(Id, Id), Str
             let sum = g.call("Reducer.sum", vec![]);
             let ha_px = g.strings(&["ha", "px"]);
             let inner = g.call("Reducer.forEach", vec![("reducer", sum), ("outputNames", ha_px)]);
-            let field = g.int(2);
+            let field = g.int(0);
             let gname = g.str("class");
             let group = g.call("Reducer.group", vec![("reducer", inner), ("groupField", field), ("groupName", gname)]);
             let outs = g.strings(&names);
@@ -293,10 +375,11 @@ pub fn computation(
     for layer in layers {
         let (image, reducer) = layer_reduction(g, layer)?;
         let mut args = vec![("image", image), ("collection", coll), ("reducer", reducer)];
-        if let Some(s) = pipeline.reduce.scale.or(layer.scale) {
+        let (crs, scale) = reduction_grid(pipeline, layer);
+        if let Some(s) = scale {
             args.push(("scale", num(g, s)));
         }
-        if let Some(crs) = &pipeline.reduce.crs {
+        if let Some(crs) = &crs {
             let c = g.str(crs);
             args.push(("crs", g.call("Projection", vec![("crs", c)])));
         }

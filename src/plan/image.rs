@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use super::compute::{num, site_geometry, PreparedLayer};
 use super::request::{base_body, join_prefix};
 use super::{Endpoint, Target};
-use crate::expr::{template, Graph, Id};
+use crate::expr::{Graph, Id};
 use crate::pipeline::{Destination, FileFormatName, ImageExport, ImagePer, Pipeline, PyramidingName};
 use crate::sites::Site;
 
@@ -74,7 +74,8 @@ fn rectangle(g: &mut Graph, [w, s, e, n]: [f64; 4]) -> Id {
     let ring = g.array(ring);
     let coords = g.array(vec![ring]);
     let t = g.bool(true);
-    g.call("GeometryConstructors.Polygon", vec![("coordinates", coords), ("evenOdd", t)])
+    let straight = g.bool(false);
+    g.call("GeometryConstructors.Polygon", vec![("coordinates", coords), ("evenOdd", t), ("geodesic", straight)])
 }
 
 /// The pixel size in metres an export uses: `image.scale` (which already falls back to `reduce.scale`),
@@ -126,7 +127,7 @@ pub fn expression(
 ) -> Result<Value, String> {
     let mut g = Graph::new();
     let (_, tpl) = layer.images.get(image).ok_or("no such image")?;
-    let img = template::build(&mut g, tpl)?;
+    let img = super::compute::layer_image(&mut g, layer, tpl)?;
     let geometry = match (opts.per, sites) {
         (ImagePer::Site, [site]) => {
             let geom = site_geometry(&mut g, site);

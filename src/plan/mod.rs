@@ -18,6 +18,7 @@ pub mod classifier;
 pub mod compute;
 pub mod image;
 pub mod planner;
+pub mod probe;
 pub mod request;
 
 pub use planner::{Plan, Planner, Summary};

@@ -58,26 +58,26 @@ pub struct Summary {
 
 /// One chunk before its request is built.
 #[derive(Debug, Clone)]
-struct Chunk {
+pub(super) struct Chunk {
     /// Indices into the planner's sites (file sites).
-    sites: Vec<usize>,
+    pub(super) sites: Vec<usize>,
 }
 
 /// Plans a zonal pipeline: `Planner::new` reads and chunks the sites, `plan` builds every request.
 pub struct Planner {
-    pipeline: Pipeline,
-    layers: Vec<PreparedLayer>,
+    pub(super) pipeline: Pipeline,
+    pub(super) layers: Vec<PreparedLayer>,
     columns: Vec<Column>,
-    sites: Vec<Site>,
+    pub(super) sites: Vec<Site>,
     by_id: HashMap<String, usize>,
-    chunks: Vec<Chunk>,
+    pub(super) chunks: Vec<Chunk>,
     warnings: Vec<Diagnostic>,
     /// The tasks built while chunking, handed out by the first [`Planner::plan`] (later calls rebuild).
     built: std::sync::Mutex<Option<Vec<Built>>>,
     /// The chunk ids and site ids, in order.
     chunk_ids: Vec<String>,
     /// The exports of an image pipeline (empty for other kinds).
-    image_units: Vec<image::ImageUnit>,
+    pub(super) image_units: Vec<image::ImageUnit>,
 }
 
 fn plan_error(pipeline: &Pipeline, code: Code, msg: impl Into<String>, help: &str) -> Diagnostic {
@@ -306,7 +306,7 @@ impl Planner {
         serde_json::to_vec(&g.encode(f)).map(|v| v.len()).unwrap_or(usize::MAX / 4)
     }
 
-    fn asset(&self) -> &str {
+    pub(super) fn asset(&self) -> &str {
         match &self.pipeline.sites.location {
             SiteLocation::Asset(a) => a,
             SiteLocation::File(_) => "",
@@ -398,7 +398,7 @@ impl Planner {
     }
 
     /// The `image:export` task of one image export.
-    fn image_task(&self, u: &image::ImageUnit) -> Result<Task, Vec<Diagnostic>> {
+    pub(super) fn image_task(&self, u: &image::ImageUnit) -> Result<Task, Vec<Diagnostic>> {
         let p = &self.pipeline;
         let Some(opts) = &p.image else {
             return Err(vec![plan_error(p, Code::PlanImage, "the pipeline has no image settings", "")]);

@@ -25,11 +25,12 @@ fn polygons(g: &Value) -> Vec<Vec<Vec<[f64; 2]>>> {
     }
 }
 
-/// Twice the signed area and the area-weighted centroid sums of one ring (shoelace).
-fn ring_moments(r: &[[f64; 2]]) -> (f64, f64, f64) {
+/// Twice the signed area and the area-weighted centroid sums of one ring (shoelace), with coordinates
+/// taken relative to `o` (near the polygon, so the products do not cancel).
+fn ring_moments(r: &[[f64; 2]], o: [f64; 2]) -> (f64, f64, f64) {
     let (mut a, mut cx, mut cy) = (0.0, 0.0, 0.0);
     for w in r.windows(2) {
-        let ([x0, y0], [x1, y1]) = (w[0], w[1]);
+        let ([x0, y0], [x1, y1]) = ([w[0][0] - o[0], w[0][1] - o[1]], [w[1][0] - o[0], w[1][1] - o[1]]);
         let cross = x0 * y1 - x1 * y0;
         a += cross;
         cx += (x0 + x1) * cross;
@@ -42,10 +43,11 @@ fn ring_moments(r: &[[f64; 2]]) -> (f64, f64, f64) {
 /// degenerate one), or `None` for anything else.
 pub fn centroid(g: &Value) -> Option<[f64; 2]> {
     let polys = polygons(g);
+    let o = polys.iter().flatten().flatten().next().copied().unwrap_or([0.0, 0.0]);
     let (mut a, mut cx, mut cy) = (0.0, 0.0, 0.0);
     for p in &polys {
         for (i, r) in p.iter().enumerate() {
-            let (ra, rx, ry) = ring_moments(r);
+            let (ra, rx, ry) = ring_moments(r, o);
             // Outer rings add, holes subtract, whatever their orientation.
             let sign = if (i == 0) == (ra >= 0.0) { 1.0 } else { -1.0 };
             a += sign * ra;
@@ -54,7 +56,7 @@ pub fn centroid(g: &Value) -> Option<[f64; 2]> {
         }
     }
     if a.abs() > 0.0 {
-        return Some([cx / (3.0 * a), cy / (3.0 * a)]);
+        return Some([o[0] + cx / (3.0 * a), o[1] + cy / (3.0 * a)]);
     }
     let pts: Vec<[f64; 2]> = polys.iter().flatten().flatten().copied().collect();
     (!pts.is_empty()).then(|| {

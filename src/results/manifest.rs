@@ -83,6 +83,9 @@ pub struct Totals {
     /// Of those, how many had no valid pixel.
     pub nodata_site_years: u64,
     pub rows: u64,
+    /// Per layer: site-years, and how many of them hold a value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<super::coverage::LayerCoverage>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -192,8 +192,7 @@ impl ParquetTable {
         if self.geometry.is_some() {
             fields.push(Field::new(GEOMETRY_COLUMN, DataType::Binary, true));
         }
-        let schema = Arc::new(Schema::new(fields));
-        let mut kv: Vec<KeyValue> = metadata.into_iter().map(|(k, v)| KeyValue::new(k, v)).collect();
+        let mut kv: std::collections::HashMap<String, String> = metadata.into_iter().collect();
         if let Some(g) = &self.geometry {
             let mut column = json!({"encoding": "WKB", "geometry_types": g.types.iter().collect::<Vec<_>>()});
             if let Some(b) = g.bbox {
@@ -201,13 +200,19 @@ impl ParquetTable {
             }
             let geo =
                 json!({"version": "1.1.0", "primary_column": GEOMETRY_COLUMN, "columns": {GEOMETRY_COLUMN: column}});
-            kv.push(KeyValue::new("geo".to_string(), geo.to_string()));
+            kv.insert("geo".to_string(), geo.to_string());
         }
+        // Twice: in the Parquet footer, which every Parquet reader reads (e.g. DuckDB's
+        // `parquet_kv_metadata`), and in the Arrow schema stored beside it, which pyarrow and GeoPandas
+        // read instead (the writer does not copy one into the other).
+        let mut footer: Vec<KeyValue> = kv.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect();
+        footer.sort_by(|a, b| a.key.cmp(&b.key));
+        let schema = Arc::new(Schema::new_with_metadata(fields, kv));
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_max_row_group_row_count(Some(ROW_GROUP))
             .set_created_by(format!("geepipe {}", env!("CARGO_PKG_VERSION")))
-            .set_key_value_metadata(Some(kv))
+            .set_key_value_metadata(Some(footer))
             .build();
         let mut writer = ArrowWriter::try_new(w, schema.clone(), Some(props))?;
         let mut start = 0;

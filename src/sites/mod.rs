@@ -24,6 +24,7 @@
 
 use std::path::Path;
 
+pub mod antimeridian;
 mod check;
 mod formats;
 mod model;

@@ -165,3 +165,29 @@ pub fn test_venv() -> PathBuf {
     assert!(status.success(), "scripts/test-deps.sh failed");
     root.join(".venv-test/bin")
 }
+
+/// The official client's expression as it would be with `geodesic=False` passed to every polygon
+/// constructor (`ee.Geometry.Polygon(coords, None, False, None, True)`), which geepipe always sends: each
+/// `GeometryConstructors.Polygon`/`MultiPolygon` call gains `geodesic: false`, arguments kept sorted by
+/// name as the client encodes them.
+pub fn with_straight_edges(v: &mut serde_json::Value) {
+    use serde_json::{json, Map, Value};
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::Object(call)) = m.get_mut("functionInvocationValue") {
+                let name = call.get("functionName").and_then(Value::as_str).unwrap_or_default().to_string();
+                if name == "GeometryConstructors.Polygon" || name == "GeometryConstructors.MultiPolygon" {
+                    if let Some(Value::Object(args)) = call.get_mut("arguments") {
+                        args.insert("geodesic".into(), json!({"constantValue": false}));
+                        let mut sorted: Vec<(String, Value)> = std::mem::take(args).into_iter().collect();
+                        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+                        *args = sorted.into_iter().collect::<Map<String, Value>>();
+                    }
+                }
+            }
+            m.values_mut().for_each(with_straight_edges);
+        }
+        Value::Array(a) => a.iter_mut().for_each(with_straight_edges),
+        _ => {}
+    }
+}

@@ -31,6 +31,33 @@ pub fn classes(asset: &str, band: &str, ring: &Ring, scale: f64) -> BTreeMap<i64
     out
 }
 
+/// The scale in metres of the synthetic world's native grid (its 0.00025° cells): what a layer reduced on
+/// its own grid (no `scale` sent) is reduced at.
+pub fn native_scale() -> f64 {
+    world::NATIVE_DEG * world::DEGREE_METRES
+}
+
+/// The first image of a collection in `year` (its `system:time_start`): what `Collection.first` of the
+/// collection filtered to the year's images gives (the synthetic images' `year` is their calendar year).
+pub fn first_image_of_year(collection: &str, year: i32) -> Option<i64> {
+    let (a, b) = (year_start(year), year_start(year + 1));
+    world::collection_times(collection).into_iter().find(|t| *t >= a && *t < b)
+}
+
+/// Categorical layer of one band of the collection image at `time`: as [`classes`].
+pub fn classes_at(asset: &str, band: &str, time: i64, ring: &Ring, scale: f64) -> BTreeMap<i64, (f64, f64)> {
+    let mut out: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
+    for p in pixels(ring, scale) {
+        let (x, y) = p.cell.centre();
+        if let Some(v) = world::band_value(asset, band, Some(time), x, y) {
+            let e = out.entry(v).or_default();
+            e.0 += p.weight * world::cell_area(&p.cell) / 10_000.0;
+            e.1 += p.weight;
+        }
+    }
+    out
+}
+
 /// (weight, value) of every unmasked pixel of a single-image band, scaled by `factor`.
 pub fn single(asset: &str, band: &str, ring: &Ring, scale: f64, factor: f64) -> Vec<(f64, f64)> {
     pixels(ring, scale)

@@ -266,6 +266,9 @@ pub enum FaultAction {
     Delay(Duration),
     /// Do the work (an export creates its operation), then close the connection without answering.
     LoseResponse,
+    /// Move virtual time forward by this much before handling the request (tasks finish "while" the
+    /// request travels: a cancel that arrives after its task succeeded).
+    Advance(Duration),
 }
 
 /// A fault on HTTP requests: the next `times` matching requests get `action`.
@@ -297,6 +300,10 @@ impl RequestFault {
     /// `times` answers delayed by `delay`.
     pub fn delay(delay: Duration, times: u32) -> RequestFault {
         RequestFault::new(times, FaultAction::Delay(delay))
+    }
+    /// `times` requests handled only after virtual time moved forward by `by` (races with task ends).
+    pub fn advance(by: Duration, times: u32) -> RequestFault {
+        RequestFault::new(times, FaultAction::Advance(by))
     }
     /// `times` requests processed whose answer is lost (the connection closes).
     pub fn lose_response(times: u32) -> RequestFault {

@@ -383,6 +383,10 @@ async fn dispatch(AxumState(shared): AxumState<Arc<Shared>>, req: Request) -> Re
         }
         Some(FaultAction::Drop) => return kill(killer).await,
         Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
+        Some(FaultAction::Advance(d)) => {
+            shared.lock().add_offset(d);
+            tick(&shared).await;
+        }
         Some(FaultAction::LoseResponse) => lose_response = true,
         None => {}
     }
@@ -446,9 +450,18 @@ async fn dispatch(AxumState(shared): AxumState<Arc<Shared>>, req: Request) -> Re
                 None => error(404, "NOT_FOUND", "Requested entity was not found."),
                 Some(seq) => match route {
                     Route::OperationGet => ok(&shared.lock().render(seq)),
+                    // Cancelling a finished operation is refused (not a 404: the operation exists).
                     Route::OperationCancel => {
-                        shared.lock().cancel(seq);
-                        ok(&json!({}))
+                        let accepted = {
+                            let mut st = shared.lock();
+                            st.cancel(seq) || !st.is_done(seq)
+                        };
+                        if accepted {
+                            ok(&json!({}))
+                        } else {
+                            let msg = "Operation has already finished and cannot be cancelled.";
+                            reject(&shared, route, 400, "FAILED_PRECONDITION", msg.to_string())
+                        }
                     }
                     Route::OperationDelete => {
                         if shared.lock().delete(seq) {

@@ -18,8 +18,11 @@
 //!   `hash(asset, time, i, j, "mask") % 8 == 0`, and everywhere outside latitudes [−60°, 84°] (the
 //!   footprint of every asset).
 //! - **Collections** ([`collection_times`]): `ImageCollection.load(id)` holds one image every
-//!   `4 + hash(id) % 13` days from 1980-01-01T00:00Z up to 2030-12-31, each with `system:time_start` and
-//!   `system:index` = `YYYYMMDD`.
+//!   `4 + hash(id) % 13` days from 1980-01-01T00:00Z up to 2030-12-31, each with `system:time_start`,
+//!   `system:index` = `YYYYMMDD` and ([`image_properties`]) `year` = its calendar year; the images of a
+//!   MapBiomas land-cover collection (`projects/mapbiomas-public/assets/<country>/lulc/v1`) also carry
+//!   `collection_id` = 10.0 and `version` = `"v1"`, the properties the Earth Engine catalog documents
+//!   for them (its example filters on `collection_id`, `version` and `year`).
 //! - **Tables** ([`table_size`], [`table_feature`], [`table_properties`]): `Collection.loadTable(id)`
 //!   holds `20 + hash(id) % 21` features; feature `k` has `system:index` = `k`, a square polygon of
 //!   0.003° with its south-west corner at (−48 + 0.01·k, −15.5), and the properties `id` and `site_id`
@@ -154,6 +157,18 @@ pub fn collection_cadence_days(id: &str) -> i64 {
 pub fn collection_times(id: &str) -> Vec<i64> {
     let step = collection_cadence_days(id) * DAY_MS;
     (0..).map(|k| COLLECTION_SPAN_MS.0 + k * step).take_while(|t| *t <= COLLECTION_SPAN_MS.1).collect()
+}
+
+/// Properties of the image of collection `id` at `time` besides `system:time_start` and `system:index`
+/// (see the module doc).
+pub fn image_properties(id: &str, time: i64) -> Vec<(&'static str, serde_json::Value)> {
+    let year = time::OffsetDateTime::from_unix_timestamp(time.div_euclid(1000)).map(|d| d.year()).unwrap_or(0);
+    let mut out = vec![("year", serde_json::json!(year))];
+    if id.starts_with("projects/mapbiomas-public/assets/") && id.ends_with("/lulc/v1") {
+        out.push(("collection_id", serde_json::json!(10.0)));
+        out.push(("version", serde_json::json!("v1")));
+    }
+    out
 }
 
 /// Number of features of a table asset.

@@ -1,5 +1,6 @@
 //! Stage: each layer — the catalog entry with the pipeline's fields over it, its name, kind, years (and
-//! whether the dataset has them), expression, bands, statistics, legend and local raster.
+//! whether the dataset has them), expression (names, placeholders and types), bands, statistics, legend,
+//! local raster, and (through [`super::grid`]) its grid and no-data.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -197,8 +198,12 @@ impl Cx<'_> {
         }
         // Placeholders rendered and types inferred for every year (see `crate::expr::types`); problems in
         // the file's own expression are located there, in a catalog entry's at the layer.
+        let mut image_grid = None;
         if let (Some(image), true) = (&merged.image, shape_ok) {
             let checked = crate::expr::types::check_layer(image, &layer_vars, merged.asset.as_deref(), &years);
+            if checked.problems.is_empty() {
+                image_grid = checked.ty.as_ref().and_then(|t| t.grid());
+            }
             for (code, problem) in checked.problems {
                 let at = if l.image.is_some() { format!("{ptr}/image{}", problem.pointer) } else { ptr.to_string() };
                 let help = problem.help.clone().unwrap_or_default();
@@ -281,7 +286,7 @@ impl Cx<'_> {
                 );
             }
         }
-        let local = merged.local.as_ref().map(|p| {
+        let absolute = |p: &String| {
             let pb = Path::new(p);
             // A URL (read over HTTP by the local engine) is not a path.
             if pb.is_absolute() || crate::local::http::is_url(p) {
@@ -289,7 +294,11 @@ impl Cx<'_> {
             } else {
                 base.join(pb).to_string_lossy().into_owned()
             }
-        });
+        };
+        let local = merged.local.as_ref().map(absolute);
+        let local_mask = merged.local_mask.as_ref().map(absolute);
+        let grid = self.grid(l, &merged, ptr, &name, image_grid, engine);
+        let nodata = self.nodata(l, &merged, ptr, &name, engine);
         if engine == Engine::Local && local.is_none() {
             self.error(
                 ptr,
@@ -311,8 +320,11 @@ impl Cx<'_> {
             stats,
             legend,
             scale: merged.scale,
+            grid,
+            nodata,
             units: merged.units.clone(),
             local,
+            local_mask,
             vars: layer_vars,
         })
     }
@@ -345,7 +357,10 @@ fn overlay(mut entry: RawLayer, l: &RawLayer) -> RawLayer {
     macro_rules! take {
         ($($f:ident),*) => { $( if l.$f.is_some() { entry.$f = l.$f.clone(); } )* };
     }
-    take!(name, title, years, kind, image, asset, bands, stats, legend, scale, units, available, local, vars);
+    take!(
+        name, title, years, kind, image, asset, bands, stats, legend, scale, crs, nodata, units, available, local,
+        local_mask, vars
+    );
     entry.catalog = l.catalog.clone();
     entry
 }

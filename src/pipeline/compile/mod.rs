@@ -7,12 +7,14 @@
 //! [`Diagnostic`]; none stops the others, and none is reported twice.
 //!
 //! The stages, each in its own file: [`parts`] (read each section on its own), [`name`] (pipeline name and
-//! project), [`sites`], [`years`], [`layers`], [`reduce`], [`export`], [`image`], [`classifier`],
+//! project), [`sites`], [`years`], [`layers`] (with [`grid`]: each layer's grid and no-data), [`reduce`],
+//! [`export`], [`image`], [`classifier`],
 //! [`output`] (chunks and the result table); [`context`] holds what they share.
 
 mod classifier;
 mod context;
 mod export;
+mod grid;
 mod image;
 mod layers;
 mod name;
@@ -33,6 +35,7 @@ use crate::diag::{Code, Diagnostic};
 use context::Cx;
 use parts::Parts;
 
+pub use grid::{layer_grid, GridProblem};
 pub use layers::{canonical_stat, STATS};
 
 /// Settings from outside the file that change the resolved pipeline.
@@ -100,6 +103,7 @@ impl Cx<'_> {
         let vars = raw.vars.clone().unwrap_or_default();
         let layers = self.layers(raw, &pipeline_years, &vars, &base, engine, sites.as_ref());
         let reduce = self.reduce(raw.reduce.as_ref().cloned().unwrap_or_default(), kind, engine);
+        self.reduce_grids(&reduce, &layers, engine);
         let export = raw.export.as_ref().map(|e| self.export(e, &name, &base, engine, kind));
         let image = self.image(raw.image.as_ref(), kind, raw.export.as_ref(), &reduce);
         let classifier = self.classifier(raw, kind, &layers, sites.as_ref(), &reduce);

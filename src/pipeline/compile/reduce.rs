@@ -33,11 +33,7 @@ impl Cx<'_> {
             }
         }
         if let Some(crs) = &r.crs {
-            if !crs.starts_with("EPSG:")
-                && !crs.starts_with("SR-ORG:")
-                && !crs.starts_with("PROJCS")
-                && !crs.starts_with("GEOGCS")
-            {
+            if !super::grid::is_crs(crs) {
                 self.error(
                     "/reduce/crs",
                     Code::ReduceCrs,
@@ -53,6 +49,23 @@ impl Cx<'_> {
             tile_scale: r.tile_scale.unwrap_or(1.0),
             max_pixels: r.max_pixels,
             best_effort: r.best_effort.unwrap_or(false),
+        }
+    }
+
+    /// `reduce.crs` without `reduce.scale` reduces each layer at its own scale in that projection: every
+    /// layer needs one (without it Earth Engine would use one unit of the projection, one degree in EPSG:4326).
+    pub(super) fn reduce_grids(&mut self, reduce: &Reduce, layers: &[Layer], engine: Engine) {
+        if reduce.crs.is_none() || reduce.scale.is_some() || engine == Engine::Local {
+            return;
+        }
+        for l in layers.iter().filter(|l| l.scale.is_none()) {
+            self.error(
+                "/reduce/crs",
+                Code::ReduceCrsScale,
+                format!("`reduce.crs` is set without `reduce.scale`, and layer `{}` has no `scale`", l.name),
+                "needs a scale",
+                "add `reduce.scale:` in metres (or `scale:` to the layer)",
+            );
         }
     }
 }

@@ -336,6 +336,9 @@ fn ic_load(c: &mut Call) -> Result<V, EvalError> {
             let mut props = Dict::new();
             props.insert("system:time_start".into(), V::Int(t));
             props.insert("system:index".into(), V::Str(yyyymmdd(t)));
+            for (k, v) in world::image_properties(&id, t) {
+                props.insert(k.into(), V::from_json(&v));
+            }
             Image::from_world(&id, Some(t), props)
         })
         .collect();

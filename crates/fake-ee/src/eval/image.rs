@@ -357,6 +357,26 @@ pub fn grid_scale(c: &mut Call, crs_arg: &str) -> Result<Option<f64>, EvalError>
         .or_else(|| from_transform.and_then(|t| t.first().map(|x| x.abs() * world::DEGREE_METRES))))
 }
 
+/// `Image.projection{image}`: "Returns the default projection of an Image. Throws an error if the bands of
+/// the image don't all have the same projection." Every grid here is EPSG:4326; a band without a
+/// projection of its own has Earth Engine's default, WGS84 at 1°.
+fn projection(c: &mut Call) -> Result<V, EvalError> {
+    let img = c.image("image")?;
+    let scales: Vec<Option<f64>> = img.listed()?.iter().map(|b| b.scale).collect();
+    if scales.windows(2).any(|w| w[0] != w[1]) {
+        return Err(EvalError::new(
+            "Image.projection: The bands of the specified image contains different projections. Use Image.select \
+             to pick a single band.",
+        ));
+    }
+    let scale = scales.first().copied().flatten().unwrap_or(world::DEGREE_METRES);
+    Ok(V::Projection(Arc::new(super::value::Projection {
+        crs: "EPSG:4326".into(),
+        transform: None,
+        scale: Some(scale),
+    })))
+}
+
 /// `Image.setDefaultProjection{image, crs, crsTransform, scale}`: sets the bands' default projection.
 fn set_default_projection(c: &mut Call) -> Result<V, EvalError> {
     let img = c.image("image")?;
@@ -439,6 +459,7 @@ pub(super) const ALGORITHMS: &[(&str, Algo)] = &[
     ("Image.cat", cat),
     ("Image.addBands", add_bands),
     ("Image.bandNames", band_names),
+    ("Image.projection", projection),
     ("Image.setDefaultProjection", set_default_projection),
     ("Image.reproject", reproject),
     ("Image.clip", clip),

@@ -1,0 +1,92 @@
+//! The connection every Earth Engine command sets up (`run`, `probe`, `status`, `wait`, `cancel`): the
+//! options it reads ([`ExecArgs`]), the async runtime, and the Earth Engine client (project, base URL,
+//! credentials, retry and timeout settings).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::ee::{self, Auth, Client, ClientConfig};
+use crate::exit;
+use crate::pipeline::Pipeline;
+
+/// Longest interval or timeout accepted, in seconds (a week).
+const MAX_SECONDS: f64 = 7.0 * 86400.0;
+
+/// Parses a number of seconds for a poll interval or timeout: finite, more than 0, at most a week.
+/// (A Duration cannot hold infinity or NaN; `inf` used to panic.)
+fn seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !v.is_finite() || v <= 0.0 || v > MAX_SECONDS {
+        return Err(format!("`{s}` is out of range: give a number of seconds above 0 and at most {MAX_SECONDS}"));
+    }
+    Ok(v)
+}
+
+/// Options shared by `run`, `status`, `wait` and `cancel`.
+#[derive(Debug, Clone, Args)]
+pub struct ExecArgs {
+    /// Journal file (default: `<journal folder>/<pipeline name>.sqlite`).
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+    /// Earth Engine base URL, for an emulator (then GEEPIPE_EE_TOKEN is the token, if any).
+    #[arg(long, env = "GEEPIPE_EE_URL", value_name = "URL")]
+    pub ee_url: Option<String>,
+    /// Append every executor event as one JSON line to this file.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+    /// Shortest poll interval in seconds.
+    #[arg(long, env = "GEEPIPE_POLL_MIN", default_value = "5", value_parser = seconds, hide = true)]
+    pub poll_min: f64,
+    /// Longest poll interval in seconds.
+    #[arg(long, env = "GEEPIPE_POLL_MAX", default_value = "60", value_parser = seconds, hide = true)]
+    pub poll_max: f64,
+    /// First retry backoff in milliseconds (doubling, full jitter).
+    #[arg(long, env = "GEEPIPE_RETRY_BASE_MS", default_value = "500", hide = true)]
+    pub retry_base_ms: u64,
+    /// HTTP request timeout in seconds.
+    #[arg(long, env = "GEEPIPE_HTTP_TIMEOUT", default_value = "60", value_parser = seconds, hide = true)]
+    pub http_timeout: f64,
+}
+
+/// The async runtime of a command (two worker threads).
+pub(super) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("cannot start the async runtime: {e}"))
+}
+
+/// Builds the Earth Engine client: emulator URL (+ optional static token) or Google credentials.
+pub(super) async fn client(p: &Pipeline, a: &ExecArgs) -> Result<Client, i32> {
+    let Some(project) = p.project.clone() else {
+        eprintln!(
+            "error: no Earth Engine Cloud project: set `project:` in the pipeline, pass --project, or set \
+             GOOGLE_CLOUD_PROJECT"
+        );
+        return Err(exit::ENVIRONMENT);
+    };
+    let (base, auth) = match a.ee_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(u) => (u.to_string(), Auth::emulator(std::env::var("GEEPIPE_EE_TOKEN").ok())),
+        None => match Auth::google().await {
+            Ok(auth) => (ee::DEFAULT_BASE_URL.to_string(), auth),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Err(exit::ENVIRONMENT);
+            }
+        },
+    };
+    let Ok(url) = url::Url::parse(&base) else {
+        eprintln!("error: --ee-url / GEEPIPE_EE_URL is not a URL: {base}");
+        return Err(exit::INVALID_INPUT);
+    };
+    let mut cfg = ClientConfig::new(url, project, auth);
+    cfg.retry.base = Duration::from_millis(a.retry_base_ms.max(1));
+    cfg.timeout = Duration::from_secs_f64(a.http_timeout.max(0.1));
+    Client::new(cfg).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::ENVIRONMENT
+    })
+}

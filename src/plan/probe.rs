@@ -1,0 +1,160 @@
+//! The probe request of a plan: one small synchronous computation that proves the expression evaluates
+//! and yields what the batch tasks promise, before any batch task exists (run and checked by
+//! [`crate::probe`]).
+//!
+//! - Zonal pipelines: the first chunk cut to its first few sites (or the first few features of a table
+//!   asset, `Collection.limit`), every layer cut to its first year, sent to `table:computeFeatures`. The
+//!   rows must carry the columns of that cut pipeline ([`crate::plan::columns`]).
+//! - Image pipelines: the first export's image wrapped in `Image.bandNames`, through `value:compute`:
+//!   band names are metadata, the cheapest call that still makes Earth Engine build the image.
+//! - Classifier pipelines: the training on the first few labelled sites wrapped in `Classifier.schema`
+//!   (the trained classifier's input names), through `value:compute`.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::compute::{self, Features};
+use super::planner::Planner;
+use super::{classifier, columns, Column, ColumnKind};
+use crate::expr::Graph;
+use crate::pipeline::{KindName, SiteLocation};
+use crate::sites::Site;
+
+/// Sites a classifier probe trains on (a classifier needs more than a couple).
+pub const CLASSIFIER_SITES: usize = 10;
+
+/// What a probe sends and what its answer must show.
+#[derive(Debug, Clone)]
+pub enum ProbeCall {
+    /// `table:computeFeatures`: the rows must carry `columns`.
+    Features {
+        expression: Value,
+        columns: Vec<Column>,
+        /// The sites asked for (empty for sites of a table asset).
+        site_ids: Vec<String>,
+        /// The year probed of each layer.
+        years: Vec<(String, i32)>,
+        /// Per kept property: whether any probed site has a value for it in the site file (else an empty
+        /// column is expected).
+        keep_has_value: BTreeMap<String, bool>,
+    },
+    /// `value:compute`: the result must be a non-empty list of names.
+    Value { expression: Value, what: ValueProbe, description: String },
+}
+
+/// What a `value:compute` probe asks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueProbe {
+    /// `Image.bandNames` of an image export.
+    BandNames,
+    /// `Classifier.schema` of the trained classifier: must list these inputs.
+    ClassifierSchema(Vec<String>),
+}
+
+impl ProbeCall {
+    /// The endpoint it goes to.
+    pub fn endpoint(&self) -> &'static str {
+        match self {
+            ProbeCall::Features { .. } => "table:computeFeatures",
+            ProbeCall::Value { .. } => "value:compute",
+        }
+    }
+}
+
+/// Wraps an encoded expression's result in a one-argument call (a new node; the graph stays valid).
+pub fn wrap(expression: &Value, function: &str, argument: &str) -> Value {
+    let mut e = expression.clone();
+    let result = e.get("result").and_then(Value::as_str).unwrap_or("0").to_string();
+    let values = e.get("values").and_then(Value::as_object).cloned().unwrap_or_default();
+    let key = (values.len()..).map(|k| k.to_string()).find(|k| !values.contains_key(k)).unwrap_or_default();
+    let mut values = values;
+    values.insert(
+        key.clone(),
+        json!({"functionInvocationValue": {"functionName": function, "arguments": {argument: {"valueReference": result}}}}),
+    );
+    e["values"] = Value::Object(values);
+    e["result"] = Value::String(key);
+    e
+}
+
+impl Planner {
+    /// The probe of this plan, with at most `sites` sites (see the module doc).
+    pub fn probe_call(&self, sites: usize) -> Result<ProbeCall, String> {
+        let p = &self.pipeline;
+        match p.kind {
+            KindName::Image => {
+                let u = self.image_units.first().ok_or("the plan has no image export")?;
+                let task = self
+                    .image_task(u)
+                    .map_err(|d| d.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "))?;
+                Ok(ProbeCall::Value {
+                    expression: wrap(&task.body["expression"], "Image.bandNames", "image"),
+                    what: ValueProbe::BandNames,
+                    description: format!("export {}", u.chunk_id),
+                })
+            }
+            KindName::Classifier => {
+                let spec = p.classifier.as_ref().ok_or("the pipeline has no classifier settings")?;
+                let labelled: Vec<&Site> = self
+                    .sites
+                    .iter()
+                    .filter(|s| s.properties.get(&spec.label).is_some_and(Value::is_number))
+                    .take(CLASSIFIER_SITES)
+                    .collect();
+                let expression = classifier::expression(p, spec, &self.layers, &labelled)?;
+                let inputs = classifier::feature_bands(spec, &self.layers);
+                Ok(ProbeCall::Value {
+                    expression: wrap(&expression, "Classifier.schema", "classifier"),
+                    what: ValueProbe::ClassifierSchema(inputs),
+                    description: format!("training on {} labelled site(s)", labelled.len()),
+                })
+            }
+            KindName::Zonal => {
+                let mut cut_pipeline = p.clone();
+                let mut cut_layers = self.layers.clone();
+                let mut years = Vec::new();
+                for (layer, prepared) in cut_pipeline.layers.iter_mut().zip(cut_layers.iter_mut()) {
+                    prepared.images.truncate(1);
+                    let first: Vec<i32> = prepared.images.iter().map(|(y, _)| *y).collect();
+                    prepared.years = first.clone();
+                    layer.years = first.clone();
+                    years.extend(first.into_iter().map(|y| (layer.name.clone(), y)));
+                }
+                let chosen: Vec<&Site> = match &p.sites.location {
+                    SiteLocation::File(_) => self
+                        .chunks
+                        .first()
+                        .map(|c| c.sites.iter().take(sites.max(1)).map(|&i| &self.sites[i]).collect())
+                        .unwrap_or_default(),
+                    SiteLocation::Asset(_) => Vec::new(),
+                };
+                let which = match &p.sites.location {
+                    SiteLocation::File(_) => Features::Inline(&chosen),
+                    SiteLocation::Asset(_) => Features::AssetFirst(self.asset(), sites.max(1)),
+                };
+                let mut g = Graph::new();
+                let root = compute::computation(&mut g, &cut_pipeline, &cut_layers, which)?;
+                let cols = columns(&cut_pipeline);
+                let keep_has_value = cols
+                    .iter()
+                    .filter_map(|c| match &c.kind {
+                        ColumnKind::Keep { property } => Some((
+                            property.clone(),
+                            chosen.is_empty()
+                                || chosen.iter().any(|s| s.properties.get(property).is_some_and(|v| !v.is_null())),
+                        )),
+                        _ => None,
+                    })
+                    .collect();
+                Ok(ProbeCall::Features {
+                    expression: g.encode(root),
+                    columns: cols,
+                    site_ids: chosen.iter().map(|s| s.id.clone()).collect(),
+                    years,
+                    keep_has_value,
+                })
+            }
+        }
+    }
+}
