@@ -5,7 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv-test
-STAMP="$VENV/.geepipe-deps-v5"
+STAMP="$VENV/.geepipe-deps-v6"
+# Debian's Chromium for the report's browser tests (tests/report_browser.rs), installed as root with apt.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "scripts/test-deps.sh: the report tests need Chromium: run 'apt-get install chromium' as root" >&2
+    exit 1
+  fi
+fi
 if [ -f "$STAMP" ]; then exit 0; fi
 python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
@@ -15,6 +25,9 @@ python3 -m venv "$VENV"
 # Local engine: exactextract (exact zonal statistics, reads NumPy arrays; wheels bundle GEOS) and NumPy.
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "exactextract==0.3.0"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "numpy>=1.26"
+# playwright-core (drives the system Chromium over CDP; it downloads no browser of its own), pinned:
+# tests/report_browser.rs runs tests/browser/check-report.cjs with it.
+npm install --silent --no-audit --no-fund --prefix "$VENV/node" --save-exact "playwright-core@1.64.1" >/dev/null
 # Local engine, projected rasters: rasterio (its wheel bundles GDAL) writes Albers/UTM GeoTIFFs and COGs,
 # pyproj reprojects the polygons for exactextract and computes geodesic cell areas: tests/local_projected.rs
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "rasterio>=1.4" "pyproj>=3.6"

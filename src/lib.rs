@@ -24,6 +24,7 @@ pub mod net;
 pub mod pipeline;
 pub mod plan;
 pub mod probe;
+pub mod report;
 pub mod results;
 pub mod sites;
 pub mod suggest;

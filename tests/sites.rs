@@ -767,8 +767,9 @@ fn a_ring_crossing_itself_is_a_warning() {
            ·                                                        ╰── … crosses the edge from position 1
          4 │ ]}
            ╰────
-          help: Earth Engine may reject or mis-measure a self-intersecting polygon; repair it (QGIS:
-                Vector ▸ Geometry Tools ▸ Fix Geometries, or `ST_MakeValid`)
+          help: both engines fill it by the even-odd rule (`evenOdd: true`): parts it winds around twice
+                are left out; if that is not what it means, repair it (QGIS: Vector ▸ Geometry Tools ▸ Fix
+                Geometries, or `ST_MakeValid`)
         0 errors, 1 warning
     "##,
     );

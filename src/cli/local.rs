@@ -108,7 +108,10 @@ pub fn run(g: &Global, pipeline: &Pipeline, args: &RunArgs) -> i32 {
             for l in &empty {
                 eprintln!("error: {}", crate::results::coverage::Coverage::empty_layer_error(l, true));
             }
-            if empty.is_empty() {
+            let report = super::report::after_run(g, pipeline, &out.table.path, None);
+            if report != exit::OK {
+                report
+            } else if empty.is_empty() {
                 exit::OK
             } else {
                 exit::SOME_FAILED

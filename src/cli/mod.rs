@@ -6,6 +6,7 @@ pub mod connect;
 pub mod local;
 pub mod plan;
 pub mod probe;
+pub mod report;
 pub mod results;
 pub mod run;
 pub mod validate;
@@ -85,6 +86,8 @@ pub enum Command {
     Cancel(run::CancelArgs),
     /// Download finished exports and merge them into one tidy table.
     Fetch(results::FetchArgs),
+    /// Write one self-contained HTML page about a pipeline's table: charts, map, each site, the run.
+    Report(report::ReportArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
 }
@@ -189,6 +192,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Wait(a) => run::wait(g, a),
         Command::Cancel(a) => run::cancel(g, a),
         Command::Fetch(a) => results::fetch(g, a),
+        Command::Report(a) => report::run(g, a),
         Command::Completions(a) => {
             clap_complete::generate(a.shell, &mut Cli::command(), "geepipe", &mut std::io::stdout());
             exit::OK

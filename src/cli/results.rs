@@ -162,6 +162,10 @@ pub fn fetch_chunks(g: &Global, a: &FetchArgs, pipeline: &Pipeline, chunks: Vec<
             Ok((rows, coverage)) => {
                 let _ = writeln!(out, "wrote {rows} row(s) for {} site(s) to {}", outcome.sites.len(), path.display());
                 code = report_coverage(g, &coverage, &chunks, &outcome.records);
+                let report = super::report::after_run(g, pipeline, &path, a.journal.as_deref());
+                if report != exit::OK {
+                    return report;
+                }
             }
             Err(e) => {
                 eprintln!("error: cannot write {}: {e}", path.display());

@@ -148,6 +148,10 @@ codes! {
     SitesRingNotClosed = "sites::ring-not-closed",
     /// A ring crosses itself (warning).
     SitesSelfIntersection = "sites::self-intersection",
+    /// A site crosses the antimeridian and is split at ±180° (warning).
+    SitesAntimeridian = "sites::antimeridian",
+    /// A ring goes once around the globe (it encloses a pole) and cannot be split at the antimeridian.
+    SitesPole = "sites::pole",
     /// The site file's extension names a format geepipe does not read (or a shapefile's side file).
     SitesFormat = "sites::format",
     /// A GeoPackage layer is unknown or not chosen among several, or `layer` is set for another format.

@@ -216,6 +216,8 @@ pub struct Output {
     pub layout: LayoutName,
     /// Site geometry written with each row.
     pub geometry: OutputGeometryName,
+    /// Write the HTML report beside the table after every run.
+    pub report: bool,
 }
 
 impl Chunks {

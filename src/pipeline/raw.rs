@@ -439,6 +439,10 @@ pub struct RawOutput {
     /// GeoJSON). Parquet with a geometry is GeoParquet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub geometry: Option<OutputGeometryName>,
+    /// Also write a self-contained HTML report beside the table (`<table stem>.report.html`) after every
+    /// run that writes the table (`geepipe report` makes one on demand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<bool>,
 }
 
 /// What one image export covers.

@@ -69,6 +69,16 @@ impl Test {
         self
     }
 
+    /// Replaces the arguments: the next run is another command in the same folder and environment.
+    pub fn then<I, S>(mut self, a: I) -> Test
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args = a.into_iter().map(Into::into).collect();
+        self
+    }
+
     pub fn env(mut self, k: &str, v: &str) -> Test {
         self.env.push((k.to_string(), v.to_string()));
         self

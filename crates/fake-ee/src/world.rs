@@ -31,8 +31,10 @@
 //! - **A region's pixels** ([`region_pixels`]): the fake samples a region instead of rasterising it
 //!   (a few weighted pixels per site keep every test fast). On the reduction grid (cell size
 //!   `scale / DEGREE_METRES` degrees in EPSG:4326), the pixels are the distinct cells containing the
-//!   region's probe points — the centres of a 3×3 grid over its bounding box that lie inside it (even-odd
-//!   rule), in row-major order from the south-west. A pixel's **weight** is the fraction of a 4×4
+//!   region's probe points — for each polygon of the region in turn, the centres of a 3×3 grid over that
+//!   polygon's bounding box that lie inside the region (even-odd rule), in row-major order from the
+//!   south-west (a MultiPolygon's parts are each probed, so parts far apart — a site split at the
+//!   antimeridian — are all seen). A pixel's **weight** is the fraction of a 4×4
 //!   sub-sample of the cell inside the region (at least 1/16): Earth Engine's "fraction of the pixel
 //!   covered by the region", estimated. A point is one pixel of weight 1.
 //! - **Pixel area** ([`cell_area`]): the true area of the reduction-grid cell on a sphere of radius
@@ -275,8 +277,16 @@ fn bbox(polygons: &Polygons) -> Option<(f64, f64, f64, f64)> {
 
 /// The pixels of a polygonal region on a grid of `size` degrees (see the module doc).
 pub fn region_pixels(polygons: &Polygons, size: f64) -> Vec<RegionPixel> {
-    let Some((w, s, e, n)) = bbox(polygons) else { return Vec::new() };
     let mut out: Vec<RegionPixel> = Vec::new();
+    for part in polygons {
+        let Some(b) = bbox(std::slice::from_ref(part)) else { continue };
+        probe(polygons, b, size, &mut out);
+    }
+    out
+}
+
+/// Adds the pixels of the 3×3 probes of bounding box `(w, s, e, n)` that lie inside the region.
+fn probe(polygons: &Polygons, (w, s, e, n): (f64, f64, f64, f64), size: f64, out: &mut Vec<RegionPixel>) {
     for r in 0..3 {
         for c in 0..3 {
             let x = w + (e - w) * (2 * c + 1) as f64 / 6.0;
@@ -302,7 +312,6 @@ pub fn region_pixels(polygons: &Polygons, size: f64) -> Vec<RegionPixel> {
             out.push(RegionPixel { cell, weight: hits.max(1) as f64 / 16.0 });
         }
     }
-    out
 }
 
 /// The pixel of a point.

@@ -84,6 +84,12 @@ impl Cx<'_> {
             (OutputFormatName::Geojson, None) => OutputGeometryName::Polygon,
             (_, g) => g.unwrap_or(OutputGeometryName::None),
         };
-        Output { path, format, layout: o.layout.unwrap_or(LayoutName::Long), geometry }
+        Output {
+            path,
+            format,
+            layout: o.layout.unwrap_or(LayoutName::Long),
+            geometry,
+            report: o.report.unwrap_or(false),
+        }
     }
 }

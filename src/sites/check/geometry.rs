@@ -83,7 +83,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         if !ok {
             return None;
         }
-        Some((polygons?, multi))
+        self.across_antimeridian(&f, polygons?, multi)
     }
 
     /// The geometry, or an error when it is missing or `null`.
@@ -274,8 +274,9 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                     format!("… crosses the edge from position {}", i + 1),
                 )
                 .with_help(
-                    "Earth Engine may reject or mis-measure a self-intersecting polygon; repair it \
-                         (QGIS: Vector ▸ Geometry Tools ▸ Fix Geometries, or `ST_MakeValid`)",
+                    "both engines fill it by the even-odd rule (`evenOdd: true`): parts it winds around twice \
+                     are left out; if that is not what it means, repair it (QGIS: Vector ▸ Geometry Tools ▸ \
+                     Fix Geometries, or `ST_MakeValid`)",
                 )
             });
         }

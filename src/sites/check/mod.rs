@@ -21,6 +21,7 @@
 //! "feature 7, field `site_id`"). Messages are the same for both (`features[7] …`), so one mistake reads
 //! the same whatever file it is in.
 
+mod antimeridian;
 mod geometry;
 mod ids;
 mod lonlat;

@@ -243,7 +243,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         if !ok {
             return None;
         }
-        Some((converted?, multi))
+        self.across_antimeridian(&f, converted?, multi)
     }
 
     /// A reader failure: the file cannot be read on (at record `index` when known).

@@ -46,6 +46,15 @@ struct Args {
     /// Earth Engine reference folder (discovery document, algorithms).
     #[arg(long, env = "EE_REFERENCE_DIR")]
     reference: Option<PathBuf>,
+    /// Seconds (real time) each table:computeFeatures / value:compute call takes.
+    #[arg(long, default_value = "0")]
+    compute_latency: String,
+    /// Synchronous calls in flight at once (one more is 429 RESOURCE_EXHAUSTED).
+    #[arg(long, default_value_t = 40)]
+    compute_concurrency: usize,
+    /// Seconds a synchronous call may take before "Computation timed out.".
+    #[arg(long, default_value = "300")]
+    compute_time_limit: String,
 }
 
 fn secs(s: &str) -> Result<Duration, String> {
@@ -73,6 +82,9 @@ async fn main() {
         foreign_pending: args.foreign_pending,
         foreign_project: args.foreign_project,
         reference_dir: args.reference,
+        compute_latency: secs(&args.compute_latency).unwrap_or_else(|e| exit(&e)),
+        compute_concurrency: args.compute_concurrency,
+        compute_time_limit: secs(&args.compute_time_limit).unwrap_or_else(|e| exit(&e)),
         ..Config::default()
     };
     if let Some(s) = args.storage.filter(|s| !s.is_empty()) {
@@ -86,10 +98,12 @@ async fn main() {
     let _ = tokio::signal::ctrl_c().await;
     let c = ee.counters();
     eprintln!(
-        "fake-earthengine: {} operations created, max {} running, {} list calls, {} rejected",
+        "fake-earthengine: {} operations created, max {} running, {} list calls, {} computations (max {} at once), {} rejected",
         c.operations_created,
         c.max_running,
         c.list_calls,
+        c.requests_to(fake_ee::Route::ComputeFeatures) + c.requests_to(fake_ee::Route::ComputeValue),
+        c.max_computing,
         c.rejections.len()
     );
 }

@@ -430,3 +430,10 @@ fn every_algorithm_of_the_table_is_a_real_earth_engine_algorithm() {
     let unknown: Vec<&&str> = names.iter().filter(|n| contract.algorithm(n).is_none()).collect();
     assert!(unknown.is_empty(), "not in ee-algorithms.json: {unknown:?}");
 }
+
+#[test]
+fn the_readme_lists_every_algorithm_of_the_table() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let missing: Vec<&str> = implemented().into_iter().filter(|n| !readme.contains(&format!("`{n}`"))).collect();
+    assert!(missing.is_empty(), "add to the algorithm table of crates/fake-ee/README.md: {missing:?}");
+}
