@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # Benchmark of the local engine against exactextract on the same data, in one run.
 #
-# Writes a SIZE × SIZE categorical GeoTIFF (tiled, Deflate) and SITES random polygons into bench-out/,
-# then runs `geepipe run` (release build, all cores, and again on one thread) and exactextract (PyPI,
-# reading the same GeoTIFF through rasterio) computing per-class coverage-weighted pixel counts for
-# every polygon, and prints wall time and peak RSS of each with the ratios. The results of both are
-# compared (total weighted pixels per class) so the timing is of the same work.
+# Two scenarios, each writing a SIZE × SIZE categorical GeoTIFF (tiled 512 × 512, Deflate, uint8) and
+# SITES random star-shaped polygons (in random order over the raster) into bench-out/:
+#   1. SIZE=10000 SITES=5000: geepipe on all cores and on one thread, and exactextract;
+#   2. SCALE_SIZE=20000 SCALE_SITES=100000 with the default chunk cache: geepipe on all cores beside
+#      exactextract, with geepipe's strip/tile decodes per tile from its manifest (goal: ≤ 1.2 decodes
+#      per tile and ≤ 0.5× exactextract's time).
+# exactextract (PyPI, reading the same GeoTIFF through rasterio) computes per-class coverage-weighted pixel
+# counts for every polygon; both results are compared (total weighted pixels per class) so the timing is
+# of the same work. Both tools run on the same cores (taskset when available). Prints wall time and peak
+# RSS with the ratios.
 #
-#   scripts/bench-local.sh            # SIZE=10000 SITES=5000
-#   SIZE=4000 SITES=1000 scripts/bench-local.sh
+#   scripts/bench-local.sh                 # both scenarios
+#   SCENARIOS=small scripts/bench-local.sh # only the first
+#   SIZE=4000 SITES=1000 SCALE_SIZE=6000 SCALE_SITES=20000 scripts/bench-local.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${SIZE:-10000}
 SITES=${SITES:-5000}
-OUT="$PWD/bench-out/local-$SIZE-$SITES"
+SCALE_SIZE=${SCALE_SIZE:-20000}
+SCALE_SITES=${SCALE_SITES:-100000}
+SCENARIOS=${SCENARIOS:-"small scale"}
 VENV=.venv-bench
 if [ ! -f "$VENV/.geepipe-bench-v1" ]; then
   python3 -m venv "$VENV"
@@ -23,11 +31,24 @@ if [ ! -f "$VENV/.geepipe-bench-v1" ]; then
   touch "$VENV/.geepipe-bench-v1"
 fi
 cargo build --quiet --release --bin geepipe --example bench-data
-mkdir -p "$OUT"
-echo "generating $SIZE × $SIZE raster and $SITES sites in $OUT ..." >&2
-target/release/examples/bench-data "$OUT" "$SIZE" "$SITES"
+ROOT=$PWD
+cores=$(nproc)
+PIN=()
+if command -v taskset > /dev/null; then PIN=(taskset -c "0-$((cores - 1))"); fi
 
-cat > "$OUT/bench.yaml" <<YAML
+measure() { # dir, label, command...
+  local dir=$1 label=$2; shift 2
+  /usr/bin/time -f "%e %M" -o "$dir/$label.time" "${PIN[@]}" "$@" > "$dir/$label.log" 2>&1 || { cat "$dir/$label.log"; exit 1; }
+  read -r secs kb < "$dir/$label.time"
+  echo "$label $secs $kb"
+}
+
+prepare() { # size, sites → prints the output folder
+  local size=$1 sites=$2 out="$ROOT/bench-out/local-$1-$2"
+  mkdir -p "$out"
+  echo "generating $size × $size raster and $sites sites in $out ..." >&2
+  "$ROOT/target/release/examples/bench-data" "$out" "$size" "$sites" >&2
+  cat > "$out/bench.yaml" <<YAML
 name: bench
 engine: local
 sites: {file: sites.geojson, id: site_id}
@@ -39,15 +60,13 @@ layers:
 export: {to: local, folder: out}
 output: {path: out/geepipe.csv}
 YAML
-
-cat > "$OUT/ee.py" <<'PY'
+  cat > "$out/ee.py" <<'PY'
 import json, sys
 import rasterio
 from exactextract import exact_extract
 feats = json.load(open(sys.argv[1]))["features"]
 with rasterio.open(sys.argv[2]) as r:
     res = exact_extract(r, feats, ["count", "unique", "frac"], include_cols=["site_id"], output="geojson")
-totals = {}
 with open(sys.argv[3], "w") as out:
     out.write("site_id,class_code,pixels\n")
     for f in res:
@@ -56,8 +75,7 @@ with open(sys.argv[3], "w") as out:
             px = float(fr) * float(p["count"])
             out.write(f"{p['site_id']},{int(u)},{px!r}\n")
 PY
-
-cat > "$OUT/compare.py" <<'PY'
+  cat > "$out/compare.py" <<'PY'
 import csv, sys
 def totals(path, code_col, px_col):
     t = {}
@@ -73,31 +91,47 @@ assert a.keys() == b.keys(), (a.keys(), b.keys())
 print(f"results agree: weighted pixels per class, largest relative difference {worst:.1e}")
 assert worst < 1e-6
 PY
-
-measure() { # label, command...
-  local label=$1; shift
-  /usr/bin/time -f "%e %M" -o "$OUT/$label.time" "$@" > "$OUT/$label.log" 2>&1 || { cat "$OUT/$label.log"; exit 1; }
-  read -r secs kb < "$OUT/$label.time"
-  echo "$label $secs $kb"
+  echo "$out"
 }
 
-rm -rf "$OUT/out"
-r1=$(cd "$OUT" && measure geepipe "$OLDPWD/target/release/geepipe" -q run bench.yaml)
-r2=$(cd "$OUT" && GEEPIPE_THREADS=1 measure geepipe-1thread "$OLDPWD/target/release/geepipe" -q run bench.yaml)
-r3=$(cd "$OUT" && measure exactextract "$OLDPWD/$VENV/bin/python" ee.py sites.geojson lulc.tif ee.csv)
-"$VENV/bin/python" "$OUT/compare.py" "$OUT/out/geepipe.csv" "$OUT/ee.csv"
+cache() { # manifest → "decodes per tile, distinct tiles, budget MB"
+  "$ROOT/$VENV/bin/python" -c '
+import json, sys
+c = json.load(open(sys.argv[1]))["extra"]["chunk_cache"]
+print(f"{c[\"decodes_per_chunk\"]:.3f} {c[\"distinct_decoded\"]} {c[\"budget_bytes\"] >> 20}")' "$1"
+}
 
-cores=$(nproc)
-printf '\n%s × %s raster (%s MB on disk), %s polygons, %s cores\n\n' "$SIZE" "$SIZE" \
-  "$(du -m "$OUT/lulc.tif" | cut -f1)" "$SITES" "$cores"
-printf '%-24s %10s %14s %16s\n' tool "wall (s)" "peak RSS (MB)" "time vs exactextract"
-read -r _ ee_s ee_kb <<< "$r3"
-for r in "$r1" "$r2" "$r3"; do
-  read -r label s kb <<< "$r"
-  case $label in
-    geepipe) name="geepipe ($cores threads)";;
-    geepipe-1thread) name="geepipe (1 thread)";;
-    *) name=$label;;
+row() { # label, secs, kb, exactextract secs, extra
+  printf '%-28s %10.2f %14.0f %16s %s\n' "$1" "$2" "$(($3 / 1024))" \
+    "$(awk -v a="$2" -v b="$4" 'BEGIN { printf "%.2fx", a / b }')" "${5:-}"
+}
+
+for scenario in $SCENARIOS; do
+  case $scenario in
+    small) size=$SIZE; sites=$SITES;;
+    scale) size=$SCALE_SIZE; sites=$SCALE_SITES;;
+    *) echo "unknown scenario $scenario" >&2; exit 2;;
   esac
-  printf '%-24s %10.2f %14.0f %16s\n' "$name" "$s" "$((kb / 1024))" "$(awk -v a="$s" -v b="$ee_s" 'BEGIN { printf "%.2fx", a / b }')"
+  OUT=$(prepare "$size" "$sites")
+  rm -rf "$OUT/out"
+  r1=$(cd "$OUT" && measure "$OUT" geepipe "$ROOT/target/release/geepipe" -q run bench.yaml)
+  read -r decodes tiles budget <<< "$(cache "$OUT/out/geepipe.manifest.json")"
+  if [ "$scenario" = small ]; then
+    r2=$(cd "$OUT" && GEEPIPE_THREADS=1 measure "$OUT" geepipe-1thread "$ROOT/target/release/geepipe" -q run bench.yaml)
+  fi
+  r3=$(cd "$OUT" && measure "$OUT" exactextract "$ROOT/$VENV/bin/python" ee.py sites.geojson lulc.tif ee.csv)
+  "$ROOT/$VENV/bin/python" "$OUT/compare.py" "$OUT/out/geepipe.csv" "$OUT/ee.csv"
+
+  printf '\n%s × %s raster (%s MB on disk, %s tiles decoded), %s polygons in random order, %s cores\n\n' \
+    "$size" "$size" "$(du -m "$OUT/lulc.tif" | cut -f1)" "$tiles" "$sites" "$cores"
+  printf '%-28s %10s %14s %16s %s\n' tool "wall (s)" "peak RSS (MB)" "time vs exactextract" "decodes per tile"
+  read -r _ ee_s ee_kb <<< "$r3"
+  read -r _ s kb <<< "$r1"
+  row "geepipe ($cores threads)" "$s" "$kb" "$ee_s" "$decodes (cache ${budget} MB)"
+  if [ "$scenario" = small ]; then
+    read -r _ s kb <<< "$r2"
+    row "geepipe (1 thread)" "$s" "$kb" "$ee_s"
+  fi
+  row "exactextract" "$ee_s" "$ee_kb" "$ee_s"
+  echo
 done

@@ -160,3 +160,14 @@ fn non_finite_numbers_are_errors() {
     let out = with_sites(Test::new().file("p.toml", toml)).args(["validate", "p.toml"]).code(2);
     assert_eq!(places(&out.stderr), ["p.toml:2:16", "p.toml:12:9"], "{}", out.stderr);
 }
+
+/// A project id with a newline (or a space) is refused by `validate`, not by the HTTP layer during `run`.
+#[test]
+fn a_project_id_with_a_newline_is_invalid() {
+    let p = VALID.replace("name: lulc", "name: lulc\nproject: \"my-project\\nX-Evil: 1\"");
+    let out = with_sites(Test::new().file("p.yaml", &p)).args(["validate", "p.yaml"]).code(2);
+    assert_eq!(places(&out.stderr), ["p.yaml:2:10"], "{}", out.stderr);
+    assert!(out.stderr.contains("is not a Cloud project id"), "{}", out.stderr);
+    let out = with_sites(Test::new().file("p.yaml", VALID)).args(["--project", "my project", "plan", "p.yaml"]).code(2);
+    assert!(out.stderr.contains("`my project` is not a Cloud project id"), "{}", out.stderr);
+}

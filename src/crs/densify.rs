@@ -46,6 +46,59 @@ pub fn cross_track_m(a: [f64; 2], b: [f64; 2], p: [f64; 2]) -> f64 {
     (dot(up, n) / norm).clamp(-1.0, 1.0).asin().abs() * EARTH_RADIUS_M
 }
 
+/// Maps the positions of a line (or ring) through `map`, adding the images of edge midpoints wherever
+/// `off(image of a, image of b, image of the midpoint)` exceeds `tol`: each edge is halved (in the
+/// source coordinates) down to `max_depth` levels. The common step of [`Crs::line_to_lonlat`] and of the
+/// local engine's projection of sites into a raster grid.
+pub fn densify<E>(
+    line: &[[f64; 2]],
+    map: impl Fn([f64; 2]) -> Result<[f64; 2], E>,
+    off: impl Fn([f64; 2], [f64; 2], [f64; 2]) -> f64,
+    tol: f64,
+    max_depth: u32,
+) -> Result<Vec<[f64; 2]>, E> {
+    type Pair = ([f64; 2], [f64; 2]);
+    struct Step<'a, M, O> {
+        map: &'a M,
+        off: &'a O,
+        tol: f64,
+        max_depth: u32,
+    }
+    impl<M, O> Step<'_, M, O> {
+        fn refine<E>(&self, a: Pair, b: Pair, depth: u32, out: &mut Vec<[f64; 2]>) -> Result<(), E>
+        where
+            M: Fn([f64; 2]) -> Result<[f64; 2], E>,
+            O: Fn([f64; 2], [f64; 2], [f64; 2]) -> f64,
+        {
+            if depth >= self.max_depth {
+                return Ok(());
+            }
+            let mid = [(a.0[0] + b.0[0]) / 2.0, (a.0[1] + b.0[1]) / 2.0];
+            let m = (mid, (self.map)(mid)?);
+            if (self.off)(a.1, b.1, m.1) <= self.tol {
+                return Ok(());
+            }
+            self.refine(a, m, depth + 1, out)?;
+            out.push(m.1);
+            self.refine(m, b, depth + 1, out)
+        }
+    }
+    let step = Step { map: &map, off: &off, tol, max_depth };
+    let mut out = Vec::with_capacity(line.len());
+    let Some(&first) = line.first() else { return Ok(out) };
+    let mut prev = (first, map(first)?);
+    out.push(prev.1);
+    for &p in &line[1..] {
+        let next = (p, map(p)?);
+        if p != prev.0 {
+            step.refine(prev, next, 0, &mut out)?;
+        }
+        out.push(next.1);
+        prev = next;
+    }
+    Ok(out)
+}
+
 impl Crs {
     /// Converts a ring (or any line) of source-CRS positions to WGS 84 `[lon, lat]`, densifying edges to
     /// [`DENSIFY_TOLERANCE_M`]. WGS 84 input is returned unchanged. A closed ring stays closed.
@@ -58,40 +111,6 @@ impl Crs {
         if self.is_wgs84() {
             return Ok(line.to_vec());
         }
-        let mut out = Vec::with_capacity(line.len());
-        let Some(&first) = line.first() else { return Ok(out) };
-        let mut prev = (first, self.to_lonlat(first[0], first[1])?);
-        out.push(prev.1);
-        for &p in &line[1..] {
-            let next = (p, self.to_lonlat(p[0], p[1])?);
-            if p != prev.0 {
-                self.refine(prev, next, tolerance_m, 0, &mut out)?;
-            }
-            out.push(next.1);
-            prev = next;
-        }
-        Ok(out)
-    }
-
-    /// Adds the converted points strictly between `a` and `b` that keep the edge within `tol`.
-    fn refine(
-        &self,
-        a: ([f64; 2], [f64; 2]),
-        b: ([f64; 2], [f64; 2]),
-        tol: f64,
-        depth: u32,
-        out: &mut Vec<[f64; 2]>,
-    ) -> Result<(), CrsError> {
-        if depth >= DENSIFY_MAX_DEPTH {
-            return Ok(());
-        }
-        let mid = [(a.0[0] + b.0[0]) / 2.0, (a.0[1] + b.0[1]) / 2.0];
-        let m = (mid, self.to_lonlat(mid[0], mid[1])?);
-        if cross_track_m(a.1, b.1, m.1) <= tol {
-            return Ok(());
-        }
-        self.refine(a, m, tol, depth + 1, out)?;
-        out.push(m.1);
-        self.refine(m, b, tol, depth + 1, out)
+        densify(line, |p| self.to_lonlat(p[0], p[1]), cross_track_m, tolerance_m, DENSIFY_MAX_DEPTH)
     }
 }

@@ -31,7 +31,7 @@ use std::sync::{Arc, LazyLock};
 use proj4rs::Proj;
 use serde_json::Value;
 
-pub use densify::{cross_track_m, DENSIFY_MAX_DEPTH, DENSIFY_TOLERANCE_M};
+pub use densify::{cross_track_m, densify, DENSIFY_MAX_DEPTH, DENSIFY_TOLERANCE_M};
 
 /// Why a coordinate system cannot be used. Every variant names what it is about.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -81,41 +81,12 @@ impl Projector {
 
     /// A ring of WGS 84 positions in CRS coordinates, densified (module doc).
     pub fn ring_in_crs(&self, ring: &[[f64; 2]]) -> Result<Vec<[f64; 2]>, String> {
-        let mut out = Vec::with_capacity(ring.len() * 2);
-        let Some(&first) = ring.first() else { return Ok(out) };
-        let mut prev = (first, self.to_crs(first)?);
-        out.push(prev.1);
-        for &p in &ring[1..] {
-            let next = (p, self.to_crs(p)?);
-            if p != prev.0 {
-                self.refine(prev, next, 0, &mut out)?;
-            }
-            out.push(next.1);
-            prev = next;
-        }
-        Ok(out)
-    }
-
-    fn refine(
-        &self,
-        a: ([f64; 2], [f64; 2]),
-        b: ([f64; 2], [f64; 2]),
-        depth: u32,
-        out: &mut Vec<[f64; 2]>,
-    ) -> Result<(), String> {
-        if depth >= DENSIFY_MAX_DEPTH {
-            return Ok(());
-        }
-        let mid = [(a.0[0] + b.0[0]) / 2.0, (a.0[1] + b.0[1]) / 2.0];
-        let m = (mid, self.to_crs(mid)?);
-        let chord = [(a.1[0] + b.1[0]) / 2.0, (a.1[1] + b.1[1]) / 2.0];
-        let off = ((m.1[0] - chord[0]) / self.transform.dx).hypot((m.1[1] - chord[1]) / self.transform.dy);
-        if off <= DENSIFY_TOLERANCE_CELLS {
-            return Ok(());
-        }
-        self.refine(a, m, depth + 1, out)?;
-        out.push(m.1);
-        self.refine(m, b, depth + 1, out)
+        let (dx, dy) = (self.transform.dx, self.transform.dy);
+        // How far (in cells) the projected midpoint lies from the chord's midpoint.
+        let off = |a: [f64; 2], b: [f64; 2], m: [f64; 2]| {
+            ((m[0] - (a[0] + b[0]) / 2.0) / dx).hypot((m[1] - (a[1] + b[1]) / 2.0) / dy)
+        };
+        crate::crs::densify(ring, |p| self.to_crs(p), off, DENSIFY_TOLERANCE_CELLS, DENSIFY_MAX_DEPTH)
     }
 
     /// Converts CRS coordinates back to WGS 84 `[lon, lat]`.

@@ -107,6 +107,10 @@ pub fn from_geokeys(keys: &GeoKeys) -> Result<Crs, CrsProblem> {
             if (angle - 1.0).abs() > 1e-12 {
                 return Err(problem("a geographic raster whose coordinates are not in degrees is not supported"));
             }
+            if geog == "+datum=WGS84" {
+                // Nothing but the default datum: WGS 84 longitude/latitude itself.
+                return Ok(Crs::wgs84());
+            }
             let name = keys
                 .ascii(key::GEOG_CITATION)
                 .or_else(|| keys.ascii(key::GT_CITATION))
@@ -395,6 +399,9 @@ mod tests {
         assert!(from_geokeys(&k).unwrap().is_wgs84());
         let k = keys(&[(key::GT_MODEL_TYPE, 2), (key::GEOGRAPHIC_TYPE, 4674)], &[], &[]);
         assert_eq!(from_geokeys(&k).unwrap().name(), "EPSG:4674");
+        // Angular units only (no datum at all): WGS 84, as GDAL falls back to it.
+        let k = keys(&[(key::GT_MODEL_TYPE, 2), (key::GEOG_ANGULAR_UNITS, 9102)], &[], &[]);
+        assert!(from_geokeys(&k).unwrap().is_wgs84());
     }
 
     #[test]

@@ -44,8 +44,8 @@ pub struct PageCache {
     pages: Mutex<Vec<(u64, Arc<Vec<u8>>)>>,
 }
 
-/// Header pages kept per source (4 MiB: the offsets of ~500,000 tiles).
-const MAX_PAGES: usize = 64;
+/// Header pages kept per source (32 MiB: the tile tables of rasters with millions of tiles).
+const MAX_PAGES: usize = 512;
 
 impl PageCache {
     pub fn get_or_load(&self, index: u64, load: impl FnOnce() -> io::Result<Vec<u8>>) -> io::Result<Arc<Vec<u8>>> {

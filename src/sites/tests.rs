@@ -15,7 +15,10 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 fn ring() -> impl Strategy<Value = Vec<Value>> {
-    (prop::collection::vec((-179.0f64..179.0, -89.0f64..89.0), 3..6), any::<bool>()).prop_map(|(pts, z)| {
+    // Longitudes within ±89.9° so no step between vertices exceeds 180°: a longer step means the edge
+    // crosses the antimeridian, and a random ring of such steps can wind around the globe, which the reader
+    // rightly refuses. This test is about reading, not geometry.
+    (prop::collection::vec((-89.9f64..89.9, -89.0f64..89.0), 3..6), any::<bool>()).prop_map(|(pts, z)| {
         let mut r: Vec<Value> = pts.iter().map(|(x, y)| if z { json!([x, y, 12.5]) } else { json!([x, y]) }).collect();
         r.push(r[0].clone());
         r

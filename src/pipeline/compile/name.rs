@@ -59,6 +59,18 @@ impl Cx<'_> {
                     "not a bare project id",
                     &format!("write `{}`", p.trim_start_matches("projects/")),
                 );
+            } else if p.is_empty()
+                || !p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.:".contains(c))
+            {
+                // A newline or space here used to pass `validate` and `plan`, then break the HTTP request.
+                let shown = crate::diag::printable(p, 80);
+                self.error(
+                    "/project",
+                    Code::PipelineProject,
+                    format!("project `{shown}` is not a Cloud project id"),
+                    "not a project id",
+                    "project ids have lowercase letters, digits and hyphens (e.g. `my-ee-project`)",
+                );
             }
         }
         project
