@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::ee::{self, Auth, Client, ClientConfig};
-use crate::exit;
+use crate::error::{self, Error};
 use crate::pipeline::Pipeline;
 
 /// Longest interval or timeout accepted, in seconds (a week).
@@ -60,33 +60,26 @@ pub(super) fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Builds the Earth Engine client: emulator URL (+ optional static token) or Google credentials.
-pub(super) async fn client(p: &Pipeline, a: &ExecArgs) -> Result<Client, i32> {
+pub(super) async fn client(p: &Pipeline, a: &ExecArgs) -> error::Result<Client> {
     let Some(project) = p.project.clone() else {
-        eprintln!(
-            "error: no Earth Engine Cloud project: set `project:` in the pipeline, pass --project, or set \
+        return Err(Error::Environment(
+            "no Earth Engine Cloud project: set `project:` in the pipeline, pass --project, or set \
              GOOGLE_CLOUD_PROJECT"
-        );
-        return Err(exit::ENVIRONMENT);
+                .into(),
+        ));
     };
     let (base, auth) = match a.ee_url.as_deref().filter(|u| !u.is_empty()) {
         Some(u) => (u.to_string(), Auth::emulator(std::env::var("GEEPIPE_EE_TOKEN").ok())),
-        None => match Auth::google().await {
-            Ok(auth) => (ee::DEFAULT_BASE_URL.to_string(), auth),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Err(exit::ENVIRONMENT);
-            }
-        },
+        None => {
+            let auth = Auth::google().await.map_err(|e| Error::Environment(e.to_string()))?;
+            (ee::DEFAULT_BASE_URL.to_string(), auth)
+        }
     };
     let Ok(url) = url::Url::parse(&base) else {
-        eprintln!("error: --ee-url / GEEPIPE_EE_URL is not a URL: {base}");
-        return Err(exit::INVALID_INPUT);
+        return Err(Error::Input(format!("--ee-url / GEEPIPE_EE_URL is not a URL: {base}")));
     };
     let mut cfg = ClientConfig::new(url, project, auth);
     cfg.retry.base = Duration::from_millis(a.retry_base_ms.max(1));
     cfg.timeout = Duration::from_secs_f64(a.http_timeout.max(0.1));
-    Client::new(cfg).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::ENVIRONMENT
-    })
+    Client::new(cfg).map_err(|e| Error::Environment(e.to_string()))
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::Global;
+use crate::error::{self, Error};
 use crate::exit;
 use crate::plan::{Plan, Planner};
 
@@ -21,47 +22,29 @@ pub struct PlanArgs {
     pub json: bool,
 }
 
-pub fn run(g: &Global, a: PlanArgs) -> i32 {
+pub fn run(g: &Global, a: PlanArgs) -> error::Result {
     // The site file is read once, by the planner (which reports its problems like `validate` does),
     // instead of once to validate and once more to plan.
-    let (pipeline, warnings) = match crate::pipeline::load(&a.file, &g.overrides()) {
-        Ok(loaded) => loaded,
-        Err(diags) => {
-            g.report(&diags);
-            return exit::INVALID_INPUT;
-        }
-    };
-    let planner = match Planner::new(&pipeline) {
-        Ok(p) => p,
-        Err(diags) => {
-            g.report(&[warnings, diags].concat());
-            return exit::INVALID_INPUT;
-        }
-    };
+    let (pipeline, warnings) = crate::pipeline::load(&a.file, &g.overrides()).map_err(Error::Diagnostics)?;
+    let planner = Planner::new(&pipeline).map_err(|diags| Error::Diagnostics([warnings.clone(), diags].concat()))?;
     let (plan, bodies) = planner.plan_serialized();
     let plan = plan.with_earlier_warnings(warnings);
     g.report(&plan.warnings);
     if let Some(dir) = &a.out {
-        if let Err(e) = write_out(dir, &plan, &bodies) {
-            eprintln!("error: cannot write the plan into `{}`: {e}", dir.display());
-            return exit::ENVIRONMENT;
-        }
+        write_out(dir, &plan, &bodies)
+            .map_err(|e| Error::Environment(format!("cannot write the plan into `{}`: {e}", dir.display())))?;
     }
     if a.json {
-        match serde_json::to_string_pretty(&plan.summary) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("error: internal error: {e}");
-                return exit::INTERNAL;
-            }
-        }
+        let s =
+            serde_json::to_string_pretty(&plan.summary).map_err(|e| Error::Internal(format!("internal error: {e}")))?;
+        println!("{s}");
     } else {
         print!("{}", render_summary(&plan, &pipeline));
         if let Some(dir) = &a.out {
             println!("wrote {} request bodies and plan.json into {}", plan.tasks.len(), dir.display());
         }
     }
-    exit::OK
+    Ok(exit::OK)
 }
 
 fn render_summary(plan: &Plan, pipeline: &crate::pipeline::Pipeline) -> String {

@@ -14,12 +14,13 @@ use clap::Args;
 
 use super::connect::{client, runtime, ExecArgs};
 use super::{Global, RunArgs};
-use crate::executor::{self, ExecError, Executor, JsonLines, Outcome, Progress, Settings, Stop, TaskStatus};
+use crate::error::{self, Error};
+use crate::executor::{self, Executor, JsonLines, Outcome, Progress, Settings, Stop, TaskStatus};
 use crate::exit;
 use crate::journal::{Journal, JournalError};
 use crate::pipeline::Pipeline;
 use crate::plan::probe::ProbeCall;
-use crate::plan::{ChunkPlanner, Task};
+use crate::plan::{ChunkPlanner, PlanError, Task};
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -51,22 +52,16 @@ pub struct CancelArgs {
     pub exec: ExecArgs,
 }
 
-/// The error type of planning, as `build_plan` reports it.
-pub type PlanError = String;
-
-/// PLANNER HOOK: plans a pipeline into its tasks and a [`ChunkPlanner`] for splitting chunks.
-/// Wired to `plan::Planner` at merge:
-/// `let p = Planner::new(pipeline)?; let tasks = p.plan().tasks; Ok((tasks, Arc::new(p)))`.
+/// Plans a pipeline into its tasks and a [`ChunkPlanner`] for splitting chunks. The planner's problems (a
+/// site too big for one request, …) are located diagnostics.
 pub fn build_plan(pipeline: &Pipeline) -> Result<(Vec<Task>, Arc<dyn ChunkPlanner>), PlanError> {
-    // The planner's problems (a site too big for one request, …) are located diagnostics: render them.
-    let planner = crate::plan::Planner::new(pipeline)
-        .map_err(|diags| crate::diag::render_all(&diags, crate::diag::RenderOptions::default()))?;
+    let planner = crate::plan::Planner::new(pipeline)?;
     let tasks = planner.plan().tasks;
     Ok((tasks, Arc::new(planner)))
 }
 
-/// FETCH HOOK: what `run` does after every chunk succeeded (unless `--no-fetch`). Returns an exit code.
-fn fetch_results(g: &Global, file: &Path, journal: Option<PathBuf>) -> i32 {
+/// What `run` does after every chunk succeeded (unless `--no-fetch`).
+fn fetch_results(g: &Global, file: &Path, journal: Option<PathBuf>) -> error::Result {
     super::results::fetch(
         g,
         super::results::FetchArgs { file: file.to_path_buf(), output: None, partial: false, journal },
@@ -80,10 +75,10 @@ struct LazyPlanner {
 }
 
 impl ChunkPlanner for LazyPlanner {
-    fn task(&self, chunk_id: &str, site_ids: &[String]) -> anyhow::Result<Task> {
+    fn task(&self, chunk_id: &str, site_ids: &[String]) -> Result<Task, PlanError> {
         match self.inner.get_or_init(|| build_plan(&self.pipeline).map(|(_, p)| p)) {
             Ok(p) => p.task(chunk_id, site_ids),
-            Err(e) => Err(anyhow::anyhow!("{e}")),
+            Err(e) => Err(e.clone()),
         }
     }
 }
@@ -92,15 +87,12 @@ fn journal_path(p: &Pipeline, a: &ExecArgs) -> PathBuf {
     a.journal.clone().unwrap_or_else(|| Journal::default_path(p))
 }
 
-fn journal_error(e: &JournalError, file: &Path) -> i32 {
-    match e {
-        JournalError::Changed { path, .. } => eprintln!(
-            "error: {}",
-            JournalError::Changed { path: path.clone(), pipeline_file: file.display().to_string() }
-        ),
-        e => eprintln!("error: {e}"),
-    }
-    exit::ENVIRONMENT
+/// A journal error as the user sees it (a changed pipeline names the pipeline file to restart).
+fn journal_error(e: JournalError, file: &Path) -> Error {
+    Error::Journal(match e {
+        JournalError::Changed { path, .. } => JournalError::Changed { path, pipeline_file: file.display().to_string() },
+        e => e,
+    })
 }
 
 /// Runs the future `make(stop)` builds on a fresh runtime with Ctrl-C wired to `stop`: the first Ctrl-C
@@ -139,11 +131,13 @@ fn cancel_requested(journal: &Path) -> Option<String> {
 /// `geepipe cancel` while a `geepipe run` (or `wait`) holds the journal: records the request in the
 /// journal, sends that process an interrupt (its pid is in the lock file) and waits for the lock, so the
 /// user need not find the other terminal. The run stops at once, even inside a hanging request.
-fn take_over(jpath: &Path, p: &Pipeline, pid: Option<u32>, quiet: bool) -> Result<Journal, i32> {
+fn take_over(jpath: &Path, p: &Pipeline, pid: Option<u32>, quiet: bool) -> error::Result<Journal> {
     const WAIT: Duration = Duration::from_secs(60);
     let Some(pid) = pid else {
-        eprintln!("error: the journal {} is in use by another geepipe run of unknown pid", jpath.display());
-        return Err(exit::ENVIRONMENT);
+        return Err(Error::Environment(format!(
+            "the journal {} is in use by another geepipe run of unknown pid",
+            jpath.display()
+        )));
     };
     if let Ok(j) = Journal::open_read(jpath) {
         let _ = j.set_meta(CANCEL_REQUEST, &std::process::id().to_string());
@@ -164,14 +158,13 @@ fn take_over(jpath: &Path, p: &Pipeline, pid: Option<u32>, quiet: bool) -> Resul
                 std::thread::sleep(Duration::from_millis(100))
             }
             Err(JournalError::Locked { .. }) => {
-                eprintln!(
-                    "error: the geepipe run with pid {pid} did not stop{}; stop it (Ctrl-C in its terminal, or \
+                return Err(Error::Environment(format!(
+                    "the geepipe run with pid {pid} did not stop{}; stop it (Ctrl-C in its terminal, or \
                      `kill -INT {pid}`), then run `geepipe cancel` again",
                     if sent { format!(" within {} s", WAIT.as_secs()) } else { String::new() }
-                );
-                return Err(exit::ENVIRONMENT);
+                )));
             }
-            Err(e) => return Err(journal_error(&e, &p.source)),
+            Err(e) => return Err(journal_error(e, &p.source)),
         }
     }
 }
@@ -198,58 +191,40 @@ fn drive(
     planner: Arc<dyn ChunkPlanner>,
     settings: Settings,
     probe: Option<ProbeCall>,
-) -> Result<Outcome, i32> {
+) -> error::Result<Outcome> {
+    let interrupted = || Error::Interrupted("interrupted before anything was sent".into());
     with_runtime(|stop| async move {
         let client = tokio::select! {
             c = client(p, a) => c?,
-            _ = stop.wait() => {
-                eprintln!("interrupted before anything was sent");
-                return Err(exit::INTERRUPTED);
-            }
+            _ = stop.wait() => return Err(interrupted()),
         };
         if let Some(call) = &probe {
-            let probed = tokio::select! {
-                r = crate::probe::run(&client, call) => r,
-                _ = stop.wait() => {
-                    eprintln!("interrupted before anything was sent");
-                    return Err(exit::INTERRUPTED);
-                }
+            let report = tokio::select! {
+                r = crate::probe::run(&client, call) => r.map_err(super::probe::unreachable)?,
+                _ = stop.wait() => return Err(interrupted()),
             };
-            match probed {
-                Ok(report) if report.passed() => {
-                    if g.verbose > 0 {
-                        eprint!("{}", report.render());
-                    }
-                }
-                Ok(report) => return Err(super::probe::refusal(&report, true)),
-                Err(e) => {
-                    eprintln!("error: the probe could not reach Earth Engine: {e}");
-                    return Err(exit::ENVIRONMENT);
-                }
+            if report.passed() && g.verbose > 0 {
+                eprint!("{}", report.render());
             }
+            super::probe::refusal(&report, true)?;
         }
-        let mut ex = Executor::new(client, journal, tasks, planner, settings).map_err(|e| exec_error(&e))?;
+        let mut ex = Executor::new(client, journal, tasks, planner, settings)?;
         if !g.quiet {
             use std::io::IsTerminal;
             let every = Duration::from_secs(if std::io::stderr().is_terminal() { 1 } else { 30 });
             ex.observe(Box::new(Progress::new(std::io::stderr().is_terminal(), every)));
         }
         if let Some(path) = &a.events {
-            match JsonLines::create(path) {
-                Ok(j) => ex.observe(Box::new(j)),
-                Err(e) => {
-                    eprintln!("error: cannot write events to {}: {e}", path.display());
-                    return Err(exit::ENVIRONMENT);
-                }
-            }
+            let j = JsonLines::create(path).map_err(|e| events_error(path, e))?;
+            ex.observe(Box::new(j));
         }
-        ex.run(stop).await.map_err(|e| exec_error(&e))
+        Ok(ex.run(stop).await?)
     })
 }
 
-fn exec_error(e: &ExecError) -> i32 {
-    eprintln!("error: {e}");
-    exit::ENVIRONMENT
+/// The events file (`--events`) cannot be written.
+pub(super) fn events_error(path: &Path, e: std::io::Error) -> Error {
+    Error::Environment(format!("cannot write events to {}: {e}", path.display()))
 }
 
 /// Prints how a run ended and returns its exit code.
@@ -304,96 +279,43 @@ fn report(g: &Global, o: &Outcome, file: &Path, journal: &Path) -> i32 {
 }
 
 /// `geepipe run` of an Earth Engine pipeline (see [`super::run_command`] for the engine choice).
-pub fn run(g: &Global, p: Pipeline, a: RunArgs) -> i32 {
+pub fn run(g: &Global, p: Pipeline, a: RunArgs) -> error::Result {
     let jpath = journal_path(&p, &a.exec);
+    let jerr = |e| journal_error(e, &a.file);
     if a.restart {
-        match Journal::move_aside(&jpath) {
-            Ok(Some(to)) => eprintln!("moved the old journal to {}", to.display()),
-            Ok(None) => {}
-            Err(e) => return journal_error(&e, &a.file),
+        if let Some(to) = Journal::move_aside(&jpath).map_err(jerr)? {
+            eprintln!("moved the old journal to {}", to.display());
         }
     }
-    let journal = match Journal::open(&jpath, &p.name, &p.content_hash) {
-        Ok(j) => j,
-        Err(e) => return journal_error(&e, &a.file),
-    };
+    let journal = Journal::open(&jpath, &p.name, &p.content_hash).map_err(jerr)?;
     // A cancel request left by a `geepipe cancel` that died is not meant for this run.
     let _ = journal.set_meta(CANCEL_REQUEST, "");
-    let planned = match journal.has_plan() {
-        Ok(b) => b,
-        Err(e) => return journal_error(&e, &a.file),
-    };
+    let planned = journal.has_plan().map_err(jerr)?;
     // A fresh plan is probed before any batch task exists; a resumed one was probed when it started.
     let (tasks, planner, probe): (Option<Vec<Task>>, Arc<dyn ChunkPlanner>, Option<ProbeCall>) = if planned {
         (None, Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() }), None)
     } else {
-        match crate::plan::Planner::new(&p) {
-            Ok(pl) => {
-                let probe = if a.no_probe {
-                    None
-                } else {
-                    match pl.probe_call(crate::probe::SITES) {
-                        Ok(c) => Some(c),
-                        Err(e) => {
-                            eprintln!("error: cannot build the probe: {e}");
-                            return exit::INVALID_INPUT;
-                        }
-                    }
-                };
-                (Some(pl.plan().tasks), Arc::new(pl), probe)
-            }
-            Err(diags) => {
-                eprint!("{}", crate::diag::render_all(&diags, crate::diag::RenderOptions::default()));
-                return exit::INVALID_INPUT;
-            }
-        }
+        let pl = crate::plan::Planner::new(&p).map_err(PlanError::Diagnostics)?;
+        let probe = if a.no_probe { None } else { Some(pl.probe_call(crate::probe::SITES)?) };
+        (Some(pl.plan().tasks), Arc::new(pl), probe)
     };
     let settings = Settings { detach: a.detach, ..settings(&p, &a.exec) };
-    let outcome = match drive(g, &p, &a.exec, journal, tasks, planner, settings, probe) {
-        Ok(o) => o,
-        Err(c) => return c,
-    };
+    let outcome = drive(g, &p, &a.exec, journal, tasks, planner, settings, probe)?;
     let code = report(g, &outcome, &a.file, &jpath);
     if code == exit::OK && !outcome.detached && !a.no_fetch {
         return fetch_results(g, &a.file, a.exec.journal.clone());
     }
-    code
+    Ok(code)
 }
 
-pub fn status(g: &Global, a: StatusArgs) -> i32 {
-    let p = match g.load_pipeline(&a.file) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+pub fn status(g: &Global, a: StatusArgs) -> error::Result {
+    let p = g.load_pipeline(&a.file)?;
     let jpath = journal_path(&p, &a.exec);
-    let j = match Journal::open_read(&jpath) {
-        Ok(j) => j,
-        Err(e) => return journal_error(&e, &a.file),
-    };
-    let rows = match j.chunks() {
-        Ok(r) => r,
-        Err(e) => return journal_error(&e, &a.file),
-    };
+    let j = Journal::open_read(&jpath).map_err(|e| journal_error(e, &a.file))?;
+    let rows = j.chunks().map_err(|e| journal_error(e, &a.file))?;
     let stale = j.meta("content_hash").ok().flatten().is_some_and(|h| h != p.content_hash);
     let tasks: Vec<TaskStatus> = rows.iter().map(TaskStatus::from_row).collect();
-    let counts = {
-        let mut c = executor::Counts::default();
-        for t in tasks.iter().filter(|t| t.state != crate::journal::ChunkState::Split) {
-            use crate::journal::ChunkState::*;
-            c.total += 1;
-            match t.state {
-                Planned => c.planned += 1,
-                Submitting => c.submitting += 1,
-                Pending => c.pending += 1,
-                Running | Cancelling => c.running += 1,
-                Succeeded => c.succeeded += 1,
-                Failed => c.failed += 1,
-                Cancelled => c.cancelled += 1,
-                Split => {}
-            }
-        }
-        c
-    };
+    let counts = executor::Counts::of(tasks.iter().map(|t| t.state));
     if a.json {
         let v = serde_json::json!({
             "pipeline": p.name,
@@ -403,7 +325,7 @@ pub fn status(g: &Global, a: StatusArgs) -> i32 {
             "chunks": tasks,
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return exit::OK;
+        return Ok(exit::OK);
     }
     if stale {
         eprintln!("warning: the pipeline changed since this journal was written (run with --restart to start anew)");
@@ -443,22 +365,16 @@ pub fn status(g: &Global, a: StatusArgs) -> i32 {
         counts.planned,
         if counts.cancelled > 0 { format!(", {} cancelled", counts.cancelled) } else { String::new() }
     );
-    exit::OK
+    Ok(exit::OK)
 }
 
-pub fn wait(g: &Global, a: WaitArgs) -> i32 {
-    let p = match g.load_pipeline(&a.file) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+pub fn wait(g: &Global, a: WaitArgs) -> error::Result {
+    let p = g.load_pipeline(&a.file)?;
     let jpath = journal_path(&p, &a.exec);
     if !jpath.exists() {
-        return journal_error(&JournalError::Missing(jpath), &a.file);
+        return Err(journal_error(JournalError::Missing(jpath), &a.file));
     }
-    let journal = match Journal::open(&jpath, &p.name, &p.content_hash) {
-        Ok(j) => j,
-        Err(e) => return journal_error(&e, &a.file),
-    };
+    let journal = Journal::open(&jpath, &p.name, &p.content_hash).map_err(|e| journal_error(e, &a.file))?;
     // A cancel request left by a `geepipe cancel` that died is not meant for this run.
     let _ = journal.set_meta(CANCEL_REQUEST, "");
     let planner: Arc<dyn ChunkPlanner> = Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() });
@@ -468,42 +384,32 @@ pub fn wait(g: &Global, a: WaitArgs) -> i32 {
         retry_finished_failures: false,
         ..settings(&p, &a.exec)
     };
-    match drive(g, &p, &a.exec, journal, None, planner, settings, None) {
-        Ok(o) => report(g, &o, &a.file, &jpath),
-        Err(c) => c,
-    }
+    let o = drive(g, &p, &a.exec, journal, None, planner, settings, None)?;
+    Ok(report(g, &o, &a.file, &jpath))
 }
 
-pub fn cancel(g: &Global, a: CancelArgs) -> i32 {
-    let p = match g.load_pipeline(&a.file) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+pub fn cancel(g: &Global, a: CancelArgs) -> error::Result {
+    let p = g.load_pipeline(&a.file)?;
     let jpath = journal_path(&p, &a.exec);
     if !jpath.exists() {
-        return journal_error(&JournalError::Missing(jpath), &a.file);
+        return Err(journal_error(JournalError::Missing(jpath), &a.file));
     }
     let mut journal = match Journal::open(&jpath, &p.name, &p.content_hash) {
         Ok(j) => j,
-        Err(JournalError::Locked { pid, .. }) => match take_over(&jpath, &p, pid, g.quiet) {
-            Ok(j) => j,
-            Err(code) => return code,
-        },
-        Err(e) => return journal_error(&e, &a.file),
+        Err(JournalError::Locked { pid, .. }) => take_over(&jpath, &p, pid, g.quiet)?,
+        Err(e) => return Err(journal_error(e, &a.file)),
     };
-    let code = with_runtime(|stop| async move {
+    with_runtime(|stop| async move {
         let client = tokio::select! {
-            c = client(&p, &a.exec) => match c {
-                Ok(c) => c,
-                Err(code) => return code,
-            },
-            _ = stop.wait() => return exit::INTERRUPTED,
+            c = client(&p, &a.exec) => c?,
+            _ = stop.wait() => return Err(Error::Interrupted("interrupted before anything was sent".into())),
         };
         let report = tokio::select! {
             r = executor::cancel_all(&client, &mut journal) => r,
             _ = stop.wait() => {
-                eprintln!("interrupted: some tasks may still run; run `geepipe cancel` again");
-                return exit::INTERRUPTED;
+                return Err(Error::Interrupted(
+                    "interrupted: some tasks may still run; run `geepipe cancel` again".into(),
+                ));
             }
         };
         match report {
@@ -521,18 +427,15 @@ pub fn cancel(g: &Global, a: CancelArgs) -> i32 {
                     }
                     eprintln!("{line}");
                 }
-                for e in &r.errors {
-                    eprintln!("error: could not cancel {e}");
-                }
                 let _ = journal.set_meta(CANCEL_REQUEST, "");
                 if r.errors.is_empty() {
-                    exit::OK
+                    Ok(exit::OK)
                 } else {
-                    exit::ENVIRONMENT
+                    let each: Vec<String> = r.errors.iter().map(|e| format!("could not cancel {e}")).collect();
+                    Err(Error::Environment(each.join("\nerror: ")))
                 }
             }
-            Err(e) => exec_error(&e),
+            Err(e) => Err(e.into()),
         }
-    });
-    code
+    })
 }

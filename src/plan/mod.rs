@@ -11,7 +11,45 @@ pub use task::{Endpoint, Target, Task};
 
 /// Builds the task for any subset of sites: what the executor calls when it splits a chunk that was too big.
 pub trait ChunkPlanner: Send + Sync {
-    fn task(&self, chunk_id: &str, site_ids: &[String]) -> anyhow::Result<Task>;
+    fn task(&self, chunk_id: &str, site_ids: &[String]) -> Result<Task, PlanError>;
+}
+
+/// Why a pipeline, or one chunk of it, could not be planned.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PlanError {
+    /// Located problems found while building requests (a site too big for one request, …). Shown
+    /// inline (messages joined by `; `) in a chunk's error; the command line renders them with places.
+    #[error("{}", .0.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; "))]
+    Diagnostics(Vec<crate::diag::Diagnostic>),
+    /// A chunk id the pipeline's kind never splits (classifier training, image exports).
+    #[error("{what} `{chunk}` is one request and is not split")]
+    NotSplit { what: &'static str, chunk: String },
+    /// An image export chunk that the plan does not hold.
+    #[error("image export `{0}` is not in the plan (image exports are not split)")]
+    UnknownExport(String),
+    /// A site id that the site file does not hold (a journal written for another site file).
+    #[error("site `{0}` is not in the site file")]
+    UnknownSite(String),
+    /// The probe request could not be built (see [`probe`]).
+    #[error("cannot build the probe: {0}")]
+    Probe(String),
+    #[error("chunk `{0}` has no sites")]
+    EmptyChunk(String),
+    #[error("the request for chunk `{chunk}` has {bytes} bytes, above Earth Engine's 10 MB limit")]
+    TooBig { chunk: String, bytes: usize },
+}
+
+impl PlanError {
+    /// Every planning refusal is about the input (pipeline, site file or the journal's chunk list).
+    pub fn exit_code(&self) -> i32 {
+        crate::exit::INVALID_INPUT
+    }
+}
+
+impl From<Vec<crate::diag::Diagnostic>> for PlanError {
+    fn from(d: Vec<crate::diag::Diagnostic>) -> PlanError {
+        PlanError::Diagnostics(d)
+    }
 }
 
 pub mod classifier;

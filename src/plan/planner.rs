@@ -288,7 +288,10 @@ impl Planner {
         let mut d = Diagnostic::error(Code::PlanSiteTooLarge, msg).with_help(help);
         if let SiteLocation::File(path) = &self.pipeline.sites.location {
             let name = path.display().to_string();
-            match std::fs::read_to_string(path).ok().and_then(|t| feature_span(&t, site.index).map(|s| (t, s))) {
+            match std::fs::read_to_string(path)
+                .ok()
+                .and_then(|t| crate::sites::feature_span(&t, site.index).map(|s| (t, s)))
+            {
                 Some((text, span)) => {
                     let src = crate::diag::Source::text(name, text);
                     d = d.at(&src, span, Some(format!("site `{}`: {bytes} bytes", site.id)));
@@ -537,22 +540,19 @@ impl From<Task> for Built {
 }
 
 impl super::ChunkPlanner for Planner {
-    fn task(&self, chunk_id: &str, site_ids: &[String]) -> anyhow::Result<Task> {
+    fn task(&self, chunk_id: &str, site_ids: &[String]) -> Result<Task, super::PlanError> {
+        use super::PlanError;
         if self.pipeline.kind == KindName::Classifier {
             if chunk_id != classifier::CHUNK_ID {
-                anyhow::bail!("classifier training is one request and is not split (`{chunk_id}`)");
+                return Err(PlanError::NotSplit { what: "classifier training", chunk: chunk_id.to_string() });
             }
-            return self
-                .classifier_task()
-                .map_err(|ds| anyhow::anyhow!(ds.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; ")));
+            return Ok(self.classifier_task()?);
         }
         if self.pipeline.kind == KindName::Image {
             let Some(u) = self.image_units.iter().find(|u| u.chunk_id == chunk_id) else {
-                anyhow::bail!("image export `{chunk_id}` is not in the plan (image exports are not split)");
+                return Err(PlanError::UnknownExport(chunk_id.to_string()));
             };
-            return self
-                .image_task(u)
-                .map_err(|ds| anyhow::anyhow!(ds.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; ")));
+            return Ok(self.image_task(u)?);
         }
         let task = match &self.pipeline.sites.location {
             SiteLocation::File(_) => {
@@ -560,11 +560,11 @@ impl super::ChunkPlanner for Planner {
                 for id in site_ids {
                     match self.by_id.get(id) {
                         Some(i) => idx.push(*i),
-                        None => anyhow::bail!("site `{id}` is not in the site file"),
+                        None => return Err(PlanError::UnknownSite(id.clone())),
                     }
                 }
                 if idx.is_empty() {
-                    anyhow::bail!("chunk `{chunk_id}` has no sites");
+                    return Err(PlanError::EmptyChunk(chunk_id.to_string()));
                 }
                 self.build_sites(chunk_id, &idx)
             }
@@ -575,13 +575,9 @@ impl super::ChunkPlanner for Planner {
                 let (lo, hi) = split_range(chunk_id);
                 self.build(chunk_id, Features::AssetRange(a, lo, hi), Vec::new())
             }
-        }
-        .map_err(|ds| anyhow::anyhow!(ds.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; ")))?;
+        }?;
         if task.body_bytes > crate::pipeline::Chunks::EE_MAX_REQUEST_BYTES {
-            anyhow::bail!(
-                "the request for chunk `{chunk_id}` has {} bytes, above Earth Engine's 10 MB limit",
-                task.body_bytes
-            );
+            return Err(PlanError::TooBig { chunk: chunk_id.to_string(), bytes: task.body_bytes });
         }
         Ok(task)
     }
@@ -601,54 +597,6 @@ pub fn split_range(chunk_id: &str) -> (f64, f64) {
         }
     }
     (lo, hi)
-}
-
-/// Byte span of the `index`-th element of the top-level `features` array of a GeoJSON text.
-pub fn feature_span(text: &str, index: usize) -> Option<std::ops::Range<usize>> {
-    let b = text.as_bytes();
-    let key = text.find("\"features\"")?;
-    let mut i = key + "\"features\"".len();
-    while i < b.len() && b[i] != b'[' {
-        i += 1;
-    }
-    i += 1;
-    let mut n = 0usize;
-    loop {
-        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b',') {
-            i += 1;
-        }
-        if i >= b.len() || b[i] == b']' {
-            return None;
-        }
-        let start = i;
-        let mut depth = 0i32;
-        let mut in_str = false;
-        while i < b.len() {
-            let c = b[i];
-            if in_str {
-                if c == b'\\' {
-                    i += 1;
-                } else if c == b'"' {
-                    in_str = false;
-                }
-            } else if c == b'"' {
-                in_str = true;
-            } else if c == b'{' || c == b'[' {
-                depth += 1;
-            } else if c == b'}' || c == b']' {
-                depth -= 1;
-                if depth == 0 {
-                    i += 1;
-                    break;
-                }
-            }
-            i += 1;
-        }
-        if n == index {
-            return Some(start..i);
-        }
-        n += 1;
-    }
 }
 
 #[cfg(test)]
@@ -677,13 +625,5 @@ mod tests {
     fn prefixes_join_with_a_separator() {
         assert_eq!(join_prefix("geepipe/x/", "c00001"), "geepipe/x/c00001");
         assert_eq!(join_prefix("run", "c00001"), "run_c00001");
-    }
-
-    #[test]
-    fn feature_spans_skip_strings_and_nesting() {
-        let t = r#"{"type":"FeatureCollection","features":[{"a":"]}"},{"b":[1,{"c":2}]} ]}"#;
-        assert_eq!(&t[feature_span(t, 0).unwrap()], r#"{"a":"]}"}"#);
-        assert_eq!(&t[feature_span(t, 1).unwrap()], r#"{"b":[1,{"c":2}]}"#);
-        assert_eq!(feature_span(t, 2), None);
     }
 }

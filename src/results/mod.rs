@@ -1,5 +1,6 @@
 //! Results: from finished exports (or the local engine) to one tidy table and a run manifest.
 
+pub mod assemble;
 pub mod coverage;
 pub mod download;
 pub mod drive;

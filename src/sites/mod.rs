@@ -291,6 +291,25 @@ fn geojson(
     Report { summary, diagnostics }
 }
 
+/// The byte range of feature `index` (0-based, in file order) of a GeoJSON FeatureCollection `text`,
+/// found by the same scanner that reads site files: the top-level `features` array wherever it sits
+/// among the other keys (a property called "features" inside a feature is not mistaken for it). `None`
+/// when the text is not a FeatureCollection or has fewer features.
+pub fn feature_span(text: &str, index: usize) -> Option<std::ops::Range<usize>> {
+    let mut n = 0usize;
+    let mut found = None;
+    let _ = reader::Scanner::new(text.as_bytes()).scan(|raw, at| {
+        if n == index {
+            let start = at.offset as usize;
+            found = Some(start..start + raw.len());
+            return false;
+        }
+        n += 1;
+        true
+    });
+    found
+}
+
 /// How much of a GeoJSON file is read to find a `crs` member before `features`.
 const CRS_LOOKAHEAD: u64 = 64 * 1024;
 
