@@ -1,39 +1,47 @@
 //! A ring's own shape beyond its positions: whether it crosses itself, and how messages name it.
+//!
+//! Self-crossings are found by the sweep-line of the `geo` crate ([`geo::algorithm::sweep`], a simplified
+//! Bentley–Ottmann over the ring's edges with robust orientation tests), for rings of any length: only
+//! edges whose x-ranges overlap are compared, so a site boundary of n edges costs about n log n, not n².
+//! (A ring whose edges nearly all span the same x-range — a comb of long zigzags — still costs about n²;
+//! site boundaries are not drawn that way.)
 
-/// Rings longer than this are not checked for self-crossings (the check is quadratic).
-pub(super) const SELF_CROSSING_MAX: usize = 256;
+use geo::algorithm::sweep::{Cross, Intersections};
+use geo::{Coord, Line, LineIntersection};
 
-/// The first pair of non-adjacent edges `(i, j)` (edge `k` runs from position `k` to `k + 1`) that cross
-/// properly, in a closed ring of at most [`SELF_CROSSING_MAX`] positions. Touching at a point and
-/// collinear overlaps are not reported.
+/// Edge `k` of a ring (from position `k` to `k + 1`), as the sweep sees it.
+#[derive(Clone, Copy)]
+struct Edge {
+    k: usize,
+    line: Line<f64>,
+}
+
+impl Cross for Edge {
+    type Scalar = f64;
+
+    fn line(&self) -> Line<f64> {
+        self.line
+    }
+}
+
+/// The first pair (in `(i, j)` order) of non-adjacent edges `(i, j)` (edge `k` runs from position `k` to
+/// `k + 1`) that cross properly, in a closed ring. Touching at a point and collinear overlaps are not
+/// reported.
 pub(super) fn self_crossing(ring: &[[f64; 2]]) -> Option<(usize, usize)> {
-    if ring.len() > SELF_CROSSING_MAX {
-        return None;
+    let edges = ring.len().saturating_sub(1);
+    if edges < 4 {
+        return None; // a triangle's edges are all adjacent
     }
-    let edges = ring.len() - 1;
-    let orient = |a: [f64; 2], b: [f64; 2], c: [f64; 2]| {
-        let v = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]);
-        if v > 0.0 {
-            1
-        } else if v < 0.0 {
-            -1
-        } else {
-            0
-        }
-    };
-    for i in 0..edges {
-        let (p, q) = (ring[i], ring[i + 1]);
-        for j in i + 2..edges {
-            if i == 0 && j == edges - 1 {
-                continue;
-            }
-            let (r, t) = (ring[j], ring[j + 1]);
-            if orient(p, q, r) * orient(p, q, t) < 0 && orient(r, t, p) * orient(r, t, q) < 0 {
-                return Some((i, j));
-            }
-        }
-    }
-    None
+    let at = |p: [f64; 2]| Coord { x: p[0], y: p[1] };
+    let segments = (0..edges).map(|k| Edge { k, line: Line::new(at(ring[k]), at(ring[k + 1])) });
+    Intersections::from_iter(segments)
+        .filter_map(|(e, f, x)| {
+            let (i, j) = (e.k.min(f.k), e.k.max(f.k));
+            let adjacent = j == i + 1 || (i == 0 && j == edges - 1);
+            let proper = matches!(x, LineIntersection::SinglePoint { is_proper: true, .. });
+            (proper && !adjacent).then_some((i, j))
+        })
+        .min()
 }
 
 pub(super) fn ring_name(polygon: Option<usize>, ring: usize) -> String {
@@ -47,6 +55,66 @@ pub(super) fn ring_name(polygon: Option<usize>, ring: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::self_crossing;
+
+    /// The quadratic definition: every pair of non-adjacent edges, strict orientation tests.
+    fn brute_force(ring: &[[f64; 2]]) -> Option<(usize, usize)> {
+        let edges = ring.len() - 1;
+        let orient = |a: [f64; 2], b: [f64; 2], c: [f64; 2]| {
+            let v = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]);
+            (v > 0.0) as i32 - (v < 0.0) as i32
+        };
+        for i in 0..edges {
+            let (p, q) = (ring[i], ring[i + 1]);
+            for j in i + 2..edges {
+                if i == 0 && j == edges - 1 {
+                    continue;
+                }
+                let (r, t) = (ring[j], ring[j + 1]);
+                if orient(p, q, r) * orient(p, q, t) < 0 && orient(r, t, p) * orient(r, t, q) < 0 {
+                    return Some((i, j));
+                }
+            }
+        }
+        None
+    }
+
+    /// A circle of `n` positions around (0, 0) (never crossing itself).
+    fn circle(n: usize) -> Vec<[f64; 2]> {
+        let mut r: Vec<[f64; 2]> = (0..n)
+            .map(|k| {
+                let a = k as f64 / n as f64 * std::f64::consts::TAU;
+                [a.cos(), a.sin()]
+            })
+            .collect();
+        r.push(r[0]);
+        r
+    }
+
+    #[test]
+    fn a_crossing_in_a_long_ring_is_found() {
+        // 100,001 positions: the old check skipped anything above 256.
+        let mut ring = circle(100_000);
+        assert_eq!(self_crossing(&ring), None);
+        // Swap two neighbouring positions far into the ring: the chords 70,000→70,002 and 70,001→70,003
+        // now cross (their ends interleave on the circle).
+        ring.swap(70_001, 70_002);
+        assert_eq!(self_crossing(&ring), Some((70_000, 70_002)));
+    }
+
+    #[test]
+    fn the_sweep_agrees_with_the_quadratic_definition() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for n in [4usize, 5, 6, 8, 12, 30] {
+            for _ in 0..300 {
+                // Positions on a small integer grid: many touchings, collinear edges and crossings.
+                let mut ring: Vec<[f64; 2]> =
+                    (0..n).map(|_| [rng.random_range(0..6) as f64, rng.random_range(0..6) as f64]).collect();
+                ring.push(ring[0]);
+                assert_eq!(self_crossing(&ring), brute_force(&ring), "{ring:?}");
+            }
+        }
+    }
 
     #[test]
     fn finds_a_bow_tie_but_not_a_square_or_a_touching_ring() {
