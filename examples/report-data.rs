@@ -217,6 +217,8 @@ pub fn generate(n: usize, years: i32, dir: &Path) -> std::path::PathBuf {
             attempts: r.attempt,
             runtime_seconds: r.runtime(),
             eecu_seconds: r.eecu_seconds,
+            mode: Some("batch".into()),
+            requests: None,
             files: vec![],
         })
         .collect();

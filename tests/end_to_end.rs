@@ -46,9 +46,11 @@ fn sites_geojson() -> String {
     format!(r#"{{"type":"FeatureCollection","features":[{}]}}"#, features.join(",\n"))
 }
 
+// `mode: batch`: this test is about export tasks (the interactive path: tests/interactive.rs).
 const PIPELINE: &str = "\
 name: e2e
 project: demo-project
+mode: batch
 sites:
   file: sites.geojson
   id: site_id

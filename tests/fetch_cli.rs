@@ -23,6 +23,7 @@ fn chunk(id: &str, sites: &[&str]) -> FinishedChunk {
         attempts: 1,
         runtime_secs: None,
         eecu_secs: None,
+        stored: None,
     }
 }
 
@@ -57,7 +58,7 @@ fn fetch_writes_the_table_only_when_complete_or_partial() {
         )
         .await;
     });
-    let g = Global { verbose: 0, quiet: true, color: ColorChoice::Never, project: None, engine: None };
+    let g = Global { verbose: 0, quiet: true, color: ColorChoice::Never, project: None, engine: None, mode: None };
     let args = |partial| FetchArgs { file: dir.path().join("p.yaml"), output: None, partial, journal: None };
     let table = dir.path().join("out/t.csv");
 

@@ -231,6 +231,7 @@ fn chunk(id: &str, sites: &[&str]) -> FinishedChunk {
         attempts: 1,
         runtime_secs: None,
         eecu_secs: None,
+        stored: None,
     }
 }
 

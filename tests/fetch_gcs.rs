@@ -56,6 +56,7 @@ fn chunk(id: &str, sites: &[&str]) -> FinishedChunk {
         attempts: 1,
         runtime_secs: Some(60.0),
         eecu_secs: Some(1.5),
+        stored: None,
     }
 }
 

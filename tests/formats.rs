@@ -426,3 +426,69 @@ fn parquet_tables_hold_what_the_csv_holds_for_pyarrow_and_duckdb() {
         }
     }
 }
+
+#[test]
+fn layers_missing_side_files_and_damaged_files_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    write_formats(dir, &collection(site_features()));
+    let venv = test_venv();
+    // A second layer in the GeoPackage, and a GeoParquet in GeoArrow's native encoding.
+    let script = "import geopandas; g = geopandas.read_file('src.geojson'); \
+                  g.to_file('sites.gpkg', engine='pyogrio', driver='GPKG', layer='plots', promote_to_multi=False); \
+                  g.to_parquet('native.parquet', geometry_encoding='geoarrow')";
+    let status = Command::new(venv.join("python")).args(["-c", script]).current_dir(dir).status().unwrap();
+    assert!(status.success());
+    let validate = |p: &Path| flat3(geepipe(dir, &["validate", p.to_str().unwrap()]));
+    let gpkg = pipeline(dir, "sites.gpkg");
+    let (code, _, stderr) = validate(&gpkg);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`sites.gpkg` has 2 layers; which one holds the sites?"), "{stderr}");
+    assert!(stderr.contains("set `sites.layer` to one of `plots`, `sites`"), "{stderr}");
+    let text = std::fs::read_to_string(&gpkg).unwrap();
+    std::fs::write(&gpkg, text.replace("first_year: planted}", "first_year: planted, layer: site}")).unwrap();
+    let (code, _, stderr) = validate(&gpkg);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("has no layer `site`") && stderr.contains("did you mean `sites`?"), "{stderr}");
+    std::fs::write(&gpkg, text.replace("first_year: planted}", "first_year: planted, layer: sites}")).unwrap();
+    assert_eq!(validate(&gpkg).0, 0);
+    // `layer` is for GeoPackages only.
+    let shp = pipeline(dir, "sites.shp");
+    let text = std::fs::read_to_string(&shp).unwrap();
+    std::fs::write(&shp, text.replace("first_year: planted}", "first_year: planted, layer: sites}")).unwrap();
+    let (code, _, stderr) = validate(&shp);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("`layer` is only for GeoPackage site files"), "{stderr}");
+    let (code, _, stderr) = validate(&pipeline(dir, "native.parquet"));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is encoded as `"), "{stderr}");
+    assert!(stderr.contains("geepipe reads WKB"), "{stderr}");
+    // A shapefile without its attribute table.
+    std::fs::rename(dir.join("sites.dbf"), dir.join("kept.dbf")).unwrap();
+    let (code, _, stderr) = validate(&pipeline(dir, "sites.shp"));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("has no `sites.dbf` beside it"), "{stderr}");
+    std::fs::rename(dir.join("kept.dbf"), dir.join("sites.dbf")).unwrap();
+    // Truncated and scribbled-over files: a located read error (exit 2), never a crash.
+    for file in ["sites.shp", "sites.dbf", "sites.gpkg", "sites.fgb", "sites.parquet"] {
+        let path = dir.join(file);
+        let original = std::fs::read(&path).unwrap();
+        let site_file = if file == "sites.dbf" { "sites.shp" } else { file };
+        let mut damaged: Vec<Vec<u8>> =
+            vec![original[..original.len() / 2].to_vec(), original[..original.len() - 7].to_vec()];
+        for at in [8usize, 30, 100, original.len() / 3, original.len() * 2 / 3] {
+            let mut bytes = original.clone();
+            for b in bytes.iter_mut().skip(at.min(original.len() - 1)).take(16) {
+                *b = 0xFF;
+            }
+            damaged.push(bytes);
+        }
+        for (i, bytes) in damaged.iter().enumerate() {
+            std::fs::write(&path, bytes).unwrap();
+            let (code, stdout, stderr) = validate(&pipeline(dir, site_file));
+            assert!(code == 0 || code == 2, "{file} damage {i}: exit {code}\n{stdout}\n{stderr}");
+            assert!(!stderr.contains("panicked"), "{file} damage {i}: {stderr}");
+        }
+        std::fs::write(&path, &original).unwrap();
+    }
+}

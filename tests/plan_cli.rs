@@ -9,7 +9,8 @@ const SITES: &str = r#"{"type":"FeatureCollection","features":[
 {"type":"Feature","properties":{"site_id":"c"},"geometry":{"type":"Polygon","coordinates":[[[-48.2,-15.9],[-48.15,-15.9],[-48.15,-15.85],[-48.2,-15.9]]]}}
 ]}"#;
 
-const PIPELINE: &str = "name: demo\nsites: {file: sites.geojson, id: site_id}\nyears: 2020..2022\nlayers: [{catalog: mapbiomas_lulc}, {catalog: srtm_elevation}]\nexport: {to: gcs, bucket: my-bucket}\nchunks: {sites_per_task: 2}\n";
+// `mode: batch`: these tests are about export requests (interactive plans: tests/interactive.rs).
+const PIPELINE: &str = "name: demo\nmode: batch\nsites: {file: sites.geojson, id: site_id}\nyears: 2020..2022\nlayers: [{catalog: mapbiomas_lulc}, {catalog: srtm_elevation}]\nexport: {to: gcs, bucket: my-bucket}\nchunks: {sites_per_task: 2}\n";
 
 fn test() -> Test {
     Test::new().file("sites.geojson", SITES).file("p.yaml", PIPELINE)

@@ -126,8 +126,9 @@ fn a_layer_without_values_stops_run_at_the_probe_and_fetch_names_it() {
     assert!(out.stderr.contains("column `masked__2020__px` (layer `masked`)"), "{}", out.stderr);
     assert!(!out.stderr.contains("mapbiomas_lulc__2020"), "the good layer passes:\n{}", out.stderr);
 
-    // `run` refuses before any batch task exists.
-    let t = test(&ee, EMPTY_LAYER).env("STORAGE_EMULATOR_HOST", gcs.base_url()).args(["run", "p.yaml"]);
+    // `run` refuses before any batch task exists (batch mode: an interactive run is its own probe).
+    let t =
+        test(&ee, EMPTY_LAYER).env("STORAGE_EMULATOR_HOST", gcs.base_url()).args(["run", "p.yaml", "--mode", "batch"]);
     let out = t.code(4);
     assert!(out.stderr.contains("error: the probe failed"), "{}", out.stderr);
     assert!(out.stderr.contains("--no-probe"), "{}", out.stderr);

@@ -814,3 +814,75 @@ fn a_minified_file_shows_a_cut_line_with_the_true_column() {
     assert!(out.stderr.contains("╰── outside the globe"), "{}", out.stderr);
     assert!(out.stderr.len() < 2000, "the snippet should be a window, not the whole line:\n{}", out.stderr);
 }
+
+#[test]
+fn keys_given_twice_are_errors_at_both_places() {
+    // A second `features` array: only the first was read before; now an error naming both.
+    let two = format!(
+        "{{\"type\": \"FeatureCollection\",\n \"features\": [{{\"type\": \"Feature\", \"properties\": {{\"site_id\": 1}}, \"geometry\": {SQUARE}}}],\n \"features\": [{{\"type\": \"Feature\", \"properties\": {{\"site_id\": 2}}, \"geometry\": {SQUARE}}}]}}\n"
+    );
+    let out = validate(&two).code(2);
+    assert!(out.stderr.contains("the site file has a second `features` array"), "{}", out.stderr);
+    assert!(out.stderr.contains("[sites.geojson:3:2]"), "located at the second key: {}", out.stderr);
+    assert!(out.stderr.contains("first given here"), "{}", out.stderr);
+    // Inside a feature: the id (the last would win silently), the coordinates, and `geometry` itself.
+    for (properties, geometry, message, place) in [
+        (r#"{"site_id": 1, "site_id": 2}"#, SQUARE, "`properties` of features[0] has the key `site_id` twice", "2:52"),
+        (
+            r#"{"site_id": 1}"#,
+            r#"{"type": "Polygon", "coordinates": [[[1, 1], [2, 1], [2, 2], [1, 1]]], "coordinates": [[[5, 5], [6, 5], [6, 6], [5, 5]]]}"#,
+            "`geometry` of features[0] has the key `coordinates` twice",
+            "3:87",
+        ),
+    ] {
+        let out = validate(&collection(&[(properties, geometry)])).code(2);
+        assert!(out.stderr.contains(message), "{}", out.stderr);
+        assert!(out.stderr.contains(&format!("[sites.geojson:{place}]")), "{place}: {}", out.stderr);
+        assert!(out.stderr.contains("sites::duplicate-key"), "{}", out.stderr);
+    }
+    let geometry_twice = format!(
+        "{{\"type\": \"FeatureCollection\", \"features\": [\n  {{\"type\": \"Feature\", \"properties\": {{\"site_id\": 1}}, \"geometry\": {SQUARE}, \"geometry\": null}}\n]}}\n"
+    );
+    let out = validate(&geometry_twice).code(2);
+    assert!(out.stderr.contains("features[0] has the key `geometry` twice"), "{}", out.stderr);
+}
+
+#[test]
+fn rings_without_area_and_holes_outside_their_ring() {
+    // All positions on one line: an error for the outer ring (the site would cover no pixel) …
+    let flat = r#"{"type": "Polygon", "coordinates": [[[1, 1], [2, 2], [3, 3], [1, 1]]]}"#;
+    let out = validate(&collection(&[(r#"{"site_id": 1}"#, flat)])).code(2);
+    assert!(out.stderr.contains("the outer ring of site `1` (features[0]) encloses no area"), "{}", out.stderr);
+    assert!(out.stderr.contains("sites::zero-area"), "{}", out.stderr);
+    // … a warning for a hole, which removes nothing.
+    let flat_hole = r#"{"type": "Polygon", "coordinates": [[[0, 0], [4, 0], [4, 4], [0, 4], [0, 0]], [[1, 1], [2, 1], [3, 1], [1, 1]]]}"#;
+    let out = validate(&collection(&[(r#"{"site_id": 1}"#, flat_hole)])).code(0);
+    assert!(out.stderr.contains("⚠ hole 1 of site `1` (features[0]) encloses no area"), "{}", out.stderr);
+    // A hole outside its ring, or crossing it, is an error naming both rings; a hole inside, or touching the
+    // ring from inside, is fine.
+    for (hole, bad) in [
+        ("[[6, 6], [7, 6], [7, 7], [6, 6]]", true),
+        ("[[1, 1], [5, 1], [5, 2], [1, 1]]", true),
+        ("[[1, 1], [2, 1], [2, 2], [1, 1]]", false),
+        ("[[0, 0], [2, 1], [2, 2], [0, 0]]", false),
+    ] {
+        let g = format!(r#"{{"type": "Polygon", "coordinates": [[[0, 0], [4, 0], [4, 4], [0, 4], [0, 0]], {hole}]}}"#);
+        let out = validate(&collection(&[(r#"{"site_id": 1}"#, &g)])).output();
+        let said = out.stderr.contains("hole 1 of site `1` (features[0]) is not inside its outer ring");
+        assert_eq!((out.code, said), (if bad { 2 } else { 0 }, bad), "{hole}: {}", out.stderr);
+        if bad {
+            assert!(out.stderr.contains("the outer ring") && out.stderr.contains("this hole"), "{}", out.stderr);
+        }
+    }
+    // In a MultiPolygon the second polygon is named; a bow tie (signed area zero) is not "no area".
+    let multi = r#"{"type": "MultiPolygon", "coordinates": [[[[0, 0], [1, 0], [1, 1], [0, 0]]], [[[5, 5], [6, 6], [7, 7], [5, 5]]]]}"#;
+    let out = validate(&collection(&[(r#"{"site_id": 1}"#, multi)])).code(2);
+    assert!(
+        out.stderr.contains("the outer ring of polygon 2 of site `1` (features[0]) encloses no area"),
+        "{}",
+        out.stderr
+    );
+    let bow_tie = r#"{"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}"#;
+    let out = validate(&collection(&[(r#"{"site_id": 1}"#, bow_tie)])).code(0);
+    assert!(!out.stderr.contains("no area"), "{}", out.stderr);
+}

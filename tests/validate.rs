@@ -403,17 +403,6 @@ fn missing_required_fields_point_at_the_parent_with_an_example() {
             r#"
             schema::missing-field
 
-              × missing field `export` at the top level
-               ╭─[p.yaml:1:1]
-             1 │ sites:
-               · ▲
-               · ╰── the pipeline needs `export`
-             2 │   file: sites.geojson
-               ╰────
-              help: add it, e.g. `export: {to: drive, folder: geepipe}`; `export`: Where Earth Engine writes
-                    each task's result.
-            schema::missing-field
-
               × missing field `id` in `sites`
                ╭─[p.yaml:1:1]
              1 │ sites:
@@ -433,7 +422,7 @@ fn missing_required_fields_point_at_the_parent_with_an_example() {
                ·             ╰── needs `name`
                ╰────
               help: add it, e.g. `name: Forest`; `name`: Class name.
-            3 errors, 0 warnings
+            2 errors, 0 warnings
             "#,
         );
 }
@@ -1224,8 +1213,9 @@ fn misspelled_required_key_is_reported_once() {
                ·   ╰── unknown field
              6 │   - catalog: mapbiomas_lulc
                ╰────
-              help: did you mean `layers`? (the top level takes: name, project, engine, kind, sites, years,
-                    layers, reduce, export, image, classifier, chunks, output, journal, vars)
+              help: did you mean `layers`? (the top level takes: name, project, engine, kind, mode, sites,
+                    years, layers, reduce, export, image, classifier, chunks, interactive, output, journal,
+                    vars)
             schema::unknown-field
 
               × unknown field `too` in `export`

@@ -257,6 +257,7 @@ fn numbers_in_image_slots_are_promoted_as_the_official_client_does() {
       image1: {{call: Image.select, input: {{call: Image.load, id: MODIS/NDVI}}, bandSelectors: [0]}}
       image2: 10000
 export: {{to: drive, folder: geepipe}}
+mode: batch
 "
             ),
         )

@@ -20,7 +20,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use crate::diag::{Diagnostic, RenderOptions};
 use crate::error::{self, Error};
 use crate::exit;
-use crate::pipeline::raw::EngineName;
+use crate::pipeline::raw::{EngineName, ModeName};
 use crate::pipeline::{Overrides, Pipeline};
 
 /// geepipe: zonal statistics for thousands of polygons from Google Earth Engine, from one pipeline file.
@@ -51,6 +51,17 @@ pub struct Global {
     /// Engine to run with, overriding the pipeline's `engine`.
     #[arg(long, global = true, value_enum)]
     pub engine: Option<EngineArg>,
+    /// How Earth Engine computes the results, overriding the pipeline's `mode`: `interactive` requests,
+    /// `batch` export tasks, or `auto` (interactive when the estimated work is small enough).
+    #[arg(long, global = true, value_enum)]
+    pub mode: Option<ModeArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    Auto,
+    Interactive,
+    Batch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -145,6 +156,11 @@ impl Global {
             engine: self.engine.map(|e| match e {
                 EngineArg::Earthengine => EngineName::Earthengine,
                 EngineArg::Local => EngineName::Local,
+            }),
+            mode: self.mode.map(|m| match m {
+                ModeArg::Auto => ModeName::Auto,
+                ModeArg::Interactive => ModeName::Interactive,
+                ModeArg::Batch => ModeName::Batch,
             }),
         }
     }

@@ -1,4 +1,6 @@
-//! `geepipe plan`: the requests a pipeline would send, summarised or written out. Nothing is sent.
+//! `geepipe plan`: the requests a pipeline would send, summarised or written out, and which mode (interactive
+//! or batch) a run would use and why. Nothing is sent. In interactive mode `--out` writes each chunk's
+//! `table:computeFeatures` body, made from its export body ([`crate::plan::interactive`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,13 +10,14 @@ use clap::Args;
 use super::Global;
 use crate::error::{self, Error};
 use crate::exit;
-use crate::plan::{Plan, Planner};
+use crate::plan::{Decision, Plan, RunMode};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Pipeline file.
     pub file: PathBuf,
-    /// Write every request body as JSON into this folder (`<chunk_id>.json`, plus `plan.json`).
+    /// Write every request body as JSON into this folder (`<chunk_id>.json`, plus `plan.json`): export bodies
+    /// in batch mode, `table:computeFeatures` bodies in interactive mode.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Print the plan summary as JSON.
@@ -26,20 +29,40 @@ pub fn run(g: &Global, a: PlanArgs) -> error::Result {
     // The site file is read once, by the planner (which reports its problems like `validate` does),
     // instead of once to validate and once more to plan.
     let (pipeline, warnings) = crate::pipeline::load(&a.file, &g.overrides()).map_err(Error::Diagnostics)?;
-    let planner = Planner::new(&pipeline).map_err(|diags| Error::Diagnostics([warnings.clone(), diags].concat()))?;
-    let (plan, bodies) = planner.plan_serialized();
+    let (planner, decision) = crate::plan::estimate::sized_planner(&pipeline)
+        .map_err(|diags| Error::Diagnostics([warnings.clone(), diags].concat()))?;
+    let (plan, mut bodies) = planner.plan_serialized();
     let plan = plan.with_earlier_warnings(warnings);
     g.report(&plan.warnings);
+    if decision.mode == RunMode::Interactive {
+        for b in bodies.iter_mut() {
+            let export: serde_json::Value = serde_json::from_slice(b).unwrap_or_default();
+            let body = crate::plan::interactive::compute_body(
+                &export,
+                pipeline.interactive.page_size,
+                pipeline.export.workload_tag.as_deref(),
+            );
+            *b = body
+                .and_then(|v| serde_json::to_vec(&v).map_err(|e| e.to_string()))
+                .map_err(|e| Error::Internal(format!("internal error: cannot make the interactive request: {e}")))?;
+        }
+    }
     if let Some(dir) = &a.out {
-        write_out(dir, &plan, &bodies)
+        write_out(dir, &plan, &bodies, &decision)
             .map_err(|e| Error::Environment(format!("cannot write the plan into `{}`: {e}", dir.display())))?;
     }
     if a.json {
-        let s =
-            serde_json::to_string_pretty(&plan.summary).map_err(|e| Error::Internal(format!("internal error: {e}")))?;
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            #[serde(flatten)]
+            summary: &'a crate::plan::Summary,
+            mode: &'a Decision,
+        }
+        let s = serde_json::to_string_pretty(&Out { summary: &plan.summary, mode: &decision })
+            .map_err(|e| Error::Internal(format!("internal error: {e}")))?;
         println!("{s}");
     } else {
-        print!("{}", render_summary(&plan, &pipeline));
+        print!("{}", render_summary(&plan, &pipeline, &decision));
         if let Some(dir) = &a.out {
             println!("wrote {} request bodies and plan.json into {}", plan.tasks.len(), dir.display());
         }
@@ -47,12 +70,18 @@ pub fn run(g: &Global, a: PlanArgs) -> error::Result {
     Ok(exit::OK)
 }
 
-fn render_summary(plan: &Plan, pipeline: &crate::pipeline::Pipeline) -> String {
+fn render_summary(plan: &Plan, pipeline: &crate::pipeline::Pipeline, decision: &Decision) -> String {
     let s = &plan.summary;
     let mut out = String::new();
     out.push_str(&format!("plan for `{}` (nothing is sent)\n", s.pipeline));
-    let endpoint = plan.tasks.first().map(|t| t.endpoint.path()).unwrap_or("table:export");
-    out.push_str(&format!("  tasks:            {} ({endpoint})\n", s.tasks));
+    let why = if decision.auto { format!("auto: {}", decision.reason) } else { decision.reason.clone() };
+    out.push_str(&format!("  mode:             {} ({why})\n", decision.mode.as_str()));
+    if decision.mode == RunMode::Interactive {
+        out.push_str(&format!("  requests:         {} (table:computeFeatures, high-volume endpoint)\n", s.tasks));
+    } else {
+        let endpoint = plan.tasks.first().map(|t| t.endpoint.path()).unwrap_or("table:export");
+        out.push_str(&format!("  tasks:            {} ({endpoint})\n", s.tasks));
+    }
     match s.sites {
         Some(n) => out.push_str(&format!("  sites:            {n}\n")),
         None => out.push_str("  sites:            all sites of the table asset\n"),
@@ -76,7 +105,7 @@ fn render_summary(plan: &Plan, pipeline: &crate::pipeline::Pipeline) -> String {
 
 /// Writes `<chunk_id>.json` for every task and then `plan.json`, each through a temporary file renamed into
 /// place, so no file is ever half written.
-fn write_out(dir: &Path, plan: &Plan, bodies: &[Vec<u8>]) -> std::io::Result<()> {
+fn write_out(dir: &Path, plan: &Plan, bodies: &[Vec<u8>], decision: &Decision) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let write = |name: &str, bytes: &[u8]| -> std::io::Result<()> {
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
@@ -93,15 +122,16 @@ fn write_out(dir: &Path, plan: &Plan, bodies: &[Vec<u8>]) -> std::io::Result<()>
             "chunk_id": t.chunk_id,
             "file": file,
             "request_id": t.request_id,
-            "endpoint": t.endpoint.path(),
+            "endpoint": if decision.mode == RunMode::Interactive { "table:computeFeatures" } else { t.endpoint.path() },
             "description": t.description,
             "site_ids": t.site_ids,
-            "body_bytes": t.body_bytes,
+            "body_bytes": body.len(),
             "target": t.target,
         }));
     }
     let doc = serde_json::json!({
         "summary": plan.summary,
+        "mode": decision,
         "columns": plan.columns,
         "tasks": index,
     });

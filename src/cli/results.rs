@@ -19,10 +19,11 @@ use crate::journal::{ChunkState, Journal};
 use crate::net::{Auth, GoogleTokens};
 use crate::pipeline::SiteLocation;
 use crate::pipeline::{KindName, OutputFormatName, OutputGeometryName, Pipeline};
+use crate::plan::RunMode;
 use crate::plan::Target;
 use crate::results::assemble::{site_geometry, write_manifest, Assembler};
 use crate::results::coverage::{self, Coverage};
-use crate::results::fetch::{self, FetchError, FetchOptions, FetchOutcome, FinishedChunk};
+use crate::results::fetch::{self, FetchError, FetchOptions, FetchOutcome, FinishedChunk, StoredChunk};
 use crate::results::manifest;
 use crate::results::table::{SiteResult, TableError, TableSpec};
 use crate::results::Record;
@@ -50,8 +51,8 @@ pub fn fetch(g: &Global, a: FetchArgs) -> error::Result {
     fetch_chunks(g, &a, &pipeline, chunks)
 }
 
-/// The chunks whose export tasks succeeded, from the run journal at `path`. Split parents are left out:
-/// their halves hold the results.
+/// The chunks whose export tasks succeeded, or whose interactive results were stored, from the run journal at
+/// `path`. Split parents are left out: their halves hold the results.
 pub fn finished_chunks(path: &Path) -> error::Result<Vec<FinishedChunk>> {
     if !path.exists() {
         return Err(Error::Environment(format!(
@@ -62,6 +63,10 @@ pub fn finished_chunks(path: &Path) -> error::Result<Vec<FinishedChunk>> {
     }
     let journal = Journal::open_read(path)?;
     let rows = journal.chunks()?;
+    let folder = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
     Ok(rows
         .into_iter()
         .filter(|r| r.state == ChunkState::Succeeded)
@@ -70,7 +75,18 @@ pub fn finished_chunks(path: &Path) -> error::Result<Vec<FinishedChunk>> {
                 (Some(s), Some(e)) if e >= s => Some(e - s),
                 _ => None,
             };
+            let stored = match (r.mode, &r.result) {
+                (RunMode::Interactive, Some(rel)) => Some(StoredChunk {
+                    path: folder.join(rel),
+                    relative: rel.clone(),
+                    sha256: r.result_sha256.clone(),
+                    bytes: r.result_bytes,
+                    requests: r.requests,
+                }),
+                _ => None,
+            };
             FinishedChunk {
+                stored,
                 target: r.task().target,
                 chunk_id: r.chunk_id,
                 site_ids: r.site_ids,
@@ -92,8 +108,9 @@ pub fn fetch_chunks(g: &Global, a: &FetchArgs, pipeline: &Pipeline, chunks: Vec<
         .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
     let mut opts = FetchOptions::new(pipeline).map_err(|e| Error::Environment(e.to_string()))?;
     opts.partial = a.partial;
-    let needs_gcs = chunks.iter().any(|c| matches!(c.target, Target::Gcs { .. }));
-    let needs_drive = chunks.iter().any(|c| matches!(c.target, Target::Drive { .. }));
+    let exported = || chunks.iter().filter(|c| c.stored.is_none());
+    let needs_gcs = exported().any(|c| matches!(c.target, Target::Gcs { .. }));
+    let needs_drive = exported().any(|c| matches!(c.target, Target::Drive { .. }));
     let emulated = std::env::var("STORAGE_EMULATOR_HOST").is_ok_and(|v| !v.trim().is_empty());
     if needs_drive || (needs_gcs && !emulated) {
         let p = rt.block_on(gcp_auth::provider()).map_err(|e| {
@@ -124,15 +141,19 @@ pub fn fetch_chunks(g: &Global, a: &FetchArgs, pipeline: &Pipeline, chunks: Vec<
             let _ = writeln!(out, "  {e}");
         }
     }
-    if !outcome.files.is_empty() && !g.quiet {
+    let downloads = outcome.files.len() - outcome.stored;
+    if downloads > 0 && !g.quiet {
         let _ = writeln!(
             out,
             "{} file(s) in {} ({} downloaded, {} already there)",
-            outcome.files.len(),
+            downloads,
             outcome.download_dir.display(),
             outcome.downloaded,
             outcome.reused
         );
+    }
+    if outcome.stored > 0 && !g.quiet {
+        let _ = writeln!(out, "{} interactive result(s) stored beside the journal", outcome.stored);
     }
     let mut code = exit::OK;
     if pipeline.kind == KindName::Zonal && outcome.elsewhere.is_empty() {
@@ -238,7 +259,12 @@ fn write_table(
         .files
         .iter()
         .map(|f| manifest::Input {
-            kind: "export".into(),
+            // Export files are `gs://…` or `drive:…`; interactive results are stored beside the journal.
+            kind: if f.remote.starts_with("gs://") || f.remote.starts_with("drive:") {
+                "export".into()
+            } else {
+                "interactive".into()
+            },
             layer: None,
             year: None,
             location: f.remote.clone(),
@@ -256,6 +282,8 @@ fn write_table(
             attempts: c.attempts,
             runtime_seconds: c.runtime_secs,
             eecu_seconds: c.eecu_secs,
+            mode: Some(if c.stored.is_some() { "interactive" } else { "batch" }.into()),
+            requests: c.stored.as_ref().map(|s| s.requests),
             files: outcome
                 .files
                 .iter()

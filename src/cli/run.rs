@@ -1,10 +1,16 @@
 //! `geepipe run`, `status`, `wait`, `cancel`: driving the executor and reading the journal.
 //!
-//! `run` plans (or takes the plan frozen in the journal), probes a fresh plan ([`crate::probe`]; a failed
-//! probe refuses with exit 4 before any task exists, `--no-probe` skips it), submits, watches and then
-//! fetches; `wait` resumes
-//! the same journal without re-planning and without fetching; `status` only reads the journal (safe during a
-//! run); `cancel` cancels every live task. Ctrl-C leaves submitted tasks running and the journal consistent.
+//! `run` plans (or takes the plan frozen in the journal) and says which mode it uses and why
+//! ([`crate::plan::estimate`]). Interactive chunks are computed with `table:computeFeatures` and stored as they
+//! arrive; a fresh batch plan is probed first ([`crate::probe`]; a failed probe refuses with exit 4 before any
+//! task exists, `--no-probe` skips it), then submitted and watched; then `run` fetches. `wait` resumes the same
+//! journal without re-planning and without fetching; `status` only reads the journal (safe during a run);
+//! `cancel` cancels every live task and stops a run in progress (no request is sent after it). Ctrl-C leaves
+//! submitted tasks running, drops the interactive requests in flight, and leaves the journal consistent.
+//!
+//! Endpoints ([`super::connect`]): export tasks go to `GEEPIPE_EE_URL` (default the standard endpoint),
+//! interactive requests to `GEEPIPE_EE_HIGHVOLUME_URL`, else `GEEPIPE_EE_URL` (one emulator for both), else
+//! the high-volume endpoint.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -12,15 +18,16 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::connect::{client, runtime, ExecArgs};
+use super::connect::{client, endpoint_client, runtime, Endpoint, ExecArgs};
 use super::{Global, RunArgs};
 use crate::error::{self, Error};
-use crate::executor::{self, Executor, JsonLines, Outcome, Progress, Settings, Stop, TaskStatus};
+use crate::executor::{self, Executor, Interactive, JsonLines, Outcome, Progress, Settings, Stop, TaskStatus};
 use crate::exit;
 use crate::journal::{Journal, JournalError};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{ModeName, Pipeline};
 use crate::plan::probe::ProbeCall;
-use crate::plan::{ChunkPlanner, PlanError, Task};
+use crate::plan::{ChunkPlanner, PlanError, RunMode, Task};
+use crate::results::store::Store;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -169,6 +176,9 @@ fn take_over(jpath: &Path, p: &Pipeline, pid: Option<u32>, quiet: bool) -> error
     }
 }
 
+/// Size failures after which a run that may fall back moves its remaining chunks to batch.
+const FALLBACK_AFTER: u32 = 10;
+
 fn settings(p: &Pipeline, a: &ExecArgs) -> Settings {
     let poll_min = Duration::from_secs_f64(a.poll_min.max(0.001));
     Settings {
@@ -179,23 +189,55 @@ fn settings(p: &Pipeline, a: &ExecArgs) -> Settings {
     }
 }
 
+/// What a run starts from: the plan to record (a new journal) or the journal's, and the mode.
+struct Start {
+    tasks: Option<Vec<Task>>,
+    planner: Arc<dyn ChunkPlanner>,
+    mode: RunMode,
+    reason: String,
+    /// `auto` chose (interactive chunks may then move to batch when there is a destination).
+    auto: bool,
+}
+
+/// How an existing journal runs: its recorded mode unless the pipeline or `--mode` names one.
+fn resumed_start(p: &Pipeline, journal: &Journal) -> Start {
+    let planner: Arc<dyn ChunkPlanner> = Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() });
+    let recorded = journal.meta("mode").ok().flatten();
+    let reason = journal.meta("mode_reason").ok().flatten().unwrap_or_default();
+    let as_planned = if reason.is_empty() { "as planned".to_string() } else { format!("as planned: {reason}") };
+    let (mode, reason, auto) = match p.mode {
+        ModeName::Interactive => (RunMode::Interactive, "`mode: interactive`".to_string(), false),
+        ModeName::Batch => (RunMode::Batch, "`mode: batch`".to_string(), false),
+        ModeName::Auto => {
+            let interactive = match recorded.as_deref() {
+                Some(m) => m == RunMode::Interactive.as_str(),
+                // A journal of an earlier version records no mode: its chunks say.
+                None => journal.chunks().is_ok_and(|c| c.iter().any(|r| r.mode == RunMode::Interactive)),
+            };
+            (if interactive { RunMode::Interactive } else { RunMode::Batch }, as_planned, true)
+        }
+    };
+    Start { tasks: None, planner, mode, reason, auto }
+}
+
 /// Drives one executor run to an [`Outcome`]: the probe first (when given; a failed probe refuses with
-/// exit 4 before anything is submitted), Ctrl-C handling, observers, error messages.
-#[allow(clippy::too_many_arguments)]
+/// exit 4 before anything is submitted), the mode said and recorded, Ctrl-C handling, observers, error
+/// messages.
 fn drive(
     g: &Global,
     p: &Pipeline,
     a: &ExecArgs,
     journal: Journal,
-    tasks: Option<Vec<Task>>,
-    planner: Arc<dyn ChunkPlanner>,
+    start: Start,
     settings: Settings,
     probe: Option<ProbeCall>,
 ) -> error::Result<Outcome> {
     let interrupted = || Error::Interrupted("interrupted before anything was sent".into());
+    let jpath = journal.path().to_path_buf();
     with_runtime(|stop| async move {
+        let mut auth = None;
         let client = tokio::select! {
-            c = client(p, a) => c?,
+            c = endpoint_client(p, a, Endpoint::Batch, &mut auth) => c?,
             _ = stop.wait() => return Err(interrupted()),
         };
         if let Some(call) = &probe {
@@ -208,8 +250,35 @@ fn drive(
             }
             super::probe::refusal(&report, true)?;
         }
-        let mut ex = Executor::new(client, journal, tasks, planner, settings)?;
+        let mut ex = match start.tasks {
+            Some(tasks) => Executor::with_plan_mode(client, journal, tasks, start.mode, start.planner, settings),
+            None => Executor::new(client, journal, None, start.planner, settings),
+        }?;
+        if ex.journal().meta("mode").ok().flatten().as_deref() != Some(start.mode.as_str()) {
+            let moved = ex.set_unsent_mode(start.mode)?;
+            if moved > 0 && !g.quiet {
+                eprintln!("{moved} chunk(s) not sent yet now run in {} mode", start.mode.as_str());
+            }
+            let _ = ex.journal().set_meta("mode", start.mode.as_str());
+            let _ = ex.journal().set_meta("mode_reason", &start.reason);
+        }
+        let interactive_chunks = ex.rows().iter().any(|r| r.mode == RunMode::Interactive && !r.state.is_final());
+        if interactive_chunks || start.mode == RunMode::Interactive {
+            let hv = tokio::select! {
+                c = endpoint_client(p, a, Endpoint::HighVolume, &mut auth) => c?,
+                _ = stop.wait() => return Err(interrupted()),
+            };
+            ex.interactive(Interactive {
+                client: hv,
+                store: Store::for_journal(&jpath, &p.name),
+                max_in_flight: p.interactive.max_in_flight,
+                page_size: p.interactive.page_size,
+                workload_tag: p.export.workload_tag.clone(),
+                fallback_after: (start.auto && p.export.destination.exists()).then_some(FALLBACK_AFTER),
+            });
+        }
         if !g.quiet {
+            eprintln!("mode: {} ({})", start.mode.as_str(), start.reason);
             use std::io::IsTerminal;
             let every = Duration::from_secs(if std::io::stderr().is_terminal() { 1 } else { 30 });
             ex.observe(Box::new(Progress::new(std::io::stderr().is_terminal(), every)));
@@ -218,6 +287,7 @@ fn drive(
             let j = JsonLines::create(path).map_err(|e| events_error(path, e))?;
             ex.observe(Box::new(j));
         }
+        ex.announce_mode(start.mode, &start.reason);
         Ok(ex.run(stop).await?)
     })
 }
@@ -228,7 +298,7 @@ pub(super) fn events_error(path: &Path, e: std::io::Error) -> Error {
 }
 
 /// Prints how a run ended and returns its exit code.
-fn report(g: &Global, o: &Outcome, file: &Path, journal: &Path) -> i32 {
+fn report(g: &Global, o: &Outcome, file: &Path, journal: &Path, interactive: bool) -> i32 {
     let c = &o.counts;
     let f = file.display();
     if o.interrupted && cancel_requested(journal).is_some() {
@@ -236,6 +306,17 @@ fn report(g: &Global, o: &Outcome, file: &Path, journal: &Path) -> i32 {
             "stopped: `geepipe cancel` asked this run to stop and cancels its tasks ({} of {} chunks were done)",
             c.done(),
             c.total
+        );
+        return o.exit_code();
+    }
+    if (o.interrupted || o.timed_out) && interactive && c.pending + c.running + c.submitting == 0 {
+        eprintln!(
+            "{}: {} of {} chunks done; each finished chunk is stored and is not computed again.\n\
+             Resume with:  geepipe run {f}   (journal: {})",
+            if o.interrupted { "interrupted" } else { "timed out" },
+            c.done(),
+            c.total,
+            journal.display()
         );
         return o.exit_code();
     }
@@ -291,17 +372,33 @@ pub fn run(g: &Global, p: Pipeline, a: RunArgs) -> error::Result {
     // A cancel request left by a `geepipe cancel` that died is not meant for this run.
     let _ = journal.set_meta(CANCEL_REQUEST, "");
     let planned = journal.has_plan().map_err(jerr)?;
-    // A fresh plan is probed before any batch task exists; a resumed one was probed when it started.
-    let (tasks, planner, probe): (Option<Vec<Task>>, Arc<dyn ChunkPlanner>, Option<ProbeCall>) = if planned {
-        (None, Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() }), None)
+    // A fresh batch plan is probed before any task exists; a resumed one was probed when it started. An
+    // interactive run needs no probe: its first answers are the same computation.
+    let mut probe = None;
+    let start = if planned {
+        resumed_start(&p, &journal)
     } else {
-        let pl = crate::plan::Planner::new(&p).map_err(PlanError::Diagnostics)?;
-        let probe = if a.no_probe { None } else { Some(pl.probe_call(crate::probe::SITES)?) };
-        (Some(pl.plan().tasks), Arc::new(pl), probe)
+        let (pl, decision) = crate::plan::estimate::sized_planner(&p).map_err(Error::Diagnostics)?;
+        if decision.mode == RunMode::Batch && !a.no_probe {
+            probe = Some(pl.probe_call(crate::probe::SITES)?);
+        }
+        let reason = if decision.auto { format!("auto: {}", decision.reason) } else { decision.reason.clone() };
+        let _ = journal.set_meta("mode", decision.mode.as_str());
+        let _ = journal.set_meta("mode_reason", &reason);
+        let tasks = pl.plan().tasks;
+        Start { tasks: Some(tasks), planner: Arc::new(pl), mode: decision.mode, reason, auto: decision.auto }
     };
+    if a.detach && start.mode == RunMode::Interactive {
+        return Err(Error::Input(
+            "--detach submits export tasks and leaves; interactive requests are answered while geepipe runs.\n\
+             help: run without --detach, or use `--mode batch` (with an `export` destination) to submit and leave"
+                .into(),
+        ));
+    }
+    let interactive = start.mode == RunMode::Interactive;
     let settings = Settings { detach: a.detach, ..settings(&p, &a.exec) };
-    let outcome = drive(g, &p, &a.exec, journal, tasks, planner, settings, probe)?;
-    let code = report(g, &outcome, &a.file, &jpath);
+    let outcome = drive(g, &p, &a.exec, journal, start, settings, probe)?;
+    let code = report(g, &outcome, &a.file, &jpath, interactive);
     if code == exit::OK && !outcome.detached && !a.no_fetch {
         return fetch_results(g, &a.file, a.exec.journal.clone());
     }
@@ -316,11 +413,15 @@ pub fn status(g: &Global, a: StatusArgs) -> error::Result {
     let stale = j.meta("content_hash").ok().flatten().is_some_and(|h| h != p.content_hash);
     let tasks: Vec<TaskStatus> = rows.iter().map(TaskStatus::from_row).collect();
     let counts = executor::Counts::of(tasks.iter().map(|t| t.state));
+    let mode = j.meta("mode").ok().flatten();
+    let mode_reason = j.meta("mode_reason").ok().flatten();
     if a.json {
         let v = serde_json::json!({
             "pipeline": p.name,
             "journal": jpath,
             "pipeline_changed": stale,
+            "mode": mode,
+            "mode_reason": mode_reason,
             "counts": counts,
             "chunks": tasks,
         });
@@ -330,30 +431,48 @@ pub fn status(g: &Global, a: StatusArgs) -> error::Result {
     if stale {
         eprintln!("warning: the pipeline changed since this journal was written (run with --restart to start anew)");
     }
+    // Runs with interactive chunks show how each chunk is computed and the requests it took.
+    let interactive = tasks.iter().any(|t| t.mode == RunMode::Interactive);
     let fmt_f = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map(f).unwrap_or_else(|| "-".into());
-    let mut lines = vec![["chunk", "sites", "state", "attempts", "runtime", "EECU", "error"].map(String::from)];
+    let mut header = vec!["chunk", "sites", "state", "attempts", "runtime", "EECU"];
+    if interactive {
+        header.extend(["mode", "requests"]);
+    }
+    header.push("error");
+    let mut lines: Vec<Vec<String>> = vec![header.into_iter().map(String::from).collect()];
     for t in &tasks {
-        lines.push([
+        let mut l = vec![
             t.chunk.clone(),
             t.sites.to_string(),
             t.state.to_string(),
             t.attempts.to_string(),
             fmt_f(t.runtime_s, &|s| format!("{s:.0}s")),
             fmt_f(t.eecu_s, &|s| format!("{s:.1}")),
-            t.error.clone().map(|e| e.replace('\n', " ")).unwrap_or_default(),
-        ]);
+        ];
+        if interactive {
+            l.push(t.mode.as_str().to_string());
+            l.push(if t.mode == RunMode::Interactive { t.requests.to_string() } else { "-".into() });
+        }
+        l.push(t.error.clone().map(|e| e.replace('\n', " ")).unwrap_or_default());
+        lines.push(l);
     }
-    let widths: Vec<usize> = (0..7).map(|k| lines.iter().map(|l| l[k].chars().count()).max().unwrap_or(0)).collect();
+    let n = lines[0].len();
+    let widths: Vec<usize> = (0..n).map(|k| lines.iter().map(|l| l[k].chars().count()).max().unwrap_or(0)).collect();
     for l in &lines {
         let mut s = String::new();
-        for k in 0..7 {
-            if k == 6 {
+        for k in 0..n {
+            if k == n - 1 {
                 s.push_str(&l[k]);
             } else {
                 s.push_str(&format!("{:<w$}  ", l[k], w = widths[k]));
             }
         }
         println!("{}", s.trim_end());
+    }
+    if interactive {
+        if let Some(m) = &mode {
+            println!("mode: {m}{}", mode_reason.map(|r| format!(" ({r})")).unwrap_or_default());
+        }
     }
     println!(
         "{} chunks: {} succeeded, {} failed, {} running, {} pending, {} not submitted{}",
@@ -377,15 +496,16 @@ pub fn wait(g: &Global, a: WaitArgs) -> error::Result {
     let journal = Journal::open(&jpath, &p.name, &p.content_hash).map_err(|e| journal_error(e, &a.file))?;
     // A cancel request left by a `geepipe cancel` that died is not meant for this run.
     let _ = journal.set_meta(CANCEL_REQUEST, "");
-    let planner: Arc<dyn ChunkPlanner> = Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() });
+    let start = resumed_start(&p, &journal);
+    let interactive = start.mode == RunMode::Interactive;
     let settings = Settings {
         // A timeout past what a clock can hold is no timeout.
         deadline: a.timeout.and_then(|s| Instant::now().checked_add(Duration::from_secs(s))),
         retry_finished_failures: false,
         ..settings(&p, &a.exec)
     };
-    let o = drive(g, &p, &a.exec, journal, None, planner, settings, None)?;
-    Ok(report(g, &o, &a.file, &jpath))
+    let o = drive(g, &p, &a.exec, journal, start, settings, None)?;
+    Ok(report(g, &o, &a.file, &jpath, interactive))
 }
 
 pub fn cancel(g: &Global, a: CancelArgs) -> error::Result {

@@ -148,6 +148,12 @@ codes! {
     SitesRingNotClosed = "sites::ring-not-closed",
     /// A ring crosses itself (warning).
     SitesSelfIntersection = "sites::self-intersection",
+    /// A key appears twice in the same object of a site file (JSON readers silently keep only one of them).
+    SitesDuplicateKey = "sites::duplicate-key",
+    /// A ring encloses no area: its positions lie on one line (an error for an outer ring, a warning for a hole).
+    SitesZeroArea = "sites::zero-area",
+    /// A hole is not inside the outer ring of its polygon (the even-odd fill would count it as part of the site).
+    SitesHoleOutside = "sites::hole-outside",
     /// A site crosses the antimeridian and is split at ±180° (warning).
     SitesAntimeridian = "sites::antimeridian",
     /// A ring goes once around the globe (it encloses a pole) and cannot be split at the antimeridian.
@@ -290,6 +296,12 @@ codes! {
     ChunksConcurrency = "chunks::concurrency",
     /// `chunks.max_request_bytes` is above Earth Engine's 10 MB limit or too small.
     ChunksRequestSize = "chunks::request-size",
+    /// Batch mode (or an image or classifier pipeline) without an `export` section to write the tasks' results to.
+    ModeNeedsExport = "mode::needs-export",
+    /// `mode: interactive` for an image or classifier pipeline (only zonal statistics are computed interactively).
+    ModeKind = "mode::kind",
+    /// An `interactive` setting is out of range (requests in flight, rate, sites per request, page size, minutes).
+    InteractiveRange = "interactive::range",
     /// A long GeoJSON output repeats each geometry once per row (warning).
     OutputGeojsonLong = "output::geojson-long",
     /// `output.geometry` asks for a geometry the output format cannot hold.
@@ -306,6 +318,8 @@ codes! {
     PlanShpColumns = "plan::shp-columns",
     /// `overwrite` is not sent for BigQuery: every chunk appends (warning).
     PlanBigqueryOverwrite = "plan::bigquery-overwrite",
+    /// `mode: auto` chose batch (the work is too large for interactive requests) but there is no `export` section.
+    PlanNeedsExport = "plan::needs-export",
     /// An image export covers more pixels than `maxPixels` (warning).
     PlanMaxPixels = "plan::max-pixels",
     /// One site alone needs a request larger than `chunks.max_request_bytes`.

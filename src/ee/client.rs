@@ -1,13 +1,18 @@
-//! HTTP calls to the Earth Engine REST API v1, with timeouts and retries.
+//! HTTP calls to the Earth Engine REST API v1, with timeouts, retries and (for interactive requests) a rate.
 //!
 //! Retries follow the one [`RetryPolicy`] of [`crate::net`] on every failure [`classify`] calls transient
 //! (429, 5xx, resets, timeouts). A submission is retried only when its body carries a `requestId`: Earth
 //! Engine starts at most one task per request id, so a retry can never create a second task.
+//! `table:computeFeatures` has no side effects and is always retried; its failures are marked
+//! [`Problem::computation`], so a request the client stopped waiting for is too big rather than transient. A
+//! client configured with [`ClientConfig::requests_per_second`] sends every HTTP attempt (retries and pages
+//! included) through a token bucket (`governor`'s GCRA).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::Method;
 use serde_json::Value;
 use url::Url;
@@ -30,6 +35,8 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// `operations.list` page size (the Python client uses 500).
     pub page_size: u32,
+    /// At most this many HTTP requests per second (a token bucket; interactive requests), or unlimited.
+    pub requests_per_second: Option<u32>,
 }
 
 impl ClientConfig {
@@ -42,6 +49,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             page_size: 500,
+            requests_per_second: None,
         }
     }
 }
@@ -85,13 +93,43 @@ pub struct Client {
     http: reqwest::Client,
     cfg: Arc<ClientConfig>,
     counts: Arc<CallCounts>,
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+}
+
+/// One `table:computeFeatures` request as geepipe sends it (the body without `pageToken`).
+#[derive(Debug, Clone)]
+pub struct ComputeRequest {
+    /// `{expression, pageSize, workloadTag?}`.
+    pub body: Value,
+}
+
+/// Every page of one computation, and what it took.
+#[derive(Debug, Clone, Default)]
+pub struct ComputedFeatures {
+    /// The features of every page, in order.
+    pub features: Vec<Value>,
+    pub pages: u32,
+    /// Bytes of the response bodies.
+    pub bytes: u64,
+}
+
+/// Pages followed for one computation before giving up (1,000 features each: far more than a chunk holds).
+const MAX_PAGES: u32 = 10_000;
+
+/// The bucket of a rate: `rate` tokens per second, bursts of a tenth of a second's worth (at least 1), so no
+/// second ever sees much more than `rate` requests.
+fn rate_limiter(rate: u32) -> Option<DefaultDirectRateLimiter> {
+    let per_second = std::num::NonZeroU32::new(rate)?;
+    let burst = std::num::NonZeroU32::new((rate / 10).max(1))?;
+    Some(RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)))
 }
 
 impl Client {
     pub fn new(cfg: ClientConfig) -> Result<Client, EeError> {
         let timeouts = http::Timeouts { request: Some(cfg.timeout), connect: cfg.connect_timeout, read: None };
         let http = http::client(timeouts).map_err(|problem| EeError { call: "client", problem })?;
-        Ok(Client { http, cfg: Arc::new(cfg), counts: Arc::new(CallCounts::default()) })
+        let limiter = cfg.requests_per_second.and_then(rate_limiter).map(Arc::new);
+        Ok(Client { http, cfg: Arc::new(cfg), counts: Arc::new(CallCounts::default()), limiter })
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -162,31 +200,63 @@ impl Client {
     /// `table:computeFeatures`: the features an expression evaluates to, every page (`pageSize` per page).
     /// Synchronous and without side effects, so transient failures are retried.
     pub async fn compute_features(&self, expression: &Value, page_size: u32) -> Result<Vec<Value>, EeError> {
+        let req = ComputeRequest { body: serde_json::json!({"expression": expression, "pageSize": page_size}) };
+        let mut requests = 0;
+        self.compute_features_paged(&req, &mut requests).await.map(|c| c.features)
+    }
+
+    /// `table:computeFeatures` for `req`, following `nextPageToken` to the last page. `requests` counts every
+    /// HTTP attempt (pages and retries), also when the call fails. A timeout is [`Class::TooBig`] (see
+    /// [`Problem::computation`]).
+    pub async fn compute_features_paged(
+        &self,
+        req: &ComputeRequest,
+        requests: &mut u32,
+    ) -> Result<ComputedFeatures, EeError> {
+        const CALL: &str = "table.computeFeatures";
         let url = self.url(&format!("{}/table:computeFeatures", self.project_path()));
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
+        let mut out = ComputedFeatures::default();
+        let mut body = req.body.clone();
+        let unexpected = |what: &str| EeError {
+            call: CALL,
+            problem: Problem::transport(TransportKind::Body, &format!("unexpected response: {what}")),
+        };
         loop {
             self.counts.compute.fetch_add(1, Ordering::Relaxed);
-            let mut body = serde_json::json!({"expression": expression, "pageSize": page_size});
-            if let Some(t) = &token {
-                body["pageToken"] = Value::String(t.clone());
-            }
-            let v = self.send("table.computeFeatures", Method::POST, url.clone(), Some(&body), true).await?;
+            let attempts = std::sync::atomic::AtomicU32::new(0);
+            let answer = self
+                .cfg
+                .retry
+                .run(
+                    || async {
+                        if let Some(l) = &self.limiter {
+                            l.until_ready().await;
+                        }
+                        attempts.fetch_add(1, Ordering::Relaxed);
+                        self.send_bytes(Method::POST, url.clone(), Some(&body)).await.map_err(|mut p| {
+                            p.computation = true;
+                            p
+                        })
+                    },
+                    |attempt, problem, delay| self.retrying(CALL, attempt, problem, delay),
+                )
+                .await;
+            *requests += attempts.load(Ordering::Relaxed);
+            let (v, bytes) = answer.map_err(|problem| EeError { call: CALL, problem })?;
+            out.pages += 1;
+            out.bytes += bytes;
             match v.get("features") {
-                Some(Value::Array(f)) => out.extend(f.iter().cloned()),
+                Some(Value::Array(f)) => out.features.extend(f.iter().cloned()),
                 None | Some(Value::Null) => {}
-                Some(_) => {
-                    return Err(EeError {
-                        call: "table.computeFeatures",
-                        problem: Problem::transport(
-                            TransportKind::Body,
-                            "unexpected response: `features` is not a list",
-                        ),
-                    })
-                }
+                Some(_) => return Err(unexpected("`features` is not a list")),
             }
             match v.get("nextPageToken").and_then(Value::as_str) {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                Some(t) if !t.is_empty() => {
+                    if out.pages >= MAX_PAGES {
+                        return Err(unexpected(&format!("more than {MAX_PAGES} pages")));
+                    }
+                    body["pageToken"] = Value::String(t.to_string());
+                }
                 _ => return Ok(out),
             }
         }
@@ -229,18 +299,27 @@ impl Client {
             if retry { self.cfg.retry.clone() } else { RetryPolicy { max_attempts: 1, ..self.cfg.retry.clone() } };
         policy
             .run(
-                || self.send_once(method.clone(), url.clone(), body),
-                |attempt, problem, delay| {
-                    self.counts.retries.fetch_add(1, Ordering::Relaxed);
-                    let ms = delay.as_millis() as u64;
-                    tracing::debug!(call, attempt, delay_ms = ms, error = %problem.summary(), "retrying");
+                || async {
+                    if let Some(l) = &self.limiter {
+                        l.until_ready().await;
+                    }
+                    self.send_bytes(method.clone(), url.clone(), body).await.map(|(v, _)| v)
                 },
+                |attempt, problem, delay| self.retrying(call, attempt, problem, delay),
             )
             .await
             .map_err(|problem| EeError { call, problem })
     }
 
-    async fn send_once(&self, method: Method, url: Url, body: Option<&Value>) -> Result<Value, Problem> {
+    /// Counts and logs a retry.
+    fn retrying(&self, call: &'static str, attempt: u32, problem: &Problem, delay: Duration) {
+        self.counts.retries.fetch_add(1, Ordering::Relaxed);
+        let ms = delay.as_millis() as u64;
+        tracing::debug!(call, attempt, delay_ms = ms, error = %problem.summary(), "retrying");
+    }
+
+    /// One HTTP attempt: the response as JSON and its size in bytes.
+    async fn send_bytes(&self, method: Method, url: Url, body: Option<&Value>) -> Result<(Value, u64), Problem> {
         let mut req = self
             .http
             .request(method, url)
@@ -260,9 +339,10 @@ impl Client {
             return Err(Problem::from_response(status.as_u16(), &headers, &bytes));
         }
         if bytes.is_empty() {
-            return Ok(Value::Object(Default::default()));
+            return Ok((Value::Object(Default::default()), 0));
         }
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Problem::transport(TransportKind::Body, &format!("response is not JSON: {e}")))
+        let v = serde_json::from_slice(&bytes)
+            .map_err(|e| Problem::transport(TransportKind::Body, &format!("response is not JSON: {e}")))?;
+        Ok((v, bytes.len() as u64))
     }
 }

@@ -1,5 +1,5 @@
 //! The Earth Engine REST client: exports, operations get/list/cancel, synchronous computations
-//! (`table:computeFeatures`, `value:compute`), authentication, retries.
+//! (`table:computeFeatures`, `value:compute`), authentication, retries, request rate.
 //!
 //! - [`client`]: the calls (export, operations get/list/cancel), through [`crate::net`]: the one network
 //!   layer with authentication, failure classification and retries, shared with the downloads.
@@ -11,12 +11,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use crate::net::{classify, Auth, AuthError, Class, Problem, RetryPolicy, Scope, TransportKind};
-pub use client::{CallCounts, Client, ClientConfig, EeError};
+pub use client::{CallCounts, Client, ClientConfig, ComputeRequest, ComputedFeatures, EeError};
 
 /// The scope geepipe asks tokens for.
 pub const EE_SCOPE: &str = "https://www.googleapis.com/auth/earthengine";
 /// The real service.
 pub const DEFAULT_BASE_URL: &str = "https://earthengine.googleapis.com";
+/// The high-volume endpoint: same API, more requests in parallel, for many small programmatic requests
+/// (developers.google.com/earth-engine/cloud/highvolume). Interactive mode sends `table:computeFeatures` here.
+pub const DEFAULT_HIGHVOLUME_URL: &str = "https://earthengine-highvolume.googleapis.com";
 
 /// A long-running operation (an export task), as returned by exports, `operations.get` and `operations.list`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -80,6 +80,35 @@ pub enum Event {
         cancelled: usize,
         remaining: usize,
     },
+    /// Which mode the run uses and why (`interactive` or `batch`).
+    Mode {
+        mode: String,
+        reason: String,
+    },
+    /// An interactive request for a chunk was sent (`table:computeFeatures`).
+    Requested {
+        chunk: String,
+        attempt: u32,
+        sites: usize,
+    },
+    /// An interactive chunk's result was stored (`adopted`: a file a killed run wrote, taken without a request).
+    Stored {
+        chunk: String,
+        /// Relative to the journal's folder.
+        file: String,
+        rows: usize,
+        /// HTTP requests of the chunk (pages and retries).
+        requests: u32,
+        pages: u32,
+        seconds: f64,
+        bytes: u64,
+        adopted: bool,
+    },
+    /// Chunks interactive requests cannot compute go to batch export tasks instead.
+    MovedToBatch {
+        chunks: Vec<String>,
+        reason: String,
+    },
     /// The local engine starts computing `sites` sites (counts then count sites, not chunks).
     LocalStarted {
         sites: usize,
@@ -110,6 +139,10 @@ impl Event {
             Event::FatalStop { .. } => "fatal_stop",
             Event::Poll { .. } => "poll",
             Event::Finished { .. } => "finished",
+            Event::Mode { .. } => "mode",
+            Event::Requested { .. } => "requested",
+            Event::Stored { .. } => "stored",
+            Event::MovedToBatch { .. } => "moved_to_batch",
             Event::LocalStarted { .. } => "local_started",
             Event::SitesDone { .. } => "sites_done",
         }
@@ -124,6 +157,8 @@ impl Event {
             | Event::Retried { chunk, .. }
             | Event::Split { chunk, .. }
             | Event::Failed { chunk, .. }
+            | Event::Requested { chunk, .. }
+            | Event::Stored { chunk, .. }
             | Event::Cancelled { chunk } => Some(chunk),
             _ => None,
         }

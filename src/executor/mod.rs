@@ -16,9 +16,18 @@
 //! Resuming (a new run on an existing journal): chunks with an operation are adopted and watched;
 //! `submitting` chunks (intent written, response maybe lost) are sent again with the SAME request id, which
 //! Earth Engine deduplicates, so no chunk ever gets two tasks; `planned` chunks are submitted normally.
+//!
+//! Interactive chunks (mode `interactive`) are computed first, by [`interactive`] (synchronous requests,
+//! results stored as they arrive); the batch loop above then runs the batch chunks, including any the
+//! interactive phase moved to batch. `geepipe cancel` during a run interrupts it (the run stops sending) and
+//! then cancels what is left ([`cancel`]).
+//!
+//! This file is over 600 lines because the batch loop's duties share the executor's state; the interactive
+//! phase, events and progress live in their own files.
 
 pub mod cancel;
 pub mod events;
+pub mod interactive;
 pub mod progress;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -31,11 +40,12 @@ use sha2::Digest;
 
 pub use cancel::{cancel_all, CancelReport};
 pub use events::{Counts, Event, JsonLines, Observer, Recorder};
+pub use interactive::Interactive;
 pub use progress::Progress;
 
 use crate::ee::{self, Class, Client, EeError, Operation, Problem, Scope, State};
 use crate::journal::{self, ChunkRow, ChunkState, Journal, JournalError};
-use crate::plan::{ChunkPlanner, Task};
+use crate::plan::{ChunkPlanner, RunMode, Task};
 
 /// How the executor behaves.
 #[derive(Debug, Clone)]
@@ -143,6 +153,9 @@ pub enum ExecError {
     Ee(EeError),
     #[error("the journal {} has no plan yet: nothing was submitted for this pipeline (run `geepipe run` first)", .0.display())]
     NoPlan(std::path::PathBuf),
+    /// An interactive result could not be written to disk.
+    #[error("{0}")]
+    Store(String),
 }
 
 /// The request id of attempt `attempt` (1-based) of a chunk whose planned id is `base`: the planned id for
@@ -179,6 +192,12 @@ pub struct TaskStatus {
     pub operation: Option<String>,
     pub request_id: String,
     pub parent: Option<String>,
+    /// `batch` (an export task) or `interactive` (requests).
+    pub mode: RunMode,
+    /// HTTP requests of an interactive chunk (pages and retries).
+    pub requests: u32,
+    /// An interactive chunk's stored result, relative to the journal's folder.
+    pub result: Option<String>,
 }
 
 impl TaskStatus {
@@ -197,6 +216,9 @@ impl TaskStatus {
             operation: r.operation.clone(),
             request_id: r.request_id.clone(),
             parent: r.parent.clone(),
+            mode: r.mode,
+            requests: r.requests,
+            result: r.result.clone(),
         }
     }
 }
@@ -234,6 +256,8 @@ pub struct Executor {
     /// Failed resends per `submitting` chunk; after [`MAX_RESENDS`] the chunk is parked for this run
     /// (it stays `submitting` in the journal, so a later run resends the same request id).
     resend_failures: HashMap<usize, u32>,
+    /// How interactive chunks are computed (`None`: they are left as they are).
+    interactive: Option<Interactive>,
 }
 
 /// Resends of one `submitting` chunk per run before it is parked.
@@ -273,7 +297,51 @@ impl Executor {
             unreachable_rounds: 0,
             conflicts: HashSet::new(),
             resend_failures: HashMap::new(),
+            interactive: None,
         })
+    }
+
+    /// Like [`Executor::new`], recording a new plan with every chunk computed in `mode`.
+    pub fn with_plan_mode(
+        client: Client,
+        mut journal: Journal,
+        tasks: Vec<Task>,
+        mode: RunMode,
+        planner: Arc<dyn ChunkPlanner>,
+        settings: Settings,
+    ) -> Result<Executor, ExecError> {
+        if !journal.has_plan()? {
+            journal.record_plan_as(&tasks, mode)?;
+        }
+        Executor::new(client, journal, None, planner, settings)
+    }
+
+    /// Computes interactive chunks with `i` (without it they are left as they are).
+    pub fn interactive(&mut self, i: Interactive) {
+        self.interactive = Some(i);
+    }
+
+    /// Sets the mode of every chunk not sent yet (a rerun whose mode differs from the journal's plan).
+    /// Returns how many changed.
+    pub fn set_unsent_mode(&mut self, mode: RunMode) -> Result<usize, ExecError> {
+        let changed: Vec<usize> = (0..self.rows.len())
+            .filter(|&i| {
+                let r = &self.rows[i];
+                r.mode != mode
+                    && matches!(r.state, ChunkState::Planned | ChunkState::Failed | ChunkState::Cancelled)
+                    && r.operation.is_none()
+            })
+            .collect();
+        for &i in &changed {
+            self.rows[i].mode = mode;
+        }
+        self.save(&changed)?;
+        Ok(changed.len())
+    }
+
+    /// Says which mode the run uses and why (the first event observers see after `started`).
+    pub fn announce_mode(&mut self, mode: RunMode, reason: &str) {
+        self.emit(Event::Mode { mode: mode.as_str().into(), reason: reason.to_string() });
     }
 
     pub fn observe(&mut self, o: Box<dyn Observer>) {
@@ -324,7 +392,8 @@ impl Executor {
     ///
     /// A stop (Ctrl-C) is honoured at once, even while a request hangs: the run is dropped at its current
     /// await point, which is always between journal transactions (intent is committed before a request
-    /// is sent, so an answer that never came is resent with the same request id by the next run).
+    /// is sent, so an answer that never came is resent with the same request id by the next run; an
+    /// interactive request in flight is asked again).
     pub async fn run(mut self, stop: Stop) -> Result<Outcome, ExecError> {
         let finished = tokio::select! {
             r = self.run_until_done(&stop) => Some(r),
@@ -332,7 +401,10 @@ impl Executor {
         };
         let outcome = match finished {
             Some(r) => r?,
-            None => self.outcome_with(|o| o.interrupted = true),
+            None => {
+                self.interrupted_requests()?;
+                self.outcome_with(|o| o.interrupted = true)
+            }
         };
         let c = outcome.counts;
         self.emit(Event::Finished {
@@ -377,10 +449,10 @@ impl Executor {
             }
             self.save(&again)?;
         }
-        self.queue = (0..self.rows.len()).filter(|&i| self.rows[i].state == ChunkState::Planned).collect();
+        let planned = self.rows.iter().filter(|r| r.state == ChunkState::Planned).count();
         let now = Instant::now();
         for (i, r) in self.rows.iter().enumerate() {
-            if r.state.is_active() {
+            if r.state.is_active() && r.mode == RunMode::Batch {
                 self.seen_active.insert(i, now);
             }
         }
@@ -389,10 +461,39 @@ impl Executor {
             chunks: c.total,
             done: c.done(),
             active: self.active(),
-            to_submit: self.queue.len(),
+            to_submit: planned,
             resumed,
         });
+        self.phases(stop, cancelled_ops).await
+    }
 
+    /// Interactive chunks whose request was in flight when the run stopped: asked again by the next run.
+    pub(super) fn interrupted_requests(&mut self) -> Result<(), ExecError> {
+        let back: Vec<usize> = (0..self.rows.len())
+            .filter(|&i| self.rows[i].mode == RunMode::Interactive && self.rows[i].state == ChunkState::Running)
+            .collect();
+        for &i in &back {
+            self.rows[i].state = ChunkState::Planned;
+        }
+        self.save(&back)
+    }
+
+    /// The interactive chunks, then the batch chunks.
+    async fn phases(&mut self, stop: &Stop, cancelled_ops: Vec<(usize, String)>) -> Result<Outcome, ExecError> {
+        if let Some(o) = self.run_interactive(stop).await? {
+            return Ok(o);
+        }
+        self.queue = (0..self.rows.len())
+            .filter(|&i| self.rows[i].state == ChunkState::Planned && self.rows[i].mode == RunMode::Batch)
+            .collect();
+        if !self.rows.iter().any(|r| r.mode == RunMode::Batch && !r.state.is_final()) {
+            return Ok(self.outcome_with(|_| {}));
+        }
+        self.run_batch(stop, cancelled_ops).await
+    }
+
+    /// The batch loop (see the module doc).
+    async fn run_batch(&mut self, stop: &Stop, cancelled_ops: Vec<(usize, String)>) -> Result<Outcome, ExecError> {
         // Learn the project's queue and adopt live operations before submitting anything.
         let mut ops = self.poll().await?;
         self.adopt_submitting(&ops).await?;
@@ -845,7 +946,7 @@ impl Executor {
                 new_idx.push(existing);
                 continue;
             }
-            let row = ChunkRow::from_task(t, seq + 1 + k as i64, Some(&parent));
+            let row = ChunkRow { mode: self.rows[i].mode, ..ChunkRow::from_task(t, seq + 1 + k as i64, Some(&parent)) };
             self.index.insert(row.chunk_id.clone(), self.rows.len());
             new_idx.push(self.rows.len());
             self.rows.push(row);

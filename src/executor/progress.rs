@@ -102,11 +102,17 @@ impl Observer for Progress {
             match event {
                 Event::Failed { chunk, error, .. } => b.println(format!("chunk {chunk} failed: {error}")),
                 Event::FatalStop { error, .. } => b.println(format!("stopping: {error}")),
+                Event::MovedToBatch { chunks, reason } => {
+                    b.println(format!("moving {} chunk(s) to batch: {reason}", chunks.len()))
+                }
                 _ => {}
             }
             return;
         }
-        let important = matches!(event, Event::Failed { .. } | Event::FatalStop { .. } | Event::Split { .. });
+        let important = matches!(
+            event,
+            Event::Failed { .. } | Event::FatalStop { .. } | Event::Split { .. } | Event::MovedToBatch { .. }
+        );
         let due = self.last.is_none_or(|t| t.elapsed() >= self.every);
         let finished = matches!(event, Event::Finished { .. }) && (!self.sites || self.printed);
         if important || due || finished {
@@ -122,6 +128,9 @@ impl Observer for Progress {
                 }
                 Event::Split { chunk, into, .. } => {
                     let _ = writeln!(err, "chunk {chunk} too big, split into {}", into.join(" and "));
+                }
+                Event::MovedToBatch { chunks, reason } => {
+                    let _ = writeln!(err, "moving {} chunk(s) to batch: {reason}", chunks.len());
                 }
                 _ => {}
             }

@@ -9,6 +9,11 @@
 //! finds either nothing (never sent), `submitting` (maybe sent: resubmit with the SAME request id, which
 //! Earth Engine deduplicates), or an operation name (adopt it). WAL mode keeps `status` readable during a run.
 //!
+//! Interactive chunks (`mode = interactive`) have no operation: a chunk is `running` while its request is in
+//! flight, and `succeeded` only after its result file (`result`, relative to the journal's folder, with its size
+//! and SHA-256) is durable on disk ([`crate::results::store`]). After `kill -9` a rerun recomputes at most the
+//! requests that were in flight; a result file whose chunk the journal had not yet marked is taken as it is.
+//!
 //! One run at a time: [`Journal::open`] takes an exclusive lock on `<journal>.lock` (an SQLite exclusive
 //! lock, released by the OS when the process dies, even by SIGKILL), writing the holder's pid beside it for
 //! the message. A journal made by a different pipeline (other `content_hash`) is refused, never mixed.
@@ -20,9 +25,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::plan::{Endpoint, Target, Task};
+use crate::plan::{Endpoint, RunMode, Target, Task};
 
-const SCHEMA_VERSION: &str = "1";
+/// Version 2 added the interactive columns (`mode`, `requests`, `result`, `result_bytes`, `result_sha256`);
+/// a version-1 journal gains them when opened.
+const SCHEMA_VERSION: &str = "2";
 
 /// A chunk's state as the journal records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -121,6 +128,14 @@ pub struct ChunkRow {
     /// `transient`, `too_big`, `fatal`, `fatal_run`, `cancelled`.
     pub error_class: Option<String>,
     pub updated_at: f64,
+    /// How the chunk is computed: an export task, or interactive requests.
+    pub mode: RunMode,
+    /// HTTP requests of the chunk's interactive attempts (pages and retries included).
+    pub requests: u32,
+    /// An interactive chunk's stored result, relative to the journal's folder.
+    pub result: Option<String>,
+    pub result_bytes: Option<u64>,
+    pub result_sha256: Option<String>,
 }
 
 impl ChunkRow {
@@ -146,6 +161,11 @@ impl ChunkRow {
             error: None,
             error_class: None,
             updated_at: now(),
+            mode: RunMode::Batch,
+            requests: 0,
+            result: None,
+            result_bytes: None,
+            result_sha256: None,
         }
     }
 
@@ -178,6 +198,7 @@ pub fn target_from_json(v: &Value) -> Option<Target> {
         "drive" => Target::Drive { folder: s("folder")?, prefix: s("prefix")? },
         "asset" => Target::Asset { name: s("name")? },
         "bigquery" => Target::Bigquery { table: s("table")? },
+        "none" => Target::None,
         _ => return None,
     })
 }
@@ -359,7 +380,26 @@ impl Journal {
                     kind TEXT NOT NULL, detail TEXT NOT NULL);",
             )
             .map_err(|e| self.sq(e))?;
-        if self.meta("schema_version")?.is_none() {
+        // Version 2: the interactive columns, added to a version-1 journal.
+        let have: Vec<String> = {
+            let mut stmt = self.conn.prepare("SELECT name FROM pragma_table_info('chunks')").map_err(|e| self.sq(e))?;
+            let names = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(|e| self.sq(e))?;
+            names.collect::<Result<_, _>>().map_err(|e| self.sq(e))?
+        };
+        for (column, decl) in [
+            ("mode", "TEXT NOT NULL DEFAULT 'batch'"),
+            ("requests", "INTEGER NOT NULL DEFAULT 0"),
+            ("result", "TEXT"),
+            ("result_bytes", "INTEGER"),
+            ("result_sha256", "TEXT"),
+        ] {
+            if !have.iter().any(|h| h == column) {
+                self.conn
+                    .execute_batch(&format!("ALTER TABLE chunks ADD COLUMN {column} {decl};"))
+                    .map_err(|e| self.sq(e))?;
+            }
+        }
+        if self.meta("schema_version")?.as_deref() != Some(SCHEMA_VERSION) {
             self.set_meta("schema_version", SCHEMA_VERSION)?;
         }
         Ok(())
@@ -391,10 +431,18 @@ impl Journal {
         Ok(self.meta("plan_complete")?.as_deref() == Some("1"))
     }
 
-    /// Records the plan in one transaction (then `has_plan` is true).
+    /// Records the plan in one transaction (then `has_plan` is true), every chunk a batch chunk.
     pub fn record_plan(&mut self, tasks: &[Task]) -> Result<(), JournalError> {
-        let rows: Vec<ChunkRow> =
-            tasks.iter().enumerate().map(|(i, t)| ChunkRow::from_task(t, i as i64, None)).collect();
+        self.record_plan_as(tasks, RunMode::Batch)
+    }
+
+    /// Records the plan with every chunk computed in `mode`.
+    pub fn record_plan_as(&mut self, tasks: &[Task], mode: RunMode) -> Result<(), JournalError> {
+        let rows: Vec<ChunkRow> = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ChunkRow { mode, ..ChunkRow::from_task(t, i as i64, None) })
+            .collect();
         let tx = self.conn.savepoint().map_err(|e| JournalError::Sqlite { path: self.path.clone(), source: e })?;
         for r in &rows {
             put_row(&tx, r).map_err(|e| JournalError::Sqlite { path: self.path.clone(), source: e })?;
@@ -442,7 +490,8 @@ impl Journal {
             .prepare(
                 "SELECT chunk_id, parent, seq, site_ids, endpoint, description, body, target, base_request_id,
                         request_id, attempt, state, operation, submitted_at, started_at, ended_at, eecu_seconds,
-                        error, error_class, updated_at FROM chunks ORDER BY seq",
+                        error, error_class, updated_at, mode, requests, result, result_bytes, result_sha256
+                 FROM chunks ORDER BY seq",
             )
             .map_err(|e| self.sq(e))?;
         let rows = stmt
@@ -472,6 +521,14 @@ impl Journal {
                     error: r.get(17)?,
                     error_class: r.get(18)?,
                     updated_at: r.get(19)?,
+                    mode: match r.get::<_, String>(20)?.as_str() {
+                        "interactive" => RunMode::Interactive,
+                        _ => RunMode::Batch,
+                    },
+                    requests: r.get(21)?,
+                    result: r.get(22)?,
+                    result_bytes: r.get::<_, Option<i64>>(23)?.map(|b| b.max(0) as u64),
+                    result_sha256: r.get(24)?,
                 })
             })
             .map_err(|e| self.sq(e))?;
@@ -525,11 +582,13 @@ fn put_row(tx: &rusqlite::Savepoint<'_>, r: &ChunkRow) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO chunks (chunk_id, parent, seq, site_ids, endpoint, description, body, target, base_request_id,
             request_id, attempt, state, operation, submitted_at, started_at, ended_at, eecu_seconds, error,
-            error_class, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+            error_class, updated_at, mode, requests, result, result_bytes, result_sha256)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
+            ?23, ?24, ?25)
          ON CONFLICT(chunk_id) DO UPDATE SET request_id = ?10, attempt = ?11, state = ?12, operation = ?13,
             submitted_at = ?14, started_at = ?15, ended_at = ?16, eecu_seconds = ?17, error = ?18,
-            error_class = ?19, updated_at = ?20",
+            error_class = ?19, updated_at = ?20, mode = ?21, requests = ?22, result = ?23, result_bytes = ?24,
+            result_sha256 = ?25",
         params![
             r.chunk_id,
             r.parent,
@@ -551,6 +610,11 @@ fn put_row(tx: &rusqlite::Savepoint<'_>, r: &ChunkRow) -> rusqlite::Result<()> {
             r.error,
             r.error_class,
             now(),
+            r.mode.as_str(),
+            r.requests,
+            r.result,
+            r.result_bytes.map(|b| b as i64),
+            r.result_sha256,
         ],
     )?;
     if r.attempt > 0 {

@@ -16,6 +16,10 @@
 //! resets only the next day, so waiting inside a run only burns time. Everything already submitted keeps
 //! running; rerunning `geepipe run` later resumes the rest.
 //!
+//! Synchronous computations (`table:computeFeatures`, interactive mode) answer within Earth Engine's
+//! 5-minute limit or not at all: when the client gives up waiting for one ([`Problem::computation`] with a
+//! timeout) the request asked for too much, so it is [`Class::TooBig`] (split), not a network hiccup.
+//!
 //! Order of evaluation: transport errors (timeouts, resets, refused connections) are transient; then the
 //! Earth Engine message text (most specific); then the google status string (`RESOURCE_EXHAUSTED` …); then
 //! the HTTP status, or the `google.rpc.Code` of a failed task mapped to its HTTP equivalent.
@@ -70,6 +74,8 @@ pub struct Problem {
     pub retry_after: Option<Duration>,
     /// A 403 because the access token lacks an OAuth scope (signing in again with the scope fixes it).
     pub insufficient_scope: bool,
+    /// The failure of a synchronous computation (`table:computeFeatures`): a timeout means too much work.
+    pub computation: bool,
 }
 
 impl Problem {
@@ -161,6 +167,7 @@ pub fn classify(p: &Problem) -> Class {
     if let Some(t) = p.transport {
         return match t {
             TransportKind::Builder => Class::Fatal(Scope::Run),
+            TransportKind::Timeout if p.computation => Class::TooBig,
             _ => Class::Transient,
         };
     }
@@ -334,6 +341,19 @@ mod tests {
             assert_eq!(classify(&Problem::transport(k, "connection reset by peer")), Transient, "{k:?}");
         }
         assert_eq!(classify(&Problem::transport(TransportKind::Builder, "bad url")), Fatal(Scope::Run));
+        // A synchronous computation the client stopped waiting for asked for too much: split it.
+        let slow = Problem { computation: true, ..Problem::transport(TransportKind::Timeout, "operation timed out") };
+        assert_eq!(classify(&slow), TooBig);
+        let reset = Problem { computation: true, ..Problem::transport(TransportKind::Reset, "reset") };
+        assert_eq!(classify(&reset), Transient);
+        let busy = Problem {
+            computation: true,
+            ..Problem::http(429, Some("RESOURCE_EXHAUSTED"), "Too many concurrent aggregations.")
+        };
+        assert_eq!(classify(&busy), Transient);
+        let timed_out =
+            Problem { computation: true, ..Problem::http(400, Some("INVALID_ARGUMENT"), "Computation timed out.") };
+        assert_eq!(classify(&timed_out), TooBig);
     }
 
     #[test]

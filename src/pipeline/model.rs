@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use super::raw::{
-    DestinationName, FileFormatName, ImagePer, KindName, LayerKind, LayoutName, OutputFormatName, OutputGeometryName,
-    PyramidingName, SiteFormatName,
+    DestinationName, FileFormatName, ImagePer, KindName, LayerKind, LayoutName, ModeName, OutputFormatName,
+    OutputGeometryName, PyramidingName, SiteFormatName,
 };
 /// The site source is the sites module's own type; the pipeline holds one.
 pub use crate::sites::{SiteLocation, SiteSource};
@@ -28,6 +28,8 @@ pub struct Pipeline {
     pub project: Option<String>,
     pub engine: Engine,
     pub kind: KindName,
+    /// How Earth Engine computes the results (after `--mode`); `auto` is decided when planning.
+    pub mode: ModeName,
     pub sites: SiteSource,
     pub layers: Vec<Layer>,
     pub reduce: Reduce,
@@ -37,6 +39,7 @@ pub struct Pipeline {
     /// Classifier training settings (`kind: classifier` only).
     pub classifier: Option<ClassifierSpec>,
     pub chunks: Chunks,
+    pub interactive: Interactive,
     pub output: Output,
     /// Folder of the run journal.
     pub journal_dir: PathBuf,
@@ -150,14 +153,48 @@ pub struct Export {
     pub overwrite: bool,
 }
 
+impl Export {
+    /// The settings of a pipeline without an `export` section: no destination, the default names.
+    pub fn nowhere(name: &str) -> Export {
+        Export {
+            destination: Destination::None,
+            format: FileFormatName::Csv,
+            description_prefix: name.to_string(),
+            file_prefix: format!("geepipe/{name}/"),
+            priority: None,
+            workload_tag: None,
+            overwrite: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "to", rename_all = "lowercase")]
 pub enum Destination {
-    Drive { folder: String },
-    Gcs { bucket: String },
-    Asset { folder: String },
-    Bigquery { table: String },
-    Local { folder: PathBuf },
+    Drive {
+        folder: String,
+    },
+    Gcs {
+        bucket: String,
+    },
+    Asset {
+        folder: String,
+    },
+    Bigquery {
+        table: String,
+    },
+    Local {
+        folder: PathBuf,
+    },
+    /// No `export` section: results come only from interactive requests (batch mode is impossible).
+    None,
+}
+
+impl Destination {
+    /// Whether there is somewhere for export tasks to write (so batch mode is possible).
+    pub fn exists(&self) -> bool {
+        !matches!(self, Destination::None)
+    }
 }
 
 /// Resolved raster export settings.
@@ -206,6 +243,39 @@ pub struct Chunks {
     pub sites_per_task: usize,
     pub max_concurrent: usize,
     pub max_request_bytes: usize,
+}
+
+/// Resolved interactive mode settings (see [`super::raw::RawInteractive`]).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Interactive {
+    pub max_in_flight: usize,
+    pub requests_per_second: u32,
+    /// `None`: from the plan's work estimate.
+    pub sites_per_request: Option<usize>,
+    pub page_size: u32,
+    pub auto_max_minutes: f64,
+}
+
+impl Interactive {
+    /// Earth Engine's default concurrent requests per project (developers.google.com/earth-engine/guides/usage).
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 40;
+    /// Earth Engine's default requests per second per project (same page).
+    pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 100;
+    /// `computeFeatures`' default and largest page.
+    pub const DEFAULT_PAGE_SIZE: u32 = 1000;
+    pub const DEFAULT_AUTO_MAX_MINUTES: f64 = 15.0;
+}
+
+impl Default for Interactive {
+    fn default() -> Self {
+        Interactive {
+            max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
+            requests_per_second: Self::DEFAULT_REQUESTS_PER_SECOND,
+            sites_per_request: None,
+            page_size: Self::DEFAULT_PAGE_SIZE,
+            auto_max_minutes: Self::DEFAULT_AUTO_MAX_MINUTES,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -29,6 +29,11 @@ pub struct RawPipeline {
     /// What the pipeline produces: `zonal` statistics per site (default), `image` exports, or a trained `classifier`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<KindName>,
+    /// How Earth Engine computes the results: `interactive` (synchronous `table:computeFeatures` requests on the
+    /// high-volume endpoint, no export destination needed), `batch` (export tasks), or `auto` (default:
+    /// interactive when the plan's work estimate is small enough, batch otherwise). `--mode` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<ModeName>,
     /// The polygons to compute statistics for.
     pub sites: RawSites,
     /// Years to compute, for every layer that does not set its own: `2010..2023` (inclusive), a single year,
@@ -40,8 +45,9 @@ pub struct RawPipeline {
     /// How pixels are reduced over each site (scale, projection, tiling).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reduce: Option<RawReduce>,
-    /// Where Earth Engine writes each task's result.
-    pub export: RawExport,
+    /// Where Earth Engine writes each task's result. Required for batch mode; may be omitted in interactive mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<RawExport>,
     /// Raster export settings (`kind: image`): per site or one region, scale, projection, file options.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<RawImage>,
@@ -51,6 +57,9 @@ pub struct RawPipeline {
     /// How sites are grouped into tasks and how many tasks run at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunks: Option<RawChunks>,
+    /// Interactive mode settings: requests in flight, request rate, sites per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<RawInteractive>,
     /// The merged tidy table that `geepipe fetch` (and `geepipe run`) writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<RawOutput>,
@@ -82,6 +91,18 @@ pub enum KindName {
     Image,
     /// A classifier trained on labelled sites, exported to an asset.
     Classifier,
+}
+
+/// How Earth Engine computes the results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeName {
+    /// Interactive when the estimated work is small enough, batch otherwise (the default).
+    Auto,
+    /// Synchronous `table:computeFeatures` requests on the high-volume endpoint; results stored as they arrive.
+    Interactive,
+    /// Export tasks (`table:export`) to the `export` destination, then downloaded.
+    Batch,
 }
 
 /// Where the sites come from: a site file (GeoJSON, GeoJSON lines, Shapefile, GeoPackage, FlatGeobuf,
@@ -386,6 +407,29 @@ pub struct RawChunks {
     /// Largest request body in bytes (default 4,000,000; Earth Engine rejects requests over 10 MB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_request_bytes: Option<u64>,
+}
+
+/// Interactive mode settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawInteractive {
+    /// Requests in flight at once (default 40, Earth Engine's default per-project limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
+    /// Requests sent per second at most (default 100, Earth Engine's default per-project rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<u32>,
+    /// Sites per request. Default: from the plan's work estimate (pixels read and response size per site),
+    /// spread so every request slot has work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sites_per_request: Option<u32>,
+    /// Features per response page (`pageSize`, default 1000, at most 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<u32>,
+    /// `mode: auto` chooses interactive when the estimated interactive run takes at most this many minutes
+    /// (default 15); longer runs go to batch, which keeps running on Earth Engine without this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_max_minutes: Option<f64>,
 }
 
 /// Layout of the merged table.

@@ -231,6 +231,8 @@ pub fn body(
         Destination::Bigquery { .. } | Destination::Local { .. } => {
             Target::Drive { folder: String::new(), prefix: file_prefix }
         }
+        // Compile refuses image pipelines without a destination.
+        Destination::None => Target::None,
     };
     (Value::Object(body), target, Endpoint::ImageExport)
 }

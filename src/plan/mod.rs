@@ -54,9 +54,12 @@ impl From<Vec<crate::diag::Diagnostic>> for PlanError {
 
 pub mod classifier;
 pub mod compute;
+pub mod estimate;
 pub mod image;
+pub mod interactive;
 pub mod planner;
 pub mod probe;
 pub mod request;
 
+pub use estimate::{Decision, Estimate, RunMode};
 pub use planner::{Plan, Planner, Summary};

@@ -177,6 +177,11 @@ impl Planner {
         &self.pipeline
     }
 
+    /// The sites of the site file, in file order (empty for sites in an asset).
+    pub fn sites(&self) -> &[Site] {
+        &self.sites
+    }
+
     /// The `selectors` every task sends: the column contract's names, in order.
     pub fn selectors(&self) -> Vec<String> {
         self.columns.iter().map(|c| c.name.clone()).collect()
@@ -288,6 +293,11 @@ impl Planner {
         let mut d = Diagnostic::error(Code::PlanSiteTooLarge, msg).with_help(help);
         if let SiteLocation::File(path) = &self.pipeline.sites.location {
             let name = path.display().to_string();
+            if self.pipeline.sites.format != crate::pipeline::SiteFormatName::Geojson {
+                // A file without a FeatureCollection to point into: name the feature.
+                let label = format!("site `{}`: {bytes} bytes", site.id);
+                return d.in_record(name, &format!("feature {}", site.index), Some(&label));
+            }
             match std::fs::read_to_string(path)
                 .ok()
                 .and_then(|t| crate::sites::feature_span(&t, site.index).map(|s| (t, s)))
@@ -385,6 +395,9 @@ impl Planner {
                 // The local destination never reaches the planner (refused in `new`); keep a file target.
                 Target::Drive { folder: String::new(), prefix: file_prefix }
             }
+            // No `export` section: the body is never sent as an export; interactive requests are made from
+            // its expression and selectors (`crate::plan::interactive`).
+            Destination::None => Target::None,
         };
         let body = Value::Object(body);
         Task {

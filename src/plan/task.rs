@@ -40,6 +40,8 @@ pub enum Target {
     Asset { name: String },
     /// A BigQuery table.
     Bigquery { table: String },
+    /// Nowhere: the pipeline has no `export` section, so the chunk can only be computed interactively.
+    None,
 }
 
 /// One export task: a chunk of sites and the request that computes it.

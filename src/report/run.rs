@@ -62,7 +62,9 @@ impl RunInfo {
     }
 }
 
-fn mode(p: &Pipeline) -> String {
+/// How the chunks were computed: `interactive` and `batch` say whether any chunk ran that way (from the
+/// journal; both false when there is no journal, then the pipeline's `mode` says).
+fn mode(p: &Pipeline, interactive: bool, batch: bool) -> String {
     let kind = format!("{:?}", p.kind).to_lowercase();
     let table = format!(
         "{} {}",
@@ -78,13 +80,29 @@ fn mode(p: &Pipeline) -> String {
                 Destination::Asset { folder } => format!("assets under `{folder}`"),
                 Destination::Bigquery { table } => format!("BigQuery table `{table}`"),
                 Destination::Local { folder } => format!("local folder `{}`", folder.display()),
+                Destination::None => String::new(),
             };
-            format!(
-                "{kind}, Earth Engine batch exports ({} format) to {to}, {} sites per task, at most {} at once; {table} table",
+            let exports = format!(
+                "Earth Engine batch exports ({} format) to {to}, {} sites per task, at most {} at once",
                 format!("{:?}", p.export.format).to_lowercase(),
                 p.chunks.sites_per_task,
                 p.chunks.max_concurrent
-            )
+            );
+            let requests = format!(
+                "Earth Engine interactive requests (table:computeFeatures), at most {} in flight",
+                p.interactive.max_in_flight
+            );
+            let how = match (interactive, batch) {
+                (true, true) => format!("{requests}, then {exports}"),
+                (true, false) => requests,
+                (false, true) => exports,
+                (false, false) => match (p.mode, p.export.destination.exists()) {
+                    (crate::pipeline::ModeName::Interactive, _) | (_, false) => requests,
+                    (crate::pipeline::ModeName::Batch, _) => exports,
+                    _ => format!("{requests} or {exports} (mode: auto)"),
+                },
+            };
+            format!("{kind}, {how}; {table} table")
         }
     }
 }
@@ -151,11 +169,19 @@ pub fn collect(p: &Pipeline, table: &Path, journal: Option<&Path>) -> Result<Run
         }
     }
     let chunks: Vec<Chunk> = chunks.into_values().collect();
+    let (interactive, batch) = match journal.filter(|j| j.exists()).map(Journal::open_read) {
+        Some(Ok(j)) => {
+            let rows = j.chunks().unwrap_or_default();
+            let done = |m| rows.iter().any(|r| r.mode == m && r.state != crate::journal::ChunkState::Split);
+            (done(crate::plan::RunMode::Interactive), done(crate::plan::RunMode::Batch))
+        }
+        _ => (false, false),
+    };
     let mut facts: Vec<(String, String)> = Vec::new();
     let mut fact = |k: &str, v: String| facts.push((k.to_string(), v));
     fact("pipeline", format!("{} ({})", p.name, p.source.display()));
     fact("pipeline hash", p.content_hash.clone());
-    fact("mode", mode(p));
+    fact("mode", mode(p, interactive, batch));
     match &manifest {
         Some(m) => {
             fact("engine", m.engine.clone());

@@ -242,39 +242,7 @@ pub fn parse_geojson(text: &str) -> Result<ExportTable, ParseError> {
         None | Some(Value::Null) => return Ok(ExportTable::default()),
         Some(_) => return Err(ParseError { line: 0, message: "`features` is not a list".into() }),
     };
-    let mut columns: Vec<String> = Vec::new();
-    let mut props = Vec::with_capacity(feats.len());
-    for (i, f) in feats.iter().enumerate() {
-        let p = match f.get("properties") {
-            Some(Value::Object(m)) => m.clone(),
-            None | Some(Value::Null) => serde_json::Map::new(),
-            Some(_) => {
-                return Err(ParseError { line: i + 1, message: "the feature's `properties` is not an object".into() })
-            }
-        };
-        for k in p.keys() {
-            if !columns.iter().any(|c| c == k) {
-                columns.push(k.clone());
-            }
-        }
-        props.push(p);
-    }
-    let rows = props
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let cells = columns
-                .iter()
-                .map(|c| match p.get(c) {
-                    None | Some(Value::Null) => Cell::Empty,
-                    Some(Value::String(s)) if s.is_empty() => Cell::Empty,
-                    Some(v) => Cell::Json(v.clone()),
-                })
-                .collect();
-            (i + 1, cells)
-        })
-        .collect();
-    Ok(ExportTable { columns, rows })
+    super::features::table(feats)
 }
 
 impl Cell {

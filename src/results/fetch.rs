@@ -1,7 +1,8 @@
 //! The fetch step: for every finished chunk, find its export files (Cloud Storage by prefix, or a Drive
 //! folder), download them into the run's download folder (verified, resumable), parse them and merge them
 //! into the tidy long table's records. Asset and BigQuery exports have no files: fetch reports where the
-//! results are.
+//! results are. Interactive chunks were stored beside the journal as they arrived ([`super::store`]): their
+//! files are read (checked against the SHA-256 the journal recorded) and merged with the batch chunks' rows.
 //!
 //! Which files belong to a chunk: its target prefix lists them; a name must continue the prefix with `.`
 //! (`c00012.csv`) or `-` (`c00012-00001.csv`, a sharded export), or the prefix must end with `/`. So the
@@ -40,6 +41,20 @@ pub struct FinishedChunk {
     pub attempts: u32,
     pub runtime_secs: Option<f64>,
     pub eecu_secs: Option<f64>,
+    /// An interactive chunk's stored result (then `target` is not used).
+    pub stored: Option<StoredChunk>,
+}
+
+/// Where an interactive chunk's result is and what it took.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredChunk {
+    pub path: PathBuf,
+    /// As the journal names it (relative to the journal's folder).
+    pub relative: String,
+    pub sha256: Option<String>,
+    pub bytes: Option<u64>,
+    /// HTTP requests the chunk took (pages and retries).
+    pub requests: u32,
 }
 
 /// How fetch runs.
@@ -169,6 +184,8 @@ pub struct FetchOutcome {
     /// Files already on disk intact.
     pub reused: usize,
     pub download_dir: PathBuf,
+    /// Interactive chunks read from the result store.
+    pub stored: usize,
 }
 
 /// Why fetch stopped.
@@ -246,7 +263,10 @@ pub async fn fetch(
     opts: &FetchOptions,
 ) -> Result<FetchOutcome, FetchError> {
     let table_kind = pipeline.kind == KindName::Zonal;
-    if table_kind && !matches!(pipeline.export.format, FileFormatName::Csv | FileFormatName::Geojson) {
+    let (interactive, chunks): (Vec<&FinishedChunk>, Vec<&FinishedChunk>) =
+        chunks.iter().partition(|c| c.stored.is_some());
+    let exported = chunks.iter().any(|c| matches!(c.target, Target::Gcs { .. } | Target::Drive { .. }));
+    if table_kind && exported && !matches!(pipeline.export.format, FileFormatName::Csv | FileFormatName::Geojson) {
         return Err(FetchError::Setup(format!(
             "`geepipe fetch` merges CSV and GeoJSON exports; this pipeline exports `{}`\n\
              help: set `export.format: csv` (or `geojson`) and run again",
@@ -278,7 +298,7 @@ pub async fn fetch(
     // a run of 800 chunks costs a few pages, not 800 requests.
     let mut gcs_prefixes: BTreeMap<&str, String> = BTreeMap::new();
     let mut drive_prefixes: BTreeMap<&str, String> = BTreeMap::new();
-    for c in chunks {
+    for c in &chunks {
         let (map, key, prefix) = match &c.target {
             Target::Gcs { bucket, prefix } => (&mut gcs_prefixes, bucket.as_str(), prefix),
             Target::Drive { folder, prefix } => (&mut drive_prefixes, folder.as_str(), prefix),
@@ -316,8 +336,10 @@ pub async fn fetch(
         drive_listings.insert(folder, (!ids.is_empty(), files));
     }
 
-    for c in chunks {
+    for c in &chunks {
         match &c.target {
+            // A chunk without a destination was computed interactively (merged from the result store).
+            Target::None => {}
             Target::Asset { name } => {
                 out.elsewhere.push(Elsewhere::Asset { chunk_id: c.chunk_id.clone(), name: name.clone() });
             }
@@ -429,11 +451,36 @@ pub async fn fetch(
         });
     }
 
+    // Interactive chunks: their stored results, read back (and checked) from beside the journal.
+    let mut chunk_files: Vec<ChunkFile> = Vec::new();
+    for c in &interactive {
+        let Some(s) = &c.stored else { continue };
+        match super::store::read_file(&s.path, s.sha256.as_deref()) {
+            Ok((table, _)) => {
+                out.stored += 1;
+                chunks_with_files.insert(c.chunk_id.clone());
+                chunk_files.push(ChunkFile { chunk_id: c.chunk_id.clone(), file: s.relative.clone(), table });
+                out.files.push(FetchedFile {
+                    chunk_ids: vec![c.chunk_id.clone()],
+                    remote: s.relative.clone(),
+                    path: s.path.clone(),
+                    bytes: s.bytes.unwrap_or(0),
+                    reused: true,
+                });
+            }
+            Err(reason) => missing.push(Missing::File {
+                chunk_id: c.chunk_id.clone(),
+                file: s.relative.clone(),
+                reason: format!("{reason}; rerun `geepipe run` to compute it again"),
+            }),
+        }
+    }
+
     // Asset and BigQuery results are not merged here; a file destination with no finished chunk still is
-    // (then every site is reported as not finished).
-    let file_destination = matches!(pipeline.export.destination, Destination::Gcs { .. } | Destination::Drive { .. });
-    if table_kind && out.elsewhere.is_empty() && (file_destination || !planned.is_empty()) {
-        let mut chunk_files: Vec<ChunkFile> = Vec::new();
+    // (then every site is reported as not finished), and so is a run without destination (interactive).
+    let file_destination =
+        matches!(pipeline.export.destination, Destination::Gcs { .. } | Destination::Drive { .. } | Destination::None);
+    if table_kind && out.elsewhere.is_empty() && (file_destination || !planned.is_empty() || !interactive.is_empty()) {
         for (chunk_ids, d) in &done {
             let Some(format) = Format::from_name(&d.display) else {
                 out.notes.push(format!("{}: not a CSV or GeoJSON file; downloaded but not merged", d.display));
@@ -467,6 +514,7 @@ pub async fn fetch(
         // Only chunks that had files are merged; the others are already reported as having none.
         let expected: Vec<ExpectedChunk> = chunks
             .iter()
+            .chain(interactive.iter())
             .filter(|c| chunks_with_files.contains(&c.chunk_id))
             .map(|c| ExpectedChunk { chunk_id: c.chunk_id.clone(), site_ids: c.site_ids.clone() })
             .collect();
@@ -488,7 +536,8 @@ pub async fn fetch(
                 .filter(|m| !(matches!(m, Missing::Sites { chunk_id, .. } if failed.contains(chunk_id)))),
         );
         if let Some(all) = all_sites {
-            let covered: BTreeSet<&str> = chunks.iter().flat_map(|c| c.site_ids.iter().map(String::as_str)).collect();
+            let covered: BTreeSet<&str> =
+                chunks.iter().chain(interactive.iter()).flat_map(|c| c.site_ids.iter().map(String::as_str)).collect();
             let not_finished: Vec<String> = all.into_iter().filter(|s| !covered.contains(s.as_str())).collect();
             if !not_finished.is_empty() {
                 missing.push(Missing::NotFinished { sites: not_finished });

@@ -3,8 +3,9 @@
 //!
 //! Written atomically (like the table) to `<table stem>.manifest.json`. Both engines write the same
 //! structure: the local engine lists its raster files under `inputs`; the Earth Engine path adds one
-//! [`ChunkEntry`] per export task (operation name, attempts, runtime, EECU) under `chunks`. Readers must
-//! ignore fields they do not know (`extra` holds engine-specific additions).
+//! [`ChunkEntry`] per chunk under `chunks`: an export task (operation name, attempts, runtime, EECU) or an
+//! interactive chunk (`mode: interactive`, HTTP requests, time from request to stored answer, its stored file).
+//! Readers must ignore fields they do not know (`extra` holds engine-specific additions).
 
 use std::path::{Path, PathBuf};
 
@@ -99,7 +100,7 @@ pub struct Timings {
     pub threads: Option<usize>,
 }
 
-/// One Earth Engine export task.
+/// One Earth Engine chunk: an export task or interactive requests.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ChunkEntry {
     /// Chunk id (`c00012`; halves of a split chunk append `a`/`b`).
@@ -114,7 +115,14 @@ pub struct ChunkEntry {
     pub runtime_seconds: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eecu_seconds: Option<f64>,
-    /// Files of this chunk merged into the table (`gs://bucket/object`, `drive:folder/name`).
+    /// `batch` (an export task) or `interactive` (`table:computeFeatures` requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// HTTP requests of an interactive chunk (pages and retries included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u32>,
+    /// Files of this chunk merged into the table (`gs://bucket/object`, `drive:folder/name`, or an interactive
+    /// result relative to the journal's folder).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
 }
@@ -218,6 +226,8 @@ mod tests {
                 attempts: 2,
                 runtime_seconds: Some(61.0),
                 eecu_seconds: Some(12.5),
+                mode: Some("batch".into()),
+                requests: None,
                 files: vec!["gs://b/p/c00000.csv".into()],
             }],
             extra: Map::new(),

@@ -1,16 +1,20 @@
-//! Results: from finished exports (or the local engine) to one tidy table and a run manifest.
+//! Results: from finished exports, interactive chunks (or the local engine) to one tidy table and a run
+//! manifest. Every source is read into the same rows ([`eecsv::ExportTable`]): CSV and GeoJSON export files
+//! ([`eecsv`]), `computeFeatures` responses ([`features`]), stored interactive results ([`store`]).
 
 pub mod assemble;
 pub mod coverage;
 pub mod download;
 pub mod drive;
 pub mod eecsv;
+pub mod features;
 pub mod fetch;
 pub mod gcs;
 pub mod geometry;
 pub mod manifest;
 pub mod merge;
 pub mod parquet;
+pub mod store;
 pub mod table;
 
 use serde::Serialize;

@@ -241,7 +241,8 @@ fn temp_beside(path: &Path) -> Result<(std::fs::File, tempfile::TempPath), Table
     Ok(tmp.into_parts())
 }
 
-/// Writes a whole file atomically: temporary file beside it, fsync, rename.
+/// Writes a whole file atomically: temporary file beside it, fsync, rename, fsync of the folder (so the
+/// rename itself survives a power cut).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TableError> {
     let io = |source| TableError::Io { path: path.to_path_buf(), source };
     let (mut f, tmp) = temp_beside(path)?;
@@ -249,6 +250,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TableError> {
     f.sync_all().map_err(io)?;
     drop(f);
     tmp.persist(path).map_err(|e| io(e.error))?;
+    #[cfg(unix)]
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    }
     Ok(())
 }
 

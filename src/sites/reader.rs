@@ -58,6 +58,8 @@ pub struct TopLevel {
     pub bad_values: Vec<(String, Pos, serde_json::Error)>,
     /// Number of elements of the `features` array.
     pub count: usize,
+    /// Top-level keys given twice: the key, where it first was, and where it came again (first repeat only).
+    pub duplicates: Vec<(String, Pos, Pos)>,
 }
 
 const BUF: usize = 256 * 1024;
@@ -309,8 +311,8 @@ impl<R: Read> Scanner<R> {
         }
     }
 
-    /// Reads a string key at the next non-space byte; returns its decoded text.
-    fn key(&mut self) -> Result<String, ScanError> {
+    /// Reads a string key at the next non-space byte; returns its decoded text and where it starts.
+    fn key(&mut self) -> Result<(String, Pos), ScanError> {
         self.skip_ws()?;
         match self.peek()? {
             Some(b'"') => {}
@@ -319,11 +321,12 @@ impl<R: Read> Scanner<R> {
         }
         let mut raw = Vec::new();
         let at = self.capture_value(&mut raw)?;
-        serde_json::from_slice::<String>(&raw).map_err(|_| ScanError::Syntax {
+        let key = serde_json::from_slice::<String>(&raw).map_err(|_| ScanError::Syntax {
             pos: at,
             expected: "a valid key string".into(),
             found: Some(b'"'),
-        })
+        })?;
+        Ok((key, at))
     }
 
     /// Scans the whole file: calls `feature(raw, start)` for each element of the top-level `features`
@@ -364,8 +367,17 @@ impl<R: Read> Scanner<R> {
             return self.end();
         }
         let mut raw = Vec::new();
+        let mut seen: Vec<(String, Pos)> = Vec::new();
         loop {
-            let key = self.key()?;
+            let (key, kpos) = self.key()?;
+            match seen.iter().find(|(k, _)| *k == key) {
+                Some((_, first)) if !top.duplicates.iter().any(|(k, _, _)| *k == key) => {
+                    top.duplicates.push((key.clone(), *first, kpos));
+                }
+                Some(_) => {}
+                None if seen.len() < 1000 => seen.push((key.clone(), kpos)),
+                None => {}
+            }
             self.expect(b':', "`:` after the key")?;
             self.skip_ws()?;
             let vpos = self.here();
@@ -518,6 +530,24 @@ mod tests {
         assert_eq!(f[0].1.line, 1);
         assert!(top.type_value.is_some());
         assert_eq!(top.count, 1);
+    }
+
+    #[test]
+    fn top_level_keys_given_twice_are_noted_with_both_places() {
+        let text =
+            "{\"type\":\"FeatureCollection\",\"features\":[{\"a\":1}],\n \"features\":[{\"b\":2}],\"features\":[]}";
+        let (f, top) = features(text).unwrap();
+        // Only the first array is read as features.
+        assert_eq!(f.len(), 1);
+        assert_eq!(top.count, 1);
+        assert_eq!(top.duplicates.len(), 1, "{:?}", top.duplicates);
+        let (key, first, again) = &top.duplicates[0];
+        assert_eq!(key, "features");
+        assert_eq!(&text[first.offset as usize..][..10], "\"features\"");
+        assert_eq!((again.line, again.offset - again.line_start), (1, 1));
+        assert_eq!(&text[again.offset as usize..][..10], "\"features\"");
+        let (_, top) = features(r#"{"type":"FeatureCollection","features":[]}"#).unwrap();
+        assert!(top.duplicates.is_empty());
     }
 
     #[test]

@@ -374,6 +374,74 @@ impl Walker<'_> {
     }
 }
 
+/// A key given twice in one object of a feature's raw (valid) JSON.
+#[derive(Debug, PartialEq)]
+pub struct DuplicateKey {
+    /// Where the object is, e.g. `properties` or `geometry` (empty for the feature itself).
+    pub path: String,
+    pub key: String,
+    /// Spans of the key's first and second appearance, relative to `raw`.
+    pub first: Range<usize>,
+    pub again: Range<usize>,
+}
+
+/// The first key given twice in one object of `raw` (a valid JSON value), with both places. serde_json and
+/// most readers keep the last value silently; a site file with two `site_id`s or two `coordinates` in one
+/// feature means two different things at once.
+pub fn duplicate_key(raw: &[u8]) -> Option<DuplicateKey> {
+    /// An open object (its keys so far, the current key, whether a key comes next) or array (the index).
+    enum Frame {
+        Object { keys: Vec<(String, Range<usize>)>, expect_key: bool },
+        Array(usize),
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < raw.len() && raw[i] != b'"' {
+                    i += if raw[i] == b'\\' { 2 } else { 1 };
+                }
+                let span = start..(i + 1).min(raw.len());
+                if let Some(Frame::Object { keys, expect_key: expect @ true }) = stack.last_mut() {
+                    *expect = false;
+                    let key = serde_json::from_slice::<String>(&raw[span.clone()]).ok()?;
+                    if let Some((_, first)) = keys.iter().find(|(k, _)| *k == key) {
+                        let first = first.clone();
+                        let path = stack[..stack.len() - 1]
+                            .iter()
+                            .map(|f| match f {
+                                Frame::Object { keys, .. } => {
+                                    format!(".{}", keys.last().map(|k| k.0.as_str()).unwrap_or(""))
+                                }
+                                Frame::Array(n) => format!("[{n}]"),
+                            })
+                            .collect::<String>();
+                        let path = path.strip_prefix('.').unwrap_or(&path).to_string();
+                        return Some(DuplicateKey { path, key, first, again: span });
+                    }
+                    keys.push((key, span));
+                }
+            }
+            b'{' => stack.push(Frame::Object { keys: Vec::new(), expect_key: true }),
+            b'[' => stack.push(Frame::Array(0)),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => match stack.last_mut() {
+                Some(Frame::Object { expect_key, .. }) => *expect_key = true,
+                Some(Frame::Array(n)) => *n += 1,
+                None => {}
+            },
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 #[cfg(test)]
 #[allow(clippy::single_range_in_vec_init)]
 mod tests {
@@ -438,6 +506,26 @@ mod tests {
         let (_, window) = whole_and_window(&text, &[at..at + 5]);
         assert!(window.contains(&format!("f.geojson:1:{}", at + 1)), "{window}");
         assert!(window.len() < 2000, "{window}");
+    }
+
+    #[test]
+    fn finds_the_first_key_given_twice_and_where() {
+        let raw = br#"{"type": "Feature", "properties": {"site_id": "a", "n": {"x": 1, "y": [{"z": 1}, {"z": 2}]},
+          "site_id": "b"}, "geometry": {"coordinates": [[[1, 2]]], "coordinates": [[[5, 6]]]}}"#;
+        let d = duplicate_key(raw).unwrap();
+        assert_eq!((d.path.as_str(), d.key.as_str()), ("properties", "site_id"));
+        assert_eq!(&raw[d.first.clone()], br#""site_id""#);
+        assert_eq!(&raw[d.again.clone()], br#""site_id""#);
+        assert!(d.again.start > d.first.start);
+        // Equal keys in different objects, escapes in keys and strings that look like keys are fine.
+        let ok = br#"{"a": {"k": 1}, "b": {"k": ""k": 2, \"}, "c": [{"k": 1}, {"k": 2}], "k1": 0, "k1x": 1}"#;
+        assert_eq!(duplicate_key(ok), None);
+        // The same key spelt with an escape is the same key; the path names arrays by index.
+        let esc = br#"{"geometry": {"coordinates": [{"a": 1, "a": 2}]}}"#;
+        let d = duplicate_key(esc).unwrap();
+        assert_eq!((d.path.as_str(), d.key.as_str()), ("geometry.coordinates[0]", "a"));
+        let top = br#"{"type": "Feature", "type": "Feature"}"#;
+        assert_eq!(duplicate_key(top).unwrap().path, "");
     }
 
     #[test]

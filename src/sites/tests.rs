@@ -14,19 +14,39 @@ fn text() -> impl Strategy<Value = String> {
     prop::collection::vec(prop::sample::select(PIECES), 0..8).prop_map(|v| v.concat())
 }
 
-fn ring() -> impl Strategy<Value = Vec<Value>> {
-    // Longitudes within ±89.9° so no step between vertices exceeds 180°: a longer step means the edge
-    // crosses the antimeridian, and a random ring of such steps can wind around the globe, which the reader
-    // rightly refuses. This test is about reading, not geometry.
-    (prop::collection::vec((-89.9f64..89.9, -89.0f64..89.0), 3..6), any::<bool>()).prop_map(|(pts, z)| {
-        let mut r: Vec<Value> = pts.iter().map(|(x, y)| if z { json!([x, y, 12.5]) } else { json!([x, y]) }).collect();
-        r.push(r[0].clone());
-        r
-    })
-}
-
+/// A polygon the reader must accept: a star-shaped outer ring around a centre (vertices at evenly spaced
+/// angles, radii 1°–10°) and holes around the same centre with radii below 0.4°, so every hole lies inside
+/// the outer ring (a ring of n ≥ 3 such vertices holds the disc of radius cos(180°/n) ≥ 0.5 around the
+/// centre) and every ring encloses an area. Centres stay within ±79° so no step between vertices exceeds
+/// 180° (a longer step crosses the antimeridian) and latitudes stay in range. This test is about reading,
+/// not geometry: random rings would wind around the globe, cross or leave their shell, which the reader
+/// rightly refuses.
 fn polygon() -> impl Strategy<Value = Value> {
-    prop::collection::vec(ring(), 1..3).prop_map(|rings| json!(rings))
+    let radii = |lo: f64, hi: f64| prop::collection::vec(lo..hi, 3..6);
+    (-79.0f64..79.0, -79.0f64..79.0, radii(1.0, 10.0), prop::collection::vec(radii(0.05, 0.4), 0..2), any::<bool>())
+        .prop_map(|(cx, cy, shell, holes, z)| {
+            let ring = |radii: &[f64]| {
+                let n = radii.len() as f64;
+                let mut r: Vec<Value> = radii
+                    .iter()
+                    .enumerate()
+                    .map(|(k, rad)| {
+                        let t = std::f64::consts::TAU * k as f64 / n;
+                        let (x, y) = (cx + rad * t.cos(), cy + rad * t.sin());
+                        if z {
+                            json!([x, y, 12.5])
+                        } else {
+                            json!([x, y])
+                        }
+                    })
+                    .collect();
+                r.push(r[0].clone());
+                r
+            };
+            let mut rings = vec![ring(&shell)];
+            rings.extend(holes.iter().map(|h| ring(h)));
+            json!(rings)
+        })
 }
 
 fn feature(i: usize) -> impl Strategy<Value = Value> {

@@ -78,7 +78,8 @@ PIPELINES = {
     "unknown_export.yaml": sub("  folder: geepipe", "  folder: geepipe\n  buket: b"),
     "missing_sites.yaml": VALID.replace("sites:\n  file: ../sites.geojson\n  id: site_id\n  keep: [name]\n", ""),
     "missing_layers.yaml": VALID.replace("layers:\n  - catalog: mapbiomas_lulc\n", ""),
-    "missing_export.yaml": VALID.replace("export:\n  to: drive\n  folder: geepipe\n", ""),
+    # Without `export:` a pipeline runs interactively; `mode: batch` needs one.
+    "missing_export.yaml": VALID.replace("export:\n  to: drive\n  folder: geepipe\n", "mode: batch\n"),
     "missing_name.yaml": VALID.replace("name: corpus\n", ""),
     # Types and values.
     "name_number.yaml": sub("name: corpus", "name: 123"),
@@ -262,6 +263,16 @@ SITES = {
     "feature_wrong_type.geojson": fc([feat("a", SQUARE) | {"type": "Fature"}]),
     "long_line_error.geojson": fc([feat("p" * 50_000, SQUARE) | {"type": "Fature"}]),
     "unbalanced_brackets.geojson": '{"type": "FeatureCollection", "features": [{"type": "Feature"]]}',
+    # Keys given twice: the second `features` array, and `site_id` / `coordinates` / `geometry` in one feature.
+    "two_features_arrays.geojson": fc([feat("a", SQUARE)])[:-1] + ', "features": ' + json.dumps([feat("b", SQUARE)]) + "}",
+    "duplicate_site_id_key.geojson": fc([feat("a", SQUARE)]).replace('"site_id": "a"', '"site_id": "a", "site_id": "b"', 1),
+    "duplicate_coordinates_key.geojson": fc([feat("a", SQUARE)]).replace('"coordinates": [[[-48.0', '"coordinates": [[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]], "coordinates": [[[-48.0', 1),
+    "duplicate_geometry_key.geojson": fc([feat("a", SQUARE)])[:-3] + ', "geometry": null}]}',
+    # Rings without area, holes outside their outer ring.
+    "zero_area_ring.geojson": fc([feat("a", [[[-48.0, -15.0], [-47.99, -14.99], [-47.98, -14.98], [-48.0, -15.0]]])]),
+    "zero_area_hole.geojson": fc([feat("a", SQUARE + [[[-47.995, -14.995], [-47.994, -14.995], [-47.993, -14.995], [-47.995, -14.995]]])]),
+    "hole_outside.geojson": fc([feat("a", SQUARE + [[[-46.0, -15.0], [-45.99, -15.0], [-45.99, -14.99], [-46.0, -15.0]]])]),
+    "hole_crossing_shell.geojson": fc([feat("a", SQUARE + [[[-47.995, -14.995], [-47.98, -14.995], [-47.98, -14.994], [-47.995, -14.995]]])]),
 }
 
 

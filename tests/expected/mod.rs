@@ -124,3 +124,107 @@ pub fn stat(px: &[(f64, f64)], stat: &str) -> Option<f64> {
         p => pct(p.strip_prefix('p')?.parse().ok()?),
     }
 }
+
+/// One row of geepipe's long table, numbers kept as numbers (columns `site_id`, the kept properties, then
+/// `layer, year, kind, class_code, class_name, area_ha, pixels, band, stat, value`).
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+pub struct Row {
+    pub site: String,
+    /// The kept properties' cells, in order.
+    pub kept: Vec<String>,
+    pub layer: String,
+    pub year: i32,
+    pub kind: String,
+    pub class_code: Option<i64>,
+    pub class_name: String,
+    pub area_ha: Option<f64>,
+    pub pixels: Option<f64>,
+    pub band: String,
+    pub stat: String,
+    pub value: Option<f64>,
+}
+
+impl Row {
+    /// A row of `site`'s `layer` and `year` with nothing measured yet.
+    pub fn new(site: &str, kept: &[&str], layer: &str, year: i32, kind: &str) -> Row {
+        Row {
+            site: site.into(),
+            kept: kept.iter().map(|k| k.to_string()).collect(),
+            layer: layer.into(),
+            year,
+            kind: kind.into(),
+            class_code: None,
+            class_name: String::new(),
+            area_ha: None,
+            pixels: None,
+            band: String::new(),
+            stat: String::new(),
+            value: None,
+        }
+    }
+
+    /// The key rows are sorted and matched by.
+    pub fn key(&self) -> (String, String, i32, Option<i64>, String, String) {
+        (self.site.clone(), self.layer.clone(), self.year, self.class_code, self.band.clone(), self.stat.clone())
+    }
+}
+
+fn opt<T: std::str::FromStr>(s: &str) -> Option<T> {
+    if s.is_empty() {
+        None
+    } else {
+        Some(s.parse().unwrap_or_else(|_| panic!("not a number: {s:?}")))
+    }
+}
+
+/// Reads a long CSV table with `kept` property columns after the site id.
+pub fn read_table(path: &std::path::Path, id: &str, kept: &[&str]) -> Vec<Row> {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut want = vec![id];
+    want.extend(kept);
+    want.extend(["layer", "year", "kind", "class_code", "class_name", "area_ha", "pixels", "band", "stat", "value"]);
+    assert_eq!(r.headers().unwrap().iter().collect::<Vec<_>>(), want);
+    let k = kept.len();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            Row {
+                site: rec[0].into(),
+                kept: (1..=k).map(|i| rec[i].to_string()).collect(),
+                layer: rec[k + 1].into(),
+                year: rec[k + 2].parse().unwrap(),
+                kind: rec[k + 3].into(),
+                class_code: opt(&rec[k + 4]),
+                class_name: rec[k + 5].into(),
+                area_ha: opt(&rec[k + 6]),
+                pixels: opt(&rec[k + 7]),
+                band: rec[k + 8].into(),
+                stat: rec[k + 9].into(),
+                value: opt(&rec[k + 10]),
+            }
+        })
+        .collect()
+}
+
+/// Whether two measured numbers agree (relative 1e-9).
+pub fn close(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0),
+        _ => false,
+    }
+}
+
+/// Asserts that `got` holds exactly the rows of `want` (any order), numbers within [`close`].
+pub fn assert_same_rows(mut got: Vec<Row>, mut want: Vec<Row>) {
+    assert_eq!(got.len(), want.len(), "row count: got {got:#?}\nwant {want:#?}");
+    got.sort_by_key(Row::key);
+    want.sort_by_key(Row::key);
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(
+            (&g.site, &g.kept, &g.layer, g.year, &g.kind, g.class_code, &g.class_name, &g.band, &g.stat),
+            (&w.site, &w.kept, &w.layer, w.year, &w.kind, w.class_code, &w.class_name, &w.band, &w.stat)
+        );
+        assert!(close(g.area_ha, w.area_ha) && close(g.pixels, w.pixels) && close(g.value, w.value), "{g:?}\n{w:?}");
+    }
+}

@@ -382,6 +382,10 @@ pub struct Config {
     /// Real time every synchronous computation (`table:computeFeatures`, `value:compute`) takes before
     /// it answers, holding its concurrency slot (default 0).
     pub compute_latency: Duration,
+    /// Real time each feature of a `table:computeFeatures` answer adds to its latency (default 0): the work
+    /// of a request grows with the sites it reduces, so a large chunk runs into the time limit and a smaller
+    /// one does not.
+    pub compute_latency_per_feature: Duration,
     /// Synchronous computations in flight at once, per fake; one more is answered 429 RESOURCE_EXHAUSTED
     /// "Too many concurrent aggregations." (Earth Engine's default: 40 concurrent requests per project).
     pub compute_concurrency: usize,
@@ -413,6 +417,7 @@ impl Default for Config {
             port: 0,
             max_body_bytes: 10 * 1024 * 1024,
             compute_latency: Duration::ZERO,
+            compute_latency_per_feature: Duration::ZERO,
             compute_concurrency: 40,
             compute_time_limit: Duration::from_secs(300),
         }

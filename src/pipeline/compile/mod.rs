@@ -8,8 +8,8 @@
 //!
 //! The stages, each in its own file: [`parts`] (read each section on its own), [`name`] (pipeline name and
 //! project), [`sites`], [`years`], [`layers`] (with [`grid`]: each layer's grid and no-data), [`reduce`],
-//! [`export`], [`image`], [`classifier`],
-//! [`output`] (chunks and the result table); [`context`] holds what they share.
+//! [`export`], [`image`], [`classifier`], [`output`] (chunks and the result table), [`mode`] (run mode and
+//! interactive settings); [`context`] holds what they share.
 
 mod classifier;
 mod context;
@@ -17,6 +17,7 @@ mod export;
 mod grid;
 mod image;
 mod layers;
+mod mode;
 mod name;
 mod output;
 mod parts;
@@ -47,6 +48,8 @@ pub struct Overrides {
     pub env_project: Option<String>,
     /// `--engine`.
     pub engine: Option<EngineName>,
+    /// `--mode`.
+    pub mode: Option<ModeName>,
 }
 
 /// Compiles a parsed document. Warnings are returned with the pipeline; any error returns all diagnostics.
@@ -104,7 +107,20 @@ impl Cx<'_> {
         let layers = self.layers(raw, &pipeline_years, &vars, &base, engine, sites.as_ref());
         let reduce = self.reduce(raw.reduce.as_ref().cloned().unwrap_or_default(), kind, engine);
         self.reduce_grids(&reduce, &layers, engine);
-        let export = raw.export.as_ref().map(|e| self.export(e, &name, &base, engine, kind));
+        let export = match &raw.export {
+            Some(e) => Some(self.export(e, &name, &base, engine, kind)),
+            // No `export` section: nowhere for tasks to write (checked against the mode below).
+            None if !raw.export_present => Some(Export::nowhere(&name)),
+            None => None,
+        };
+        let mode = self.mode(
+            ov.mode.or(raw.mode).unwrap_or(ModeName::Auto),
+            ov.mode.is_some(),
+            kind,
+            engine,
+            export.as_ref().is_none_or(|e| e.destination.exists()),
+        );
+        let interactive = self.interactive(raw.interactive.as_ref());
         let image = self.image(raw.image.as_ref(), kind, raw.export.as_ref(), &reduce);
         let classifier = self.classifier(raw, kind, &layers, sites.as_ref(), &reduce);
         let chunks = self.chunks(raw.chunks.as_ref().cloned().unwrap_or_default());
@@ -122,6 +138,7 @@ impl Cx<'_> {
             project,
             engine,
             kind,
+            mode,
             sites,
             layers,
             reduce,
@@ -129,6 +146,7 @@ impl Cx<'_> {
             image,
             classifier,
             chunks,
+            interactive,
             output,
             journal_dir,
             vars,
@@ -137,10 +155,13 @@ impl Cx<'_> {
 }
 
 /// SHA-256 over the canonical JSON of the raw model plus the site file's bytes (when it is a file).
+/// `mode` and `interactive` are left out: they say how to run, not what to compute, so a journal
+/// survives switching modes (its unsent chunks follow the new mode).
 fn content_hash(raw: &RawPipeline, sites: &SiteSource) -> String {
     let mut h = Sha256::new();
     h.update(b"geepipe-pipeline-v1\0");
-    h.update(serde_json::to_vec(raw).unwrap_or_default());
+    let what = RawPipeline { mode: None, interactive: None, ..raw.clone() };
+    h.update(serde_json::to_vec(&what).unwrap_or_default());
     h.update(b"\0catalog:");
     h.update(crate::catalog::VERSION.as_bytes());
     if let SiteLocation::File(p) = &sites.location {

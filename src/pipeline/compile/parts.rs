@@ -72,6 +72,7 @@ pub(super) struct Parts {
     pub(super) project: Option<String>,
     pub(super) engine: Option<EngineName>,
     pub(super) kind: Option<KindName>,
+    pub(super) mode: Option<ModeName>,
     pub(super) sites: Option<RawSites>,
     pub(super) years: Option<RawYears>,
     /// Whether the file sets pipeline-wide `years` (even ones that could not be read).
@@ -82,9 +83,12 @@ pub(super) struct Parts {
     pub(super) all_layers: bool,
     pub(super) reduce: Option<RawReduce>,
     pub(super) export: Option<RawExport>,
+    /// Whether the file has an `export` section (even one that could not be read).
+    pub(super) export_present: bool,
     pub(super) image: Option<RawImage>,
     pub(super) classifier: Option<RawClassifier>,
     pub(super) chunks: Option<RawChunks>,
+    pub(super) interactive: Option<RawInteractive>,
     pub(super) output: Option<RawOutput>,
     pub(super) journal: Option<String>,
     pub(super) vars: Option<BTreeMap<String, serde_json::Value>>,
@@ -181,6 +185,7 @@ impl Parts {
             project: get!("/project"),
             engine: get!("/engine"),
             kind: get!("/kind"),
+            mode: get!("/mode"),
             sites: get!("/sites"),
             years: get!("/years"),
             years_present: cx.doc.value.get("years").is_some_and(|y| !y.is_null()),
@@ -188,16 +193,19 @@ impl Parts {
             all_layers,
             reduce: get!("/reduce"),
             export: get!("/export"),
+            export_present: cx.doc.value.get("export").is_some_and(|e| !e.is_null()),
             image: get!("/image"),
             classifier: get!("/classifier"),
             chunks: get!("/chunks"),
+            interactive: get!("/interactive"),
             output: get!("/output"),
             journal: get!("/journal"),
             vars: get!("/vars"),
         }
     }
 
-    /// The raw pipeline, when every required section was read.
+    /// The raw pipeline, when every required section was read (`export` is optional: interactive mode does
+    /// without it; a present but unreadable `export` section makes the raw pipeline incomplete).
     pub(super) fn raw(&self) -> Option<RawPipeline> {
         if !self.all_layers {
             return None;
@@ -207,14 +215,19 @@ impl Parts {
             project: self.project.clone(),
             engine: self.engine,
             kind: self.kind,
+            mode: self.mode,
             sites: self.sites.clone()?,
             years: self.years.clone(),
             layers: self.layers.as_ref()?.iter().map(|(_, l)| l.clone()).collect(),
             reduce: self.reduce.clone(),
-            export: self.export.clone()?,
+            export: match (&self.export, self.export_present) {
+                (None, true) => return None,
+                (e, _) => e.clone(),
+            },
             image: self.image.clone(),
             classifier: self.classifier.clone(),
             chunks: self.chunks.clone(),
+            interactive: self.interactive.clone(),
             output: self.output.clone(),
             journal: self.journal.clone(),
             vars: self.vars.clone(),

@@ -9,13 +9,17 @@ use crate::sites::antimeridian::{self, SplitError};
 use crate::sites::Polygon;
 
 impl<V: FnMut(crate::sites::Site) -> Result<(), Diagnostic>> Checker<'_, V> {
-    /// The site's polygons split at the antimeridian when they cross it, with a warning saying so.
+    /// The site's polygons split at the antimeridian when they cross it, with a warning saying so; `None`
+    /// after a ring without area or a hole outside its ring (see [`super::rings`]).
     pub(super) fn across_antimeridian(
         &mut self,
         f: &Feature,
         polygons: Vec<Polygon>,
         multi: bool,
     ) -> Option<(Vec<Polygon>, bool)> {
+        if !self.ring_areas(f, &polygons, multi) {
+            return None;
+        }
         let path = |p: usize, r: usize, k: usize| if multi { vec![p, r, k] } else { vec![r, k] };
         let who = &f.who;
         match antimeridian::split(&polygons) {

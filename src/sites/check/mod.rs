@@ -308,7 +308,10 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
         let f: RawFeature = match serde_json::from_slice(raw) {
             Ok(f) => f,
             Err(e) => {
-                self.json_error(raw, at, index, e);
+                // serde refuses `type`, `properties`, `geometry` or `id` given twice: say where both are.
+                if !self.duplicate_key(raw, at, index) {
+                    self.json_error(raw, at, index, e);
+                }
                 return None;
             }
         };
@@ -331,6 +334,9 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
                 return None;
             }
         }
+        if self.duplicate_key(raw, at, index) {
+            return None;
+        }
         let place = Place::Json { raw, at };
         let id = self.check_id(place, index, &f);
         let properties = self.check_properties(place, index, f.properties.as_ref().and_then(Value::as_object));
@@ -339,6 +345,23 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
             (Some(id), Some((polygons, multi))) => Some(Site { id, properties, polygons, multi, index }),
             _ => None,
         }
+    }
+}
+
+impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
+    /// Reports the first key given twice in one object of the feature; whether there was one.
+    fn duplicate_key(&mut self, raw: &[u8], at: Pos, index: usize) -> bool {
+        let Some(dup) = super::source::duplicate_key(raw) else { return false };
+        let a = Mark::Span(Anchor::within(raw, at, dup.again));
+        let b = Mark::Span(Anchor::within(raw, at, dup.first));
+        let whose = if dup.path.is_empty() { String::new() } else { format!("`{}` of ", dup.path) };
+        let key = dup.key;
+        self.emit(Code::SitesDuplicateKey, Severity::Error, |c| {
+            let msg = format!("{whose}features[{index}] has the key `{key}` twice");
+            c.at2(Diagnostic::error(Code::SitesDuplicateKey, msg), &a, "given again here", &b, "first given here")
+                .with_help("JSON readers silently keep only one of the two (most the last): remove the wrong one")
+        });
+        true
     }
 }
 

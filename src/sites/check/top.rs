@@ -107,6 +107,27 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                 );
             }
         }
+        for (key, first, again) in &top.duplicates {
+            let a = Anchor { span: again.offset..again.offset + key.len() as u64 + 2, start: *again };
+            let b = Anchor { span: first.offset..first.offset + key.len() as u64 + 2, start: *first };
+            let source = self.snippet(&[&a, &b]);
+            let (what, help) = if key == "features" {
+                (
+                    "the site file has a second `features` array".to_string(),
+                    "geepipe reads only the first `features` array; merge the two lists into one",
+                )
+            } else {
+                (
+                    format!("the site file has the top-level key `{key}` twice"),
+                    "keep one of them: JSON readers disagree on which one wins",
+                )
+            };
+            let d = Diagnostic::error(Code::SitesDuplicateKey, what)
+                .at(&source, a.label_span(), Some("given again here".to_string()))
+                .also(b.label_span(), "first given here")
+                .with_help(help);
+            self.top(Code::SitesDuplicateKey, d);
+        }
         for (key, pos, e) in &top.bad_values {
             self.top_at(
                 Code::SitesJson,

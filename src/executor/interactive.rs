@@ -1,0 +1,325 @@
+//! The interactive phase of a run: every chunk whose mode is `interactive` is computed with
+//! `table:computeFeatures` on the high-volume endpoint, up to `max_in_flight` requests at once (the client's
+//! token bucket keeps them under the rate), each result stored durably as it arrives.
+//!
+//! Per chunk: `planned` → `running` (journal written before the request: `status` shows it) → the response's
+//! pages → the result file ([`Store::write`], durable) → `succeeded` with the file's path, size and SHA-256.
+//! Failures go through the same [`crate::ee::classify`] and [`Executor::failed`] as export tasks: transient
+//! (429, 5xx, after the client's own backoff) → the chunk again; too big ("Computation timed out.", memory, a
+//! request the client stopped waiting for) → split in halves, which stay interactive, down to one site;
+//! fatal for the run → stop sending. When the run may fall back ([`Interactive::fallback_after`]: `auto` with
+//! an export destination), a single site interactive cannot compute goes to batch at once, and after that many
+//! size failures every chunk not yet computed goes to batch (said in a [`Event::MovedToBatch`]); the batch
+//! phase that follows runs them as export tasks.
+//!
+//! Stopping: Ctrl-C (or `geepipe cancel`, which interrupts the run and then marks what is left cancelled)
+//! sends nothing more and drops the requests in flight: their chunks go back to `planned`, nothing stored is
+//! lost.
+//!
+//! Resuming: a chunk left `running` by a killed run is planned again; a result file written by a killed run
+//! whose journal entry was not yet updated is adopted without a request ([`Store::adopt`]); a succeeded chunk
+//! whose file is gone or changed is computed again.
+
+use std::time::{Duration, Instant};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+
+use super::{Event, ExecError, Executor, Outcome, Stop};
+use crate::ee::{Class, Client, ComputeRequest, ComputedFeatures, EeError, Scope};
+use crate::journal::{self, ChunkState};
+use crate::plan::RunMode;
+use crate::results::store::{Meta, Store};
+
+/// How the interactive phase runs.
+#[derive(Clone)]
+pub struct Interactive {
+    /// The high-volume client (rate-limited).
+    pub client: Client,
+    pub store: Store,
+    pub max_in_flight: usize,
+    pub page_size: u32,
+    pub workload_tag: Option<String>,
+    /// `Some(n)`: chunks may move to batch (a single site at once, every remaining chunk after `n` size
+    /// failures); `None`: never (explicit `mode: interactive`, or no export destination).
+    pub fallback_after: Option<u32>,
+}
+
+/// The answer of one chunk's request.
+struct Answer {
+    row: usize,
+    result: Result<ComputedFeatures, EeError>,
+    requests: u32,
+    elapsed: Duration,
+}
+
+impl Executor {
+    /// Whether the run has interactive work to do.
+    fn interactive_work(&self) -> bool {
+        self.rows.iter().any(|r| r.mode == RunMode::Interactive && !r.state.is_final())
+    }
+
+    /// Checks stored results and chunks left in flight by an earlier run (see the module doc).
+    fn resume_interactive(&mut self, store: &Store) -> Result<(), ExecError> {
+        for i in 0..self.rows.len() {
+            let r = &self.rows[i];
+            if r.mode != RunMode::Interactive || r.state == ChunkState::Split {
+                continue;
+            }
+            if r.state == ChunkState::Succeeded {
+                let Some(rel) = r.result.clone() else { continue };
+                if let Err(problem) = store.read(&rel, r.result_sha256.as_deref()) {
+                    let r = &mut self.rows[i];
+                    r.state = ChunkState::Planned;
+                    r.result = None;
+                    r.result_bytes = None;
+                    r.result_sha256 = None;
+                    let (chunk, attempt) = (r.chunk_id.clone(), r.attempt + 1);
+                    self.save(&[i])?;
+                    self.emit(Event::Retried { chunk, attempt, error: format!("{problem}: computing it again") });
+                }
+                continue;
+            }
+            if r.state.is_final() {
+                continue;
+            }
+            if let Some((stored, meta)) = store.adopt(&r.chunk_id, &r.base_request_id, &r.site_ids) {
+                let r = &mut self.rows[i];
+                r.state = ChunkState::Succeeded;
+                r.requests = r.requests.max(meta.requests);
+                r.result = Some(stored.relative.clone());
+                r.result_bytes = Some(stored.bytes);
+                r.result_sha256 = Some(stored.sha256.clone());
+                r.error = None;
+                r.error_class = None;
+                if r.ended_at.is_none() {
+                    r.ended_at = Some(journal::now());
+                }
+                let chunk = r.chunk_id.clone();
+                self.save(&[i])?;
+                self.emit(Event::Stored {
+                    chunk,
+                    file: stored.relative,
+                    rows: 0,
+                    requests: meta.requests,
+                    pages: meta.pages,
+                    seconds: meta.seconds,
+                    bytes: stored.bytes,
+                    adopted: true,
+                });
+            } else if r.state != ChunkState::Planned {
+                // In flight when the last run stopped: its answer is lost; ask again.
+                self.rows[i].state = ChunkState::Planned;
+                self.save(&[i])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the interactive chunks. `Some(outcome)`: the run ends here (interrupted); `None`:
+    /// go on with the batch chunks, if any.
+    pub(super) async fn run_interactive(&mut self, stop: &Stop) -> Result<Option<Outcome>, ExecError> {
+        let Some(cfg) = self.interactive.clone() else {
+            // No interactive setup (a `wait` on a batch run): interactive chunks stay as they are.
+            return Ok(None);
+        };
+        self.resume_interactive(&cfg.store)?;
+        if !self.interactive_work() {
+            return Ok(None);
+        }
+        self.queue = (0..self.rows.len())
+            .filter(|&i| self.rows[i].mode == RunMode::Interactive && self.rows[i].state == ChunkState::Planned)
+            .collect();
+        let mut inflight = FuturesUnordered::new();
+        let mut size_failures = 0u32;
+        let mut fell_back = false;
+        loop {
+            while !fell_back && self.fatal.is_none() && inflight.len() < cfg.max_in_flight.max(1) {
+                let Some(i) = self.queue.pop_front() else { break };
+                if self.rows[i].mode != RunMode::Interactive || self.rows[i].state != ChunkState::Planned {
+                    continue;
+                }
+                if let Some(fut) = self.start_request(i, &cfg)? {
+                    inflight.push(fut);
+                }
+            }
+            if inflight.is_empty() {
+                break;
+            }
+            tokio::select! {
+                Some(a) = inflight.next() => {
+                    if let Some(reason) = self.answered(a, &cfg, &mut size_failures)? {
+                        if !fell_back {
+                            fell_back = true;
+                            self.move_to_batch(reason)?;
+                        }
+                    }
+                }
+                _ = stop.wait() => {
+                    // Ctrl-C: the requests in flight are dropped; their chunks are asked again next run.
+                    drop(inflight);
+                    self.interrupted_requests()?;
+                    return Ok(Some(self.outcome_with(|o| o.interrupted = true)));
+                }
+            }
+        }
+        if fell_back {
+            // Halves of chunks split after the move, still marked interactive, go to batch too.
+            self.move_to_batch(String::new())?;
+        }
+        Ok(None)
+    }
+
+    /// Marks chunk `i` running and returns its request, or records why it cannot be made.
+    fn start_request(
+        &mut self,
+        i: usize,
+        cfg: &Interactive,
+    ) -> Result<Option<futures::future::BoxFuture<'static, Answer>>, ExecError> {
+        let body = match crate::plan::interactive::compute_body(
+            &self.rows[i].body,
+            cfg.page_size,
+            cfg.workload_tag.as_deref(),
+        ) {
+            Ok(b) => b,
+            Err(e) => {
+                self.failed(i, Class::Fatal(Scope::Chunk), format!("cannot make the interactive request: {e}"))?;
+                return Ok(None);
+            }
+        };
+        let now = journal::now();
+        let r = &mut self.rows[i];
+        let from = r.state;
+        r.attempt += 1;
+        r.state = ChunkState::Running;
+        r.submitted_at = Some(now);
+        r.started_at = Some(now);
+        r.ended_at = None;
+        let (chunk, attempt, sites) = (r.chunk_id.clone(), r.attempt, r.site_ids.len());
+        self.save(&[i])?;
+        self.emit(Event::Requested { chunk: chunk.clone(), attempt, sites });
+        self.emit(Event::StateChanged { chunk, from, to: ChunkState::Running });
+        let client = cfg.client.clone();
+        Ok(Some(Box::pin(async move {
+            let start = Instant::now();
+            let mut requests = 0;
+            let result = client.compute_features_paged(&ComputeRequest { body }, &mut requests).await;
+            Answer { row: i, result, requests, elapsed: start.elapsed() }
+        })))
+    }
+
+    /// Records an answer. Returns a reason when the run should move the remaining chunks to batch.
+    fn answered(&mut self, a: Answer, cfg: &Interactive, size_failures: &mut u32) -> Result<Option<String>, ExecError> {
+        let i = a.row;
+        self.rows[i].requests += a.requests;
+        let computed = match a.result {
+            Ok(c) => c,
+            Err(e) => return self.request_failed(i, e, cfg, size_failures),
+        };
+        let r = &self.rows[i];
+        let meta = Meta {
+            chunk: r.chunk_id.clone(),
+            request_id: r.base_request_id.clone(),
+            sites: r.site_ids.clone(),
+            pages: computed.pages,
+            requests: r.requests,
+            seconds: a.elapsed.as_secs_f64(),
+            response_bytes: computed.bytes,
+            computed_at: crate::results::manifest::now(),
+        };
+        let stored = cfg.store.write(&meta, &computed.features).map_err(|e| {
+            ExecError::Store(format!(
+                "cannot store the result of chunk {} in {}: {e}",
+                meta.chunk,
+                cfg.store.dir().display()
+            ))
+        })?;
+        let r = &mut self.rows[i];
+        r.state = ChunkState::Succeeded;
+        r.ended_at = Some(journal::now());
+        r.error = None;
+        r.error_class = None;
+        r.result = Some(stored.relative.clone());
+        r.result_bytes = Some(stored.bytes);
+        r.result_sha256 = Some(stored.sha256.clone());
+        let (chunk, runtime_s) = (r.chunk_id.clone(), r.runtime());
+        self.save(&[i])?;
+        self.emit(Event::StateChanged { chunk: chunk.clone(), from: ChunkState::Running, to: ChunkState::Succeeded });
+        self.emit(Event::Stored {
+            chunk: chunk.clone(),
+            file: stored.relative,
+            rows: computed.features.len(),
+            requests: meta.requests,
+            pages: meta.pages,
+            seconds: meta.seconds,
+            bytes: stored.bytes,
+            adopted: false,
+        });
+        self.emit(Event::Succeeded { chunk, runtime_s, eecu_s: None });
+        Ok(None)
+    }
+
+    fn request_failed(
+        &mut self,
+        i: usize,
+        e: EeError,
+        cfg: &Interactive,
+        size_failures: &mut u32,
+    ) -> Result<Option<String>, ExecError> {
+        let class = e.class();
+        let message = e.problem.summary();
+        {
+            let r = &mut self.rows[i];
+            r.ended_at = Some(journal::now());
+            r.state = ChunkState::Planned;
+        }
+        if class != Class::TooBig {
+            self.failed(i, class, message)?;
+            return Ok(None);
+        }
+        *size_failures += 1;
+        let single = self.rows[i].site_ids.len() <= 1;
+        match cfg.fallback_after {
+            Some(_) if single => {
+                // Interactive cannot compute this site at all; a batch task has no 5-minute limit.
+                let r = &mut self.rows[i];
+                r.mode = RunMode::Batch;
+                r.error = Some(message.clone());
+                r.error_class = Some("too_big".into());
+                let chunk = r.chunk_id.clone();
+                self.save(&[i])?;
+                self.emit(Event::MovedToBatch {
+                    chunks: vec![chunk],
+                    reason: format!("too big for an interactive request even alone ({message})"),
+                });
+            }
+            _ => self.failed(i, class, message.clone())?,
+        }
+        Ok(match cfg.fallback_after {
+            Some(n) if *size_failures >= n => Some(format!(
+                "{size_failures} interactive requests failed for size (last: {message}); the remaining chunks run as \
+                 batch export tasks"
+            )),
+            _ => None,
+        })
+    }
+
+    /// Moves every interactive chunk not computed yet to batch; `reason` is said in an event (unless empty).
+    fn move_to_batch(&mut self, reason: String) -> Result<(), ExecError> {
+        let moved: Vec<usize> = (0..self.rows.len())
+            .filter(|&i| self.rows[i].mode == RunMode::Interactive && self.rows[i].state == ChunkState::Planned)
+            .collect();
+        for &i in &moved {
+            self.rows[i].mode = RunMode::Batch;
+        }
+        self.save(&moved)?;
+        self.journal.set_meta("mode", RunMode::Batch.as_str())?;
+        if !reason.is_empty() || !moved.is_empty() {
+            let chunks = moved.iter().map(|&i| self.rows[i].chunk_id.clone()).collect();
+            let reason =
+                if reason.is_empty() { "halves of chunks split after the move to batch".into() } else { reason };
+            self.journal.set_meta("mode_reason", &reason)?;
+            self.emit(Event::MovedToBatch { chunks, reason });
+        }
+        Ok(())
+    }
+}
