@@ -12,5 +12,5 @@ sed -e "s#\.\./demo/#$ROOT/demo/#g" -e "s#\.\./results/demo-local\.csv#demo-loca
   -e "s#\.\./results#.#" pipelines/demo-local.yaml > "$WORK/demo-local.yaml"
 (cd "$WORK" && "$ROOT/target/debug/geepipe" run demo-local.yaml)
 GEEPIPE_NODE_MODULES="$ROOT/.venv-test/node/node_modules" node tests/browser/check-report.cjs \
-  "$WORK/demo-local.report.html" --pick b --screenshot "$ROOT/docs/report.png" --screenshot-height 2300 > /dev/null
+  "$WORK/demo-local.report.html" --pick b --screenshot "$ROOT/docs/report.png" --screenshot-height 2950 > /dev/null
 echo "wrote docs/report.png"

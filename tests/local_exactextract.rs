@@ -6,6 +6,9 @@
 //! Two sets of polygons therefore: "dyadic" ones whose every coverage fraction is exactly representable
 //! (vertices on 1/4-cell positions, edges axis-aligned or at 45°) must agree within 1e-9 relative; the
 //! general ones (arbitrary slopes) within 1e-7 (observed: about 5e-9).
+//!
+//! A second test pins the documented difference on integer rasters: exactextract truncates its quantiles
+//! to the raster's integer type, geepipe does not.
 
 mod common;
 
@@ -280,4 +283,137 @@ output: {path: out/table.csv}
     }
     assert!(compared > 100, "compared {compared} numbers");
     eprintln!("largest relative difference: dyadic sites {:e}, general sites {:e}", worst[0], worst[1]);
+}
+
+/// exactextract run on one raster file through rasterio: per site, its median and quantiles.
+const PY_QUANTILES: &str = r#"
+import json, sys
+import rasterio
+from exactextract import exact_extract
+feats = json.load(open("sites.geojson"))["features"]
+ops = ["median", "quantile(q=0.1)", "quantile(q=0.25)", "quantile(q=0.9)"]
+with rasterio.open(sys.argv[1]) as r:
+    res = exact_extract(r, feats, ops, include_cols=["site_id"], output="geojson")
+out = {}
+for f in res:
+    p = f["properties"]
+    sid = p.pop("site_id")
+    out[sid] = {k: float(v) for k, v in p.items()}
+json.dump(out, open(sys.argv[2], "w"), indent=1)
+"#;
+
+/// The docs' note on integer rasters (docs/local-engine.md, *Statistics*): on the same int32 raster
+/// exactextract 0.3.0 truncates its quantiles to the raster's integer type, geepipe does not. The same
+/// pixels written as float64 make exactextract's quantiles geepipe's; written as int32 they are those
+/// values truncated toward zero, and geepipe gives the same untruncated values on both files.
+#[test]
+fn integer_raster_percentiles_are_not_truncated_as_exactextract_does() {
+    const W: u32 = 12;
+    const H: u32 = 10;
+    const PX: f64 = 0.5;
+    let (x0, y0) = (-50.0, -10.0);
+    let mut s = 17u64;
+    let values: Vec<i32> = (0..W * H)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 33) % 201) as i32 - 100
+        })
+        .collect();
+    let t = Transform { x0, dx: PX, y0, dy: -PX };
+    let rect = |c0: f64, r0: f64, c1: f64, r1: f64| {
+        let (a, b) = (x0 + c0 * PX, y0 - r0 * PX);
+        let (c, d) = (x0 + c1 * PX, y0 - r1 * PX);
+        json!({"type": "Polygon", "coordinates": [[[a, b], [c, b], [c, d], [a, d], [a, b]]]})
+    };
+    let sites = [
+        ("whole_2x2", rect(1.0, 1.0, 3.0, 3.0)),
+        ("whole_3x5", rect(4.0, 2.0, 7.0, 7.0)),
+        ("whole_4x1", rect(8.0, 6.0, 12.0, 7.0)),
+        ("partial", rect(0.25, 5.5, 3.75, 9.25)),
+        ("star", {
+            // star() draws radii of 2–11 units: a quarter of that, in degrees, around cell (7.5, 5).
+            let (cx, cy) = (x0 + 7.5 * PX, y0 - 5.0 * PX);
+            let mut r: Vec<[f64; 2]> =
+                star(0.0, 0.0, 9, 5).iter().map(|p| [cx + p[0] * 0.25, cy + p[1] * 0.25]).collect();
+            r.push(r[0]);
+            json!({"type": "Polygon", "coordinates": [r]})
+        }),
+    ];
+    let features: Vec<Value> = sites.iter().map(|(id, g)| feature(id, g.clone())).collect();
+    let pipeline = r#"
+name: q
+engine: local
+sites: {file: sites.geojson, id: site_id}
+years: [2020]
+layers:
+  - name: int
+    kind: continuous
+    stats: [median, p10, p25, p90]
+    local: int.tif
+  - name: float
+    kind: continuous
+    stats: [median, p10, p25, p90]
+    local: float.tif
+export: {to: local, folder: out}
+output: {path: out/table.csv}
+"#;
+    let test = Test::new()
+        .file("sites.geojson", &json!({"type": "FeatureCollection", "features": features}).to_string())
+        .file("q.yaml", pipeline)
+        .args(["run", "q.yaml"]);
+    for (name, bands) in [
+        ("int.tif", Samples::I32(values.clone())),
+        ("float.tif", Samples::F64(values.iter().map(|&v| v as f64).collect())),
+    ] {
+        let spec = WriteSpec {
+            width: W,
+            height: H,
+            bands: vec![bands],
+            layout: Layout::Strips { rows: 3 },
+            compress: Compress::None,
+            transform: t,
+            nodata: None,
+            epsg: 4326,
+        };
+        write(&test.path().join(name), &spec).unwrap();
+    }
+    let out = test.code(0);
+    let venv = test_venv();
+    std::fs::write(test.path().join("q.py"), PY_QUANTILES).unwrap();
+    let mut ee = BTreeMap::new();
+    for name in ["int", "float"] {
+        let status = std::process::Command::new(venv.join("python"))
+            .args(["q.py", &format!("{name}.tif"), &format!("{name}.json")])
+            .current_dir(test.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "exactextract script failed on {name}.tif");
+        let v: Value =
+            serde_json::from_str(&std::fs::read_to_string(test.path().join(format!("{name}.json"))).unwrap()).unwrap();
+        ee.insert(name, v);
+    }
+    let mut ours: BTreeMap<(String, String, String), f64> = BTreeMap::new();
+    let mut rdr = csv::Reader::from_path(out.dir.join("out/table.csv")).unwrap();
+    for row in rdr.deserialize::<BTreeMap<String, String>>() {
+        let row = row.unwrap();
+        assert_eq!(row["kind"], "continuous", "{row:?}");
+        ours.insert((row["site_id"].clone(), row["layer"].clone(), row["stat"].clone()), row["value"].parse().unwrap());
+    }
+    let names = [("median", "median"), ("p10", "quantile_10"), ("p25", "quantile_25"), ("p90", "quantile_90")];
+    let mut truncated = 0;
+    for (id, _) in &sites {
+        for (stat, theirs) in names {
+            let int = ours[&(id.to_string(), "int".to_string(), stat.to_string())];
+            let float = ours[&(id.to_string(), "float".to_string(), stat.to_string())];
+            assert_eq!(int, float, "{id} {stat}: geepipe reads both sample types alike");
+            let ee_float = ee["float"][id][theirs].as_f64().unwrap();
+            let ee_int = ee["int"][id][theirs].as_f64().unwrap();
+            assert!(close(float, ee_float, 1e-7), "{id} {stat}: geepipe {float} vs exactextract on float64 {ee_float}");
+            assert_eq!(ee_int, ee_float.trunc(), "{id} {stat}: exactextract on int32 truncates {ee_float}");
+            if ee_int != int {
+                truncated += 1;
+            }
+        }
+    }
+    assert!(truncated >= 5, "only {truncated} quantiles differ by exactextract's truncation: the data shows nothing");
 }

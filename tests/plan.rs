@@ -460,3 +460,65 @@ fn static_layers_reduce_once_and_fill_every_year() {
     assert!(text.contains("\"srtm_elevation__2020__elevation__max\""));
     assert_eq!(plan.columns.len(), 1 + 6 * 3);
 }
+
+#[test]
+fn years_before_a_sites_first_year_are_not_reduced() {
+    // Sites 1 and 3 were planted in 2021 (one written as text), site 2 in 2015 (before the pipeline's years:
+    // every year is reported).
+    let mut sites: Value = serde_json::from_str(&sites_geojson(4, 6)).unwrap();
+    for (i, planted) in [(1, json!(2021)), (2, json!(2015)), (3, json!("2021"))] {
+        sites["features"][i]["properties"]["planted"] = planted;
+    }
+    let (_f, pl) = planner(
+        "name: fy\nsites: {file: sites.geojson, id: site_id, first_year: planted}\nyears: 2020..2021\n\
+         layers:\n  - catalog: mapbiomas_lulc\n  - catalog: modis_ndvi\n    stats: [mean]\n  - catalog: srtm_elevation\n    stats: [mean]\n\
+         export: {to: gcs, bucket: bb-b}\n",
+        &sites.to_string(),
+    );
+    let plan = pl.plan();
+    assert_eq!(plan.tasks.len(), 1);
+    let body = &plan.tasks[0].body;
+    assert_fits(&contract(), body, "first years");
+    let text = body.to_string();
+    // Two groups (every year; from 2021), three layers each, joined once.
+    assert_eq!(text.matches("\"Image.reduceRegions\"").count(), 6, "{text}");
+    assert_eq!(text.matches("\"Collection.merge\"").count(), 1);
+    // Evaluated with Earth Engine's semantics by the fake: the planted sites carry no 2020 reduction (an
+    // empty class dictionary, no statistic) and everything from 2021; the others every year.
+    let rows = fake_ee::eval::evaluate(&body["expression"], None).expect("evaluates").into_features().unwrap();
+    let cell = |site: &str, col: &str| {
+        let f = rows.iter().find(|f| f.get("site_id").map(|v| v.csv_text()).as_deref() == Some(site)).unwrap();
+        f.get(col).map(|v| v.csv_text()).unwrap_or_default()
+    };
+    for site in ["s00000", "s00001", "s00002", "s00003"] {
+        let planted = site == "s00001" || site == "s00003";
+        let lulc = cell(site, "mapbiomas_lulc__2020__ha");
+        let ndvi = cell(site, "modis_ndvi__2020__ndvi__mean");
+        if planted {
+            assert_eq!((lulc.as_str(), ndvi.as_str()), ("{}", ""), "{site}: 2020 not reduced");
+        } else {
+            assert!(lulc.len() > 2 && !ndvi.is_empty(), "{site}: 2020 reduced: {lulc} {ndvi}");
+        }
+        assert!(cell(site, "mapbiomas_lulc__2021__ha").len() > 2, "{site}: 2021 reduced");
+        assert!(!cell(site, "modis_ndvi__2021__ndvi__mean").is_empty(), "{site}: 2021 reduced");
+        for year in [2020, 2021] {
+            assert!(!cell(site, &format!("srtm_elevation__{year}__elevation__mean")).is_empty(), "{site}: static");
+        }
+    }
+}
+
+#[test]
+fn asset_sites_export_their_first_year_column() {
+    let yaml = "name: a\nsites: {asset: projects/p/assets/sites, id: site_id, keep: [owner], first_year: planted}\n\
+                years: 2020..2021\nlayers: [{catalog: mapbiomas_lulc}]\nexport: {to: gcs, bucket: bb-b}\n";
+    let f = fixture(yaml, "");
+    let p = pipeline(&f);
+    let plan = Planner::new(&p).unwrap().plan();
+    let selectors: Vec<&str> =
+        plan.tasks[0].body["selectors"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(&selectors[..3], ["site_id", "owner", "planted"], "{selectors:?}");
+    // Without `first_year` there is no such column.
+    let f = fixture(&yaml.replace(", first_year: planted", ""), "");
+    let plan = Planner::new(&pipeline(&f)).unwrap().plan();
+    assert!(!plan.tasks[0].body["selectors"].to_string().contains("planted"));
+}

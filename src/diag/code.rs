@@ -258,6 +258,8 @@ codes! {
     ImageBuffer = "image::buffer",
     /// `image.scale` is not a positive number of metres.
     ImageScale = "image::scale",
+    /// An image export has no pixel size: no `image.scale`, `reduce.scale`, layer `scale` or `crs_transform`.
+    ImageScaleMissing = "image::scale-missing",
     /// `image.crs_transform` is not six finite numbers.
     ImageCrsTransform = "image::crs-transform",
     /// Both `image.scale` and `image.crs_transform` are set.

@@ -133,7 +133,8 @@ pub struct RawSites {
     /// Feature properties to carry into the output table.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keep: Vec<String>,
-    /// Property holding a per-site first year; years before it are not computed for that site.
+    /// Property holding a per-site first year; years before it are not computed for that site (sites in a table
+    /// asset: computed, exported as a column and dropped by `fetch`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_year: Option<String>,
     /// Property holding each site's class label (for `kind: classifier`).

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | the site id property (e.g. `site_id`) | the site id |
 //! | each kept property | its value |
+//! | the first-year property, for sites from a table asset | its value (the results step drops the years before it) |
 //! | `{layer}__{year}__ha` (categorical) | JSON object text, class code → hectares, e.g. `{"3":12.5,"15":0.25}` |
 //! | `{layer}__{year}__px` (categorical) | JSON object text, class code → (fractionally weighted) pixel count |
 //! | `{layer}__{year}__{band}__{stat}` (continuous) | a number |
@@ -24,10 +25,27 @@ use crate::pipeline::{LayerKind, Pipeline};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ColumnKind {
     SiteId,
-    Keep { property: String },
-    Area { layer: String, year: i32 },
-    Pixels { layer: String, year: i32 },
-    Stat { layer: String, year: i32, band: String, stat: String },
+    Keep {
+        property: String,
+    },
+    /// The sites' first-year property (sites from a table asset, whose first years geepipe cannot read).
+    FirstYear {
+        property: String,
+    },
+    Area {
+        layer: String,
+        year: i32,
+    },
+    Pixels {
+        layer: String,
+        year: i32,
+    },
+    Stat {
+        layer: String,
+        year: i32,
+        band: String,
+        stat: String,
+    },
 }
 
 /// One output column.
@@ -59,6 +77,13 @@ pub fn columns(pipeline: &Pipeline) -> Vec<Column> {
     for k in &pipeline.sites.keep {
         if k != &pipeline.sites.id_property {
             out.push(Column { name: k.clone(), kind: ColumnKind::Keep { property: k.clone() } });
+        }
+    }
+    if let (crate::pipeline::SiteLocation::Asset(_), Some(fy)) =
+        (&pipeline.sites.location, &pipeline.sites.first_year_property)
+    {
+        if !out.iter().any(|c| &c.name == fy) {
+            out.push(Column { name: fy.clone(), kind: ColumnKind::FirstYear { property: fy.clone() } });
         }
     }
     for layer in &pipeline.layers {

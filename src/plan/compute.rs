@@ -282,10 +282,10 @@ pub fn reduction_grid(pipeline: &Pipeline, layer: &PreparedLayer) -> (Option<Str
 /// The first band of the image is the layer's own first band (a categorical layer's class band), so a
 /// reduction without `crs`/`scale` runs on the layer's native grid, as the official client's zonal
 /// expressions do (`captured/expression_zonal_histogram.json` reduces the class band itself).
-fn layer_reduction(g: &mut Graph, layer: &PreparedLayer) -> Result<(Id, Id), String> {
+fn layer_reduction(g: &mut Graph, layer: &PreparedLayer, images: &[&(i32, Value)]) -> Result<(Id, Id), String> {
     let mut parts = Vec::new();
     let mut names = Vec::new();
-    for (year, tpl) in &layer.images {
+    for (year, tpl) in images.iter().map(|x| (&x.0, &x.1)) {
         let img = layer_image(g, layer, tpl)?;
         match layer.kind {
             LayerKind::Categorical => {
@@ -340,8 +340,7 @@ fn layer_reduction(g: &mut Graph, layer: &PreparedLayer) -> Result<(Id, Id), Str
             let mut combined: Option<Id> = None;
             for stat in &layer.stats {
                 let r = stat_reducer(g, stat);
-                let outs: Vec<String> = layer
-                    .images
+                let outs: Vec<String> = images
                     .iter()
                     .flat_map(|(y, _)| layer.bands.iter().map(move |b| stat_column(&layer.name, *y, b, stat)))
                     .collect();
@@ -371,9 +370,66 @@ pub fn computation(
     layers: &[PreparedLayer],
     which: Features,
 ) -> Result<Id, String> {
-    let mut coll = features(g, pipeline, which);
+    // Sites grouped by first year: each group is reduced only for the years it reports (a static layer
+    // once), and the groups are merged back into one collection.
+    let groups: Vec<(Option<i32>, Id)> = match which {
+        Features::Inline(sites) => first_year_groups(pipeline, layers, sites)
+            .into_iter()
+            .map(|(from, group)| (from, features(g, pipeline, Features::Inline(&group))))
+            .collect(),
+        other => vec![(None, features(g, pipeline, other))],
+    };
+    let mut reduced: Option<Id> = None;
+    for (from, coll) in groups {
+        let coll = reductions(g, pipeline, layers, coll, from)?;
+        reduced = Some(match reduced {
+            None => coll,
+            Some(prev) => g.call("Collection.merge", vec![("collection1", prev), ("collection2", coll)]),
+        });
+    }
+    let coll = reduced.ok_or("a task with no sites")?;
+    cells(g, layers, coll)
+}
+
+/// The sites of a task grouped by the first year they report (`None`: every year), groups in order of
+/// first appearance, sites in file order within each. A first year at or before every layer's first year
+/// is no first year at all.
+fn first_year_groups<'a>(
+    pipeline: &Pipeline,
+    layers: &[PreparedLayer],
+    sites: &[&'a Site],
+) -> Vec<(Option<i32>, Vec<&'a Site>)> {
+    let earliest = layers.iter().filter(|l| !l.is_static).filter_map(|l| l.years.first().copied()).min();
+    let mut groups: Vec<(Option<i32>, Vec<&'a Site>)> = Vec::new();
+    for &s in sites {
+        let from = s.first_year(&pipeline.sites).filter(|f| earliest.is_some_and(|e| *f > e));
+        match groups.iter_mut().find(|(f, _)| *f == from) {
+            Some((_, g)) => g.push(s),
+            None => groups.push((from, vec![s])),
+        }
+    }
+    if groups.is_empty() {
+        groups.push((None, Vec::new()));
+    }
+    groups
+}
+
+/// One `Image.reduceRegions` per layer over `coll`, for the layer's years from `from` on (all of a static
+/// layer's single reduction).
+fn reductions(
+    g: &mut Graph,
+    pipeline: &Pipeline,
+    layers: &[PreparedLayer],
+    mut coll: Id,
+    from: Option<i32>,
+) -> Result<Id, String> {
     for layer in layers {
-        let (image, reducer) = layer_reduction(g, layer)?;
+        let images: Vec<&(i32, Value)> =
+            layer.images.iter().filter(|(y, _)| layer.is_static || from.is_none_or(|f| *y >= f)).collect();
+        if images.is_empty() {
+            continue;
+        }
+        let (image, reducer) = layer_reduction(g, layer, &images)?;
         let mut args = vec![("image", image), ("collection", coll), ("reducer", reducer)];
         let (crs, scale) = reduction_grid(pipeline, layer);
         if let Some(s) = scale {
@@ -391,8 +447,13 @@ pub fn computation(
         }
         coll = g.call("Image.reduceRegions", args);
     }
-    // Cells the reductions do not write themselves: categorical dictionaries as JSON text, and the
-    // repeated years of static layers.
+    Ok(coll)
+}
+
+/// The `Collection.map` that writes the cells the reductions do not write themselves: categorical
+/// dictionaries as JSON text, and the repeated years of static layers. A year a site's group did not
+/// reduce gets `{}` (or no cell), which the results step never reads (it is before the site's first year).
+fn cells(g: &mut Graph, layers: &[PreparedLayer], coll: Id) -> Result<Id, String> {
     let needs_map = layers.iter().any(|l| l.kind == LayerKind::Categorical || (l.is_static && l.years.len() > 1));
     if !needs_map {
         return Ok(coll);

@@ -207,6 +207,7 @@ fn response_bytes_per_site(pipeline: &Pipeline) -> f64 {
     for c in super::columns(pipeline) {
         let value = match &c.kind {
             ColumnKind::SiteId | ColumnKind::Keep { .. } => 30.0,
+            ColumnKind::FirstYear { .. } => 6.0,
             ColumnKind::Area { layer, .. } | ColumnKind::Pixels { layer, .. } => {
                 let legend = pipeline.layers.iter().find(|l| &l.name == layer).map(|l| l.legend.len()).unwrap_or(0);
                 let classes = if legend == 0 { CLASSES_PER_SITE } else { CLASSES_PER_SITE.min(legend as f64) };

@@ -110,6 +110,11 @@ pub fn fold(g: &mut Graph, image: Id, opts: &ImageExport, geometry: Id, scale: O
     }
     match scale {
         Some(s) => {
+            // A chip is the site's bounding box with the pixels outside the (buffered) polygon masked, as
+            // with `crs_transform`; a region export is its rectangle, nothing to mask.
+            if opts.per == ImagePer::Site {
+                img = g.call("Image.clip", vec![("input", img), ("geometry", geometry)]);
+            }
             let s = num(g, s);
             g.call("Image.clipToBoundsAndScale", vec![("input", img), ("geometry", geometry), ("scale", s)])
         }
@@ -237,19 +242,91 @@ pub fn body(
     (Value::Object(body), target, Endpoint::ImageExport)
 }
 
-/// Estimated pixels of an export over the bounding box of `sites` (one band), when a scale is known.
+/// Metres per degree of longitude at the equator: how Earth Engine turns a scale in metres into degrees
+/// for a geographic CRS (2π · 6378137 / 360).
+pub const DEGREE_METRES: f64 = 111_319.490_793_273_57;
+
+/// Pixels (one band) of the grid Earth Engine makes for an export over the bounding box of `sites`, when
+/// its pixel size is known. The grid is in the export's CRS units: with a geographic CRS (EPSG:4326) a
+/// pixel is `scale / 111319.49` degrees on both axes, so a site at latitude φ has `1/cos φ` times the
+/// pixels that metres / scale² suggests (twice at 60°); with a projected CRS the region's vertices are
+/// projected and a pixel is `scale` units. Cells are counted where the bounding box touches them on a grid
+/// aligned to the CRS origin (or to `crs_transform`'s). When the export keeps the layer's own projection,
+/// which geepipe cannot know offline, the larger of the EPSG:4326 and the metric counts is taken, so the
+/// warning never comes after the failure.
 pub fn estimated_pixels(opts: &ImageExport, layer: &PreparedLayer, sites: &[&Site]) -> Option<f64> {
-    let [w, s, e, n] = bounds(sites)?;
     let buffer = if opts.per == ImagePer::Site { opts.buffer } else { 0.0 };
-    if let (Some(t), Some(crs)) = (opts.crs_transform, &opts.crs) {
-        if crs == "EPSG:4326" && t[0] != 0.0 && t[4] != 0.0 {
-            return Some(((e - w) / t[0].abs()).ceil() * ((n - s) / t[4].abs()).ceil());
+    let crs = opts.crs.clone().or_else(|| match &layer.grid {
+        crate::pipeline::Grid::Explicit { crs, .. } => Some(crs.clone()),
+        _ => None,
+    });
+    // Pixel size and grid origin in CRS units, or a scale in metres still to convert.
+    let (size, origin) = match opts.crs_transform {
+        Some(t) if t[0] != 0.0 && t[4] != 0.0 => (Size::Units(t[0].abs(), t[4].abs()), [t[2], t[5]]),
+        Some(_) => return None,
+        None => (Size::Metres(scale(opts, layer)?), [0.0, 0.0]),
+    };
+    let pts: Vec<[f64; 2]> = sites.iter().flat_map(|s| s.polygons.iter().flatten().flatten().copied()).collect();
+    match crs {
+        Some(name) => {
+            let crs = crate::crs::Crs::parse(&name).ok()?;
+            grid_cells(&crs, &pts, buffer, size, origin)
         }
-        return None;
+        None => {
+            let geographic = grid_cells(&crate::crs::Crs::wgs84(), &pts, buffer, size, origin)?;
+            let metric = metric_cells(&pts, buffer, size)?;
+            Some(geographic.max(metric))
+        }
     }
-    let scale = scale(opts, layer)?;
+}
+
+/// A pixel size: in CRS units (from `crs_transform`), or a scale in metres.
+#[derive(Debug, Clone, Copy)]
+enum Size {
+    Units(f64, f64),
+    Metres(f64),
+}
+
+/// Cells of the grid of `size` in `crs` touched by the bounding box of `pts` (longitude/latitude) grown by
+/// `buffer` metres.
+fn grid_cells(crs: &crate::crs::Crs, pts: &[[f64; 2]], buffer: f64, size: Size, origin: [f64; 2]) -> Option<f64> {
+    let [w, s, e, n] = bbox(pts)?;
+    let (box_, px, py) = if crs.is_geographic() {
+        let max_lat = s.abs().max(n.abs()).min(89.0).to_radians();
+        let (bx, by) = (buffer / (DEGREE_METRES * max_lat.cos()), buffer / DEGREE_METRES);
+        let (px, py) = match size {
+            Size::Units(x, y) => (x, y),
+            Size::Metres(m) => (m / DEGREE_METRES, m / DEGREE_METRES),
+        };
+        ([w - bx, s - by, e + bx, n + by], px, py)
+    } else {
+        let projected: Vec<[f64; 2]> = pts.iter().filter_map(|p| crs.from_lonlat(p[0], p[1]).ok()).collect();
+        let [w, s, e, n] = bbox(&projected)?;
+        let (px, py) = match size {
+            Size::Units(x, y) => (x, y),
+            Size::Metres(m) => (m, m),
+        };
+        ([w - buffer, s - buffer, e + buffer, n + buffer], px, py)
+    };
+    let count = |lo: f64, hi: f64, o: f64, p: f64| ((hi - o) / p).floor() - ((lo - o) / p).floor() + 1.0;
+    Some(count(box_[0], box_[2], origin[0], px) * count(box_[1], box_[3], origin[1], py))
+}
+
+/// Cells of `size` metres over the bounding box of `pts` measured on the ground (an equal-area view).
+fn metric_cells(pts: &[[f64; 2]], buffer: f64, size: Size) -> Option<f64> {
+    let Size::Metres(scale) = size else { return None };
+    let [w, s, e, n] = bbox(pts)?;
     let mid = ((s + n) / 2.0).to_radians();
-    let width = (e - w) * 111_320.0 * mid.cos().abs() + 2.0 * buffer;
-    let height = (n - s) * 110_540.0 + 2.0 * buffer;
+    let width = (e - w) * DEGREE_METRES * mid.cos().abs() + 2.0 * buffer;
+    let height = (n - s) * 110_574.0 + 2.0 * buffer;
     Some((width / scale).ceil().max(1.0) * (height / scale).ceil().max(1.0))
+}
+
+fn bbox(pts: &[[f64; 2]]) -> Option<[f64; 4]> {
+    let mut b: Option<[f64; 4]> = None;
+    for [x, y] in pts {
+        let e = b.get_or_insert([*x, *y, *x, *y]);
+        *e = [e[0].min(*x), e[1].min(*y), e[2].max(*x), e[3].max(*y)];
+    }
+    b
 }

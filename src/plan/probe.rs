@@ -3,8 +3,9 @@
 //! [`crate::probe`]).
 //!
 //! - Zonal pipelines: the first chunk cut to its first few sites (or the first few features of a table
-//!   asset, `Collection.limit`), every layer cut to its first year, sent to `table:computeFeatures`. The
-//!   rows must carry the columns of that cut pipeline ([`crate::plan::columns`]).
+//!   asset, `Collection.limit`), every layer cut to its first year (reduced for every probed site, whatever
+//!   its `first_year`), sent to `table:computeFeatures`. The rows must carry the columns of that cut
+//!   pipeline ([`crate::plan::columns`]).
 //! - Image pipelines: the first export's image wrapped in `Image.bandNames`, through `value:compute`:
 //!   band names are metadata, the cheapest call that still makes Earth Engine build the image.
 //! - Classifier pipelines: the training on the first few labelled sites wrapped in `Classifier.schema`
@@ -124,6 +125,11 @@ impl Planner {
                     prepared.years = first.clone();
                     layer.years = first.clone();
                     years.extend(first.into_iter().map(|y| (layer.name.clone(), y)));
+                }
+                // The probed year may come before the probed sites' first years: reduce it for them anyway
+                // (the tasks skip it), so each column shows a value.
+                if let SiteLocation::File(_) = &p.sites.location {
+                    cut_pipeline.sites.first_year_property = None;
                 }
                 let chosen: Vec<&Site> = match &p.sites.location {
                     SiteLocation::File(_) => self

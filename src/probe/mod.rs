@@ -179,6 +179,11 @@ pub fn check_features(
                     ColumnKind::Area { .. } | ColumnKind::Pixels { .. } => cell.class_map().map(|m| m.is_some()),
                     ColumnKind::Stat { .. } => cell.number().map(|n| n.is_some()),
                     ColumnKind::SiteId | ColumnKind::Keep { .. } => Ok(cell.text().is_some_and(|t| !t.is_empty())),
+                    ColumnKind::FirstYear { .. } => match cell.number() {
+                        Ok(Some(n)) if n.fract() == 0.0 => Ok(true),
+                        Ok(None) => Ok(false),
+                        _ => Err(format!("a first year must be a whole number, found {v}")),
+                    },
                 };
                 match has {
                     Ok(true) => {
@@ -194,14 +199,19 @@ pub fn check_features(
                     }
                 }
             }
-            let finding = if values.is_empty() && !props.is_empty() && !matches!(column.kind, ColumnKind::Keep { .. }) {
-                Finding::Missing
-            } else if let Some(why) = malformed {
+            let finding = if let Some(why) = malformed {
                 Finding::Malformed(why)
             } else if with_value > 0 {
                 Finding::Ok
+            } else if values.is_empty()
+                && !props.is_empty()
+                && !matches!(column.kind, ColumnKind::Keep { .. } | ColumnKind::FirstYear { .. })
+            {
+                Finding::Missing
             } else {
                 match &column.kind {
+                    // A first year is optional per site: sites without one have no value.
+                    ColumnKind::FirstYear { .. } => Finding::Ok,
                     // An empty kept property is fine when the site file has no value for it either.
                     ColumnKind::Keep { property } if !keep_has_value.get(property).copied().unwrap_or(true) => {
                         Finding::Ok
@@ -322,6 +332,20 @@ mod tests {
         assert!(p[0].starts_with("column `m__2020__ha` (layer `m`): no value"));
         let keep: BTreeMap<String, bool> = [("name".to_string(), true)].into();
         assert_eq!(check_features(&cols[1..2], &rows, &keep)[0].finding, Finding::NoValue);
+    }
+
+    #[test]
+    fn a_first_year_column_may_be_empty_but_not_malformed() {
+        let cols = vec![col("planted", ColumnKind::FirstYear { property: "planted".into() })];
+        let keep = BTreeMap::new();
+        let rows = |v: Value| vec![json!({"type": "Feature", "properties": {"site_id": "a", "planted": v}})];
+        let finding = |rows: &[Value]| check_features(&cols, rows, &keep)[0].finding.clone();
+        assert_eq!(finding(&rows(json!(2021))), Finding::Ok);
+        assert_eq!(finding(&rows(json!("2021"))), Finding::Ok);
+        assert_eq!(finding(&rows(Value::Null)), Finding::Ok, "a site need not have a first year");
+        assert_eq!(finding(&[json!({"type": "Feature", "properties": {"site_id": "a"}})]), Finding::Ok);
+        assert!(matches!(finding(&rows(json!("spring"))), Finding::Malformed(_)));
+        assert!(matches!(finding(&rows(json!(2021.5))), Finding::Malformed(_)));
     }
 
     #[test]

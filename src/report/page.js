@@ -223,13 +223,15 @@
     });
     let color;
     if (metric.nominal) {
-      color = { field: "properties.v", type: "nominal", title: null, scale: metric.nominal, legend: { columns: 2, symbolStrokeColor: "#555", symbolStrokeWidth: 0.5 } };
+      color = { field: "properties.v", type: "nominal", title: null, scale: metric.nominal, legend: { orient: "top", columns: 4, symbolStrokeColor: "#555", symbolStrokeWidth: 0.5 } };
     } else if (metric.diverging) {
-      color = { field: "properties.v", type: "quantitative", title: null, scale: { scheme: "blueorange", domainMid: 0 } };
+      color = { field: "properties.v", type: "quantitative", title: null, scale: { scheme: "blueorange", domainMid: 0 }, legend: { orient: "top" } };
     } else {
-      color = { field: "properties.v", type: "quantitative", title: null, scale: { scheme: "viridis" } };
+      color = { field: "properties.v", type: "quantitative", title: null, scale: { scheme: "viridis" }, legend: { orient: "top" } };
     }
-    const width = el.clientWidth || 800;
+    // The legend goes above the map, so the sites' extent gets the whole width (the menu button takes
+    // about 40 px of it) and the height follows the extent's shape: no empty band beside or below it.
+    const width = Math.max(200, (el.clientWidth || 800) - 40);
     const height = Math.round(Math.min(650, Math.max(240, (width * data.frame.height) / Math.max(1, data.frame.width))));
     const stroke = features.length > 2000 ? 0.2 : 0.6;
     const tooltip = [

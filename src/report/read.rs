@@ -1,8 +1,8 @@
-//! Reads a tidy table back (long or wide, CSV or GeoJSON, as [`crate::results::table`] writes it) into
-//! per-site values the report aggregates.
+//! Reads a tidy table back (long or wide, CSV, GeoJSON or Parquet, as [`crate::results::table`] writes
+//! it) into per-site values the report aggregates.
 //!
-//! The results module only writes tables, so the report carries this reader. Rows are streamed: memory
-//! holds one compact entry per site, layer and year, never the text of the table. The layers, their kinds,
+//! CSV and Parquet rows are streamed (Parquet through [`crate::results::parquet::RowReader`], one record
+//! batch at a time): memory holds one compact entry per site, layer and year, never the text of the table. The layers, their kinds,
 //! years, bands and statistics come from the pipeline; a table row naming a layer the pipeline does not
 //! have is an error (the table belongs to another pipeline).
 
@@ -12,6 +12,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::pipeline::{LayerKind, Pipeline};
+use crate::results::parquet::RowReader;
 use crate::results::table::LONG_COLUMNS;
 
 /// One site-layer-year of the table.
@@ -94,10 +95,26 @@ struct Builder {
     index: HashMap<String, usize>,
     layer_index: HashMap<String, usize>,
     file: String,
+    place: Place,
+}
+
+/// How a table names the place of a row: CSV and GeoJSON by line (the header is line 1), Parquet by row
+/// number (the header, its schema, is row 0).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Place {
+    Lines,
+    Rows,
 }
 
 impl Builder {
-    fn new(p: &Pipeline, file: &Path, id_column: String, keep: Vec<String>, layout: &'static str) -> Builder {
+    fn new(
+        p: &Pipeline,
+        file: &Path,
+        place: Place,
+        id_column: String,
+        keep: Vec<String>,
+        layout: &'static str,
+    ) -> Builder {
         let layers = layer_infos(p);
         let layer_index = layers.iter().enumerate().map(|(i, l)| (l.name.clone(), i)).collect();
         Builder {
@@ -115,11 +132,24 @@ impl Builder {
             index: HashMap::new(),
             layer_index,
             file: file.display().to_string(),
+            place,
+        }
+    }
+
+    /// Where the header is: line 1, or row 0 (see [`Place`]).
+    fn header(&self) -> u64 {
+        match self.place {
+            Place::Lines => 1,
+            Place::Rows => 0,
         }
     }
 
     fn err(&self, line: u64, msg: impl std::fmt::Display) -> ReadError {
-        ReadError(format!("{}:{line}: {msg}", self.file))
+        match self.place {
+            Place::Lines => ReadError(format!("{}:{line}: {msg}", self.file)),
+            Place::Rows if line == 0 => ReadError(format!("{}: {msg}", self.file)),
+            Place::Rows => ReadError(format!("{}: row {line}: {msg}", self.file)),
+        }
     }
 
     fn site(&mut self, id: &str, props: Vec<String>) -> usize {
@@ -288,10 +318,10 @@ struct WideColumn {
 }
 
 fn wide_column(b: &Builder, name: &str) -> Result<WideColumn, ReadError> {
-    let bad = || b.err(1, format!("column `{name}` is neither a kept property nor `layer__year__...`"));
+    let bad = || b.err(b.header(), format!("column `{name}` is neither a kept property nor `layer__year__...`"));
     let (layer, rest) = name.split_once("__").ok_or_else(bad)?;
     let (year, rest) = rest.split_once("__").ok_or_else(bad)?;
-    let (li, yi) = b.layer_year(1, layer, year)?;
+    let (li, yi) = b.layer_year(b.header(), layer, year)?;
     let (a, c) = rest.rsplit_once("__").ok_or_else(bad)?;
     let what = match b.t.layers[li].kind {
         LayerKind::Categorical => {
@@ -304,31 +334,26 @@ fn wide_column(b: &Builder, name: &str) -> Result<WideColumn, ReadError> {
         }
         LayerKind::Continuous => {
             WideWhat::Stat(b.t.layers[li].series.iter().position(|(bd, st)| bd == a && st == c).ok_or_else(|| {
-                b.err(1, format!("column `{name}`: layer `{layer}` has no band `{a}` with statistic `{c}`"))
+                b.err(b.header(), format!("column `{name}`: layer `{layer}` has no band `{a}` with statistic `{c}`"))
             })?)
         }
     };
     Ok(WideColumn { name: name.to_string(), layer: li, year: yi, what })
 }
 
-/// Reads the table at `path` (CSV or GeoJSON, long or wide) for `pipeline`.
+/// Reads the table at `path` (CSV, GeoJSON or Parquet; long or wide) for `pipeline`.
 pub fn read(pipeline: &Pipeline, path: &Path) -> Result<Table, ReadError> {
-    let file =
-        std::fs::File::open(path).map_err(|e| ReadError(format!("cannot read the table `{}`: {e}", path.display())))?;
+    let open =
+        || std::fs::File::open(path).map_err(|e| ReadError(format!("cannot read the table `{}`: {e}", path.display())));
+    let file = open()?;
     let mut magic = [0u8; 4];
     if std::io::Read::read_exact(&mut &file, &mut magic).is_ok() && &magic == b"PAR1" {
-        return Err(ReadError(format!(
-            "{}: the report does not read Parquet tables yet; write the table as csv or geojson \
-             (`output.format`), or pass `--table` with a CSV of the same run",
-            path.display()
-        )));
+        return read_parquet(pipeline, path, open()?);
     }
-    let file =
-        std::fs::File::open(path).map_err(|e| ReadError(format!("cannot read the table `{}`: {e}", path.display())))?;
     let mut head = [0u8; 1];
     let is_json = {
         use std::io::Read;
-        let mut f = std::io::BufReader::new(&file);
+        let mut f = std::io::BufReader::new(open()?);
         loop {
             match f.read(&mut head) {
                 Ok(0) => break false,
@@ -338,12 +363,61 @@ pub fn read(pipeline: &Pipeline, path: &Path) -> Result<Table, ReadError> {
             }
         }
     };
-    let file =
-        std::fs::File::open(path).map_err(|e| ReadError(format!("cannot read the table `{}`: {e}", path.display())))?;
     if is_json {
-        read_geojson(pipeline, path, file)
+        read_geojson(pipeline, path, open()?)
     } else {
-        read_csv(pipeline, path, file)
+        read_csv(pipeline, path, open()?)
+    }
+}
+
+/// A table's rows with their cells as text, one row at a time: CSV records or Parquet record batches.
+trait Rows {
+    /// Moves to the next row; `Ok(false)` at the end; the error says what is wrong (not where).
+    fn advance(&mut self) -> Result<bool, String>;
+    /// The current row's line (CSV) or row number (Parquet).
+    fn place(&self) -> u64;
+    /// Cell `i` of the current row (empty when missing).
+    fn get(&self, i: usize) -> String;
+}
+
+struct CsvRows<R: std::io::Read> {
+    reader: csv::Reader<R>,
+    record: csv::StringRecord,
+    line: u64,
+}
+
+impl<R: std::io::Read> Rows for CsvRows<R> {
+    fn advance(&mut self) -> Result<bool, String> {
+        match self.reader.read_record(&mut self.record) {
+            Ok(false) => Ok(false),
+            Ok(true) => {
+                self.line = self.record.position().map(|p| p.line()).unwrap_or(self.line + 1);
+                Ok(true)
+            }
+            Err(e) => Err(format!("not a CSV row: {e}")),
+        }
+    }
+
+    fn place(&self) -> u64 {
+        self.line
+    }
+
+    fn get(&self, i: usize) -> String {
+        self.record.get(i).unwrap_or("").to_string()
+    }
+}
+
+impl Rows for RowReader {
+    fn advance(&mut self) -> Result<bool, String> {
+        self.next_row().map_err(|e| format!("not a readable Parquet row group: {e}"))
+    }
+
+    fn place(&self) -> u64 {
+        self.row_number()
+    }
+
+    fn get(&self, i: usize) -> String {
+        self.text(i)
     }
 }
 
@@ -356,55 +430,58 @@ fn read_csv(pipeline: &Pipeline, path: &Path, file: std::fs::File) -> Result<Tab
         .iter()
         .map(str::to_string)
         .collect();
+    let mut rows = CsvRows { reader: r, record: csv::StringRecord::new(), line: 1 };
+    read_rows(pipeline, path, Place::Lines, header, &mut rows)
+}
+
+/// Parquet, as written by geepipe (`output.format: parquet`) or by any other Parquet writer with the
+/// same columns; read one record batch at a time ([`RowReader`]).
+fn read_parquet(pipeline: &Pipeline, path: &Path, file: std::fs::File) -> Result<Table, ReadError> {
+    let mut rows = RowReader::open(file)
+        .map_err(|e| ReadError(format!("{}: not a readable Parquet table: {e}", path.display())))?;
+    let header = rows.names().to_vec();
+    read_rows(pipeline, path, Place::Rows, header, &mut rows)
+}
+
+/// Reads the rows of a CSV or Parquet table with this header: long when it has every long-layout
+/// column, else wide.
+fn read_rows(
+    pipeline: &Pipeline,
+    path: &Path,
+    place: Place,
+    header: Vec<String>,
+    rows: &mut dyn Rows,
+) -> Result<Table, ReadError> {
     if header.is_empty() || header.len() == 1 && header[0].is_empty() {
         return Err(ReadError(format!("{}: the table is empty (no header)", path.display())));
     }
     let long = LONG_COLUMNS.iter().all(|c| header.iter().any(|h| h == c));
     let id_column = header[0].clone();
+    let next = |b: &Builder, rows: &mut dyn Rows| rows.advance().map_err(|e| b.err(rows.place() + 1, e));
     if long {
         let at = |name: &str| header.iter().position(|h| h == name).unwrap_or(0);
         let first_fixed = at("layer");
         let keep: Vec<String> = header[1..first_fixed].to_vec();
         let cols: HashMap<&str, usize> = LONG_COLUMNS.iter().map(|c| (*c, at(c))).collect();
-        let mut b = Builder::new(pipeline, path, id_column, keep, "long");
-        let mut rec = csv::StringRecord::new();
-        let mut line = 1u64;
-        loop {
-            match r.read_record(&mut rec) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => return Err(b.err(line + 1, format!("not a CSV row: {e}"))),
-            }
-            line = rec.position().map(|p| p.line()).unwrap_or(line + 1);
-            let get = |name: &str| rec.get(cols.get(name).copied().unwrap_or(usize::MAX)).unwrap_or("").to_string();
-            let props = (1..first_fixed).map(|i| rec.get(i).unwrap_or("").to_string()).collect();
-            let id = rec.get(0).unwrap_or("").to_string();
-            b.long_row(line, &get, id, props)?;
+        let mut b = Builder::new(pipeline, path, place, id_column, keep, "long");
+        while next(&b, rows)? {
+            let get = |name: &str| rows.get(cols.get(name).copied().unwrap_or(usize::MAX));
+            let props = (1..first_fixed).map(|i| rows.get(i)).collect();
+            b.long_row(rows.place(), &get, rows.get(0), props)?;
         }
         Ok(b.t)
     } else {
-        let probe = Builder::new(pipeline, path, id_column.clone(), Vec::new(), "wide");
+        let probe = Builder::new(pipeline, path, place, id_column.clone(), Vec::new(), "wide");
         let first_data = header.iter().position(|h| h.contains("__")).unwrap_or(header.len());
         let keep: Vec<String> = header[1..first_data].to_vec();
         let columns: Vec<WideColumn> =
             header[first_data..].iter().map(|h| wide_column(&probe, h)).collect::<Result<_, _>>()?;
-        let mut b = Builder::new(pipeline, path, id_column, keep, "wide");
-        let mut rec = csv::StringRecord::new();
-        let mut line = 1u64;
-        loop {
-            match r.read_record(&mut rec) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => return Err(b.err(line + 1, format!("not a CSV row: {e}"))),
-            }
-            line = rec.position().map(|p| p.line()).unwrap_or(line + 1);
-            let props = (1..first_data).map(|i| rec.get(i).unwrap_or("").to_string()).collect();
-            let cells: Vec<(&WideColumn, String)> = columns
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c, rec.get(first_data + i).unwrap_or("").to_string()))
-                .collect();
-            b.wide_row(line, rec.get(0).unwrap_or("").to_string(), props, &cells)?;
+        let mut b = Builder::new(pipeline, path, place, id_column, keep, "wide");
+        while next(&b, rows)? {
+            let props = (1..first_data).map(|i| rows.get(i)).collect();
+            let cells: Vec<(&WideColumn, String)> =
+                columns.iter().enumerate().map(|(i, c)| (c, rows.get(first_data + i))).collect();
+            b.wide_row(rows.place(), rows.get(0), props, &cells)?;
         }
         Ok(b.t)
     }
@@ -433,7 +510,7 @@ fn read_geojson(pipeline: &Pipeline, path: &Path, file: std::fs::File) -> Result
         .map_err(|e| ReadError(format!("{}: not a GeoJSON table: {e}", path.display())))?;
     let id_column = pipeline.sites.id_property.clone();
     let Some(first) = fc.features.first() else {
-        let b = Builder::new(pipeline, path, id_column, Vec::new(), "long");
+        let b = Builder::new(pipeline, path, Place::Lines, id_column, Vec::new(), "long");
         return Ok(b.t);
     };
     let long = first.properties.contains_key("layer") && first.properties.contains_key("kind");
@@ -443,7 +520,8 @@ fn read_geojson(pipeline: &Pipeline, path: &Path, file: std::fs::File) -> Result
         .filter(|k| **k != id_column && !LONG_COLUMNS.contains(&k.as_str()) && !k.contains("__"))
         .cloned()
         .collect();
-    let mut b = Builder::new(pipeline, path, id_column.clone(), keep.clone(), if long { "long" } else { "wide" });
+    let mut b =
+        Builder::new(pipeline, path, Place::Lines, id_column.clone(), keep.clone(), if long { "long" } else { "wide" });
     let columns: Vec<WideColumn> = if long {
         Vec::new()
     } else {

@@ -12,15 +12,25 @@
 //! pipeline hash, catalog version, engine, layout), so a table read on its own still says where it came
 //! from. Rows are collected in memory (as typed columns) and written at the end, because a kept
 //! property's type is known only after its last value.
+//!
+//! [`RowReader`] reads such a table back (ours, or one written by pyarrow, pandas, DuckDB, ...) one row at
+//! a time with every cell as text, the way the CSV reader gives it, so `geepipe report` reads all formats
+//! through one path. It holds one record batch ([`READ_BATCH`] rows) at a time, never the whole table, and
+//! skips the geometry (binary) columns and pandas' `__index_level_N__` index columns.
 
 use std::io::Write;
 use std::sync::Arc;
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
 use arrow_array::{
-    ArrayRef, BinaryArray, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
 };
 use arrow_schema::{DataType, Field, Schema};
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
@@ -238,5 +248,206 @@ impl ParquetTable {
             start = end;
         }
         writer.into_inner()
+    }
+}
+
+/// Rows per record batch when reading.
+pub const READ_BATCH: usize = 8_192;
+
+/// One column of the current batch; dictionary columns keep their keys resolved to value indexes.
+enum ReadColumn {
+    Plain(ArrayRef),
+    Dictionary { keys: Vec<usize>, nulls: ArrayRef, values: ArrayRef },
+}
+
+/// A Parquet table read row by row, every cell as text (see the module doc).
+pub struct RowReader {
+    names: Vec<String>,
+    batches: ParquetRecordBatchReader,
+    columns: Vec<ReadColumn>,
+    len: usize,
+    /// Index of the current row in the batch (`len` before the first row).
+    row: usize,
+    /// Rows read so far, the current one included.
+    rows: u64,
+}
+
+/// Whether a column holds something a table cell can be read from as text.
+fn readable(field: &Field) -> bool {
+    let name = field.name();
+    if name.starts_with("__index_level_") && name.ends_with("__") {
+        return false;
+    }
+    match field.data_type() {
+        DataType::Dictionary(_, v) => !matches!(**v, DataType::Binary | DataType::LargeBinary | DataType::BinaryView),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => false,
+        _ => true,
+    }
+}
+
+impl RowReader {
+    /// Opens a Parquet file: reads its footer and schema (the rows come with [`RowReader::next_row`]).
+    pub fn open(file: std::fs::File) -> parquet::errors::Result<RowReader> {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+        let fields = builder.schema().fields().clone();
+        let keep: Vec<usize> = (0..fields.len()).filter(|&i| readable(&fields[i])).collect();
+        let names = keep.iter().map(|&i| fields[i].name().clone()).collect();
+        let mask = ProjectionMask::roots(builder.parquet_schema(), keep);
+        let batches = builder.with_batch_size(READ_BATCH).with_projection(mask).build()?;
+        Ok(RowReader { names, batches, columns: Vec::new(), len: 0, row: 0, rows: 0 })
+    }
+
+    /// The column names, in file order (geometry and pandas index columns left out).
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Moves to the next row; `false` at the end of the table.
+    pub fn next_row(&mut self) -> Result<bool, arrow_schema::ArrowError> {
+        self.row += 1;
+        while self.row >= self.len {
+            let Some(batch) = self.batches.next() else {
+                self.columns.clear();
+                self.len = 0;
+                self.row = 0;
+                return Ok(false);
+            };
+            let batch = batch?;
+            self.columns = batch
+                .columns()
+                .iter()
+                .map(|a| match a.as_any_dictionary_opt() {
+                    Some(d) => ReadColumn::Dictionary {
+                        keys: d.normalized_keys(),
+                        nulls: a.clone(),
+                        values: d.values().clone(),
+                    },
+                    None => ReadColumn::Plain(a.clone()),
+                })
+                .collect();
+            self.len = batch.num_rows();
+            self.row = 0;
+        }
+        self.rows += 1;
+        Ok(true)
+    }
+
+    /// The current row's number, from 1.
+    pub fn row_number(&self) -> u64 {
+        self.rows
+    }
+
+    /// Column `i` of the current row as text: empty for a null, numbers in the shortest form that reads
+    /// back to the same value, booleans as `true`/`false`; empty too for a type a table cell never has
+    /// (lists, structs, dates).
+    pub fn text(&self, i: usize) -> String {
+        match self.columns.get(i) {
+            None => String::new(),
+            Some(ReadColumn::Plain(a)) => cell_text(a.as_ref(), self.row),
+            Some(ReadColumn::Dictionary { keys, nulls, values }) => {
+                if nulls.is_null(self.row) {
+                    String::new()
+                } else {
+                    cell_text(values.as_ref(), keys[self.row])
+                }
+            }
+        }
+    }
+}
+
+fn cell_text(a: &dyn Array, i: usize) -> String {
+    if a.is_null(i) {
+        return String::new();
+    }
+    macro_rules! number {
+        ($t:ty) => {
+            a.as_primitive::<$t>().value(i).to_string()
+        };
+    }
+    match a.data_type() {
+        DataType::Utf8 => a.as_string::<i32>().value(i).to_string(),
+        DataType::LargeUtf8 => a.as_string::<i64>().value(i).to_string(),
+        DataType::Utf8View => a.as_string_view().value(i).to_string(),
+        DataType::Boolean => a.as_boolean().value(i).to_string(),
+        DataType::Int8 => number!(Int8Type),
+        DataType::Int16 => number!(Int16Type),
+        DataType::Int32 => number!(Int32Type),
+        DataType::Int64 => number!(Int64Type),
+        DataType::UInt8 => number!(UInt8Type),
+        DataType::UInt16 => number!(UInt16Type),
+        DataType::UInt32 => number!(UInt32Type),
+        DataType::UInt64 => number!(UInt64Type),
+        DataType::Float32 => number!(Float32Type),
+        DataType::Float64 => number!(Float64Type),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `batch` to a temporary Parquet file and reads it back as text rows.
+    fn read_back(batch: RecordBatch, row_group: usize) -> (Vec<String>, Vec<Vec<String>>) {
+        let mut file = tempfile::tempfile().unwrap();
+        let props = WriterProperties::builder().set_max_row_group_row_count(Some(row_group)).build();
+        let mut w = ArrowWriter::try_new(&mut file, batch.schema(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let mut r = RowReader::open(file).unwrap();
+        let names = r.names().to_vec();
+        let mut rows = Vec::new();
+        while r.next_row().unwrap() {
+            assert_eq!(r.row_number(), rows.len() as u64 + 1);
+            rows.push((0..names.len()).map(|i| r.text(i)).collect());
+        }
+        (names, rows)
+    }
+
+    #[test]
+    fn cells_read_back_as_text_and_binary_columns_are_left_out() {
+        let dict: arrow_array::DictionaryArray<Int32Type> =
+            vec![Some("forest"), None, Some("pasture"), Some("forest")].into_iter().collect();
+        let batch = RecordBatch::try_from_iter([
+            ("site_id", Arc::new(StringArray::from(vec!["a", "b", "c", "d"])) as ArrayRef),
+            ("year", Arc::new(arrow_array::Int16Array::from(vec![2020, 2021, 2022, 2023])) as ArrayRef),
+            ("area_ha", Arc::new(Float64Array::from(vec![Some(0.1), None, Some(1e-7), Some(3.0)])) as ArrayRef),
+            ("class", Arc::new(dict) as ArrayRef),
+            ("ok", Arc::new(BooleanArray::from(vec![true, false, true, false])) as ArrayRef),
+            ("geometry", Arc::new(BinaryArray::from(vec![&b"\x01"[..]; 4])) as ArrayRef),
+            ("__index_level_0__", Arc::new(Int64Array::from(vec![7, 8, 9, 10])) as ArrayRef),
+        ])
+        .unwrap();
+        let (names, rows) = read_back(batch, 3);
+        assert_eq!(names, ["site_id", "year", "area_ha", "class", "ok"]);
+        assert_eq!(
+            rows,
+            vec![
+                vec!["a", "2020", "0.1", "forest", "true"],
+                vec!["b", "2021", "", "", "false"],
+                vec!["c", "2022", "0.0000001", "pasture", "true"],
+                vec!["d", "2023", "3", "forest", "false"],
+            ]
+        );
+        assert_eq!("0.0000001".parse::<f64>().unwrap(), 1e-7);
+    }
+
+    #[test]
+    fn rows_cross_row_groups_and_batches_in_order() {
+        let n = READ_BATCH * 2 + 5;
+        let ids: Vec<i64> = (0..n as i64).collect();
+        let batch = RecordBatch::try_from_iter([("id", Arc::new(Int64Array::from(ids.clone())) as ArrayRef)]).unwrap();
+        let (_, rows) = read_back(batch, 1000);
+        let got: Vec<i64> = rows.iter().map(|r| r[0].parse().unwrap()).collect();
+        assert_eq!(got, ids);
+    }
+
+    #[test]
+    fn an_empty_table_has_its_names_and_no_rows() {
+        let batch =
+            RecordBatch::try_from_iter([("id", Arc::new(StringArray::from(Vec::<&str>::new())) as ArrayRef)]).unwrap();
+        let (names, rows) = read_back(batch, 10);
+        assert_eq!(names, ["id"]);
+        assert!(rows.is_empty());
     }
 }

@@ -169,4 +169,26 @@ impl Cx<'_> {
             pyramiding_bands: r.pyramiding_bands.unwrap_or_default(),
         })
     }
+
+    /// Every export needs a pixel size: `image.scale` (or `reduce.scale`), a layer's `scale`, or
+    /// `crs_transform`. Without one Earth Engine exports in the image's default projection: one degree for
+    /// a composite, one unit of `crs` (one metre in UTM) when only `crs` is set.
+    pub(super) fn image_scales(&mut self, opts: &ImageExport, layers: &[Layer]) {
+        if opts.crs_transform.is_some() || opts.scale.is_some() {
+            return;
+        }
+        for l in layers.iter().filter(|l| l.scale.is_none()) {
+            let unit = match &opts.crs {
+                Some(crs) => format!("one unit of `{crs}` (a metre in UTM)"),
+                None => "the image's default projection (one degree for a composite)".to_string(),
+            };
+            self.error(
+                "/image",
+                Code::ImageScaleMissing,
+                format!("the exports of layer `{}` have no pixel size", l.name),
+                "needs `scale`",
+                &format!("add `scale:` in metres here (or `crs_transform`); without it Earth Engine exports at {unit}"),
+            );
+        }
+    }
 }

@@ -122,6 +122,9 @@ impl Cx<'_> {
         );
         let interactive = self.interactive(raw.interactive.as_ref());
         let image = self.image(raw.image.as_ref(), kind, raw.export.as_ref(), &reduce);
+        if let Some(opts) = &image {
+            self.image_scales(opts, &layers);
+        }
         let classifier = self.classifier(raw, kind, &layers, sites.as_ref(), &reduce);
         let chunks = self.chunks(raw.chunks.as_ref().cloned().unwrap_or_default());
         let output = self.output(raw.output.as_ref().cloned().unwrap_or_default(), &name, &base);
