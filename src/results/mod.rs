@@ -14,6 +14,7 @@ pub mod geometry;
 pub mod manifest;
 pub mod merge;
 pub mod parquet;
+pub mod rows;
 pub mod store;
 pub mod table;
 

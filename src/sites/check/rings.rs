@@ -1,5 +1,6 @@
 //! A ring's own shape beyond its positions: whether it crosses itself, whether it encloses any area, whether
-//! a hole lies inside its outer ring, and how messages name it. Both are judged in longitude/latitude
+//! a hole lies inside its outer ring (the checks that report these are in [`super::geometry`]), and how
+//! messages name it. Both are judged in longitude/latitude
 //! (containment with the `geo` crate; "no area" by hand, as no crate tests collinearity with a
 //! tolerance), for polygons that do not cross the antimeridian (those are split first, and their parts
 //! are planar again only after the split).
@@ -11,81 +12,18 @@
 //! site boundaries are not drawn that way.)
 
 use geo::algorithm::sweep::{Cross, Intersections};
-use geo::coordinate_position::{CoordPos, CoordinatePosition};
 use geo::{Coord, Line, LineIntersection, LineString};
 
-use super::geometry::Feature;
-use super::Checker;
-use crate::diag::{Code, Diagnostic, Severity};
-use crate::sites::{Polygon, Ring, Site};
+use crate::sites::Ring;
 
-impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
-    /// Zero-area rings (an error for an outer ring, a warning for a hole) and holes not inside their outer
-    /// ring (an error: the even-odd fill both engines use would count the part outside as part of the site).
-    /// Whether the polygons are usable.
-    pub(super) fn ring_areas(&mut self, f: &Feature, polygons: &[Polygon], multi: bool) -> bool {
-        let mut ok = true;
-        let who = &f.who;
-        for (pi, poly) in polygons.iter().enumerate() {
-            let crosses = poly.iter().any(|r| r.windows(2).any(|w| (w[1][0] - w[0][0]).abs() > 180.0));
-            if crosses || poly.is_empty() {
-                continue;
-            }
-            let p = multi.then_some(pi);
-            let path = |ri: usize| p.into_iter().chain([ri]).collect::<Vec<_>>();
-            let shell = line(&poly[0]);
-            if zero_area(&poly[0]) {
-                ok = false;
-                let a = f.coordinates(&path(0));
-                let name = ring_name(p, 0);
-                self.emit(Code::SitesZeroArea, Severity::Error, |c| {
-                    let msg = format!("{name} of {who} encloses no area: its positions lie on one line");
-                    c.at(Diagnostic::error(Code::SitesZeroArea, msg), &a, "no area")
-                        .with_help("a site without area covers no pixels: fix its outline or remove the feature")
-                });
-                continue;
-            }
-            let outline = geo::Polygon::new(shell, Vec::new());
-            for (ri, hole) in poly.iter().enumerate().skip(1) {
-                let name = ring_name(p, ri);
-                if zero_area(hole) {
-                    let a = f.coordinates(&path(ri));
-                    self.emit(Code::SitesZeroArea, Severity::Warning, |c| {
-                        let msg = format!("{name} of {who} encloses no area: its positions lie on one line");
-                        c.at(Diagnostic::warning(Code::SitesZeroArea, msg), &a, "no area")
-                            .with_help("it removes nothing from the site; drop it from the file")
-                    });
-                    continue;
-                }
-                let outside =
-                    hole.iter().any(|&[x, y]| outline.coordinate_position(&Coord { x, y }) == CoordPos::Outside);
-                if outside {
-                    ok = false;
-                    let (a, b) = (f.coordinates(&path(ri)), f.coordinates(&path(0)));
-                    self.emit(Code::SitesHoleOutside, Severity::Error, |c| {
-                        let msg = format!("{name} of {who} is not inside its outer ring");
-                        c.at2(Diagnostic::error(Code::SitesHoleOutside, msg), &a, "this hole", &b, "the outer ring")
-                            .with_help(
-                                "both engines fill polygons by the even-odd rule, so the part of a hole outside \
-                                 the outer ring would be counted as part of the site: if it is a separate area, \
-                                 make it a polygon of a MultiPolygon; otherwise fix or drop it",
-                            )
-                    });
-                }
-            }
-        }
-        ok
-    }
-}
-
-fn line(ring: &Ring) -> LineString {
+pub(super) fn line(ring: &Ring) -> LineString {
     LineString::new(ring.iter().map(|&[x, y]| Coord { x, y }).collect())
 }
 
 /// Whether every position of a ring lies on one line (within rounding: the sine of the angle each makes
 /// with the longest line from the first position is below 1e-9), so it encloses no area. The signed area
 /// cannot tell: a bow tie's two halves cancel out, yet the even-odd fill covers both.
-fn zero_area(ring: &Ring) -> bool {
+pub(super) fn zero_area(ring: &Ring) -> bool {
     let Some(&[x0, y0]) = ring.first() else { return true };
     let far = ring.iter().map(|&[x, y]| [x - x0, y - y0]).max_by(|a, b| a[0].hypot(a[1]).total_cmp(&b[0].hypot(b[1])));
     let Some([dx, dy]) = far else { return true };
