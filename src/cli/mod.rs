@@ -2,6 +2,7 @@
 //! an exit code (see [`crate::exit`]) or the [`crate::error::Error`] that stopped it, shown here in one
 //! way ([`Global::fail`]).
 
+pub mod cancel;
 pub mod catalog;
 pub mod connect;
 pub mod local;
@@ -10,6 +11,7 @@ pub mod probe;
 pub mod report;
 pub mod results;
 pub mod run;
+pub mod status;
 pub mod validate;
 
 use std::io::IsTerminal;
@@ -92,11 +94,11 @@ pub enum Command {
     /// Plan, probe, submit, watch and fetch: run a pipeline to its merged table.
     Run(RunArgs),
     /// Show every chunk's state from the journal.
-    Status(run::StatusArgs),
+    Status(status::StatusArgs),
     /// Wait until the pipeline's submitted tasks finish.
     Wait(run::WaitArgs),
     /// Cancel the pipeline's running tasks.
-    Cancel(run::CancelArgs),
+    Cancel(cancel::CancelArgs),
     /// Download finished exports and merge them into one tidy table.
     Fetch(results::FetchArgs),
     /// Write one self-contained HTML page about a pipeline's table: charts, map, each site, the run.
@@ -222,9 +224,9 @@ pub fn main(cli: Cli) -> i32 {
         Command::Plan(a) => g.finish(plan::run(g, a)),
         Command::Probe(a) => g.finish(probe::probe(g, a)),
         Command::Run(a) => g.finish(run_command(g, a)),
-        Command::Status(a) => g.finish(run::status(g, a)),
+        Command::Status(a) => g.finish(status::status(g, a)),
         Command::Wait(a) => g.finish(run::wait(g, a)),
-        Command::Cancel(a) => g.finish(run::cancel(g, a)),
+        Command::Cancel(a) => g.finish(cancel::cancel(g, a)),
         Command::Fetch(a) => g.finish(results::fetch(g, a)),
         Command::Report(a) => g.finish(report::run(g, a)),
         Command::Completions(a) => {

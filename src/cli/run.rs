@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::connect::{client, endpoint_client, runtime, Endpoint, ExecArgs};
+use super::connect::{endpoint_client, runtime, Endpoint, ExecArgs};
 use super::{Global, RunArgs};
 use crate::error::{self, Error};
-use crate::executor::{self, Executor, Interactive, JsonLines, Outcome, Progress, Settings, Stop, TaskStatus};
+use crate::executor::{Executor, Interactive, JsonLines, Outcome, Progress, Settings, Stop};
 use crate::exit;
 use crate::journal::{Journal, JournalError};
 use crate::pipeline::{ModeName, Pipeline};
@@ -30,31 +30,12 @@ use crate::plan::{ChunkPlanner, PlanError, RunMode, Task};
 use crate::results::store::Store;
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
-    /// Pipeline file.
-    pub file: PathBuf,
-    /// Print as JSON.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub exec: ExecArgs,
-}
-
-#[derive(Debug, Args)]
 pub struct WaitArgs {
     /// Pipeline file.
     pub file: PathBuf,
     /// Give up after this many seconds (exit code 3).
     #[arg(long)]
     pub timeout: Option<u64>,
-    #[command(flatten)]
-    pub exec: ExecArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct CancelArgs {
-    /// Pipeline file.
-    pub file: PathBuf,
     #[command(flatten)]
     pub exec: ExecArgs,
 }
@@ -90,12 +71,12 @@ impl ChunkPlanner for LazyPlanner {
     }
 }
 
-fn journal_path(p: &Pipeline, a: &ExecArgs) -> PathBuf {
+pub(super) fn journal_path(p: &Pipeline, a: &ExecArgs) -> PathBuf {
     a.journal.clone().unwrap_or_else(|| Journal::default_path(p))
 }
 
 /// A journal error as the user sees it (a changed pipeline names the pipeline file to restart).
-fn journal_error(e: JournalError, file: &Path) -> Error {
+pub(super) fn journal_error(e: JournalError, file: &Path) -> Error {
     Error::Journal(match e {
         JournalError::Changed { path, .. } => JournalError::Changed { path, pipeline_file: file.display().to_string() },
         e => e,
@@ -106,7 +87,7 @@ fn journal_error(e: JournalError, file: &Path) -> Error {
 /// triggers it (requests in flight are dropped, the command winds down and reports), a second exits at
 /// once. Shutdown waits at most a second for stray work (a hung connection or DNS lookup never keeps
 /// the process alive after its answer).
-fn with_runtime<T, F: std::future::Future<Output = T>>(make: impl FnOnce(Stop) -> F) -> T {
+pub(super) fn with_runtime<T, F: std::future::Future<Output = T>>(make: impl FnOnce(Stop) -> F) -> T {
     let rt = runtime();
     let stop = Stop::new();
     let s = stop.clone();
@@ -127,53 +108,12 @@ fn with_runtime<T, F: std::future::Future<Output = T>>(make: impl FnOnce(Stop) -
 }
 
 /// Journal key a `geepipe cancel` writes (its pid) before it asks the running `geepipe run` to stop.
-const CANCEL_REQUEST: &str = "cancel_requested_by";
+pub(super) const CANCEL_REQUEST: &str = "cancel_requested_by";
 
 /// Whether `geepipe cancel` asked the run on this journal to stop (the pid of that cancel).
 fn cancel_requested(journal: &Path) -> Option<String> {
     let j = Journal::open_read(journal).ok()?;
     j.meta(CANCEL_REQUEST).ok().flatten().filter(|v| !v.is_empty())
-}
-
-/// `geepipe cancel` while a `geepipe run` (or `wait`) holds the journal: records the request in the
-/// journal, sends that process an interrupt (its pid is in the lock file) and waits for the lock, so the
-/// user need not find the other terminal. The run stops at once, even inside a hanging request.
-fn take_over(jpath: &Path, p: &Pipeline, pid: Option<u32>, quiet: bool) -> error::Result<Journal> {
-    const WAIT: Duration = Duration::from_secs(60);
-    let Some(pid) = pid else {
-        return Err(Error::Environment(format!(
-            "the journal {} is in use by another geepipe run of unknown pid",
-            jpath.display()
-        )));
-    };
-    if let Ok(j) = Journal::open_read(jpath) {
-        let _ = j.set_meta(CANCEL_REQUEST, &std::process::id().to_string());
-    }
-    if !quiet {
-        eprintln!("a running geepipe (pid {pid}) holds the journal: asking it to stop, then cancelling…");
-    }
-    #[cfg(unix)]
-    // SAFETY: kill(2) with a pid and a signal number has no memory effects.
-    let sent = unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) } == 0;
-    #[cfg(not(unix))]
-    let sent = false;
-    let start = Instant::now();
-    loop {
-        match Journal::open(jpath, &p.name, &p.content_hash) {
-            Ok(j) => return Ok(j),
-            Err(JournalError::Locked { .. }) if sent && start.elapsed() < WAIT => {
-                std::thread::sleep(Duration::from_millis(100))
-            }
-            Err(JournalError::Locked { .. }) => {
-                return Err(Error::Environment(format!(
-                    "the geepipe run with pid {pid} did not stop{}; stop it (Ctrl-C in its terminal, or \
-                     `kill -INT {pid}`), then run `geepipe cancel` again",
-                    if sent { format!(" within {} s", WAIT.as_secs()) } else { String::new() }
-                )));
-            }
-            Err(e) => return Err(journal_error(e, &p.source)),
-        }
-    }
 }
 
 /// Size failures after which a run that may fall back moves its remaining chunks to batch.
@@ -405,88 +345,6 @@ pub fn run(g: &Global, p: Pipeline, a: RunArgs) -> error::Result {
     Ok(code)
 }
 
-pub fn status(g: &Global, a: StatusArgs) -> error::Result {
-    let p = g.load_pipeline(&a.file)?;
-    let jpath = journal_path(&p, &a.exec);
-    let j = Journal::open_read(&jpath).map_err(|e| journal_error(e, &a.file))?;
-    let rows = j.chunks().map_err(|e| journal_error(e, &a.file))?;
-    let stale = j.meta("content_hash").ok().flatten().is_some_and(|h| h != p.content_hash);
-    let tasks: Vec<TaskStatus> = rows.iter().map(TaskStatus::from_row).collect();
-    let counts = executor::Counts::of(tasks.iter().map(|t| t.state));
-    let mode = j.meta("mode").ok().flatten();
-    let mode_reason = j.meta("mode_reason").ok().flatten();
-    if a.json {
-        let v = serde_json::json!({
-            "pipeline": p.name,
-            "journal": jpath,
-            "pipeline_changed": stale,
-            "mode": mode,
-            "mode_reason": mode_reason,
-            "counts": counts,
-            "chunks": tasks,
-        });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return Ok(exit::OK);
-    }
-    if stale {
-        eprintln!("warning: the pipeline changed since this journal was written (run with --restart to start anew)");
-    }
-    // Runs with interactive chunks show how each chunk is computed and the requests it took.
-    let interactive = tasks.iter().any(|t| t.mode == RunMode::Interactive);
-    let fmt_f = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map(f).unwrap_or_else(|| "-".into());
-    let mut header = vec!["chunk", "sites", "state", "attempts", "runtime", "EECU"];
-    if interactive {
-        header.extend(["mode", "requests"]);
-    }
-    header.push("error");
-    let mut lines: Vec<Vec<String>> = vec![header.into_iter().map(String::from).collect()];
-    for t in &tasks {
-        let mut l = vec![
-            t.chunk.clone(),
-            t.sites.to_string(),
-            t.state.to_string(),
-            t.attempts.to_string(),
-            fmt_f(t.runtime_s, &|s| format!("{s:.0}s")),
-            fmt_f(t.eecu_s, &|s| format!("{s:.1}")),
-        ];
-        if interactive {
-            l.push(t.mode.as_str().to_string());
-            l.push(if t.mode == RunMode::Interactive { t.requests.to_string() } else { "-".into() });
-        }
-        l.push(t.error.clone().map(|e| e.replace('\n', " ")).unwrap_or_default());
-        lines.push(l);
-    }
-    let n = lines[0].len();
-    let widths: Vec<usize> = (0..n).map(|k| lines.iter().map(|l| l[k].chars().count()).max().unwrap_or(0)).collect();
-    for l in &lines {
-        let mut s = String::new();
-        for k in 0..n {
-            if k == n - 1 {
-                s.push_str(&l[k]);
-            } else {
-                s.push_str(&format!("{:<w$}  ", l[k], w = widths[k]));
-            }
-        }
-        println!("{}", s.trim_end());
-    }
-    if interactive {
-        if let Some(m) = &mode {
-            println!("mode: {m}{}", mode_reason.map(|r| format!(" ({r})")).unwrap_or_default());
-        }
-    }
-    println!(
-        "{} chunks: {} succeeded, {} failed, {} running, {} pending, {} not submitted{}",
-        counts.total,
-        counts.succeeded,
-        counts.failed,
-        counts.running,
-        counts.pending + counts.submitting,
-        counts.planned,
-        if counts.cancelled > 0 { format!(", {} cancelled", counts.cancelled) } else { String::new() }
-    );
-    Ok(exit::OK)
-}
-
 pub fn wait(g: &Global, a: WaitArgs) -> error::Result {
     let p = g.load_pipeline(&a.file)?;
     let jpath = journal_path(&p, &a.exec);
@@ -506,56 +364,4 @@ pub fn wait(g: &Global, a: WaitArgs) -> error::Result {
     };
     let o = drive(g, &p, &a.exec, journal, start, settings, None)?;
     Ok(report(g, &o, &a.file, &jpath, interactive))
-}
-
-pub fn cancel(g: &Global, a: CancelArgs) -> error::Result {
-    let p = g.load_pipeline(&a.file)?;
-    let jpath = journal_path(&p, &a.exec);
-    if !jpath.exists() {
-        return Err(journal_error(JournalError::Missing(jpath), &a.file));
-    }
-    let mut journal = match Journal::open(&jpath, &p.name, &p.content_hash) {
-        Ok(j) => j,
-        Err(JournalError::Locked { pid, .. }) => take_over(&jpath, &p, pid, g.quiet)?,
-        Err(e) => return Err(journal_error(e, &a.file)),
-    };
-    with_runtime(|stop| async move {
-        let client = tokio::select! {
-            c = client(&p, &a.exec) => c?,
-            _ = stop.wait() => return Err(Error::Interrupted("interrupted before anything was sent".into())),
-        };
-        let report = tokio::select! {
-            r = executor::cancel_all(&client, &mut journal) => r,
-            _ = stop.wait() => {
-                return Err(Error::Interrupted(
-                    "interrupted: some tasks may still run; run `geepipe cancel` again".into(),
-                ));
-            }
-        };
-        match report {
-            Ok(r) => {
-                if !g.quiet {
-                    let mut line = format!(
-                        "cancelled {} tasks; {} chunks that were never submitted marked cancelled",
-                        r.cancelled, r.unsent
-                    );
-                    if r.finished > 0 {
-                        line.push_str(&format!(
-                            "; {} tasks had already finished (kept as succeeded or failed, not run again)",
-                            r.finished
-                        ));
-                    }
-                    eprintln!("{line}");
-                }
-                let _ = journal.set_meta(CANCEL_REQUEST, "");
-                if r.errors.is_empty() {
-                    Ok(exit::OK)
-                } else {
-                    let each: Vec<String> = r.errors.iter().map(|e| format!("could not cancel {e}")).collect();
-                    Err(Error::Environment(each.join("\nerror: ")))
-                }
-            }
-            Err(e) => Err(e.into()),
-        }
-    })
 }
