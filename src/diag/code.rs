@@ -124,6 +124,8 @@ codes! {
     SitesBadId = "sites::bad-id",
     /// Two features have the same id.
     SitesDuplicateId = "sites::duplicate-id",
+    /// A site id looks like another, different one (invisible characters, white space, look-alike letters), or has invisible or control characters (warning).
+    SitesIdLookalike = "sites::id-lookalike",
     /// A feature's first-year property is not a year.
     SitesFirstYear = "sites::first-year",
     /// A kept, first-year or label property is missing on some features (warning, with a count).

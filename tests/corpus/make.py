@@ -275,6 +275,8 @@ SITES = {
     "duplicate_site_id_key.geojson": fc([feat("a", SQUARE)]).replace('"site_id": "a"', '"site_id": "a", "site_id": "b"', 1),
     "duplicate_coordinates_key.geojson": fc([feat("a", SQUARE)]).replace('"coordinates": [[[-48.0', '"coordinates": [[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]], "coordinates": [[[-48.0', 1),
     "duplicate_geometry_key.geojson": fc([feat("a", SQUARE)])[:-3] + ', "geometry": null}]}',
+    # Ids that look the same: a Latin `a` and a Cyrillic `а` (a warning at both).
+    "lookalike_ids.geojson": fc([feat("a", SQUARE), feat("\u0430", SQUARE)]),
     # Rings without area, holes outside their outer ring.
     "zero_area_ring.geojson": fc([feat("a", [[[-48.0, -15.0], [-47.99, -14.99], [-47.98, -14.98], [-48.0, -15.0]]])]),
     "zero_area_hole.geojson": fc([feat("a", SQUARE + [[[-47.995, -14.995], [-47.994, -14.995], [-47.993, -14.995], [-47.995, -14.995]]])]),
