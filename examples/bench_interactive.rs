@@ -202,6 +202,8 @@ fn human(s: f64) -> String {
 
 fn main() {
     let bin = PathBuf::from(std::env::args().nth(1).expect("usage: bench_interactive GEEPIPE_BINARY"));
+    // The runs happen in temporary folders: an absolute path.
+    let bin = std::fs::canonicalize(&bin).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
     let n = env_f64("SITES", 2000.0) as usize;
     println!("time to table: {n} sites × 1 categorical layer (MapBiomas) × 14 years, fake Earth Engine");
     let (bd, id) = (folder(n), folder(n));

@@ -98,7 +98,7 @@ cache() { # manifest → "decodes per tile, distinct tiles, budget MB"
   "$ROOT/$VENV/bin/python" -c '
 import json, sys
 c = json.load(open(sys.argv[1]))["extra"]["chunk_cache"]
-print(f"{c[\"decodes_per_chunk\"]:.3f} {c[\"distinct_decoded\"]} {c[\"budget_bytes\"] >> 20}")' "$1"
+print("%.3f %d %d" % (c["decodes_per_chunk"], c["distinct_decoded"], c["budget_bytes"] >> 20))' "$1"
 }
 
 row() { # label, secs, kb, exactextract secs, extra

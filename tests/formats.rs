@@ -492,3 +492,73 @@ fn layers_missing_side_files_and_damaged_files_are_errors_not_panics() {
         std::fs::write(&path, &original).unwrap();
     }
 }
+
+/// Sites as `read_all` gives them: id, kept `name`, and every coordinate.
+fn read_sites(dir: &Path, pipeline: &Path) -> Vec<(String, Value, Vec<geepipe::sites::Polygon>)> {
+    let (p, warnings) = geepipe::pipeline::load(pipeline, &Default::default()).unwrap();
+    assert!(warnings.is_empty(), "{}: {warnings:?}", dir.display());
+    let sites = geepipe::sites::read_all(&p.sites).unwrap_or_else(|d| panic!("{}: {d:?}", pipeline.display()));
+    sites.into_iter().map(|s| (s.id, s.properties["name"].clone(), s.polygons)).collect()
+}
+
+#[test]
+fn format_overrides_the_extension_and_shapefile_code_pages_are_decoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    write_formats(dir, &collection(site_features()));
+    let reference = read_sites(dir, &pipeline(dir, "src.geojson"));
+    assert_eq!(reference[1].1, json!("São João d'Aliança"));
+    // Files whose extension does not tell: `sites.format` says what they are.
+    for (from, to, format) in [
+        ("sites.geojsonl", "sites.txt", "geojsonseq"),
+        ("sites.gpkg", "sites.db", "geopackage"),
+        ("sites.fgb", "sites.bin", "flatgeobuf"),
+        ("sites.parquet", "sites.pq", "geoparquet"),
+        ("sites.shp", "plots.dat", "shapefile"),
+        ("src.geojson", "src.data", "geojson"),
+    ] {
+        if format == "shapefile" {
+            for ext in ["shx", "dbf", "prj", "cpg"] {
+                std::fs::copy(dir.join(format!("sites.{ext}")), dir.join(format!("plots.{ext}"))).unwrap();
+            }
+        }
+        std::fs::copy(dir.join(from), dir.join(to)).unwrap();
+        let p = pipeline(dir, to);
+        // Unknown extensions are read as GeoJSON; a file whose first bytes show another format is an error
+        // saying which, at `sites.file`.
+        let (code, _, stderr) = flat3(geepipe(dir, &["validate", p.to_str().unwrap()]));
+        if format == "geojson" {
+            assert_eq!(code, 0, "{to}: {stderr}");
+        } else {
+            assert_eq!(code, 2, "{to} without `format`: {stderr}");
+            assert!(stderr.contains(&format!("× `{to}` looks like a ")), "{to}: {stderr}");
+            assert!(stderr.contains(&format!("set `sites.format: {format}`")), "{to}: {stderr}");
+            assert!(!stderr.contains("sites::json"), "{to}: {stderr}");
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, text.replace("first_year: planted}", &format!("first_year: planted, format: {format}}}")))
+            .unwrap();
+        let (code, _, stderr) = geepipe(dir, &["validate", p.to_str().unwrap()]);
+        assert_eq!(code, 0, "{to} as {format}: {stderr}");
+        let got = read_sites(dir, &p);
+        assert_eq!(got.len(), reference.len(), "{to}");
+        for (g, r) in got.iter().zip(&reference) {
+            assert_eq!((&g.0, &g.1), (&r.0, &r.1), "{to}");
+            assert_eq!(g.2.len(), r.2.len(), "{to}: {}", g.0);
+        }
+    }
+    // A shapefile whose attributes GDAL wrote in Windows-1252, saying so in its `.cpg`.
+    let venv = test_venv();
+    let script = "import geopandas; g = geopandas.read_file('src.geojson'); \
+                  g.to_file('latin.shp', engine='pyogrio', driver='ESRI Shapefile', encoding='cp1252')";
+    let status = Command::new(venv.join("python")).args(["-c", script]).current_dir(dir).status().unwrap();
+    assert!(status.success());
+    let cpg = std::fs::read_to_string(dir.join("latin.cpg")).unwrap();
+    assert!(cpg.contains("1252"), "{cpg}");
+    let dbf = std::fs::read(dir.join("latin.dbf")).unwrap();
+    assert!(dbf.windows(3).any(|w| w == b"S\xe3o"), "the .dbf is not in Windows-1252");
+    let got = read_sites(dir, &pipeline(dir, "latin.shp"));
+    let names: Vec<&Value> = got.iter().map(|s| &s.1).collect();
+    let want: Vec<&Value> = reference.iter().map(|s| &s.1).collect();
+    assert_eq!(names, want);
+}

@@ -171,3 +171,73 @@ fn a_project_id_with_a_newline_is_invalid() {
     let out = with_sites(Test::new().file("p.yaml", VALID)).args(["--project", "my project", "plan", "p.yaml"]).code(2);
     assert!(out.stderr.contains("`my project` is not a Cloud project id"), "{}", out.stderr);
 }
+
+/// `output.path` that cannot hold the table (empty, a folder, a device) is a located error in `validate`,
+/// and so is an extension naming another format than `output.format`.
+#[test]
+fn output_paths_that_are_no_table_file_are_located_errors() {
+    for (path, message) in [
+        ("\"\"", "output.path is empty"),
+        ("\".\"", "output.path `.` is a folder, not a file"),
+        ("results/", "output.path `results/` is a folder, not a file"),
+        ("sub", "output.path `sub` is a folder, not a file"),
+        ("/dev/null", "output.path `/dev/null` exists and is not a regular file"),
+        ("out.geojson\n  format: csv", "output.path ends in `.geojson` but output.format is `csv`"),
+    ] {
+        let p = format!("{VALID}output:\n  path: {path}\n");
+        let t = with_sites(Test::new().file("p.yaml", &p).file("sub/keep", "")).args(["validate", "p.yaml"]);
+        let out = t.code(2);
+        assert!(out.stderr.contains(message), "{path}: {}", out.stderr);
+        assert_eq!(places(&out.stderr), ["p.yaml:12:9"], "{path}: {}", out.stderr);
+    }
+    // A file that exists, or a path whose folder does not exist yet, is fine.
+    for path in ["sites.csv", "new/dir/out.csv", "out.parquet"] {
+        let p = format!("{VALID}output:\n  path: {path}\n");
+        with_sites(Test::new().file("p.yaml", &p).file("sites.csv", "old\n")).args(["validate", "p.yaml"]).code(0);
+    }
+    // The path's extension chooses the format when `format` is not given: a GeoJSON table may hold
+    // polygons, a CSV one may not.
+    let geometry = |path: &str| format!("{VALID}output:\n  path: {path}\n  geometry: polygon\n");
+    with_sites(Test::new().file("p.yaml", &geometry("out.geojson"))).args(["validate", "p.yaml"]).code(0);
+    let out = with_sites(Test::new().file("p.yaml", &geometry("out.csv"))).args(["validate", "p.yaml"]).code(2);
+    assert!(out.stderr.contains("a CSV table cannot hold a polygon geometry"), "{}", out.stderr);
+}
+
+/// A Drive folder `..` or `.` is refused (an empty one is missing) where it is written.
+#[test]
+fn a_drive_folder_that_is_no_folder_name_is_an_error() {
+    for folder in ["\"..\"", "\".\"", "\" .. \""] {
+        let p = VALID.replace("folder: geepipe", &format!("folder: {folder}"));
+        let out = with_sites(Test::new().file("p.yaml", &p)).args(["validate", "p.yaml"]).code(2);
+        assert!(out.stderr.contains("is not a Drive folder name"), "{folder}: {}", out.stderr);
+        assert_eq!(places(&out.stderr), ["p.yaml:10:11"], "{folder}: {}", out.stderr);
+    }
+}
+
+/// A `vars` mapping used as a placeholder would be sent as `[object]`; an `asset` with `{{…}}` would be
+/// sent with its braces. Both are located errors.
+#[test]
+fn placeholders_that_would_send_object_text_or_braces_are_errors() {
+    let custom = |vars: &str, layer: &str| {
+        VALID
+            .replace("years: 2010..2012\n", &format!("years: 2010..2012\nvars:\n{vars}\n"))
+            .replace("  - catalog: mapbiomas_lulc\n", &format!("  - name: custom\n    kind: continuous\n{layer}"))
+    };
+    let p = custom("  obj: {a: 1}", "    image:\n      call: Image.load\n      id: \"projects/x/{{obj}}\"\n");
+    let out = with_sites(Test::new().file("p.yaml", &p)).args(["validate", "p.yaml"]).code(2);
+    assert!(out.stderr.contains("`{{obj}}` holds a mapping, not text or a number"), "{}", out.stderr);
+    assert_eq!(places(&out.stderr), ["p.yaml:13:11"], "{}", out.stderr);
+    // One of its values is fine.
+    let p = custom("  obj: {a: x}", "    image:\n      call: Image.load\n      id: \"projects/x/{{obj.a}}\"\n");
+    with_sites(Test::new().file("p.yaml", &p)).args(["validate", "p.yaml"]).code(0);
+    let p = custom(
+        "  x: projects/x/assets/y",
+        "    asset: \"{{x}}\"\n    image:\n      call: Image.load\n      id: \"{{asset}}\"\n",
+    );
+    let out = with_sites(Test::new().file("p.yaml", &p)).args(["validate", "p.yaml"]).code(2);
+    assert!(out.stderr.contains("layer `custom`'s `asset` holds a placeholder: `{{x}}`"), "{}", out.stderr);
+    assert_eq!(places(&out.stderr), ["p.yaml:11:12"], "{}", out.stderr);
+    // `plan` refuses it too: nothing with braces is ever written.
+    let out = with_sites(Test::new().file("p.yaml", &p)).args(["plan", "p.yaml", "--out", "bodies"]).code(2);
+    assert!(!out.dir.join("bodies").exists());
+}

@@ -5,7 +5,9 @@
 //! The expected tables are computed here from the synthetic world's definition (`expected`, over
 //! `fake_ee::world`), independently of geepipe's planner. Faults: 429 and 503 answers, requests that take too
 //! long for the fake's time limit (so chunks are split), `kill -9` in the middle of a run (counted at the fake:
-//! nothing stored is asked again), `geepipe cancel` during a run, and `auto` choosing each way.
+//! nothing stored is asked again), `geepipe cancel` during a run (then the rest as export tasks: one table and
+//! manifest from both kinds of chunk), `auto` choosing each way, and `auto` moving a run to batch when
+//! interactive requests keep failing for size.
 
 mod common;
 mod expected;
@@ -403,11 +405,18 @@ fn auto_moves_the_remaining_chunks_to_batch_when_interactive_requests_keep_faili
 }
 
 #[test]
-fn cancel_during_an_interactive_run_stops_sending_and_a_later_run_computes_the_rest() {
+fn cancel_during_an_interactive_run_stops_sending_and_a_batch_run_merges_the_rest_into_one_table() {
     const N: usize = 24;
-    let ee = fake(Config { compute_latency: Duration::from_millis(200), ..Config::default() });
-    let t = setup(&ee, N, "mode: interactive\ninteractive:\n  sites_per_request: 1\n  max_in_flight: 2\n")
-        .args(["run", "p.yaml"]);
+    let gcs = fake_ee::gcs_emulator::GcsEmulator::start().expect("fake-gcs-server starts");
+    gcs.create_bucket("inter-bucket").unwrap();
+    let ee = fake(Config {
+        compute_latency: Duration::from_millis(200),
+        storage_base_url: Some(gcs.base_url().to_string()),
+        ..Config::default()
+    });
+    let extra = "mode: interactive\ninteractive:\n  sites_per_request: 1\n  max_in_flight: 2\n\
+                 export:\n  to: gcs\n  bucket: inter-bucket\n  prefix: inter/\n";
+    let t = setup(&ee, N, extra).args(["run", "p.yaml"]);
     let geepipe = |args: &[&str]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_geepipe"));
         c.args(args)
@@ -415,7 +424,9 @@ fn cancel_during_an_interactive_run_stops_sending_and_a_later_run_computes_the_r
             .env("NO_COLOR", "1")
             .env("GEEPIPE_EE_URL", ee.base_url())
             .env("GEEPIPE_EE_TOKEN", TOKEN)
-            .env("GEEPIPE_RETRY_BASE_MS", "20");
+            .env("GEEPIPE_RETRY_BASE_MS", "20")
+            .env("GEEPIPE_POLL_MIN", "0.05")
+            .env("STORAGE_EMULATOR_HOST", gcs.base_url());
         c
     };
     let run = geepipe(&["run", "p.yaml"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
@@ -444,14 +455,26 @@ fn cancel_during_an_interactive_run_stops_sending_and_a_later_run_computes_the_r
     assert!(cancelled > 0 && said.contains(&format!("{cancelled} chunks that were never submitted marked cancelled")));
     assert!(sent as usize <= stored + 2, "{sent} requests for {stored} stored (2 in flight at most)");
 
-    // A later run computes exactly the cancelled chunks.
-    let out = t.code(0);
-    let again = ee.counters().requests_to(Route::ComputeFeatures) - sent;
-    assert_eq!(again as usize, cancelled);
+    // A later run in batch mode exports exactly the cancelled chunks; the table merges both kinds.
+    let last = geepipe(&["run", "p.yaml", "--mode", "batch"]).output().unwrap();
+    let said = String::from_utf8_lossy(&last.stderr);
+    assert_eq!(last.status.code(), Some(0), "{said}");
+    assert!(said.contains(&format!("{cancelled} chunk(s) not sent yet now run in batch mode")), "{said}");
+    assert_eq!(ee.counters().requests_to(Route::ComputeFeatures), sent, "nothing stored is asked again");
+    assert_eq!(ee.counters().operations_created as usize, cancelled);
     expected::assert_same_rows(
-        expected::read_table(&out.dir.join("out/inter.csv"), "site_id", &["name"]),
+        expected::read_table(&t.path().join("out/inter.csv"), "site_id", &["name"]),
         expected_rows(N),
     );
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path().join("out/inter.manifest.json")).unwrap()).unwrap();
+    let chunks = m["chunks"].as_array().unwrap();
+    let of = |mode: &str| chunks.iter().filter(|c| c["mode"] == mode).collect::<Vec<_>>();
+    assert_eq!((of("interactive").len(), of("batch").len()), (stored, cancelled), "{m}");
+    assert!(of("interactive")
+        .iter()
+        .all(|c| c["files"][0].as_str().unwrap().starts_with("downloads/inter/interactive/")));
+    assert!(of("batch").iter().all(|c| c["files"][0].as_str().unwrap().starts_with("gs://inter-bucket/inter/")));
 }
 
 #[test]

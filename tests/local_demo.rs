@@ -427,3 +427,19 @@ fn continuous_layers_read_their_bands_in_order_and_skip_nan() {
         assert_eq!(got, want, "planar: {planar}");
     }
 }
+
+#[test]
+fn a_geojson_output_path_without_format_writes_geojson_and_a_device_is_never_replaced() {
+    let p = demo_pipeline().replace("  path: out/demo-local.csv", "  path: out/demo.geojson");
+    let t = Test::new().file("demo-local.yaml", &p).args(["run", "demo-local.yaml"]);
+    let out = t.code(0);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(out.dir.join("out/demo.geojson")).unwrap()).unwrap();
+    assert_eq!(v["type"], "FeatureCollection");
+    assert!(v["features"].as_array().unwrap().len() >= 6);
+    // A device node as the table: refused before anything runs, and left a device.
+    let p = demo_pipeline().replace("  path: out/demo-local.csv", "  path: /dev/null");
+    let out = Test::new().file("demo-local.yaml", &p).args(["run", "demo-local.yaml"]).code(2);
+    assert!(out.stderr.contains("is not a regular file"), "{}", out.stderr);
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+}

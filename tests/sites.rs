@@ -886,3 +886,37 @@ fn rings_without_area_and_holes_outside_their_ring() {
     let out = validate(&collection(&[(r#"{"site_id": 1}"#, bow_tie)])).code(0);
     assert!(!out.stderr.contains("no area"), "{}", out.stderr);
 }
+
+#[test]
+fn ids_that_look_alike_are_warnings_at_both_places() {
+    let features = [
+        (r#"{"site_id": "a"}"#, SQUARE),
+        (r#"{"site_id": "a\u200b"}"#, SQUARE),
+        (r#"{"site_id": "\u0430"}"#, SQUARE),
+        (r#"{"site_id": "b "}"#, SQUARE),
+        (r#"{"site_id": "site1"}"#, SQUARE),
+        (r#"{"site_id": "sitel"}"#, SQUARE),
+        (r#"{"site_id": "x\u202eyz"}"#, SQUARE),
+    ];
+    let out = validate(&collection(&features)).code(0);
+    let warnings: Vec<&str> = out.stderr.lines().filter_map(|l| l.trim().strip_prefix("⚠ ")).collect();
+    assert_eq!(
+        warnings,
+        [
+            r"site id `a\u{200b}` (features[1]) has an invisible or control character",
+            r"site ids `a\u{200b}` and `a` look the same but differ",
+            r"site ids `\u{430}` and `a` look the same but differ",
+            "site id `b ` (features[3]) has white space at its start or end",
+            r"site id `x\u{202e}yz` (features[6]) has an invisible or control character",
+        ],
+        "{}",
+        out.stderr
+    );
+    // Each look-alike pair points at both ids.
+    assert!(
+        out.stderr.contains("[sites.geojson:4:49]") && out.stderr.contains("looks like this one"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("sites::id-lookalike"), "{}", out.stderr);
+}

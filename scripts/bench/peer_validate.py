@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The peer of `geepipe validate` on a site file: GDAL reads it (pyogrio, Arrow I/O), then the same checks
+"""The peer of `geepipe validate` on a site file: GDAL reads it (pyogrio, Arrow I/O; GeoParquet is read by
+GeoPandas with pyarrow, as the GDAL in pyogrio's wheel has no Parquet driver), then the same checks
 geepipe makes are run with shapely/GeoPandas: ids present and unique, geometries polygons, valid
 (closed rings of 4+ positions, no self-intersection) and, for a projected file, reprojected to WGS 84
 longitude/latitude and within range. Prints the counts it found.
@@ -15,7 +16,10 @@ import shapely
 
 def main():
     path, id_field = sys.argv[1], sys.argv[2]
-    gdf = geopandas.read_file(path, engine="pyogrio", use_arrow=True)
+    if path.endswith(".parquet"):
+        gdf = geopandas.read_parquet(path)
+    else:
+        gdf = geopandas.read_file(path, engine="pyogrio", use_arrow=True)
     ids = gdf[id_field]
     missing = int(ids.isna().sum())
     duplicates = int(ids.duplicated().sum())

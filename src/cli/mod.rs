@@ -1,6 +1,7 @@
 //! The command line: argument definitions and dispatch. Each command lives in its own file and returns
 //! an exit code (see [`crate::exit`]).
 
+pub mod cancel;
 pub mod catalog;
 pub mod local;
 pub mod plan;
@@ -8,6 +9,7 @@ pub mod probe;
 pub mod report;
 pub mod results;
 pub mod run;
+pub mod status;
 pub mod validate;
 
 use std::io::IsTerminal;
@@ -89,11 +91,11 @@ pub enum Command {
     /// Plan, probe, submit, watch and fetch: run a pipeline to its merged table.
     Run(run::RunArgs),
     /// Show every chunk's state from the journal.
-    Status(run::StatusArgs),
+    Status(status::StatusArgs),
     /// Wait until the pipeline's submitted tasks finish.
     Wait(run::WaitArgs),
     /// Cancel the pipeline's running tasks.
-    Cancel(run::CancelArgs),
+    Cancel(cancel::CancelArgs),
     /// Download finished exports and merge them into one tidy table.
     Fetch(results::FetchArgs),
     /// Write one self-contained HTML page about a pipeline's table: charts, map, each site, the run.
@@ -182,9 +184,9 @@ pub fn main(cli: Cli) -> i32 {
         Command::Plan(a) => plan::run(g, a),
         Command::Probe(a) => probe::probe(g, a),
         Command::Run(a) => run::run(g, a),
-        Command::Status(a) => run::status(g, a),
+        Command::Status(a) => status::status(g, a),
         Command::Wait(a) => run::wait(g, a),
-        Command::Cancel(a) => run::cancel(g, a),
+        Command::Cancel(a) => cancel::cancel(g, a),
         Command::Fetch(a) => results::fetch(g, a),
         Command::Report(a) => report::run(g, a),
         Command::Completions(a) => {

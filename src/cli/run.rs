@@ -1,4 +1,5 @@
-//! `geepipe run`, `status`, `wait`, `cancel`: driving the executor and reading the journal.
+//! `geepipe run` and `wait`: driving the executor (`status` reads the journal: [`super::status`]; `cancel`:
+//! [`super::cancel`]).
 //!
 //! `run` plans (or takes the plan frozen in the journal) and says which mode it uses and why
 //! ([`crate::plan::estimate`]). Interactive chunks are computed with `table:computeFeatures` and stored as they
@@ -19,9 +20,7 @@ use clap::Args;
 
 use super::Global;
 use crate::ee::{self, Auth, Client, ClientConfig};
-use crate::executor::{
-    self, ExecError, Executor, Interactive, JsonLines, Outcome, Progress, Settings, Stop, TaskStatus,
-};
+use crate::executor::{ExecError, Executor, Interactive, JsonLines, Outcome, Progress, Settings, Stop};
 use crate::exit;
 use crate::journal::{Journal, JournalError};
 use crate::pipeline::model::Engine;
@@ -29,6 +28,8 @@ use crate::pipeline::{ModeName, Pipeline};
 use crate::plan::probe::ProbeCall;
 use crate::plan::{ChunkPlanner, RunMode, Task};
 use crate::results::store::Store;
+
+use super::cancel::{cancel_requested, CANCEL_REQUEST};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -97,31 +98,12 @@ pub struct ExecArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
-    /// Pipeline file.
-    pub file: PathBuf,
-    /// Print as JSON.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub exec: ExecArgs,
-}
-
-#[derive(Debug, Args)]
 pub struct WaitArgs {
     /// Pipeline file.
     pub file: PathBuf,
     /// Give up after this many seconds (exit code 3).
     #[arg(long)]
     pub timeout: Option<u64>,
-    #[command(flatten)]
-    pub exec: ExecArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct CancelArgs {
-    /// Pipeline file.
-    pub file: PathBuf,
     #[command(flatten)]
     pub exec: ExecArgs,
 }
@@ -163,11 +145,11 @@ impl ChunkPlanner for LazyPlanner {
     }
 }
 
-fn journal_path(p: &Pipeline, a: &ExecArgs) -> PathBuf {
+pub(super) fn journal_path(p: &Pipeline, a: &ExecArgs) -> PathBuf {
     a.journal.clone().unwrap_or_else(|| Journal::default_path(p))
 }
 
-fn journal_error(e: &JournalError, file: &Path) -> i32 {
+pub(super) fn journal_error(e: &JournalError, file: &Path) -> i32 {
     match e {
         JournalError::Changed { path, .. } => eprintln!(
             "error: {}",
@@ -190,7 +172,7 @@ pub(super) fn runtime() -> tokio::runtime::Runtime {
 /// triggers it (requests in flight are dropped, the command winds down and reports), a second exits at
 /// once. Shutdown waits at most a second for stray work (a hung connection or DNS lookup never keeps
 /// the process alive after its answer).
-fn with_runtime<T, F: std::future::Future<Output = T>>(make: impl FnOnce(Stop) -> F) -> T {
+pub(super) fn with_runtime<T, F: std::future::Future<Output = T>>(make: impl FnOnce(Stop) -> F) -> T {
     let rt = runtime();
     let stop = Stop::new();
     let s = stop.clone();
@@ -208,55 +190,6 @@ fn with_runtime<T, F: std::future::Future<Output = T>>(make: impl FnOnce(Stop) -
     });
     rt.shutdown_timeout(Duration::from_secs(1));
     out
-}
-
-/// Journal key a `geepipe cancel` writes (its pid) before it asks the running `geepipe run` to stop.
-const CANCEL_REQUEST: &str = "cancel_requested_by";
-
-/// Whether `geepipe cancel` asked the run on this journal to stop (the pid of that cancel).
-fn cancel_requested(journal: &Path) -> Option<String> {
-    let j = Journal::open_read(journal).ok()?;
-    j.meta(CANCEL_REQUEST).ok().flatten().filter(|v| !v.is_empty())
-}
-
-/// `geepipe cancel` while a `geepipe run` (or `wait`) holds the journal: records the request in the
-/// journal, sends that process an interrupt (its pid is in the lock file) and waits for the lock, so the
-/// user need not find the other terminal. The run stops at once, even inside a hanging request.
-fn take_over(jpath: &Path, p: &Pipeline, pid: Option<u32>, quiet: bool) -> Result<Journal, i32> {
-    const WAIT: Duration = Duration::from_secs(60);
-    let Some(pid) = pid else {
-        eprintln!("error: the journal {} is in use by another geepipe run of unknown pid", jpath.display());
-        return Err(exit::ENVIRONMENT);
-    };
-    if let Ok(j) = Journal::open_read(jpath) {
-        let _ = j.set_meta(CANCEL_REQUEST, &std::process::id().to_string());
-    }
-    if !quiet {
-        eprintln!("a running geepipe (pid {pid}) holds the journal: asking it to stop, then cancelling…");
-    }
-    #[cfg(unix)]
-    // SAFETY: kill(2) with a pid and a signal number has no memory effects.
-    let sent = unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) } == 0;
-    #[cfg(not(unix))]
-    let sent = false;
-    let start = Instant::now();
-    loop {
-        match Journal::open(jpath, &p.name, &p.content_hash) {
-            Ok(j) => return Ok(j),
-            Err(JournalError::Locked { .. }) if sent && start.elapsed() < WAIT => {
-                std::thread::sleep(Duration::from_millis(100))
-            }
-            Err(JournalError::Locked { .. }) => {
-                eprintln!(
-                    "error: the geepipe run with pid {pid} did not stop{}; stop it (Ctrl-C in its terminal, or \
-                     `kill -INT {pid}`), then run `geepipe cancel` again",
-                    if sent { format!(" within {} s", WAIT.as_secs()) } else { String::new() }
-                );
-                return Err(exit::ENVIRONMENT);
-            }
-            Err(e) => return Err(journal_error(&e, &p.source)),
-        }
-    }
 }
 
 /// Builds the Earth Engine client for export tasks (and the probe): emulator URL (+ optional static token)
@@ -475,7 +408,7 @@ fn drive(
     })
 }
 
-fn exec_error(e: &ExecError) -> i32 {
+pub(super) fn exec_error(e: &ExecError) -> i32 {
     eprintln!("error: {e}");
     exit::ENVIRONMENT
 }
@@ -618,114 +551,6 @@ pub fn run(g: &Global, a: RunArgs) -> i32 {
     code
 }
 
-pub fn status(g: &Global, a: StatusArgs) -> i32 {
-    let p = match g.load_pipeline(&a.file) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
-    let jpath = journal_path(&p, &a.exec);
-    let j = match Journal::open_read(&jpath) {
-        Ok(j) => j,
-        Err(e) => return journal_error(&e, &a.file),
-    };
-    let rows = match j.chunks() {
-        Ok(r) => r,
-        Err(e) => return journal_error(&e, &a.file),
-    };
-    let stale = j.meta("content_hash").ok().flatten().is_some_and(|h| h != p.content_hash);
-    let tasks: Vec<TaskStatus> = rows.iter().map(TaskStatus::from_row).collect();
-    let counts = {
-        let mut c = executor::Counts::default();
-        for t in tasks.iter().filter(|t| t.state != crate::journal::ChunkState::Split) {
-            use crate::journal::ChunkState::*;
-            c.total += 1;
-            match t.state {
-                Planned => c.planned += 1,
-                Submitting => c.submitting += 1,
-                Pending => c.pending += 1,
-                Running | Cancelling => c.running += 1,
-                Succeeded => c.succeeded += 1,
-                Failed => c.failed += 1,
-                Cancelled => c.cancelled += 1,
-                Split => {}
-            }
-        }
-        c
-    };
-    let mode = j.meta("mode").ok().flatten();
-    let mode_reason = j.meta("mode_reason").ok().flatten();
-    if a.json {
-        let v = serde_json::json!({
-            "pipeline": p.name,
-            "journal": jpath,
-            "pipeline_changed": stale,
-            "mode": mode,
-            "mode_reason": mode_reason,
-            "counts": counts,
-            "chunks": tasks,
-        });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return exit::OK;
-    }
-    if stale {
-        eprintln!("warning: the pipeline changed since this journal was written (run with --restart to start anew)");
-    }
-    // Runs with interactive chunks show how each chunk is computed and the requests it took.
-    let interactive = tasks.iter().any(|t| t.mode == RunMode::Interactive);
-    let fmt_f = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map(f).unwrap_or_else(|| "-".into());
-    let mut header = vec!["chunk", "sites", "state", "attempts", "runtime", "EECU"];
-    if interactive {
-        header.extend(["mode", "requests"]);
-    }
-    header.push("error");
-    let mut lines: Vec<Vec<String>> = vec![header.into_iter().map(String::from).collect()];
-    for t in &tasks {
-        let mut l = vec![
-            t.chunk.clone(),
-            t.sites.to_string(),
-            t.state.to_string(),
-            t.attempts.to_string(),
-            fmt_f(t.runtime_s, &|s| format!("{s:.0}s")),
-            fmt_f(t.eecu_s, &|s| format!("{s:.1}")),
-        ];
-        if interactive {
-            l.push(t.mode.as_str().to_string());
-            l.push(if t.mode == RunMode::Interactive { t.requests.to_string() } else { "-".into() });
-        }
-        l.push(t.error.clone().map(|e| e.replace('\n', " ")).unwrap_or_default());
-        lines.push(l);
-    }
-    let n = lines[0].len();
-    let widths: Vec<usize> = (0..n).map(|k| lines.iter().map(|l| l[k].chars().count()).max().unwrap_or(0)).collect();
-    for l in &lines {
-        let mut s = String::new();
-        for k in 0..n {
-            if k == n - 1 {
-                s.push_str(&l[k]);
-            } else {
-                s.push_str(&format!("{:<w$}  ", l[k], w = widths[k]));
-            }
-        }
-        println!("{}", s.trim_end());
-    }
-    if interactive {
-        if let Some(m) = &mode {
-            println!("mode: {m}{}", mode_reason.map(|r| format!(" ({r})")).unwrap_or_default());
-        }
-    }
-    println!(
-        "{} chunks: {} succeeded, {} failed, {} running, {} pending, {} not submitted{}",
-        counts.total,
-        counts.succeeded,
-        counts.failed,
-        counts.running,
-        counts.pending + counts.submitting,
-        counts.planned,
-        if counts.cancelled > 0 { format!(", {} cancelled", counts.cancelled) } else { String::new() }
-    );
-    exit::OK
-}
-
 pub fn wait(g: &Global, a: WaitArgs) -> i32 {
     let p = match g.load_pipeline(&a.file) {
         Ok(p) => p,
@@ -753,67 +578,4 @@ pub fn wait(g: &Global, a: WaitArgs) -> i32 {
         Ok(o) => report(g, &o, &a.file, &jpath, interactive),
         Err(c) => c,
     }
-}
-
-pub fn cancel(g: &Global, a: CancelArgs) -> i32 {
-    let p = match g.load_pipeline(&a.file) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
-    let jpath = journal_path(&p, &a.exec);
-    if !jpath.exists() {
-        return journal_error(&JournalError::Missing(jpath), &a.file);
-    }
-    let mut journal = match Journal::open(&jpath, &p.name, &p.content_hash) {
-        Ok(j) => j,
-        Err(JournalError::Locked { pid, .. }) => match take_over(&jpath, &p, pid, g.quiet) {
-            Ok(j) => j,
-            Err(code) => return code,
-        },
-        Err(e) => return journal_error(&e, &a.file),
-    };
-    let code = with_runtime(|stop| async move {
-        let client = tokio::select! {
-            c = client(&p, &a.exec) => match c {
-                Ok(c) => c,
-                Err(code) => return code,
-            },
-            _ = stop.wait() => return exit::INTERRUPTED,
-        };
-        let report = tokio::select! {
-            r = executor::cancel_all(&client, &mut journal) => r,
-            _ = stop.wait() => {
-                eprintln!("interrupted: some tasks may still run; run `geepipe cancel` again");
-                return exit::INTERRUPTED;
-            }
-        };
-        match report {
-            Ok(r) => {
-                if !g.quiet {
-                    let mut line = format!(
-                        "cancelled {} tasks; {} chunks that were never submitted marked cancelled",
-                        r.cancelled, r.unsent
-                    );
-                    if r.finished > 0 {
-                        line.push_str(&format!(
-                            "; {} tasks had already finished (kept as succeeded or failed, not run again)",
-                            r.finished
-                        ));
-                    }
-                    eprintln!("{line}");
-                }
-                for e in &r.errors {
-                    eprintln!("error: could not cancel {e}");
-                }
-                let _ = journal.set_meta(CANCEL_REQUEST, "");
-                if r.errors.is_empty() {
-                    exit::OK
-                } else {
-                    exit::ENVIRONMENT
-                }
-            }
-            Err(e) => exec_error(&e),
-        }
-    });
-    code
 }

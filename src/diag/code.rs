@@ -124,6 +124,8 @@ codes! {
     SitesBadId = "sites::bad-id",
     /// Two features have the same id.
     SitesDuplicateId = "sites::duplicate-id",
+    /// A site id looks like another, different one (invisible characters, white space, look-alike letters), or has invisible or control characters (warning).
+    SitesIdLookalike = "sites::id-lookalike",
     /// A feature's first-year property is not a year.
     SitesFirstYear = "sites::first-year",
     /// A kept, first-year or label property is missing on some features (warning, with a count).
@@ -158,7 +160,7 @@ codes! {
     SitesAntimeridian = "sites::antimeridian",
     /// A ring goes once around the globe (it encloses a pole) and cannot be split at the antimeridian.
     SitesPole = "sites::pole",
-    /// The site file's extension names a format geepipe does not read (or a shapefile's side file).
+    /// The site file's extension names a format geepipe does not read (or a shapefile's side file), or a file with another extension looks like a format geepipe reads (set `sites.format`).
     SitesFormat = "sites::format",
     /// A GeoPackage layer is unknown or not chosen among several, or `layer` is set for another format.
     SitesLayer = "sites::layer",
@@ -188,6 +190,8 @@ codes! {
     LayersExpression = "layers::expression",
     /// A layer's expression uses a placeholder that has no value.
     LayersTemplate = "layers::template",
+    /// A layer's `asset` holds a placeholder (`{{…}}`): the id is used as written, braces and all.
+    LayersAsset = "layers::asset",
     /// A placeholder in a layer's expression has no value, or one of the wrong kind, for some year.
     LayersPlaceholder = "layers::placeholder",
     /// A layer's expression passes a value of the wrong type to an algorithm (after its placeholders are filled).
@@ -226,7 +230,7 @@ codes! {
     ExportMissing = "export::missing",
     /// A field that does not apply to the destination.
     ExportField = "export::field",
-    /// A Drive folder is written as a path.
+    /// A Drive folder is written as a path, or is `.` or `..`.
     ExportDriveFolder = "export::drive-folder",
     /// Not a valid Cloud Storage bucket name.
     ExportBucket = "export::bucket",
@@ -308,6 +312,10 @@ codes! {
     OutputGeojsonLong = "output::geojson-long",
     /// `output.geometry` asks for a geometry the output format cannot hold.
     OutputGeometry = "output::geometry",
+    /// `output.path` cannot hold the table: empty, a folder, or an existing file that is not a regular file (a device, a pipe).
+    OutputPath = "output::path",
+    /// `output.path` ends in the extension of another format than `output.format`.
+    OutputExtension = "output::extension",
     /// `geepipe plan` on a local-engine pipeline (it sends no requests).
     PlanLocalEngine = "plan::local-engine",
     /// `kind: image` or `kind: classifier` with sites in an asset (geepipe sends the geometries itself).

@@ -166,6 +166,10 @@ impl Renderer {
                 return Ok(v.clone());
             }
         }
+        if let Some((path, what)) = self.structured(s) {
+            // Handlebars would write `[object]` (or join a list): never a value the expression means.
+            return Err(format!("`{{{{{path}}}}}` holds {what}, not text or a number"));
+        }
         self.hb.render_template(s, &self.vars).map(Value::String).map_err(|e| {
             let mut msg = format!("cannot fill in `{s}`: {}", e.reason());
             if !self.vars.is_empty() {
@@ -191,6 +195,12 @@ impl Renderer {
         match t {
             Value::String(s) if s.contains("{{") => match self.render_str(s) {
                 Ok(v) => v,
+                Err(e) if self.structured(s).is_some() => {
+                    let help = "a placeholder fills in one text or number: name one of its values \
+                                (`{{name.key}}`, `{{name.[0]}}`), or put the mapping in the expression itself";
+                    problems.push(RenderProblem { pointer: ptr.to_string(), message: e, help: help.into() });
+                    Value::Null
+                }
                 Err(e) => {
                     problems.push(self.explain(s, ptr, e));
                     Value::Null
@@ -213,6 +223,34 @@ impl Renderer {
             ),
             other => other.clone(),
         }
+    }
+
+    /// The first plain placeholder of `s` (`{{obj}}`, `{{obj.inner}}`) whose variable holds a mapping or a
+    /// list, with what it holds.
+    fn structured(&self, s: &str) -> Option<(String, &'static str)> {
+        let mut rest = s;
+        while let Some(i) = rest.find("{{") {
+            let after = &rest[i + 2..];
+            let end = after.find("}}")?;
+            let inner = after[..end].trim();
+            rest = &after[end + 2..];
+            let plain = inner.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && inner.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'));
+            if !plain {
+                continue;
+            }
+            let mut parts = inner.split('.');
+            let mut v = self.vars.get(parts.next()?);
+            for part in parts {
+                v = v.and_then(|v| v.get(part));
+            }
+            match v {
+                Some(Value::Object(_)) => return Some((inner.to_string(), "a mapping")),
+                Some(Value::Array(_)) => return Some((inner.to_string(), "a list")),
+                _ => {}
+            }
+        }
+        None
     }
 
     /// Explains why `s` could not be rendered: the unknown placeholder with the closest known name.
@@ -408,6 +446,29 @@ mod tests {
         assert!(problems[0].help.starts_with("did you mean `{{asset}}`?"), "{problems:?}");
         assert_eq!(placeholder_names("{{#if (eq year 2020)}}a{{else}}{{nme}}{{/if}}"), ["year", "nme"]);
         assert_eq!(placeholder_names("{{ name }}-{{lookup this \"x\"}}"), ["name"]);
+    }
+
+    #[test]
+    fn placeholders_of_mappings_and_lists_are_errors_not_object_text() {
+        let mut vars = Map::new();
+        vars.insert("obj".into(), json!({"a": 1, "inner": {"b": "x"}}));
+        vars.insert("list".into(), json!(["p", "q"]));
+        let r = Renderer::new(vars);
+        assert_eq!(r.render_str("{{obj}}").unwrap_err(), "`{{obj}}` holds a mapping, not text or a number");
+        assert_eq!(
+            r.render_str("id/{{ obj.inner }}").unwrap_err(),
+            "`{{obj.inner}}` holds a mapping, not text or a number"
+        );
+        assert_eq!(r.render_str("{{list}}/x").unwrap_err(), "`{{list}}` holds a list, not text or a number");
+        // One of its values is fine.
+        assert_eq!(r.render_str("{{obj.a}}").unwrap(), json!("1"));
+        assert_eq!(r.render_str("id/{{obj.inner.b}}").unwrap(), json!("id/x"));
+        let t = json!({"call": "Image.load", "id": "projects/x/{{obj}}"});
+        let (out, problems) = r.render_located(&t);
+        assert_eq!(out["id"], Value::Null);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].pointer, "/id");
+        assert!(problems[0].help.contains("`{{name.key}}`"), "{problems:?}");
     }
 
     #[test]

@@ -59,6 +59,16 @@ pub fn render_path(template: &str, year: i32, layer: &str, vars: &BTreeMap<Strin
             other => match vars.get(other) {
                 Some(Value::String(s)) => s.clone(),
                 Some(Value::Number(n)) => n.to_string(),
+                Some(Value::Object(_)) => {
+                    return Err(format!(
+                        "`{template}` uses `{{{{{other}}}}}`, which holds a mapping, not text or a number"
+                    ))
+                }
+                Some(Value::Array(_)) => {
+                    return Err(format!(
+                        "`{template}` uses `{{{{{other}}}}}`, which holds a list, not text or a number"
+                    ))
+                }
                 Some(v) => v.to_string(),
                 None => {
                     let known: Vec<&str> =
@@ -203,5 +213,11 @@ mod tests {
         let e = render_path("/d/{{yaer}}.tif", 2020, "lulc", &vars).unwrap_err();
         assert!(e.contains("did you mean `year`"), "{e}");
         assert!(render_path("/d/{{year.tif", 2020, "lulc", &vars).is_err());
+        vars.insert("obj".to_string(), serde_json::json!({"a": 1}));
+        vars.insert("list".to_string(), serde_json::json!([1]));
+        let e = render_path("/d/{{obj}}.tif", 2020, "lulc", &vars).unwrap_err();
+        assert!(e.contains("holds a mapping, not text or a number"), "{e}");
+        let e = render_path("/d/{{list}}.tif", 2020, "lulc", &vars).unwrap_err();
+        assert!(e.contains("holds a list"), "{e}");
     }
 }

@@ -471,10 +471,12 @@ pub enum OutputGeometryName {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawOutput {
-    /// Path of the table, relative to the pipeline file (default `results/<name>.csv`).
+    /// Path of the table file, relative to the pipeline file (default `results/<name>.csv`); never a folder
+    /// or a device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// `csv` (default), `geojson` or `parquet`.
+    /// `csv`, `geojson` or `parquet`. Without it, the extension of `path` chooses (`.csv`, `.geojson`/`.json`,
+    /// `.parquet`), else `csv`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<OutputFormatName>,
     /// `long` (default) or `wide`.

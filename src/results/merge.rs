@@ -10,7 +10,7 @@
 //! - Years before a site's first year (the `sites.first_year` property, from the site file or the row) give
 //!   no record at all: they were never asked for.
 //! - A row is used only for a site of the chunk its file belongs to; a row naming another site is ignored
-//!   (with a note). Site ids match exactly, or numerically (`12` and `12.0` are the same id).
+//!   (with a note). A chunk of asset sites whose ids were never known covers the sites its rows name. Site ids match exactly, or numerically (`12` and `12.0` are the same id).
 //! - Several rows for one site (a split chunk whose halves and parent all finished, or a file listed twice):
 //!   the row from the greatest chunk id wins (`c00012a` over `c00012`), then the greatest file name, then the
 //!   last row. Rows that differ are reported in the notes.
@@ -139,6 +139,35 @@ struct Candidate<'a> {
     cells: &'a [Cell],
 }
 
+/// Chunks of sites in a table asset whose site ids geepipe never knew (a whole-table task, or a random half
+/// of one): their sites are the ids their own files' rows name, in row order. `None` when every chunk's
+/// sites are known.
+fn rows_name_asset_chunks(
+    pipeline: &Pipeline,
+    chunks: &[ExpectedChunk],
+    files: &[ChunkFile],
+) -> Option<Vec<ExpectedChunk>> {
+    let asset = matches!(pipeline.sites.location, crate::pipeline::SiteLocation::Asset(_));
+    if !asset || chunks.iter().all(|c| !c.site_ids.is_empty()) {
+        return None;
+    }
+    let id_col = &pipeline.sites.id_property;
+    let mut filled = chunks.to_vec();
+    for c in filled.iter_mut().filter(|c| c.site_ids.is_empty()) {
+        for f in files.iter().filter(|f| f.chunk_id == c.chunk_id) {
+            let Some(idx) = f.table.column(id_col) else { continue };
+            for (_, cells) in &f.table.rows {
+                if let Some(id) = cells[idx].text().filter(|t| !t.is_empty()) {
+                    if !c.site_ids.contains(&id) {
+                        c.site_ids.push(id);
+                    }
+                }
+            }
+        }
+    }
+    Some(filled)
+}
+
 /// Merges the files of finished chunks into records (see the module doc for the rules).
 pub fn merge(
     pipeline: &Pipeline,
@@ -147,6 +176,8 @@ pub fn merge(
     first_years: &HashMap<String, i32>,
 ) -> Merged {
     let mut out = Merged::default();
+    let filled = rows_name_asset_chunks(pipeline, chunks, files);
+    let chunks = filled.as_deref().unwrap_or(chunks);
     // Site ids in output order, and the chunks each belongs to.
     let mut order: Vec<&str> = Vec::new();
     let mut chunks_of: HashMap<&str, Vec<&str>> = HashMap::new();

@@ -402,3 +402,46 @@ pub fn format_of(p: &Path) -> Option<SiteFormatName> {
         _ => return None,
     })
 }
+
+/// The format a file's first bytes show, for a file whose extension does not tell: the binary formats by
+/// their magic numbers (SQLite's header for GeoPackage, FlatGeobuf's `fgb` 3, Parquet's `PAR1`, the
+/// shapefile code 9994), GeoJSONSeq by a record separator or by a first line that is a whole Feature with
+/// another record after it. `None` for anything else (read as GeoJSON).
+pub fn sniff_format(path: &Path) -> Option<SiteFormatName> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path).ok()?.take(64 * 1024).read_to_end(&mut head).ok()?;
+    if head.starts_with(b"SQLite format 3\0") {
+        return Some(SiteFormatName::Geopackage);
+    }
+    if head.starts_with(b"fgb\x03") {
+        return Some(SiteFormatName::Flatgeobuf);
+    }
+    if head.starts_with(b"PAR1") {
+        return Some(SiteFormatName::Geoparquet);
+    }
+    if head.len() >= 100 && head.starts_with(&[0, 0, 0x27, 0x0a]) {
+        return Some(SiteFormatName::Shapefile);
+    }
+    let text = head.trim_ascii_start();
+    if text.first() == Some(&0x1e) {
+        return Some(SiteFormatName::Geojsonseq);
+    }
+    let end = text.iter().position(|&b| b == b'\n')?;
+    let rest = text[end..].trim_ascii_start();
+    let first: serde_json::Value = serde_json::from_slice(&text[..end]).ok()?;
+    let feature = first.get("type").and_then(|t| t.as_str()) == Some("Feature");
+    (feature && rest.first().is_some_and(|&b| b == b'{' || b == 0x1e)).then_some(SiteFormatName::Geojsonseq)
+}
+
+/// The `sites.format` name and the usual extension of a format, for help text.
+pub fn format_names(f: SiteFormatName) -> (&'static str, &'static str, &'static str) {
+    match f {
+        SiteFormatName::Geojson => ("GeoJSON", "geojson", "geojson"),
+        SiteFormatName::Geojsonseq => ("newline-delimited GeoJSON (GeoJSONSeq)", "geojsonseq", "geojsonl"),
+        SiteFormatName::Shapefile => ("Shapefile", "shapefile", "shp"),
+        SiteFormatName::Geopackage => ("GeoPackage", "geopackage", "gpkg"),
+        SiteFormatName::Flatgeobuf => ("FlatGeobuf", "flatgeobuf", "fgb"),
+        SiteFormatName::Geoparquet => ("GeoParquet", "geoparquet", "parquet"),
+    }
+}

@@ -130,6 +130,12 @@ PIPELINES = {
     "chunks_text.yaml": VALID + "chunks:\n  max_concurrent: many\n",
     "output_layout_bad.yaml": VALID + "output:\n  path: ../out.csv\n  layout: tall\n",
     "output_format_bad.yaml": VALID + "output:\n  path: ../out.csv\n  format: xls\n",
+    "output_path_empty.yaml": VALID + 'output:\n  path: ""\n',
+    "output_path_dot.yaml": VALID + 'output:\n  path: "."\n',
+    "output_path_folder.yaml": VALID + "output:\n  path: ../pipelines\n",
+    "output_path_device.yaml": VALID + "output:\n  path: /dev/null\n",
+    "output_extension_other_format.yaml": VALID + "output:\n  path: ../out.geojson\n  format: parquet\n",
+    "drive_folder_dotdot.yaml": sub("folder: geepipe", 'folder: ".."'),
     "engine_bad.yaml": sub("name: corpus", "name: corpus\nengine: gpu"),
     "kind_bad.yaml": sub("name: corpus", "name: corpus\nkind: video"),
     "local_without_path.yaml": sub("name: corpus", "name: corpus\nengine: local").replace("to: drive\n  folder: geepipe", "to: local"),
@@ -145,6 +151,7 @@ PIPELINES = {
     "sites_asset_bad.yaml": sub("file: ../sites.geojson", "asset: not an asset id"),
     # Templates and expressions.
     "vars_object_in_template.yaml": VALID.replace("layers:\n  - catalog: mapbiomas_lulc\n", "vars:\n  obj: {a: 1}\nlayers:\n  - name: custom\n    kind: continuous\n    image:\n      call: Image.load\n      id: \"projects/x/{{obj}}\"\n"),
+    "asset_placeholder.yaml": sub("years: 2010..2012", "years: 2010..2012\nvars:\n  x: projects/x/assets/y").replace("  - catalog: mapbiomas_lulc", '  - name: custom\n    kind: continuous\n    asset: "{{x}}"\n    image:\n      call: Image.load\n      id: "{{asset}}"'),
     "template_unknown_var.yaml": VALID.replace("layers:\n  - catalog: mapbiomas_lulc\n", "layers:\n  - name: custom\n    kind: continuous\n    image:\n      call: Image.load\n      id: \"projects/x/{{nope}}\"\n"),
     "template_helper.yaml": VALID.replace("layers:\n  - catalog: mapbiomas_lulc\n", "layers:\n  - name: custom\n    kind: continuous\n    image:\n      call: Image.load\n      id: \"{{#each x}}{{this}}{{/each}}\"\n"),
     "template_partial.yaml": VALID.replace("layers:\n  - catalog: mapbiomas_lulc\n", "layers:\n  - name: custom\n    kind: continuous\n    image:\n      call: Image.load\n      id: \"{{> secret}}\"\n"),
@@ -268,6 +275,8 @@ SITES = {
     "duplicate_site_id_key.geojson": fc([feat("a", SQUARE)]).replace('"site_id": "a"', '"site_id": "a", "site_id": "b"', 1),
     "duplicate_coordinates_key.geojson": fc([feat("a", SQUARE)]).replace('"coordinates": [[[-48.0', '"coordinates": [[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]], "coordinates": [[[-48.0', 1),
     "duplicate_geometry_key.geojson": fc([feat("a", SQUARE)])[:-3] + ', "geometry": null}]}',
+    # Ids that look the same: a Latin `a` and a Cyrillic `а` (a warning at both).
+    "lookalike_ids.geojson": fc([feat("a", SQUARE), feat("\u0430", SQUARE)]),
     # Rings without area, holes outside their outer ring.
     "zero_area_ring.geojson": fc([feat("a", [[[-48.0, -15.0], [-47.99, -14.99], [-47.98, -14.98], [-48.0, -15.0]]])]),
     "zero_area_hole.geojson": fc([feat("a", SQUARE + [[[-47.995, -14.995], [-47.994, -14.995], [-47.993, -14.995], [-47.995, -14.995]]])]),

@@ -53,6 +53,16 @@ impl Cx<'_> {
                         "has `/`",
                         "Earth Engine creates the folder at the top of your Drive",
                     );
+                } else if matches!(folder.trim(), "." | "..") {
+                    // Earth Engine would make a folder literally named `..`: never what is meant.
+                    self.error(
+                        "/export/folder",
+                        Code::ExportDriveFolder,
+                        format!("`{folder}` is not a Drive folder name"),
+                        "not a folder name",
+                        "name the folder the tables go to, e.g. `folder: geepipe`; Earth Engine creates it at the \
+                         top of your Drive",
+                    );
                 }
                 Destination::Drive { folder }
             }

@@ -192,6 +192,17 @@ impl Cx<'_> {
                 self.error(&at, Code::LayersExpression, problem.message, "here", &help);
             }
         }
+        // `asset` is an id, not a template: `{{…}}` in it would reach Earth Engine as braces.
+        if let Some(asset) = l.asset.as_deref().filter(|a| a.contains("{{") || a.contains("}}")) {
+            self.error(
+                &format!("{ptr}/asset"),
+                Code::LayersAsset,
+                format!("layer `{name}`'s `asset` holds a placeholder: `{asset}`"),
+                "not filled in",
+                "`asset` is the asset id as written; put placeholders in `image` instead, e.g. \
+                 `id: \"{{asset}}_{{year}}\"` with `asset` naming the fixed part, or write the id in `image`",
+            );
+        }
         let mut layer_vars = vars.clone();
         if let Some(v) = &merged.vars {
             layer_vars.extend(v.clone());

@@ -139,7 +139,8 @@ impl Cx<'_> {
     }
 
     /// The site file's format: `sites.format`, else the extension. Other extensions are read as GeoJSON,
-    /// except those of formats geepipe does not read (or of a shapefile's side files), which are errors.
+    /// except those of formats geepipe does not read (or of a shapefile's side files), and files whose first
+    /// bytes show another format geepipe reads ([`crate::sites::sniff_format`]), which are errors.
     fn site_format(&mut self, raw: &RawSites, location: &SiteLocation) -> SiteFormatName {
         if let Some(f) = raw.format {
             return f;
@@ -160,7 +161,22 @@ impl Cx<'_> {
                     crate::sites::FORMATS_TEXT
                 )
             }
-            _ => return SiteFormatName::Geojson,
+            _ => {
+                // Read as GeoJSON, unless its first bytes show another format: then say which, rather than
+                // report a JSON syntax error in a binary file.
+                let Some(found) = crate::sites::sniff_format(path) else { return SiteFormatName::Geojson };
+                let (name, setting, usual) = crate::sites::format_names(found);
+                let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+                let what = if ext.is_empty() { "no extension".to_string() } else { format!("the extension `.{ext}`") };
+                self.error(
+                    "/sites/file",
+                    Code::SitesFormat,
+                    format!("`{file}` looks like a {name} file, but {what} does not say so"),
+                    "which format?",
+                    &format!("set `sites.format: {setting}`, or rename the file to `.{usual}`"),
+                );
+                return found;
+            }
         };
         self.error(
             "/sites/file",

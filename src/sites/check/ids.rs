@@ -1,5 +1,12 @@
 //! The id of each feature: present in `properties`, a non-empty string or a whole number, and unique in
-//! the file. Ids are kept compactly ([`IdSet`], about 40 bytes each) for the duplicate check.
+//! the file. Ids are kept compactly ([`IdSet`], about 50 bytes each) for the duplicate check.
+//!
+//! Ids that differ but look the same (a zero-width space, a right-to-left override, a trailing space, a
+//! Cyrillic `а` for a Latin `a`) get a warning (`sites::id-lookalike`): two ids are look-alikes when their
+//! UTS #39 confusable skeletons (the `unicode-security` crate), taken after trimming white space, are
+//! equal and one of them is not plain printable ASCII (plain ASCII ids such as `site1` and `sitel` share
+//! a skeleton too, but a reader tells them apart). An id with invisible or control characters or
+//! surrounding white space is a warning on its own.
 
 use std::collections::hash_map::{DefaultHasher, Entry};
 use std::collections::HashMap;
@@ -45,6 +52,8 @@ pub(super) struct IdSet {
     ends: Vec<u64>,
     /// Feature start of each id: offset, line, column.
     starts: Vec<(u64, u32, u32)>,
+    /// A hash of each id's confusable skeleton → the first id with it.
+    skeletons: HashMap<u64, u32>,
 }
 
 impl IdSet {
@@ -92,7 +101,84 @@ impl IdSet {
     }
 }
 
+impl IdSet {
+    /// The id added last: an earlier, different id that looks the same (with where its feature starts).
+    fn lookalike(&mut self) -> Option<(String, Pos)> {
+        let n = (self.ends.len() as u32).checked_sub(1)?;
+        let mut h = DefaultHasher::new();
+        unicode_security::skeleton(self.text(n).trim()).for_each(|c| c.hash(&mut h));
+        let other = *self.skeletons.entry(h.finish()).or_insert(n);
+        let (id, earlier) = (self.text(n), self.text(other));
+        (other != n && earlier != id && !(plain(id) && plain(earlier)))
+            .then(|| (earlier.to_string(), self.start(other)))
+    }
+}
+
+/// Printable ASCII without surrounding white space: an id a reader sees exactly.
+fn plain(id: &str) -> bool {
+    id.bytes().all(|b| b.is_ascii_graphic() || b == b' ') && id.trim() == id
+}
+
+/// An id with every character that is not printable ASCII written as `\u{…}`, so look-alikes differ.
+fn visible(id: &str) -> String {
+    id.chars()
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c.to_string() } else { c.escape_unicode().to_string() })
+        .collect()
+}
+
+/// What makes an id hard to read: invisible or control characters, or white space around it.
+fn hidden(id: &str) -> Option<&'static str> {
+    let invisible = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}')
+    };
+    if id.chars().any(invisible) {
+        Some("an invisible or control character")
+    } else if id.trim() != id {
+        Some("white space at its start or end")
+    } else {
+        None
+    }
+}
+
 impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
+    /// Warns about an id that is hard to read, or that looks like an earlier, different one.
+    fn lookalike_id(&mut self, place: Place, index: usize, id: &str) {
+        let idp = self.src.id_property.clone();
+        let path = [Step::Key("properties"), Step::Key(&idp)];
+        let a = anchor(place, &path, false);
+        if let Some(what) = hidden(id) {
+            let shown = visible(id);
+            self.emit(Code::SitesIdLookalike, Severity::Warning, |c| {
+                let msg = format!("site id `{shown}` (features[{index}]) has {what}");
+                c.at(Diagnostic::warning(Code::SitesIdLookalike, msg), &a, "hard to read").with_help(
+                    "the id is kept exactly as written, so it will not match the same id typed elsewhere: \
+                     remove the character from the file",
+                )
+            });
+        }
+        let Some((earlier, first)) = self.ids.lookalike() else { return };
+        let (shown, shown_earlier) = (visible(id), visible(&earlier));
+        self.emit(Code::SitesIdLookalike, Severity::Warning, move |c| {
+            let d = Diagnostic::warning(
+                Code::SitesIdLookalike,
+                format!("site ids `{shown}` and `{shown_earlier}` look the same but differ"),
+            )
+            .with_help(
+                "they are two sites to geepipe and two rows in the table: if they are one site, fix the file; if \
+                 not, rename one so people can tell them apart",
+            );
+            let earlier = match &c.store {
+                Store::Records => Some(anchor(Place::Record { index: first.offset as usize, fid: None }, &path, false)),
+                store => store.value_at(first).map(|raw0| anchor(Place::Json { raw: &raw0, at: first }, &path, false)),
+            };
+            match earlier {
+                Some(e) => c.at2(d, &a, format!("features[{index}]"), &e, "looks like this one"),
+                None => c.at(d, &a, "looks like an earlier id"),
+            }
+        });
+    }
+
     pub(super) fn check_id(&mut self, place: Place, index: usize, f: &RawFeature) -> Option<String> {
         let idp = self.src.id_property.clone();
         let props = match &f.properties {
@@ -215,6 +301,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             });
             return None;
         }
+        self.lookalike_id(place, index, &id);
         Some(id)
     }
 }
