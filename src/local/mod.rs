@@ -35,6 +35,7 @@ pub mod grid;
 pub mod http;
 pub mod open;
 pub mod order;
+mod paths;
 pub mod project;
 pub mod rastercrs;
 pub mod source;
@@ -50,13 +51,15 @@ use serde_json::{Map, Value};
 use crate::diag::{Code, Diagnostic};
 use crate::executor::{Counts, Event, Observer};
 use crate::pipeline::Pipeline;
+use crate::results::assemble::{site_geometry, write_manifest, Assembled, Assembler};
 use crate::results::manifest::{self, Input, Manifest, Timings, Totals};
-use crate::results::table::{SiteResult, TableError, TableSpec, TableSummary, TableWriter};
+use crate::results::table::{SiteResult, TableError, TableSpec, TableSummary};
 use crate::results::{Measure, Record};
 use crate::sites::Site;
 use compute::{Ctx, Out};
 use geotiff::RasterError;
-pub use open::{clean_path, render_path};
+pub use open::render_path;
+pub use paths::clean_path;
 
 /// Cells per side of the coverage blocks a site window is processed in.
 pub const BLOCK: usize = 512;
@@ -216,7 +219,6 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
 
     // Compute along the curve; a ticker thread reports progress meanwhile.
     let tc = Instant::now();
-    let mut totals = Totals::default();
     let finished = AtomicBool::new(false);
     let computed: Result<order::ResultSpill, LocalError> = std::thread::scope(|sc| {
         let observers = &mut watch.observers;
@@ -239,7 +241,7 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
                 }
             }
         });
-        let r = compute_all(&ctx, &pool, &spill, &visit, opts.batch, &dir, &mut totals);
+        let r = compute_all(&ctx, &pool, &spill, &visit, opts.batch, &dir);
         finished.store(true, Ordering::Relaxed);
         r
     });
@@ -270,10 +272,9 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
 
     // The table, in site-file order.
     let tw = Instant::now();
-    let mut writer = TableWriter::create(spec, &pipeline.output.path).map_err(LocalError::Output)?;
-    let with_geometry = pipeline.output.geometry != crate::pipeline::OutputGeometryName::None;
+    let with_geometry = Assembler::with_geometry(&spec);
+    let mut writer = Assembler::create(pipeline, spec, &pipeline.output.path).map_err(LocalError::Output)?;
     let (mut sbuf, mut rbuf) = (Vec::new(), Vec::new());
-    let mut coverage = crate::results::coverage::Coverage::new(pipeline.layers.iter().map(|l| l.name.as_str()));
     let spill_error =
         |e: std::io::Error| LocalError::Output(TableError::Io { path: pipeline.output.path.clone(), source: e });
     for i in 0..n {
@@ -285,31 +286,26 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
         let outs = compute::decode(&rbuf)
             .ok_or_else(|| spill_error(std::io::Error::other("a spilled result could not be read back")))?;
         let records: Vec<_> = outs.into_iter().map(|o| record(&ctx, &site, o)).collect();
-        coverage.add(&records);
-        let geometry = with_geometry.then(|| geometry(&site));
+        let geometry = with_geometry.then(|| site_geometry(&site));
         writer
             .push(SiteResult { id: site.id, properties: site.properties, geometry, records })
             .map_err(LocalError::Output)?;
     }
-    let mut table = writer.finish().map_err(LocalError::Output)?;
-    table.path = clean_path(&table.path);
-    totals.rows = table.rows;
-    totals.layers = coverage.layers;
-    let m = manifest(pipeline, started_at, &table, &totals, &sources, stats, budget);
+    let mut assembled = writer.finish().map_err(LocalError::Output)?;
+    assembled.table.path = clean_path(&assembled.table.path);
+    let mut m = manifest(pipeline, started_at, &assembled, &sources, stats, budget);
     let seconds = t0.elapsed().as_secs_f64();
-    let mut m = m;
     m.timings = Timings {
         total_seconds: seconds,
         compute_seconds: Some(compute_time),
         write_seconds: Some(tw.elapsed().as_secs_f64()),
         threads: Some(threads),
     };
-    let manifest_path = manifest::path_for(&table.path);
-    m.write(&manifest_path).map_err(LocalError::Output)?;
+    let manifest_path = write_manifest(&m, &assembled.table.path).map_err(LocalError::Output)?;
     Ok(Outcome {
-        table,
+        table: assembled.table,
         manifest: manifest_path,
-        totals,
+        totals: assembled.totals,
         threads,
         seconds,
         warnings,
@@ -326,7 +322,6 @@ fn compute_all(
     visit: &[u32],
     batch: usize,
     dir: &Path,
-    totals: &mut Totals,
 ) -> Result<order::ResultSpill, LocalError> {
     let io_error = |e: std::io::Error| {
         LocalError::Input(vec![Diagnostic::error(
@@ -350,17 +345,6 @@ fn compute_all(
         });
         for (&i, r) in part.iter().zip(computed) {
             let outs = r.ok_or(LocalError::Interrupted)?.map_err(LocalError::Read)?;
-            totals.sites += 1;
-            let mut pairs: Vec<u32> = outs
-                .iter()
-                .map(|o| match o {
-                    Out::NoData { source } | Out::Class { source, .. } | Out::Stat { source, .. } => *source,
-                })
-                .collect();
-            pairs.sort_unstable();
-            pairs.dedup();
-            totals.site_years += pairs.len() as u64;
-            totals.nodata_site_years += outs.iter().filter(|o| matches!(o, Out::NoData { .. })).count() as u64;
             buf.clear();
             compute::encode(&outs, &mut buf);
             results.put(i as usize, &buf).map_err(io_error)?;
@@ -389,15 +373,13 @@ fn record(ctx: &Ctx, site: &Site, o: Out) -> Record {
 fn manifest(
     pipeline: &Pipeline,
     started_at: String,
-    table: &TableSummary,
-    totals: &Totals,
+    assembled: &Assembled,
     sources: &[open::Source],
     stats: cache::CacheStats,
     budget: usize,
 ) -> Manifest {
-    let mut m = Manifest::new(pipeline, started_at, table);
+    let mut m = assembled.manifest(pipeline, started_at);
     m.pipeline.source = clean_path(&pipeline.source);
-    m.totals = totals.clone();
     if let crate::pipeline::SiteLocation::File(p) = &pipeline.sites.location {
         m.inputs.push(Input {
             kind: "sites".into(),
@@ -448,15 +430,4 @@ fn manifest(
         }),
     );
     m
-}
-
-/// GeoJSON geometry of a site (for tables with geometries).
-fn geometry(site: &Site) -> Value {
-    let ring = |r: &Vec<[f64; 2]>| Value::Array(r.iter().map(|p| serde_json::json!([p[0], p[1]])).collect());
-    let poly = |p: &Vec<Vec<[f64; 2]>>| Value::Array(p.iter().map(ring).collect());
-    if site.multi {
-        serde_json::json!({"type": "MultiPolygon", "coordinates": site.polygons.iter().map(poly).collect::<Vec<_>>()})
-    } else {
-        serde_json::json!({"type": "Polygon", "coordinates": site.polygons.first().map(poly).unwrap_or(Value::Array(vec![]))})
-    }
 }
