@@ -1,10 +1,15 @@
 //! Executor benchmark: N export tasks with random durations against the fake Earth Engine (accelerated
 //! clock), with a concurrency limit. Reports makespan against the ideal `max(Σ durations / concurrency,
-//! longest task)` and API calls per task besides `operations.list` polls, for geepipe's executor and for
-//! a naive peer run in the same process (gee-polygons' approach: `operations.get` on every task each
-//! poll, fixed 5 s (virtual) interval while tasks run).
+//! longest task)` and every API call per task (`operations.list` polls included, and shown apart), for
+//! geepipe's executor with its shipped settings (poll floor 5 s, ceiling 60 s) and for a model of the
+//! peer run in the same process with the settings gee-polygons 0.0.4 ships (see
+//! /work/shared/notes/peers.md): `operations.get` on every running task each poll, every 5 s while it is
+//! still submitting and every 30 s in `wait()`, and the blocking `getInfo` calls it makes while building
+//! each task (one per site and year: 50 sites × 2 years = 100 per task by default), sent to the fake's
+//! `value:compute` so they cost what a round trip costs and are counted like every other call.
 //!
-//! `cargo run --example bench_executor -- [tasks] [concurrency] [clock-scale]` (or scripts/bench-executor.sh).
+//! `cargo run --example bench_executor -- [tasks] [concurrency] [clock-scale] [getinfo-per-task]`
+//! (or scripts/bench-executor.sh).
 
 #[path = "../tests/executor_support/mod.rs"]
 mod executor_support;
@@ -27,7 +32,8 @@ struct Result {
     /// durations can reach at best).
     list_sched: f64,
     tasks: usize,
-    other_calls: u64,
+    /// Every request the contender sent (list polls included).
+    all_calls: u64,
     list_calls: u64,
 }
 
@@ -88,7 +94,7 @@ fn summarize(ee: &FakeEe, seen: &Arc<Mutex<HashMap<String, f64>>>, t0: Duration,
         ideal: ideal(&seen.lock().unwrap(), conc),
         list_sched,
         tasks: n,
-        other_calls: total - list,
+        all_calls: total,
         list_calls: list,
     }
 }
@@ -102,11 +108,13 @@ fn bench_geepipe(n: usize, conc: usize, scale: f64, rt: &tokio::runtime::Runtime
     let t0 = ee.now();
     let outcome = rt.block_on(async {
         let j = Journal::open(&dir.path().join("bench.sqlite"), "bench", "h").unwrap();
+        // The shipped poll floor and ceiling (`geepipe run` defaults), on the accelerated clock.
+        let shipped = Settings::default();
         let s = Settings {
             max_concurrent: conc,
-            poll_min: Duration::from_secs_f64(2.0 / scale),
-            poll_max: Duration::from_secs_f64(60.0 / scale),
-            ..Settings::default()
+            poll_min: shipped.poll_min.div_f64(scale),
+            poll_max: shipped.poll_max.div_f64(scale),
+            ..shipped
         };
         let ex = Executor::new(client(&ee.base_url(), Some(TOKEN)), j, Some(tasks), planner, s).unwrap();
         ex.run(Stop::new()).await.unwrap()
@@ -115,8 +123,15 @@ fn bench_geepipe(n: usize, conc: usize, scale: f64, rt: &tokio::runtime::Runtime
     summarize(&ee, &seen, t0, n, conc)
 }
 
-/// The peer's loop: submit up to `conc`, then `operations.get` every running task every 5 s (virtual).
-fn bench_naive(n: usize, conc: usize, scale: f64, rt: &tokio::runtime::Runtime) -> Result {
+/// gee-polygons' poll interval while it is still starting tasks (seconds).
+const PEER_SUBMIT_POLL: f64 = 5.0;
+/// gee-polygons' `wait()` poll interval once every task is started (seconds).
+const PEER_WAIT_POLL: f64 = 30.0;
+
+/// The peer's loop: `getinfo` blocking `value:compute` calls to build each task, submit up to `conc`,
+/// then `operations.get` every running task every 5 s (virtual) while tasks remain to submit and every
+/// 30 s once all are submitted.
+fn bench_naive(n: usize, conc: usize, scale: f64, getinfo: usize, rt: &tokio::runtime::Runtime) -> Result {
     let (d, seen) = durations(1);
     let ee = fake(scale, d);
     let planner = TestPlanner::new("bench");
@@ -129,11 +144,17 @@ fn bench_naive(n: usize, conc: usize, scale: f64, rt: &tokio::runtime::Runtime) 
         let mut done = 0;
         while done < n {
             while active.len() < conc && next < n {
+                for k in 0..getinfo {
+                    // One site id read back per site and year, as gee-polygons builds a chunk.
+                    let e = serde_json::json!({"result": "0", "values": {"0": {"constantValue": k}}});
+                    c.compute_value(&e).await.unwrap();
+                }
                 let op = c.export(tasks[next].endpoint, &tasks[next].body).await.unwrap();
                 active.push(op.name);
                 next += 1;
             }
-            tokio::time::sleep(Duration::from_secs_f64(5.0 / scale)).await;
+            let every = if next < n { PEER_SUBMIT_POLL } else { PEER_WAIT_POLL };
+            tokio::time::sleep(Duration::from_secs_f64(every / scale)).await;
             let mut still = Vec::new();
             for name in active.drain(..) {
                 let op = c.get_operation(&name).await.unwrap();
@@ -154,32 +175,45 @@ fn main() {
     let n: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(800);
     let conc: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(40);
     let scale: f64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200.0);
+    let getinfo: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(100);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let shipped = Settings::default();
     println!("{n} tasks, 1-10 min each (virtual), concurrency {conc}, clock x{scale}");
     println!(
-        "{:<10} {:>11} {:>9} {:>10} {:>11} {:>11} {:>12} {:>11}",
+        "geepipe: shipped settings, polls every {}-{} s (one operations.list per poll)",
+        shipped.poll_min.as_secs_f64(),
+        shipped.poll_max.as_secs_f64()
+    );
+    println!(
+        "gee-polygons model: operations.get per running task every {PEER_SUBMIT_POLL} s while submitting, \
+         every {PEER_WAIT_POLL} s in wait(); {getinfo} getInfo calls per task"
+    );
+    println!(
+        "{:<13} {:>11} {:>9} {:>10} {:>11} {:>11} {:>11} {:>11}",
         "executor", "makespan s", "ideal s", "vs ideal", "LS-0 s", "vs LS-0", "calls/task*", "list polls"
     );
     let mut rows = Vec::new();
-    for (name, r) in [("geepipe", bench_geepipe(n, conc, scale, &rt)), ("naive", bench_naive(n, conc, scale, &rt))] {
+    let runs =
+        [("geepipe", bench_geepipe(n, conc, scale, &rt)), ("gee-polygons", bench_naive(n, conc, scale, getinfo, &rt))];
+    for (name, r) in runs {
         println!(
-            "{:<10} {:>11.0} {:>9.0} {:>10.3} {:>11.0} {:>11.3} {:>12.2} {:>11}",
+            "{:<13} {:>11.0} {:>9.0} {:>10.3} {:>11.0} {:>11.3} {:>11.2} {:>11}",
             name,
             r.makespan,
             r.ideal,
             r.makespan / r.ideal,
             r.list_sched,
             r.makespan / r.list_sched,
-            r.other_calls as f64 / r.tasks as f64,
+            r.all_calls as f64 / r.tasks as f64,
             r.list_calls
         );
         rows.push(r);
     }
-    println!("* API calls per task besides operations.list (exports, gets, cancels, retries)");
+    println!("* every API call per task: exports, gets, list polls, getInfo, cancels, retries");
     println!("ideal = max(sum of durations / concurrency, longest); LS-0 = list scheduling in submission order, zero latency");
     println!(
-        "geepipe/naive: makespan {:.3}, calls per task {:.3}",
+        "geepipe/gee-polygons: makespan {:.3}, calls per task {:.3}",
         rows[0].makespan / rows[1].makespan,
-        (rows[0].other_calls as f64 / rows[0].tasks as f64) / (rows[1].other_calls as f64 / rows[1].tasks as f64)
+        (rows[0].all_calls as f64 / rows[0].tasks as f64) / (rows[1].all_calls as f64 / rows[1].tasks as f64)
     );
 }

@@ -24,10 +24,17 @@
 #                             (guides/usage); the fake answers 429 above 40, geepipe never sends more.
 #   SCALE=200                 the fake's clock runs ×200 for batch (its time is modelled, see the example).
 #   SITES=2000
+#   PROFILE=release           or debug
 #
 #   scripts/bench-interactive.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/test-deps.sh >/dev/null   # fake-gcs-server for the batch exports
-cargo build --quiet --release --bin geepipe --example bench_interactive
-exec target/release/examples/bench_interactive target/release/geepipe
+# PROFILE=debug uses the debug build (when a release build is out of reach; the figures are then slower).
+PROFILE=${PROFILE:-release}
+if [ "$PROFILE" = release ]; then
+  cargo build --quiet --release --bin geepipe --example bench_interactive
+else
+  cargo build --quiet --bin geepipe --example bench_interactive
+fi
+exec "target/$PROFILE/examples/bench_interactive" "target/$PROFILE/geepipe"

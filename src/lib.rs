@@ -15,6 +15,7 @@ pub mod cli;
 pub mod crs;
 pub mod diag;
 pub mod ee;
+pub mod error;
 pub mod executor;
 pub mod exit;
 pub mod expr;

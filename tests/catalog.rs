@@ -131,31 +131,7 @@ fn planned_tree(name: &str) -> serde_json::Value {
     let (p, _) = geepipe::pipeline::load(&path, &geepipe::pipeline::Overrides::default())
         .unwrap_or_else(|d| panic!("{name}: {:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>()));
     let plan = geepipe::plan::Planner::new(&p).unwrap_or_else(|_| panic!("{name} plans")).plan();
-    resolve(&plan.tasks[0].body["expression"])
-}
-
-fn resolve(expr: &serde_json::Value) -> serde_json::Value {
-    use serde_json::{json, Map, Value};
-    let values = expr["values"].as_object().unwrap();
-    fn node(v: &Value, values: &Map<String, Value>) -> Value {
-        let (k, x) = v.as_object().unwrap().iter().next().unwrap();
-        match k.as_str() {
-            "constantValue" => x.clone(),
-            "valueReference" => node(&values[x.as_str().unwrap()], values),
-            "arrayValue" => Value::Array(x["values"].as_array().unwrap().iter().map(|i| node(i, values)).collect()),
-            "dictionaryValue" => Value::Object(
-                x["values"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), node(v, values))).collect(),
-            ),
-            "functionInvocationValue" => json!({"fn": x["functionName"],
-                "args": Value::Object(x["arguments"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), node(v, values))).collect())}),
-            "functionDefinitionValue" => {
-                json!({"function": x["argumentNames"], "body": node(&values[x["body"].as_str().unwrap()], values)})
-            }
-            "argumentReference" => json!({"arg": x}),
-            other => panic!("unexpected node {other}"),
-        }
-    }
-    node(&values[expr["result"].as_str().unwrap()], values)
+    common::resolve(&plan.tasks[0].body["expression"])
 }
 
 /// Every distinct call named `f` anywhere in the tree (a value used twice is one call).

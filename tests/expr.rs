@@ -40,27 +40,6 @@ fn committed_signature_table_is_generated_from_the_reference() {
     }
 }
 
-/// The expression as a plain tree: references inlined, constants as plain JSON, calls as
-/// `{"fn": name, "args": {…}}`.
-fn resolve(expr: &Value) -> Value {
-    let values = expr["values"].as_object().unwrap();
-    fn node(v: &Value, values: &Map<String, Value>) -> Value {
-        let (k, x) = v.as_object().unwrap().iter().next().unwrap();
-        match k.as_str() {
-            "constantValue" => x.clone(),
-            "valueReference" => node(&values[x.as_str().unwrap()], values),
-            "arrayValue" => Value::Array(x["values"].as_array().unwrap().iter().map(|i| node(i, values)).collect()),
-            "dictionaryValue" => Value::Object(
-                x["values"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), node(v, values))).collect(),
-            ),
-            "functionInvocationValue" => json!({"fn": x["functionName"],
-                "args": Value::Object(x["arguments"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), node(v, values))).collect())}),
-            other => panic!("unexpected node {other}"),
-        }
-    }
-    node(&values[expr["result"].as_str().unwrap()], values)
-}
-
 fn template() -> Value {
     json!({"call": "Image.select",
         "input": {"call": "Image.load", "id": "{{asset}}"},
@@ -91,7 +70,7 @@ proptest! {
             "bandSelectors": ["classification_2020", name.clone()],
             "input": {"fn": "Image.load", "args": {"id": asset.clone()}},
             "newNames": [name.clone()]}});
-        prop_assert_eq!(resolve(&back), want);
+        prop_assert_eq!(common::resolve(&back), want);
         prop_assert!(contract().check_expression(&back).is_empty());
     }
 

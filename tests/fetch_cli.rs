@@ -64,11 +64,11 @@ fn fetch_writes_the_table_only_when_complete_or_partial() {
 
     // Site e's chunk has no file: no table, exit 1.
     let chunks = vec![chunk("c00000", &["a", "b"]), chunk("c00001", &["c", "d"]), chunk("c00002", &["e"])];
-    assert_eq!(fetch_chunks(&g, &args(false), &pipeline, chunks.clone()), geepipe::exit::SOME_FAILED);
+    assert_eq!(g.finish(fetch_chunks(&g, &args(false), &pipeline, chunks.clone())), geepipe::exit::SOME_FAILED);
     assert!(!table.exists());
 
     // --partial writes what there is, still exit 1.
-    assert_eq!(fetch_chunks(&g, &args(true), &pipeline, chunks), geepipe::exit::SOME_FAILED);
+    assert_eq!(g.finish(fetch_chunks(&g, &args(true), &pipeline, chunks)), geepipe::exit::SOME_FAILED);
     let want = truth::records(&pipeline, &pick(&["a", "b", "c", "d"]));
     let mut r = csv::Reader::from_path(&table).unwrap();
     assert_eq!(
@@ -123,7 +123,7 @@ fn fetch_writes_the_table_only_when_complete_or_partial() {
     let chunks = vec![chunk("c00000", &["a", "b"]), chunk("c00001", &["c", "d"]), chunk("c00002", &["e"])];
     let other = dir.path().join("elsewhere/table.csv");
     let a = FetchArgs { output: Some(other.clone()), ..args(false) };
-    assert_eq!(fetch_chunks(&g, &a, &pipeline, chunks), geepipe::exit::OK);
+    assert_eq!(g.finish(fetch_chunks(&g, &a, &pipeline, chunks)), geepipe::exit::OK);
     let n = csv::Reader::from_path(&other).unwrap().records().count();
     assert_eq!(n, truth::records(&pipeline, &pick(&["a", "b", "c", "d", "e"])).len());
     // The run manifest sits beside the table and lists every chunk and the files merged.

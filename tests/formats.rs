@@ -207,7 +207,7 @@ fn the_same_mistakes_give_the_same_diagnostics_in_every_format() {
     let diagnostics = |file: &str| {
         let (p, warnings) = geepipe::pipeline::load(&pipeline(dir, file), &Default::default()).unwrap();
         assert!(warnings.is_empty(), "{file}: {warnings:?}");
-        geepipe::sites::validate(&p)
+        geepipe::sites::validate(&p.sites)
     };
     let reference = diagnostics("src.geojson");
     let want: Vec<_> = reference.iter().map(summary).collect();

@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::run::{client, exec_error, journal_error, journal_path, with_runtime, ExecArgs};
+use super::connect::{client, ExecArgs};
+use super::run::{journal_error, journal_path, with_runtime, CANCEL_REQUEST};
 use super::Global;
+use crate::error::{self, Error};
 use crate::executor;
 use crate::exit;
 use crate::journal::{Journal, JournalError};
@@ -24,23 +26,16 @@ pub struct CancelArgs {
     pub exec: ExecArgs,
 }
 
-/// Journal key a `geepipe cancel` writes (its pid) before it asks the running `geepipe run` to stop.
-pub(super) const CANCEL_REQUEST: &str = "cancel_requested_by";
-
-/// Whether `geepipe cancel` asked the run on this journal to stop (the pid of that cancel).
-pub(super) fn cancel_requested(journal: &Path) -> Option<String> {
-    let j = Journal::open_read(journal).ok()?;
-    j.meta(CANCEL_REQUEST).ok().flatten().filter(|v| !v.is_empty())
-}
-
 /// `geepipe cancel` while a `geepipe run` (or `wait`) holds the journal: records the request in the
 /// journal, sends that process an interrupt (its pid is in the lock file) and waits for the lock, so the
 /// user need not find the other terminal. The run stops at once, even inside a hanging request.
-fn take_over(jpath: &Path, p: &Pipeline, pid: Option<u32>, quiet: bool) -> Result<Journal, i32> {
+fn take_over(jpath: &Path, p: &Pipeline, pid: Option<u32>, quiet: bool) -> error::Result<Journal> {
     const WAIT: Duration = Duration::from_secs(60);
     let Some(pid) = pid else {
-        eprintln!("error: the journal {} is in use by another geepipe run of unknown pid", jpath.display());
-        return Err(exit::ENVIRONMENT);
+        return Err(Error::Environment(format!(
+            "the journal {} is in use by another geepipe run of unknown pid",
+            jpath.display()
+        )));
     };
     if let Ok(j) = Journal::open_read(jpath) {
         let _ = j.set_meta(CANCEL_REQUEST, &std::process::id().to_string());
@@ -61,48 +56,39 @@ fn take_over(jpath: &Path, p: &Pipeline, pid: Option<u32>, quiet: bool) -> Resul
                 std::thread::sleep(Duration::from_millis(100))
             }
             Err(JournalError::Locked { .. }) => {
-                eprintln!(
-                    "error: the geepipe run with pid {pid} did not stop{}; stop it (Ctrl-C in its terminal, or \
+                return Err(Error::Environment(format!(
+                    "the geepipe run with pid {pid} did not stop{}; stop it (Ctrl-C in its terminal, or \
                      `kill -INT {pid}`), then run `geepipe cancel` again",
                     if sent { format!(" within {} s", WAIT.as_secs()) } else { String::new() }
-                );
-                return Err(exit::ENVIRONMENT);
+                )));
             }
-            Err(e) => return Err(journal_error(&e, &p.source)),
+            Err(e) => return Err(journal_error(e, &p.source)),
         }
     }
 }
 
-pub fn cancel(g: &Global, a: CancelArgs) -> i32 {
-    let p = match g.load_pipeline(&a.file) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+pub fn cancel(g: &Global, a: CancelArgs) -> error::Result {
+    let p = g.load_pipeline(&a.file)?;
     let jpath = journal_path(&p, &a.exec);
     if !jpath.exists() {
-        return journal_error(&JournalError::Missing(jpath), &a.file);
+        return Err(journal_error(JournalError::Missing(jpath), &a.file));
     }
     let mut journal = match Journal::open(&jpath, &p.name, &p.content_hash) {
         Ok(j) => j,
-        Err(JournalError::Locked { pid, .. }) => match take_over(&jpath, &p, pid, g.quiet) {
-            Ok(j) => j,
-            Err(code) => return code,
-        },
-        Err(e) => return journal_error(&e, &a.file),
+        Err(JournalError::Locked { pid, .. }) => take_over(&jpath, &p, pid, g.quiet)?,
+        Err(e) => return Err(journal_error(e, &a.file)),
     };
-    let code = with_runtime(|stop| async move {
+    with_runtime(|stop| async move {
         let client = tokio::select! {
-            c = client(&p, &a.exec) => match c {
-                Ok(c) => c,
-                Err(code) => return code,
-            },
-            _ = stop.wait() => return exit::INTERRUPTED,
+            c = client(&p, &a.exec) => c?,
+            _ = stop.wait() => return Err(Error::Interrupted("interrupted before anything was sent".into())),
         };
         let report = tokio::select! {
             r = executor::cancel_all(&client, &mut journal) => r,
             _ = stop.wait() => {
-                eprintln!("interrupted: some tasks may still run; run `geepipe cancel` again");
-                return exit::INTERRUPTED;
+                return Err(Error::Interrupted(
+                    "interrupted: some tasks may still run; run `geepipe cancel` again".into(),
+                ));
             }
         };
         match report {
@@ -120,18 +106,15 @@ pub fn cancel(g: &Global, a: CancelArgs) -> i32 {
                     }
                     eprintln!("{line}");
                 }
-                for e in &r.errors {
-                    eprintln!("error: could not cancel {e}");
-                }
                 let _ = journal.set_meta(CANCEL_REQUEST, "");
                 if r.errors.is_empty() {
-                    exit::OK
+                    Ok(exit::OK)
                 } else {
-                    exit::ENVIRONMENT
+                    let each: Vec<String> = r.errors.iter().map(|e| format!("could not cancel {e}")).collect();
+                    Err(Error::Environment(each.join("\nerror: ")))
                 }
             }
-            Err(e) => exec_error(&e),
+            Err(e) => Err(e.into()),
         }
-    });
-    code
+    })
 }

@@ -8,14 +8,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
 
-use super::results::{fetch_options, FetchArgs};
+use super::incremental::store_error;
+use super::results::{chunk_entry, fetch_options, file_input, runtime, FetchArgs};
 use super::Global;
+use crate::error::{self, Error};
 use crate::exit;
 use crate::journal::{ChunkRow, Journal};
 use crate::pipeline::Pipeline;
+use crate::results::assemble::write_manifest;
 use crate::results::eecsv::{self, Format};
 use crate::results::fetch::{self, FetchError, FinishedChunk};
-use crate::results::manifest::{self, Manifest};
+use crate::results::manifest;
 use crate::results::merge::Missing;
 use crate::results::table::TableSpec;
 use crate::store::{assemble, ingest, Origin};
@@ -60,31 +63,22 @@ pub(super) fn store_previous(
     p: &Pipeline,
     journal: &Journal,
     store: &mut crate::store::Store,
-) -> Result<Stored, i32> {
-    let rows = super::incremental::unstored(journal, store).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::ENVIRONMENT
-    })?;
+) -> error::Result<Stored> {
+    let rows = super::incremental::unstored(journal, store)?;
     let mut out = Stored::default();
     if rows.is_empty() {
         return Ok(out);
     }
     let fresh = journal.meta(super::incremental::FRESH).ok().flatten().is_some();
     let chunks: Vec<FinishedChunk> = rows.iter().map(finished).collect();
-    let rt = super::run::runtime();
+    let rt = runtime()?;
     let opts = fetch_options(&rt, p, &chunks, true)?;
-    let downloads = match rt.block_on(fetch::download(p, &chunks, &opts)) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Err(match e {
-                FetchError::Setup(_) => exit::INVALID_INPUT,
-                FetchError::MissingScope { .. } | FetchError::Listing { .. } | FetchError::Incomplete { .. } => {
-                    exit::ENVIRONMENT
-                }
-            });
+    let downloads = rt.block_on(fetch::download(p, &chunks, &opts)).map_err(|e| match e {
+        FetchError::Setup(_) => Error::Input(e.to_string()),
+        FetchError::MissingScope { .. } | FetchError::Listing { .. } | FetchError::Incomplete { .. } => {
+            Error::Environment(e.to_string())
         }
-    };
+    })?;
     let _ = a;
     out.missing = downloads.missing;
     out.notes = downloads.outcome.notes;
@@ -139,26 +133,21 @@ pub(super) fn store_previous(
             eecu: row.eecu_seconds,
         };
         let chunk = ingest::ChunkRows { chunk_id: &chunk_id, site_ids: &row.site_ids, cells, source: &source };
-        let stored = store.writer(fresh).and_then(|mut w| {
-            let r = ingest::rows(&mut w, p, &chunk, &table, &origin)?;
-            w.commit()?;
-            Ok(r)
-        });
-        match stored {
-            Ok(r) => {
-                out.written += r.written;
-                out.chunks += 1;
-                if r.sites > 0 && r.sites_with_values == 0 {
-                    out.empty.push((chunk_id.clone(), r.sites));
-                }
-                out.missing.extend(r.missing);
-                out.notes.extend(r.notes);
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Err(exit::ENVIRONMENT);
-            }
+        let r = store
+            .writer(fresh)
+            .and_then(|mut w| {
+                let r = ingest::rows(&mut w, p, &chunk, &table, &origin)?;
+                w.commit()?;
+                Ok(r)
+            })
+            .map_err(store_error)?;
+        out.written += r.written;
+        out.chunks += 1;
+        if r.sites > 0 && r.sites_with_values == 0 {
+            out.empty.push((chunk_id.clone(), r.sites));
         }
+        out.missing.extend(r.missing);
+        out.notes.extend(r.notes);
     }
     if !g.quiet && out.chunks > 0 {
         eprintln!("stored {} cell(s) from {} finished chunk(s)", out.written, out.chunks);
@@ -166,41 +155,28 @@ pub(super) fn store_previous(
     Ok(out)
 }
 
-/// `geepipe fetch` (and the end of `geepipe run`) through the store; returns the exit code.
-pub fn fetch(g: &Global, a: &FetchArgs, p: &Pipeline, journal_path: &Path) -> i32 {
+/// `geepipe fetch` (and the end of `geepipe run`): through the store for the pipelines run through it,
+/// else from the export files of the journal's finished chunks.
+pub fn fetch_command(g: &Global, a: FetchArgs) -> error::Result {
+    let pipeline = g.load_pipeline(&a.file)?;
+    let path = a.journal.clone().unwrap_or_else(|| Journal::default_path(&pipeline));
+    if super::incremental::applies_to(&pipeline, &path) {
+        fetch(g, &a, &pipeline, &path)
+    } else {
+        super::results::fetch(g, &a, &pipeline, &path)
+    }
+}
+
+/// `geepipe fetch` (and the end of `geepipe run`) through the store.
+pub fn fetch(g: &Global, a: &FetchArgs, p: &Pipeline, journal_path: &Path) -> error::Result {
     let started = manifest::now();
     let clock = std::time::Instant::now();
     let store_file = super::incremental::store_path(journal_path);
-    let mut store = match super::incremental::open_store(&store_file) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ENVIRONMENT;
-        }
-    };
-    let zonal = match super::incremental::zonal(p, None) {
-        Ok(z) => z,
-        Err(d) => {
-            g.report(&d);
-            return exit::INVALID_INPUT;
-        }
-    };
-    let journal = if journal_path.exists() {
-        match Journal::open_read(journal_path) {
-            Ok(j) => Some(j),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::ENVIRONMENT;
-            }
-        }
-    } else {
-        None
-    };
+    let mut store = super::incremental::open_store(&store_file)?;
+    let zonal = super::incremental::zonal(p, None).map_err(Error::Diagnostics)?;
+    let journal = if journal_path.exists() { Some(Journal::open_read(journal_path)?) } else { None };
     let stored = match &journal {
-        Some(j) => match store_previous(g, a, p, j, &mut store) {
-            Ok(s) => s,
-            Err(code) => return code,
-        },
+        Some(j) => store_previous(g, a, p, j, &mut store)?,
         None => Stored::default(),
     };
     for n in &stored.notes {
@@ -208,22 +184,11 @@ pub fn fetch(g: &Global, a: &FetchArgs, p: &Pipeline, journal_path: &Path) -> i3
             eprintln!("note: {n}");
         }
     }
-    let binding = match store.bind(&zonal.model, true) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ENVIRONMENT;
-        }
-    };
+    let binding = store.bind(&zonal.model, true).map_err(store_error)?;
     let path = a.output.clone().unwrap_or_else(|| p.output.path.clone());
     let spec = TableSpec::from_pipeline(p);
-    let assembled = match assemble::table(&store, &binding, &zonal.model, p, spec, &path, a.partial) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("error: cannot write {}: {e}", path.display());
-            return exit::ENVIRONMENT;
-        }
-    };
+    let from_store = assemble::table(&store, &binding, &zonal.model, p, spec, &path, a.partial)
+        .map_err(|e| Error::Environment(format!("cannot write {}: {e}", path.display())))?;
     let mut out = std::io::stdout().lock();
     if !stored.files.is_empty() && !g.quiet {
         let _ = writeln!(
@@ -235,26 +200,28 @@ pub fn fetch(g: &Global, a: &FetchArgs, p: &Pipeline, journal_path: &Path) -> i3
             stored.reused
         );
     }
-    let missing_sites = || {
-        let more = assembled.missing_count.saturating_sub(assembled.missing.len().min(10));
-        let shown: Vec<&str> = assembled.missing.iter().take(10).map(String::as_str).collect();
-        format!(
-            "{} site(s) lack stored results (their chunks failed, are still running, or were not run): {}{}",
-            assembled.missing_count,
+    let missing = || {
+        let more = from_store.missing_count.saturating_sub(from_store.missing.len().min(10));
+        let shown: Vec<&str> = from_store.missing.iter().take(10).map(String::as_str).collect();
+        let mut lines: Vec<String> = stored.missing.iter().map(|m| format!("  - {m}")).collect();
+        lines.push(format!(
+            "  - {} site(s) lack stored results (their chunks failed, are still running, or were not run): {}{}",
+            from_store.missing_count,
             shown.join(", "),
             if more > 0 { format!(" and {more} more") } else { String::new() }
-        )
+        ));
+        lines.join("\n")
     };
-    let Some(table) = &assembled.table else {
-        eprintln!("error: the results are incomplete, so no table was written:");
-        for m in &stored.missing {
-            eprintln!("  - {m}");
-        }
-        eprintln!("  - {}", missing_sites());
-        eprintln!("help: rerun `geepipe run` for the missing sites, or pass `--partial` to write what there is");
-        return exit::SOME_FAILED;
+    let Some(assembled) = &from_store.assembled else {
+        drop(out);
+        return Err(Error::Incomplete(format!(
+            "the results are incomplete, so no table was written:\n{}\nhelp: rerun `geepipe run` for the missing \
+             sites, or pass `--partial` to write what there is",
+            missing()
+        )));
     };
-    let _ = writeln!(out, "wrote {} row(s) for {} site(s) to {}", table.rows, assembled.sites, path.display());
+    let table = &assembled.table;
+    let _ = writeln!(out, "wrote {} row(s) for {} site(s) to {}", table.rows, assembled.totals.sites, path.display());
     if !g.quiet {
         for line in assembled.coverage.lines() {
             let _ = writeln!(out, "  {line}");
@@ -269,24 +236,9 @@ pub fn fetch(g: &Global, a: &FetchArgs, p: &Pipeline, journal_path: &Path) -> i3
         eprintln!("error: {}", crate::results::coverage::Coverage::empty_layer_error(l, false));
     }
     // The manifest: the table, the run's chunks, the files read by this fetch.
-    let mut m = Manifest::new(p, started, table);
-    m.totals.sites = assembled.sites;
-    m.totals.site_years = assembled.site_years;
-    m.totals.nodata_site_years = assembled.nodata_site_years;
-    m.totals.layers = assembled.coverage.layers.clone();
+    let mut m = assembled.manifest(p, started);
     m.timings.total_seconds = clock.elapsed().as_secs_f64();
-    m.inputs = stored
-        .files
-        .iter()
-        .map(|f| manifest::Input {
-            kind: "export".into(),
-            layer: None,
-            year: None,
-            location: f.remote.clone(),
-            bytes: Some(f.bytes),
-            details: Default::default(),
-        })
-        .collect();
+    m.inputs = stored.files.iter().map(file_input).collect();
     m.inputs.push(manifest::Input {
         kind: "store".into(),
         layer: None,
@@ -301,44 +253,15 @@ pub fn fetch(g: &Global, a: &FetchArgs, p: &Pipeline, journal_path: &Path) -> i3
             .unwrap_or_default()
             .iter()
             .filter(|r| r.state == crate::journal::ChunkState::Succeeded)
-            .map(|r| manifest::ChunkEntry {
-                chunk: r.chunk_id.clone(),
-                sites: r.sites as u64,
-                operation: r.operation.clone(),
-                state: "SUCCEEDED".into(),
-                attempts: r.attempt,
-                runtime_seconds: finished(r).runtime_secs,
-                eecu_seconds: r.eecu_seconds,
-                mode: Some("batch".into()),
-                requests: None,
-                files: stored
-                    .files
-                    .iter()
-                    .filter(|f| f.chunk_ids.contains(&r.chunk_id))
-                    .map(|f| f.remote.clone())
-                    .collect(),
-            })
+            .map(|r| chunk_entry(&finished(r), r.sites as u64, &stored.files))
             .collect();
     }
-    if let Err(e) = m.write(&manifest::path_for(&path)) {
-        eprintln!("error: cannot write the manifest: {e}");
-        return exit::ENVIRONMENT;
-    }
-    let report = super::report::after_run(g, p, &path, Some(journal_path));
-    if report != exit::OK {
-        return report;
-    }
-    if assembled.missing_count > 0 {
+    write_manifest(&m, &path).map_err(|e| Error::Environment(format!("cannot write the manifest: {e}")))?;
+    super::report::after_run(g, p, &path, Some(journal_path))?;
+    if from_store.missing_count > 0 {
         eprintln!("warning: the table is partial; missing:");
-        for m in &stored.missing {
-            eprintln!("  - {m}");
-        }
-        eprintln!("  - {}", missing_sites());
-        return exit::SOME_FAILED;
+        eprintln!("{}", missing());
+        return Ok(exit::SOME_FAILED);
     }
-    if empty.is_empty() {
-        exit::OK
-    } else {
-        exit::SOME_FAILED
-    }
+    Ok(if empty.is_empty() { exit::OK } else { exit::SOME_FAILED })
 }

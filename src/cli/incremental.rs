@@ -11,13 +11,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use super::Global;
 use crate::diag::Diagnostic;
+use crate::error::{self, Error};
 use crate::journal::{ChunkRow, ChunkState, Journal};
 use crate::pipeline::{Engine, KindName, ModeName, Pipeline, SiteLocation};
 use crate::plan::cells;
+use crate::plan::cells::CellCounts;
 use crate::plan::probe::ProbeCall;
-use crate::plan::stream::{self, CellCounts, StreamError};
+use crate::plan::stream::{self, StreamError};
 use crate::plan::zonal::{ChunkCells, PlannedChunk, Zonal};
-use crate::plan::{ChunkPlanner, Decision, Endpoint, RunMode, Task};
+use crate::plan::{ChunkPlanner, Decision, Endpoint, PlanError, RunMode, Task};
 use crate::sites::spill::SpilledSites;
 use crate::sites::Site;
 use crate::store::{Binding, Store, StoreError};
@@ -85,10 +87,23 @@ pub fn lookup<'a>(
     store: Option<&'a Store>,
     binding: Option<&'a Binding>,
     zonal: &'a Zonal,
-) -> impl FnMut(&Site, &cells::Key, &mut cells::CellSet) -> Result<bool, String> + 'a {
+) -> impl FnMut(&Site, &cells::Key, &mut cells::CellSet) -> error::Result<bool> + 'a {
     move |site, key, have| match (store, binding) {
-        (Some(s), Some(b)) if b.any_stored => s.stored(b, &zonal.model, site, key, have).map_err(|e| e.to_string()),
+        (Some(s), Some(b)) if b.any_stored => s.stored(b, &zonal.model, site, key, have).map_err(store_error),
         _ => Ok(false),
+    }
+}
+
+/// A results store that cannot be used stops the command (the environment refused).
+pub fn store_error(e: StoreError) -> Error {
+    Error::Environment(e.to_string())
+}
+
+/// What stopped streaming over the site file, as the command line reports it.
+pub fn stream_error(e: StreamError<Error>) -> Error {
+    match e {
+        StreamError::Input(d) => Error::Diagnostics(d),
+        StreamError::Stopped(e) => e,
     }
 }
 
@@ -149,12 +164,6 @@ pub struct Planned {
     pub explanations: Vec<String>,
 }
 
-/// Why planning into the journal failed.
-pub enum PlanFailure {
-    Input(Vec<Diagnostic>),
-    Environment(String),
-}
-
 /// Plans what the store lacks into the journal (one transaction), spilling the planned sites so their
 /// bodies can be built when sent.
 pub fn plan_into_journal(
@@ -163,13 +172,13 @@ pub fn plan_into_journal(
     fresh: bool,
     journal: &mut Journal,
     probe_sites: Option<usize>,
-) -> Result<Planned, PlanFailure> {
-    let env = |e: String| PlanFailure::Environment(e);
-    let binding = store.bind(&zonal.model, true).map_err(|e| env(e.to_string()))?;
+) -> error::Result<Planned> {
+    let binding = store.bind(&zonal.model, true).map_err(store_error)?;
     let dir = journal.path().parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-    let mut spill = SpilledSites::new(&dir)
-        .map_err(|e| env(format!("cannot write a temporary file in `{}`: {e}", dir.display())))?;
-    let mut writer = journal.plan_writer().map_err(|e| env(e.to_string()))?;
+    let temp_error =
+        |e: std::io::Error| Error::Environment(format!("cannot write a temporary file in `{}`: {e}", dir.display()));
+    let mut spill = SpilledSites::new(&dir).map_err(temp_error)?;
+    let mut writer = journal.plan_writer()?;
     let mut first: Option<PlannedChunk> = None;
     let mut chunks = 0usize;
     let mut buf = Vec::new();
@@ -177,9 +186,9 @@ pub fn plan_into_journal(
         let lookup = lookup((!fresh).then_some(store), Some(&binding), &zonal);
         stream::plan_sites(&zonal, lookup, |c| {
             for s in &c.sites {
-                spill.push(s, &mut buf).map_err(|e| format!("cannot write a temporary file: {e}"))?;
+                spill.push(s, &mut buf).map_err(temp_error)?;
             }
-            writer.add(journal_row(&zonal, &c)).map_err(|e| e.to_string())?;
+            writer.add(journal_row(&zonal, &c))?;
             chunks += 1;
             if first.is_none() {
                 first = Some(c);
@@ -187,17 +196,13 @@ pub fn plan_into_journal(
             Ok(())
         })
     };
-    let (counts, warnings) = match streamed {
-        Ok(r) => r,
-        Err(StreamError::Input(d)) => return Err(PlanFailure::Input(d)),
-        Err(StreamError::Stopped(e)) => return Err(env(e)),
-    };
-    writer.finish().map_err(|e| env(e.to_string()))?;
-    spill.seal().map_err(|e| env(format!("cannot read back a temporary file: {e}")))?;
+    let (counts, warnings) = streamed.map_err(stream_error)?;
+    writer.finish()?;
+    spill.seal().map_err(temp_error)?;
     let probe = match (probe_sites, &first) {
         (Some(n), Some(c)) => {
             let chosen: Vec<&Site> = c.sites.iter().take(n.max(1)).collect();
-            Some(crate::plan::probe::zonal_probe(&zonal, &c.parts, &chosen, None).map_err(env)?)
+            Some(crate::plan::probe::zonal_probe(&zonal, &c.parts, &chosen, None).map_err(PlanError::Probe)?)
         }
         _ => None,
     };
@@ -210,7 +215,7 @@ pub fn plan_into_journal(
 /// on first use when the plan came from an earlier run).
 pub struct SitePlanner {
     zonal: Zonal,
-    spill: OnceLock<Result<SpilledSites, String>>,
+    spill: OnceLock<Result<SpilledSites, PlanError>>,
     /// Serialises reads of the spill (its file offset is shared).
     lock: Mutex<()>,
 }
@@ -227,12 +232,14 @@ impl SitePlanner {
         SitePlanner { zonal, spill: OnceLock::new(), lock: Mutex::new(()) }
     }
 
-    fn spill(&self) -> Result<&SpilledSites, String> {
+    fn spill(&self) -> Result<&SpilledSites, PlanError> {
         let r = self.spill.get_or_init(|| {
             let p = &self.zonal.pipeline;
             let dir = p.journal_dir.clone();
-            std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
-            let mut spill = SpilledSites::new(&dir).map_err(|e| format!("cannot write a temporary file: {e}"))?;
+            let unreadable = |e: String| PlanError::SitesUnreadable(e);
+            std::fs::create_dir_all(&dir).map_err(|e| unreadable(format!("cannot create `{}`: {e}", dir.display())))?;
+            let mut spill =
+                SpilledSites::new(&dir).map_err(|e| unreadable(format!("cannot write a temporary file: {e}")))?;
             let mut buf = Vec::new();
             let mut failed = None;
             crate::sites::for_each(&p.sites, |s| {
@@ -241,8 +248,11 @@ impl SitePlanner {
                     Diagnostic::error(crate::diag::Code::SitesRead, "stopped")
                 })
             })
-            .map_err(|d| failed.clone().unwrap_or_else(|| d.first().map(|d| d.message.clone()).unwrap_or_default()))?;
-            spill.seal().map_err(|e| e.to_string())?;
+            .map_err(|d| match failed.clone() {
+                Some(e) => unreadable(format!("cannot write a temporary file: {e}")),
+                None => PlanError::Diagnostics(d),
+            })?;
+            spill.seal().map_err(|e| unreadable(e.to_string()))?;
             Ok(spill)
         });
         r.as_ref().map_err(Clone::clone)
@@ -250,39 +260,33 @@ impl SitePlanner {
 }
 
 impl ChunkPlanner for SitePlanner {
-    fn task(&self, chunk_id: &str, site_ids: &[String], cells: Option<&ChunkCells>) -> anyhow::Result<Task> {
-        let Some(cells) = cells else {
-            anyhow::bail!("chunk `{chunk_id}` does not say which cells it computes (planned by an older geepipe)")
-        };
-        let spill = self.spill().map_err(|e| anyhow::anyhow!(e))?;
+    fn task(&self, chunk_id: &str, site_ids: &[String], cells: Option<&ChunkCells>) -> Result<Task, PlanError> {
+        let Some(cells) = cells else { return Err(PlanError::NoCells(chunk_id.to_string())) };
+        let spill = self.spill()?;
         let mut sites = Vec::with_capacity(cells.index.len());
         {
-            let _guard = self.lock.lock().map_err(|_| anyhow::anyhow!("site spill lock poisoned"))?;
+            // A poisoned lock only means another body failed while reading; the spill is read-only.
+            let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
             for (k, &i) in cells.index.iter().enumerate() {
-                let site =
-                    spill.get(i)?.ok_or_else(|| anyhow::anyhow!("site #{i} of chunk `{chunk_id}` was not kept"))?;
+                let site = spill
+                    .get(i)
+                    .map_err(|e| PlanError::SitesUnreadable(e.to_string()))?
+                    .ok_or_else(|| PlanError::UnknownSite(format!("#{i}")))?;
                 let same_id = site_ids.get(k).is_none_or(|id| *id == site.id);
                 let same_geom = cells.geoms.get(k).is_some_and(|g| *g == hex::encode(cells::site_key(&site)));
                 if !same_id || !same_geom {
-                    anyhow::bail!(
-                        "site `{}` of chunk `{chunk_id}` is not the site the plan was made for (the site file changed \
-                         since); run `geepipe run --restart` to plan again",
-                        site.id
-                    );
+                    return Err(PlanError::SiteChanged { site: site.id, chunk: chunk_id.to_string() });
                 }
                 sites.push(site);
             }
         }
         if sites.is_empty() {
-            anyhow::bail!("chunk `{chunk_id}` has no sites");
+            return Err(PlanError::EmptyChunk(chunk_id.to_string()));
         }
         let refs: Vec<&Site> = sites.iter().collect();
-        let task = self.zonal.task(chunk_id, &refs, &cells.parts).map_err(|e| anyhow::anyhow!(e))?;
+        let task = self.zonal.task(chunk_id, &refs, &cells.parts)?;
         if task.body_bytes > crate::pipeline::Chunks::EE_MAX_REQUEST_BYTES {
-            anyhow::bail!(
-                "the request for chunk `{chunk_id}` has {} bytes, above Earth Engine's 10 MB limit",
-                task.body_bytes
-            );
+            return Err(PlanError::TooBig { chunk: chunk_id.to_string(), bytes: task.body_bytes });
         }
         Ok(task)
     }
@@ -290,25 +294,21 @@ impl ChunkPlanner for SitePlanner {
 
 /// Whether every chunk of the journal at `path` is settled: none is still running on Earth Engine and every
 /// finished one has its results in the store. Returns the unsettled chunks.
-pub fn unsettled(journal: &Path, store: &Path) -> Result<Vec<String>, String> {
-    let j = Journal::open_read(journal).map_err(|e| e.to_string())?;
-    let s = Store::open_existing(store).map_err(|e| e.to_string())?;
-    j.unsettled(|op| s.as_ref().is_some_and(|s| s.has_origin(op).unwrap_or(false))).map_err(|e| e.to_string())
+pub fn unsettled(journal: &Path, store: &Path) -> error::Result<Vec<String>> {
+    let j = Journal::open_read(journal)?;
+    let s = Store::open_existing(store).map_err(store_error)?;
+    Ok(j.unsettled(|op| s.as_ref().is_some_and(|s| s.has_origin(op).unwrap_or(false)))?)
 }
 
 /// Counts what the table needs and what is stored, without writing anything (`plan`, `status`).
-pub fn count(p: &Pipeline, zonal: &Zonal, store_file: &Path) -> Result<(CellCounts, Vec<String>), String> {
-    let store = Store::open_existing(store_file).map_err(|e| e.to_string())?;
+pub fn count(zonal: &Zonal, store_file: &Path) -> error::Result<(CellCounts, Vec<String>)> {
+    let store = Store::open_existing(store_file).map_err(store_error)?;
     let binding = match &store {
-        Some(s) => Some(s.bind(&zonal.model, false).map_err(|e| e.to_string())?),
+        Some(s) => Some(s.bind(&zonal.model, false).map_err(store_error)?),
         None => None,
     };
-    let (counts, _) = match stream::plan_sites(zonal, lookup(store.as_ref(), binding.as_ref(), zonal), |_| Ok(())) {
-        Ok(r) => r,
-        Err(StreamError::Input(d)) => return Err(d.first().map(|d| d.message.clone()).unwrap_or_default()),
-        Err(StreamError::Stopped(e)) => return Err(e),
-    };
-    let _ = p;
+    let (counts, _) =
+        stream::plan_sites(zonal, lookup(store.as_ref(), binding.as_ref(), zonal), |_| Ok(())).map_err(stream_error)?;
     let why = explanations(store.as_ref(), binding.as_ref(), zonal, &counts);
     Ok((counts, why))
 }
@@ -336,21 +336,21 @@ pub fn print_counts(g: &Global, counts: &CellCounts, why: &[String], to_stdout: 
     }
 }
 
-/// Opens the store of a journal for writing, printing why it cannot be used.
-pub fn open_store(path: &Path) -> Result<Store, StoreError> {
-    Store::open(path)
+/// Opens the store of a journal for writing.
+pub fn open_store(path: &Path) -> error::Result<Store> {
+    Store::open(path).map_err(store_error)
 }
 
 /// The rows of the journal's succeeded chunks that are not stored yet.
-pub fn unstored(journal: &Journal, store: &Store) -> Result<Vec<ChunkRow>, String> {
-    let rows = journal.chunks().map_err(|e| e.to_string())?;
+pub fn unstored(journal: &Journal, store: &Store) -> error::Result<Vec<ChunkRow>> {
+    let rows = journal.chunks()?;
     let mut out = Vec::new();
     for r in rows {
         if r.state != ChunkState::Succeeded {
             continue;
         }
         let stored = match &r.operation {
-            Some(op) => store.has_origin(op).map_err(|e| e.to_string())?,
+            Some(op) => store.has_origin(op).map_err(store_error)?,
             None => false,
         };
         if !stored {
@@ -358,180 +358,4 @@ pub fn unstored(journal: &Journal, store: &Store) -> Result<Vec<ChunkRow>, Strin
         }
     }
     Ok(out)
-}
-
-/// `geepipe run` of a pipeline run through the store (see the module doc). `warnings` are the pipeline
-/// file's, reported with the site file's when it is read.
-pub fn run(g: &Global, p: Pipeline, warnings: Vec<Diagnostic>, a: super::run::RunArgs) -> i32 {
-    use super::run::{drive, journal_error, journal_path, report, settings};
-    use crate::executor::Settings;
-    use crate::exit;
-    use crate::journal::JournalError;
-    let jpath = journal_path(&p, &a.exec);
-    let spath = store_path(&jpath);
-    if a.restart || a.fresh {
-        match Journal::move_aside(&jpath) {
-            Ok(Some(to)) => eprintln!("moved the old journal to {}", to.display()),
-            Ok(None) => {}
-            Err(e) => return journal_error(&e, &a.file),
-        }
-    }
-    let mut journal = match Journal::open(&jpath, &p.name, &p.content_hash) {
-        Ok(j) => j,
-        Err(JournalError::Changed { .. }) => {
-            // The pipeline or its sites changed: the last run's results are kept in the store, so a new plan
-            // computes what the store lacks. Chunks still running on Earth Engine are not abandoned.
-            if let Err(code) = settle_previous(g, &p, &a, &jpath, &spath) {
-                return code;
-            }
-            match Journal::move_aside(&jpath).and_then(|_| Journal::open(&jpath, &p.name, &p.content_hash)) {
-                Ok(j) => j,
-                Err(e) => return journal_error(&e, &a.file),
-            }
-        }
-        Err(e) => return journal_error(&e, &a.file),
-    };
-    let _ = journal.set_meta("cancel_requested_by", "");
-    let planned = match journal.has_plan() {
-        Ok(b) => b,
-        Err(e) => return journal_error(&e, &a.file),
-    };
-    let (planner, probe): (Arc<dyn ChunkPlanner>, Option<ProbeCall>) = if planned {
-        g.report(&warnings);
-        // Every planned chunk already succeeded (a rerun of an unchanged pipeline): the table is assembled
-        // from the store (the fetch stores any chunk not stored yet).
-        let rows = match journal.chunks_slim() {
-            Ok(r) => r,
-            Err(e) => return journal_error(&e, &a.file),
-        };
-        if rows.iter().all(|r| r.state == ChunkState::Succeeded || r.state == ChunkState::Split) {
-            if !g.quiet {
-                eprintln!("nothing to compute: every planned chunk succeeded");
-            }
-            drop(journal);
-            return if a.no_fetch { exit::OK } else { super::run::fetch_results(g, &a.file, a.exec.journal.clone()) };
-        }
-        let fresh = journal.meta(FRESH).ok().flatten();
-        match zonal(&p, fresh.as_deref()) {
-            Ok(z) => (Arc::new(SitePlanner::lazy(z)), None),
-            Err(d) => {
-                g.report(&d);
-                return exit::INVALID_INPUT;
-            }
-        }
-    } else {
-        let store = match open_store(&spath) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::ENVIRONMENT;
-            }
-        };
-        let nonce = a.fresh.then(|| format!("{:.6}", crate::store::now()));
-        if let Some(n) = &nonce {
-            if let Err(e) = journal.set_meta(FRESH, n) {
-                return journal_error(&e, &a.file);
-            }
-        }
-        let z = match zonal(&p, nonce.as_deref()) {
-            Ok(z) => z,
-            Err(d) => {
-                g.report(&[warnings, d].concat());
-                return exit::INVALID_INPUT;
-            }
-        };
-        let probe_sites = (!a.no_probe).then_some(crate::probe::SITES);
-        match plan_into_journal(z, &store, a.fresh, &mut journal, probe_sites) {
-            Ok(planned) => {
-                g.report(&[warnings, planned.warnings].concat());
-                print_counts(g, &planned.counts, &planned.explanations, false);
-                if planned.chunks == 0 {
-                    if !g.quiet {
-                        eprintln!("nothing to compute: every cell the table needs is stored");
-                    }
-                    drop(journal);
-                    return if a.no_fetch {
-                        exit::OK
-                    } else {
-                        super::run::fetch_results(g, &a.file, a.exec.journal.clone())
-                    };
-                }
-                (planned.planner as Arc<dyn ChunkPlanner>, planned.probe)
-            }
-            Err(PlanFailure::Input(d)) => {
-                g.report(&[warnings, d].concat());
-                return exit::INVALID_INPUT;
-            }
-            Err(PlanFailure::Environment(e)) => {
-                eprintln!("error: {e}");
-                return exit::ENVIRONMENT;
-            }
-        }
-    };
-    let settings = Settings { detach: a.detach, ..settings(&p, &a.exec) };
-    let probed = probe.is_some();
-    let start =
-        super::run::Start { tasks: None, planner, mode: RunMode::Batch, reason: batch_decision().reason, auto: false };
-    let outcome = match drive(g, &p, &a.exec, journal, start, settings, probe) {
-        Ok(o) => o,
-        Err(c) => {
-            // A plan whose probe failed (or that never started) is made and probed again by the next run.
-            if probed {
-                if let Ok(mut j) = Journal::open(&jpath, &p.name, &p.content_hash) {
-                    let _ = j.drop_unsent_plan();
-                }
-            }
-            return c;
-        }
-    };
-    let code = report(g, &outcome, &a.file, &jpath, false);
-    if code == exit::OK && !outcome.detached && !a.no_fetch {
-        return super::run::fetch_results(g, &a.file, a.exec.journal.clone());
-    }
-    code
-}
-
-/// Before a changed pipeline is planned: the previous journal's finished chunks are stored, and its chunks
-/// still on Earth Engine stop the run (their work would be lost or repeated).
-fn settle_previous(g: &Global, p: &Pipeline, a: &super::run::RunArgs, jpath: &Path, spath: &Path) -> Result<(), i32> {
-    use crate::exit;
-    let j = Journal::open_read(jpath).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::ENVIRONMENT
-    })?;
-    let active: Vec<String> =
-        j.chunks_slim().unwrap_or_default().into_iter().filter(|r| r.state.is_active()).map(|r| r.chunk_id).collect();
-    if !active.is_empty() {
-        let shown: Vec<&str> = active.iter().take(10).map(String::as_str).collect();
-        eprintln!(
-            "error: the journal {} was made by a different version of this pipeline (pipeline or site file changed \
-             since the last run) and {} of its chunk(s) are still on Earth Engine ({}{})\n\
-             help: let them finish first (restore the previous pipeline and run `geepipe wait {}`), or plan anew \
-             without them (their results are then not stored; the old journal is moved aside):  \
-             geepipe run --restart {}",
-            jpath.display(),
-            active.len(),
-            shown.join(", "),
-            if active.len() > shown.len() { ", ..." } else { "" },
-            a.file.display(),
-            a.file.display()
-        );
-        return Err(exit::ENVIRONMENT);
-    }
-    let mut store = open_store(spath).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::ENVIRONMENT
-    })?;
-    let fa = super::results::FetchArgs {
-        file: a.file.clone(),
-        output: None,
-        partial: true,
-        journal: a.exec.journal.clone(),
-    };
-    let stored = super::fetch_store::store_previous(g, &fa, p, &j, &mut store)?;
-    if !g.quiet {
-        eprintln!("the pipeline changed since the last run: planning what the results store lacks");
-    }
-    let _ = stored;
-    Ok(())
 }

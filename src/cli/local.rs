@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::run::RunArgs;
-use super::Global;
+use super::{Global, RunArgs};
+use crate::error::{self, Error};
 use crate::executor::{JsonLines, Observer, Progress};
 use crate::exit;
 use crate::local::{self, LocalError, Options, Watch};
@@ -61,7 +61,7 @@ fn stop_on_signals() -> &'static AtomicBool {
 }
 
 /// Runs `pipeline` locally. `--detach` and `--no-fetch` have no meaning here: the table is written at once.
-pub fn run(g: &Global, pipeline: &Pipeline, args: &RunArgs) -> i32 {
+pub fn run(g: &Global, pipeline: &Pipeline, args: &RunArgs) -> error::Result {
     if args.detach && !g.quiet {
         eprintln!("note: `--detach` is ignored by the local engine (it runs to the end)");
     }
@@ -76,73 +76,55 @@ pub fn run(g: &Global, pipeline: &Pipeline, args: &RunArgs) -> i32 {
         observers.push(Box::new(Progress::new(terminal, every)));
     }
     if let Some(path) = &args.exec.events {
-        match JsonLines::create(path) {
-            Ok(j) => observers.push(Box::new(j)),
-            Err(e) => {
-                eprintln!("error: cannot write events to {}: {e}", path.display());
-                return exit::ENVIRONMENT;
-            }
-        }
+        let j = JsonLines::create(path).map_err(|e| super::run::events_error(path, e))?;
+        observers.push(Box::new(j));
     }
     let watch = Watch { observers, stop: stop_on_signals() };
     let opts = Options { fresh: args.fresh, ..options() };
-    match local::run(pipeline, &opts, watch) {
-        Ok(out) => {
-            g.report(&out.warnings);
-            if !g.quiet {
-                let t = &out.totals;
-                println!(
-                    "local run `{}`: {} sites × {} layer-years on {} threads in {:.2} s",
-                    pipeline.name, t.sites, layer_years, out.threads, out.seconds
-                );
-                println!(
-                    "  {} site-years computed, {} without valid pixels; {} rows",
-                    t.site_years, t.nodata_site_years, out.table.rows
-                );
-                for l in &t.layers {
-                    println!("  {}", l.line());
-                }
-                println!("  table:    {}", show(&out.table.path));
-                println!("  manifest: {}", show(&out.manifest));
-            }
-            // No silent empty tables (crate::results::coverage).
-            let empty: Vec<_> = out.totals.layers.iter().filter(|l| l.is_empty()).collect();
-            for l in &empty {
-                eprintln!("error: {}", crate::results::coverage::Coverage::empty_layer_error(l, true));
-            }
-            let report = super::report::after_run(g, pipeline, &out.table.path, None);
-            if report != exit::OK {
-                report
-            } else if empty.is_empty() {
-                exit::OK
-            } else {
-                exit::SOME_FAILED
-            }
+    let out = local::run(pipeline, &opts, watch).map_err(local_error)?;
+    g.report(&out.warnings);
+    if !g.quiet {
+        let t = &out.totals;
+        println!(
+            "local run `{}`: {} sites × {} layer-years on {} threads in {:.2} s",
+            pipeline.name, t.sites, layer_years, out.threads, out.seconds
+        );
+        println!(
+            "  {} site-years computed, {} without valid pixels; {} rows",
+            t.site_years, t.nodata_site_years, out.table.rows
+        );
+        for l in &t.layers {
+            println!("  {}", l.line());
         }
-        Err(LocalError::Input(diags)) => {
-            g.report(&diags);
-            exit::INVALID_INPUT
-        }
-        Err(LocalError::Read(e)) => {
+        println!("  table:    {}", show(&out.table.path));
+        println!("  manifest: {}", show(&out.manifest));
+    }
+    // No silent empty tables (crate::results::coverage).
+    let empty: Vec<_> = out.totals.layers.iter().filter(|l| l.is_empty()).collect();
+    for l in &empty {
+        eprintln!("error: {}", crate::results::coverage::Coverage::empty_layer_error(l, true));
+    }
+    super::report::after_run(g, pipeline, &out.table.path, None)?;
+    Ok(if empty.is_empty() { exit::OK } else { exit::SOME_FAILED })
+}
+
+/// What stopped a local run, as the command line reports it (nothing was written in each case).
+fn local_error(e: LocalError) -> Error {
+    const UNCHANGED: &str = "nothing was written; the previous table (if any) is unchanged";
+    match e {
+        LocalError::Input(diags) => Error::Diagnostics(diags),
+        LocalError::Read(e) => {
             let mut d = crate::diag::Diagnostic::error(Code::LocalRead, e.to_string());
             if let Some(h) = e.help() {
                 d = d.with_help(h);
             }
-            g.report(&[d]);
-            eprintln!("nothing was written; the previous table (if any) is unchanged");
-            exit::ENVIRONMENT
+            Error::Refused { diags: vec![d], outcome: UNCHANGED }
         }
-        Err(LocalError::Interrupted) => {
-            eprintln!("interrupted: nothing was written; the previous table (if any) is unchanged");
-            exit::INTERRUPTED
-        }
-        Err(LocalError::Store(e)) => {
-            eprintln!("error: {e}");
-            exit::ENVIRONMENT
-        }
-        Err(LocalError::Output(e)) => {
-            g.report(&[crate::diag::Diagnostic::error(Code::LocalWrite, e.to_string())]);
-            exit::ENVIRONMENT
-        }
+        LocalError::Interrupted => Error::Interrupted(format!("interrupted: {UNCHANGED}")),
+        LocalError::Store(e) => Error::Environment(e.to_string()),
+        LocalError::Output(e) => Error::Refused {
+            diags: vec![crate::diag::Diagnostic::error(Code::LocalWrite, e.to_string())],
+            outcome: "the previous table (if any) is unchanged",
+        },
     }
 }

@@ -1,8 +1,10 @@
 //! The command line: argument definitions and dispatch. Each command lives in its own file and returns
-//! an exit code (see [`crate::exit`]).
+//! an exit code (see [`crate::exit`]) or the [`crate::error::Error`] that stopped it, shown here in one
+//! way ([`Global::fail`]).
 
 pub mod cancel;
 pub mod catalog;
+pub mod connect;
 pub mod fetch_store;
 pub mod incremental;
 pub mod local;
@@ -12,6 +14,7 @@ pub mod probe;
 pub mod report;
 pub mod results;
 pub mod run;
+pub mod run_store;
 pub mod status;
 pub mod validate;
 
@@ -21,6 +24,7 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::diag::{Diagnostic, RenderOptions};
+use crate::error::{self, Error};
 use crate::exit;
 use crate::pipeline::raw::{EngineName, ModeName};
 use crate::pipeline::{Overrides, Pipeline};
@@ -92,7 +96,7 @@ pub enum Command {
     /// Compute the first chunk (a couple of sites, one year per layer) synchronously and check its columns.
     Probe(probe::ProbeArgs),
     /// Plan, probe, submit, watch and fetch: run a pipeline to its merged table.
-    Run(run::RunArgs),
+    Run(RunArgs),
     /// Show every chunk's state from the journal.
     Status(status::StatusArgs),
     /// Wait until the pipeline's submitted tasks finish.
@@ -105,6 +109,31 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
+}
+
+/// `geepipe run`: the engine chosen here, so neither engine's command knows the other.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Pipeline file.
+    pub file: PathBuf,
+    /// Submit the tasks and exit without waiting.
+    #[arg(long)]
+    pub detach: bool,
+    /// Do not download and merge results at the end.
+    #[arg(long)]
+    pub no_fetch: bool,
+    /// Move the existing journal aside and start anew (needed after the pipeline changed).
+    #[arg(long)]
+    pub restart: bool,
+    /// Submit without probing first (see `geepipe probe`).
+    #[arg(long)]
+    pub no_probe: bool,
+    /// Compute everything again, ignoring the results store for this run (what it computes replaces what
+    /// the store holds).
+    #[arg(long)]
+    pub fresh: bool,
+    #[command(flatten)]
+    pub exec: connect::ExecArgs,
 }
 
 #[derive(Debug, Args)]
@@ -154,46 +183,59 @@ impl Global {
         }
     }
 
-    /// Loads and compiles a pipeline without reading its site file; prints errors (warnings are returned,
-    /// for commands that read the site file once themselves and report both together).
-    pub fn load_pipeline_file(&self, path: &std::path::Path) -> Result<(Pipeline, Vec<Diagnostic>), i32> {
-        crate::pipeline::load(path, &self.overrides()).map_err(|diags| {
-            self.report(&diags);
-            exit::INVALID_INPUT
-        })
+    /// Loads and compiles a pipeline without reading its site file. Its warnings are returned, for
+    /// commands that read the site file once themselves and report both together.
+    pub fn load_pipeline_file(&self, path: &std::path::Path) -> error::Result<(Pipeline, Vec<Diagnostic>)> {
+        crate::pipeline::load(path, &self.overrides()).map_err(Error::Diagnostics)
     }
 
-    /// Validates a pipeline's site file, printing `earlier` diagnostics with its own.
-    pub fn check_sites(&self, pipeline: &Pipeline, earlier: Vec<Diagnostic>) -> Result<(), i32> {
+    /// Validates a pipeline's site file; prints `earlier` diagnostics with its own warnings, or returns
+    /// them all as [`Error::Diagnostics`] when any is an error.
+    pub fn check_sites(&self, pipeline: &Pipeline, earlier: Vec<Diagnostic>) -> error::Result<()> {
         let mut diags = earlier;
-        diags.extend(crate::sites::validate(pipeline));
-        self.report(&diags);
+        diags.extend(crate::sites::validate(&pipeline.sites));
         if diags.iter().any(|d| d.is_error()) {
-            Err(exit::INVALID_INPUT)
-        } else {
-            Ok(())
+            return Err(Error::Diagnostics(diags));
         }
+        self.report(&diags);
+        Ok(())
     }
 
-    /// Loads and compiles a pipeline and validates its site file; prints diagnostics.
-    /// `Err` holds the exit code to return.
-    pub fn load_pipeline(&self, path: &std::path::Path) -> Result<Pipeline, i32> {
+    /// Loads and compiles a pipeline and validates its site file; prints its warnings. Errors come back
+    /// as [`Error::Diagnostics`] (with the warnings, in file order) for [`Global::fail`] to show.
+    pub fn load_pipeline(&self, path: &std::path::Path) -> error::Result<Pipeline> {
         match crate::pipeline::load(path, &self.overrides()) {
             Ok((pipeline, warnings)) => {
                 let mut diags = warnings;
-                diags.extend(crate::sites::validate(&pipeline));
-                self.report(&diags);
+                diags.extend(crate::sites::validate(&pipeline.sites));
                 if diags.iter().any(|d| d.is_error()) {
-                    Err(exit::INVALID_INPUT)
+                    Err(Error::Diagnostics(diags))
                 } else {
+                    self.report(&diags);
                     Ok(pipeline)
                 }
             }
-            Err(diags) => {
-                self.report(&diags);
-                Err(exit::INVALID_INPUT)
-            }
+            Err(diags) => Err(Error::Diagnostics(diags)),
         }
+    }
+
+    /// Shows the error that stopped a command (diagnostics with their places; warnings among them
+    /// hidden by `-q`) and returns its exit code.
+    pub fn fail(&self, e: &Error) -> i32 {
+        match e {
+            Error::Diagnostics(d) | Error::Plan(crate::plan::PlanError::Diagnostics(d)) => self.report(d),
+            Error::Refused { diags, outcome } => {
+                self.report(diags);
+                eprintln!("{outcome}");
+            }
+            e => eprint!("{}", e.render(self.render_options())),
+        }
+        e.exit_code()
+    }
+
+    /// The exit code of a command's result, showing its error if it failed.
+    pub fn finish(&self, r: error::Result) -> i32 {
+        r.unwrap_or_else(|e| self.fail(&e))
     }
 }
 
@@ -205,19 +247,45 @@ pub fn main(cli: Cli) -> i32 {
         Command::Validate(a) => validate::validate(g, a),
         Command::Schema(a) => validate::schema(g, a),
         Command::Catalog(a) => catalog::run(g, a),
-        Command::Plan(a) => plan::run(g, a),
-        Command::Probe(a) => probe::probe(g, a),
-        Command::Run(a) => run::run(g, a),
-        Command::Status(a) => status::status(g, a),
-        Command::Wait(a) => run::wait(g, a),
-        Command::Cancel(a) => cancel::cancel(g, a),
-        Command::Fetch(a) => results::fetch(g, a),
-        Command::Report(a) => report::run(g, a),
+        Command::Plan(a) => g.finish(plan_command(g, a)),
+        Command::Probe(a) => g.finish(probe::probe(g, a)),
+        Command::Run(a) => g.finish(run_command(g, a)),
+        Command::Status(a) => g.finish(status::status(g, a)),
+        Command::Wait(a) => g.finish(run::wait(g, a)),
+        Command::Cancel(a) => g.finish(cancel::cancel(g, a)),
+        Command::Fetch(a) => g.finish(fetch_store::fetch_command(g, a)),
+        Command::Report(a) => g.finish(report::run(g, a)),
         Command::Completions(a) => {
             clap_complete::generate(a.shell, &mut Cli::command(), "geepipe", &mut std::io::stdout());
             exit::OK
         }
     }
+}
+
+/// Loads the pipeline and runs it with its engine: on this machine (`engine: local`, no journal, no Earth
+/// Engine), or on Earth Engine.
+fn run_command(g: &Global, a: RunArgs) -> error::Result {
+    let (p, warnings) = g.load_pipeline_file(&a.file)?;
+    let journal = run::journal_path(&p, &a.exec);
+    if incremental::applies(&p) && (a.restart || a.fresh || incremental::applies_to(&p, &journal)) {
+        // Zonal pipelines over a site file: only what the results store lacks, the site file read once.
+        return run_store::run(g, p, warnings, a);
+    }
+    g.check_sites(&p, warnings)?;
+    match p.engine {
+        crate::pipeline::model::Engine::Local => local::run(g, &p, &a),
+        crate::pipeline::model::Engine::EarthEngine => run::run(g, p, a),
+    }
+}
+
+/// Loads the pipeline (its site file is read once, by the planner, which reports its problems like
+/// `validate` does) and plans it: only what the results store lacks for the pipelines run through it.
+fn plan_command(g: &Global, a: plan::PlanArgs) -> error::Result {
+    let (p, warnings) = g.load_pipeline_file(&a.file)?;
+    if incremental::applies(&p) {
+        return plan_cells::run(g, &a, &p, warnings);
+    }
+    plan::run(g, a, p, warnings)
 }
 
 fn init_tracing(g: &Global) {

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::Global;
+use crate::diag::Diagnostic;
+use crate::error::{self, Error};
 use crate::exit;
+use crate::pipeline::Pipeline;
 use crate::plan::{Decision, Plan, RunMode};
 
 #[derive(Debug, Args)]
@@ -24,26 +27,11 @@ pub struct PlanArgs {
     pub json: bool,
 }
 
-pub fn run(g: &Global, a: PlanArgs) -> i32 {
-    // The site file is read once, by the planner (which reports its problems like `validate` does),
-    // instead of once to validate and once more to plan.
-    let (pipeline, warnings) = match crate::pipeline::load(&a.file, &g.overrides()) {
-        Ok(loaded) => loaded,
-        Err(diags) => {
-            g.report(&diags);
-            return exit::INVALID_INPUT;
-        }
-    };
-    if super::incremental::applies(&pipeline) {
-        return super::plan_cells::run(g, &a, &pipeline, warnings);
-    }
-    let (planner, decision) = match crate::plan::estimate::sized_planner(&pipeline) {
-        Ok(p) => p,
-        Err(diags) => {
-            g.report(&[warnings, diags].concat());
-            return exit::INVALID_INPUT;
-        }
-    };
+/// `geepipe plan` of a pipeline not run through the results store (see [`super::plan_command`]);
+/// `warnings` are the pipeline file's.
+pub fn run(g: &Global, a: PlanArgs, pipeline: Pipeline, warnings: Vec<Diagnostic>) -> error::Result {
+    let (planner, decision) = crate::plan::estimate::sized_planner(&pipeline)
+        .map_err(|diags| Error::Diagnostics([warnings.clone(), diags].concat()))?;
     let (plan, mut bodies) = planner.plan_serialized();
     let plan = plan.with_earlier_warnings(warnings);
     g.report(&plan.warnings);
@@ -55,20 +43,14 @@ pub fn run(g: &Global, a: PlanArgs) -> i32 {
                 pipeline.interactive.page_size,
                 pipeline.export.workload_tag.as_deref(),
             );
-            match body.and_then(|v| serde_json::to_vec(&v).map_err(|e| e.to_string())) {
-                Ok(v) => *b = v,
-                Err(e) => {
-                    eprintln!("error: internal error: cannot make the interactive request: {e}");
-                    return exit::INTERNAL;
-                }
-            }
+            *b = body
+                .and_then(|v| serde_json::to_vec(&v).map_err(|e| e.to_string()))
+                .map_err(|e| Error::Internal(format!("internal error: cannot make the interactive request: {e}")))?;
         }
     }
     if let Some(dir) = &a.out {
-        if let Err(e) = write_out(dir, &plan, &bodies, &decision) {
-            eprintln!("error: cannot write the plan into `{}`: {e}", dir.display());
-            return exit::ENVIRONMENT;
-        }
+        write_out(dir, &plan, &bodies, &decision)
+            .map_err(|e| Error::Environment(format!("cannot write the plan into `{}`: {e}", dir.display())))?;
     }
     if a.json {
         #[derive(serde::Serialize)]
@@ -77,20 +59,16 @@ pub fn run(g: &Global, a: PlanArgs) -> i32 {
             summary: &'a crate::plan::Summary,
             mode: &'a Decision,
         }
-        match serde_json::to_string_pretty(&Out { summary: &plan.summary, mode: &decision }) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("error: internal error: {e}");
-                return exit::INTERNAL;
-            }
-        }
+        let s = serde_json::to_string_pretty(&Out { summary: &plan.summary, mode: &decision })
+            .map_err(|e| Error::Internal(format!("internal error: {e}")))?;
+        println!("{s}");
     } else {
         print!("{}", render_summary(&plan, &pipeline, &decision));
         if let Some(dir) = &a.out {
             println!("wrote {} request bodies and plan.json into {}", plan.tasks.len(), dir.display());
         }
     }
-    exit::OK
+    Ok(exit::OK)
 }
 
 pub(super) fn render_summary(plan: &Plan, pipeline: &crate::pipeline::Pipeline, decision: &Decision) -> String {

@@ -7,12 +7,14 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::incremental::{store_error, stream_error};
 use super::plan::PlanArgs;
 use super::Global;
 use crate::diag::Diagnostic;
+use crate::error::{self, Error};
 use crate::exit;
 use crate::pipeline::Pipeline;
-use crate::plan::stream::{self, StreamError};
+use crate::plan::stream;
 use crate::plan::zonal::{PlannedChunk, Zonal};
 use crate::plan::{Plan, Summary, Task};
 use crate::store::Store;
@@ -102,16 +104,16 @@ fn build_batch(
     batch: &mut Vec<PlannedChunk>,
     tally: &mut Tally,
     out: &mut Option<Out>,
-) -> Result<(), String> {
+) -> error::Result<()> {
     use rayon::prelude::*;
-    let built: Vec<Result<(Task, Vec<u8>), String>> = batch
+    let built: Vec<error::Result<(Task, Vec<u8>)>> = batch
         .par_iter_mut()
         .map(|c| {
             let mut t = match c.task.take() {
                 Some(t) => t,
                 None => zonal.task(&c.chunk_id, &c.sites.iter().collect::<Vec<_>>(), &c.parts)?,
             };
-            let bytes = serde_json::to_vec(&t.body).map_err(|e| e.to_string())?;
+            let bytes = serde_json::to_vec(&t.body).map_err(|e| Error::Internal(e.to_string()))?;
             t.body = serde_json::Value::Null;
             t.body_bytes = bytes.len();
             Ok((t, bytes))
@@ -129,48 +131,28 @@ fn build_batch(
         }
         tally.endpoint = Some(t.endpoint);
         if let Some(o) = out.as_mut() {
-            o.add(&t, &bytes).map_err(|e| format!("cannot write the plan: {e}"))?;
+            o.add(&t, &bytes).map_err(|e| Error::Environment(format!("cannot write the plan: {e}")))?;
         }
     }
     Ok(())
 }
 
 /// `geepipe plan` through the store (see the module doc).
-pub fn run(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) -> i32 {
-    let zonal = match super::incremental::zonal(p, None) {
-        Ok(z) => z,
-        Err(d) => {
-            g.report(&[warnings, d].concat());
-            return exit::INVALID_INPUT;
-        }
-    };
+pub fn run(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) -> error::Result {
+    let with_warnings = |d: Vec<Diagnostic>| Error::Diagnostics([warnings.clone(), d].concat());
+    let zonal = super::incremental::zonal(p, None).map_err(with_warnings)?;
     let jpath = crate::journal::Journal::default_path(p);
     let spath = super::incremental::store_path(&jpath);
-    let store = match Store::open_existing(&spath) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ENVIRONMENT;
-        }
-    };
+    let store = Store::open_existing(&spath).map_err(store_error)?;
     let binding = match &store {
-        Some(s) => match s.bind(&zonal.model, false) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::ENVIRONMENT;
-            }
-        },
+        Some(s) => Some(s.bind(&zonal.model, false).map_err(store_error)?),
         None => None,
     };
+    let out_error = |dir: &Path, e: std::io::Error| {
+        Error::Environment(format!("cannot write the plan into `{}`: {e}", dir.display()))
+    };
     let mut out = match &a.out {
-        Some(dir) => match Out::new(dir) {
-            Ok(o) => Some(o),
-            Err(e) => {
-                eprintln!("error: cannot write the plan into `{}`: {e}", dir.display());
-                return exit::ENVIRONMENT;
-            }
-        },
+        Some(dir) => Some(Out::new(dir).map_err(|e| out_error(dir, e))?),
         None => None,
     };
     let mut tally = Tally::default();
@@ -183,21 +165,11 @@ pub fn run(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) ->
             }
             Ok(())
         });
-    let (counts, site_warnings) = match streamed {
-        Ok(r) => r,
-        Err(StreamError::Input(d)) => {
-            g.report(&[warnings, d].concat());
-            return exit::INVALID_INPUT;
-        }
-        Err(StreamError::Stopped(e)) => {
-            eprintln!("error: {e}");
-            return exit::ENVIRONMENT;
-        }
-    };
-    if let Err(e) = build_batch(&zonal, &mut batch, &mut tally, &mut out) {
-        eprintln!("error: {e}");
-        return exit::ENVIRONMENT;
-    }
+    let (counts, site_warnings) = streamed.map_err(|e| match stream_error(e) {
+        Error::Diagnostics(d) => with_warnings(d),
+        e => e,
+    })?;
+    build_batch(&zonal, &mut batch, &mut tally, &mut out)?;
     let why = super::incremental::explanations(store.as_ref(), binding.as_ref(), &zonal, &counts);
     let mut all_warnings = warnings;
     all_warnings.extend(site_warnings);
@@ -222,21 +194,13 @@ pub fn run(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) ->
     };
     g.report(&all_warnings);
     if let Some(o) = out {
-        if let Err(e) = o.finish(&summary, &columns) {
-            let dir = a.out.as_deref().unwrap_or(Path::new("."));
-            eprintln!("error: cannot write the plan into `{}`: {e}", dir.display());
-            return exit::ENVIRONMENT;
-        }
+        let dir = a.out.as_deref().unwrap_or(Path::new("."));
+        o.finish(&summary, &columns).map_err(|e| out_error(dir, e))?;
     }
     if a.json {
-        match serde_json::to_string_pretty(&summary) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("error: internal error: {e}");
-                return exit::INTERNAL;
-            }
-        }
-        return exit::OK;
+        let s = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
+        println!("{s}");
+        return Ok(exit::OK);
     }
     let plan = Plan { tasks: Vec::new(), columns, warnings: Vec::new(), summary };
     print!("{}", super::plan::render_summary(&plan, p, &super::incremental::batch_decision()));
@@ -245,5 +209,5 @@ pub fn run(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) ->
         println!("wrote {} request bodies and plan.json into {}", tally.tasks, dir.display());
     }
     let _ = tally.sites;
-    exit::OK
+    Ok(exit::OK)
 }

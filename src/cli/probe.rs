@@ -7,8 +7,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::run::{client, runtime, ExecArgs};
+use super::connect::{client, runtime, ExecArgs};
 use super::Global;
+use crate::error::{self, Error};
 use crate::exit;
 use crate::pipeline::model::Engine;
 use crate::plan::probe::ProbeCall;
@@ -26,66 +27,51 @@ pub struct ProbeArgs {
     pub exec: ExecArgs,
 }
 
-pub fn probe(g: &Global, a: ProbeArgs) -> i32 {
-    let p = match g.load_pipeline(&a.file) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+pub fn probe(g: &Global, a: ProbeArgs) -> error::Result {
+    let p = g.load_pipeline(&a.file)?;
     if p.engine == Engine::Local {
-        eprintln!("error: the local engine computes on this machine: there is nothing to probe on Earth Engine");
-        eprintln!("help: run `geepipe run` for the local engine, or probe with `--engine earthengine`");
-        return exit::INVALID_INPUT;
+        return Err(Error::Input(
+            "the local engine computes on this machine: there is nothing to probe on Earth Engine\n\
+             help: run `geepipe run` for the local engine, or probe with `--engine earthengine`"
+                .into(),
+        ));
     }
-    let call = match probe_call(g, &p, a.sites as usize) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+    let call = probe_call(&p, a.sites as usize)?;
     runtime().block_on(async {
-        let client = match client(&p, &a.exec).await {
-            Ok(c) => c,
-            Err(code) => return code,
-        };
-        match probe::run(&client, &call).await {
-            Ok(report) => {
-                print!("{}", report.render());
-                refusal(&report, false)
-            }
-            Err(e) => {
-                eprintln!("error: the probe could not reach Earth Engine: {e}");
-                exit::ENVIRONMENT
-            }
-        }
+        let client = client(&p, &a.exec).await?;
+        let report = probe::run(&client, &call).await.map_err(unreachable)?;
+        print!("{}", report.render());
+        refusal(&report, false)
     })
 }
 
-/// The probe request of a pipeline (planning problems are printed; `Err` holds the exit code).
-pub fn probe_call(g: &Global, p: &crate::pipeline::Pipeline, sites: usize) -> Result<ProbeCall, i32> {
-    let planner = Planner::new(p).map_err(|diags| {
-        g.report(&diags);
-        exit::INVALID_INPUT
-    })?;
-    planner.probe_call(sites).map_err(|e| {
-        eprintln!("error: cannot build the probe: {e}");
-        exit::INVALID_INPUT
-    })
+/// Why a probe that could not reach Earth Engine stops the command.
+pub fn unreachable(e: impl std::fmt::Display) -> Error {
+    Error::Environment(format!("the probe could not reach Earth Engine: {e}"))
 }
 
-/// Prints why a failed probe refuses the run and returns its exit code (0 when it passed).
-pub fn refusal(report: &Report, print_report: bool) -> i32 {
+/// The probe request of a pipeline.
+pub fn probe_call(p: &crate::pipeline::Pipeline, sites: usize) -> error::Result<ProbeCall> {
+    Ok(Planner::new(p).map_err(Error::Diagnostics)?.probe_call(sites)?)
+}
+
+/// Why a failed probe refuses the run (`Ok(0)` when it passed; the report itself is printed first when
+/// `print_report`).
+pub fn refusal(report: &Report, print_report: bool) -> error::Result {
     if report.passed() {
-        return exit::OK;
+        return Ok(exit::OK);
     }
     if print_report {
         eprint!("{}", report.render());
     }
-    eprintln!("error: the probe failed: the batch tasks would not give the table's columns");
+    let mut m = String::from("the probe failed: the batch tasks would not give the table's columns");
     for line in report.problems() {
-        eprintln!("  - {line}");
+        m.push_str(&format!("\n  - {line}"));
     }
-    eprintln!(
-        "help: likely causes: the sites lie outside the dataset's footprint, the years are outside its \
+    m.push_str(
+        "\nhelp: likely causes: the sites lie outside the dataset's footprint, the years are outside its \
          availability, or the expression does not produce the column (a band or reducer output named \
-         differently). Check with `geepipe probe FILE --sites 10`; `geepipe run --no-probe` skips the probe."
+         differently). Check with `geepipe probe FILE --sites 10`; `geepipe run --no-probe` skips the probe.",
     );
-    exit::ENVIRONMENT
+    Err(Error::Environment(m))
 }

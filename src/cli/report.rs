@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::Global;
+use crate::error::{self, Error};
 use crate::exit;
 use crate::journal::Journal;
 use crate::pipeline::Pipeline;
@@ -30,19 +31,15 @@ pub struct ReportArgs {
     pub journal: Option<PathBuf>,
 }
 
-pub fn run(g: &Global, a: ReportArgs) -> i32 {
-    let pipeline = match g.load_pipeline(&a.file) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+pub fn run(g: &Global, a: ReportArgs) -> error::Result {
+    let pipeline = g.load_pipeline(&a.file)?;
     let table = a.table.clone().unwrap_or_else(|| pipeline.output.path.clone());
     if !table.exists() {
-        eprintln!(
-            "error: no table at {}\nhelp: `geepipe run {}` writes it (or pass --table PATH)",
+        return Err(Error::Input(format!(
+            "no table at {}\nhelp: `geepipe run {}` writes it (or pass --table PATH)",
             table.display(),
             a.file.display()
-        );
-        return exit::INVALID_INPUT;
+        )));
     }
     let journal = a.journal.clone().unwrap_or_else(|| Journal::default_path(&pipeline));
     let out = a.output.clone().unwrap_or_else(|| report::path_for(&table));
@@ -50,9 +47,9 @@ pub fn run(g: &Global, a: ReportArgs) -> i32 {
 }
 
 /// After a run: writes the report when the pipeline asks for it; returns `exit::OK` otherwise.
-pub fn after_run(g: &Global, pipeline: &Pipeline, table: &Path, journal: Option<&Path>) -> i32 {
+pub fn after_run(g: &Global, pipeline: &Pipeline, table: &Path, journal: Option<&Path>) -> error::Result {
     if !pipeline.output.report {
-        return exit::OK;
+        return Ok(exit::OK);
     }
     let default_journal = Journal::default_path(pipeline);
     let journal = journal.unwrap_or(&default_journal);
@@ -66,7 +63,7 @@ fn write(
     journal: Option<&Path>,
     compare: Option<&Path>,
     out: &Path,
-) -> i32 {
+) -> error::Result {
     let inputs = Inputs {
         pipeline,
         table: table.to_path_buf(),
@@ -78,15 +75,9 @@ fn write(
             if !g.quiet {
                 println!("  report:   {} ({:.1} MB)", out.display(), bytes as f64 / 1e6);
             }
-            exit::OK
+            Ok(exit::OK)
         }
-        Err(ReportError::Input(m)) => {
-            eprintln!("error: no report written: {m}");
-            exit::INVALID_INPUT
-        }
-        Err(e @ ReportError::Write(_)) => {
-            eprintln!("error: no report written: {e}");
-            exit::ENVIRONMENT
-        }
+        Err(ReportError::Input(m)) => Err(Error::Input(format!("no report written: {m}"))),
+        Err(e @ ReportError::Write(_)) => Err(Error::Environment(format!("no report written: {e}"))),
     }
 }

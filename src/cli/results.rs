@@ -13,6 +13,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::Global;
+use crate::error::{self, Error};
 use crate::exit;
 use crate::journal::{ChunkState, Journal};
 use crate::net::{Auth, GoogleTokens};
@@ -20,11 +21,12 @@ use crate::pipeline::SiteLocation;
 use crate::pipeline::{KindName, OutputFormatName, OutputGeometryName, Pipeline};
 use crate::plan::RunMode;
 use crate::plan::Target;
+use crate::results::assemble::{site_geometry, write_manifest, Assembler};
 use crate::results::coverage::{self, Coverage};
-use crate::results::fetch::{self, FetchError, FetchOptions, FetchOutcome, FinishedChunk, StoredChunk};
-use crate::results::manifest::{self, Manifest};
-use crate::results::table::{SiteResult, TableSpec, TableWriter};
-use crate::results::{Measure, Record};
+use crate::results::fetch::{self, FetchError, FetchOptions, FetchOutcome, FetchedFile, FinishedChunk, StoredChunk};
+use crate::results::manifest;
+use crate::results::table::{SiteResult, TableError, TableSpec};
+use crate::results::Record;
 use std::collections::HashMap;
 
 #[derive(Debug, Args)]
@@ -42,37 +44,25 @@ pub struct FetchArgs {
     pub journal: Option<PathBuf>,
 }
 
-pub fn fetch(g: &Global, a: FetchArgs) -> i32 {
-    let pipeline = match g.load_pipeline(&a.file) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
-    let path = a.journal.clone().unwrap_or_else(|| Journal::default_path(&pipeline));
-    if super::incremental::applies_to(&pipeline, &path) {
-        return super::fetch_store::fetch(g, &a, &pipeline, &path);
-    }
-    let chunks = match finished_chunks(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ENVIRONMENT;
-        }
-    };
-    fetch_chunks(g, &a, &pipeline, chunks)
+/// `geepipe fetch` of a run whose results are in its journal's export files (see
+/// [`super::fetch_store::fetch_command`] for the choice).
+pub fn fetch(g: &Global, a: &FetchArgs, pipeline: &Pipeline, journal: &Path) -> error::Result {
+    let chunks = finished_chunks(journal)?;
+    fetch_chunks(g, a, pipeline, chunks)
 }
 
 /// The chunks whose export tasks succeeded, or whose interactive results were stored, from the run journal at
 /// `path`. Split parents are left out: their halves hold the results.
-pub fn finished_chunks(path: &Path) -> Result<Vec<FinishedChunk>, String> {
+pub fn finished_chunks(path: &Path) -> error::Result<Vec<FinishedChunk>> {
     if !path.exists() {
-        return Err(format!(
+        return Err(Error::Environment(format!(
             "no run journal at {}: nothing has been run yet\nhelp: `geepipe run FILE` submits the tasks and fetches \
              the results when they finish",
             path.display()
-        ));
+        )));
     }
-    let journal = Journal::open_read(path).map_err(|e| e.to_string())?;
-    let rows = journal.chunks().map_err(|e| e.to_string())?;
+    let journal = Journal::open_read(path)?;
+    let rows = journal.chunks()?;
     let folder = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -109,29 +99,17 @@ pub fn finished_chunks(path: &Path) -> Result<Vec<FinishedChunk>, String> {
         .collect())
 }
 
-/// Everything `geepipe fetch` does once the finished chunks are known; returns the exit code.
-pub fn fetch_chunks(g: &Global, a: &FetchArgs, pipeline: &Pipeline, chunks: Vec<FinishedChunk>) -> i32 {
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::INTERNAL;
-        }
-    };
-    let opts = match fetch_options(&rt, pipeline, &chunks, a.partial) {
-        Ok(o) => o,
-        Err(code) => return code,
-    };
+/// Everything `geepipe fetch` does once the finished chunks are known.
+pub fn fetch_chunks(g: &Global, a: &FetchArgs, pipeline: &Pipeline, chunks: Vec<FinishedChunk>) -> error::Result {
+    let rt = runtime()?;
+    let opts = fetch_options(&rt, pipeline, &chunks, a.partial)?;
     let outcome = match rt.block_on(fetch::fetch(pipeline, &chunks, &opts)) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return match e {
-                FetchError::Setup(_) => exit::INVALID_INPUT,
-                FetchError::MissingScope { .. } | FetchError::Listing { .. } => exit::ENVIRONMENT,
-                FetchError::Incomplete { .. } => exit::SOME_FAILED,
-            };
+        Err(e @ FetchError::Setup(_)) => return Err(Error::Input(e.to_string())),
+        Err(e @ (FetchError::MissingScope { .. } | FetchError::Listing { .. })) => {
+            return Err(Error::Environment(e.to_string()))
         }
+        Err(e @ FetchError::Incomplete { .. }) => return Err(Error::Incomplete(e.to_string())),
     };
     for n in &outcome.notes {
         if !g.quiet {
@@ -162,29 +140,29 @@ pub fn fetch_chunks(g: &Global, a: &FetchArgs, pipeline: &Pipeline, chunks: Vec<
     let mut code = exit::OK;
     if pipeline.kind == KindName::Zonal && outcome.elsewhere.is_empty() {
         let path = a.output.clone().unwrap_or_else(|| pipeline.output.path.clone());
-        match write_table(pipeline, &chunks, &outcome, &path) {
-            Ok((rows, coverage)) => {
-                let _ = writeln!(out, "wrote {rows} row(s) for {} site(s) to {}", outcome.sites.len(), path.display());
-                code = report_coverage(g, &coverage, &chunks, &outcome.records);
-                let report = super::report::after_run(g, pipeline, &path, a.journal.as_deref());
-                if report != exit::OK {
-                    return report;
-                }
-            }
-            Err(e) => {
-                eprintln!("error: cannot write {}: {e}", path.display());
-                return exit::ENVIRONMENT;
-            }
-        }
+        let (rows, coverage) = write_table(pipeline, &chunks, &outcome, &path)
+            .map_err(|e| Error::Environment(format!("cannot write {}: {e}", path.display())))?;
+        let _ = writeln!(out, "wrote {rows} row(s) for {} site(s) to {}", outcome.sites.len(), path.display());
+        code = report_coverage(g, &coverage, &chunks, &outcome.records);
+        super::report::after_run(g, pipeline, &path, a.journal.as_deref())?;
     }
     if !outcome.missing.is_empty() {
         eprintln!("warning: the table is partial; missing:");
         for m in &outcome.missing {
             eprintln!("  - {m}");
         }
-        return exit::SOME_FAILED;
+        return Ok(exit::SOME_FAILED);
     }
-    code
+    Ok(code)
+}
+
+/// The runtime downloads run on.
+pub(super) fn runtime() -> error::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))
 }
 
 /// Download settings for `chunks`: emulator or Google credentials as their destinations need.
@@ -193,14 +171,8 @@ pub(super) fn fetch_options(
     pipeline: &Pipeline,
     chunks: &[FinishedChunk],
     partial: bool,
-) -> Result<FetchOptions, i32> {
-    let mut opts = match FetchOptions::new(pipeline) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Err(exit::ENVIRONMENT);
-        }
-    };
+) -> error::Result<FetchOptions> {
+    let mut opts = FetchOptions::new(pipeline).map_err(|e| Error::Environment(e.to_string()))?;
     opts.partial = partial;
     // Chunks answered interactively are stored by the journal: nothing to download for them.
     let exported = || chunks.iter().filter(|c| c.stored.is_none());
@@ -208,18 +180,49 @@ pub(super) fn fetch_options(
     let needs_drive = exported().any(|c| matches!(c.target, Target::Drive { .. }));
     let emulated = std::env::var("STORAGE_EMULATOR_HOST").is_ok_and(|v| !v.trim().is_empty());
     if needs_drive || (needs_gcs && !emulated) {
-        match rt.block_on(gcp_auth::provider()) {
-            Ok(p) => opts.auth = Auth::Source(Arc::new(GoogleTokens(p))),
-            Err(e) => {
-                eprintln!(
-                    "error: no Google credentials to download the exports: {e}\nhelp: run `gcloud auth \
-                     application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key"
-                );
-                return Err(exit::ENVIRONMENT);
-            }
-        }
+        let p = rt.block_on(gcp_auth::provider()).map_err(|e| {
+            Error::Environment(format!(
+                "no Google credentials to download the exports: {e}
+help: run `gcloud auth \
+                 application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key"
+            ))
+        })?;
+        opts.auth = Auth::Source(Arc::new(GoogleTokens(p)));
     }
     Ok(opts)
+}
+
+/// The manifest's input entry of a file read by `fetch`.
+pub(super) fn file_input(f: &FetchedFile) -> manifest::Input {
+    manifest::Input {
+        // Export files are `gs://…` or `drive:…`; interactive results are stored beside the journal.
+        kind: if f.remote.starts_with("gs://") || f.remote.starts_with("drive:") {
+            "export".into()
+        } else {
+            "interactive".into()
+        },
+        layer: None,
+        year: None,
+        location: f.remote.clone(),
+        bytes: Some(f.bytes),
+        details: Default::default(),
+    }
+}
+
+/// The manifest's entry of a finished chunk of `sites` sites, with the files it came from.
+pub(super) fn chunk_entry(c: &FinishedChunk, sites: u64, files: &[FetchedFile]) -> manifest::ChunkEntry {
+    manifest::ChunkEntry {
+        chunk: c.chunk_id.clone(),
+        sites,
+        operation: c.operation.clone(),
+        state: "SUCCEEDED".into(),
+        attempts: c.attempts,
+        runtime_seconds: c.runtime_secs,
+        eecu_seconds: c.eecu_secs,
+        mode: Some(if c.stored.is_some() { "interactive" } else { "batch" }.into()),
+        requests: c.stored.as_ref().map(|s| s.requests),
+        files: files.iter().filter(|f| f.chunk_ids.contains(&c.chunk_id)).map(|f| f.remote.clone()).collect(),
+    }
 }
 
 /// Prints how many site-years of each layer hold values, warns about chunks that came back without any
@@ -247,14 +250,24 @@ pub fn report_coverage(g: &Global, coverage: &Coverage, chunks: &[FinishedChunk]
     }
 }
 
-/// Writes the tidy table through the shared writer (long/wide CSV or GeoJSON, atomic) and the run
-/// manifest beside it; returns the number of data rows.
+/// Why the table of a fetch could not be written.
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error("cannot read the site geometries: {0}")]
+    Sites(String),
+}
+
+/// Writes the tidy table through the shared [`Assembler`] (long/wide CSV or GeoJSON, atomic) and the run
+/// manifest beside it, adding what only a fetch knows (the exported files, the chunks); returns the
+/// number of data rows and the coverage.
 fn write_table(
     pipeline: &Pipeline,
     chunks: &[FinishedChunk],
     outcome: &FetchOutcome,
     path: &Path,
-) -> anyhow::Result<(u64, Coverage)> {
+) -> Result<(u64, Coverage), WriteError> {
     let started = manifest::now();
     let clock = std::time::Instant::now();
     let mut spec = TableSpec::from_pipeline(pipeline);
@@ -268,12 +281,7 @@ fn write_table(
                 geometries.insert(site.id.clone(), site_geometry(&site));
                 Ok(())
             })
-            .map_err(|d| {
-                anyhow::anyhow!(
-                    "cannot read the site geometries: {}",
-                    d.first().map(|d| d.message.as_str()).unwrap_or("")
-                )
-            })?;
+            .map_err(|d| WriteError::Sites(d.first().map(|d| d.message.clone()).unwrap_or_default()))?;
         } else {
             if spec.format == OutputFormatName::Geojson {
                 spec.format = OutputFormatName::Csv;
@@ -286,76 +294,20 @@ fn write_table(
     for r in &outcome.records {
         by_site.entry(r.site.as_str()).or_default().push(r.clone());
     }
-    let mut writer = TableWriter::create(spec, path)?;
-    let mut coverage = Coverage::new(pipeline.layers.iter().map(|l| l.name.as_str()));
-    let mut nodata = 0u64;
-    let mut site_years = 0u64;
+    let mut writer = Assembler::create(pipeline, spec, path)?;
     for site in &outcome.sites {
-        let records = by_site.remove(site.id.as_str()).unwrap_or_default();
-        nodata += records.iter().filter(|r| r.measure == Measure::NoData).count() as u64;
-        let mut seen = std::collections::BTreeSet::new();
-        site_years += records.iter().filter(|r| seen.insert((r.layer.clone(), r.year))).count() as u64;
-        coverage.add(&records);
         writer.push(SiteResult {
             id: site.id.clone(),
             properties: site.properties.clone(),
             geometry: geometries.remove(&site.id),
-            records,
+            records: by_site.remove(site.id.as_str()).unwrap_or_default(),
         })?;
     }
-    let summary = writer.finish()?;
-    let mut m = Manifest::new(pipeline, started, &summary);
-    m.totals.sites = outcome.sites.len() as u64;
-    m.totals.site_years = site_years;
-    m.totals.nodata_site_years = nodata;
-    m.totals.layers = coverage.layers.clone();
+    let assembled = writer.finish()?;
+    let mut m = assembled.manifest(pipeline, started);
     m.timings.total_seconds = clock.elapsed().as_secs_f64();
-    m.inputs = outcome
-        .files
-        .iter()
-        .map(|f| manifest::Input {
-            // Export files are `gs://…` or `drive:…`; interactive results are stored beside the journal.
-            kind: if f.remote.starts_with("gs://") || f.remote.starts_with("drive:") {
-                "export".into()
-            } else {
-                "interactive".into()
-            },
-            layer: None,
-            year: None,
-            location: f.remote.clone(),
-            bytes: Some(f.bytes),
-            details: Default::default(),
-        })
-        .collect();
-    m.chunks = chunks
-        .iter()
-        .map(|c| manifest::ChunkEntry {
-            chunk: c.chunk_id.clone(),
-            sites: c.site_ids.len() as u64,
-            operation: c.operation.clone(),
-            state: "SUCCEEDED".into(),
-            attempts: c.attempts,
-            runtime_seconds: c.runtime_secs,
-            eecu_seconds: c.eecu_secs,
-            mode: Some(if c.stored.is_some() { "interactive" } else { "batch" }.into()),
-            requests: c.stored.as_ref().map(|s| s.requests),
-            files: outcome
-                .files
-                .iter()
-                .filter(|f| f.chunk_ids.contains(&c.chunk_id))
-                .map(|f| f.remote.clone())
-                .collect(),
-        })
-        .collect();
-    m.write(&manifest::path_for(path))?;
-    Ok((summary.rows, coverage))
-}
-
-/// A site's polygons as a GeoJSON geometry.
-fn site_geometry(site: &crate::sites::Site) -> serde_json::Value {
-    if site.multi {
-        serde_json::json!({"type": "MultiPolygon", "coordinates": site.polygons})
-    } else {
-        serde_json::json!({"type": "Polygon", "coordinates": site.polygons.first()})
-    }
+    m.inputs = outcome.files.iter().map(file_input).collect();
+    m.chunks = chunks.iter().map(|c| chunk_entry(c, c.site_ids.len() as u64, &outcome.files)).collect();
+    write_manifest(&m, path)?;
+    Ok((assembled.table.rows, assembled.coverage))
 }

@@ -1,5 +1,4 @@
-//! `geepipe run` and `wait`: driving the executor (`status` reads the journal: [`super::status`]; `cancel`:
-//! [`super::cancel`]).
+//! `geepipe run`, `status`, `wait`, `cancel`: driving the executor and reading the journal.
 //!
 //! `run` plans (or takes the plan frozen in the journal) and says which mode it uses and why
 //! ([`crate::plan::estimate`]). Interactive chunks are computed with `table:computeFeatures` and stored as they
@@ -9,8 +8,9 @@
 //! `cancel` cancels every live task and stops a run in progress (no request is sent after it). Ctrl-C leaves
 //! submitted tasks running, drops the interactive requests in flight, and leaves the journal consistent.
 //!
-//! Endpoints: export tasks go to `GEEPIPE_EE_URL` (default the standard endpoint), interactive requests to
-//! `GEEPIPE_EE_HIGHVOLUME_URL`, else `GEEPIPE_EE_URL` (one emulator for both), else the high-volume endpoint.
+//! Endpoints ([`super::connect`]): export tasks go to `GEEPIPE_EE_URL` (default the standard endpoint),
+//! interactive requests to `GEEPIPE_EE_HIGHVOLUME_URL`, else `GEEPIPE_EE_URL` (one emulator for both), else
+//! the high-volume endpoint.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -18,88 +18,16 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::Global;
-use crate::ee::{self, Auth, Client, ClientConfig};
-use crate::executor::{ExecError, Executor, Interactive, JsonLines, Outcome, Progress, Settings, Stop};
+use super::connect::{endpoint_client, runtime, Endpoint, ExecArgs};
+use super::{Global, RunArgs};
+use crate::error::{self, Error};
+use crate::executor::{Executor, Interactive, JsonLines, Outcome, Progress, Settings, Stop};
 use crate::exit;
 use crate::journal::{Journal, JournalError};
-use crate::pipeline::model::Engine;
 use crate::pipeline::{ModeName, Pipeline};
 use crate::plan::probe::ProbeCall;
-use crate::plan::{ChunkPlanner, RunMode, Task};
+use crate::plan::{ChunkPlanner, PlanError, RunMode, Task};
 use crate::results::store::Store;
-
-use super::cancel::{cancel_requested, CANCEL_REQUEST};
-
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Pipeline file.
-    pub file: PathBuf,
-    /// Submit the tasks and exit without waiting.
-    #[arg(long)]
-    pub detach: bool,
-    /// Do not download and merge results at the end.
-    #[arg(long)]
-    pub no_fetch: bool,
-    /// Move the existing journal aside and start anew (needed after the pipeline changed).
-    #[arg(long)]
-    pub restart: bool,
-    /// Submit without probing first (see `geepipe probe`).
-    #[arg(long)]
-    pub no_probe: bool,
-    /// Compute everything again, ignoring the results store for this run (what it computes replaces what
-    /// the store holds).
-    #[arg(long)]
-    pub fresh: bool,
-    #[command(flatten)]
-    pub exec: ExecArgs,
-}
-
-/// Longest interval or timeout accepted, in seconds (a week).
-const MAX_SECONDS: f64 = 7.0 * 86400.0;
-
-/// Parses a number of seconds for a poll interval or timeout: finite, more than 0, at most a week.
-/// (A Duration cannot hold infinity or NaN; `inf` used to panic.)
-fn seconds(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    if !v.is_finite() || v <= 0.0 || v > MAX_SECONDS {
-        return Err(format!("`{s}` is out of range: give a number of seconds above 0 and at most {MAX_SECONDS}"));
-    }
-    Ok(v)
-}
-
-/// Options shared by `run`, `status`, `wait` and `cancel`.
-#[derive(Debug, Clone, Args)]
-pub struct ExecArgs {
-    /// Journal file (default: `<journal folder>/<pipeline name>.sqlite`).
-    #[arg(long, value_name = "PATH")]
-    pub journal: Option<PathBuf>,
-    /// Earth Engine base URL, for an emulator (then GEEPIPE_EE_TOKEN is the token, if any).
-    #[arg(long, env = "GEEPIPE_EE_URL", value_name = "URL")]
-    pub ee_url: Option<String>,
-    /// Base URL for interactive requests (default: `--ee-url` when set, else the high-volume endpoint).
-    #[arg(long, env = "GEEPIPE_EE_HIGHVOLUME_URL", value_name = "URL")]
-    pub ee_highvolume_url: Option<String>,
-    /// Append every executor event as one JSON line to this file.
-    #[arg(long, value_name = "FILE")]
-    pub events: Option<PathBuf>,
-    /// Shortest poll interval in seconds.
-    #[arg(long, env = "GEEPIPE_POLL_MIN", default_value = "5", value_parser = seconds, hide = true)]
-    pub poll_min: f64,
-    /// Longest poll interval in seconds.
-    #[arg(long, env = "GEEPIPE_POLL_MAX", default_value = "60", value_parser = seconds, hide = true)]
-    pub poll_max: f64,
-    /// First retry backoff in milliseconds (doubling, full jitter).
-    #[arg(long, env = "GEEPIPE_RETRY_BASE_MS", default_value = "500", hide = true)]
-    pub retry_base_ms: u64,
-    /// HTTP request timeout in seconds.
-    #[arg(long, env = "GEEPIPE_HTTP_TIMEOUT", default_value = "60", value_parser = seconds, hide = true)]
-    pub http_timeout: f64,
-    /// Seconds to wait for one interactive request before splitting its chunk (Earth Engine stops interactive
-    /// computations after 5 minutes).
-    #[arg(long, env = "GEEPIPE_COMPUTE_TIMEOUT", default_value = "330", value_parser = seconds, hide = true)]
-    pub compute_timeout: f64,
-}
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
@@ -112,23 +40,17 @@ pub struct WaitArgs {
     pub exec: ExecArgs,
 }
 
-/// The error type of planning, as `build_plan` reports it.
-pub type PlanError = String;
-
-/// PLANNER HOOK: plans a pipeline into its tasks and a [`ChunkPlanner`] for splitting chunks.
-/// Wired to `plan::Planner` at merge:
-/// `let p = Planner::new(pipeline)?; let tasks = p.plan().tasks; Ok((tasks, Arc::new(p)))`.
+/// Plans a pipeline into its tasks and a [`ChunkPlanner`] for splitting chunks. The planner's problems (a
+/// site too big for one request, …) are located diagnostics.
 pub fn build_plan(pipeline: &Pipeline) -> Result<(Vec<Task>, Arc<dyn ChunkPlanner>), PlanError> {
-    // The planner's problems (a site too big for one request, …) are located diagnostics: render them.
-    let planner = crate::plan::Planner::new(pipeline)
-        .map_err(|diags| crate::diag::render_all(&diags, crate::diag::RenderOptions::default()))?;
+    let planner = crate::plan::Planner::new(pipeline)?;
     let tasks = planner.plan().tasks;
     Ok((tasks, Arc::new(planner)))
 }
 
-/// FETCH HOOK: what `run` does after every chunk succeeded (unless `--no-fetch`). Returns an exit code.
-pub(super) fn fetch_results(g: &Global, file: &Path, journal: Option<PathBuf>) -> i32 {
-    super::results::fetch(
+/// What `run` does after every chunk succeeded (unless `--no-fetch`).
+pub(super) fn fetch_results(g: &Global, file: &Path, journal: Option<PathBuf>) -> error::Result {
+    super::fetch_store::fetch_command(
         g,
         super::results::FetchArgs { file: file.to_path_buf(), output: None, partial: false, journal },
     )
@@ -146,10 +68,10 @@ impl ChunkPlanner for LazyPlanner {
         chunk_id: &str,
         site_ids: &[String],
         cells: Option<&crate::plan::zonal::ChunkCells>,
-    ) -> anyhow::Result<Task> {
+    ) -> Result<Task, PlanError> {
         match self.inner.get_or_init(|| build_plan(&self.pipeline).map(|(_, p)| p)) {
             Ok(p) => p.task(chunk_id, site_ids, cells),
-            Err(e) => Err(anyhow::anyhow!("{e}")),
+            Err(e) => Err(e.clone()),
         }
     }
 }
@@ -158,23 +80,12 @@ pub(super) fn journal_path(p: &Pipeline, a: &ExecArgs) -> PathBuf {
     a.journal.clone().unwrap_or_else(|| Journal::default_path(p))
 }
 
-pub(super) fn journal_error(e: &JournalError, file: &Path) -> i32 {
-    match e {
-        JournalError::Changed { path, .. } => eprintln!(
-            "error: {}",
-            JournalError::Changed { path: path.clone(), pipeline_file: file.display().to_string() }
-        ),
-        e => eprintln!("error: {e}"),
-    }
-    exit::ENVIRONMENT
-}
-
-pub(super) fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("cannot start the async runtime: {e}"))
+/// A journal error as the user sees it (a changed pipeline names the pipeline file to restart).
+pub(super) fn journal_error(e: JournalError, file: &Path) -> Error {
+    Error::Journal(match e {
+        JournalError::Changed { path, .. } => JournalError::Changed { path, pipeline_file: file.display().to_string() },
+        e => e,
+    })
 }
 
 /// Runs the future `make(stop)` builds on a fresh runtime with Ctrl-C wired to `stop`: the first Ctrl-C
@@ -201,82 +112,13 @@ pub(super) fn with_runtime<T, F: std::future::Future<Output = T>>(make: impl FnO
     out
 }
 
-/// Builds the Earth Engine client for export tasks (and the probe): emulator URL (+ optional static token)
-/// or Google credentials.
-pub(super) async fn client(p: &Pipeline, a: &ExecArgs) -> Result<Client, i32> {
-    endpoint_client(p, a, Endpoint::Batch, &mut None).await
-}
+/// Journal key a `geepipe cancel` writes (its pid) before it asks the running `geepipe run` to stop.
+pub(super) const CANCEL_REQUEST: &str = "cancel_requested_by";
 
-/// Which Earth Engine endpoint a client talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
-    /// Export tasks and operations.
-    Batch,
-    /// `table:computeFeatures`.
-    HighVolume,
-}
-
-/// Builds an Earth Engine client for `endpoint`: an emulator URL (+ optional static token) or the real service
-/// with Google credentials. `auth` caches the credentials between the two endpoints.
-async fn endpoint_client(
-    p: &Pipeline,
-    a: &ExecArgs,
-    endpoint: Endpoint,
-    auth: &mut Option<Auth>,
-) -> Result<Client, i32> {
-    let Some(project) = p.project.clone() else {
-        eprintln!(
-            "error: no Earth Engine Cloud project: set `project:` in the pipeline, pass --project, or set \
-             GOOGLE_CLOUD_PROJECT"
-        );
-        return Err(exit::ENVIRONMENT);
-    };
-    let given = |u: &Option<String>| u.clone().filter(|u| !u.trim().is_empty());
-    let (emulated, flag) = match endpoint {
-        Endpoint::Batch => (given(&a.ee_url), "--ee-url / GEEPIPE_EE_URL"),
-        Endpoint::HighVolume => match given(&a.ee_highvolume_url) {
-            Some(u) => (Some(u), "--ee-highvolume-url / GEEPIPE_EE_HIGHVOLUME_URL"),
-            None => (given(&a.ee_url), "--ee-url / GEEPIPE_EE_URL"),
-        },
-    };
-    let (base, auth) = match emulated {
-        Some(u) => (u, Auth::emulator(std::env::var("GEEPIPE_EE_TOKEN").ok())),
-        None => {
-            let google = match auth {
-                Some(g) => g.clone(),
-                None => match Auth::google().await {
-                    Ok(g) => {
-                        *auth = Some(g.clone());
-                        g
-                    }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return Err(exit::ENVIRONMENT);
-                    }
-                },
-            };
-            let base = match endpoint {
-                Endpoint::Batch => ee::DEFAULT_BASE_URL,
-                Endpoint::HighVolume => ee::DEFAULT_HIGHVOLUME_URL,
-            };
-            (base.to_string(), google)
-        }
-    };
-    let Ok(url) = url::Url::parse(&base) else {
-        eprintln!("error: {flag} is not a URL: {base}");
-        return Err(exit::INVALID_INPUT);
-    };
-    let mut cfg = ClientConfig::new(url, project, auth);
-    cfg.retry.base = Duration::from_millis(a.retry_base_ms.max(1));
-    cfg.timeout = Duration::from_secs_f64(a.http_timeout.max(0.1));
-    if endpoint == Endpoint::HighVolume {
-        cfg.timeout = Duration::from_secs_f64(a.compute_timeout.max(0.1));
-        cfg.requests_per_second = Some(p.interactive.requests_per_second.max(1));
-    }
-    Client::new(cfg).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::ENVIRONMENT
-    })
+/// Whether `geepipe cancel` asked the run on this journal to stop (the pid of that cancel).
+fn cancel_requested(journal: &Path) -> Option<String> {
+    let j = Journal::open_read(journal).ok()?;
+    j.meta(CANCEL_REQUEST).ok().flatten().filter(|v| !v.is_empty())
 }
 
 /// Size failures after which a run that may fall back moves its remaining chunks to batch.
@@ -334,45 +176,31 @@ pub(super) fn drive(
     start: Start,
     settings: Settings,
     probe: Option<ProbeCall>,
-) -> Result<Outcome, i32> {
+) -> error::Result<Outcome> {
+    let interrupted = || Error::Interrupted("interrupted before anything was sent".into());
     let jpath = journal.path().to_path_buf();
     with_runtime(|stop| async move {
         let mut auth = None;
         let client = tokio::select! {
             c = endpoint_client(p, a, Endpoint::Batch, &mut auth) => c?,
-            _ = stop.wait() => {
-                eprintln!("interrupted before anything was sent");
-                return Err(exit::INTERRUPTED);
-            }
+            _ = stop.wait() => return Err(interrupted()),
         };
         if let Some(call) = &probe {
-            let probed = tokio::select! {
-                r = crate::probe::run(&client, call) => r,
-                _ = stop.wait() => {
-                    eprintln!("interrupted before anything was sent");
-                    return Err(exit::INTERRUPTED);
-                }
+            let report = tokio::select! {
+                r = crate::probe::run(&client, call) => r.map_err(super::probe::unreachable)?,
+                _ = stop.wait() => return Err(interrupted()),
             };
-            match probed {
-                Ok(report) if report.passed() => {
-                    if g.verbose > 0 {
-                        eprint!("{}", report.render());
-                    }
-                }
-                Ok(report) => return Err(super::probe::refusal(&report, true)),
-                Err(e) => {
-                    eprintln!("error: the probe could not reach Earth Engine: {e}");
-                    return Err(exit::ENVIRONMENT);
-                }
+            if report.passed() && g.verbose > 0 {
+                eprint!("{}", report.render());
             }
+            super::probe::refusal(&report, true)?;
         }
         let mut ex = match start.tasks {
             Some(tasks) => Executor::with_plan_mode(client, journal, tasks, start.mode, start.planner, settings),
             None => Executor::new(client, journal, None, start.planner, settings),
-        }
-        .map_err(|e| exec_error(&e))?;
+        }?;
         if ex.journal().meta("mode").ok().flatten().as_deref() != Some(start.mode.as_str()) {
-            let moved = ex.set_unsent_mode(start.mode).map_err(|e| exec_error(&e))?;
+            let moved = ex.set_unsent_mode(start.mode)?;
             if moved > 0 && !g.quiet {
                 eprintln!("{moved} chunk(s) not sent yet now run in {} mode", start.mode.as_str());
             }
@@ -383,10 +211,7 @@ pub(super) fn drive(
         if interactive_chunks || start.mode == RunMode::Interactive {
             let hv = tokio::select! {
                 c = endpoint_client(p, a, Endpoint::HighVolume, &mut auth) => c?,
-                _ = stop.wait() => {
-                    eprintln!("interrupted before anything was sent");
-                    return Err(exit::INTERRUPTED);
-                }
+                _ = stop.wait() => return Err(interrupted()),
             };
             ex.interactive(Interactive {
                 client: hv,
@@ -404,22 +229,17 @@ pub(super) fn drive(
             ex.observe(Box::new(Progress::new(std::io::stderr().is_terminal(), every)));
         }
         if let Some(path) = &a.events {
-            match JsonLines::create(path) {
-                Ok(j) => ex.observe(Box::new(j)),
-                Err(e) => {
-                    eprintln!("error: cannot write events to {}: {e}", path.display());
-                    return Err(exit::ENVIRONMENT);
-                }
-            }
+            let j = JsonLines::create(path).map_err(|e| events_error(path, e))?;
+            ex.observe(Box::new(j));
         }
         ex.announce_mode(start.mode, &start.reason);
-        ex.run(stop).await.map_err(|e| exec_error(&e))
+        Ok(ex.run(stop).await?)
     })
 }
 
-pub(super) fn exec_error(e: &ExecError) -> i32 {
-    eprintln!("error: {e}");
-    exit::ENVIRONMENT
+/// The events file (`--events`) cannot be written.
+pub(super) fn events_error(path: &Path, e: std::io::Error) -> Error {
+    Error::Environment(format!("cannot write events to {}: {e}", path.display()))
 }
 
 /// Prints how a run ended and returns its exit code.
@@ -484,116 +304,66 @@ pub(super) fn report(g: &Global, o: &Outcome, file: &Path, journal: &Path, inter
     o.exit_code()
 }
 
-pub fn run(g: &Global, a: RunArgs) -> i32 {
-    let (p, warnings) = match g.load_pipeline_file(&a.file) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
-    let store_run = super::incremental::applies(&p)
-        && (a.restart || a.fresh || super::incremental::applies_to(&p, &journal_path(&p, &a.exec)));
-    if store_run {
-        // Zonal pipelines over a site file: only what the results store lacks, the site file read once.
-        return super::incremental::run(g, p, warnings, a);
-    }
-    if let Err(c) = g.check_sites(&p, warnings) {
-        return c;
-    }
-    if p.engine == Engine::Local {
-        // `engine: local` pipelines are computed on this machine; no journal, no Earth Engine.
-        return super::local::run(g, &p, &a);
-    }
+/// `geepipe run` of an Earth Engine pipeline (see [`super::run_command`] for the engine choice).
+pub fn run(g: &Global, p: Pipeline, a: RunArgs) -> error::Result {
     let jpath = journal_path(&p, &a.exec);
+    let jerr = |e| journal_error(e, &a.file);
     if a.restart {
-        match Journal::move_aside(&jpath) {
-            Ok(Some(to)) => eprintln!("moved the old journal to {}", to.display()),
-            Ok(None) => {}
-            Err(e) => return journal_error(&e, &a.file),
+        if let Some(to) = Journal::move_aside(&jpath).map_err(jerr)? {
+            eprintln!("moved the old journal to {}", to.display());
         }
     }
-    let journal = match Journal::open(&jpath, &p.name, &p.content_hash) {
-        Ok(j) => j,
-        Err(e) => return journal_error(&e, &a.file),
-    };
+    let journal = Journal::open(&jpath, &p.name, &p.content_hash).map_err(jerr)?;
     // A cancel request left by a `geepipe cancel` that died is not meant for this run.
     let _ = journal.set_meta(CANCEL_REQUEST, "");
-    let planned = match journal.has_plan() {
-        Ok(b) => b,
-        Err(e) => return journal_error(&e, &a.file),
-    };
+    let planned = journal.has_plan().map_err(jerr)?;
     // A fresh batch plan is probed before any task exists; a resumed one was probed when it started. An
     // interactive run needs no probe: its first answers are the same computation.
     let mut probe = None;
     let start = if planned {
         resumed_start(&p, &journal)
     } else {
-        match crate::plan::estimate::sized_planner(&p) {
-            Ok((pl, decision)) => {
-                if decision.mode == RunMode::Batch && !a.no_probe {
-                    match pl.probe_call(crate::probe::SITES) {
-                        Ok(c) => probe = Some(c),
-                        Err(e) => {
-                            eprintln!("error: cannot build the probe: {e}");
-                            return exit::INVALID_INPUT;
-                        }
-                    }
-                }
-                let reason = if decision.auto { format!("auto: {}", decision.reason) } else { decision.reason.clone() };
-                let _ = journal.set_meta("mode", decision.mode.as_str());
-                let _ = journal.set_meta("mode_reason", &reason);
-                let tasks = pl.plan().tasks;
-                Start { tasks: Some(tasks), planner: Arc::new(pl), mode: decision.mode, reason, auto: decision.auto }
-            }
-            Err(diags) => {
-                g.report(&diags);
-                return exit::INVALID_INPUT;
-            }
+        let (pl, decision) = crate::plan::estimate::sized_planner(&p).map_err(Error::Diagnostics)?;
+        if decision.mode == RunMode::Batch && !a.no_probe {
+            probe = Some(pl.probe_call(crate::probe::SITES)?);
         }
+        let reason = if decision.auto { format!("auto: {}", decision.reason) } else { decision.reason.clone() };
+        let _ = journal.set_meta("mode", decision.mode.as_str());
+        let _ = journal.set_meta("mode_reason", &reason);
+        let tasks = pl.plan().tasks;
+        Start { tasks: Some(tasks), planner: Arc::new(pl), mode: decision.mode, reason, auto: decision.auto }
     };
     if a.detach && start.mode == RunMode::Interactive {
-        eprintln!(
-            "error: --detach submits export tasks and leaves; interactive requests are answered while geepipe runs.\n\
+        return Err(Error::Input(
+            "--detach submits export tasks and leaves; interactive requests are answered while geepipe runs.\n\
              help: run without --detach, or use `--mode batch` (with an `export` destination) to submit and leave"
-        );
-        return exit::INVALID_INPUT;
+                .into(),
+        ));
     }
     let interactive = start.mode == RunMode::Interactive;
     let settings = Settings { detach: a.detach, ..settings(&p, &a.exec) };
-    let outcome = match drive(g, &p, &a.exec, journal, start, settings, probe) {
-        Ok(o) => o,
-        Err(c) => return c,
-    };
+    let outcome = drive(g, &p, &a.exec, journal, start, settings, probe)?;
     let code = report(g, &outcome, &a.file, &jpath, interactive);
     if code == exit::OK && !outcome.detached && !a.no_fetch {
         return fetch_results(g, &a.file, a.exec.journal.clone());
     }
-    code
+    Ok(code)
 }
 
-pub fn wait(g: &Global, a: WaitArgs) -> i32 {
-    let p = match g.load_pipeline(&a.file) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+pub fn wait(g: &Global, a: WaitArgs) -> error::Result {
+    let p = g.load_pipeline(&a.file)?;
     let jpath = journal_path(&p, &a.exec);
     if !jpath.exists() {
-        return journal_error(&JournalError::Missing(jpath), &a.file);
+        return Err(journal_error(JournalError::Missing(jpath), &a.file));
     }
-    let journal = match Journal::open(&jpath, &p.name, &p.content_hash) {
-        Ok(j) => j,
-        Err(e) => return journal_error(&e, &a.file),
-    };
+    let journal = Journal::open(&jpath, &p.name, &p.content_hash).map_err(|e| journal_error(e, &a.file))?;
     // A cancel request left by a `geepipe cancel` that died is not meant for this run.
     let _ = journal.set_meta(CANCEL_REQUEST, "");
     let mut start = resumed_start(&p, &journal);
     if super::incremental::applies(&p) && journal.rebuilds_bodies().unwrap_or(false) {
         let fresh = journal.meta(super::incremental::FRESH).ok().flatten();
-        match super::incremental::zonal(&p, fresh.as_deref()) {
-            Ok(z) => start.planner = Arc::new(super::incremental::SitePlanner::lazy(z)),
-            Err(d) => {
-                g.report(&d);
-                return exit::INVALID_INPUT;
-            }
-        }
+        let z = super::incremental::zonal(&p, fresh.as_deref()).map_err(Error::Diagnostics)?;
+        start.planner = Arc::new(super::incremental::SitePlanner::lazy(z));
     }
     let interactive = start.mode == RunMode::Interactive;
     let settings = Settings {
@@ -602,8 +372,6 @@ pub fn wait(g: &Global, a: WaitArgs) -> i32 {
         retry_finished_failures: false,
         ..settings(&p, &a.exec)
     };
-    match drive(g, &p, &a.exec, journal, start, settings, None) {
-        Ok(o) => report(g, &o, &a.file, &jpath, interactive),
-        Err(c) => c,
-    }
+    let o = drive(g, &p, &a.exec, journal, start, settings, None)?;
+    Ok(report(g, &o, &a.file, &jpath, interactive))
 }

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::run::{journal_error, journal_path, ExecArgs};
+use super::connect::ExecArgs;
+use super::run::{journal_error, journal_path};
 use super::Global;
+use crate::error::{self, Error};
 use crate::executor::{self, TaskStatus};
 use crate::exit;
 use crate::journal::Journal;
@@ -24,45 +26,19 @@ pub struct StatusArgs {
     pub exec: ExecArgs,
 }
 
-pub fn status(g: &Global, a: StatusArgs) -> i32 {
-    let p = match g.load_pipeline(&a.file) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+pub fn status(g: &Global, a: StatusArgs) -> error::Result {
+    let p = g.load_pipeline(&a.file)?;
     let jpath = journal_path(&p, &a.exec);
-    let j = match Journal::open_read(&jpath) {
-        Ok(j) => j,
-        Err(e) => return journal_error(&e, &a.file),
-    };
-    let rows = match j.chunks_slim() {
-        Ok(r) => r,
-        Err(e) => return journal_error(&e, &a.file),
-    };
+    let j = Journal::open_read(&jpath).map_err(|e| journal_error(e, &a.file))?;
+    let rows = j.chunks_slim().map_err(|e| journal_error(e, &a.file))?;
     let stale = j.meta("content_hash").ok().flatten().is_some_and(|h| h != p.content_hash);
     let tasks: Vec<TaskStatus> = rows.iter().map(TaskStatus::from_row).collect();
-    let counts = {
-        let mut c = executor::Counts::default();
-        for t in tasks.iter().filter(|t| t.state != crate::journal::ChunkState::Split) {
-            use crate::journal::ChunkState::*;
-            c.total += 1;
-            match t.state {
-                Planned => c.planned += 1,
-                Submitting => c.submitting += 1,
-                Pending => c.pending += 1,
-                Running | Cancelling => c.running += 1,
-                Succeeded => c.succeeded += 1,
-                Failed => c.failed += 1,
-                Cancelled => c.cancelled += 1,
-                Split => {}
-            }
-        }
-        c
-    };
+    let counts = executor::Counts::of(tasks.iter().map(|t| t.state));
     // Pipelines run through the results store: what the table needs, stored and to compute, per layer.
     let cells = super::incremental::applies_to(&p, &jpath).then(|| {
         super::incremental::zonal(&p, None)
-            .map_err(|d| d.first().map(|d| d.message.clone()).unwrap_or_default())
-            .and_then(|z| super::incremental::count(&p, &z, &super::incremental::store_path(&jpath)))
+            .map_err(Error::Diagnostics)
+            .and_then(|z| super::incremental::count(&z, &super::incremental::store_path(&jpath)))
     });
     let mode = j.meta("mode").ok().flatten();
     let mode_reason = j.meta("mode_reason").ok().flatten();
@@ -81,7 +57,7 @@ pub fn status(g: &Global, a: StatusArgs) -> i32 {
             v["cells_not_used"] = serde_json::to_value(why).unwrap_or_default();
         }
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return exit::OK;
+        return Ok(exit::OK);
     }
     if stale {
         eprintln!("warning: the pipeline changed since this journal was written (run with --restart to start anew)");
@@ -131,7 +107,11 @@ pub fn status(g: &Global, a: StatusArgs) -> i32 {
     }
     // The cells before the summary line, which stays last.
     match cells {
-        Some(Ok((c, why))) => super::incremental::print_counts(g, &c, &why, true),
+        Some(Ok((c, why))) => super::incremental::print_counts(g, &c, why.as_slice(), true),
+        Some(Err(Error::Diagnostics(d))) => {
+            let first = d.iter().find(|d| d.is_error()).map(|d| d.message.as_str()).unwrap_or_default();
+            eprintln!("warning: cannot count the stored cells: {first}")
+        }
         Some(Err(e)) => eprintln!("warning: cannot count the stored cells: {e}"),
         None => {}
     }
@@ -145,5 +125,5 @@ pub fn status(g: &Global, a: StatusArgs) -> i32 {
         counts.planned,
         if counts.cancelled > 0 { format!(", {} cancelled", counts.cancelled) } else { String::new() }
     );
-    exit::OK
+    Ok(exit::OK)
 }

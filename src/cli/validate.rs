@@ -35,7 +35,7 @@ pub fn validate(g: &Global, a: ValidateArgs) -> i32 {
                     );
                 }
             }
-            Err(c) => code = code.max(c),
+            Err(e) => code = code.max(g.fail(&e)),
         }
     }
     code

@@ -182,6 +182,27 @@ impl Counts {
     pub fn done(&self) -> usize {
         self.succeeded + self.failed + self.cancelled
     }
+
+    /// The counts of chunks in these states: what the executor reports after each event and what
+    /// `geepipe status` shows from the journal (split chunks are left out: their halves count).
+    pub fn of(states: impl IntoIterator<Item = crate::journal::ChunkState>) -> Counts {
+        use crate::journal::ChunkState::*;
+        let mut c = Counts::default();
+        for s in states {
+            match s {
+                Split => continue,
+                Planned => c.planned += 1,
+                Submitting => c.submitting += 1,
+                Pending => c.pending += 1,
+                Running | Cancelling => c.running += 1,
+                Succeeded => c.succeeded += 1,
+                Failed => c.failed += 1,
+                Cancelled => c.cancelled += 1,
+            }
+            c.total += 1;
+        }
+        c
+    }
 }
 
 /// A listener for executor events (and the local engine's, which count sites instead of chunks).

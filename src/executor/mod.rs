@@ -359,21 +359,7 @@ impl Executor {
     }
 
     pub fn counts(&self) -> Counts {
-        let mut c = Counts::default();
-        for r in &self.rows {
-            match r.state {
-                ChunkState::Split => continue,
-                ChunkState::Planned => c.planned += 1,
-                ChunkState::Submitting => c.submitting += 1,
-                ChunkState::Pending => c.pending += 1,
-                ChunkState::Running | ChunkState::Cancelling => c.running += 1,
-                ChunkState::Succeeded => c.succeeded += 1,
-                ChunkState::Failed => c.failed += 1,
-                ChunkState::Cancelled => c.cancelled += 1,
-            }
-            c.total += 1;
-        }
-        c
+        Counts::of(self.rows.iter().map(|r| r.state))
     }
 
     fn emit(&mut self, e: Event) {

@@ -1,5 +1,8 @@
 //! Type inference over layer expressions, from the argument and return types of the signature table.
 //!
+//! (Over 600 lines: one walk over the template — inference, promotion and refinement interlock at each
+//! argument, and the tables of refinements below are read together with it; its tests follow.)
+//!
 //! Every value of a rendered template gets a type: literals by what they are, calls by their algorithm's
 //! declared return type (refined where the table is too coarse, see below), function arguments by what the
 //! enclosing `Collection.map` feeds them. Each argument's type is checked against the declared type of

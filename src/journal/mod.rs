@@ -17,6 +17,9 @@
 //! One run at a time: [`Journal::open`] takes an exclusive lock on `<journal>.lock` (an SQLite exclusive
 //! lock, released by the OS when the process dies, even by SIGKILL), writing the holder's pid beside it for
 //! the message. A journal made by a different pipeline (other `content_hash`) is refused, never mixed.
+//!
+//! This file is a little over 600 lines because the schema, its migration and every statement that reads or
+//! writes it stay together: the crash-safety argument above rests on each of them (the tests are at the end).
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -196,6 +199,30 @@ impl ChunkRow {
         }
     }
 
+    /// Run time in seconds (start to end, or to now while running).
+    pub fn runtime(&self) -> Option<f64> {
+        let start = self.started_at?;
+        Some(self.ended_at.unwrap_or_else(now) - start)
+    }
+}
+
+/// A chunk without its request: see [`Journal::summaries`].
+#[derive(Debug, Clone)]
+pub struct ChunkSummary {
+    pub chunk_id: String,
+    pub parent: Option<String>,
+    pub sites: u64,
+    pub attempt: u32,
+    pub state: ChunkState,
+    pub started_at: Option<f64>,
+    pub ended_at: Option<f64>,
+    pub eecu_seconds: Option<f64>,
+    pub error: Option<String>,
+    pub error_class: Option<String>,
+    pub mode: RunMode,
+}
+
+impl ChunkSummary {
     /// Run time in seconds (start to end, or to now while running).
     pub fn runtime(&self) -> Option<f64> {
         let start = self.started_at?;
@@ -500,9 +527,15 @@ impl Journal {
 
     /// Every chunk, in plan order.
     pub fn chunks(&self) -> Result<Vec<ChunkRow>, JournalError> {
+        self.chunk_rows(true)
+    }
+
+    /// Every chunk, in plan order; without site ids, bodies and cells unless `full` (see
+    /// [`plan::columns`]).
+    pub(super) fn chunk_rows(&self, full: bool) -> Result<Vec<ChunkRow>, JournalError> {
         let mut stmt = self
             .conn
-            .prepare(&format!("SELECT {} FROM chunks ORDER BY seq", plan::columns(true)))
+            .prepare(&format!("SELECT {} FROM chunks ORDER BY seq", plan::columns(full)))
             .map_err(|e| self.sq(e))?;
         let rows = stmt
             .query_map([], |r| {
@@ -539,6 +572,42 @@ impl Journal {
                     result: r.get(22)?,
                     result_bytes: r.get::<_, Option<i64>>(23)?.map(|b| b.max(0) as u64),
                     result_sha256: r.get(24)?,
+                })
+            })
+            .map_err(|e| self.sq(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.sq(e))
+    }
+
+    /// Every chunk in plan order, without its request body, target and site ids (only their count): what
+    /// the report needs. The bodies hold the site geometries, so [`Journal::chunks`] of a 40,000-site run
+    /// takes about a gigabyte; this takes a few hundred bytes per chunk.
+    pub fn summaries(&self) -> Result<Vec<ChunkSummary>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT chunk_id, parent, json_array_length(site_ids), attempt, state, started_at, ended_at,
+                        eecu_seconds, error, error_class, mode
+                 FROM chunks ORDER BY seq",
+            )
+            .map_err(|e| self.sq(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let state: String = r.get(4)?;
+                Ok(ChunkSummary {
+                    chunk_id: r.get(0)?,
+                    parent: r.get(1)?,
+                    sites: r.get::<_, Option<i64>>(2)?.unwrap_or(0).max(0) as u64,
+                    attempt: r.get(3)?,
+                    state: ChunkState::parse(&state).unwrap_or(ChunkState::Planned),
+                    started_at: r.get(5)?,
+                    ended_at: r.get(6)?,
+                    eecu_seconds: r.get(7)?,
+                    error: r.get(8)?,
+                    error_class: r.get(9)?,
+                    mode: match r.get::<_, String>(10)?.as_str() {
+                        "interactive" => RunMode::Interactive,
+                        _ => RunMode::Batch,
+                    },
                 })
             })
             .map_err(|e| self.sq(e))?;

@@ -113,46 +113,7 @@ impl Journal {
 
     /// Every chunk, in plan order, without site ids, bodies and cells (`sites` says how many).
     pub fn chunks_slim(&self) -> Result<Vec<ChunkRow>, JournalError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {} FROM chunks ORDER BY seq", columns(false)))
-            .map_err(|e| self.sq(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                let state: String = r.get(11)?;
-                let target: String = r.get(7)?;
-                Ok(ChunkRow {
-                    chunk_id: r.get(0)?,
-                    parent: r.get(1)?,
-                    seq: r.get(2)?,
-                    site_ids: Vec::new(),
-                    sites: r.get::<_, Option<i64>>(26)?.unwrap_or(0) as usize,
-                    cells: None,
-                    endpoint: super::endpoint_from_str(&r.get::<_, String>(4)?),
-                    description: r.get(5)?,
-                    body: Value::Null,
-                    target: serde_json::from_str(&target).unwrap_or(Value::Null),
-                    base_request_id: r.get(8)?,
-                    request_id: r.get(9)?,
-                    attempt: r.get(10)?,
-                    state: ChunkState::parse(&state).unwrap_or(ChunkState::Planned),
-                    operation: r.get(12)?,
-                    submitted_at: r.get(13)?,
-                    started_at: r.get(14)?,
-                    ended_at: r.get(15)?,
-                    eecu_seconds: r.get(16)?,
-                    error: r.get(17)?,
-                    error_class: r.get(18)?,
-                    updated_at: r.get(19)?,
-                    mode: super::mode_from_str(&r.get::<_, String>(20)?),
-                    requests: r.get(21)?,
-                    result: r.get(22)?,
-                    result_bytes: r.get::<_, Option<i64>>(23)?.map(|b| b.max(0) as u64),
-                    result_sha256: r.get(24)?,
-                })
-            })
-            .map_err(|e| self.sq(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.sq(e))
+        self.chunk_rows(false)
     }
 
     /// One chunk's site ids, cells and body.

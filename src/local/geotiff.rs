@@ -1,6 +1,9 @@
 //! GeoTIFF and Cloud-Optimized GeoTIFF reading for the local engine (a small writer for tests, the demo and
 //! the benchmark is in [`write`]).
 //!
+//! (Over 600 lines: opening a raster is one sequence of checks against the file — georeferencing, sample
+//! type, every strip or tile's bounds and expansion — that must all pass before any pixel is read.)
+//!
 //! The header is parsed by the pure-Rust `tiff` crate, and pixels are decoded by it one strip or tile
 //! ("chunk") at a time: the engine only asks for the chunks a site's window touches, and a bounded
 //! [`super::cache::ChunkCache`] keeps decoded chunks for neighbouring sites. Bytes come from a
@@ -361,7 +364,7 @@ impl GeoTiff {
     /// a file path.
     pub fn open_location(location: &str, id: usize) -> Result<GeoTiff, RasterError> {
         if !super::http::is_url(location) {
-            return GeoTiff::open(&super::open::clean_path(Path::new(location)), id);
+            return GeoTiff::open(&super::paths::clean_path(Path::new(location)), id);
         }
         let shown = PathBuf::from(super::http::redact(location));
         let source = super::http::HttpSource::open(location)

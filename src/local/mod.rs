@@ -36,6 +36,7 @@ pub mod grid;
 pub mod http;
 pub mod open;
 pub mod order;
+mod paths;
 pub mod project;
 pub mod rastercrs;
 pub mod source;
@@ -51,12 +52,14 @@ use serde_json::{Map, Value};
 use crate::diag::{Code, Diagnostic};
 use crate::executor::{Counts, Event, Observer};
 use crate::pipeline::Pipeline;
+use crate::results::assemble::{write_manifest, Assembled};
 use crate::results::manifest::{self, Input, Manifest, Timings, Totals};
 use crate::results::table::{TableError, TableSpec, TableSummary};
 use crate::sites::Site;
 use compute::{Ctx, Out};
 use geotiff::RasterError;
-pub use open::{clean_path, render_path};
+pub use open::render_path;
+pub use paths::clean_path;
 
 /// Cells per side of the coverage blocks a site window is processed in.
 pub const BLOCK: usize = 512;
@@ -231,7 +234,6 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
 
     // Compute along the curve; a ticker thread reports progress meanwhile.
     let tc = Instant::now();
-    let mut totals = Totals::default();
     let finished = AtomicBool::new(false);
     let stored = Stored { model: &model, place: &place, binding: &binding, fresh: opts.fresh };
     let computed: Result<u64, LocalError> = std::thread::scope(|sc| {
@@ -289,7 +291,7 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
     if stop.load(Ordering::Relaxed) {
         return Err(LocalError::Interrupted);
     }
-    let assembled =
+    let from_store =
         crate::store::assemble::table(&store, &binding, &model, pipeline, spec, &pipeline.output.path, false).map_err(
             |e| match e {
                 crate::store::assemble::AssembleError::Store(e) => LocalError::Store(e),
@@ -299,38 +301,31 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
                 }
             },
         )?;
-    let Some(mut table) = assembled.table else {
+    let Some(mut assembled) = from_store.assembled else {
         return Err(LocalError::Output(TableError::Io {
             path: pipeline.output.path.clone(),
             source: std::io::Error::other(format!(
                 "{} site(s) have no stored results after computing them (first: {})",
-                assembled.missing_count,
-                assembled.missing.first().map(String::as_str).unwrap_or("?")
+                from_store.missing_count,
+                from_store.missing.first().map(String::as_str).unwrap_or("?")
             )),
         }));
     };
-    table.path = clean_path(&table.path);
-    totals.sites = assembled.sites;
-    totals.site_years = assembled.site_years;
-    totals.nodata_site_years = assembled.nodata_site_years;
-    totals.rows = table.rows;
-    totals.layers = assembled.coverage.layers;
     let _ = written;
-    let m = manifest(pipeline, started_at, &table, &totals, &sources, stats, budget);
+    assembled.table.path = clean_path(&assembled.table.path);
+    let mut m = manifest(pipeline, started_at, &assembled, &sources, stats, budget);
     let seconds = t0.elapsed().as_secs_f64();
-    let mut m = m;
     m.timings = Timings {
         total_seconds: seconds,
         compute_seconds: Some(compute_time),
         write_seconds: Some(tw.elapsed().as_secs_f64()),
         threads: Some(threads),
     };
-    let manifest_path = manifest::path_for(&table.path);
-    m.write(&manifest_path).map_err(LocalError::Output)?;
+    let manifest_path = write_manifest(&m, &assembled.table.path).map_err(LocalError::Output)?;
     Ok(Outcome {
-        table,
+        table: assembled.table,
         manifest: manifest_path,
-        totals,
+        totals: assembled.totals,
         threads,
         seconds,
         warnings,
@@ -420,15 +415,13 @@ fn compute_all(
 fn manifest(
     pipeline: &Pipeline,
     started_at: String,
-    table: &TableSummary,
-    totals: &Totals,
+    assembled: &Assembled,
     sources: &[open::Source],
     stats: cache::CacheStats,
     budget: usize,
 ) -> Manifest {
-    let mut m = Manifest::new(pipeline, started_at, table);
+    let mut m = assembled.manifest(pipeline, started_at);
     m.pipeline.source = clean_path(&pipeline.source);
-    m.totals = totals.clone();
     if let crate::pipeline::SiteLocation::File(p) = &pipeline.sites.location {
         m.inputs.push(Input {
             kind: "sites".into(),

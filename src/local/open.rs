@@ -2,7 +2,6 @@
 //! distinct file opened once (headers only), every problem collected before anything is computed.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -18,29 +17,6 @@ pub struct Source {
     pub raster: Arc<GeoTiff>,
     /// The raster of the layer's no-data mask band (`local_mask`), on the same grid.
     pub mask: Option<Arc<GeoTiff>>,
-}
-
-/// Removes `.` and `name/..` components without touching the file system (for display and the manifest).
-pub fn clean_path(p: &std::path::Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
-                    out.pop();
-                } else {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    if out.as_os_str().is_empty() {
-        out.push(".");
-    }
-    out
 }
 
 /// Renders a `local:` path template: `{{year}}`, `{{next_year}}`, `{{layer}}` and `vars` entries.
@@ -180,7 +156,7 @@ fn open_mask(
     let mask = match by_path.get(&path) {
         Some(m) => m.clone(),
         None => {
-            let m = GeoTiff::open(&clean_path(std::path::Path::new(&path)), by_path.len())
+            let m = GeoTiff::open(&super::paths::clean_path(std::path::Path::new(&path)), by_path.len())
                 .map_err(|e| format!("layer `{}`, year {year}, `local_mask`: {e}", l.name))?;
             let m = Arc::new(m);
             by_path.insert(path.clone(), m.clone());

@@ -12,6 +12,8 @@ pub use super::raw::{
     DestinationName, FileFormatName, ImagePer, KindName, LayerKind, LayoutName, ModeName, OutputFormatName,
     OutputGeometryName, PyramidingName, SiteFormatName,
 };
+/// The site source is the sites module's own type; the pipeline holds one.
+pub use crate::sites::{SiteLocation, SiteSource};
 
 /// A validated pipeline.
 #[derive(Debug, Clone, Serialize)]
@@ -50,35 +52,6 @@ pub struct Pipeline {
 pub enum Engine {
     EarthEngine,
     Local,
-}
-
-/// Where sites come from.
-#[derive(Debug, Clone, Serialize)]
-pub struct SiteSource {
-    pub location: SiteLocation,
-    /// Property holding the site id.
-    pub id_property: String,
-    /// Properties carried into outputs, in order.
-    pub keep: Vec<String>,
-    /// Property holding a per-site first year.
-    pub first_year_property: Option<String>,
-    /// Property holding the class label (classifier pipelines).
-    pub label_property: Option<String>,
-    /// The site file's format (from `sites.format` or the extension; GeoJSON for assets).
-    pub format: SiteFormatName,
-    /// GeoPackage layer, when named.
-    pub layer: Option<String>,
-    /// `sites.crs` as written (checked by `compile`): the coordinate system of the file's coordinates.
-    pub crs: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SiteLocation {
-    /// A site file (absolute path).
-    File(PathBuf),
-    /// An Earth Engine table asset id.
-    Asset(String),
 }
 
 /// One resolved layer.

@@ -386,6 +386,42 @@ pub fn work_key(sites: &[(String, Key)], parts: &[Part], salt: &str) -> Key {
     digest(h)
 }
 
+/// The cells of one layer the table needs: stored, and to compute.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct LayerCount {
+    pub layer: String,
+    pub stored: u64,
+    pub to_compute: u64,
+}
+
+/// What the table needs and what is stored.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct CellCounts {
+    pub sites: u64,
+    /// Sites lacking at least one cell.
+    pub sites_to_compute: u64,
+    /// Sites whose id is stored with another geometry.
+    pub changed_geometry: u64,
+    pub layers: Vec<LayerCount>,
+}
+
+impl CellCounts {
+    pub fn stored(&self) -> u64 {
+        self.layers.iter().map(|l| l.stored).sum()
+    }
+    pub fn to_compute(&self) -> u64 {
+        self.layers.iter().map(|l| l.to_compute).sum()
+    }
+
+    /// One line per layer: `name: N stored, M to compute`.
+    pub fn lines(&self) -> Vec<String> {
+        self.layers
+            .iter()
+            .map(|l| format!("{}: {} cells stored, {} to compute", l.layer, l.stored, l.to_compute))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -110,16 +110,7 @@ pub fn body(pipeline: &Pipeline, description: &str, request_id: &str, expression
     if p.export.overwrite {
         dest.insert("overwrite".into(), json!(true));
     }
-    let mut body = Map::new();
-    body.insert("expression".into(), expression);
-    body.insert("description".into(), json!(description));
-    body.insert("requestId".into(), json!(request_id));
-    if let Some(t) = &p.export.workload_tag {
-        body.insert("workloadTag".into(), json!(t));
-    }
-    if let Some(pr) = p.export.priority {
-        body.insert("priority".into(), json!(pr));
-    }
+    let mut body = super::request::base_body(p, expression, description, request_id);
     body.insert("assetExportOptions".into(), json!({"earthEngineDestination": Value::Object(dest)}));
     (Value::Object(body), Target::Asset { name }, Endpoint::ClassifierExport)
 }

@@ -9,7 +9,7 @@
 use serde_json::{json, Map, Value};
 
 use super::compute::{num, site_geometry, PreparedLayer};
-use super::planner::join_prefix;
+use super::request::{base_body, join_prefix};
 use super::{Endpoint, Target};
 use crate::expr::{Graph, Id};
 use crate::pipeline::{Destination, FileFormatName, ImageExport, ImagePer, Pipeline, PyramidingName};
@@ -175,16 +175,7 @@ pub fn body(
 ) -> (Value, Target, Endpoint) {
     let p = pipeline;
     let file_prefix = join_prefix(&p.export.file_prefix, chunk_id);
-    let mut body = Map::new();
-    body.insert("expression".into(), expression);
-    body.insert("description".into(), Value::String(description.to_string()));
-    body.insert("requestId".into(), Value::String(request_id.to_string()));
-    if let Some(t) = &p.export.workload_tag {
-        body.insert("workloadTag".into(), Value::String(t.clone()));
-    }
-    if let Some(pr) = p.export.priority {
-        body.insert("priority".into(), Value::from(pr));
-    }
+    let mut body = base_body(p, expression, description, request_id);
     if let Some(m) = opts.max_pixels {
         // int64 travels as a decimal string.
         body.insert("maxPixels".into(), Value::String(m.to_string()));

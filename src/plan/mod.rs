@@ -5,76 +5,71 @@
 
 pub mod cells;
 pub mod columns;
-
-use serde::Serialize;
-use serde_json::Value;
+pub mod task;
 
 pub use columns::{columns, Column, ColumnKind};
-
-/// Which export endpoint a task goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Endpoint {
-    /// `POST /v1/projects/{p}/table:export`
-    TableExport,
-    /// `POST /v1/projects/{p}/image:export`
-    ImageExport,
-    /// `POST /v1/projects/{p}/classifier:export`
-    ClassifierExport,
-}
-
-impl Endpoint {
-    /// The path suffix after `/v1/projects/{project}/`.
-    pub fn path(self) -> &'static str {
-        match self {
-            Endpoint::TableExport => "table:export",
-            Endpoint::ImageExport => "image:export",
-            Endpoint::ClassifierExport => "classifier:export",
-        }
-    }
-}
-
-/// Where a task's output ends up.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "to", rename_all = "lowercase")]
-pub enum Target {
-    /// Objects in a bucket whose names start with `prefix`.
-    Gcs { bucket: String, prefix: String },
-    /// Files in a Drive folder whose names start with `prefix`.
-    Drive { folder: String, prefix: String },
-    /// An Earth Engine asset.
-    Asset { name: String },
-    /// A BigQuery table.
-    Bigquery { table: String },
-    /// Nowhere: the pipeline has no `export` section, so the chunk can only be computed interactively.
-    None,
-}
-
-/// One export task: a chunk of sites and the request that computes it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Task {
-    /// Deterministic chunk id, e.g. `c00012`; halves of a split chunk append `a`/`b`.
-    pub chunk_id: String,
-    /// Deterministic request id (`[a-zA-Z0-9-]`, ≤ 60 chars): Earth Engine starts at most one task per id.
-    pub request_id: String,
-    pub endpoint: Endpoint,
-    /// Task description (Earth Engine task name).
-    pub description: String,
-    /// Ids of the sites in this chunk, in file order.
-    pub site_ids: Vec<String>,
-    /// The request body, exactly as sent.
-    pub body: Value,
-    /// Size of the serialised body in bytes.
-    pub body_bytes: usize,
-    pub target: Target,
-}
+pub use task::{Endpoint, Target, Task};
 
 /// Builds the task for any subset of sites: what the executor calls when it splits a chunk that was too big.
 ///
 /// `cells` is what the journal keeps about a zonal chunk of a site file (its layer parts and its sites'
 /// places in the file): the task computes those parts for those sites. Without it, every layer part.
 pub trait ChunkPlanner: Send + Sync {
-    fn task(&self, chunk_id: &str, site_ids: &[String], cells: Option<&zonal::ChunkCells>) -> anyhow::Result<Task>;
+    fn task(&self, chunk_id: &str, site_ids: &[String], cells: Option<&zonal::ChunkCells>) -> Result<Task, PlanError>;
+}
+
+/// Why a pipeline, or one chunk of it, could not be planned.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PlanError {
+    /// Located problems found while building requests (a site too big for one request, …). Shown
+    /// inline (messages joined by `; `) in a chunk's error; the command line renders them with places.
+    #[error("{}", .0.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; "))]
+    Diagnostics(Vec<crate::diag::Diagnostic>),
+    /// A chunk id the pipeline's kind never splits (classifier training, image exports).
+    #[error("{what} `{chunk}` is one request and is not split")]
+    NotSplit { what: &'static str, chunk: String },
+    /// An image export chunk that the plan does not hold.
+    #[error("image export `{0}` is not in the plan (image exports are not split)")]
+    UnknownExport(String),
+    /// A site id that the site file does not hold (a journal written for another site file).
+    #[error("site `{0}` is not in the site file")]
+    UnknownSite(String),
+    /// The probe request could not be built (see [`probe`]).
+    #[error("cannot build the probe: {0}")]
+    Probe(String),
+    #[error("chunk `{0}` has no sites")]
+    EmptyChunk(String),
+    #[error("the request for chunk `{chunk}` has {bytes} bytes, above Earth Engine's 10 MB limit")]
+    TooBig { chunk: String, bytes: usize },
+    /// A journal chunk of a store-run plan without the cells it computes (planned by an older geepipe).
+    #[error("chunk `{0}` does not say which cells it computes (planned by an older geepipe); run `geepipe run --restart` to plan again")]
+    NoCells(String),
+    /// A planned site that the site file no longer holds as it was when planned.
+    #[error(
+        "site `{site}` of chunk `{chunk}` is not the site the plan was made for (the site file changed since); run \
+         `geepipe run --restart` to plan again"
+    )]
+    SiteChanged { site: String, chunk: String },
+    /// The sites could not be read back (a temporary file beside the journal, or the site file).
+    #[error("cannot read the planned sites back: {0}")]
+    SitesUnreadable(String),
+}
+
+impl PlanError {
+    /// Planning refusals are about the input (pipeline, site file or the journal's chunk list), except a
+    /// temporary file that cannot be read back.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            PlanError::SitesUnreadable(_) => crate::exit::ENVIRONMENT,
+            _ => crate::exit::INVALID_INPUT,
+        }
+    }
+}
+
+impl From<Vec<crate::diag::Diagnostic>> for PlanError {
+    fn from(d: Vec<crate::diag::Diagnostic>) -> PlanError {
+        PlanError::Diagnostics(d)
+    }
 }
 
 pub mod classifier;
@@ -84,6 +79,7 @@ pub mod image;
 pub mod interactive;
 pub mod planner;
 pub mod probe;
+pub mod request;
 pub mod stream;
 pub mod zonal;
 

@@ -5,15 +5,15 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::compute::{self, Features, PreparedLayer};
+use super::request::{self, request_id};
 use super::zonal::ChunkCells;
 use super::{classifier, image};
 use super::{columns, Column, Task};
 use crate::diag::{Code, Diagnostic};
 use crate::expr::Graph;
-use crate::pipeline::{Engine, FileFormatName, KindName, Pipeline, SiteLocation};
+use crate::pipeline::{Engine, KindName, Pipeline, SiteLocation};
 use crate::sites::Site;
 
 /// Everything `geepipe plan` shows: the tasks, the column contract, warnings and a summary.
@@ -58,7 +58,7 @@ pub struct Summary {
     /// Per layer, the cells the table needs that the results store holds and those to compute (pipelines
     /// run through the store).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cells: Option<crate::plan::stream::CellCounts>,
+    pub cells: Option<crate::plan::cells::CellCounts>,
 }
 
 /// One chunk before its request is built.
@@ -95,6 +95,14 @@ fn plan_error(pipeline: &Pipeline, code: Code, msg: impl Into<String>, help: &st
         d = d.with_help(help);
     }
     d
+}
+
+/// A planning refusal as located diagnostics (those it holds, or one saying it).
+fn plan_diagnostics(pipeline: &Pipeline, e: super::PlanError) -> Vec<Diagnostic> {
+    match e {
+        super::PlanError::Diagnostics(d) => d,
+        e => vec![plan_error(pipeline, Code::PlanExpression, e.to_string(), "")],
+    }
 }
 
 impl Planner {
@@ -256,7 +264,7 @@ impl Planner {
         if !oversized.is_empty() {
             return Err(oversized.iter().map(|o| oversized_diag(&self.pipeline, &o.site, o.bytes, budget)).collect());
         }
-        let tasks: Vec<Result<Built, String>> = {
+        let tasks: Vec<Result<Built, super::PlanError>> = {
             use rayon::prelude::*;
             planned
                 .par_iter_mut()
@@ -271,7 +279,7 @@ impl Planner {
         };
         let _ = per_task;
         for (c, t) in planned.into_iter().zip(tasks) {
-            let t = t.map_err(|e| vec![plan_error(&self.pipeline, Code::PlanExpression, e, "")])?;
+            let t = t.map_err(|e| plan_diagnostics(&self.pipeline, e))?;
             let sites = c.sites.iter().map(|s| s.index).collect();
             self.chunks.push(Chunk { sites, parts: c.parts });
             built.push(t);
@@ -302,7 +310,10 @@ fn oversized_diag(pipeline: &Pipeline, site: &Site, bytes: usize, budget: usize)
                 let label = format!("site `{}`: {bytes} bytes", site.id);
                 return d.in_record(name, &format!("feature {}", site.index), Some(&label));
             }
-            match std::fs::read_to_string(path).ok().and_then(|t| feature_span(&t, site.index).map(|s| (t, s))) {
+            match std::fs::read_to_string(path)
+                .ok()
+                .and_then(|t| crate::sites::feature_span(&t, site.index).map(|s| (t, s)))
+            {
                 Some((text, span)) => {
                     let src = crate::diag::Source::text(name, text);
                     d = d.at(&src, span, Some(format!("site `{}`: {bytes} bytes", site.id)));
@@ -339,7 +350,7 @@ impl Planner {
             .zonal
             .as_ref()
             .ok_or_else(|| vec![plan_error(&self.pipeline, Code::PlanExpression, "not a zonal pipeline", "")])?;
-        zonal.task(chunk_id, &sites, parts).map_err(|e| vec![plan_error(&self.pipeline, Code::PlanExpression, e, "")])
+        zonal.task(chunk_id, &sites, parts).map_err(|e| plan_diagnostics(&self.pipeline, e))
     }
 
     /// The task of sites of a table asset (every layer part; ids from the pipeline's content hash, as the
@@ -372,7 +383,7 @@ impl Planner {
         let site_ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
         let expression = image::expression(p, opts, &self.layers[u.layer], u.image, &sites)
             .map_err(|e| vec![plan_error(p, Code::PlanExpression, e, "")])?;
-        let description = format!("{}_{}", p.export.description_prefix, u.chunk_id);
+        let description = request::description(p, &u.chunk_id);
         let request_id = request_id(&p.content_hash, &u.chunk_id, &site_ids);
         let (body, target, endpoint) = image::body(p, opts, &u.chunk_id, &description, &request_id, expression);
         let body_bytes = serde_json::to_vec(&body).map(|v| v.len()).unwrap_or(0);
@@ -410,7 +421,7 @@ impl Planner {
         let expression = classifier::expression(p, spec, &self.layers, &sites)
             .map_err(|e| vec![plan_error(p, Code::PlanExpression, e, "")])?;
         let chunk_id = classifier::CHUNK_ID.to_string();
-        let description = format!("{}_{chunk_id}", p.export.description_prefix);
+        let description = request::description(p, &chunk_id);
         let request_id = request_id(&p.content_hash, &chunk_id, &site_ids);
         let (body, target, endpoint) = classifier::body(p, &description, &request_id, expression);
         let body_bytes = serde_json::to_vec(&body).map(|v| v.len()).unwrap_or(0);
@@ -503,22 +514,19 @@ impl From<Task> for Built {
 }
 
 impl super::ChunkPlanner for Planner {
-    fn task(&self, chunk_id: &str, site_ids: &[String], cells: Option<&ChunkCells>) -> anyhow::Result<Task> {
+    fn task(&self, chunk_id: &str, site_ids: &[String], cells: Option<&ChunkCells>) -> Result<Task, super::PlanError> {
+        use super::PlanError;
         if self.pipeline.kind == KindName::Classifier {
             if chunk_id != classifier::CHUNK_ID {
-                anyhow::bail!("classifier training is one request and is not split (`{chunk_id}`)");
+                return Err(PlanError::NotSplit { what: "classifier training", chunk: chunk_id.to_string() });
             }
-            return self
-                .classifier_task()
-                .map_err(|ds| anyhow::anyhow!(ds.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; ")));
+            return Ok(self.classifier_task()?);
         }
         if self.pipeline.kind == KindName::Image {
             let Some(u) = self.image_units.iter().find(|u| u.chunk_id == chunk_id) else {
-                anyhow::bail!("image export `{chunk_id}` is not in the plan (image exports are not split)");
+                return Err(PlanError::UnknownExport(chunk_id.to_string()));
             };
-            return self
-                .image_task(u)
-                .map_err(|ds| anyhow::anyhow!(ds.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; ")));
+            return Ok(self.image_task(u)?);
         }
         let task = match &self.pipeline.sites.location {
             SiteLocation::File(_) => {
@@ -526,11 +534,11 @@ impl super::ChunkPlanner for Planner {
                 for id in site_ids {
                     match self.by_id.get(id) {
                         Some(i) => idx.push(*i),
-                        None => anyhow::bail!("site `{id}` is not in the site file"),
+                        None => return Err(PlanError::UnknownSite(id.clone())),
                     }
                 }
                 if idx.is_empty() {
-                    anyhow::bail!("chunk `{chunk_id}` has no sites");
+                    return Err(PlanError::EmptyChunk(chunk_id.to_string()));
                 }
                 let parts = match cells {
                     Some(c) => c.parts.clone(),
@@ -545,13 +553,9 @@ impl super::ChunkPlanner for Planner {
                 let (lo, hi) = split_range(chunk_id);
                 self.build(chunk_id, Features::AssetRange(a, lo, hi), Vec::new())
             }
-        }
-        .map_err(|ds| anyhow::anyhow!(ds.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; ")))?;
+        }?;
         if task.body_bytes > crate::pipeline::Chunks::EE_MAX_REQUEST_BYTES {
-            anyhow::bail!(
-                "the request for chunk `{chunk_id}` has {} bytes, above Earth Engine's 10 MB limit",
-                task.body_bytes
-            );
+            return Err(PlanError::TooBig { chunk: chunk_id.to_string(), bytes: task.body_bytes });
         }
         Ok(task)
     }
@@ -573,101 +577,10 @@ pub fn split_range(chunk_id: &str) -> (f64, f64) {
     (lo, hi)
 }
 
-/// `prefix` + chunk id, with `_` between them unless the prefix already ends in `/`, `_` or `-`.
-pub fn join_prefix(prefix: &str, chunk_id: &str) -> String {
-    if prefix.is_empty() || prefix.ends_with(['/', '_', '-']) {
-        format!("{prefix}{chunk_id}")
-    } else {
-        format!("{prefix}_{chunk_id}")
-    }
-}
-
-/// The deterministic request id of a chunk: `gp-` + 16 hex of the pipeline hash + `-` + chunk id + `-` +
-/// 16 hex of SHA-256(pipeline hash, chunk id, site ids); at most 60 characters of `[a-zA-Z0-9-]`.
-pub fn request_id(content_hash: &str, chunk_id: &str, site_ids: &[String]) -> String {
-    let mut h = Sha256::new();
-    h.update(content_hash.as_bytes());
-    h.update(b"\0");
-    h.update(chunk_id.as_bytes());
-    for id in site_ids {
-        h.update(b"\0");
-        h.update(id.as_bytes());
-    }
-    let digest = hex::encode(h.finalize());
-    let pipeline: String = content_hash.chars().filter(|c| c.is_ascii_alphanumeric()).take(16).collect();
-    let chunk: String = chunk_id.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-    let full = format!("gp-{pipeline}-{chunk}-{}", &digest[..16]);
-    if full.len() <= 60 {
-        full
-    } else {
-        format!("gp-{pipeline}-{}", &digest[..40])
-    }
-}
-
-/// The REST enum of a table file format.
-pub fn file_format(f: FileFormatName) -> &'static str {
-    match f {
-        FileFormatName::Csv => "CSV",
-        FileFormatName::Geojson => "GEO_JSON",
-        FileFormatName::Shp => "SHP",
-        FileFormatName::Kml => "KML",
-        FileFormatName::Kmz => "KMZ",
-        FileFormatName::Tfrecord => "TF_RECORD_TABLE",
-        FileFormatName::Geotiff => "TABLE_FILE_FORMAT_UNSPECIFIED",
-    }
-}
-
-/// Byte span of the `index`-th element of the top-level `features` array of a GeoJSON text.
-pub fn feature_span(text: &str, index: usize) -> Option<std::ops::Range<usize>> {
-    let b = text.as_bytes();
-    let key = text.find("\"features\"")?;
-    let mut i = key + "\"features\"".len();
-    while i < b.len() && b[i] != b'[' {
-        i += 1;
-    }
-    i += 1;
-    let mut n = 0usize;
-    loop {
-        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b',') {
-            i += 1;
-        }
-        if i >= b.len() || b[i] == b']' {
-            return None;
-        }
-        let start = i;
-        let mut depth = 0i32;
-        let mut in_str = false;
-        while i < b.len() {
-            let c = b[i];
-            if in_str {
-                if c == b'\\' {
-                    i += 1;
-                } else if c == b'"' {
-                    in_str = false;
-                }
-            } else if c == b'"' {
-                in_str = true;
-            } else if c == b'{' || c == b'[' {
-                depth += 1;
-            } else if c == b'}' || c == b']' {
-                depth -= 1;
-                if depth == 0 {
-                    i += 1;
-                    break;
-                }
-            }
-            i += 1;
-        }
-        if n == index {
-            return Some(start..i);
-        }
-        n += 1;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::request::join_prefix;
 
     #[test]
     fn request_ids_are_short_and_plain() {
@@ -691,13 +604,5 @@ mod tests {
     fn prefixes_join_with_a_separator() {
         assert_eq!(join_prefix("geepipe/x/", "c00001"), "geepipe/x/c00001");
         assert_eq!(join_prefix("run", "c00001"), "run_c00001");
-    }
-
-    #[test]
-    fn feature_spans_skip_strings_and_nesting() {
-        let t = r#"{"type":"FeatureCollection","features":[{"a":"]}"},{"b":[1,{"c":2}]} ]}"#;
-        assert_eq!(&t[feature_span(t, 0).unwrap()], r#"{"a":"]}"}"#);
-        assert_eq!(&t[feature_span(t, 1).unwrap()], r#"{"b":[1,{"c":2}]}"#);
-        assert_eq!(feature_span(t, 2), None);
     }
 }

@@ -83,7 +83,11 @@ pub fn wrap(expression: &Value, function: &str, argument: &str) -> Value {
 
 impl Planner {
     /// The probe of this plan, with at most `sites` sites (see the module doc).
-    pub fn probe_call(&self, sites: usize) -> Result<ProbeCall, String> {
+    pub fn probe_call(&self, sites: usize) -> Result<ProbeCall, super::PlanError> {
+        self.build_probe(sites).map_err(super::PlanError::Probe)
+    }
+
+    fn build_probe(&self, sites: usize) -> Result<ProbeCall, String> {
         let p = &self.pipeline;
         match p.kind {
             KindName::Image => {

@@ -17,14 +17,16 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::cells::{self, CellModel, CellSet, Key, Part};
-use super::columns::{area_column, pixels_column, stat_column};
+use super::columns::LayerColumns;
 use super::compute::{self, Features, PreparedLayer};
-use super::{Column, ColumnKind, Endpoint, Target, Task};
+use super::request;
+use super::{Column, Endpoint, PlanError, Target, Task};
+use crate::diag::{Code, Diagnostic};
 use crate::expr::Graph;
-use crate::pipeline::{Destination, LayerKind, Pipeline};
+use crate::pipeline::{Destination, Pipeline};
 use crate::sites::Site;
 
 /// What a planned zonal chunk computes: its layer parts and, per site (in chunk order), its index in the
@@ -66,7 +68,7 @@ impl Zonal {
         let e = &pipeline.export;
         let salt = serde_json::json!({
             "destination": e.destination,
-            "format": super::planner::file_format(e.format),
+            "format": request::file_format(e.format),
             "description": e.description_prefix,
             "prefix": e.file_prefix,
             "overwrite": e.overwrite,
@@ -94,50 +96,14 @@ impl Zonal {
     /// The column contract of a request over these (cut) layers: the id, the kept properties, then each
     /// layer's cells in year order.
     pub fn columns(&self, layers: &[PreparedLayer]) -> Vec<Column> {
-        let p = &self.pipeline;
-        let mut out = vec![Column { name: p.sites.id_property.clone(), kind: ColumnKind::SiteId }];
-        for k in p.sites.keep.iter().filter(|k| **k != p.sites.id_property) {
-            out.push(Column { name: k.clone(), kind: ColumnKind::Keep { property: k.clone() } });
-        }
-        // Sites of an asset carry their first year to the table (a file's are read from the file).
-        if let (crate::pipeline::SiteLocation::Asset(_), Some(fy)) = (&p.sites.location, &p.sites.first_year_property) {
-            if !out.iter().any(|c| &c.name == fy) {
-                out.push(Column { name: fy.clone(), kind: ColumnKind::FirstYear { property: fy.clone() } });
-            }
-        }
-        for l in layers {
-            for &year in &l.years {
-                match l.kind {
-                    LayerKind::Categorical => {
-                        let layer = l.name.clone();
-                        out.push(Column {
-                            name: area_column(&l.name, year),
-                            kind: ColumnKind::Area { layer: layer.clone(), year },
-                        });
-                        out.push(Column {
-                            name: pixels_column(&l.name, year),
-                            kind: ColumnKind::Pixels { layer, year },
-                        });
-                    }
-                    LayerKind::Continuous => {
-                        for b in &l.bands {
-                            for s in &l.stats {
-                                out.push(Column {
-                                    name: stat_column(&l.name, year, b, s),
-                                    kind: ColumnKind::Stat {
-                                        layer: l.name.clone(),
-                                        year,
-                                        band: b.clone(),
-                                        stat: s.clone(),
-                                    },
-                                });
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        out
+        let layers = layers.iter().map(|l| LayerColumns {
+            name: &l.name,
+            kind: l.kind,
+            years: &l.years,
+            bands: &l.bands,
+            stats: &l.stats,
+        });
+        super::columns::columns_for(&self.pipeline, layers)
     }
 
     /// The layers cut to `parts`, each cut again to its first year (what the probe computes).
@@ -159,11 +125,15 @@ impl Zonal {
     }
 
     /// The `table:export` task computing `parts` for `sites`; its body's size is `body_bytes`.
-    pub fn task(&self, chunk_id: &str, sites: &[&Site], parts: &[Part]) -> Result<Task, String> {
+    pub fn task(&self, chunk_id: &str, sites: &[&Site], parts: &[Part]) -> Result<Task, PlanError> {
         let keyed: Vec<(String, Key)> = sites.iter().map(|s| (s.id.clone(), cells::site_key(s))).collect();
         let request_id = self.request_id(chunk_id, &keyed, parts);
         let mut g = Graph::new();
-        let root = compute::computation(&mut g, &self.pipeline, &self.cut_layers(parts), Features::Inline(sites))?;
+        let root = compute::computation(&mut g, &self.pipeline, &self.cut_layers(parts), Features::Inline(sites))
+            .map_err(|e| {
+                let d = Diagnostic::error(Code::PlanExpression, e).in_file(self.pipeline.source.display().to_string());
+                PlanError::Diagnostics(vec![d])
+            })?;
         let expression = g.encode(root);
         let mut task = self.export_task(chunk_id, expression, sites.iter().map(|s| s.id.clone()).collect(), parts);
         task.request_id = request_id.clone();
@@ -183,20 +153,11 @@ impl Zonal {
     /// The body and target of an export task (request id left empty: the caller sets it).
     pub fn export_task(&self, chunk_id: &str, expression: Value, site_ids: Vec<String>, parts: &[Part]) -> Task {
         let p = &self.pipeline;
-        let description = format!("{}_{chunk_id}", p.export.description_prefix);
-        let file_prefix = super::planner::join_prefix(&p.export.file_prefix, chunk_id);
-        let mut body = Map::new();
-        body.insert("expression".into(), expression);
-        body.insert("description".into(), Value::String(description.clone()));
-        body.insert("requestId".into(), Value::String(String::new()));
-        if let Some(t) = &p.export.workload_tag {
-            body.insert("workloadTag".into(), Value::String(t.clone()));
-        }
-        if let Some(pr) = p.export.priority {
-            body.insert("priority".into(), Value::from(pr));
-        }
+        let description = request::description(p, chunk_id);
+        let file_prefix = request::join_prefix(&p.export.file_prefix, chunk_id);
+        let mut body = request::base_body(p, expression, &description, "");
         body.insert("selectors".into(), Value::Array(self.selectors(parts).into_iter().map(Value::String).collect()));
-        let format = Value::String(super::planner::file_format(p.export.format).to_string());
+        let format = Value::String(request::file_format(p.export.format).to_string());
         let target = match &p.export.destination {
             Destination::Drive { folder } => {
                 body.insert(

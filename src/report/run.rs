@@ -145,10 +145,16 @@ pub fn collect(p: &Pipeline, table: &Path, journal: Option<&Path>) -> Result<Run
             chunk_source = Some("manifest");
         }
     }
-    if let Some(j) = journal.filter(|j| j.exists()) {
-        let rows = Journal::open_read(j)
-            .and_then(|j| j.chunks())
-            .map_err(|e| format!("cannot read the run journal `{}`: {e}", j.display()))?;
+    // Chunk summaries only: the full rows carry every request body (the site geometries).
+    let rows = match journal.filter(|j| j.exists()) {
+        Some(j) => Some(
+            Journal::open_read(j)
+                .and_then(|j| j.summaries())
+                .map_err(|e| format!("cannot read the run journal `{}`: {e}", j.display()))?,
+        ),
+        None => None,
+    };
+    if let Some(rows) = &rows {
         for r in rows {
             let prev = chunks.remove(&r.chunk_id);
             chunks.insert(
@@ -156,7 +162,7 @@ pub fn collect(p: &Pipeline, table: &Path, journal: Option<&Path>) -> Result<Run
                 Chunk {
                     id: r.chunk_id.clone(),
                     parent: r.parent.clone(),
-                    sites: r.site_ids.len() as u64,
+                    sites: r.sites,
                     state: r.state.as_str().to_string(),
                     attempts: r.attempt,
                     runtime: r.runtime().or(prev.as_ref().and_then(|c| c.runtime)),
@@ -169,13 +175,12 @@ pub fn collect(p: &Pipeline, table: &Path, journal: Option<&Path>) -> Result<Run
         }
     }
     let chunks: Vec<Chunk> = chunks.into_values().collect();
-    let (interactive, batch) = match journal.filter(|j| j.exists()).map(Journal::open_read) {
-        Some(Ok(j)) => {
-            let rows = j.chunks().unwrap_or_default();
+    let (interactive, batch) = match &rows {
+        Some(rows) => {
             let done = |m| rows.iter().any(|r| r.mode == m && r.state != crate::journal::ChunkState::Split);
             (done(crate::plan::RunMode::Interactive), done(crate::plan::RunMode::Batch))
         }
-        _ => (false, false),
+        None => (false, false),
     };
     let mut facts: Vec<(String, String)> = Vec::new();
     let mut fact = |k: &str, v: String| facts.push((k.to_string(), v));

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use super::eecsv::{Cell, ExportTable, ParseError};
+use super::rows::{Cell, ExportTable, ParseError};
 
 /// Rows of `features` (each a GeoJSON `Feature`); row numbers are 1-based feature numbers.
 pub fn table(features: &[Value]) -> Result<ExportTable, ParseError> {

@@ -2,6 +2,7 @@
 //! manifest. Every source is read into the same rows ([`eecsv::ExportTable`]): CSV and GeoJSON export files
 //! ([`eecsv`]), `computeFeatures` responses ([`features`]), stored interactive results ([`store`]).
 
+pub mod assemble;
 pub mod coverage;
 pub mod download;
 pub mod drive;
@@ -13,6 +14,7 @@ pub mod geometry;
 pub mod manifest;
 pub mod merge;
 pub mod parquet;
+pub mod rows;
 pub mod store;
 pub mod table;
 

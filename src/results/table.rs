@@ -1,5 +1,8 @@
 //! The tidy table every engine ends with, written atomically.
 //!
+//! (Over 600 lines: the long and wide layouts and the four formats share one writer, its row order and
+//! its atomic rename; splitting them would spread one file format's rules over several files.)
+//!
 //! # Long layout (default): one row per site, layer, year and class or statistic
 //!
 //! Columns, in this fixed order:

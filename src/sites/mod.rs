@@ -27,6 +27,7 @@ use std::path::Path;
 pub mod antimeridian;
 mod check;
 mod formats;
+mod model;
 mod reader;
 mod source;
 pub mod spill;
@@ -69,7 +70,8 @@ use serde_json::{Map, Value};
 
 use crate::crs::{Crs, CrsError};
 use crate::diag::{Code, Diagnostic};
-use crate::pipeline::{Pipeline, SiteFormatName, SiteLocation, SiteSource};
+use crate::pipeline::SiteFormatName;
+pub use model::{SiteLocation, SiteSource};
 
 /// A ring of `[lon, lat]` positions, closed (first == last).
 pub type Ring = Vec<[f64; 2]>;
@@ -290,6 +292,25 @@ fn geojson(
     Report { summary, diagnostics }
 }
 
+/// The byte range of feature `index` (0-based, in file order) of a GeoJSON FeatureCollection `text`,
+/// found by the same scanner that reads site files: the top-level `features` array wherever it sits
+/// among the other keys (a property called "features" inside a feature is not mistaken for it). `None`
+/// when the text is not a FeatureCollection or has fewer features.
+pub fn feature_span(text: &str, index: usize) -> Option<std::ops::Range<usize>> {
+    let mut n = 0usize;
+    let mut found = None;
+    let _ = reader::Scanner::new(text.as_bytes()).scan(|raw, at| {
+        if n == index {
+            let start = at.offset as usize;
+            found = Some(start..start + raw.len());
+            return false;
+        }
+        n += 1;
+        true
+    });
+    found
+}
+
 /// How much of a GeoJSON file is read to find a `crs` member before `features`.
 const CRS_LOOKAHEAD: u64 = 64 * 1024;
 
@@ -337,14 +358,14 @@ pub(crate) fn geojson_crs(raw: &[u8]) -> Result<Crs, CrsError> {
     }
 }
 
-/// Validates the pipeline's site file (streaming; geometries are not kept): every error and warning at
+/// Validates a pipeline's site file (streaming; geometries are not kept): every error and warning at
 /// once. Empty when all is well or when the sites are an asset. (A missing file is reported by
 /// [`crate::pipeline::compile`], at `sites.file` in the pipeline file.)
-pub fn validate(pipeline: &Pipeline) -> Vec<Diagnostic> {
-    let SiteLocation::File(_) = &pipeline.sites.location else {
+pub fn validate(sites: &SiteSource) -> Vec<Diagnostic> {
+    let SiteLocation::File(_) = &sites.location else {
         return Vec::new();
     };
-    scan(&pipeline.sites, |_| Ok(())).diagnostics
+    scan(sites, |_| Ok(())).diagnostics
 }
 
 /// Help for a site file that does not exist: where relative paths are resolved from, and the closest

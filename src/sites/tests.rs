@@ -162,3 +162,17 @@ proptest! {
         prop_assert_eq!(sites, reference(&text, &source));
     }
 }
+
+#[test]
+fn feature_spans_skip_strings_nesting_and_a_property_named_features() {
+    let t = r#"{"type":"FeatureCollection","features":[{"a":"]}"},{"b":[1,{"c":2}]} ]}"#;
+    assert_eq!(&t[super::feature_span(t, 0).unwrap()], r#"{"a":"]}"}"#);
+    assert_eq!(&t[super::feature_span(t, 1).unwrap()], r#"{"b":[1,{"c":2}]}"#);
+    assert_eq!(super::feature_span(t, 2), None);
+    // A top-level member before `features` whose text holds "features" (the old textual search took the
+    // first `"features"` it saw and placed every location in the wrong object).
+    let t = r#"{"name":{"properties":{"features":[{"x":1}]}},"type":"FeatureCollection","features":[{"id":"a"},{"id":"b"}]}"#;
+    assert_eq!(&t[super::feature_span(t, 0).unwrap()], r#"{"id":"a"}"#);
+    assert_eq!(&t[super::feature_span(t, 1).unwrap()], r#"{"id":"b"}"#);
+    assert_eq!(super::feature_span("[1, 2]", 0), None);
+}

@@ -8,13 +8,11 @@
 //! merge of export files ([`crate::results::merge`]): classes named from the current legend, no record for
 //! years before a site's first year, a layer-year whose values are all empty is one `nodata` record.
 
-use serde_json::Value;
-
 use super::{Binding, CellValue, Store, StoreError};
-use crate::pipeline::{LayerKind, OutputGeometryName, Pipeline};
+use crate::pipeline::{LayerKind, Pipeline};
 use crate::plan::cells::{self, CellModel};
-use crate::results::coverage::Coverage;
-use crate::results::table::{SiteResult, TableError, TableSpec, TableSummary, TableWriter};
+use crate::results::assemble::{site_geometry, Assembled, Assembler};
+use crate::results::table::{SiteResult, TableError, TableSpec};
 use crate::results::{Measure, Record};
 use crate::sites::Site;
 
@@ -23,14 +21,10 @@ pub const LISTED: usize = 1000;
 
 /// What assembling found.
 #[derive(Debug, Default)]
-pub struct Assembled {
-    /// `None` when the table was not written (sites missing and not `partial`).
-    pub table: Option<TableSummary>,
-    pub coverage: Coverage,
-    /// Sites written.
-    pub sites: u64,
-    pub site_years: u64,
-    pub nodata_site_years: u64,
+pub struct FromStore {
+    /// The table written and what it holds; `None` when it was not written (sites missing and not
+    /// `partial`).
+    pub assembled: Option<Assembled>,
     /// Sites lacking stored cells (the first [`LISTED`]) and how many in all.
     pub missing: Vec<String>,
     pub missing_count: usize,
@@ -45,15 +39,6 @@ pub enum AssembleError {
     Table(#[from] TableError),
     #[error("cannot read the site file: {0}")]
     Sites(String),
-}
-
-/// A site's polygons as a GeoJSON geometry.
-pub fn site_geometry(site: &Site) -> Value {
-    if site.multi {
-        serde_json::json!({"type": "MultiPolygon", "coordinates": site.polygons})
-    } else {
-        serde_json::json!({"type": "Polygon", "coordinates": site.polygons.first()})
-    }
 }
 
 /// The records of one site from its stored values (`None` when a needed cell is missing).
@@ -106,7 +91,8 @@ pub fn records(
     Some(out)
 }
 
-/// Writes the table of `pipeline` at `spec`'s path from the store (see the module doc).
+/// Writes the table of `pipeline` at `path` from the store (see the module doc), through the
+/// [`Assembler`] that the merge of export files and the local engine use too.
 pub fn table(
     store: &Store,
     binding: &Binding,
@@ -115,11 +101,10 @@ pub fn table(
     spec: TableSpec,
     path: &std::path::Path,
     partial: bool,
-) -> Result<Assembled, AssembleError> {
-    let mut out =
-        Assembled { coverage: Coverage::new(pipeline.layers.iter().map(|l| l.name.as_str())), ..Assembled::default() };
-    let with_geometry = spec.geometry != OutputGeometryName::None;
-    let mut writer = TableWriter::create(spec, path)?;
+) -> Result<FromStore, AssembleError> {
+    let mut out = FromStore::default();
+    let with_geometry = Assembler::with_geometry(&spec);
+    let mut writer = Assembler::create(pipeline, spec, path)?;
     let mut failure: Option<AssembleError> = None;
     let n = model.cells_per_site();
     let mut values: Vec<Option<CellValue>> = vec![None; n];
@@ -137,11 +122,6 @@ pub fn table(
                 out.missing_count += 1;
                 return Ok(());
             };
-            out.sites += 1;
-            out.nodata_site_years += records.iter().filter(|r| r.measure == Measure::NoData).count() as u64;
-            let mut seen = std::collections::BTreeSet::new();
-            out.site_years += records.iter().filter(|r| seen.insert((r.layer.clone(), r.year))).count() as u64;
-            out.coverage.add(&records);
             let geometry = with_geometry.then(|| site_geometry(&site));
             writer.push(SiteResult { id: site.id.clone(), properties: site.properties, geometry, records })?;
             Ok(())
@@ -167,6 +147,6 @@ pub fn table(
         drop(writer);
         return Ok(out);
     }
-    out.table = Some(writer.finish()?);
+    out.assembled = Some(writer.finish()?);
     Ok(out)
 }

@@ -201,3 +201,29 @@ pub fn with_straight_edges(v: &mut serde_json::Value) {
         _ => {}
     }
 }
+
+/// An Earth Engine expression as a plain tree: references inlined, constants as plain JSON, calls as
+/// `{"fn": name, "args": {…}}`, function definitions as `{"function": names, "body": …}`.
+pub fn resolve(expr: &serde_json::Value) -> serde_json::Value {
+    use serde_json::{json, Map, Value};
+    let values = expr["values"].as_object().unwrap();
+    fn node(v: &Value, values: &Map<String, Value>) -> Value {
+        let (k, x) = v.as_object().unwrap().iter().next().unwrap();
+        match k.as_str() {
+            "constantValue" => x.clone(),
+            "valueReference" => node(&values[x.as_str().unwrap()], values),
+            "arrayValue" => Value::Array(x["values"].as_array().unwrap().iter().map(|i| node(i, values)).collect()),
+            "dictionaryValue" => Value::Object(
+                x["values"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), node(v, values))).collect(),
+            ),
+            "functionInvocationValue" => json!({"fn": x["functionName"],
+                "args": Value::Object(x["arguments"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), node(v, values))).collect())}),
+            "functionDefinitionValue" => {
+                json!({"function": x["argumentNames"], "body": node(&values[x["body"].as_str().unwrap()], values)})
+            }
+            "argumentReference" => json!({"arg": x}),
+            other => panic!("unexpected node {other}"),
+        }
+    }
+    node(&values[expr["result"].as_str().unwrap()], values)
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use geepipe::ee::{Auth, Client, ClientConfig, RetryPolicy};
 use geepipe::executor::Settings;
-use geepipe::plan::{ChunkPlanner, Endpoint, Target, Task};
+use geepipe::plan::{ChunkPlanner, Endpoint, PlanError, Target, Task};
 use serde_json::{json, Value};
 
 pub const PROJECT: &str = "demo-project";
@@ -52,7 +52,7 @@ impl ChunkPlanner for TestPlanner {
         chunk_id: &str,
         site_ids: &[String],
         _cells: Option<&geepipe::plan::zonal::ChunkCells>,
-    ) -> anyhow::Result<Task> {
+    ) -> Result<Task, PlanError> {
         let features: Vec<Value> = site_ids.iter().enumerate().map(|(i, s)| feature(i, s)).collect();
         let request_id = format!("{}-{chunk_id}", self.prefix);
         let description = format!("{}_{chunk_id}", self.prefix.replace('-', "_"));
@@ -72,7 +72,7 @@ impl ChunkPlanner for TestPlanner {
                 "bucket": "test-bucket", "filenamePrefix": format!("zonal/{chunk_id}")}},
             "requestId": request_id,
         });
-        let body_bytes = serde_json::to_vec(&body)?.len();
+        let body_bytes = body.to_string().len();
         Ok(Task {
             chunk_id: chunk_id.to_string(),
             request_id,

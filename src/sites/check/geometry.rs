@@ -1,10 +1,14 @@
 //! Geometry checks of one feature: a Polygon or MultiPolygon is present, each polygon has rings, each
-//! position is `[x, y]`, each ring has 4 positions and is closed, and no ring crosses itself (see
-//! [`super::rings`]); then the conversion to longitude/latitude and its range (see [`super::lonlat`]).
+//! position is `[x, y]`, each ring has 4 positions and is closed, no ring crosses itself (see [`super::rings`]),
+//! and each ring encloses an area with its holes inside its outer ring ([`Checker::ring_areas`]); then the
+//! conversion to longitude/latitude and its range (see [`super::lonlat`]).
 
 use serde_json::Value;
 
-use super::rings::{ring_name, self_crossing};
+use geo::coordinate_position::{CoordPos, CoordinatePosition};
+use geo::Coord;
+
+use super::rings::{line, ring_name, self_crossing, zero_area};
 use super::{anchor, json_kind, Checker, Mark, Place};
 use crate::diag::{Code, Diagnostic, Severity};
 use crate::sites::source::Step;
@@ -348,5 +352,64 @@ pub(super) fn more(n: usize) -> String {
         format!(" (and {} more in this feature)", n - 1)
     } else {
         String::new()
+    }
+}
+
+impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
+    /// Zero-area rings (an error for an outer ring, a warning for a hole) and holes not inside their outer
+    /// ring (an error: the even-odd fill both engines use would count the part outside as part of the site).
+    /// Whether the polygons are usable.
+    pub(super) fn ring_areas(&mut self, f: &Feature, polygons: &[Polygon], multi: bool) -> bool {
+        let mut ok = true;
+        let who = &f.who;
+        for (pi, poly) in polygons.iter().enumerate() {
+            let crosses = poly.iter().any(|r| r.windows(2).any(|w| (w[1][0] - w[0][0]).abs() > 180.0));
+            if crosses || poly.is_empty() {
+                continue;
+            }
+            let p = multi.then_some(pi);
+            let path = |ri: usize| p.into_iter().chain([ri]).collect::<Vec<_>>();
+            let shell = line(&poly[0]);
+            if zero_area(&poly[0]) {
+                ok = false;
+                let a = f.coordinates(&path(0));
+                let name = ring_name(p, 0);
+                self.emit(Code::SitesZeroArea, Severity::Error, |c| {
+                    let msg = format!("{name} of {who} encloses no area: its positions lie on one line");
+                    c.at(Diagnostic::error(Code::SitesZeroArea, msg), &a, "no area")
+                        .with_help("a site without area covers no pixels: fix its outline or remove the feature")
+                });
+                continue;
+            }
+            let outline = geo::Polygon::new(shell, Vec::new());
+            for (ri, hole) in poly.iter().enumerate().skip(1) {
+                let name = ring_name(p, ri);
+                if zero_area(hole) {
+                    let a = f.coordinates(&path(ri));
+                    self.emit(Code::SitesZeroArea, Severity::Warning, |c| {
+                        let msg = format!("{name} of {who} encloses no area: its positions lie on one line");
+                        c.at(Diagnostic::warning(Code::SitesZeroArea, msg), &a, "no area")
+                            .with_help("it removes nothing from the site; drop it from the file")
+                    });
+                    continue;
+                }
+                let outside =
+                    hole.iter().any(|&[x, y]| outline.coordinate_position(&Coord { x, y }) == CoordPos::Outside);
+                if outside {
+                    ok = false;
+                    let (a, b) = (f.coordinates(&path(ri)), f.coordinates(&path(0)));
+                    self.emit(Code::SitesHoleOutside, Severity::Error, |c| {
+                        let msg = format!("{name} of {who} is not inside its outer ring");
+                        c.at2(Diagnostic::error(Code::SitesHoleOutside, msg), &a, "this hole", &b, "the outer ring")
+                            .with_help(
+                                "both engines fill polygons by the even-odd rule, so the part of a hole outside \
+                                 the outer ring would be counted as part of the site: if it is a separate area, \
+                                 make it a polygon of a MultiPolygon; otherwise fix or drop it",
+                            )
+                    });
+                }
+            }
+        }
+        ok
     }
 }
