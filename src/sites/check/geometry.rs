@@ -8,7 +8,7 @@ use serde_json::Value;
 use geo::coordinate_position::{CoordPos, CoordinatePosition};
 use geo::Coord;
 
-use super::rings::{line, ring_name, self_crossing, zero_area};
+use super::rings::{line, ring_name, self_crossing, zero_area, SelfCrossing, MAX_PAIRS};
 use super::{anchor, json_kind, Checker, Mark, Place};
 use crate::diag::{Code, Diagnostic, Severity};
 use crate::sites::source::Step;
@@ -265,25 +265,42 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             });
             return false;
         }
-        if let Some((i, j)) = self_crossing(out) {
-            let (a, b) = (at(j), at(i));
-            self.emit(Code::SitesSelfIntersection, Severity::Warning, |c| {
-                let d =
-                    Diagnostic::warning(Code::SitesSelfIntersection, format!("{ring_name} of {who} crosses itself"));
-                c.at2(
-                    d,
-                    &a,
-                    format!("the edge from position {} …", j + 1),
-                    &b,
-                    format!("… crosses the edge from position {}", i + 1),
-                )
-                .with_help(
-                    "both engines fill it by the even-odd rule (`evenOdd: true`): parts it winds around twice \
-                     are left out; if that is not what it means, repair it (QGIS: Vector ▸ Geometry Tools ▸ \
-                     Fix Geometries, or `ST_MakeValid`)",
-                )
-            });
-        }
+        let (i, j) = match self_crossing(out) {
+            SelfCrossing::No => return true,
+            SelfCrossing::At(i, j) => (i, j),
+            SelfCrossing::Unchecked { pairs } => {
+                let a = f.coordinates(rpath);
+                let edges = out.len() - 1;
+                self.emit(Code::SitesSelfIntersection, Severity::Warning, |c| {
+                    let d = Diagnostic::warning(
+                        Code::SitesSelfIntersection,
+                        format!("{ring_name} of {who} was not checked for self-crossings"),
+                    );
+                    c.at(d, &a, format!("{edges} edges, most of them overlapping the others along both axes"))
+                        .with_help(format!(
+                            "checking it would compare {pairs} pairs of edges (more than {MAX_PAIRS}); if it may \
+                             cross itself, check it in a GIS (QGIS: Vector ▸ Geometry Tools ▸ Check Validity)"
+                        ))
+                });
+                return true;
+            }
+        };
+        let (a, b) = (at(j), at(i));
+        self.emit(Code::SitesSelfIntersection, Severity::Warning, |c| {
+            let d = Diagnostic::warning(Code::SitesSelfIntersection, format!("{ring_name} of {who} crosses itself"));
+            c.at2(
+                d,
+                &a,
+                format!("the edge from position {} …", j + 1),
+                &b,
+                format!("… crosses the edge from position {}", i + 1),
+            )
+            .with_help(
+                "both engines fill it by the even-odd rule (`evenOdd: true`): parts it winds around twice \
+                 are left out; if that is not what it means, repair it (QGIS: Vector ▸ Geometry Tools ▸ \
+                 Fix Geometries, or `ST_MakeValid`)",
+            )
+        });
         true
     }
 
