@@ -186,6 +186,21 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         None
     }
 
+    /// Reports a polygon without rings (`pi` is its index in a MultiPolygon).
+    pub(super) fn no_rings(&mut self, f: &Feature, pi: Option<usize>) {
+        let a = f.coordinates(&pi.into_iter().collect::<Vec<_>>());
+        let n = pi.map(|i| format!("polygon {} of ", i + 1)).unwrap_or_default();
+        let who = &f.who;
+        self.emit(Code::SitesEmptyGeometry, Severity::Error, |c| {
+            c.at(
+                Diagnostic::error(Code::SitesEmptyGeometry, format!("{n}{who} has no rings")),
+                &a,
+                "expected a list of rings",
+            )
+            .with_help("a polygon is a list of rings: the outer boundary, then holes")
+        });
+    }
+
     /// One polygon (`pi` is its index in a MultiPolygon): its rings and whether all are valid; `None` when
     /// it has no rings.
     fn polygon(
@@ -199,17 +214,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         let rings = match poly.as_array() {
             Some(r) if !r.is_empty() => r,
             _ => {
-                let a = f.coordinates(&base);
-                let n = pi.map(|i| format!("polygon {} of ", i + 1)).unwrap_or_default();
-                let who = &f.who;
-                self.emit(Code::SitesEmptyGeometry, Severity::Error, |c| {
-                    c.at(
-                        Diagnostic::error(Code::SitesEmptyGeometry, format!("{n}{who} has no rings")),
-                        &a,
-                        "expected a list of rings",
-                    )
-                    .with_help("a polygon is a list of rings: the outer boundary, then holes")
-                });
+                self.no_rings(f, pi);
                 return None;
             }
         };
