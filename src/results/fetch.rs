@@ -11,6 +11,10 @@
 //! The table is complete only when every site of the pipeline is accounted for; otherwise [`fetch`] fails
 //! with [`FetchError::Incomplete`] naming what is missing, unless [`FetchOptions::partial`] is set, in
 //! which case the outcome carries the same list in [`FetchOutcome::missing`].
+//!
+//! (Over 600 lines: [`fetch`] is one pass — list, download, parse, merge, account for every site — whose
+//! steps share the run's bookkeeping of chunks, files and missing sites; the download and parsing rules
+//! themselves live in [`super::download`], [`super::eecsv`] and [`super::merge`].)
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -437,12 +441,9 @@ pub async fn download(
         let chunks_of: HashMap<&str, &Vec<String>> =
             group.iter().map(|p| (p.file.display.as_str(), &p.chunks)).collect();
         for e in errs {
-            let display = match &e {
-                DownloadError::Corrupt { display, .. } | DownloadError::Http { display, .. } => display.clone(),
-                DownloadError::Io { path, .. } => path.display().to_string(),
-            };
-            let chunk_ids = chunks_of.get(display.as_str()).map(|v| v.to_vec()).unwrap_or_default();
-            for chunk_id in chunk_ids.iter().cloned().chain(chunk_ids.is_empty().then(String::new)) {
+            let display = e.display_name().to_string();
+            // Every downloaded file belongs to at least one chunk (it was listed for it).
+            for chunk_id in chunks_of.get(display.as_str()).map(|v| v.to_vec()).unwrap_or_default() {
                 missing.push(Missing::File { chunk_id, file: display.clone(), reason: e.to_string() });
             }
         }
