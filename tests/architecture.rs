@@ -1,3 +1,6 @@
+//! The code's shape, checked: no file over 600 lines without a written reason, no `String` errors in
+//! library signatures, and no import cycle between modules.
+//!
 //! No import cycle between modules: the graph of module files (`plan::image`, `cli::run`, `sites`, …)
 //! where an edge means "uses something defined there" has no cycle. `cli::run` may use `cli::local`, or
 //! the other way, not both.
@@ -334,4 +337,40 @@ fn the_cycle_finder_reads_use_groups_inline_paths_and_reexports() {
     assert_eq!(resolve(&from, &v(&["super", "image", "Unit"]), &known, &all, 0), ["plan", "image"]);
     assert_eq!(resolve(&from, &v(&["crate", "pipeline", "Pipeline"]), &known, &all, 0), ["pipeline", "model"]);
     assert_eq!(resolve(&from, &v(&["crate", "pipeline", "load"]), &known, &all, 0), ["pipeline"]);
+}
+
+/// Every `.rs` file under `src/`, with its text.
+fn source_files(dir: &Path, out: &mut Vec<(std::path::PathBuf, String)>) {
+    for e in std::fs::read_dir(dir).expect("src") {
+        let p = e.expect("entry").path();
+        if p.is_dir() {
+            source_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            let text = std::fs::read_to_string(&p).expect("read");
+            out.push((p, text));
+        }
+    }
+}
+
+/// A file of `src/` over 600 lines says why it is one file, at its top: its `//!` doc holds a sentence
+/// with "600 lines" (by convention "(Over 600 lines: <why>)").
+#[test]
+fn every_file_over_600_lines_says_why_it_is_one_file() {
+    let mut files = Vec::new();
+    source_files(&common::repo_root().join("src"), &mut files);
+    let mut unexplained = Vec::new();
+    for (path, text) in &files {
+        let lines = text.lines().count();
+        let doc: String =
+            text.lines().take_while(|l| l.starts_with("//!") || l.trim().is_empty()).collect::<Vec<_>>().join(" ");
+        if lines > 600 && !doc.to_lowercase().contains("600 lines") {
+            unexplained.push(format!("{} ({lines} lines)", path.display()));
+        }
+    }
+    assert!(
+        unexplained.is_empty(),
+        "files over 600 lines without a reason in their `//!` doc (split them, or write \"(Over 600 lines: \
+         <why>)\" at the top):\n  {}",
+        unexplained.join("\n  ")
+    );
 }

@@ -297,7 +297,18 @@ fn sigkill_at_random_moments_never_duplicates_and_finishes() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.random_range(40..700)));
+        // Every other round waits until this process has created a task (however slow the machine is
+        // to start it), so kills certainly land mid-run; the others kill at any moment, start-up included.
+        let created = ee.counters().operations_created;
+        if round % 2 == 0 && created < chunks as u64 {
+            let start = std::time::Instant::now();
+            while ee.counters().operations_created == created && start.elapsed() < Duration::from_secs(30) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            std::thread::sleep(Duration::from_millis(rng.random_range(0..150)));
+        } else {
+            std::thread::sleep(Duration::from_millis(rng.random_range(40..700)));
+        }
         let _ = child.kill(); // SIGKILL
         let out = child.wait_with_output().unwrap();
         if out.status.code().is_some_and(|c| c != 0) {
@@ -341,9 +352,15 @@ fn ctrl_c_leaves_tasks_running_and_says_how_to_resume() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the first batch is on the server, then interrupt.
+    // Wait until the first batch is on the server and in the journal, then interrupt.
     let start = std::time::Instant::now();
-    while ee.counters().operations_created < 8 && start.elapsed() < Duration::from_secs(20) {
+    let recorded = |t: &Test| {
+        Journal::open_read(&journal_path(t))
+            .and_then(|j| j.chunks())
+            .map(|r| r.iter().filter(|r| r.operation.is_some()).count())
+            .unwrap_or(0)
+    };
+    while recorded(&t) < 8 && start.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();

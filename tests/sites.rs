@@ -775,6 +775,65 @@ fn a_ring_crossing_itself_is_a_warning() {
     );
 }
 
+/// A comb-shaped polygon (`teeth` teeth of 1° along a spine at longitude 10, 0.0001° apart), one
+/// position per line, each turned by `turn`, with position `bend` (if any) moved to `to`.
+fn comb_site(teeth: usize, turn: impl Fn([f64; 2]) -> [f64; 2], bend: Option<(usize, [f64; 2])>) -> String {
+    let h = 1e-4;
+    let mut ring = Vec::new();
+    for t in 0..teeth {
+        let (out, back) = ((2 * t) as f64 * h, (2 * t + 1) as f64 * h);
+        ring.extend([[10.0, out], [11.0, out], [11.0, back], [10.0, back]]);
+    }
+    let top = (2 * teeth) as f64 * h;
+    ring.extend([[9.9, top], [9.9, 0.0], [10.0, 0.0]]);
+    if let Some((k, to)) = bend {
+        ring[k] = to;
+    }
+    let positions: Vec<String> = ring.into_iter().map(turn).map(|[x, y]| format!("[{x}, {y}]")).collect();
+    collection(&[(
+        r#"{"site_id": 1}"#,
+        &format!("{{\"type\": \"Polygon\", \"coordinates\": [[\n{}\n]]}}", positions.join(",\n")),
+    )])
+}
+
+#[test]
+fn a_crossing_in_a_comb_of_20000_positions_is_found_where_it_is() {
+    // Tooth 3,000's tip (position 12,003 counting from 1) pulled past the next tooth's outgoing edge.
+    let t = 3_000;
+    let text = comb_site(5_000, |p| p, Some((4 * t + 2, [10.5, (2 * t + 2) as f64 * 1e-4 + 0.5e-4])));
+    let out = validate(&text).code(0);
+    assert!(out.stderr.contains("⚠ the outer ring of site `1` (features[0]) crosses itself"), "{}", out.stderr);
+    // Edge 12,005 (the next tooth's outgoing edge) crosses one of the two edges around the moved position.
+    assert!(out.stderr.contains("the edge from position 12005 …"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("… crosses the edge from position 12002")
+            || out.stderr.contains("… crosses the edge from position 12003"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("╭─[sites.geojson:12008:1]"), "{}", out.stderr);
+    assert!(out.stderr.contains("12006 │ [10.5, 0.60025"), "the snippet shows the moved position: {}", out.stderr);
+    assert!(out.stderr.ends_with("0 errors, 1 warning\n"), "{}", out.stderr);
+}
+
+#[test]
+fn a_comb_too_tangled_to_sweep_is_said_to_be_unchecked() {
+    // The same comb turned by 45°: its teeth overlap along both axes, so the sweep would compare about
+    // 5·10⁷ pairs; it stops at its budget and says so.
+    let turn = |[x, y]: [f64; 2]| {
+        let (x, y) = (x - 10.0, y);
+        [10.0 + (x - y) * std::f64::consts::FRAC_1_SQRT_2, (x + y) * std::f64::consts::FRAC_1_SQRT_2]
+    };
+    let out = validate(&comb_site(5_000, turn, None)).code(0);
+    assert!(
+        out.stderr.contains("⚠ the outer ring of site `1` (features[0]) was not checked for self-crossings"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("20002 edges, most of them overlapping the others along both axes"), "{}", out.stderr);
+    assert!(out.stderr.contains("(more than 10000000)"), "{}", out.stderr);
+}
+
 #[test]
 fn the_mistakes_example_shows_one_of_each() {
     let out = Test::new()

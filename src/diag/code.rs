@@ -148,7 +148,7 @@ codes! {
     SitesRingTooShort = "sites::ring-too-short",
     /// A ring's last position is not its first.
     SitesRingNotClosed = "sites::ring-not-closed",
-    /// A ring crosses itself (warning).
+    /// A ring crosses itself, or is too tangled to check in the sweep's budget (warning).
     SitesSelfIntersection = "sites::self-intersection",
     /// A key appears twice in the same object of a site file (JSON readers silently keep only one of them).
     SitesDuplicateKey = "sites::duplicate-key",

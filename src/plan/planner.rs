@@ -1,5 +1,9 @@
 //! The [`Planner`]: reads the sites, groups them into chunks (by count and by request size), and builds
 //! each chunk's `table:export` request.
+//!
+//! (Over 600 lines: chunking and request building share the planner's prepared layers, columns and
+//! size estimates; the per-kind expressions live in [`super::compute`], [`super::image`] and
+//! [`super::classifier`], the request helpers in [`super::request`].)
 
 use std::collections::HashMap;
 

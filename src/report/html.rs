@@ -1,8 +1,8 @@
 //! The page: HTML text for everything exact (tables that are also the charts' text alternatives), the
 //! compressed data block for the browser, the vendored chart libraries and the page script, inline.
 //!
-//! Long because it is the page's whole layout in one place, section by section; the numbers come from
-//! [`super::landcover`], [`super::stats`], [`super::run`] and [`super::compare`].
+//! (Over 600 lines because it is the page's whole layout in one place, section by section; the numbers
+//! come from [`super::landcover`], [`super::stats`], [`super::run`] and [`super::compare`].)
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -11,6 +11,10 @@
 //! The table is complete only when every site of the pipeline is accounted for; otherwise [`fetch`] fails
 //! with [`FetchError::Incomplete`] naming what is missing, unless [`FetchOptions::partial`] is set, in
 //! which case the outcome carries the same list in [`FetchOutcome::missing`].
+//!
+//! (Over 600 lines: [`fetch`] is one pass — list, download, parse, merge, account for every site — whose
+//! steps share the run's bookkeeping of chunks, files and missing sites; the download and parsing rules
+//! themselves live in [`super::download`], [`super::eecsv`] and [`super::merge`].)
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;

@@ -226,17 +226,21 @@ pub fn scan_with_limit(source: &SiteSource, limit: u64, visit: impl FnMut(Site) 
                     .with_help("`sites.file` is resolved relative to the pipeline file's folder"),
             )
         }
-        Err(e) => {
-            return fail(
-                Diagnostic::error(Code::SitesRead, format!("cannot read site file `{name}`: {e}"))
-                    .in_file(name.clone()),
-            )
-        }
+        Err(e) => return unreadable(&name, e),
     };
     match source.format {
         SiteFormatName::Geojson => geojson(source, &path, name, meta.len(), limit, visit),
         SiteFormatName::Geojsonseq => formats::geojsonseq::scan(source, &path, name, meta.len(), limit, visit),
         _ => formats::scan_records(source, &path, name, visit),
+    }
+}
+
+/// The report of a site file that cannot be read (nothing in it was checked).
+fn unreadable(name: &str, e: std::io::Error) -> Report {
+    Report {
+        summary: Summary::default(),
+        diagnostics: vec![Diagnostic::error(Code::SitesRead, format!("cannot read site file `{name}`: {e}"))
+            .in_file(name.to_string())],
     }
 }
 
@@ -266,12 +270,7 @@ fn geojson(
     limit: u64,
     visit: impl FnMut(Site) -> Result<(), Diagnostic>,
 ) -> Report {
-    let read_error = |e: std::io::Error| Report {
-        summary: Summary::default(),
-        diagnostics: vec![
-            Diagnostic::error(Code::SitesRead, format!("cannot read site file `{name}`: {e}")).in_file(name.clone())
-        ],
-    };
+    let read_error = |e| unreadable(&name, e);
     let store = match json_store(path, len, limit) {
         Ok(s) => s,
         Err(e) => return read_error(e),

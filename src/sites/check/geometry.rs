@@ -8,7 +8,7 @@ use serde_json::Value;
 use geo::coordinate_position::{CoordPos, CoordinatePosition};
 use geo::Coord;
 
-use super::rings::{line, ring_name, self_crossing, zero_area};
+use super::rings::{line, ring_name, self_crossing, zero_area, SelfCrossing, MAX_PAIRS};
 use super::{anchor, json_kind, Checker, Mark, Place};
 use crate::diag::{Code, Diagnostic, Severity};
 use crate::sites::source::Step;
@@ -186,6 +186,21 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         None
     }
 
+    /// Reports a polygon without rings (`pi` is its index in a MultiPolygon).
+    pub(super) fn no_rings(&mut self, f: &Feature, pi: Option<usize>) {
+        let a = f.coordinates(&pi.into_iter().collect::<Vec<_>>());
+        let n = pi.map(|i| format!("polygon {} of ", i + 1)).unwrap_or_default();
+        let who = &f.who;
+        self.emit(Code::SitesEmptyGeometry, Severity::Error, |c| {
+            c.at(
+                Diagnostic::error(Code::SitesEmptyGeometry, format!("{n}{who} has no rings")),
+                &a,
+                "expected a list of rings",
+            )
+            .with_help("a polygon is a list of rings: the outer boundary, then holes")
+        });
+    }
+
     /// One polygon (`pi` is its index in a MultiPolygon): its rings and whether all are valid; `None` when
     /// it has no rings.
     fn polygon(
@@ -199,17 +214,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         let rings = match poly.as_array() {
             Some(r) if !r.is_empty() => r,
             _ => {
-                let a = f.coordinates(&base);
-                let n = pi.map(|i| format!("polygon {} of ", i + 1)).unwrap_or_default();
-                let who = &f.who;
-                self.emit(Code::SitesEmptyGeometry, Severity::Error, |c| {
-                    c.at(
-                        Diagnostic::error(Code::SitesEmptyGeometry, format!("{n}{who} has no rings")),
-                        &a,
-                        "expected a list of rings",
-                    )
-                    .with_help("a polygon is a list of rings: the outer boundary, then holes")
-                });
+                self.no_rings(f, pi);
                 return None;
             }
         };
@@ -265,25 +270,42 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             });
             return false;
         }
-        if let Some((i, j)) = self_crossing(out) {
-            let (a, b) = (at(j), at(i));
-            self.emit(Code::SitesSelfIntersection, Severity::Warning, |c| {
-                let d =
-                    Diagnostic::warning(Code::SitesSelfIntersection, format!("{ring_name} of {who} crosses itself"));
-                c.at2(
-                    d,
-                    &a,
-                    format!("the edge from position {} …", j + 1),
-                    &b,
-                    format!("… crosses the edge from position {}", i + 1),
-                )
-                .with_help(
-                    "both engines fill it by the even-odd rule (`evenOdd: true`): parts it winds around twice \
-                     are left out; if that is not what it means, repair it (QGIS: Vector ▸ Geometry Tools ▸ \
-                     Fix Geometries, or `ST_MakeValid`)",
-                )
-            });
-        }
+        let (i, j) = match self_crossing(out) {
+            SelfCrossing::No => return true,
+            SelfCrossing::At(i, j) => (i, j),
+            SelfCrossing::Unchecked { pairs } => {
+                let a = f.coordinates(rpath);
+                let edges = out.len() - 1;
+                self.emit(Code::SitesSelfIntersection, Severity::Warning, |c| {
+                    let d = Diagnostic::warning(
+                        Code::SitesSelfIntersection,
+                        format!("{ring_name} of {who} was not checked for self-crossings"),
+                    );
+                    c.at(d, &a, format!("{edges} edges, most of them overlapping the others along both axes"))
+                        .with_help(format!(
+                            "checking it would compare {pairs} pairs of edges (more than {MAX_PAIRS}); if it may \
+                             cross itself, check it in a GIS (QGIS: Vector ▸ Geometry Tools ▸ Check Validity)"
+                        ))
+                });
+                return true;
+            }
+        };
+        let (a, b) = (at(j), at(i));
+        self.emit(Code::SitesSelfIntersection, Severity::Warning, |c| {
+            let d = Diagnostic::warning(Code::SitesSelfIntersection, format!("{ring_name} of {who} crosses itself"));
+            c.at2(
+                d,
+                &a,
+                format!("the edge from position {} …", j + 1),
+                &b,
+                format!("… crosses the edge from position {}", i + 1),
+            )
+            .with_help(
+                "both engines fill it by the even-odd rule (`evenOdd: true`): parts it winds around twice \
+                 are left out; if that is not what it means, repair it (QGIS: Vector ▸ Geometry Tools ▸ \
+                 Fix Geometries, or `ST_MakeValid`)",
+            )
+        });
         true
     }
 

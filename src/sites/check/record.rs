@@ -222,17 +222,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             let p = multi.then_some(pi);
             if poly.is_empty() {
                 ok = false;
-                let a = f.coordinates(&p.into_iter().collect::<Vec<_>>());
-                let n = p.map(|i| format!("polygon {} of ", i + 1)).unwrap_or_default();
-                let who = &f.who;
-                self.emit(Code::SitesEmptyGeometry, Severity::Error, |c| {
-                    c.at(
-                        Diagnostic::error(Code::SitesEmptyGeometry, format!("{n}{who} has no rings")),
-                        &a,
-                        "expected a list of rings",
-                    )
-                    .with_help("a polygon is a list of rings: the outer boundary, then holes")
-                });
+                self.no_rings(&f, p);
             }
             for (ri, ring) in poly.iter().enumerate() {
                 let path: Vec<usize> = p.into_iter().chain([ri]).collect();

@@ -6,10 +6,19 @@
 //! are planar again only after the split).
 //!
 //! Self-crossings are found by the sweep-line of the `geo` crate ([`geo::algorithm::sweep`], a simplified
-//! Bentley–Ottmann over the ring's edges with robust orientation tests), for rings of any length: only
-//! edges whose x-ranges overlap are compared, so a site boundary of n edges costs about n log n, not n².
-//! (A ring whose edges nearly all span the same x-range — a comb of long zigzags — still costs about n²;
-//! site boundaries are not drawn that way.)
+//! Bentley–Ottmann over the ring's edges with robust orientation tests), for rings of any length. It
+//! compares only edges whose ranges along the sweep overlap, so a site boundary of n edges costs about
+//! n log n, not n²; but a ring whose edges nearly all span the same range — a comb whose long teeth run
+//! along the sweep — costs about n²/2 comparisons. So the ranges' overlapping pairs are counted first
+//! (n log n) along x and along y, and the sweep runs along the axis with fewer: a comb with horizontal
+//! teeth is swept along y (each tooth then meets only its neighbours). The sweep stops after
+//! [`MAX_PAIRS`] comparisons: a ring whose long edges overlap along both axes (a comb drawn diagonally) and
+//! does not cross itself within them is said to be unchecked ([`SelfCrossing::Unchecked`]), never silently
+//! skipped; a ring crossing itself everywhere meets a crossing long before. (geo's sweep has no balanced
+//! status tree — which a full Bentley–Ottmann needs to stay n log n on such a ring — and no crate offers one
+//! for f64 segments with exact predicates.)
+
+use std::cell::Cell;
 
 use geo::algorithm::sweep::{Cross, Intersections};
 use geo::{Coord, Line, LineIntersection, LineString};
@@ -37,40 +46,93 @@ pub(super) fn zero_area(ring: &Ring) -> bool {
     })
 }
 
-/// Edge `k` of a ring (from position `k` to `k + 1`), as the sweep sees it.
-#[derive(Clone, Copy)]
-struct Edge {
-    k: usize,
-    line: Line<f64>,
+/// The most pairs of edges the sweep may compare in one ring (about a fifth of a second in a release
+/// build): 10 million, which a ring of 4,500 edges all spanning the same range reaches.
+pub(super) const MAX_PAIRS: u64 = 10_000_000;
+
+/// Whether a closed ring crosses itself.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum SelfCrossing {
+    /// No two non-adjacent edges cross properly.
+    No,
+    /// Edges `i < j` (edge `k` runs from position `k` to `k + 1`) cross properly: the first such pair the
+    /// sweep meets.
+    At(usize, usize),
+    /// Not checked to the end: the sweep compared [`MAX_PAIRS`] pairs of edges without finding a crossing,
+    /// of the `pairs` it would compare along its better axis.
+    Unchecked { pairs: u64 },
 }
 
-impl Cross for Edge {
+/// Edge `k` of a ring (from position `k` to `k + 1`), as the sweep sees it. `read` counts the lines the
+/// sweep reads (one per edge to sort them, then two per pair it compares); past `limit` every edge reads
+/// as the same line, so the sweep's next comparison meets an overlap and hands control back.
+#[derive(Clone, Copy)]
+struct Edge<'a> {
+    k: usize,
+    line: Line<f64>,
+    read: &'a Cell<u64>,
+    limit: u64,
+}
+
+impl Cross for Edge<'_> {
     type Scalar = f64;
 
     fn line(&self) -> Line<f64> {
+        self.read.set(self.read.get() + 1);
+        if self.read.get() > self.limit {
+            return Line::new(Coord { x: 0.0, y: 0.0 }, Coord { x: 1.0, y: 1.0 });
+        }
         self.line
     }
 }
 
-/// A pair `(i, j)`, `i < j`, of non-adjacent edges (edge `k` runs from position `k` to `k + 1`) that
-/// cross properly, in a closed ring: the first one the sweep meets, so a ring that crosses itself
-/// everywhere (n² crossings) costs no more than finding one. Touching at a point and collinear overlaps
-/// are not reported.
-pub(super) fn self_crossing(ring: &[[f64; 2]]) -> Option<(usize, usize)> {
+/// How many pairs of `ranges` (`[low, high]` each) overlap, as geo's sweep counts them: sorted by `low`,
+/// each range is compared with every later one starting at or before its `high`. n log n.
+fn overlapping_pairs(ranges: &mut [[f64; 2]]) -> u64 {
+    ranges.sort_by(|a, b| a[0].total_cmp(&b[0]));
+    let lows: Vec<f64> = ranges.iter().map(|r| r[0]).collect();
+    ranges.iter().enumerate().map(|(i, r)| (lows.partition_point(|&l| l <= r[1]) - i - 1) as u64).sum()
+}
+
+/// Whether a closed ring crosses itself: a pair of non-adjacent edges crossing properly. The first pair
+/// the sweep meets is reported, so a ring that crosses itself everywhere (n² crossings) costs no more
+/// than finding one. Touching at a point and collinear overlaps are not crossings.
+pub(super) fn self_crossing(ring: &[[f64; 2]]) -> SelfCrossing {
+    self_crossing_counted(ring).0
+}
+
+/// [`self_crossing`], with how many lines the sweep read (`edges` + 2 × the pairs it compared).
+fn self_crossing_counted(ring: &[[f64; 2]]) -> (SelfCrossing, u64) {
     let edges = ring.len().saturating_sub(1);
     if edges < 4 {
-        return None; // a triangle's edges are all adjacent
+        return (SelfCrossing::No, 0); // a triangle's edges are all adjacent
     }
-    let at = |p: [f64; 2]| Coord { x: p[0], y: p[1] };
-    let segments = (0..edges).map(|k| Edge { k, line: Line::new(at(ring[k]), at(ring[k + 1])) });
-    Intersections::from_iter(segments)
-        .filter_map(|(e, f, x)| {
-            let (i, j) = (e.k.min(f.k), e.k.max(f.k));
-            let adjacent = j == i + 1 || (i == 0 && j == edges - 1);
-            let proper = matches!(x, LineIntersection::SinglePoint { is_proper: true, .. });
-            (proper && !adjacent).then_some((i, j))
-        })
-        .next()
+    // Along which axis: x unless y compares fewer pairs (worth counting only for long rings).
+    let (mut swap, mut pairs) = (false, 0);
+    if edges > 64 {
+        let range = |axis: usize| -> Vec<[f64; 2]> {
+            (0..edges).map(|k| [ring[k][axis].min(ring[k + 1][axis]), ring[k][axis].max(ring[k + 1][axis])]).collect()
+        };
+        let (along_x, along_y) = (overlapping_pairs(&mut range(0)), overlapping_pairs(&mut range(1)));
+        swap = along_y < along_x;
+        pairs = along_x.min(along_y);
+    }
+    // Swapping x and y mirrors the ring: which edges cross properly does not change.
+    let at = |p: [f64; 2]| if swap { Coord { x: p[1], y: p[0] } } else { Coord { x: p[0], y: p[1] } };
+    let read = Cell::new(0);
+    let limit = edges as u64 + 2 * MAX_PAIRS;
+    let segments = (0..edges).map(|k| Edge { k, line: Line::new(at(ring[k]), at(ring[k + 1])), read: &read, limit });
+    for (e, f, x) in Intersections::from_iter(segments) {
+        if read.get() > limit {
+            return (SelfCrossing::Unchecked { pairs }, read.get());
+        }
+        let (i, j) = (e.k.min(f.k), e.k.max(f.k));
+        let adjacent = j == i + 1 || (i == 0 && j == edges - 1);
+        if !adjacent && matches!(x, LineIntersection::SinglePoint { is_proper: true, .. }) {
+            return (SelfCrossing::At(i, j), read.get());
+        }
+    }
+    (SelfCrossing::No, read.get())
 }
 
 pub(super) fn ring_name(polygon: Option<usize>, ring: usize) -> String {
@@ -83,7 +145,7 @@ pub(super) fn ring_name(polygon: Option<usize>, ring: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{self_crossing, zero_area};
+    use super::{self_crossing, self_crossing_counted, zero_area, SelfCrossing, MAX_PAIRS};
 
     #[test]
     fn zero_area_means_every_position_on_one_line() {
@@ -137,11 +199,11 @@ mod tests {
     fn a_crossing_in_a_long_ring_is_found() {
         // 100,001 positions: the old check skipped anything above 256.
         let mut ring = circle(100_000);
-        assert_eq!(self_crossing(&ring), None);
+        assert_eq!(self_crossing(&ring), SelfCrossing::No);
         // Swap two neighbouring positions far into the ring: the chords 70,000→70,002 and 70,001→70,003
         // now cross (their ends interleave on the circle).
         ring.swap(70_001, 70_002);
-        assert_eq!(self_crossing(&ring), Some((70_000, 70_002)));
+        assert_eq!(self_crossing(&ring), SelfCrossing::At(70_000, 70_002));
     }
 
     #[test]
@@ -158,7 +220,7 @@ mod tests {
             })
             .collect();
         ring.push(ring[0]);
-        let (i, j) = self_crossing(&ring).expect("a crossing");
+        let SelfCrossing::At(i, j) = self_crossing(&ring) else { panic!("no crossing found") };
         assert!(i + 1 < j && !(i == 0 && j == n - 1));
         assert!(brute_force_pair(&ring, i, j), "{i} and {j} do not cross");
     }
@@ -174,8 +236,8 @@ mod tests {
                     (0..n).map(|_| [rng.random_range(0..6) as f64, rng.random_range(0..6) as f64]).collect();
                 ring.push(ring[0]);
                 match (self_crossing(&ring), brute_force(&ring)) {
-                    (None, None) => {}
-                    (Some((i, j)), Some(_)) => assert!(brute_force_pair(&ring, i, j), "{ring:?}: {i}, {j}"),
+                    (SelfCrossing::No, None) => {}
+                    (SelfCrossing::At(i, j), Some(_)) => assert!(brute_force_pair(&ring, i, j), "{ring:?}: {i}, {j}"),
                     (got, want) => panic!("{ring:?}: sweep {got:?}, definition {want:?}"),
                 }
             }
@@ -185,11 +247,68 @@ mod tests {
     #[test]
     fn finds_a_bow_tie_but_not_a_square_or_a_touching_ring() {
         let square = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]];
-        assert_eq!(self_crossing(&square), None);
+        assert_eq!(self_crossing(&square), SelfCrossing::No);
         let bow_tie = [[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]];
-        assert_eq!(self_crossing(&bow_tie), Some((0, 2)));
+        assert_eq!(self_crossing(&bow_tie), SelfCrossing::At(0, 2));
         // Two triangles touching at (1, 1): no proper crossing.
         let touching = [[0.0, 0.0], [1.0, 1.0], [2.0, 0.0], [2.0, 2.0], [1.0, 1.0], [0.0, 2.0], [0.0, 0.0]];
-        assert_eq!(self_crossing(&touching), None);
+        assert_eq!(self_crossing(&touching), SelfCrossing::No);
+    }
+
+    /// A comb of `teeth` horizontal teeth of length 1 along a vertical spine at x = 0 (a simple polygon):
+    /// tooth t runs out at y = 2t·h and back at y = (2t + 1)·h; the spine's far side is at x = -0.1.
+    /// 4·teeth + 3 positions, the last repeating the first.
+    fn comb(teeth: usize) -> Vec<[f64; 2]> {
+        let h = 1e-4;
+        let mut ring = Vec::with_capacity(4 * teeth + 3);
+        for t in 0..teeth {
+            let (out, back) = ((2 * t) as f64 * h, (2 * t + 1) as f64 * h);
+            ring.extend([[0.0, out], [1.0, out], [1.0, back], [0.0, back]]);
+        }
+        let top = (2 * teeth) as f64 * h;
+        ring.extend([[-0.1, top], [-0.1, 0.0], [0.0, 0.0]]);
+        ring
+    }
+
+    #[test]
+    fn a_comb_is_swept_across_its_teeth_and_its_crossing_found_where_it_is() {
+        // 20,003 positions, 5,000 teeth spanning the same x-range: swept along x, every pair of teeth would
+        // be compared (about 5·10⁷ pairs); swept along y each edge meets only its neighbours.
+        let teeth = 5_000;
+        let ring = comb(teeth);
+        assert_eq!(ring.len(), 20_003);
+        let edges = (ring.len() - 1) as u64;
+        let (found, lines) = self_crossing_counted(&ring);
+        assert_eq!(found, SelfCrossing::No);
+        let pairs = (lines - edges) / 2;
+        // The spine's far side (one edge spanning every y) meets each edge once; the rest only neighbours.
+        assert!(pairs < 4 * edges, "{pairs} pairs compared for {edges} edges");
+
+        // Pull the tip of tooth 3,000 (position 4·3,000 + 2) up and in, past the outgoing edge of tooth
+        // 3,001: its two edges around that position now cross that edge (edge 4·3,001), and nothing else.
+        let mut bent = ring.clone();
+        let t = 3_000;
+        bent[4 * t + 2] = [0.5, (2 * t + 2) as f64 * 1e-4 + 0.5e-4];
+        let (found, lines) = self_crossing_counted(&bent);
+        let SelfCrossing::At(i, j) = found else { panic!("no crossing found: {found:?}") };
+        assert!([(4 * t + 1, 4 * t + 4), (4 * t + 2, 4 * t + 4)].contains(&(i, j)), "{i}, {j}");
+        assert!(brute_force_pair(&bent, i, j));
+        assert!((lines - edges) / 2 < 4 * edges);
+    }
+
+    #[test]
+    fn a_diagonal_comb_beyond_the_budget_is_said_to_be_unchecked() {
+        // The comb turned by 45°: its teeth overlap along x and along y, so either sweep compares about
+        // (5,000 teeth × 2)² / 2 pairs, above the budget; counting them is n log n.
+        let turn =
+            |[x, y]: [f64; 2]| [(x - y) * std::f64::consts::FRAC_1_SQRT_2, (x + y) * std::f64::consts::FRAC_1_SQRT_2];
+        let ring: Vec<[f64; 2]> = comb(5_000).into_iter().map(turn).collect();
+        match self_crossing(&ring) {
+            SelfCrossing::Unchecked { pairs } => assert!(pairs > MAX_PAIRS, "{pairs}"),
+            other => panic!("{other:?}"),
+        }
+        // A smaller one within the budget is checked: 1,000 teeth, about 2·10⁶ pairs.
+        let small: Vec<[f64; 2]> = comb(1_000).into_iter().map(turn).collect();
+        assert_eq!(self_crossing(&small), SelfCrossing::No);
     }
 }

@@ -6,11 +6,11 @@
 
 use std::path::Path;
 
-use crate::diag::{Code, Diagnostic};
+use crate::diag::Diagnostic;
 use crate::pipeline::SiteSource;
 use crate::sites::check::Checker;
 use crate::sites::reader::Scanner;
-use crate::sites::{json_store, json_stream, Report, Site, Summary};
+use crate::sites::{json_store, json_stream, unreadable, Report, Site};
 
 /// ASCII record separator, which RFC 8142 puts before each text.
 const RS: u8 = 0x1E;
@@ -23,12 +23,7 @@ pub fn scan(
     limit: u64,
     visit: impl FnMut(Site) -> Result<(), Diagnostic>,
 ) -> Report {
-    let read_error = |e: std::io::Error| Report {
-        summary: Summary::default(),
-        diagnostics: vec![
-            Diagnostic::error(Code::SitesRead, format!("cannot read site file `{name}`: {e}")).in_file(name.clone())
-        ],
-    };
+    let read_error = |e| unreadable(&name, e);
     let store = match json_store(path, len, limit) {
         Ok(s) => s,
         Err(e) => return read_error(e),
