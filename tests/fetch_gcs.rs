@@ -413,3 +413,98 @@ async fn listing_follows_every_page() {
     let got: Vec<String> = client.list("bkt", "geepipe/t/").await.unwrap().into_iter().map(|o| o.name).collect();
     assert_eq!(got, want);
 }
+
+/// Symbolic links already in the download folder are never followed (issue 12): a `.part` link and a
+/// final-name link pointing at files outside leave those files untouched and are replaced by regular files;
+/// a linked folder is refused. Every such io error names its chunk and remote file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn symlinks_in_the_download_folder_are_never_followed_and_io_errors_name_the_chunk() {
+    use std::os::unix::fs::symlink;
+    let gcs = FakeGcs::start();
+    gcs.create_bucket("bkt").await;
+    let fx = fixture("csv");
+    let p = &fx.pipeline;
+    let first = truth::csv(p, &fx.pick(&["a", "b"]), DictStyle::Json);
+    let second = truth::csv(p, &fx.pick(&["c", "d", "e"]), DictStyle::Json);
+    gcs.upload("bkt", "geepipe/t/c00000.csv", first.as_bytes()).await;
+    gcs.upload("bkt", "geepipe/t/c00001.csv", second.as_bytes()).await;
+    let chunks = [chunk("c00000", &["a", "b"]), chunk("c00001", &["c", "d", "e"])];
+    let mut opts = fx.opts(&gcs.url());
+    opts.max_attempts = 1;
+    let root = fx.dir.path();
+    let dl = p.journal_dir.join("downloads/t");
+    let rel = "gcs/bkt/geepipe/t";
+
+    // A partial file that is a link to a file outside (shorter than the object, so it would be resumed
+    // into), and a final file that is a link to another one.
+    let precious = root.join("precious.txt");
+    let other = root.join("other.txt");
+    std::fs::write(&precious, "precious\n").unwrap();
+    std::fs::write(&other, "keep me\n").unwrap();
+    std::fs::create_dir_all(dl.join("partial").join(rel)).unwrap();
+    std::fs::create_dir_all(dl.join("files").join(rel)).unwrap();
+    symlink(&precious, dl.join("partial").join(rel).join("c00000.csv.part")).unwrap();
+    symlink(&other, dl.join("files").join(rel).join("c00001.csv")).unwrap();
+    let out = fetch(p, &chunks, &opts).await.expect("fetch");
+    assert_eq!(out.records, truth::records(p, &fx.pick(&["a", "b", "c", "d", "e"])));
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "precious\n");
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), "keep me\n");
+    for (name, text) in [("c00000.csv", &first), ("c00001.csv", &second)] {
+        let f = dl.join("files").join(rel).join(name);
+        assert!(std::fs::symlink_metadata(&f).unwrap().file_type().is_file(), "{} is not a regular file", f.display());
+        assert_eq!(&std::fs::read_to_string(&f).unwrap(), text);
+    }
+    assert!(std::fs::symlink_metadata(dl.join("partial").join(rel).join("c00000.csv.part")).is_err());
+
+    // A linked folder inside the download folder is refused, nothing is written where it points, and each
+    // error names the chunk and the remote file (it used to read `chunk : <local path>`).
+    std::fs::remove_dir_all(&dl).unwrap();
+    let elsewhere = root.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::create_dir_all(dl.join("files")).unwrap();
+    symlink(&elsewhere, dl.join("files/gcs")).unwrap();
+    opts.partial = true;
+    let out = fetch(p, &chunks, &opts).await.expect("partial fetch");
+    let shown: Vec<String> = out.missing.iter().map(|m| m.to_string()).collect();
+    assert_eq!(shown.len(), 2, "{shown:?}");
+    for (m, id) in shown.iter().zip(["c00000", "c00001"]) {
+        let head = format!("chunk {id}: gs://bkt/geepipe/t/{id}.csv: cannot write `");
+        assert!(m.starts_with(&head), "{m}");
+        assert!(m.contains("is a symbolic link; geepipe never follows links inside its download folder"), "{m}");
+    }
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "something was written through the link");
+
+    // Any other io error names them too: a folder where the file should be.
+    std::fs::remove_dir_all(&dl).unwrap();
+    std::fs::create_dir_all(dl.join("files").join(rel).join("c00000.csv")).unwrap();
+    let out = fetch(p, &chunks, &opts).await.expect("partial fetch");
+    let shown: Vec<String> = out.missing.iter().map(|m| m.to_string()).collect();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(shown[0].starts_with("chunk c00000: gs://bkt/geepipe/t/c00000.csv: cannot write `"), "{shown:?}");
+    assert!(shown[0].contains("(the download of `gs://bkt/geepipe/t/c00000.csv`)"), "{shown:?}");
+}
+
+/// A storage server (or proxy) that echoes the request's `Authorization` header in its refusal: the
+/// download error shows what it said, with the token (opaque, held by geepipe) taken out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_echoed_by_the_storage_server_never_reaches_a_download_error() {
+    const TOKEN: &str = "storage-opaque-9d3e-TOKEN-71ab";
+    let gcs = FakeGcs::start();
+    gcs.create_bucket("bkt").await;
+    let proxy = support_gcs::start_proxy(&gcs.url()).await;
+    let fx = fixture("csv");
+    let p = &fx.pipeline;
+    gcs.upload("bkt", "geepipe/t/c00000.csv", truth::csv(p, &fx.pick(&["a", "b"]), DictStyle::Json).as_bytes()).await;
+    let mut opts = fx.opts(&proxy.url);
+    opts.auth = geepipe::net::Auth::Static(geepipe::net::Secret::new(TOKEN));
+    opts.max_attempts = 1;
+    proxy.state.echo_auth.store(1, Ordering::SeqCst);
+    let err = fetch(p, &[chunk("c00000", &["a", "b"])], &opts).await.unwrap_err();
+    assert_eq!(proxy.state.echo_auth.load(Ordering::SeqCst), 0, "the proxy did not answer");
+    let shown = format!("{err}\n{err:?}");
+    assert!(!shown.contains(TOKEN), "{shown}");
+    let FetchError::Incomplete { missing, .. } = &err else { panic!("{err}") };
+    let m = missing.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("\n");
+    assert!(!m.contains(TOKEN), "{m}");
+    assert!(m.contains("proxy: refused `Authorization: Bearer ***` (token ***)"), "{m}");
+}

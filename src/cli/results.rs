@@ -21,7 +21,7 @@ use crate::pipeline::SiteLocation;
 use crate::pipeline::{KindName, OutputFormatName, OutputGeometryName, Pipeline};
 use crate::plan::RunMode;
 use crate::plan::Target;
-use crate::results::assemble::{site_geometry, write_manifest, Assembler};
+use crate::results::assemble::{site_geometry, Assembler};
 use crate::results::coverage::{self, Coverage};
 use crate::results::fetch::{self, FetchError, FetchOptions, FetchOutcome, FinishedChunk, StoredChunk};
 use crate::results::manifest;
@@ -252,7 +252,7 @@ fn write_table(
             records: by_site.remove(site.id.as_str()).unwrap_or_default(),
         })?;
     }
-    let assembled = writer.finish()?;
+    let mut assembled = writer.finish()?;
     let mut m = assembled.manifest(pipeline, started);
     m.timings.total_seconds = clock.elapsed().as_secs_f64();
     m.inputs = outcome
@@ -292,6 +292,6 @@ fn write_table(
                 .collect(),
         })
         .collect();
-    write_manifest(&m, path)?;
+    assembled.place(&m)?;
     Ok((assembled.table.rows, assembled.coverage))
 }

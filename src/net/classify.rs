@@ -26,6 +26,8 @@
 
 use std::time::Duration;
 
+use super::secret::redact;
+
 /// How the executor should treat a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
@@ -79,24 +81,24 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A failed task (`Operation.error`).
+    /// A failed task (`Operation.error`); token-shaped text in the server's message is taken out.
     pub fn task(code: i32, message: &str) -> Problem {
-        Problem { rpc_code: Some(code), message: message.to_string(), ..Problem::default() }
+        Problem { rpc_code: Some(code), message: redact(message), ..Problem::default() }
     }
 
-    /// An HTTP error response.
+    /// An HTTP error response (tokens in the server's text taken out).
     pub fn http(status: u16, google_status: Option<&str>, message: &str) -> Problem {
         Problem {
             http_status: Some(status),
-            status: google_status.map(str::to_string),
-            message: message.to_string(),
+            status: google_status.map(redact),
+            message: redact(message),
             ..Problem::default()
         }
     }
 
-    /// A transport failure.
+    /// A transport failure (tokens in the library's text taken out).
     pub fn transport(kind: TransportKind, message: &str) -> Problem {
-        Problem { transport: Some(kind), message: message.to_string(), ..Problem::default() }
+        Problem { transport: Some(kind), message: redact(message), ..Problem::default() }
     }
 
     /// One line for people: `HTTP 403 PERMISSION_DENIED: message` / `task error 3: message`.

@@ -83,8 +83,8 @@ impl Problem {
                 || message.to_ascii_lowercase().contains("insufficient authentication scopes"));
         Problem {
             http_status: Some(status),
-            status: err.and_then(|e| e.get("status")).and_then(Value::as_str).map(str::to_string),
-            reason,
+            status: err.and_then(|e| e.get("status")).and_then(Value::as_str).map(redact),
+            reason: reason.as_deref().map(redact),
             message: redact(&message),
             retry_after,
             insufficient_scope,
@@ -123,7 +123,7 @@ impl Problem {
             msg.push_str(&s.to_string());
             src = s.source();
         }
-        Problem::transport(kind, &redact(&msg))
+        Problem::transport(kind, &msg)
     }
 
     /// No token could be had: an environment problem, fatal for the run (like HTTP 401).

@@ -2,18 +2,49 @@
 //! takes anything token-shaped out of text geepipe did not write (server error bodies, third-party error
 //! messages) before it can reach a log line, an error message or the journal.
 //!
+//! Besides shapes, [`redact`] takes out the exact value of every token this process has held in a
+//! [`Secret`] (a static emulator token or a proxy's opaque token has no recognisable shape, and a server
+//! may echo it bare, without `Bearer`).
+//!
 //! Written by hand: the shapes are few and fixed (Google OAuth access and refresh tokens, JWTs, OAuth
 //! client secrets, `Bearer …` and `access_token=…`), and a scan over the text needs no regex engine.
 
 use std::fmt;
+use std::sync::Mutex;
+
+/// The values of the tokens held in this process (the newest last), for [`redact`].
+static HELD: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Tokens remembered at most (access tokens are refreshed hourly: a long run holds a few dozen).
+const HELD_MAX: usize = 64;
+
+/// Shorter values are not looked for verbatim (they would match ordinary words); no real token is that short.
+const HELD_MIN_LEN: usize = 8;
+
+fn remember(token: &str) {
+    if token.len() < HELD_MIN_LEN {
+        return;
+    }
+    let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+    if held.iter().any(|t| t == token) {
+        return;
+    }
+    if held.len() == HELD_MAX {
+        held.remove(0);
+    }
+    held.push(token.to_string());
+}
 
 /// A token that refuses to be printed.
 #[derive(Clone)]
 pub struct Secret(String);
 
 impl Secret {
+    /// Holds `s`; from now on [`redact`] also takes its exact value out of any text.
     pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
+        let s = s.into();
+        remember(&s);
+        Secret(s)
     }
 
     /// The raw value, for the `Authorization` header only.
@@ -54,10 +85,21 @@ fn token_shaped(w: &str) -> bool {
 /// Words after which the next run of token characters is a credential, whatever its shape.
 const KEYS: &[&str] = &["bearer", "access_token", "refresh_token", "id_token", "client_secret", "token"];
 
-/// `text` with every token-shaped run replaced by `***`: Google access (`ya29.…`) and refresh (`1//…`)
-/// tokens, JWTs, OAuth client secrets, and whatever follows `Bearer`, `access_token=`,
-/// `"refresh_token": "` and the like.
+/// `text` with every token this process holds and every token-shaped run replaced by `***`: Google access
+/// (`ya29.…`) and refresh (`1//…`) tokens, JWTs, OAuth client secrets, and whatever follows `Bearer`,
+/// `access_token=`, `"refresh_token": "` and the like.
 pub fn redact(text: &str) -> String {
+    let held = HELD.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut text = std::borrow::Cow::Borrowed(text);
+    for t in held.iter().rev() {
+        if text.contains(t.as_str()) {
+            text = std::borrow::Cow::Owned(text.replace(t.as_str(), REDACTED));
+        }
+    }
+    redact_shapes(&text)
+}
+
+fn redact_shapes(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     // The key just seen (`bearer`, `access_token`, …): the next value is a credential when only spaces
     // follow `Bearer`, or a `:` (with spaces and quotes) follows the other keys.
@@ -138,5 +180,17 @@ mod tests {
         ] {
             assert_eq!(redact(plain), plain);
         }
+    }
+
+    #[test]
+    fn a_held_token_is_taken_out_whatever_its_shape() {
+        let opaque = "opaque-7Qx2-held-by-secret";
+        let text = format!("proxy said: credential {opaque} refused ({opaque})");
+        assert_eq!(redact(&text), text, "not token-shaped, not held yet");
+        let _s = Secret::new(opaque);
+        assert_eq!(redact(&text), "proxy said: credential *** refused (***)");
+        // Too short to look for verbatim: ordinary words stay.
+        let _short = Secret::new("the");
+        assert_eq!(redact("the end"), "the end");
     }
 }

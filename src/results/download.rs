@@ -5,19 +5,22 @@
 //! (same relative path plus `.part`), so no remote name can collide with a partial file. A partial file is
 //! resumed with an HTTP `Range` request; it is renamed into place only after its checksum matches. Remote
 //! names only ever choose a path *inside* the folder: [`safe_relative_path`] refuses `..`, absolute names and
-//! backslashes, and percent-encodes every other character that is not plainly safe.
+//! backslashes, and percent-encodes every other character that is not plainly safe. Symbolic links already
+//! in the folder are never followed: a link in the place of a file or of its `.part` is removed (the link, not
+//! its target) and a new file created with `O_EXCL`; files are opened with `O_NOFOLLOW`; a linked folder
+//! below the download folder is refused.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine as _;
 use futures::StreamExt;
-use md5::Digest as _;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use url::Url;
 
+pub use super::checksum::Expected;
+use super::checksum::{Digest, Hasher};
 use crate::net::{classify, Auth, Class, Problem, RetryPolicy, Timeouts, TransportKind};
 
 /// A failed HTTP exchange: the network layer's [`Problem`] (classified by [`crate::net::classify`]).
@@ -82,7 +85,7 @@ impl Http {
 
 /// An answer that is not the JSON expected (never retried: the same request gets the same answer).
 pub fn decode_problem(message: &str) -> Problem {
-    Problem { message: format!("unexpected answer: {message}"), ..Problem::default() }
+    Problem { message: crate::net::redact(&format!("unexpected answer: {message}")), ..Problem::default() }
 }
 
 /// URL for messages, without its query (which never holds secrets here, but keeps messages short).
@@ -92,105 +95,8 @@ fn redact_url(u: &Url) -> String {
     u.to_string()
 }
 
-/// Checksums a service reports for a file. Files are verified with crc32c when known, else MD5, else size.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Expected {
-    pub crc32c: Option<u32>,
-    pub md5: Option<[u8; 16]>,
-    pub size: Option<u64>,
-    /// Show MD5 in hex (Drive's `md5Checksum`) rather than base64 (Cloud Storage's `md5Hash`).
-    pub md5_hex: bool,
-}
-
-impl Expected {
-    /// From Cloud Storage's object resource: `crc32c` is base64 of the big-endian CRC32C, `md5Hash` base64.
-    pub fn from_gcs(crc32c: Option<&str>, md5: Option<&str>, size: Option<u64>) -> Result<Expected, String> {
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let crc32c = match crc32c {
-            None => None,
-            Some(s) => {
-                let b = b64.decode(s).map_err(|_| format!("crc32c `{s}` is not base64"))?;
-                let arr: [u8; 4] = b.try_into().map_err(|_| format!("crc32c `{s}` is not 4 bytes"))?;
-                Some(u32::from_be_bytes(arr))
-            }
-        };
-        let md5 = match md5 {
-            None => None,
-            Some(s) => {
-                let b = b64.decode(s).map_err(|_| format!("md5Hash `{s}` is not base64"))?;
-                Some(b.try_into().map_err(|_| format!("md5Hash `{s}` is not 16 bytes"))?)
-            }
-        };
-        Ok(Expected { crc32c, md5, size, md5_hex: false })
-    }
-
-    /// From Drive's file resource: `md5Checksum` is hex.
-    pub fn from_drive(md5_hex: Option<&str>, size: Option<u64>) -> Result<Expected, String> {
-        let md5 = match md5_hex {
-            None => None,
-            Some(s) => {
-                let b = hex::decode(s).map_err(|_| format!("md5Checksum `{s}` is not hex"))?;
-                Some(b.try_into().map_err(|_| format!("md5Checksum `{s}` is not 16 bytes"))?)
-            }
-        };
-        Ok(Expected { crc32c: None, md5, size, md5_hex: true })
-    }
-
-    fn matches(&self, d: &Digest) -> bool {
-        if let Some(c) = self.crc32c {
-            return c == d.crc32c && self.size.is_none_or(|s| s == d.size);
-        }
-        if let Some(m) = self.md5 {
-            return m == d.md5 && self.size.is_none_or(|s| s == d.size);
-        }
-        self.size.is_none_or(|s| s == d.size)
-    }
-
-    /// (got, expected) in the service's own notation.
-    fn describe(&self, d: &Digest) -> (String, String) {
-        let b64 = base64::engine::general_purpose::STANDARD;
-        if let Some(c) = self.crc32c {
-            return (
-                format!("crc32c {} ({} bytes)", b64.encode(d.crc32c.to_be_bytes()), d.size),
-                format!("crc32c {}", b64.encode(c.to_be_bytes())),
-            );
-        }
-        let md5 = |m: &[u8; 16]| if self.md5_hex { hex::encode(m) } else { b64.encode(m) };
-        if let Some(m) = &self.md5 {
-            return (format!("md5 {} ({} bytes)", md5(&d.md5), d.size), format!("md5 {}", md5(m)));
-        }
-        (format!("{} bytes", d.size), format!("{} bytes", self.size.unwrap_or(0)))
-    }
-}
-
-/// Checksums of local bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Digest {
-    crc32c: u32,
-    md5: [u8; 16],
-    size: u64,
-}
-
-#[derive(Default)]
-struct Hasher {
-    crc: u32,
-    md5: md5::Md5,
-    size: u64,
-}
-
-impl Hasher {
-    fn update(&mut self, b: &[u8]) {
-        self.crc = crc32c::crc32c_append(self.crc, b);
-        self.md5.update(b);
-        self.size += b.len() as u64;
-    }
-    fn finish(self) -> Digest {
-        Digest { crc32c: self.crc, md5: self.md5.finalize().into(), size: self.size }
-    }
-}
-
 async fn hash_file(path: &Path) -> std::io::Result<Digest> {
-    let mut f = tokio::fs::File::open(path).await?;
+    let mut f = open_nofollow(path, false).await?;
     let mut h = Hasher::default();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -277,8 +183,19 @@ pub enum DownloadError {
     Corrupt { display: String, got: String, expected: String, attempts: u32 },
     /// The service did not give the file.
     Http { display: String, error: HttpError, attempts: u32 },
-    /// The local disk refused.
-    Io { path: PathBuf, message: String },
+    /// The local disk refused (`display` names the remote file, `path` the local one).
+    Io { display: String, path: PathBuf, message: String },
+}
+
+impl DownloadError {
+    /// The remote file concerned, as the user knows it (`gs://bucket/object`, `drive:folder/name`).
+    pub fn display_name(&self) -> &str {
+        match self {
+            DownloadError::Corrupt { display, .. }
+            | DownloadError::Http { display, .. }
+            | DownloadError::Io { display, .. } => display,
+        }
+    }
 }
 
 impl fmt::Display for DownloadError {
@@ -292,7 +209,9 @@ impl fmt::Display for DownloadError {
             DownloadError::Http { display, error, attempts } => {
                 write!(f, "cannot download `{display}` ({attempts} attempt(s)): {}", error.summary())
             }
-            DownloadError::Io { path, message } => write!(f, "cannot write `{}`: {message}", path.display()),
+            DownloadError::Io { display, path, message } => {
+                write!(f, "cannot write `{}` (the download of `{display}`): {message}", path.display())
+            }
         }
     }
 }
@@ -348,8 +267,55 @@ fn partial_path(dir: &Path, f: &RemoteFile) -> PathBuf {
     PathBuf::from(p)
 }
 
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> DownloadError + '_ {
-    move |e| DownloadError::Io { path: path.to_path_buf(), message: e.to_string() }
+fn io_err<'a>(f: &'a RemoteFile, path: &'a Path) -> impl Fn(std::io::Error) -> DownloadError + 'a {
+    move |e| DownloadError::Io { display: f.display.clone(), path: path.to_path_buf(), message: e.to_string() }
+}
+
+/// Opens an existing file for reading or appending without following a symbolic link in its place.
+async fn open_nofollow(path: &Path, append: bool) -> std::io::Result<tokio::fs::File> {
+    let mut o = tokio::fs::OpenOptions::new();
+    if append {
+        o.append(true);
+    } else {
+        o.read(true);
+    }
+    #[cfg(unix)]
+    o.custom_flags(libc::O_NOFOLLOW);
+    o.open(path).await
+}
+
+/// Whether `path` is a symbolic link (dangling or not).
+async fn is_link(path: &Path) -> bool {
+    tokio::fs::symlink_metadata(path).await.is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// Removes a symbolic link found where a downloaded file goes (the link itself, never what it points at).
+async fn drop_link(f: &RemoteFile, path: &Path) -> Result<(), DownloadError> {
+    if is_link(path).await {
+        tracing::warn!("{}: `{}` is a symbolic link; removed it (links are never followed)", f.display, path.display());
+        tokio::fs::remove_file(path).await.map_err(io_err(f, path))?;
+    }
+    Ok(())
+}
+
+/// Refuses a symbolic link among the folders between the download folder and `path` (`files/…`,
+/// `partial/…`): what is written there must stay inside the folder. The download folder itself may be a link.
+async fn refuse_linked_folders(f: &RemoteFile, dir: &Path, path: &Path) -> Result<(), DownloadError> {
+    let Ok(inside) = path.strip_prefix(dir) else { return Ok(()) };
+    let mut at = dir.to_path_buf();
+    let parents: Vec<_> = inside.parent().map(|p| p.components().collect()).unwrap_or_default();
+    for c in parents {
+        at.push(c);
+        if is_link(&at).await {
+            return Err(DownloadError::Io {
+                display: f.display.clone(),
+                path: at,
+                message: "is a symbolic link; geepipe never follows links inside its download folder (remove it)"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 async fn download_one(http: &Http, dir: &Path, f: &RemoteFile, max_attempts: u32) -> Result<Downloaded, DownloadError> {
@@ -357,10 +323,20 @@ async fn download_one(http: &Http, dir: &Path, f: &RemoteFile, max_attempts: u32
     let part = partial_path(dir, f);
     // Defence in depth: `relative` comes from `safe_relative_path`, but never trust a path blindly.
     if f.relative.is_absolute() || f.relative.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
-        return Err(DownloadError::Io { path: dest, message: "refusing a path outside the download folder".into() });
+        return Err(DownloadError::Io {
+            display: f.display.clone(),
+            path: dest,
+            message: "refusing a path outside the download folder".into(),
+        });
     }
+    // Symbolic links already in the folder are never followed: a linked folder is refused, a link in the
+    // place of the file or of its partial copy is removed (the download then writes a new regular file).
+    refuse_linked_folders(f, dir, &dest).await?;
+    refuse_linked_folders(f, dir, &part).await?;
+    drop_link(f, &dest).await?;
+    drop_link(f, &part).await?;
     if tokio::fs::try_exists(&dest).await.unwrap_or(false) {
-        let d = hash_file(&dest).await.map_err(io_err(&dest))?;
+        let d = hash_file(&dest).await.map_err(io_err(f, &dest))?;
         if f.expected.matches(&d) {
             tracing::debug!("{}: already downloaded intact", f.display);
             return Ok(Downloaded {
@@ -375,7 +351,7 @@ async fn download_one(http: &Http, dir: &Path, f: &RemoteFile, max_attempts: u32
     }
     for p in [&dest, &part] {
         if let Some(parent) = p.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(io_err(parent))?;
+            tokio::fs::create_dir_all(parent).await.map_err(io_err(f, parent))?;
         }
     }
     let mut last: Option<DownloadError> = None;
@@ -386,9 +362,9 @@ async fn download_one(http: &Http, dir: &Path, f: &RemoteFile, max_attempts: u32
     let mut free_retry = true;
     while attempt < max_attempts {
         attempt += 1;
-        let have = match tokio::fs::metadata(&part).await {
-            Ok(m) => m.len(),
-            Err(_) => 0,
+        let have = match tokio::fs::symlink_metadata(&part).await {
+            Ok(m) if m.is_file() => m.len(),
+            _ => 0,
         };
         let have = if f.expected.size.is_some_and(|s| have > s) { 0 } else { have };
         match transfer(http, f, &part, have).await {
@@ -397,7 +373,7 @@ async fn download_one(http: &Http, dir: &Path, f: &RemoteFile, max_attempts: u32
                     first_resume = kept;
                 }
                 if f.expected.matches(&digest) {
-                    tokio::fs::rename(&part, &dest).await.map_err(io_err(&dest))?;
+                    tokio::fs::rename(&part, &dest).await.map_err(io_err(f, &dest))?;
                     return Ok(Downloaded {
                         display: f.display.clone(),
                         path: dest,
@@ -416,7 +392,9 @@ async fn download_one(http: &Http, dir: &Path, f: &RemoteFile, max_attempts: u32
                 }
                 last = Some(DownloadError::Corrupt { display: f.display.clone(), got, expected, attempts: attempt });
             }
-            Err(TransferError::Io(e)) => return Err(DownloadError::Io { path: part, message: e }),
+            Err(TransferError::Io(e)) => {
+                return Err(DownloadError::Io { display: f.display.clone(), path: part, message: e })
+            }
             Err(TransferError::Http(e)) => {
                 tracing::warn!("{}: {} (attempt {attempt})", f.display, e.summary());
                 let delay = http.retry.delay(attempt - 1, e.retry_after);
@@ -465,7 +443,7 @@ async fn transfer(http: &Http, f: &RemoteFile, part: &Path, have: u64) -> Result
     }
     let (mut file, kept) = if have > 0 && status == reqwest::StatusCode::PARTIAL_CONTENT {
         // Hash the kept bytes so the final digest covers the whole file.
-        let mut fh = tokio::fs::File::open(part).await.map_err(io)?;
+        let mut fh = open_nofollow(part, false).await.map_err(io)?;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = fh.read(&mut buf).await.map_err(io)?;
@@ -474,7 +452,7 @@ async fn transfer(http: &Http, f: &RemoteFile, part: &Path, have: u64) -> Result
             }
             hasher.update(&buf[..n]);
         }
-        let file = tokio::fs::OpenOptions::new().append(true).open(part).await.map_err(io)?;
+        let file = open_nofollow(part, true).await.map_err(io)?;
         (file, have)
     } else if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
         // The partial file is longer than the object: start over.
@@ -484,7 +462,12 @@ async fn transfer(http: &Http, f: &RemoteFile, part: &Path, have: u64) -> Result
             "the partial file does not fit the object",
         )));
     } else {
-        (tokio::fs::File::create(part).await.map_err(io)?, 0)
+        // A new file, never an existing one (`create_new` does not follow a link put there meanwhile).
+        match tokio::fs::remove_file(part).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+            _ => {}
+        }
+        (tokio::fs::OpenOptions::new().write(true).create_new(true).open(part).await.map_err(io)?, 0)
     };
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
@@ -530,32 +513,5 @@ mod tests {
         assert_eq!(safe_relative_path("..", false).unwrap_err(), "the name has a `..` segment");
         // One-to-one: an encoded-looking name does not collide with the name it looks like.
         assert_ne!(safe_relative_path("a%2Fb", true).unwrap(), safe_relative_path("a/b", false).unwrap());
-    }
-
-    #[test]
-    fn gcs_checksums_decode_big_endian() {
-        // crc32c("hello") = 0x9a71bb4c, md5("hello") = 5d41402abc4b2a76b9719d911017c592.
-        let e = Expected::from_gcs(Some("mnG7TA=="), Some("XUFAKrxLKna5cZ2REBfFkg=="), Some(5)).unwrap();
-        let mut h = Hasher::default();
-        h.update(b"hel");
-        h.update(b"lo");
-        let d = h.finish();
-        assert_eq!(e.crc32c, Some(0x9a71bb4c));
-        assert!(e.matches(&d));
-        let md5_only = Expected { crc32c: None, ..e.clone() };
-        assert!(md5_only.matches(&d));
-        let mut h = Hasher::default();
-        h.update(b"hellO");
-        let bad = h.finish();
-        assert!(!e.matches(&bad));
-        assert!(!md5_only.matches(&bad));
-        let (got, want) = e.describe(&bad);
-        assert_eq!(want, "crc32c mnG7TA==");
-        assert!(got.starts_with("crc32c ") && got.ends_with("(5 bytes)") && got != "crc32c mnG7TA== (5 bytes)");
-        let drive = Expected::from_drive(Some("5d41402abc4b2a76b9719d911017c592"), None).unwrap();
-        assert!(drive.matches(&d));
-        assert_eq!(drive.describe(&bad).1, "md5 5d41402abc4b2a76b9719d911017c592");
-        assert!(Expected::from_gcs(Some("***"), None, None).is_err());
-        assert!(Expected::from_drive(Some("abc"), None).is_err());
     }
 }

@@ -426,12 +426,9 @@ pub async fn fetch(
         let chunks_of: HashMap<&str, &Vec<String>> =
             group.iter().map(|p| (p.file.display.as_str(), &p.chunks)).collect();
         for e in errs {
-            let display = match &e {
-                DownloadError::Corrupt { display, .. } | DownloadError::Http { display, .. } => display.clone(),
-                DownloadError::Io { path, .. } => path.display().to_string(),
-            };
-            let chunk_ids = chunks_of.get(display.as_str()).map(|v| v.to_vec()).unwrap_or_default();
-            for chunk_id in chunk_ids.iter().cloned().chain(chunk_ids.is_empty().then(String::new)) {
+            let display = e.display_name().to_string();
+            // Every downloaded file belongs to at least one chunk (it was listed for it).
+            for chunk_id in chunks_of.get(display.as_str()).map(|v| v.to_vec()).unwrap_or_default() {
                 missing.push(Missing::File { chunk_id, file: display.clone(), reason: e.to_string() });
             }
         }

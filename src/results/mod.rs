@@ -3,6 +3,8 @@
 //! ([`eecsv`]), `computeFeatures` responses ([`features`]), stored interactive results ([`store`]).
 
 pub mod assemble;
+pub mod atomic;
+pub mod checksum;
 pub mod coverage;
 pub mod download;
 pub mod drive;

@@ -76,6 +76,8 @@ pub struct ProxyState {
     pub allow_media: AtomicUsize,
     /// How many matching downloads are cut off after half their bytes.
     pub cut: AtomicUsize,
+    /// How many media requests are refused with a 401 whose text echoes their `Authorization` header.
+    pub echo_auth: AtomicUsize,
     pub seen: Mutex<Vec<Seen>>,
     upstream: String,
 }
@@ -124,6 +126,14 @@ async fn forward(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
     let media = pq.contains("alt=media");
     st.seen.lock().unwrap().push(Seen { path_and_query: pq.clone(), range: range.clone(), media });
     let matches = st.target.lock().unwrap().as_ref().is_none_or(|t| pq.contains(t.as_str()));
+    if media && take_one(&st.echo_auth) {
+        let header = req.headers().get("authorization").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let header = header.unwrap_or_default();
+        let bare = header.strip_prefix("Bearer ").unwrap_or(&header).to_string();
+        let body = serde_json::json!({"error": {"code": 401, "status": "UNAUTHENTICATED",
+            "message": format!("proxy: refused `Authorization: {header}` (token {bare})")}});
+        return Response::builder().status(StatusCode::UNAUTHORIZED).body(Body::from(body.to_string())).unwrap();
+    }
     if media && !take_one(&st.allow_media) {
         return Response::builder()
             .status(StatusCode::SERVICE_UNAVAILABLE)

@@ -269,6 +269,10 @@ pub enum FaultAction {
     /// Move virtual time forward by this much before handling the request (tasks finish "while" the
     /// request travels: a cancel that arrives after its task succeeded).
     Advance(Duration),
+    /// Answer with an HTTP error status whose message repeats the request's own `Authorization` header and
+    /// the bare token in it, as a careless server or proxy does (401 UNAUTHENTICATED, 403
+    /// PERMISSION_DENIED, 500 INTERNAL, …); the client must never show either.
+    EchoAuthorization { status: u16 },
 }
 
 /// A fault on HTTP requests: the next `times` matching requests get `action`.
@@ -308,6 +312,10 @@ impl RequestFault {
     /// `times` requests processed whose answer is lost (the connection closes).
     pub fn lose_response(times: u32) -> RequestFault {
         RequestFault::new(times, FaultAction::LoseResponse)
+    }
+    /// `times` answers with `status` whose error message echoes the request's `Authorization` header.
+    pub fn echo_authorization(status: u16, times: u32) -> RequestFault {
+        RequestFault::new(times, FaultAction::EchoAuthorization { status })
     }
     /// Restricts the fault to some routes.
     pub fn on(mut self, route: RouteMatch) -> RequestFault {

@@ -381,6 +381,22 @@ async fn dispatch(AxumState(shared): AxumState<Arc<Shared>>, req: Request) -> Re
             }
             return resp;
         }
+        Some(FaultAction::EchoAuthorization { status }) => {
+            let header = parts.headers.get(header::AUTHORIZATION).map(|v| String::from_utf8_lossy(v.as_bytes()));
+            let header = header.unwrap_or_default();
+            let token = header.strip_prefix("Bearer ").unwrap_or(&header).trim();
+            let name = match status {
+                401 => "UNAUTHENTICATED",
+                403 => "PERMISSION_DENIED",
+                500 => "INTERNAL",
+                _ => "UNKNOWN",
+            };
+            let msg = format!(
+                "Request had invalid authentication credentials (received `Authorization: {header}`). The token \
+                 {token} is not valid here."
+            );
+            return error(status, name, &msg);
+        }
         Some(FaultAction::Drop) => return kill(killer).await,
         Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
         Some(FaultAction::Advance(d)) => {
