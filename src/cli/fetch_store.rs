@@ -15,7 +15,6 @@ use crate::error::{self, Error};
 use crate::exit;
 use crate::journal::{ChunkRow, Journal};
 use crate::pipeline::Pipeline;
-use crate::results::assemble::write_manifest;
 use crate::results::eecsv::{self, Format};
 use crate::results::fetch::{self, FetchError, FinishedChunk};
 use crate::results::manifest;
@@ -155,15 +154,20 @@ pub(super) fn store_previous(
     Ok(out)
 }
 
-/// `geepipe fetch` (and the end of `geepipe run`): through the store for the pipelines run through it,
-/// else from the export files of the journal's finished chunks.
+/// `geepipe fetch` of an Earth Engine pipeline (and the end of `geepipe run`): through the store for the
+/// pipelines run through it, else from the export files of the journal's finished chunks.
 pub fn fetch_command(g: &Global, a: FetchArgs) -> error::Result {
     let pipeline = g.load_pipeline(&a.file)?;
+    fetch_pipeline(g, a, pipeline)
+}
+
+/// [`fetch_command`] of a loaded Earth Engine pipeline.
+pub fn fetch_pipeline(g: &Global, a: FetchArgs, pipeline: Pipeline) -> error::Result {
     let path = a.journal.clone().unwrap_or_else(|| Journal::default_path(&pipeline));
     if super::incremental::applies_to(&pipeline, &path) {
         fetch(g, &a, &pipeline, &path)
     } else {
-        super::results::fetch(g, &a, &pipeline, &path)
+        super::results::fetch_pipeline(g, a, pipeline)
     }
 }
 
@@ -187,7 +191,7 @@ pub fn fetch(g: &Global, a: &FetchArgs, p: &Pipeline, journal_path: &Path) -> er
     let binding = store.bind(&zonal.model, true).map_err(store_error)?;
     let path = a.output.clone().unwrap_or_else(|| p.output.path.clone());
     let spec = TableSpec::from_pipeline(p);
-    let from_store = assemble::table(&store, &binding, &zonal.model, p, spec, &path, a.partial)
+    let mut from_store = assemble::table(&store, &binding, &zonal.model, p, spec, &path, a.partial)
         .map_err(|e| Error::Environment(format!("cannot write {}: {e}", path.display())))?;
     let mut out = std::io::stdout().lock();
     if !stored.files.is_empty() && !g.quiet {
@@ -200,7 +204,7 @@ pub fn fetch(g: &Global, a: &FetchArgs, p: &Pipeline, journal_path: &Path) -> er
             stored.reused
         );
     }
-    let missing = || {
+    let missing = {
         let more = from_store.missing_count.saturating_sub(from_store.missing.len().min(10));
         let shown: Vec<&str> = from_store.missing.iter().take(10).map(String::as_str).collect();
         let mut lines: Vec<String> = stored.missing.iter().map(|m| format!("  - {m}")).collect();
@@ -212,12 +216,12 @@ pub fn fetch(g: &Global, a: &FetchArgs, p: &Pipeline, journal_path: &Path) -> er
         ));
         lines.join("\n")
     };
-    let Some(assembled) = &from_store.assembled else {
+    let Some(mut assembled) = from_store.assembled.take() else {
         drop(out);
         return Err(Error::Incomplete(format!(
             "the results are incomplete, so no table was written:\n{}\nhelp: rerun `geepipe run` for the missing \
              sites, or pass `--partial` to write what there is",
-            missing()
+            missing
         )));
     };
     let table = &assembled.table;
@@ -235,6 +239,7 @@ pub fn fetch(g: &Global, a: &FetchArgs, p: &Pipeline, journal_path: &Path) -> er
     for l in &empty {
         eprintln!("error: {}", crate::results::coverage::Coverage::empty_layer_error(l, false));
     }
+    let some_empty = !empty.is_empty();
     // The manifest: the table, the run's chunks, the files read by this fetch.
     let mut m = assembled.manifest(p, started);
     m.timings.total_seconds = clock.elapsed().as_secs_f64();
@@ -256,12 +261,12 @@ pub fn fetch(g: &Global, a: &FetchArgs, p: &Pipeline, journal_path: &Path) -> er
             .map(|r| chunk_entry(&finished(r), r.sites as u64, &stored.files))
             .collect();
     }
-    write_manifest(&m, &path).map_err(|e| Error::Environment(format!("cannot write the manifest: {e}")))?;
+    assembled.place(&m).map_err(|e| Error::Environment(format!("cannot write the table and manifest: {e}")))?;
     super::report::after_run(g, p, &path, Some(journal_path))?;
     if from_store.missing_count > 0 {
         eprintln!("warning: the table is partial; missing:");
-        eprintln!("{}", missing());
+        eprintln!("{missing}");
         return Ok(exit::SOME_FAILED);
     }
-    Ok(if empty.is_empty() { exit::OK } else { exit::SOME_FAILED })
+    Ok(if some_empty { exit::SOME_FAILED } else { exit::OK })
 }

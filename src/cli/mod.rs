@@ -253,7 +253,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Status(a) => g.finish(status::status(g, a)),
         Command::Wait(a) => g.finish(run::wait(g, a)),
         Command::Cancel(a) => g.finish(cancel::cancel(g, a)),
-        Command::Fetch(a) => g.finish(fetch_store::fetch_command(g, a)),
+        Command::Fetch(a) => g.finish(fetch_command(g, a)),
         Command::Report(a) => g.finish(report::run(g, a)),
         Command::Completions(a) => {
             clap_complete::generate(a.shell, &mut Cli::command(), "geepipe", &mut std::io::stdout());
@@ -286,6 +286,15 @@ fn plan_command(g: &Global, a: plan::PlanArgs) -> error::Result {
         return plan_cells::run(g, &a, &p, warnings);
     }
     plan::run(g, a, p, warnings)
+}
+
+/// `geepipe fetch`: a local pipeline's table was written by its run (nothing to download).
+fn fetch_command(g: &Global, a: results::FetchArgs) -> error::Result {
+    let p = g.load_pipeline(&a.file)?;
+    match p.engine {
+        crate::pipeline::model::Engine::Local => local::fetch(g, &p, &a.file),
+        crate::pipeline::model::Engine::EarthEngine => fetch_store::fetch_pipeline(g, a, p),
+    }
 }
 
 fn init_tracing(g: &Global) {

@@ -109,7 +109,7 @@ pub(super) fn render_summary(plan: &Plan, pipeline: &crate::pipeline::Pipeline, 
 fn write_out(dir: &Path, plan: &Plan, bodies: &[Vec<u8>], decision: &Decision) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let write = |name: &str, bytes: &[u8]| -> std::io::Result<()> {
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        let mut tmp = crate::results::atomic::temp_file_in(dir, ".plan.")?;
         tmp.write_all(bytes)?;
         tmp.write_all(b"\n")?;
         tmp.persist(dir.join(name)).map_err(|e| e.error)?;

@@ -21,7 +21,7 @@ use crate::pipeline::SiteLocation;
 use crate::pipeline::{KindName, OutputFormatName, OutputGeometryName, Pipeline};
 use crate::plan::RunMode;
 use crate::plan::Target;
-use crate::results::assemble::{site_geometry, write_manifest, Assembler};
+use crate::results::assemble::{site_geometry, Assembler};
 use crate::results::coverage::{self, Coverage};
 use crate::results::fetch::{self, FetchError, FetchOptions, FetchOutcome, FetchedFile, FinishedChunk, StoredChunk};
 use crate::results::manifest;
@@ -44,11 +44,12 @@ pub struct FetchArgs {
     pub journal: Option<PathBuf>,
 }
 
-/// `geepipe fetch` of a run whose results are in its journal's export files (see
-/// [`super::fetch_store::fetch_command`] for the choice).
-pub fn fetch(g: &Global, a: &FetchArgs, pipeline: &Pipeline, journal: &Path) -> error::Result {
-    let chunks = finished_chunks(journal)?;
-    fetch_chunks(g, a, pipeline, chunks)
+/// `fetch` of a loaded Earth Engine pipeline whose results are in its journal's export files (see
+/// [`super::fetch_store::fetch_pipeline`] for the choice; a local one is [`super::local::fetch`]).
+pub fn fetch_pipeline(g: &Global, a: FetchArgs, pipeline: Pipeline) -> error::Result {
+    let path = a.journal.clone().unwrap_or_else(|| Journal::default_path(&pipeline));
+    let chunks = finished_chunks(&path)?;
+    fetch_chunks(g, &a, &pipeline, chunks)
 }
 
 /// The chunks whose export tasks succeeded, or whose interactive results were stored, from the run journal at
@@ -63,6 +64,9 @@ pub fn finished_chunks(path: &Path) -> error::Result<Vec<FinishedChunk>> {
     }
     let journal = Journal::open_read(path)?;
     let rows = journal.chunks()?;
+    if rows.is_empty() && !journal.has_plan()? {
+        return Err(Error::Journal(crate::journal::JournalError::NothingSubmitted(path.to_path_buf())));
+    }
     let folder = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -303,11 +307,11 @@ fn write_table(
             records: by_site.remove(site.id.as_str()).unwrap_or_default(),
         })?;
     }
-    let assembled = writer.finish()?;
+    let mut assembled = writer.finish()?;
     let mut m = assembled.manifest(pipeline, started);
     m.timings.total_seconds = clock.elapsed().as_secs_f64();
     m.inputs = outcome.files.iter().map(file_input).collect();
     m.chunks = chunks.iter().map(|c| chunk_entry(c, c.site_ids.len() as u64, &outcome.files)).collect();
-    write_manifest(&m, path)?;
+    assembled.place(&m)?;
     Ok((assembled.table.rows, assembled.coverage))
 }

@@ -52,7 +52,7 @@ use serde_json::{Map, Value};
 use crate::diag::{Code, Diagnostic};
 use crate::executor::{Counts, Event, Observer};
 use crate::pipeline::Pipeline;
-use crate::results::assemble::{write_manifest, Assembled};
+use crate::results::assemble::Assembled;
 use crate::results::manifest::{self, Input, Manifest, Timings, Totals};
 use crate::results::table::{TableError, TableSpec, TableSummary};
 use crate::sites::Site;
@@ -321,7 +321,8 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
         write_seconds: Some(tw.elapsed().as_secs_f64()),
         threads: Some(threads),
     };
-    let manifest_path = write_manifest(&m, &assembled.table.path).map_err(LocalError::Output)?;
+    let manifest_path = assembled.place(&m).map_err(LocalError::Output)?;
+    let manifest_path = clean_path(&manifest_path);
     Ok(Outcome {
         table: assembled.table,
         manifest: manifest_path,

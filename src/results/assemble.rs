@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::atomic::{place_pair, Unplaced};
 use super::coverage::Coverage;
 use super::manifest::{self, Manifest, Totals};
 use super::table::{SiteResult, TableError, TableSpec, TableSummary, TableWriter};
@@ -24,12 +25,13 @@ pub struct Assembler {
     totals: Totals,
 }
 
-/// What an assembled table holds.
-#[derive(Debug)]
+/// What an assembled table holds. The table is written but not yet in place: [`Assembled::place`] puts it
+/// there together with its manifest.
 pub struct Assembled {
     pub table: TableSummary,
     pub totals: Totals,
     pub coverage: Coverage,
+    unplaced: Option<Unplaced>,
 }
 
 impl Assembler {
@@ -58,13 +60,13 @@ impl Assembler {
         self.writer.push(site)
     }
 
-    /// Finishes the table (renamed into place) and returns what it holds.
+    /// Finishes the table (complete on disk, not yet in place) and returns what it holds.
     pub fn finish(self) -> Result<Assembled, TableError> {
-        let table = self.writer.finish()?;
+        let (table, unplaced) = self.writer.finish_unplaced()?;
         let mut totals = self.totals;
         totals.rows = table.rows;
         totals.layers = self.coverage.layers.clone();
-        Ok(Assembled { table, totals, coverage: self.coverage })
+        Ok(Assembled { table, totals, coverage: self.coverage, unplaced: Some(unplaced) })
     }
 }
 
@@ -77,11 +79,22 @@ impl Assembled {
     }
 }
 
-/// Writes `m` beside the table at `table` (see [`manifest::path_for`]); returns its path.
-pub fn write_manifest(m: &Manifest, table: &Path) -> Result<PathBuf, TableError> {
-    let path = manifest::path_for(table);
-    m.write(&path)?;
-    Ok(path)
+impl Assembled {
+    /// Writes the manifest `m`, then puts the table and the manifest (beside it, see [`manifest::path_for`])
+    /// in place together ([`place_pair`]): a table is never left beside a manifest of another table.
+    /// Returns the manifest's path.
+    pub fn place(&mut self, m: &Manifest) -> Result<PathBuf, TableError> {
+        let Some(table) = self.unplaced.take() else {
+            return Err(TableError::Io {
+                path: self.table.path.clone(),
+                source: std::io::Error::other("the table was already put in place"),
+            });
+        };
+        let path = manifest::path_for(table.path());
+        let written = m.write_unplaced(&path)?;
+        place_pair(table, written)?;
+        Ok(path)
+    }
 }
 
 /// A site's polygons as a GeoJSON geometry (for tables with geometries).

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::table::{write_atomic, TableError, TableSummary};
+use super::atomic::{write_unplaced, Unplaced};
+use super::table::{TableError, TableSummary};
 use crate::pipeline::{Engine, Pipeline};
 
 /// Version of this file's structure.
@@ -175,9 +176,14 @@ impl Manifest {
 
     /// Writes the manifest atomically to `path`.
     pub fn write(&self, path: &Path) -> Result<(), TableError> {
+        self.write_unplaced(path)?.place()
+    }
+
+    /// Writes the manifest beside `path` without replacing it yet (see [`super::atomic::place_pair`]).
+    pub fn write_unplaced(&self, path: &Path) -> Result<Unplaced, TableError> {
         let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
         text.push('\n');
-        write_atomic(path, text.as_bytes())
+        write_unplaced(path, text.as_bytes())
     }
 
     /// Reads a manifest.

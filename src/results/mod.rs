@@ -3,6 +3,7 @@
 //! ([`eecsv`]), `computeFeatures` responses ([`features`]), stored interactive results ([`store`]).
 
 pub mod assemble;
+pub mod atomic;
 pub mod checksum;
 pub mod coverage;
 pub mod download;

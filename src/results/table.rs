@@ -228,34 +228,8 @@ pub struct TableWriter {
     wide: Vec<SiteResult>,
 }
 
-/// Creates the folder of `path` and a temporary file beside it.
-fn temp_beside(path: &Path) -> Result<(std::fs::File, tempfile::TempPath), TableError> {
-    let io = |source| TableError::Io { path: path.to_path_buf(), source };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("table");
-    let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(&dir).map_err(io)?;
-    Ok(tmp.into_parts())
-}
-
-/// Writes a whole file atomically: temporary file beside it, fsync, rename, fsync of the folder (so the
-/// rename itself survives a power cut).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TableError> {
-    let io = |source| TableError::Io { path: path.to_path_buf(), source };
-    let (mut f, tmp) = temp_beside(path)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    drop(f);
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    #[cfg(unix)]
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-    }
-    Ok(())
-}
+pub use super::atomic::write_atomic;
+use super::atomic::{temp_beside, Unplaced};
 
 fn cell(v: Option<&Value>) -> String {
     match v {
@@ -591,8 +565,9 @@ impl TableWriter {
             .collect()
     }
 
-    /// Writes what is buffered, flushes, fsyncs and renames the file into place.
-    pub fn finish(mut self) -> Result<TableSummary, TableError> {
+    /// Writes what is buffered, flushes and fsyncs the temporary file, without replacing the target yet
+    /// (see [`super::atomic::place_pair`]).
+    pub fn finish_unplaced(mut self) -> Result<(TableSummary, Unplaced), TableError> {
         if self.spec.layout == LayoutName::Wide {
             self.start()?;
             let cols = self.wide_columns();
@@ -660,14 +635,15 @@ impl TableWriter {
         file.sync_all().map_err(self.io())?;
         drop(file);
         let TableWriter { tmp, path, rows, .. } = self;
-        tmp.persist(&path).map_err(|e| TableError::Io { path: path.clone(), source: e.error })?;
-        if let Some(dir) = path.parent() {
-            // Make the rename itself durable where the platform allows it.
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(TableSummary { path, rows, bytes, sha256: hex::encode(hash.finalize()) })
+        let unplaced = Unplaced::new(tmp, &path);
+        Ok((TableSummary { path, rows, bytes, sha256: hex::encode(hash.finalize()) }, unplaced))
+    }
+
+    /// Finishes the table and renames it into place.
+    pub fn finish(self) -> Result<TableSummary, TableError> {
+        let (summary, unplaced) = self.finish_unplaced()?;
+        unplaced.place()?;
+        Ok(summary)
     }
 }
 

@@ -20,7 +20,7 @@ use crate::sites::Site;
 pub const LISTED: usize = 1000;
 
 /// What assembling found.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct FromStore {
     /// The table written and what it holds; `None` when it was not written (sites missing and not
     /// `partial`).

@@ -42,8 +42,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Why the store cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("results store {}: {source}", path.display())]
-    Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("results store {}: {source}{}", path.display(), os.as_ref().map(|o| format!(" ({o})")).unwrap_or_default())]
+    Sqlite { path: PathBuf, source: rusqlite::Error, os: Option<String> },
     #[error("cannot create the folder of the results store {}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     #[error(
@@ -56,6 +56,23 @@ pub enum StoreError {
     Newer { path: PathBuf, found: u32, by: String },
     #[error("{} is not a geepipe results store: {reason}\nhelp: move it aside; geepipe creates a new store", path.display())]
     Foreign { path: PathBuf, reason: String },
+}
+
+impl StoreError {
+    /// An SQLite error of `conn`'s store at `path`; an I/O failure carries the system's reason (SQLite says
+    /// "disk I/O error" for a write past a file-size limit, for instance: the reason says "File too large").
+    pub(crate) fn sqlite(conn: &Connection, path: &Path, source: rusqlite::Error) -> StoreError {
+        use rusqlite::ErrorCode::{CannotOpen, DiskFull, SystemIoFailure};
+        let os = match &source {
+            rusqlite::Error::SqliteFailure(f, _) if matches!(f.code, SystemIoFailure | DiskFull | CannotOpen) => {
+                // SAFETY: the handle is the live connection's and is only read by sqlite3_system_errno.
+                let errno = unsafe { rusqlite::ffi::sqlite3_system_errno(conn.handle()) };
+                (errno != 0).then(|| std::io::Error::from_raw_os_error(errno).to_string())
+            }
+            _ => None,
+        };
+        StoreError::Sqlite { path: path.to_path_buf(), source, os }
+    }
 }
 
 /// The store of a journal: `<journal without .sqlite>.store.sqlite`, beside it.
@@ -191,8 +208,12 @@ impl Store {
     }
 
     fn connect(path: &Path) -> Result<Store, StoreError> {
-        let sq = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
-        let conn = Connection::open(path).map_err(sq)?;
+        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+            os: None,
+        })?;
+        let sq = |source| StoreError::sqlite(&conn, path, source);
         conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(sq)?;
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").map_err(|e| match &e {
             rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
@@ -208,7 +229,7 @@ impl Store {
     }
 
     fn sq(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite { path: self.path.clone(), source }
+        StoreError::sqlite(&self.conn, &self.path, source)
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -408,7 +429,8 @@ impl Store {
     /// Starts writing (one transaction, committed by [`Writer::commit`]).
     pub fn writer(&mut self, replace: bool) -> Result<Writer<'_>, StoreError> {
         let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
+        let tx =
+            self.conn.transaction().map_err(|source| StoreError::Sqlite { path: path.clone(), source, os: None })?;
         Ok(Writer::new(tx, path, replace))
     }
 

@@ -25,7 +25,7 @@ impl<'s> Writer<'s> {
     }
 
     fn sq(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite { path: self.path.clone(), source }
+        StoreError::sqlite(&self.tx, &self.path, source)
     }
 
     /// Records an origin; returns its row id.
@@ -121,6 +121,6 @@ impl<'s> Writer<'s> {
 
     pub fn commit(self) -> Result<(), StoreError> {
         let path = self.path.clone();
-        self.tx.commit().map_err(|source| StoreError::Sqlite { path, source })
+        self.tx.commit().map_err(|source| StoreError::Sqlite { path, source, os: None })
     }
 }
