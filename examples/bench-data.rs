@@ -46,7 +46,7 @@ fn main() -> Result<(), String> {
             nodata: Some(0.0),
             epsg: 4326,
         };
-        write(&tif, &spec)?;
+        write(&tif, &spec).map_err(|e| e.to_string())?;
     }
     let mut seed = 42u64;
     let mut rnd = move || {

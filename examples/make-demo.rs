@@ -84,7 +84,7 @@ fn main() -> Result<(), String> {
             epsg: 4326,
         };
         let path = dir.join(format!("lulc_{year}.tif"));
-        write(&path, &spec)?;
+        write(&path, &spec).map_err(|e| e.to_string())?;
         println!("wrote {}", path.display());
     }
     // Sites: a plain square, one with a hole, a MultiPolygon, one over the raster's east edge, one partly

@@ -130,9 +130,9 @@ pub fn check_layer_image(image: &Value) -> Vec<ExprProblem> {
 
 fn walk(v: &Value, ptr: &str, scope: &mut Vec<String>, out: &mut Vec<ExprProblem>) {
     match parse_node(v) {
-        Err(message) => out.push(ExprProblem {
+        Err(e) => out.push(ExprProblem {
             pointer: ptr.to_string(),
-            message,
+            message: e.to_string(),
             help: Some(
                 "an expression node is `{call: Algorithm.name, arg: …}`, `{function: [x], body: …}`, `{arg: x}`, \
                  `{const: …}`, a list, a mapping of values, or a plain value"

@@ -30,49 +30,91 @@ pub enum TemplateNode<'a> {
     Scalar(&'a Value),
 }
 
+/// Why a template node is malformed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NodeError {
+    #[error("`call` must name an algorithm, e.g. `call: Image.select`")]
+    CallName,
+    #[error("a `function` node has only `function` and `body`, found {0:?}")]
+    FunctionKeys(Vec<String>),
+    #[error("`function` lists the argument names, e.g. `function: [img]`")]
+    FunctionArgs,
+    #[error("a `function` node needs a `body`")]
+    FunctionBody,
+    #[error("an `arg` node has only the `arg` key")]
+    ArgKeys,
+    #[error("`arg` names an argument of an enclosing function")]
+    ArgName,
+    #[error("a `const` node has only the `const` key")]
+    ConstKeys,
+    #[error("`body` belongs to a `function` node; add `function: [x]`")]
+    BodyAlone,
+}
+
+/// Why a template string cannot be filled in.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RenderError {
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// A placeholder names a mapping or a list (`holds` says which): Handlebars would write `[object]`.
+    #[error("`{{{{{path}}}}}` holds {holds}, not text or a number")]
+    Structured { path: String, holds: &'static str },
+    /// Handlebars refused the text (`reason`); `variables` are the names it could use.
+    #[error("cannot fill in `{text}`: {reason}{}", listed(.variables))]
+    Fill { text: String, reason: String, variables: Vec<String> },
+}
+
+fn listed(variables: &[String]) -> String {
+    if variables.is_empty() {
+        String::new()
+    } else {
+        format!(" (variables: {})", variables.join(", "))
+    }
+}
+
 /// Classifies one template node; `Err` says why it is malformed.
-pub fn parse_node(v: &Value) -> Result<TemplateNode<'_>, String> {
+pub fn parse_node(v: &Value) -> Result<TemplateNode<'_>, NodeError> {
     match v {
         Value::Array(items) => Ok(TemplateNode::List(items)),
         Value::Object(m) => {
             if let Some(c) = m.get("call") {
                 let Some(name) = c.as_str() else {
-                    return Err("`call` must name an algorithm, e.g. `call: Image.select`".into());
+                    return Err(NodeError::CallName);
                 };
                 let args = m.iter().filter(|(k, _)| k.as_str() != "call").collect();
                 return Ok(TemplateNode::Call { name, args });
             }
             if let Some(f) = m.get("function") {
-                let extra: Vec<&String> = m.keys().filter(|k| *k != "function" && *k != "body").collect();
+                let extra: Vec<String> = m.keys().filter(|k| *k != "function" && *k != "body").cloned().collect();
                 if !extra.is_empty() {
-                    return Err(format!("a `function` node has only `function` and `body`, found {extra:?}"));
+                    return Err(NodeError::FunctionKeys(extra));
                 }
                 let names = f.as_array().and_then(|a| a.iter().map(|x| x.as_str().map(str::to_string)).collect());
                 let Some(args) = names else {
-                    return Err("`function` lists the argument names, e.g. `function: [img]`".into());
+                    return Err(NodeError::FunctionArgs);
                 };
                 let Some(body) = m.get("body") else {
-                    return Err("a `function` node needs a `body`".into());
+                    return Err(NodeError::FunctionBody);
                 };
                 return Ok(TemplateNode::Function { args, body });
             }
             if let Some(a) = m.get("arg") {
                 if m.len() != 1 {
-                    return Err("an `arg` node has only the `arg` key".into());
+                    return Err(NodeError::ArgKeys);
                 }
                 return match a.as_str() {
                     Some(name) => Ok(TemplateNode::Arg(name)),
-                    None => Err("`arg` names an argument of an enclosing function".into()),
+                    None => Err(NodeError::ArgName),
                 };
             }
             if let Some(c) = m.get("const") {
                 if m.len() != 1 {
-                    return Err("a `const` node has only the `const` key".into());
+                    return Err(NodeError::ConstKeys);
                 }
                 return Ok(TemplateNode::Const(c));
             }
             if m.contains_key("body") {
-                return Err("`body` belongs to a `function` node; add `function: [x]`".into());
+                return Err(NodeError::BodyAlone);
             }
             Ok(TemplateNode::Dict(m.iter().collect()))
         }
@@ -157,7 +199,7 @@ impl Renderer {
     }
 
     /// Renders one string: exactly one placeholder of a number variable gives the number.
-    pub fn render_str(&self, s: &str) -> Result<Value, String> {
+    pub fn render_str(&self, s: &str) -> Result<Value, RenderError> {
         if !s.contains("{{") {
             return Ok(Value::String(s.to_string()));
         }
@@ -168,15 +210,12 @@ impl Renderer {
         }
         if let Some((path, what)) = self.structured(s) {
             // Handlebars would write `[object]` (or join a list): never a value the expression means.
-            return Err(format!("`{{{{{path}}}}}` holds {what}, not text or a number"));
+            return Err(RenderError::Structured { path, holds: what });
         }
-        self.hb.render_template(s, &self.vars).map(Value::String).map_err(|e| {
-            let mut msg = format!("cannot fill in `{s}`: {}", e.reason());
-            if !self.vars.is_empty() {
-                let names: Vec<&str> = self.vars.keys().map(String::as_str).collect();
-                msg.push_str(&format!(" (variables: {})", names.join(", ")));
-            }
-            msg
+        self.hb.render_template(s, &self.vars).map(Value::String).map_err(|e| RenderError::Fill {
+            text: s.to_string(),
+            reason: e.reason().to_string(),
+            variables: self.vars.keys().cloned().collect(),
         })
     }
 
@@ -198,11 +237,15 @@ impl Renderer {
                 Err(e) if self.structured(s).is_some() => {
                     let help = "a placeholder fills in one text or number: name one of its values \
                                 (`{{name.key}}`, `{{name.[0]}}`), or put the mapping in the expression itself";
-                    problems.push(RenderProblem { pointer: ptr.to_string(), message: e, help: help.into() });
+                    problems.push(RenderProblem {
+                        pointer: ptr.to_string(),
+                        message: e.to_string(),
+                        help: help.into(),
+                    });
                     Value::Null
                 }
                 Err(e) => {
-                    problems.push(self.explain(s, ptr, e));
+                    problems.push(self.explain(s, ptr, e.to_string()));
                     Value::Null
                 }
             },
@@ -282,7 +325,7 @@ impl Renderer {
 
     /// Renders every value position of a template; the structure (call names, argument names, function
     /// and argument names, mapping keys) is kept as written.
-    pub fn render(&self, t: &Value) -> Result<Value, String> {
+    pub fn render(&self, t: &Value) -> Result<Value, RenderError> {
         match parse_node(t)? {
             TemplateNode::Call { name, args } => {
                 let mut m = Map::new();
@@ -319,7 +362,7 @@ impl Renderer {
         }
     }
 
-    fn render_data(&self, v: &Value) -> Result<Value, String> {
+    fn render_data(&self, v: &Value) -> Result<Value, RenderError> {
         match v {
             Value::String(s) => self.render_str(s),
             Value::Array(items) => {
@@ -347,7 +390,7 @@ fn single_placeholder(s: &str) -> Option<&str> {
 }
 
 /// Adds a rendered template to the graph. Malformed nodes are reported as `Err`.
-pub fn build(g: &mut Graph, t: &Value) -> Result<Id, String> {
+pub fn build(g: &mut Graph, t: &Value) -> Result<Id, NodeError> {
     Ok(match parse_node(t)? {
         TemplateNode::Call { name, args } => {
             let mut built = Vec::with_capacity(args.len());
@@ -428,8 +471,9 @@ mod tests {
     fn text_is_not_escaped_and_missing_variables_are_errors() {
         let r = renderer();
         assert_eq!(r.render_str("x {{name}}").unwrap(), json!("x a \"quoted\" <name> & {braces}"));
-        let e = r.render_str("{{yaer}}").unwrap_err();
-        assert!(e.contains("yaer"), "{e}");
+        let e = r.render_str("{{yaer}}").unwrap_err().to_string();
+        assert!(e.starts_with("cannot fill in `{{yaer}}`: "), "{e}");
+        assert!(e.ends_with(" (variables: year, asset, name)"), "{e}");
     }
 
     #[test]
@@ -454,12 +498,15 @@ mod tests {
         vars.insert("obj".into(), json!({"a": 1, "inner": {"b": "x"}}));
         vars.insert("list".into(), json!(["p", "q"]));
         let r = Renderer::new(vars);
-        assert_eq!(r.render_str("{{obj}}").unwrap_err(), "`{{obj}}` holds a mapping, not text or a number");
+        assert_eq!(r.render_str("{{obj}}").unwrap_err().to_string(), "`{{obj}}` holds a mapping, not text or a number");
         assert_eq!(
-            r.render_str("id/{{ obj.inner }}").unwrap_err(),
+            r.render_str("id/{{ obj.inner }}").unwrap_err().to_string(),
             "`{{obj.inner}}` holds a mapping, not text or a number"
         );
-        assert_eq!(r.render_str("{{list}}/x").unwrap_err(), "`{{list}}` holds a list, not text or a number");
+        assert_eq!(
+            r.render_str("{{list}}/x").unwrap_err().to_string(),
+            "`{{list}}` holds a list, not text or a number"
+        );
         // One of its values is fine.
         assert_eq!(r.render_str("{{obj.a}}").unwrap(), json!("1"));
         assert_eq!(r.render_str("id/{{obj.inner.b}}").unwrap(), json!("id/x"));

@@ -71,31 +71,39 @@ pub mod key {
 /// "User-defined" in every code-valued key.
 pub const USER_DEFINED: u16 = 32767;
 
+/// Why the GeoKey tags contradict themselves.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum GeoKeyError {
+    #[error("the GeoKeyDirectory tag is shorter than its 4-value header")]
+    ShortHeader,
+    #[error("the GeoKeyDirectory tag announces {announced} keys but holds {held}")]
+    Truncated { announced: usize, held: usize },
+    #[error("GeoKey {0} points past the end of GeoDoubleParams")]
+    PastDoubles(u16),
+    #[error("GeoKey {0} points past the end of GeoAsciiParams")]
+    PastAscii(u16),
+}
+
 impl GeoKeys {
     /// Parses the three tags; `doubles` and `ascii` may be absent when no key uses them.
-    pub fn parse(directory: &[u16], doubles: &[f64], ascii: &str) -> Result<GeoKeys, String> {
+    pub fn parse(directory: &[u16], doubles: &[f64], ascii: &str) -> Result<GeoKeys, GeoKeyError> {
         if directory.len() < 4 {
-            return Err("the GeoKeyDirectory tag is shorter than its 4-value header".into());
+            return Err(GeoKeyError::ShortHeader);
         }
         let count = usize::from(directory[3]);
-        let entries = directory.get(4..4 + 4 * count).ok_or_else(|| {
-            format!("the GeoKeyDirectory tag announces {count} keys but holds {}", (directory.len() - 4) / 4)
-        })?;
+        let entries = directory
+            .get(4..4 + 4 * count)
+            .ok_or(GeoKeyError::Truncated { announced: count, held: (directory.len() - 4) / 4 })?;
         let mut keys = BTreeMap::new();
         for e in entries.chunks_exact(4) {
             let (id, location, n, value) = (e[0], e[1], usize::from(e[2]), usize::from(e[3]));
             let v = match location {
                 0 => GeoKeyValue::Short(e[3]),
-                34736 => GeoKeyValue::Doubles(
-                    doubles
-                        .get(value..value + n)
-                        .ok_or_else(|| format!("GeoKey {id} points past the end of GeoDoubleParams"))?
-                        .to_vec(),
-                ),
+                34736 => {
+                    GeoKeyValue::Doubles(doubles.get(value..value + n).ok_or(GeoKeyError::PastDoubles(id))?.to_vec())
+                }
                 34737 => {
-                    let s = ascii
-                        .get(value..value + n)
-                        .ok_or_else(|| format!("GeoKey {id} points past the end of GeoAsciiParams"))?;
+                    let s = ascii.get(value..value + n).ok_or(GeoKeyError::PastAscii(id))?;
                     GeoKeyValue::Ascii(s.trim_end_matches(['|', '\0']).to_string())
                 }
                 // Values in another tag (34735 itself, for keys holding several shorts): not used here.
@@ -149,7 +157,10 @@ mod tests {
         assert_eq!(k.short(key::PROJECTED_CS_TYPE), Some(USER_DEFINED));
         assert_eq!(k.double(key::PROJ_STD_PARALLEL1), Some(29.5));
         assert_eq!(k.ascii(key::GT_CITATION), Some("NAD83 / Test"));
-        assert!(GeoKeys::parse(&[1, 1, 0, 2, 1024, 0, 1, 1], &[], "").unwrap_err().contains("announces 2 keys"));
+        assert!(GeoKeys::parse(&[1, 1, 0, 2, 1024, 0, 1, 1], &[], "")
+            .unwrap_err()
+            .to_string()
+            .contains("announces 2 keys"));
         assert!(GeoKeys::parse(&[1, 1, 0, 1, 3078, 34736, 1, 5], &[1.0], "").is_err());
     }
 }

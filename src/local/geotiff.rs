@@ -39,7 +39,7 @@ use tiff::tags::Tag;
 pub use super::geokeys::GeoKeys;
 use super::source::{ByteSource, FileSource, SourceReader};
 use crate::crs::Crs;
-pub use write::{patch_tag, write, write_with, Compress, Layout, Samples, WriteSpec};
+pub use write::{patch_tag, write, write_with, Compress, Layout, Samples, WriteError, WriteSpec};
 
 /// Why a raster cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -56,8 +56,8 @@ pub enum RasterError {
     #[error("`{path}`: {message}")]
     Crs { path: PathBuf, message: String, help: String },
     /// A site that overlaps the raster cannot be projected into its coordinate system.
-    #[error("site `{site}` cannot be placed in `{path}`: {message}")]
-    Project { path: PathBuf, site: String, message: String },
+    #[error("site `{site}` cannot be placed in `{path}`: {source}")]
+    Project { path: PathBuf, site: String, source: super::project::ProjectError },
     #[error("`{path}`: {message}")]
     Unsupported { path: PathBuf, message: String },
     /// The file contradicts itself or is cut short: refused rather than read wrongly.
@@ -573,7 +573,7 @@ impl GeoTiff {
             None => String::new(),
         };
         let keys = GeoKeys::parse(&directory, &doubles, &ascii)
-            .map_err(|m| RasterError::Damaged { path: path.to_path_buf(), message: m })?;
+            .map_err(|e| RasterError::Damaged { path: path.to_path_buf(), message: e.to_string() })?;
         use super::geokeys::key;
         self.crs = super::rastercrs::from_geokeys(&keys).map_err(|p| RasterError::Crs {
             path: path.to_path_buf(),

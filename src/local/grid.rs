@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use super::area;
 use super::coverage::{self, CellRing};
 use super::geotiff::{GeoTiff, RasterError, Transform};
-use super::project::Projector;
+use super::project::{ProjectError, Projector};
 use crate::sites::{Polygon, Site};
 
 /// One raster grid (shared by the layer-years whose rasters have the same size and georeferencing).
@@ -71,12 +71,12 @@ impl Grid {
             Kind::Projected { projector, lonlat } => {
                 match project(projector, &site.polygons) {
                     Ok(p) => projected = p,
-                    Err(message) => {
+                    Err(source) => {
                         let [w, s, e, n] = site.bbox();
                         if w > lonlat[2] || e < lonlat[0] || s > lonlat[3] || n < lonlat[1] {
                             return Ok(None);
                         }
-                        return Err(RasterError::Project { path: self.path.clone(), site: site.id.clone(), message });
+                        return Err(RasterError::Project { path: self.path.clone(), site: site.id.clone(), source });
                     }
                 }
                 (&projected.0, projected.1)
@@ -133,7 +133,7 @@ impl Grid {
 }
 
 /// A site's polygons in CRS coordinates, and their bounding box.
-fn project(p: &Projector, polygons: &[Polygon]) -> Result<(Vec<Polygon>, [f64; 4]), String> {
+fn project(p: &Projector, polygons: &[Polygon]) -> Result<(Vec<Polygon>, [f64; 4]), ProjectError> {
     let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
     let mut out = Vec::with_capacity(polygons.len());
     for poly in polygons {

@@ -62,6 +62,19 @@ static RUNTIME: LazyLock<Result<tokio::runtime::Runtime, String>> = LazyLock::ne
 /// Tries per range request.
 const ATTEMPTS: u32 = 4;
 
+/// Why a raster URL cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("`{shown}` is not a valid URL: {source}")]
+    Url { shown: String, source: url::ParseError },
+    /// The HTTP client cannot be built (its TLS setup).
+    #[error("{}", .0.message)]
+    Client(Problem),
+    /// The first request failed (after its retries).
+    #[error("{0}")]
+    Read(#[from] io::Error),
+}
+
 /// A raster file behind an HTTP(S) URL.
 pub struct HttpSource {
     url: Url,
@@ -76,12 +89,12 @@ pub struct HttpSource {
 
 impl HttpSource {
     /// Opens `url`: one request for the first header page, which also gives the length.
-    pub fn open(url: &str) -> Result<HttpSource, String> {
+    pub fn open(url: &str) -> Result<HttpSource, OpenError> {
         let shown = redact(url);
-        let parsed = Url::parse(url).map_err(|e| format!("`{shown}` is not a valid URL: {e}"))?;
+        let parsed = Url::parse(url).map_err(|source| OpenError::Url { shown: shown.clone(), source })?;
         let timeouts =
             http::Timeouts { request: None, connect: Duration::from_secs(20), read: Some(Duration::from_secs(120)) };
-        let client = http::client(timeouts).map_err(|p| p.message)?;
+        let client = http::client(timeouts).map_err(OpenError::Client)?;
         let mut s = HttpSource {
             url: parsed,
             shown,
@@ -92,11 +105,11 @@ impl HttpSource {
             read: AtomicU64::new(0),
             requests: AtomicU64::new(0),
         };
-        let (first, total, etag) = s.get(0, PAGE).map_err(|e| e.to_string())?;
+        let (first, total, etag) = s.get(0, PAGE)?;
         s.len = total;
         s.etag = etag;
         let first = Arc::new(first);
-        s.pages.get_or_load(0, || Ok(first.to_vec())).map_err(|e| e.to_string())?;
+        s.pages.get_or_load(0, || Ok(first.to_vec()))?;
         Ok(s)
     }
 

@@ -19,14 +19,37 @@ pub struct Source {
     pub mask: Option<Arc<GeoTiff>>,
 }
 
+/// Why a `local:` path template cannot be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum PathTemplateError {
+    #[error("`{template}` has an unclosed `{{{{`")]
+    Unclosed { template: String },
+    /// A variable holds a mapping or a list (`holds` says which).
+    #[error("`{template}` uses `{{{{{name}}}}}`, which holds {holds}, not text or a number")]
+    NotText { template: String, name: String, holds: &'static str },
+    #[error("`{template}` uses `{{{{{name}}}}}`, which is not defined{}", did_you_mean(.suggestion))]
+    Undefined { template: String, name: String, suggestion: Option<String> },
+}
+
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
+}
+
 /// Renders a `local:` path template: `{{year}}`, `{{next_year}}`, `{{layer}}` and `vars` entries.
-pub fn render_path(template: &str, year: i32, layer: &str, vars: &BTreeMap<String, Value>) -> Result<String, String> {
+pub fn render_path(
+    template: &str,
+    year: i32,
+    layer: &str,
+    vars: &BTreeMap<String, Value>,
+) -> Result<String, PathTemplateError> {
     let mut out = String::new();
     let mut rest = template;
+    let not_text =
+        |name: &str, holds| PathTemplateError::NotText { template: template.into(), name: name.into(), holds };
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or_else(|| format!("`{template}` has an unclosed `{{{{`"))?;
+        let end = after.find("}}").ok_or_else(|| PathTemplateError::Unclosed { template: template.into() })?;
         let name = after[..end].trim();
         let value = match name {
             "year" => year.to_string(),
@@ -35,25 +58,18 @@ pub fn render_path(template: &str, year: i32, layer: &str, vars: &BTreeMap<Strin
             other => match vars.get(other) {
                 Some(Value::String(s)) => s.clone(),
                 Some(Value::Number(n)) => n.to_string(),
-                Some(Value::Object(_)) => {
-                    return Err(format!(
-                        "`{template}` uses `{{{{{other}}}}}`, which holds a mapping, not text or a number"
-                    ))
-                }
-                Some(Value::Array(_)) => {
-                    return Err(format!(
-                        "`{template}` uses `{{{{{other}}}}}`, which holds a list, not text or a number"
-                    ))
-                }
+                Some(Value::Object(_)) => return Err(not_text(other, "a mapping")),
+                Some(Value::Array(_)) => return Err(not_text(other, "a list")),
                 Some(v) => v.to_string(),
                 None => {
                     let known: Vec<&str> =
                         ["year", "next_year", "layer"].into_iter().chain(vars.keys().map(String::as_str)).collect();
-                    let mut msg = format!("`{template}` uses `{{{{{other}}}}}`, which is not defined");
-                    if let Some(s) = crate::suggest::did_you_mean(other, known.iter().copied()) {
-                        msg.push_str(&format!(" (did you mean `{s}`?)"));
-                    }
-                    return Err(msg);
+                    let suggestion = crate::suggest::did_you_mean(other, known.iter().copied()).map(String::from);
+                    return Err(PathTemplateError::Undefined {
+                        template: template.into(),
+                        name: other.into(),
+                        suggestion,
+                    });
                 }
             },
         };
@@ -82,8 +98,8 @@ pub fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<
         for &year in &l.years {
             let path = match render_path(template, year, &l.name, &l.vars) {
                 Ok(p) => p,
-                Err(m) => {
-                    errors.push(Diagnostic::error(Code::LocalTemplate, m).in_file(src.clone()));
+                Err(e) => {
+                    errors.push(Diagnostic::error(Code::LocalTemplate, e.to_string()).in_file(src.clone()));
                     break;
                 }
             };
@@ -127,8 +143,8 @@ pub fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<
             let mask = match (&l.nodata.mask, &l.local_mask) {
                 (Some(_), Some(t)) => match open_mask(t, year, l, &raster, &mut by_path) {
                     Ok(m) => Some(m),
-                    Err(m) => {
-                        errors.push(Diagnostic::error(Code::LocalMask, m).in_file(src.clone()));
+                    Err(d) => {
+                        errors.push(d.in_file(src.clone()));
                         continue;
                     }
                 },
@@ -144,32 +160,34 @@ pub fn open_sources(p: &Pipeline) -> Result<(Vec<Source>, Vec<Diagnostic>), Vec<
     }
 }
 
-/// Opens the no-data mask raster of a layer-year; it must lie on the layer raster's grid.
+/// Opens the no-data mask raster of a layer-year; it must lie on the layer raster's grid (else a
+/// `local::mask` diagnostic).
 fn open_mask(
     template: &str,
     year: i32,
     l: &crate::pipeline::Layer,
     raster: &GeoTiff,
     by_path: &mut BTreeMap<String, Arc<GeoTiff>>,
-) -> Result<Arc<GeoTiff>, String> {
-    let path = render_path(template, year, &l.name, &l.vars)?;
+) -> Result<Arc<GeoTiff>, Diagnostic> {
+    let mask_error = |message: String| Diagnostic::error(Code::LocalMask, message);
+    let path = render_path(template, year, &l.name, &l.vars).map_err(|e| mask_error(e.to_string()))?;
     let mask = match by_path.get(&path) {
         Some(m) => m.clone(),
         None => {
             let m = GeoTiff::open(&super::paths::clean_path(std::path::Path::new(&path)), by_path.len())
-                .map_err(|e| format!("layer `{}`, year {year}, `local_mask`: {e}", l.name))?;
+                .map_err(|e| mask_error(format!("layer `{}`, year {year}, `local_mask`: {e}", l.name)))?;
             let m = Arc::new(m);
             by_path.insert(path.clone(), m.clone());
             m
         }
     };
     if !mask.same_grid(raster) {
-        return Err(format!(
+        return Err(mask_error(format!(
             "layer `{}`, year {year}: the mask raster `{path}` is not on the grid of `{}` (size and \
              georeferencing must be the same)",
             l.name,
             raster.path.display()
-        ));
+        )));
     }
     Ok(mask)
 }
@@ -186,14 +204,15 @@ mod tests {
             render_path("/d/c{{collection}}/lulc_{{ year }}-{{next_year}}.tif", 2020, "lulc", &vars).unwrap(),
             "/d/c10/lulc_2020-2021.tif"
         );
-        let e = render_path("/d/{{yaer}}.tif", 2020, "lulc", &vars).unwrap_err();
+        let e = render_path("/d/{{yaer}}.tif", 2020, "lulc", &vars).unwrap_err().to_string();
         assert!(e.contains("did you mean `year`"), "{e}");
-        assert!(render_path("/d/{{year.tif", 2020, "lulc", &vars).is_err());
+        let e = render_path("/d/{{year.tif", 2020, "lulc", &vars).unwrap_err().to_string();
+        assert_eq!(e, "`/d/{{year.tif` has an unclosed `{{`");
         vars.insert("obj".to_string(), serde_json::json!({"a": 1}));
         vars.insert("list".to_string(), serde_json::json!([1]));
-        let e = render_path("/d/{{obj}}.tif", 2020, "lulc", &vars).unwrap_err();
+        let e = render_path("/d/{{obj}}.tif", 2020, "lulc", &vars).unwrap_err().to_string();
         assert!(e.contains("holds a mapping, not text or a number"), "{e}");
-        let e = render_path("/d/{{list}}.tif", 2020, "lulc", &vars).unwrap_err();
+        let e = render_path("/d/{{list}}.tif", 2020, "lulc", &vars).unwrap_err().to_string();
         assert!(e.contains("holds a list"), "{e}");
     }
 }

@@ -26,7 +26,7 @@ use geographiclib_rs::{Geodesic, PolygonArea, Winding};
 use proj4rs::Proj;
 
 use super::geotiff::Transform;
-use crate::crs::Crs;
+use crate::crs::{Crs, CrsError};
 
 /// How far (in cells) a projected edge may stray from the image of the straight longitude/latitude edge.
 pub const DENSIFY_TOLERANCE_CELLS: f64 = 1e-6;
@@ -39,6 +39,19 @@ const AREA_BLOCK_M: f64 = 2000.0;
 const EQUAL_AREA: &[&str] = &["aea", "leac", "laea", "cea", "sinu", "eqearth"];
 
 /// Projects sites into a grid and gives its cell areas.
+/// Why a position or a cell area cannot be computed in a raster's coordinate system.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    /// PROJ cannot build or apply a transformation of that system.
+    #[error("{0}")]
+    Proj(#[from] proj4rs::errors::Error),
+    /// A position cannot be carried between WGS 84 and that system.
+    #[error("{0}")]
+    Crs(#[from] CrsError),
+    #[error("cell corner ({col}, {row}) has no longitude/latitude")]
+    NoLonLat { col: f64, row: f64 },
+}
+
 pub struct Projector {
     crs: Crs,
     transform: Transform,
@@ -58,8 +71,8 @@ enum Areas {
 
 impl Projector {
     /// For a raster in `crs` (projected, or geographic on another datum) with grid `transform`.
-    pub fn new(crs: Crs, transform: Transform) -> Result<Projector, String> {
-        let projected = Proj::from_proj_string(crs.definition()).map_err(|e| e.to_string())?;
+    pub fn new(crs: Crs, transform: Transform) -> Result<Projector, ProjectError> {
+        let projected = Proj::from_proj_string(crs.definition())?;
         let to_meter = projected.to_meter();
         let name = projected.projname();
         let k = param(crs.definition(), "k").or_else(|| param(crs.definition(), "k_0")).unwrap_or(1.0);
@@ -75,12 +88,12 @@ impl Projector {
     }
 
     /// A WGS 84 `[lon, lat]` in CRS coordinates.
-    fn to_crs(&self, p: [f64; 2]) -> Result<[f64; 2], String> {
-        self.crs.from_lonlat(p[0], p[1]).map_err(|e| e.to_string())
+    fn to_crs(&self, p: [f64; 2]) -> Result<[f64; 2], ProjectError> {
+        Ok(self.crs.from_lonlat(p[0], p[1])?)
     }
 
     /// A ring of WGS 84 positions in CRS coordinates, densified (module doc).
-    pub fn ring_in_crs(&self, ring: &[[f64; 2]]) -> Result<Vec<[f64; 2]>, String> {
+    pub fn ring_in_crs(&self, ring: &[[f64; 2]]) -> Result<Vec<[f64; 2]>, ProjectError> {
         let (dx, dy) = (self.transform.dx, self.transform.dy);
         // How far (in cells) the projected midpoint lies from the chord's midpoint.
         let off = |a: [f64; 2], b: [f64; 2], m: [f64; 2]| {
@@ -90,12 +103,19 @@ impl Projector {
     }
 
     /// Converts CRS coordinates back to WGS 84 `[lon, lat]`.
-    pub fn to_lonlat(&self, p: [f64; 2]) -> Result<[f64; 2], String> {
-        self.crs.to_lonlat(p[0], p[1]).map_err(|e| e.to_string())
+    pub fn to_lonlat(&self, p: [f64; 2]) -> Result<[f64; 2], ProjectError> {
+        Ok(self.crs.to_lonlat(p[0], p[1])?)
     }
 
     /// Areas in m² of the `bw × bh` cells from global column `gc0`, row `gr0`, row-major into `out`.
-    pub fn cell_areas(&self, gc0: usize, gr0: usize, bw: usize, bh: usize, out: &mut Vec<f64>) -> Result<(), String> {
+    pub fn cell_areas(
+        &self,
+        gc0: usize,
+        gr0: usize,
+        bw: usize,
+        bh: usize,
+        out: &mut Vec<f64>,
+    ) -> Result<(), ProjectError> {
         out.clear();
         match &self.areas {
             Areas::Constant(a) => {
@@ -140,13 +160,12 @@ struct Footprints {
 }
 
 impl Footprints {
-    fn new(crs: &Crs, projected: &Proj, transform: Transform) -> Result<Footprints, String> {
+    fn new(crs: &Crs, projected: &Proj, transform: Transform) -> Result<Footprints, ProjectError> {
         // Longitude/latitude on the CRS's own datum: the same ellipsoid and shift, no projection.
         let keep = ["+datum=", "+ellps=", "+a=", "+b=", "+rf=", "+f=", "+R=", "+towgs84=", "+pm="];
         let datum: Vec<&str> =
             crs.definition().split_whitespace().filter(|t| keep.iter().any(|k| t.starts_with(k))).collect();
-        let geographic = Proj::from_proj_string(&format!("+proj=longlat {} +no_defs", datum.join(" ")))
-            .map_err(|e| e.to_string())?;
+        let geographic = Proj::from_proj_string(&format!("+proj=longlat {} +no_defs", datum.join(" ")))?;
         let (a, b) = geographic.ellipse_parameters();
         let f = if a > 0.0 { (a - b) / a } else { 0.0 };
         let cell_m = (transform.dx.abs().min(transform.dy.abs()) * projected.to_meter()).max(1e-9);
@@ -168,20 +187,20 @@ impl Footprints {
 
     /// `[lat, lon]` in degrees on the CRS's ellipsoid of grid position (column, row) (cell corners are
     /// whole numbers).
-    fn corner(&self, col: f64, row: f64) -> Result<[f64; 2], String> {
+    fn corner(&self, col: f64, row: f64) -> Result<[f64; 2], ProjectError> {
         let t = self.transform;
         let (x, y) = (t.x0 + col * t.dx, t.y0 + row * t.dy);
         let mut p = if self.projected.is_latlong() { (x.to_radians(), y.to_radians(), 0.0) } else { (x, y, 0.0) };
-        proj4rs::transform::transform(&self.projected, &self.geographic, &mut p).map_err(|e| e.to_string())?;
+        proj4rs::transform::transform(&self.projected, &self.geographic, &mut p)?;
         let (lon, lat) = (p.0.to_degrees(), p.1.to_degrees());
         if !lon.is_finite() || !lat.is_finite() {
-            return Err(format!("cell corner ({col}, {row}) has no longitude/latitude"));
+            return Err(ProjectError::NoLonLat { col, row });
         }
         Ok([lat, lon])
     }
 
     /// Mean cell area of block (i, j): its footprint's geodesic area over its cell count.
-    fn measure(&self, i: i64, j: i64) -> Result<f64, String> {
+    fn measure(&self, i: i64, j: i64) -> Result<f64, ProjectError> {
         let b = self.b as i64;
         let (c0, r0) = ((i * b) as f64, (j * b) as f64);
         let n = self.b;
@@ -208,7 +227,7 @@ impl Footprints {
         Ok(area.abs() / (n * n) as f64)
     }
 
-    fn cell_areas(&self, gc0: usize, gr0: usize, bw: usize, bh: usize, out: &mut Vec<f64>) -> Result<(), String> {
+    fn cell_areas(&self, gc0: usize, gr0: usize, bw: usize, bh: usize, out: &mut Vec<f64>) -> Result<(), ProjectError> {
         let b = self.b as f64;
         // Block centres around the cells: cell c's centre is at c + 0.5; block i's centre at (i + 0.5)·b.
         let pos = |c: usize| (c as f64 + 0.5) / b - 0.5;

@@ -227,7 +227,7 @@ fn groups_property(layer: &str, year: i32) -> String {
 /// valid values (`Image.eq`, `Image.or`); the masks are combined with `Image.and` and applied with
 /// `Image.updateMask`, so no-data pixels are never a class nor part of a statistic.
 pub fn layer_image(g: &mut Graph, layer: &PreparedLayer, tpl: &Value) -> Result<Id, String> {
-    let img = template::build(g, tpl)?;
+    let img = template::build(g, tpl).map_err(|e| e.to_string())?;
     let combine = |g: &mut Graph, op: &str, acc: Option<Id>, next: Id| match acc {
         None => next,
         Some(a) => g.call(op, vec![("image1", a), ("image2", next)]),

@@ -93,16 +93,35 @@ pub struct WriteSpec {
 }
 
 /// Writes a chunky (pixel-interleaved) GeoTIFF with the `tiff` crate's directory encoder.
-pub fn write(path: &Path, spec: &WriteSpec) -> Result<(), String> {
+/// Why a GeoTIFF cannot be written or patched.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Tiff(#[from] tiff::TiffError),
+    #[error("every band must hold {0} values")]
+    BandLength(usize),
+    #[error("not a little-endian classic TIFF")]
+    NotClassicLittleEndian,
+    #[error("tag {tag} has type {found}, not SHORT or LONG")]
+    TagType { tag: u16, found: u16 },
+    #[error("tag {tag} has {count} values, not {given}")]
+    TagCount { tag: u16, count: usize, given: usize },
+    #[error("tag {0} not found")]
+    TagNotFound(u16),
+}
+
+pub fn write(path: &Path, spec: &WriteSpec) -> Result<(), WriteError> {
     write_with(path, spec, false)
 }
 
 /// Writes a GeoTIFF, chunky or `planar` (band after band).
-pub fn write_with(path: &Path, spec: &WriteSpec, planar: bool) -> Result<(), String> {
+pub fn write_with(path: &Path, spec: &WriteSpec, planar: bool) -> Result<(), WriteError> {
     use tiff::encoder::compression::{Compression as _, CompressionAlgorithm, Deflate, Lzw, Uncompressed};
     let n = (spec.width as usize) * (spec.height as usize);
     if spec.bands.is_empty() || spec.bands.iter().any(|b| b.len() != n) {
-        return Err(format!("every band must hold {n} values"));
+        return Err(WriteError::BandLength(n));
     }
     let (bits, format) = spec.bands[0].kind();
     let nb = spec.bands.len();
@@ -111,9 +130,9 @@ pub fn write_with(path: &Path, spec: &WriteSpec, planar: bool) -> Result<(), Str
         Layout::Tiles { width, height } => (width, height),
     };
     let (across, down) = (spec.width.div_ceil(cw), spec.height.div_ceil(ch));
-    let mut file = std::io::BufWriter::new(File::create(path).map_err(|e| e.to_string())?);
-    let mut enc = tiff::encoder::TiffEncoder::new(&mut file).map_err(|e| e.to_string())?;
-    let mut dir = enc.image_directory().map_err(|e| e.to_string())?;
+    let mut file = std::io::BufWriter::new(File::create(path)?);
+    let mut enc = tiff::encoder::TiffEncoder::new(&mut file)?;
+    let mut dir = enc.image_directory()?;
     let mut offsets = Vec::new();
     let mut counts = Vec::new();
     let planes: Vec<Vec<&Samples>> =
@@ -144,14 +163,13 @@ pub fn write_with(path: &Path, spec: &WriteSpec, planar: bool) -> Result<(), Str
                     Compress::None => Uncompressed.get_algorithm().write_to(&mut packed, &raw),
                     Compress::Lzw => Lzw.get_algorithm().write_to(&mut packed, &raw),
                     Compress::Deflate => Deflate::default().get_algorithm().write_to(&mut packed, &raw),
-                }
-                .map_err(|e| e.to_string())?;
-                offsets.push(dir.write_data(&packed[..]).map_err(|e| e.to_string())? as u32);
+                }?;
+                offsets.push(dir.write_data(&packed[..])? as u32);
                 counts.push(packed.len() as u32);
             }
         }
     }
-    let e = |r: tiff::TiffResult<()>| r.map_err(|e| e.to_string());
+    let e = |r: tiff::TiffResult<()>| r.map_err(WriteError::Tiff);
     e(dir.write_tag(Tag::ImageWidth, spec.width))?;
     e(dir.write_tag(Tag::ImageLength, spec.height))?;
     e(dir.write_tag(Tag::BitsPerSample, &vec![bits; nb][..]))?;
@@ -192,17 +210,17 @@ pub fn write_with(path: &Path, spec: &WriteSpec, planar: bool) -> Result<(), Str
         e(dir.write_tag(Tag::Unknown(42113), &*format!("{nd}")))?;
     }
     e(dir.finish())?;
-    file.flush().map_err(|e| e.to_string())?;
+    file.flush()?;
     Ok(())
 }
 
 /// Overwrites the values of tag `tag` in the first directory of a little-endian classic TIFF (tests of
 /// damaged files: a header claiming more pixels than the file holds, byte counts cut short). `values`
 /// must have as many entries as the tag has; SHORT and LONG tags only.
-pub fn patch_tag(path: &Path, tag: u16, values: &[u64]) -> Result<(), String> {
-    let mut b = std::fs::read(path).map_err(|e| e.to_string())?;
+pub fn patch_tag(path: &Path, tag: u16, values: &[u64]) -> Result<(), WriteError> {
+    let mut b = std::fs::read(path)?;
     if b.get(..4) != Some(&[b'I', b'I', 42, 0][..]) {
-        return Err("not a little-endian classic TIFF".into());
+        return Err(WriteError::NotClassicLittleEndian);
     }
     let u16_at = |b: &[u8], i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
     let u32_at = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
@@ -216,10 +234,10 @@ pub fn patch_tag(path: &Path, tag: u16, values: &[u64]) -> Result<(), String> {
         let size = match typ {
             3 => 2,
             4 => 4,
-            other => return Err(format!("tag {tag} has type {other}, not SHORT or LONG")),
+            found => return Err(WriteError::TagType { tag, found }),
         };
         if count != values.len() {
-            return Err(format!("tag {tag} has {count} values, not {}", values.len()));
+            return Err(WriteError::TagCount { tag, count, given: values.len() });
         }
         let at = if count * size <= 4 { e + 8 } else { u32_at(&b, e + 8) as usize };
         for (k, &v) in values.iter().enumerate() {
@@ -230,7 +248,7 @@ pub fn patch_tag(path: &Path, tag: u16, values: &[u64]) -> Result<(), String> {
                 b[i..i + 4].copy_from_slice(&(v as u32).to_le_bytes());
             }
         }
-        return std::fs::write(path, b).map_err(|e| e.to_string());
+        return Ok(std::fs::write(path, b)?);
     }
-    Err(format!("tag {tag} not found"))
+    Err(WriteError::TagNotFound(tag))
 }
