@@ -1,5 +1,5 @@
 //! `geepipe run` with the local engine: compute on GeoTIFFs, write the table and manifest, print where
-//! they are.
+//! they are. `status` and `fetch` of a local pipeline read that manifest (the local engine keeps no journal).
 
 use crate::diag::Code;
 use std::path::Path;
@@ -12,6 +12,7 @@ use crate::executor::{JsonLines, Observer, Progress};
 use crate::exit;
 use crate::local::{self, LocalError, Options, Watch};
 use crate::pipeline::Pipeline;
+use crate::results::manifest::Manifest;
 
 /// Shows `p` relative to the current folder when it is inside it.
 fn show(p: &Path) -> String {
@@ -125,4 +126,69 @@ fn local_error(e: LocalError) -> Error {
             outcome: "the previous table (if any) is unchanged",
         },
     }
+}
+
+/// The manifest of the last local run of `pipeline` (beside its table), or why there is none.
+fn last_run(pipeline: &Pipeline, file: &Path) -> error::Result<(std::path::PathBuf, Manifest)> {
+    let table = &pipeline.output.path;
+    let path = crate::results::manifest::path_for(table);
+    if !path.exists() || !table.exists() {
+        return Err(Error::Environment(format!(
+            "no local run of `{}` yet: {} has no table and manifest (the local engine keeps no journal; its \
+             table is its record)\nhelp: `geepipe run {}` computes the table on this machine",
+            pipeline.name,
+            show(table),
+            file.display()
+        )));
+    }
+    let m = Manifest::read(&path).map_err(Error::Environment)?;
+    Ok((path, m))
+}
+
+/// `geepipe status` of a local-engine pipeline: what its last run wrote (read from the manifest beside the
+/// table), and whether the pipeline changed since.
+pub fn status(pipeline: &Pipeline, file: &Path, json: bool) -> error::Result {
+    let (path, m) = last_run(pipeline, file)?;
+    let changed = m.pipeline.content_hash != pipeline.content_hash;
+    if json {
+        let v = serde_json::json!({
+            "pipeline": pipeline.name,
+            "engine": "local",
+            "pipeline_changed": changed,
+            "finished_at": m.finished_at,
+            "table": m.table,
+            "manifest": path,
+            "totals": m.totals,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(exit::OK);
+    }
+    if changed {
+        eprintln!("warning: the pipeline changed since this table was computed (`geepipe run` computes it anew)");
+    }
+    println!("local run `{}` finished at {} in {:.2} s", pipeline.name, m.finished_at, m.timings.total_seconds);
+    println!(
+        "  {} sites, {} site-years computed, {} without valid pixels; {} rows",
+        m.totals.sites, m.totals.site_years, m.totals.nodata_site_years, m.table.rows
+    );
+    for l in &m.totals.layers {
+        println!("  {}", l.line());
+    }
+    println!("  table:    {}", show(&m.table.path));
+    println!("  manifest: {}", show(&path));
+    Ok(exit::OK)
+}
+
+/// `geepipe fetch` of a local-engine pipeline: nothing to download; says where the last run's table is.
+pub fn fetch(g: &Global, pipeline: &Pipeline, file: &Path) -> error::Result {
+    let (path, m) = last_run(pipeline, file)?;
+    if m.pipeline.content_hash != pipeline.content_hash {
+        eprintln!("warning: the pipeline changed since this table was computed (`geepipe run` computes it anew)");
+    }
+    if !g.quiet {
+        println!("nothing to download: the local engine wrote the table when it ran ({})", m.finished_at);
+        println!("  table:    {} ({} rows)", show(&m.table.path), m.table.rows);
+        println!("  manifest: {}", show(&path));
+    }
+    Ok(exit::OK)
 }

@@ -227,7 +227,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Status(a) => g.finish(status::status(g, a)),
         Command::Wait(a) => g.finish(run::wait(g, a)),
         Command::Cancel(a) => g.finish(cancel::cancel(g, a)),
-        Command::Fetch(a) => g.finish(results::fetch(g, a)),
+        Command::Fetch(a) => g.finish(fetch_command(g, a)),
         Command::Report(a) => g.finish(report::run(g, a)),
         Command::Completions(a) => {
             clap_complete::generate(a.shell, &mut Cli::command(), "geepipe", &mut std::io::stdout());
@@ -243,6 +243,15 @@ fn run_command(g: &Global, a: RunArgs) -> error::Result {
     match p.engine {
         crate::pipeline::model::Engine::Local => local::run(g, &p, &a),
         crate::pipeline::model::Engine::EarthEngine => run::run(g, p, a),
+    }
+}
+
+/// `geepipe fetch`: a local pipeline's table was written by its run (nothing to download).
+fn fetch_command(g: &Global, a: results::FetchArgs) -> error::Result {
+    let p = g.load_pipeline(&a.file)?;
+    match p.engine {
+        crate::pipeline::model::Engine::Local => local::fetch(g, &p, &a.file),
+        crate::pipeline::model::Engine::EarthEngine => results::fetch_pipeline(g, a, p),
     }
 }
 

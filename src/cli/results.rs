@@ -46,6 +46,11 @@ pub struct FetchArgs {
 
 pub fn fetch(g: &Global, a: FetchArgs) -> error::Result {
     let pipeline = g.load_pipeline(&a.file)?;
+    fetch_pipeline(g, a, pipeline)
+}
+
+/// `fetch` of a loaded Earth Engine pipeline (a local one is [`super::local::fetch`]).
+pub fn fetch_pipeline(g: &Global, a: FetchArgs, pipeline: Pipeline) -> error::Result {
     let path = a.journal.clone().unwrap_or_else(|| Journal::default_path(&pipeline));
     let chunks = finished_chunks(&path)?;
     fetch_chunks(g, &a, &pipeline, chunks)
@@ -63,6 +68,9 @@ pub fn finished_chunks(path: &Path) -> error::Result<Vec<FinishedChunk>> {
     }
     let journal = Journal::open_read(path)?;
     let rows = journal.chunks()?;
+    if rows.is_empty() && !journal.has_plan()? {
+        return Err(Error::Journal(crate::journal::JournalError::NothingSubmitted(path.to_path_buf())));
+    }
     let folder = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),

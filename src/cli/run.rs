@@ -309,6 +309,19 @@ pub fn run(g: &Global, p: Pipeline, a: RunArgs) -> error::Result {
         }
     }
     let journal = Journal::open(&jpath, &p.name, &p.content_hash).map_err(jerr)?;
+    let result = run_journal(g, &p, &a, journal);
+    if result.is_err() {
+        // A run that stopped before it planned or submitted (no credentials, a failed probe, Ctrl-C) leaves
+        // no journal, so `status` and `fetch` say nothing was run rather than "0 chunks".
+        let _ = Journal::discard_unplanned(&jpath);
+    }
+    result
+}
+
+/// `run` once its journal is open (and locked).
+fn run_journal(g: &Global, p: &Pipeline, a: &RunArgs, journal: Journal) -> error::Result {
+    let jpath = journal.path().to_path_buf();
+    let jerr = |e| journal_error(e, &a.file);
     // A cancel request left by a `geepipe cancel` that died is not meant for this run.
     let _ = journal.set_meta(CANCEL_REQUEST, "");
     let planned = journal.has_plan().map_err(jerr)?;
@@ -316,9 +329,9 @@ pub fn run(g: &Global, p: Pipeline, a: RunArgs) -> error::Result {
     // interactive run needs no probe: its first answers are the same computation.
     let mut probe = None;
     let start = if planned {
-        resumed_start(&p, &journal)
+        resumed_start(p, &journal)
     } else {
-        let (pl, decision) = crate::plan::estimate::sized_planner(&p).map_err(Error::Diagnostics)?;
+        let (pl, decision) = crate::plan::estimate::sized_planner(p).map_err(Error::Diagnostics)?;
         if decision.mode == RunMode::Batch && !a.no_probe {
             probe = Some(pl.probe_call(crate::probe::SITES)?);
         }
@@ -336,8 +349,8 @@ pub fn run(g: &Global, p: Pipeline, a: RunArgs) -> error::Result {
         ));
     }
     let interactive = start.mode == RunMode::Interactive;
-    let settings = Settings { detach: a.detach, ..settings(&p, &a.exec) };
-    let outcome = drive(g, &p, &a.exec, journal, start, settings, probe)?;
+    let settings = Settings { detach: a.detach, ..settings(p, &a.exec) };
+    let outcome = drive(g, p, &a.exec, journal, start, settings, probe)?;
     let code = report(g, &outcome, &a.file, &jpath, interactive);
     if code == exit::OK && !outcome.detached && !a.no_fetch {
         return fetch_results(g, &a.file, a.exec.journal.clone());
@@ -352,6 +365,9 @@ pub fn wait(g: &Global, a: WaitArgs) -> error::Result {
         return Err(journal_error(JournalError::Missing(jpath), &a.file));
     }
     let journal = Journal::open(&jpath, &p.name, &p.content_hash).map_err(|e| journal_error(e, &a.file))?;
+    if !journal.has_plan().map_err(|e| journal_error(e, &a.file))? {
+        return Err(journal_error(JournalError::NothingSubmitted(jpath), &a.file));
+    }
     // A cancel request left by a `geepipe cancel` that died is not meant for this run.
     let _ = journal.set_meta(CANCEL_REQUEST, "");
     let start = resumed_start(&p, &journal);

@@ -1,6 +1,8 @@
 //! `geepipe status`: every chunk of a pipeline's journal, read without a lock (safe during a run): state,
 //! attempts, run time, EECU, and for runs with interactive chunks their mode and request count; the journal's
-//! mode and why. `--json` prints the same as JSON.
+//! mode and why. `--json` prints the same as JSON. A journal without a plan (a run that stopped before planning)
+//! is reported as nothing submitted (exit 4); a local-engine pipeline has no journal: its last run is read from
+//! the manifest beside its table ([`super::local::status`]).
 
 use std::path::PathBuf;
 
@@ -12,7 +14,7 @@ use super::Global;
 use crate::error;
 use crate::executor::{self, TaskStatus};
 use crate::exit;
-use crate::journal::Journal;
+use crate::journal::{Journal, JournalError};
 use crate::plan::RunMode;
 
 #[derive(Debug, Args)]
@@ -28,9 +30,25 @@ pub struct StatusArgs {
 
 pub fn status(g: &Global, a: StatusArgs) -> error::Result {
     let p = g.load_pipeline(&a.file)?;
+    if p.engine == crate::pipeline::Engine::Local {
+        return super::local::status(&p, &a.file, a.json);
+    }
     let jpath = journal_path(&p, &a.exec);
     let j = Journal::open_read(&jpath).map_err(|e| journal_error(e, &a.file))?;
     let rows = j.chunks().map_err(|e| journal_error(e, &a.file))?;
+    if rows.is_empty() && !j.has_plan().map_err(|e| journal_error(e, &a.file))? {
+        // A run holding the journal that has not planned yet, or one that stopped before planning.
+        let Some(pid) = Journal::holder(&jpath) else {
+            return Err(journal_error(JournalError::NothingSubmitted(jpath), &a.file));
+        };
+        if a.json {
+            let v = serde_json::json!({"pipeline": p.name, "journal": jpath, "starting_run_pid": pid, "chunks": []});
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        } else {
+            println!("a geepipe run (pid {pid}) is starting on {}: nothing is submitted yet", jpath.display());
+        }
+        return Ok(exit::OK);
+    }
     let stale = j.meta("content_hash").ok().flatten().is_some_and(|h| h != p.content_hash);
     let tasks: Vec<TaskStatus> = rows.iter().map(TaskStatus::from_row).collect();
     let counts = executor::Counts::of(tasks.iter().map(|t| t.state));

@@ -242,6 +242,8 @@ codes! {
     ExportLocal = "export::local",
     /// The local engine exports to an Earth Engine destination.
     ExportEngine = "export::engine",
+    /// `--engine` switched the engine and the file's export destination does not apply to it (not used).
+    ExportIgnored = "export::ignored",
     /// A file format the pipeline kind cannot be exported as.
     ExportFormat = "export::format",
     /// A destination the pipeline kind cannot be exported to.

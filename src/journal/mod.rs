@@ -265,6 +265,12 @@ pub enum JournalError {
     OtherPipeline { path: PathBuf, found: String, wanted: String },
     #[error("no journal at {}: nothing was submitted for this pipeline yet (run `geepipe run` first)", .0.display())]
     Missing(PathBuf),
+    #[error(
+        "the journal {} has no plan yet: no run of this pipeline got as far as submitting anything (the last one \
+         stopped before it planned); run `geepipe run` first",
+        .0.display()
+    )]
+    NothingSubmitted(PathBuf),
     #[error("journal {}: {source}", path.display())]
     Sqlite { path: PathBuf, source: rusqlite::Error },
     #[error("journal {}: {source}", path.display())]
@@ -619,6 +625,50 @@ impl Journal {
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.sq(e))
     }
 
+    /// The pid of a live process holding the run lock of the journal at `path` (from the pid file written
+    /// beside the lock, checked to be alive), without touching the lock itself (so a run starting at the
+    /// same moment is never refused because of a reader).
+    pub fn holder(path: &Path) -> Option<u32> {
+        let pid: u32 = std::fs::read_to_string(suffixed(path, ".lock.pid")).ok()?.trim().parse().ok()?;
+        #[cfg(unix)]
+        {
+            // SAFETY: kill(2) with signal 0 only checks that the process exists.
+            let alive = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0
+                || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+            alive.then_some(pid)
+        }
+        #[cfg(not(unix))]
+        Some(pid)
+    }
+
+    /// Removes the journal at `path` when it holds no plan (a run that stopped before planning or submitting:
+    /// no credentials, a failed probe, Ctrl-C), so `status` and `fetch` do not mistake it for a run of zero
+    /// chunks. Takes the run lock first (a live run's journal is never touched) and returns whether it removed
+    /// it; a locked journal is left alone.
+    pub fn discard_unplanned(path: &Path) -> Result<bool, JournalError> {
+        if !path.exists() {
+            return Ok(false);
+        }
+        let _lock = match RunLock::acquire(path) {
+            Ok(l) => l,
+            Err(JournalError::Locked { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let empty = {
+            let j = Journal::connect(path)?;
+            j.init()?;
+            !j.has_plan()? && j.chunks()?.is_empty()
+        };
+        if !empty {
+            return Ok(false);
+        }
+        std::fs::remove_file(path).map_err(|source| JournalError::Io { path: path.to_path_buf(), source })?;
+        for s in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(suffixed(path, s));
+        }
+        Ok(true)
+    }
+
     /// Moves a journal aside (`<path>.<unix time>.old`) so the next run starts anew; returns the new path.
     /// Takes the run lock first, so a live run's journal is never moved.
     pub fn move_aside(path: &Path) -> Result<Option<PathBuf>, JournalError> {
@@ -757,5 +807,23 @@ mod tests {
         let moved = Journal::move_aside(&path).unwrap().unwrap();
         assert!(moved.exists() && !path.exists());
         assert!(Journal::open(&path, "p", "h2").is_ok());
+    }
+
+    #[test]
+    fn only_a_journal_without_plan_is_discarded_and_never_while_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.sqlite");
+        assert!(!Journal::discard_unplanned(&path).unwrap(), "nothing there");
+        let held = Journal::open(&path, "p", "h1").unwrap();
+        assert!(!Journal::discard_unplanned(&path).unwrap(), "a live run's journal stays");
+        assert!(path.exists());
+        drop(held);
+        assert!(Journal::discard_unplanned(&path).unwrap());
+        assert!(!path.exists());
+        let mut j = Journal::open(&path, "p", "h1").unwrap();
+        j.record_plan(&[task("c00000")]).unwrap();
+        drop(j);
+        assert!(!Journal::discard_unplanned(&path).unwrap(), "a planned journal stays");
+        assert_eq!(Journal::open_read(&path).unwrap().chunks().unwrap().len(), 1);
     }
 }

@@ -102,7 +102,11 @@ impl Planner {
                 pipeline,
                 Code::PlanLocalEngine,
                 "the local engine computes on this machine and sends no requests",
-                "run `geepipe run` for the local engine, or plan with `--engine earthengine`",
+                &format!(
+                    "`geepipe run {f}` computes it on this machine; `geepipe plan --engine earthengine {f}` shows the \
+                     requests Earth Engine would get for it (a `to: local` export is then not used)",
+                    f = pipeline.source.display()
+                ),
             ));
         }
         let layers = match compute::prepare(pipeline) {

@@ -11,7 +11,16 @@ use crate::pipeline::raw::*;
 use super::name::{is_ee_name, is_file_prefix};
 
 impl Cx<'_> {
-    pub(super) fn export(&mut self, e: &RawExport, name: &str, base: &Path, engine: Engine, kind: KindName) -> Export {
+    /// `switched`: `--engine` named another engine than the file, so a destination that only fits the file's
+    /// engine is not used (a warning says so) instead of being an error.
+    pub(super) fn export(
+        &mut self,
+        e: &RawExport,
+        name: &str,
+        base: &Path,
+        (engine, switched): (Engine, bool),
+        (kind, mode): (KindName, ModeName),
+    ) -> Export {
         let dest_name = format!("{:?}", e.to).to_lowercase();
         let unused = |cx: &mut Cx, field: &str, present: bool, fits: &str| {
             if present {
@@ -125,19 +134,55 @@ impl Cx<'_> {
                 unused(self, "bucket", e.bucket.is_some(), "`bucket` is for `to: gcs`");
                 unused(self, "asset", e.asset.is_some(), "`asset` is for `to: asset`");
                 unused(self, "table", e.table.is_some(), "`table` is for `to: bigquery`");
-                if engine != Engine::Local {
+                let batch = mode == ModeName::Batch || kind != KindName::Zonal;
+                if engine != Engine::Local && switched && batch {
                     self.error(
                         "/export/to",
                         Code::ExportLocal,
-                        "`to: local` needs `engine: local`",
-                        "here",
-                        "add `engine: local`, or export to drive, gcs, asset or bigquery",
+                        "`--engine earthengine` in batch mode needs a destination Earth Engine writes to; `to: local` \
+                         is for the local engine",
+                        "not an Earth Engine destination",
+                        "write `to: gcs` with `bucket: …` (or `to: drive` with `folder: …`) here, or run in \
+                         interactive mode, which needs no destination",
                     );
+                    Destination::None
+                } else if engine != Engine::Local && switched {
+                    // `--engine earthengine` on a local pipeline: interactive requests need no destination.
+                    self.warn(
+                        "/export/to",
+                        Code::ExportIgnored,
+                        "`--engine earthengine` does not use `to: local`: Earth Engine computes this pipeline with \
+                         interactive requests, which need no export destination",
+                        "not used with --engine earthengine",
+                        "for batch export tasks, write `to: gcs` with `bucket: …` (or `to: drive` with `folder: …`) \
+                         here",
+                    );
+                    Destination::None
+                } else {
+                    if engine != Engine::Local {
+                        self.error(
+                            "/export/to",
+                            Code::ExportLocal,
+                            "`to: local` needs `engine: local`",
+                            "here",
+                            "add `engine: local` at the top of the file (or pass `--engine local`), or export to \
+                             drive, gcs, asset or bigquery",
+                        );
+                    }
+                    Destination::Local { folder: base.join(e.folder.clone().unwrap_or_else(|| "results".into())) }
                 }
-                Destination::Local { folder: base.join(e.folder.clone().unwrap_or_else(|| "results".into())) }
             }
         };
-        if engine == Engine::Local && e.to != DestinationName::Local {
+        if engine == Engine::Local && e.to != DestinationName::Local && switched {
+            // `--engine local` on an Earth Engine pipeline: the local engine writes `output.path` only.
+            self.warn(
+                "/export/to",
+                Code::ExportIgnored,
+                format!("`--engine local` does not use `to: {dest_name}`: the local engine writes `output.path` on this machine"),
+                "not used with --engine local",
+                "nothing to change for a local run; each layer needs a `local:` raster path",
+            );
+        } else if engine == Engine::Local && e.to != DestinationName::Local {
             self.error(
                 "/export/to",
                 Code::ExportEngine,

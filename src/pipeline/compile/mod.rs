@@ -100,6 +100,9 @@ impl Cx<'_> {
             Some(EngineName::Local) => Engine::Local,
             _ => Engine::EarthEngine,
         };
+        // `--engine` naming another engine than the file: what only fits the file's engine is set aside.
+        let file_engine = if raw.engine == Some(EngineName::Local) { Engine::Local } else { Engine::EarthEngine };
+        let switched = ov.engine.is_some() && engine != file_engine;
         let kind = raw.kind.unwrap_or(KindName::Zonal);
         let sites = raw.sites.as_ref().map(|s| self.sites(s, &base, engine, kind));
         let pipeline_years = raw.years.as_ref().map(|y| self.years(y, "/years")).unwrap_or_default();
@@ -107,18 +110,21 @@ impl Cx<'_> {
         let layers = self.layers(raw, &pipeline_years, &vars, &base, engine, sites.as_ref());
         let reduce = self.reduce(raw.reduce.as_ref().cloned().unwrap_or_default(), kind, engine);
         self.reduce_grids(&reduce, &layers, engine);
+        let mode_name = ov.mode.or(raw.mode).unwrap_or(ModeName::Auto);
         let export = match &raw.export {
-            Some(e) => Some(self.export(e, &name, &base, engine, kind)),
+            Some(e) => Some(self.export(e, &name, &base, (engine, switched), (kind, mode_name))),
             // No `export` section: nowhere for tasks to write (checked against the mode below).
             None if !raw.export_present => Some(Export::nowhere(&name)),
             None => None,
         };
+        // A `to: local` set aside by `--engine earthengine` was reported where it stands (an error in batch).
+        let set_aside = switched && raw.export.as_ref().is_some_and(|e| e.to == DestinationName::Local);
         let mode = self.mode(
-            ov.mode.or(raw.mode).unwrap_or(ModeName::Auto),
+            mode_name,
             ov.mode.is_some(),
             kind,
             engine,
-            export.as_ref().is_none_or(|e| e.destination.exists()),
+            set_aside || export.as_ref().is_none_or(|e| e.destination.exists()),
         );
         let interactive = self.interactive(raw.interactive.as_ref());
         let image = self.image(raw.image.as_ref(), kind, raw.export.as_ref(), &reduce);
