@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::incremental::store_error;
-use super::results::{chunk_entry, fetch_options, file_input, runtime, FetchArgs};
+use super::results::{chunk_entry, fetch_lock, fetch_options, file_input, runtime, FetchArgs};
 use super::Global;
 use crate::error::{self, Error};
 use crate::exit;
@@ -72,6 +72,7 @@ pub(super) fn store_previous(
     let chunks: Vec<FinishedChunk> = rows.iter().map(finished).collect();
     let rt = runtime()?;
     let opts = fetch_options(&rt, p, &chunks, true)?;
+    let _lock = fetch_lock(g, p, &opts)?;
     let downloads = rt.block_on(fetch::download(p, &chunks, &opts)).map_err(|e| match e {
         FetchError::Setup(_) => Error::Input(e.to_string()),
         FetchError::MissingScope { .. } | FetchError::Listing { .. } | FetchError::Incomplete { .. } => {

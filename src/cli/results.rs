@@ -24,6 +24,7 @@ use crate::plan::Target;
 use crate::results::assemble::{site_geometry, Assembler};
 use crate::results::coverage::{self, Coverage};
 use crate::results::fetch::{self, FetchError, FetchOptions, FetchOutcome, FetchedFile, FinishedChunk, StoredChunk};
+use crate::results::lock::{self, FetchLock};
 use crate::results::manifest;
 use crate::results::table::{SiteResult, TableError, TableSpec};
 use crate::results::Record;
@@ -107,6 +108,7 @@ pub fn finished_chunks(path: &Path) -> error::Result<Vec<FinishedChunk>> {
 pub fn fetch_chunks(g: &Global, a: &FetchArgs, pipeline: &Pipeline, chunks: Vec<FinishedChunk>) -> error::Result {
     let rt = runtime()?;
     let opts = fetch_options(&rt, pipeline, &chunks, a.partial)?;
+    let _lock = fetch_lock(g, pipeline, &opts)?;
     let outcome = match rt.block_on(fetch::fetch(pipeline, &chunks, &opts)) {
         Ok(o) => o,
         Err(e @ FetchError::Setup(_)) => return Err(Error::Input(e.to_string())),
@@ -167,6 +169,23 @@ pub(super) fn runtime() -> error::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))
+}
+
+/// One fetch of this pipeline at a time: the second waits for the first (its files are then reused).
+pub(super) fn fetch_lock(g: &Global, pipeline: &Pipeline, opts: &FetchOptions) -> error::Result<FetchLock> {
+    let lock_path = lock::path_for(&opts.download_dir);
+    FetchLock::acquire(&lock_path, |pid| {
+        let who = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+        if g.quiet {
+            return;
+        }
+        eprintln!(
+            "waiting: another fetch of `{}`{who} is downloading into {}; this one continues when it ends",
+            pipeline.name,
+            opts.download_dir.display()
+        );
+    })
+    .map_err(|e| Error::Environment(format!("cannot lock {}: {e}", lock_path.display())))
 }
 
 /// Download settings for `chunks`: emulator or Google credentials as their destinations need.
