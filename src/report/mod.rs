@@ -120,6 +120,6 @@ pub fn build(inputs: &Inputs) -> Result<String, ReportError> {
 /// Builds the page and writes it atomically to `out`; returns its size in bytes.
 pub fn write(inputs: &Inputs, out: &Path) -> Result<u64, ReportError> {
     let page = build(inputs)?;
-    crate::results::table::write_atomic(out, page.as_bytes())?;
+    crate::results::atomic::write_atomic(out, page.as_bytes()).map_err(crate::results::table::TableError::from)?;
     Ok(page.len() as u64)
 }

@@ -176,14 +176,14 @@ impl Manifest {
 
     /// Writes the manifest atomically to `path`.
     pub fn write(&self, path: &Path) -> Result<(), TableError> {
-        self.write_unplaced(path)?.place()
+        Ok(self.write_unplaced(path)?.place()?)
     }
 
     /// Writes the manifest beside `path` without replacing it yet (see [`super::atomic::place_pair`]).
     pub fn write_unplaced(&self, path: &Path) -> Result<Unplaced, TableError> {
         let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
         text.push('\n');
-        write_unplaced(path, text.as_bytes())
+        Ok(write_unplaced(path, text.as_bytes())?)
     }
 
     /// Reads a manifest.
