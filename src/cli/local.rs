@@ -141,7 +141,7 @@ fn last_run(pipeline: &Pipeline, file: &Path) -> error::Result<(std::path::PathB
             file.display()
         )));
     }
-    let m = Manifest::read(&path).map_err(Error::Environment)?;
+    let m = Manifest::read(&path).map_err(|e| Error::Environment(e.to_string()))?;
     Ok((path, m))
 }
 

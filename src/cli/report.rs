@@ -10,7 +10,7 @@ use crate::error::{self, Error};
 use crate::exit;
 use crate::journal::Journal;
 use crate::pipeline::Pipeline;
-use crate::report::{self, Inputs, ReportError};
+use crate::report::{self, Inputs};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -77,7 +77,7 @@ fn write(
             }
             Ok(exit::OK)
         }
-        Err(ReportError::Input(m)) => Err(Error::Input(format!("no report written: {m}"))),
-        Err(e @ ReportError::Write(_)) => Err(Error::Environment(format!("no report written: {e}"))),
+        Err(e) if e.is_input() => Err(Error::Input(format!("no report written: {e}"))),
+        Err(e) => Err(Error::Environment(format!("no report written: {e}"))),
     }
 }

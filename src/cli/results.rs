@@ -24,6 +24,7 @@ use crate::plan::Target;
 use crate::results::assemble::{site_geometry, Assembler};
 use crate::results::coverage::{self, Coverage};
 use crate::results::fetch::{self, FetchError, FetchOptions, FetchOutcome, FinishedChunk, StoredChunk};
+use crate::results::lock::{self, FetchLock};
 use crate::results::manifest;
 use crate::results::table::{SiteResult, TableError, TableSpec};
 use crate::results::Record;
@@ -116,6 +117,20 @@ pub fn fetch_chunks(g: &Global, a: &FetchArgs, pipeline: &Pipeline, chunks: Vec<
         .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
     let mut opts = FetchOptions::new(pipeline).map_err(|e| Error::Environment(e.to_string()))?;
     opts.partial = a.partial;
+    // One fetch of this pipeline at a time: the second waits for the first (its files are then reused).
+    let lock_path = lock::path_for(&opts.download_dir);
+    let _lock = FetchLock::acquire(&lock_path, |pid| {
+        let who = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+        if g.quiet {
+            return;
+        }
+        eprintln!(
+            "waiting: another fetch of `{}`{who} is downloading into {}; this one continues when it ends",
+            pipeline.name,
+            opts.download_dir.display()
+        );
+    })
+    .map_err(|e| Error::Environment(format!("cannot lock {}: {e}", lock_path.display())))?;
     let exported = || chunks.iter().filter(|c| c.stored.is_none());
     let needs_gcs = exported().any(|c| matches!(c.target, Target::Gcs { .. }));
     let needs_drive = exported().any(|c| matches!(c.target, Target::Drive { .. }));

@@ -70,7 +70,7 @@ pub struct Report {
     pub rows: usize,
     pub columns: Vec<ColumnReport>,
     /// A value probe's result, or why it is wrong.
-    pub value: Option<Result<String, String>>,
+    pub value: Option<Result<String, ValueProblem>>,
     /// Earth Engine refused the computation (400: an invalid expression): its message.
     pub refused: Option<String>,
 }
@@ -89,7 +89,7 @@ impl Report {
             out.push(format!("Earth Engine refused the computation: {m}"));
         }
         if let Some(Err(e)) = &self.value {
-            out.push(e.clone());
+            out.push(e.to_string());
         }
         for c in &self.columns {
             let layer = c.layer().map(|l| format!(" (layer `{l}`)")).unwrap_or_default();
@@ -225,17 +225,29 @@ pub fn check_features(
         .collect()
 }
 
+/// Why a `value:compute` result is not what the pipeline needs.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ValueProblem {
+    #[error("expected a list of names, got {0}")]
+    NotNames(Value),
+    #[error("the image has no bands")]
+    NoBands,
+    #[error("the classifier's inputs are [{}], expected [{}]", .got.join(", "), .want.join(", "))]
+    ClassifierInputs { got: Vec<String>, want: Vec<String> },
+}
+
 /// Checks a `value:compute` result: a non-empty list of names (and the classifier's expected inputs).
-pub fn check_value(what: &ValueProbe, result: &Value) -> Result<String, String> {
+/// `Ok` says what it is.
+pub fn check_value(what: &ValueProbe, result: &Value) -> Result<String, ValueProblem> {
     let names: Vec<String> = result
         .as_array()
         .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-        .ok_or_else(|| format!("expected a list of names, got {result}"))?;
+        .ok_or_else(|| ValueProblem::NotNames(result.clone()))?;
     match what {
-        ValueProbe::BandNames if names.is_empty() => Err("the image has no bands".into()),
+        ValueProbe::BandNames if names.is_empty() => Err(ValueProblem::NoBands),
         ValueProbe::BandNames => Ok(format!("bands {}", names.join(", "))),
         ValueProbe::ClassifierSchema(want) if &names != want => {
-            Err(format!("the classifier's inputs are [{}], expected [{}]", names.join(", "), want.join(", ")))
+            Err(ValueProblem::ClassifierInputs { got: names, want: want.clone() })
         }
         ValueProbe::ClassifierSchema(_) => Ok(format!("classifier inputs {}", names.join(", "))),
     }

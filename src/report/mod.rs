@@ -57,11 +57,30 @@ pub struct Inputs<'a> {
 /// Why no report was written.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    /// The table, the other table, the manifest, the journal or the site file cannot be used.
-    #[error("{0}")]
-    Input(String),
+    #[error("pipeline `{pipeline}` is a `kind: {kind}` pipeline: a report needs the table of a zonal pipeline")]
+    NotZonal { pipeline: String, kind: String },
+    /// The table or the other table cannot be read.
+    #[error(transparent)]
+    Table(#[from] read::ReadError),
+    /// The site file cannot be read (its diagnostics; the first error is shown).
+    #[error("cannot read the site geometries: {}", first_error(.0))]
+    Sites(Vec<crate::diag::Diagnostic>),
+    /// The manifest or the journal cannot be read.
+    #[error(transparent)]
+    Run(#[from] run::RunError),
     #[error(transparent)]
     Write(#[from] crate::results::table::TableError),
+}
+
+fn first_error(d: &[crate::diag::Diagnostic]) -> &str {
+    d.iter().find(|d| d.is_error()).or(d.first()).map(|d| d.message.as_str()).unwrap_or("unknown error")
+}
+
+impl ReportError {
+    /// Whether the inputs are at fault (rather than writing the page).
+    pub fn is_input(&self) -> bool {
+        !matches!(self, ReportError::Write(_))
+    }
 }
 
 /// Default place of the report: beside the table, `results/lulc.csv` → `results/lulc.report.html`.
@@ -74,18 +93,14 @@ pub fn path_for(table: &Path) -> PathBuf {
 pub fn build(inputs: &Inputs) -> Result<String, ReportError> {
     let p = inputs.pipeline;
     if p.kind != crate::pipeline::KindName::Zonal {
-        return Err(ReportError::Input(format!(
-            "pipeline `{}` is a `kind: {}` pipeline: a report needs the table of a zonal pipeline",
-            p.name,
-            format!("{:?}", p.kind).to_lowercase()
-        )));
+        return Err(ReportError::NotZonal { pipeline: p.name.clone(), kind: format!("{:?}", p.kind).to_lowercase() });
     }
-    let table = read::read(p, &inputs.table).map_err(|e| ReportError::Input(e.0))?;
-    let geometry = sites::read(p).map_err(ReportError::Input)?;
-    let run = run::collect(p, &inputs.table, inputs.journal.as_deref()).map_err(ReportError::Input)?;
+    let table = read::read(p, &inputs.table)?;
+    let geometry = sites::read(p).map_err(ReportError::Sites)?;
+    let run = run::collect(p, &inputs.table, inputs.journal.as_deref())?;
     let comparison = match &inputs.compare {
         Some(other) => {
-            let there = read::read(p, other).map_err(|e| ReportError::Input(e.0))?;
+            let there = read::read(p, other)?;
             Some(compare::compare(&table, &there, &other.display().to_string()))
         }
         None => None,
@@ -105,6 +120,6 @@ pub fn build(inputs: &Inputs) -> Result<String, ReportError> {
 /// Builds the page and writes it atomically to `out`; returns its size in bytes.
 pub fn write(inputs: &Inputs, out: &Path) -> Result<u64, ReportError> {
     let page = build(inputs)?;
-    crate::results::table::write_atomic(out, page.as_bytes())?;
+    crate::results::atomic::write_atomic(out, page.as_bytes()).map_err(crate::results::table::TableError::from)?;
     Ok(page.len() as u64)
 }

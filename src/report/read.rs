@@ -370,10 +370,19 @@ pub fn read(pipeline: &Pipeline, path: &Path) -> Result<Table, ReadError> {
     }
 }
 
+/// Why the next row cannot be read (what, not where).
+#[derive(Debug, thiserror::Error)]
+enum RowError {
+    #[error("not a CSV row: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("not a readable Parquet row group: {0}")]
+    Parquet(#[from] arrow_schema::ArrowError),
+}
+
 /// A table's rows with their cells as text, one row at a time: CSV records or Parquet record batches.
 trait Rows {
-    /// Moves to the next row; `Ok(false)` at the end; the error says what is wrong (not where).
-    fn advance(&mut self) -> Result<bool, String>;
+    /// Moves to the next row; `Ok(false)` at the end.
+    fn advance(&mut self) -> Result<bool, RowError>;
     /// The current row's line (CSV) or row number (Parquet).
     fn place(&self) -> u64;
     /// Cell `i` of the current row (empty when missing).
@@ -387,14 +396,14 @@ struct CsvRows<R: std::io::Read> {
 }
 
 impl<R: std::io::Read> Rows for CsvRows<R> {
-    fn advance(&mut self) -> Result<bool, String> {
+    fn advance(&mut self) -> Result<bool, RowError> {
         match self.reader.read_record(&mut self.record) {
             Ok(false) => Ok(false),
             Ok(true) => {
                 self.line = self.record.position().map(|p| p.line()).unwrap_or(self.line + 1);
                 Ok(true)
             }
-            Err(e) => Err(format!("not a CSV row: {e}")),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -408,8 +417,8 @@ impl<R: std::io::Read> Rows for CsvRows<R> {
 }
 
 impl Rows for RowReader {
-    fn advance(&mut self) -> Result<bool, String> {
-        self.next_row().map_err(|e| format!("not a readable Parquet row group: {e}"))
+    fn advance(&mut self) -> Result<bool, RowError> {
+        Ok(self.next_row()?)
     }
 
     fn place(&self) -> u64 {

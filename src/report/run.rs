@@ -119,7 +119,16 @@ fn secs(s: f64) -> String {
 
 /// Collects the run facts for `pipeline` whose table is at `table` (manifest beside it) and journal at
 /// `journal` (if it exists).
-pub fn collect(p: &Pipeline, table: &Path, journal: Option<&Path>) -> Result<RunInfo, String> {
+/// Why the run facts cannot be collected.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Manifest(#[from] crate::results::manifest::ManifestError),
+    #[error("cannot read the run journal `{}`: {source}", path.display())]
+    Journal { path: std::path::PathBuf, source: crate::journal::JournalError },
+}
+
+pub fn collect(p: &Pipeline, table: &Path, journal: Option<&Path>) -> Result<RunInfo, RunError> {
     let mpath = crate::results::manifest::path_for(table);
     let manifest = if mpath.exists() { Some(Manifest::read(&mpath)?) } else { None };
     let mut chunks: BTreeMap<String, Chunk> = BTreeMap::new();
@@ -150,7 +159,7 @@ pub fn collect(p: &Pipeline, table: &Path, journal: Option<&Path>) -> Result<Run
         Some(j) => Some(
             Journal::open_read(j)
                 .and_then(|j| j.summaries())
-                .map_err(|e| format!("cannot read the run journal `{}`: {e}", j.display()))?,
+                .map_err(|source| RunError::Journal { path: j.to_path_buf(), source })?,
         ),
         None => None,
     };

@@ -21,7 +21,7 @@ pub const GRID: f64 = 4096.0;
 pub type Polygons = Vec<Vec<Vec<[f64; 2]>>>;
 
 /// Site geometries by id; `None` when the sites come from an Earth Engine asset.
-pub fn read(p: &Pipeline) -> Result<Option<HashMap<String, Polygons>>, String> {
+pub fn read(p: &Pipeline) -> Result<Option<HashMap<String, Polygons>>, Vec<crate::diag::Diagnostic>> {
     if let SiteLocation::Asset(_) = p.sites.location {
         return Ok(None);
     }
@@ -29,10 +29,6 @@ pub fn read(p: &Pipeline) -> Result<Option<HashMap<String, Polygons>>, String> {
     crate::sites::for_each(&p.sites, |site| {
         out.insert(site.id.clone(), site.polygons.clone());
         Ok(())
-    })
-    .map_err(|d| {
-        let first = d.iter().find(|d| d.is_error()).or(d.first());
-        format!("cannot read the site geometries: {}", first.map(|d| d.message.as_str()).unwrap_or("unknown error"))
     })?;
     Ok(Some(out))
 }

@@ -15,7 +15,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::table::TableError;
+/// A file that could not be written or put in place.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write `{}`: {source}", path.display())]
+pub struct WriteError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
 
 /// A temporary file `<prefix>XXXXXX.tmp` in `dir`, created with mode 0666 less the umask.
 pub fn temp_file_in(dir: &Path, prefix: &str) -> std::io::Result<tempfile::NamedTempFile> {
@@ -30,8 +36,8 @@ pub fn temp_file_in(dir: &Path, prefix: &str) -> std::io::Result<tempfile::Named
 }
 
 /// Creates the folder of `path` and a temporary file beside it.
-pub(super) fn temp_beside(path: &Path) -> Result<(std::fs::File, tempfile::TempPath), TableError> {
-    let io = |source| TableError::Io { path: path.to_path_buf(), source };
+pub(super) fn temp_beside(path: &Path) -> Result<(std::fs::File, tempfile::TempPath), WriteError> {
+    let io = |source| WriteError { path: path.to_path_buf(), source };
     let dir = folder_of(path);
     std::fs::create_dir_all(&dir).map_err(io)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("table");
@@ -63,9 +69,9 @@ impl Unplaced {
     }
 
     /// Renames it over its target and fsyncs the folder (so the rename survives a power cut).
-    pub fn place(self) -> Result<(), TableError> {
+    pub fn place(self) -> Result<(), WriteError> {
         let Unplaced { tmp, path } = self;
-        let io = |source| TableError::Io { path: path.clone(), source };
+        let io = |source| WriteError { path: path.clone(), source };
         tmp.persist(&path).map_err(|e| io(e.error))?;
         #[cfg(unix)]
         std::fs::File::open(folder_of(&path)).and_then(|d| d.sync_all()).map_err(io)?;
@@ -74,8 +80,8 @@ impl Unplaced {
 }
 
 /// Writes `bytes` into a temporary file beside `path` and fsyncs it, without replacing `path` yet.
-pub fn write_unplaced(path: &Path, bytes: &[u8]) -> Result<Unplaced, TableError> {
-    let io = |source| TableError::Io { path: path.to_path_buf(), source };
+pub fn write_unplaced(path: &Path, bytes: &[u8]) -> Result<Unplaced, WriteError> {
+    let io = |source| WriteError { path: path.to_path_buf(), source };
     let (mut f, tmp) = temp_beside(path)?;
     f.write_all(bytes).map_err(io)?;
     f.sync_all().map_err(io)?;
@@ -83,14 +89,14 @@ pub fn write_unplaced(path: &Path, bytes: &[u8]) -> Result<Unplaced, TableError>
 }
 
 /// Writes a whole file atomically: temporary file beside it, fsync, rename, fsync of the folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TableError> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     write_unplaced(path, bytes)?.place()
 }
 
 /// Puts a table and its manifest in place together (see the module doc): the old manifest is moved aside
 /// first and put back if the table cannot be renamed; it is deleted once both are in place.
-pub fn place_pair(table: Unplaced, manifest: Unplaced) -> Result<(), TableError> {
-    let io = |path: PathBuf| move |source| TableError::Io { path, source };
+pub fn place_pair(table: Unplaced, manifest: Unplaced) -> Result<(), WriteError> {
+    let io = |path: PathBuf| move |source| WriteError { path, source };
     let mpath = manifest.path().to_path_buf();
     let name = mpath.file_name().and_then(|n| n.to_str()).unwrap_or("manifest");
     let aside = folder_of(&mpath).join(format!(".{name}.old"));

@@ -176,21 +176,31 @@ impl Manifest {
 
     /// Writes the manifest atomically to `path`.
     pub fn write(&self, path: &Path) -> Result<(), TableError> {
-        self.write_unplaced(path)?.place()
+        Ok(self.write_unplaced(path)?.place()?)
     }
 
     /// Writes the manifest beside `path` without replacing it yet (see [`super::atomic::place_pair`]).
     pub fn write_unplaced(&self, path: &Path) -> Result<Unplaced, TableError> {
         let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
         text.push('\n');
-        write_unplaced(path, text.as_bytes())
+        Ok(write_unplaced(path, text.as_bytes())?)
     }
 
     /// Reads a manifest.
-    pub fn read(path: &Path) -> Result<Manifest, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-        serde_json::from_str(&text).map_err(|e| format!("`{}` is not a geepipe manifest: {e}", path.display()))
+    pub fn read(path: &Path) -> Result<Manifest, ManifestError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?;
+        serde_json::from_str(&text).map_err(|source| ManifestError::Parse { path: path.to_path_buf(), source })
     }
+}
+
+/// Why a manifest cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("cannot read `{}`: {source}", path.display())]
+    Read { path: std::path::PathBuf, source: std::io::Error },
+    #[error("`{}` is not a geepipe manifest: {source}", path.display())]
+    Parse { path: std::path::PathBuf, source: serde_json::Error },
 }
 
 #[cfg(test)]

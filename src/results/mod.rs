@@ -13,6 +13,7 @@ pub mod features;
 pub mod fetch;
 pub mod gcs;
 pub mod geometry;
+pub mod lock;
 pub mod manifest;
 pub mod merge;
 pub mod parquet;

@@ -82,10 +82,7 @@ impl Store {
         let bytes = serde_json::to_vec(&doc).map_err(std::io::Error::other)?;
         let relative = self.relative(&meta.chunk);
         let path = self.path(&relative);
-        super::table::write_atomic(&path, &bytes).map_err(|e| match e {
-            super::table::TableError::Io { source, .. } => source,
-            other => std::io::Error::other(other.to_string()),
-        })?;
+        super::atomic::write_atomic(&path, &bytes).map_err(|e| e.source)?;
         Ok(Stored { relative, bytes: bytes.len() as u64, sha256: hex::encode(Sha256::digest(&bytes)) })
     }
 

@@ -229,7 +229,13 @@ pub struct TableWriter {
 }
 
 pub use super::atomic::write_atomic;
-use super::atomic::{temp_beside, Unplaced};
+use super::atomic::{temp_beside, Unplaced, WriteError};
+
+impl From<WriteError> for TableError {
+    fn from(e: WriteError) -> TableError {
+        TableError::Io { path: e.path, source: e.source }
+    }
+}
 
 fn cell(v: Option<&Value>) -> String {
     match v {

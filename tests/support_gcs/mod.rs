@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -78,6 +78,9 @@ pub struct ProxyState {
     pub cut: AtomicUsize,
     /// How many media requests are refused with a 401 whose text echoes their `Authorization` header.
     pub echo_auth: AtomicUsize,
+    /// While set, media requests wait (counted in `held`) before being forwarded.
+    pub hold: AtomicBool,
+    pub held: AtomicUsize,
     pub seen: Mutex<Vec<Seen>>,
     upstream: String,
 }
@@ -126,6 +129,12 @@ async fn forward(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
     let media = pq.contains("alt=media");
     st.seen.lock().unwrap().push(Seen { path_and_query: pq.clone(), range: range.clone(), media });
     let matches = st.target.lock().unwrap().as_ref().is_none_or(|t| pq.contains(t.as_str()));
+    if media && st.hold.load(Ordering::SeqCst) {
+        st.held.fetch_add(1, Ordering::SeqCst);
+        while st.hold.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     if media && take_one(&st.echo_auth) {
         let header = req.headers().get("authorization").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let header = header.unwrap_or_default();
