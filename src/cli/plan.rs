@@ -28,7 +28,16 @@ pub struct PlanArgs {
 pub fn run(g: &Global, a: PlanArgs) -> error::Result {
     // The site file is read once, by the planner (which reports its problems like `validate` does),
     // instead of once to validate and once more to plan.
-    let (pipeline, warnings) = crate::pipeline::load(&a.file, &g.overrides()).map_err(Error::Diagnostics)?;
+    let (pipeline, warnings) = match crate::pipeline::load_with_sites(&a.file, &g.overrides()) {
+        (Ok(loaded), _) => loaded,
+        // Every problem at once, as `validate` shows them: the site file's too when it can be located.
+        (Err(mut diags), sites) => {
+            if let Some(sites) = sites {
+                diags.extend(crate::sites::validate(&sites));
+            }
+            return Err(Error::Diagnostics(diags));
+        }
+    };
     let (planner, decision) = crate::plan::estimate::sized_planner(&pipeline)
         .map_err(|diags| Error::Diagnostics([warnings.clone(), diags].concat()))?;
     let (plan, mut bodies) = planner.plan_serialized();
