@@ -68,9 +68,14 @@ fn engine_local_runs_an_earthengine_pipeline_with_local_rasters() {
     assert!(t.code(0).stderr.is_empty());
     let t = t.then(["run", "--engine", "local", "e.yaml"]);
     let out = t.code(0);
-    let to_gcs = format!("e.yaml:{}", place(&text, "to: gcs", 4));
-    assert!(out.stderr.contains("export::ignored") && out.stderr.contains(&to_gcs), "{to_gcs}\n{}", out.stderr);
     assert_eq!(std::fs::read(out.dir.join("out/demo-local.csv")).unwrap(), want_table);
+    // The run sums the warning up and points to the command that shows it with its place.
+    let summary = "1 in e.yaml (export::ignored); `geepipe validate --engine local e.yaml` shows each";
+    assert!(out.stderr.contains(summary), "{}", out.stderr);
+    let t = t.then(["validate", "--engine", "local", "e.yaml"]);
+    let shown = t.code(0);
+    let to_gcs = format!("e.yaml:{}", place(&text, "to: gcs", 4));
+    assert!(shown.stderr.contains("export::ignored") && shown.stderr.contains(&to_gcs), "{to_gcs}\n{}", shown.stderr);
     // A layer without a `local:` raster cannot be switched: the error names the layer's place.
     let bare = text.replace(&format!("    local: {}/lulc_{{{{year}}}}.tif\n", repo_root().join("demo").display()), "");
     assert_ne!(bare, text);
@@ -165,4 +170,138 @@ fn status_and_fetch_report_a_local_run() {
     assert!(fetch.stdout.contains("nothing to download"), "{}", fetch.stdout);
     assert!(fetch.stdout.contains(&format!("out/demo-local.csv ({rows} rows)")), "{}", fetch.stdout);
     assert_eq!(std::fs::read_to_string(before.dir.join("out/demo-local.csv")).unwrap(), table, "table untouched");
+}
+
+/// Two sites; `a` crosses itself (a warning), `dup` set twice when `duplicate` (an error).
+fn sites(duplicate: bool) -> String {
+    let mut f = vec![
+        r#"{"type":"Feature","properties":{"site_id":"a"},"geometry":{"type":"Polygon","coordinates":[[[-47.95,-15.8],[-47.9,-15.8],[-47.95,-15.75],[-47.9,-15.75],[-47.95,-15.8]]]}}"#.to_string(),
+        r#"{"type":"Feature","properties":{"site_id":"b"},"geometry":{"type":"Polygon","coordinates":[[[-48.1,-15.9],[-48.05,-15.9],[-48.05,-15.85],[-48.1,-15.9]]]}}"#.to_string(),
+    ];
+    if duplicate {
+        f.push(f[1].clone());
+    }
+    format!("{{\"type\":\"FeatureCollection\",\"features\":[\n{}\n]}}\n", f.join(",\n"))
+}
+
+#[test]
+fn validate_reports_the_pipeline_and_the_site_file_in_one_round() {
+    let bad = SITES_PIPELINE.replace("mapbiomas_lulc", "mapbiomas_lulk");
+    let t = Test::new().file("p.yaml", &bad).file("sites.geojson", &sites(true)).args(["validate", "p.yaml"]);
+    let out = t.code(2);
+    for want in
+        ["layers::unknown-catalog", "p.yaml:5:", "sites::duplicate-id", "sites::self-intersection", "sites.geojson:2:"]
+    {
+        assert!(out.stderr.contains(want), "missing {want:?} in\n{}", out.stderr);
+    }
+    assert!(out.stderr.trim_end().ends_with("2 errors, 1 warning"), "{}", out.stderr);
+    // A `sites` section with its own problem is not read further (its file is not the one meant).
+    let worse = bad.replace("id: site_id", "id: site_id, layer: x");
+    let out =
+        Test::new().file("p.yaml", &worse).file("sites.geojson", &sites(true)).args(["validate", "p.yaml"]).code(2);
+    assert!(out.stderr.contains("sites::layer") && !out.stderr.contains("sites::duplicate-id"), "{}", out.stderr);
+}
+
+/// The lines of `stderr` that show a diagnostic snippet (a source line with its gutter).
+fn snippet_lines(stderr: &str) -> usize {
+    stderr.lines().filter(|l| l.contains("╭─[") || l.contains(" │ {")).count()
+}
+
+#[test]
+fn plan_shows_site_warnings_and_other_commands_one_line() {
+    let t = Test::new().file("p.yaml", SITES_PIPELINE).file("sites.geojson", &sites(false)).args(["plan", "p.yaml"]);
+    let out = t.code(0);
+    assert!(out.stdout.contains("warnings:         1\n"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("sites::self-intersection") && out.stderr.contains("sites.geojson:2:"),
+        "{}",
+        out.stderr
+    );
+    assert!(snippet_lines(&out.stderr) > 0, "plan shows the warning in full:\n{}", out.stderr);
+    let t = t.then(["validate", "p.yaml"]);
+    let out = t.code(0);
+    assert!(snippet_lines(&out.stderr) > 0, "validate shows the warning in full:\n{}", out.stderr);
+    let summary =
+        "warning: 1 warning — 1 in sites.geojson (sites::self-intersection); `geepipe validate p.yaml` shows \
+                   each with its place";
+    for (cmd, code) in [("status", 4), ("fetch", 4), ("wait", 4), ("probe", 4)] {
+        let t2 = Test::new()
+            .file("p.yaml", SITES_PIPELINE)
+            .file("sites.geojson", &sites(false))
+            .env("GEEPIPE_EE_URL", "http://127.0.0.1:9")
+            .args([cmd, "p.yaml"]);
+        let out = t2.code(code);
+        assert_eq!(snippet_lines(&out.stderr), 0, "{cmd}: no snippet\n{}", out.stderr);
+        let lines: Vec<&str> = out.stderr.lines().filter(|l| l.contains("warning")).collect();
+        assert_eq!(lines, [summary], "{cmd}:\n{}", out.stderr);
+        // -q: errors only.
+        let out = t2.then(["-q", cmd, "p.yaml"]).code(code);
+        assert!(!out.stderr.contains("warning"), "{cmd} -q:\n{}", out.stderr);
+    }
+}
+
+#[test]
+fn a_local_run_summarizes_site_warnings_in_one_line() {
+    let text = demo_local().replace(&format!("{}/sites.geojson", repo_root().join("demo").display()), "sites.geojson");
+    let demo_sites = std::fs::read_to_string(repo_root().join("demo/sites.geojson")).unwrap();
+    // Site `a` as a bow tie: its last two corners swapped.
+    let bowtie = demo_sites.replace("[-47.938,-15.788],[-47.95,-15.788]", "[-47.95,-15.788],[-47.938,-15.788]");
+    assert_ne!(bowtie, demo_sites);
+    let t = Test::new().file("d.yaml", &text).file("sites.geojson", &bowtie).args(["run", "d.yaml"]);
+    let out = t.code(0);
+    assert_eq!(snippet_lines(&out.stderr), 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("warning: 1 warning — 1 in sites.geojson (sites::self-intersection)"),
+        "{}",
+        out.stderr
+    );
+    for cmd in ["status", "fetch"] {
+        let t = Test::new().file("d.yaml", &text).file("sites.geojson", &bowtie).args(["run", "d.yaml"]);
+        t.code(0);
+        let t = t.then([cmd, "d.yaml"]);
+        let out = t.code(0);
+        assert_eq!(snippet_lines(&out.stderr), 0, "{cmd}:\n{}", out.stderr);
+        assert_eq!(out.stderr.lines().filter(|l| l.contains("warning")).count(), 1, "{cmd}:\n{}", out.stderr);
+    }
+}
+
+#[test]
+fn quiet_means_errors_only_in_every_command() {
+    let help = Test::new().args(["--help"]).code(0);
+    assert!(flat(&help.stdout).contains("-q, --quiet Only errors: no warnings, notes, progress"), "{}", help.stdout);
+    // Earth Engine pipeline with a warning in its site file: validate, plan.
+    let t = Test::new()
+        .file("p.yaml", SITES_PIPELINE)
+        .file("sites.geojson", &sites(false))
+        .args(["-q", "validate", "p.yaml"]);
+    let out = t.code(0);
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("", ""));
+    let t = t.then(["-q", "plan", "p.yaml"]);
+    let out = t.code(0);
+    assert!(out.stdout.contains("plan for `demo`"), "the plan is the answer:\n{}", out.stdout);
+    assert_eq!(out.stderr, "");
+    // Errors are still shown, without the warnings beside them.
+    let bad = SITES_PIPELINE.replace("mapbiomas_lulc", "mapbiomas_lulk");
+    let t = Test::new().file("p.yaml", &bad).file("sites.geojson", &sites(true)).args(["-q", "validate", "p.yaml"]);
+    let out = t.code(2);
+    assert!(out.stderr.contains("layers::unknown-catalog") && out.stderr.contains("sites::duplicate-id"));
+    assert!(!out.stderr.contains("sites::self-intersection") && !out.stderr.contains('⚠'), "{}", out.stderr);
+    // A local run with a warning, then status and fetch, and status of a changed pipeline.
+    let text = demo_local().replace(&format!("{}/sites.geojson", repo_root().join("demo").display()), "sites.geojson");
+    let demo_sites = std::fs::read_to_string(repo_root().join("demo/sites.geojson")).unwrap();
+    let bowtie = demo_sites.replace("[-47.938,-15.788],[-47.95,-15.788]", "[-47.95,-15.788],[-47.938,-15.788]");
+    let t = Test::new().file("d.yaml", &text).file("sites.geojson", &bowtie).args(["-q", "run", "d.yaml"]);
+    let out = t.code(0);
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("", ""));
+    assert!(out.dir.join("out/demo-local.csv").exists());
+    let t = t.then(["-q", "fetch", "d.yaml"]);
+    let out = t.code(0);
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("", ""));
+    std::fs::write(out.dir.join("d.yaml"), text.replace("years: 2020..2022", "years: 2020..2021")).unwrap();
+    let t = t.then(["status", "d.yaml"]);
+    assert!(t.code(0).stderr.contains("warning: the pipeline changed"));
+    let t = t.then(["-q", "status", "d.yaml"]);
+    let out = t.code(0);
+    assert!(out.stdout.contains("local run `demo-local`"), "the status is the answer:\n{}", out.stdout);
+    assert_eq!(out.stderr, "");
 }

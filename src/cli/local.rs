@@ -149,7 +149,7 @@ fn last_run(pipeline: &Pipeline, file: &Path) -> error::Result<(std::path::PathB
 
 /// `geepipe status` of a local-engine pipeline: what its last run wrote (read from the manifest beside the
 /// table), and whether the pipeline changed since.
-pub fn status(pipeline: &Pipeline, file: &Path, json: bool) -> error::Result {
+pub fn status(g: &Global, pipeline: &Pipeline, file: &Path, json: bool) -> error::Result {
     let (path, m) = last_run(pipeline, file)?;
     let changed = m.pipeline.content_hash != pipeline.content_hash;
     if json {
@@ -165,7 +165,7 @@ pub fn status(pipeline: &Pipeline, file: &Path, json: bool) -> error::Result {
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(exit::OK);
     }
-    if changed {
+    if changed && !g.quiet {
         eprintln!("warning: the pipeline changed since this table was computed (`geepipe run` computes it anew)");
     }
     println!("local run `{}` finished at {} in {:.2} s", pipeline.name, m.finished_at, m.timings.total_seconds);
@@ -184,7 +184,7 @@ pub fn status(pipeline: &Pipeline, file: &Path, json: bool) -> error::Result {
 /// `geepipe fetch` of a local-engine pipeline: nothing to download; says where the last run's table is.
 pub fn fetch(g: &Global, pipeline: &Pipeline, file: &Path) -> error::Result {
     let (path, m) = last_run(pipeline, file)?;
-    if m.pipeline.content_hash != pipeline.content_hash {
+    if m.pipeline.content_hash != pipeline.content_hash && !g.quiet {
         eprintln!("warning: the pipeline changed since this table was computed (`geepipe run` computes it anew)");
     }
     if !g.quiet {

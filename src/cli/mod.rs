@@ -45,7 +45,8 @@ pub struct Global {
     /// More output (repeat for more detail).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Only errors.
+    /// Only errors: no warnings, notes, progress or end-of-run summaries (the exit code still says how it
+    /// went); a command's answer on stdout (a plan, the status table, JSON, the catalog) is still printed.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Colour: auto (terminal and no NO_COLOR), always, never.
@@ -61,6 +62,13 @@ pub struct Global {
     /// `batch` export tasks, or `auto` (interactive when the estimated work is small enough).
     #[arg(long, global = true, value_enum)]
     pub mode: Option<ModeArg>,
+}
+
+/// How a command shows the warnings of a valid pipeline: each in full (`validate`, `plan`) or one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warnings {
+    Every,
+    Summary,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -183,40 +191,117 @@ impl Global {
         }
     }
 
-    /// Loads and compiles a pipeline without reading its site file. Its warnings are returned, for
-    /// commands that read the site file once themselves and report both together.
+    /// Loads and compiles a pipeline without validating its site file. Its warnings are returned, for
+    /// commands that read the site file once themselves and report both together; errors come back with
+    /// the site file's problems too (when its `sites` section could be read), as [`Global::load_pipeline`].
     pub fn load_pipeline_file(&self, path: &std::path::Path) -> error::Result<(Pipeline, Vec<Diagnostic>)> {
-        crate::pipeline::load(path, &self.overrides()).map_err(Error::Diagnostics)
+        match crate::pipeline::load_with_sites(path, &self.overrides()) {
+            (Ok(loaded), _) => Ok(loaded),
+            (Err(mut diags), sites) => {
+                if let Some(sites) = sites {
+                    diags.extend(crate::sites::validate(&sites));
+                }
+                Err(Error::Diagnostics(diags))
+            }
+        }
     }
 
-    /// Validates a pipeline's site file; prints `earlier` diagnostics with its own warnings, or returns
-    /// them all as [`Error::Diagnostics`] when any is an error.
+    /// Validates a pipeline's site file; shows `earlier` warnings with its own as one line (see
+    /// [`Global::summarize`]), or returns them all as [`Error::Diagnostics`] when any is an error.
     pub fn check_sites(&self, pipeline: &Pipeline, earlier: Vec<Diagnostic>) -> error::Result<()> {
         let mut diags = earlier;
         diags.extend(crate::sites::validate(&pipeline.sites));
         if diags.iter().any(|d| d.is_error()) {
             return Err(Error::Diagnostics(diags));
         }
-        self.report(&diags);
+        self.summarize(&diags, &pipeline.source);
         Ok(())
     }
 
-    /// Loads and compiles a pipeline and validates its site file; prints its warnings. Errors come back
-    /// as [`Error::Diagnostics`] (with the warnings, in file order) for [`Global::fail`] to show.
+    /// Loads and compiles a pipeline and validates its site file; shows its warnings as one line (see
+    /// [`Global::summarize`]). Errors come back as [`Error::Diagnostics`] (with the warnings, in file order,
+    /// and the site file's problems even when the pipeline file has errors) for [`Global::fail`] to show.
     pub fn load_pipeline(&self, path: &std::path::Path) -> error::Result<Pipeline> {
-        match crate::pipeline::load(path, &self.overrides()) {
+        self.load_pipeline_showing(path, Warnings::Summary)
+    }
+
+    /// [`Global::load_pipeline`], showing the warnings as `show` says.
+    pub fn load_pipeline_showing(&self, path: &std::path::Path, show: Warnings) -> error::Result<Pipeline> {
+        let (result, sites) = crate::pipeline::load_with_sites(path, &self.overrides());
+        match result {
             Ok((pipeline, warnings)) => {
                 let mut diags = warnings;
                 diags.extend(crate::sites::validate(&pipeline.sites));
                 if diags.iter().any(|d| d.is_error()) {
-                    Err(Error::Diagnostics(diags))
-                } else {
-                    self.report(&diags);
-                    Ok(pipeline)
+                    return Err(Error::Diagnostics(diags));
                 }
+                match show {
+                    Warnings::Every => self.report(&diags),
+                    Warnings::Summary => self.summarize(&diags, path),
+                }
+                Ok(pipeline)
             }
-            Err(diags) => Err(Error::Diagnostics(diags)),
+            Err(mut diags) => {
+                // Every problem at once: the site file's too, when the `sites` section could be read.
+                if let Some(sites) = sites {
+                    diags.extend(crate::sites::validate(&sites));
+                }
+                Err(Error::Diagnostics(diags))
+            }
         }
+    }
+
+    /// One line for the warnings of a valid pipeline and its site file, per file with their codes (nothing
+    /// with `-q`): commands that run or read a pipeline do not repeat what `geepipe validate` shows in full.
+    pub fn summarize(&self, diags: &[Diagnostic], path: &std::path::Path) {
+        let warnings: Vec<&Diagnostic> = diags.iter().filter(|d| !d.is_error()).collect();
+        if self.quiet || warnings.is_empty() {
+            return;
+        }
+        let pipeline_file = path.display().to_string();
+        // Per file, in order of appearance: how many warnings and which codes.
+        let mut files: Vec<(String, usize, Vec<&'static str>)> = Vec::new();
+        for d in &warnings {
+            let file = d
+                .location
+                .as_ref()
+                .map(|l| l.file.clone())
+                .or_else(|| d.source.as_ref().map(|s| s.name.clone()))
+                .unwrap_or_else(|| pipeline_file.clone());
+            let at = match files.iter().position(|f| f.0 == file) {
+                Some(i) => i,
+                None => {
+                    files.push((file, 0, Vec::new()));
+                    files.len() - 1
+                }
+            };
+            files[at].1 += d.count;
+            if !files[at].2.contains(&d.code.as_str()) {
+                files[at].2.push(d.code.as_str());
+            }
+        }
+        let parts: Vec<String> = files
+            .iter()
+            .map(|(file, n, codes)| {
+                let shown: Vec<&str> = codes.iter().take(3).copied().collect();
+                let more = if codes.len() > 3 { ", …" } else { "" };
+                format!("{n} in {file} ({}{more})", shown.join(", "))
+            })
+            .collect();
+        let total: usize = warnings.iter().map(|d| d.count).sum();
+        // The flags that change what the pipeline resolves to, so `validate` shows the same warnings.
+        let mut flags = String::new();
+        if let Some(e) = self.engine {
+            flags.push_str(if e == EngineArg::Local { " --engine local" } else { " --engine earthengine" });
+        }
+        if let Some(m) = self.mode {
+            flags.push_str(&format!(" --mode {}", format!("{m:?}").to_lowercase()));
+        }
+        eprintln!(
+            "warning: {total} warning{} — {}; `geepipe validate{flags} {pipeline_file}` shows each with its place",
+            if total == 1 { "" } else { "s" },
+            parts.join(", ")
+        );
     }
 
     /// Shows the error that stopped a command (diagnostics with their places; warnings among them

@@ -146,16 +146,21 @@ pub fn fetch_chunks(g: &Global, a: &FetchArgs, pipeline: &Pipeline, chunks: Vec<
     let mut code = exit::OK;
     if pipeline.kind == KindName::Zonal && outcome.elsewhere.is_empty() {
         let path = a.output.clone().unwrap_or_else(|| pipeline.output.path.clone());
-        let (rows, coverage) = write_table(pipeline, &chunks, &outcome, &path)
+        let (rows, coverage) = write_table(pipeline, &chunks, &outcome, &path, g.quiet)
             .map_err(|e| Error::Environment(format!("cannot write {}: {e}", path.display())))?;
-        let _ = writeln!(out, "wrote {rows} row(s) for {} site(s) to {}", outcome.sites.len(), path.display());
+        if !g.quiet {
+            let _ = writeln!(out, "wrote {rows} row(s) for {} site(s) to {}", outcome.sites.len(), path.display());
+        }
         code = report_coverage(g, &coverage, &chunks, &outcome.records);
         super::report::after_run(g, pipeline, &path, a.journal.as_deref())?;
     }
     if !outcome.missing.is_empty() {
-        eprintln!("warning: the table is partial; missing:");
-        for m in &outcome.missing {
-            eprintln!("  - {m}");
+        // With -q the exit code (1) says the table is partial.
+        if !g.quiet {
+            eprintln!("warning: the table is partial; missing:");
+            for m in &outcome.missing {
+                eprintln!("  - {m}");
+            }
         }
         return Ok(exit::SOME_FAILED);
     }
@@ -259,7 +264,7 @@ pub fn report_coverage(g: &Global, coverage: &Coverage, chunks: &[FinishedChunk]
         }
     }
     let listed = chunks.iter().map(|c| (c.chunk_id.as_str(), c.site_ids.as_slice()));
-    for (chunk, sites) in coverage::empty_chunks(listed, records) {
+    for (chunk, sites) in coverage::empty_chunks(listed, records).into_iter().filter(|_| !g.quiet) {
         eprintln!("warning: chunk {chunk} ({sites} site(s)) came back without any value in any layer");
     }
     let empty = coverage.empty_layers();
@@ -290,6 +295,7 @@ fn write_table(
     chunks: &[FinishedChunk],
     outcome: &FetchOutcome,
     path: &Path,
+    quiet: bool,
 ) -> Result<(u64, Coverage), WriteError> {
     let started = manifest::now();
     let clock = std::time::Instant::now();
@@ -310,7 +316,9 @@ fn write_table(
                 spec.format = OutputFormatName::Csv;
             }
             spec.geometry = OutputGeometryName::None;
-            eprintln!("note: sites come from an Earth Engine asset, so the table is written without geometries");
+            if !quiet {
+                eprintln!("note: sites come from an Earth Engine asset, so the table is written without geometries");
+            }
         }
     }
     let mut by_site: HashMap<&str, Vec<Record>> = HashMap::new();

@@ -310,7 +310,9 @@ pub fn run(g: &Global, p: Pipeline, a: RunArgs) -> error::Result {
     let jerr = |e| journal_error(e, &a.file);
     if a.restart {
         if let Some(to) = Journal::move_aside(&jpath).map_err(jerr)? {
-            eprintln!("moved the old journal to {}", to.display());
+            if !g.quiet {
+                eprintln!("moved the old journal to {}", to.display());
+            }
         }
     }
     let journal = Journal::open(&jpath, &p.name, &p.content_hash).map_err(jerr)?;

@@ -44,7 +44,7 @@ pub fn run(g: &Global, p: Pipeline, warnings: Vec<Diagnostic>, a: super::RunArgs
     let _ = journal.set_meta(super::run::CANCEL_REQUEST, "");
     let planned = journal.has_plan().map_err(jerr)?;
     let (planner, probe): (Arc<dyn ChunkPlanner>, Option<ProbeCall>) = if planned {
-        g.report(&warnings);
+        g.summarize(&warnings, &a.file);
         // Every planned chunk already succeeded (a rerun of an unchanged pipeline): the table is assembled
         // from the store (the fetch stores any chunk not stored yet).
         let rows = journal.chunks_slim().map_err(jerr)?;
@@ -70,7 +70,7 @@ pub fn run(g: &Global, p: Pipeline, warnings: Vec<Diagnostic>, a: super::RunArgs
             Error::Diagnostics(d) => Error::Diagnostics([warnings.clone(), d].concat()),
             e => e,
         })?;
-        g.report(&[warnings, planned.warnings].concat());
+        g.summarize(&[warnings, planned.warnings].concat(), &a.file);
         print_counts(g, &planned.counts, &planned.explanations, false);
         if planned.chunks == 0 {
             if !g.quiet {

@@ -31,7 +31,7 @@ pub struct StatusArgs {
 pub fn status(g: &Global, a: StatusArgs) -> error::Result {
     let p = g.load_pipeline(&a.file)?;
     if p.engine == crate::pipeline::Engine::Local {
-        return super::local::status(&p, &a.file, a.json);
+        return super::local::status(g, &p, &a.file, a.json);
     }
     let jpath = journal_path(&p, &a.exec);
     let j = Journal::open_read(&jpath).map_err(|e| journal_error(e, &a.file))?;
@@ -77,7 +77,7 @@ pub fn status(g: &Global, a: StatusArgs) -> error::Result {
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(exit::OK);
     }
-    if stale {
+    if stale && !g.quiet {
         eprintln!("warning: the pipeline changed since this journal was written (run with --restart to start anew)");
     }
     // Runs with interactive chunks show how each chunk is computed and the requests it took.

@@ -24,7 +24,7 @@ pub struct SchemaArgs {
 pub fn validate(g: &Global, a: ValidateArgs) -> i32 {
     let mut code = exit::OK;
     for file in &a.files {
-        match g.load_pipeline(file) {
+        match g.load_pipeline_showing(file, super::Warnings::Every) {
             Ok(p) => {
                 if !g.quiet {
                     println!(

@@ -19,15 +19,26 @@ use crate::diag::{Code, Diagnostic};
 /// Reads, parses and compiles a pipeline file. `Ok` carries warnings; `Err` carries every diagnostic.
 /// Site files are not read here beyond hashing; see [`crate::sites::validate`].
 pub fn load(path: &Path, overrides: &Overrides) -> Result<(Pipeline, Vec<Diagnostic>), Vec<Diagnostic>> {
+    load_with_sites(path, overrides).0
+}
+
+/// [`load`], and the site source when the pipeline has errors but its `sites` section was read cleanly, so
+/// the site file can be checked in the same round.
+pub fn load_with_sites(path: &Path, overrides: &Overrides) -> (compile::Compiled, Option<SiteSource>) {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![Diagnostic::error(Code::PipelineRead, format!("cannot read pipeline file `{name}`: {e}"))
-            .in_file(name.clone())
-            .with_help("check the path; pipeline files are YAML (.yaml, .yml) or TOML (.toml)")]
-    })?;
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            let d = Diagnostic::error(Code::PipelineRead, format!("cannot read pipeline file `{name}`: {e}"))
+                .in_file(name.clone())
+                .with_help("check the path; pipeline files are YAML (.yaml, .yml) or TOML (.toml)");
+            return (Err(vec![d]), None);
+        }
+    };
     let (doc, mut diags) = load::parse_lenient(&name, &text, Format::from_path(path));
-    let Some(doc) = doc else { return Err(diags) };
-    match compile(&doc, path, overrides) {
+    let Some(doc) = doc else { return (Err(diags), None) };
+    let (compiled, sites) = compile::compile_with_sites(&doc, path, overrides);
+    let result = match compiled {
         Ok((pipeline, warnings)) if diags.is_empty() => Ok((pipeline, warnings)),
         Ok((_, mut more)) | Err(mut more) => {
             // A number that is not finite was read as null: its own error says it all.
@@ -41,5 +52,6 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<(Pipeline, Vec<Diagnos
             compile::sort_by_place(&mut diags);
             Err(diags)
         }
-    }
+    };
+    (result, sites)
 }

@@ -16,7 +16,7 @@ use crate::pipeline::{LayerKind, Pipeline};
 use crate::plan::cells::{split_measure, Part};
 use crate::plan::columns::{area_column, pixels_column, stat_column};
 use crate::plan::zonal::ChunkCells;
-use crate::results::eecsv::{Cell, ExportTable};
+use crate::results::eecsv::{Cell, CellError, ExportTable};
 use crate::results::merge::Missing;
 
 /// A chunk whose results are stored.
@@ -57,7 +57,7 @@ pub fn numeric_id(s: &str) -> Option<String> {
 type RowCell = (usize, usize, String, CellValue);
 
 /// The cells a row holds for the chunk's parts, or the first column that cannot be read (its name and why).
-fn read_row(parts: &[Part], cell: &dyn Fn(&str) -> Cell) -> Result<Vec<RowCell>, (String, String)> {
+fn read_row(parts: &[Part], cell: &dyn Fn(&str) -> Cell) -> Result<Vec<RowCell>, (String, CellError)> {
     let mut out = Vec::new();
     for (pi, part) in parts.iter().enumerate() {
         let kind =
@@ -226,7 +226,7 @@ pub fn rows_under(
                     file: chunk.source.to_string(),
                     line,
                     column,
-                    reason,
+                    reason: reason.to_string(),
                 });
                 continue;
             }

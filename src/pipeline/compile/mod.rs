@@ -52,6 +52,9 @@ pub struct Overrides {
     pub mode: Option<ModeName>,
 }
 
+/// A compiled pipeline with its warnings, or every diagnostic.
+pub type Compiled = Result<(Pipeline, Vec<Diagnostic>), Vec<Diagnostic>>;
+
 /// Compiles a parsed document. Warnings are returned with the pipeline; any error returns all diagnostics.
 ///
 /// Schema violations do not stop the semantic checks: unknown keys and values that do not fit are taken
@@ -63,11 +66,17 @@ pub fn compile(
     path: &Path,
     overrides: &Overrides,
 ) -> Result<(Pipeline, Vec<Diagnostic>), Vec<Diagnostic>> {
+    compile_with_sites(doc, path, overrides).0
+}
+
+/// [`compile`], and the `sites` section when it was read without a problem even though the pipeline has
+/// errors, so the site file's own problems can be reported in the same round (`geepipe validate`).
+pub fn compile_with_sites(doc: &Document, path: &Path, overrides: &Overrides) -> (Compiled, Option<SiteSource>) {
     let (mut cx, parts) = parts::read(doc);
-    let pipeline = cx.resolve(&parts, path, overrides);
+    let (pipeline, sites) = cx.resolve(&parts, path, overrides);
     let mut diags = cx.diags;
     sort_by_place(&mut diags);
-    match pipeline {
+    let result = match pipeline {
         Some(p) if !diags.iter().any(Diagnostic::is_error) => Ok((p, diags)),
         _ => {
             if !diags.iter().any(Diagnostic::is_error) {
@@ -80,7 +89,8 @@ pub fn compile(
             }
             Err(diags)
         }
-    }
+    };
+    (result, sites)
 }
 
 /// Orders diagnostics as they appear in the file (unlocated ones first), errors and warnings mixed.
@@ -90,7 +100,9 @@ pub fn sort_by_place(diags: &mut [Diagnostic]) {
 
 impl Cx<'_> {
     /// The stages, in order; each reports its own problems and returns what it could resolve.
-    fn resolve(&mut self, raw: &Parts, path: &Path, ov: &Overrides) -> Option<Pipeline> {
+    /// Also returns the site source when the `sites` section had no problem of its own.
+    fn resolve(&mut self, raw: &Parts, path: &Path, ov: &Overrides) -> (Option<Pipeline>, Option<SiteSource>) {
+        let errors = |cx: &Cx| cx.diags.iter().filter(|d| d.is_error()).count();
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
         let name = self.name(raw.name.as_deref(), path);
@@ -104,7 +116,10 @@ impl Cx<'_> {
         let file_engine = if raw.engine == Some(EngineName::Local) { Engine::Local } else { Engine::EarthEngine };
         let switched = ov.engine.is_some() && engine != file_engine;
         let kind = raw.kind.unwrap_or(KindName::Zonal);
+        let before = errors(self);
         let sites = raw.sites.as_ref().map(|s| self.sites(s, &base, engine, kind));
+        let sites_clean = errors(self) == before && !self.suppressed.iter().any(|p| p.starts_with("/sites"));
+        let clean_sites = sites.clone().filter(|_| sites_clean);
         let pipeline_years = raw.years.as_ref().map(|y| self.years(y, "/years")).unwrap_or_default();
         let vars = raw.vars.clone().unwrap_or_default();
         let layers = self.layers(raw, &pipeline_years, &vars, &base, engine, sites.as_ref());
@@ -138,9 +153,11 @@ impl Cx<'_> {
             Some(j) => base.join(j),
             None => output.path.parent().map(|p| p.join(".geepipe")).unwrap_or_else(|| base.join(".geepipe")),
         };
-        let (sites, export, full) = (sites?, export?, raw.raw()?);
+        let (Some(sites), Some(export), Some(full)) = (sites, export, raw.raw()) else {
+            return (None, clean_sites);
+        };
         let content_hash = content_hash(&full, &sites);
-        Some(Pipeline {
+        let pipeline = Pipeline {
             name,
             source: path.to_path_buf(),
             content_hash,
@@ -159,7 +176,8 @@ impl Cx<'_> {
             output,
             journal_dir,
             vars,
-        })
+        };
+        (Some(pipeline), clean_sites)
     }
 }
 
