@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::ee::{Client, EeError};
 use crate::plan::probe::{ProbeCall, ValueProbe};
 use crate::plan::{Column, ColumnKind};
-use crate::results::eecsv::Cell;
+use crate::results::eecsv::{Cell, CellError};
 
 /// Sites a zonal probe asks for.
 pub const SITES: usize = 2;
@@ -31,7 +31,7 @@ pub enum Finding {
     /// No row has the column at all.
     Missing,
     /// A row's value cannot be read as the column's kind; the reason.
-    Malformed(String),
+    Malformed(CellError),
     /// Rows carry the column, but no site has a value in it.
     NoValue,
 }
@@ -182,7 +182,7 @@ pub fn check_features(
                     ColumnKind::FirstYear { .. } => match cell.number() {
                         Ok(Some(n)) if n.fract() == 0.0 => Ok(true),
                         Ok(None) => Ok(false),
-                        _ => Err(format!("a first year must be a whole number, found {v}")),
+                        _ => Err(CellError::NotYear((*v).clone())),
                     },
                 };
                 match has {

@@ -5,6 +5,20 @@
 use base64::Engine as _;
 use md5::Digest as _;
 
+/// A checksum a service reported that cannot be read: its `field` (`crc32c`, `md5Hash`, `md5Checksum`),
+/// its text, and what it should have been (`base64`, `4 bytes`, …).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field} `{text}` is not {should_be}")]
+pub struct ChecksumError {
+    pub field: &'static str,
+    pub text: String,
+    pub should_be: &'static str,
+}
+
+fn bad(field: &'static str, text: &str, should_be: &'static str) -> ChecksumError {
+    ChecksumError { field, text: text.to_string(), should_be }
+}
+
 /// Checksums a service reports for a file. Files are verified with crc32c when known, else MD5, else size.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Expected {
@@ -17,33 +31,33 @@ pub struct Expected {
 
 impl Expected {
     /// From Cloud Storage's object resource: `crc32c` is base64 of the big-endian CRC32C, `md5Hash` base64.
-    pub fn from_gcs(crc32c: Option<&str>, md5: Option<&str>, size: Option<u64>) -> Result<Expected, String> {
+    pub fn from_gcs(crc32c: Option<&str>, md5: Option<&str>, size: Option<u64>) -> Result<Expected, ChecksumError> {
         let b64 = base64::engine::general_purpose::STANDARD;
         let crc32c = match crc32c {
             None => None,
             Some(s) => {
-                let b = b64.decode(s).map_err(|_| format!("crc32c `{s}` is not base64"))?;
-                let arr: [u8; 4] = b.try_into().map_err(|_| format!("crc32c `{s}` is not 4 bytes"))?;
+                let b = b64.decode(s).map_err(|_| bad("crc32c", s, "base64"))?;
+                let arr: [u8; 4] = b.try_into().map_err(|_| bad("crc32c", s, "4 bytes"))?;
                 Some(u32::from_be_bytes(arr))
             }
         };
         let md5 = match md5 {
             None => None,
             Some(s) => {
-                let b = b64.decode(s).map_err(|_| format!("md5Hash `{s}` is not base64"))?;
-                Some(b.try_into().map_err(|_| format!("md5Hash `{s}` is not 16 bytes"))?)
+                let b = b64.decode(s).map_err(|_| bad("md5Hash", s, "base64"))?;
+                Some(b.try_into().map_err(|_| bad("md5Hash", s, "16 bytes"))?)
             }
         };
         Ok(Expected { crc32c, md5, size, md5_hex: false })
     }
 
     /// From Drive's file resource: `md5Checksum` is hex.
-    pub fn from_drive(md5_hex: Option<&str>, size: Option<u64>) -> Result<Expected, String> {
+    pub fn from_drive(md5_hex: Option<&str>, size: Option<u64>) -> Result<Expected, ChecksumError> {
         let md5 = match md5_hex {
             None => None,
             Some(s) => {
-                let b = hex::decode(s).map_err(|_| format!("md5Checksum `{s}` is not hex"))?;
-                Some(b.try_into().map_err(|_| format!("md5Checksum `{s}` is not 16 bytes"))?)
+                let b = hex::decode(s).map_err(|_| bad("md5Checksum", s, "hex"))?;
+                Some(b.try_into().map_err(|_| bad("md5Checksum", s, "16 bytes"))?)
             }
         };
         Ok(Expected { crc32c: None, md5, size, md5_hex: true })

@@ -37,10 +37,11 @@ pub struct Http {
 }
 
 impl Http {
-    pub fn new(auth: Auth, scopes: &'static [&'static str]) -> Result<Http, String> {
+    /// `Err` when the HTTP client cannot be built (its TLS setup).
+    pub fn new(auth: Auth, scopes: &'static [&'static str]) -> Result<Http, Problem> {
         let timeouts =
             Timeouts { request: None, connect: Duration::from_secs(20), read: Some(Duration::from_secs(120)) };
-        let client = crate::net::http::client(timeouts).map_err(|p| p.message)?;
+        let client = crate::net::http::client(timeouts)?;
         Ok(Http { client, auth, scopes, retry: RetryPolicy::default() })
     }
 
@@ -108,31 +109,61 @@ async fn hash_file(path: &Path) -> std::io::Result<Digest> {
     }
 }
 
+/// Why a remote file name cannot be a path inside the download folder.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NameError {
+    #[error("the name is empty")]
+    Empty,
+    #[error("the name has a backslash")]
+    Backslash,
+    #[error("the name has control characters")]
+    Control,
+    #[error("the name is absolute (starts with `/`)")]
+    Absolute,
+    #[error("the name has an empty segment (`//` or a trailing `/`)")]
+    EmptySegment,
+    #[error("the name has a `{0}` segment")]
+    DotSegment(String),
+    #[error("a segment of the name is too long for a file name")]
+    TooLong,
+}
+
+/// Why a listed file cannot be fetched as it is named and described.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RemoteFileError {
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error(transparent)]
+    Checksum(#[from] super::checksum::ChecksumError),
+    #[error("{0}")]
+    Url(#[from] url::ParseError),
+}
+
 /// Maps a remote name to a relative path that stays inside the download folder.
 ///
 /// With `split_slashes` (Cloud Storage object names) `/` separates folders; otherwise (Drive file names)
 /// the whole name is one file name. Refused: empty names, absolute names (leading `/`), backslashes,
 /// `.`/`..` or empty segments, control characters. Every character outside `A-Za-z0-9._-` is
 /// percent-encoded (so the mapping is one-to-one and portable).
-pub fn safe_relative_path(name: &str, split_slashes: bool) -> Result<PathBuf, String> {
+pub fn safe_relative_path(name: &str, split_slashes: bool) -> Result<PathBuf, NameError> {
     if name.is_empty() {
-        return Err("the name is empty".into());
+        return Err(NameError::Empty);
     }
     if name.contains('\\') {
-        return Err("the name has a backslash".into());
+        return Err(NameError::Backslash);
     }
     if name.chars().any(char::is_control) {
-        return Err("the name has control characters".into());
+        return Err(NameError::Control);
     }
     if split_slashes && name.starts_with('/') {
-        return Err("the name is absolute (starts with `/`)".into());
+        return Err(NameError::Absolute);
     }
     let segments: Vec<&str> = if split_slashes { name.split('/').collect() } else { vec![name] };
     let mut out = PathBuf::new();
     for seg in segments {
         match seg {
-            "" => return Err("the name has an empty segment (`//` or a trailing `/`)".into()),
-            "." | ".." => return Err(format!("the name has a `{seg}` segment")),
+            "" => return Err(NameError::EmptySegment),
+            "." | ".." => return Err(NameError::DotSegment(seg.to_string())),
             _ => {}
         }
         let mut enc = String::with_capacity(seg.len());
@@ -144,7 +175,7 @@ pub fn safe_relative_path(name: &str, split_slashes: bool) -> Result<PathBuf, St
             }
         }
         if enc.len() > 250 {
-            return Err("a segment of the name is too long for a file name".into());
+            return Err(NameError::TooLong);
         }
         out.push(enc);
     }
@@ -503,14 +534,14 @@ mod tests {
             ("x\u{0}y", "control"),
             ("", "empty"),
         ] {
-            let err = safe_relative_path(name, true).unwrap_err();
+            let err = safe_relative_path(name, true).unwrap_err().to_string();
             assert!(err.contains(why), "{name:?}: {err}");
         }
         assert_eq!(safe_relative_path("geepipe/lulc/c00001.csv", true).unwrap(), Path::new("geepipe/lulc/c00001.csv"));
         assert_eq!(safe_relative_path("C:x ?#%.csv", true).unwrap(), Path::new("C%3Ax%20%3F%23%25.csv"));
         // Drive names are single file names: a slash is encoded, never a folder.
         assert_eq!(safe_relative_path("a/../b", false).unwrap(), Path::new("a%2F..%2Fb"));
-        assert_eq!(safe_relative_path("..", false).unwrap_err(), "the name has a `..` segment");
+        assert_eq!(safe_relative_path("..", false).unwrap_err().to_string(), "the name has a `..` segment");
         // One-to-one: an encoded-looking name does not collide with the name it looks like.
         assert_ne!(safe_relative_path("a%2Fb", true).unwrap(), safe_relative_path("a/b", false).unwrap());
     }

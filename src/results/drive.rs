@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use url::Url;
 
+use super::checksum::ChecksumError;
 use super::download::{Expected, Http, HttpError};
 use super::gcs::encode_segment;
 
@@ -39,7 +40,7 @@ pub struct DriveFile {
 }
 
 impl DriveFile {
-    pub fn expected(&self) -> Result<Expected, String> {
+    pub fn expected(&self) -> Result<Expected, ChecksumError> {
         Expected::from_drive(self.md5_checksum.as_deref(), self.size.as_deref().and_then(|s| s.parse().ok()))
     }
 }
@@ -138,8 +139,8 @@ impl Drive {
     }
 
     /// `GET /drive/v3/files/{id}?alt=media`.
-    pub fn media_url(&self, id: &str) -> Result<Url, String> {
-        let mut url = Url::parse(&format!("{}/{}", self.files_url(), encode_segment(id))).map_err(|e| e.to_string())?;
+    pub fn media_url(&self, id: &str) -> Result<Url, url::ParseError> {
+        let mut url = Url::parse(&format!("{}/{}", self.files_url(), encode_segment(id)))?;
         url.query_pairs_mut().append_pair("alt", "media").append_pair("supportsAllDrives", "true");
         Ok(url)
     }

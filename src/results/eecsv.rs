@@ -220,13 +220,13 @@ impl Cell {
     }
 
     /// A statistic: a number, or `None` for no data (empty, `NaN`).
-    pub fn number(&self) -> Result<Option<f64>, String> {
+    pub fn number(&self) -> Result<Option<f64>, CellError> {
         let n = match self {
             Cell::Empty => return Ok(None),
             Cell::Text(s) => parse_number(s)?,
-            Cell::Json(Value::Number(n)) => n.as_f64().ok_or_else(|| format!("`{n}` is not a number"))?,
+            Cell::Json(Value::Number(n)) => n.as_f64().ok_or_else(|| CellError::NotNumber(n.to_string()))?,
             Cell::Json(Value::String(s)) => parse_number(s)?,
-            Cell::Json(v) => return Err(format!("`{v}` is not a number")),
+            Cell::Json(v) => return Err(CellError::NotNumber(v.to_string())),
         };
         Ok(if n.is_nan() { None } else { Some(n) })
     }
@@ -234,13 +234,13 @@ impl Cell {
     /// A class dictionary (`__ha` / `__px` cells): class code → value, sorted by code; `None` when the cell
     /// says "no data" (empty or `{}`). Accepts JSON object text, Java map text `{3=12.5, 15=0.25}`, and a
     /// GeoJSON object.
-    pub fn class_map(&self) -> Result<Option<Vec<(i64, f64)>>, String> {
+    pub fn class_map(&self) -> Result<Option<Vec<(i64, f64)>>, CellError> {
         let pairs: Vec<(String, f64)> = match self {
             Cell::Empty => return Ok(None),
             Cell::Text(s) => parse_map_text(s)?,
             Cell::Json(Value::String(s)) => parse_map_text(s)?,
             Cell::Json(Value::Object(m)) => json_pairs(m)?,
-            Cell::Json(v) => return Err(format!("`{v}` is not a dictionary of class codes")),
+            Cell::Json(v) => return Err(CellError::NotClassDictionary(v.to_string())),
         };
         if pairs.is_empty() {
             return Ok(None);
@@ -251,31 +251,56 @@ impl Cell {
         }
         out.sort_by_key(|p| p.0);
         if let Some(w) = out.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(format!("class {} appears twice", w[0].0));
+            return Err(CellError::ClassTwice(w[0].0));
         }
         Ok(Some(out))
     }
 }
 
+/// Why a cell does not hold what its column needs.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CellError {
+    #[error("`{0}` is not a number")]
+    NotNumber(String),
+    #[error("`{0}` is not a dictionary of class codes")]
+    NotClassDictionary(String),
+    /// Dictionary text that is neither JSON nor Java's map form (abbreviated).
+    #[error("`{0}` is not a dictionary")]
+    NotDictionary(String),
+    #[error("`{entry}` in `{text}` is not `code=value`")]
+    NotPair { entry: String, text: String },
+    #[error("`{value}` is not a number (class `{class}`)")]
+    PairValue { class: String, value: String },
+    #[error("the value of class `{class}` is not a number: `{value}`")]
+    ClassValue { class: String, value: String },
+    #[error("class code `{0}` is not an integer")]
+    ClassCode(String),
+    #[error("class {0} appears twice")]
+    ClassTwice(i64),
+    /// A first-year cell that is not a whole number.
+    #[error("a first year must be a whole number, found {0}")]
+    NotYear(Value),
+}
+
 /// Parses a number as Earth Engine (Java) writes it: `12`, `12.5`, `1.0E-4`, `NaN`, `Infinity`.
-pub fn parse_number(s: &str) -> Result<f64, String> {
+pub fn parse_number(s: &str) -> Result<f64, CellError> {
     let t = s.trim();
-    t.parse::<f64>().map_err(|_| format!("`{s}` is not a number"))
+    t.parse::<f64>().map_err(|_| CellError::NotNumber(s.to_string()))
 }
 
 /// A class code key: an integer, possibly written as `3.0`.
-fn class_code(k: &str) -> Result<i64, String> {
+fn class_code(k: &str) -> Result<i64, CellError> {
     let t = k.trim();
     if let Ok(i) = t.parse::<i64>() {
         return Ok(i);
     }
     match t.parse::<f64>() {
         Ok(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
-        _ => Err(format!("class code `{k}` is not an integer")),
+        _ => Err(CellError::ClassCode(k.to_string())),
     }
 }
 
-fn json_pairs(m: &serde_json::Map<String, Value>) -> Result<Vec<(String, f64)>, String> {
+fn json_pairs(m: &serde_json::Map<String, Value>) -> Result<Vec<(String, f64)>, CellError> {
     m.iter()
         .map(|(k, v)| {
             let n = match v {
@@ -283,13 +308,13 @@ fn json_pairs(m: &serde_json::Map<String, Value>) -> Result<Vec<(String, f64)>, 
                 Value::String(s) => parse_number(s).ok(),
                 _ => None,
             };
-            n.map(|n| (k.clone(), n)).ok_or_else(|| format!("the value of class `{k}` is not a number: `{v}`"))
+            n.map(|n| (k.clone(), n)).ok_or_else(|| CellError::ClassValue { class: k.clone(), value: v.to_string() })
         })
         .collect()
 }
 
 /// Dictionary text: JSON (`{"3":12.5}`) or Java's map form (`{3=12.5, 15=0.25}`).
-fn parse_map_text(s: &str) -> Result<Vec<(String, f64)>, String> {
+fn parse_map_text(s: &str) -> Result<Vec<(String, f64)>, CellError> {
     let t = s.trim();
     if t.is_empty() {
         return Ok(Vec::new());
@@ -297,10 +322,8 @@ fn parse_map_text(s: &str) -> Result<Vec<(String, f64)>, String> {
     if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(t) {
         return json_pairs(&m);
     }
-    let inner = t
-        .strip_prefix('{')
-        .and_then(|r| r.strip_suffix('}'))
-        .ok_or_else(|| format!("`{}` is not a dictionary", abbreviate(s)))?;
+    let inner =
+        t.strip_prefix('{').and_then(|r| r.strip_suffix('}')).ok_or_else(|| CellError::NotDictionary(abbreviate(s)))?;
     if inner.trim().is_empty() {
         return Ok(Vec::new());
     }
@@ -309,8 +332,9 @@ fn parse_map_text(s: &str) -> Result<Vec<(String, f64)>, String> {
         .map(|entry| {
             let (k, v) = entry
                 .split_once('=')
-                .ok_or_else(|| format!("`{}` in `{}` is not `code=value`", entry.trim(), abbreviate(s)))?;
-            let v = parse_number(v).map_err(|e| format!("{e} (class `{}`)", k.trim()))?;
+                .ok_or_else(|| CellError::NotPair { entry: entry.trim().to_string(), text: abbreviate(s) })?;
+            let v = parse_number(v)
+                .map_err(|_| CellError::PairValue { class: k.trim().to_string(), value: v.to_string() })?;
             Ok((k.trim().to_string(), v))
         })
         .collect()
@@ -404,7 +428,7 @@ mod tests {
         assert_eq!(t("Infinity").number().unwrap(), Some(f64::INFINITY));
         assert_eq!(Cell::Empty.number().unwrap(), None);
         assert_eq!(Cell::Json(serde_json::json!(0.5)).number().unwrap(), Some(0.5));
-        assert!(t("abc").number().unwrap_err().contains("`abc` is not a number"));
+        assert!(t("abc").number().unwrap_err().to_string().contains("`abc` is not a number"));
         assert!(Cell::Json(serde_json::json!([1])).number().is_err());
     }
 
@@ -419,11 +443,11 @@ mod tests {
         assert_eq!(j.class_map().unwrap(), Some(vec![(3, 12.5), (15, 0.25)]));
         let js = Cell::Json(serde_json::json!("{\"4\":1.5}"));
         assert_eq!(js.class_map().unwrap(), Some(vec![(4, 1.5)]));
-        assert!(t("{3.5=1}").class_map().unwrap_err().contains("class code `3.5` is not an integer"));
-        assert!(t("{3=x}").class_map().unwrap_err().contains("`x` is not a number"));
-        assert!(t("12").class_map().unwrap_err().contains("is not a dictionary"));
-        assert!(t("{3=1, 3.0=2}").class_map().unwrap_err().contains("class 3 appears twice"));
-        assert!(t("{3}").class_map().unwrap_err().contains("not `code=value`"));
+        assert!(t("{3.5=1}").class_map().unwrap_err().to_string().contains("class code `3.5` is not an integer"));
+        assert!(t("{3=x}").class_map().unwrap_err().to_string().contains("`x` is not a number"));
+        assert!(t("12").class_map().unwrap_err().to_string().contains("is not a dictionary"));
+        assert!(t("{3=1, 3.0=2}").class_map().unwrap_err().to_string().contains("class 3 appears twice"));
+        assert!(t("{3}").class_map().unwrap_err().to_string().contains("not `code=value`"));
     }
 
     #[test]

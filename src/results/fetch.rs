@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use url::Url;
 
-use super::download::{self, DownloadError, DownloadOptions, Downloaded, Http, HttpError, RemoteFile};
+use super::download::{self, DownloadError, DownloadOptions, Downloaded, Http, HttpError, RemoteFile, RemoteFileError};
 use super::drive::{self, Drive};
 use super::eecsv::{self, Format};
 use super::gcs::{self, Gcs};
@@ -101,7 +101,7 @@ impl FetchOptions {
         let emulator = std::env::var("STORAGE_EMULATOR_HOST").ok();
         Ok(FetchOptions {
             download_dir: default_download_dir(pipeline),
-            storage_base: gcs::storage_base(emulator.as_deref()).map_err(FetchError::Setup)?,
+            storage_base: gcs::storage_base(emulator.as_deref()).map_err(|e| FetchError::Setup(e.to_string()))?,
             drive_base: Url::parse(drive::DEFAULT_DRIVE_BASE).expect("valid URL"),
             parallelism: 4,
             max_attempts: 3,
@@ -293,8 +293,8 @@ pub async fn fetch(
         }
     };
 
-    let gcs_http = Http::new(opts.auth.clone(), gcs::SCOPES).map_err(FetchError::Setup)?;
-    let drive_http = Http::new(opts.auth.clone(), drive::SCOPES).map_err(FetchError::Setup)?;
+    let gcs_http = Http::new(opts.auth.clone(), gcs::SCOPES).map_err(|p| FetchError::Setup(p.message))?;
+    let drive_http = Http::new(opts.auth.clone(), drive::SCOPES).map_err(|p| FetchError::Setup(p.message))?;
     let gcs_client = Gcs::new(gcs_http.clone(), opts.storage_base.clone());
     let drive_client = Drive::new(drive_http.clone(), opts.drive_base.clone());
 
@@ -553,7 +553,7 @@ pub async fn fetch(
 }
 
 /// `prefix…/name` as a safe relative path (see [`download::safe_relative_path`]).
-fn safe_relative_path_in(prefix: &[&str], name: &str, split_slashes: bool) -> Result<PathBuf, String> {
+fn safe_relative_path_in(prefix: &[&str], name: &str, split_slashes: bool) -> Result<PathBuf, RemoteFileError> {
     let mut p = PathBuf::new();
     for part in prefix {
         p.push(download::safe_relative_path(part, false)?);

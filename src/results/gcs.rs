@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use url::Url;
 
+use super::checksum::ChecksumError;
 use super::download::{Expected, Http, HttpError};
 
 /// Where Cloud Storage lives.
@@ -12,17 +13,26 @@ pub const DEFAULT_STORAGE_BASE: &str = "https://storage.googleapis.com";
 pub const READ_SCOPE: &str = "https://www.googleapis.com/auth/devstorage.read_only";
 pub const SCOPES: &[&str] = &[READ_SCOPE];
 
+/// Why `STORAGE_EMULATOR_HOST` cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StorageBaseError {
+    #[error("STORAGE_EMULATOR_HOST `{raw}` is not a host:port or URL ({source})")]
+    NotUrl { raw: String, source: url::ParseError },
+    #[error("STORAGE_EMULATOR_HOST `{raw}` names no host")]
+    NoHost { raw: String },
+}
+
 /// The storage base URL: `STORAGE_EMULATOR_HOST` (`http://host:port` or `host:port`, as the official clients
 /// accept it) when set and not empty, else [`DEFAULT_STORAGE_BASE`].
-pub fn storage_base(emulator_host: Option<&str>) -> Result<Url, String> {
+pub fn storage_base(emulator_host: Option<&str>) -> Result<Url, StorageBaseError> {
     let raw = match emulator_host.map(str::trim).filter(|s| !s.is_empty()) {
         None => DEFAULT_STORAGE_BASE.to_string(),
         Some(h) if h.starts_with("http://") || h.starts_with("https://") => h.to_string(),
         Some(h) => format!("http://{h}"),
     };
-    let url = Url::parse(&raw).map_err(|e| format!("STORAGE_EMULATOR_HOST `{raw}` is not a host:port or URL ({e})"))?;
+    let url = Url::parse(&raw).map_err(|source| StorageBaseError::NotUrl { raw: raw.clone(), source })?;
     if url.host_str().is_none() {
-        return Err(format!("STORAGE_EMULATOR_HOST `{raw}` names no host"));
+        return Err(StorageBaseError::NoHost { raw });
     }
     Ok(url)
 }
@@ -62,7 +72,7 @@ impl ObjectMeta {
     }
 
     /// The checksums to verify a download against.
-    pub fn expected(&self) -> Result<Expected, String> {
+    pub fn expected(&self) -> Result<Expected, ChecksumError> {
         Expected::from_gcs(self.crc32c.as_deref(), self.md5_hash.as_deref(), self.size())
     }
 }
@@ -128,14 +138,13 @@ impl Gcs {
     }
 
     /// `GET …/o/{object}?alt=media`, pinned to the listed generation when known.
-    pub fn media_url(&self, bucket: &str, obj: &ObjectMeta) -> Result<Url, String> {
+    pub fn media_url(&self, bucket: &str, obj: &ObjectMeta) -> Result<Url, url::ParseError> {
         let mut url = Url::parse(&format!(
             "{}/storage/v1/b/{}/o/{}",
             self.root(),
             encode_segment(bucket),
             encode_segment(&obj.name)
-        ))
-        .map_err(|e| e.to_string())?;
+        ))?;
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("alt", "media");

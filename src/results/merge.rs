@@ -301,11 +301,11 @@ pub fn merge(
                     LayerKind::Categorical => {
                         let (ha_name, px_name) = (area_column(&layer.name, year), pixels_column(&layer.name, year));
                         let ha = cell(&ha_name).class_map().unwrap_or_else(|e| {
-                            problem(ha_name.clone(), e);
+                            problem(ha_name.clone(), e.to_string());
                             None
                         });
                         let px = cell(&px_name).class_map().unwrap_or_else(|e| {
-                            problem(px_name.clone(), e);
+                            problem(px_name.clone(), e.to_string());
                             None
                         });
                         let mut classes: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
@@ -329,7 +329,7 @@ pub fn merge(
                             for stat in &layer.stats {
                                 let name = stat_column(&layer.name, year, band, stat);
                                 let value = cell(&name).number().unwrap_or_else(|e| {
-                                    problem(name.clone(), e);
+                                    problem(name.clone(), e.to_string());
                                     None
                                 });
                                 stats.push(Measure::Stat { band: band.clone(), stat: stat.clone(), value });

@@ -88,7 +88,7 @@ impl Store {
 
     /// Reads a stored file: its rows and what it says about itself. With `sha256`, the file must still be the
     /// one that was stored.
-    pub fn read(&self, relative: &str, sha256: Option<&str>) -> Result<(ExportTable, Meta), String> {
+    pub fn read(&self, relative: &str, sha256: Option<&str>) -> Result<(ExportTable, Meta), StoredError> {
         read_file(&self.path(relative), sha256)
     }
 
@@ -105,24 +105,37 @@ impl Store {
     }
 }
 
+/// Why a stored result cannot be used (it is then computed again, or fetch reports it).
+#[derive(Debug, thiserror::Error)]
+pub enum StoredError {
+    #[error("cannot read the stored result {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("the stored result {} changed since it was written (SHA-256 {got}, journal {want})", path.display())]
+    Changed { path: PathBuf, got: String, want: String },
+    #[error("the stored result {} is not JSON: {source}", path.display())]
+    NotJson { path: PathBuf, source: serde_json::Error },
+    #[error("the stored result {} is not a geepipe result: {source}", path.display())]
+    NotResult { path: PathBuf, source: serde_json::Error },
+    #[error("{}: feature {source}", path.display())]
+    Feature { path: PathBuf, source: super::rows::ParseError },
+}
+
 /// Reads the stored file at `path` (see [`Store::read`]).
-pub fn read_file(path: &Path, sha256: Option<&str>) -> Result<(ExportTable, Meta), String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read the stored result {}: {e}", path.display()))?;
+pub fn read_file(path: &Path, sha256: Option<&str>) -> Result<(ExportTable, Meta), StoredError> {
+    let path_buf = || path.to_path_buf();
+    let bytes = std::fs::read(path).map_err(|source| StoredError::Read { path: path_buf(), source })?;
     if let Some(want) = sha256 {
         let got = hex::encode(Sha256::digest(&bytes));
         if got != want {
-            return Err(format!(
-                "the stored result {} changed since it was written (SHA-256 {got}, journal {want})",
-                path.display()
-            ));
+            return Err(StoredError::Changed { path: path_buf(), got, want: want.to_string() });
         }
     }
     let v: Value =
-        serde_json::from_slice(&bytes).map_err(|e| format!("the stored result {} is not JSON: {e}", path.display()))?;
+        serde_json::from_slice(&bytes).map_err(|source| StoredError::NotJson { path: path_buf(), source })?;
     let meta: Meta = serde_json::from_value(v.get("geepipe").cloned().unwrap_or(Value::Null))
-        .map_err(|e| format!("the stored result {} is not a geepipe result: {e}", path.display()))?;
+        .map_err(|source| StoredError::NotResult { path: path_buf(), source })?;
     let features = v.get("features").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-    let table = super::features::table(features).map_err(|e| format!("{}: feature {e}", path.display()))?;
+    let table = super::features::table(features).map_err(|source| StoredError::Feature { path: path_buf(), source })?;
     Ok((table, meta))
 }
 
@@ -168,6 +181,6 @@ mod tests {
         assert!(store.adopt("c00001", "gp-x-c00001", &["a".into()]).is_none());
         assert!(store.adopt("c00002", "gp-x-c00002", &["a".into(), "b".into()]).is_none());
         std::fs::write(store.path(&s.relative), b"{}").unwrap();
-        assert!(store.read(&s.relative, Some(&s.sha256)).unwrap_err().contains("changed since"));
+        assert!(store.read(&s.relative, Some(&s.sha256)).unwrap_err().to_string().contains("changed since"));
     }
 }
