@@ -111,7 +111,7 @@ pub(super) fn render_summary(plan: &Plan, pipeline: &crate::pipeline::Pipeline, 
 /// The files an earlier `geepipe plan --out` wrote into `dir` (`plan.json` and the bodies it lists), or an
 /// error when `dir` is not empty and holds no geepipe plan: files geepipe did not write are never replaced
 /// or removed.
-fn earlier_plan_files(dir: &Path) -> error::Result<Vec<String>> {
+pub(super) fn earlier_plan_files(dir: &Path) -> error::Result<Vec<String>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e.filter_map(|e| e.ok()).count(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

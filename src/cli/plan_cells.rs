@@ -2,7 +2,8 @@
 //! as a stream over the site file. Bodies are built a batch of chunks at a time (in parallel), measured,
 //! written with `--out` and dropped, so memory does not grow with the number of sites. With `--out` the
 //! bodies go to a temporary folder beside `DIR` and are moved into it at the end: a problem found late in
-//! the site file leaves `DIR` as it was.
+//! the site file leaves `DIR` as it was. An earlier plan in `DIR` is replaced as by `geepipe plan --out`
+//! ([`super::plan`]): its bodies the new plan lacks are removed, other files kept, a foreign folder refused.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,16 +30,18 @@ struct Out {
     index: std::io::BufWriter<std::fs::File>,
     files: Vec<String>,
     first: bool,
+    /// The bodies of an earlier plan in `dir` (removed at the end unless this plan has them too).
+    earlier: Vec<String>,
 }
 
 impl Out {
-    fn new(dir: &Path) -> std::io::Result<Out> {
+    fn new(dir: &Path, earlier: Vec<String>) -> std::io::Result<Out> {
         std::fs::create_dir_all(dir)?;
         let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let tmp = tempfile::Builder::new().prefix(".geepipe-plan-").tempdir_in(parent)?;
         let mut index = std::io::BufWriter::new(std::fs::File::create(tmp.path().join(".tasks"))?);
         index.write_all(b"[")?;
-        Ok(Out { dir: dir.to_path_buf(), tmp, index, files: Vec::new(), first: true })
+        Ok(Out { dir: dir.to_path_buf(), tmp, index, files: Vec::new(), first: true, earlier })
     }
 
     fn add(&mut self, t: &Task, body: &[u8]) -> std::io::Result<()> {
@@ -83,6 +86,14 @@ impl Out {
         std::fs::write(self.tmp.path().join("plan.json"), doc)?;
         for f in self.files.iter().map(String::as_str).chain(["plan.json"]) {
             std::fs::rename(self.tmp.path().join(f), self.dir.join(f))?;
+        }
+        // The folder holds exactly this plan (and any file geepipe did not write).
+        let current: std::collections::HashSet<&str> = self.files.iter().map(String::as_str).collect();
+        for stale in self.earlier.iter().filter(|f| !current.contains(f.as_str())) {
+            match std::fs::remove_file(self.dir.join(stale)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -152,7 +163,10 @@ pub fn run(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) ->
         Error::Environment(format!("cannot write the plan into `{}`: {e}", dir.display()))
     };
     let mut out = match &a.out {
-        Some(dir) => Some(Out::new(dir).map_err(|e| out_error(dir, e))?),
+        Some(dir) => {
+            let earlier = super::plan::earlier_plan_files(dir)?;
+            Some(Out::new(dir, earlier).map_err(|e| out_error(dir, e))?)
+        }
         None => None,
     };
     let mut tally = Tally::default();
