@@ -305,3 +305,53 @@ fn quiet_means_errors_only_in_every_command() {
     assert!(out.stdout.contains("local run `demo-local`"), "the status is the answer:\n{}", out.stdout);
     assert_eq!(out.stderr, "");
 }
+
+/// The sorted file names in `dir`.
+fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut n: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    n.sort();
+    n
+}
+
+#[test]
+fn plan_out_replaces_an_earlier_plan_and_refuses_a_foreign_folder() {
+    let three = format!(
+        "{}chunks: {{sites_per_task: 1}}\nmode: batch\nexport: {{to: gcs, bucket: my-bucket}}\n",
+        SITES_PIPELINE
+    );
+    let sites3 = sites(false).replace(
+        "\n]}",
+        ",\n{\"type\":\"Feature\",\"properties\":{\"site_id\":\"c\"},\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[[-48.2,-15.9],[-48.15,-15.9],[-48.15,-15.85],[-48.2,-15.9]]]}}\n]}",
+    );
+    let t = Test::new().file("p.yaml", &three).file("sites.geojson", &sites3).args(["plan", "p.yaml", "--out", "req"]);
+    let out = t.code(0);
+    let dir = out.dir.join("req");
+    assert_eq!(names(&dir), ["c00000.json", "c00001.json", "c00002.json", "plan.json"]);
+    // A file the user put there is not geepipe's: kept.
+    std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+    // Two sites per task: two bodies; the third body of the earlier plan goes.
+    std::fs::write(out.dir.join("p.yaml"), three.replace("sites_per_task: 1", "sites_per_task: 2")).unwrap();
+    let t = t.then(["plan", "p.yaml", "--out", "req"]);
+    t.code(0);
+    assert_eq!(names(&dir), ["c00000.json", "c00001.json", "notes.txt", "plan.json"]);
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("plan.json")).unwrap()).unwrap();
+    let listed: Vec<&str> = index["tasks"].as_array().unwrap().iter().map(|t| t["file"].as_str().unwrap()).collect();
+    assert_eq!(listed, ["c00000.json", "c00001.json"]);
+    let c1: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("c00001.json")).unwrap()).unwrap();
+    assert_eq!(c1["requestId"], index["tasks"][1]["request_id"], "the body on disk is the new plan's");
+    assert_eq!(std::fs::read_to_string(dir.join("notes.txt")).unwrap(), "mine");
+    // A folder with other files and no plan.json is refused, and nothing in it changes.
+    std::fs::create_dir(out.dir.join("mine")).unwrap();
+    std::fs::write(out.dir.join("mine/c00000.json"), "{\"my\": \"data\"}").unwrap();
+    let t = t.then(["plan", "p.yaml", "--out", "mine"]);
+    let refused = t.code(2);
+    assert!(refused.stderr.contains("holds no geepipe plan"), "{}", refused.stderr);
+    assert_eq!(names(&out.dir.join("mine")), ["c00000.json"]);
+    assert_eq!(std::fs::read_to_string(out.dir.join("mine/c00000.json")).unwrap(), "{\"my\": \"data\"}");
+    // An empty folder is fine.
+    std::fs::create_dir(out.dir.join("empty")).unwrap();
+    let t = t.then(["plan", "p.yaml", "--out", "empty"]);
+    t.code(0);
+    assert_eq!(names(&out.dir.join("empty")), ["c00000.json", "c00001.json", "plan.json"]);
+}

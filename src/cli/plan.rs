@@ -1,6 +1,8 @@
 //! `geepipe plan`: the requests a pipeline would send, summarised or written out, and which mode (interactive
 //! or batch) a run would use and why. Nothing is sent. In interactive mode `--out` writes each chunk's
-//! `table:computeFeatures` body, made from its export body ([`crate::plan::interactive`]).
+//! `table:computeFeatures` body, made from its export body ([`crate::plan::interactive`]). `--out` into the folder
+//! of an earlier plan replaces it (bodies the new plan does not have are removed); a folder holding other files
+//! and no `plan.json` is refused, and files geepipe did not write are never touched.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,7 +19,8 @@ pub struct PlanArgs {
     /// Pipeline file.
     pub file: PathBuf,
     /// Write every request body as JSON into this folder (`<chunk_id>.json`, plus `plan.json`): export bodies
-    /// in batch mode, `table:computeFeatures` bodies in interactive mode.
+    /// in batch mode, `table:computeFeatures` bodies in interactive mode. An earlier plan there is replaced; a
+    /// folder with other files and no `plan.json` is refused.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Print the plan summary as JSON.
@@ -57,7 +60,8 @@ pub fn run(g: &Global, a: PlanArgs) -> error::Result {
         }
     }
     if let Some(dir) = &a.out {
-        write_out(dir, &plan, &bodies, &decision)
+        let earlier = earlier_plan_files(dir)?;
+        write_out(dir, &plan, &bodies, &decision, &earlier)
             .map_err(|e| Error::Environment(format!("cannot write the plan into `{}`: {e}", dir.display())))?;
     }
     if a.json {
@@ -112,9 +116,48 @@ fn render_summary(plan: &Plan, pipeline: &crate::pipeline::Pipeline, decision: &
     out
 }
 
+/// The files an earlier `geepipe plan --out` wrote into `dir` (`plan.json` and the bodies it lists), or an
+/// error when `dir` is not empty and holds no geepipe plan: files geepipe did not write are never replaced
+/// or removed.
+fn earlier_plan_files(dir: &Path) -> error::Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e.filter_map(|e| e.ok()).count(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::Environment(format!("cannot read `{}`: {e}", dir.display()))),
+    };
+    if entries == 0 {
+        return Ok(Vec::new());
+    }
+    let index =
+        std::fs::read(dir.join("plan.json")).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let Some(tasks) = index.as_ref().and_then(|v| v.get("tasks")).and_then(|t| t.as_array()) else {
+        return Err(Error::Input(format!(
+            "`{}` is not empty and holds no geepipe plan (`plan.json`): refusing to write request bodies among \
+             other files\nhelp: pass a new or empty folder to --out (or the folder of an earlier `geepipe plan \
+             --out`, which is replaced)",
+            dir.display()
+        )));
+    };
+    // Only plain `<name>.json` file names: an index edited by hand never makes geepipe touch other paths.
+    let own = |f: &str| {
+        f.ends_with(".json")
+            && f != "plan.json"
+            && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+            && !f.starts_with('.')
+    };
+    Ok(tasks.iter().filter_map(|t| t.get("file")?.as_str()).filter(|f| own(f)).map(str::to_string).collect())
+}
+
 /// Writes `<chunk_id>.json` for every task and then `plan.json`, each through a temporary file renamed into
-/// place, so no file is ever half written.
-fn write_out(dir: &Path, plan: &Plan, bodies: &[Vec<u8>], decision: &Decision) -> std::io::Result<()> {
+/// place, so no file is ever half written; then removes the bodies of an earlier plan (`earlier`) that this
+/// one does not have, so the folder holds exactly this plan (and any file geepipe did not write).
+fn write_out(
+    dir: &Path,
+    plan: &Plan,
+    bodies: &[Vec<u8>],
+    decision: &Decision,
+    earlier: &[String],
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let write = |name: &str, bytes: &[u8]| -> std::io::Result<()> {
         let mut tmp = crate::results::atomic::temp_file_in(dir, ".plan.")?;
@@ -144,5 +187,13 @@ fn write_out(dir: &Path, plan: &Plan, bodies: &[Vec<u8>], decision: &Decision) -
         "columns": plan.columns,
         "tasks": index,
     });
-    write("plan.json", &serde_json::to_vec_pretty(&doc).map_err(std::io::Error::other)?)
+    write("plan.json", &serde_json::to_vec_pretty(&doc).map_err(std::io::Error::other)?)?;
+    let current: std::collections::HashSet<&str> = plan.tasks.iter().map(|t| t.chunk_id.as_str()).collect();
+    for stale in earlier.iter().filter(|f| !current.contains(f.trim_end_matches(".json"))) {
+        match std::fs::remove_file(dir.join(stale)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }
