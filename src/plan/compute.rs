@@ -37,13 +37,6 @@ pub enum BuildError {
     NoValues,
 }
 
-/// Its message, for the diagnostics that report it.
-impl From<BuildError> for String {
-    fn from(e: BuildError) -> String {
-        e.to_string()
-    }
-}
-
 /// A layer ready to be reduced: its per-year images rendered (placeholders filled in).
 #[derive(Debug, Clone)]
 pub struct PreparedLayer {
