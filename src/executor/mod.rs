@@ -26,6 +26,7 @@
 //! phase, events and progress live in their own files.
 
 pub mod cancel;
+pub mod eta;
 pub mod events;
 pub mod interactive;
 pub mod progress;
