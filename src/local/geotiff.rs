@@ -56,8 +56,8 @@ pub enum RasterError {
     #[error("`{path}`: {message}")]
     Crs { path: PathBuf, message: String, help: String },
     /// A site that overlaps the raster cannot be projected into its coordinate system.
-    #[error("site `{site}` cannot be placed in `{path}`: {source}")]
-    Project { path: PathBuf, site: String, source: super::project::ProjectError },
+    #[error("site `{site}` cannot be placed in `{path}`: {message}")]
+    Project { path: PathBuf, site: String, message: String },
     #[error("`{path}`: {message}")]
     Unsupported { path: PathBuf, message: String },
     /// The file contradicts itself or is cut short: refused rather than read wrongly.

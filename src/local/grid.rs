@@ -76,7 +76,11 @@ impl Grid {
                         if w > lonlat[2] || e < lonlat[0] || s > lonlat[3] || n < lonlat[1] {
                             return Ok(None);
                         }
-                        return Err(RasterError::Project { path: self.path.clone(), site: site.id.clone(), source });
+                        return Err(RasterError::Project {
+                            path: self.path.clone(),
+                            site: site.id.clone(),
+                            message: source.to_string(),
+                        });
                     }
                 }
                 (&projected.0, projected.1)
