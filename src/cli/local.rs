@@ -75,7 +75,8 @@ pub fn run(g: &Global, pipeline: &Pipeline, args: &RunArgs) -> error::Result {
         observers.push(Box::new(j));
     }
     let watch = Watch { observers, stop: stop_on_signals() };
-    let out = local::run(pipeline, &options(), watch).map_err(local_error)?;
+    let opts = Options { fresh: args.fresh, ..options() };
+    let out = local::run(pipeline, &opts, watch).map_err(local_error)?;
     g.report(&out.warnings);
     if !g.quiet {
         let t = &out.totals;
@@ -115,6 +116,7 @@ fn local_error(e: LocalError) -> Error {
             Error::Refused { diags: vec![d], outcome: UNCHANGED }
         }
         LocalError::Interrupted => Error::Interrupted(format!("interrupted: {UNCHANGED}")),
+        LocalError::Store(e) => Error::Environment(e.to_string()),
         LocalError::Output(e) => Error::Refused {
             diags: vec![crate::diag::Diagnostic::error(Code::LocalWrite, e.to_string())],
             outcome: "the previous table (if any) is unchanged",

@@ -205,7 +205,7 @@ impl TaskStatus {
     pub fn from_row(r: &ChunkRow) -> TaskStatus {
         TaskStatus {
             chunk: r.chunk_id.clone(),
-            sites: r.site_ids.len(),
+            sites: r.sites,
             state: r.state,
             ready: r.state.is_final(),
             success: r.state == ChunkState::Succeeded,
@@ -279,7 +279,9 @@ impl Executor {
                 None => return Err(ExecError::NoPlan(journal.path().to_path_buf())),
             }
         }
-        let rows = journal.chunks()?;
+        // A plan whose bodies are rebuilt from the site file is loaded without site ids and bodies (those are
+        // read when a chunk is sent or split), so memory does not grow with the sites; other plans whole.
+        let rows = if journal.rebuilds_bodies()? { journal.chunks_slim()? } else { journal.chunks()? };
         let index = rows.iter().enumerate().map(|(i, r)| (r.chunk_id.clone(), i)).collect();
         Ok(Executor {
             client,
@@ -616,19 +618,51 @@ impl Executor {
         Ok(batch.len())
     }
 
+    /// The body of chunk `i` as sent: the journal's, or rebuilt from the site file for a zonal chunk whose
+    /// body the journal does not keep (bodies are deterministic: the same request id, the same bytes).
+    fn body(&self, i: usize) -> Result<serde_json::Value, String> {
+        let r = &self.rows[i];
+        if !r.body.is_null() {
+            let mut body = r.body.clone();
+            if let Some(o) = body.as_object_mut() {
+                o.insert("requestId".into(), serde_json::Value::String(r.request_id.clone()));
+            }
+            return Ok(body);
+        }
+        let detail = self
+            .journal
+            .detail(&r.chunk_id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("chunk {} is not in the journal", r.chunk_id))?;
+        let mut body = if detail.body.is_null() {
+            self.planner
+                .task(&r.chunk_id, &detail.site_ids, detail.cells.as_ref())
+                .map_err(|e| format!("cannot rebuild the request of chunk {}: {e}", r.chunk_id))?
+                .body
+        } else {
+            detail.body
+        };
+        if let Some(o) = body.as_object_mut() {
+            o.insert("requestId".into(), serde_json::Value::String(r.request_id.clone()));
+        }
+        Ok(body)
+    }
+
     /// Sends the `submitting` chunks `batch` (with their recorded request ids) and records the outcomes.
     async fn send(&mut self, batch: &[usize], adopting: bool) -> Result<(), ExecError> {
-        let requests: Vec<_> = batch
-            .iter()
-            .map(|&i| {
-                let r = &self.rows[i];
-                let mut body = r.body.clone();
-                if let Some(o) = body.as_object_mut() {
-                    o.insert("requestId".into(), serde_json::Value::String(r.request_id.clone()));
-                }
-                (r.endpoint, body)
-            })
-            .collect();
+        let mut requests = Vec::with_capacity(batch.len());
+        let mut unbuildable = Vec::new();
+        for &i in batch {
+            match self.body(i) {
+                Ok(body) => requests.push((i, self.rows[i].endpoint, body)),
+                Err(e) => unbuildable.push((i, e)),
+            }
+        }
+        for (i, e) in unbuildable {
+            self.failed(i, Class::Fatal(Scope::Chunk), e)?;
+        }
+        let batch: Vec<usize> = requests.iter().map(|(i, _, _)| *i).collect();
+        let requests: Vec<_> = requests.into_iter().map(|(_, ep, body)| (ep, body)).collect();
         let client = self.client.clone();
         let results = futures::future::join_all(requests.iter().map(|(ep, body)| client.export(*ep, body))).await;
         let mut any_ok = false;
@@ -900,13 +934,17 @@ impl Executor {
                 self.queue.push_front(i);
                 self.emit(Event::Retried { chunk, attempt, error });
             }
-            Class::TooBig if self.rows[i].site_ids.len() > 1 => self.split(i, error)?,
+            Class::TooBig if self.rows[i].sites > 1 => self.split(i, error)?,
             _ => {
+                let single = match class {
+                    Class::TooBig => self.journal.detail(&self.rows[i].chunk_id)?.map(|d| d.site_ids.join(",")),
+                    _ => None,
+                };
                 let r = &mut self.rows[i];
                 r.state = ChunkState::Failed;
-                r.error = Some(match class {
-                    Class::TooBig => format!("{error} (single site {})", r.site_ids.join(",")),
-                    _ => error.clone(),
+                r.error = Some(match single {
+                    Some(site) => format!("{error} (single site {site})"),
+                    None => error.clone(),
                 });
                 r.error_class = Some(class_name(class).into());
                 if r.ended_at.is_none() {
@@ -928,13 +966,23 @@ impl Executor {
     /// Replaces chunk `i` by two halves (planned by the [`ChunkPlanner`]) and queues them first.
     fn split(&mut self, i: usize, error: String) -> Result<(), ExecError> {
         let parent = self.rows[i].chunk_id.clone();
-        let sites = self.rows[i].site_ids.clone();
+        let detail = self.journal.detail(&parent)?;
+        let (sites, cells) = detail.map(|d| (d.site_ids, d.cells)).unwrap_or_default();
         let mid = sites.len() / 2;
-        let halves = [(format!("{parent}a"), &sites[..mid]), (format!("{parent}b"), &sites[mid..])];
+        let positions: [Vec<usize>; 2] = [(0..mid).collect(), (mid..sites.len()).collect()];
+        let halves = [
+            (format!("{parent}a"), &sites[..mid], &positions[0]),
+            (format!("{parent}b"), &sites[mid..], &positions[1]),
+        ];
         let mut tasks = Vec::new();
-        for (id, s) in halves {
-            match self.planner.task(&id, s) {
-                Ok(t) => tasks.push(t),
+        let mut half_cells = Vec::new();
+        for (id, s, pos) in halves {
+            let c = cells.as_ref().map(|c| c.subset(pos));
+            match self.planner.task(&id, s, c.as_ref()) {
+                Ok(t) => {
+                    tasks.push(t);
+                    half_cells.push(c);
+                }
                 Err(e) => {
                     return self.failed(i, Class::Fatal(Scope::Chunk), format!("{error}; could not split it: {e}"));
                 }
@@ -947,7 +995,13 @@ impl Executor {
                 new_idx.push(existing);
                 continue;
             }
-            let row = ChunkRow { mode: self.rows[i].mode, ..ChunkRow::from_task(t, seq + 1 + k as i64, Some(&parent)) };
+            let mut row =
+                ChunkRow { mode: self.rows[i].mode, ..ChunkRow::from_task(t, seq + 1 + k as i64, Some(&parent)) };
+            if let Some(c) = half_cells[k].take() {
+                // Rebuilt from the site file when sent, like its parent.
+                row.cells = Some(c);
+                row.body = serde_json::Value::Null;
+            }
             self.index.insert(row.chunk_id.clone(), self.rows.len());
             new_idx.push(self.rows.len());
             self.rows.push(row);
