@@ -419,3 +419,30 @@ fn progress_shows_no_eta_before_a_chunk_finished_and_never_zero_while_work_remai
     let secs: u64 = first_done.2.rsplit("ETA ").next().unwrap().trim_end_matches('s').parse().expect("seconds");
     assert!((1..=5).contains(&secs), "{}", first_done.2);
 }
+
+#[test]
+fn polls_read_the_operation_list_only_down_to_the_runs_own_tasks() {
+    use fake_ee::{Clock, Config, Durations, FakeEe};
+    // A project with 5,000 finished tasks of other runs (10 pages of 500 on every poll when read whole).
+    let ee = FakeEe::start_blocking(Config {
+        clock: Clock::Scaled(100.0),
+        durations: Durations::Fixed(std::time::Duration::from_secs(400)),
+        max_running: 4,
+        foreign_succeeded: 5000,
+        ..Config::default()
+    })
+    .unwrap();
+    let t = on_fake(&ee).args(["run", "p.yaml", "--no-probe", "--no-fetch", "--events", "ev.jsonl"]);
+    let out = t.code(0);
+    assert!(out.stderr.contains("4 chunks: 4 succeeded"), "{}", out.stderr);
+    let events = std::fs::read_to_string(out.dir.join("ev.jsonl")).unwrap();
+    let polls = events.lines().filter(|l| l.contains("\"event\":\"poll\"")).count() as u64;
+    let pages = ee.counters().list_calls;
+    assert!(polls >= 5, "a run long enough to poll several times: {polls}");
+    // The first poll (before submitting) reads everything: 10 pages of history; a complete read again every 30
+    // polls (10 or 11 pages); every other poll one page, down to the run's own tasks.
+    let complete = 1 + polls.saturating_sub(1) / 30;
+    assert!(pages <= polls + 10 * complete, "{pages} pages in {polls} polls");
+    assert!(pages >= polls + 9, "the first poll read everything: {pages} pages in {polls} polls");
+    eprintln!("operations.list: {pages} pages in {polls} polls ({:.2} per poll)", pages as f64 / polls as f64);
+}
