@@ -381,3 +381,87 @@ fn kill_9_during_an_incremental_run_loses_and_repeats_nothing() {
     let table = std::fs::read(dir.path().join("out/incr.csv")).unwrap();
     assert_eq!(String::from_utf8_lossy(&table), String::from_utf8_lossy(&fresh_table(&yaml, &geo)));
 }
+
+fn store(dir: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.join("out/.geepipe/incr.store.sqlite")).unwrap()
+}
+
+/// `run --fresh` ignores the store for one run: every cell is sent again (once), the values it brings
+/// replace the stored ones (each stored cell then comes from that run), and the table is the same; the next
+/// run without `--fresh` sends nothing.
+#[test]
+fn fresh_sends_every_cell_again_and_replaces_the_stored_ones() {
+    let (gcs, ee) = environment(1000.0, (30, 120));
+    let dir = tempfile::tempdir().unwrap();
+    let base: Vec<usize> = (0..5).collect();
+    std::fs::write(dir.path().join("p.yaml"), pipeline("2020..2021", "mean", "name")).unwrap();
+    std::fs::write(dir.path().join("sites.geojson"), sites(&base, None, "name")).unwrap();
+    run(dir.path(), &ee, &gcs, &["run", "p.yaml"]);
+    let table = std::fs::read(dir.path().join("out/incr.csv")).unwrap();
+    let last_origin: i64 = store(dir.path()).query_row("SELECT max(id) FROM origins", [], |r| r.get(0)).unwrap();
+    let before = ee.submissions().len();
+    run(dir.path(), &ee, &gcs, &["run", "p.yaml", "--fresh"]);
+    assert_eq!(exactly_once(&sent(&ee, before)), cells(&base, &[2020, 2021], &["mean"]), "--fresh sends every cell");
+    assert_eq!(std::fs::read(dir.path().join("out/incr.csv")).unwrap(), table);
+    let (all, older): (i64, i64) = store(dir.path())
+        .query_row("SELECT count(*), coalesce(sum(origin <= ?1), 0) FROM cells", [last_origin], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((all, older), (cells(&base, &[2020, 2021], &["mean"]).len() as i64, 0), "every cell replaced");
+    let before = ee.submissions().len();
+    let again = run(dir.path(), &ee, &gcs, &["run", "p.yaml"]);
+    assert_eq!(ee.submissions().len(), before, "the run after --fresh sends nothing");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing to compute"));
+}
+
+/// A store written by another geepipe or catalog version is read when its expressions are the ones the
+/// pipeline computes now, and explained (and recomputed) when they are not; a store of a newer format is
+/// refused with an explanation and nothing is sent. The older store is made by rewriting a store's
+/// version columns and expression keys the way an older geepipe or catalog would have left them.
+#[test]
+fn a_store_of_another_version_is_read_when_compatible_and_explained_when_not() {
+    let (gcs, ee) = environment(1000.0, (30, 120));
+    let dir = tempfile::tempdir().unwrap();
+    let base: Vec<usize> = (0..5).collect();
+    let yaml = pipeline("2020..2021", "mean", "name");
+    let geo = sites(&base, None, "name");
+    std::fs::write(dir.path().join("p.yaml"), &yaml).unwrap();
+    std::fs::write(dir.path().join("sites.geojson"), &geo).unwrap();
+    run(dir.path(), &ee, &gcs, &["run", "p.yaml"]);
+    // Written by an older geepipe with an older catalog, the same expressions: every cell is used.
+    store(dir.path()).execute_batch("UPDATE exprs SET geepipe = '0.0.1', catalog = '2024-01-01'").unwrap();
+    let plan = run(dir.path(), &ee, &gcs, &["plan", "p.yaml", "--json"]);
+    let v: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(v["tasks"], 0, "{v}");
+    assert_eq!(v["cells"]["layers"][1], serde_json::json!({"layer": "modis_ndvi", "stored": 10, "to_compute": 0}));
+    // The NDVI expressions of that catalog differ from today's: those cells are explained and computed again.
+    store(dir.path()).execute_batch("UPDATE exprs SET hash = hash || x'00' WHERE layer = 'modis_ndvi'").unwrap();
+    let plan = run(dir.path(), &ee, &gcs, &["plan", "p.yaml"]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(text.contains("modis_ndvi: 0 cells stored, 10 to compute"), "{text}");
+    assert!(text.contains("mapbiomas_lulc: 10 cells stored, 0 to compute"), "{text}");
+    assert!(
+        text.contains("layer `modis_ndvi`: 10 stored cell(s) were computed with a different expression")
+            && text.contains("catalog 2024-01-01")
+            && text.contains("geepipe 0.0.1"),
+        "{text}"
+    );
+    let before = ee.submissions().len();
+    run(dir.path(), &ee, &gcs, &["run", "p.yaml", "--restart"]);
+    let ndvi: BTreeSet<_> =
+        cells(&base, &[2020, 2021], &["mean"]).into_iter().filter(|c| c.1 == "modis_ndvi").collect();
+    assert_eq!(exactly_once(&sent(&ee, before)), ndvi, "only the cells of the other expressions are sent");
+    let table = std::fs::read(dir.path().join("out/incr.csv")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&table), String::from_utf8_lossy(&fresh_table(&yaml, &geo)));
+    // A store of a newer format: refused, explained, nothing sent, the table kept.
+    store(dir.path()).execute_batch("UPDATE meta SET value = '99' WHERE key = 'schema_version'").unwrap();
+    std::fs::write(dir.path().join("p.yaml"), pipeline("2020..2022", "mean", "name")).unwrap();
+    let before = ee.submissions().len();
+    let out = command(dir.path(), &ee, &gcs, &["run", "p.yaml"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("in format 99") && err.contains("move the store aside"), "{err}");
+    assert_eq!(ee.submissions().len(), before, "nothing is sent");
+    assert_eq!(std::fs::read(dir.path().join("out/incr.csv")).unwrap(), table);
+}
