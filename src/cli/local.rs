@@ -4,7 +4,6 @@
 use crate::diag::Code;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use super::{Global, RunArgs};
 use crate::error::{self, Error};
@@ -69,12 +68,7 @@ pub fn run(g: &Global, pipeline: &Pipeline, args: &RunArgs) -> error::Result {
     let layer_years: usize = pipeline.layers.iter().map(|l| l.years.len()).sum();
     let mut observers: Vec<Box<dyn Observer>> = Vec::new();
     if !g.quiet {
-        use std::io::IsTerminal;
-        let terminal = std::io::stderr().is_terminal();
-        // GEEPIPE_PROGRESS_EVERY (seconds) shortens the period of the plain lines (tests).
-        let plain = std::env::var("GEEPIPE_PROGRESS_EVERY").ok().and_then(|v| v.parse::<f64>().ok());
-        let every = Duration::from_secs_f64(if terminal { 1.0 } else { plain.unwrap_or(30.0).max(0.0) });
-        observers.push(Box::new(Progress::new(terminal, every)));
+        observers.push(Box::new(Progress::stderr()));
     }
     if let Some(path) = &args.exec.events {
         let j = JsonLines::create(path).map_err(|e| super::run::events_error(path, e))?;

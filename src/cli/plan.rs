@@ -47,6 +47,7 @@ pub fn run(g: &Global, a: PlanArgs, pipeline: Pipeline, warnings: Vec<Diagnostic
                 pipeline.export.workload_tag.as_deref(),
             );
             *b = body
+                .map_err(|e| e.to_string())
                 .and_then(|v| serde_json::to_vec(&v).map_err(|e| e.to_string()))
                 .map_err(|e| Error::Internal(format!("internal error: cannot make the interactive request: {e}")))?;
         }

@@ -224,9 +224,7 @@ pub(super) fn drive(
         }
         if !g.quiet {
             eprintln!("mode: {} ({})", start.mode.as_str(), start.reason);
-            use std::io::IsTerminal;
-            let every = Duration::from_secs(if std::io::stderr().is_terminal() { 1 } else { 30 });
-            ex.observe(Box::new(Progress::new(std::io::stderr().is_terminal(), every)));
+            ex.observe(Box::new(Progress::stderr()));
         }
         if let Some(path) = &a.events {
             let j = JsonLines::create(path).map_err(|e| events_error(path, e))?;

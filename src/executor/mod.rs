@@ -5,7 +5,8 @@
 //!    (this run's active tasks plus every other active task `operations.list` shows) stays under
 //!    `queue_limit` (Earth Engine allows 3,000). Before each batch the chunks are written to the journal as
 //!    `submitting` with the request id about to be used (intent), after it with their operation (outcome).
-//! 2. **Watch** all tasks with ONE paged `operations.list` per poll (never one call per task). The interval
+//! 2. **Watch** all tasks with ONE paged `operations.list` per poll (never one call per task), read only down to
+//!    the oldest task in flight (the list holds the project's whole history; [`window`]). The interval
 //!    adapts: `poll_min` right after a submission or a change, growing ×1.5 while nothing happens, capped by
 //!    `poll_max` and by the predicted end of the soonest task (from the durations seen so far).
 //! 3. **React** to failures through [`crate::net::classify`]: transient → a new task with a new request id
@@ -26,9 +27,11 @@
 //! phase, events and progress live in their own files.
 
 pub mod cancel;
+pub mod eta;
 pub mod events;
 pub mod interactive;
 pub mod progress;
+pub mod window;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -250,6 +253,8 @@ pub struct Executor {
     /// Operations not found by the last list (looked up with `operations.get` next round).
     missing_rounds: HashMap<usize, u32>,
     foreign_active: usize,
+    /// How far back each poll reads the project's operation list.
+    window: window::Window,
     unreachable_rounds: u32,
     /// Chunks whose submission was answered ALREADY_EXISTS: find their task by description.
     conflicts: HashSet<usize>,
@@ -296,6 +301,7 @@ impl Executor {
             durations: Vec::new(),
             missing_rounds: HashMap::new(),
             foreign_active: 0,
+            window: window::Window::new(),
             unreachable_rounds: 0,
             conflicts: HashSet::new(),
             resend_failures: HashMap::new(),
@@ -675,6 +681,7 @@ impl Executor {
                     self.resend_failures.remove(&i);
                     self.conflicts.remove(&i);
                     self.seen_active.insert(i, Instant::now());
+                    self.window.learn(&op);
                     let r = &mut self.rows[i];
                     r.operation = Some(op.name.clone());
                     r.state = ChunkState::Pending;
@@ -782,12 +789,25 @@ impl Executor {
         Ok(())
     }
 
-    /// One paged `operations.list`; updates every watched chunk. Returns the operations.
+    /// How far back this poll reads the list (see [`window`]): down to the oldest task in flight, and to
+    /// 10 minutes (clock skew) before the intent of a chunk whose submission may have been lost.
+    fn list_since(&self) -> Option<f64> {
+        let watched = self.rows.iter().filter(|r| r.state.is_active() && r.state != ChunkState::Submitting);
+        let since = self.window.since(watched.filter_map(|r| r.operation.as_deref()));
+        self.rows
+            .iter()
+            .filter(|r| r.state == ChunkState::Submitting)
+            .try_fold(since?, |s, r| Some(s.min(r.submitted_at? - 600.0)))
+    }
+
+    /// One paged `operations.list` (as far back as [`Executor::list_since`]); updates every watched chunk.
+    /// Returns the operations read.
     async fn poll(&mut self) -> Result<Vec<Operation>, ExecError> {
-        let ops = match self.client.list_operations().await {
-            Ok(ops) => {
+        let since = self.list_since();
+        let listing = match self.client.list_operations_since(since).await {
+            Ok(listing) => {
                 self.unreachable_rounds = 0;
-                ops
+                listing
             }
             Err(e) => {
                 return match e.class() {
@@ -799,9 +819,10 @@ impl Executor {
                 };
             }
         };
+        let ops = &listing.operations;
         let by_name: HashMap<&str, &Operation> = ops.iter().map(|o| (o.name.as_str(), o)).collect();
         let ours: HashSet<&str> = self.rows.iter().filter_map(|r| r.operation.as_deref()).collect();
-        self.foreign_active = ops.iter().filter(|o| o.state().is_active() && !ours.contains(o.name.as_str())).count();
+        self.foreign_active = self.window.read(&listing, &ours);
         let watched: Vec<usize> = (0..self.rows.len())
             .filter(|&i| self.rows[i].state.is_active() && self.rows[i].operation.is_some())
             .collect();
@@ -847,8 +868,8 @@ impl Executor {
         }
         let next = self.next_interval(self.settings.poll_min).as_millis() as u64;
         let foreign_active = self.foreign_active;
-        self.emit(Event::Poll { operations: ops.len(), foreign_active, next_ms: next });
-        Ok(ops)
+        self.emit(Event::Poll { operations: listing.operations.len(), foreign_active, next_ms: next });
+        Ok(listing.operations)
     }
 
     /// Applies an operation's state to its chunk.

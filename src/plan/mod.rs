@@ -36,7 +36,7 @@ pub enum PlanError {
     UnknownSite(String),
     /// The probe request could not be built (see [`probe`]).
     #[error("cannot build the probe: {0}")]
-    Probe(String),
+    Probe(probe::ProbeError),
     #[error("chunk `{0}` has no sites")]
     EmptyChunk(String),
     #[error("the request for chunk `{chunk}` has {bytes} bytes, above Earth Engine's 10 MB limit")]

@@ -370,7 +370,7 @@ impl Planner {
             .ok_or_else(|| vec![plan_error(&self.pipeline, Code::PlanExpression, "not a zonal pipeline", "")])?;
         let mut g = Graph::new();
         let root = compute::computation(&mut g, &self.pipeline, &self.layers, which)
-            .map_err(|e| vec![plan_error(&self.pipeline, Code::PlanExpression, e, "")])?;
+            .map_err(|e| vec![plan_error(&self.pipeline, Code::PlanExpression, e.to_string(), "")])?;
         let expression = g.encode(root);
         let mut task = zonal.export_task(chunk_id, expression, site_ids, &zonal.all_parts());
         task.request_id = request_id(&self.pipeline.content_hash, chunk_id, &task.site_ids);
@@ -390,7 +390,7 @@ impl Planner {
         let sites: Vec<&Site> = u.sites.iter().map(|&i| &self.sites[i]).collect();
         let site_ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
         let expression = image::expression(p, opts, &self.layers[u.layer], u.image, &sites)
-            .map_err(|e| vec![plan_error(p, Code::PlanExpression, e, "")])?;
+            .map_err(|e| vec![plan_error(p, Code::PlanExpression, e.to_string(), "")])?;
         let description = request::description(p, &u.chunk_id);
         let request_id = request_id(&p.content_hash, &u.chunk_id, &site_ids);
         let (body, target, endpoint) = image::body(p, opts, &u.chunk_id, &description, &request_id, expression);
@@ -427,7 +427,7 @@ impl Planner {
         }
         let site_ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
         let expression = classifier::expression(p, spec, &self.layers, &sites)
-            .map_err(|e| vec![plan_error(p, Code::PlanExpression, e, "")])?;
+            .map_err(|e| vec![plan_error(p, Code::PlanExpression, e.to_string(), "")])?;
         let chunk_id = classifier::CHUNK_ID.to_string();
         let description = request::description(p, &chunk_id);
         let request_id = request_id(&p.content_hash, &chunk_id, &site_ids);

@@ -87,14 +87,12 @@ impl Planner {
         self.build_probe(sites).map_err(super::PlanError::Probe)
     }
 
-    fn build_probe(&self, sites: usize) -> Result<ProbeCall, String> {
+    fn build_probe(&self, sites: usize) -> Result<ProbeCall, ProbeError> {
         let p = &self.pipeline;
         match p.kind {
             KindName::Image => {
-                let u = self.image_units.first().ok_or("the plan has no image export")?;
-                let task = self
-                    .image_task(u)
-                    .map_err(|d| d.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "))?;
+                let u = self.image_units.first().ok_or(ProbeError::NoImageExport)?;
+                let task = self.image_task(u).map_err(ProbeError::Image)?;
                 Ok(ProbeCall::Value {
                     expression: wrap(&task.body["expression"], "Image.bandNames", "image"),
                     what: ValueProbe::BandNames,
@@ -102,7 +100,7 @@ impl Planner {
                 })
             }
             KindName::Classifier => {
-                let spec = p.classifier.as_ref().ok_or("the pipeline has no classifier settings")?;
+                let spec = p.classifier.as_ref().ok_or(ProbeError::NoClassifier)?;
                 let labelled: Vec<&Site> = self
                     .sites
                     .iter()
@@ -118,7 +116,7 @@ impl Planner {
                 })
             }
             KindName::Zonal => {
-                let zonal = self.zonal.as_ref().ok_or("the plan has no zonal computation")?;
+                let zonal = self.zonal.as_ref().ok_or(ProbeError::NoZonal)?;
                 let first = self.chunks.first();
                 let parts = first.map(|c| c.parts.clone()).unwrap_or_else(|| zonal.all_parts());
                 match &p.sites.location {
@@ -135,6 +133,22 @@ impl Planner {
     }
 }
 
+/// Why the probe request cannot be built.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProbeError {
+    #[error(transparent)]
+    Build(#[from] super::compute::BuildError),
+    #[error("the plan has no image export")]
+    NoImageExport,
+    /// The first image export's task cannot be built (its diagnostics).
+    #[error("{}", .0.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; "))]
+    Image(Vec<crate::diag::Diagnostic>),
+    #[error("the pipeline has no classifier settings")]
+    NoClassifier,
+    #[error("the plan has no zonal computation")]
+    NoZonal,
+}
+
 /// The probe of a zonal chunk: its first sites (or the first features of a table asset), each of its layer
 /// parts cut to its first year, through `table:computeFeatures`.
 pub fn zonal_probe(
@@ -142,7 +156,7 @@ pub fn zonal_probe(
     parts: &[Part],
     chosen: &[&Site],
     asset: Option<(&str, usize)>,
-) -> Result<ProbeCall, String> {
+) -> Result<ProbeCall, ProbeError> {
     let layers = zonal.probe_layers(parts);
     let which = match asset {
         Some((a, n)) => Features::AssetFirst(a, n),

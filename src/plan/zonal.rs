@@ -131,7 +131,8 @@ impl Zonal {
         let mut g = Graph::new();
         let root = compute::computation(&mut g, &self.pipeline, &self.cut_layers(parts), Features::Inline(sites))
             .map_err(|e| {
-                let d = Diagnostic::error(Code::PlanExpression, e).in_file(self.pipeline.source.display().to_string());
+                let d = Diagnostic::error(Code::PlanExpression, e.to_string())
+                    .in_file(self.pipeline.source.display().to_string());
                 PlanError::Diagnostics(vec![d])
             })?;
         let expression = g.encode(root);
