@@ -183,8 +183,9 @@ pub fn generate(n: usize, years: i32, dir: &Path) -> std::path::PathBuf {
             r.eecu_seconds = None;
             let half = r.site_ids.len() / 2;
             for (k, ids) in [&r.site_ids[..half], &r.site_ids[half..]].into_iter().enumerate() {
-                let t = geepipe::plan::ChunkPlanner::task(&planner, &format!("{}{}", r.chunk_id, ["a", "b"][k]), ids)
-                    .expect("half task");
+                let t =
+                    geepipe::plan::ChunkPlanner::task(&planner, &format!("{}{}", r.chunk_id, ["a", "b"][k]), ids, None)
+                        .expect("half task");
                 let mut h = geepipe::journal::ChunkRow::from_task(&t, 10_000 + k as i64, Some(&r.chunk_id));
                 h.attempt = 1;
                 h.state = ChunkState::Succeeded;

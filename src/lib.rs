@@ -28,4 +28,5 @@ pub mod probe;
 pub mod report;
 pub mod results;
 pub mod sites;
+pub mod store;
 pub mod suggest;

@@ -374,3 +374,85 @@ fn every_file_over_600_lines_says_why_it_is_one_file() {
         unexplained.join("\n  ")
     );
 }
+
+/// The public functions of `src/` whose return type is `Result<_, String>`, as `file:line: signature`.
+/// A signature is read from `fn` to its body or `;` (nested `<…>`, `(…)`, `[…]` balanced), so
+/// `Result<Vec<[f64; 2]>, String>` is seen; comments and string literals are left out first.
+fn string_error_signatures(path: &Path, text: &str) -> Vec<String> {
+    let code = code_only(text);
+    let b = code.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(at) = code[from..].find("fn ").map(|i| from + i) {
+        from = at + 3;
+        let line_start = code[..at].rfind('\n').map_or(0, |i| i + 1);
+        let prefix = code[line_start..at].trim();
+        if !(prefix.starts_with("pub") && (at == 0 || !b[at - 1].is_ascii_alphanumeric() && b[at - 1] != b'_')) {
+            continue;
+        }
+        // The end of the signature: the first `{` or `;` outside brackets.
+        let (mut depth, mut end) = (0i32, at);
+        while end < b.len() {
+            match b[end] {
+                b'(' | b'[' | b'<' => depth += 1,
+                b')' | b']' => depth -= 1,
+                b'>' if b[end - 1] != b'-' => depth -= 1,
+                b'{' | b';' if depth <= 0 => break,
+                _ => {}
+            }
+            end += 1;
+        }
+        let sig = &code[at..end];
+        let Some(r) = sig.rfind("-> Result<") else { continue };
+        let ret = &sig[r + "-> Result<".len()..];
+        // The error type: after the last comma at the top level of `Result<…>`.
+        let (mut depth, mut comma, mut close) = (0i32, None, ret.len());
+        for (i, c) in ret.char_indices() {
+            match c {
+                '<' | '(' | '[' => depth += 1,
+                '>' | ')' | ']' if depth == 0 => {
+                    close = i;
+                    break;
+                }
+                '>' | ')' | ']' => depth -= 1,
+                ',' if depth == 0 => comma = Some(i),
+                _ => {}
+            }
+        }
+        if comma.is_some_and(|c| ret[c + 1..close].trim() == "String") {
+            let line = code[..at].matches('\n').count() + 1;
+            out.push(format!("{}:{line}: {}", path.display(), sig.split_whitespace().collect::<Vec<_>>().join(" ")));
+        }
+    }
+    out
+}
+
+/// Library errors are typed: no public function of `src/` returns `Result<_, String>` (a message alone
+/// cannot be matched on, and loses what it was about).
+#[test]
+fn no_public_function_returns_a_string_error() {
+    let mut files = Vec::new();
+    source_files(&common::repo_root().join("src"), &mut files);
+    let found: Vec<String> = files.iter().flat_map(|(p, t)| string_error_signatures(p, t)).collect();
+    assert!(
+        found.is_empty(),
+        "public functions returning `Result<_, String>` ({}):\n  {}",
+        found.len(),
+        found.join("\n  ")
+    );
+}
+
+#[test]
+fn the_string_error_finder_sees_nested_types_and_skips_private_functions() {
+    let text = "pub fn a(x: &[u8]) -> Result<Vec<[f64; 2]>, String> {\n}\n\
+                fn b() -> Result<(), String> {}\n\
+                pub(crate) fn c() -> Result<HashMap<String, u8>, Error> {}\n\
+                pub fn d() -> Result<u8, String>;\n\
+                // pub fn e() -> Result<u8, String>\n\
+                pub fn f(s: &str) -> Option<Result<u8, String>> {}\n";
+    let found = string_error_signatures(Path::new("x.rs"), text);
+    assert_eq!(
+        found,
+        ["x.rs:1: fn a(x: &[u8]) -> Result<Vec<[f64; 2]>, String>", "x.rs:5: fn d() -> Result<u8, String>"]
+    );
+}

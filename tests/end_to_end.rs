@@ -296,11 +296,12 @@ fn run_submits_watches_fetches_and_merges_into_the_expected_table() {
     let out = t.code(0);
     let table = out.dir.join("out/e2e.csv");
 
-    // Every request fit the contract; the probe ran first; one operation per chunk (12 sites, 4 per task).
+    // Every request fit the contract; the probe ran first; one operation per chunk: 12 sites, 4 per task,
+    // the two sites planted in 2021 apart (their 2020 is not computed): 4 + 4 + 2 sites, and 2.
     let counters = ee.counters();
     assert!(counters.rejections.is_empty(), "the fake refused requests: {:?}", counters.rejections);
     assert_eq!(counters.requests_to(Route::ComputeFeatures), 1, "one probe");
-    assert_eq!(counters.operations_created, 3, "{counters:?}");
+    assert_eq!(counters.operations_created, 4, "{counters:?}");
     assert!(counters.created_per_request_id.values().all(|n| *n == 1), "{counters:?}");
     assert!(counters.max_running <= 2);
 
@@ -324,7 +325,7 @@ fn run_submits_watches_fetches_and_merges_into_the_expected_table() {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.dir.join("out/e2e.manifest.json")).unwrap()).unwrap();
     let chunks = manifest["chunks"].as_array().unwrap();
-    assert_eq!(chunks.len(), 3);
+    assert_eq!(chunks.len(), 4);
     assert!(chunks
         .iter()
         .all(|c| c["operation"].as_str().is_some_and(|o| o.starts_with("projects/demo-project/operations/"))));
@@ -334,7 +335,7 @@ fn run_submits_watches_fetches_and_merges_into_the_expected_table() {
     // A rerun is idempotent: nothing is submitted or probed again and the table is the same, byte for byte.
     let before = std::fs::read(&table).unwrap();
     t.code(0);
-    assert_eq!(ee.counters().operations_created, 3);
+    assert_eq!(ee.counters().operations_created, 4);
     assert_eq!(ee.counters().requests_to(Route::ComputeFeatures), 1);
     assert_eq!(std::fs::read(&table).unwrap(), before);
 }
@@ -366,7 +367,7 @@ fn a_broken_reducer_chain_fails_the_comparison_and_stops_run_at_the_probe() {
                 out.stderr
             );
         } else {
-            assert!(out.stderr.contains("3 chunks: 0 succeeded, 3 failed"), "{}", out.stderr);
+            assert!(out.stderr.contains("4 chunks: 0 succeeded, 4 failed"), "{}", out.stderr);
         }
 
         // With the probe (the default), run refuses before any batch task exists, naming the columns.

@@ -139,9 +139,13 @@ fn two_sites(t: Test, years: &str) -> Test {
     t.file("sites.geojson", &sites.to_string()).file("demo-local.yaml", &p)
 }
 
+/// The files in `out/`, but for the `.geepipe` folder of the results store.
 fn out_files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir.join("out")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into())
+        .filter(|n| n != ".geepipe")
+        .collect();
     v.sort();
     v
 }

@@ -316,15 +316,15 @@ fn asset_sites_plan_one_task_and_split_by_ids_or_random_halves() {
     assert!(load_warnings(&f).iter().any(|w| w.code == "plan::asset-sites"), "warned when the pipeline is compiled");
     assert_fits(&c, &plan.tasks[0].body, "asset");
     assert!(plan.tasks[0].body.to_string().contains("\"Collection.loadTable\""));
-    let half = pl.task("c00000b", &[]).unwrap();
+    let half = pl.task("c00000b", &[], None).unwrap();
     assert_fits(&c, &half.body, "asset half");
     assert!(half.body.to_string().contains("\"geepipe_r\""));
-    let by_ids = pl.task("c00000a", &["x1".into(), "x2".into()]).unwrap();
+    let by_ids = pl.task("c00000a", &["x1".into(), "x2".into()], None).unwrap();
     assert_fits(&c, &by_ids.body, "asset ids");
     assert!(by_ids.body.to_string().contains("\"Filter.listContains\""));
     // Evaluated with Earth Engine's semantics (the fake's table `f0`, `f1`, … keyed by `site_id`), the
     // chunk holds exactly the listed sites.
-    let two = pl.task("c00000a", &["f1".into(), "f3".into(), "absent".into()]).unwrap();
+    let two = pl.task("c00000a", &["f1".into(), "f3".into(), "absent".into()], None).unwrap();
     let rows = fake_ee::eval::evaluate(&two.body["expression"], None).expect("evaluates").into_features().unwrap();
     let ids: Vec<String> = rows.iter().map(|f| f.get("site_id").unwrap().csv_text()).collect();
     assert_eq!(ids, ["f1", "f3"]);
@@ -364,7 +364,7 @@ fn chunks_close_early_at_the_byte_budget() {
     for w in plan.tasks.windows(2) {
         let mut ids = w[0].site_ids.clone();
         ids.push(w[1].site_ids[0].clone());
-        let bigger = pl.task("probe", &ids).unwrap();
+        let bigger = pl.task("probe", &ids, None).unwrap();
         assert!(bigger.body_bytes > budget, "{} could have taken one more site", w[0].chunk_id);
     }
 }
@@ -414,14 +414,14 @@ fn split_halves_are_valid_requests_for_subsets() {
     );
     let plan = pl.plan();
     let ids = &plan.tasks[0].site_ids;
-    let a = pl.task("c00000a", &ids[..2]).unwrap();
-    let b = pl.task("c00000b", &ids[2..]).unwrap();
+    let a = pl.task("c00000a", &ids[..2], None).unwrap();
+    let b = pl.task("c00000b", &ids[2..], None).unwrap();
     assert_fits(&c, &a.body, "a");
     assert_fits(&c, &b.body, "b");
     assert_eq!(a.body["description"], "n_c00000a");
     assert_ne!(a.request_id, b.request_id);
     assert_ne!(a.request_id, plan.tasks[0].request_id);
-    assert!(pl.task("c00001", &["nope".into()]).is_err());
+    assert!(pl.task("c00001", &["nope".into()], None).is_err());
 }
 
 #[test]

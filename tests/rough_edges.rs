@@ -355,3 +355,94 @@ fn plan_out_replaces_an_earlier_plan_and_refuses_a_foreign_folder() {
     t.code(0);
     assert_eq!(names(&out.dir.join("empty")), ["c00000.json", "c00001.json", "plan.json"]);
 }
+
+/// Four sites, one per chunk, exported in batch.
+fn four_site_pipeline() -> (String, String) {
+    let sites = sites(false).replace(
+        "\n]}",
+        ",\n{\"type\":\"Feature\",\"properties\":{\"site_id\":\"c\"},\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[[-48.2,-15.9],[-48.15,-15.9],[-48.15,-15.85],[-48.2,-15.9]]]}},\n{\"type\":\"Feature\",\"properties\":{\"site_id\":\"d\"},\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[[-48.3,-15.9],[-48.25,-15.9],[-48.25,-15.85],[-48.3,-15.9]]]}}\n]}",
+    );
+    let pipeline = format!(
+        "{SITES_PIPELINE}mode: batch\nchunks: {{sites_per_task: 1, max_concurrent: 4}}\nexport: {{to: gcs, bucket: my-bucket}}\n"
+    );
+    (pipeline, sites)
+}
+
+/// A test folder with the four-site pipeline, talking to `ee`.
+fn on_fake(ee: &fake_ee::FakeEe) -> Test {
+    let (pipeline, sites) = four_site_pipeline();
+    Test::new()
+        .file("p.yaml", &pipeline)
+        .file("sites.geojson", &sites)
+        .env("GEEPIPE_EE_URL", &ee.base_url())
+        .env("GEEPIPE_EE_TOKEN", "t")
+        .env("GEEPIPE_POLL_MIN", "0.05")
+        .env("GEEPIPE_POLL_MAX", "0.1")
+        .env("GEEPIPE_RETRY_BASE_MS", "5")
+}
+
+#[test]
+fn progress_shows_no_eta_before_a_chunk_finished_and_never_zero_while_work_remains() {
+    use fake_ee::{Clock, Config, Durations, FakeEe};
+    // Four tasks of 200 s (virtual) side by side, at 100× (2 s each).
+    let ee = FakeEe::start_blocking(Config {
+        clock: Clock::Scaled(100.0),
+        durations: Durations::Fixed(std::time::Duration::from_secs(200)),
+        max_running: 4,
+        ..Config::default()
+    })
+    .unwrap();
+    let t = on_fake(&ee).env("GEEPIPE_PROGRESS_EVERY", "0").args(["run", "p.yaml", "--no-probe", "--no-fetch"]);
+    let out = t.code(0);
+    let lines: Vec<(usize, usize, &str)> = out
+        .stderr
+        .lines()
+        .filter_map(|l| {
+            let (count, _) = l.strip_prefix('[')?.split_once(']')?;
+            let (done, total) = count.split_once('/')?;
+            Some((done.parse().ok()?, total.parse().ok()?, l))
+        })
+        .collect();
+    assert!(lines.iter().any(|(d, _, _)| *d == 0), "{}", out.stderr);
+    for (done, total, line) in &lines {
+        assert_eq!(*total, 4, "{line}");
+        if *done == 0 {
+            assert!(!line.contains("ETA"), "no estimate before a chunk finished: {line}");
+        }
+        if *done < *total {
+            assert!(!line.contains("ETA 0s"), "never 0 while work remains: {line}");
+        }
+    }
+    let first_done = lines.iter().find(|(d, _, _)| *d == 1).expect("a line at 1/4");
+    assert!(first_done.2.contains("ETA "), "an estimate once a chunk finished: {}", first_done.2);
+    // The other three were submitted with it and are as old: about to end, not "3 × the time so far" (≥ 6 s).
+    let secs: u64 = first_done.2.rsplit("ETA ").next().unwrap().trim_end_matches('s').parse().expect("seconds");
+    assert!((1..=5).contains(&secs), "{}", first_done.2);
+}
+
+#[test]
+fn polls_read_the_operation_list_only_down_to_the_runs_own_tasks() {
+    use fake_ee::{Clock, Config, Durations, FakeEe};
+    // A project with 5,000 finished tasks of other runs (10 pages of 500 on every poll when read whole).
+    let ee = FakeEe::start_blocking(Config {
+        clock: Clock::Scaled(100.0),
+        durations: Durations::Fixed(std::time::Duration::from_secs(400)),
+        max_running: 4,
+        foreign_succeeded: 5000,
+        ..Config::default()
+    })
+    .unwrap();
+    let t = on_fake(&ee).args(["run", "p.yaml", "--no-probe", "--no-fetch", "--events", "ev.jsonl"]);
+    let out = t.code(0);
+    assert!(out.stderr.contains("4 chunks: 4 succeeded"), "{}", out.stderr);
+    let events = std::fs::read_to_string(out.dir.join("ev.jsonl")).unwrap();
+    let polls = events.lines().filter(|l| l.contains("\"event\":\"poll\"")).count() as u64;
+    let pages = ee.counters().list_calls;
+    assert!(polls >= 5, "a run long enough to poll several times: {polls}");
+    // The first poll (before submitting) reads everything: 10 pages of history; a complete read again every 30
+    // polls (10 or 11 pages); every other poll one page, down to the run's own tasks.
+    let complete = 1 + polls.saturating_sub(1) / 30;
+    assert!(pages <= polls + 10 * complete, "{pages} pages in {polls} polls");
+    assert!(pages >= polls + 9, "the first poll read everything: {pages} pages in {polls} polls");
+    eprintln!("operations.list: {pages} pages in {polls} polls ({:.2} per poll)", pages as f64 / polls as f64);
+}

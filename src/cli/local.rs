@@ -4,7 +4,6 @@
 use crate::diag::Code;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use super::{Global, RunArgs};
 use crate::error::{self, Error};
@@ -69,19 +68,15 @@ pub fn run(g: &Global, pipeline: &Pipeline, args: &RunArgs) -> error::Result {
     let layer_years: usize = pipeline.layers.iter().map(|l| l.years.len()).sum();
     let mut observers: Vec<Box<dyn Observer>> = Vec::new();
     if !g.quiet {
-        use std::io::IsTerminal;
-        let terminal = std::io::stderr().is_terminal();
-        // GEEPIPE_PROGRESS_EVERY (seconds) shortens the period of the plain lines (tests).
-        let plain = std::env::var("GEEPIPE_PROGRESS_EVERY").ok().and_then(|v| v.parse::<f64>().ok());
-        let every = Duration::from_secs_f64(if terminal { 1.0 } else { plain.unwrap_or(30.0).max(0.0) });
-        observers.push(Box::new(Progress::new(terminal, every)));
+        observers.push(Box::new(Progress::stderr()));
     }
     if let Some(path) = &args.exec.events {
         let j = JsonLines::create(path).map_err(|e| super::run::events_error(path, e))?;
         observers.push(Box::new(j));
     }
     let watch = Watch { observers, stop: stop_on_signals() };
-    let out = local::run(pipeline, &options(), watch).map_err(local_error)?;
+    let opts = Options { fresh: args.fresh, ..options() };
+    let out = local::run(pipeline, &opts, watch).map_err(local_error)?;
     g.report(&out.warnings);
     if !g.quiet {
         let t = &out.totals;
@@ -121,6 +116,7 @@ fn local_error(e: LocalError) -> Error {
             Error::Refused { diags: vec![d], outcome: UNCHANGED }
         }
         LocalError::Interrupted => Error::Interrupted(format!("interrupted: {UNCHANGED}")),
+        LocalError::Store(e) => Error::Environment(e.to_string()),
         LocalError::Output(e) => Error::Refused {
             diags: vec![crate::diag::Diagnostic::error(Code::LocalWrite, e.to_string())],
             outcome: "the previous table (if any) is unchanged",

@@ -5,12 +5,16 @@
 pub mod cancel;
 pub mod catalog;
 pub mod connect;
+pub mod fetch_store;
+pub mod incremental;
 pub mod local;
 pub mod plan;
+pub mod plan_cells;
 pub mod probe;
 pub mod report;
 pub mod results;
 pub mod run;
+pub mod run_store;
 pub mod status;
 pub mod validate;
 
@@ -132,6 +136,10 @@ pub struct RunArgs {
     /// Submit without probing first (see `geepipe probe`).
     #[arg(long)]
     pub no_probe: bool,
+    /// Compute everything again, ignoring the results store for this run (what it computes replaces what
+    /// the store holds).
+    #[arg(long)]
+    pub fresh: bool,
     #[command(flatten)]
     pub exec: connect::ExecArgs,
 }
@@ -181,6 +189,33 @@ impl Global {
         if !shown.is_empty() {
             eprint!("{}", crate::diag::render_all(&shown, self.render_options()));
         }
+    }
+
+    /// Loads and compiles a pipeline without validating its site file. Its warnings are returned, for
+    /// commands that read the site file once themselves and report both together; errors come back with
+    /// the site file's problems too (when its `sites` section could be read), as [`Global::load_pipeline`].
+    pub fn load_pipeline_file(&self, path: &std::path::Path) -> error::Result<(Pipeline, Vec<Diagnostic>)> {
+        match crate::pipeline::load_with_sites(path, &self.overrides()) {
+            (Ok(loaded), _) => Ok(loaded),
+            (Err(mut diags), sites) => {
+                if let Some(sites) = sites {
+                    diags.extend(crate::sites::validate(&sites));
+                }
+                Err(Error::Diagnostics(diags))
+            }
+        }
+    }
+
+    /// Validates a pipeline's site file; shows `earlier` warnings with its own as one line (see
+    /// [`Global::summarize`]), or returns them all as [`Error::Diagnostics`] when any is an error.
+    pub fn check_sites(&self, pipeline: &Pipeline, earlier: Vec<Diagnostic>) -> error::Result<()> {
+        let mut diags = earlier;
+        diags.extend(crate::sites::validate(&pipeline.sites));
+        if diags.iter().any(|d| d.is_error()) {
+            return Err(Error::Diagnostics(diags));
+        }
+        self.summarize(&diags, &pipeline.source);
+        Ok(())
     }
 
     /// Loads and compiles a pipeline and validates its site file; shows its warnings as one line (see
@@ -297,7 +332,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Validate(a) => validate::validate(g, a),
         Command::Schema(a) => validate::schema(g, a),
         Command::Catalog(a) => catalog::run(g, a),
-        Command::Plan(a) => g.finish(plan::run(g, a)),
+        Command::Plan(a) => g.finish(plan_command(g, a)),
         Command::Probe(a) => g.finish(probe::probe(g, a)),
         Command::Run(a) => g.finish(run_command(g, a)),
         Command::Status(a) => g.finish(status::status(g, a)),
@@ -315,11 +350,27 @@ pub fn main(cli: Cli) -> i32 {
 /// Loads the pipeline and runs it with its engine: on this machine (`engine: local`, no journal, no Earth
 /// Engine), or on Earth Engine.
 fn run_command(g: &Global, a: RunArgs) -> error::Result {
-    let p = g.load_pipeline(&a.file)?;
+    let (p, warnings) = g.load_pipeline_file(&a.file)?;
+    let journal = run::journal_path(&p, &a.exec);
+    if incremental::applies(&p) && (a.restart || a.fresh || incremental::applies_to(&p, &journal)) {
+        // Zonal pipelines over a site file: only what the results store lacks, the site file read once.
+        return run_store::run(g, p, warnings, a);
+    }
+    g.check_sites(&p, warnings)?;
     match p.engine {
         crate::pipeline::model::Engine::Local => local::run(g, &p, &a),
         crate::pipeline::model::Engine::EarthEngine => run::run(g, p, a),
     }
+}
+
+/// Loads the pipeline (its site file is read once, by the planner, which reports its problems like
+/// `validate` does) and plans it: only what the results store lacks for the pipelines run through it.
+fn plan_command(g: &Global, a: plan::PlanArgs) -> error::Result {
+    let (p, warnings) = g.load_pipeline_file(&a.file)?;
+    if incremental::applies(&p) {
+        return plan_cells::run(g, &a, &p, warnings);
+    }
+    plan::run(g, a, p, warnings)
 }
 
 /// `geepipe fetch`: a local pipeline's table was written by its run (nothing to download).
@@ -327,7 +378,7 @@ fn fetch_command(g: &Global, a: results::FetchArgs) -> error::Result {
     let p = g.load_pipeline(&a.file)?;
     match p.engine {
         crate::pipeline::model::Engine::Local => local::fetch(g, &p, &a.file),
-        crate::pipeline::model::Engine::EarthEngine => results::fetch_pipeline(g, a, p),
+        crate::pipeline::model::Engine::EarthEngine => fetch_store::fetch_pipeline(g, a, p),
     }
 }
 

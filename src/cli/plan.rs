@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::Global;
+use crate::diag::Diagnostic;
 use crate::error::{self, Error};
 use crate::exit;
+use crate::pipeline::Pipeline;
 use crate::plan::{Decision, Plan, RunMode};
 
 #[derive(Debug, Args)]
@@ -28,19 +30,9 @@ pub struct PlanArgs {
     pub json: bool,
 }
 
-pub fn run(g: &Global, a: PlanArgs) -> error::Result {
-    // The site file is read once, by the planner (which reports its problems like `validate` does),
-    // instead of once to validate and once more to plan.
-    let (pipeline, warnings) = match crate::pipeline::load_with_sites(&a.file, &g.overrides()) {
-        (Ok(loaded), _) => loaded,
-        // Every problem at once, as `validate` shows them: the site file's too when it can be located.
-        (Err(mut diags), sites) => {
-            if let Some(sites) = sites {
-                diags.extend(crate::sites::validate(&sites));
-            }
-            return Err(Error::Diagnostics(diags));
-        }
-    };
+/// `geepipe plan` of a pipeline not run through the results store (see [`super::plan_command`]);
+/// `warnings` are the pipeline file's.
+pub fn run(g: &Global, a: PlanArgs, pipeline: Pipeline, warnings: Vec<Diagnostic>) -> error::Result {
     let (planner, decision) = crate::plan::estimate::sized_planner(&pipeline)
         .map_err(|diags| Error::Diagnostics([warnings.clone(), diags].concat()))?;
     let (plan, mut bodies) = planner.plan_serialized();
@@ -55,6 +47,7 @@ pub fn run(g: &Global, a: PlanArgs) -> error::Result {
                 pipeline.export.workload_tag.as_deref(),
             );
             *b = body
+                .map_err(|e| e.to_string())
                 .and_then(|v| serde_json::to_vec(&v).map_err(|e| e.to_string()))
                 .map_err(|e| Error::Internal(format!("internal error: cannot make the interactive request: {e}")))?;
         }
@@ -83,7 +76,7 @@ pub fn run(g: &Global, a: PlanArgs) -> error::Result {
     Ok(exit::OK)
 }
 
-fn render_summary(plan: &Plan, pipeline: &crate::pipeline::Pipeline, decision: &Decision) -> String {
+pub(super) fn render_summary(plan: &Plan, pipeline: &crate::pipeline::Pipeline, decision: &Decision) -> String {
     let s = &plan.summary;
     let mut out = String::new();
     out.push_str(&format!("plan for `{}` (nothing is sent)\n", s.pipeline));
@@ -119,7 +112,7 @@ fn render_summary(plan: &Plan, pipeline: &crate::pipeline::Pipeline, decision: &
 /// The files an earlier `geepipe plan --out` wrote into `dir` (`plan.json` and the bodies it lists), or an
 /// error when `dir` is not empty and holds no geepipe plan: files geepipe did not write are never replaced
 /// or removed.
-fn earlier_plan_files(dir: &Path) -> error::Result<Vec<String>> {
+pub(super) fn earlier_plan_files(dir: &Path) -> error::Result<Vec<String>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e.filter_map(|e| e.ok()).count(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -23,7 +23,7 @@ use crate::plan::RunMode;
 use crate::plan::Target;
 use crate::results::assemble::{site_geometry, Assembler};
 use crate::results::coverage::{self, Coverage};
-use crate::results::fetch::{self, FetchError, FetchOptions, FetchOutcome, FinishedChunk, StoredChunk};
+use crate::results::fetch::{self, FetchError, FetchOptions, FetchOutcome, FetchedFile, FinishedChunk, StoredChunk};
 use crate::results::lock::{self, FetchLock};
 use crate::results::manifest;
 use crate::results::table::{SiteResult, TableError, TableSpec};
@@ -45,12 +45,8 @@ pub struct FetchArgs {
     pub journal: Option<PathBuf>,
 }
 
-pub fn fetch(g: &Global, a: FetchArgs) -> error::Result {
-    let pipeline = g.load_pipeline(&a.file)?;
-    fetch_pipeline(g, a, pipeline)
-}
-
-/// `fetch` of a loaded Earth Engine pipeline (a local one is [`super::local::fetch`]).
+/// `fetch` of a loaded Earth Engine pipeline whose results are in its journal's export files (see
+/// [`super::fetch_store::fetch_pipeline`] for the choice; a local one is [`super::local::fetch`]).
 pub fn fetch_pipeline(g: &Global, a: FetchArgs, pipeline: Pipeline) -> error::Result {
     let path = a.journal.clone().unwrap_or_else(|| Journal::default_path(&pipeline));
     let chunks = finished_chunks(&path)?;
@@ -110,40 +106,9 @@ pub fn finished_chunks(path: &Path) -> error::Result<Vec<FinishedChunk>> {
 
 /// Everything `geepipe fetch` does once the finished chunks are known.
 pub fn fetch_chunks(g: &Global, a: &FetchArgs, pipeline: &Pipeline, chunks: Vec<FinishedChunk>) -> error::Result {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
-    let mut opts = FetchOptions::new(pipeline).map_err(|e| Error::Environment(e.to_string()))?;
-    opts.partial = a.partial;
-    // One fetch of this pipeline at a time: the second waits for the first (its files are then reused).
-    let lock_path = lock::path_for(&opts.download_dir);
-    let _lock = FetchLock::acquire(&lock_path, |pid| {
-        let who = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
-        if g.quiet {
-            return;
-        }
-        eprintln!(
-            "waiting: another fetch of `{}`{who} is downloading into {}; this one continues when it ends",
-            pipeline.name,
-            opts.download_dir.display()
-        );
-    })
-    .map_err(|e| Error::Environment(format!("cannot lock {}: {e}", lock_path.display())))?;
-    let exported = || chunks.iter().filter(|c| c.stored.is_none());
-    let needs_gcs = exported().any(|c| matches!(c.target, Target::Gcs { .. }));
-    let needs_drive = exported().any(|c| matches!(c.target, Target::Drive { .. }));
-    let emulated = std::env::var("STORAGE_EMULATOR_HOST").is_ok_and(|v| !v.trim().is_empty());
-    if needs_drive || (needs_gcs && !emulated) {
-        let p = rt.block_on(gcp_auth::provider()).map_err(|e| {
-            Error::Environment(format!(
-                "no Google credentials to download the exports: {e}\nhelp: run `gcloud auth \
-                 application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key"
-            ))
-        })?;
-        opts.auth = Auth::Source(Arc::new(GoogleTokens(p)));
-    }
+    let rt = runtime()?;
+    let opts = fetch_options(&rt, pipeline, &chunks, a.partial)?;
+    let _lock = fetch_lock(g, pipeline, &opts)?;
     let outcome = match rt.block_on(fetch::fetch(pipeline, &chunks, &opts)) {
         Ok(o) => o,
         Err(e @ FetchError::Setup(_)) => return Err(Error::Input(e.to_string())),
@@ -200,6 +165,92 @@ pub fn fetch_chunks(g: &Global, a: &FetchArgs, pipeline: &Pipeline, chunks: Vec<
         return Ok(exit::SOME_FAILED);
     }
     Ok(code)
+}
+
+/// The runtime downloads run on.
+pub(super) fn runtime() -> error::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))
+}
+
+/// One fetch of this pipeline at a time: the second waits for the first (its files are then reused).
+pub(super) fn fetch_lock(g: &Global, pipeline: &Pipeline, opts: &FetchOptions) -> error::Result<FetchLock> {
+    let lock_path = lock::path_for(&opts.download_dir);
+    FetchLock::acquire(&lock_path, |pid| {
+        let who = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+        if g.quiet {
+            return;
+        }
+        eprintln!(
+            "waiting: another fetch of `{}`{who} is downloading into {}; this one continues when it ends",
+            pipeline.name,
+            opts.download_dir.display()
+        );
+    })
+    .map_err(|e| Error::Environment(format!("cannot lock {}: {e}", lock_path.display())))
+}
+
+/// Download settings for `chunks`: emulator or Google credentials as their destinations need.
+pub(super) fn fetch_options(
+    rt: &tokio::runtime::Runtime,
+    pipeline: &Pipeline,
+    chunks: &[FinishedChunk],
+    partial: bool,
+) -> error::Result<FetchOptions> {
+    let mut opts = FetchOptions::new(pipeline).map_err(|e| Error::Environment(e.to_string()))?;
+    opts.partial = partial;
+    // Chunks answered interactively are stored by the journal: nothing to download for them.
+    let exported = || chunks.iter().filter(|c| c.stored.is_none());
+    let needs_gcs = exported().any(|c| matches!(c.target, Target::Gcs { .. }));
+    let needs_drive = exported().any(|c| matches!(c.target, Target::Drive { .. }));
+    let emulated = std::env::var("STORAGE_EMULATOR_HOST").is_ok_and(|v| !v.trim().is_empty());
+    if needs_drive || (needs_gcs && !emulated) {
+        let p = rt.block_on(gcp_auth::provider()).map_err(|e| {
+            Error::Environment(format!(
+                "no Google credentials to download the exports: {e}
+help: run `gcloud auth \
+                 application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key"
+            ))
+        })?;
+        opts.auth = Auth::Source(Arc::new(GoogleTokens(p)));
+    }
+    Ok(opts)
+}
+
+/// The manifest's input entry of a file read by `fetch`.
+pub(super) fn file_input(f: &FetchedFile) -> manifest::Input {
+    manifest::Input {
+        // Export files are `gs://…` or `drive:…`; interactive results are stored beside the journal.
+        kind: if f.remote.starts_with("gs://") || f.remote.starts_with("drive:") {
+            "export".into()
+        } else {
+            "interactive".into()
+        },
+        layer: None,
+        year: None,
+        location: f.remote.clone(),
+        bytes: Some(f.bytes),
+        details: Default::default(),
+    }
+}
+
+/// The manifest's entry of a finished chunk of `sites` sites, with the files it came from.
+pub(super) fn chunk_entry(c: &FinishedChunk, sites: u64, files: &[FetchedFile]) -> manifest::ChunkEntry {
+    manifest::ChunkEntry {
+        chunk: c.chunk_id.clone(),
+        sites,
+        operation: c.operation.clone(),
+        state: "SUCCEEDED".into(),
+        attempts: c.attempts,
+        runtime_seconds: c.runtime_secs,
+        eecu_seconds: c.eecu_secs,
+        mode: Some(if c.stored.is_some() { "interactive" } else { "batch" }.into()),
+        requests: c.stored.as_ref().map(|s| s.requests),
+        files: files.iter().filter(|f| f.chunk_ids.contains(&c.chunk_id)).map(|f| f.remote.clone()).collect(),
+    }
 }
 
 /// Prints how many site-years of each layer hold values, warns about chunks that came back without any
@@ -286,43 +337,8 @@ fn write_table(
     let mut assembled = writer.finish()?;
     let mut m = assembled.manifest(pipeline, started);
     m.timings.total_seconds = clock.elapsed().as_secs_f64();
-    m.inputs = outcome
-        .files
-        .iter()
-        .map(|f| manifest::Input {
-            // Export files are `gs://…` or `drive:…`; interactive results are stored beside the journal.
-            kind: if f.remote.starts_with("gs://") || f.remote.starts_with("drive:") {
-                "export".into()
-            } else {
-                "interactive".into()
-            },
-            layer: None,
-            year: None,
-            location: f.remote.clone(),
-            bytes: Some(f.bytes),
-            details: Default::default(),
-        })
-        .collect();
-    m.chunks = chunks
-        .iter()
-        .map(|c| manifest::ChunkEntry {
-            chunk: c.chunk_id.clone(),
-            sites: c.site_ids.len() as u64,
-            operation: c.operation.clone(),
-            state: "SUCCEEDED".into(),
-            attempts: c.attempts,
-            runtime_seconds: c.runtime_secs,
-            eecu_seconds: c.eecu_secs,
-            mode: Some(if c.stored.is_some() { "interactive" } else { "batch" }.into()),
-            requests: c.stored.as_ref().map(|s| s.requests),
-            files: outcome
-                .files
-                .iter()
-                .filter(|f| f.chunk_ids.contains(&c.chunk_id))
-                .map(|f| f.remote.clone())
-                .collect(),
-        })
-        .collect();
+    m.inputs = outcome.files.iter().map(file_input).collect();
+    m.chunks = chunks.iter().map(|c| chunk_entry(c, c.site_ids.len() as u64, &outcome.files)).collect();
     assembled.place(&m)?;
     Ok((assembled.table.rows, assembled.coverage))
 }

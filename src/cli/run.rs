@@ -49,8 +49,8 @@ pub fn build_plan(pipeline: &Pipeline) -> Result<(Vec<Task>, Arc<dyn ChunkPlanne
 }
 
 /// What `run` does after every chunk succeeded (unless `--no-fetch`).
-fn fetch_results(g: &Global, file: &Path, journal: Option<PathBuf>) -> error::Result {
-    super::results::fetch(
+pub(super) fn fetch_results(g: &Global, file: &Path, journal: Option<PathBuf>) -> error::Result {
+    super::fetch_store::fetch_command(
         g,
         super::results::FetchArgs { file: file.to_path_buf(), output: None, partial: false, journal },
     )
@@ -63,9 +63,14 @@ struct LazyPlanner {
 }
 
 impl ChunkPlanner for LazyPlanner {
-    fn task(&self, chunk_id: &str, site_ids: &[String]) -> Result<Task, PlanError> {
+    fn task(
+        &self,
+        chunk_id: &str,
+        site_ids: &[String],
+        cells: Option<&crate::plan::zonal::ChunkCells>,
+    ) -> Result<Task, PlanError> {
         match self.inner.get_or_init(|| build_plan(&self.pipeline).map(|(_, p)| p)) {
-            Ok(p) => p.task(chunk_id, site_ids),
+            Ok(p) => p.task(chunk_id, site_ids, cells),
             Err(e) => Err(e.clone()),
         }
     }
@@ -119,7 +124,7 @@ fn cancel_requested(journal: &Path) -> Option<String> {
 /// Size failures after which a run that may fall back moves its remaining chunks to batch.
 const FALLBACK_AFTER: u32 = 10;
 
-fn settings(p: &Pipeline, a: &ExecArgs) -> Settings {
+pub(super) fn settings(p: &Pipeline, a: &ExecArgs) -> Settings {
     let poll_min = Duration::from_secs_f64(a.poll_min.max(0.001));
     Settings {
         max_concurrent: p.chunks.max_concurrent.max(1),
@@ -130,13 +135,13 @@ fn settings(p: &Pipeline, a: &ExecArgs) -> Settings {
 }
 
 /// What a run starts from: the plan to record (a new journal) or the journal's, and the mode.
-struct Start {
-    tasks: Option<Vec<Task>>,
-    planner: Arc<dyn ChunkPlanner>,
-    mode: RunMode,
-    reason: String,
+pub(super) struct Start {
+    pub(super) tasks: Option<Vec<Task>>,
+    pub(super) planner: Arc<dyn ChunkPlanner>,
+    pub(super) mode: RunMode,
+    pub(super) reason: String,
     /// `auto` chose (interactive chunks may then move to batch when there is a destination).
-    auto: bool,
+    pub(super) auto: bool,
 }
 
 /// How an existing journal runs: its recorded mode unless the pipeline or `--mode` names one.
@@ -163,7 +168,7 @@ fn resumed_start(p: &Pipeline, journal: &Journal) -> Start {
 /// Drives one executor run to an [`Outcome`]: the probe first (when given; a failed probe refuses with
 /// exit 4 before anything is submitted), the mode said and recorded, Ctrl-C handling, observers, error
 /// messages.
-fn drive(
+pub(super) fn drive(
     g: &Global,
     p: &Pipeline,
     a: &ExecArgs,
@@ -219,9 +224,7 @@ fn drive(
         }
         if !g.quiet {
             eprintln!("mode: {} ({})", start.mode.as_str(), start.reason);
-            use std::io::IsTerminal;
-            let every = Duration::from_secs(if std::io::stderr().is_terminal() { 1 } else { 30 });
-            ex.observe(Box::new(Progress::new(std::io::stderr().is_terminal(), every)));
+            ex.observe(Box::new(Progress::stderr()));
         }
         if let Some(path) = &a.events {
             let j = JsonLines::create(path).map_err(|e| events_error(path, e))?;
@@ -238,7 +241,7 @@ pub(super) fn events_error(path: &Path, e: std::io::Error) -> Error {
 }
 
 /// Prints how a run ended and returns its exit code.
-fn report(g: &Global, o: &Outcome, file: &Path, journal: &Path, interactive: bool) -> i32 {
+pub(super) fn report(g: &Global, o: &Outcome, file: &Path, journal: &Path, interactive: bool) -> i32 {
     let c = &o.counts;
     let f = file.display();
     if o.interrupted && cancel_requested(journal).is_some() {
@@ -372,7 +375,12 @@ pub fn wait(g: &Global, a: WaitArgs) -> error::Result {
     }
     // A cancel request left by a `geepipe cancel` that died is not meant for this run.
     let _ = journal.set_meta(CANCEL_REQUEST, "");
-    let start = resumed_start(&p, &journal);
+    let mut start = resumed_start(&p, &journal);
+    if super::incremental::applies(&p) && journal.rebuilds_bodies().unwrap_or(false) {
+        let fresh = journal.meta(super::incremental::FRESH).ok().flatten();
+        let z = super::incremental::zonal(&p, fresh.as_deref()).map_err(Error::Diagnostics)?;
+        start.planner = Arc::new(super::incremental::SitePlanner::lazy(z));
+    }
     let interactive = start.mode == RunMode::Interactive;
     let settings = Settings {
         // A timeout past what a clock can hold is no timeout.

@@ -11,7 +11,7 @@ use clap::Args;
 use super::connect::ExecArgs;
 use super::run::{journal_error, journal_path};
 use super::Global;
-use crate::error;
+use crate::error::{self, Error};
 use crate::executor::{self, TaskStatus};
 use crate::exit;
 use crate::journal::{Journal, JournalError};
@@ -35,7 +35,7 @@ pub fn status(g: &Global, a: StatusArgs) -> error::Result {
     }
     let jpath = journal_path(&p, &a.exec);
     let j = Journal::open_read(&jpath).map_err(|e| journal_error(e, &a.file))?;
-    let rows = j.chunks().map_err(|e| journal_error(e, &a.file))?;
+    let rows = j.chunks_slim().map_err(|e| journal_error(e, &a.file))?;
     if rows.is_empty() && !j.has_plan().map_err(|e| journal_error(e, &a.file))? {
         // A run holding the journal that has not planned yet, or one that stopped before planning.
         let Some(pid) = Journal::holder(&jpath) else {
@@ -52,10 +52,16 @@ pub fn status(g: &Global, a: StatusArgs) -> error::Result {
     let stale = j.meta("content_hash").ok().flatten().is_some_and(|h| h != p.content_hash);
     let tasks: Vec<TaskStatus> = rows.iter().map(TaskStatus::from_row).collect();
     let counts = executor::Counts::of(tasks.iter().map(|t| t.state));
+    // Pipelines run through the results store: what the table needs, stored and to compute, per layer.
+    let cells = super::incremental::applies_to(&p, &jpath).then(|| {
+        super::incremental::zonal(&p, None)
+            .map_err(Error::Diagnostics)
+            .and_then(|z| super::incremental::count(&z, &super::incremental::store_path(&jpath)))
+    });
     let mode = j.meta("mode").ok().flatten();
     let mode_reason = j.meta("mode_reason").ok().flatten();
     if a.json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "pipeline": p.name,
             "journal": jpath,
             "pipeline_changed": stale,
@@ -64,6 +70,10 @@ pub fn status(g: &Global, a: StatusArgs) -> error::Result {
             "counts": counts,
             "chunks": tasks,
         });
+        if let Some(Ok((c, why))) = &cells {
+            v["cells"] = serde_json::to_value(c).unwrap_or_default();
+            v["cells_not_used"] = serde_json::to_value(why).unwrap_or_default();
+        }
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(exit::OK);
     }
@@ -112,6 +122,16 @@ pub fn status(g: &Global, a: StatusArgs) -> error::Result {
         if let Some(m) = &mode {
             println!("mode: {m}{}", mode_reason.map(|r| format!(" ({r})")).unwrap_or_default());
         }
+    }
+    // The cells before the summary line, which stays last.
+    match cells {
+        Some(Ok((c, why))) => super::incremental::print_counts(g, &c, why.as_slice(), true),
+        Some(Err(Error::Diagnostics(d))) => {
+            let first = d.iter().find(|d| d.is_error()).map(|d| d.message.as_str()).unwrap_or_default();
+            eprintln!("warning: cannot count the stored cells: {first}")
+        }
+        Some(Err(e)) => eprintln!("warning: cannot count the stored cells: {e}"),
+        None => {}
     }
     println!(
         "{} chunks: {} succeeded, {} failed, {} running, {} pending, {} not submitted{}",

@@ -96,6 +96,14 @@ pub struct Client {
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
 }
 
+/// What one `operations.list` round read: the operations, and whether it read every page.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub operations: Vec<Operation>,
+    /// Every page was read (else it stopped at operations older than asked for).
+    pub complete: bool,
+}
+
 /// One `table:computeFeatures` request as geepipe sends it (the body without `pageToken`).
 #[derive(Debug, Clone)]
 pub struct ComputeRequest {
@@ -170,8 +178,21 @@ impl Client {
 
     /// `operations.list`, every page (`pageSize` from the config).
     pub async fn list_operations(&self) -> Result<Vec<Operation>, EeError> {
+        Ok(self.list_operations_since(None).await?.operations)
+    }
+
+    /// `operations.list`, paged until the operations get older than `since` (seconds since the Unix epoch,
+    /// by `createTime`), or every page when `since` is `None`.
+    ///
+    /// Earth Engine lists a project's operations newest first (the fake does the same, from its operation set);
+    /// this is observed, not documented, so paging stops early only while every operation so far has a
+    /// `createTime` and they do come newest first: a listing in any other order is read to the end. The
+    /// `filter` parameter is not used: its syntax is not documented (see the reference notes).
+    pub async fn list_operations_since(&self, since: Option<f64>) -> Result<Listing, EeError> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
+        // The createTime of the last operation seen while the order still holds (None once it does not).
+        let mut newest_first = Some(f64::INFINITY);
         loop {
             self.counts.list_pages.fetch_add(1, Ordering::Relaxed);
             let mut url = self.url(&format!("{}/operations", self.project_path()));
@@ -188,12 +209,26 @@ impl Client {
                     call: "operations.list",
                     problem: Problem::transport(TransportKind::Body, &format!("unexpected response: {e}")),
                 })?;
+                for op in &page {
+                    let created =
+                        op.metadata.as_ref().and_then(|m| m.create_time.as_deref()).and_then(super::parse_time);
+                    newest_first = match (newest_first, created) {
+                        (Some(last), Some(c)) if c <= last => Some(c),
+                        _ => None,
+                    };
+                }
                 out.extend(page);
             }
-            match v.get("nextPageToken").and_then(Value::as_str) {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => return Ok(out),
+            let next = v.get("nextPageToken").and_then(Value::as_str).filter(|t| !t.is_empty());
+            let Some(t) = next else {
+                return Ok(Listing { operations: out, complete: true });
+            };
+            if let (Some(since), Some(oldest)) = (since, newest_first) {
+                if oldest < since {
+                    return Ok(Listing { operations: out, complete: false });
+                }
             }
+            token = Some(t.to_string());
         }
     }
 

@@ -5,7 +5,8 @@
 //!    (this run's active tasks plus every other active task `operations.list` shows) stays under
 //!    `queue_limit` (Earth Engine allows 3,000). Before each batch the chunks are written to the journal as
 //!    `submitting` with the request id about to be used (intent), after it with their operation (outcome).
-//! 2. **Watch** all tasks with ONE paged `operations.list` per poll (never one call per task). The interval
+//! 2. **Watch** all tasks with ONE paged `operations.list` per poll (never one call per task), read only down to
+//!    the oldest task in flight (the list holds the project's whole history; [`window`]). The interval
 //!    adapts: `poll_min` right after a submission or a change, growing ×1.5 while nothing happens, capped by
 //!    `poll_max` and by the predicted end of the soonest task (from the durations seen so far).
 //! 3. **React** to failures through [`crate::net::classify`]: transient → a new task with a new request id
@@ -26,9 +27,11 @@
 //! phase, events and progress live in their own files.
 
 pub mod cancel;
+pub mod eta;
 pub mod events;
 pub mod interactive;
 pub mod progress;
+pub mod window;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -204,7 +207,7 @@ impl TaskStatus {
     pub fn from_row(r: &ChunkRow) -> TaskStatus {
         TaskStatus {
             chunk: r.chunk_id.clone(),
-            sites: r.site_ids.len(),
+            sites: r.sites,
             state: r.state,
             ready: r.state.is_final(),
             success: r.state == ChunkState::Succeeded,
@@ -250,6 +253,8 @@ pub struct Executor {
     /// Operations not found by the last list (looked up with `operations.get` next round).
     missing_rounds: HashMap<usize, u32>,
     foreign_active: usize,
+    /// How far back each poll reads the project's operation list.
+    window: window::Window,
     unreachable_rounds: u32,
     /// Chunks whose submission was answered ALREADY_EXISTS: find their task by description.
     conflicts: HashSet<usize>,
@@ -278,7 +283,9 @@ impl Executor {
                 None => return Err(ExecError::NoPlan(journal.path().to_path_buf())),
             }
         }
-        let rows = journal.chunks()?;
+        // A plan whose bodies are rebuilt from the site file is loaded without site ids and bodies (those are
+        // read when a chunk is sent or split), so memory does not grow with the sites; other plans whole.
+        let rows = if journal.rebuilds_bodies()? { journal.chunks_slim()? } else { journal.chunks()? };
         let index = rows.iter().enumerate().map(|(i, r)| (r.chunk_id.clone(), i)).collect();
         Ok(Executor {
             client,
@@ -294,6 +301,7 @@ impl Executor {
             durations: Vec::new(),
             missing_rounds: HashMap::new(),
             foreign_active: 0,
+            window: window::Window::new(),
             unreachable_rounds: 0,
             conflicts: HashSet::new(),
             resend_failures: HashMap::new(),
@@ -615,19 +623,51 @@ impl Executor {
         Ok(batch.len())
     }
 
+    /// The body of chunk `i` as sent: the journal's, or rebuilt from the site file for a zonal chunk whose
+    /// body the journal does not keep (bodies are deterministic: the same request id, the same bytes).
+    fn body(&self, i: usize) -> Result<serde_json::Value, String> {
+        let r = &self.rows[i];
+        if !r.body.is_null() {
+            let mut body = r.body.clone();
+            if let Some(o) = body.as_object_mut() {
+                o.insert("requestId".into(), serde_json::Value::String(r.request_id.clone()));
+            }
+            return Ok(body);
+        }
+        let detail = self
+            .journal
+            .detail(&r.chunk_id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("chunk {} is not in the journal", r.chunk_id))?;
+        let mut body = if detail.body.is_null() {
+            self.planner
+                .task(&r.chunk_id, &detail.site_ids, detail.cells.as_ref())
+                .map_err(|e| format!("cannot rebuild the request of chunk {}: {e}", r.chunk_id))?
+                .body
+        } else {
+            detail.body
+        };
+        if let Some(o) = body.as_object_mut() {
+            o.insert("requestId".into(), serde_json::Value::String(r.request_id.clone()));
+        }
+        Ok(body)
+    }
+
     /// Sends the `submitting` chunks `batch` (with their recorded request ids) and records the outcomes.
     async fn send(&mut self, batch: &[usize], adopting: bool) -> Result<(), ExecError> {
-        let requests: Vec<_> = batch
-            .iter()
-            .map(|&i| {
-                let r = &self.rows[i];
-                let mut body = r.body.clone();
-                if let Some(o) = body.as_object_mut() {
-                    o.insert("requestId".into(), serde_json::Value::String(r.request_id.clone()));
-                }
-                (r.endpoint, body)
-            })
-            .collect();
+        let mut requests = Vec::with_capacity(batch.len());
+        let mut unbuildable = Vec::new();
+        for &i in batch {
+            match self.body(i) {
+                Ok(body) => requests.push((i, self.rows[i].endpoint, body)),
+                Err(e) => unbuildable.push((i, e)),
+            }
+        }
+        for (i, e) in unbuildable {
+            self.failed(i, Class::Fatal(Scope::Chunk), e)?;
+        }
+        let batch: Vec<usize> = requests.iter().map(|(i, _, _)| *i).collect();
+        let requests: Vec<_> = requests.into_iter().map(|(_, ep, body)| (ep, body)).collect();
         let client = self.client.clone();
         let results = futures::future::join_all(requests.iter().map(|(ep, body)| client.export(*ep, body))).await;
         let mut any_ok = false;
@@ -641,6 +681,7 @@ impl Executor {
                     self.resend_failures.remove(&i);
                     self.conflicts.remove(&i);
                     self.seen_active.insert(i, Instant::now());
+                    self.window.learn(&op);
                     let r = &mut self.rows[i];
                     r.operation = Some(op.name.clone());
                     r.state = ChunkState::Pending;
@@ -748,12 +789,25 @@ impl Executor {
         Ok(())
     }
 
-    /// One paged `operations.list`; updates every watched chunk. Returns the operations.
+    /// How far back this poll reads the list (see [`window`]): down to the oldest task in flight, and to
+    /// 10 minutes (clock skew) before the intent of a chunk whose submission may have been lost.
+    fn list_since(&self) -> Option<f64> {
+        let watched = self.rows.iter().filter(|r| r.state.is_active() && r.state != ChunkState::Submitting);
+        let since = self.window.since(watched.filter_map(|r| r.operation.as_deref()));
+        self.rows
+            .iter()
+            .filter(|r| r.state == ChunkState::Submitting)
+            .try_fold(since?, |s, r| Some(s.min(r.submitted_at? - 600.0)))
+    }
+
+    /// One paged `operations.list` (as far back as [`Executor::list_since`]); updates every watched chunk.
+    /// Returns the operations read.
     async fn poll(&mut self) -> Result<Vec<Operation>, ExecError> {
-        let ops = match self.client.list_operations().await {
-            Ok(ops) => {
+        let since = self.list_since();
+        let listing = match self.client.list_operations_since(since).await {
+            Ok(listing) => {
                 self.unreachable_rounds = 0;
-                ops
+                listing
             }
             Err(e) => {
                 return match e.class() {
@@ -765,9 +819,10 @@ impl Executor {
                 };
             }
         };
+        let ops = &listing.operations;
         let by_name: HashMap<&str, &Operation> = ops.iter().map(|o| (o.name.as_str(), o)).collect();
         let ours: HashSet<&str> = self.rows.iter().filter_map(|r| r.operation.as_deref()).collect();
-        self.foreign_active = ops.iter().filter(|o| o.state().is_active() && !ours.contains(o.name.as_str())).count();
+        self.foreign_active = self.window.read(&listing, &ours);
         let watched: Vec<usize> = (0..self.rows.len())
             .filter(|&i| self.rows[i].state.is_active() && self.rows[i].operation.is_some())
             .collect();
@@ -813,8 +868,8 @@ impl Executor {
         }
         let next = self.next_interval(self.settings.poll_min).as_millis() as u64;
         let foreign_active = self.foreign_active;
-        self.emit(Event::Poll { operations: ops.len(), foreign_active, next_ms: next });
-        Ok(ops)
+        self.emit(Event::Poll { operations: listing.operations.len(), foreign_active, next_ms: next });
+        Ok(listing.operations)
     }
 
     /// Applies an operation's state to its chunk.
@@ -899,13 +954,17 @@ impl Executor {
                 self.queue.push_front(i);
                 self.emit(Event::Retried { chunk, attempt, error });
             }
-            Class::TooBig if self.rows[i].site_ids.len() > 1 => self.split(i, error)?,
+            Class::TooBig if self.rows[i].sites > 1 => self.split(i, error)?,
             _ => {
+                let single = match class {
+                    Class::TooBig => self.journal.detail(&self.rows[i].chunk_id)?.map(|d| d.site_ids.join(",")),
+                    _ => None,
+                };
                 let r = &mut self.rows[i];
                 r.state = ChunkState::Failed;
-                r.error = Some(match class {
-                    Class::TooBig => format!("{error} (single site {})", r.site_ids.join(",")),
-                    _ => error.clone(),
+                r.error = Some(match single {
+                    Some(site) => format!("{error} (single site {site})"),
+                    None => error.clone(),
                 });
                 r.error_class = Some(class_name(class).into());
                 if r.ended_at.is_none() {
@@ -927,13 +986,23 @@ impl Executor {
     /// Replaces chunk `i` by two halves (planned by the [`ChunkPlanner`]) and queues them first.
     fn split(&mut self, i: usize, error: String) -> Result<(), ExecError> {
         let parent = self.rows[i].chunk_id.clone();
-        let sites = self.rows[i].site_ids.clone();
+        let detail = self.journal.detail(&parent)?;
+        let (sites, cells) = detail.map(|d| (d.site_ids, d.cells)).unwrap_or_default();
         let mid = sites.len() / 2;
-        let halves = [(format!("{parent}a"), &sites[..mid]), (format!("{parent}b"), &sites[mid..])];
+        let positions: [Vec<usize>; 2] = [(0..mid).collect(), (mid..sites.len()).collect()];
+        let halves = [
+            (format!("{parent}a"), &sites[..mid], &positions[0]),
+            (format!("{parent}b"), &sites[mid..], &positions[1]),
+        ];
         let mut tasks = Vec::new();
-        for (id, s) in halves {
-            match self.planner.task(&id, s) {
-                Ok(t) => tasks.push(t),
+        let mut half_cells = Vec::new();
+        for (id, s, pos) in halves {
+            let c = cells.as_ref().map(|c| c.subset(pos));
+            match self.planner.task(&id, s, c.as_ref()) {
+                Ok(t) => {
+                    tasks.push(t);
+                    half_cells.push(c);
+                }
                 Err(e) => {
                     return self.failed(i, Class::Fatal(Scope::Chunk), format!("{error}; could not split it: {e}"));
                 }
@@ -946,7 +1015,13 @@ impl Executor {
                 new_idx.push(existing);
                 continue;
             }
-            let row = ChunkRow { mode: self.rows[i].mode, ..ChunkRow::from_task(t, seq + 1 + k as i64, Some(&parent)) };
+            let mut row =
+                ChunkRow { mode: self.rows[i].mode, ..ChunkRow::from_task(t, seq + 1 + k as i64, Some(&parent)) };
+            if let Some(c) = half_cells[k].take() {
+                // Rebuilt from the site file when sent, like its parent.
+                row.cells = Some(c);
+                row.body = serde_json::Value::Null;
+            }
             self.index.insert(row.chunk_id.clone(), self.rows.len());
             new_idx.push(self.rows.len());
             self.rows.push(row);

@@ -1,12 +1,14 @@
 //! Progress for people: an indicatif bar with counts and ETA on a terminal, plain periodic lines otherwise
 //! (logs, CI). Both go to stderr. The same observer shows the local engine's runs, which count sites
-//! (it switches to sites on `local_started`).
+//! (it switches to sites on `local_started`). The time left of a chunk run comes from [`super::eta`]: none until
+//! a chunk of this run has succeeded, never zero while work remains.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::eta::{Eta, FLOOR};
 use super::events::{Counts, Event, Observer};
 
 /// The progress observer.
@@ -14,8 +16,9 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     every: Duration,
     last: Option<Instant>,
-    start: Instant,
-    start_done: Option<usize>,
+    eta: Eta,
+    /// When a local run started computing (its sites stream steadily: the rate so far gives the time left).
+    local_start: Option<Instant>,
     /// Counting sites of a local run rather than chunks.
     sites: bool,
     /// A line was printed.
@@ -28,12 +31,22 @@ impl Progress {
         let bar = terminal.then(|| {
             let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             b.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} chunks  {msg}  ETA {eta}")
+                ProgressStyle::with_template("{bar:30} {pos}/{len} chunks  {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             b
         });
-        Progress { bar, every, last: None, start: Instant::now(), start_done: None, sites: false, printed: false }
+        Progress { bar, every, last: None, eta: Eta::new(), local_start: None, sites: false, printed: false }
+    }
+
+    /// Progress on stderr: a bar on a terminal, else a line every 30 s (`GEEPIPE_PROGRESS_EVERY` seconds
+    /// when set, for tests and logs).
+    pub fn stderr() -> Progress {
+        use std::io::IsTerminal;
+        let terminal = std::io::stderr().is_terminal();
+        let plain = std::env::var("GEEPIPE_PROGRESS_EVERY").ok().and_then(|v| v.parse::<f64>().ok());
+        let every = if terminal { 1.0 } else { plain.filter(|s| s.is_finite()).unwrap_or(30.0).clamp(0.0, 86400.0) };
+        Progress::new(terminal, Duration::from_secs_f64(every))
     }
 
     fn line(&self, c: &Counts) -> String {
@@ -51,13 +64,15 @@ impl Progress {
         )
     }
 
-    fn eta(&self, c: &Counts) -> Option<Duration> {
-        let done_now = c.done().saturating_sub(self.start_done.unwrap_or(0));
+    /// `, ETA 2m05s` once there is an estimate, else nothing.
+    fn eta_text(&self, c: &Counts) -> String {
         let left = c.total.saturating_sub(c.done());
-        if done_now == 0 || left == 0 {
-            return None;
-        }
-        Some(self.start.elapsed().mul_f64(left as f64 / done_now as f64))
+        let estimate = match self.local_start {
+            Some(t) if c.done() > 0 && left > 0 => Some(t.elapsed().mul_f64(left as f64 / c.done() as f64).max(FLOOR)),
+            Some(_) => None,
+            None => self.eta.estimate(c, Instant::now()),
+        };
+        estimate.map(|d| format!(", ETA {}", human(d))).unwrap_or_default()
     }
 }
 
@@ -74,17 +89,15 @@ fn human(d: Duration) -> String {
 
 impl Observer for Progress {
     fn event(&mut self, event: &Event, c: &Counts) {
-        if self.start_done.is_none() {
-            self.start_done = Some(c.done());
-        }
+        self.eta.observe(event, c, Instant::now());
         if let Event::LocalStarted { sites, layer_years, threads, cache_mb } = event {
             // A local run: count sites; lines only once a period has passed (short runs stay quiet).
             self.sites = true;
-            self.start = Instant::now();
+            self.local_start = Some(Instant::now());
             self.last = Some(Instant::now());
             if let Some(b) = &self.bar {
                 b.set_style(
-                    ProgressStyle::with_template("{bar:30} {pos}/{len} sites  {per_sec}  ETA {eta}")
+                    ProgressStyle::with_template("{bar:30} {pos}/{len} sites  {per_sec}{msg}")
                         .unwrap_or_else(|_| ProgressStyle::default_bar()),
                 );
                 b.reset_eta();
@@ -96,8 +109,10 @@ impl Observer for Progress {
         if let Some(b) = &self.bar {
             b.set_length(c.total as u64);
             b.set_position(c.done() as u64);
-            if !self.sites {
-                b.set_message(self.line(c));
+            if self.sites {
+                b.set_message(self.eta_text(c));
+            } else {
+                b.set_message(format!("{}{}", self.line(c), self.eta_text(c)));
             }
             match event {
                 Event::Failed { chunk, error, .. } => b.println(format!("chunk {chunk} failed: {error}")),
@@ -134,8 +149,7 @@ impl Observer for Progress {
                 }
                 _ => {}
             }
-            let eta = self.eta(c).map(|d| format!(", ETA {}", human(d))).unwrap_or_default();
-            let _ = writeln!(err, "[{}/{}] {}{eta}", c.done(), c.total, self.line(c));
+            let _ = writeln!(err, "[{}/{}] {}{}", c.done(), c.total, self.line(c), self.eta_text(c));
         }
     }
 

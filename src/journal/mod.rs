@@ -28,11 +28,15 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::plan::zonal::ChunkCells;
 use crate::plan::{Endpoint, RunMode, Target, Task};
 
-/// Version 2 added the interactive columns (`mode`, `requests`, `result`, `result_bytes`, `result_sha256`);
-/// a version-1 journal gains them when opened.
-const SCHEMA_VERSION: &str = "2";
+mod plan;
+
+/// Version 2 added the interactive columns (`mode`, `requests`, `result`, `result_bytes`, `result_sha256`),
+/// version 3 the cells of a zonal chunk rebuilt from the site file (`cells`, `sites`); an older journal gains
+/// them when opened.
+const SCHEMA_VERSION: &str = "3";
 
 /// A chunk's state as the journal records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -107,7 +111,14 @@ pub struct ChunkRow {
     pub parent: Option<String>,
     /// Order of insertion (plan order, halves after).
     pub seq: i64,
+    /// The chunk's site ids (empty in rows loaded by [`Journal::chunks_slim`]: see [`Journal::detail`]).
     pub site_ids: Vec<String>,
+    /// How many sites it holds.
+    pub sites: usize,
+    /// A zonal chunk of a site file: its layer parts and its sites' places in the file. Its body is not kept
+    /// (`body` is null): it is rebuilt from the site file when sent.
+    #[serde(skip)]
+    pub cells: Option<ChunkCells>,
     #[serde(skip)]
     pub endpoint: Endpoint,
     pub description: String,
@@ -148,6 +159,8 @@ impl ChunkRow {
             parent: parent.map(str::to_string),
             seq,
             site_ids: t.site_ids.clone(),
+            sites: t.site_ids.len(),
+            cells: None,
             endpoint: t.endpoint,
             description: t.description.clone(),
             body: t.body.clone(),
@@ -432,6 +445,8 @@ impl Journal {
                     .map_err(|e| self.sq(e))?;
             }
         }
+        // Version 3: the cells columns.
+        self.add_cell_columns()?;
         if self.meta("schema_version")?.as_deref() != Some(SCHEMA_VERSION) {
             self.set_meta("schema_version", SCHEMA_VERSION)?;
         }
@@ -518,14 +533,15 @@ impl Journal {
 
     /// Every chunk, in plan order.
     pub fn chunks(&self) -> Result<Vec<ChunkRow>, JournalError> {
+        self.chunk_rows(true)
+    }
+
+    /// Every chunk, in plan order; without site ids, bodies and cells unless `full` (see
+    /// [`plan::columns`]).
+    pub(super) fn chunk_rows(&self, full: bool) -> Result<Vec<ChunkRow>, JournalError> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT chunk_id, parent, seq, site_ids, endpoint, description, body, target, base_request_id,
-                        request_id, attempt, state, operation, submitted_at, started_at, ended_at, eecu_seconds,
-                        error, error_class, updated_at, mode, requests, result, result_bytes, result_sha256
-                 FROM chunks ORDER BY seq",
-            )
+            .prepare(&format!("SELECT {} FROM chunks ORDER BY seq", plan::columns(full)))
             .map_err(|e| self.sq(e))?;
         let rows = stmt
             .query_map([], |r| {
@@ -533,11 +549,14 @@ impl Journal {
                 let body: String = r.get(6)?;
                 let target: String = r.get(7)?;
                 let state: String = r.get(11)?;
+                let site_ids: Vec<String> = serde_json::from_str(&site_ids).unwrap_or_default();
                 Ok(ChunkRow {
                     chunk_id: r.get(0)?,
                     parent: r.get(1)?,
                     seq: r.get(2)?,
-                    site_ids: serde_json::from_str(&site_ids).unwrap_or_default(),
+                    sites: r.get::<_, Option<i64>>(26)?.map(|n| n as usize).unwrap_or(site_ids.len()),
+                    cells: r.get::<_, Option<String>>(25)?.and_then(|c| serde_json::from_str(&c).ok()),
+                    site_ids,
                     endpoint: endpoint_from_str(&r.get::<_, String>(4)?),
                     description: r.get(5)?,
                     body: serde_json::from_str(&body).unwrap_or(Value::Null),
@@ -554,10 +573,7 @@ impl Journal {
                     error: r.get(17)?,
                     error_class: r.get(18)?,
                     updated_at: r.get(19)?,
-                    mode: match r.get::<_, String>(20)?.as_str() {
-                        "interactive" => RunMode::Interactive,
-                        _ => RunMode::Batch,
-                    },
+                    mode: mode_from_str(&r.get::<_, String>(20)?),
                     requests: r.get(21)?,
                     result: r.get(22)?,
                     result_bytes: r.get::<_, Option<i64>>(23)?.map(|b| b.max(0) as u64),
@@ -691,13 +707,21 @@ impl Journal {
     }
 }
 
-fn put_row(tx: &rusqlite::Savepoint<'_>, r: &ChunkRow) -> rusqlite::Result<()> {
+/// A chunk's recorded mode (`batch` unless it says `interactive`).
+fn mode_from_str(s: &str) -> RunMode {
+    match s {
+        "interactive" => RunMode::Interactive,
+        _ => RunMode::Batch,
+    }
+}
+
+pub(crate) fn put_row(tx: &rusqlite::Connection, r: &ChunkRow) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO chunks (chunk_id, parent, seq, site_ids, endpoint, description, body, target, base_request_id,
             request_id, attempt, state, operation, submitted_at, started_at, ended_at, eecu_seconds, error,
-            error_class, updated_at, mode, requests, result, result_bytes, result_sha256)
+            error_class, updated_at, mode, requests, result, result_bytes, result_sha256, cells, sites)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
-            ?23, ?24, ?25)
+            ?23, ?24, ?25, ?26, ?27)
          ON CONFLICT(chunk_id) DO UPDATE SET request_id = ?10, attempt = ?11, state = ?12, operation = ?13,
             submitted_at = ?14, started_at = ?15, ended_at = ?16, eecu_seconds = ?17, error = ?18,
             error_class = ?19, updated_at = ?20, mode = ?21, requests = ?22, result = ?23, result_bytes = ?24,
@@ -709,7 +733,7 @@ fn put_row(tx: &rusqlite::Savepoint<'_>, r: &ChunkRow) -> rusqlite::Result<()> {
             serde_json::to_string(&r.site_ids).unwrap_or_default(),
             r.endpoint.path(),
             r.description,
-            r.body.to_string(),
+            if r.body.is_null() && r.cells.is_some() { String::new() } else { r.body.to_string() },
             r.target.to_string(),
             r.base_request_id,
             r.request_id,
@@ -728,6 +752,8 @@ fn put_row(tx: &rusqlite::Savepoint<'_>, r: &ChunkRow) -> rusqlite::Result<()> {
             r.result,
             r.result_bytes.map(|b| b as i64),
             r.result_sha256,
+            r.cells.as_ref().and_then(|c| serde_json::to_string(c).ok()),
+            r.sites as i64,
         ],
     )?;
     if r.attempt > 0 {

@@ -106,15 +106,19 @@ enum Acc {
     Cont(Vec<zonal::Continuous>),
 }
 
-/// Computes every layer-year of one site.
-pub fn compute_site(ctx: &Ctx, site: &Site) -> Result<Vec<Out>, RasterError> {
+/// Computes the layer-years `only` says (indexed by source; all when `None`) of one site.
+pub fn compute_site(ctx: &Ctx, site: &Site, only: Option<&[bool]>) -> Result<Vec<Out>, RasterError> {
     let p = ctx.pipeline;
     let first = site.first_year(&p.sites);
     let mut outs = Vec::new();
     let mut scratch = Scratch::default();
     for (group, grid) in ctx.groups.iter().zip(&ctx.grids) {
-        let jobs: Vec<usize> =
-            group.iter().copied().filter(|&i| first.is_none_or(|f| ctx.sources[i].year >= f)).collect();
+        let jobs: Vec<usize> = group
+            .iter()
+            .copied()
+            .filter(|&i| first.is_none_or(|f| ctx.sources[i].year >= f))
+            .filter(|&i| only.is_none_or(|o| o.get(i).copied().unwrap_or(true)))
+            .collect();
         if jobs.is_empty() {
             continue;
         }

@@ -26,6 +26,7 @@
 
 pub mod area;
 pub mod cache;
+pub mod cells;
 pub mod compute;
 pub mod coverage;
 pub mod evenodd;
@@ -51,10 +52,9 @@ use serde_json::{Map, Value};
 use crate::diag::{Code, Diagnostic};
 use crate::executor::{Counts, Event, Observer};
 use crate::pipeline::Pipeline;
-use crate::results::assemble::{site_geometry, Assembled, Assembler};
+use crate::results::assemble::Assembled;
 use crate::results::manifest::{self, Input, Manifest, Timings, Totals};
-use crate::results::table::{SiteResult, TableError, TableSpec, TableSummary};
-use crate::results::{Measure, Record};
+use crate::results::table::{TableError, TableSpec, TableSummary};
 use crate::sites::Site;
 use compute::{Ctx, Out};
 use geotiff::RasterError;
@@ -75,11 +75,19 @@ pub struct Options {
     pub batch: usize,
     /// How often progress events are sent.
     pub progress_every: Duration,
+    /// Compute every site again, ignoring (and replacing) what the results store holds (`--fresh`).
+    pub fresh: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { threads: None, cache_bytes: None, batch: 1024, progress_every: Duration::from_millis(500) }
+        Options {
+            threads: None,
+            cache_bytes: None,
+            batch: 1024,
+            progress_every: Duration::from_millis(500),
+            fresh: false,
+        }
     }
 }
 
@@ -94,6 +102,8 @@ pub enum LocalError {
     Read(RasterError),
     /// Stopped by the stop flag (Ctrl-C); exit code 3.
     Interrupted,
+    /// The results store cannot be used (exit code 4).
+    Store(crate::store::StoreError),
 }
 
 /// What a successful run did.
@@ -200,6 +210,11 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
         s.map_err(LocalError::Input)?
     };
     let n = spill.len();
+    // The results store: layer-years of a site stored already are not computed again.
+    let store_path = crate::store::path_for_journal(&crate::journal::Journal::default_path(pipeline));
+    let mut store = crate::store::Store::open(&store_path).map_err(LocalError::Store)?;
+    let (model, place) = cells::model(pipeline, &sources);
+    let binding = store.bind(&model, true).map_err(LocalError::Store)?;
     let curve = match sources.first() {
         Some(s) if !s.raster.tiled => order::Curve::Rows,
         _ => order::Curve::Hilbert,
@@ -220,7 +235,8 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
     // Compute along the curve; a ticker thread reports progress meanwhile.
     let tc = Instant::now();
     let finished = AtomicBool::new(false);
-    let computed: Result<order::ResultSpill, LocalError> = std::thread::scope(|sc| {
+    let stored = Stored { model: &model, place: &place, binding: &binding, fresh: opts.fresh };
+    let computed: Result<u64, LocalError> = std::thread::scope(|sc| {
         let observers = &mut watch.observers;
         let (done, fin, every) = (&ctx.done, &finished, opts.progress_every);
         sc.spawn(move || {
@@ -241,7 +257,7 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
                 }
             }
         });
-        let r = compute_all(&ctx, &pool, &spill, &visit, opts.batch, &dir);
+        let r = compute_all(&ctx, &pool, &spill, &visit, opts.batch, &mut store, &stored);
         finished.store(true, Ordering::Relaxed);
         r
     });
@@ -253,7 +269,7 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
         cancelled: 0,
         remaining: n.saturating_sub(done),
     };
-    let results = match computed {
+    let written = match computed {
         Ok(r) => r,
         Err(e) => {
             watch.send(&finish_event(false), &counts(n, done));
@@ -270,28 +286,32 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
     }
     let compute_time = tc.elapsed().as_secs_f64();
 
-    // The table, in site-file order.
+    // The table, in site-file order, from the store.
     let tw = Instant::now();
-    let with_geometry = Assembler::with_geometry(&spec);
-    let mut writer = Assembler::create(pipeline, spec, &pipeline.output.path).map_err(LocalError::Output)?;
-    let (mut sbuf, mut rbuf) = (Vec::new(), Vec::new());
-    let spill_error =
-        |e: std::io::Error| LocalError::Output(TableError::Io { path: pipeline.output.path.clone(), source: e });
-    for i in 0..n {
-        if stop.load(Ordering::Relaxed) {
-            return Err(LocalError::Interrupted);
-        }
-        let site = spill.get(i, &mut sbuf).map_err(spill_error)?;
-        results.get(i, &mut rbuf).map_err(spill_error)?;
-        let outs = compute::decode(&rbuf)
-            .ok_or_else(|| spill_error(std::io::Error::other("a spilled result could not be read back")))?;
-        let records: Vec<_> = outs.into_iter().map(|o| record(&ctx, &site, o)).collect();
-        let geometry = with_geometry.then(|| site_geometry(&site));
-        writer
-            .push(SiteResult { id: site.id, properties: site.properties, geometry, records })
-            .map_err(LocalError::Output)?;
+    if stop.load(Ordering::Relaxed) {
+        return Err(LocalError::Interrupted);
     }
-    let mut assembled = writer.finish().map_err(LocalError::Output)?;
+    let from_store =
+        crate::store::assemble::table(&store, &binding, &model, pipeline, spec, &pipeline.output.path, false).map_err(
+            |e| match e {
+                crate::store::assemble::AssembleError::Store(e) => LocalError::Store(e),
+                crate::store::assemble::AssembleError::Table(e) => LocalError::Output(e),
+                crate::store::assemble::AssembleError::Sites(m) => {
+                    LocalError::Input(vec![Diagnostic::error(Code::SitesRead, m)])
+                }
+            },
+        )?;
+    let Some(mut assembled) = from_store.assembled else {
+        return Err(LocalError::Output(TableError::Io {
+            path: pipeline.output.path.clone(),
+            source: std::io::Error::other(format!(
+                "{} site(s) have no stored results after computing them (first: {})",
+                from_store.missing_count,
+                from_store.missing.first().map(String::as_str).unwrap_or("?")
+            )),
+        }));
+    };
+    let _ = written;
     assembled.table.path = clean_path(&assembled.table.path);
     let mut m = manifest(pipeline, started_at, &assembled, &sources, stats, budget);
     let seconds = t0.elapsed().as_secs_f64();
@@ -315,60 +335,82 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
     })
 }
 
-/// Computes every site in `visit` order, batch by batch, spilling the results.
+/// The store and what a run needs to use it.
+struct Stored<'a> {
+    model: &'a crate::plan::cells::CellModel,
+    place: &'a [(usize, usize)],
+    binding: &'a crate::store::Binding,
+    fresh: bool,
+}
+
+/// Computes every site in `visit` order, batch by batch: what each site lacks in the store, computed in
+/// parallel and stored (one transaction per batch). Returns the cells written.
 fn compute_all(
     ctx: &Ctx,
     pool: &rayon::ThreadPool,
     spill: &order::SiteSpill,
     visit: &[u32],
     batch: usize,
-    dir: &Path,
-) -> Result<order::ResultSpill, LocalError> {
+    store: &mut crate::store::Store,
+    st: &Stored,
+) -> Result<u64, LocalError> {
     let io_error = |e: std::io::Error| {
-        LocalError::Input(vec![Diagnostic::error(
-            Code::LocalSpill,
-            format!("cannot use a temporary file in `{}`: {e}", dir.display()),
-        )])
+        LocalError::Input(vec![Diagnostic::error(Code::LocalSpill, format!("cannot read a temporary file: {e}"))])
     };
-    let mut results = order::ResultSpill::new(dir, spill.len()).map_err(io_error)?;
+    let exprs = cells::expr_rows(st.model, st.binding);
     let mut buf = Vec::new();
+    let mut origin: Option<i64> = None;
+    let mut written = 0u64;
     for part in visit.chunks(batch.max(1)) {
         if ctx.stop.load(Ordering::Relaxed) {
             return Err(LocalError::Interrupted);
         }
         let sites: Vec<Site> =
             part.iter().map(|&i| spill.get(i as usize, &mut buf)).collect::<Result<_, _>>().map_err(io_error)?;
+        // What each site lacks (everything with `--fresh`).
+        let mut todo: Vec<(Site, crate::plan::cells::Key, crate::plan::cells::CellSet, Vec<bool>)> = Vec::new();
+        for s in sites {
+            let key = crate::plan::cells::site_key(&s);
+            let needed = st.model.needed(s.first_year(&ctx.pipeline.sites));
+            let mut have = crate::plan::cells::CellSet::new(st.model.cells_per_site());
+            if !st.fresh && st.binding.any_stored {
+                store.stored(st.binding, st.model, &s, &key, &mut have).map_err(LocalError::Store)?;
+            }
+            let missing = needed.minus(&have);
+            if missing.is_empty() {
+                ctx.done.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let only = cells::sources_for(st.model, st.place, &missing);
+            todo.push((s, key, missing, only));
+        }
         let computed: Vec<Option<Result<Vec<Out>, RasterError>>> = pool.install(|| {
-            sites
-                .par_iter()
-                .map(|s| (!ctx.stop.load(Ordering::Relaxed)).then(|| compute::compute_site(ctx, s)))
+            todo.par_iter()
+                .map(|(s, _, _, only)| {
+                    (!ctx.stop.load(Ordering::Relaxed)).then(|| compute::compute_site(ctx, s, Some(only)))
+                })
                 .collect()
         });
-        for (&i, r) in part.iter().zip(computed) {
+        let mut w = store.writer(st.fresh).map_err(LocalError::Store)?;
+        let o = match origin {
+            Some(o) => o,
+            None => {
+                let o = w
+                    .origin(&crate::store::Origin { kind: "local".into(), ..Default::default() })
+                    .map_err(LocalError::Store)?;
+                origin = Some(o);
+                o
+            }
+        };
+        for ((s, key, missing, _), r) in todo.iter().zip(computed) {
             let outs = r.ok_or(LocalError::Interrupted)?.map_err(LocalError::Read)?;
-            buf.clear();
-            compute::encode(&outs, &mut buf);
-            results.put(i as usize, &buf).map_err(io_error)?;
+            written += cells::store_site(&mut w, st.model, st.place, &exprs, &s.id, key, missing, &outs, o)
+                .map_err(LocalError::Store)?;
         }
+        w.finish_origin(o, written).map_err(LocalError::Store)?;
+        w.commit().map_err(LocalError::Store)?;
     }
-    results.seal().map_err(io_error)?;
-    Ok(results)
-}
-
-/// A table row from a compact result.
-fn record(ctx: &Ctx, site: &Site, o: Out) -> Record {
-    let source = |s: u32| &ctx.sources[s as usize];
-    let (s, measure) = match o {
-        Out::NoData { source: s } => (s, Measure::NoData),
-        Out::Class { source: s, code, area_ha, pixels } => (s, Measure::Class { code, name: None, area_ha, pixels }),
-        Out::Stat { source: s, band, stat, value } => {
-            let l = &ctx.pipeline.layers[source(s).layer];
-            let band = l.bands[usize::from(band)].clone();
-            (s, Measure::Stat { band, stat: l.stats[usize::from(stat)].clone(), value })
-        }
-    };
-    let src = source(s);
-    Record { site: site.id.clone(), layer: ctx.pipeline.layers[src.layer].name.clone(), year: src.year, measure }
+    Ok(written)
 }
 
 fn manifest(

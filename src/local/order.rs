@@ -9,61 +9,14 @@
 //! once whatever the order of the file. Results are spilled the same way ([`ResultSpill`]) and the table
 //! is written in the site file's order at the end.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::FileExt;
+use std::io;
 use std::path::Path;
-
-use serde_json::{Map, Value};
 
 use crate::diag::{Code, Diagnostic};
 use crate::pipeline::SiteSource;
+use crate::sites::spill::{decode_site, encode_site, Slot, Spill};
+pub use crate::sites::spill::{Dec, Enc};
 use crate::sites::Site;
-
-/// Where one record lies in a spill file.
-#[derive(Debug, Clone, Copy, Default)]
-struct Slot {
-    offset: u64,
-    len: u32,
-}
-
-/// An append-only anonymous file of byte records, read back by position.
-struct Spill {
-    out: Option<BufWriter<File>>,
-    file: Option<File>,
-    end: u64,
-}
-
-impl Spill {
-    fn new(dir: &Path) -> io::Result<Spill> {
-        let f = tempfile::tempfile_in(dir)?;
-        Ok(Spill { out: Some(BufWriter::with_capacity(1 << 20, f)), file: None, end: 0 })
-    }
-
-    fn push(&mut self, bytes: &[u8]) -> io::Result<Slot> {
-        let out = self.out.as_mut().ok_or_else(|| io::Error::other("spill file closed"))?;
-        out.write_all(bytes)?;
-        let slot = Slot { offset: self.end, len: bytes.len() as u32 };
-        self.end += bytes.len() as u64;
-        Ok(slot)
-    }
-
-    /// Flushes pending writes so records can be read.
-    fn seal(&mut self) -> io::Result<()> {
-        if let Some(out) = self.out.take() {
-            let f = out.into_inner().map_err(|e| e.into_error())?;
-            self.file = Some(f);
-        }
-        Ok(())
-    }
-
-    fn read(&self, slot: Slot, buf: &mut Vec<u8>) -> io::Result<()> {
-        let f = self.file.as_ref().ok_or_else(|| io::Error::other("spill file not sealed"))?;
-        buf.clear();
-        buf.resize(slot.len as usize, 0);
-        f.read_exact_at(buf, slot.offset)
-    }
-}
 
 /// All sites of a run, spilled (module doc).
 pub struct SiteSpill {
@@ -217,106 +170,6 @@ impl ResultSpill {
     }
 }
 
-// ---- encoding -----------------------------------------------------------------------------------
-
-/// A little-endian byte writer/reader pair for the spill records.
-pub struct Enc<'a>(pub &'a mut Vec<u8>);
-
-impl Enc<'_> {
-    pub fn u8(&mut self, v: u8) {
-        self.0.push(v);
-    }
-    pub fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    pub fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    pub fn f64(&mut self, v: f64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    pub fn bytes(&mut self, b: &[u8]) {
-        self.u32(b.len() as u32);
-        self.0.extend_from_slice(b);
-    }
-}
-
-pub struct Dec<'a>(pub &'a [u8]);
-
-impl<'a> Dec<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Some(a)
-    }
-    pub fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
-    }
-    pub fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-    pub fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-    pub fn f64(&mut self) -> Option<f64> {
-        Some(f64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-    pub fn bytes(&mut self) -> Option<&'a [u8]> {
-        let n = self.u32()? as usize;
-        self.take(n)
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-fn encode_site(site: &Site, out: &mut Vec<u8>) {
-    let mut e = Enc(out);
-    e.bytes(site.id.as_bytes());
-    let props = serde_json::to_vec(&site.properties).unwrap_or_default();
-    e.bytes(&props);
-    e.u8(u8::from(site.multi));
-    e.u64(site.index as u64);
-    e.u32(site.polygons.len() as u32);
-    for poly in &site.polygons {
-        e.u32(poly.len() as u32);
-        for ring in poly {
-            e.u32(ring.len() as u32);
-            for p in ring {
-                e.f64(p[0]);
-                e.f64(p[1]);
-            }
-        }
-    }
-}
-
-fn decode_site(b: &[u8]) -> Option<Site> {
-    let mut d = Dec(b);
-    let id = String::from_utf8(d.bytes()?.to_vec()).ok()?;
-    let properties: Map<String, Value> = serde_json::from_slice(d.bytes()?).ok()?;
-    let multi = d.u8()? != 0;
-    let index = d.u64()? as usize;
-    let npoly = d.u32()? as usize;
-    let mut polygons = Vec::with_capacity(npoly.min(1 << 16));
-    for _ in 0..npoly {
-        let nring = d.u32()? as usize;
-        let mut poly = Vec::with_capacity(nring.min(1 << 16));
-        for _ in 0..nring {
-            let n = d.u32()? as usize;
-            let mut ring = Vec::with_capacity(n.min(1 << 20));
-            for _ in 0..n {
-                ring.push([d.f64()?, d.f64()?]);
-            }
-            poly.push(ring);
-        }
-        polygons.push(poly);
-    }
-    Some(Site { id, properties, polygons, multi, index })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,26 +191,5 @@ mod tests {
         }
         seen.insert(by_d[by_d.len() - 1]);
         assert_eq!(seen.len(), (n * n) as usize);
-    }
-
-    #[test]
-    fn sites_round_trip_through_the_spill_encoding() {
-        let mut properties = Map::new();
-        properties.insert("name".into(), Value::from("Fazenda São João"));
-        properties.insert("planted".into(), Value::from(2015));
-        let site = Site {
-            id: "a-1".into(),
-            properties,
-            polygons: vec![
-                vec![vec![[1.5, 2.0], [3.0, 2.0], [3.0, 4.25], [1.5, 2.0]]],
-                vec![vec![[-10.0, 0.1], [-9.0, 0.1], [-9.0, 0.2], [-10.0, 0.1]], vec![]],
-            ],
-            multi: true,
-            index: 42,
-        };
-        let mut buf = Vec::new();
-        encode_site(&site, &mut buf);
-        assert_eq!(decode_site(&buf), Some(site));
-        assert_eq!(decode_site(&buf[..buf.len() - 1]), None);
     }
 }

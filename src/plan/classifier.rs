@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::compute::{num, site_geometry, PreparedLayer};
+use super::compute::{num, site_geometry, BuildError, PreparedLayer};
 use super::{Endpoint, Target};
 use crate::expr::{Graph, Id};
 use crate::pipeline::{ClassifierSpec, Destination, LayerKind, Pipeline};
@@ -33,7 +33,7 @@ pub fn expression(
     spec: &ClassifierSpec,
     layers: &[PreparedLayer],
     sites: &[&Site],
-) -> Result<Value, String> {
+) -> Result<Value, BuildError> {
     let mut g = Graph::new();
     let mut images: Vec<Id> = Vec::new();
     let mut layer_scale = None;
@@ -56,7 +56,7 @@ pub fn expression(
         }
     }
     if images.is_empty() {
-        return Err("the classifier has no feature bands".into());
+        return Err(BuildError::NoFeatureBands);
     }
     let image = if images.len() == 1 {
         images[0]

@@ -71,8 +71,33 @@ pub fn stat_column(layer: &str, year: i32, band: &str, stat: &str) -> String {
     format!("{layer}__{year}__{band}__{stat}")
 }
 
+/// A layer as far as its columns go (a pipeline layer, or a prepared layer cut to some years).
+#[derive(Debug, Clone, Copy)]
+pub struct LayerColumns<'a> {
+    pub name: &'a str,
+    pub kind: LayerKind,
+    pub years: &'a [i32],
+    pub bands: &'a [String],
+    pub stats: &'a [String],
+}
+
 /// The columns of every zonal export of `pipeline`, in order.
 pub fn columns(pipeline: &Pipeline) -> Vec<Column> {
+    columns_for(
+        pipeline,
+        pipeline.layers.iter().map(|l| LayerColumns {
+            name: &l.name,
+            kind: l.kind,
+            years: &l.years,
+            bands: &l.bands,
+            stats: &l.stats,
+        }),
+    )
+}
+
+/// The columns of a zonal export of `layers` for `pipeline`'s sites: the id, the kept properties (and the
+/// first-year property of asset sites), then each layer's cells in year order.
+pub fn columns_for<'a>(pipeline: &Pipeline, layers: impl IntoIterator<Item = LayerColumns<'a>>) -> Vec<Column> {
     let mut out = vec![Column { name: pipeline.sites.id_property.clone(), kind: ColumnKind::SiteId }];
     for k in &pipeline.sites.keep {
         if k != &pipeline.sites.id_property {
@@ -86,26 +111,26 @@ pub fn columns(pipeline: &Pipeline) -> Vec<Column> {
             out.push(Column { name: fy.clone(), kind: ColumnKind::FirstYear { property: fy.clone() } });
         }
     }
-    for layer in &pipeline.layers {
-        for &year in &layer.years {
+    for layer in layers {
+        for &year in layer.years {
             match layer.kind {
                 LayerKind::Categorical => {
                     out.push(Column {
-                        name: area_column(&layer.name, year),
-                        kind: ColumnKind::Area { layer: layer.name.clone(), year },
+                        name: area_column(layer.name, year),
+                        kind: ColumnKind::Area { layer: layer.name.to_string(), year },
                     });
                     out.push(Column {
-                        name: pixels_column(&layer.name, year),
-                        kind: ColumnKind::Pixels { layer: layer.name.clone(), year },
+                        name: pixels_column(layer.name, year),
+                        kind: ColumnKind::Pixels { layer: layer.name.to_string(), year },
                     });
                 }
                 LayerKind::Continuous => {
-                    for band in &layer.bands {
-                        for stat in &layer.stats {
+                    for band in layer.bands {
+                        for stat in layer.stats {
                             out.push(Column {
-                                name: stat_column(&layer.name, year, band, stat),
+                                name: stat_column(layer.name, year, band, stat),
                                 kind: ColumnKind::Stat {
-                                    layer: layer.name.clone(),
+                                    layer: layer.name.to_string(),
                                     year,
                                     band: band.clone(),
                                     stat: stat.clone(),

@@ -12,6 +12,31 @@ use crate::pipeline::{Grid, LayerKind, NoData, Pipeline};
 use crate::plan::columns::{area_column, pixels_column, stat_column};
 use crate::sites::Site;
 
+/// Why a request's expression cannot be built. Validation refuses these pipelines first, so each is a
+/// pipeline that skipped it or a bug; the message says which part is missing.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BuildError {
+    /// A layer's rendered image template is not a well-formed expression.
+    #[error(transparent)]
+    Node(#[from] crate::expr::template::NodeError),
+    #[error("layer `{0}` has no statistics")]
+    NoStatistics(String),
+    #[error("a task with no sites")]
+    NoSites,
+    #[error("no such image")]
+    NoImage,
+    #[error("pipeline `{0}` has no sites")]
+    PipelineWithoutSites(String),
+    #[error("the classifier has no feature bands")]
+    NoFeatureBands,
+    #[error("the planned request has no expression")]
+    NoExpression,
+    #[error("the expression has no result")]
+    NoResult,
+    #[error("the expression has no values")]
+    NoValues,
+}
+
 /// A layer ready to be reduced: its per-year images rendered (placeholders filled in).
 #[derive(Debug, Clone)]
 pub struct PreparedLayer {
@@ -226,8 +251,8 @@ fn groups_property(layer: &str, year: i32) -> String {
 /// no-data values (`Image.neq`), and, with a mask band, wherever the asset's mask band is none of its
 /// valid values (`Image.eq`, `Image.or`); the masks are combined with `Image.and` and applied with
 /// `Image.updateMask`, so no-data pixels are never a class nor part of a statistic.
-pub fn layer_image(g: &mut Graph, layer: &PreparedLayer, tpl: &Value) -> Result<Id, String> {
-    let img = template::build(g, tpl).map_err(|e| e.to_string())?;
+pub fn layer_image(g: &mut Graph, layer: &PreparedLayer, tpl: &Value) -> Result<Id, BuildError> {
+    let img = template::build(g, tpl)?;
     let combine = |g: &mut Graph, op: &str, acc: Option<Id>, next: Id| match acc {
         None => next,
         Some(a) => g.call(op, vec![("image1", a), ("image2", next)]),
@@ -282,7 +307,7 @@ pub fn reduction_grid(pipeline: &Pipeline, layer: &PreparedLayer) -> (Option<Str
 /// The first band of the image is the layer's own first band (a categorical layer's class band), so a
 /// reduction without `crs`/`scale` runs on the layer's native grid, as the official client's zonal
 /// expressions do (`captured/expression_zonal_histogram.json` reduces the class band itself).
-fn layer_reduction(g: &mut Graph, layer: &PreparedLayer, images: &[&(i32, Value)]) -> Result<(Id, Id), String> {
+fn layer_reduction(g: &mut Graph, layer: &PreparedLayer, images: &[&(i32, Value)]) -> Result<(Id, Id), BuildError> {
     let mut parts = Vec::new();
     let mut names = Vec::new();
     for (year, tpl) in images.iter().map(|x| (&x.0, &x.1)) {
@@ -356,7 +381,7 @@ fn layer_reduction(g: &mut Graph, layer: &PreparedLayer, images: &[&(i32, Value)
             }
             match combined {
                 Some(r) => r,
-                None => return Err(format!("layer `{}` has no statistics", layer.name)),
+                None => return Err(BuildError::NoStatistics(layer.name.clone())),
             }
         }
     };
@@ -369,7 +394,7 @@ pub fn computation(
     pipeline: &Pipeline,
     layers: &[PreparedLayer],
     which: Features,
-) -> Result<Id, String> {
+) -> Result<Id, BuildError> {
     // Sites grouped by first year: each group is reduced only for the years it reports (a static layer
     // once), and the groups are merged back into one collection.
     let groups: Vec<(Option<i32>, Id)> = match which {
@@ -387,7 +412,7 @@ pub fn computation(
             Some(prev) => g.call("Collection.merge", vec![("collection1", prev), ("collection2", coll)]),
         });
     }
-    let coll = reduced.ok_or("a task with no sites")?;
+    let coll = reduced.ok_or(BuildError::NoSites)?;
     cells(g, layers, coll)
 }
 
@@ -422,7 +447,7 @@ fn reductions(
     layers: &[PreparedLayer],
     mut coll: Id,
     from: Option<i32>,
-) -> Result<Id, String> {
+) -> Result<Id, BuildError> {
     for layer in layers {
         let images: Vec<&(i32, Value)> =
             layer.images.iter().filter(|(y, _)| layer.is_static || from.is_none_or(|f| *y >= f)).collect();
@@ -453,7 +478,7 @@ fn reductions(
 /// The `Collection.map` that writes the cells the reductions do not write themselves: categorical
 /// dictionaries as JSON text, and the repeated years of static layers. A year a site's group did not
 /// reduce gets `{}` (or no cell), which the results step never reads (it is before the site's first year).
-fn cells(g: &mut Graph, layers: &[PreparedLayer], coll: Id) -> Result<Id, String> {
+fn cells(g: &mut Graph, layers: &[PreparedLayer], coll: Id) -> Result<Id, BuildError> {
     let needs_map = layers.iter().any(|l| l.kind == LayerKind::Categorical || (l.is_static && l.years.len() > 1));
     if !needs_map {
         return Ok(coll);

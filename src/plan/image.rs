@@ -8,7 +8,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::compute::{num, site_geometry, PreparedLayer};
+use super::compute::{num, site_geometry, BuildError, PreparedLayer};
 use super::request::{base_body, join_prefix};
 use super::{Endpoint, Target};
 use crate::expr::{Graph, Id};
@@ -129,9 +129,9 @@ pub fn expression(
     layer: &PreparedLayer,
     image: usize,
     sites: &[&Site],
-) -> Result<Value, String> {
+) -> Result<Value, BuildError> {
     let mut g = Graph::new();
-    let (_, tpl) = layer.images.get(image).ok_or("no such image")?;
+    let (_, tpl) = layer.images.get(image).ok_or(BuildError::NoImage)?;
     let img = super::compute::layer_image(&mut g, layer, tpl)?;
     let geometry = match (opts.per, sites) {
         (ImagePer::Site, [site]) => {
@@ -144,7 +144,7 @@ pub fn expression(
             }
         }
         _ => {
-            let b = bounds(sites).ok_or_else(|| format!("pipeline `{}` has no sites", pipeline.name))?;
+            let b = bounds(sites).ok_or_else(|| BuildError::PipelineWithoutSites(pipeline.name.clone()))?;
             rectangle(&mut g, b)
         }
     };

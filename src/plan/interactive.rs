@@ -13,12 +13,14 @@
 
 use serde_json::{json, Map, Value};
 
+use super::compute::BuildError;
+
 /// Name of the wrapping function's argument (the official clients' `_MAPPING_VAR_<depth>_<index>`).
 const ARG: &str = "_MAPPING_VAR_0_0";
 
 /// The `computeFeatures` body for a chunk whose planned (export) body is `export_body`.
-pub fn compute_body(export_body: &Value, page_size: u32, workload_tag: Option<&str>) -> Result<Value, String> {
-    let expression = export_body.get("expression").ok_or("the planned request has no expression")?;
+pub fn compute_body(export_body: &Value, page_size: u32, workload_tag: Option<&str>) -> Result<Value, BuildError> {
+    let expression = export_body.get("expression").ok_or(BuildError::NoExpression)?;
     let selectors: Vec<String> = export_body
         .get("selectors")
         .and_then(Value::as_array)
@@ -40,10 +42,10 @@ fn plain(s: &str) -> bool {
 }
 
 /// `expression` (a feature collection) mapped so each feature keeps only `selectors` and no geometry.
-fn select_columns(expression: &Value, selectors: &[String]) -> Result<Value, String> {
-    let result = expression.get("result").and_then(Value::as_str).ok_or("the expression has no result")?;
+fn select_columns(expression: &Value, selectors: &[String]) -> Result<Value, BuildError> {
+    let result = expression.get("result").and_then(Value::as_str).ok_or(BuildError::NoResult)?;
     let Some(values) = expression.get("values").and_then(Value::as_object) else {
-        return Err("the expression has no values".into());
+        return Err(BuildError::NoValues);
     };
     // New value ids after the largest numeric one in use.
     let mut next = values.keys().filter_map(|k| k.parse::<u64>().ok()).max().map_or(0, |m| m + 1);

@@ -3,6 +3,7 @@
 //! Chunk ids and request ids are deterministic (derived from the pipeline's content hash and the chunk),
 //! so a rerun recognises work it already submitted.
 
+pub mod cells;
 pub mod columns;
 pub mod task;
 
@@ -10,8 +11,11 @@ pub use columns::{columns, Column, ColumnKind};
 pub use task::{Endpoint, Target, Task};
 
 /// Builds the task for any subset of sites: what the executor calls when it splits a chunk that was too big.
+///
+/// `cells` is what the journal keeps about a zonal chunk of a site file (its layer parts and its sites'
+/// places in the file): the task computes those parts for those sites. Without it, every layer part.
 pub trait ChunkPlanner: Send + Sync {
-    fn task(&self, chunk_id: &str, site_ids: &[String]) -> Result<Task, PlanError>;
+    fn task(&self, chunk_id: &str, site_ids: &[String], cells: Option<&zonal::ChunkCells>) -> Result<Task, PlanError>;
 }
 
 /// Why a pipeline, or one chunk of it, could not be planned.
@@ -32,17 +36,33 @@ pub enum PlanError {
     UnknownSite(String),
     /// The probe request could not be built (see [`probe`]).
     #[error("cannot build the probe: {0}")]
-    Probe(String),
+    Probe(probe::ProbeError),
     #[error("chunk `{0}` has no sites")]
     EmptyChunk(String),
     #[error("the request for chunk `{chunk}` has {bytes} bytes, above Earth Engine's 10 MB limit")]
     TooBig { chunk: String, bytes: usize },
+    /// A journal chunk of a store-run plan without the cells it computes (planned by an older geepipe).
+    #[error("chunk `{0}` does not say which cells it computes (planned by an older geepipe); run `geepipe run --restart` to plan again")]
+    NoCells(String),
+    /// A planned site that the site file no longer holds as it was when planned.
+    #[error(
+        "site `{site}` of chunk `{chunk}` is not the site the plan was made for (the site file changed since); run \
+         `geepipe run --restart` to plan again"
+    )]
+    SiteChanged { site: String, chunk: String },
+    /// The sites could not be read back (a temporary file beside the journal, or the site file).
+    #[error("cannot read the planned sites back: {0}")]
+    SitesUnreadable(String),
 }
 
 impl PlanError {
-    /// Every planning refusal is about the input (pipeline, site file or the journal's chunk list).
+    /// Planning refusals are about the input (pipeline, site file or the journal's chunk list), except a
+    /// temporary file that cannot be read back.
     pub fn exit_code(&self) -> i32 {
-        crate::exit::INVALID_INPUT
+        match self {
+            PlanError::SitesUnreadable(_) => crate::exit::ENVIRONMENT,
+            _ => crate::exit::INVALID_INPUT,
+        }
     }
 }
 
@@ -60,6 +80,8 @@ pub mod interactive;
 pub mod planner;
 pub mod probe;
 pub mod request;
+pub mod stream;
+pub mod zonal;
 
 pub use estimate::{Decision, Estimate, RunMode};
 pub use planner::{Plan, Planner, Summary};

@@ -11,12 +11,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::compute::{self, Features, PreparedLayer};
-use super::request::{self, file_format, join_prefix, request_id};
+use super::request::{self, request_id};
+use super::zonal::ChunkCells;
 use super::{classifier, image};
-use super::{columns, Column, Endpoint, Target, Task};
+use super::{columns, Column, Task};
 use crate::diag::{Code, Diagnostic};
 use crate::expr::Graph;
-use crate::pipeline::{Destination, Engine, KindName, Pipeline, SiteLocation};
+use crate::pipeline::{Engine, KindName, Pipeline, SiteLocation};
 use crate::sites::Site;
 
 /// Everything `geepipe plan` shows: the tasks, the column contract, warnings and a summary.
@@ -58,6 +59,10 @@ pub struct Summary {
     pub largest_request_chunk: Option<String>,
     pub total_request_bytes: usize,
     pub warnings: usize,
+    /// Per layer, the cells the table needs that the results store holds and those to compute (pipelines
+    /// run through the store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cells: Option<crate::plan::cells::CellCounts>,
 }
 
 /// One chunk before its request is built.
@@ -65,6 +70,8 @@ pub struct Summary {
 pub(super) struct Chunk {
     /// Indices into the planner's sites (file sites).
     pub(super) sites: Vec<usize>,
+    /// The layer parts it computes (zonal pipelines).
+    pub(super) parts: Vec<super::cells::Part>,
 }
 
 /// Plans a zonal pipeline: `Planner::new` reads and chunks the sites, `plan` builds every request.
@@ -82,6 +89,8 @@ pub struct Planner {
     chunk_ids: Vec<String>,
     /// The exports of an image pipeline (empty for other kinds).
     pub(super) image_units: Vec<image::ImageUnit>,
+    /// The cells and requests of a zonal pipeline.
+    pub(super) zonal: Option<super::zonal::Zonal>,
 }
 
 fn plan_error(pipeline: &Pipeline, code: Code, msg: impl Into<String>, help: &str) -> Diagnostic {
@@ -90,6 +99,14 @@ fn plan_error(pipeline: &Pipeline, code: Code, msg: impl Into<String>, help: &st
         d = d.with_help(help);
     }
     d
+}
+
+/// A planning refusal as located diagnostics (those it holds, or one saying it).
+fn plan_diagnostics(pipeline: &Pipeline, e: super::PlanError) -> Vec<Diagnostic> {
+    match e {
+        super::PlanError::Diagnostics(d) => d,
+        e => vec![plan_error(pipeline, Code::PlanExpression, e.to_string(), "")],
+    }
 }
 
 impl Planner {
@@ -164,7 +181,10 @@ impl Planner {
                 }
             }
         }
+        let zonal =
+            (pipeline.kind == KindName::Zonal).then(|| super::zonal::Zonal::new(pipeline, layers.clone(), None));
         let mut planner = Planner {
+            zonal,
             image_units,
             columns: if pipeline.kind == KindName::Zonal { columns(pipeline) } else { Vec::new() },
             pipeline: pipeline.clone(),
@@ -208,13 +228,13 @@ impl Planner {
     fn chunk_into(&mut self, built: &mut Vec<Built>) -> Result<(), Vec<Diagnostic>> {
         if self.pipeline.kind == KindName::Classifier {
             built.push(Built::from(self.classifier_task()?));
-            self.chunks.push(Chunk { sites: (0..self.sites.len()).collect() });
+            self.chunks.push(Chunk { sites: (0..self.sites.len()).collect(), parts: Vec::new() });
             return Ok(());
         }
         if self.pipeline.kind == KindName::Image {
             for u in &self.image_units {
                 built.push(Built::from(self.image_task(u)?));
-                self.chunks.push(Chunk { sites: u.sites.clone() });
+                self.chunks.push(Chunk { sites: u.sites.clone(), parts: Vec::new() });
             }
             return Ok(());
         }
@@ -222,75 +242,67 @@ impl Planner {
         let per_task = self.pipeline.chunks.sites_per_task.max(1);
         if !matches!(self.pipeline.sites.location, SiteLocation::File(_)) {
             let task = self.build("c00000", Features::AssetRange(self.asset(), 0.0, 1.0), Vec::new())?;
-            self.chunks.push(Chunk { sites: Vec::new() });
+            self.chunks.push(Chunk { sites: Vec::new(), parts: self.all_parts() });
             built.push(Built::from(task));
             return Ok(());
         }
-        let mut errors = Vec::new();
-        let mut next = 0usize;
-        let n = self.sites.len();
-        // Build the chunks by count in parallel first; they are used as long as no chunk had to be cut
-        // by the byte budget (after a cut, later chunks start elsewhere and are built one by one).
-        let mut speculative: Vec<Option<Built>> = {
+        // Sites from a file: grouped by the cells they need (all of them, unless a first year cuts some),
+        // closed at the site count or the byte budget (`super::zonal`).
+        let zonal = self.zonal.clone().expect("a zonal planner");
+        let mut chunker = super::zonal::Chunker::new(&zonal);
+        let mut planned = Vec::new();
+        for site in &self.sites {
+            // Every cell: sites of different first years share chunks, each first-year group reduced from
+            // its year on inside the request (`compute::computation`). Runs through the results store chunk
+            // by what each site lacks instead (`super::stream`).
+            let needed = zonal.model.needed(None);
+            chunker
+                .push(site.clone(), needed, &mut |c| {
+                    planned.push(c);
+                    Ok::<(), ()>(())
+                })
+                .ok();
+        }
+        let oversized = chunker
+            .finish(&mut |c| {
+                planned.push(c);
+                Ok::<(), ()>(())
+            })
+            .unwrap_or_default();
+        if !oversized.is_empty() {
+            return Err(oversized.iter().map(|o| oversized_diag(&self.pipeline, &o.site, o.bytes, budget)).collect());
+        }
+        let tasks: Vec<Result<Built, super::PlanError>> = {
             use rayon::prelude::*;
-            let this = &*self;
-            (0..n.div_ceil(per_task))
-                .into_par_iter()
-                .map(|k| {
-                    let idx: Vec<usize> = (k * per_task..((k + 1) * per_task).min(n)).collect();
-                    this.build_sites_built(&format!("c{k:05}"), &idx).ok()
+            planned
+                .par_iter_mut()
+                .map(|c| {
+                    let task = match c.task.take() {
+                        Some(t) => t,
+                        None => zonal.task(&c.chunk_id, &c.sites.iter().collect::<Vec<_>>(), &c.parts)?,
+                    };
+                    Ok(Built::from(task))
                 })
                 .collect()
         };
-        while next < n {
-            let end = (next + per_task).min(n);
-            let mut candidate: Vec<usize> = (next..end).collect();
-            let k = self.chunks.len();
-            let id = format!("c{k:05}");
-            let aligned = next == k * per_task;
-            let prebuilt = if aligned { speculative.get_mut(k).and_then(Option::take) } else { None };
-            let mut task = match prebuilt {
-                Some(t) => t,
-                None => self.build_sites_built(&id, &candidate)?,
-            };
-            if task.task.body_bytes > budget {
-                // Too big: estimate each site's share and keep the longest prefix that fits, checking the real size.
-                let fixed = self.build_sites(&id, &[])?.body_bytes;
-                let sizes: Vec<usize> = candidate.iter().map(|&i| self.site_bytes(i)).collect();
-                let mut k = 0;
-                let mut total = fixed;
-                while k < sizes.len() && total + sizes[k] <= budget {
-                    total += sizes[k];
-                    k += 1;
-                }
-                let mut k = k.max(1);
-                loop {
-                    candidate.truncate(k);
-                    task = self.build_sites_built(&id, &candidate)?;
-                    if task.task.body_bytes <= budget || k == 1 {
-                        break;
-                    }
-                    k -= 1;
-                }
-                if task.task.body_bytes > budget {
-                    let site = &self.sites[candidate[0]];
-                    errors.push(self.oversized(site, task.task.body_bytes, budget));
-                    next += 1;
-                    continue;
-                }
-            }
-            next += candidate.len();
-            self.chunks.push(Chunk { sites: candidate });
-            built.push(task);
+        let _ = per_task;
+        for (c, t) in planned.into_iter().zip(tasks) {
+            let t = t.map_err(|e| plan_diagnostics(&self.pipeline, e))?;
+            let sites = c.sites.iter().map(|s| s.index).collect();
+            self.chunks.push(Chunk { sites, parts: c.parts });
+            built.push(t);
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        Ok(())
     }
+}
 
-    fn oversized(&self, site: &Site, bytes: usize, budget: usize) -> Diagnostic {
+/// The error for a site whose request alone is larger than the byte budget, at the feature in the file.
+pub fn oversized(pipeline: &Pipeline, site: &Site, bytes: usize, budget: usize) -> Diagnostic {
+    oversized_diag(pipeline, site, bytes, budget)
+}
+
+fn oversized_diag(pipeline: &Pipeline, site: &Site, bytes: usize, budget: usize) -> Diagnostic {
+    {
         let msg = format!(
             "site `{}` alone needs a request of {bytes} bytes, more than the {budget}-byte budget \
              (`chunks.max_request_bytes`)",
@@ -299,9 +311,9 @@ impl Planner {
         let help = "simplify the polygon (fewer vertices), or upload the sites as an Earth Engine table asset \
                     and use `sites.asset`";
         let mut d = Diagnostic::error(Code::PlanSiteTooLarge, msg).with_help(help);
-        if let SiteLocation::File(path) = &self.pipeline.sites.location {
+        if let SiteLocation::File(path) = &pipeline.sites.location {
             let name = path.display().to_string();
-            if self.pipeline.sites.format != crate::pipeline::SiteFormatName::Geojson {
+            if pipeline.sites.format != crate::pipeline::SiteFormatName::Geojson {
                 // A file without a FeatureCollection to point into: name the feature.
                 let label = format!("site `{}`: {bytes} bytes", site.id);
                 return d.in_record(name, &format!("feature {}", site.index), Some(&label));
@@ -319,14 +331,9 @@ impl Planner {
         }
         d
     }
+}
 
-    /// The standalone encoded size of one site's feature (an estimate of its share of a request).
-    fn site_bytes(&self, i: usize) -> usize {
-        let mut g = Graph::new();
-        let f = compute::site_feature(&mut g, &self.pipeline, &self.sites[i]);
-        serde_json::to_vec(&g.encode(f)).map(|v| v.len()).unwrap_or(usize::MAX / 4)
-    }
-
+impl Planner {
     pub(super) fn asset(&self) -> &str {
         match &self.pipeline.sites.location {
             SiteLocation::Asset(a) => a,
@@ -334,91 +341,44 @@ impl Planner {
         }
     }
 
-    fn build_sites(&self, chunk_id: &str, indices: &[usize]) -> Result<Task, Vec<Diagnostic>> {
-        let sites: Vec<&Site> = indices.iter().map(|&i| &self.sites[i]).collect();
-        let ids = sites.iter().map(|s| s.id.clone()).collect();
-        self.build(chunk_id, Features::Inline(&sites), ids)
+    /// Every layer part (what a chunk computes when nothing is stored).
+    fn all_parts(&self) -> Vec<super::cells::Part> {
+        self.zonal.as_ref().map(|z| z.all_parts()).unwrap_or_default()
     }
 
+    /// The task of file sites `indices` computing `parts`.
+    fn build_sites(
+        &self,
+        chunk_id: &str,
+        indices: &[usize],
+        parts: &[super::cells::Part],
+    ) -> Result<Task, Vec<Diagnostic>> {
+        let sites: Vec<&Site> = indices.iter().map(|&i| &self.sites[i]).collect();
+        let zonal = self
+            .zonal
+            .as_ref()
+            .ok_or_else(|| vec![plan_error(&self.pipeline, Code::PlanExpression, "not a zonal pipeline", "")])?;
+        zonal.task(chunk_id, &sites, parts).map_err(|e| plan_diagnostics(&self.pipeline, e))
+    }
+
+    /// The task of sites of a table asset (every layer part; ids from the pipeline's content hash, as the
+    /// sites cannot be known offline).
     fn build(&self, chunk_id: &str, which: Features, site_ids: Vec<String>) -> Result<Task, Vec<Diagnostic>> {
+        let zonal = self
+            .zonal
+            .as_ref()
+            .ok_or_else(|| vec![plan_error(&self.pipeline, Code::PlanExpression, "not a zonal pipeline", "")])?;
         let mut g = Graph::new();
         let root = compute::computation(&mut g, &self.pipeline, &self.layers, which)
-            .map_err(|e| vec![plan_error(&self.pipeline, Code::PlanExpression, e, "")])?;
+            .map_err(|e| vec![plan_error(&self.pipeline, Code::PlanExpression, e.to_string(), "")])?;
         let expression = g.encode(root);
-        let mut task = self.task(chunk_id, expression, site_ids);
+        let mut task = zonal.export_task(chunk_id, expression, site_ids, &zonal.all_parts());
+        task.request_id = request_id(&self.pipeline.content_hash, chunk_id, &task.site_ids);
+        if let Some(o) = task.body.as_object_mut() {
+            o.insert("requestId".into(), Value::String(task.request_id.clone()));
+        }
         task.body_bytes = serde_json::to_vec(&task.body).map(|v| v.len()).unwrap_or(0);
         Ok(task)
-    }
-
-    /// Like [`Planner::build_sites`], keeping the body as bytes (serialised once).
-    fn build_sites_built(&self, chunk_id: &str, indices: &[usize]) -> Result<Built, Vec<Diagnostic>> {
-        let sites: Vec<&Site> = indices.iter().map(|&i| &self.sites[i]).collect();
-        let ids = sites.iter().map(|s| s.id.clone()).collect();
-        let mut g = Graph::new();
-        let root = compute::computation(&mut g, &self.pipeline, &self.layers, Features::Inline(&sites))
-            .map_err(|e| vec![plan_error(&self.pipeline, Code::PlanExpression, e, "")])?;
-        let expression = g.encode(root);
-        Ok(Built::from(self.task(chunk_id, expression, ids)))
-    }
-
-    fn task(&self, chunk_id: &str, expression: Value, site_ids: Vec<String>) -> Task {
-        let p = &self.pipeline;
-        let description = request::description(p, chunk_id);
-        let request_id = request_id(&p.content_hash, chunk_id, &site_ids);
-        let file_prefix = join_prefix(&p.export.file_prefix, chunk_id);
-        let mut body = request::base_body(p, expression, &description, &request_id);
-        body.insert("selectors".into(), Value::Array(self.selectors().into_iter().map(Value::String).collect()));
-        let format = Value::String(file_format(p.export.format).to_string());
-        let target = match &p.export.destination {
-            Destination::Drive { folder } => {
-                body.insert(
-                    "fileExportOptions".into(),
-                    serde_json::json!({"fileFormat": format, "driveDestination": {"folder": folder, "filenamePrefix": file_prefix}}),
-                );
-                Target::Drive { folder: folder.clone(), prefix: file_prefix }
-            }
-            Destination::Gcs { bucket } => {
-                body.insert(
-                    "fileExportOptions".into(),
-                    serde_json::json!({"fileFormat": format, "cloudStorageDestination": {"bucket": bucket, "filenamePrefix": file_prefix}}),
-                );
-                Target::Gcs { bucket: bucket.clone(), prefix: file_prefix }
-            }
-            Destination::Asset { folder } => {
-                let name = format!("{}/{}_{chunk_id}", folder.trim_end_matches('/'), p.name);
-                body.insert(
-                    "assetExportOptions".into(),
-                    serde_json::json!({"earthEngineDestination": {"name": name, "overwrite": p.export.overwrite}}),
-                );
-                Target::Asset { name }
-            }
-            Destination::Bigquery { table } => {
-                body.insert(
-                    "bigqueryExportOptions".into(),
-                    serde_json::json!({"bigqueryDestination": {"table": table, "overwrite": false, "append": true}}),
-                );
-                Target::Bigquery { table: table.clone() }
-            }
-            Destination::Local { .. } => {
-                // The local destination never reaches the planner (refused in `new`); keep a file target.
-                Target::Drive { folder: String::new(), prefix: file_prefix }
-            }
-            // No `export` section: the body is never sent as an export; interactive requests are made from
-            // its expression and selectors (`crate::plan::interactive`).
-            Destination::None => Target::None,
-        };
-        let body = Value::Object(body);
-        Task {
-            chunk_id: chunk_id.to_string(),
-            request_id,
-            endpoint: Endpoint::TableExport,
-            description,
-            site_ids,
-            body,
-            // Set by the caller, which serialises the body once.
-            body_bytes: 0,
-            target,
-        }
     }
 
     /// The `image:export` task of one image export.
@@ -430,7 +390,7 @@ impl Planner {
         let sites: Vec<&Site> = u.sites.iter().map(|&i| &self.sites[i]).collect();
         let site_ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
         let expression = image::expression(p, opts, &self.layers[u.layer], u.image, &sites)
-            .map_err(|e| vec![plan_error(p, Code::PlanExpression, e, "")])?;
+            .map_err(|e| vec![plan_error(p, Code::PlanExpression, e.to_string(), "")])?;
         let description = request::description(p, &u.chunk_id);
         let request_id = request_id(&p.content_hash, &u.chunk_id, &site_ids);
         let (body, target, endpoint) = image::body(p, opts, &u.chunk_id, &description, &request_id, expression);
@@ -467,7 +427,7 @@ impl Planner {
         }
         let site_ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
         let expression = classifier::expression(p, spec, &self.layers, &sites)
-            .map_err(|e| vec![plan_error(p, Code::PlanExpression, e, "")])?;
+            .map_err(|e| vec![plan_error(p, Code::PlanExpression, e.to_string(), "")])?;
         let chunk_id = classifier::CHUNK_ID.to_string();
         let description = request::description(p, &chunk_id);
         let request_id = request_id(&p.content_hash, &chunk_id, &site_ids);
@@ -488,7 +448,7 @@ impl Planner {
             .iter()
             .zip(&self.chunk_ids)
             .filter_map(|(c, id)| match &self.pipeline.sites.location {
-                SiteLocation::File(_) => self.build_sites_built(id, &c.sites).ok(),
+                SiteLocation::File(_) => self.build_sites(id, &c.sites, &c.parts).ok().map(Built::from),
                 SiteLocation::Asset(a) => {
                     self.build(id, Features::AssetRange(a, 0.0, 1.0), Vec::new()).ok().map(Built::from)
                 }
@@ -539,6 +499,7 @@ impl Planner {
             largest_request_chunk: largest_chunk,
             total_request_bytes: tasks.iter().map(|t| t.body_bytes).sum(),
             warnings: self.warnings.iter().map(|d| d.count).sum(),
+            cells: None,
         };
         (Plan { tasks, columns: self.columns.clone(), warnings: self.warnings.clone(), summary }, bodies)
     }
@@ -561,7 +522,7 @@ impl From<Task> for Built {
 }
 
 impl super::ChunkPlanner for Planner {
-    fn task(&self, chunk_id: &str, site_ids: &[String]) -> Result<Task, super::PlanError> {
+    fn task(&self, chunk_id: &str, site_ids: &[String], cells: Option<&ChunkCells>) -> Result<Task, super::PlanError> {
         use super::PlanError;
         if self.pipeline.kind == KindName::Classifier {
             if chunk_id != classifier::CHUNK_ID {
@@ -587,7 +548,11 @@ impl super::ChunkPlanner for Planner {
                 if idx.is_empty() {
                     return Err(PlanError::EmptyChunk(chunk_id.to_string()));
                 }
-                self.build_sites(chunk_id, &idx)
+                let parts = match cells {
+                    Some(c) => c.parts.clone(),
+                    None => self.all_parts(),
+                };
+                self.build_sites(chunk_id, &idx, &parts)
             }
             SiteLocation::Asset(a) if !site_ids.is_empty() => {
                 self.build(chunk_id, Features::AssetIds(a, site_ids), site_ids.to_vec())
@@ -623,6 +588,7 @@ pub fn split_range(chunk_id: &str) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::request::join_prefix;
 
     #[test]
     fn request_ids_are_short_and_plain() {

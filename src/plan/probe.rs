@@ -15,9 +15,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use super::cells::Part;
 use super::compute::{self, Features};
 use super::planner::Planner;
-use super::{classifier, columns, Column, ColumnKind};
+use super::zonal::Zonal;
+use super::{classifier, Column, ColumnKind};
 use crate::expr::Graph;
 use crate::pipeline::{KindName, SiteLocation};
 use crate::sites::Site;
@@ -85,14 +87,12 @@ impl Planner {
         self.build_probe(sites).map_err(super::PlanError::Probe)
     }
 
-    fn build_probe(&self, sites: usize) -> Result<ProbeCall, String> {
+    fn build_probe(&self, sites: usize) -> Result<ProbeCall, ProbeError> {
         let p = &self.pipeline;
         match p.kind {
             KindName::Image => {
-                let u = self.image_units.first().ok_or("the plan has no image export")?;
-                let task = self
-                    .image_task(u)
-                    .map_err(|d| d.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "))?;
+                let u = self.image_units.first().ok_or(ProbeError::NoImageExport)?;
+                let task = self.image_task(u).map_err(ProbeError::Image)?;
                 Ok(ProbeCall::Value {
                     expression: wrap(&task.body["expression"], "Image.bandNames", "image"),
                     what: ValueProbe::BandNames,
@@ -100,7 +100,7 @@ impl Planner {
                 })
             }
             KindName::Classifier => {
-                let spec = p.classifier.as_ref().ok_or("the pipeline has no classifier settings")?;
+                let spec = p.classifier.as_ref().ok_or(ProbeError::NoClassifier)?;
                 let labelled: Vec<&Site> = self
                     .sites
                     .iter()
@@ -116,55 +116,76 @@ impl Planner {
                 })
             }
             KindName::Zonal => {
-                let mut cut_pipeline = p.clone();
-                let mut cut_layers = self.layers.clone();
-                let mut years = Vec::new();
-                for (layer, prepared) in cut_pipeline.layers.iter_mut().zip(cut_layers.iter_mut()) {
-                    prepared.images.truncate(1);
-                    let first: Vec<i32> = prepared.images.iter().map(|(y, _)| *y).collect();
-                    prepared.years = first.clone();
-                    layer.years = first.clone();
-                    years.extend(first.into_iter().map(|y| (layer.name.clone(), y)));
+                let zonal = self.zonal.as_ref().ok_or(ProbeError::NoZonal)?;
+                let first = self.chunks.first();
+                let parts = first.map(|c| c.parts.clone()).unwrap_or_else(|| zonal.all_parts());
+                match &p.sites.location {
+                    SiteLocation::File(_) => {
+                        let chosen: Vec<&Site> = first
+                            .map(|c| c.sites.iter().take(sites.max(1)).map(|&i| &self.sites[i]).collect())
+                            .unwrap_or_default();
+                        zonal_probe(zonal, &parts, &chosen, None)
+                    }
+                    SiteLocation::Asset(_) => zonal_probe(zonal, &parts, &[], Some((self.asset(), sites.max(1)))),
                 }
-                // The probed year may come before the probed sites' first years: reduce it for them anyway
-                // (the tasks skip it), so each column shows a value.
-                if let SiteLocation::File(_) = &p.sites.location {
-                    cut_pipeline.sites.first_year_property = None;
-                }
-                let chosen: Vec<&Site> = match &p.sites.location {
-                    SiteLocation::File(_) => self
-                        .chunks
-                        .first()
-                        .map(|c| c.sites.iter().take(sites.max(1)).map(|&i| &self.sites[i]).collect())
-                        .unwrap_or_default(),
-                    SiteLocation::Asset(_) => Vec::new(),
-                };
-                let which = match &p.sites.location {
-                    SiteLocation::File(_) => Features::Inline(&chosen),
-                    SiteLocation::Asset(_) => Features::AssetFirst(self.asset(), sites.max(1)),
-                };
-                let mut g = Graph::new();
-                let root = compute::computation(&mut g, &cut_pipeline, &cut_layers, which)?;
-                let cols = columns(&cut_pipeline);
-                let keep_has_value = cols
-                    .iter()
-                    .filter_map(|c| match &c.kind {
-                        ColumnKind::Keep { property } => Some((
-                            property.clone(),
-                            chosen.is_empty()
-                                || chosen.iter().any(|s| s.properties.get(property).is_some_and(|v| !v.is_null())),
-                        )),
-                        _ => None,
-                    })
-                    .collect();
-                Ok(ProbeCall::Features {
-                    expression: g.encode(root),
-                    columns: cols,
-                    site_ids: chosen.iter().map(|s| s.id.clone()).collect(),
-                    years,
-                    keep_has_value,
-                })
             }
         }
     }
+}
+
+/// Why the probe request cannot be built.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProbeError {
+    #[error(transparent)]
+    Build(#[from] super::compute::BuildError),
+    #[error("the plan has no image export")]
+    NoImageExport,
+    /// The first image export's task cannot be built (its diagnostics).
+    #[error("{}", .0.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; "))]
+    Image(Vec<crate::diag::Diagnostic>),
+    #[error("the pipeline has no classifier settings")]
+    NoClassifier,
+    #[error("the plan has no zonal computation")]
+    NoZonal,
+}
+
+/// The probe of a zonal chunk: its first sites (or the first features of a table asset), each of its layer
+/// parts cut to its first year, through `table:computeFeatures`.
+pub fn zonal_probe(
+    zonal: &Zonal,
+    parts: &[Part],
+    chosen: &[&Site],
+    asset: Option<(&str, usize)>,
+) -> Result<ProbeCall, ProbeError> {
+    let layers = zonal.probe_layers(parts);
+    let which = match asset {
+        Some((a, n)) => Features::AssetFirst(a, n),
+        None => Features::Inline(chosen),
+    };
+    // The probed year may come before the probed sites' first years: reduce it for them anyway (the tasks
+    // skip it), so each column shows a value.
+    let mut pipeline = zonal.pipeline.clone();
+    if asset.is_none() {
+        pipeline.sites.first_year_property = None;
+    }
+    let mut g = Graph::new();
+    let root = compute::computation(&mut g, &pipeline, &layers, which)?;
+    let cols = zonal.columns(&layers);
+    let keep_has_value = cols
+        .iter()
+        .filter_map(|c| match &c.kind {
+            ColumnKind::Keep { property } => Some((
+                property.clone(),
+                chosen.is_empty() || chosen.iter().any(|s| s.properties.get(property).is_some_and(|v| !v.is_null())),
+            )),
+            _ => None,
+        })
+        .collect();
+    Ok(ProbeCall::Features {
+        expression: g.encode(root),
+        columns: cols,
+        site_ids: chosen.iter().map(|s| s.id.clone()).collect(),
+        years: layers.iter().flat_map(|l| l.years.iter().map(|y| (l.name.clone(), *y))).collect(),
+        keep_has_value,
+    })
 }

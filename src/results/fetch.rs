@@ -260,15 +260,30 @@ struct Planned {
     chunks: Vec<String>,
 }
 
-/// Fetches and merges the exports of `chunks` (see the module doc).
-pub async fn fetch(
+/// Downloaded export files, before they are read.
+#[derive(Debug, Default)]
+pub struct Downloads {
+    /// Everything but the records and sites (filled by whoever reads the files).
+    pub outcome: FetchOutcome,
+    /// Each downloaded file with the chunks it belongs to.
+    pub done: Vec<(Vec<String>, Downloaded)>,
+    /// What is missing so far (chunks without files, files that could not be downloaded).
+    pub missing: Vec<Missing>,
+    /// Chunks that had at least one file.
+    pub chunks_with_files: BTreeSet<String>,
+    /// Whether a file was listed for any chunk.
+    pub planned_any: bool,
+}
+
+/// Lists and downloads the export files of `chunks` (verified, resumable), without reading them.
+pub async fn download(
     pipeline: &Pipeline,
     chunks: &[FinishedChunk],
     opts: &FetchOptions,
-) -> Result<FetchOutcome, FetchError> {
+) -> Result<Downloads, FetchError> {
     let table_kind = pipeline.kind == KindName::Zonal;
-    let (interactive, chunks): (Vec<&FinishedChunk>, Vec<&FinishedChunk>) =
-        chunks.iter().partition(|c| c.stored.is_some());
+    // Interactive chunks' results are stored beside the journal: nothing to list or download for them.
+    let chunks: Vec<&FinishedChunk> = chunks.iter().filter(|c| c.stored.is_none()).collect();
     let exported = chunks.iter().any(|c| matches!(c.target, Target::Gcs { .. } | Target::Drive { .. }));
     if table_kind && exported && !matches!(pipeline.export.format, FileFormatName::Csv | FileFormatName::Geojson) {
         return Err(FetchError::Setup(format!(
@@ -451,7 +466,20 @@ pub async fn fetch(
             reused: d.reused,
         });
     }
+    Ok(Downloads { planned_any: !planned.is_empty(), outcome: out, done, missing, chunks_with_files })
+}
 
+/// Fetches and merges the exports of `chunks` (see the module doc), with the stored results of interactive
+/// chunks.
+pub async fn fetch(
+    pipeline: &Pipeline,
+    chunks: &[FinishedChunk],
+    opts: &FetchOptions,
+) -> Result<FetchOutcome, FetchError> {
+    let table_kind = pipeline.kind == KindName::Zonal;
+    let interactive: Vec<&FinishedChunk> = chunks.iter().filter(|c| c.stored.is_some()).collect();
+    let Downloads { outcome: mut out, done, mut missing, mut chunks_with_files, planned_any } =
+        download(pipeline, chunks, opts).await?;
     // Interactive chunks: their stored results, read back (and checked) from beside the journal.
     let mut chunk_files: Vec<ChunkFile> = Vec::new();
     for c in &interactive {
@@ -481,7 +509,7 @@ pub async fn fetch(
     // (then every site is reported as not finished), and so is a run without destination (interactive).
     let file_destination =
         matches!(pipeline.export.destination, Destination::Gcs { .. } | Destination::Drive { .. } | Destination::None);
-    if table_kind && out.elsewhere.is_empty() && (file_destination || !planned.is_empty() || !interactive.is_empty()) {
+    if table_kind && out.elsewhere.is_empty() && (file_destination || planned_any || !interactive.is_empty()) {
         for (chunk_ids, d) in &done {
             let Some(format) = Format::from_name(&d.display) else {
                 out.notes.push(format!("{}: not a CSV or GeoJSON file; downloaded but not merged", d.display));
@@ -515,7 +543,6 @@ pub async fn fetch(
         // Only chunks that had files are merged; the others are already reported as having none.
         let expected: Vec<ExpectedChunk> = chunks
             .iter()
-            .chain(interactive.iter())
             .filter(|c| chunks_with_files.contains(&c.chunk_id))
             .map(|c| ExpectedChunk { chunk_id: c.chunk_id.clone(), site_ids: c.site_ids.clone() })
             .collect();
@@ -537,8 +564,7 @@ pub async fn fetch(
                 .filter(|m| !(matches!(m, Missing::Sites { chunk_id, .. } if failed.contains(chunk_id)))),
         );
         if let Some(all) = all_sites {
-            let covered: BTreeSet<&str> =
-                chunks.iter().chain(interactive.iter()).flat_map(|c| c.site_ids.iter().map(String::as_str)).collect();
+            let covered: BTreeSet<&str> = chunks.iter().flat_map(|c| c.site_ids.iter().map(String::as_str)).collect();
             let not_finished: Vec<String> = all.into_iter().filter(|s| !covered.contains(s.as_str())).collect();
             if !not_finished.is_empty() {
                 missing.push(Missing::NotFinished { sites: not_finished });

@@ -30,6 +30,7 @@ mod formats;
 mod model;
 mod reader;
 mod source;
+pub mod spill;
 #[cfg(test)]
 mod tests;
 

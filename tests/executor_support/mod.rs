@@ -30,7 +30,7 @@ impl TestPlanner {
             .map(|c| {
                 let sites: Vec<String> =
                     (0..sites_per_chunk).map(|k| format!("s{:05}", c * sites_per_chunk + k)).collect();
-                self.task(&format!("c{c:05}"), &sites).expect("plan")
+                self.task(&format!("c{c:05}"), &sites, None).expect("plan")
             })
             .collect()
     }
@@ -47,7 +47,12 @@ fn feature(i: usize, id: &str) -> Value {
 }
 
 impl ChunkPlanner for TestPlanner {
-    fn task(&self, chunk_id: &str, site_ids: &[String]) -> Result<Task, PlanError> {
+    fn task(
+        &self,
+        chunk_id: &str,
+        site_ids: &[String],
+        _cells: Option<&geepipe::plan::zonal::ChunkCells>,
+    ) -> Result<Task, PlanError> {
         let features: Vec<Value> = site_ids.iter().enumerate().map(|(i, s)| feature(i, s)).collect();
         let request_id = format!("{}-{chunk_id}", self.prefix);
         let description = format!("{}_{chunk_id}", self.prefix.replace('-', "_"));

@@ -132,6 +132,9 @@ pub(crate) struct Op {
     error: Option<(i32, String)>,
     work: Duration,
     deleted: bool,
+    /// A finished operation seeded as history: created this long before the epoch (its times are rendered
+    /// before the fake started, and it sorts older than everything submitted).
+    before_epoch: Option<Duration>,
 }
 
 /// Uploads to do outside the lock, then finish the operation.
@@ -218,13 +221,16 @@ impl State {
             st.push_fault(f);
         }
         let project = st.config.foreign_project.clone();
-        for i in 0..st.config.foreign_succeeded {
+        // The project's history: one finished task a minute, the last one a minute before the epoch.
+        let n = st.config.foreign_succeeded;
+        for i in 0..n {
             let seq = st.new_op(foreign_info(&project, i, "finished"), None, true, Duration::ZERO);
             let op = &mut st.ops[seq];
             op.state = OpState::Succeeded;
             op.start = Some(Duration::ZERO);
             op.end = Some(Duration::ZERO);
             op.attempt = 1;
+            op.before_epoch = Some(Duration::from_secs(60 * (n - i) as u64));
         }
         for i in 0..st.config.foreign_pending {
             let seq = st.new_op(foreign_info(&project, i, "queued"), None, true, Duration::ZERO);
@@ -300,6 +306,7 @@ impl State {
             error: None,
             work: Duration::ZERO,
             deleted: false,
+            before_epoch: None,
         });
         seq
     }
@@ -609,13 +616,21 @@ impl State {
             m.insert("description".into(), json!(op.info.description));
         }
         m.insert("priority".into(), json!(op.info.priority));
-        m.insert("createTime".into(), json!(self.stamp(op.create)));
-        m.insert("updateTime".into(), json!(self.stamp(op.update)));
+        if let Some(b) = op.before_epoch {
+            // Seeded history: created, run and finished before the fake started.
+            let at = rfc3339(self.epoch - b);
+            for k in ["createTime", "updateTime", "startTime", "endTime"] {
+                m.insert(k.into(), json!(at));
+            }
+        } else {
+            m.insert("createTime".into(), json!(self.stamp(op.create)));
+            m.insert("updateTime".into(), json!(self.stamp(op.update)));
+        }
         m.insert("type".into(), json!(op.info.kind.type_name()));
-        if let Some(s) = op.start {
+        if let (Some(s), None) = (op.start, op.before_epoch) {
             m.insert("startTime".into(), json!(self.stamp(s)));
         }
-        if let Some(e) = op.end {
+        if let (Some(e), None) = (op.end, op.before_epoch) {
             m.insert("endTime".into(), json!(self.stamp(e)));
         }
         let running_now = matches!(op.state, OpState::Running | OpState::Cancelling) && !op.finishing;
@@ -660,27 +675,43 @@ impl State {
         Value::Object(out)
     }
 
-    /// One page of `operations.list`: newest first; the token is the position after the last item.
-    pub fn list(&self, project: &str, page_size: usize, token: Option<&str>) -> Result<Value, ApiError> {
-        let after = match token {
-            None | Some("") => usize::MAX,
-            Some(t) => t
-                .strip_prefix("after-")
-                .and_then(|n| n.parse::<usize>().ok())
-                .ok_or_else(|| ApiError::new(400, "INVALID_ARGUMENT", format!("Invalid page token: {t}")))?,
+    /// When an operation was created, in nanoseconds from the epoch (negative for seeded history), with its
+    /// sequence number to break ties: the order of `operations.list`.
+    fn created_key(&self, seq: usize) -> (i128, usize) {
+        let op = &self.ops[seq];
+        let t = match op.before_epoch {
+            Some(b) => -(b.as_nanos() as i128),
+            None => op.create.as_nanos() as i128,
         };
-        let visible: Vec<usize> = (0..self.ops.len().min(after))
-            .rev()
+        (t, seq)
+    }
+
+    /// One page of `operations.list`: the project's operations sorted newest first by `createTime` (ties: the
+    /// later submission first); the token names the sort key of the page's last operation, so operations
+    /// created between two pages never shift what the next page holds.
+    pub fn list(&self, project: &str, page_size: usize, token: Option<&str>) -> Result<Value, ApiError> {
+        let bad = |t: &str| ApiError::new(400, "INVALID_ARGUMENT", format!("Invalid page token: {t}"));
+        let after: Option<(i128, usize)> = match token {
+            None | Some("") => None,
+            Some(t) => {
+                let (time, seq) = t.strip_prefix("after-").and_then(|r| r.rsplit_once('-')).ok_or_else(|| bad(t))?;
+                Some((time.parse().map_err(|_| bad(t))?, seq.parse().map_err(|_| bad(t))?))
+            }
+        };
+        let mut visible: Vec<usize> = (0..self.ops.len())
             .filter(|&s| !self.ops[s].deleted && self.ops[s].project == project)
-            .take(page_size + 1)
+            .filter(|&s| after.is_none_or(|a| self.created_key(s) < a))
             .collect();
+        visible.sort_unstable_by_key(|&s| std::cmp::Reverse(self.created_key(s)));
+        visible.truncate(page_size + 1);
         let mut out = Map::new();
         let page: Vec<Value> = visible.iter().take(page_size).map(|&s| self.render(s)).collect();
         if !page.is_empty() {
             out.insert("operations".into(), Value::Array(page));
         }
         if visible.len() > page_size {
-            out.insert("nextPageToken".into(), json!(format!("after-{}", visible[page_size - 1])));
+            let (time, seq) = self.created_key(visible[page_size - 1]);
+            out.insert("nextPageToken".into(), json!(format!("after-{time}-{seq}")));
         }
         Ok(Value::Object(out))
     }

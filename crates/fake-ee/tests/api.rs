@@ -350,3 +350,43 @@ fn a_duration_hook_decides_per_task() {
     ee.advance(Duration::from_secs(20));
     assert_eq!(state(&get_op(&ee, big.json["name"].as_str().unwrap())), "SUCCEEDED");
 }
+
+/// `operations.list` is computed from the operation set: sorted by `createTime`, newest first (the seeded
+/// history lies before the fake started), and a page token names a place in that order, so an operation
+/// created between two pages neither repeats nor hides any other.
+#[test]
+fn operations_list_sorts_by_create_time_and_tokens_survive_new_operations() {
+    let ee = start(Config { foreign_succeeded: 25, ..manual() });
+    let first = export(&ee, &table_body("first", &["s"], &[]));
+    ee.advance(Duration::from_secs(5));
+    let second = export(&ee, &table_body("second", &["s"], &[]));
+    let page = |token: Option<&str>| {
+        let path = match token {
+            Some(t) => format!("/v1/projects/{PROJECT}/operations?pageSize=10&pageToken={t}"),
+            None => format!("/v1/projects/{PROJECT}/operations?pageSize=10"),
+        };
+        call(&ee, "GET", &path, None).unwrap().json
+    };
+    let p1 = page(None);
+    // A submission between the pages.
+    ee.advance(Duration::from_secs(5));
+    let third = export(&ee, &table_body("third", &["s"], &[]));
+    let mut all: Vec<serde_json::Value> = p1["operations"].as_array().unwrap().clone();
+    let mut token = p1["nextPageToken"].as_str().map(str::to_string);
+    while let Some(t) = token {
+        let p = page(Some(&t));
+        all.extend(p["operations"].as_array().unwrap().iter().cloned());
+        token = p["nextPageToken"].as_str().map(str::to_string);
+    }
+    let names: Vec<&str> = all.iter().map(|o| o["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 27, "every operation once (the third came after the first page)");
+    assert!(!names.contains(&third.json["name"].as_str().unwrap()));
+    assert_eq!(&names[..2], [second.json["name"].as_str().unwrap(), first.json["name"].as_str().unwrap()]);
+    let times: Vec<String> = all.iter().map(|o| o["metadata"]["createTime"].as_str().unwrap().to_string()).collect();
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted, "newest first by createTime");
+    // The history is older than anything submitted, one task a minute.
+    assert!(times[2] < times[1] && times[2] > times[3]);
+    assert_eq!(all[2]["metadata"]["state"], "SUCCEEDED");
+}

@@ -1,0 +1,227 @@
+//! `geepipe plan` of a pipeline run through the results store: only the cells the store lacks are planned,
+//! as a stream over the site file. Bodies are built a batch of chunks at a time (in parallel), measured,
+//! written with `--out` and dropped, so memory does not grow with the number of sites. With `--out` the
+//! bodies go to a temporary folder beside `DIR` and are moved into it at the end: a problem found late in
+//! the site file leaves `DIR` as it was. An earlier plan in `DIR` is replaced as by `geepipe plan --out`
+//! ([`super::plan`]): its bodies the new plan lacks are removed, other files kept, a foreign folder refused.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::incremental::{store_error, stream_error};
+use super::plan::PlanArgs;
+use super::Global;
+use crate::diag::Diagnostic;
+use crate::error::{self, Error};
+use crate::exit;
+use crate::pipeline::Pipeline;
+use crate::plan::stream;
+use crate::plan::zonal::{PlannedChunk, Zonal};
+use crate::plan::{Plan, Summary, Task};
+use crate::store::Store;
+
+/// Chunks whose bodies are built together.
+const BATCH: usize = 64;
+
+/// Where `--out` writes: a temporary folder, the index of the tasks (streamed), the files written.
+struct Out {
+    dir: PathBuf,
+    tmp: tempfile::TempDir,
+    index: std::io::BufWriter<std::fs::File>,
+    files: Vec<String>,
+    first: bool,
+    /// The bodies of an earlier plan in `dir` (removed at the end unless this plan has them too).
+    earlier: Vec<String>,
+}
+
+impl Out {
+    fn new(dir: &Path, earlier: Vec<String>) -> std::io::Result<Out> {
+        std::fs::create_dir_all(dir)?;
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new().prefix(".geepipe-plan-").tempdir_in(parent)?;
+        let mut index = std::io::BufWriter::new(std::fs::File::create(tmp.path().join(".tasks"))?);
+        index.write_all(b"[")?;
+        Ok(Out { dir: dir.to_path_buf(), tmp, index, files: Vec::new(), first: true, earlier })
+    }
+
+    fn add(&mut self, t: &Task, body: &[u8]) -> std::io::Result<()> {
+        let file = format!("{}.json", t.chunk_id);
+        let mut f = std::io::BufWriter::new(std::fs::File::create(self.tmp.path().join(&file))?);
+        f.write_all(body)?;
+        f.write_all(b"\n")?;
+        f.flush()?;
+        let entry = serde_json::json!({
+            "chunk_id": t.chunk_id,
+            "file": file,
+            "request_id": t.request_id,
+            "endpoint": t.endpoint.path(),
+            "description": t.description,
+            "site_ids": t.site_ids,
+            "body_bytes": t.body_bytes,
+            "target": t.target,
+        });
+        if !self.first {
+            self.index.write_all(b",")?;
+        }
+        self.first = false;
+        serde_json::to_writer_pretty(&mut self.index, &entry)?;
+        self.files.push(file);
+        Ok(())
+    }
+
+    /// Writes `plan.json` and moves every file into the folder.
+    fn finish(mut self, summary: &Summary, columns: &[crate::plan::Column]) -> std::io::Result<()> {
+        self.index.write_all(b"]")?;
+        self.index.flush()?;
+        drop(self.index);
+        let tasks = std::fs::read(self.tmp.path().join(".tasks"))?;
+        let mut doc = Vec::with_capacity(tasks.len() + 4096);
+        doc.extend_from_slice(b"{\n\"summary\": ");
+        serde_json::to_writer_pretty(&mut doc, summary)?;
+        doc.extend_from_slice(b",\n\"columns\": ");
+        serde_json::to_writer_pretty(&mut doc, columns)?;
+        doc.extend_from_slice(b",\n\"tasks\": ");
+        doc.extend_from_slice(&tasks);
+        doc.extend_from_slice(b"\n}\n");
+        std::fs::write(self.tmp.path().join("plan.json"), doc)?;
+        for f in self.files.iter().map(String::as_str).chain(["plan.json"]) {
+            std::fs::rename(self.tmp.path().join(f), self.dir.join(f))?;
+        }
+        // The folder holds exactly this plan (and any file geepipe did not write).
+        let current: std::collections::HashSet<&str> = self.files.iter().map(String::as_str).collect();
+        for stale in self.earlier.iter().filter(|f| !current.contains(f.as_str())) {
+            match std::fs::remove_file(self.dir.join(stale)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Figures gathered while streaming.
+#[derive(Default)]
+struct Tally {
+    tasks: usize,
+    sites: usize,
+    largest: usize,
+    largest_chunk: Option<String>,
+    total: usize,
+    endpoint: Option<crate::plan::Endpoint>,
+}
+
+fn build_batch(
+    zonal: &Zonal,
+    batch: &mut Vec<PlannedChunk>,
+    tally: &mut Tally,
+    out: &mut Option<Out>,
+) -> error::Result<()> {
+    use rayon::prelude::*;
+    let built: Vec<error::Result<(Task, Vec<u8>)>> = batch
+        .par_iter_mut()
+        .map(|c| {
+            let mut t = match c.task.take() {
+                Some(t) => t,
+                None => zonal.task(&c.chunk_id, &c.sites.iter().collect::<Vec<_>>(), &c.parts)?,
+            };
+            let bytes = serde_json::to_vec(&t.body).map_err(|e| Error::Internal(e.to_string()))?;
+            t.body = serde_json::Value::Null;
+            t.body_bytes = bytes.len();
+            Ok((t, bytes))
+        })
+        .collect();
+    batch.clear();
+    for b in built {
+        let (t, bytes) = b?;
+        tally.tasks += 1;
+        tally.sites += t.site_ids.len();
+        tally.total += t.body_bytes;
+        if t.body_bytes > tally.largest {
+            tally.largest = t.body_bytes;
+            tally.largest_chunk = Some(t.chunk_id.clone());
+        }
+        tally.endpoint = Some(t.endpoint);
+        if let Some(o) = out.as_mut() {
+            o.add(&t, &bytes).map_err(|e| Error::Environment(format!("cannot write the plan: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// `geepipe plan` through the store (see the module doc).
+pub fn run(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) -> error::Result {
+    let with_warnings = |d: Vec<Diagnostic>| Error::Diagnostics([warnings.clone(), d].concat());
+    let zonal = super::incremental::zonal(p, None).map_err(with_warnings)?;
+    let jpath = crate::journal::Journal::default_path(p);
+    let spath = super::incremental::store_path(&jpath);
+    let store = Store::open_existing(&spath).map_err(store_error)?;
+    let binding = match &store {
+        Some(s) => Some(s.bind(&zonal.model, false).map_err(store_error)?),
+        None => None,
+    };
+    let out_error = |dir: &Path, e: std::io::Error| {
+        Error::Environment(format!("cannot write the plan into `{}`: {e}", dir.display()))
+    };
+    let mut out = match &a.out {
+        Some(dir) => {
+            let earlier = super::plan::earlier_plan_files(dir)?;
+            Some(Out::new(dir, earlier).map_err(|e| out_error(dir, e))?)
+        }
+        None => None,
+    };
+    let mut tally = Tally::default();
+    let mut batch = Vec::with_capacity(BATCH);
+    let streamed =
+        stream::plan_sites(&zonal, super::incremental::lookup(store.as_ref(), binding.as_ref(), &zonal), |c| {
+            batch.push(c);
+            if batch.len() >= BATCH {
+                build_batch(&zonal, &mut batch, &mut tally, &mut out)?;
+            }
+            Ok(())
+        });
+    let (counts, site_warnings) = streamed.map_err(|e| match stream_error(e) {
+        Error::Diagnostics(d) => with_warnings(d),
+        e => e,
+    })?;
+    build_batch(&zonal, &mut batch, &mut tally, &mut out)?;
+    let why = super::incremental::explanations(store.as_ref(), binding.as_ref(), &zonal, &counts);
+    let mut all_warnings = warnings;
+    all_warnings.extend(site_warnings);
+    let mut years: Vec<i32> = p.layers.iter().flat_map(|l| l.years.iter().copied()).collect();
+    years.sort_unstable();
+    years.dedup();
+    let columns = crate::plan::columns(p);
+    let summary = Summary {
+        pipeline: p.name.clone(),
+        content_hash: p.content_hash.clone(),
+        tasks: tally.tasks,
+        sites: Some(counts.sites as usize),
+        layers: p.layers.len(),
+        years,
+        layer_years: p.layers.iter().map(|l| l.years.len()).sum(),
+        columns: columns.len(),
+        largest_request_bytes: tally.largest,
+        largest_request_chunk: tally.largest_chunk.clone(),
+        total_request_bytes: tally.total,
+        warnings: all_warnings.iter().map(|d| d.count).sum(),
+        cells: Some(counts.clone()),
+    };
+    g.report(&all_warnings);
+    if let Some(o) = out {
+        let dir = a.out.as_deref().unwrap_or(Path::new("."));
+        o.finish(&summary, &columns).map_err(|e| out_error(dir, e))?;
+    }
+    if a.json {
+        let s = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
+        println!("{s}");
+        return Ok(exit::OK);
+    }
+    let plan = Plan { tasks: Vec::new(), columns, warnings: Vec::new(), summary };
+    print!("{}", super::plan::render_summary(&plan, p, &super::incremental::batch_decision()));
+    super::incremental::print_counts(g, &counts, &why, true);
+    if let Some(dir) = &a.out {
+        println!("wrote {} request bodies and plan.json into {}", tally.tasks, dir.display());
+    }
+    let _ = tally.sites;
+    Ok(exit::OK)
+}

@@ -1,0 +1,138 @@
+//! How far back each poll reads `operations.list`: a project's list holds its whole history (every user's tasks
+//! of the last days), so reading it all on every poll costs one page per 500 old operations, every poll.
+//!
+//! A poll needs the state of this run's tasks in flight and how many other tasks are queued (for the queue
+//! limit). The list comes newest first ([`crate::ee::Client::list_operations_since`]), so a poll reads only down
+//! to the oldest task this run still watches (by its `createTime`, known from its submission or an earlier
+//! listing). Other users' tasks older than that do not appear then: the active ones among them are taken from
+//! the last complete listing and still counted (they can only finish, so the count errs on the safe side). A
+//! complete listing is read on the first poll, every [`FULL_EVERY`] polls, and whenever a watched task's
+//! creation time is not known yet.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::ee::{Listing, Operation};
+
+/// Polls between two complete listings.
+pub const FULL_EVERY: u32 = 30;
+
+/// What the polls of a run know about the list.
+#[derive(Debug)]
+pub struct Window {
+    /// Polls since the last complete listing.
+    since_full: u32,
+    /// `createTime` of this run's operations (seconds since the Unix epoch), by operation name.
+    created: HashMap<String, f64>,
+    /// Other users' tasks that were active at the last complete listing.
+    old_foreign: HashSet<String>,
+}
+
+impl Default for Window {
+    fn default() -> Window {
+        Window { since_full: FULL_EVERY, created: HashMap::new(), old_foreign: HashSet::new() }
+    }
+}
+
+fn created(op: &Operation) -> Option<f64> {
+    op.metadata.as_ref().and_then(|m| m.create_time.as_deref()).and_then(crate::ee::parse_time)
+}
+
+impl Window {
+    pub fn new() -> Window {
+        Window::default()
+    }
+
+    /// Notes an operation of this run (a submission's answer, or one adopted).
+    pub fn learn(&mut self, op: &Operation) {
+        if let Some(t) = created(op) {
+            self.created.insert(op.name.clone(), t);
+        }
+    }
+
+    /// How far back the next poll reads: `None` for every page, else the creation time of the oldest operation
+    /// in `watched` (the names of this run's operations in flight).
+    pub fn since<'a>(&self, watched: impl IntoIterator<Item = &'a str>) -> Option<f64> {
+        if self.since_full >= FULL_EVERY {
+            return None;
+        }
+        let mut oldest = f64::INFINITY;
+        for name in watched {
+            oldest = oldest.min(*self.created.get(name)?);
+        }
+        oldest.is_finite().then_some(oldest)
+    }
+
+    /// Takes in what a poll read; `ours` are this run's operation names. Returns how many other tasks are
+    /// active in the project: those listed, plus those active at the last complete listing that this one did
+    /// not reach.
+    pub fn read(&mut self, listing: &Listing, ours: &HashSet<&str>) -> usize {
+        for op in listing.operations.iter().filter(|o| ours.contains(o.name.as_str())) {
+            self.learn(op);
+        }
+        let foreign_active: HashSet<&str> = listing
+            .operations
+            .iter()
+            .filter(|o| o.state().is_active() && !ours.contains(o.name.as_str()))
+            .map(|o| o.name.as_str())
+            .collect();
+        if listing.complete {
+            self.since_full = 0;
+            self.old_foreign = foreign_active.iter().map(|s| s.to_string()).collect();
+            return foreign_active.len();
+        }
+        self.since_full += 1;
+        let listed: HashSet<&str> = listing.operations.iter().map(|o| o.name.as_str()).collect();
+        foreign_active.len() + self.old_foreign.iter().filter(|n| !listed.contains(n.as_str())).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ee::{OperationMetadata, State};
+
+    fn op(name: &str, minute: u32, state: State) -> Operation {
+        Operation {
+            name: name.into(),
+            metadata: Some(OperationMetadata {
+                state,
+                create_time: Some(format!("2026-11-26T08:{minute:02}:00Z")),
+                ..OperationMetadata::default()
+            }),
+            ..Operation::default()
+        }
+    }
+
+    #[test]
+    fn reads_down_to_the_oldest_watched_task_and_keeps_counting_old_queued_ones() {
+        let mut w = Window::new();
+        let ours: HashSet<&str> = ["a", "b"].into();
+        // First poll: everything.
+        assert_eq!(w.since(["a", "b"]), None);
+        let all = vec![
+            op("b", 30, State::Running),
+            op("a", 20, State::Pending),
+            op("x", 10, State::Pending),
+            op("y", 5, State::Succeeded),
+        ];
+        assert_eq!(w.read(&Listing { operations: all, complete: true }, &ours), 1);
+        // Then down to `a`, the oldest watched (08:20).
+        let since = w.since(["a", "b"]).unwrap();
+        assert_eq!(Some(since), crate::ee::parse_time("2026-11-26T08:20:00Z"));
+        // A partial listing that did not reach `x`: still counted; a new foreign task too.
+        let partial = vec![op("z", 40, State::Pending), op("b", 30, State::Running), op("a", 20, State::Succeeded)];
+        assert_eq!(w.read(&Listing { operations: partial.clone(), complete: false }, &ours), 2);
+        // `a` done: only `b` watched, read down to 08:30.
+        assert_eq!(w.since(["b"]), crate::ee::parse_time("2026-11-26T08:30:00Z"));
+        // An operation whose creation time is unknown: everything.
+        assert_eq!(w.since(["b", "new"]), None);
+        // Every FULL_EVERY polls a complete listing.
+        for _ in 1..FULL_EVERY {
+            w.read(&Listing { operations: partial.clone(), complete: false }, &ours);
+        }
+        assert_eq!(w.since(["b"]), None);
+        // `x` finished by then: no longer counted.
+        let all = vec![op("z", 40, State::Pending), op("b", 30, State::Running), op("x", 10, State::Succeeded)];
+        assert_eq!(w.read(&Listing { operations: all, complete: true }, &ours), 1);
+    }
+}

@@ -1,0 +1,416 @@
+//! Zonal requests over site files, cell by cell: which sites a chunk holds, which layer parts it computes,
+//! and its `table:export` body.
+//!
+//! [`Chunker`] takes the sites one at a time, in file order, each with the cells it lacks
+//! ([`super::cells`]); sites lacking the same cells are grouped, so a chunk is one request for one set of
+//! layer parts and stays full. A group closes as a chunk when it holds `chunks.sites_per_task` sites, or
+//! when the next site would make its request larger than `chunks.max_request_bytes`: each site's share is
+//! bounded from above without building anything ([`site_bytes_bound`]), and only when the bound says the
+//! next site might not fit is the real body built and measured. So planning a million small sites builds no
+//! body at all, and a chunk is still closed only when the next site really does not fit. At most
+//! [`Chunker::MAX_BUFFERED`] chunks' worth of sites wait in open groups; past that the fullest group is
+//! closed early, so memory does not grow with the number of distinct missing sets.
+//!
+//! Request ids come from the work ([`super::cells::work_key`]: the sites' keys, the parts' expression keys
+//! and the export settings), so the same work is never submitted twice, whatever plan it ends up in.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::cells::{self, CellModel, CellSet, Key, Part};
+use super::columns::LayerColumns;
+use super::compute::{self, Features, PreparedLayer};
+use super::request;
+use super::{Column, Endpoint, PlanError, Target, Task};
+use crate::diag::{Code, Diagnostic};
+use crate::expr::Graph;
+use crate::pipeline::{Destination, Pipeline};
+use crate::sites::Site;
+
+/// What a planned zonal chunk computes: its layer parts and, per site (in chunk order), its index in the
+/// site file and the digest of its geometry. Kept in the journal, so a body can be rebuilt and its results
+/// stored under the right cells.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkCells {
+    pub parts: Vec<Part>,
+    /// Index of each site in the site file.
+    pub index: Vec<u32>,
+    /// Geometry digest of each site, hex.
+    pub geoms: Vec<String>,
+}
+
+impl ChunkCells {
+    /// The cells of a subset of this chunk's sites (a split half), given their positions in the chunk.
+    pub fn subset(&self, positions: &[usize]) -> ChunkCells {
+        ChunkCells {
+            parts: self.parts.clone(),
+            index: positions.iter().filter_map(|&p| self.index.get(p).copied()).collect(),
+            geoms: positions.iter().filter_map(|&p| self.geoms.get(p).cloned()).collect(),
+        }
+    }
+}
+
+/// The zonal computation of a pipeline: its rendered layers and cell model.
+#[derive(Debug, Clone)]
+pub struct Zonal {
+    pub pipeline: Pipeline,
+    pub layers: Vec<PreparedLayer>,
+    pub model: CellModel,
+    /// Mixed into every request id: the export settings, and a nonce for `--fresh`.
+    salt: String,
+}
+
+impl Zonal {
+    pub fn new(pipeline: &Pipeline, layers: Vec<PreparedLayer>, fresh_nonce: Option<&str>) -> Zonal {
+        let model = CellModel::earth_engine(pipeline, &layers);
+        let e = &pipeline.export;
+        let salt = serde_json::json!({
+            "destination": e.destination,
+            "format": request::file_format(e.format),
+            "description": e.description_prefix,
+            "prefix": e.file_prefix,
+            "overwrite": e.overwrite,
+            "fresh": fresh_nonce,
+        })
+        .to_string();
+        Zonal { pipeline: pipeline.clone(), layers, model, salt }
+    }
+
+    /// Every part of every layer (what a site with nothing stored lacks).
+    pub fn all_parts(&self) -> Vec<Part> {
+        self.model.parts(&self.model.needed(None))
+    }
+
+    /// The layers cut to `parts`, in part order.
+    pub fn cut_layers(&self, parts: &[Part]) -> Vec<PreparedLayer> {
+        parts.iter().map(|p| cells::cut(&self.layers[p.layer], p)).collect()
+    }
+
+    /// The export's columns for `parts`: the id, the kept properties, then each part's cells.
+    pub fn selectors(&self, parts: &[Part]) -> Vec<String> {
+        self.columns(&self.cut_layers(parts)).into_iter().map(|c| c.name).collect()
+    }
+
+    /// The column contract of a request over these (cut) layers: the id, the kept properties, then each
+    /// layer's cells in year order.
+    pub fn columns(&self, layers: &[PreparedLayer]) -> Vec<Column> {
+        let layers = layers.iter().map(|l| LayerColumns {
+            name: &l.name,
+            kind: l.kind,
+            years: &l.years,
+            bands: &l.bands,
+            stats: &l.stats,
+        });
+        super::columns::columns_for(&self.pipeline, layers)
+    }
+
+    /// The layers cut to `parts`, each cut again to its first year (what the probe computes).
+    pub fn probe_layers(&self, parts: &[Part]) -> Vec<PreparedLayer> {
+        let mut out = Vec::new();
+        for mut l in self.cut_layers(parts) {
+            l.images.truncate(1);
+            l.years = l.images.iter().map(|(y, _)| *y).collect();
+            out.push(l);
+        }
+        out
+    }
+
+    /// The request id of a chunk doing this work (`gp-<chunk>-<32 hex>`, at most 60 characters).
+    pub fn request_id(&self, chunk_id: &str, sites: &[(String, Key)], parts: &[Part]) -> String {
+        let work = hex::encode(cells::work_key(sites, parts, &self.salt));
+        let chunk: String = chunk_id.chars().filter(|c| c.is_ascii_alphanumeric()).take(60 - 4 - 32).collect();
+        format!("gp-{chunk}-{work}")
+    }
+
+    /// The `table:export` task computing `parts` for `sites`; its body's size is `body_bytes`.
+    pub fn task(&self, chunk_id: &str, sites: &[&Site], parts: &[Part]) -> Result<Task, PlanError> {
+        let keyed: Vec<(String, Key)> = sites.iter().map(|s| (s.id.clone(), cells::site_key(s))).collect();
+        let request_id = self.request_id(chunk_id, &keyed, parts);
+        let mut g = Graph::new();
+        let root = compute::computation(&mut g, &self.pipeline, &self.cut_layers(parts), Features::Inline(sites))
+            .map_err(|e| {
+                let d = Diagnostic::error(Code::PlanExpression, e.to_string())
+                    .in_file(self.pipeline.source.display().to_string());
+                PlanError::Diagnostics(vec![d])
+            })?;
+        let expression = g.encode(root);
+        let mut task = self.export_task(chunk_id, expression, sites.iter().map(|s| s.id.clone()).collect(), parts);
+        task.request_id = request_id.clone();
+        if let Some(o) = task.body.as_object_mut() {
+            o.insert("requestId".into(), Value::String(request_id));
+        }
+        task.body_bytes = serde_json::to_vec(&task.body).map(|v| v.len()).unwrap_or(0);
+        Ok(task)
+    }
+
+    /// The description (task name) and destination of a chunk's export.
+    pub fn target(&self, chunk_id: &str) -> (String, Target) {
+        let t = self.export_task(chunk_id, Value::Null, Vec::new(), &[]);
+        (t.description, t.target)
+    }
+
+    /// The body and target of an export task (request id left empty: the caller sets it).
+    pub fn export_task(&self, chunk_id: &str, expression: Value, site_ids: Vec<String>, parts: &[Part]) -> Task {
+        let p = &self.pipeline;
+        let description = request::description(p, chunk_id);
+        let file_prefix = request::join_prefix(&p.export.file_prefix, chunk_id);
+        let mut body = request::base_body(p, expression, &description, "");
+        body.insert("selectors".into(), Value::Array(self.selectors(parts).into_iter().map(Value::String).collect()));
+        let format = Value::String(request::file_format(p.export.format).to_string());
+        let target = match &p.export.destination {
+            Destination::Drive { folder } => {
+                body.insert(
+                    "fileExportOptions".into(),
+                    serde_json::json!({"fileFormat": format, "driveDestination": {"folder": folder, "filenamePrefix": file_prefix}}),
+                );
+                Target::Drive { folder: folder.clone(), prefix: file_prefix }
+            }
+            Destination::Gcs { bucket } => {
+                body.insert(
+                    "fileExportOptions".into(),
+                    serde_json::json!({"fileFormat": format, "cloudStorageDestination": {"bucket": bucket, "filenamePrefix": file_prefix}}),
+                );
+                Target::Gcs { bucket: bucket.clone(), prefix: file_prefix }
+            }
+            Destination::Asset { folder } => {
+                let name = format!("{}/{}_{chunk_id}", folder.trim_end_matches('/'), p.name);
+                body.insert(
+                    "assetExportOptions".into(),
+                    serde_json::json!({"earthEngineDestination": {"name": name, "overwrite": p.export.overwrite}}),
+                );
+                Target::Asset { name }
+            }
+            Destination::Bigquery { table } => {
+                body.insert(
+                    "bigqueryExportOptions".into(),
+                    serde_json::json!({"bigqueryDestination": {"table": table, "overwrite": false, "append": true}}),
+                );
+                Target::Bigquery { table: table.clone() }
+            }
+            Destination::Local { .. } => {
+                // The local destination never reaches the planner; keep a file target.
+                Target::Drive { folder: String::new(), prefix: file_prefix }
+            }
+            // No `export` section: the body is never sent as an export; interactive requests are made from
+            // its expression and selectors (`crate::plan::interactive`).
+            Destination::None => Target::None,
+        };
+        Task {
+            chunk_id: chunk_id.to_string(),
+            request_id: String::new(),
+            endpoint: Endpoint::TableExport,
+            description,
+            site_ids,
+            body: Value::Object(body),
+            body_bytes: 0,
+            target,
+        }
+    }
+
+    /// The size of a request for no site at all with these parts (its fixed part).
+    fn fixed_bytes(&self, parts: &[Part]) -> usize {
+        self.task("c00000", &[], parts).map(|t| t.body_bytes).unwrap_or(0)
+    }
+}
+
+/// The most a JSON number written by serde_json can take (`-1.2345678901234567e-308`).
+const NUMBER_BYTES: usize = 24;
+
+/// An upper bound of the bytes one site adds to a request: every coordinate at its longest, each point
+/// as a reference plus its stored value (what a vertex shared with another site costs), each ring, polygon
+/// and the feature with their wrappers, and the metadata twice over (a value shared between sites is
+/// stored once and referenced). Tested against real bodies in `tests/plan.rs`.
+pub fn site_bytes_bound(pipeline: &Pipeline, site: &Site) -> usize {
+    let points: usize = site.polygons.iter().flat_map(|p| p.iter()).map(Vec::len).sum();
+    let rings: usize = site.polygons.iter().map(Vec::len).sum();
+    let mut meta = 64 + 2 * (pipeline.sites.id_property.len() + site.id.len()) + 64;
+    for k in &pipeline.sites.keep {
+        let v = site.properties.get(k).map(|v| v.to_string().len()).unwrap_or(4);
+        meta += 2 * (k.len() + v) + 96;
+    }
+    points * (2 * NUMBER_BYTES + 96) + rings * 96 + site.polygons.len() * 96 + 512 + meta
+}
+
+/// A chunk as the [`Chunker`] closes it.
+#[derive(Debug, Clone)]
+pub struct PlannedChunk {
+    pub chunk_id: String,
+    /// The sites, in file order.
+    pub sites: Vec<Site>,
+    pub parts: Vec<Part>,
+    /// The cells it computes for each site.
+    pub cells: CellSet,
+    /// Its task, when the chunker had to build it to check the byte budget (exactly these sites).
+    pub task: Option<Task>,
+}
+
+impl PlannedChunk {
+    /// What the journal keeps about it.
+    pub fn chunk_cells(&self) -> ChunkCells {
+        ChunkCells {
+            parts: self.parts.clone(),
+            index: self.sites.iter().map(|s| s.index as u32).collect(),
+            geoms: self.sites.iter().map(|s| hex::encode(cells::site_key(s))).collect(),
+        }
+    }
+}
+
+/// A site whose request alone is larger than the byte budget.
+#[derive(Debug, Clone)]
+pub struct Oversized {
+    pub site: Site,
+    pub bytes: usize,
+}
+
+struct Group {
+    /// Order of the group's first site (groups closed at the end go in this order).
+    first: usize,
+    sites: Vec<Site>,
+    parts: Vec<Part>,
+    /// Real size at the last build (or the fixed part), plus the bounds of the sites added since.
+    bytes: usize,
+    /// The task of exactly `sites`, when just built.
+    task: Option<Task>,
+}
+
+/// Groups sites by the cells they lack into chunks (see the module doc).
+pub struct Chunker<'a> {
+    zonal: &'a Zonal,
+    groups: HashMap<CellSet, Group>,
+    fixed: HashMap<CellSet, usize>,
+    next: usize,
+    seen: usize,
+    buffered: usize,
+    pub oversized: Vec<Oversized>,
+}
+
+impl<'a> Chunker<'a> {
+    /// Sites waiting in open groups at most, in chunks of `sites_per_task`.
+    pub const MAX_BUFFERED: usize = 16;
+
+    pub fn new(zonal: &'a Zonal) -> Chunker<'a> {
+        Chunker {
+            zonal,
+            groups: HashMap::new(),
+            fixed: HashMap::new(),
+            next: 0,
+            seen: 0,
+            buffered: 0,
+            oversized: Vec::new(),
+        }
+    }
+
+    fn per_task(&self) -> usize {
+        self.zonal.pipeline.chunks.sites_per_task.max(1)
+    }
+
+    fn budget(&self) -> usize {
+        self.zonal.pipeline.chunks.max_request_bytes
+    }
+
+    /// Chunks closed so far.
+    pub fn closed(&self) -> usize {
+        self.next
+    }
+
+    /// Adds a site lacking `missing` (nothing happens when it lacks nothing); closed chunks go to `emit`.
+    pub fn push<E>(
+        &mut self,
+        site: Site,
+        missing: CellSet,
+        emit: &mut impl FnMut(PlannedChunk) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.seen += 1;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let bound = site_bytes_bound(&self.zonal.pipeline, &site);
+        let budget = self.budget();
+        if !self.groups.contains_key(&missing) {
+            let parts = self.zonal.model.parts(&missing);
+            let fixed = *self.fixed.entry(missing.clone()).or_insert_with(|| self.zonal.fixed_bytes(&parts));
+            self.groups.insert(
+                missing.clone(),
+                Group { first: self.seen, sites: Vec::new(), parts, bytes: fixed, task: None },
+            );
+        }
+        let fits = {
+            let g = self.groups.get_mut(&missing).expect("group");
+            if g.bytes + bound <= budget {
+                g.bytes += bound;
+                g.task = None;
+                true
+            } else {
+                // Maybe not: measure the real request with the site.
+                let mut with: Vec<&Site> = g.sites.iter().collect();
+                with.push(&site);
+                let id = format!("c{:05}", self.next);
+                match self.zonal.task(&id, &with, &g.parts) {
+                    Ok(t) if t.body_bytes <= budget => {
+                        g.bytes = t.body_bytes;
+                        g.task = Some(t);
+                        true
+                    }
+                    Ok(t) if g.sites.is_empty() => {
+                        self.oversized.push(Oversized { site: site.clone(), bytes: t.body_bytes });
+                        self.groups.remove(&missing);
+                        return Ok(());
+                    }
+                    _ => false,
+                }
+            }
+        };
+        if !fits {
+            self.close(&missing, emit)?;
+            // Start again with this site alone.
+            return self.push_again(site, missing, emit);
+        }
+        let g = self.groups.get_mut(&missing).expect("group");
+        g.sites.push(site);
+        self.buffered += 1;
+        if g.sites.len() >= self.per_task() {
+            self.close(&missing, emit)?;
+        } else if self.buffered > Self::MAX_BUFFERED * self.per_task() {
+            let fullest = self.groups.iter().max_by_key(|(_, g)| (g.sites.len(), std::cmp::Reverse(g.first)));
+            if let Some(k) = fullest.map(|(k, _)| k.clone()) {
+                self.close(&k, emit)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn push_again<E>(
+        &mut self,
+        site: Site,
+        missing: CellSet,
+        emit: &mut impl FnMut(PlannedChunk) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.seen -= 1;
+        self.push(site, missing, emit)
+    }
+
+    fn close<E>(&mut self, key: &CellSet, emit: &mut impl FnMut(PlannedChunk) -> Result<(), E>) -> Result<(), E> {
+        let Some(g) = self.groups.remove(key) else { return Ok(()) };
+        if g.sites.is_empty() {
+            return Ok(());
+        }
+        self.buffered -= g.sites.len();
+        let chunk_id = format!("c{:05}", self.next);
+        self.next += 1;
+        // A task built under another chunk id is rebuilt by whoever needs the body.
+        let task = g.task.filter(|t| t.chunk_id == chunk_id);
+        emit(PlannedChunk { chunk_id, sites: g.sites, parts: g.parts, cells: key.clone(), task })
+    }
+
+    /// Closes every open group, in the order of their first site.
+    pub fn finish<E>(mut self, emit: &mut impl FnMut(PlannedChunk) -> Result<(), E>) -> Result<Vec<Oversized>, E> {
+        let mut open: Vec<(usize, CellSet)> = self.groups.iter().map(|(k, g)| (g.first, k.clone())).collect();
+        open.sort_by_key(|(first, _)| *first);
+        for (_, k) in open {
+            self.close(&k, emit)?;
+        }
+        Ok(self.oversized)
+    }
+}
