@@ -5,7 +5,7 @@
 #![no_main]
 
 use geepipe::diag::{render_all, RenderOptions};
-use geepipe::pipeline::{SiteLocation, SiteSource};
+use geepipe::pipeline::{SiteFormatName, SiteLocation, SiteSource};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,6 +20,9 @@ fuzz_target!(|data: &[u8]| {
         keep: vec!["name".into()],
         first_year_property: Some("planted".into()),
         label_property: None,
+        format: SiteFormatName::Geojson,
+        layer: None,
+        crs: None,
     };
     for limit in [u64::MAX, 0] {
         let report = geepipe::sites::scan_with_limit(&source, limit, |_| Ok(()));
