@@ -181,12 +181,22 @@ fn demo_table_matches_an_independent_computation() {
     let out = t.code(0);
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert!(lines[0].starts_with("local run `demo-local`: 6 sites × 3 layer-years on "), "{}", out.stdout);
-    assert_eq!(lines[1].trim(), "17 site-years computed, 3 without valid pixels; 37 rows");
+    assert_eq!(lines[1].trim(), "17 site-years in the table, 3 without valid pixels; 37 rows");
+    // A first run computes every site: one cell per site-year (one statistic, the class histogram).
+    assert_eq!(lines[2].trim(), "this run computed 6 site(s) (17 cells); 0 site(s) came whole from the results store");
     // The coverage per layer (17 site-years, 3 of them without valid pixels).
-    assert_eq!(lines[2].trim(), "mapbiomas_lulc: 14 of 17 site-years have values");
-    assert_eq!(lines[3].trim(), "table:    out/demo-local.csv");
-    assert_eq!(lines[4].trim(), "manifest: out/demo-local.manifest.json");
+    assert_eq!(lines[3].trim(), "mapbiomas_lulc: 14 of 17 site-years have values");
+    assert_eq!(lines[4].trim(), "table:    out/demo-local.csv");
+    assert_eq!(lines[5].trim(), "manifest: out/demo-local.manifest.json");
     assert_eq!(out.stderr, "");
+    // The same run again computes nothing and says where the table's values came from.
+    let again = t.code(0);
+    let second: Vec<&str> = again.stdout.lines().collect();
+    assert_eq!(second[1].trim(), "17 site-years in the table, 3 without valid pixels; 37 rows");
+    assert_eq!(
+        second[2].trim(),
+        "this run computed 0 site(s) (0 cells); 6 site(s) came whole from the results store (`--fresh` recomputes them)"
+    );
 
     let table = out.dir.join("out/demo-local.csv");
     let text = std::fs::read_to_string(&table).unwrap();

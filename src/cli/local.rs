@@ -85,8 +85,16 @@ pub fn run(g: &Global, pipeline: &Pipeline, args: &RunArgs) -> error::Result {
             pipeline.name, t.sites, layer_years, out.threads, out.seconds
         );
         println!(
-            "  {} site-years computed, {} without valid pixels; {} rows",
+            "  {} site-years in the table, {} without valid pixels; {} rows",
             t.site_years, t.nodata_site_years, out.table.rows
+        );
+        let r = out.reuse;
+        println!(
+            "  this run computed {} site(s) ({} cells); {} site(s) came whole from the results store{}",
+            r.sites_computed,
+            r.cells_computed,
+            r.sites_stored,
+            if r.sites_stored > 0 { " (`--fresh` recomputes them)" } else { "" }
         );
         for l in &t.layers {
             println!("  {}", l.line());

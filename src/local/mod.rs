@@ -109,6 +109,8 @@ pub enum LocalError {
 /// What a successful run did.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// What this run computed and what the results store already had.
+    pub reuse: Reuse,
     pub table: TableSummary,
     pub manifest: PathBuf,
     pub totals: Totals,
@@ -117,6 +119,15 @@ pub struct Outcome {
     pub warnings: Vec<Diagnostic>,
     pub cache: cache::CacheStats,
     pub cache_budget: usize,
+}
+
+/// How much of a run the results store spared: sites whose every cell was stored, sites computed (wholly
+/// or only their missing layer-years) and the cells this run wrote.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reuse {
+    pub sites_stored: usize,
+    pub sites_computed: usize,
+    pub cells_computed: u64,
 }
 
 /// Observers and the stop flag of a run.
@@ -236,7 +247,7 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
     let tc = Instant::now();
     let finished = AtomicBool::new(false);
     let stored = Stored { model: &model, place: &place, binding: &binding, fresh: opts.fresh };
-    let computed: Result<u64, LocalError> = std::thread::scope(|sc| {
+    let computed: Result<Reuse, LocalError> = std::thread::scope(|sc| {
         let observers = &mut watch.observers;
         let (done, fin, every) = (&ctx.done, &finished, opts.progress_every);
         sc.spawn(move || {
@@ -269,7 +280,7 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
         cancelled: 0,
         remaining: n.saturating_sub(done),
     };
-    let written = match computed {
+    let reuse = match computed {
         Ok(r) => r,
         Err(e) => {
             watch.send(&finish_event(false), &counts(n, done));
@@ -311,7 +322,6 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
             )),
         }));
     };
-    let _ = written;
     assembled.table.path = clean_path(&assembled.table.path);
     let mut m = manifest(pipeline, started_at, &assembled, &sources, stats, budget);
     let seconds = t0.elapsed().as_secs_f64();
@@ -332,6 +342,7 @@ pub fn run(pipeline: &Pipeline, opts: &Options, mut watch: Watch) -> Result<Outc
         warnings,
         cache: stats,
         cache_budget: budget,
+        reuse,
     })
 }
 
@@ -344,7 +355,7 @@ struct Stored<'a> {
 }
 
 /// Computes every site in `visit` order, batch by batch: what each site lacks in the store, computed in
-/// parallel and stored (one transaction per batch). Returns the cells written.
+/// parallel and stored (one transaction per batch). Returns what was computed and what the store had.
 fn compute_all(
     ctx: &Ctx,
     pool: &rayon::ThreadPool,
@@ -353,7 +364,7 @@ fn compute_all(
     batch: usize,
     store: &mut crate::store::Store,
     st: &Stored,
-) -> Result<u64, LocalError> {
+) -> Result<Reuse, LocalError> {
     let io_error = |e: std::io::Error| {
         LocalError::Input(vec![Diagnostic::error(Code::LocalSpill, format!("cannot read a temporary file: {e}"))])
     };
@@ -361,6 +372,7 @@ fn compute_all(
     let mut buf = Vec::new();
     let mut origin: Option<i64> = None;
     let mut written = 0u64;
+    let mut reuse = Reuse::default();
     for part in visit.chunks(batch.max(1)) {
         if ctx.stop.load(Ordering::Relaxed) {
             return Err(LocalError::Interrupted);
@@ -379,6 +391,7 @@ fn compute_all(
             let missing = needed.minus(&have);
             if missing.is_empty() {
                 ctx.done.fetch_add(1, Ordering::Relaxed);
+                reuse.sites_stored += 1;
                 continue;
             }
             let only = cells::sources_for(st.model, st.place, &missing);
@@ -409,8 +422,10 @@ fn compute_all(
         }
         w.finish_origin(o, written).map_err(LocalError::Store)?;
         w.commit().map_err(LocalError::Store)?;
+        reuse.sites_computed += todo.len();
     }
-    Ok(written)
+    reuse.cells_computed = written;
+    Ok(reuse)
 }
 
 fn manifest(
