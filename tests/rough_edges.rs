@@ -94,11 +94,7 @@ fn a_run_that_stops_before_submitting_leaves_no_journal() {
     let t = Test::new()
         .file("p.yaml", SITES_PIPELINE)
         .copy("examples/sites/restoration.geojson", "sites.geojson")
-        .env("HOME", home.path().to_str().unwrap())
-        .env("CLOUDSDK_CONFIG", home.path().join("gcloud").to_str().unwrap())
-        .env("PATH", "/nonexistent")
-        .env("GCE_METADATA_HOST", "127.0.0.1:9")
-        .env("GCE_METADATA_IP", "127.0.0.1:9")
+        .without_credentials(home.path())
         .args(["run", "p.yaml"]);
     let out = t.code(4);
     assert!(out.stderr.contains("no Google credentials"), "{}", out.stderr);

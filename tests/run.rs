@@ -174,11 +174,7 @@ fn no_credentials_names_every_way_to_provide_them() {
     let t = Test::new()
         .file("p.yaml", PIPELINE)
         .copy("examples/sites/restoration.geojson", "sites.geojson")
-        .env("HOME", home.path().to_str().unwrap())
-        .env("CLOUDSDK_CONFIG", home.path().join("gcloud").to_str().unwrap())
-        .env("PATH", "/nonexistent")
-        .env("GCE_METADATA_HOST", "127.0.0.1:9")
-        .env("GCE_METADATA_IP", "127.0.0.1:9")
+        .without_credentials(home.path())
         .args(["run", "p.yaml", "--no-fetch"]);
     seed(&t, "cli-nocred", 1, None);
     let out = t.code(4);

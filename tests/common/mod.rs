@@ -84,6 +84,16 @@ impl Test {
         self
     }
 
+    /// No way to find credentials: an empty `home` (no gcloud or Earth Engine files), no `gcloud` on the
+    /// PATH and a metadata server that refuses connections.
+    pub fn without_credentials(self, home: &Path) -> Test {
+        self.env("HOME", home.to_str().unwrap())
+            .env("CLOUDSDK_CONFIG", home.join("gcloud").to_str().unwrap())
+            .env("PATH", "/nonexistent")
+            .env("GCE_METADATA_HOST", "127.0.0.1:9")
+            .env("GCE_METADATA_IP", "127.0.0.1:9")
+    }
+
     pub fn stdin(mut self, s: &str) -> Test {
         self.stdin = Some(s.to_string());
         self
