@@ -366,7 +366,7 @@ impl GeoTiff {
         if !super::http::is_url(location) {
             return GeoTiff::open(&super::paths::clean_path(Path::new(location)), id);
         }
-        let shown = PathBuf::from(super::http::redact(location));
+        let shown = PathBuf::from(crate::net::redact_url(location));
         let source = super::http::HttpSource::open(location)
             .map_err(|m| RasterError::Open { path: shown.clone(), source: std::io::Error::other(m) })?;
         GeoTiff::from_source(Arc::new(source), &shown, id)

@@ -37,19 +37,6 @@ pub fn is_url(path: &str) -> bool {
     lower.starts_with("https://") || lower.starts_with("http://")
 }
 
-/// A URL without its query string or credentials, for messages and the manifest.
-pub fn redact(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut u) => {
-            u.set_query(None);
-            let _ = u.set_password(None);
-            let _ = u.set_username("");
-            u.to_string()
-        }
-        Err(_) => url.split('?').next().unwrap_or(url).to_string(),
-    }
-}
-
 static RUNTIME: LazyLock<Result<tokio::runtime::Runtime, String>> = LazyLock::new(|| {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -90,7 +77,7 @@ pub struct HttpSource {
 impl HttpSource {
     /// Opens `url`: one request for the first header page, which also gives the length.
     pub fn open(url: &str) -> Result<HttpSource, OpenError> {
-        let shown = redact(url);
+        let shown = crate::net::redact_url(url);
         let parsed = Url::parse(url).map_err(|source| OpenError::Url { shown: shown.clone(), source })?;
         let timeouts =
             http::Timeouts { request: None, connect: Duration::from_secs(20), read: Some(Duration::from_secs(120)) };
@@ -226,7 +213,7 @@ mod tests {
         assert!(is_url("HTTP://example.org/a.tif"));
         assert!(!is_url("data/https.tif"));
         assert_eq!(
-            redact("https://user:pw@host.example/c/lulc_2020.tif?sv=2024&sig=SECRET"),
+            crate::net::redact_url("https://user:pw@host.example/c/lulc_2020.tif?sv=2024&sig=SECRET"),
             "https://host.example/c/lulc_2020.tif"
         );
     }

@@ -20,4 +20,4 @@ pub use auth::{Auth, AuthError, GoogleTokens, TokenFuture, TokenSource};
 pub use classify::{classify, rpc_to_http, Class, Problem, Scope, TransportKind};
 pub use http::{install_crypto, Timeouts};
 pub use retry::RetryPolicy;
-pub use secret::{redact, Secret};
+pub use secret::{redact, redact_url, Secret};

@@ -82,6 +82,19 @@ fn token_shaped(w: &str) -> bool {
         || (jwt && w.len() > 30)
 }
 
+/// A URL without its query string or credentials (user and password), for messages and manifests.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            u.set_query(None);
+            let _ = u.set_password(None);
+            let _ = u.set_username("");
+            u.to_string()
+        }
+        Err(_) => url.split('?').next().unwrap_or(url).to_string(),
+    }
+}
+
 /// Words after which the next run of token characters is a credential, whatever its shape.
 const KEYS: &[&str] = &["bearer", "access_token", "refresh_token", "id_token", "client_secret", "token"];
 

@@ -78,7 +78,7 @@ impl Http {
                     let b = resp.bytes().await.map_err(Problem::from_reqwest)?;
                     serde_json::from_slice(&b).map_err(|e| decode_problem(&e.to_string()))
                 },
-                |_, p, _| tracing::debug!("retrying {} after: {}", redact_url(url), p.summary()),
+                |_, p, _| tracing::debug!("retrying {} after: {}", crate::net::redact_url(url.as_str()), p.summary()),
             )
             .await
     }
@@ -87,13 +87,6 @@ impl Http {
 /// An answer that is not the JSON expected (never retried: the same request gets the same answer).
 pub fn decode_problem(message: &str) -> Problem {
     Problem { message: crate::net::redact(&format!("unexpected answer: {message}")), ..Problem::default() }
-}
-
-/// URL for messages, without its query (which never holds secrets here, but keeps messages short).
-fn redact_url(u: &Url) -> String {
-    let mut u = u.clone();
-    u.set_query(None);
-    u.to_string()
 }
 
 async fn hash_file(path: &Path) -> std::io::Result<Digest> {
