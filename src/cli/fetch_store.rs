@@ -229,13 +229,40 @@ pub fn fetch_pipeline(g: &Global, a: FetchArgs, pipeline: Pipeline) -> error::Re
     }
 }
 
+/// Refuses a fetch when nothing was run and nothing of this pipeline is stored, as a fetch without the store
+/// does: no journal, or one without a plan.
+fn nothing_run(journal_path: &Path, store_file: &Path, zonal: &crate::plan::zonal::Zonal) -> error::Result<()> {
+    let planned = match Journal::open_read(journal_path) {
+        Ok(j) => j.has_plan()? || !j.chunks_slim()?.is_empty(),
+        Err(_) if !journal_path.exists() => false,
+        Err(e) => return Err(e.into()),
+    };
+    if planned {
+        return Ok(());
+    }
+    if let Some(s) = crate::store::Store::open_existing(store_file).map_err(store_error)? {
+        if s.bind(&zonal.model, false).map_err(store_error)?.any_stored {
+            return Ok(());
+        }
+    }
+    if journal_path.exists() {
+        return Err(Error::Journal(crate::journal::JournalError::NothingSubmitted(journal_path.to_path_buf())));
+    }
+    Err(Error::Environment(format!(
+        "no run journal at {}: nothing has been run yet\nhelp: `geepipe run FILE` submits the tasks and fetches the \
+         results when they finish",
+        journal_path.display()
+    )))
+}
+
 /// `geepipe fetch` (and the end of `geepipe run`) through the store.
 pub fn fetch(g: &Global, a: &FetchArgs, p: &Pipeline, journal_path: &Path) -> error::Result {
     let started = manifest::now();
     let clock = std::time::Instant::now();
     let store_file = super::incremental::store_path(journal_path);
-    let mut store = super::incremental::open_store(&store_file)?;
     let zonal = super::incremental::zonal(p, None).map_err(Error::Diagnostics)?;
+    nothing_run(journal_path, &store_file, &zonal)?;
+    let mut store = super::incremental::open_store(&store_file)?;
     let journal = if journal_path.exists() { Some(Journal::open_read(journal_path)?) } else { None };
     let stored = match &journal {
         Some(j) => store_previous(g, a, p, j, &mut store)?,

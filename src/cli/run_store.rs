@@ -77,14 +77,14 @@ pub fn run(g: &Global, p: Pipeline, warnings: Vec<Diagnostic>, a: super::RunArgs
     }
     let interactive = start.mode == RunMode::Interactive;
     let settings = Settings { detach: a.detach, ..settings(&p, &a.exec) };
-    let probed = probe.is_some();
     let outcome = drive(g, &p, &a.exec, journal, start, settings, probe).inspect_err(|_| {
-        // A plan whose probe failed (or that never started) is made and probed again by the next run.
-        if probed {
-            if let Ok(mut j) = Journal::open(&jpath, &p.name, &p.content_hash) {
-                let _ = j.drop_unsent_plan();
-            }
+        // A plan whose probe failed, or that never started (no credentials, Ctrl-C), is made (and probed)
+        // again by the next run; a journal with nothing in it is removed, so `status` and `fetch` say nothing
+        // was run rather than "0 chunks".
+        if let Ok(mut j) = Journal::open(&jpath, &p.name, &p.content_hash) {
+            let _ = j.drop_unsent_plan();
         }
+        let _ = Journal::discard_unplanned(&jpath);
     })?;
     let code = report(g, &outcome, &a.file, &jpath, interactive);
     if code == exit::OK && !outcome.detached && !a.no_fetch {
