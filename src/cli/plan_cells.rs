@@ -120,14 +120,10 @@ fn build_batch(
     let built: Vec<error::Result<(Task, Vec<u8>)>> = batch
         .par_iter_mut()
         .map(|c| {
-            let mut t = match c.task.take() {
+            Ok(match c.task.take() {
                 Some(t) => t,
-                None => zonal.task(&c.chunk_id, &c.sites.iter().collect::<Vec<_>>(), &c.parts)?,
-            };
-            let bytes = serde_json::to_vec(&t.body).map_err(|e| Error::Internal(e.to_string()))?;
-            t.body = serde_json::Value::Null;
-            t.body_bytes = bytes.len();
-            Ok((t, bytes))
+                None => zonal.serialized(&c.chunk_id, &c.sites.iter().collect::<Vec<_>>(), &c.parts)?,
+            })
         })
         .collect();
     batch.clear();
