@@ -126,20 +126,24 @@ fn build_batch(
     let built: Vec<error::Result<(Task, Vec<u8>)>> = batch
         .par_iter_mut()
         .map(|c| {
-            let mut t = match c.task.take() {
+            let (mut t, bytes) = match c.task.take() {
                 Some(t) => t,
-                None => zonal.task(&c.chunk_id, &c.sites.iter().collect::<Vec<_>>(), &c.parts)?,
+                None => zonal.serialized(&c.chunk_id, &c.sites.iter().collect::<Vec<_>>(), &c.parts)?,
             };
-            if interactive {
-                t.body = crate::plan::interactive::compute_body(
-                    &t.body,
-                    p.interactive.page_size,
-                    p.export.workload_tag.as_deref(),
-                )
-                .map_err(|e| Error::Internal(format!("internal error: cannot make the interactive request: {e}")))?;
+            if !interactive {
+                return Ok((t, bytes));
             }
-            let bytes = serde_json::to_vec(&t.body).map_err(|e| Error::Internal(e.to_string()))?;
-            t.body = serde_json::Value::Null;
+            // The `table:computeFeatures` body made from the export body.
+            let internal =
+                |e: String| Error::Internal(format!("internal error: cannot make the interactive request: {e}"));
+            let export: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| internal(e.to_string()))?;
+            let body = crate::plan::interactive::compute_body(
+                &export,
+                p.interactive.page_size,
+                p.export.workload_tag.as_deref(),
+            )
+            .map_err(|e| internal(e.to_string()))?;
+            let bytes = serde_json::to_vec(&body).map_err(|e| internal(e.to_string()))?;
             t.body_bytes = bytes.len();
             Ok((t, bytes))
         })
