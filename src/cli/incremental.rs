@@ -51,7 +51,7 @@ pub fn applies_to(p: &Pipeline, journal: &Path) -> bool {
     }
     let Ok(j) = Journal::open_read(journal) else { return true };
     let planned = j.has_plan().unwrap_or(false) && !j.chunks_slim().map(|r| r.is_empty()).unwrap_or(true);
-    !(planned && !j.rebuilds_bodies().unwrap_or(true))
+    !planned || j.rebuilds_bodies().unwrap_or(true)
 }
 
 /// The decision of `mode: batch`.
