@@ -277,11 +277,11 @@ impl Planner {
             planned
                 .par_iter_mut()
                 .map(|c| {
-                    let task = match c.task.take() {
+                    let (task, bytes) = match c.task.take() {
                         Some(t) => t,
-                        None => zonal.task(&c.chunk_id, &c.sites.iter().collect::<Vec<_>>(), &c.parts)?,
+                        None => zonal.serialized(&c.chunk_id, &c.sites.iter().collect::<Vec<_>>(), &c.parts)?,
                     };
-                    Ok(Built::from(task))
+                    Ok(Built { task, bytes })
                 })
                 .collect()
         };
