@@ -94,9 +94,12 @@ impl Executor {
             if r.state.is_final() {
                 continue;
             }
-            let sites = self.chunk_sites(i)?;
+            // A result file of this chunk, written by a run killed before its journal said so.
+            let written = store.path(&store.relative(&r.chunk_id)).is_file();
+            let sites = if written { self.chunk_sites(i)? } else { Vec::new() };
             let r = &self.rows[i];
-            if let Some((stored, meta)) = store.adopt(&r.chunk_id, &r.base_request_id, &sites) {
+            let adopted = if written { store.adopt(&r.chunk_id, &r.base_request_id, &sites) } else { None };
+            if let Some((stored, meta)) = adopted {
                 let r = &mut self.rows[i];
                 r.state = ChunkState::Succeeded;
                 r.requests = r.requests.max(meta.requests);
@@ -190,7 +193,8 @@ impl Executor {
         cfg: &Interactive,
     ) -> Result<Option<futures::future::BoxFuture<'static, Answer>>, ExecError> {
         // The journal's body, or rebuilt from the site file for a chunk planned through the results store.
-        let made = self.body(i).and_then(|export| {
+        let made = self.body(i).and_then(|text| {
+            let export: serde_json::Value = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
             crate::plan::interactive::compute_body(&export, cfg.page_size, cfg.workload_tag.as_deref())
                 .map_err(|e| e.to_string())
         });
