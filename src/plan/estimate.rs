@@ -25,7 +25,7 @@
 
 use serde::Serialize;
 
-use crate::pipeline::{KindName, LayerKind, ModeName, Pipeline};
+use crate::pipeline::{LayerKind, ModeName, Pipeline};
 use crate::sites::Site;
 
 /// Assumed pixel reads per second of one interactive request (Earth Engine publishes no figure).
@@ -246,7 +246,9 @@ pub fn interactive_seconds(pipeline: &Pipeline, e: &Estimate, per_request: usize
 }
 
 /// The mode of a run of `pipeline` over `sites` (`None`: sites in an asset, their number unknown).
-pub fn decide(pipeline: &Pipeline, sites: Option<&[Site]>) -> Decision {
+/// `export_only` says why the pipeline's kind runs only as export tasks, when it does
+/// ([`super::Planner::export_only`]).
+pub fn decide(pipeline: &Pipeline, sites: Option<&[Site]>, export_only: Option<&str>) -> Decision {
     let batch = |auto: bool, reason: String, estimate: Option<Estimate>| Decision {
         mode: RunMode::Batch,
         auto,
@@ -256,8 +258,8 @@ pub fn decide(pipeline: &Pipeline, sites: Option<&[Site]>) -> Decision {
         interactive_seconds: None,
         estimate,
     };
-    if pipeline.kind != KindName::Zonal {
-        return batch(false, "image and classifier pipelines run as export tasks".into(), None);
+    if let Some(reason) = export_only {
+        return batch(false, reason.to_string(), None);
     }
     if pipeline.mode == ModeName::Batch {
         return batch(false, "`mode: batch`".into(), sites.map(|s| estimate(pipeline, s)));
@@ -350,7 +352,7 @@ pub fn sized_planner(pipeline: &Pipeline) -> Result<(super::Planner, Decision), 
     use crate::diag::{Code, Diagnostic};
     let planner = super::Planner::new(pipeline)?;
     let sites = matches!(pipeline.sites.location, crate::pipeline::SiteLocation::File(_)).then(|| planner.sites());
-    let decision = decide(pipeline, sites);
+    let decision = decide(pipeline, sites, planner.export_only());
     if decision.mode == RunMode::Batch && !pipeline.export.destination.exists() {
         let d = Diagnostic::error(
             Code::PlanNeedsExport,
