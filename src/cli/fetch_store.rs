@@ -15,16 +15,30 @@ use crate::error::{self, Error};
 use crate::exit;
 use crate::journal::{ChunkRow, Journal};
 use crate::pipeline::Pipeline;
+use crate::plan::RunMode;
 use crate::results::eecsv::{self, Format};
-use crate::results::fetch::{self, FetchError, FinishedChunk};
+use crate::results::fetch::{self, FetchError, FinishedChunk, StoredChunk};
 use crate::results::manifest;
 use crate::results::merge::Missing;
+use crate::results::store::Store as ResultFiles;
 use crate::results::table::TableSpec;
 use crate::store::{assemble, ingest, Origin};
 
-fn finished(r: &ChunkRow) -> FinishedChunk {
+/// A finished chunk as the fetch and its manifest see it; `results` is the interactive result files of the
+/// journal (an interactive chunk's answer is one of them).
+fn finished(r: &ChunkRow, results: &ResultFiles) -> FinishedChunk {
     let runtime_secs = match (r.started_at, r.ended_at) {
         (Some(s), Some(e)) if e >= s => Some(e - s),
+        _ => None,
+    };
+    let stored = match (&r.mode, &r.result) {
+        (RunMode::Interactive, Some(rel)) => Some(StoredChunk {
+            path: results.path(rel),
+            relative: rel.clone(),
+            sha256: r.result_sha256.clone(),
+            bytes: r.result_bytes,
+            requests: r.requests,
+        }),
         _ => None,
     };
     FinishedChunk {
@@ -36,8 +50,7 @@ fn finished(r: &ChunkRow) -> FinishedChunk {
         attempts: r.attempt,
         runtime_secs,
         eecu_secs: r.eecu_seconds,
-        // Chunks run through the store are export tasks.
-        stored: None,
+        stored,
     }
 }
 
@@ -55,7 +68,40 @@ pub(super) struct Stored {
     reused: usize,
 }
 
-/// Downloads and stores the results of the journal's finished chunks that are not stored yet.
+/// The rows of a batch chunk's export files (downloaded first), or `None` when they cannot be read (said in
+/// `out`).
+fn export_rows(
+    chunk_id: &str,
+    files: &[(String, std::path::PathBuf)],
+    out: &mut Stored,
+) -> Option<(eecsv::ExportTable, String)> {
+    let mut tables = Vec::new();
+    let mut unreadable = false;
+    for (display, path) in files {
+        let Some(format) = Format::from_name(display) else {
+            out.notes.push(format!("{display}: not a CSV or GeoJSON file; downloaded but not read"));
+            continue;
+        };
+        match std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| eecsv::parse(format, &b).map_err(|e| e.to_string()))
+        {
+            Ok(t) => tables.push(t),
+            Err(reason) => {
+                unreadable = true;
+                out.missing.push(Missing::File { chunk_id: chunk_id.to_string(), file: display.clone(), reason });
+            }
+        }
+    }
+    if unreadable || tables.is_empty() {
+        return None;
+    }
+    let source = files.iter().map(|f| f.0.as_str()).collect::<Vec<_>>().join(", ");
+    Some((ingest::concat(tables), source))
+}
+
+/// Downloads and stores the results of the journal's finished chunks that are not stored yet: the export
+/// files of batch chunks, the stored answers of interactive ones (read through the same row parser).
 pub(super) fn store_previous(
     g: &Global,
     a: &FetchArgs,
@@ -68,32 +114,56 @@ pub(super) fn store_previous(
     if rows.is_empty() {
         return Ok(out);
     }
-    let fresh = journal.meta(super::incremental::FRESH).ok().flatten().is_some();
-    let chunks: Vec<FinishedChunk> = rows.iter().map(finished).collect();
-    let rt = runtime()?;
-    let opts = fetch_options(&rt, p, &chunks, true)?;
-    let _lock = fetch_lock(g, p, &opts)?;
-    let downloads = rt.block_on(fetch::download(p, &chunks, &opts)).map_err(|e| match e {
-        FetchError::Setup(_) => Error::Input(e.to_string()),
-        FetchError::MissingScope { .. } | FetchError::Listing { .. } | FetchError::Incomplete { .. } => {
-            Error::Environment(e.to_string())
-        }
-    })?;
     let _ = a;
-    out.missing = downloads.missing;
-    out.notes = downloads.outcome.notes;
-    out.files = downloads.outcome.files;
-    out.downloaded = downloads.outcome.downloaded;
-    out.reused = downloads.outcome.reused;
-    // Files per chunk (a sharded export has several).
-    let mut by_chunk: BTreeMap<String, Vec<(String, std::path::PathBuf)>> = BTreeMap::new();
-    for (ids, d) in &downloads.done {
-        for id in ids {
-            by_chunk.entry(id.clone()).or_default().push((d.display.clone(), d.path.clone()));
+    let fresh = journal.meta(super::incremental::FRESH).ok().flatten().is_some();
+    let results = ResultFiles::for_journal(journal.path(), &p.name);
+    // Rows per chunk: (display, table).
+    let mut tables: BTreeMap<String, (eecsv::ExportTable, String)> = BTreeMap::new();
+    let batch: Vec<FinishedChunk> =
+        rows.iter().filter(|r| r.mode == RunMode::Batch).map(|r| finished(r, &results)).collect();
+    if !batch.is_empty() {
+        let rt = runtime()?;
+        let opts = fetch_options(&rt, p, &batch, true)?;
+        let _lock = fetch_lock(g, p, &opts)?;
+        let downloads = rt.block_on(fetch::download(p, &batch, &opts)).map_err(|e| match e {
+            FetchError::Setup(_) => Error::Input(e.to_string()),
+            FetchError::MissingScope { .. } | FetchError::Listing { .. } | FetchError::Incomplete { .. } => {
+                Error::Environment(e.to_string())
+            }
+        })?;
+        out.missing = downloads.missing;
+        out.notes = downloads.outcome.notes;
+        out.files = downloads.outcome.files;
+        out.downloaded = downloads.outcome.downloaded;
+        out.reused = downloads.outcome.reused;
+        // Files per chunk (a sharded export has several).
+        let mut by_chunk: BTreeMap<String, Vec<(String, std::path::PathBuf)>> = BTreeMap::new();
+        for (ids, d) in &downloads.done {
+            for id in ids {
+                by_chunk.entry(id.clone()).or_default().push((d.display.clone(), d.path.clone()));
+            }
+        }
+        for (chunk_id, files) in by_chunk {
+            if let Some(t) = export_rows(&chunk_id, &files, &mut out) {
+                tables.insert(chunk_id, t);
+            }
+        }
+    }
+    for r in rows.iter().filter(|r| r.mode == RunMode::Interactive) {
+        let Some(rel) = &r.result else { continue };
+        match results.read(rel, r.result_sha256.as_deref()) {
+            Ok((table, _)) => {
+                tables.insert(r.chunk_id.clone(), (table, rel.clone()));
+            }
+            Err(e) => out.missing.push(Missing::File {
+                chunk_id: r.chunk_id.clone(),
+                file: rel.clone(),
+                reason: e.to_string(),
+            }),
         }
     }
     let by_id: HashMap<&str, &ChunkRow> = rows.iter().map(|r| (r.chunk_id.as_str(), r)).collect();
-    for (chunk_id, files) in by_chunk {
+    for (chunk_id, (table, source)) in tables {
         let Some(row) = by_id.get(chunk_id.as_str()) else { continue };
         let Some(cells) = &row.cells else {
             out.notes.push(format!(
@@ -102,35 +172,22 @@ pub(super) fn store_previous(
             ));
             continue;
         };
-        let mut tables = Vec::new();
-        let mut unreadable = false;
-        for (display, path) in &files {
-            let Some(format) = Format::from_name(display) else {
-                out.notes.push(format!("{display}: not a CSV or GeoJSON file; downloaded but not read"));
-                continue;
-            };
-            match std::fs::read(path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| eecsv::parse(format, &b).map_err(|e| e.to_string()))
-            {
-                Ok(t) => tables.push(t),
-                Err(reason) => {
-                    unreadable = true;
-                    out.missing.push(Missing::File { chunk_id: chunk_id.clone(), file: display.clone(), reason });
-                }
-            }
-        }
-        if unreadable || tables.is_empty() {
-            continue;
-        }
-        let table = ingest::concat(tables);
-        let source = files.iter().map(|f| f.0.as_str()).collect::<Vec<_>>().join(", ");
-        let origin = Origin {
-            kind: "batch".into(),
-            operation: row.operation.clone(),
-            chunk: Some(chunk_id.clone()),
-            request_id: Some(row.request_id.clone()),
-            eecu: row.eecu_seconds,
+        let origin = match row.mode {
+            RunMode::Batch => Origin {
+                kind: "batch".into(),
+                operation: row.operation.clone(),
+                chunk: Some(chunk_id.clone()),
+                request_id: Some(row.request_id.clone()),
+                eecu: row.eecu_seconds,
+            },
+            // Earth Engine says nothing of an interactive request's EECU.
+            RunMode::Interactive => Origin {
+                kind: "interactive".into(),
+                operation: Some(row.base_request_id.clone()),
+                chunk: Some(chunk_id.clone()),
+                request_id: Some(row.base_request_id.clone()),
+                eecu: None,
+            },
         };
         let chunk = ingest::ChunkRows { chunk_id: &chunk_id, site_ids: &row.site_ids, cells, source: &source };
         let r = store
@@ -172,13 +229,40 @@ pub fn fetch_pipeline(g: &Global, a: FetchArgs, pipeline: Pipeline) -> error::Re
     }
 }
 
+/// Refuses a fetch when nothing was run and nothing of this pipeline is stored, as a fetch without the store
+/// does: no journal, or one without a plan.
+fn nothing_run(journal_path: &Path, store_file: &Path, zonal: &crate::plan::zonal::Zonal) -> error::Result<()> {
+    let planned = match Journal::open_read(journal_path) {
+        Ok(j) => j.has_plan()? || !j.chunks_slim()?.is_empty(),
+        Err(_) if !journal_path.exists() => false,
+        Err(e) => return Err(e.into()),
+    };
+    if planned {
+        return Ok(());
+    }
+    if let Some(s) = crate::store::Store::open_existing(store_file).map_err(store_error)? {
+        if s.bind(&zonal.model, false).map_err(store_error)?.any_stored {
+            return Ok(());
+        }
+    }
+    if journal_path.exists() {
+        return Err(Error::Journal(crate::journal::JournalError::NothingSubmitted(journal_path.to_path_buf())));
+    }
+    Err(Error::Environment(format!(
+        "no run journal at {}: nothing has been run yet\nhelp: `geepipe run FILE` submits the tasks and fetches the \
+         results when they finish",
+        journal_path.display()
+    )))
+}
+
 /// `geepipe fetch` (and the end of `geepipe run`) through the store.
 pub fn fetch(g: &Global, a: &FetchArgs, p: &Pipeline, journal_path: &Path) -> error::Result {
     let started = manifest::now();
     let clock = std::time::Instant::now();
     let store_file = super::incremental::store_path(journal_path);
-    let mut store = super::incremental::open_store(&store_file)?;
     let zonal = super::incremental::zonal(p, None).map_err(Error::Diagnostics)?;
+    nothing_run(journal_path, &store_file, &zonal)?;
+    let mut store = super::incremental::open_store(&store_file)?;
     let journal = if journal_path.exists() { Some(Journal::open_read(journal_path)?) } else { None };
     let stored = match &journal {
         Some(j) => store_previous(g, a, p, j, &mut store)?,
@@ -254,12 +338,20 @@ pub fn fetch(g: &Global, a: &FetchArgs, p: &Pipeline, journal_path: &Path) -> er
         details: serde_json::json!({"cells_stored_now": stored.written}).as_object().cloned().unwrap_or_default(),
     });
     if let Some(j) = &journal {
+        let results = ResultFiles::for_journal(journal_path, &p.name);
         m.chunks = j
             .chunks_slim()
             .unwrap_or_default()
             .iter()
             .filter(|r| r.state == crate::journal::ChunkState::Succeeded)
-            .map(|r| chunk_entry(&finished(r), r.sites as u64, &stored.files))
+            .map(|r| {
+                let mut e = chunk_entry(&finished(r, &results), r.sites as u64, &stored.files);
+                // An interactive chunk's answer is its file (stored beside the journal, not downloaded).
+                if let (RunMode::Interactive, Some(rel), true) = (r.mode, &r.result, e.files.is_empty()) {
+                    e.files.push(rel.clone());
+                }
+                e
+            })
             .collect();
     }
     assembled.place(&m).map_err(|e| Error::Environment(format!("cannot write the table and manifest: {e}")))?;

@@ -27,31 +27,34 @@ use crate::store::{Binding, Store, StoreError};
 /// Journal key holding the nonce of a `--fresh` run.
 pub const FRESH: &str = "fresh";
 
-/// Whether `p` is run through the results store: a zonal Earth Engine pipeline over a site file in batch mode
-/// (`mode: batch` or `--mode batch`). The sites of a table asset cannot be known offline, so they are computed
-/// whole each time; interactive and `auto` runs do not use the store yet.
+/// Whether `p` is run through the results store: a zonal Earth Engine pipeline over a site file, in batch mode
+/// with an export destination, or in interactive or `auto` mode (which decides from the work the store lacks,
+/// [`decide`]). The sites of a table asset cannot be known offline, so they are computed whole each time.
 pub fn applies(p: &Pipeline) -> bool {
     p.kind == KindName::Zonal
         && p.engine == Engine::EarthEngine
-        && p.mode == ModeName::Batch
-        && p.export.destination.exists()
         && matches!(p.sites.location, SiteLocation::File(_))
+        && match p.mode {
+            ModeName::Batch => p.export.destination.exists(),
+            ModeName::Interactive | ModeName::Auto => true,
+        }
 }
 
 /// Whether a run of `p` with the journal at `journal` goes through the store: [`applies`], unless that journal
-/// holds a plan of this same pipeline made without the store (an interactive run resumed with `--mode batch`,
-/// or a journal of an earlier geepipe), which is finished the way it was planned.
+/// holds a plan made without the store (a journal of an earlier geepipe, or of a pipeline with its sites in
+/// a table asset): one of this same pipeline is finished the way it was planned, and one of a changed
+/// pipeline is refused until `run --restart` (as without the store: its results cannot be stored, so moving
+/// it aside would lose them).
 pub fn applies_to(p: &Pipeline, journal: &Path) -> bool {
     if !applies(p) {
         return false;
     }
     let Ok(j) = Journal::open_read(journal) else { return true };
-    let same = j.meta("content_hash").ok().flatten().is_some_and(|h| h == p.content_hash);
     let planned = j.has_plan().unwrap_or(false) && !j.chunks_slim().map(|r| r.is_empty()).unwrap_or(true);
-    !(same && planned && !j.rebuilds_bodies().unwrap_or(true))
+    !planned || j.rebuilds_bodies().unwrap_or(true)
 }
 
-/// The mode decision of a pipeline run through the store (always batch export tasks).
+/// The decision of `mode: batch`.
 pub fn batch_decision() -> Decision {
     Decision {
         mode: RunMode::Batch,
@@ -62,6 +65,39 @@ pub fn batch_decision() -> Decision {
         interactive_seconds: None,
         estimate: None,
     }
+}
+
+/// The mode of a run computing what the store lacks, and the computation with its chunks sized for it.
+/// `mode: batch` is batch; otherwise one pass over the site file estimates the work of the cells to compute
+/// (each site weighted by the share of its cells it lacks, [`crate::plan::estimate::Accumulator`]), which
+/// decides `auto` and sizes interactive requests as for a run without the store. `auto` choosing batch
+/// without an `export` section is an error.
+/// `store` is `None` for a `--fresh` run (every cell is computed).
+pub fn decide(mut zonal: Zonal, store: Option<&Store>, binding: Option<&Binding>) -> error::Result<(Zonal, Decision)> {
+    use crate::plan::estimate;
+    if zonal.pipeline.mode == ModeName::Batch {
+        return Ok((zonal, batch_decision()));
+    }
+    let p = &zonal.pipeline;
+    let mut acc = estimate::Accumulator::new(p);
+    let per_site = zonal.model.cells_per_site().max(1) as f64;
+    stream::plan_sites(&zonal, lookup(store, binding, &zonal), |c| {
+        for s in &c.sites {
+            acc.add(s, c.cells.len() as f64 / per_site);
+        }
+        Ok(())
+    })
+    .map_err(stream_error)?;
+    let p = &zonal.pipeline;
+    let decision = estimate::decide_estimate(p, acc.finish(p));
+    if let Some(d) = estimate::needs_export(p, &decision) {
+        return Err(Error::Diagnostics(vec![d]));
+    }
+    if let (RunMode::Interactive, Some(n)) = (decision.mode, decision.sites_per_request) {
+        // Chunks of `n` sites: the chunker reads the pipeline's chunk size (no key depends on it).
+        zonal.pipeline.chunks.sites_per_task = n;
+    }
+    Ok((zonal, decision))
 }
 
 /// The store beside a journal.
@@ -133,8 +169,8 @@ pub fn explanations(
     out
 }
 
-/// A planned chunk as the journal keeps it (no body: rebuilt when sent).
-pub fn journal_row(zonal: &Zonal, c: &PlannedChunk) -> ChunkRow {
+/// A planned chunk as the journal keeps it (no body: rebuilt when sent), computed in `mode`.
+pub fn journal_row(zonal: &Zonal, c: &PlannedChunk, mode: RunMode) -> ChunkRow {
     let keyed: Vec<(String, cells::Key)> = c.sites.iter().map(|s| (s.id.clone(), cells::site_key(s))).collect();
     let request_id = zonal.request_id(&c.chunk_id, &keyed, &c.parts);
     let (description, target) = zonal.target(&c.chunk_id);
@@ -150,6 +186,7 @@ pub fn journal_row(zonal: &Zonal, c: &PlannedChunk) -> ChunkRow {
     };
     let mut row = ChunkRow::from_task(&task, 0, None);
     row.cells = Some(c.chunk_cells());
+    row.mode = mode;
     row
 }
 
@@ -164,14 +201,15 @@ pub struct Planned {
     pub explanations: Vec<String>,
 }
 
-/// Plans what the store lacks into the journal (one transaction), spilling the planned sites so their
-/// bodies can be built when sent.
+/// Plans what the store lacks into the journal (one transaction), every chunk computed in `mode`, spilling
+/// the planned sites so their bodies can be built when sent.
 pub fn plan_into_journal(
     zonal: Zonal,
     store: &Store,
     fresh: bool,
     journal: &mut Journal,
     probe_sites: Option<usize>,
+    mode: RunMode,
 ) -> error::Result<Planned> {
     let binding = store.bind(&zonal.model, true).map_err(store_error)?;
     let dir = journal.path().parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
@@ -188,7 +226,7 @@ pub fn plan_into_journal(
             for s in &c.sites {
                 spill.push(s, &mut buf).map_err(temp_error)?;
             }
-            writer.add(journal_row(&zonal, &c))?;
+            writer.add(journal_row(&zonal, &c, mode))?;
             chunks += 1;
             if first.is_none() {
                 first = Some(c);
@@ -341,6 +379,15 @@ pub fn open_store(path: &Path) -> error::Result<Store> {
     Store::open(path).map_err(store_error)
 }
 
+/// What the store records as the origin of a chunk's values: the operation of an export task, the request id
+/// of an interactive chunk (its answer has no operation).
+pub fn origin_key(r: &ChunkRow) -> Option<&str> {
+    match r.mode {
+        RunMode::Batch => r.operation.as_deref(),
+        RunMode::Interactive => r.result.is_some().then_some(r.base_request_id.as_str()),
+    }
+}
+
 /// The rows of the journal's succeeded chunks that are not stored yet.
 pub fn unstored(journal: &Journal, store: &Store) -> error::Result<Vec<ChunkRow>> {
     let rows = journal.chunks()?;
@@ -349,8 +396,8 @@ pub fn unstored(journal: &Journal, store: &Store) -> error::Result<Vec<ChunkRow>
         if r.state != ChunkState::Succeeded {
             continue;
         }
-        let stored = match &r.operation {
-            Some(op) => store.has_origin(op).map_err(store_error)?,
+        let stored = match origin_key(&r) {
+            Some(key) => store.has_origin(key).map_err(store_error)?,
             None => false,
         };
         if !stored {

@@ -17,7 +17,7 @@ use crate::exit;
 use crate::pipeline::Pipeline;
 use crate::plan::stream;
 use crate::plan::zonal::{PlannedChunk, Zonal};
-use crate::plan::{Plan, Summary, Task};
+use crate::plan::{Plan, RunMode, Summary, Task};
 use crate::store::Store;
 
 /// Chunks whose bodies are built together.
@@ -32,16 +32,18 @@ struct Out {
     first: bool,
     /// The bodies of an earlier plan in `dir` (removed at the end unless this plan has them too).
     earlier: Vec<String>,
+    /// The run's mode: interactive plans write `table:computeFeatures` bodies.
+    decision: crate::plan::Decision,
 }
 
 impl Out {
-    fn new(dir: &Path, earlier: Vec<String>) -> std::io::Result<Out> {
+    fn new(dir: &Path, earlier: Vec<String>, decision: crate::plan::Decision) -> std::io::Result<Out> {
         std::fs::create_dir_all(dir)?;
         let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let tmp = tempfile::Builder::new().prefix(".geepipe-plan-").tempdir_in(parent)?;
         let mut index = std::io::BufWriter::new(std::fs::File::create(tmp.path().join(".tasks"))?);
         index.write_all(b"[")?;
-        Ok(Out { dir: dir.to_path_buf(), tmp, index, files: Vec::new(), first: true, earlier })
+        Ok(Out { dir: dir.to_path_buf(), tmp, index, files: Vec::new(), first: true, earlier, decision })
     }
 
     fn add(&mut self, t: &Task, body: &[u8]) -> std::io::Result<()> {
@@ -54,7 +56,7 @@ impl Out {
             "chunk_id": t.chunk_id,
             "file": file,
             "request_id": t.request_id,
-            "endpoint": t.endpoint.path(),
+            "endpoint": if self.decision.mode == RunMode::Interactive { "table:computeFeatures" } else { t.endpoint.path() },
             "description": t.description,
             "site_ids": t.site_ids,
             "body_bytes": t.body_bytes,
@@ -78,6 +80,8 @@ impl Out {
         let mut doc = Vec::with_capacity(tasks.len() + 4096);
         doc.extend_from_slice(b"{\n\"summary\": ");
         serde_json::to_writer_pretty(&mut doc, summary)?;
+        doc.extend_from_slice(b",\n\"mode\": ");
+        serde_json::to_writer_pretty(&mut doc, &self.decision)?;
         doc.extend_from_slice(b",\n\"columns\": ");
         serde_json::to_writer_pretty(&mut doc, columns)?;
         doc.extend_from_slice(b",\n\"tasks\": ");
@@ -112,20 +116,34 @@ struct Tally {
 
 fn build_batch(
     zonal: &Zonal,
+    interactive: bool,
     batch: &mut Vec<PlannedChunk>,
     tally: &mut Tally,
     out: &mut Option<Out>,
 ) -> error::Result<()> {
     use rayon::prelude::*;
+    let p = &zonal.pipeline;
     let built: Vec<error::Result<(Task, Vec<u8>)>> = batch
         .par_iter_mut()
         .map(|c| {
-            let mut t = match c.task.take() {
+            let (mut t, bytes) = match c.task.take() {
                 Some(t) => t,
-                None => zonal.task(&c.chunk_id, &c.sites.iter().collect::<Vec<_>>(), &c.parts)?,
+                None => zonal.serialized(&c.chunk_id, &c.sites.iter().collect::<Vec<_>>(), &c.parts)?,
             };
-            let bytes = serde_json::to_vec(&t.body).map_err(|e| Error::Internal(e.to_string()))?;
-            t.body = serde_json::Value::Null;
+            if !interactive {
+                return Ok((t, bytes));
+            }
+            // The `table:computeFeatures` body made from the export body.
+            let internal =
+                |e: String| Error::Internal(format!("internal error: cannot make the interactive request: {e}"));
+            let export: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| internal(e.to_string()))?;
+            let body = crate::plan::interactive::compute_body(
+                &export,
+                p.interactive.page_size,
+                p.export.workload_tag.as_deref(),
+            )
+            .map_err(|e| internal(e.to_string()))?;
+            let bytes = serde_json::to_vec(&body).map_err(|e| internal(e.to_string()))?;
             t.body_bytes = bytes.len();
             Ok((t, bytes))
         })
@@ -162,10 +180,16 @@ pub fn run(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) ->
     let out_error = |dir: &Path, e: std::io::Error| {
         Error::Environment(format!("cannot write the plan into `{}`: {e}", dir.display()))
     };
+    let (zonal, decision) =
+        super::incremental::decide(zonal, store.as_ref(), binding.as_ref()).map_err(|e| match e {
+            Error::Diagnostics(d) => with_warnings(d),
+            e => e,
+        })?;
+    let interactive = decision.mode == RunMode::Interactive;
     let mut out = match &a.out {
         Some(dir) => {
             let earlier = super::plan::earlier_plan_files(dir)?;
-            Some(Out::new(dir, earlier).map_err(|e| out_error(dir, e))?)
+            Some(Out::new(dir, earlier, decision.clone()).map_err(|e| out_error(dir, e))?)
         }
         None => None,
     };
@@ -175,7 +199,7 @@ pub fn run(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) ->
         stream::plan_sites(&zonal, super::incremental::lookup(store.as_ref(), binding.as_ref(), &zonal), |c| {
             batch.push(c);
             if batch.len() >= BATCH {
-                build_batch(&zonal, &mut batch, &mut tally, &mut out)?;
+                build_batch(&zonal, interactive, &mut batch, &mut tally, &mut out)?;
             }
             Ok(())
         });
@@ -183,7 +207,7 @@ pub fn run(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) ->
         Error::Diagnostics(d) => with_warnings(d),
         e => e,
     })?;
-    build_batch(&zonal, &mut batch, &mut tally, &mut out)?;
+    build_batch(&zonal, interactive, &mut batch, &mut tally, &mut out)?;
     let why = super::incremental::explanations(store.as_ref(), binding.as_ref(), &zonal, &counts);
     let mut all_warnings = warnings;
     all_warnings.extend(site_warnings);
@@ -212,12 +236,19 @@ pub fn run(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) ->
         o.finish(&summary, &columns).map_err(|e| out_error(dir, e))?;
     }
     if a.json {
-        let s = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
+        #[derive(serde::Serialize)]
+        struct Json<'a> {
+            #[serde(flatten)]
+            summary: &'a Summary,
+            mode: &'a crate::plan::Decision,
+        }
+        let s = serde_json::to_string_pretty(&Json { summary: &summary, mode: &decision })
+            .map_err(|e| Error::Internal(e.to_string()))?;
         println!("{s}");
         return Ok(exit::OK);
     }
     let plan = Plan { tasks: Vec::new(), columns, warnings: Vec::new(), summary };
-    print!("{}", super::plan::render_summary(&plan, p, &super::incremental::batch_decision()));
+    print!("{}", super::plan::render_summary(&plan, p, &decision));
     super::incremental::print_counts(g, &counts, &why, true);
     if let Some(dir) = &a.out {
         println!("wrote {} request bodies and plan.json into {}", tally.tasks, dir.display());

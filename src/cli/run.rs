@@ -145,7 +145,7 @@ pub(super) struct Start {
 }
 
 /// How an existing journal runs: its recorded mode unless the pipeline or `--mode` names one.
-fn resumed_start(p: &Pipeline, journal: &Journal) -> Start {
+pub(super) fn resumed_start(p: &Pipeline, journal: &Journal) -> Start {
     let planner: Arc<dyn ChunkPlanner> = Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() });
     let recorded = journal.meta("mode").ok().flatten();
     let reason = journal.meta("mode_reason").ok().flatten().unwrap_or_default();
@@ -302,6 +302,15 @@ pub(super) fn report(g: &Global, o: &Outcome, file: &Path, journal: &Path, inter
     o.exit_code()
 }
 
+/// The refusal of `--detach` for an interactive run.
+pub(super) fn detach_interactive() -> Error {
+    Error::Input(
+        "--detach submits export tasks and leaves; interactive requests are answered while geepipe runs.\n\
+         help: run without --detach, or use `--mode batch` (with an `export` destination) to submit and leave"
+            .into(),
+    )
+}
+
 /// `geepipe run` of an Earth Engine pipeline (see [`super::run_command`] for the engine choice).
 pub fn run(g: &Global, p: Pipeline, a: RunArgs) -> error::Result {
     let jpath = journal_path(&p, &a.exec);
@@ -347,11 +356,7 @@ fn run_journal(g: &Global, p: &Pipeline, a: &RunArgs, journal: Journal) -> error
         Start { tasks: Some(tasks), planner: Arc::new(pl), mode: decision.mode, reason, auto: decision.auto }
     };
     if a.detach && start.mode == RunMode::Interactive {
-        return Err(Error::Input(
-            "--detach submits export tasks and leaves; interactive requests are answered while geepipe runs.\n\
-             help: run without --detach, or use `--mode batch` (with an `export` destination) to submit and leave"
-                .into(),
-        ));
+        return Err(detach_interactive());
     }
     let interactive = start.mode == RunMode::Interactive;
     let settings = Settings { detach: a.detach, ..settings(p, &a.exec) };

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::incremental::{batch_decision, open_store, plan_into_journal, print_counts, zonal, SitePlanner, FRESH};
+use super::incremental::{decide, open_store, plan_into_journal, print_counts, zonal, SitePlanner, FRESH};
 use super::Global;
 use crate::diag::Diagnostic;
 use crate::error::{self, Error};
@@ -43,7 +43,7 @@ pub fn run(g: &Global, p: Pipeline, warnings: Vec<Diagnostic>, a: super::RunArgs
     };
     let _ = journal.set_meta(super::run::CANCEL_REQUEST, "");
     let planned = journal.has_plan().map_err(jerr)?;
-    let (planner, probe): (Arc<dyn ChunkPlanner>, Option<ProbeCall>) = if planned {
+    let Ready { start, probe } = if planned {
         g.summarize(&warnings, &a.file);
         // Every planned chunk already succeeded (a rerun of an unchanged pipeline): the table is assembled
         // from the store (the fetch stores any chunk not stored yet).
@@ -57,55 +57,109 @@ pub fn run(g: &Global, p: Pipeline, warnings: Vec<Diagnostic>, a: super::RunArgs
         }
         let fresh = journal.meta(FRESH).ok().flatten();
         let z = zonal(&p, fresh.as_deref()).map_err(Error::Diagnostics)?;
-        (Arc::new(SitePlanner::lazy(z)), None)
+        let mut start = super::run::resumed_start(&p, &journal);
+        start.planner = Arc::new(SitePlanner::lazy(z));
+        Ready { start, probe: None }
     } else {
-        let store = open_store(&spath)?;
-        let nonce = a.fresh.then(|| format!("{:.6}", crate::store::now()));
-        if let Some(n) = &nonce {
-            journal.set_meta(FRESH, n).map_err(jerr)?;
-        }
-        let z = zonal(&p, nonce.as_deref()).map_err(|d| Error::Diagnostics([warnings.clone(), d].concat()))?;
-        let probe_sites = (!a.no_probe).then_some(crate::probe::SITES);
-        let planned = plan_into_journal(z, &store, a.fresh, &mut journal, probe_sites).map_err(|e| match e {
-            Error::Diagnostics(d) => Error::Diagnostics([warnings.clone(), d].concat()),
-            e => e,
-        })?;
-        g.summarize(&[warnings, planned.warnings].concat(), &a.file);
-        print_counts(g, &planned.counts, &planned.explanations, false);
-        if planned.chunks == 0 {
-            if !g.quiet {
-                eprintln!("nothing to compute: every cell the table needs is stored");
+        match plan(g, &p, warnings, &a, &mut journal, &spath)? {
+            Some(ready) => ready,
+            None => {
+                if !g.quiet {
+                    eprintln!("nothing to compute: every cell the table needs is stored");
+                }
+                drop(journal);
+                return if a.no_fetch { Ok(exit::OK) } else { fetch_results(g, &a.file, a.exec.journal.clone()) };
             }
-            drop(journal);
-            return if a.no_fetch { Ok(exit::OK) } else { fetch_results(g, &a.file, a.exec.journal.clone()) };
         }
-        (planned.planner as Arc<dyn ChunkPlanner>, planned.probe)
     };
+    if a.detach && start.mode == RunMode::Interactive {
+        return Err(super::run::detach_interactive());
+    }
+    let interactive = start.mode == RunMode::Interactive;
     let settings = Settings { detach: a.detach, ..settings(&p, &a.exec) };
-    let probed = probe.is_some();
-    let start =
-        super::run::Start { tasks: None, planner, mode: RunMode::Batch, reason: batch_decision().reason, auto: false };
     let outcome = drive(g, &p, &a.exec, journal, start, settings, probe).inspect_err(|_| {
-        // A plan whose probe failed (or that never started) is made and probed again by the next run.
-        if probed {
-            if let Ok(mut j) = Journal::open(&jpath, &p.name, &p.content_hash) {
-                let _ = j.drop_unsent_plan();
-            }
+        // A plan whose probe failed, or that never started (no credentials, Ctrl-C), is made (and probed)
+        // again by the next run; a journal with nothing in it is removed, so `status` and `fetch` say nothing
+        // was run rather than "0 chunks".
+        if let Ok(mut j) = Journal::open(&jpath, &p.name, &p.content_hash) {
+            let _ = j.drop_unsent_plan();
         }
+        let _ = Journal::discard_unplanned(&jpath);
     })?;
-    let code = report(g, &outcome, &a.file, &jpath, false);
+    let code = report(g, &outcome, &a.file, &jpath, interactive);
     if code == exit::OK && !outcome.detached && !a.no_fetch {
         return fetch_results(g, &a.file, a.exec.journal.clone());
     }
     Ok(code)
 }
 
+/// What a run starts from: how it runs, and the probe of a new batch plan.
+struct Ready {
+    start: super::run::Start,
+    probe: Option<ProbeCall>,
+}
+
+/// Plans what the store lacks into the new journal: decides the mode from that work (batch for `mode:
+/// batch`), records it, and says what is stored and what will be computed. `None`: nothing is to compute (the run then fetches).
+fn plan(
+    g: &Global,
+    p: &Pipeline,
+    warnings: Vec<Diagnostic>,
+    a: &super::RunArgs,
+    journal: &mut Journal,
+    spath: &Path,
+) -> error::Result<Option<Ready>> {
+    let with_warnings = |e: Error| match e {
+        Error::Diagnostics(d) => Error::Diagnostics([warnings.clone(), d].concat()),
+        e => e,
+    };
+    let jerr = |e| super::run::journal_error(e, &a.file);
+    let store = open_store(spath)?;
+    let nonce = a.fresh.then(|| format!("{:.6}", crate::store::now()));
+    let z = zonal(p, nonce.as_deref()).map_err(|d| with_warnings(Error::Diagnostics(d)))?;
+    let binding = store.bind(&z.model, true).map_err(super::incremental::store_error)?;
+    let (z, decision) = decide(z, (!a.fresh).then_some(&store), Some(&binding)).map_err(with_warnings)?;
+    if a.detach && decision.mode == RunMode::Interactive {
+        return Err(super::run::detach_interactive());
+    }
+    if let Some(n) = &nonce {
+        journal.set_meta(FRESH, n).map_err(jerr)?;
+    }
+    let probe_sites = (decision.mode == RunMode::Batch && !a.no_probe).then_some(crate::probe::SITES);
+    let planned = plan_into_journal(z, &store, a.fresh, journal, probe_sites, decision.mode).map_err(with_warnings)?;
+    let reason = if decision.auto { format!("auto: {}", decision.reason) } else { decision.reason.clone() };
+    let _ = journal.set_meta("mode", decision.mode.as_str());
+    let _ = journal.set_meta("mode_reason", &reason);
+    g.summarize(&[warnings, planned.warnings].concat(), &a.file);
+    // A first run (nothing stored) has nothing to say about the store.
+    if planned.counts.stored() > 0 || !planned.explanations.is_empty() {
+        print_counts(g, &planned.counts, &planned.explanations, false);
+    }
+    if planned.chunks == 0 {
+        return Ok(None);
+    }
+    let start = super::run::Start {
+        tasks: None,
+        planner: planned.planner as Arc<dyn ChunkPlanner>,
+        mode: decision.mode,
+        reason,
+        auto: decision.auto,
+    };
+    Ok(Some(Ready { start, probe: planned.probe }))
+}
+
 /// Before a changed pipeline is planned: the previous journal's finished chunks are stored, and its chunks
 /// still on Earth Engine stop the run (their work would be lost or repeated).
 fn settle_previous(g: &Global, p: &Pipeline, a: &super::RunArgs, jpath: &Path, spath: &Path) -> error::Result<()> {
     let j = Journal::open_read(jpath)?;
-    let active: Vec<String> =
-        j.chunks_slim().unwrap_or_default().into_iter().filter(|r| r.state.is_active()).map(|r| r.chunk_id).collect();
+    // An interactive chunk left `running` by a killed run has no work on Earth Engine: its answer is lost.
+    let active: Vec<String> = j
+        .chunks_slim()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.state.is_active() && r.mode == RunMode::Batch)
+        .map(|r| r.chunk_id)
+        .collect();
     if !active.is_empty() {
         let shown: Vec<&str> = active.iter().take(10).map(String::as_str).collect();
         return Err(Error::Environment(format!(

@@ -58,6 +58,15 @@ impl Executor {
         self.rows.iter().any(|r| r.mode == RunMode::Interactive && !r.state.is_final())
     }
 
+    /// The site ids of chunk `i` (read from the journal for a row loaded without them).
+    fn chunk_sites(&self, i: usize) -> Result<Vec<String>, ExecError> {
+        let r = &self.rows[i];
+        if !r.site_ids.is_empty() || r.sites == 0 {
+            return Ok(r.site_ids.clone());
+        }
+        Ok(self.journal.detail(&r.chunk_id)?.map(|d| d.site_ids).unwrap_or_default())
+    }
+
     /// Checks stored results and chunks left in flight by an earlier run (see the module doc).
     fn resume_interactive(&mut self, store: &Store) -> Result<(), ExecError> {
         for i in 0..self.rows.len() {
@@ -82,7 +91,9 @@ impl Executor {
             if r.state.is_final() {
                 continue;
             }
-            if let Some((stored, meta)) = store.adopt(&r.chunk_id, &r.base_request_id, &r.site_ids) {
+            let sites = self.chunk_sites(i)?;
+            let r = &self.rows[i];
+            if let Some((stored, meta)) = store.adopt(&r.chunk_id, &r.base_request_id, &sites) {
                 let r = &mut self.rows[i];
                 r.state = ChunkState::Succeeded;
                 r.requests = r.requests.max(meta.requests);
@@ -175,11 +186,12 @@ impl Executor {
         i: usize,
         cfg: &Interactive,
     ) -> Result<Option<futures::future::BoxFuture<'static, Answer>>, ExecError> {
-        let body = match crate::plan::interactive::compute_body(
-            &self.rows[i].body,
-            cfg.page_size,
-            cfg.workload_tag.as_deref(),
-        ) {
+        // The journal's body, or rebuilt from the site file for a chunk planned through the results store.
+        let made = self.body(i).and_then(|export| {
+            crate::plan::interactive::compute_body(&export, cfg.page_size, cfg.workload_tag.as_deref())
+                .map_err(|e| e.to_string())
+        });
+        let body = match made {
             Ok(b) => b,
             Err(e) => {
                 self.failed(i, Class::Fatal(Scope::Chunk), format!("cannot make the interactive request: {e}"))?;
@@ -215,11 +227,12 @@ impl Executor {
             Ok(c) => c,
             Err(e) => return self.request_failed(i, e, cfg, size_failures),
         };
+        let sites = self.chunk_sites(i)?;
         let r = &self.rows[i];
         let meta = Meta {
             chunk: r.chunk_id.clone(),
             request_id: r.base_request_id.clone(),
-            sites: r.site_ids.clone(),
+            sites,
             pages: computed.pages,
             requests: r.requests,
             seconds: a.elapsed.as_secs_f64(),
@@ -277,7 +290,7 @@ impl Executor {
             return Ok(None);
         }
         *size_failures += 1;
-        let single = self.rows[i].site_ids.len() <= 1;
+        let single = self.rows[i].sites <= 1;
         match cfg.fallback_after {
             Some(_) if single => {
                 // Interactive cannot compute this site at all; a batch task has no 5-minute limit.

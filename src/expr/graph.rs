@@ -16,6 +16,8 @@
 //! Call arguments and dictionary keys are sorted by name, as the official clients send them. The same
 //! graph always encodes to the same bytes.
 
+mod write;
+
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 

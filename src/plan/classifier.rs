@@ -79,8 +79,8 @@ impl KindPlanner for ClassifierPlanner {
         Ok(vec![(Chunk { sites: (0..inputs.sites.len()).collect(), parts: Vec::new() }, built)])
     }
 
-    fn rebuild(&self, inputs: &Inputs, _: usize, _: &str, _: &Chunk) -> Result<Task, PlanError> {
-        Ok(self.task(inputs)?)
+    fn rebuild(&self, inputs: &Inputs, _: usize, _: &str, _: &Chunk) -> Result<Built, PlanError> {
+        Ok(Built::from(self.task(inputs)?))
     }
 
     /// The training is one request: only its own chunk id is built again.

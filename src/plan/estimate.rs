@@ -110,54 +110,80 @@ pub struct Decision {
 
 /// The work estimate of `sites` for `pipeline` (see the module doc).
 pub fn estimate(pipeline: &Pipeline, sites: &[Site]) -> Estimate {
-    let layers: Vec<(f64, f64)> = pipeline
-        .layers
-        .iter()
-        .map(|l| {
-            let scale = pipeline.reduce.scale.or(l.scale).filter(|s| *s > 0.0).unwrap_or(DEFAULT_SCALE_M);
-            let is_static =
-                l.image.as_ref().is_some_and(|i| !crate::expr::template::mentions(i, &["year", "next_year"]));
-            let years = if is_static { 1.0 } else { l.years.len() as f64 };
-            let images = if l.image.as_ref().is_some_and(reads_collection) { COMPOSITE_IMAGES_PER_YEAR } else { 1.0 };
-            let bands = match l.kind {
-                LayerKind::Categorical => 1.0,
-                LayerKind::Continuous => l.bands.len().max(1) as f64,
-            };
-            (scale * scale, years * images * bands)
-        })
-        .collect();
-    let mut total = 0.0;
-    let mut max = 0.0;
-    let mut max_site = None;
+    let mut acc = Accumulator::new(pipeline);
     for s in sites {
+        acc.add(s, 1.0);
+    }
+    acc.finish(pipeline)
+}
+
+/// The estimate built one site at a time (planning streams over the site file), each site weighted by the
+/// share of its work still to do (a site lacking one layer-year of fifteen counts a fifteenth of its reads).
+pub struct Accumulator {
+    /// Per layer: (pixel area in m², images × bands × layer-years per site).
+    layers: Vec<(f64, f64)>,
+    sites: usize,
+    total: f64,
+    max: f64,
+    max_site: Option<String>,
+}
+
+impl Accumulator {
+    pub fn new(pipeline: &Pipeline) -> Accumulator {
+        let layers = pipeline
+            .layers
+            .iter()
+            .map(|l| {
+                let scale = pipeline.reduce.scale.or(l.scale).filter(|s| *s > 0.0).unwrap_or(DEFAULT_SCALE_M);
+                let is_static =
+                    l.image.as_ref().is_some_and(|i| !crate::expr::template::mentions(i, &["year", "next_year"]));
+                let years = if is_static { 1.0 } else { l.years.len() as f64 };
+                let images =
+                    if l.image.as_ref().is_some_and(reads_collection) { COMPOSITE_IMAGES_PER_YEAR } else { 1.0 };
+                let bands = match l.kind {
+                    LayerKind::Categorical => 1.0,
+                    LayerKind::Continuous => l.bands.len().max(1) as f64,
+                };
+                (scale * scale, years * images * bands)
+            })
+            .collect();
+        Accumulator { layers, sites: 0, total: 0.0, max: 0.0, max_site: None }
+    }
+
+    /// Adds a site with `share` (0..=1) of its work to do.
+    pub fn add(&mut self, s: &Site, share: f64) {
         let area = site_area_m2(s);
-        let reads: f64 = layers.iter().map(|(cell, factor)| (area / cell).max(1.0) * factor).sum();
-        total += reads;
-        if reads > max {
-            max = reads;
-            max_site = Some(s.id.clone());
+        let reads: f64 = self.layers.iter().map(|(cell, factor)| (area / cell).max(1.0) * factor).sum::<f64>() * share;
+        self.sites += 1;
+        self.total += reads;
+        if reads > self.max {
+            self.max = reads;
+            self.max_site = Some(s.id.clone());
         }
     }
-    let layer_years = pipeline
-        .layers
-        .iter()
-        .map(|l| {
-            let is_static =
-                l.image.as_ref().is_some_and(|i| !crate::expr::template::mentions(i, &["year", "next_year"]));
-            if is_static {
-                1
-            } else {
-                l.years.len()
-            }
-        })
-        .sum();
-    Estimate {
-        sites: sites.len(),
-        layer_years,
-        pixel_reads: total,
-        max_site_pixel_reads: max,
-        max_site,
-        response_bytes_per_site: response_bytes_per_site(pipeline),
+
+    pub fn finish(self, pipeline: &Pipeline) -> Estimate {
+        let layer_years = pipeline
+            .layers
+            .iter()
+            .map(|l| {
+                let is_static =
+                    l.image.as_ref().is_some_and(|i| !crate::expr::template::mentions(i, &["year", "next_year"]));
+                if is_static {
+                    1
+                } else {
+                    l.years.len()
+                }
+            })
+            .sum();
+        Estimate {
+            sites: self.sites,
+            layer_years,
+            pixel_reads: self.total,
+            max_site_pixel_reads: self.max,
+            max_site: self.max_site,
+            response_bytes_per_site: response_bytes_per_site(pipeline),
+        }
     }
 }
 
@@ -349,20 +375,10 @@ pub fn decide_estimate(pipeline: &Pipeline, e: Estimate) -> Decision {
 /// Plans `pipeline` for the mode it runs in: the planner (its chunks sized for interactive requests when the
 /// run is interactive) and the decision. `auto` choosing batch without an `export` section is an error.
 pub fn sized_planner(pipeline: &Pipeline) -> Result<(super::Planner, Decision), Vec<crate::diag::Diagnostic>> {
-    use crate::diag::{Code, Diagnostic};
     let planner = super::Planner::new(pipeline)?;
     let sites = matches!(pipeline.sites.location, crate::pipeline::SiteLocation::File(_)).then(|| planner.sites());
     let decision = decide(pipeline, sites, planner.export_only());
-    if decision.mode == RunMode::Batch && !pipeline.export.destination.exists() {
-        let d = Diagnostic::error(
-            Code::PlanNeedsExport,
-            format!("`mode: auto` chose batch export tasks ({}), but the pipeline has no `export` section", decision.reason),
-        )
-        .in_file(pipeline.source.display().to_string())
-        .with_help(
-            "add `export:` with `to: gcs` and `bucket: …` (or `to: drive` and `folder: …`), or set `mode: interactive` \
-             (or `--mode interactive`) to compute interactively anyway",
-        );
+    if let Some(d) = needs_export(pipeline, &decision) {
         return Err(vec![d]);
     }
     match decision.sites_per_request {
@@ -373,6 +389,24 @@ pub fn sized_planner(pipeline: &Pipeline) -> Result<(super::Planner, Decision), 
         }
         _ => Ok((planner, decision)),
     }
+}
+
+/// The error of `auto` choosing batch export tasks for a pipeline without an `export` section.
+pub fn needs_export(pipeline: &Pipeline, decision: &Decision) -> Option<crate::diag::Diagnostic> {
+    use crate::diag::{Code, Diagnostic};
+    if decision.mode == RunMode::Batch && !pipeline.export.destination.exists() {
+        let d = Diagnostic::error(
+            Code::PlanNeedsExport,
+            format!("`mode: auto` chose batch export tasks ({}), but the pipeline has no `export` section", decision.reason),
+        )
+        .in_file(pipeline.source.display().to_string())
+        .with_help(
+            "add `export:` with `to: gcs` and `bucket: …` (or `to: drive` and `folder: …`), or set `mode: interactive` \
+             (or `--mode interactive`) to compute interactively anyway",
+        );
+        return Some(d);
+    }
+    None
 }
 
 /// `9.3 M`, `120 k`, `3.1 G`.

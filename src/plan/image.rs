@@ -126,9 +126,9 @@ impl KindPlanner for ImagePlanner {
     }
 
     /// The chunks are the exports, in order.
-    fn rebuild(&self, inputs: &Inputs, index: usize, chunk_id: &str, _chunk: &Chunk) -> Result<Task, PlanError> {
+    fn rebuild(&self, inputs: &Inputs, index: usize, chunk_id: &str, _chunk: &Chunk) -> Result<Built, PlanError> {
         let u = self.units.get(index).ok_or_else(|| PlanError::UnknownExport(chunk_id.to_string()))?;
-        Ok(self.task(inputs, u)?)
+        Ok(Built::from(self.task(inputs, u)?))
     }
 
     /// Image exports are not split: only a planned export is built again.

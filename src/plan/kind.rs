@@ -127,7 +127,7 @@ pub trait KindPlanner: Send + Sync + std::fmt::Debug {
 
     /// The task of the `index`-th planned chunk, `chunk`, with id `chunk_id`, built again (the bodies are
     /// deterministic).
-    fn rebuild(&self, inputs: &Inputs, index: usize, chunk_id: &str, chunk: &Chunk) -> Result<Task, PlanError>;
+    fn rebuild(&self, inputs: &Inputs, index: usize, chunk_id: &str, chunk: &Chunk) -> Result<Built, PlanError>;
 
     /// The task of any chunk id over any of its sites: what the executor asks when it splits a chunk.
     /// `parts` are the layer parts the journal says the chunk computes (zonal site files).

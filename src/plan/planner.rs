@@ -185,7 +185,7 @@ impl Planner {
             .iter()
             .zip(&self.chunk_ids)
             .enumerate()
-            .filter_map(|(i, (c, id))| self.kind.rebuild(&self.inputs, i, id, c).ok().map(Built::from))
+            .filter_map(|(i, (c, id))| self.kind.rebuild(&self.inputs, i, id, c).ok())
             .collect()
     }
 

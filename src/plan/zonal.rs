@@ -129,8 +129,21 @@ impl Zonal {
         format!("gp-{chunk}-{work}")
     }
 
-    /// The `table:export` task computing `parts` for `sites`; its body's size is `body_bytes`.
+    /// The `table:export` task computing `parts` for `sites` (its body as a JSON value; see
+    /// [`Zonal::serialized`] for the bytes).
     pub fn task(&self, chunk_id: &str, sites: &[&Site], parts: &[Part]) -> Result<Task, PlanError> {
+        let (mut task, bytes) = self.serialized(chunk_id, sites, parts)?;
+        task.body = serde_json::from_slice(&bytes).map_err(|e| {
+            let d = Diagnostic::error(Code::PlanExpression, format!("a request body does not read back: {e}"));
+            PlanError::Diagnostics(vec![d])
+        })?;
+        Ok(task)
+    }
+
+    /// The `table:export` task computing `parts` for `sites`, its body left null and returned apart as the
+    /// exact bytes sent (compact JSON; `body_bytes` is their length). The expression is written straight
+    /// into the body's text ([`Graph::encode_to`]), never built as a JSON tree.
+    pub fn serialized(&self, chunk_id: &str, sites: &[&Site], parts: &[Part]) -> Result<(Task, Vec<u8>), PlanError> {
         let keyed: Vec<(String, Key)> = sites.iter().map(|s| (s.id.clone(), cells::site_key(s))).collect();
         let request_id = self.request_id(chunk_id, &keyed, parts);
         let mut g = Graph::new();
@@ -140,14 +153,31 @@ impl Zonal {
                     .in_file(self.pipeline.source.display().to_string());
                 PlanError::Diagnostics(vec![d])
             })?;
-        let expression = g.encode(root);
-        let mut task = self.export_task(chunk_id, expression, sites.iter().map(|s| s.id.clone()).collect(), parts);
+        let mut task = self.export_task(chunk_id, Value::Null, keyed.into_iter().map(|(id, _)| id).collect(), parts);
         task.request_id = request_id.clone();
         if let Some(o) = task.body.as_object_mut() {
             o.insert("requestId".into(), Value::String(request_id));
         }
-        task.body_bytes = serde_json::to_vec(&task.body).map(|v| v.len()).unwrap_or(0);
-        Ok(task)
+        // The body without its expression, whose `null` (the first member) is replaced by the expression.
+        const HEAD: &[u8] = b"{\"expression\":null";
+        let rest = serde_json::to_vec(&task.body).unwrap_or_default();
+        let mut bytes = Vec::with_capacity(rest.len() + 2048 + sites.len() * 512);
+        match rest.strip_prefix(HEAD) {
+            Some(tail) => {
+                bytes.extend_from_slice(&HEAD[..HEAD.len() - 4]);
+                g.encode_to(root, &mut bytes);
+                bytes.extend_from_slice(tail);
+            }
+            None => {
+                if let Some(o) = task.body.as_object_mut() {
+                    o.insert("expression".into(), g.encode(root));
+                }
+                bytes = serde_json::to_vec(&task.body).unwrap_or_default();
+            }
+        }
+        task.body = Value::Null;
+        task.body_bytes = bytes.len();
+        Ok((task, bytes))
     }
 
     /// The description (task name) and destination of a chunk's export.
@@ -216,7 +246,7 @@ impl Zonal {
 
     /// The size of a request for no site at all with these parts (its fixed part).
     fn fixed_bytes(&self, parts: &[Part]) -> usize {
-        self.task("c00000", &[], parts).map(|t| t.body_bytes).unwrap_or(0)
+        self.serialized("c00000", &[], parts).map(|(t, _)| t.body_bytes).unwrap_or(0)
     }
 }
 
@@ -247,8 +277,9 @@ pub struct PlannedChunk {
     pub parts: Vec<Part>,
     /// The cells it computes for each site.
     pub cells: CellSet,
-    /// Its task, when the chunker had to build it to check the byte budget (exactly these sites).
-    pub task: Option<Task>,
+    /// Its task and body bytes ([`Zonal::serialized`]), when the chunker had to build them to check the
+    /// byte budget (exactly these sites).
+    pub task: Option<(Task, Vec<u8>)>,
 }
 
 impl PlannedChunk {
@@ -276,8 +307,8 @@ struct Group {
     parts: Vec<Part>,
     /// Real size at the last build (or the fixed part), plus the bounds of the sites added since.
     bytes: usize,
-    /// The task of exactly `sites`, when just built.
-    task: Option<Task>,
+    /// The task and body of exactly `sites`, when just built.
+    task: Option<(Task, Vec<u8>)>,
 }
 
 /// Groups sites by the cells they lack into chunks (see the module doc).
@@ -352,13 +383,13 @@ impl<'a> Chunker<'a> {
                 let mut with: Vec<&Site> = g.sites.iter().collect();
                 with.push(&site);
                 let id = format!("c{:05}", self.next);
-                match self.zonal.task(&id, &with, &g.parts) {
-                    Ok(t) if t.body_bytes <= budget => {
-                        g.bytes = t.body_bytes;
+                match self.zonal.serialized(&id, &with, &g.parts) {
+                    Ok(t) if t.0.body_bytes <= budget => {
+                        g.bytes = t.0.body_bytes;
                         g.task = Some(t);
                         true
                     }
-                    Ok(t) if g.sites.is_empty() => {
+                    Ok((t, _)) if g.sites.is_empty() => {
                         self.oversized.push(Oversized { site: site.clone(), bytes: t.body_bytes });
                         self.groups.remove(&missing);
                         return Ok(());
@@ -405,7 +436,7 @@ impl<'a> Chunker<'a> {
         let chunk_id = format!("c{:05}", self.next);
         self.next += 1;
         // A task built under another chunk id is rebuilt by whoever needs the body.
-        let task = g.task.filter(|t| t.chunk_id == chunk_id);
+        let task = g.task.filter(|(t, _)| t.chunk_id == chunk_id);
         emit(PlannedChunk { chunk_id, sites: g.sites, parts: g.parts, cells: key.clone(), task })
     }
 

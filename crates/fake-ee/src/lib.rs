@@ -166,6 +166,12 @@ impl FakeEe {
         self.shared.lock().submissions.clone()
     }
 
+    /// Every `table:computeFeatures` request answered with features (one per page), its body as received,
+    /// in order: what interactive clients really had computed.
+    pub fn computed(&self) -> Vec<serde_json::Value> {
+        self.shared.lock().computed.clone()
+    }
+
     /// Every file succeeded exports produced (also kept when no storage is configured).
     pub fn files(&self) -> Vec<OutputFile> {
         self.shared.tick_blocking();

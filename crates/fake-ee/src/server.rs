@@ -576,6 +576,7 @@ async fn compute(shared: &Arc<Shared>, route: Route, body: Value) -> Response {
         },
     };
     let end = (start + page).min(features.len());
+    shared.lock().computed.push(body.clone());
     let items: Vec<Value> = features[start..end]
         .iter()
         .map(|f| {

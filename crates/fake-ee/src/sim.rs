@@ -180,6 +180,8 @@ pub(crate) struct State {
     pub task_rules: Vec<(TaskRule, u32)>,
     pub files: Vec<OutputFile>,
     pub submissions: Vec<Submission>,
+    /// Every `table:computeFeatures` page answered (its request body), in order.
+    pub computed: Vec<Value>,
 }
 
 fn splitmix(state: &mut u64) -> u64 {
@@ -215,6 +217,7 @@ impl State {
             task_rules: Vec::new(),
             files: Vec::new(),
             submissions: Vec::new(),
+            computed: Vec::new(),
             config,
         };
         for f in std::mem::take(&mut st.config.faults) {

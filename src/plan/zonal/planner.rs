@@ -115,9 +115,12 @@ impl KindPlanner for Zonal {
             use rayon::prelude::*;
             planned
                 .par_iter_mut()
-                .map(|c| match c.task.take() {
-                    Some(t) => Ok(Built::from(t)),
-                    None => Ok(Built::from(self.task(&c.chunk_id, &c.sites.iter().collect::<Vec<_>>(), &c.parts)?)),
+                .map(|c| {
+                    let (task, bytes) = match c.task.take() {
+                        Some(t) => t,
+                        None => self.serialized(&c.chunk_id, &c.sites.iter().collect::<Vec<_>>(), &c.parts)?,
+                    };
+                    Ok(Built { task, bytes })
                 })
                 .collect()
         };
@@ -129,10 +132,15 @@ impl KindPlanner for Zonal {
         Ok(out)
     }
 
-    fn rebuild(&self, inputs: &Inputs, _: usize, chunk_id: &str, chunk: &Chunk) -> Result<Task, PlanError> {
+    fn rebuild(&self, inputs: &Inputs, _: usize, chunk_id: &str, chunk: &Chunk) -> Result<Built, PlanError> {
         match &inputs.pipeline.sites.location {
-            SiteLocation::File(_) => self.task(chunk_id, &inputs.chosen(&chunk.sites), &chunk.parts),
-            SiteLocation::Asset(a) => self.asset_task(chunk_id, Features::AssetRange(a, 0.0, 1.0), Vec::new()),
+            SiteLocation::File(_) => {
+                let (task, bytes) = self.serialized(chunk_id, &inputs.chosen(&chunk.sites), &chunk.parts)?;
+                Ok(Built { task, bytes })
+            }
+            SiteLocation::Asset(a) => {
+                Ok(Built::from(self.asset_task(chunk_id, Features::AssetRange(a, 0.0, 1.0), Vec::new())?))
+            }
         }
     }
 

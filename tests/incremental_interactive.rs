@@ -1,0 +1,442 @@
+//! Incremental interactive runs against the fake Earth Engine, whose `table:computeFeatures` evaluates every
+//! expression on its synthetic world: each change to the pipeline or the site file asks exactly for the cells
+//! the results store lacks — counted from the request bodies the fake answered, read from their expressions,
+//! not from geepipe's report — and the table equals, byte for byte, a fresh full run's of the changed pipeline
+//! in a new folder. An interactive run after a batch run (and the other way round) uses the cells the other
+//! stored; a `kill -9` in the middle of an incremental interactive run loses nothing and stores nothing twice.
+
+mod cells_sent;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use cells_sent::{cells_of, Cell};
+use fake_ee::gcs_emulator::GcsEmulator;
+use fake_ee::{Clock, Config, Durations, FakeEe};
+use serde_json::Value;
+
+const TOKEN: &str = "incremental-interactive-token-7d31";
+const BUCKET: &str = "incr-inter-bucket";
+
+/// Site `i`: a 0.004° square near Brasília (its corner moved by `dx` when edited).
+fn feature(i: usize, dx: f64, name_key: &str) -> String {
+    let (x, y) = (-48.0 + i as f64 * 0.01 + dx, -15.8);
+    let ring = [[x, y], [x + 0.004, y], [x + 0.004, y + 0.004], [x, y + 0.004], [x, y]];
+    format!(
+        r#"{{"type":"Feature","properties":{{"site_id":"s{i:02}","{name_key}":"Farm {i}"}},"geometry":{{"type":"Polygon","coordinates":[{}]}}}}"#,
+        serde_json::to_string(&ring).unwrap()
+    )
+}
+
+/// The site file: these sites in this order, `edited` moved a little, the kept property named `name_key`.
+fn sites(order: &[usize], edited: Option<usize>, name_key: &str) -> String {
+    let f: Vec<String> =
+        order.iter().map(|&i| feature(i, if edited == Some(i) { 0.001 } else { 0.0 }, name_key)).collect();
+    format!(r#"{{"type":"FeatureCollection","features":[{}]}}"#, f.join(",\n"))
+}
+
+/// The pipeline in `mode` (`interactive`, `batch` or `auto`), with an export destination for batch.
+fn pipeline(mode: &str, years: &str, stats: &str, keep: &str) -> String {
+    format!(
+        "name: incr\nproject: demo-project\nmode: {mode}\nsites:\n  file: sites.geojson\n  id: site_id\n  keep: [{keep}]\n\
+         years: {years}\nlayers:\n  - catalog: mapbiomas_lulc\n  - catalog: modis_ndvi\n    stats: [{stats}]\n\
+         interactive:\n  sites_per_request: 2\n  max_in_flight: 2\n\
+         export:\n  to: gcs\n  bucket: {BUCKET}\n  prefix: runs/incr/\nchunks:\n  sites_per_task: 3\n  max_concurrent: 4\n\
+         output:\n  path: out/incr.csv\n"
+    )
+}
+
+/// A fake Earth Engine (exports written into a Cloud Storage emulator); `latency` is the real time each
+/// interactive request takes.
+fn environment(latency: Duration) -> (GcsEmulator, FakeEe) {
+    let gcs = GcsEmulator::start().expect("fake-gcs-server starts");
+    gcs.create_bucket(BUCKET).unwrap();
+    let ee = FakeEe::start_blocking(Config {
+        token: Some(TOKEN.into()),
+        clock: Clock::Scaled(1000.0),
+        durations: Durations::Uniform { min: Duration::from_secs(30), max: Duration::from_secs(120), seed: 7 },
+        compute_latency: latency,
+        storage_base_url: Some(gcs.base_url().to_string()),
+        ..Config::default()
+    })
+    .expect("fake Earth Engine starts");
+    (gcs, ee)
+}
+
+fn command(dir: &Path, ee: &FakeEe, gcs: &GcsEmulator, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_geepipe"));
+    c.args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("GOOGLE_CLOUD_PROJECT")
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .env("GEEPIPE_EE_URL", ee.base_url())
+        .env("GEEPIPE_EE_TOKEN", TOKEN)
+        .env("STORAGE_EMULATOR_HOST", gcs.base_url())
+        .env("GEEPIPE_RETRY_BASE_MS", "20")
+        .env("GEEPIPE_POLL_MIN", "0.05");
+    c
+}
+
+fn run(dir: &Path, ee: &FakeEe, gcs: &GcsEmulator, args: &[&str]) -> Output {
+    let out = command(dir, ee, gcs, args).output().expect("run geepipe");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "geepipe {args:?}\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Every cell the fake computed for `table:computeFeatures` bodies from answer `from` on (a page after the
+/// first repeats its request: not counted), with how many times.
+fn asked(ee: &FakeEe, from: usize) -> BTreeMap<Cell, usize> {
+    let mut out = BTreeMap::new();
+    for body in ee.computed().into_iter().skip(from).filter(|b| b.get("pageToken").is_none()) {
+        for c in cells_of(&body) {
+            *out.entry(c).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// Every cell sent in new export tasks from submission `from` on.
+fn exported(ee: &FakeEe, from: usize) -> BTreeMap<Cell, usize> {
+    let mut out = BTreeMap::new();
+    for s in ee.submissions().into_iter().skip(from).filter(|s| !s.deduplicated && s.operation.is_some()) {
+        for c in cells_of(&s.body) {
+            *out.entry(c).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// The cells of these sites × layer-years × NDVI stats.
+fn cells(sites: &[usize], years: &[i32], ndvi_stats: &[&str]) -> BTreeSet<Cell> {
+    let mut out = BTreeSet::new();
+    for &i in sites {
+        for &y in years {
+            out.insert((format!("s{i:02}"), "mapbiomas_lulc".into(), y, String::new()));
+            for st in ndvi_stats {
+                out.insert((format!("s{i:02}"), "modis_ndvi".into(), y, st.to_string()));
+            }
+        }
+    }
+    out
+}
+
+fn exactly_once(got: &BTreeMap<Cell, usize>) -> BTreeSet<Cell> {
+    let twice: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "cells asked more than once: {twice:?}");
+    got.keys().cloned().collect()
+}
+
+/// The table of a fresh full run of this pipeline and site file in a new folder, on a new fake.
+fn fresh_table(pipeline_yaml: &str, sites_geojson: &str) -> Vec<u8> {
+    let (gcs, ee) = environment(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.yaml"), pipeline_yaml).unwrap();
+    std::fs::write(dir.path().join("sites.geojson"), sites_geojson).unwrap();
+    run(dir.path(), &ee, &gcs, &["run", "p.yaml"]);
+    std::fs::read(dir.path().join("out/incr.csv")).unwrap()
+}
+
+fn store(dir: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.join("out/.geepipe/incr.store.sqlite")).unwrap()
+}
+
+struct Step {
+    what: &'static str,
+    pipeline: String,
+    sites: String,
+    /// The cells this step must ask for, exactly.
+    expect: BTreeSet<Cell>,
+}
+
+#[test]
+fn each_change_asks_exactly_for_the_missing_cells_and_gives_the_fresh_table() {
+    let (gcs, ee) = environment(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let base: Vec<usize> = (0..5).collect();
+    let grown: Vec<usize> = (0..7).collect();
+    let y2: [i32; 2] = [2020, 2021];
+    let y3: [i32; 3] = [2020, 2021, 2022];
+    let reordered = [6, 3, 0, 5, 1, 4, 2];
+    let p = |years, stats, keep| pipeline("interactive", years, stats, keep);
+    let steps = vec![
+        Step {
+            what: "first run",
+            pipeline: p("2020..2021", "mean", "name"),
+            sites: sites(&base, None, "name"),
+            expect: cells(&base, &y2, &["mean"]),
+        },
+        Step {
+            what: "add a year",
+            pipeline: p("2020..2022", "mean", "name"),
+            sites: sites(&base, None, "name"),
+            expect: cells(&base, &[2022], &["mean"]),
+        },
+        Step {
+            what: "add sites",
+            pipeline: p("2020..2022", "mean", "name"),
+            sites: sites(&grown, None, "name"),
+            expect: cells(&[5, 6], &y3, &["mean"]),
+        },
+        Step {
+            what: "edit one polygon",
+            pipeline: p("2020..2022", "mean", "name"),
+            sites: sites(&grown, Some(3), "name"),
+            expect: cells(&[3], &y3, &["mean"]),
+        },
+        Step {
+            what: "reorder the file",
+            pipeline: p("2020..2022", "mean", "name"),
+            sites: sites(&reordered, Some(3), "name"),
+            expect: BTreeSet::new(),
+        },
+        Step {
+            what: "rename a kept property",
+            pipeline: p("2020..2022", "mean", "farm"),
+            sites: sites(&reordered, Some(3), "farm"),
+            expect: BTreeSet::new(),
+        },
+        Step {
+            what: "add a statistic",
+            pipeline: p("2020..2022", "mean, max", "farm"),
+            sites: sites(&reordered, Some(3), "farm"),
+            expect: cells(&grown, &y3, &["max"]).into_iter().filter(|c| c.1 == "modis_ndvi").collect(),
+        },
+    ];
+    for step in steps {
+        std::fs::write(dir.path().join("p.yaml"), &step.pipeline).unwrap();
+        std::fs::write(dir.path().join("sites.geojson"), &step.sites).unwrap();
+        let before = ee.computed().len();
+        let out = run(dir.path(), &ee, &gcs, &["run", "p.yaml"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let got = exactly_once(&asked(&ee, before));
+        assert_eq!(
+            got,
+            step.expect,
+            "{}: the cells asked for differ (asked {}, expected {})\nstderr:\n{stderr}",
+            step.what,
+            got.len(),
+            step.expect.len(),
+        );
+        if !step.expect.is_empty() {
+            assert!(stderr.contains("mode: interactive"), "{}: {stderr}", step.what);
+        }
+        assert!(ee.submissions().is_empty(), "{}: an export task was submitted", step.what);
+        let table = std::fs::read(dir.path().join("out/incr.csv")).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&table),
+            String::from_utf8_lossy(&fresh_table(&step.pipeline, &step.sites)),
+            "{}: the table differs from a fresh full run's",
+            step.what
+        );
+        // Nothing changed: a rerun asks for nothing and writes the same bytes.
+        let before = ee.computed().len();
+        let again = run(dir.path(), &ee, &gcs, &["run", "p.yaml"]);
+        assert_eq!(ee.computed().len(), before, "{}: a rerun asked again", step.what);
+        assert_eq!(
+            std::fs::read(dir.path().join("out/incr.csv")).unwrap(),
+            table,
+            "{}: a rerun changed the table",
+            step.what
+        );
+        let stderr = String::from_utf8_lossy(&again.stderr);
+        assert!(stderr.contains("nothing to compute"), "{}: {stderr}", step.what);
+    }
+    // Every stored cell came from an interactive answer, with its request id and time.
+    let (cells_n, interactive, with_request): (i64, i64, i64) = store(dir.path())
+        .query_row(
+            "SELECT count(*), coalesce(sum(o.kind = 'interactive'), 0), coalesce(sum(o.request_id IS NOT NULL AND o.at > 0), 0)
+             FROM cells c JOIN origins o ON o.id = c.origin",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert!(cells_n > 0);
+    assert_eq!((interactive, with_request), (cells_n, cells_n));
+}
+
+#[test]
+fn plan_and_status_count_the_cells_of_an_interactive_pipeline() {
+    let (gcs, ee) = environment(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let base: Vec<usize> = (0..4).collect();
+    std::fs::write(dir.path().join("p.yaml"), pipeline("interactive", "2020..2021", "mean", "name")).unwrap();
+    std::fs::write(dir.path().join("sites.geojson"), sites(&base, None, "name")).unwrap();
+    let plan = run(dir.path(), &ee, &gcs, &["plan", "p.yaml"]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(text.contains("mapbiomas_lulc: 0 cells stored, 8 to compute"), "{text}");
+    assert!(text.contains("requests:         2 (table:computeFeatures"), "{text}");
+    run(dir.path(), &ee, &gcs, &["run", "p.yaml"]);
+    std::fs::write(dir.path().join("p.yaml"), pipeline("interactive", "2020..2022", "mean", "name")).unwrap();
+    let plan = run(dir.path(), &ee, &gcs, &["plan", "p.yaml", "--json"]);
+    let v: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(v["tasks"], 2, "4 sites lacking 2022, 2 per request: {v}");
+    assert_eq!(v["mode"]["mode"], "interactive", "{v}");
+    assert_eq!(v["cells"]["layers"][0], serde_json::json!({"layer": "mapbiomas_lulc", "stored": 8, "to_compute": 4}));
+    assert_eq!(v["cells"]["layers"][1], serde_json::json!({"layer": "modis_ndvi", "stored": 8, "to_compute": 4}));
+    let status = run(dir.path(), &ee, &gcs, &["status", "p.yaml"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("modis_ndvi: 8 cells stored, 4 to compute"), "{text}");
+}
+
+/// An interactive run after a batch run asks only for what the batch run did not store, and a batch run after
+/// an interactive one exports only what that one did not store; the table is a fresh full run's each time.
+#[test]
+fn interactive_and_batch_runs_use_each_others_stored_cells() {
+    let (gcs, ee) = environment(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let base: Vec<usize> = (0..4).collect();
+    let grown: Vec<usize> = (0..6).collect();
+    let write = |yaml: &str, geo: &str| {
+        std::fs::write(dir.path().join("p.yaml"), yaml).unwrap();
+        std::fs::write(dir.path().join("sites.geojson"), geo).unwrap();
+    };
+    let geo = sites(&base, None, "name");
+    write(&pipeline("batch", "2020..2021", "mean", "name"), &geo);
+    // Batch runs without their probe (a `computeFeatures` check of a few sites, not stored), so every
+    // interactive answer counted here is work.
+    run(dir.path(), &ee, &gcs, &["run", "p.yaml", "--no-probe"]);
+    assert_eq!(exactly_once(&exported(&ee, 0)), cells(&base, &[2020, 2021], &["mean"]));
+    assert!(ee.computed().is_empty());
+
+    // Interactive, one year more: only that year is asked for, nothing is exported.
+    let yaml = pipeline("interactive", "2020..2022", "mean", "name");
+    write(&yaml, &geo);
+    let (tasks, answers) = (ee.submissions().len(), ee.computed().len());
+    run(dir.path(), &ee, &gcs, &["run", "p.yaml"]);
+    assert_eq!(exactly_once(&asked(&ee, answers)), cells(&base, &[2022], &["mean"]));
+    assert_eq!(ee.submissions().len(), tasks, "nothing exported");
+    let table = std::fs::read(dir.path().join("out/incr.csv")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&table), String::from_utf8_lossy(&fresh_table(&yaml, &geo)));
+
+    // Batch again, two sites more: only they are exported, nothing is asked interactively.
+    let geo = sites(&grown, None, "name");
+    let yaml = pipeline("batch", "2020..2022", "mean", "name");
+    write(&yaml, &geo);
+    let (tasks, answers) = (ee.submissions().len(), ee.computed().len());
+    run(dir.path(), &ee, &gcs, &["run", "p.yaml", "--no-probe"]);
+    assert_eq!(exactly_once(&exported(&ee, tasks)), cells(&[4, 5], &[2020, 2021, 2022], &["mean"]));
+    assert_eq!(ee.computed().len(), answers, "nothing asked interactively");
+    let table = std::fs::read(dir.path().join("out/incr.csv")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&table), String::from_utf8_lossy(&fresh_table(&yaml, &geo)));
+
+    // The store says where each cell came from.
+    let kinds: Vec<(String, i64)> = {
+        let c = store(dir.path());
+        let mut st = c
+            .prepare("SELECT o.kind, count(*) FROM cells c JOIN origins o ON o.id = c.origin GROUP BY o.kind ORDER BY o.kind")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    };
+    let n = |s: &[usize], y: &[i32]| cells(s, y, &["mean"]).len() as i64;
+    assert_eq!(
+        kinds,
+        [
+            ("batch".to_string(), n(&base, &[2020, 2021]) + n(&[4, 5], &[2020, 2021, 2022])),
+            ("interactive".to_string(), n(&base, &[2022]))
+        ]
+    );
+}
+
+/// Starts `geepipe run` and kills it with SIGKILL once `ready()` says so (or after `limit`).
+fn kill_when(mut child: Child, limit: Duration, ready: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !ready() && start.elapsed() < limit {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // `Child::kill` is SIGKILL on Unix: no handler runs, nothing is flushed.
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The cells an interactive answer file holds: its sites times its value columns
+/// (`layer__year__ha|px`, `layer__year__band__stat`).
+fn answered_cells(file: &Path) -> BTreeSet<Cell> {
+    let doc: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    let mut out = BTreeSet::new();
+    for f in doc["features"].as_array().unwrap() {
+        let props = f["properties"].as_object().unwrap();
+        let site = props["site_id"].as_str().unwrap().to_string();
+        for k in props.keys() {
+            let parts: Vec<&str> = k.split("__").collect();
+            let (Some(layer), Some(Ok(year))) = (parts.first(), parts.get(1).map(|y| y.parse::<i32>())) else {
+                continue;
+            };
+            let stat = if parts.len() == 4 { parts[3].to_string() } else { String::new() };
+            out.insert((site.clone(), layer.to_string(), year, stat));
+        }
+    }
+    out
+}
+
+fn answer_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir.join("out/.geepipe/downloads/incr/interactive"))
+        .map(|d| {
+            d.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn kill_9_during_an_incremental_interactive_run_loses_and_stores_nothing_twice() {
+    // Each answer takes 150 ms: the kills land mid-run.
+    let (gcs, ee) = environment(Duration::from_millis(150));
+    let dir = tempfile::tempdir().unwrap();
+    let all: Vec<usize> = (0..6).collect();
+    std::fs::write(dir.path().join("p.yaml"), pipeline("interactive", "2020..2021", "mean", "name")).unwrap();
+    std::fs::write(dir.path().join("sites.geojson"), sites(&all, None, "name")).unwrap();
+    run(dir.path(), &ee, &gcs, &["run", "p.yaml"]);
+    // Add a year and sites, then kill the run after its first answers, several times.
+    let grown: Vec<usize> = (0..16).collect();
+    let yaml = pipeline("interactive", "2020..2022", "mean", "name");
+    let geo = sites(&grown, None, "name");
+    std::fs::write(dir.path().join("p.yaml"), &yaml).unwrap();
+    std::fs::write(dir.path().join("sites.geojson"), &geo).unwrap();
+    let start = ee.computed().len();
+    let mut kills = 0;
+    // 8 requests (3 for the new year of 6 sites, 5 for 10 new sites); a kill comes after 1 or 2 answers.
+    for k in [1usize, 1] {
+        let before = ee.computed().len();
+        // What was answered and stored before this run: never asked again.
+        let kept: BTreeSet<Cell> = answer_files(dir.path()).iter().flat_map(|f| answered_cells(f)).collect();
+        let child = command(dir.path(), &ee, &gcs, &["run", "p.yaml"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let ee_ref = &ee;
+        kill_when(child, Duration::from_secs(60), move || ee_ref.computed().len() >= before + k);
+        kills += 1;
+        let again: BTreeSet<Cell> = asked(&ee, before).into_keys().collect();
+        let repeated: Vec<&Cell> = again.intersection(&kept).collect();
+        assert!(repeated.is_empty(), "stored answers asked again after kill {kills}: {repeated:?}");
+    }
+    let before = ee.computed().len();
+    run(dir.path(), &ee, &gcs, &["run", "p.yaml"]);
+    assert!(ee.computed().len() > before, "the kills stopped the runs before their end");
+    let mut want = cells(&all, &[2022], &["mean"]);
+    want.extend(cells(&(6..16).collect::<Vec<_>>(), &[2020, 2021, 2022], &["mean"]));
+    let got = asked(&ee, start);
+    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), want, "every missing cell asked for, nothing else");
+    // A cell is asked twice only when its answer came while the run was being killed: at most the requests in
+    // flight (2, of 2 sites × 3 years × 2 cells at most) per kill.
+    let again: usize = got.values().map(|n| n - 1).sum();
+    let per_request = 2 * 3 * 2;
+    assert!(again <= kills * 2 * per_request, "{again} cells asked again after {kills} kills");
+    // Each cell is stored once, and the table is a fresh full run's.
+    let stored: i64 = store(dir.path()).query_row("SELECT count(*) FROM cells", [], |r| r.get(0)).unwrap();
+    assert_eq!(stored as usize, cells(&grown, &[2020, 2021, 2022], &["mean"]).len());
+    let table = std::fs::read(dir.path().join("out/incr.csv")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&table), String::from_utf8_lossy(&fresh_table(&yaml, &geo)));
+}
