@@ -440,3 +440,32 @@ fn kill_9_during_an_incremental_interactive_run_loses_and_stores_nothing_twice()
     let table = std::fs::read(dir.path().join("out/incr.csv")).unwrap();
     assert_eq!(String::from_utf8_lossy(&table), String::from_utf8_lossy(&fresh_table(&yaml, &geo)));
 }
+
+/// `run --fresh` of an interactive pipeline asks for every cell again (once), its answers replace the stored
+/// values, and the table is the same; the next run asks for nothing.
+#[test]
+fn fresh_asks_for_every_cell_again_and_replaces_the_stored_ones() {
+    let (gcs, ee) = environment(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let base: Vec<usize> = (0..4).collect();
+    std::fs::write(dir.path().join("p.yaml"), pipeline("interactive", "2020..2021", "mean", "name")).unwrap();
+    std::fs::write(dir.path().join("sites.geojson"), sites(&base, None, "name")).unwrap();
+    run(dir.path(), &ee, &gcs, &["run", "p.yaml"]);
+    let table = std::fs::read(dir.path().join("out/incr.csv")).unwrap();
+    let last_origin: i64 = store(dir.path()).query_row("SELECT max(id) FROM origins", [], |r| r.get(0)).unwrap();
+    let before = ee.computed().len();
+    run(dir.path(), &ee, &gcs, &["run", "p.yaml", "--fresh"]);
+    let all = cells(&base, &[2020, 2021], &["mean"]);
+    assert_eq!(exactly_once(&asked(&ee, before)), all, "--fresh asks for every cell");
+    assert_eq!(std::fs::read(dir.path().join("out/incr.csv")).unwrap(), table);
+    let (n, older): (i64, i64) = store(dir.path())
+        .query_row("SELECT count(*), coalesce(sum(origin <= ?1), 0) FROM cells", [last_origin], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((n, older), (all.len() as i64, 0), "every cell replaced");
+    let before = ee.computed().len();
+    let again = run(dir.path(), &ee, &gcs, &["run", "p.yaml"]);
+    assert_eq!(ee.computed().len(), before, "the run after --fresh asks for nothing");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing to compute"));
+}

@@ -179,6 +179,7 @@ pub(super) fn store_previous(
                 chunk: Some(chunk_id.clone()),
                 request_id: Some(row.request_id.clone()),
                 eecu: row.eecu_seconds,
+                at: row.ended_at,
             },
             // Earth Engine says nothing of an interactive request's EECU.
             RunMode::Interactive => Origin {
@@ -187,6 +188,7 @@ pub(super) fn store_previous(
                 chunk: Some(chunk_id.clone()),
                 request_id: Some(row.base_request_id.clone()),
                 eecu: None,
+                at: row.ended_at,
             },
         };
         let chunk = ingest::ChunkRows { chunk_id: &chunk_id, site_ids: &row.site_ids, cells, source: &source };

@@ -1,7 +1,9 @@
-//! Zonal pipelines over a site file, run incrementally through the results store ([`crate::store`]):
-//! planning only the cells the store lacks straight into the journal (one pass over the site file, no body
-//! kept), rebuilding each body from a spill of the planned sites when it is sent ([`SitePlanner`]), storing
-//! what every finished chunk's export file holds, and assembling the table from the store.
+//! Zonal pipelines over a site file, run incrementally through the results store ([`crate::store`]), in
+//! batch, interactive and `auto` mode: deciding the mode from the cells the store lacks ([`decide`]),
+//! planning only those cells straight into the journal (one pass over the site file, no body kept),
+//! rebuilding each body from a spill of the planned sites when it is sent ([`SitePlanner`]: an export body,
+//! or the `computeFeatures` body made from it), storing what every finished chunk's export file or
+//! interactive answer holds, and assembling the table from the store.
 //!
 //! A store beside the journal (`<name>.store.sqlite`) is used by `run`, `plan`, `status` and `fetch`;
 //! `run --fresh` ignores what it holds (and replaces what it recomputes).

@@ -1,6 +1,8 @@
 //! `geepipe plan` of a pipeline run through the results store: only the cells the store lacks are planned,
-//! as a stream over the site file. Bodies are built a batch of chunks at a time (in parallel), measured,
-//! written with `--out` and dropped, so memory does not grow with the number of sites. With `--out` the
+//! as a stream over the site file, in the mode the run would use (decided from those cells; interactive
+//! plans write `table:computeFeatures` bodies with `--out`). Bodies are built a batch of chunks at a time
+//! (in parallel), measured, written with `--out` and dropped, so memory does not grow with the number of
+//! sites. With `--out` the
 //! bodies go to a temporary folder beside `DIR` and are moved into it at the end: a problem found late in
 //! the site file leaves `DIR` as it was. An earlier plan in `DIR` is replaced as by `geepipe plan --out`
 //! ([`super::plan`]): its bodies the new plan lacks are removed, other files kept, a foreign folder refused.

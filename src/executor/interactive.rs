@@ -2,6 +2,9 @@
 //! `table:computeFeatures` on the high-volume endpoint, up to `max_in_flight` requests at once (the client's
 //! token bucket keeps them under the rate), each result stored durably as it arrives.
 //!
+//! A chunk's request is made from its export body: the journal's, or rebuilt from the site file for a chunk
+//! planned through the results store (whose answers are stored as cells by the fetch that follows).
+//!
 //! Per chunk: `planned` → `running` (journal written before the request: `status` shows it) → the response's
 //! pages → the result file ([`Store::write`], durable) → `succeeded` with the file's path, size and SHA-256.
 //! Failures go through the same [`crate::ee::classify`] and [`Executor::failed`] as export tasks: transient

@@ -385,67 +385,149 @@ pub struct DuplicateKey {
     pub again: Range<usize>,
 }
 
-/// The first key given twice in one object of `raw` (a valid JSON value), with both places. serde_json and
-/// most readers keep the last value silently; a site file with two `site_id`s or two `coordinates` in one
-/// feature means two different things at once.
-pub fn duplicate_key(raw: &[u8]) -> Option<DuplicateKey> {
-    /// An open object (its keys so far, the current key, whether a key comes next) or array (the index).
-    enum Frame {
-        Object { keys: Vec<(String, Range<usize>)>, expect_key: bool },
-        Array(usize),
-    }
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'"' => {
-                let start = i;
-                i += 1;
-                while i < raw.len() && raw[i] != b'"' {
-                    i += if raw[i] == b'\\' { 2 } else { 1 };
-                }
-                let span = start..(i + 1).min(raw.len());
-                if let Some(Frame::Object { keys, expect_key: expect @ true }) = stack.last_mut() {
-                    *expect = false;
-                    let key = serde_json::from_slice::<String>(&raw[span.clone()]).ok()?;
-                    if let Some((_, first)) = keys.iter().find(|(k, _)| *k == key) {
-                        let first = first.clone();
-                        let path = stack[..stack.len() - 1]
-                            .iter()
-                            .map(|f| match f {
-                                Frame::Object { keys, .. } => {
-                                    format!(".{}", keys.last().map(|k| k.0.as_str()).unwrap_or(""))
-                                }
-                                Frame::Array(n) => format!("[{n}]"),
-                            })
-                            .collect::<String>();
-                        let path = path.strip_prefix('.').unwrap_or(&path).to_string();
-                        return Some(DuplicateKey { path, key, first, again: span });
-                    }
-                    keys.push((key, span));
-                }
-            }
-            b'{' => stack.push(Frame::Object { keys: Vec::new(), expect_key: true }),
-            b'[' => stack.push(Frame::Array(0)),
-            b'}' | b']' => {
-                stack.pop();
-            }
-            b',' => match stack.last_mut() {
-                Some(Frame::Object { expect_key, .. }) => *expect_key = true,
-                Some(Frame::Array(n)) => *n += 1,
-                None => {}
-            },
-            _ => {}
+/// A key of an open object while [`KeyScan`] walks a feature: its span in the feature (quotes included)
+/// and, only when it is written with escapes, its decoded text.
+struct Key {
+    span: Range<usize>,
+    decoded: Option<String>,
+}
+
+impl Key {
+    /// The key's text: the bytes between its quotes, or the decoded text when it has escapes.
+    fn text<'a>(&'a self, raw: &'a [u8]) -> &'a [u8] {
+        match &self.decoded {
+            Some(d) => d.as_bytes(),
+            None => &raw[self.span.start + 1..self.span.end - 1],
         }
-        i += 1;
     }
-    None
+}
+
+/// An open object (where its keys start in [`KeyScan::keys`], whether a key comes next) or array (the
+/// index of its current element).
+#[derive(Clone, Copy)]
+enum Frame {
+    Object { keys: usize, expect_key: bool },
+    Array(usize),
+}
+
+/// Finds the first key given twice in one object of a feature's raw JSON, with both places. serde_json and
+/// most readers keep the last value silently; a site file with two `site_id`s or two `coordinates` in one
+/// feature means two different things at once. Its buffers are kept from one feature to the next: a
+/// million features cost no allocation per key (a key is decoded only when written with escapes).
+#[derive(Default)]
+pub struct KeyScan {
+    stack: Vec<Frame>,
+    /// The keys of every open object, innermost last.
+    keys: Vec<Key>,
+}
+
+impl KeyScan {
+    /// The first key given twice in one object of `raw` (a valid JSON value).
+    pub fn duplicate(&mut self, raw: &[u8]) -> Option<DuplicateKey> {
+        self.stack.clear();
+        self.keys.clear();
+        let mut i = 0;
+        while i < raw.len() {
+            match raw[i] {
+                b'"' => {
+                    let start = i;
+                    i += 1;
+                    let mut escaped = false;
+                    while i < raw.len() && raw[i] != b'"' {
+                        if raw[i] == b'\\' {
+                            escaped = true;
+                            i += 2;
+                        } else {
+                            i += 1;
+                        }
+                    }
+                    let span = start..(i + 1).min(raw.len());
+                    if let Some(Frame::Object { keys, expect_key: expect @ true }) = self.stack.last_mut() {
+                        *expect = false;
+                        let first = *keys;
+                        let key = Key::read(raw, span, escaped)?;
+                        let text = key.text(raw);
+                        if let Some(k) = self.keys[first..].iter().position(|k| k.text(raw) == text) {
+                            return Some(self.report(raw, first + k, key));
+                        }
+                        self.keys.push(key);
+                    }
+                }
+                b'{' => self.stack.push(Frame::Object { keys: self.keys.len(), expect_key: true }),
+                b'[' => self.stack.push(Frame::Array(0)),
+                b'}' | b']' => {
+                    if let Some(Frame::Object { keys, .. }) = self.stack.pop() {
+                        self.keys.truncate(keys);
+                    }
+                }
+                b',' => match self.stack.last_mut() {
+                    Some(Frame::Object { expect_key, .. }) => *expect_key = true,
+                    Some(Frame::Array(n)) => *n += 1,
+                    None => {}
+                },
+                _ => {}
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// The report of `again`, a repeat of key number `first` of the innermost object: the path to that
+    /// object names each enclosing object by its latest key and each array by the element's index.
+    fn report(&self, raw: &[u8], first: usize, again: Key) -> DuplicateKey {
+        let decode = |k: &Key| String::from_utf8_lossy(k.text(raw)).into_owned();
+        let frames = &self.stack[..self.stack.len() - 1];
+        let mut path = String::new();
+        for (n, f) in frames.iter().enumerate() {
+            match f {
+                Frame::Object { keys, .. } => {
+                    // This object's keys end where the next object's begin.
+                    let end = frames[n + 1..]
+                        .iter()
+                        .chain(self.stack.last())
+                        .find_map(|f| match f {
+                            Frame::Object { keys, .. } => Some(*keys),
+                            Frame::Array(_) => None,
+                        })
+                        .unwrap_or(self.keys.len());
+                    let latest = if end > *keys { decode(&self.keys[end - 1]) } else { String::new() };
+                    path.push('.');
+                    path.push_str(&latest);
+                }
+                Frame::Array(i) => path.push_str(&format!("[{i}]")),
+            }
+        }
+        let path = path.strip_prefix('.').unwrap_or(&path).to_string();
+        DuplicateKey { path, key: decode(&again), first: self.keys[first].span.clone(), again: again.span }
+    }
+}
+
+impl Key {
+    /// The key at `span` (quotes included), as serde_json reads it: `None` when it is not a valid string
+    /// (unterminated, a control character, not UTF-8, a bad escape).
+    fn read(raw: &[u8], span: Range<usize>, escaped: bool) -> Option<Key> {
+        let bytes = &raw[span.clone()];
+        if escaped {
+            let decoded = serde_json::from_slice::<String>(bytes).ok()?;
+            return Some(Key { span, decoded: Some(decoded) });
+        }
+        let inner = bytes.strip_prefix(b"\"").and_then(|b| b.strip_suffix(b"\""))?;
+        if inner.iter().any(|b| *b < 0x20) {
+            return None;
+        }
+        std::str::from_utf8(inner).ok()?;
+        Some(Key { span, decoded: None })
+    }
 }
 
 #[cfg(test)]
 #[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
+
+    fn duplicate_key(raw: &[u8]) -> Option<DuplicateKey> {
+        KeyScan::default().duplicate(raw)
+    }
 
     fn render(code: Arc<dyn SourceCode + Send + Sync>, spans: &[(Range<usize>, bool)]) -> String {
         let mut d = crate::diag::Diagnostic::error(crate::diag::Code::SitesJson, "msg");
@@ -526,6 +608,26 @@ mod tests {
         assert_eq!((d.path.as_str(), d.key.as_str()), ("geometry.coordinates[0]", "a"));
         let top = br#"{"type": "Feature", "type": "Feature"}"#;
         assert_eq!(duplicate_key(top).unwrap().path, "");
+    }
+
+    #[test]
+    fn a_key_written_with_escapes_is_the_key_it_decodes_to() {
+        let mut scan = KeyScan::default();
+        let raw = br#"{"properties": {"n": {"a": 1}, "site\u005fid": "a", "\u00e9": 1, "site_id": "b"}}"#;
+        let d = scan.duplicate(raw).unwrap();
+        assert_eq!((d.path.as_str(), d.key.as_str()), ("properties", "site_id"));
+        assert_eq!(&raw[d.first.clone()], br#""site\u005fid""#);
+        assert_eq!(&raw[d.again.clone()], br#""site_id""#);
+        // The same scan serves the next feature: nothing of the last one is left in it.
+        let raw = "{\"properties\": {\"é\": 1, \"\\u00e9\": 2}, \"n\": [{\"p\": [{}, {\"x\": 1, \"x\": 2}]}]}";
+        let d = scan.duplicate(raw.as_bytes()).unwrap();
+        assert_eq!((d.path.as_str(), d.key.as_str()), ("properties", "é"));
+        let d = scan.duplicate(br#"{"n": [{"p": [{}, {"x": 1, "x": 2}]}]}"#).unwrap();
+        assert_eq!((d.path.as_str(), d.key.as_str()), ("n[0].p[1]", "x"));
+        assert_eq!(scan.duplicate(br#"{"a": {"x": 1}, "b": {"x": 1}, "x": {}}"#), None);
+        // A key that is not a valid string (a raw tab, a bad escape) is no key: the JSON error is shown.
+        assert_eq!(scan.duplicate(b"{\"a\tb\": 1, \"a\tb\": 2}"), None);
+        assert_eq!(scan.duplicate(br#"{"\x": 1, "\x": 2}"#), None);
     }
 
     #[test]

@@ -155,6 +155,8 @@ pub struct Origin {
     pub request_id: Option<String>,
     /// EECU seconds of the whole request, when known.
     pub eecu: Option<f64>,
+    /// When the values were computed (Unix seconds: the task's or the answer's end); `None`: now.
+    pub at: Option<f64>,
 }
 
 /// The store's rows for a pipeline's cell model: expression row ids and measure positions.

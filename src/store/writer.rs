@@ -33,7 +33,7 @@ impl<'s> Writer<'s> {
         self.tx
             .execute(
                 "INSERT INTO origins (kind, operation, chunk, request_id, at, eecu) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![o.kind, o.operation, o.chunk, o.request_id, now(), o.eecu],
+                params![o.kind, o.operation, o.chunk, o.request_id, o.at.unwrap_or_else(now), o.eecu],
             )
             .map_err(|e| self.sq(e))?;
         Ok(self.tx.last_insert_rowid())

@@ -36,7 +36,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::reader::Pos;
-use super::source::{find, Anchor, Snippet, Step, Store};
+use super::source::{find, Anchor, KeyScan, Snippet, Step, Store};
 use super::{Site, Summary};
 use crate::crs::Crs;
 use crate::diag::{Code, Diagnostic, Severity};
@@ -101,6 +101,8 @@ pub struct Checker<'s, V> {
     counts: BTreeMap<Code, (usize, Severity)>,
     errors: usize,
     ids: IdSet,
+    /// Buffers of the duplicate-key check, kept from one feature to the next.
+    keys: KeyScan,
     missing: Vec<(String, &'static str, Missing)>,
     pub summary: Summary,
     index: usize,
@@ -133,6 +135,7 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
             counts: BTreeMap::new(),
             errors: 0,
             ids: IdSet::default(),
+            keys: KeyScan::default(),
             missing,
             summary: Summary::default(),
             index: 0,
@@ -351,7 +354,7 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
 impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
     /// Reports the first key given twice in one object of the feature; whether there was one.
     fn duplicate_key(&mut self, raw: &[u8], at: Pos, index: usize) -> bool {
-        let Some(dup) = super::source::duplicate_key(raw) else { return false };
+        let Some(dup) = self.keys.duplicate(raw) else { return false };
         let a = Mark::Span(Anchor::within(raw, at, dup.again));
         let b = Mark::Span(Anchor::within(raw, at, dup.first));
         let whose = if dup.path.is_empty() { String::new() } else { format!("`{}` of ", dup.path) };
