@@ -301,6 +301,24 @@ impl SitePlanner {
 
 impl ChunkPlanner for SitePlanner {
     fn task(&self, chunk_id: &str, site_ids: &[String], cells: Option<&ChunkCells>) -> Result<Task, PlanError> {
+        let (mut task, bytes) = self.serialized(chunk_id, site_ids, cells)?;
+        task.body = serde_json::from_slice(&bytes).map_err(|e| PlanError::SitesUnreadable(e.to_string()))?;
+        Ok(task)
+    }
+
+    fn body(&self, chunk_id: &str, site_ids: &[String], cells: Option<&ChunkCells>) -> Result<Vec<u8>, PlanError> {
+        self.serialized(chunk_id, site_ids, cells).map(|(_, bytes)| bytes)
+    }
+}
+
+impl SitePlanner {
+    /// The task of a planned chunk, its body returned apart as the bytes sent.
+    fn serialized(
+        &self,
+        chunk_id: &str,
+        site_ids: &[String],
+        cells: Option<&ChunkCells>,
+    ) -> Result<(Task, Vec<u8>), PlanError> {
         let Some(cells) = cells else { return Err(PlanError::NoCells(chunk_id.to_string())) };
         let spill = self.spill()?;
         let mut sites = Vec::with_capacity(cells.index.len());
@@ -324,11 +342,11 @@ impl ChunkPlanner for SitePlanner {
             return Err(PlanError::EmptyChunk(chunk_id.to_string()));
         }
         let refs: Vec<&Site> = sites.iter().collect();
-        let task = self.zonal.task(chunk_id, &refs, &cells.parts)?;
+        let (task, bytes) = self.zonal.serialized(chunk_id, &refs, &cells.parts)?;
         if task.body_bytes > crate::pipeline::Chunks::EE_MAX_REQUEST_BYTES {
             return Err(PlanError::TooBig { chunk: chunk_id.to_string(), bytes: task.body_bytes });
         }
-        Ok(task)
+        Ok((task, bytes))
     }
 }
 

@@ -18,6 +18,13 @@ use serde_json::Value;
 use url::Url;
 
 use super::{Operation, EE_SCOPE};
+
+/// A request body: a JSON value, or JSON text as it is to be sent.
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    Json(&'a Value),
+    Text(&'a [u8]),
+}
 use crate::net::{classify, http, Auth, Class, Problem, RetryPolicy, TransportKind};
 use crate::plan::Endpoint;
 
@@ -165,7 +172,22 @@ impl Client {
         self.counts.export.fetch_add(1, Ordering::Relaxed);
         let has_id = body.get("requestId").and_then(Value::as_str).is_some_and(|s| !s.is_empty());
         let url = self.url(&format!("{}/{}", self.project_path(), endpoint.path()));
-        let v = self.send("export", Method::POST, url, Some(body), has_id).await?;
+        let v = self.send("export", Method::POST, url, Some(Payload::Json(body)), has_id).await?;
+        self.decode("export", v)
+    }
+
+    /// Submits an export whose body is JSON text already (sent as it is, never parsed: a request body of
+    /// a large chunk is a tree of tens of thousands of values). `has_request_id` says whether it carries a
+    /// `requestId` (retried on transient failures only then).
+    pub async fn export_text(
+        &self,
+        endpoint: Endpoint,
+        body: &[u8],
+        has_request_id: bool,
+    ) -> Result<Operation, EeError> {
+        self.counts.export.fetch_add(1, Ordering::Relaxed);
+        let url = self.url(&format!("{}/{}", self.project_path(), endpoint.path()));
+        let v = self.send("export", Method::POST, url, Some(Payload::Text(body)), has_request_id).await?;
         self.decode("export", v)
     }
 
@@ -268,7 +290,7 @@ impl Client {
                             l.until_ready().await;
                         }
                         attempts.fetch_add(1, Ordering::Relaxed);
-                        self.send_bytes(Method::POST, url.clone(), Some(&body)).await.map_err(|mut p| {
+                        self.send_bytes(Method::POST, url.clone(), Some(Payload::Json(&body))).await.map_err(|mut p| {
                             p.computation = true;
                             p
                         })
@@ -302,7 +324,7 @@ impl Client {
         self.counts.compute.fetch_add(1, Ordering::Relaxed);
         let url = self.url(&format!("{}/value:compute", self.project_path()));
         let body = serde_json::json!({ "expression": expression });
-        let v = self.send("value.compute", Method::POST, url, Some(&body), true).await?;
+        let v = self.send("value.compute", Method::POST, url, Some(Payload::Json(&body)), true).await?;
         Ok(v.get("result").cloned().unwrap_or(Value::Null))
     }
 
@@ -310,9 +332,8 @@ impl Client {
     pub async fn cancel_operation(&self, name: &str) -> Result<(), EeError> {
         self.counts.cancel.fetch_add(1, Ordering::Relaxed);
         let url = self.url(&format!("{name}:cancel"));
-        self.send("operations.cancel", Method::POST, url, Some(&Value::Object(Default::default())), true)
-            .await
-            .map(|_| ())
+        let empty = Value::Object(Default::default());
+        self.send("operations.cancel", Method::POST, url, Some(Payload::Json(&empty)), true).await.map(|_| ())
     }
 
     fn decode(&self, call: &'static str, v: Value) -> Result<Operation, EeError> {
@@ -327,7 +348,7 @@ impl Client {
         call: &'static str,
         method: Method,
         url: Url,
-        body: Option<&Value>,
+        body: Option<Payload<'_>>,
         retry: bool,
     ) -> Result<Value, EeError> {
         let policy =
@@ -354,7 +375,7 @@ impl Client {
     }
 
     /// One HTTP attempt: the response as JSON and its size in bytes.
-    async fn send_bytes(&self, method: Method, url: Url, body: Option<&Value>) -> Result<(Value, u64), Problem> {
+    async fn send_bytes(&self, method: Method, url: Url, body: Option<Payload<'_>>) -> Result<(Value, u64), Problem> {
         let mut req = self
             .http
             .request(method, url)
@@ -363,8 +384,12 @@ impl Client {
         if let Some(tok) = self.cfg.auth.token(&[EE_SCOPE]).await.map_err(|e| Problem::auth(&e))? {
             req = req.bearer_auth(tok.expose());
         }
-        if let Some(b) = body {
-            req = req.json(b);
+        match body {
+            Some(Payload::Json(b)) => req = req.json(b),
+            Some(Payload::Text(b)) => {
+                req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b.to_vec());
+            }
+            None => {}
         }
         let resp = req.send().await.map_err(Problem::from_reqwest)?;
         let status = resp.status();

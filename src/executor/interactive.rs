@@ -190,7 +190,8 @@ impl Executor {
         cfg: &Interactive,
     ) -> Result<Option<futures::future::BoxFuture<'static, Answer>>, ExecError> {
         // The journal's body, or rebuilt from the site file for a chunk planned through the results store.
-        let made = self.body(i).and_then(|export| {
+        let made = self.body(i).and_then(|text| {
+            let export: serde_json::Value = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
             crate::plan::interactive::compute_body(&export, cfg.page_size, cfg.workload_tag.as_deref())
                 .map_err(|e| e.to_string())
         });

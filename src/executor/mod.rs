@@ -177,6 +177,42 @@ pub fn attempt_request_id(base: &str, attempt: u32) -> String {
     format!("{}-{h}{suffix}", &base[..keep.min(base.len())])
 }
 
+/// A stored body (a JSON value) as the text sent with request id `request_id`.
+fn with_request_id_value(mut body: serde_json::Value, request_id: &str) -> Vec<u8> {
+    if let Some(o) = body.as_object_mut() {
+        o.insert("requestId".into(), serde_json::Value::String(request_id.to_string()));
+    }
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// A rebuilt body (whose `requestId` is the planned one, `base`) as the text sent with `request_id`: the
+/// body's own `"requestId"` member comes after its expression and no later member has that key, so it is
+/// the last one in the text, and is replaced in place (a body not shaped so is rewritten as a JSON value).
+pub fn with_request_id(text: Vec<u8>, base: &str, request_id: &str) -> Vec<u8> {
+    if base == request_id {
+        return text;
+    }
+    const KEY: &[u8] = b"\"requestId\":";
+    let found = text.windows(KEY.len()).rposition(|w| w == KEY).and_then(|at| {
+        let start = at + KEY.len();
+        let old = serde_json::to_vec(base).ok()?;
+        text[start..].starts_with(&old).then_some((start, start + old.len()))
+    });
+    match found {
+        Some((start, end)) => {
+            let mut out = Vec::with_capacity(text.len() + request_id.len());
+            out.extend_from_slice(&text[..start]);
+            let _ = serde_json::to_writer(&mut out, request_id);
+            out.extend_from_slice(&text[end..]);
+            out
+        }
+        None => match serde_json::from_slice::<serde_json::Value>(&text) {
+            Ok(v) => with_request_id_value(v, request_id),
+            Err(_) => text,
+        },
+    }
+}
+
 /// A chunk as a task handle: what `status` shows (like Descartes Labs' `ExportTask`).
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskStatus {
@@ -623,34 +659,27 @@ impl Executor {
         Ok(batch.len())
     }
 
-    /// The body of chunk `i` as sent: the journal's, or rebuilt from the site file for a zonal chunk whose
-    /// body the journal does not keep (bodies are deterministic: the same request id, the same bytes).
-    fn body(&self, i: usize) -> Result<serde_json::Value, String> {
+    /// The body of chunk `i` as sent, as JSON text: the journal's, or rebuilt from the site file for a zonal
+    /// chunk whose body the journal does not keep (bodies are deterministic: the same request id, the same
+    /// bytes). Either way it carries the request id of the current attempt.
+    fn body(&self, i: usize) -> Result<Vec<u8>, String> {
         let r = &self.rows[i];
         if !r.body.is_null() {
-            let mut body = r.body.clone();
-            if let Some(o) = body.as_object_mut() {
-                o.insert("requestId".into(), serde_json::Value::String(r.request_id.clone()));
-            }
-            return Ok(body);
+            return Ok(with_request_id_value(r.body.clone(), &r.request_id));
         }
         let detail = self
             .journal
             .detail(&r.chunk_id)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("chunk {} is not in the journal", r.chunk_id))?;
-        let mut body = if detail.body.is_null() {
-            self.planner
-                .task(&r.chunk_id, &detail.site_ids, detail.cells.as_ref())
-                .map_err(|e| format!("cannot rebuild the request of chunk {}: {e}", r.chunk_id))?
-                .body
-        } else {
-            detail.body
-        };
-        if let Some(o) = body.as_object_mut() {
-            o.insert("requestId".into(), serde_json::Value::String(r.request_id.clone()));
+        if !detail.body.is_null() {
+            return Ok(with_request_id_value(detail.body, &r.request_id));
         }
-        Ok(body)
+        let text = self
+            .planner
+            .body(&r.chunk_id, &detail.site_ids, detail.cells.as_ref())
+            .map_err(|e| format!("cannot rebuild the request of chunk {}: {e}", r.chunk_id))?;
+        Ok(with_request_id(text, &r.base_request_id, &r.request_id))
     }
 
     /// Sends the `submitting` chunks `batch` (with their recorded request ids) and records the outcomes.
@@ -669,7 +698,9 @@ impl Executor {
         let batch: Vec<usize> = requests.iter().map(|(i, _, _)| *i).collect();
         let requests: Vec<_> = requests.into_iter().map(|(_, ep, body)| (ep, body)).collect();
         let client = self.client.clone();
-        let results = futures::future::join_all(requests.iter().map(|(ep, body)| client.export(*ep, body))).await;
+        // Every planned request carries a request id (retried on transient failures).
+        let results =
+            futures::future::join_all(requests.iter().map(|(ep, body)| client.export_text(*ep, body, true))).await;
         let mut any_ok = false;
         let mut last_err = None;
         // The intents were committed before sending; the outcomes of the batch commit together.
@@ -1058,6 +1089,27 @@ mod tests {
         assert_eq!(a, attempt_request_id(&long, 3));
         assert_ne!(a, attempt_request_id(&long, 4));
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    }
+
+    #[test]
+    fn a_rebuilt_body_carries_the_attempts_request_id() {
+        let body = serde_json::json!({
+            "expression": {"values": {"0": {"constantValue": {"requestId": "gp-c1-x"}}}, "result": "0"},
+            "description": "d",
+            "requestId": "gp-c1-x",
+            "selectors": ["requestId"],
+        });
+        let text = serde_json::to_vec(&body).unwrap();
+        assert_eq!(with_request_id(text.clone(), "gp-c1-x", "gp-c1-x"), text);
+        let sent: serde_json::Value =
+            serde_json::from_slice(&with_request_id(text.clone(), "gp-c1-x", "gp-c1-x-r2")).unwrap();
+        let mut want = body.clone();
+        want["requestId"] = "gp-c1-x-r2".into();
+        assert_eq!(sent, want, "only the body's own member changes");
+        // A body whose member is not where expected is rewritten through its JSON value.
+        let other = serde_json::to_vec(&serde_json::json!({"requestId": "elsewhere", "a": 1})).unwrap();
+        let sent: serde_json::Value = serde_json::from_slice(&with_request_id(other, "gp-c1-x", "r3")).unwrap();
+        assert_eq!(sent["requestId"], "r3");
     }
 
     #[test]

@@ -96,8 +96,11 @@ pub enum Node {
 #[derive(Debug, Default, Clone)]
 pub struct Graph {
     nodes: Vec<Node>,
-    /// Node hash → ids of the nodes with that hash (the node itself is stored once, in `nodes`).
-    index: HashMap<u64, Vec<Id>, BuildHasherDefault<IdentityHasher>>,
+    /// Node hash → the last node with that hash (the node itself is stored once, in `nodes`).
+    index: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>,
+    /// Per node: the previous node with the same hash (`u32::MAX`: none), so a hash's nodes are a chain
+    /// without an allocation per hash.
+    same_hash: Vec<u32>,
 }
 
 /// FxHash-style hasher for nodes: fast, and good enough for hash-consing (collisions are compared).
@@ -173,14 +176,19 @@ impl Graph {
         let mut h = FxHasher::default();
         node.hash(&mut h);
         let key = h.finish();
-        let bucket = self.index.entry(key).or_default();
-        if let Some(id) = bucket.iter().find(|id| self.nodes[id.0 as usize] == node) {
-            return *id;
+        let head = self.index.get(&key).copied().unwrap_or(u32::MAX);
+        let mut at = head;
+        while at != u32::MAX {
+            if self.nodes[at as usize] == node {
+                return Id(at);
+            }
+            at = self.same_hash[at as usize];
         }
-        let id = Id(self.nodes.len() as u32);
+        let id = self.nodes.len() as u32;
         self.nodes.push(node);
-        bucket.push(id);
-        id
+        self.same_hash.push(head);
+        self.index.insert(key, id);
+        Id(id)
     }
 
     pub fn null(&mut self) -> Id {

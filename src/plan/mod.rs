@@ -16,6 +16,18 @@ pub use task::{Endpoint, Target, Task};
 /// places in the file): the task computes those parts for those sites. Without it, every layer part.
 pub trait ChunkPlanner: Send + Sync {
     fn task(&self, chunk_id: &str, site_ids: &[String], cells: Option<&zonal::ChunkCells>) -> Result<Task, PlanError>;
+
+    /// The body of [`ChunkPlanner::task`] as the exact JSON text sent (what the executor sends: planners
+    /// that write bodies as text override it, so a body is never held as a JSON tree).
+    fn body(
+        &self,
+        chunk_id: &str,
+        site_ids: &[String],
+        cells: Option<&zonal::ChunkCells>,
+    ) -> Result<Vec<u8>, PlanError> {
+        let task = self.task(chunk_id, site_ids, cells)?;
+        Ok(serde_json::to_vec(&task.body).unwrap_or_default())
+    }
 }
 
 /// Why a pipeline, or one chunk of it, could not be planned.

@@ -400,6 +400,11 @@ pub struct Config {
     /// Longest a synchronous computation may take (latency included); past it the answer is 400
     /// "Computation timed out." (Earth Engine: interactive requests must finish in about 5 minutes).
     pub compute_time_limit: Duration,
+    /// Evaluate every export's expression when it is submitted (default). Off, a table export is checked
+    /// against the schema, runs for its duration and succeeds with an empty table (its expression is neither
+    /// evaluated nor kept): for benchmarks of a client's own memory and scheduling over tens of thousands of
+    /// tasks, where evaluating every computation would take the fake hours and gigabytes.
+    pub evaluate_exports: bool,
 }
 
 impl Default for Config {
@@ -423,6 +428,7 @@ impl Default for Config {
             seed: 1,
             epoch: None,
             port: 0,
+            evaluate_exports: true,
             max_body_bytes: 10 * 1024 * 1024,
             compute_latency: Duration::ZERO,
             compute_latency_per_feature: Duration::ZERO,

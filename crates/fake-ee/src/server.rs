@@ -446,11 +446,20 @@ async fn dispatch(AxumState(shared): AxumState<Arc<Shared>>, req: Request) -> Re
     let name = op_id.as_ref().map(|id| format!("projects/{project}/operations/{id}"));
     let response = match route {
         Route::TableExport | Route::ImageExport | Route::ClassifierExport => {
-            let body = body.unwrap_or_default();
-            let expression = body.get("expression").cloned().unwrap_or_default();
-            let evaluated = tokio::task::spawn_blocking(move || eval::evaluate(&expression, None))
-                .await
-                .unwrap_or_else(|e| Err(EvalError::new(format!("The evaluation crashed: {e}"))));
+            let mut body = body.unwrap_or_default();
+            let evaluate = shared.lock().config.evaluate_exports || route != Route::TableExport;
+            let evaluated = if evaluate {
+                let expression = body.get("expression").cloned().unwrap_or_default();
+                tokio::task::spawn_blocking(move || eval::evaluate(&expression, None))
+                    .await
+                    .unwrap_or_else(|e| Err(EvalError::new(format!("The evaluation crashed: {e}"))))
+            } else {
+                // Not evaluated (`Config::evaluate_exports`): an export without a result, its expression dropped.
+                if let Some(o) = body.as_object_mut() {
+                    o.remove("expression");
+                }
+                Ok(V::Features(Default::default()))
+            };
             let mut st = shared.lock();
             match st.submit(&project, route, body, evaluated) {
                 Ok((seq, _)) => ok(&st.render(seq)),

@@ -55,6 +55,10 @@ struct Args {
     /// Seconds a synchronous call may take before "Computation timed out.".
     #[arg(long, default_value = "300")]
     compute_time_limit: String,
+    /// Do not evaluate table exports: each runs for its duration and succeeds with an empty table
+    /// (benchmarks of a client's memory and scheduling over tens of thousands of tasks).
+    #[arg(long)]
+    no_evaluate: bool,
 }
 
 fn secs(s: &str) -> Result<Duration, String> {
@@ -85,6 +89,7 @@ async fn main() {
         compute_latency: secs(&args.compute_latency).unwrap_or_else(|e| exit(&e)),
         compute_concurrency: args.compute_concurrency,
         compute_time_limit: secs(&args.compute_time_limit).unwrap_or_else(|e| exit(&e)),
+        evaluate_exports: !args.no_evaluate,
         ..Config::default()
     };
     if let Some(s) = args.storage.filter(|s| !s.is_empty()) {
