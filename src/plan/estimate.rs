@@ -474,4 +474,29 @@ mod tests {
         assert_eq!(duration(720.0), "12 min");
         assert_eq!(duration(9000.0), "2.5 h");
     }
+
+    #[test]
+    fn the_accumulator_weights_each_site_by_the_share_of_its_work_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = "name: e\nproject: p\nsites: {asset: projects/p/assets/s, id: id}\nyears: 2020..2022\n\
+                    layers:\n  - {name: lc, kind: categorical, image: {call: Image.load, id: \"x_{{year}}\"}, scale: 30}\n";
+        std::fs::write(dir.path().join("e.yaml"), yaml).unwrap();
+        let (p, _) = crate::pipeline::load(&dir.path().join("e.yaml"), &Default::default()).unwrap();
+        let sites = [square("a", 0.0, 0.0, 0.01), square("b", 0.0, 0.0, 0.02)];
+        let whole = estimate(&p, &sites);
+        // 0.01° at the equator over 30 m pixels, three years.
+        assert!((whole.pixel_reads / (5.0 * 1.236_43e6 / 900.0 * 3.0) - 1.0).abs() < 1e-3, "{whole:?}");
+        let mut acc = Accumulator::new(&p);
+        acc.add(&sites[0], 1.0);
+        acc.add(&sites[1], 1.0);
+        assert_eq!(acc.finish(&p), whole);
+        // `b` (four times `a`'s area) has a fifth of its work to do, `a` all of it: `a` is now the largest.
+        let mut acc = Accumulator::new(&p);
+        acc.add(&sites[0], 1.0);
+        acc.add(&sites[1], 1.0 / 5.0);
+        let part = acc.finish(&p);
+        assert_eq!((part.sites, part.layer_years), (2, 3));
+        assert!((part.pixel_reads / (whole.pixel_reads * (1.0 + 4.0 / 5.0) / 5.0) - 1.0).abs() < 1e-6);
+        assert_eq!(part.max_site.as_deref(), Some("a"));
+    }
 }
