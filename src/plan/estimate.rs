@@ -328,8 +328,9 @@ pub fn decide_estimate(pipeline: &Pipeline, e: Estimate) -> Decision {
     let (requests, seconds) = interactive_seconds(pipeline, &e, per_request);
     let limit = pipeline.interactive.auto_max_minutes * 60.0;
     let work = format!(
-        "{} sites × {} layer-years ≈ {} pixel reads, about {} in {requests} request{} of up to {per_request} site{}",
+        "{} site{} × {} layer-years ≈ {} pixel reads, about {} in {requests} request{} of up to {per_request} site{}",
         e.sites,
+        if e.sites == 1 { "" } else { "s" },
         e.layer_years,
         si(e.pixel_reads),
         duration(seconds),
