@@ -25,7 +25,7 @@
 
 use serde::Serialize;
 
-use crate::pipeline::{KindName, LayerKind, ModeName, Pipeline};
+use crate::pipeline::{LayerKind, ModeName, Pipeline};
 use crate::sites::Site;
 
 /// Assumed pixel reads per second of one interactive request (Earth Engine publishes no figure).
@@ -272,7 +272,9 @@ pub fn interactive_seconds(pipeline: &Pipeline, e: &Estimate, per_request: usize
 }
 
 /// The mode of a run of `pipeline` over `sites` (`None`: sites in an asset, their number unknown).
-pub fn decide(pipeline: &Pipeline, sites: Option<&[Site]>) -> Decision {
+/// `export_only` says why the pipeline's kind runs only as export tasks, when it does
+/// ([`super::Planner::export_only`]).
+pub fn decide(pipeline: &Pipeline, sites: Option<&[Site]>, export_only: Option<&str>) -> Decision {
     let batch = |auto: bool, reason: String, estimate: Option<Estimate>| Decision {
         mode: RunMode::Batch,
         auto,
@@ -282,8 +284,8 @@ pub fn decide(pipeline: &Pipeline, sites: Option<&[Site]>) -> Decision {
         interactive_seconds: None,
         estimate,
     };
-    if pipeline.kind != KindName::Zonal {
-        return batch(false, "image and classifier pipelines run as export tasks".into(), None);
+    if let Some(reason) = export_only {
+        return batch(false, reason.to_string(), None);
     }
     if pipeline.mode == ModeName::Batch {
         return batch(false, "`mode: batch`".into(), sites.map(|s| estimate(pipeline, s)));
@@ -376,7 +378,7 @@ pub fn decide_estimate(pipeline: &Pipeline, e: Estimate) -> Decision {
 pub fn sized_planner(pipeline: &Pipeline) -> Result<(super::Planner, Decision), Vec<crate::diag::Diagnostic>> {
     let planner = super::Planner::new(pipeline)?;
     let sites = matches!(pipeline.sites.location, crate::pipeline::SiteLocation::File(_)).then(|| planner.sites());
-    let decision = decide(pipeline, sites);
+    let decision = decide(pipeline, sites, planner.export_only());
     if let Some(d) = needs_export(pipeline, &decision) {
         return Err(vec![d]);
     }
