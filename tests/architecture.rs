@@ -456,3 +456,78 @@ fn the_string_error_finder_sees_nested_types_and_skips_private_functions() {
         ["x.rs:1: fn a(x: &[u8]) -> Result<Vec<[f64; 2]>, String>", "x.rs:5: fn d() -> Result<u8, String>"]
     );
 }
+
+/// The lines of a file of `src/plan/` naming the pipeline kind (`KindName`) outside the body of `fn
+/// kind_planner`, as `file:line`, and whether that function exists and looks at the kind.
+fn kind_uses(path: &Path, text: &str) -> (Vec<String>, bool) {
+    let code = code_only(text);
+    let body = code.find("fn kind_planner(").and_then(|at| {
+        let open = at + code[at..].find('{')?;
+        let mut depth = 0;
+        for (i, c) in code[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 1 => return Some(open..open + i + 1),
+                '}' => depth -= 1,
+                _ => {}
+            }
+        }
+        None
+    });
+    let is_ident = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let (mut outside, mut inside) = (Vec::new(), false);
+    for (at, _) in code.match_indices("KindName") {
+        if is_ident(code[..at].chars().next_back()) || is_ident(code[at + "KindName".len()..].chars().next()) {
+            continue;
+        }
+        if body.as_ref().is_some_and(|b| b.contains(&at)) {
+            inside = true;
+        } else {
+            outside.push(format!("{}:{}", path.display(), code[..at].matches('\n').count() + 1));
+        }
+    }
+    (outside, inside)
+}
+
+/// The planner looks at the pipeline's kind once: `plan::planner::kind_planner` chooses the kind's
+/// `KindPlanner` (zonal, image or classifier), and no other code of `src/plan/` names the kind, so what
+/// differs between kinds lives in their planners instead of branches spread over the shared flow.
+#[test]
+fn the_plan_looks_at_the_pipeline_kind_only_where_it_chooses_the_kind_planner() {
+    let mut files = Vec::new();
+    source_files(&common::repo_root().join("src").join("plan"), &mut files);
+    let mut outside = Vec::new();
+    let mut chooser = Vec::new();
+    for (path, text) in &files {
+        let (o, inside) = kind_uses(path, text);
+        outside.extend(o);
+        if inside {
+            chooser.push(path.display().to_string());
+        }
+    }
+    assert!(
+        chooser.len() == 1 && chooser[0].ends_with("planner.rs"),
+        "one `fn kind_planner` in src/plan/planner.rs should choose the planner by the pipeline kind: {chooser:?}"
+    );
+    assert!(
+        outside.is_empty(),
+        "the pipeline kind is looked at outside `kind_planner` (move what differs into the kinds' `KindPlanner`):\n  {}",
+        outside.join("\n  ")
+    );
+}
+
+#[test]
+fn the_kind_finder_sees_the_kind_outside_the_chooser_only() {
+    let text = "use crate::pipeline::KindName; // KindName in a comment\n\
+                fn kind_planner(p: &Pipeline) -> Result<Box<dyn KindPlanner>, D> {\n\
+                    match p.kind { KindName::Zonal => { Ok(z) } _ => { Err(\"KindName\") } }\n\
+                }\n\
+                fn chunk(p: &Pipeline) { if p.kind == KindName::Image {} }\n\
+                struct KindNames;\n";
+    let (outside, inside) = kind_uses(Path::new("x.rs"), text);
+    assert!(inside);
+    assert_eq!(outside, ["x.rs:1", "x.rs:5"]);
+    let (outside, inside) = kind_uses(Path::new("y.rs"), "fn plan(p: &P) { match p.kind { KindName::Zonal => {} } }");
+    assert!(!inside);
+    assert_eq!(outside, ["y.rs:1"]);
+}

@@ -469,3 +469,34 @@ fn fresh_asks_for_every_cell_again_and_replaces_the_stored_ones() {
     assert_eq!(ee.computed().len(), before, "the run after --fresh asks for nothing");
     assert!(String::from_utf8_lossy(&again.stderr).contains("nothing to compute"));
 }
+
+/// `auto` decides from the cells still to compute: a first run too long for interactive requests runs as
+/// export tasks; adding one site then is a short job, asked for interactively; the table is a fresh run's.
+#[test]
+fn auto_decides_from_the_missing_cells() {
+    let (gcs, ee) = environment(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    // At most 3 s interactive: 6 sites in 3 requests of 2, two at a time, are about 4 s; one site about 2 s.
+    let yaml = pipeline("auto", "2020..2021", "mean", "name")
+        .replace("interactive:\n", "interactive:\n  auto_max_minutes: 0.05\n");
+    let base: Vec<usize> = (0..6).collect();
+    std::fs::write(dir.path().join("p.yaml"), &yaml).unwrap();
+    std::fs::write(dir.path().join("sites.geojson"), sites(&base, None, "name")).unwrap();
+    let out = run(dir.path(), &ee, &gcs, &["run", "p.yaml", "--no-probe"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("mode: batch (auto: 6 sites"), "{said}");
+    assert_eq!(exactly_once(&exported(&ee, 0)), cells(&base, &[2020, 2021], &["mean"]));
+    assert!(ee.computed().is_empty());
+
+    let grown: Vec<usize> = (0..7).collect();
+    let geo = sites(&grown, None, "name");
+    std::fs::write(dir.path().join("sites.geojson"), &geo).unwrap();
+    let tasks = ee.submissions().len();
+    let out = run(dir.path(), &ee, &gcs, &["run", "p.yaml", "--no-probe"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("mode: interactive (auto: 1 site ×"), "{said}");
+    assert_eq!(exactly_once(&asked(&ee, 0)), cells(&[6], &[2020, 2021], &["mean"]));
+    assert_eq!(ee.submissions().len(), tasks, "nothing exported");
+    let table = std::fs::read(dir.path().join("out/incr.csv")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&table), String::from_utf8_lossy(&fresh_table(&yaml, &geo)));
+}

@@ -242,7 +242,7 @@ pub fn plan_into_journal(
     let probe = match (probe_sites, &first) {
         (Some(n), Some(c)) => {
             let chosen: Vec<&Site> = c.sites.iter().take(n.max(1)).collect();
-            Some(crate::plan::probe::zonal_probe(&zonal, &c.parts, &chosen, None).map_err(PlanError::Probe)?)
+            Some(zonal.probe_call(&c.parts, &chosen, None).map_err(PlanError::Probe)?)
         }
         _ => None,
     };

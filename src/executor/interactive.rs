@@ -94,9 +94,12 @@ impl Executor {
             if r.state.is_final() {
                 continue;
             }
-            let sites = self.chunk_sites(i)?;
+            // A result file of this chunk, written by a run killed before its journal said so.
+            let written = store.path(&store.relative(&r.chunk_id)).is_file();
+            let sites = if written { self.chunk_sites(i)? } else { Vec::new() };
             let r = &self.rows[i];
-            if let Some((stored, meta)) = store.adopt(&r.chunk_id, &r.base_request_id, &sites) {
+            let adopted = if written { store.adopt(&r.chunk_id, &r.base_request_id, &sites) } else { None };
+            if let Some((stored, meta)) = adopted {
                 let r = &mut self.rows[i];
                 r.state = ChunkState::Succeeded;
                 r.requests = r.requests.max(meta.requests);

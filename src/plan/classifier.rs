@@ -1,17 +1,108 @@
 //! Classifier training (`kind: classifier`): one `classifier:export` request that samples the feature layers'
 //! bands at the labelled sites (`Image.sampleRegions`), trains the chosen `Classifier.*` on them
 //! (`Classifier.train`) and saves it as an Earth Engine asset.
+//!
+//! [`ClassifierPlanner`] is the kind's planning for [`super::Planner`]: one chunk of every site, never split.
 
 use serde_json::{json, Map, Value};
 
+use super::cells::Part;
 use super::compute::{num, site_geometry, BuildError, PreparedLayer};
-use super::{Endpoint, Target};
+use super::kind::{Built, Chunk, Inputs, KindPlanner};
+use super::probe::{wrap, ProbeCall, ProbeError, ValueProbe};
+use super::request;
+use super::{Endpoint, PlanError, Target, Task};
+use crate::diag::{Code, Diagnostic};
 use crate::expr::{Graph, Id};
 use crate::pipeline::{ClassifierSpec, Destination, LayerKind, Pipeline};
 use crate::sites::Site;
 
 /// The one chunk id of a classifier pipeline.
 pub const CHUNK_ID: &str = "classifier";
+
+/// Sites a classifier probe trains on (a classifier needs more than a couple).
+pub const PROBE_SITES: usize = 10;
+
+/// A classifier pipeline's planning: one chunk of every site, never split.
+#[derive(Debug)]
+pub struct ClassifierPlanner {
+    spec: ClassifierSpec,
+}
+
+impl ClassifierPlanner {
+    pub fn new(spec: &ClassifierSpec) -> ClassifierPlanner {
+        ClassifierPlanner { spec: spec.clone() }
+    }
+
+    /// The `classifier:export` task: every site, one request. Every site needs a numeric label.
+    fn task(&self, inputs: &Inputs) -> Result<Task, Vec<Diagnostic>> {
+        let (p, spec) = (&inputs.pipeline, &self.spec);
+        let sites: Vec<&Site> = inputs.sites.iter().collect();
+        let unlabelled: Vec<&str> = sites.iter().filter(|s| !labelled(spec, s)).map(|s| s.id.as_str()).collect();
+        if !unlabelled.is_empty() {
+            let shown: Vec<&str> = unlabelled.iter().take(5).copied().collect();
+            return Err(vec![inputs.error(
+                Code::PlanClassifierLabel,
+                format!(
+                    "{} site(s) have no numeric `{}` label: {}{}",
+                    unlabelled.len(),
+                    spec.label,
+                    shown.join(", "),
+                    if unlabelled.len() > shown.len() { ", ..." } else { "" }
+                ),
+                "Earth Engine classifiers train on integer class codes; give every site one",
+            )]);
+        }
+        let site_ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
+        let expression = expression(p, spec, &inputs.layers, &sites).map_err(|e| inputs.expression_error(e))?;
+        let chunk_id = CHUNK_ID.to_string();
+        let description = request::description(p, &chunk_id);
+        let request_id = request::request_id(&p.content_hash, &chunk_id, &site_ids);
+        let (body, target, endpoint) = body(p, &description, &request_id, expression);
+        let body_bytes = serde_json::to_vec(&body).map(|v| v.len()).unwrap_or(0);
+        Ok(Task { chunk_id, request_id, endpoint, description, site_ids, body, body_bytes, target })
+    }
+}
+
+/// Whether a site has a numeric label to train on.
+fn labelled(spec: &ClassifierSpec, site: &Site) -> bool {
+    site.properties.get(&spec.label).is_some_and(Value::is_number)
+}
+
+impl KindPlanner for ClassifierPlanner {
+    fn export_only(&self) -> Option<&'static str> {
+        Some("`kind: classifier` pipelines run as export tasks")
+    }
+
+    fn chunk(&self, inputs: &Inputs) -> Result<Vec<(Chunk, Built)>, Vec<Diagnostic>> {
+        let built = Built::from(self.task(inputs)?);
+        Ok(vec![(Chunk { sites: (0..inputs.sites.len()).collect(), parts: Vec::new() }, built)])
+    }
+
+    fn rebuild(&self, inputs: &Inputs, _: usize, _: &str, _: &Chunk) -> Result<Built, PlanError> {
+        Ok(Built::from(self.task(inputs)?))
+    }
+
+    /// The training is one request: only its own chunk id is built again.
+    fn split(&self, inputs: &Inputs, chunk_id: &str, _: &[String], _: Option<&[Part]>) -> Result<Task, PlanError> {
+        if chunk_id != CHUNK_ID {
+            return Err(PlanError::NotSplit { what: "classifier training", chunk: chunk_id.to_string() });
+        }
+        Ok(self.task(inputs)?)
+    }
+
+    /// The training on the first [`PROBE_SITES`] labelled sites wrapped in `Classifier.schema`.
+    fn probe(&self, inputs: &Inputs, _first: Option<&Chunk>, _sites: usize) -> Result<ProbeCall, ProbeError> {
+        let spec = &self.spec;
+        let chosen: Vec<&Site> = inputs.sites.iter().filter(|s| labelled(spec, s)).take(PROBE_SITES).collect();
+        let expression = expression(&inputs.pipeline, spec, &inputs.layers, &chosen)?;
+        Ok(ProbeCall::Value {
+            expression: wrap(&expression, "Classifier.schema", "classifier"),
+            what: ValueProbe::ClassifierSchema(feature_bands(spec, &inputs.layers)),
+            description: format!("training on {} labelled site(s)", chosen.len()),
+        })
+    }
+}
 
 /// The feature band names, in order: `{layer}__{year}` (categorical) or `{layer}__{year}__{band}`.
 pub fn feature_bands(spec: &ClassifierSpec, layers: &[PreparedLayer]) -> Vec<String> {

@@ -25,7 +25,7 @@
 
 use serde::Serialize;
 
-use crate::pipeline::{KindName, LayerKind, ModeName, Pipeline};
+use crate::pipeline::{LayerKind, ModeName, Pipeline};
 use crate::sites::Site;
 
 /// Assumed pixel reads per second of one interactive request (Earth Engine publishes no figure).
@@ -272,7 +272,9 @@ pub fn interactive_seconds(pipeline: &Pipeline, e: &Estimate, per_request: usize
 }
 
 /// The mode of a run of `pipeline` over `sites` (`None`: sites in an asset, their number unknown).
-pub fn decide(pipeline: &Pipeline, sites: Option<&[Site]>) -> Decision {
+/// `export_only` says why the pipeline's kind runs only as export tasks, when it does
+/// ([`super::Planner::export_only`]).
+pub fn decide(pipeline: &Pipeline, sites: Option<&[Site]>, export_only: Option<&str>) -> Decision {
     let batch = |auto: bool, reason: String, estimate: Option<Estimate>| Decision {
         mode: RunMode::Batch,
         auto,
@@ -282,8 +284,8 @@ pub fn decide(pipeline: &Pipeline, sites: Option<&[Site]>) -> Decision {
         interactive_seconds: None,
         estimate,
     };
-    if pipeline.kind != KindName::Zonal {
-        return batch(false, "image and classifier pipelines run as export tasks".into(), None);
+    if let Some(reason) = export_only {
+        return batch(false, reason.to_string(), None);
     }
     if pipeline.mode == ModeName::Batch {
         return batch(false, "`mode: batch`".into(), sites.map(|s| estimate(pipeline, s)));
@@ -326,8 +328,9 @@ pub fn decide_estimate(pipeline: &Pipeline, e: Estimate) -> Decision {
     let (requests, seconds) = interactive_seconds(pipeline, &e, per_request);
     let limit = pipeline.interactive.auto_max_minutes * 60.0;
     let work = format!(
-        "{} sites × {} layer-years ≈ {} pixel reads, about {} in {requests} request{} of up to {per_request} site{}",
+        "{} site{} × {} layer-years ≈ {} pixel reads, about {} in {requests} request{} of up to {per_request} site{}",
         e.sites,
+        if e.sites == 1 { "" } else { "s" },
         e.layer_years,
         si(e.pixel_reads),
         duration(seconds),
@@ -375,7 +378,7 @@ pub fn decide_estimate(pipeline: &Pipeline, e: Estimate) -> Decision {
 pub fn sized_planner(pipeline: &Pipeline) -> Result<(super::Planner, Decision), Vec<crate::diag::Diagnostic>> {
     let planner = super::Planner::new(pipeline)?;
     let sites = matches!(pipeline.sites.location, crate::pipeline::SiteLocation::File(_)).then(|| planner.sites());
-    let decision = decide(pipeline, sites);
+    let decision = decide(pipeline, sites, planner.export_only());
     if let Some(d) = needs_export(pipeline, &decision) {
         return Err(vec![d]);
     }
@@ -471,5 +474,30 @@ mod tests {
         assert_eq!(duration(42.4), "42 s");
         assert_eq!(duration(720.0), "12 min");
         assert_eq!(duration(9000.0), "2.5 h");
+    }
+
+    #[test]
+    fn the_accumulator_weights_each_site_by_the_share_of_its_work_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = "name: e\nproject: p\nsites: {asset: projects/p/assets/s, id: id}\nyears: 2020..2022\n\
+                    layers:\n  - {name: lc, kind: categorical, image: {call: Image.load, id: \"x_{{year}}\"}, scale: 30}\n";
+        std::fs::write(dir.path().join("e.yaml"), yaml).unwrap();
+        let (p, _) = crate::pipeline::load(&dir.path().join("e.yaml"), &Default::default()).unwrap();
+        let sites = [square("a", 0.0, 0.0, 0.01), square("b", 0.0, 0.0, 0.02)];
+        let whole = estimate(&p, &sites);
+        // 0.01° at the equator over 30 m pixels, three years.
+        assert!((whole.pixel_reads / (5.0 * 1.236_43e6 / 900.0 * 3.0) - 1.0).abs() < 1e-3, "{whole:?}");
+        let mut acc = Accumulator::new(&p);
+        acc.add(&sites[0], 1.0);
+        acc.add(&sites[1], 1.0);
+        assert_eq!(acc.finish(&p), whole);
+        // `b` (four times `a`'s area) has a fifth of its work to do, `a` all of it: `a` is now the largest.
+        let mut acc = Accumulator::new(&p);
+        acc.add(&sites[0], 1.0);
+        acc.add(&sites[1], 1.0 / 5.0);
+        let part = acc.finish(&p);
+        assert_eq!((part.sites, part.layer_years), (2, 3));
+        assert!((part.pixel_reads / (whole.pixel_reads * (1.0 + 4.0 / 5.0) / 5.0) - 1.0).abs() < 1e-6);
+        assert_eq!(part.max_site.as_deref(), Some("a"));
     }
 }

@@ -5,12 +5,18 @@
 //! (see `docs/computation.md`): `Image.reproject` + `Image.clip` for an exact `crs_transform` grid,
 //! otherwise `Image.setDefaultProjection` (when `crs` is set) and `Image.clipToBoundsAndScale` (when a
 //! scale is known) or `Image.clip`.
+//!
+//! [`ImagePlanner`] is the kind's planning for [`super::Planner`]: one chunk per export, never split.
 
 use serde_json::{json, Map, Value};
 
+use super::cells::Part;
 use super::compute::{num, site_geometry, BuildError, PreparedLayer};
-use super::request::{base_body, join_prefix};
-use super::{Endpoint, Target};
+use super::kind::{Built, Chunk, Inputs, KindPlanner};
+use super::probe::{wrap, ProbeCall, ProbeError, ValueProbe};
+use super::request::{self, base_body, join_prefix};
+use super::{Endpoint, PlanError, Target, Task};
+use crate::diag::{Code, Diagnostic};
 use crate::expr::{Graph, Id};
 use crate::pipeline::{Destination, FileFormatName, ImageExport, ImagePer, Pipeline, PyramidingName};
 use crate::sites::Site;
@@ -50,6 +56,99 @@ pub fn units(opts: &ImageExport, layers: &[PreparedLayer], n_sites: usize) -> Ve
         }
     }
     out
+}
+
+/// An image pipeline's planning: one chunk per export ([`units`]), never split.
+#[derive(Debug)]
+pub struct ImagePlanner {
+    opts: ImageExport,
+    units: Vec<ImageUnit>,
+}
+
+impl ImagePlanner {
+    pub fn new(opts: &ImageExport, layers: &[PreparedLayer], n_sites: usize) -> ImagePlanner {
+        ImagePlanner { opts: opts.clone(), units: units(opts, layers, n_sites) }
+    }
+
+    /// The `image:export` task of one export.
+    fn task(&self, inputs: &Inputs, u: &ImageUnit) -> Result<Task, Vec<Diagnostic>> {
+        let p = &inputs.pipeline;
+        let sites = inputs.chosen(&u.sites);
+        let site_ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
+        let expression = expression(p, &self.opts, &inputs.layers[u.layer], u.image, &sites)
+            .map_err(|e| inputs.expression_error(e))?;
+        let description = request::description(p, &u.chunk_id);
+        let request_id = request::request_id(&p.content_hash, &u.chunk_id, &site_ids);
+        let (body, target, endpoint) = body(p, &self.opts, &u.chunk_id, &description, &request_id, expression);
+        let body_bytes = serde_json::to_vec(&body).map(|v| v.len()).unwrap_or(0);
+        Ok(Task { chunk_id: u.chunk_id.clone(), request_id, endpoint, description, site_ids, body, body_bytes, target })
+    }
+}
+
+impl KindPlanner for ImagePlanner {
+    /// An export larger than `maxPixels`, which Earth Engine would refuse.
+    fn warnings(&self, inputs: &Inputs) -> Vec<Diagnostic> {
+        let limit = self.opts.max_pixels.unwrap_or(ImageExport::EE_DEFAULT_MAX_PIXELS);
+        let mut out = Vec::new();
+        for u in &self.units {
+            let Some(px) = estimated_pixels(&self.opts, &inputs.layers[u.layer], &inputs.chosen(&u.sites)) else {
+                continue;
+            };
+            if px > limit as f64 {
+                out.push(
+                    Diagnostic::warning(
+                        Code::PlanMaxPixels,
+                        format!(
+                            "export `{}` covers about {px:.0} pixels per band, more than `maxPixels` ({limit}): \
+                             Earth Engine will refuse it",
+                            u.chunk_id
+                        ),
+                    )
+                    .in_file(inputs.pipeline.source.display().to_string())
+                    .with_help("raise `image.max_pixels`, use a coarser `image.scale`, or export `per: site`"),
+                );
+            }
+        }
+        out
+    }
+
+    fn export_only(&self) -> Option<&'static str> {
+        Some("`kind: image` pipelines run as export tasks")
+    }
+
+    fn chunk(&self, inputs: &Inputs) -> Result<Vec<(Chunk, Built)>, Vec<Diagnostic>> {
+        let mut out = Vec::with_capacity(self.units.len());
+        for u in &self.units {
+            let built = Built::from(self.task(inputs, u)?);
+            out.push((Chunk { sites: u.sites.clone(), parts: Vec::new() }, built));
+        }
+        Ok(out)
+    }
+
+    /// The chunks are the exports, in order.
+    fn rebuild(&self, inputs: &Inputs, index: usize, chunk_id: &str, _chunk: &Chunk) -> Result<Built, PlanError> {
+        let u = self.units.get(index).ok_or_else(|| PlanError::UnknownExport(chunk_id.to_string()))?;
+        Ok(Built::from(self.task(inputs, u)?))
+    }
+
+    /// Image exports are not split: only a planned export is built again.
+    fn split(&self, inputs: &Inputs, chunk_id: &str, _: &[String], _: Option<&[Part]>) -> Result<Task, PlanError> {
+        let Some(u) = self.units.iter().find(|u| u.chunk_id == chunk_id) else {
+            return Err(PlanError::UnknownExport(chunk_id.to_string()));
+        };
+        Ok(self.task(inputs, u)?)
+    }
+
+    /// The first export's image wrapped in `Image.bandNames`.
+    fn probe(&self, inputs: &Inputs, _first: Option<&Chunk>, _sites: usize) -> Result<ProbeCall, ProbeError> {
+        let u = self.units.first().ok_or(ProbeError::NoImageExport)?;
+        let task = self.task(inputs, u).map_err(ProbeError::Image)?;
+        Ok(ProbeCall::Value {
+            expression: wrap(&task.body["expression"], "Image.bandNames", "image"),
+            what: ValueProbe::BandNames,
+            description: format!("export {}", u.chunk_id),
+        })
+    }
 }
 
 /// Bounding box `[west, south, east, north]` of the sites' coordinates.

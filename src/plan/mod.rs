@@ -89,6 +89,7 @@ pub mod compute;
 pub mod estimate;
 pub mod image;
 pub mod interactive;
+pub mod kind;
 pub mod planner;
 pub mod probe;
 pub mod request;

@@ -10,22 +10,15 @@
 //!   band names are metadata, the cheapest call that still makes Earth Engine build the image.
 //! - Classifier pipelines: the training on the first few labelled sites wrapped in `Classifier.schema`
 //!   (the trained classifier's input names), through `value:compute`.
+//!
+//! Each kind builds its own probe ([`super::kind::KindPlanner::probe`]); this module holds what they send
+//! and what may go wrong.
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::cells::Part;
-use super::compute::{self, Features};
-use super::planner::Planner;
-use super::zonal::Zonal;
-use super::{classifier, Column, ColumnKind};
-use crate::expr::Graph;
-use crate::pipeline::{KindName, SiteLocation};
-use crate::sites::Site;
-
-/// Sites a classifier probe trains on (a classifier needs more than a couple).
-pub const CLASSIFIER_SITES: usize = 10;
+use super::Column;
 
 /// What a probe sends and what its answer must show.
 #[derive(Debug, Clone)]
@@ -81,58 +74,6 @@ pub fn wrap(expression: &Value, function: &str, argument: &str) -> Value {
     e
 }
 
-impl Planner {
-    /// The probe of this plan, with at most `sites` sites (see the module doc).
-    pub fn probe_call(&self, sites: usize) -> Result<ProbeCall, super::PlanError> {
-        self.build_probe(sites).map_err(super::PlanError::Probe)
-    }
-
-    fn build_probe(&self, sites: usize) -> Result<ProbeCall, ProbeError> {
-        let p = &self.pipeline;
-        match p.kind {
-            KindName::Image => {
-                let u = self.image_units.first().ok_or(ProbeError::NoImageExport)?;
-                let task = self.image_task(u).map_err(ProbeError::Image)?;
-                Ok(ProbeCall::Value {
-                    expression: wrap(&task.body["expression"], "Image.bandNames", "image"),
-                    what: ValueProbe::BandNames,
-                    description: format!("export {}", u.chunk_id),
-                })
-            }
-            KindName::Classifier => {
-                let spec = p.classifier.as_ref().ok_or(ProbeError::NoClassifier)?;
-                let labelled: Vec<&Site> = self
-                    .sites
-                    .iter()
-                    .filter(|s| s.properties.get(&spec.label).is_some_and(Value::is_number))
-                    .take(CLASSIFIER_SITES)
-                    .collect();
-                let expression = classifier::expression(p, spec, &self.layers, &labelled)?;
-                let inputs = classifier::feature_bands(spec, &self.layers);
-                Ok(ProbeCall::Value {
-                    expression: wrap(&expression, "Classifier.schema", "classifier"),
-                    what: ValueProbe::ClassifierSchema(inputs),
-                    description: format!("training on {} labelled site(s)", labelled.len()),
-                })
-            }
-            KindName::Zonal => {
-                let zonal = self.zonal.as_ref().ok_or(ProbeError::NoZonal)?;
-                let first = self.chunks.first();
-                let parts = first.map(|c| c.parts.clone()).unwrap_or_else(|| zonal.all_parts());
-                match &p.sites.location {
-                    SiteLocation::File(_) => {
-                        let chosen: Vec<&Site> = first
-                            .map(|c| c.sites.iter().take(sites.max(1)).map(|&i| &self.sites[i]).collect())
-                            .unwrap_or_default();
-                        zonal_probe(zonal, &parts, &chosen, None)
-                    }
-                    SiteLocation::Asset(_) => zonal_probe(zonal, &parts, &[], Some((self.asset(), sites.max(1)))),
-                }
-            }
-        }
-    }
-}
-
 /// Why the probe request cannot be built.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProbeError {
@@ -143,49 +84,4 @@ pub enum ProbeError {
     /// The first image export's task cannot be built (its diagnostics).
     #[error("{}", .0.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; "))]
     Image(Vec<crate::diag::Diagnostic>),
-    #[error("the pipeline has no classifier settings")]
-    NoClassifier,
-    #[error("the plan has no zonal computation")]
-    NoZonal,
-}
-
-/// The probe of a zonal chunk: its first sites (or the first features of a table asset), each of its layer
-/// parts cut to its first year, through `table:computeFeatures`.
-pub fn zonal_probe(
-    zonal: &Zonal,
-    parts: &[Part],
-    chosen: &[&Site],
-    asset: Option<(&str, usize)>,
-) -> Result<ProbeCall, ProbeError> {
-    let layers = zonal.probe_layers(parts);
-    let which = match asset {
-        Some((a, n)) => Features::AssetFirst(a, n),
-        None => Features::Inline(chosen),
-    };
-    // The probed year may come before the probed sites' first years: reduce it for them anyway (the tasks
-    // skip it), so each column shows a value.
-    let mut pipeline = zonal.pipeline.clone();
-    if asset.is_none() {
-        pipeline.sites.first_year_property = None;
-    }
-    let mut g = Graph::new();
-    let root = compute::computation(&mut g, &pipeline, &layers, which)?;
-    let cols = zonal.columns(&layers);
-    let keep_has_value = cols
-        .iter()
-        .filter_map(|c| match &c.kind {
-            ColumnKind::Keep { property } => Some((
-                property.clone(),
-                chosen.is_empty() || chosen.iter().any(|s| s.properties.get(property).is_some_and(|v| !v.is_null())),
-            )),
-            _ => None,
-        })
-        .collect();
-    Ok(ProbeCall::Features {
-        expression: g.encode(root),
-        columns: cols,
-        site_ids: chosen.iter().map(|s| s.id.clone()).collect(),
-        years: layers.iter().flat_map(|l| l.years.iter().map(|y| (l.name.clone(), *y))).collect(),
-        keep_has_value,
-    })
 }

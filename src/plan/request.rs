@@ -70,3 +70,25 @@ pub fn file_format(f: FileFormatName) -> &'static str {
         FileFormatName::Geotiff => "TABLE_FILE_FORMAT_UNSPECIFIED",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_short_and_plain() {
+        let h = "ab".repeat(32);
+        let id = request_id(&h, "c00012", &["a".into(), "b".into()]);
+        assert!(id.len() <= 60 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "{id}");
+        assert!(id.contains("c00012"));
+        assert_ne!(id, request_id(&h, "c00012", &["a".into()]));
+        let long = request_id(&h, &format!("c00012{}", "ab".repeat(20)), &[]);
+        assert!(long.len() <= 60, "{long}");
+    }
+
+    #[test]
+    fn prefixes_join_with_a_separator() {
+        assert_eq!(join_prefix("geepipe/x/", "c00001"), "geepipe/x/c00001");
+        assert_eq!(join_prefix("run", "c00001"), "run_c00001");
+    }
+}

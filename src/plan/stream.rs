@@ -102,7 +102,7 @@ pub fn plan_sites<E: std::fmt::Display>(
     if !oversized.is_empty() {
         let budget = p.chunks.max_request_bytes;
         return Err(StreamError::Input(
-            oversized.iter().map(|o| super::planner::oversized(p, &o.site, o.bytes, budget)).collect(),
+            oversized.iter().map(|o| super::zonal::oversized(p, &o.site, o.bytes, budget)).collect(),
         ));
     }
     Ok((counts, report.diagnostics))

@@ -13,6 +13,9 @@
 //!
 //! Request ids come from the work ([`super::cells::work_key`]: the sites' keys, the parts' expression keys
 //! and the export settings), so the same work is never submitted twice, whatever plan it ends up in.
+//!
+//! The zonal kind's planning for [`super::Planner`] (chunks of a site file or of a table asset, their
+//! splits and the probe) is in [`planner`].
 
 use std::collections::HashMap;
 
@@ -26,8 +29,10 @@ use super::request;
 use super::{Column, Endpoint, PlanError, Target, Task};
 use crate::diag::{Code, Diagnostic};
 use crate::expr::Graph;
-use crate::pipeline::{Destination, Pipeline};
+use crate::pipeline::{Destination, Pipeline, SiteLocation};
 use crate::sites::Site;
+
+pub mod planner;
 
 /// What a planned zonal chunk computes: its layer parts and, per site (in chunk order), its index in the
 /// site file and the digest of its geometry. Kept in the journal, so a body can be rebuilt and its results
@@ -443,5 +448,38 @@ impl<'a> Chunker<'a> {
             self.close(&k, emit)?;
         }
         Ok(self.oversized)
+    }
+}
+
+/// The error for a site whose request alone is larger than the byte budget, at the feature in the file.
+pub fn oversized(pipeline: &Pipeline, site: &Site, bytes: usize, budget: usize) -> Diagnostic {
+    {
+        let msg = format!(
+            "site `{}` alone needs a request of {bytes} bytes, more than the {budget}-byte budget \
+             (`chunks.max_request_bytes`)",
+            site.id
+        );
+        let help = "simplify the polygon (fewer vertices), or upload the sites as an Earth Engine table asset \
+                    and use `sites.asset`";
+        let mut d = Diagnostic::error(Code::PlanSiteTooLarge, msg).with_help(help);
+        if let SiteLocation::File(path) = &pipeline.sites.location {
+            let name = path.display().to_string();
+            if pipeline.sites.format != crate::pipeline::SiteFormatName::Geojson {
+                // A file without a FeatureCollection to point into: name the feature.
+                let label = format!("site `{}`: {bytes} bytes", site.id);
+                return d.in_record(name, &format!("feature {}", site.index), Some(&label));
+            }
+            match std::fs::read_to_string(path)
+                .ok()
+                .and_then(|t| crate::sites::feature_span(&t, site.index).map(|s| (t, s)))
+            {
+                Some((text, span)) => {
+                    let src = crate::diag::Source::text(name, text);
+                    d = d.at(&src, span, Some(format!("site `{}`: {bytes} bytes", site.id)));
+                }
+                None => d = d.in_file(name),
+            }
+        }
+        d
     }
 }
