@@ -4,37 +4,20 @@
 //! and the table equals, byte for byte, the table of a fresh full run of the changed pipeline in a new folder.
 //! A `kill -9` during an incremental run loses nothing and sends nothing twice.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-mod cells_sent;
+mod incremental_support;
 
-use cells_sent::cells_of;
 use fake_ee::gcs_emulator::GcsEmulator;
 use fake_ee::{Clock, Config, Durations, FakeEe};
+use incremental_support::{cells, exactly_once, kill_when, sent, sites};
 use serde_json::Value;
 
 const TOKEN: &str = "incremental-token-51c2";
 const BUCKET: &str = "incr-bucket";
-
-/// Site `i`: a 0.004° square near Brasília (its corner moved by `dx` when edited).
-fn feature(i: usize, dx: f64, name_key: &str) -> String {
-    let (x, y) = (-48.0 + i as f64 * 0.01 + dx, -15.8);
-    let ring = [[x, y], [x + 0.004, y], [x + 0.004, y + 0.004], [x, y + 0.004], [x, y]];
-    format!(
-        r#"{{"type":"Feature","properties":{{"site_id":"s{i:02}","{name_key}":"Farm {i}"}},"geometry":{{"type":"Polygon","coordinates":[{}]}}}}"#,
-        serde_json::to_string(&ring).unwrap()
-    )
-}
-
-/// The site file: these sites in this order, `edited` moved a little, the kept property named `name_key`.
-fn sites(order: &[usize], edited: Option<usize>, name_key: &str) -> String {
-    let f: Vec<String> =
-        order.iter().map(|&i| feature(i, if edited == Some(i) { 0.001 } else { 0.0 }, name_key)).collect();
-    format!(r#"{{"type":"FeatureCollection","features":[{}]}}"#, f.join(",\n"))
-}
 
 fn pipeline(years: &str, stats: &str, keep: &str) -> String {
     format!(
@@ -66,64 +49,11 @@ fn environment(clock: f64, durations: (u64, u64)) -> (GcsEmulator, FakeEe) {
 }
 
 fn command(dir: &Path, ee: &FakeEe, gcs: &GcsEmulator, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_geepipe"));
-    c.args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("GOOGLE_CLOUD_PROJECT")
-        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
-        .env("GEEPIPE_EE_URL", ee.base_url())
-        .env("GEEPIPE_EE_TOKEN", TOKEN)
-        .env("STORAGE_EMULATOR_HOST", gcs.base_url())
-        .env("GEEPIPE_POLL_MIN", "0.05");
-    c
+    incremental_support::command(dir, ee, gcs, TOKEN, args)
 }
 
 fn run(dir: &Path, ee: &FakeEe, gcs: &GcsEmulator, args: &[&str]) -> Output {
-    let out = command(dir, ee, gcs, args).output().expect("run geepipe");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "geepipe {args:?}\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Every cell sent in export bodies from submission `from` on (deduplicated submissions sent no work),
-/// counting repeats.
-fn sent(ee: &FakeEe, from: usize) -> BTreeMap<(String, String, i32, String), usize> {
-    let mut out = BTreeMap::new();
-    for s in ee.submissions().into_iter().skip(from).filter(|s| !s.deduplicated && s.operation.is_some()) {
-        if s.body.get("expression").is_none() {
-            continue;
-        }
-        for c in cells_of(&s.body) {
-            *out.entry(c).or_insert(0) += 1;
-        }
-    }
-    out
-}
-
-/// The cells of these sites × layer-years × stats.
-fn cells(sites: &[usize], years: &[i32], ndvi_stats: &[&str]) -> BTreeSet<(String, String, i32, String)> {
-    let mut out = BTreeSet::new();
-    for &i in sites {
-        for &y in years {
-            out.insert((format!("s{i:02}"), "mapbiomas_lulc".into(), y, String::new()));
-            for st in ndvi_stats {
-                out.insert((format!("s{i:02}"), "modis_ndvi".into(), y, st.to_string()));
-            }
-        }
-    }
-    out
-}
-
-fn exactly_once(got: &BTreeMap<(String, String, i32, String), usize>) -> BTreeSet<(String, String, i32, String)> {
-    let twice: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "cells sent more than once: {twice:?}");
-    got.keys().cloned().collect()
+    incremental_support::succeed(command(dir, ee, gcs, args), args)
 }
 
 /// The table of a fresh full run of this pipeline and site file in a new folder, on a new fake.
@@ -254,20 +184,6 @@ fn plan_and_status_say_what_is_stored_and_what_will_be_computed() {
     let status = run(dir.path(), &ee, &gcs, &["status", "p.yaml"]);
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("mapbiomas_lulc: 10 cells stored, 5 to compute"), "{text}");
-}
-
-/// Starts `geepipe run` and kills it with SIGKILL once `ready()` says so (or after `limit`).
-fn kill_when(mut child: Child, limit: Duration, ready: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !ready() && start.elapsed() < limit {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    // `Child::kill` is SIGKILL on Unix: no handler runs, nothing is flushed.
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]

@@ -5,37 +5,20 @@
 //! in a new folder. An interactive run after a batch run (and the other way round) uses the cells the other
 //! stored; a `kill -9` in the middle of an incremental interactive run loses nothing and stores nothing twice.
 
-mod cells_sent;
+mod incremental_support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-use cells_sent::{cells_of, Cell};
 use fake_ee::gcs_emulator::GcsEmulator;
 use fake_ee::{Clock, Config, Durations, FakeEe};
+use incremental_support::{asked, cells, exactly_once, kill_when, sent as exported, sites, Cell};
 use serde_json::Value;
 
 const TOKEN: &str = "incremental-interactive-token-7d31";
 const BUCKET: &str = "incr-inter-bucket";
-
-/// Site `i`: a 0.004° square near Brasília (its corner moved by `dx` when edited).
-fn feature(i: usize, dx: f64, name_key: &str) -> String {
-    let (x, y) = (-48.0 + i as f64 * 0.01 + dx, -15.8);
-    let ring = [[x, y], [x + 0.004, y], [x + 0.004, y + 0.004], [x, y + 0.004], [x, y]];
-    format!(
-        r#"{{"type":"Feature","properties":{{"site_id":"s{i:02}","{name_key}":"Farm {i}"}},"geometry":{{"type":"Polygon","coordinates":[{}]}}}}"#,
-        serde_json::to_string(&ring).unwrap()
-    )
-}
-
-/// The site file: these sites in this order, `edited` moved a little, the kept property named `name_key`.
-fn sites(order: &[usize], edited: Option<usize>, name_key: &str) -> String {
-    let f: Vec<String> =
-        order.iter().map(|&i| feature(i, if edited == Some(i) { 0.001 } else { 0.0 }, name_key)).collect();
-    format!(r#"{{"type":"FeatureCollection","features":[{}]}}"#, f.join(",\n"))
-}
 
 /// The pipeline in `mode` (`interactive`, `batch` or `auto`), with an export destination for batch.
 fn pipeline(mode: &str, years: &str, stats: &str, keep: &str) -> String {
@@ -66,73 +49,11 @@ fn environment(latency: Duration) -> (GcsEmulator, FakeEe) {
 }
 
 fn command(dir: &Path, ee: &FakeEe, gcs: &GcsEmulator, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_geepipe"));
-    c.args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("GOOGLE_CLOUD_PROJECT")
-        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
-        .env("GEEPIPE_EE_URL", ee.base_url())
-        .env("GEEPIPE_EE_TOKEN", TOKEN)
-        .env("STORAGE_EMULATOR_HOST", gcs.base_url())
-        .env("GEEPIPE_RETRY_BASE_MS", "20")
-        .env("GEEPIPE_POLL_MIN", "0.05");
-    c
+    incremental_support::command(dir, ee, gcs, TOKEN, args)
 }
 
 fn run(dir: &Path, ee: &FakeEe, gcs: &GcsEmulator, args: &[&str]) -> Output {
-    let out = command(dir, ee, gcs, args).output().expect("run geepipe");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "geepipe {args:?}\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Every cell the fake computed for `table:computeFeatures` bodies from answer `from` on (a page after the
-/// first repeats its request: not counted), with how many times.
-fn asked(ee: &FakeEe, from: usize) -> BTreeMap<Cell, usize> {
-    let mut out = BTreeMap::new();
-    for body in ee.computed().into_iter().skip(from).filter(|b| b.get("pageToken").is_none()) {
-        for c in cells_of(&body) {
-            *out.entry(c).or_insert(0) += 1;
-        }
-    }
-    out
-}
-
-/// Every cell sent in new export tasks from submission `from` on.
-fn exported(ee: &FakeEe, from: usize) -> BTreeMap<Cell, usize> {
-    let mut out = BTreeMap::new();
-    for s in ee.submissions().into_iter().skip(from).filter(|s| !s.deduplicated && s.operation.is_some()) {
-        for c in cells_of(&s.body) {
-            *out.entry(c).or_insert(0) += 1;
-        }
-    }
-    out
-}
-
-/// The cells of these sites × layer-years × NDVI stats.
-fn cells(sites: &[usize], years: &[i32], ndvi_stats: &[&str]) -> BTreeSet<Cell> {
-    let mut out = BTreeSet::new();
-    for &i in sites {
-        for &y in years {
-            out.insert((format!("s{i:02}"), "mapbiomas_lulc".into(), y, String::new()));
-            for st in ndvi_stats {
-                out.insert((format!("s{i:02}"), "modis_ndvi".into(), y, st.to_string()));
-            }
-        }
-    }
-    out
-}
-
-fn exactly_once(got: &BTreeMap<Cell, usize>) -> BTreeSet<Cell> {
-    let twice: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "cells asked more than once: {twice:?}");
-    got.keys().cloned().collect()
+    incremental_support::succeed(command(dir, ee, gcs, args), args)
 }
 
 /// The table of a fresh full run of this pipeline and site file in a new folder, on a new fake.
@@ -344,20 +265,6 @@ fn interactive_and_batch_runs_use_each_others_stored_cells() {
             ("interactive".to_string(), n(&base, &[2022]))
         ]
     );
-}
-
-/// Starts `geepipe run` and kills it with SIGKILL once `ready()` says so (or after `limit`).
-fn kill_when(mut child: Child, limit: Duration, ready: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !ready() && start.elapsed() < limit {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    // `Child::kill` is SIGKILL on Unix: no handler runs, nothing is flushed.
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// The cells an interactive answer file holds: its sites times its value columns
