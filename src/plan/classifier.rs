@@ -84,11 +84,11 @@ impl KindPlanner for ClassifierPlanner {
     }
 
     /// The training is one request: only its own chunk id is built again.
-    fn split(&self, inputs: &Inputs, chunk_id: &str, _: &[String], _: Option<&[Part]>) -> Result<Task, PlanError> {
+    fn split(&self, inputs: &Inputs, chunk_id: &str, _: &[String], _: Option<&[Part]>) -> Result<Built, PlanError> {
         if chunk_id != CHUNK_ID {
             return Err(PlanError::NotSplit { what: "classifier training", chunk: chunk_id.to_string() });
         }
-        Ok(self.task(inputs)?)
+        Ok(Built::from(self.task(inputs)?))
     }
 
     /// The training on the first [`PROBE_SITES`] labelled sites wrapped in `Classifier.schema`.

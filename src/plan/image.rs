@@ -132,11 +132,11 @@ impl KindPlanner for ImagePlanner {
     }
 
     /// Image exports are not split: only a planned export is built again.
-    fn split(&self, inputs: &Inputs, chunk_id: &str, _: &[String], _: Option<&[Part]>) -> Result<Task, PlanError> {
+    fn split(&self, inputs: &Inputs, chunk_id: &str, _: &[String], _: Option<&[Part]>) -> Result<Built, PlanError> {
         let Some(u) = self.units.iter().find(|u| u.chunk_id == chunk_id) else {
             return Err(PlanError::UnknownExport(chunk_id.to_string()));
         };
-        Ok(self.task(inputs, u)?)
+        Ok(Built::from(self.task(inputs, u)?))
     }
 
     /// The first export's image wrapped in `Image.bandNames`.

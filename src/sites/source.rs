@@ -419,9 +419,52 @@ pub struct KeyScan {
     stack: Vec<Frame>,
     /// The keys of every open object, innermost last.
     keys: Vec<Key>,
+    /// [`KeyScan::any`]'s open objects (where their keys start in `spans`) and keys (between the quotes).
+    objects: Vec<usize>,
+    spans: Vec<Range<usize>>,
 }
 
 impl KeyScan {
+    /// Whether an object of `raw` may give a key twice, for `raw` that is valid JSON (serde_json has just
+    /// read it): a quick pass for the million features that have none. In valid JSON a key is a string
+    /// followed by `:`, and belongs to the innermost open `{`, so only strings and braces are looked at
+    /// (not the commas and brackets of the coordinates). `true` also for a key written with escapes: then
+    /// [`KeyScan::duplicate`] decides, and says where.
+    pub fn any(&mut self, raw: &[u8]) -> bool {
+        self.objects.clear();
+        self.spans.clear();
+        let mut i = 0;
+        while let Some(k) = raw[i..].iter().position(|b| matches!(b, b'"' | b'{' | b'}')) {
+            i += k;
+            match raw[i] {
+                b'{' => self.objects.push(self.spans.len()),
+                b'}' => {
+                    if let Some(first) = self.objects.pop() {
+                        self.spans.truncate(first);
+                    }
+                }
+                _ => {
+                    let start = i + 1;
+                    match raw[start..].iter().position(|b| matches!(b, b'"' | b'\\')) {
+                        Some(n) if raw[start + n] == b'"' => i = start + n,
+                        _ => return true, // an escape (or no end): the full check decides
+                    }
+                    let next = raw[i + 1..].iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+                    if next == Some(&b':') {
+                        let key = &raw[start..i];
+                        let first = self.objects.last().copied().unwrap_or(0);
+                        if self.spans[first..].iter().any(|s| &raw[s.clone()] == key) {
+                            return true;
+                        }
+                        self.spans.push(start..i);
+                    }
+                }
+            }
+            i += 1;
+        }
+        false
+    }
+
     /// The first key given twice in one object of `raw` (a valid JSON value).
     pub fn duplicate(&mut self, raw: &[u8]) -> Option<DuplicateKey> {
         self.stack.clear();
@@ -608,6 +651,31 @@ mod tests {
         assert_eq!((d.path.as_str(), d.key.as_str()), ("geometry.coordinates[0]", "a"));
         let top = br#"{"type": "Feature", "type": "Feature"}"#;
         assert_eq!(duplicate_key(top).unwrap().path, "");
+    }
+
+    #[test]
+    fn the_quick_pass_agrees_with_the_full_check_on_valid_json() {
+        let mut scan = KeyScan::default();
+        let cases: [&[u8]; 9] = [
+            br#"{"type": "Feature", "properties": {"site_id": "a", "n": {"x": 1}}, "geometry": {"type": "Polygon"}}"#,
+            br#"{"properties": {"site_id": "a", "n": {"x": 1, "y": [{"z": 1}, {"z": 2}]}, "site_id": "b"}}"#,
+            br#"{"a": {"k": "k", "v": ["k", "k"]}, "b": {"k": ":"}, "k": {"k": {}}}"#,
+            br#"{"a": [{"k": 1}, {"k": 2, "j": [{}, {"k": 3}], "k" : 4}]}"#,
+            br#"{"a": "}", "b": "{", "c": "{\"a\": 1}", "a" : 2}"#,
+            br#"{"site\u005fid": 1, "site_id": 2}"#,
+            br#"{"x":1,"y":2,"z":{"x":1},"x" :3}"#,
+            b"{\"x\"\n:\t1, \"y\": [1, 2, {\"x\": 1}], \"w\": {}}",
+            br#"[{"a": 1}, {"a": 2}, "a", "a"]"#,
+        ];
+        for raw in cases {
+            let full = scan.duplicate(raw).is_some();
+            let quick = scan.any(raw);
+            // The quick pass never misses one; it may only send an escaped key to the full check.
+            assert!(quick || !full, "{}", String::from_utf8_lossy(raw));
+            if !raw.contains(&b'\\') {
+                assert_eq!(quick, full, "{}", String::from_utf8_lossy(raw));
+            }
+        }
     }
 
     #[test]

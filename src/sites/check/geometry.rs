@@ -8,7 +8,8 @@ use serde_json::Value;
 use geo::coordinate_position::{CoordPos, CoordinatePosition};
 use geo::Coord;
 
-use super::rings::{line, ring_name, self_crossing, zero_area, SelfCrossing, MAX_PAIRS};
+use super::regular::Regular;
+use super::rings::{line, self_crossing, zero_area, RingName, SelfCrossing, MAX_PAIRS};
 use super::{anchor, json_kind, Checker, Mark, Place};
 use crate::diag::{Code, Diagnostic, Severity};
 use crate::sites::source::Step;
@@ -17,18 +18,26 @@ use crate::sites::{Polygon, Ring, Site};
 /// The feature whose geometry is checked: where it is, and how messages name it.
 pub(super) struct Feature<'a> {
     pub(super) place: Place<'a>,
-    pub(super) who: String,
+    pub(super) who: Who<'a>,
+}
+
+/// How messages name features[`index`] (with its id once known), written only when a message is.
+#[derive(Clone, Copy)]
+pub(super) struct Who<'a> {
+    pub(super) index: usize,
+    pub(super) id: Option<&'a str>,
+}
+
+impl std::fmt::Display for Who<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self.id {
+            Some(id) => write!(f, "site `{id}` (features[{}])", self.index),
+            None => write!(f, "features[{}]", self.index),
+        }
+    }
 }
 
 impl Feature<'_> {
-    /// How messages name features[`index`] (with its id once known).
-    pub(super) fn who(index: usize, id: Option<&str>) -> String {
-        match id {
-            Some(id) => format!("site `{id}` (features[{index}])"),
-            None => format!("features[{index}]"),
-        }
-    }
-
     /// The spot of `geometry` + `rest` in this feature.
     pub(super) fn anchor(&self, rest: &[Step], key: bool) -> Mark {
         let mut p = vec![Step::Key("geometry")];
@@ -60,7 +69,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         g: Option<&Value>,
         id: Option<&str>,
     ) -> Option<(Vec<Polygon>, bool)> {
-        let f = Feature { place, who: Feature::who(index, id) };
+        let f = Feature { place, who: Who { index, id } };
         let g = self.geometry_present(&f, g)?;
         let multi = self.polygon_type(&f, g)?;
         let coords = self.coordinate_list(&f, g)?;
@@ -88,6 +97,42 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             return None;
         }
         self.across_antimeridian(&f, polygons?, multi)
+    }
+
+    /// [`Checker::check_geometry`] of a geometry read as [`Regular`]: every ring is a list of positions.
+    pub(super) fn regular_geometry(
+        &mut self,
+        place: Place,
+        index: usize,
+        g: Regular,
+        id: Option<&str>,
+    ) -> Option<(Vec<Polygon>, bool)> {
+        let f = Feature { place, who: Who { index, id } };
+        let ok = self.ring_shapes(&f, &g.polygons, g.multi);
+        let polygons = self.in_lonlat(&f, g.polygons, g.multi);
+        if !ok {
+            return None;
+        }
+        self.across_antimeridian(&f, polygons?, g.multi)
+    }
+
+    /// The shape of every ring of `polygons` read from the file ([`Checker::ring_shape`]), and a polygon
+    /// without rings an error. Whether all are valid.
+    pub(super) fn ring_shapes(&mut self, f: &Feature, polygons: &[Polygon], multi: bool) -> bool {
+        let mut ok = true;
+        for (pi, poly) in polygons.iter().enumerate() {
+            let p = multi.then_some(pi);
+            if poly.is_empty() {
+                ok = false;
+                self.no_rings(f, p);
+            }
+            for (ri, ring) in poly.iter().enumerate() {
+                let path = [pi, ri];
+                let path = if multi { &path[..] } else { &path[1..] };
+                ok &= self.ring_shape(f, RingName { polygon: p, ring: ri }, path, ring);
+            }
+        }
+        ok
     }
 
     /// The geometry, or an error when it is missing or `null`.
@@ -225,7 +270,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             rpath.push(ri);
             let (out, ring_ok) = read_ring(ring, &rpath, positions);
             if ring_ok {
-                ok &= self.ring_shape(f, &ring_name(pi, ri), &rpath, &out);
+                ok &= self.ring_shape(f, RingName { polygon: pi, ring: ri }, &rpath, &out);
             } else {
                 ok = false;
             }
@@ -235,7 +280,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
     }
 
     /// A ring's shape: at least 4 positions, closed, and not crossing itself (a warning). Whether it is valid.
-    pub(super) fn ring_shape(&mut self, f: &Feature, ring_name: &str, rpath: &[usize], out: &Ring) -> bool {
+    pub(super) fn ring_shape(&mut self, f: &Feature, ring_name: RingName, rpath: &[usize], out: &Ring) -> bool {
         let who = &f.who;
         let at = |k: usize| {
             let mut p = rpath.to_vec();
@@ -395,7 +440,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             if zero_area(&poly[0]) {
                 ok = false;
                 let a = f.coordinates(&path(0));
-                let name = ring_name(p, 0);
+                let name = RingName { polygon: p, ring: 0 };
                 self.emit(Code::SitesZeroArea, Severity::Error, |c| {
                     let msg = format!("{name} of {who} encloses no area: its positions lie on one line");
                     c.at(Diagnostic::error(Code::SitesZeroArea, msg), &a, "no area")
@@ -405,7 +450,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             }
             let outline = geo::Polygon::new(shell, Vec::new());
             for (ri, hole) in poly.iter().enumerate().skip(1) {
-                let name = ring_name(p, ri);
+                let name = RingName { polygon: p, ring: ri };
                 if zero_area(hole) {
                     let a = f.coordinates(&path(ri));
                     self.emit(Code::SitesZeroArea, Severity::Warning, |c| {

@@ -14,7 +14,8 @@
 //! One file per concern: [`ids`] (the id property, duplicates), [`properties`] (kept, first-year and
 //! label properties), [`geometry`] (geometry type, rings, positions, the conversion to longitude/latitude),
 //! [`rings`] (a ring's own shape), [`top`] (the file around the features: not a collection, empty,
-//! truncated, invalid JSON), [`record`] (features of Shapefile, GeoPackage, FlatGeobuf and GeoParquet files).
+//! truncated, invalid JSON), [`record`] (features of Shapefile, GeoPackage, FlatGeobuf and GeoParquet files),
+//! [`regular`] (the common feature read in one pass, without a JSON value per position).
 //!
 //! The same checks serve every format: a GeoJSON feature is located by its bytes ([`Place::Json`]: a
 //! snippet with line and column), a record of a binary format by its index and field ([`Place::Record`]:
@@ -27,6 +28,7 @@ mod ids;
 mod lonlat;
 mod properties;
 mod record;
+mod regular;
 mod rings;
 mod top;
 
@@ -44,6 +46,7 @@ use crate::pipeline::SiteSource;
 use ids::IdSet;
 use properties::Missing;
 pub use record::{DeclaredCrs, Geom, Record};
+use regular::RegularFeature;
 
 /// Where a feature is, for its diagnostics.
 #[derive(Clone, Copy)]
@@ -308,15 +311,20 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
             });
             return None;
         }
-        let f: RawFeature = match serde_json::from_slice(raw) {
-            Ok(f) => f,
-            Err(e) => {
-                // serde refuses `type`, `properties`, `geometry` or `id` given twice: say where both are.
-                if !self.duplicate_key(raw, at, index) {
-                    self.json_error(raw, at, index, e);
+        // Most features have a regular polygon geometry, read without a value per position; any other is
+        // read as values, for its checks to say what is wrong.
+        let (f, regular) = match serde_json::from_slice::<RegularFeature>(raw) {
+            Ok(r) => (RawFeature { ty: r.ty, properties: r.properties, geometry: None, id: r.id }, Some(r.geometry)),
+            Err(_) => match serde_json::from_slice::<RawFeature>(raw) {
+                Ok(f) => (f, None),
+                Err(e) => {
+                    // serde refuses `type`, `properties`, `geometry` or `id` given twice: say where both are.
+                    if !self.duplicate_key(raw, at, index, false) {
+                        self.json_error(raw, at, index, e);
+                    }
+                    return None;
                 }
-                return None;
-            }
+            },
         };
         // A bare geometry (or something else) where a Feature should be.
         if let Some(ty) = &f.ty {
@@ -337,13 +345,16 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
                 return None;
             }
         }
-        if self.duplicate_key(raw, at, index) {
+        if self.duplicate_key(raw, at, index, true) {
             return None;
         }
         let place = Place::Json { raw, at };
         let id = self.check_id(place, index, &f);
         let properties = self.check_properties(place, index, f.properties.as_ref().and_then(Value::as_object));
-        let geometry = self.check_geometry(place, index, f.geometry.as_ref(), id.as_deref());
+        let geometry = match regular {
+            Some(r) => self.regular_geometry(place, index, r, id.as_deref()),
+            None => self.check_geometry(place, index, f.geometry.as_ref(), id.as_deref()),
+        };
         match (id, geometry) {
             (Some(id), Some((polygons, multi))) => Some(Site { id, properties, polygons, multi, index }),
             _ => None,
@@ -352,8 +363,12 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
 }
 
 impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
-    /// Reports the first key given twice in one object of the feature; whether there was one.
-    fn duplicate_key(&mut self, raw: &[u8], at: Pos, index: usize) -> bool {
+    /// Reports the first key given twice in one object of the feature; whether there was one. `valid`:
+    /// serde_json has read the feature, so the quick pass can clear it.
+    fn duplicate_key(&mut self, raw: &[u8], at: Pos, index: usize, valid: bool) -> bool {
+        if valid && !self.keys.any(raw) {
+            return false;
+        }
         let Some(dup) = self.keys.duplicate(raw) else { return false };
         let a = Mark::Span(Anchor::within(raw, at, dup.again));
         let b = Mark::Span(Anchor::within(raw, at, dup.first));

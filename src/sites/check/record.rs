@@ -4,8 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::geometry::Feature;
-use super::rings::ring_name;
+use super::geometry::{Feature, Who};
 use super::{Checker, FileCrs, Mark, Place, RawFeature};
 use crate::crs::{Crs, CrsError};
 use crate::diag::{Code, Diagnostic, Severity};
@@ -188,7 +187,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         g: Geom,
         id: Option<&str>,
     ) -> Option<(Vec<Polygon>, bool)> {
-        let f = Feature { place, who: Feature::who(index, id) };
+        let f = Feature { place, who: Who { index, id } };
         let (polygons, multi) = match g {
             Geom::Null => {
                 self.geometry_present(&f, Some(&Value::Null));
@@ -217,18 +216,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             self.coordinate_list(&f, &json!({ "coordinates": [] }));
             return None;
         }
-        let mut ok = true;
-        for (pi, poly) in polygons.iter().enumerate() {
-            let p = multi.then_some(pi);
-            if poly.is_empty() {
-                ok = false;
-                self.no_rings(&f, p);
-            }
-            for (ri, ring) in poly.iter().enumerate() {
-                let path: Vec<usize> = p.into_iter().chain([ri]).collect();
-                ok &= self.ring_shape(&f, &ring_name(p, ri), &path, ring);
-            }
-        }
+        let ok = self.ring_shapes(&f, &polygons, multi);
         let converted = self.in_lonlat(&f, polygons, multi);
         if !ok {
             return None;

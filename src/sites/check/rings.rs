@@ -135,11 +135,24 @@ fn self_crossing_counted(ring: &[[f64; 2]]) -> (SelfCrossing, u64) {
     (SelfCrossing::No, read.get())
 }
 
-pub(super) fn ring_name(polygon: Option<usize>, ring: usize) -> String {
-    let r = if ring == 0 { "the outer ring".to_string() } else { format!("hole {ring}") };
-    match polygon {
-        Some(p) => format!("{r} of polygon {}", p + 1),
-        None => r,
+/// How messages name a ring ("the outer ring", "hole 2 of polygon 3"), written only when a message is.
+#[derive(Clone, Copy)]
+pub(super) struct RingName {
+    /// The polygon's index in a MultiPolygon.
+    pub(super) polygon: Option<usize>,
+    pub(super) ring: usize,
+}
+
+impl std::fmt::Display for RingName {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self.ring {
+            0 => f.write_str("the outer ring")?,
+            r => write!(f, "hole {r}")?,
+        }
+        match self.polygon {
+            Some(p) => write!(f, " of polygon {}", p + 1),
+            None => Ok(()),
+        }
     }
 }
 
