@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Planning benchmark: 40,000 sites × 14 years (MapBiomas, 2010..2023), 50 sites per task.
+# Planning benchmark: 40,000 sites × 14 years (MapBiomas, 2010..2023), 50 sites per task, `mode: batch` (export
+# requests, as the official client makes them; `auto` would choose fewer, larger interactive requests).
 # geepipe (release) plans and writes every request body; in the same run the official Python client
 # (earthengine-api, offline) builds and serialises the same computation for the same chunks.
 # Prints wall time and peak memory of both and the ratio. Needs python3 (venv) and PyPI access once.
@@ -21,6 +22,7 @@ sites: {file: sites.geojson, id: site_id}
 years: 2010..2023
 layers: [{catalog: mapbiomas_lulc}]
 export: {to: gcs, bucket: bench-bucket}
+mode: batch
 chunks: {sites_per_task: 50}
 YAML
 rm -rf "$WORK/out-geepipe" "$WORK/out-python"

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use ee_contract::Contract;
 use geepipe::expr::canonicalize;
 use geepipe::pipeline::{load, Overrides};
-use geepipe::plan::{Endpoint, Planner, Target};
+use geepipe::plan::{ChunkPlanner, Endpoint, Planner, Target};
 use serde_json::{json, Value};
 
 const IMAGE_EXPORT: &str = "earthengine.projects.image.export";
@@ -185,6 +185,11 @@ fn per_site_exports_one_task_per_site_and_year() {
     );
     assert!(!text.contains("-47.8"), "site b's export must not cover site a: {text}");
     assert_eq!(plan.tasks[1].site_ids, ["b"]);
+    // Exports are not split: the executor gets a planned export's body again, and nothing else.
+    let body = planner.body("mapbiomas_lulc-2020-s00001", &[], None).unwrap();
+    assert_eq!(body, serde_json::to_vec(&plan.tasks[3].body).unwrap());
+    let err = planner.task("mapbiomas_lulc-2020-s00001a", &["b".into()], None).unwrap_err();
+    assert!(err.to_string().contains("not in the plan"), "{err}");
     // Deterministic: a second planner gives the same request ids.
     let (_g, again) = planner_again();
     assert_eq!(
@@ -393,10 +398,15 @@ fn classifier_body_trains_on_sampled_sites_and_fits_the_contract() {
         "{to: asset, asset: projects/p/assets/models}",
     ));
     let p = load(&f.path, &Overrides::default()).map_err(|d| format!("{d:?}")).unwrap().0;
-    let plan = Planner::new(&p).map_err(|d| format!("{d:?}")).unwrap().plan();
+    let planner = Planner::new(&p).map_err(|d| format!("{d:?}")).unwrap();
+    let plan = planner.plan();
     assert_eq!(plan.tasks.len(), 1);
     let t = &plan.tasks[0];
     assert_eq!(t.endpoint, Endpoint::ClassifierExport);
+    // One request, never split: the executor gets it again under its own id only.
+    assert_eq!(planner.body("classifier", &[], None).unwrap(), serde_json::to_vec(&t.body).unwrap());
+    let err = planner.task("classifiera", &["a".into()], None).unwrap_err();
+    assert!(err.to_string().contains("is one request and is not split"), "{err}");
     assert_eq!(t.site_ids, ["a", "b"]);
     assert_eq!(t.target, Target::Asset { name: "projects/p/assets/models/rf".into() });
     assert_eq!(

@@ -422,6 +422,10 @@ fn split_halves_are_valid_requests_for_subsets() {
     assert_ne!(a.request_id, b.request_id);
     assert_ne!(a.request_id, plan.tasks[0].request_id);
     assert!(pl.task("c00001", &["nope".into()], None).is_err());
+    // The body the executor sends is the task's body as written; a planned chunk built again is the plan's.
+    assert_eq!(pl.body("c00000a", &ids[..2], None).unwrap(), serde_json::to_vec(&a.body).unwrap());
+    assert_eq!(pl.body("c00000", ids, None).unwrap(), serde_json::to_vec(&plan.tasks[0].body).unwrap());
+    assert!(pl.body("c00001", &["nope".into()], None).is_err());
 }
 
 #[test]

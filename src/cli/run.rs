@@ -69,10 +69,22 @@ impl ChunkPlanner for LazyPlanner {
         site_ids: &[String],
         cells: Option<&crate::plan::zonal::ChunkCells>,
     ) -> Result<Task, PlanError> {
-        match self.inner.get_or_init(|| build_plan(&self.pipeline).map(|(_, p)| p)) {
-            Ok(p) => p.task(chunk_id, site_ids, cells),
-            Err(e) => Err(e.clone()),
-        }
+        self.planner()?.task(chunk_id, site_ids, cells)
+    }
+
+    fn body(
+        &self,
+        chunk_id: &str,
+        site_ids: &[String],
+        cells: Option<&crate::plan::zonal::ChunkCells>,
+    ) -> Result<Vec<u8>, PlanError> {
+        self.planner()?.body(chunk_id, site_ids, cells)
+    }
+}
+
+impl LazyPlanner {
+    fn planner(&self) -> Result<&Arc<dyn ChunkPlanner>, PlanError> {
+        self.inner.get_or_init(|| build_plan(&self.pipeline).map(|(_, p)| p)).as_ref().map_err(Clone::clone)
     }
 }
 

@@ -225,9 +225,9 @@ impl Client {
                     q.append_pair("pageToken", t);
                 }
             }
-            let v = self.send("operations.list", Method::GET, url, None, true).await?;
-            if let Some(ops) = v.get("operations") {
-                let page: Vec<Operation> = serde_json::from_value(ops.clone()).map_err(|e| EeError {
+            let mut v = self.send("operations.list", Method::GET, url, None, true).await?;
+            if let Some(ops) = v.get_mut("operations").map(Value::take) {
+                let page: Vec<Operation> = serde_json::from_value(ops).map_err(|e| EeError {
                     call: "operations.list",
                     problem: Problem::transport(TransportKind::Body, &format!("unexpected response: {e}")),
                 })?;

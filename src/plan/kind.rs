@@ -129,15 +129,16 @@ pub trait KindPlanner: Send + Sync + std::fmt::Debug {
     /// deterministic).
     fn rebuild(&self, inputs: &Inputs, index: usize, chunk_id: &str, chunk: &Chunk) -> Result<Built, PlanError>;
 
-    /// The task of any chunk id over any of its sites: what the executor asks when it splits a chunk.
-    /// `parts` are the layer parts the journal says the chunk computes (zonal site files).
+    /// The task of any chunk id over any of its sites: what the executor asks when it splits a chunk (or
+    /// rebuilds a body the journal does not keep). `parts` are the layer parts the journal says the chunk
+    /// computes (zonal site files).
     fn split(
         &self,
         inputs: &Inputs,
         chunk_id: &str,
         site_ids: &[String],
         parts: Option<&[Part]>,
-    ) -> Result<Task, PlanError>;
+    ) -> Result<Built, PlanError>;
 
     /// The probe of the plan with at most `sites` sites, given the first planned chunk.
     fn probe(&self, inputs: &Inputs, first: Option<&Chunk>, sites: usize) -> Result<ProbeCall, ProbeError>;

@@ -240,6 +240,22 @@ impl Planner {
 
 impl super::ChunkPlanner for Planner {
     fn task(&self, chunk_id: &str, site_ids: &[String], cells: Option<&ChunkCells>) -> Result<Task, PlanError> {
-        self.kind.split(&self.inputs, chunk_id, site_ids, cells.map(|c| c.parts.as_slice()))
+        let Built { mut task, bytes } =
+            self.kind.split(&self.inputs, chunk_id, site_ids, cells.map(|c| &c.parts[..]))?;
+        task.body = serde_json::from_slice(&bytes).map_err(|e| {
+            let d = pipeline_error(
+                self.pipeline(),
+                Code::PlanExpression,
+                format!("a request body does not read back: {e}"),
+                "",
+            );
+            PlanError::Diagnostics(vec![d])
+        })?;
+        Ok(task)
+    }
+
+    /// The body as the bytes the kind planner wrote (never parsed back into a JSON tree).
+    fn body(&self, chunk_id: &str, site_ids: &[String], cells: Option<&ChunkCells>) -> Result<Vec<u8>, PlanError> {
+        Ok(self.kind.split(&self.inputs, chunk_id, site_ids, cells.map(|c| &c.parts[..]))?.bytes)
     }
 }

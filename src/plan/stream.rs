@@ -3,6 +3,9 @@
 //! some to the [`Chunker`], whose closed chunks go straight to the caller (written to the journal, or as
 //! request bodies to `plan --out`). Only the chunks being filled are in memory, never all sites or bodies.
 //!
+//! The file is read and checked on a thread of its own, handing sites over a bounded channel, so reading
+//! and planning use two cores.
+//!
 //! It also counts, per layer, the cells the table needs that are stored and those to compute, and the sites
 //! whose id is stored with another geometry (edited polygons: their old cells are not used).
 
@@ -10,6 +13,9 @@ use super::cells::{self, CellCounts, CellSet, Key, LayerCount};
 use super::zonal::{Chunker, PlannedChunk, Zonal};
 use crate::diag::{Code, Diagnostic};
 use crate::sites::Site;
+
+/// Sites read but not planned yet, at most.
+const SITES_IN_FLIGHT: usize = 1024;
 
 /// Why streaming stopped.
 #[derive(Debug)]
@@ -39,7 +45,17 @@ pub fn plan_sites<E: std::fmt::Display>(
     let mut have = CellSet::new(n);
     let mut stopped: Option<E> = None;
     let p = &zonal.pipeline;
-    let report = crate::sites::scan(&p.sites, |site| {
+    // The site file is read and checked on its own thread while this one plans what it hands over (the
+    // caller's store and journal stay on this thread): reading is most of the work, so on two cores the
+    // plan is ready about when the file is read. A bounded channel keeps memory to a few chunks.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Site>(SITES_IN_FLIGHT);
+    let report = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            crate::sites::scan(&p.sites, |site| {
+                // The planner stopped (its store or journal failed): stop reading.
+                tx.send(site).map_err(|_| Diagnostic::error(Code::SitesRead, "planning stopped"))
+            })
+        });
         let mut step = |site: Site, counts: &mut CellCounts, have: &mut CellSet| -> Result<(), E> {
             let key = cells::site_key(&site);
             let needed = model.needed(site.first_year(&p.sites));
@@ -63,10 +79,17 @@ pub fn plan_sites<E: std::fmt::Display>(
             }
             chunker.push(site, missing, &mut emit)
         };
-        step(site, &mut counts, &mut have).map_err(|e| {
-            let d = Diagnostic::error(Code::SitesRead, e.to_string());
-            stopped = Some(e);
-            d
+        for site in rx.iter() {
+            if let Err(e) = step(site, &mut counts, &mut have) {
+                stopped = Some(e);
+                break;
+            }
+        }
+        // Dropping the receiver ends the reader at its next site.
+        drop(rx);
+        reader.join().unwrap_or_else(|_| crate::sites::Report {
+            summary: Default::default(),
+            diagnostics: vec![Diagnostic::error(Code::SitesRead, "reading the site file failed unexpectedly")],
         })
     });
     if let Some(e) = stopped {

@@ -62,12 +62,21 @@ impl Spill {
 /// Sites spilled by their index in the site file (only those pushed can be read).
 pub struct SpilledSites {
     spill: Spill,
-    slots: std::collections::HashMap<u32, Slot>,
+    /// Where each kept site lies, sorted by file index once sealed (16 bytes a site: a hash map would
+    /// take about 50, and twice that while it grows).
+    slots: Vec<Entry>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    offset: u64,
+    len: u32,
+    index: u32,
 }
 
 impl SpilledSites {
     pub fn new(dir: &Path) -> io::Result<SpilledSites> {
-        Ok(SpilledSites { spill: Spill::new(dir)?, slots: Default::default() })
+        Ok(SpilledSites { spill: Spill::new(dir)?, slots: Vec::new() })
     }
 
     /// Keeps `site` (under its file index).
@@ -75,20 +84,31 @@ impl SpilledSites {
         buf.clear();
         encode_site(site, buf);
         let slot = self.spill.push(buf)?;
-        self.slots.insert(site.index as u32, slot);
+        self.slots.push(Entry { offset: slot.offset, len: slot.len, index: site.index as u32 });
         Ok(())
     }
 
-    /// Makes the sites readable (no more pushes).
+    /// Makes the sites readable (no more pushes). A site pushed twice is read as pushed last.
     pub fn seal(&mut self) -> io::Result<()> {
+        // Stable: among equal indices the last pushed stays last, and is the one kept.
+        self.slots.sort_by_key(|e| e.index);
+        self.slots.dedup_by(|later, kept| {
+            let same = later.index == kept.index;
+            if same {
+                *kept = *later;
+            }
+            same
+        });
+        self.slots.shrink_to_fit();
         self.spill.seal()
     }
 
     /// The site with file index `index`, if it was kept.
     pub fn get(&self, index: u32) -> io::Result<Option<Site>> {
-        let Some(slot) = self.slots.get(&index) else { return Ok(None) };
+        let Ok(at) = self.slots.binary_search_by_key(&index, |e| e.index) else { return Ok(None) };
+        let e = self.slots[at];
         let mut buf = Vec::new();
-        self.spill.read(*slot, &mut buf)?;
+        self.spill.read(Slot { offset: e.offset, len: e.len }, &mut buf)?;
         decode_site(&buf).map(Some).ok_or_else(|| io::Error::other("a spilled site could not be read back"))
     }
 
@@ -222,5 +242,29 @@ mod tests {
         encode_site(&site, &mut buf);
         assert_eq!(decode_site(&buf), Some(site));
         assert_eq!(decode_site(&buf[..buf.len() - 1]), None);
+    }
+
+    #[test]
+    fn spilled_sites_are_read_back_by_file_index_in_any_push_order() {
+        let site = |index: usize, id: &str| Site {
+            id: id.into(),
+            properties: Map::new(),
+            polygons: vec![vec![vec![[index as f64, 0.0], [1.0, 0.0], [1.0, 1.0], [index as f64, 0.0]]]],
+            multi: false,
+            index,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut spill = SpilledSites::new(dir.path()).unwrap();
+        let mut buf = Vec::new();
+        for (i, id) in [(7, "g"), (2, "b"), (9, "i"), (2, "b again"), (0, "a")] {
+            spill.push(&site(i, id), &mut buf).unwrap();
+        }
+        spill.seal().unwrap();
+        assert_eq!(spill.len(), 4);
+        for (i, id) in [(0, "a"), (2, "b again"), (7, "g"), (9, "i")] {
+            assert_eq!(spill.get(i as u32).unwrap(), Some(site(i, id)), "site {i}");
+        }
+        assert_eq!(spill.get(1).unwrap(), None);
+        assert_eq!(spill.get(10).unwrap(), None);
     }
 }

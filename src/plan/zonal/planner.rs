@@ -152,8 +152,8 @@ impl KindPlanner for Zonal {
         chunk_id: &str,
         site_ids: &[String],
         parts: Option<&[Part]>,
-    ) -> Result<Task, PlanError> {
-        let task = match &inputs.pipeline.sites.location {
+    ) -> Result<Built, PlanError> {
+        let built = match &inputs.pipeline.sites.location {
             SiteLocation::File(_) => {
                 let mut idx = Vec::with_capacity(site_ids.len());
                 for id in site_ids {
@@ -163,20 +163,21 @@ impl KindPlanner for Zonal {
                     return Err(PlanError::EmptyChunk(chunk_id.to_string()));
                 }
                 let parts = parts.map(<[Part]>::to_vec).unwrap_or_else(|| self.all_parts());
-                self.task(chunk_id, &inputs.chosen(&idx), &parts)
+                let (task, bytes) = self.serialized(chunk_id, &inputs.chosen(&idx), &parts)?;
+                Built { task, bytes }
             }
             SiteLocation::Asset(a) if !site_ids.is_empty() => {
-                self.asset_task(chunk_id, Features::AssetIds(a, site_ids), site_ids.to_vec())
+                Built::from(self.asset_task(chunk_id, Features::AssetIds(a, site_ids), site_ids.to_vec())?)
             }
             SiteLocation::Asset(a) => {
                 let (lo, hi) = split_range(chunk_id);
-                self.asset_task(chunk_id, Features::AssetRange(a, lo, hi), Vec::new())
+                Built::from(self.asset_task(chunk_id, Features::AssetRange(a, lo, hi), Vec::new())?)
             }
-        }?;
-        if task.body_bytes > crate::pipeline::Chunks::EE_MAX_REQUEST_BYTES {
-            return Err(PlanError::TooBig { chunk: chunk_id.to_string(), bytes: task.body_bytes });
+        };
+        if built.task.body_bytes > crate::pipeline::Chunks::EE_MAX_REQUEST_BYTES {
+            return Err(PlanError::TooBig { chunk: chunk_id.to_string(), bytes: built.task.body_bytes });
         }
-        Ok(task)
+        Ok(built)
     }
 
     /// The first chunk's first sites (or the asset's first features).
