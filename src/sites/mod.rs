@@ -27,6 +27,7 @@ use std::path::Path;
 pub mod antimeridian;
 mod check;
 mod formats;
+mod keys;
 mod model;
 mod reader;
 mod source;

@@ -37,8 +37,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use super::keys::KeyScan;
 use super::reader::Pos;
-use super::source::{find, Anchor, KeyScan, Snippet, Step, Store};
+use super::source::{find, Anchor, Snippet, Step, Store};
 use super::{Site, Summary};
 use crate::crs::Crs;
 use crate::diag::{Code, Diagnostic, Severity};
