@@ -191,6 +191,12 @@ fn plan_and_status_count_the_cells_of_an_interactive_pipeline() {
     let base: Vec<usize> = (0..4).collect();
     std::fs::write(dir.path().join("p.yaml"), pipeline("interactive", "2020..2021", "mean", "name")).unwrap();
     std::fs::write(dir.path().join("sites.geojson"), sites(&base, None, "name")).unwrap();
+    // `--detach` cannot leave interactive requests behind: refused, nothing asked, no journal left.
+    let detached = command(dir.path(), &ee, &gcs, &["run", "p.yaml", "--detach"]).output().unwrap();
+    let said = String::from_utf8_lossy(&detached.stderr);
+    assert_ne!(detached.status.code(), Some(0), "{said}");
+    assert!(said.contains("--detach submits export tasks"), "{said}");
+    assert!(ee.computed().is_empty() && !dir.path().join("out/.geepipe/incr.sqlite").exists());
     let plan = run(dir.path(), &ee, &gcs, &["plan", "p.yaml"]);
     let text = String::from_utf8_lossy(&plan.stdout);
     assert!(text.contains("mapbiomas_lulc: 0 cells stored, 8 to compute"), "{text}");

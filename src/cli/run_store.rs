@@ -61,7 +61,15 @@ pub fn run(g: &Global, p: Pipeline, warnings: Vec<Diagnostic>, a: super::RunArgs
         start.planner = Arc::new(SitePlanner::lazy(z));
         Ready { start, probe: None }
     } else {
-        match plan(g, &p, warnings, &a, &mut journal, &spath)? {
+        let planned = plan(g, &p, warnings, &a, &mut journal, &spath);
+        if let Err(e) = planned {
+            // Refused before anything was planned (a site file with errors, `--detach` of an interactive run):
+            // no journal is left behind.
+            drop(journal);
+            let _ = Journal::discard_unplanned(&jpath);
+            return Err(e);
+        }
+        match planned? {
             Some(ready) => ready,
             None => {
                 if !g.quiet {

@@ -55,12 +55,7 @@ impl ClassifierPlanner {
         }
         let site_ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
         let expression = expression(p, spec, &inputs.layers, &sites).map_err(|e| inputs.expression_error(e))?;
-        let chunk_id = CHUNK_ID.to_string();
-        let description = request::description(p, &chunk_id);
-        let request_id = request::request_id(&p.content_hash, &chunk_id, &site_ids);
-        let (body, target, endpoint) = body(p, &description, &request_id, expression);
-        let body_bytes = serde_json::to_vec(&body).map(|v| v.len()).unwrap_or(0);
-        Ok(Task { chunk_id, request_id, endpoint, description, site_ids, body, body_bytes, target })
+        Ok(request::task(p, CHUNK_ID, site_ids, |description, request_id| body(p, description, request_id, expression)))
     }
 }
 

@@ -77,11 +77,9 @@ impl ImagePlanner {
         let site_ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
         let expression = expression(p, &self.opts, &inputs.layers[u.layer], u.image, &sites)
             .map_err(|e| inputs.expression_error(e))?;
-        let description = request::description(p, &u.chunk_id);
-        let request_id = request::request_id(&p.content_hash, &u.chunk_id, &site_ids);
-        let (body, target, endpoint) = body(p, &self.opts, &u.chunk_id, &description, &request_id, expression);
-        let body_bytes = serde_json::to_vec(&body).map(|v| v.len()).unwrap_or(0);
-        Ok(Task { chunk_id: u.chunk_id.clone(), request_id, endpoint, description, site_ids, body, body_bytes, target })
+        Ok(request::task(p, &u.chunk_id, site_ids, |description, request_id| {
+            body(p, &self.opts, &u.chunk_id, description, request_id, expression)
+        }))
     }
 }
 

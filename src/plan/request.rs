@@ -1,10 +1,11 @@
 //! What every export request has in common, whatever the pipeline kind: the deterministic request id,
-//! the task description, the file prefix of a chunk, the REST name of a file format, and the fields every
+//! the task description (and a task made of them), the file prefix of a chunk, the REST name of a file format, and the fields every
 //! export body carries (`expression`, `description`, `requestId`, `workloadTag`, `priority`).
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::{Endpoint, Target, Task};
 use crate::pipeline::{FileFormatName, Pipeline};
 
 /// The task description of a chunk: the pipeline's description prefix and the chunk id.
@@ -25,6 +26,22 @@ pub fn base_body(p: &Pipeline, expression: Value, description: &str, request_id:
         body.insert("priority".into(), Value::from(pr));
     }
     body
+}
+
+/// The task of a chunk of `site_ids` with its deterministic description and request id ([`request_id`]
+/// from the pipeline's content hash); `body` makes the request body, its target and its endpoint from the
+/// description and the request id.
+pub fn task(
+    p: &Pipeline,
+    chunk_id: &str,
+    site_ids: Vec<String>,
+    body: impl FnOnce(&str, &str) -> (Value, Target, Endpoint),
+) -> Task {
+    let description = description(p, chunk_id);
+    let request_id = request_id(&p.content_hash, chunk_id, &site_ids);
+    let (body, target, endpoint) = body(&description, &request_id);
+    let body_bytes = serde_json::to_vec(&body).map(|v| v.len()).unwrap_or(0);
+    Task { chunk_id: chunk_id.to_string(), request_id, endpoint, description, site_ids, body, body_bytes, target }
 }
 
 /// `prefix` + chunk id, with `_` between them unless the prefix already ends in `/`, `_` or `-`.

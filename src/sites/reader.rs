@@ -67,6 +67,22 @@ pub struct TopLevel {
 
 const BUF: usize = 256 * 1024;
 
+/// The bytes [`Scanner::capture_value`] acts on inside a string (its end, an escape, a line break) …
+const IN_STRING: [bool; 256] = stops(b"\"\\\n\r");
+/// … and between the values of an object or array, after its first byte (a string, a bracket, a line
+/// break): every other byte there (digits, signs, commas, colons, spaces) only moves the position on.
+const IN_CONTAINER: [bool; 256] = stops(b"\"{}[]\n\r");
+
+const fn stops(bytes: &[u8]) -> [bool; 256] {
+    let mut out = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        out[bytes[i] as usize] = true;
+        i += 1;
+    }
+    out
+}
+
 /// Byte scanner over any reader, tracking the position of the next byte.
 pub struct Scanner<R: Read> {
     r: R,
@@ -231,6 +247,23 @@ impl<R: Read> Scanner<R> {
             let mut done = false;
             let mut bad: Option<&'static str> = None;
             while self.pos < self.len {
+                // Runs of bytes that change nothing but the position (most of a feature: digits, commas,
+                // spaces, the text of strings) are stepped over at once.
+                let quiet = if in_str && !esc {
+                    Some(&IN_STRING)
+                } else if !in_str && !scalar && !first {
+                    Some(&IN_CONTAINER)
+                } else {
+                    None
+                };
+                if let Some(stops) = quiet {
+                    let run = self.buf[self.pos..self.len].iter().take_while(|b| !stops[usize::from(**b)]).count();
+                    if run > 0 {
+                        self.pos += run;
+                        self.prev_cr = false;
+                        continue;
+                    }
+                }
                 let b = self.buf[self.pos];
                 if in_str {
                     if esc {

@@ -434,7 +434,7 @@ impl KeyScan {
         self.objects.clear();
         self.spans.clear();
         let mut i = 0;
-        while let Some(k) = raw[i..].iter().position(|b| matches!(b, b'"' | b'{' | b'}')) {
+        while let Some(k) = memchr::memchr3(b'"', b'{', b'}', &raw[i..]) {
             i += k;
             match raw[i] {
                 b'{' => self.objects.push(self.spans.len()),
@@ -445,7 +445,7 @@ impl KeyScan {
                 }
                 _ => {
                     let start = i + 1;
-                    match raw[start..].iter().position(|b| matches!(b, b'"' | b'\\')) {
+                    match memchr::memchr2(b'"', b'\\', &raw[start..]) {
                         Some(n) if raw[start + n] == b'"' => i = start + n,
                         _ => return true, // an escape (or no end): the full check decides
                     }

@@ -53,8 +53,11 @@ pub(super) struct IdSet {
     ends: Vec<u64>,
     /// Feature start of each id: offset, line, column.
     starts: Vec<(u64, u32, u32)>,
-    /// A hash of each id's confusable skeleton → the first id with it.
+    /// A hash of each id's confusable skeleton → the first id with it; kept from the first id that is not
+    /// plain on (until then no two ids can be look-alikes: both would be plain).
     skeletons: HashMap<u64, u32>,
+    /// Whether an id that is not plain was seen, so `skeletons` is kept.
+    skeletons_kept: bool,
 }
 
 impl IdSet {
@@ -106,12 +109,31 @@ impl IdSet {
     /// The id added last: an earlier, different id that looks the same (with where its feature starts).
     fn lookalike(&mut self) -> Option<(String, Pos)> {
         let n = (self.ends.len() as u32).checked_sub(1)?;
-        let mut h = DefaultHasher::new();
-        skeleton(self.text(n).trim(), |c| c.hash(&mut h));
-        let other = *self.skeletons.entry(h.finish()).or_insert(n);
+        if !self.skeletons_kept {
+            if plain(self.text(n)) {
+                return None;
+            }
+            // The first id that is not plain: the skeletons of every earlier id, in file order.
+            self.skeletons_kept = true;
+            for m in 0..n {
+                let h = self.skeleton_hash(m);
+                self.skeletons.entry(h).or_insert(m);
+            }
+        }
+        let h = self.skeleton_hash(n);
+        let other = *self.skeletons.entry(h).or_insert(n);
         let (id, earlier) = (self.text(n), self.text(other));
         (other != n && earlier != id && !(plain(id) && plain(earlier)))
             .then(|| (earlier.to_string(), self.start(other)))
+    }
+}
+
+impl IdSet {
+    /// A hash of the confusable skeleton of id `n` (white space around it trimmed).
+    fn skeleton_hash(&self, n: u32) -> u64 {
+        let mut h = DefaultHasher::new();
+        skeleton(self.text(n).trim(), |c| c.hash(&mut h));
+        h.finish()
     }
 }
 
@@ -375,5 +397,32 @@ mod tests {
         // Not ASCII: the crate's own.
         assert_eq!(ours("sitе"), unicode_security::skeleton("sitе").collect::<String>());
         assert_eq!(ours("site1"), ours("sitel"));
+    }
+
+    #[test]
+    fn look_alikes_of_plain_ids_seen_before_the_first_id_that_is_not_plain_are_found() {
+        let mut ids = IdSet::default();
+        let at = |i: u64| Pos { offset: i * 10, line: i, line_start: i * 10 };
+        let mut found = Vec::new();
+        for (i, id) in
+            ["site1", "sitel", "rn-7", "m-7", "sitе1", "s\u{200B}ite", "sitel", "m-7 ", "rn-7"].iter().enumerate()
+        {
+            if ids.insert(id, at(i as u64)).is_none() {
+                found.push((*id, ids.lookalike()));
+            }
+        }
+        let earlier = |id: &str, i: u64| Some((id.to_string(), at(i)));
+        assert_eq!(
+            found,
+            [
+                ("site1", None),
+                ("sitel", None), // plain look-alikes: a reader tells them apart
+                ("rn-7", None),
+                ("m-7", None),
+                ("sitе1", earlier("site1", 0)), // a Cyrillic е: like the first id with its skeleton
+                ("s\u{200B}ite", None),
+                ("m-7 ", earlier("rn-7", 2)), // white space around it is not plain
+            ]
+        );
     }
 }
