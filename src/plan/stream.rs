@@ -14,8 +14,11 @@ use super::zonal::{Chunker, PlannedChunk, Zonal};
 use crate::diag::{Code, Diagnostic};
 use crate::sites::Site;
 
-/// Sites read but not planned yet, at most.
-const SITES_IN_FLIGHT: usize = 1024;
+/// Sites handed from the reading thread to the planner at once: one channel message (and at most one
+/// wake-up of the other thread) per batch rather than per site.
+const SITES_PER_BATCH: usize = 256;
+/// Batches read but not planned yet, at most (with the one being filled: about 1,300 sites in memory).
+const BATCHES_IN_FLIGHT: usize = 4;
 
 /// Why streaming stopped.
 #[derive(Debug)]
@@ -48,13 +51,24 @@ pub fn plan_sites<E: std::fmt::Display>(
     // The site file is read and checked on its own thread while this one plans what it hands over (the
     // caller's store and journal stay on this thread): reading is most of the work, so on two cores the
     // plan is ready about when the file is read. A bounded channel keeps memory to a few chunks.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Site>(SITES_IN_FLIGHT);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Site>>(BATCHES_IN_FLIGHT);
     let report = std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
-            crate::sites::scan(&p.sites, |site| {
+            let mut batch = Vec::with_capacity(SITES_PER_BATCH);
+            let report = crate::sites::scan(&p.sites, |site| {
+                batch.push(site);
+                if batch.len() < SITES_PER_BATCH {
+                    return Ok(());
+                }
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(SITES_PER_BATCH));
                 // The planner stopped (its store or journal failed): stop reading.
-                tx.send(site).map_err(|_| Diagnostic::error(Code::SitesRead, "planning stopped"))
-            })
+                tx.send(full).map_err(|_| Diagnostic::error(Code::SitesRead, "planning stopped"))
+            });
+            if !batch.is_empty() {
+                // A planner that stopped has its own error to report.
+                let _ = tx.send(batch);
+            }
+            report
         });
         let mut step = |site: Site, counts: &mut CellCounts, have: &mut CellSet| -> Result<(), E> {
             let key = cells::site_key(&site);
@@ -79,10 +93,12 @@ pub fn plan_sites<E: std::fmt::Display>(
             }
             chunker.push(site, missing, &mut emit)
         };
-        for site in rx.iter() {
-            if let Err(e) = step(site, &mut counts, &mut have) {
-                stopped = Some(e);
-                break;
+        'batches: for batch in rx.iter() {
+            for site in batch {
+                if let Err(e) = step(site, &mut counts, &mut have) {
+                    stopped = Some(e);
+                    break 'batches;
+                }
             }
         }
         // Dropping the receiver ends the reader at its next site.
