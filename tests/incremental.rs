@@ -13,7 +13,7 @@ mod incremental_support;
 
 use fake_ee::gcs_emulator::GcsEmulator;
 use fake_ee::{Clock, Config, Durations, FakeEe};
-use incremental_support::{cells, exactly_once, kill_when, sent, sites};
+use incremental_support::{cells, exactly_once, kill_when, sent, sites, six_changes};
 use serde_json::Value;
 
 const TOKEN: &str = "incremental-token-51c2";
@@ -66,66 +66,11 @@ fn fresh_table(pipeline_yaml: &str, sites_geojson: &str) -> Vec<u8> {
     std::fs::read(dir.path().join("out/incr.csv")).unwrap()
 }
 
-struct Step {
-    what: &'static str,
-    pipeline: String,
-    sites: String,
-    /// The cells this step must send, exactly.
-    expect: BTreeSet<(String, String, i32, String)>,
-}
-
 #[test]
 fn each_change_sends_exactly_the_missing_cells_and_gives_the_fresh_table() {
     let (gcs, ee) = environment(1000.0, (30, 120));
     let dir = tempfile::tempdir().unwrap();
-    let base: Vec<usize> = (0..7).collect();
-    let grown: Vec<usize> = (0..9).collect();
-    let y2: [i32; 2] = [2020, 2021];
-    let y3: [i32; 3] = [2020, 2021, 2022];
-    let steps = vec![
-        Step {
-            what: "first run",
-            pipeline: pipeline("2020..2021", "mean", "name"),
-            sites: sites(&base, None, "name"),
-            expect: cells(&base, &y2, &["mean"]),
-        },
-        Step {
-            what: "add a year",
-            pipeline: pipeline("2020..2022", "mean", "name"),
-            sites: sites(&base, None, "name"),
-            expect: cells(&base, &[2022], &["mean"]),
-        },
-        Step {
-            what: "add sites",
-            pipeline: pipeline("2020..2022", "mean", "name"),
-            sites: sites(&grown, None, "name"),
-            expect: cells(&[7, 8], &y3, &["mean"]),
-        },
-        Step {
-            what: "edit one polygon",
-            pipeline: pipeline("2020..2022", "mean", "name"),
-            sites: sites(&grown, Some(4), "name"),
-            expect: cells(&[4], &y3, &["mean"]),
-        },
-        Step {
-            what: "reorder the file",
-            pipeline: pipeline("2020..2022", "mean", "name"),
-            sites: sites(&[8, 3, 0, 6, 1, 7, 2, 5, 4], Some(4), "name"),
-            expect: BTreeSet::new(),
-        },
-        Step {
-            what: "rename a kept property",
-            pipeline: pipeline("2020..2022", "mean", "farm"),
-            sites: sites(&[8, 3, 0, 6, 1, 7, 2, 5, 4], Some(4), "farm"),
-            expect: BTreeSet::new(),
-        },
-        Step {
-            what: "add a statistic",
-            pipeline: pipeline("2020..2022", "mean, max", "farm"),
-            sites: sites(&[8, 3, 0, 6, 1, 7, 2, 5, 4], Some(4), "farm"),
-            expect: cells(&grown, &y3, &["max"]).into_iter().filter(|c| c.1 == "modis_ndvi").collect(),
-        },
-    ];
+    let steps = six_changes(pipeline, 7, 4, &[8, 3, 0, 6, 1, 7, 2, 5, 4]);
     for step in steps {
         std::fs::write(dir.path().join("p.yaml"), &step.pipeline).unwrap();
         std::fs::write(dir.path().join("sites.geojson"), &step.sites).unwrap();

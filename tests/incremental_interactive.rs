@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use fake_ee::gcs_emulator::GcsEmulator;
 use fake_ee::{Clock, Config, Durations, FakeEe};
-use incremental_support::{asked, cells, exactly_once, kill_when, sent as exported, sites, Cell};
+use incremental_support::{asked, cells, exactly_once, kill_when, sent as exported, sites, six_changes, Cell};
 use serde_json::Value;
 
 const TOKEN: &str = "incremental-interactive-token-7d31";
@@ -70,68 +70,12 @@ fn store(dir: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(dir.join("out/.geepipe/incr.store.sqlite")).unwrap()
 }
 
-struct Step {
-    what: &'static str,
-    pipeline: String,
-    sites: String,
-    /// The cells this step must ask for, exactly.
-    expect: BTreeSet<Cell>,
-}
-
 #[test]
 fn each_change_asks_exactly_for_the_missing_cells_and_gives_the_fresh_table() {
     let (gcs, ee) = environment(Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();
-    let base: Vec<usize> = (0..5).collect();
-    let grown: Vec<usize> = (0..7).collect();
-    let y2: [i32; 2] = [2020, 2021];
-    let y3: [i32; 3] = [2020, 2021, 2022];
-    let reordered = [6, 3, 0, 5, 1, 4, 2];
-    let p = |years, stats, keep| pipeline("interactive", years, stats, keep);
-    let steps = vec![
-        Step {
-            what: "first run",
-            pipeline: p("2020..2021", "mean", "name"),
-            sites: sites(&base, None, "name"),
-            expect: cells(&base, &y2, &["mean"]),
-        },
-        Step {
-            what: "add a year",
-            pipeline: p("2020..2022", "mean", "name"),
-            sites: sites(&base, None, "name"),
-            expect: cells(&base, &[2022], &["mean"]),
-        },
-        Step {
-            what: "add sites",
-            pipeline: p("2020..2022", "mean", "name"),
-            sites: sites(&grown, None, "name"),
-            expect: cells(&[5, 6], &y3, &["mean"]),
-        },
-        Step {
-            what: "edit one polygon",
-            pipeline: p("2020..2022", "mean", "name"),
-            sites: sites(&grown, Some(3), "name"),
-            expect: cells(&[3], &y3, &["mean"]),
-        },
-        Step {
-            what: "reorder the file",
-            pipeline: p("2020..2022", "mean", "name"),
-            sites: sites(&reordered, Some(3), "name"),
-            expect: BTreeSet::new(),
-        },
-        Step {
-            what: "rename a kept property",
-            pipeline: p("2020..2022", "mean", "farm"),
-            sites: sites(&reordered, Some(3), "farm"),
-            expect: BTreeSet::new(),
-        },
-        Step {
-            what: "add a statistic",
-            pipeline: p("2020..2022", "mean, max", "farm"),
-            sites: sites(&reordered, Some(3), "farm"),
-            expect: cells(&grown, &y3, &["max"]).into_iter().filter(|c| c.1 == "modis_ndvi").collect(),
-        },
-    ];
+    let p = |years: &str, stats: &str, keep: &str| pipeline("interactive", years, stats, keep);
+    let steps = six_changes(p, 5, 3, &[6, 3, 0, 5, 1, 4, 2]);
     for step in steps {
         std::fs::write(dir.path().join("p.yaml"), &step.pipeline).unwrap();
         std::fs::write(dir.path().join("sites.geojson"), &step.sites).unwrap();

@@ -201,3 +201,69 @@ pub fn succeed(mut c: Command, args: &[&str]) -> Output {
     );
     out
 }
+
+/// One change of the incremental scenario: the pipeline and site file after it, and the cells it must
+/// compute, exactly.
+pub struct Step {
+    pub what: &'static str,
+    pub pipeline: String,
+    pub sites: String,
+    pub expect: BTreeSet<Cell>,
+}
+
+/// The six changes of issue 15 after a first run, over `n` sites growing to `n + 2`: add a year, add
+/// sites, edit site `edited`, reorder the file (`reordered`, a permutation of `0..n + 2`), rename a kept
+/// property, add a statistic. `pipeline(years, stats, kept property)` writes the pipeline.
+pub fn six_changes(
+    pipeline: impl Fn(&str, &str, &str) -> String,
+    n: usize,
+    edited: usize,
+    reordered: &[usize],
+) -> Vec<Step> {
+    let base: Vec<usize> = (0..n).collect();
+    let grown: Vec<usize> = (0..n + 2).collect();
+    let (y2, y3) = ([2020, 2021], [2020, 2021, 2022]);
+    let step = |what, years, stats, keep, sites: String, expect| Step {
+        what,
+        pipeline: pipeline(years, stats, keep),
+        sites,
+        expect,
+    };
+    vec![
+        step("first run", "2020..2021", "mean", "name", sites(&base, None, "name"), cells(&base, &y2, &["mean"])),
+        step("add a year", "2020..2022", "mean", "name", sites(&base, None, "name"), cells(&base, &[2022], &["mean"])),
+        step(
+            "add sites",
+            "2020..2022",
+            "mean",
+            "name",
+            sites(&grown, None, "name"),
+            cells(&[n, n + 1], &y3, &["mean"]),
+        ),
+        step(
+            "edit one polygon",
+            "2020..2022",
+            "mean",
+            "name",
+            sites(&grown, Some(edited), "name"),
+            cells(&[edited], &y3, &["mean"]),
+        ),
+        step("reorder the file", "2020..2022", "mean", "name", sites(reordered, Some(edited), "name"), BTreeSet::new()),
+        step(
+            "rename a kept property",
+            "2020..2022",
+            "mean",
+            "farm",
+            sites(reordered, Some(edited), "farm"),
+            BTreeSet::new(),
+        ),
+        step(
+            "add a statistic",
+            "2020..2022",
+            "mean, max",
+            "farm",
+            sites(reordered, Some(edited), "farm"),
+            cells(&grown, &y3, &["max"]).into_iter().filter(|c| c.1 == "modis_ndvi").collect(),
+        ),
+    ]
+}
