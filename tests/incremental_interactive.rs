@@ -360,6 +360,16 @@ fn auto_decides_from_the_missing_cells() {
     assert_eq!(String::from_utf8_lossy(&table), String::from_utf8_lossy(&fresh_table(&yaml, &geo)));
 }
 
+/// An interactive pipeline over sites `0..n`, years 2020..2021, written into `dir`: (sites, pipeline, site file).
+fn interactive_files(dir: &Path, n: usize) -> (Vec<usize>, String, String) {
+    let all: Vec<usize> = (0..n).collect();
+    let yaml = pipeline("interactive", "2020..2021", "mean", "name");
+    let geo = sites(&all, None, "name");
+    std::fs::write(dir.join("p.yaml"), &yaml).unwrap();
+    std::fs::write(dir.join("sites.geojson"), &geo).unwrap();
+    (all, yaml, geo)
+}
+
 /// The stored cells per layer that `geepipe status --json` reports: (stored, to compute), summed over layers.
 fn status_cells(dir: &Path, ee: &FakeEe, gcs: &GcsEmulator) -> (u64, u64) {
     let out = run(dir, ee, gcs, &["status", "p.yaml", "--json"]);
@@ -385,11 +395,7 @@ fn answers_are_stored_as_they_arrive_so_status_counts_them_and_a_restart_does_no
     use fake_ee::{RequestFault, Route, RouteMatch};
     let (gcs, ee) = environment(Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();
-    let all: Vec<usize> = (0..6).collect();
-    let yaml = pipeline("interactive", "2020..2021", "mean", "name");
-    let geo = sites(&all, None, "name");
-    std::fs::write(dir.path().join("p.yaml"), &yaml).unwrap();
-    std::fs::write(dir.path().join("sites.geojson"), &geo).unwrap();
+    let (all, yaml, geo) = interactive_files(dir.path(), 6);
     let compute = RouteMatch::Only(Route::ComputeFeatures);
     ee.faults().push(RequestFault::delay(Duration::ZERO, 2).on(compute.clone()));
     ee.faults().push(RequestFault::delay(Duration::from_secs(600), 100).on(compute));
@@ -444,11 +450,7 @@ fn answers_are_stored_as_they_arrive_so_status_counts_them_and_a_restart_does_no
 fn an_unfetched_interactive_run_leaves_its_cells_stored() {
     let (gcs, ee) = environment(Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();
-    let all: Vec<usize> = (0..5).collect();
-    let yaml = pipeline("interactive", "2020..2021", "mean", "name");
-    let geo = sites(&all, None, "name");
-    std::fs::write(dir.path().join("p.yaml"), &yaml).unwrap();
-    std::fs::write(dir.path().join("sites.geojson"), &geo).unwrap();
+    let (all, yaml, geo) = interactive_files(dir.path(), 5);
     run(dir.path(), &ee, &gcs, &["run", "p.yaml", "--no-fetch"]);
     assert!(!dir.path().join("out/incr.csv").exists());
     assert_eq!(exactly_once(&asked(&ee, 0)), cells(&all, &[2020, 2021], &["mean"]));
@@ -477,11 +479,7 @@ fn an_unfetched_interactive_run_leaves_its_cells_stored() {
 fn a_kill_between_the_answer_file_the_store_and_the_journal_loses_and_repeats_nothing() {
     let (gcs, ee) = environment(Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();
-    let all: Vec<usize> = (0..6).collect();
-    let yaml = pipeline("interactive", "2020..2021", "mean", "name");
-    let geo = sites(&all, None, "name");
-    std::fs::write(dir.path().join("p.yaml"), &yaml).unwrap();
-    std::fs::write(dir.path().join("sites.geojson"), &geo).unwrap();
+    let (_, yaml, geo) = interactive_files(dir.path(), 6);
     run(dir.path(), &ee, &gcs, &["run", "p.yaml", "--no-fetch"]);
     let stored = origins(dir.path());
     assert_eq!(stored.len(), 3, "{stored:?}");
