@@ -4,6 +4,8 @@
 //! not from geepipe's report — and the table equals, byte for byte, a fresh full run's of the changed pipeline
 //! in a new folder. An interactive run after a batch run (and the other way round) uses the cells the other
 //! stored; a `kill -9` in the middle of an incremental interactive run loses nothing and stores nothing twice.
+//! Answers reach the store as they arrive: `status` during a run, after a kill and after a run not fetched
+//! counts them as stored, and a new plan never asks for them again.
 
 mod incremental_support;
 
@@ -354,6 +356,166 @@ fn auto_decides_from_the_missing_cells() {
     assert!(said.contains("mode: interactive (auto: 1 site ×"), "{said}");
     assert_eq!(exactly_once(&asked(&ee, 0)), cells(&[6], &[2020, 2021], &["mean"]));
     assert_eq!(ee.submissions().len(), tasks, "nothing exported");
+    let table = std::fs::read(dir.path().join("out/incr.csv")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&table), String::from_utf8_lossy(&fresh_table(&yaml, &geo)));
+}
+
+/// An interactive pipeline over sites `0..n`, years 2020..2021, written into `dir`: (sites, pipeline, site file).
+fn interactive_files(dir: &Path, n: usize) -> (Vec<usize>, String, String) {
+    let all: Vec<usize> = (0..n).collect();
+    let yaml = pipeline("interactive", "2020..2021", "mean", "name");
+    let geo = sites(&all, None, "name");
+    std::fs::write(dir.join("p.yaml"), &yaml).unwrap();
+    std::fs::write(dir.join("sites.geojson"), &geo).unwrap();
+    (all, yaml, geo)
+}
+
+/// The stored cells per layer that `geepipe status --json` reports: (stored, to compute), summed over layers.
+fn status_cells(dir: &Path, ee: &FakeEe, gcs: &GcsEmulator) -> (u64, u64) {
+    let out = run(dir, ee, gcs, &["status", "p.yaml", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let layers = v["cells"]["layers"].as_array().unwrap_or_else(|| panic!("no cells in {v}"));
+    let sum = |k: &str| layers.iter().map(|l| l[k].as_u64().unwrap()).sum();
+    (sum("stored"), sum("to_compute"))
+}
+
+/// Each stored origin (one per answered request) and the cells it wrote.
+fn origins(dir: &Path) -> Vec<(String, i64)> {
+    let c = store(dir);
+    let mut st = c.prepare("SELECT operation, cells FROM origins ORDER BY operation").unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+}
+
+/// Answers reach the results store as they arrive: while a run waits for its last request, `status` counts
+/// the cells already answered as stored; after a kill -9 they stay stored, and a new plan (`run --restart`
+/// moves the journal aside) asks only for what was not answered. Made certain by construction: the fake
+/// answers the first two requests at once and holds every later one for ten minutes.
+#[test]
+fn answers_are_stored_as_they_arrive_so_status_counts_them_and_a_restart_does_not_ask_them_again() {
+    use fake_ee::{RequestFault, Route, RouteMatch};
+    let (gcs, ee) = environment(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let (all, yaml, geo) = interactive_files(dir.path(), 6);
+    let compute = RouteMatch::Only(Route::ComputeFeatures);
+    ee.faults().push(RequestFault::delay(Duration::ZERO, 2).on(compute.clone()));
+    ee.faults().push(RequestFault::delay(Duration::from_secs(600), 100).on(compute));
+    // 3 requests of 2 sites, 2 at once: two answered, the third held.
+    let mut child =
+        command(dir.path(), &ee, &gcs, &["run", "p.yaml"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let answered = 2 * 2 * 2 * 2; // 2 requests × 2 sites × 2 years × 2 layers
+    let start = std::time::Instant::now();
+    let mut seen = (0, 0);
+    while start.elapsed() < Duration::from_secs(120) {
+        if ee.computed().len() >= 2 {
+            seen = status_cells(dir.path(), &ee, &gcs);
+            if seen.0 as usize >= answered {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the run ended while its last request was held");
+    let got = asked(&ee, 0);
+    assert_eq!(got.len(), answered, "two requests answered");
+    assert_eq!(seen, (answered as u64, 24 - answered as u64), "status during the run counts the answered cells");
+    let stored = origins(dir.path());
+    assert_eq!(stored.len(), 2, "one origin per answer: {stored:?}");
+    assert!(stored.iter().all(|(_, n)| *n == 8), "{stored:?}");
+    // kill -9 while the third request is in flight: what was answered stays stored.
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status_cells(dir.path(), &ee, &gcs), (answered as u64, 24 - answered as u64));
+    assert!(!dir.path().join("out/incr.csv").exists(), "nothing fetched yet");
+    // A new plan asks only for what was not answered.
+    ee.faults().clear();
+    let before = ee.computed().len();
+    run(dir.path(), &ee, &gcs, &["run", "p.yaml", "--restart"]);
+    let again = exactly_once(&asked(&ee, before));
+    let want: BTreeSet<Cell> =
+        cells(&all, &[2020, 2021], &["mean"]).difference(&got.keys().cloned().collect()).cloned().collect();
+    assert_eq!(again, want, "the restart asked for answered cells");
+    // Each cell stored once, by one origin per answer, and the table is a fresh full run's.
+    let stored = origins(dir.path());
+    assert_eq!(stored.len(), 3, "{stored:?}");
+    assert_eq!(stored.iter().map(|o| o.1).sum::<i64>(), 24, "{stored:?}");
+    let n: i64 = store(dir.path()).query_row("SELECT count(*) FROM cells", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 24);
+    let table = std::fs::read(dir.path().join("out/incr.csv")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&table), String::from_utf8_lossy(&fresh_table(&yaml, &geo)));
+}
+
+/// A run that is not fetched (`--no-fetch`) leaves every answered cell stored: `status` and `plan` say so,
+/// a rerun asks for nothing, and the fetch stores nothing again and writes a fresh full run's table.
+#[test]
+fn an_unfetched_interactive_run_leaves_its_cells_stored() {
+    let (gcs, ee) = environment(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let (all, yaml, geo) = interactive_files(dir.path(), 5);
+    run(dir.path(), &ee, &gcs, &["run", "p.yaml", "--no-fetch"]);
+    assert!(!dir.path().join("out/incr.csv").exists());
+    assert_eq!(exactly_once(&asked(&ee, 0)), cells(&all, &[2020, 2021], &["mean"]));
+    assert_eq!(status_cells(dir.path(), &ee, &gcs), (20, 0));
+    let plan = run(dir.path(), &ee, &gcs, &["plan", "p.yaml"]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(text.contains("modis_ndvi: 10 cells stored, 0 to compute"), "{text}");
+    let stored = origins(dir.path());
+    assert_eq!(stored.len(), 3, "one origin per answer: {stored:?}");
+    // A new plan before the fetch asks for nothing; the fetch stores nothing twice.
+    let before = ee.computed().len();
+    let again = run(dir.path(), &ee, &gcs, &["run", "p.yaml", "--restart", "--no-fetch"]);
+    assert_eq!(ee.computed().len(), before, "a rerun asked again");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing to compute"));
+    run(dir.path(), &ee, &gcs, &["fetch", "p.yaml"]);
+    assert_eq!(origins(dir.path()), stored, "the fetch stored the answers again");
+    let table = std::fs::read(dir.path().join("out/incr.csv")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&table), String::from_utf8_lossy(&fresh_table(&yaml, &geo)));
+}
+
+/// The two moments a kill can fall between an answer's steps (file → store → journal), made by hand from a
+/// finished run: a chunk whose cells are stored but whose journal entry still says `running`, and one whose
+/// file is written but whose cells and journal entry are not. The next run asks for neither, stores the
+/// second once, never the first again, and the table is a fresh full run's.
+#[test]
+fn a_kill_between_the_answer_file_the_store_and_the_journal_loses_and_repeats_nothing() {
+    let (gcs, ee) = environment(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let (_, yaml, geo) = interactive_files(dir.path(), 6);
+    run(dir.path(), &ee, &gcs, &["run", "p.yaml", "--no-fetch"]);
+    let stored = origins(dir.path());
+    assert_eq!(stored.len(), 3, "{stored:?}");
+    let journal = rusqlite::Connection::open(dir.path().join("out/.geepipe/incr.sqlite")).unwrap();
+    let chunks: Vec<(String, String)> = {
+        let mut st = journal.prepare("SELECT chunk_id, base_request_id FROM chunks ORDER BY seq").unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(chunks.len(), 3);
+    for (chunk, _) in &chunks[..2] {
+        journal
+            .execute(
+                "UPDATE chunks SET state = 'running', result = NULL, result_bytes = NULL, result_sha256 = NULL, \
+                 ended_at = NULL WHERE chunk_id = ?1",
+                [chunk],
+            )
+            .unwrap();
+    }
+    drop(journal);
+    // The second chunk's cells never reached the store.
+    {
+        let s = store(dir.path());
+        let origin: i64 =
+            s.query_row("SELECT id FROM origins WHERE operation = ?1", [&chunks[1].1], |r| r.get(0)).unwrap();
+        s.execute("DELETE FROM cells WHERE origin = ?1", [origin]).unwrap();
+        s.execute("DELETE FROM origins WHERE id = ?1", [origin]).unwrap();
+    }
+    assert_eq!(status_cells(dir.path(), &ee, &gcs), (16, 8));
+    let before = ee.computed().len();
+    let out = run(dir.path(), &ee, &gcs, &["run", "p.yaml"]);
+    assert_eq!(ee.computed().len(), before, "an answer was asked again: {}", String::from_utf8_lossy(&out.stderr));
+    let now = origins(dir.path());
+    assert_eq!(now.len(), 3, "{now:?}");
+    assert_eq!(now.iter().map(|o| o.1).sum::<i64>(), 24, "each cell stored once: {now:?}");
+    let n: i64 = store(dir.path()).query_row("SELECT count(*) FROM cells", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 24);
     let table = std::fs::read(dir.path().join("out/incr.csv")).unwrap();
     assert_eq!(String::from_utf8_lossy(&table), String::from_utf8_lossy(&fresh_table(&yaml, &geo)));
 }

@@ -221,6 +221,7 @@ pub(super) fn drive(
         }
         let interactive_chunks = ex.rows().iter().any(|r| r.mode == RunMode::Interactive && !r.state.is_final());
         if interactive_chunks || start.mode == RunMode::Interactive {
+            let cells = answers_store(p, ex.journal())?;
             let hv = tokio::select! {
                 c = endpoint_client(p, a, Endpoint::HighVolume, &mut auth) => c?,
                 _ = stop.wait() => return Err(interrupted()),
@@ -232,6 +233,7 @@ pub(super) fn drive(
                 page_size: p.interactive.page_size,
                 workload_tag: p.export.workload_tag.clone(),
                 fallback_after: (start.auto && p.export.destination.exists()).then_some(FALLBACK_AFTER),
+                cells,
             });
         }
         if !g.quiet {
@@ -245,6 +247,19 @@ pub(super) fn drive(
         ex.announce_mode(start.mode, &start.reason);
         Ok(ex.run(stop).await?)
     })
+}
+
+/// The results store interactive answers go to as they arrive, for a journal planned through it
+/// ([`crate::store::live`]; a `--fresh` run's answers replace the stored values).
+fn answers_store(p: &Pipeline, journal: &Journal) -> error::Result<Option<Arc<crate::store::live::Answers>>> {
+    if !super::incremental::applies(p) || !journal.rebuilds_bodies()? {
+        return Ok(None);
+    }
+    let fresh = journal.meta(super::incremental::FRESH).ok().flatten().is_some();
+    let path = super::incremental::store_path(journal.path());
+    let answers =
+        crate::store::live::Answers::open(&path, p.clone(), fresh).map_err(super::incremental::store_error)?;
+    Ok(Some(Arc::new(answers)))
 }
 
 /// The events file (`--events`) cannot be written.

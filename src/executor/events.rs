@@ -103,6 +103,10 @@ pub enum Event {
         seconds: f64,
         bytes: u64,
         adopted: bool,
+        /// Cells of the answer written to the results store as it arrived (0: stored already); absent for a
+        /// run without the store, or an answer left to the fetch (which says what is wrong with it).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cells: Option<u64>,
     },
     /// Chunks interactive requests cannot compute go to batch export tasks instead.
     MovedToBatch {

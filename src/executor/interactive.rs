@@ -6,7 +6,8 @@
 //! planned through the results store (whose answers are stored as cells by the fetch that follows).
 //!
 //! Per chunk: `planned` → `running` (journal written before the request: `status` shows it) → the response's
-//! pages → the result file ([`Store::write`], durable) → `succeeded` with the file's path, size and SHA-256.
+//! pages → the result file ([`Store::write`], durable) → its cells in the results store, for a run through it
+//! ([`crate::store::live`]) → `succeeded` with the file's path, size and SHA-256.
 //! Failures go through the same [`crate::ee::classify`] and [`Executor::failed`] as export tasks: transient
 //! (429, 5xx, after the client's own backoff) → the chunk again; too big ("Computation timed out.", memory, a
 //! request the client stopped waiting for) → split in halves, which stay interactive, down to one site;
@@ -20,9 +21,11 @@
 //! lost.
 //!
 //! Resuming: a chunk left `running` by a killed run is planned again; a result file written by a killed run
-//! whose journal entry was not yet updated is adopted without a request ([`Store::adopt`]); a succeeded chunk
-//! whose file is gone or changed is computed again.
+//! whose journal entry was not yet updated is adopted without a request ([`Store::adopt`]) and its cells
+//! stored (unless they are already); a succeeded chunk whose file is gone or changed is computed again, unless
+//! the results store holds its cells.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -31,7 +34,9 @@ use super::{Event, ExecError, Executor, Outcome, Stop};
 use crate::ee::{Class, Client, ComputeRequest, ComputedFeatures, EeError, Scope};
 use crate::journal::{self, ChunkState};
 use crate::plan::RunMode;
+use crate::results::eecsv::ExportTable;
 use crate::results::store::{Meta, Store};
+use crate::store::live::{self, Answers};
 
 /// How the interactive phase runs.
 #[derive(Clone)]
@@ -45,6 +50,9 @@ pub struct Interactive {
     /// `Some(n)`: chunks may move to batch (a single site at once, every remaining chunk after `n` size
     /// failures); `None`: never (explicit `mode: interactive`, or no export destination).
     pub fallback_after: Option<u32>,
+    /// The results store answers' cells go to as they arrive (a run through the store); `None`: the fetch
+    /// reads the answer files.
+    pub cells: Option<Arc<Answers>>,
 }
 
 /// The answer of one chunk's request.
@@ -70,8 +78,43 @@ impl Executor {
         Ok(self.journal.detail(&r.chunk_id)?.map(|d| d.site_ids).unwrap_or_default())
     }
 
+    /// Stores the cells of chunk `i`'s answer (its rows `table`, `None` when unreadable; its file `file`) in
+    /// the results store ([`crate::store::live`]). The cells written (0: stored already), or `None` when the
+    /// run has no store or left the answer to the fetch.
+    fn store_cells(
+        &mut self,
+        i: usize,
+        cfg: &Interactive,
+        table: Option<&ExportTable>,
+        file: &str,
+        at: f64,
+    ) -> Result<Option<u64>, ExecError> {
+        let Some(answers) = &cfg.cells else { return Ok(None) };
+        let r = &self.rows[i];
+        let Some(detail) = self.journal.detail(&r.chunk_id)? else { return Ok(None) };
+        // A chunk planned without its cells (by an older geepipe) is stored by the fetch, which says so.
+        let Some(cells) = &detail.cells else { return Ok(None) };
+        let answer = live::Answer {
+            chunk_id: &r.chunk_id,
+            request_id: &r.base_request_id,
+            site_ids: &detail.site_ids,
+            cells,
+            file,
+            at,
+        };
+        let outcome = answers.put(&answer, table).map_err(|e| {
+            ExecError::Store(format!("cannot store the cells of chunk {} in the results store: {e}", r.chunk_id))
+        })?;
+        Ok(match outcome {
+            live::Outcome::Stored(n) => Some(n),
+            live::Outcome::Already => Some(0),
+            live::Outcome::Left => None,
+        })
+    }
+
     /// Checks stored results and chunks left in flight by an earlier run (see the module doc).
-    fn resume_interactive(&mut self, store: &Store) -> Result<(), ExecError> {
+    fn resume_interactive(&mut self, cfg: &Interactive) -> Result<(), ExecError> {
+        let store = &cfg.store;
         for i in 0..self.rows.len() {
             let r = &self.rows[i];
             if r.mode != RunMode::Interactive || r.state == ChunkState::Split {
@@ -80,6 +123,12 @@ impl Executor {
             if r.state == ChunkState::Succeeded {
                 let Some(rel) = r.result.clone() else { continue };
                 if let Err(problem) = store.read(&rel, r.result_sha256.as_deref()) {
+                    // Its cells are in the results store: nothing is lost without the file.
+                    if let Some(answers) = &cfg.cells {
+                        if answers.has(&r.base_request_id).unwrap_or(false) {
+                            continue;
+                        }
+                    }
                     let r = &mut self.rows[i];
                     r.state = ChunkState::Planned;
                     r.result = None;
@@ -108,10 +157,11 @@ impl Executor {
                 r.result_sha256 = Some(stored.sha256.clone());
                 r.error = None;
                 r.error_class = None;
-                if r.ended_at.is_none() {
-                    r.ended_at = Some(journal::now());
-                }
+                let at = *r.ended_at.get_or_insert_with(journal::now);
                 let chunk = r.chunk_id.clone();
+                // Its cells, unless the killed run stored them before it was killed.
+                let table = store.read(&stored.relative, Some(&stored.sha256)).ok().map(|(t, _)| t);
+                let cells = self.store_cells(i, cfg, table.as_ref(), &stored.relative, at)?;
                 self.save(&[i])?;
                 self.emit(Event::Stored {
                     chunk,
@@ -122,6 +172,7 @@ impl Executor {
                     seconds: meta.seconds,
                     bytes: stored.bytes,
                     adopted: true,
+                    cells,
                 });
             } else if r.state != ChunkState::Planned {
                 // In flight when the last run stopped: its answer is lost; ask again.
@@ -139,7 +190,7 @@ impl Executor {
             // No interactive setup (a `wait` on a batch run): interactive chunks stay as they are.
             return Ok(None);
         };
-        self.resume_interactive(&cfg.store)?;
+        self.resume_interactive(&cfg)?;
         if !self.interactive_work() {
             return Ok(None);
         }
@@ -253,9 +304,13 @@ impl Executor {
                 cfg.store.dir().display()
             ))
         })?;
+        // The cells before the journal says succeeded (see `crate::store::live`).
+        let at = journal::now();
+        let table = crate::results::features::table(&computed.features).ok();
+        let cells = self.store_cells(i, cfg, table.as_ref(), &stored.relative, at)?;
         let r = &mut self.rows[i];
         r.state = ChunkState::Succeeded;
-        r.ended_at = Some(journal::now());
+        r.ended_at = Some(at);
         r.error = None;
         r.error_class = None;
         r.result = Some(stored.relative.clone());
@@ -273,6 +328,7 @@ impl Executor {
             seconds: meta.seconds,
             bytes: stored.bytes,
             adopted: false,
+            cells,
         });
         self.emit(Event::Succeeded { chunk, runtime_s, eecu_s: None });
         Ok(None)

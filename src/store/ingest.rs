@@ -110,6 +110,33 @@ pub fn rows(
     Ok(out)
 }
 
+/// Stores one finished chunk's rows once (see the module doc of [`super`]): in one transaction, unless
+/// values of its origin (`origin.operation`) are stored already; `keep` sees what the rows held and says
+/// whether to commit them. `None`: stored already, or not kept (nothing written).
+pub fn once(
+    store: &mut super::Store,
+    replace: bool,
+    pipeline: &Pipeline,
+    chunk: &ChunkRows<'_>,
+    table: &ExportTable,
+    origin: &Origin,
+    keep: impl FnOnce(&Ingested) -> bool,
+) -> Result<Option<Ingested>, StoreError> {
+    let mut w = store.writer(replace)?;
+    if let Some(op) = &origin.operation {
+        if w.has_origin(op)? {
+            return Ok(None);
+        }
+    }
+    let out = rows(&mut w, pipeline, chunk, table, origin)?;
+    if !keep(&out) {
+        // Dropping the writer rolls its transaction back.
+        return Ok(None);
+    }
+    w.commit()?;
+    Ok(Some(out))
+}
+
 /// The rows of several files of one export (a sharded export) as one table: the columns of all of them
 /// (by name), every row.
 pub fn concat(tables: Vec<ExportTable>) -> ExportTable {

@@ -17,13 +17,19 @@
 //!
 //! Values are written once: a cell already stored is left as it is (`INSERT OR IGNORE`), except by a
 //! `--fresh` run, which replaces what it recomputes. Each chunk's values are written in one transaction
-//! with their origin, so a killed run leaves whole chunks or nothing.
+//! with their origin, so a killed run leaves whole chunks or nothing; a chunk whose origin (export
+//! operation, interactive request id) is stored already is not stored again ([`ingest::once`]).
+//!
+//! Writers: a run storing interactive answers as they arrive ([`live`]), `fetch` storing export files
+//! (and answers a run did not store), the local engine. Each writes short transactions that take SQLite's
+//! write lock at their start, and waits for another's (busy timeout 30 s); no other lock is needed.
 //!
 //! Versions: `meta.schema_version` is [`SCHEMA_VERSION`]; a store of an older schema is upgraded in place
 //! when it can be (there is none yet), and a newer one is refused with an explanation, never misread.
 
 pub mod assemble;
 pub mod ingest;
+pub mod live;
 mod writer;
 
 pub use writer::Writer;
@@ -428,11 +434,15 @@ impl Store {
         Ok(cells.stale)
     }
 
-    /// Starts writing (one transaction, committed by [`Writer::commit`]).
+    /// Starts writing (one transaction, committed by [`Writer::commit`]). The transaction takes the write lock
+    /// at its start (`BEGIN IMMEDIATE`): what it reads (is this origin stored?) stays true until it commits,
+    /// whichever process (a run, a `fetch` beside it) writes too.
     pub fn writer(&mut self, replace: bool) -> Result<Writer<'_>, StoreError> {
         let path = self.path.clone();
-        let tx =
-            self.conn.transaction().map_err(|source| StoreError::Sqlite { path: path.clone(), source, os: None })?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|source| StoreError::Sqlite { path: path.clone(), source, os: None })?;
         Ok(Writer::new(tx, path, replace))
     }
 

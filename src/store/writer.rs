@@ -39,6 +39,15 @@ impl<'s> Writer<'s> {
         Ok(self.tx.last_insert_rowid())
     }
 
+    /// Whether values of this origin (an export's operation, an interactive request id) are stored.
+    pub fn has_origin(&self, operation: &str) -> Result<bool, StoreError> {
+        self.tx
+            .query_row("SELECT 1 FROM origins WHERE operation = ?1 LIMIT 1", [operation], |_| Ok(()))
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(|e| self.sq(e))
+    }
+
     /// The row of a site, created when new.
     pub fn site(&mut self, site_id: &str, geom: &Key) -> Result<i64, StoreError> {
         if let Some(id) = self.sites.get(&(site_id.to_string(), *geom)) {
