@@ -319,9 +319,9 @@ impl Executor {
                 None => return Err(ExecError::NoPlan(journal.path().to_path_buf())),
             }
         }
-        // A plan whose bodies are rebuilt from the site file is loaded without site ids and bodies (those are
-        // read when a chunk is sent or split), so memory does not grow with the sites; other plans whole.
-        let rows = if journal.rebuilds_bodies()? { journal.chunks_slim()? } else { journal.chunks()? };
+        // Chunks are loaded without site ids and bodies (read from the journal, or rebuilt from the site file,
+        // when a chunk is sent or split), so memory does not grow with the sites or the bodies.
+        let rows = journal.chunks_slim()?;
         let index = rows.iter().enumerate().map(|(i, r)| (r.chunk_id.clone(), i)).collect();
         Ok(Executor {
             client,
