@@ -111,6 +111,16 @@ pub struct Listing {
     pub complete: bool,
 }
 
+/// What one `operations.list` round read when its operations were handed out one by one
+/// ([`Client::list_operations_each`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Paged {
+    /// Operations listed (every page read).
+    pub listed: usize,
+    /// Every page was read (else it stopped at operations older than asked for).
+    pub complete: bool,
+}
+
 /// One `table:computeFeatures` request as geepipe sends it (the body without `pageToken`).
 #[derive(Debug, Clone)]
 pub struct ComputeRequest {
@@ -204,14 +214,28 @@ impl Client {
     }
 
     /// `operations.list`, paged until the operations get older than `since` (seconds since the Unix epoch,
-    /// by `createTime`), or every page when `since` is `None`.
+    /// by `createTime`), or every page when `since` is `None`. Every operation read is kept: see
+    /// [`Client::list_operations_each`] to keep only some.
+    pub async fn list_operations_since(&self, since: Option<f64>) -> Result<Listing, EeError> {
+        let mut operations = Vec::new();
+        let paged = self.list_operations_each(since, |op| operations.push(op)).await?;
+        Ok(Listing { operations, complete: paged.complete })
+    }
+
+    /// `operations.list` as [`Client::list_operations_since`], handing each operation to `each` as its page is
+    /// decoded: only one page is held at a time (a project's list holds its whole history, tens of thousands
+    /// of operations for a large run), and the caller keeps what it needs.
     ///
     /// Earth Engine lists a project's operations newest first (the fake does the same, from its operation set);
     /// this is observed, not documented, so paging stops early only while every operation so far has a
     /// `createTime` and they do come newest first: a listing in any other order is read to the end. The
     /// `filter` parameter is not used: its syntax is not documented (see the reference notes).
-    pub async fn list_operations_since(&self, since: Option<f64>) -> Result<Listing, EeError> {
-        let mut out = Vec::new();
+    pub async fn list_operations_each(
+        &self,
+        since: Option<f64>,
+        mut each: impl FnMut(Operation),
+    ) -> Result<Paged, EeError> {
+        let mut listed = 0;
         let mut token: Option<String> = None;
         // The createTime of the last operation seen while the order still holds (None once it does not).
         let mut newest_first = Some(f64::INFINITY);
@@ -231,23 +255,24 @@ impl Client {
                     call: "operations.list",
                     problem: Problem::transport(TransportKind::Body, &format!("unexpected response: {e}")),
                 })?;
-                for op in &page {
+                listed += page.len();
+                for op in page {
                     let created =
                         op.metadata.as_ref().and_then(|m| m.create_time.as_deref()).and_then(super::parse_time);
                     newest_first = match (newest_first, created) {
                         (Some(last), Some(c)) if c <= last => Some(c),
                         _ => None,
                     };
+                    each(op);
                 }
-                out.extend(page);
             }
             let next = v.get("nextPageToken").and_then(Value::as_str).filter(|t| !t.is_empty());
             let Some(t) = next else {
-                return Ok(Listing { operations: out, complete: true });
+                return Ok(Paged { listed, complete: true });
             };
             if let (Some(since), Some(oldest)) = (since, newest_first) {
                 if oldest < since {
-                    return Ok(Listing { operations: out, complete: false });
+                    return Ok(Paged { listed, complete: false });
                 }
             }
             token = Some(t.to_string());

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use crate::net::{classify, Auth, AuthError, Class, Problem, RetryPolicy, Scope, TransportKind};
-pub use client::{CallCounts, Client, ClientConfig, ComputeRequest, ComputedFeatures, EeError, Listing};
+pub use client::{CallCounts, Client, ClientConfig, ComputeRequest, ComputedFeatures, EeError, Listing, Paged};
 
 /// The scope geepipe asks tokens for.
 pub const EE_SCOPE: &str = "https://www.googleapis.com/auth/earthengine";

@@ -319,9 +319,10 @@ impl Executor {
                 None => return Err(ExecError::NoPlan(journal.path().to_path_buf())),
             }
         }
-        // Chunks are loaded without site ids and bodies (read from the journal, or rebuilt from the site file,
-        // when a chunk is sent or split), so memory does not grow with the sites or the bodies.
-        let rows = journal.chunks_slim()?;
+        // Chunks are loaded without site ids, bodies and targets (site ids and bodies are read from the journal,
+        // or rebuilt from the site file, when a chunk is sent or split), so memory grows with the chunks by a
+        // few hundred bytes each, not with the sites or the bodies.
+        let rows = journal.chunks_to_run()?;
         let index = rows.iter().enumerate().map(|(i, r)| (r.chunk_id.clone(), i)).collect();
         Ok(Executor {
             client,
@@ -539,7 +540,9 @@ impl Executor {
     /// The batch loop (see the module doc).
     async fn run_batch(&mut self, stop: &Stop, cancelled_ops: Vec<(usize, String)>) -> Result<Outcome, ExecError> {
         // Learn the project's queue and adopt live operations before submitting anything.
-        let mut ops = self.poll().await?;
+        let also: HashSet<&str> = cancelled_ops.iter().map(|(_, name)| name.as_str()).collect();
+        let mut ops = self.poll(&also).await?;
+        drop(also);
         self.adopt_submitting(&ops).await?;
         for (i, name) in cancelled_ops {
             if let Some(op) = ops.iter().find(|o| o.name == name && o.state() == State::Succeeded) {
@@ -551,6 +554,7 @@ impl Executor {
         }
 
         let mut interval = self.settings.poll_min;
+        let no_names = HashSet::new();
         let outcome = loop {
             if stop.is_set() {
                 break self.outcome_with(|o| o.interrupted = true);
@@ -584,7 +588,7 @@ impl Executor {
             }
             let before = self.state_fingerprint();
             ops = tokio::select! {
-                r = self.poll() => r?,
+                r = self.poll(&no_names) => r?,
                 _ = stop.wait() => { break self.outcome_with(|o| o.interrupted = true); }
             };
             self.adopt_submitting(&ops).await?;
@@ -832,13 +836,39 @@ impl Executor {
     }
 
     /// One paged `operations.list` (as far back as [`Executor::list_since`]); updates every watched chunk.
-    /// Returns the operations read.
-    async fn poll(&mut self) -> Result<Vec<Operation>, ExecError> {
+    /// Returns the operations the caller may still need: this run's watched ones, those named in `also`, and
+    /// unknown ones carrying the description of a chunk whose submission is unconfirmed (adopted by
+    /// [`Executor::adopt_submitting`]). The listing is read page by page and nothing else of it is kept
+    /// (a project's list holds its whole history: tens of thousands of operations at a million sites).
+    async fn poll(&mut self, also: &HashSet<&str>) -> Result<Vec<Operation>, ExecError> {
         let since = self.list_since();
-        let listing = match self.client.list_operations_since(since).await {
-            Ok(listing) => {
+        let ours: HashSet<&str> = self.rows.iter().filter_map(|r| r.operation.as_deref()).collect();
+        let watched: HashMap<&str, usize> = (0..self.rows.len())
+            .filter(|&i| self.rows[i].state.is_active())
+            .filter_map(|i| Some((self.rows[i].operation.as_deref()?, i)))
+            .collect();
+        let unconfirmed: HashSet<&str> =
+            self.rows.iter().filter(|r| r.state == ChunkState::Submitting).map(|r| r.description.as_str()).collect();
+        let mut kept = Vec::new();
+        let window = &mut self.window;
+        window.begin();
+        let read = self
+            .client
+            .list_operations_each(since, |op| {
+                let mine = ours.contains(op.name.as_str());
+                window.see(&op, mine);
+                let keep = watched.contains_key(op.name.as_str())
+                    || also.contains(op.name.as_str())
+                    || (!mine && op.description().is_some_and(|d| unconfirmed.contains(d)));
+                if keep {
+                    kept.push(op);
+                }
+            })
+            .await;
+        let paged = match read {
+            Ok(paged) => {
                 self.unreachable_rounds = 0;
-                listing
+                paged
             }
             Err(e) => {
                 return match e.class() {
@@ -850,18 +880,14 @@ impl Executor {
                 };
             }
         };
-        let ops = &listing.operations;
-        let by_name: HashMap<&str, &Operation> = ops.iter().map(|o| (o.name.as_str(), o)).collect();
-        let ours: HashSet<&str> = self.rows.iter().filter_map(|r| r.operation.as_deref()).collect();
-        self.foreign_active = self.window.read(&listing, &ours);
-        let watched: Vec<usize> = (0..self.rows.len())
-            .filter(|&i| self.rows[i].state.is_active() && self.rows[i].operation.is_some())
-            .collect();
+        self.foreign_active = self.window.end(paged.complete);
+        let by_name: HashMap<&str, &Operation> = kept.iter().map(|o| (o.name.as_str(), o)).collect();
         let mut updates = Vec::new();
         let mut missing = Vec::new();
-        for i in watched {
-            let name = self.rows[i].operation.clone().unwrap_or_default();
-            match by_name.get(name.as_str()) {
+        let mut watched: Vec<(&str, usize)> = watched.into_iter().collect();
+        watched.sort_unstable_by_key(|&(_, i)| i);
+        for (name, i) in watched {
+            match by_name.get(name) {
                 Some(op) => {
                     self.missing_rounds.remove(&i);
                     updates.push((i, (*op).clone()));
@@ -870,7 +896,6 @@ impl Executor {
             }
         }
         drop(by_name);
-        drop(ours);
         // One transaction for everything this poll observed.
         self.journal.begin_batch()?;
         for (i, op) in updates {
@@ -899,8 +924,8 @@ impl Executor {
         }
         let next = self.next_interval(self.settings.poll_min).as_millis() as u64;
         let foreign_active = self.foreign_active;
-        self.emit(Event::Poll { operations: listing.operations.len(), foreign_active, next_ms: next });
-        Ok(listing.operations)
+        self.emit(Event::Poll { operations: paged.listed, foreign_active, next_ms: next });
+        Ok(kept)
     }
 
     /// Applies an operation's state to its chunk.

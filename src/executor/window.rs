@@ -8,6 +8,10 @@
 //! the last complete listing and still counted (they can only finish, so the count errs on the safe side). A
 //! complete listing is read on the first poll, every [`FULL_EVERY`] polls, and whenever a watched task's
 //! creation time is not known yet.
+//!
+//! A listing is taken in one operation at a time ([`Window::begin`], [`Window::see`], [`Window::end`]), as
+//! its pages are decoded: the window keeps the creation times of this run's operations and the names of
+//! other users' active ones, never the listing itself (tens of thousands of operations at a million sites).
 
 use std::collections::{HashMap, HashSet};
 
@@ -25,11 +29,27 @@ pub struct Window {
     created: HashMap<String, f64>,
     /// Other users' tasks that were active at the last complete listing.
     old_foreign: HashSet<String>,
+    /// What the listing being read showed so far.
+    reading: Reading,
+}
+
+/// What a listing showed, one operation at a time.
+#[derive(Debug, Default)]
+struct Reading {
+    /// Other users' tasks listed active.
+    foreign_active: HashSet<String>,
+    /// Tasks of `old_foreign` that were listed (in any state).
+    old_listed: HashSet<String>,
 }
 
 impl Default for Window {
     fn default() -> Window {
-        Window { since_full: FULL_EVERY, created: HashMap::new(), old_foreign: HashSet::new() }
+        Window {
+            since_full: FULL_EVERY,
+            created: HashMap::new(),
+            old_foreign: HashSet::new(),
+            reading: Reading::default(),
+        }
     }
 }
 
@@ -63,26 +83,44 @@ impl Window {
     }
 
     /// Takes in what a poll read; `ours` are this run's operation names. Returns how many other tasks are
-    /// active in the project: those listed, plus those active at the last complete listing that this one did
-    /// not reach.
+    /// active in the project (see [`Window::end`]).
     pub fn read(&mut self, listing: &Listing, ours: &HashSet<&str>) -> usize {
-        for op in listing.operations.iter().filter(|o| ours.contains(o.name.as_str())) {
-            self.learn(op);
+        self.begin();
+        for op in &listing.operations {
+            self.see(op, ours.contains(op.name.as_str()));
         }
-        let foreign_active: HashSet<&str> = listing
-            .operations
-            .iter()
-            .filter(|o| o.state().is_active() && !ours.contains(o.name.as_str()))
-            .map(|o| o.name.as_str())
-            .collect();
-        if listing.complete {
+        self.end(listing.complete)
+    }
+
+    /// Starts taking in a listing (what an earlier one left unfinished, by a failed page, is forgotten).
+    pub fn begin(&mut self) {
+        self.reading = Reading::default();
+    }
+
+    /// Takes in one listed operation; `ours` says whether it is one of this run's.
+    pub fn see(&mut self, op: &Operation, ours: bool) {
+        if ours {
+            self.learn(op);
+        } else if op.state().is_active() && !self.reading.foreign_active.contains(&op.name) {
+            self.reading.foreign_active.insert(op.name.clone());
+        }
+        if self.old_foreign.contains(&op.name) && !self.reading.old_listed.contains(&op.name) {
+            self.reading.old_listed.insert(op.name.clone());
+        }
+    }
+
+    /// Ends a listing (`complete`: every page was read). Returns how many other tasks are active in the
+    /// project: those listed, plus those active at the last complete listing that this one did not reach.
+    pub fn end(&mut self, complete: bool) -> usize {
+        let Reading { foreign_active, old_listed } = std::mem::take(&mut self.reading);
+        let listed_active = foreign_active.len();
+        if complete {
             self.since_full = 0;
-            self.old_foreign = foreign_active.iter().map(|s| s.to_string()).collect();
-            return foreign_active.len();
+            self.old_foreign = foreign_active;
+            return listed_active;
         }
         self.since_full += 1;
-        let listed: HashSet<&str> = listing.operations.iter().map(|o| o.name.as_str()).collect();
-        foreign_active.len() + self.old_foreign.iter().filter(|n| !listed.contains(n.as_str())).count()
+        listed_active + self.old_foreign.len() - old_listed.len()
     }
 }
 
