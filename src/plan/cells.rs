@@ -167,7 +167,7 @@ impl CellSet {
 }
 
 /// One layer part of a request: some years of one layer, with some of its measures.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Part {
     /// Index in the pipeline's layers (of the pipeline it was planned for).
     pub layer: usize,
