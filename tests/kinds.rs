@@ -1,5 +1,6 @@
 //! `kind: image` pipelines: the `image` section's diagnostics, the `image:export` bodies against the Earth
-//! Engine contract, and the folded expression against the official client's.
+//! Engine contract, and the folded expression against the official client's; exports `per: site` planned as a
+//! stream are the kind planner's.
 
 mod common;
 
@@ -200,6 +201,44 @@ fn per_site_exports_one_task_per_site_and_year() {
 
 fn planner_again() -> (Fixture, Planner) {
     planner(&image_pipeline("{per: site, buffer: 50}", "{to: gcs, bucket: my-bucket}", "2019..2020"))
+}
+
+/// Image exports `per: site` are planned as a stream by `plan` and `run` (their number grows with the sites):
+/// the same chunk ids, request ids, bodies (byte for byte), `maxPixels` warnings and probe as the kind
+/// planner's — whose bodies the tests above compare with the official client's — for each destination.
+#[test]
+fn streamed_per_site_exports_are_the_kind_planners() {
+    use geepipe::plan::image_stream::SiteExports;
+    let cases = [
+        ("{per: site, buffer: 50}", "{to: gcs, bucket: my-bucket}"),
+        ("{per: site, scale: 30, crs: 'EPSG:4326', max_pixels: 1000}", "{to: drive, folder: chips}"),
+        ("{per: site, scale: 30, pyramiding: mode}", "{to: asset, asset: projects/p/assets/f}"),
+    ];
+    for (image, export) in cases {
+        let (f, planner) = planner(&image_pipeline(image, export, "2019..2020"));
+        let (plan, bodies) = planner.plan_serialized();
+        let p = load(&f.path, &Overrides::default()).map(|(p, _)| p).unwrap();
+        let spill = tempfile::tempdir().unwrap();
+        let (exports, site_warnings) = SiteExports::new(&p, spill.path()).unwrap();
+        assert!(site_warnings.is_empty());
+        let (mut got, mut warnings) = (Vec::new(), Vec::new());
+        exports
+            .for_each(|(task, bytes, warning)| -> Result<(), geepipe::plan::PlanError> {
+                got.push((serde_json::to_value(&task).unwrap(), bytes));
+                warnings.extend(warning.map(|w| w.message));
+                Ok(())
+            })
+            .unwrap();
+        let want: Vec<(Value, Vec<u8>)> =
+            plan.tasks.iter().map(|t| serde_json::to_value(t).unwrap()).zip(bodies).collect();
+        assert_eq!(got.len(), 4, "{image}");
+        assert_eq!(got, want, "{image} {export}");
+        let planned: Vec<String> = plan.warnings.iter().map(|w| w.message.clone()).collect();
+        assert_eq!(warnings, planned, "{image}");
+        assert_eq!(warnings.is_empty(), !image.contains("max_pixels"), "{warnings:?}");
+        let probe = |c: geepipe::plan::probe::ProbeCall| format!("{c:?}");
+        assert_eq!(probe(exports.probe().unwrap()), probe(planner.probe_call(3).unwrap()));
+    }
 }
 
 #[test]

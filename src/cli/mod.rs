@@ -10,6 +10,7 @@ pub mod incremental;
 pub mod local;
 pub mod plan;
 pub mod plan_cells;
+pub mod plan_out;
 pub mod probe;
 pub mod report;
 pub mod results;

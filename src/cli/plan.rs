@@ -4,7 +4,6 @@
 //! of an earlier plan replaces it (bodies the new plan does not have are removed); a folder holding other files
 //! and no `plan.json` is refused, and files geepipe did not write are never touched.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -33,6 +32,9 @@ pub struct PlanArgs {
 /// `geepipe plan` of a pipeline not run through the results store (see [`super::plan_command`]);
 /// `warnings` are the pipeline file's.
 pub fn run(g: &Global, a: PlanArgs, pipeline: Pipeline, warnings: Vec<Diagnostic>) -> error::Result {
+    if streams_image_sites(&pipeline) {
+        return image_sites(g, &a, &pipeline, warnings);
+    }
     let (planner, decision) = crate::plan::estimate::sized_planner(&pipeline)
         .map_err(|diags| Error::Diagnostics([warnings.clone(), diags].concat()))?;
     let (plan, mut bodies) = planner.plan_serialized();
@@ -57,6 +59,11 @@ pub fn run(g: &Global, a: PlanArgs, pipeline: Pipeline, warnings: Vec<Diagnostic
         write_out(dir, &plan, &bodies, &decision, &earlier)
             .map_err(|e| Error::Environment(format!("cannot write the plan into `{}`: {e}", dir.display())))?;
     }
+    print_plan(&a, &plan, &pipeline, &decision)
+}
+
+/// Prints the plan's summary (as JSON with `--json`).
+fn print_plan(a: &PlanArgs, plan: &Plan, pipeline: &Pipeline, decision: &Decision) -> error::Result {
     if a.json {
         #[derive(serde::Serialize)]
         struct Out<'a> {
@@ -64,13 +71,13 @@ pub fn run(g: &Global, a: PlanArgs, pipeline: Pipeline, warnings: Vec<Diagnostic
             summary: &'a crate::plan::Summary,
             mode: &'a Decision,
         }
-        let s = serde_json::to_string_pretty(&Out { summary: &plan.summary, mode: &decision })
+        let s = serde_json::to_string_pretty(&Out { summary: &plan.summary, mode: decision })
             .map_err(|e| Error::Internal(format!("internal error: {e}")))?;
         println!("{s}");
     } else {
-        print!("{}", render_summary(&plan, &pipeline, &decision));
+        print!("{}", render_summary(plan, pipeline, decision));
         if let Some(dir) = &a.out {
-            println!("wrote {} request bodies and plan.json into {}", plan.tasks.len(), dir.display());
+            println!("wrote {} request bodies and plan.json into {}", plan.summary.tasks, dir.display());
         }
     }
     Ok(exit::OK)
@@ -141,9 +148,17 @@ pub(super) fn earlier_plan_files(dir: &Path) -> error::Result<Vec<String>> {
     Ok(tasks.iter().filter_map(|t| t.get("file")?.as_str()).filter(|f| own(f)).map(str::to_string).collect())
 }
 
-/// Writes `<chunk_id>.json` for every task and then `plan.json`, each through a temporary file renamed into
-/// place, so no file is ever half written; then removes the bodies of an earlier plan (`earlier`) that this
-/// one does not have, so the folder holds exactly this plan (and any file geepipe did not write).
+/// Whether `p`'s exports are planned as a stream ([`crate::plan::image_stream`]): image exports `per: site`
+/// of a site file on Earth Engine, whose number grows with the sites.
+pub(super) fn streams_image_sites(p: &Pipeline) -> bool {
+    use crate::pipeline::{Engine, ImagePer, KindName, SiteLocation};
+    p.kind == KindName::Image
+        && p.engine == Engine::EarthEngine
+        && matches!(p.sites.location, SiteLocation::File(_))
+        && p.image.as_ref().is_some_and(|o| o.per == ImagePer::Site)
+}
+
+/// Writes every body and `plan.json` into `dir` ([`super::plan_out`]).
 fn write_out(
     dir: &Path,
     plan: &Plan,
@@ -151,42 +166,75 @@ fn write_out(
     decision: &Decision,
     earlier: &[String],
 ) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let write = |name: &str, bytes: &[u8]| -> std::io::Result<()> {
-        let mut tmp = crate::results::atomic::temp_file_in(dir, ".plan.")?;
-        tmp.write_all(bytes)?;
-        tmp.write_all(b"\n")?;
-        tmp.persist(dir.join(name)).map_err(|e| e.error)?;
-        Ok(())
-    };
-    let mut index = Vec::new();
+    let mut out = super::plan_out::PlanOut::new(dir, earlier.to_vec(), decision.mode)?;
     for (t, body) in plan.tasks.iter().zip(bodies) {
-        let file = format!("{}.json", t.chunk_id);
-        write(&file, body)?;
-        index.push(serde_json::json!({
-            "chunk_id": t.chunk_id,
-            "file": file,
-            "request_id": t.request_id,
-            "endpoint": if decision.mode == RunMode::Interactive { "table:computeFeatures" } else { t.endpoint.path() },
-            "description": t.description,
-            "site_ids": t.site_ids,
-            "body_bytes": body.len(),
-            "target": t.target,
-        }));
+        out.add(t, body)?;
     }
-    let doc = serde_json::json!({
-        "summary": plan.summary,
-        "mode": decision,
-        "columns": plan.columns,
-        "tasks": index,
-    });
-    write("plan.json", &serde_json::to_vec_pretty(&doc).map_err(std::io::Error::other)?)?;
-    let current: std::collections::HashSet<&str> = plan.tasks.iter().map(|t| t.chunk_id.as_str()).collect();
-    for stale in earlier.iter().filter(|f| !current.contains(f.trim_end_matches(".json"))) {
-        match std::fs::remove_file(dir.join(stale)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
+    out.finish(&plan.summary, decision, &plan.columns)
+}
+
+/// `geepipe plan` of image exports `per: site`, streamed ([`crate::plan::image_stream`]): each body is
+/// built, measured, written with `--out` and dropped.
+fn image_sites(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) -> error::Result {
+    use crate::plan::image_stream::SiteExports;
+    let (exports, site_warnings) =
+        SiteExports::new(p, &std::env::temp_dir()).map_err(|d| Error::Diagnostics([warnings.clone(), d].concat()))?;
+    let decision = crate::plan::estimate::decide(p, None, Some(crate::plan::image::EXPORT_ONLY));
+    let out_error = |dir: &Path, e: std::io::Error| {
+        Error::Environment(format!("cannot write the plan into `{}`: {e}", dir.display()))
+    };
+    let mut out = match &a.out {
+        Some(dir) => {
+            let earlier = earlier_plan_files(dir)?;
+            Some(super::plan_out::PlanOut::new(dir, earlier, decision.mode).map_err(|e| out_error(dir, e))?)
         }
+        None => None,
+    };
+    let mut all_warnings = [warnings, site_warnings].concat();
+    let (mut tasks, mut largest, mut largest_chunk, mut total) = (0usize, 0usize, None::<String>, 0usize);
+    let mut first: Option<crate::plan::Task> = None;
+    exports.for_each(|(task, bytes, warning)| -> error::Result<()> {
+        all_warnings.extend(warning);
+        tasks += 1;
+        total += task.body_bytes;
+        // The largest body; among equal sizes, the first chunk id.
+        let chunk = task.chunk_id.as_str();
+        if task.body_bytes > largest
+            || (task.body_bytes == largest && largest_chunk.as_deref().is_some_and(|c| chunk < c))
+        {
+            largest = task.body_bytes;
+            largest_chunk = Some(task.chunk_id.clone());
+        }
+        if let (Some(o), Some(dir)) = (out.as_mut(), &a.out) {
+            o.add(&task, &bytes).map_err(|e| out_error(dir, e))?;
+        }
+        if first.is_none() {
+            first = Some(task);
+        }
+        Ok(())
+    })?;
+    let mut years: Vec<i32> = p.layers.iter().flat_map(|l| l.years.iter().copied()).collect();
+    years.sort_unstable();
+    years.dedup();
+    let summary = crate::plan::Summary {
+        pipeline: p.name.clone(),
+        content_hash: p.content_hash.clone(),
+        tasks,
+        sites: Some(exports.sites()),
+        layers: p.layers.len(),
+        years,
+        layer_years: p.layers.iter().map(|l| l.years.len()).sum(),
+        columns: 0,
+        largest_request_bytes: largest,
+        largest_request_chunk: largest_chunk,
+        total_request_bytes: total,
+        warnings: all_warnings.iter().map(|d| d.count).sum(),
+        cells: None,
+    };
+    g.report(&all_warnings);
+    if let (Some(o), Some(dir)) = (out, &a.out) {
+        o.finish(&summary, &decision, &[]).map_err(|e| out_error(dir, e))?;
     }
-    Ok(())
+    let plan = Plan { tasks: first.into_iter().collect(), columns: Vec::new(), warnings: Vec::new(), summary };
+    print_plan(a, &plan, p, &decision)
 }

@@ -177,6 +177,30 @@ pub(super) fn resumed_start(p: &Pipeline, journal: &Journal) -> Start {
     Start { tasks: None, planner, mode, reason, auto }
 }
 
+/// Plans image exports `per: site` straight into the journal, one export at a time
+/// ([`crate::plan::image_stream`]): no plan's bodies are ever all in memory (the executor reads each from the
+/// journal when it sends it). Returns how the run starts and the probe of the first export.
+fn plan_image_exports(p: &Pipeline, a: &RunArgs, journal: &mut Journal) -> error::Result<(Start, Option<ProbeCall>)> {
+    use crate::plan::image_stream::SiteExports;
+    let dir = journal.path().parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    // The site file was checked (and its warnings shown) before the run; the plan's own warnings are
+    // `geepipe plan`'s to show, as for every other kind.
+    let (exports, _) = SiteExports::new(p, &dir).map_err(Error::Diagnostics)?;
+    let probe = if a.no_probe { None } else { Some(exports.probe().map_err(PlanError::Probe)?) };
+    let mut writer = journal.plan_writer()?;
+    exports.for_each(|(mut task, bytes, _)| -> error::Result<()> {
+        task.body = serde_json::from_slice(&bytes).map_err(|e| Error::Internal(format!("internal error: {e}")))?;
+        writer.add(crate::journal::ChunkRow::from_task(&task, 0, None))?;
+        Ok(())
+    })?;
+    writer.finish()?;
+    let reason = crate::plan::image::EXPORT_ONLY.to_string();
+    let _ = journal.set_meta("mode", RunMode::Batch.as_str());
+    let _ = journal.set_meta("mode_reason", &reason);
+    let planner: Arc<dyn ChunkPlanner> = Arc::new(LazyPlanner { pipeline: p.clone(), inner: OnceLock::new() });
+    Ok((Start { tasks: None, planner, mode: RunMode::Batch, reason, auto: false }, probe))
+}
+
 /// Drives one executor run to an [`Outcome`]: the probe first (when given; a failed probe refuses with
 /// exit 4 before anything is submitted), the mode said and recorded, Ctrl-C handling, observers, error
 /// messages.
@@ -360,7 +384,7 @@ pub fn run(g: &Global, p: Pipeline, a: RunArgs) -> error::Result {
 }
 
 /// `run` once its journal is open (and locked).
-fn run_journal(g: &Global, p: &Pipeline, a: &RunArgs, journal: Journal) -> error::Result {
+fn run_journal(g: &Global, p: &Pipeline, a: &RunArgs, mut journal: Journal) -> error::Result {
     let jpath = journal.path().to_path_buf();
     let jerr = |e| journal_error(e, &a.file);
     // A cancel request left by a `geepipe cancel` that died is not meant for this run.
@@ -369,8 +393,15 @@ fn run_journal(g: &Global, p: &Pipeline, a: &RunArgs, journal: Journal) -> error
     // A fresh batch plan is probed before any task exists; a resumed one was probed when it started. An
     // interactive run needs no probe: its first answers are the same computation.
     let mut probe = None;
+    // Image exports `per: site` are recorded before their probe runs (they are planned straight into the
+    // journal): a failed probe drops that plan, so the next run plans and probes again.
+    let streamed = !planned && super::plan::streams_image_sites(p);
     let start = if planned {
         resumed_start(p, &journal)
+    } else if streamed {
+        let (start, call) = plan_image_exports(p, a, &mut journal)?;
+        probe = call;
+        start
     } else {
         let (pl, decision) = crate::plan::estimate::sized_planner(p).map_err(Error::Diagnostics)?;
         if decision.mode == RunMode::Batch && !a.no_probe {
@@ -387,7 +418,11 @@ fn run_journal(g: &Global, p: &Pipeline, a: &RunArgs, journal: Journal) -> error
     }
     let interactive = start.mode == RunMode::Interactive;
     let settings = Settings { detach: a.detach, ..settings(p, &a.exec) };
-    let outcome = drive(g, p, &a.exec, journal, start, settings, probe)?;
+    let outcome = drive(g, p, &a.exec, journal, start, settings, probe).inspect_err(|_| {
+        if let (true, Ok(mut j)) = (streamed, Journal::open(&jpath, &p.name, &p.content_hash)) {
+            let _ = j.drop_unsent_plan();
+        }
+    })?;
     let code = report(g, &outcome, &a.file, &jpath, interactive);
     if code == exit::OK && !outcome.detached && !a.no_fetch {
         return fetch_results(g, &a.file, a.exec.journal.clone());

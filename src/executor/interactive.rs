@@ -264,7 +264,7 @@ impl Executor {
         r.submitted_at = Some(now);
         r.started_at = Some(now);
         r.ended_at = None;
-        let (chunk, attempt, sites) = (r.chunk_id.clone(), r.attempt, r.site_ids.len());
+        let (chunk, attempt, sites) = (r.chunk_id.clone(), r.attempt, r.sites);
         self.save(&[i])?;
         self.emit(Event::Requested { chunk: chunk.clone(), attempt, sites });
         self.emit(Event::StateChanged { chunk, from, to: ChunkState::Running });

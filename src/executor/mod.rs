@@ -319,10 +319,10 @@ impl Executor {
                 None => return Err(ExecError::NoPlan(journal.path().to_path_buf())),
             }
         }
-        // A plan whose bodies are rebuilt from the site file is loaded without site ids, bodies and targets (site
-        // ids and bodies are read when a chunk is sent or split), so memory grows with the chunks by a few
-        // hundred bytes each, not with the sites; other plans whole.
-        let rows = if journal.rebuilds_bodies()? { journal.chunks_to_run()? } else { journal.chunks()? };
+        // Chunks are loaded without site ids, bodies and targets (site ids and bodies are read from the journal,
+        // or rebuilt from the site file, when a chunk is sent or split), so memory grows with the chunks by a
+        // few hundred bytes each, not with the sites or the bodies.
+        let rows = journal.chunks_to_run()?;
         let index = rows.iter().enumerate().map(|(i, r)| (r.chunk_id.clone(), i)).collect();
         Ok(Executor {
             client,

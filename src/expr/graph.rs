@@ -158,6 +158,15 @@ impl Graph {
         Graph::default()
     }
 
+    /// A graph with room for `nodes` nodes (a request's graph is built at once: no growing).
+    pub fn with_capacity(nodes: usize) -> Graph {
+        Graph {
+            nodes: Vec::with_capacity(nodes),
+            index: HashMap::with_capacity_and_hasher(nodes, Default::default()),
+            same_hash: Vec::with_capacity(nodes),
+        }
+    }
+
     /// Number of distinct nodes.
     pub fn len(&self) -> usize {
         self.nodes.len()

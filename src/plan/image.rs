@@ -47,7 +47,7 @@ pub fn units(opts: &ImageExport, layers: &[PreparedLayer], n_sites: usize) -> Ve
                     sites: (0..n_sites).collect(),
                 }),
                 ImagePer::Site => out.extend((0..n_sites).map(|s| ImageUnit {
-                    chunk_id: format!("{}-{year}-s{s:05}", layer.name),
+                    chunk_id: site_chunk_id(&layer.name, *year, s),
                     layer: li,
                     image: ii,
                     sites: vec![s],
@@ -56,6 +56,53 @@ pub fn units(opts: &ImageExport, layers: &[PreparedLayer], n_sites: usize) -> Ve
         }
     }
     out
+}
+
+/// Why image pipelines run only as export tasks.
+pub const EXPORT_ONLY: &str = "`kind: image` pipelines run as export tasks";
+
+/// The chunk id of the export of site `s` (its place in the site file) for a layer-year (`per: site`).
+pub fn site_chunk_id(layer: &str, year: i32, s: usize) -> String {
+    format!("{layer}-{year}-s{s:05}")
+}
+
+/// The `image:export` task of one export: image `image` of `layer` over `sites` (one site for `per: site`).
+pub fn export_task(
+    p: &Pipeline,
+    opts: &ImageExport,
+    layer: &PreparedLayer,
+    image: usize,
+    chunk_id: &str,
+    sites: &[&Site],
+) -> Result<Task, BuildError> {
+    let site_ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
+    let expression = expression(p, opts, layer, image, sites)?;
+    Ok(request::task(p, chunk_id, site_ids, |description, request_id| {
+        body(p, opts, chunk_id, description, request_id, expression)
+    }))
+}
+
+/// The warning of an export larger than `maxPixels`, which Earth Engine would refuse.
+pub fn max_pixels_warning(
+    p: &Pipeline,
+    opts: &ImageExport,
+    layer: &PreparedLayer,
+    chunk_id: &str,
+    sites: &[&Site],
+) -> Option<Diagnostic> {
+    let limit = opts.max_pixels.unwrap_or(ImageExport::EE_DEFAULT_MAX_PIXELS);
+    let px = estimated_pixels(opts, layer, sites)?;
+    (px > limit as f64).then(|| {
+        Diagnostic::warning(
+            Code::PlanMaxPixels,
+            format!(
+                "export `{chunk_id}` covers about {px:.0} pixels per band, more than `maxPixels` ({limit}): Earth \
+                 Engine will refuse it"
+            ),
+        )
+        .in_file(p.source.display().to_string())
+        .with_help("raise `image.max_pixels`, use a coarser `image.scale`, or export `per: site`")
+    })
 }
 
 /// An image pipeline's planning: one chunk per export ([`units`]), never split.
@@ -72,46 +119,23 @@ impl ImagePlanner {
 
     /// The `image:export` task of one export.
     fn task(&self, inputs: &Inputs, u: &ImageUnit) -> Result<Task, Vec<Diagnostic>> {
-        let p = &inputs.pipeline;
         let sites = inputs.chosen(&u.sites);
-        let site_ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
-        let expression = expression(p, &self.opts, &inputs.layers[u.layer], u.image, &sites)
-            .map_err(|e| inputs.expression_error(e))?;
-        Ok(request::task(p, &u.chunk_id, site_ids, |description, request_id| {
-            body(p, &self.opts, &u.chunk_id, description, request_id, expression)
-        }))
+        export_task(&inputs.pipeline, &self.opts, &inputs.layers[u.layer], u.image, &u.chunk_id, &sites)
+            .map_err(|e| inputs.expression_error(e))
     }
 }
 
 impl KindPlanner for ImagePlanner {
     /// An export larger than `maxPixels`, which Earth Engine would refuse.
     fn warnings(&self, inputs: &Inputs) -> Vec<Diagnostic> {
-        let limit = self.opts.max_pixels.unwrap_or(ImageExport::EE_DEFAULT_MAX_PIXELS);
-        let mut out = Vec::new();
-        for u in &self.units {
-            let Some(px) = estimated_pixels(&self.opts, &inputs.layers[u.layer], &inputs.chosen(&u.sites)) else {
-                continue;
-            };
-            if px > limit as f64 {
-                out.push(
-                    Diagnostic::warning(
-                        Code::PlanMaxPixels,
-                        format!(
-                            "export `{}` covers about {px:.0} pixels per band, more than `maxPixels` ({limit}): \
-                             Earth Engine will refuse it",
-                            u.chunk_id
-                        ),
-                    )
-                    .in_file(inputs.pipeline.source.display().to_string())
-                    .with_help("raise `image.max_pixels`, use a coarser `image.scale`, or export `per: site`"),
-                );
-            }
-        }
-        out
+        let p = &inputs.pipeline;
+        let layer = |u: &ImageUnit| &inputs.layers[u.layer];
+        let sites = |u: &ImageUnit| inputs.chosen(&u.sites);
+        self.units.iter().filter_map(|u| max_pixels_warning(p, &self.opts, layer(u), &u.chunk_id, &sites(u))).collect()
     }
 
     fn export_only(&self) -> Option<&'static str> {
-        Some("`kind: image` pipelines run as export tasks")
+        Some(EXPORT_ONLY)
     }
 
     fn chunk(&self, inputs: &Inputs) -> Result<Vec<(Chunk, Built)>, Vec<Diagnostic>> {

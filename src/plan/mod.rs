@@ -88,6 +88,7 @@ pub mod classifier;
 pub mod compute;
 pub mod estimate;
 pub mod image;
+pub mod image_stream;
 pub mod interactive;
 pub mod kind;
 pub mod planner;

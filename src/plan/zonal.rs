@@ -18,6 +18,7 @@
 //! splits and the probe) is in [`planner`].
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -65,6 +66,19 @@ pub struct Zonal {
     pub model: CellModel,
     /// Mixed into every request id: the export settings, and a nonce for `--fresh`.
     salt: String,
+    /// The layers cut to a set of parts and their selectors, made once per set of parts: every chunk of a
+    /// group has the same parts, and cutting clones each layer's rendered templates. (Neither the layers
+    /// nor the pipeline's columns change after [`Zonal::new`]; clones share it.)
+    cuts: Arc<Mutex<HashMap<Vec<Part>, Arc<Cut>>>>,
+    /// The length of the last body built: the next one's buffer is allocated at about that size once.
+    last_body: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// The layers cut to some parts ([`Zonal::cut_layers`]) and the export's selectors for them.
+#[derive(Debug)]
+struct Cut {
+    layers: Vec<PreparedLayer>,
+    selectors: Vec<String>,
 }
 
 impl Zonal {
@@ -80,7 +94,24 @@ impl Zonal {
             "fresh": fresh_nonce,
         })
         .to_string();
-        Zonal { pipeline: pipeline.clone(), layers, model, salt }
+        Zonal { pipeline: pipeline.clone(), layers, model, salt, cuts: Arc::default(), last_body: Arc::default() }
+    }
+
+    /// The layers cut to `parts` and their selectors, cut once and kept.
+    fn cut(&self, parts: &[Part]) -> Arc<Cut> {
+        let mut cuts = self.cuts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cuts.get(parts) {
+            return c.clone();
+        }
+        let layers = self.cut_layers(parts);
+        let selectors = self.columns(&layers).into_iter().map(|c| c.name).collect();
+        let c = Arc::new(Cut { layers, selectors });
+        // Kept for a few sets of parts at most (a plan has one per distinct set of missing cells).
+        if cuts.len() >= 64 {
+            cuts.clear();
+        }
+        cuts.insert(parts.to_vec(), c.clone());
+        c
     }
 
     /// Every part of every layer (what a site with nothing stored lacks).
@@ -95,7 +126,7 @@ impl Zonal {
 
     /// The export's columns for `parts`: the id, the kept properties, then each part's cells.
     pub fn selectors(&self, parts: &[Part]) -> Vec<String> {
-        self.columns(&self.cut_layers(parts)).into_iter().map(|c| c.name).collect()
+        self.cut(parts).selectors.clone()
     }
 
     /// The column contract of a request over these (cut) layers: the id, the kept properties, then each
@@ -146,8 +177,9 @@ impl Zonal {
     pub fn serialized(&self, chunk_id: &str, sites: &[&Site], parts: &[Part]) -> Result<(Task, Vec<u8>), PlanError> {
         let keyed: Vec<(String, Key)> = sites.iter().map(|s| (s.id.clone(), cells::site_key(s))).collect();
         let request_id = self.request_id(chunk_id, &keyed, parts);
-        let mut g = Graph::new();
-        let root = compute::computation(&mut g, &self.pipeline, &self.cut_layers(parts), Features::Inline(sites))
+        let points: usize = sites.iter().flat_map(|s| s.polygons.iter().flatten()).map(Vec::len).sum();
+        let mut g = Graph::with_capacity(3 * points + 16 * sites.len() + 1024);
+        let root = compute::computation(&mut g, &self.pipeline, &self.cut(parts).layers, Features::Inline(sites))
             .map_err(|e| {
                 let d = Diagnostic::error(Code::PlanExpression, e.to_string())
                     .in_file(self.pipeline.source.display().to_string());
@@ -161,7 +193,8 @@ impl Zonal {
         // The body without its expression, whose `null` (the first member) is replaced by the expression.
         const HEAD: &[u8] = b"{\"expression\":null";
         let rest = serde_json::to_vec(&task.body).unwrap_or_default();
-        let mut bytes = Vec::with_capacity(rest.len() + 2048 + sites.len() * 512);
+        let last = self.last_body.load(std::sync::atomic::Ordering::Relaxed);
+        let mut bytes = Vec::with_capacity((rest.len() + 2048 + sites.len() * 512).max(last + last / 8));
         match rest.strip_prefix(HEAD) {
             Some(tail) => {
                 bytes.extend_from_slice(&HEAD[..HEAD.len() - 4]);
@@ -177,6 +210,7 @@ impl Zonal {
         }
         task.body = Value::Null;
         task.body_bytes = bytes.len();
+        self.last_body.store(bytes.len(), std::sync::atomic::Ordering::Relaxed);
         Ok((task, bytes))
     }
 

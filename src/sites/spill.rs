@@ -157,6 +157,14 @@ impl SpilledSites {
         decode_site(&buf).map(Some).ok_or_else(|| io::Error::other("a spilled site could not be read back"))
     }
 
+    /// The `n`-th kept site in file order (once sealed).
+    pub fn nth(&self, n: usize) -> io::Result<Option<Site>> {
+        match self.slots.get(n) {
+            Some(e) => self.get(e.index),
+            None => Ok(None),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.slots.len()
     }

@@ -19,7 +19,7 @@ struct Writer<'g> {
     /// The key of each stored node (`u32::MAX`: not stored yet).
     keys: Vec<u32>,
     stored: u32,
-    /// `"k":value,` for every stored value, in insertion order.
+    /// `"k":value,` for every stored value, in insertion order (after what the output held before).
     values: Vec<u8>,
     /// Whether a single-use node's use is a constant (0 unknown, 1 yes, 2 no): a single-use node has one
     /// place, hence one depth.
@@ -276,29 +276,42 @@ impl Writer<'_> {
     }
 }
 
+thread_local! {
+    /// Buffers of stored values, kept between encodings on a thread: the root's grows to about the size of
+    /// the request, so each planning thread grows it once, not once per request.
+    static POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl Graph {
     /// Appends the REST `Expression` of the value `root` to `out` as compact JSON: the bytes of
     /// `serde_json::to_vec(&self.encode(root))`, without building the tree (see the module doc).
+    ///
+    /// The root is stored first, so its key is always `"0"`: the head is written at once and the stored
+    /// values are appended straight to `out`.
     pub fn encode_to(&self, root: Id, out: &mut Vec<u8>) {
         let n = self.nodes.len();
+        out.extend_from_slice(b"{\"result\":\"0\",\"values\":{");
         let mut w = Writer {
             graph: self,
             single: self.single_uses(root),
             keys: vec![u32::MAX; n],
             stored: 0,
-            values: Vec::new(),
+            values: std::mem::take(out),
             constant: vec![0; n],
-            pool: Vec::new(),
+            pool: POOL.with(|p| std::mem::take(&mut *p.borrow_mut())),
         };
         let result = w.referred(root);
-        out.extend_from_slice(b"{\"result\":");
-        key(out, result);
-        out.extend_from_slice(b",\"values\":{");
-        if w.values.last() == Some(&b',') {
-            w.values.pop();
+        debug_assert_eq!(result, 0);
+        *out = std::mem::take(&mut w.values);
+        if out.last() == Some(&b',') {
+            out.pop();
         }
-        out.extend_from_slice(&w.values);
         out.extend_from_slice(b"}}");
+        let mut pool = std::mem::take(&mut w.pool);
+        // At most a few buffers per nesting level are kept, none larger than a few requests' worth.
+        pool.retain(|b| b.capacity() <= 64 << 20);
+        pool.truncate(64);
+        POOL.with(|p| *p.borrow_mut() = pool);
     }
 }
 

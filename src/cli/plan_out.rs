@@ -1,0 +1,176 @@
+//! `geepipe plan --out DIR` of a pipeline not run through the results store: each request body is written
+//! as it is built (`<chunk_id>.json`) and `plan.json` indexes them, so no plan's bodies are ever all in
+//! memory. Everything goes to a temporary folder beside `DIR` first and is moved into it at the end: a
+//! problem found while planning leaves `DIR` as it was. An earlier plan in `DIR` is replaced: its bodies
+//! the new plan lacks are removed, files geepipe did not write are kept.
+//!
+//! `plan.json` is the pretty JSON document `{summary, mode, columns, tasks}`; its task entries are
+//! written one by one into a temporary index, indented as they sit in the document, and joined to the rest
+//! at the end (the same bytes as pretty-printing the whole document at once).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::plan::{Column, Decision, RunMode, Summary, Task};
+
+/// A plan being written into a folder.
+pub struct PlanOut {
+    dir: PathBuf,
+    tmp: tempfile::TempDir,
+    index: std::io::BufWriter<std::fs::File>,
+    files: Vec<String>,
+    /// The bodies of an earlier plan in `dir` (removed at the end unless this plan has them too).
+    earlier: Vec<String>,
+    interactive: bool,
+}
+
+impl PlanOut {
+    /// Starts writing into `dir`, which holds the files `earlier` of an earlier plan (or nothing).
+    pub fn new(dir: &Path, earlier: Vec<String>, mode: RunMode) -> std::io::Result<PlanOut> {
+        std::fs::create_dir_all(dir)?;
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new().prefix(".geepipe-plan-").tempdir_in(parent)?;
+        let index = std::io::BufWriter::new(std::fs::File::create(tmp.path().join(".tasks"))?);
+        let interactive = mode == RunMode::Interactive;
+        Ok(PlanOut { dir: dir.to_path_buf(), tmp, index, files: Vec::new(), earlier, interactive })
+    }
+
+    /// Writes one task's body (the bytes sent) and its entry in the index.
+    pub fn add(&mut self, t: &Task, body: &[u8]) -> std::io::Result<()> {
+        let file = format!("{}.json", t.chunk_id);
+        let mut f = std::io::BufWriter::new(std::fs::File::create(self.tmp.path().join(&file))?);
+        f.write_all(body)?;
+        f.write_all(b"\n")?;
+        f.flush()?;
+        let entry = serde_json::json!({
+            "chunk_id": t.chunk_id,
+            "file": file,
+            "request_id": t.request_id,
+            "endpoint": if self.interactive { "table:computeFeatures" } else { t.endpoint.path() },
+            "description": t.description,
+            "site_ids": t.site_ids,
+            "body_bytes": body.len(),
+            "target": t.target,
+        });
+        let text = serde_json::to_string_pretty(&entry).map_err(std::io::Error::other)?;
+        self.index.write_all(if self.files.is_empty() { b"\n" } else { b",\n" })?;
+        // An element of `tasks` sits two levels deep in the document.
+        for (i, line) in text.lines().enumerate() {
+            if i > 0 {
+                self.index.write_all(b"\n")?;
+            }
+            self.index.write_all(b"    ")?;
+            self.index.write_all(line.as_bytes())?;
+        }
+        self.files.push(file);
+        Ok(())
+    }
+
+    /// Writes `plan.json`, moves every file into the folder and removes the earlier plan's other bodies.
+    pub fn finish(mut self, summary: &Summary, decision: &Decision, columns: &[Column]) -> std::io::Result<()> {
+        self.index.flush()?;
+        drop(self.index);
+        let head = serde_json::json!({"summary": summary, "mode": decision, "columns": columns, "tasks": []});
+        let mut doc = serde_json::to_vec_pretty(&head).map_err(std::io::Error::other)?;
+        let tail: &[u8] = b"[]\n}";
+        if !doc.ends_with(tail) {
+            return Err(std::io::Error::other("plan.json: unexpected layout"));
+        }
+        let mut plan = std::io::BufWriter::new(std::fs::File::create(self.tmp.path().join("plan.json"))?);
+        if self.files.is_empty() {
+            plan.write_all(&doc)?;
+        } else {
+            // The entries are copied from the index file, never all in memory.
+            doc.truncate(doc.len() - tail.len());
+            plan.write_all(&doc)?;
+            plan.write_all(b"[")?;
+            std::io::copy(&mut std::fs::File::open(self.tmp.path().join(".tasks"))?, &mut plan)?;
+            plan.write_all(b"\n  ]\n}")?;
+        }
+        plan.write_all(b"\n")?;
+        plan.flush()?;
+        drop(plan);
+        for f in self.files.iter().map(String::as_str).chain(["plan.json"]) {
+            std::fs::rename(self.tmp.path().join(f), self.dir.join(f))?;
+        }
+        let current: std::collections::HashSet<&str> = self.files.iter().map(String::as_str).collect();
+        for stale in self.earlier.iter().filter(|f| !current.contains(f.as_str())) {
+            match std::fs::remove_file(self.dir.join(stale)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The streamed `plan.json` is the bytes of the whole document pretty-printed at once.
+    #[test]
+    fn the_streamed_index_is_the_pretty_document() {
+        let dir = tempfile::tempdir().unwrap();
+        let out_dir = dir.path().join("out");
+        let task = |i: usize| Task {
+            chunk_id: format!("c{i:05}"),
+            request_id: format!("r{i}"),
+            endpoint: crate::plan::Endpoint::ImageExport,
+            description: format!("d {i}"),
+            site_ids: vec![format!("s{i}"), "x".into()],
+            body: serde_json::Value::Null,
+            body_bytes: 3,
+            target: crate::plan::Target::Gcs { bucket: "b".into(), prefix: format!("p/{i}") },
+        };
+        let decision = Decision {
+            mode: RunMode::Batch,
+            auto: false,
+            reason: "`kind: image` pipelines run as export tasks".into(),
+            sites_per_request: None,
+            requests: None,
+            interactive_seconds: None,
+            estimate: None,
+        };
+        for n in [0usize, 1, 3] {
+            let tasks: Vec<Task> = (0..n).map(task).collect();
+            let mut out = PlanOut::new(&out_dir, Vec::new(), RunMode::Batch).unwrap();
+            for t in &tasks {
+                out.add(t, b"{\"a\":1}").unwrap();
+            }
+            let summary = Summary {
+                pipeline: "p".into(),
+                content_hash: "h".into(),
+                tasks: n,
+                sites: Some(n),
+                layers: 1,
+                years: vec![2020],
+                layer_years: 1,
+                columns: 0,
+                largest_request_bytes: 7,
+                largest_request_chunk: None,
+                total_request_bytes: 7,
+                warnings: 0,
+                cells: None,
+            };
+            out.finish(&summary, &decision, &[]).unwrap();
+            let index: Vec<serde_json::Value> = tasks
+                .iter()
+                .map(|t| {
+                    serde_json::json!({
+                        "chunk_id": t.chunk_id, "file": format!("{}.json", t.chunk_id), "request_id": t.request_id,
+                        "endpoint": t.endpoint.path(), "description": t.description, "site_ids": t.site_ids,
+                        "body_bytes": 7, "target": t.target,
+                    })
+                })
+                .collect();
+            let whole = serde_json::json!({"summary": summary, "mode": decision, "columns": [], "tasks": index});
+            let mut want = serde_json::to_vec_pretty(&whole).unwrap();
+            want.push(b'\n');
+            assert_eq!(
+                String::from_utf8(std::fs::read(out_dir.join("plan.json")).unwrap()).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
+    }
+}

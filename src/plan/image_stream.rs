@@ -1,0 +1,153 @@
+//! Image exports `per: site` planned as a stream. Their number is the sites times the layer-years (100,000
+//! sites and two years are 200,000 exports), so they are never all built at once, and the sites are not all
+//! kept: one pass over the site file checks every feature (the same diagnostics as `validate`) and spills
+//! the sites to a temporary file (16 bytes a site in memory, [`SpilledSites`]); then each export is built in
+//! plan order — layers, years, sites, as [`super::image::units`] — a batch at a time (in parallel), handed to
+//! the caller (`plan --out` writes it, `run` records it in the journal) and dropped.
+//!
+//! The chunk ids, bodies, warnings and probe are the [`super::image::ImagePlanner`]'s, byte for byte (a
+//! test compares them); that planner still plans `per: region` (one export per layer-year) and rebuilds a
+//! planned export when asked. The commands choose this path (`cli::plan::streams_image_sites`).
+
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use super::compute::{self, PreparedLayer};
+use super::image::{export_task, max_pixels_warning, site_chunk_id};
+use super::kind::{pipeline_error, Built};
+use super::probe::{wrap, ProbeCall, ProbeError, ValueProbe};
+use super::{PlanError, Task};
+use crate::diag::{Code, Diagnostic};
+use crate::pipeline::{ImageExport, Pipeline};
+use crate::sites::spill::SpilledSites;
+
+/// Exports built together (in parallel) before they are handed over in order.
+const BATCH: usize = 256;
+
+/// One export: its task (body `null`), its body as sent, and its `maxPixels` warning.
+pub type Export = (Task, Vec<u8>, Option<Diagnostic>);
+
+/// The exports of an image pipeline `per: site`, built on demand from a spill of its site file.
+pub struct SiteExports {
+    pipeline: Pipeline,
+    opts: ImageExport,
+    layers: Vec<PreparedLayer>,
+    sites: SpilledSites,
+}
+
+impl SiteExports {
+    /// Renders the layers and reads the site file into a spill in `dir`. Returns the site file's warnings;
+    /// every problem of the layers and the site file is returned together.
+    pub fn new(p: &Pipeline, dir: &Path) -> Result<(SiteExports, Vec<Diagnostic>), Vec<Diagnostic>> {
+        let mut errors = Vec::new();
+        let layers = compute::prepare(p).unwrap_or_else(|es| {
+            errors.extend(es.into_iter().map(|(layer, msg)| {
+                pipeline_error(
+                    p,
+                    Code::LayersTemplate,
+                    format!("layer `{layer}`: {msg}"),
+                    "placeholders are `{{year}}`, `{{next_year}}`, `{{asset}}` and the names in `vars`",
+                )
+            }));
+            Vec::new()
+        });
+        let temp_error = |e: std::io::Error| {
+            vec![Diagnostic::error(
+                Code::SitesRead,
+                format!("cannot write a temporary file in `{}`: {e}", dir.display()),
+            )]
+        };
+        std::fs::create_dir_all(dir).map_err(temp_error)?;
+        let mut sites = SpilledSites::new(dir).map_err(temp_error)?;
+        let mut buf = Vec::new();
+        let mut failed = None;
+        let report = crate::sites::scan(&p.sites, |s| {
+            sites.push(&s, &mut buf).map_err(|e| {
+                failed = Some(e);
+                Diagnostic::error(Code::SitesRead, "stopped")
+            })
+        });
+        if let Some(e) = failed {
+            return Err(temp_error(e));
+        }
+        let warnings = if report.has_errors() {
+            errors.extend(report.diagnostics);
+            Vec::new()
+        } else {
+            report.diagnostics
+        };
+        let Some(opts) = p.image.clone() else {
+            errors.push(pipeline_error(p, Code::PlanImage, "the pipeline has no image settings", ""));
+            return Err(errors);
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        sites.seal().map_err(temp_error)?;
+        Ok((SiteExports { pipeline: p.clone(), opts, layers, sites }, warnings))
+    }
+
+    /// Sites of the site file.
+    pub fn sites(&self) -> usize {
+        self.sites.len()
+    }
+
+    /// The export of site `s` for image `image` (year `year`) of `layer`.
+    fn export(&self, layer: &PreparedLayer, image: usize, year: i32, s: usize) -> Result<Export, PlanError> {
+        let site = self
+            .sites
+            .nth(s)
+            .map_err(|e| PlanError::SitesUnreadable(e.to_string()))?
+            .ok_or_else(|| PlanError::UnknownSite(format!("#{s}")))?;
+        let chunk_id = site_chunk_id(&layer.name, year, s);
+        let chosen = [&site];
+        let p = &self.pipeline;
+        let warning = max_pixels_warning(p, &self.opts, layer, &chunk_id, &chosen);
+        let task = export_task(p, &self.opts, layer, image, &chunk_id, &chosen)
+            .map_err(|e| PlanError::Diagnostics(vec![pipeline_error(p, Code::PlanExpression, e.to_string(), "")]))?;
+        let Built { task, bytes } = Built::from(task);
+        Ok((task, bytes, warning))
+    }
+
+    /// Hands every export to `each`, in plan order (see the module doc); stops at the first error.
+    pub fn for_each<E: From<PlanError>>(&self, mut each: impl FnMut(Export) -> Result<(), E>) -> Result<(), E> {
+        let n = self.sites.len();
+        for layer in &self.layers {
+            for (image, (year, _)) in layer.images.iter().enumerate() {
+                for start in (0..n).step_by(BATCH) {
+                    let built: Vec<Result<Export, PlanError>> = (start..(start + BATCH).min(n))
+                        .into_par_iter()
+                        .map(|s| self.export(layer, image, *year, s))
+                        .collect();
+                    for b in built {
+                        each(b?)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The probe: the first export's image wrapped in `Image.bandNames` (as the kind planner's).
+    pub fn probe(&self) -> Result<ProbeCall, ProbeError> {
+        let Some((layer, (year, _))) = self.layers.iter().find_map(|l| l.images.first().map(|i| (l, i))) else {
+            return Err(ProbeError::NoImageExport);
+        };
+        if self.sites.is_empty() {
+            return Err(ProbeError::NoImageExport);
+        }
+        let (task, bytes, _) = self.export(layer, 0, *year, 0).map_err(|e| {
+            ProbeError::Image(match e {
+                PlanError::Diagnostics(d) => d,
+                e => vec![Diagnostic::error(Code::PlanExpression, e.to_string())],
+            })
+        })?;
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        Ok(ProbeCall::Value {
+            expression: wrap(&body["expression"], "Image.bandNames", "image"),
+            what: ValueProbe::BandNames,
+            description: format!("export {}", task.chunk_id),
+        })
+    }
+}
