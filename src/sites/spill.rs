@@ -160,7 +160,7 @@ impl SpilledSites {
     /// The `n`-th kept site in file order (once sealed).
     pub fn nth(&self, n: usize) -> io::Result<Option<Site>> {
         match self.slots.get(n) {
-            Some(e) => self.get(e.index),
+            Some(e) => self.get(e.0),
             None => Ok(None),
         }
     }
