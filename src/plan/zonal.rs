@@ -67,7 +67,8 @@ pub struct Zonal {
     /// Mixed into every request id: the export settings, and a nonce for `--fresh`.
     salt: String,
     /// The layers cut to a set of parts and their selectors, made once per set of parts: every chunk of a
-    /// group has the same parts, and cutting clones each layer's rendered templates.
+    /// group has the same parts, and cutting clones each layer's rendered templates. (Neither the layers
+    /// nor the pipeline's columns change after [`Zonal::new`]; clones share it.)
     cuts: Arc<Mutex<HashMap<Vec<Part>, Arc<Cut>>>>,
     /// The length of the last body built: the next one's buffer is allocated at about that size once.
     last_body: Arc<std::sync::atomic::AtomicUsize>,
