@@ -429,6 +429,38 @@ fn classifier_fixture(yaml: &str) -> Fixture {
     f
 }
 
+/// A classifier trains on every site in one request: past Earth Engine's request size (10 MiB) the plan is
+/// refused with what to do, before anything is sent.
+#[test]
+fn a_classifier_request_past_the_size_limit_is_refused() {
+    let f = classifier_fixture(&classifier_pipeline(
+        ", label: class",
+        "{algorithm: smileCart}",
+        "{to: asset, asset: projects/p/assets/models}",
+    ));
+    // 500 sites of 400 vertices each: about 12 MB of coordinates in the request.
+    let site = |i: usize| {
+        let (cx, cy) = (-60.0 + (i % 50) as f64 * 0.05, -15.0 + (i / 50) as f64 * 0.05);
+        let a = |k: usize| k as f64 / 400.0 * std::f64::consts::TAU;
+        let ring: Vec<[f64; 2]> =
+            (0..=400).map(|k| [cx + 0.01 * a(k % 400).cos(), cy + 0.01 * a(k % 400).sin()]).collect();
+        json!({"type": "Feature", "properties": {"site_id": format!("s{i}"), "class": i % 3 + 1},
+               "geometry": {"type": "Polygon", "coordinates": [ring]}})
+    };
+    let geo = json!({"type": "FeatureCollection", "features": (0..500).map(site).collect::<Vec<_>>()});
+    std::fs::write(f.path.parent().unwrap().join("sites.geojson"), geo.to_string()).unwrap();
+    let p = load(&f.path, &Overrides::default()).map_err(|d| format!("{d:?}")).unwrap().0;
+    let errors = Planner::new(&p).err().expect("refused");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let e = &errors[0];
+    assert_eq!(e.code, "plan::classifier");
+    let said = e.message.contains("the training request of 500 sites is") && e.message.contains("(10485760 bytes)");
+    assert!(said, "{}", e.message);
+    let help = e.help.as_deref().and_then(|h| h.strip_prefix("train on fewer sites (about "));
+    let fit: usize = help.and_then(|h| h.split(' ').next()?.parse().ok()).unwrap_or_else(|| panic!("{:?}", e.help));
+    assert!((100..500).contains(&fit), "{fit}");
+}
+
 #[test]
 fn classifier_body_trains_on_sampled_sites_and_fits_the_contract() {
     let f = classifier_fixture(&classifier_pipeline(

@@ -69,8 +69,25 @@ impl KindPlanner for ClassifierPlanner {
         Some("`kind: classifier` pipelines run as export tasks")
     }
 
+    /// One request of every site, which Earth Engine refuses past its request size limit (the body grows by
+    /// a few hundred bytes a site: about 17,000 small polygons fit).
     fn chunk(&self, inputs: &Inputs) -> Result<Vec<(Chunk, Built)>, Vec<Diagnostic>> {
         let built = Built::from(self.task(inputs)?);
+        let (bytes, limit) = (built.task.body_bytes, crate::pipeline::Chunks::EE_MAX_REQUEST_BYTES);
+        if bytes > limit {
+            let n = inputs.sites.len();
+            return Err(vec![inputs.error(
+                Code::PlanClassifier,
+                format!(
+                    "the training request of {n} sites is {bytes} bytes, more than Earth Engine accepts in one request \
+                     ({limit} bytes)"
+                ),
+                &format!(
+                    "train on fewer sites (about {} of these fit) or simplify their polygons",
+                    (n as u128 * limit as u128 / bytes.max(1) as u128)
+                ),
+            )]);
+        }
         Ok(vec![(Chunk { sites: (0..inputs.sites.len()).collect(), parts: Vec::new() }, built)])
     }
 
