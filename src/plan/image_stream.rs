@@ -1,7 +1,7 @@
 //! Image exports `per: site` planned as a stream. Their number is the sites times the layer-years (100,000
 //! sites and two years are 200,000 exports), so they are never all built at once, and the sites are not all
 //! kept: one pass over the site file checks every feature (the same diagnostics as `validate`) and spills
-//! the sites to a temporary file (16 bytes a site in memory, [`SpilledSites`]); then each export is built in
+//! the sites to a temporary file (8 bytes a site in memory, [`SpilledSites`]); then each export is built in
 //! plan order — layers, years, sites, as [`super::image::units`] — a batch at a time (in parallel), handed to
 //! the caller (`plan --out` writes it, `run` records it in the journal) and dropped.
 //!
