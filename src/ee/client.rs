@@ -98,6 +98,10 @@ impl EeError {
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// `operations.list` pages go through their own connection: a connection's read buffer grows to the
+    /// largest answer it carried (a page of 500 operations, about 400 KB) and keeps that size, so pages
+    /// spread over the export connections (100 at once) would leave each of them that big.
+    list_http: reqwest::Client,
     cfg: Arc<ClientConfig>,
     counts: Arc<CallCounts>,
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
@@ -138,6 +142,9 @@ pub struct ComputedFeatures {
     pub bytes: u64,
 }
 
+/// The call name of `operations.list` (its pages go through [`Client`]'s own connection for them).
+const LIST: &str = "operations.list";
+
 /// Pages followed for one computation before giving up (1,000 features each: far more than a chunk holds).
 const MAX_PAGES: u32 = 10_000;
 
@@ -153,8 +160,10 @@ impl Client {
     pub fn new(cfg: ClientConfig) -> Result<Client, EeError> {
         let timeouts = http::Timeouts { request: Some(cfg.timeout), connect: cfg.connect_timeout, read: None };
         let http = http::client(timeouts).map_err(|problem| EeError { call: "client", problem })?;
+        let list_http =
+            http::client_keeping(timeouts, Some(1)).map_err(|problem| EeError { call: "client", problem })?;
         let limiter = cfg.requests_per_second.and_then(rate_limiter).map(Arc::new);
-        Ok(Client { http, cfg: Arc::new(cfg), counts: Arc::new(CallCounts::default()), limiter })
+        Ok(Client { http, list_http, cfg: Arc::new(cfg), counts: Arc::new(CallCounts::default()), limiter })
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -249,10 +258,10 @@ impl Client {
                     q.append_pair("pageToken", t);
                 }
             }
-            let mut v = self.send("operations.list", Method::GET, url, None, true).await?;
+            let mut v = self.send(LIST, Method::GET, url, None, true).await?;
             if let Some(ops) = v.get_mut("operations").map(Value::take) {
                 let page: Vec<Operation> = serde_json::from_value(ops).map_err(|e| EeError {
-                    call: "operations.list",
+                    call: LIST,
                     problem: Problem::transport(TransportKind::Body, &format!("unexpected response: {e}")),
                 })?;
                 listed += page.len();
@@ -315,7 +324,8 @@ impl Client {
                             l.until_ready().await;
                         }
                         attempts.fetch_add(1, Ordering::Relaxed);
-                        self.send_bytes(Method::POST, url.clone(), Some(Payload::Json(&body))).await.map_err(|mut p| {
+                        let sent = self.send_bytes(&self.http, Method::POST, url.clone(), Some(Payload::Json(&body)));
+                        sent.await.map_err(|mut p| {
                             p.computation = true;
                             p
                         })
@@ -384,7 +394,8 @@ impl Client {
                     if let Some(l) = &self.limiter {
                         l.until_ready().await;
                     }
-                    self.send_bytes(method.clone(), url.clone(), body).await.map(|(v, _)| v)
+                    let http = if call == LIST { &self.list_http } else { &self.http };
+                    self.send_bytes(http, method.clone(), url.clone(), body).await.map(|(v, _)| v)
                 },
                 |attempt, problem, delay| self.retrying(call, attempt, problem, delay),
             )
@@ -400,9 +411,14 @@ impl Client {
     }
 
     /// One HTTP attempt: the response as JSON and its size in bytes.
-    async fn send_bytes(&self, method: Method, url: Url, body: Option<Payload<'_>>) -> Result<(Value, u64), Problem> {
-        let mut req = self
-            .http
+    async fn send_bytes(
+        &self,
+        http: &reqwest::Client,
+        method: Method,
+        url: Url,
+        body: Option<Payload<'_>>,
+    ) -> Result<(Value, u64), Problem> {
+        let mut req = http
             .request(method, url)
             .header("X-Goog-User-Project", &self.cfg.project)
             .header("x-goog-api-client", http::USER_AGENT);

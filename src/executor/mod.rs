@@ -931,6 +931,9 @@ impl Executor {
     /// Applies an operation's state to its chunk.
     fn apply(&mut self, i: usize, op: &Operation) -> Result<(), ExecError> {
         let state = op.state();
+        if state.is_terminal() {
+            self.window.forget(&op.name);
+        }
         let meta = op.metadata.clone().unwrap_or_default();
         let from = self.rows[i].state;
         let to = match state {

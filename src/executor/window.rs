@@ -69,6 +69,11 @@ impl Window {
         }
     }
 
+    /// Forgets a finished operation of this run (only those in flight are looked up).
+    pub fn forget(&mut self, name: &str) {
+        self.created.remove(name);
+    }
+
     /// How far back the next poll reads: `None` for every page, else the creation time of the oldest operation
     /// in `watched` (the names of this run's operations in flight).
     pub fn since<'a>(&self, watched: impl IntoIterator<Item = &'a str>) -> Option<f64> {

@@ -31,8 +31,16 @@ pub struct Timeouts {
 
 /// A reqwest client with geepipe's settings.
 pub fn client(t: Timeouts) -> Result<reqwest::Client, Problem> {
+    client_keeping(t, None)
+}
+
+/// [`client`] keeping at most `idle` unused connections per host (`None`: every one).
+pub fn client_keeping(t: Timeouts, idle: Option<usize>) -> Result<reqwest::Client, Problem> {
     install_crypto();
     let mut b = reqwest::Client::builder().connect_timeout(t.connect).user_agent(USER_AGENT);
+    if let Some(n) = idle {
+        b = b.pool_max_idle_per_host(n);
+    }
     if let Some(r) = t.request {
         b = b.timeout(r);
     }

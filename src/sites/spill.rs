@@ -62,21 +62,35 @@ impl Spill {
 /// Sites spilled by their index in the site file (only those pushed can be read).
 pub struct SpilledSites {
     spill: Spill,
-    /// Where each kept site lies, sorted by file index once sealed (16 bytes a site: a hash map would
-    /// take about 50, and twice that while it grows).
-    slots: Vec<Entry>,
+    /// The kept sites' file index and record length, sorted by file index once sealed (8 bytes a site:
+    /// a hash map would take about 50, and twice that while it grows).
+    slots: Vec<(u32, u32)>,
+    /// Where the records lie (see [`Offsets`]).
+    offsets: Offsets,
+    /// Every push so far came in increasing file index order.
+    ascending: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    offset: u64,
-    len: u32,
-    index: u32,
+/// Where each kept site's record starts in the spill file.
+enum Offsets {
+    /// Sites pushed in file order (a plan's first run): the offset of every [`EVERY`]th slot; the others are
+    /// found by adding the lengths since (records are written one after the other). A quarter byte a site.
+    Every(Vec<u64>),
+    /// Sites pushed in any other order: the offset of each slot once sealed (8 bytes a site).
+    Each(Vec<u64>),
 }
+
+/// Slots between two kept offsets of [`Offsets::Every`].
+const EVERY: usize = 32;
 
 impl SpilledSites {
     pub fn new(dir: &Path) -> io::Result<SpilledSites> {
-        Ok(SpilledSites { spill: Spill::new(dir)?, slots: Vec::new() })
+        Ok(SpilledSites {
+            spill: Spill::new(dir)?,
+            slots: Vec::new(),
+            offsets: Offsets::Every(Vec::new()),
+            ascending: true,
+        })
     }
 
     /// Keeps `site` (under its file index).
@@ -84,38 +98,69 @@ impl SpilledSites {
         buf.clear();
         encode_site(site, buf);
         let slot = self.spill.push(buf)?;
-        self.slots.push(Entry { offset: slot.offset, len: slot.len, index: site.index as u32 });
+        let index = site.index as u32;
+        if self.slots.last().is_some_and(|&(last, _)| last >= index) {
+            self.ascending = false;
+        }
+        if let Offsets::Every(every) = &mut self.offsets {
+            if self.slots.len() % EVERY == 0 {
+                every.push(slot.offset);
+            }
+        }
+        self.slots.push((index, slot.len));
         Ok(())
     }
 
     /// Makes the sites readable (no more pushes). A site pushed twice is read as pushed last.
     pub fn seal(&mut self) -> io::Result<()> {
-        // Stable: among equal indices the last pushed stays last, and is the one kept.
-        self.slots.sort_by_key(|e| e.index);
-        self.slots.dedup_by(|later, kept| {
-            let same = later.index == kept.index;
-            if same {
-                *kept = *later;
-            }
-            same
-        });
+        if !self.ascending {
+            // Records lie one after the other in push order: each one's offset, then sorted by file index
+            // (stable: among equal indices the last pushed stays last, and is the one kept).
+            let mut at = 0u64;
+            let mut all: Vec<(u32, u32, u64)> = std::mem::take(&mut self.slots)
+                .into_iter()
+                .map(|(index, len)| {
+                    let start = at;
+                    at += u64::from(len);
+                    (index, len, start)
+                })
+                .collect();
+            all.sort_by_key(|e| e.0);
+            all.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                if same {
+                    *kept = *later;
+                }
+                same
+            });
+            self.slots = all.iter().map(|&(index, len, _)| (index, len)).collect();
+            self.offsets = Offsets::Each(all.iter().map(|e| e.2).collect());
+        }
         self.slots.shrink_to_fit();
+        let (Offsets::Every(v) | Offsets::Each(v)) = &mut self.offsets;
+        v.shrink_to_fit();
         self.spill.seal()
     }
 
     /// The site with file index `index`, if it was kept.
     pub fn get(&self, index: u32) -> io::Result<Option<Site>> {
-        let Ok(at) = self.slots.binary_search_by_key(&index, |e| e.index) else { return Ok(None) };
-        let e = self.slots[at];
+        let Ok(at) = self.slots.binary_search_by_key(&index, |e| e.0) else { return Ok(None) };
+        let offset = match &self.offsets {
+            Offsets::Each(v) => v[at],
+            Offsets::Every(v) => {
+                let from = at / EVERY * EVERY;
+                v[at / EVERY] + self.slots[from..at].iter().map(|e| u64::from(e.1)).sum::<u64>()
+            }
+        };
         let mut buf = Vec::new();
-        self.spill.read(Slot { offset: e.offset, len: e.len }, &mut buf)?;
+        self.spill.read(Slot { offset, len: self.slots[at].1 }, &mut buf)?;
         decode_site(&buf).map(Some).ok_or_else(|| io::Error::other("a spilled site could not be read back"))
     }
 
     /// The `n`-th kept site in file order (once sealed).
     pub fn nth(&self, n: usize) -> io::Result<Option<Site>> {
         match self.slots.get(n) {
-            Some(e) => self.get(e.index),
+            Some(e) => self.get(e.0),
             None => Ok(None),
         }
     }
@@ -274,5 +319,31 @@ mod tests {
         }
         assert_eq!(spill.get(1).unwrap(), None);
         assert_eq!(spill.get(10).unwrap(), None);
+    }
+
+    #[test]
+    fn sites_pushed_in_file_order_are_found_between_kept_offsets() {
+        // More than one stretch of EVERY slots, sites of different lengths, some indices skipped.
+        let site = |index: usize| Site {
+            id: format!("s{index}"),
+            properties: Map::new(),
+            polygons: vec![vec![vec![[0.0, 0.0]; 3 + index % 5]]],
+            multi: false,
+            index,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut spill = SpilledSites::new(dir.path()).unwrap();
+        let mut buf = Vec::new();
+        let kept: Vec<usize> = (0..200).filter(|i| i % 7 != 3).collect();
+        for &i in &kept {
+            spill.push(&site(i), &mut buf).unwrap();
+        }
+        spill.seal().unwrap();
+        assert!(matches!(spill.offsets, Offsets::Every(_)), "pushed in file order");
+        assert_eq!(spill.len(), kept.len());
+        for i in 0..201 {
+            let want = kept.contains(&i).then(|| site(i));
+            assert_eq!(spill.get(i as u32).unwrap(), want, "site {i}");
+        }
     }
 }

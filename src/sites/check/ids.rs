@@ -1,5 +1,5 @@
 //! The id of each feature: present in `properties`, a non-empty string or a whole number, and unique in
-//! the file. Ids are kept compactly ([`IdSet`], about 50 bytes each) for the duplicate check.
+//! the file. Ids are kept compactly ([`IdSet`], about 34 bytes each) for the duplicate check.
 //!
 //! Ids that differ but look the same (a zero-width space, a right-to-left override, a trailing space, a
 //! Cyrillic `а` for a Latin `a`) get a warning (`sites::id-lookalike`): two ids are look-alikes when their
@@ -8,11 +8,12 @@
 //! a skeleton too, but a reader tells them apart). An id with invisible or control characters or
 //! surrounding white space is a warning on its own.
 
-use std::collections::hash_map::{DefaultHasher, Entry};
+use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::sync::OnceLock;
 
+use hashbrown::HashTable;
 use serde_json::Value;
 
 use super::{anchor, json_kind, Checker, Place, RawFeature};
@@ -22,35 +23,13 @@ use crate::sites::source::{Step, Store};
 use crate::sites::Site;
 use crate::suggest::did_you_mean;
 
-/// A hasher for keys that are already hashes.
-#[derive(Default)]
-struct Identity(u64);
-
-impl Hasher for Identity {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        // Spread the bits: the table uses the top bits as tags and the low ones as the slot.
-        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-/// Every id seen, compactly: the ids' text in one arena, a table from a 32-bit hash of the id to its
-/// number, and where each id's feature starts (for the second label of a duplicate report). About 40
-/// bytes per id.
-#[derive(Default)]
+/// Every id seen, compactly: the ids' text in one arena ([`Texts`]), a table of id numbers found by the hash
+/// of their text (compared with the arena's text, so two different ids are never taken for one), and where
+/// each id's feature starts (for the second label of a duplicate report). About 34 bytes per id (at a
+/// million ids: 10 MB of table, 8 of text, 4 of ends, 16 of starts).
 pub(super) struct IdSet {
-    table: HashMap<u32, u32, BuildHasherDefault<Identity>>,
-    /// Ids whose hash collided with a different id (a few hundred in a million).
-    overflow: HashMap<String, u32>,
-    arena: String,
-    ends: Vec<u64>,
+    table: HashTable<u32>,
+    texts: Texts,
     /// Feature start of each id: offset, line, column.
     starts: Vec<(u64, u32, u32)>,
     /// A hash of each id's confusable skeleton → the first id with it; kept from the first id that is not
@@ -58,13 +37,70 @@ pub(super) struct IdSet {
     skeletons: HashMap<u64, u32>,
     /// Whether an id that is not plain was seen, so `skeletons` is kept.
     skeletons_kept: bool,
+    /// The bits of an id's hash that are used (all; tests keep few, so that different ids collide).
+    hash_mask: u64,
+}
+
+/// The text of every id, numbered in the order added.
+#[derive(Default)]
+struct Texts {
+    arena: String,
+    /// Where each id's text ends in `arena`, modulo 2³² (see `wraps`).
+    ends: Vec<u32>,
+    /// The ids whose end passed a multiple of 2³² bytes of text (empty below 4 GiB of ids).
+    wraps: Vec<u32>,
+}
+
+impl Texts {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn end(&self, n: usize) -> usize {
+        let high = self.wraps.partition_point(|&w| w as usize <= n);
+        (high << 32) | self.ends[n] as usize
+    }
+
+    fn get(&self, n: u32) -> &str {
+        let n = n as usize;
+        let start = if n == 0 { 0 } else { self.end(n - 1) };
+        &self.arena[start..self.end(n)]
+    }
+
+    fn push(&mut self, id: &str) {
+        let n = self.ends.len() as u32;
+        self.arena.push_str(id);
+        let end = self.arena.len();
+        while end >> 32 > self.wraps.len() {
+            self.wraps.push(n);
+        }
+        self.ends.push(end as u32);
+    }
+}
+
+impl Default for IdSet {
+    fn default() -> IdSet {
+        IdSet {
+            table: HashTable::new(),
+            texts: Texts::default(),
+            starts: Vec::new(),
+            skeletons: HashMap::new(),
+            skeletons_kept: false,
+            hash_mask: u64::MAX,
+        }
+    }
+}
+
+/// The hash an id is found by in [`IdSet`]'s table.
+fn id_hash(id: &str, mask: u64) -> u64 {
+    let mut h = DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish() & mask
 }
 
 impl IdSet {
     fn text(&self, n: u32) -> &str {
-        let n = n as usize;
-        let start = if n == 0 { 0 } else { self.ends[n - 1] as usize };
-        &self.arena[start..self.ends[n] as usize]
+        self.texts.get(n)
     }
 
     fn start(&self, n: u32) -> Pos {
@@ -74,33 +110,18 @@ impl IdSet {
 
     /// Adds an id; when it was seen before, returns where that earlier feature starts.
     pub(super) fn insert(&mut self, id: &str, at: Pos) -> Option<Pos> {
-        let mut h = DefaultHasher::new();
-        id.hash(&mut h);
-        let full = h.finish();
-        let key = (full >> 32) as u32 ^ full as u32;
-        let next = self.ends.len() as u32;
-        let existing = match self.table.entry(key) {
-            Entry::Vacant(v) => {
-                v.insert(next);
-                None
-            }
-            Entry::Occupied(o) => Some(*o.get()),
-        };
-        if let Some(n) = existing {
-            if self.text(n) == id {
-                return Some(self.start(n));
-            }
-            match self.overflow.get(id) {
-                Some(&m) => return Some(self.start(m)),
-                None => {
-                    self.overflow.insert(id.to_string(), next);
-                }
-            }
+        let mask = self.hash_mask;
+        let hash = id_hash(id, mask);
+        if let Some(&n) = self.table.find(hash, |&n| self.texts.get(n) == id) {
+            return Some(self.start(n));
         }
-        self.arena.push_str(id);
-        self.ends.push(self.arena.len() as u64);
+        let next = self.texts.len() as u32;
+        self.texts.push(id);
         let col = (at.offset - at.line_start).min(u64::from(u32::MAX)) as u32;
         self.starts.push((at.offset, at.line.min(u64::from(u32::MAX)) as u32, col));
+        // Growing, the table rehashes its ids from their text.
+        let texts = &self.texts;
+        self.table.insert_unique(hash, next, |&n| id_hash(texts.get(n), mask));
         None
     }
 }
@@ -108,7 +129,7 @@ impl IdSet {
 impl IdSet {
     /// The id added last: an earlier, different id that looks the same (with where its feature starts).
     fn lookalike(&mut self) -> Option<(String, Pos)> {
-        let n = (self.ends.len() as u32).checked_sub(1)?;
+        let n = (self.texts.len() as u32).checked_sub(1)?;
         if !self.skeletons_kept {
             if plain(self.text(n)) {
                 return None;
@@ -364,17 +385,28 @@ mod tests {
 
     #[test]
     fn id_set_is_exact_despite_short_hashes() {
-        // 300,000 ids give a handful of 32-bit hash collisions; none may be taken for a duplicate.
-        let mut ids = IdSet::default();
+        // Hashes of 8 bits: every id shares its hash with hundreds of others; none may be taken for a
+        // duplicate, and every repeated one is found with the place it was first seen.
+        let mut ids = IdSet { hash_mask: 0xFF, ..IdSet::default() };
         let at = |i: u64| Pos { offset: i * 10 + 3, line: i, line_start: i * 10 };
-        for i in 0..300_000u64 {
+        for i in 0..30_000u64 {
             assert_eq!(ids.insert(&format!("id{i}"), at(i)), None, "id{i}");
         }
-        assert!(!ids.overflow.is_empty(), "expected some hash collisions to exercise the overflow map");
-        let collided: Vec<u64> = ids.overflow.values().map(|n| u64::from(*n)).collect();
-        for i in (0..300_000u64).step_by(997).chain(collided) {
+        for i in (0..30_000u64).step_by(97) {
             assert_eq!(ids.insert(&format!("id{i}"), at(i + 1)), Some(at(i)), "id{i}");
         }
+        assert_eq!(ids.texts.len(), 30_000);
+        assert_eq!(ids.text(12_345), "id12345");
+    }
+
+    #[test]
+    fn id_texts_past_four_gibibytes_keep_their_ends() {
+        // The ends are kept modulo 2³²; `wraps` says which ids passed each multiple.
+        let mut t = super::Texts { arena: String::new(), ends: vec![10, 20], wraps: vec![] };
+        t.arena.push_str(&"a".repeat(20));
+        assert_eq!((t.end(0), t.end(1)), (10, 20));
+        t.wraps = vec![1];
+        assert_eq!((t.end(0), t.end(1)), (10, (1 << 32) | 20));
     }
 
     #[test]
