@@ -90,18 +90,7 @@ impl Out {
         doc.extend_from_slice(&tasks);
         doc.extend_from_slice(b"\n}\n");
         std::fs::write(self.tmp.path().join("plan.json"), doc)?;
-        for f in self.files.iter().map(String::as_str).chain(["plan.json"]) {
-            std::fs::rename(self.tmp.path().join(f), self.dir.join(f))?;
-        }
-        // The folder holds exactly this plan (and any file geepipe did not write).
-        let current: std::collections::HashSet<&str> = self.files.iter().map(String::as_str).collect();
-        for stale in self.earlier.iter().filter(|f| !current.contains(f.as_str())) {
-            match std::fs::remove_file(self.dir.join(stale)) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-        }
-        Ok(())
+        super::plan_out::publish(self.tmp.path(), &self.dir, &self.files, &self.earlier)
     }
 }
 

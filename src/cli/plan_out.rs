@@ -90,18 +90,25 @@ impl PlanOut {
         plan.write_all(b"\n")?;
         plan.flush()?;
         drop(plan);
-        for f in self.files.iter().map(String::as_str).chain(["plan.json"]) {
-            std::fs::rename(self.tmp.path().join(f), self.dir.join(f))?;
-        }
-        let current: std::collections::HashSet<&str> = self.files.iter().map(String::as_str).collect();
-        for stale in self.earlier.iter().filter(|f| !current.contains(f.as_str())) {
-            match std::fs::remove_file(self.dir.join(stale)) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-        }
-        Ok(())
+        publish(self.tmp.path(), &self.dir, &self.files, &self.earlier)
     }
+}
+
+/// Moves a finished plan's `files` and its `plan.json` from `tmp` into `dir`, then removes the bodies of
+/// the earlier plan (`earlier`) that this one does not have, so the folder holds exactly this plan (and any
+/// file geepipe did not write). Shared by every `plan --out` writer.
+pub(super) fn publish(tmp: &Path, dir: &Path, files: &[String], earlier: &[String]) -> std::io::Result<()> {
+    for f in files.iter().map(String::as_str).chain(["plan.json"]) {
+        std::fs::rename(tmp.join(f), dir.join(f))?;
+    }
+    let current: std::collections::HashSet<&str> = files.iter().map(String::as_str).collect();
+    for stale in earlier.iter().filter(|f| !current.contains(f.as_str())) {
+        match std::fs::remove_file(dir.join(stale)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
