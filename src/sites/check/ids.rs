@@ -25,8 +25,8 @@ use crate::suggest::did_you_mean;
 
 /// Every id seen, compactly: the ids' text in one arena ([`Texts`]), a table of id numbers found by the hash
 /// of their text (compared with the arena's text, so two different ids are never taken for one), and where
-/// each id's feature starts (for the second label of a duplicate report). About 30 bytes per id (at a
-/// million ids: 10 MB of table, 8 of text, 4 of ends, 12 of starts).
+/// each id's feature starts (for the second label of a duplicate report). About 23 bytes per id (at a
+/// million ids: 10 MB of table, 8 of text, 4 of ends, 4.4 of starts).
 pub(super) struct IdSet {
     table: HashTable<u32>,
     texts: Texts,
@@ -91,36 +91,74 @@ impl Default for IdSet {
     }
 }
 
-/// Where each id's feature starts, 12 bytes an id: the offset's low 32 bits, the line and the column; the
-/// offset's high bits are kept only where they change from one id to the next (`highs`: empty for files
-/// under 4 GiB), so offsets in any order and of any size are kept exactly.
+/// Where each id's feature starts, about 4.4 bytes an id: the offset's low 32 bits of each (the high bits
+/// only where they change from one id to the next, `highs`: empty for files under 4 GiB), and the whole
+/// place (offset, line, line start) of every [`MARK_EVERY`]th. The line and column of any other id are
+/// found again, only when a report shows them, by reading the bytes from its mark ([`Earlier::place`]):
+/// keeping them for every id was 8 more bytes an id, a third of the set.
 #[derive(Default)]
 struct Starts {
-    /// Offset modulo 2³², line, column (offset − line start) of each id.
-    each: Vec<[u32; 3]>,
+    /// Offset modulo 2³² of each id.
+    lows: Vec<u32>,
     /// (first id, offset ÷ 2³²) from each id whose offset's high bits differ from the previous id's.
     highs: Vec<(u32, u32)>,
+    /// The place of ids 0, `MARK_EVERY`, 2 × `MARK_EVERY`, …
+    marks: Vec<Pos>,
+}
+
+/// Ids between two kept whole places in [`Starts`].
+const MARK_EVERY: u32 = 64;
+
+/// Where an earlier id's feature starts: its offset and the place of the last mark at or before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Earlier {
+    pub offset: u64,
+    mark: Pos,
+}
+
+impl Earlier {
+    /// The feature's place (offset, line, line start). A file with lines is read from the mark to the
+    /// feature (at most [`MARK_EVERY`] features) and counted as the reader counts; a file without lines
+    /// (records) has none.
+    pub(super) fn place(self, store: &Store) -> Pos {
+        if matches!(store, Store::Records) {
+            return Pos { offset: self.offset, line: 0, line_start: self.offset };
+        }
+        if self.offset <= self.mark.offset {
+            return Pos {
+                offset: self.offset,
+                line: self.mark.line,
+                line_start: self.mark.line_start.min(self.offset),
+            };
+        }
+        let raw = store.read(self.mark.offset..self.offset);
+        let mut p = crate::sites::reader::pos_in(&raw, self.mark, raw.len());
+        p.offset = self.offset;
+        p
+    }
 }
 
 impl Starts {
     fn push(&mut self, at: Pos) {
-        let n = self.each.len() as u32;
+        let n = self.lows.len() as u32;
         let high = (at.offset >> 32) as u32;
         if self.highs.last().map_or(0, |&(_, h)| h) != high {
             self.highs.push((n, high));
         }
-        let col = (at.offset - at.line_start).min(u64::from(u32::MAX)) as u32;
-        self.each.push([at.offset as u32, at.line.min(u64::from(u32::MAX)) as u32, col]);
+        if n % MARK_EVERY == 0 {
+            self.marks.push(at);
+        }
+        self.lows.push(at.offset as u32);
     }
 
-    fn get(&self, n: u32) -> Pos {
-        let [low, line, col] = self.each[n as usize];
+    fn get(&self, n: u32) -> Earlier {
+        let low = self.lows[n as usize];
         let high = match self.highs.partition_point(|&(first, _)| first <= n) {
             0 => 0,
             i => self.highs[i - 1].1,
         };
         let offset = (u64::from(high) << 32) | u64::from(low);
-        Pos { offset, line: u64::from(line), line_start: offset - u64::from(col) }
+        Earlier { offset, mark: self.marks[(n / MARK_EVERY) as usize] }
     }
 }
 
@@ -136,12 +174,12 @@ impl IdSet {
         self.texts.get(n)
     }
 
-    fn start(&self, n: u32) -> Pos {
+    fn start(&self, n: u32) -> Earlier {
         self.starts.get(n)
     }
 
     /// Adds an id; when it was seen before, returns where that earlier feature starts.
-    pub(super) fn insert(&mut self, id: &str, at: Pos) -> Option<Pos> {
+    pub(super) fn insert(&mut self, id: &str, at: Pos) -> Option<Earlier> {
         let mask = self.hash_mask;
         let hash = id_hash(id, mask);
         if let Some(&n) = self.table.find(hash, |&n| self.texts.get(n) == id) {
@@ -159,7 +197,7 @@ impl IdSet {
 
 impl IdSet {
     /// The id added last: an earlier, different id that looks the same (with where its feature starts).
-    fn lookalike(&mut self) -> Option<(String, Pos)> {
+    fn lookalike(&mut self) -> Option<(String, Earlier)> {
         let n = (self.texts.len() as u32).checked_sub(1)?;
         if !self.skeletons_kept {
             if plain(self.text(n)) {
@@ -239,6 +277,17 @@ fn hidden(id: &str) -> Option<&'static str> {
     }
 }
 
+/// The spot of `path` in an earlier feature, for a report's second label (none when it cannot be read).
+fn earlier_anchor(store: &Store, first: Earlier, path: &[Step]) -> Option<super::Mark> {
+    match store {
+        Store::Records => Some(anchor(Place::Record { index: first.offset as usize, fid: None }, path, false)),
+        store => {
+            let at = first.place(store);
+            store.value_at(at).map(|raw0| anchor(Place::Json { raw: &raw0, at }, path, false))
+        }
+    }
+}
+
 impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
     /// Warns about an id that is hard to read, or that looks like an earlier, different one.
     fn lookalike_id(&mut self, place: Place, index: usize, id: &str) {
@@ -271,10 +320,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                 "they are two sites to geepipe and two rows in the table: if they are one site, fix the file; if \
                  not, rename one so people can tell them apart",
             );
-            let earlier = match &c.store {
-                Store::Records => Some(anchor(Place::Record { index: first.offset as usize, fid: None }, &path, false)),
-                store => store.value_at(first).map(|raw0| anchor(Place::Json { raw: &raw0, at: first }, &path, false)),
-            };
+            let earlier = earlier_anchor(&c.store, first, &path);
             match earlier {
                 Some(e) => c.at2(d, &a(), format!("features[{index}]"), &e, "looks like this one"),
                 None => c.at(d, &a(), "looks like an earlier id"),
@@ -390,14 +436,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                 let d = Diagnostic::error(Code::SitesDuplicateId, format!("site id `{id2}` is used twice"))
                     .with_help(format!("every site needs its own `{idp2}`; rename or merge one of them"));
                 let path = [Step::Key("properties"), Step::Key(&idp2)];
-                let earlier = match &c.store {
-                    Store::Records => {
-                        Some(anchor(Place::Record { index: first.offset as usize, fid: None }, &path, false))
-                    }
-                    store => {
-                        store.value_at(first).map(|raw0| anchor(Place::Json { raw: &raw0, at: first }, &path, false))
-                    }
-                };
+                let earlier = earlier_anchor(&c.store, first, &path);
                 match earlier {
                     Some(e) => c.at2(d, &a, format!("features[{index}] repeats it"), &e, "first used here"),
                     None => c.at(d, &a, "used again here"),
@@ -412,34 +451,44 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
 
 #[cfg(test)]
 mod tests {
-    use super::{IdSet, Pos, Starts};
+    use super::{IdSet, Pos, Starts, Store};
 
     #[test]
     fn id_set_is_exact_despite_short_hashes() {
         // Hashes of 8 bits: every id shares its hash with hundreds of others; none may be taken for a
         // duplicate, and every repeated one is found with the place it was first seen.
+        // A file of a feature a line: line i starts at byte 10 i, its feature 3 bytes in (`\r\n` and lone
+        // `\r` breaks too, counted as the reader counts them); each place is found again from the bytes.
         let mut ids = IdSet { hash_mask: 0xFF, ..IdSet::default() };
         let at = |i: u64| Pos { offset: i * 10 + 3, line: i, line_start: i * 10 };
+        let file: Vec<u8> = (0..30_001u64)
+            .flat_map(|i| {
+                let end: &[u8] = [b"x\n".as_slice(), b"\r\n", b"x\r"][(i % 3) as usize];
+                [b"   {abcd".as_slice(), end].concat()
+            })
+            .collect();
+        let store = Store::Memory(file.into());
         for i in 0..30_000u64 {
             assert_eq!(ids.insert(&format!("id{i}"), at(i)), None, "id{i}");
         }
         for i in (0..30_000u64).step_by(97) {
-            assert_eq!(ids.insert(&format!("id{i}"), at(i + 1)), Some(at(i)), "id{i}");
+            let first = ids.insert(&format!("id{i}"), at(i + 1)).expect("a duplicate");
+            assert_eq!(first.place(&store), at(i), "id{i}");
+            assert_eq!(first.place(&Store::Records).offset, i * 10 + 3);
         }
         assert_eq!(ids.texts.len(), 30_000);
         assert_eq!(ids.text(12_345), "id12345");
     }
 
     #[test]
-    fn feature_starts_past_four_gibibytes_and_in_any_order_are_kept_exactly() {
+    fn feature_offsets_past_four_gibibytes_and_in_any_order_are_kept_exactly() {
         let offsets = [3u64, 5 << 32, (5 << 32) + 7, 9, (1 << 40) + 11, (1 << 40) + 1, 2];
         let mut starts = Starts::default();
         for (i, &offset) in offsets.iter().enumerate() {
             starts.push(Pos { offset, line: i as u64, line_start: offset - (i as u64).min(offset) });
         }
         for (i, &offset) in offsets.iter().enumerate() {
-            let p = starts.get(i as u32);
-            assert_eq!((p.offset, p.line, p.line_start), (offset, i as u64, offset - (i as u64).min(offset)));
+            assert_eq!(starts.get(i as u32).offset, offset);
         }
         assert_eq!(starts.highs.len(), 4);
     }
@@ -479,13 +528,14 @@ mod tests {
     #[test]
     fn look_alikes_of_plain_ids_seen_before_the_first_id_that_is_not_plain_are_found() {
         let mut ids = IdSet::default();
-        let at = |i: u64| Pos { offset: i * 10, line: i, line_start: i * 10 };
+        // Records: a place is its index (line 0).
+        let at = |i: u64| Pos { offset: i, line: 0, line_start: i };
         let mut found = Vec::new();
         for (i, id) in
             ["site1", "sitel", "rn-7", "m-7", "sitе1", "s\u{200B}ite", "sitel", "m-7 ", "rn-7"].iter().enumerate()
         {
             if ids.insert(id, at(i as u64)).is_none() {
-                found.push((*id, ids.lookalike()));
+                found.push((*id, ids.lookalike().map(|(e, first)| (e, first.place(&Store::Records)))));
             }
         }
         let earlier = |id: &str, i: u64| Some((id.to_string(), at(i)));
