@@ -7,11 +7,11 @@
 //! the site file leaves `DIR` as it was. An earlier plan in `DIR` is replaced as by `geepipe plan --out`
 //! ([`super::plan`]): its bodies the new plan lacks are removed, other files kept, a foreign folder refused.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::incremental::{store_error, stream_error};
 use super::plan::PlanArgs;
+use super::plan_out::PlanOut;
 use super::Global;
 use crate::diag::Diagnostic;
 use crate::error::{self, Error};
@@ -24,75 +24,6 @@ use crate::store::Store;
 
 /// Chunks whose bodies are built together.
 const BATCH: usize = 64;
-
-/// Where `--out` writes: a temporary folder, the index of the tasks (streamed), the files written.
-struct Out {
-    dir: PathBuf,
-    tmp: tempfile::TempDir,
-    index: std::io::BufWriter<std::fs::File>,
-    files: Vec<String>,
-    first: bool,
-    /// The bodies of an earlier plan in `dir` (removed at the end unless this plan has them too).
-    earlier: Vec<String>,
-    /// The run's mode: interactive plans write `table:computeFeatures` bodies.
-    decision: crate::plan::Decision,
-}
-
-impl Out {
-    fn new(dir: &Path, earlier: Vec<String>, decision: crate::plan::Decision) -> std::io::Result<Out> {
-        std::fs::create_dir_all(dir)?;
-        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new().prefix(".geepipe-plan-").tempdir_in(parent)?;
-        let mut index = std::io::BufWriter::new(std::fs::File::create(tmp.path().join(".tasks"))?);
-        index.write_all(b"[")?;
-        Ok(Out { dir: dir.to_path_buf(), tmp, index, files: Vec::new(), first: true, earlier, decision })
-    }
-
-    fn add(&mut self, t: &Task, body: &[u8]) -> std::io::Result<()> {
-        let file = format!("{}.json", t.chunk_id);
-        let mut f = std::io::BufWriter::new(std::fs::File::create(self.tmp.path().join(&file))?);
-        f.write_all(body)?;
-        f.write_all(b"\n")?;
-        f.flush()?;
-        let entry = serde_json::json!({
-            "chunk_id": t.chunk_id,
-            "file": file,
-            "request_id": t.request_id,
-            "endpoint": if self.decision.mode == RunMode::Interactive { "table:computeFeatures" } else { t.endpoint.path() },
-            "description": t.description,
-            "site_ids": t.site_ids,
-            "body_bytes": t.body_bytes,
-            "target": t.target,
-        });
-        if !self.first {
-            self.index.write_all(b",")?;
-        }
-        self.first = false;
-        serde_json::to_writer_pretty(&mut self.index, &entry)?;
-        self.files.push(file);
-        Ok(())
-    }
-
-    /// Writes `plan.json` and moves every file into the folder.
-    fn finish(mut self, summary: &Summary, columns: &[crate::plan::Column]) -> std::io::Result<()> {
-        self.index.write_all(b"]")?;
-        self.index.flush()?;
-        drop(self.index);
-        let tasks = std::fs::read(self.tmp.path().join(".tasks"))?;
-        let mut doc = Vec::with_capacity(tasks.len() + 4096);
-        doc.extend_from_slice(b"{\n\"summary\": ");
-        serde_json::to_writer_pretty(&mut doc, summary)?;
-        doc.extend_from_slice(b",\n\"mode\": ");
-        serde_json::to_writer_pretty(&mut doc, &self.decision)?;
-        doc.extend_from_slice(b",\n\"columns\": ");
-        serde_json::to_writer_pretty(&mut doc, columns)?;
-        doc.extend_from_slice(b",\n\"tasks\": ");
-        doc.extend_from_slice(&tasks);
-        doc.extend_from_slice(b"\n}\n");
-        std::fs::write(self.tmp.path().join("plan.json"), doc)?;
-        super::plan_out::publish(self.tmp.path(), &self.dir, &self.files, &self.earlier)
-    }
-}
 
 /// Figures gathered while streaming.
 #[derive(Default)]
@@ -110,7 +41,7 @@ fn build_batch(
     interactive: bool,
     batch: &mut Vec<PlannedChunk>,
     tally: &mut Tally,
-    out: &mut Option<Out>,
+    out: &mut Option<PlanOut>,
 ) -> error::Result<()> {
     use rayon::prelude::*;
     let p = &zonal.pipeline;
@@ -180,7 +111,7 @@ pub fn run(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) ->
     let mut out = match &a.out {
         Some(dir) => {
             let earlier = super::plan::earlier_plan_files(dir)?;
-            Some(Out::new(dir, earlier, decision.clone()).map_err(|e| out_error(dir, e))?)
+            Some(PlanOut::new(dir, earlier, decision.mode).map_err(|e| out_error(dir, e))?)
         }
         None => None,
     };
@@ -224,7 +155,7 @@ pub fn run(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) ->
     g.report(&all_warnings);
     if let Some(o) = out {
         let dir = a.out.as_deref().unwrap_or(Path::new("."));
-        o.finish(&summary, &columns).map_err(|e| out_error(dir, e))?;
+        o.finish(&summary, &decision, &columns).map_err(|e| out_error(dir, e))?;
     }
     if a.json {
         #[derive(serde::Serialize)]

@@ -1,4 +1,5 @@
-//! `geepipe plan --out DIR` of a pipeline not run through the results store: each request body is written
+//! `geepipe plan --out DIR`, for every pipeline (the zonal plan of the store's missing cells in
+//! [`super::plan_cells`], and the others in [`super::plan`]): each request body is written
 //! as it is built (`<chunk_id>.json`) and `plan.json` indexes them, so no plan's bodies are ever all in
 //! memory. Everything goes to a temporary folder beside `DIR` first and is moved into it at the end: a
 //! problem found while planning leaves `DIR` as it was. An earlier plan in `DIR` is replaced: its bodies
@@ -96,8 +97,8 @@ impl PlanOut {
 
 /// Moves a finished plan's `files` and its `plan.json` from `tmp` into `dir`, then removes the bodies of
 /// the earlier plan (`earlier`) that this one does not have, so the folder holds exactly this plan (and any
-/// file geepipe did not write). Shared by every `plan --out` writer.
-pub(super) fn publish(tmp: &Path, dir: &Path, files: &[String], earlier: &[String]) -> std::io::Result<()> {
+/// file geepipe did not write).
+fn publish(tmp: &Path, dir: &Path, files: &[String], earlier: &[String]) -> std::io::Result<()> {
     for f in files.iter().map(String::as_str).chain(["plan.json"]) {
         std::fs::rename(tmp.join(f), dir.join(f))?;
     }
