@@ -448,11 +448,7 @@ impl Store {
 
     /// Whether values of this operation (a batch task) are stored already.
     pub fn has_origin(&self, operation: &str) -> Result<bool, StoreError> {
-        self.conn
-            .query_row("SELECT 1 FROM origins WHERE operation = ?1 LIMIT 1", [operation], |_| Ok(()))
-            .optional()
-            .map(|o| o.is_some())
-            .map_err(|e| self.sq(e))
+        origin_stored(&self.conn, operation).map_err(|e| self.sq(e))
     }
 
     /// What the store holds for layers of this name that the model's expressions do not match: per layer
@@ -569,4 +565,13 @@ pub fn now() -> f64 {
 pub fn key_from_hex(s: &str) -> Option<Key> {
     let v = hex::decode(s).ok()?;
     v.try_into().ok()
+}
+
+/// Whether values of this origin (an export's operation, an interactive request id) are stored, read
+/// through `conn` (the store's connection, or a writer's transaction, which sees its own rows).
+fn origin_stored(conn: &rusqlite::Connection, operation: &str) -> rusqlite::Result<bool> {
+    use rusqlite::OptionalExtension;
+    conn.query_row("SELECT 1 FROM origins WHERE operation = ?1 LIMIT 1", [operation], |_| Ok(()))
+        .optional()
+        .map(|o| o.is_some())
 }

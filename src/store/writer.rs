@@ -41,11 +41,7 @@ impl<'s> Writer<'s> {
 
     /// Whether values of this origin (an export's operation, an interactive request id) are stored.
     pub fn has_origin(&self, operation: &str) -> Result<bool, StoreError> {
-        self.tx
-            .query_row("SELECT 1 FROM origins WHERE operation = ?1 LIMIT 1", [operation], |_| Ok(()))
-            .optional()
-            .map(|o| o.is_some())
-            .map_err(|e| self.sq(e))
+        super::origin_stored(&self.tx, operation).map_err(|e| self.sq(e))
     }
 
     /// The row of a site, created when new.
