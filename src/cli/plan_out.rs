@@ -211,6 +211,15 @@ mod tests {
                 String::from_utf8(std::fs::read(out_dir.join("plan.json")).unwrap()).unwrap(),
                 String::from_utf8(want).unwrap()
             );
+            // The folder holds exactly the plan (made for the first plan, replaced whole; then reused), and
+            // nothing is left beside it.
+            let mut names: Vec<String> =
+                std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+            names.sort();
+            let mut want: Vec<String> = tasks.iter().map(|t| format!("{}.json", t.chunk_id)).collect();
+            want.push("plan.json".into());
+            assert_eq!(names, want);
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the plan's folder");
         }
     }
 }
