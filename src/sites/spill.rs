@@ -150,7 +150,7 @@ impl SpilledSites {
             self.runs.clear();
             for (n, &(index, _, _)) in all.iter().enumerate() {
                 let n = n as u32;
-                if !self.runs.last().is_some_and(|&(first, at)| index.checked_sub(first) == Some(n - at)) {
+                if self.runs.last().is_none_or(|&(first, at)| index.checked_sub(first) != Some(n - at)) {
                     self.runs.push((index, n));
                 }
             }
