@@ -15,8 +15,17 @@
 //!
 //! Call arguments and dictionary keys are sorted by name, as the official clients send them. The same
 //! graph always encodes to the same bytes.
+//!
+//! A graph may leave holes ([`Node::Hole`]) for parts that differ from one request to the next; its
+//! encoding is then a [`Template`], filled with each request's parts in a fraction of a full encoding
+//! ([`template`]).
 
+mod canonical;
+mod template;
 mod write;
+
+pub use canonical::canonicalize;
+pub use template::Template;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -90,6 +99,9 @@ pub enum Node {
     Function(Vec<String>, Id),
     /// A reference to an argument of an enclosing function.
     Arg(String),
+    /// A place left open in a [`Template`], filled with a value of another graph when a request is
+    /// written. Encoded on its own, it is `null`.
+    Hole(u32),
 }
 
 /// A hash-consed expression graph.
@@ -150,6 +162,13 @@ impl Hasher for IdentityHasher {
     }
 }
 
+/// The hash a node is interned under.
+fn hash_of(node: &Node) -> u64 {
+    let mut h = FxHasher::default();
+    node.hash(&mut h);
+    h.finish()
+}
+
 /// Depth below which single-use values are inlined (the Python client's `_DEPTH_LIMIT`).
 const DEPTH_LIMIT: usize = 50;
 
@@ -182,22 +201,38 @@ impl Graph {
 
     /// Interns `node`, returning the id of the existing identical node if there is one.
     pub fn add(&mut self, node: Node) -> Id {
-        let mut h = FxHasher::default();
-        node.hash(&mut h);
-        let key = h.finish();
+        let key = hash_of(&node);
         let head = self.index.get(&key).copied().unwrap_or(u32::MAX);
-        let mut at = head;
-        while at != u32::MAX {
-            if self.nodes[at as usize] == node {
-                return Id(at);
-            }
-            at = self.same_hash[at as usize];
+        if let Some(id) = self.find_from(head, &node) {
+            return id;
         }
         let id = self.nodes.len() as u32;
         self.nodes.push(node);
         self.same_hash.push(head);
         self.index.insert(key, id);
         Id(id)
+    }
+
+    /// The id of the node equal to `node`, if the graph has one.
+    pub fn find(&self, node: &Node) -> Option<Id> {
+        let head = self.index.get(&hash_of(node)).copied()?;
+        self.find_from(head, node)
+    }
+
+    /// The node equal to `node` in the chain of same-hash nodes starting at `at`.
+    fn find_from(&self, mut at: u32, node: &Node) -> Option<Id> {
+        while at != u32::MAX {
+            if &self.nodes[at as usize] == node {
+                return Some(Id(at));
+            }
+            at = self.same_hash[at as usize];
+        }
+        None
+    }
+
+    /// A hole numbered `n` (see [`Template`]).
+    pub fn hole(&mut self, n: u32) -> Id {
+        self.add(Node::Hole(n))
     }
 
     pub fn null(&mut self) -> Id {
@@ -294,11 +329,21 @@ impl Graph {
 
     /// Ids referenced exactly once (counting each distinct parent once, plus the root itself).
     fn single_uses(&self, root: Id) -> Vec<bool> {
+        self.single_uses_of(&[root])
+    }
+
+    /// Ids referenced exactly once from `roots` (each root counting as one use).
+    fn single_uses_of(&self, roots: &[Id]) -> Vec<bool> {
         let mut counts = vec![0u32; self.nodes.len()];
         let mut visited = vec![false; self.nodes.len()];
-        counts[root.0 as usize] += 1;
-        let mut stack = vec![root];
-        visited[root.0 as usize] = true;
+        let mut stack = Vec::with_capacity(64);
+        for &root in roots {
+            counts[root.0 as usize] += 1;
+            if !visited[root.0 as usize] {
+                visited[root.0 as usize] = true;
+                stack.push(root);
+            }
+        }
         while let Some(id) = stack.pop() {
             let mut visit = |child: Id, stack: &mut Vec<Id>| {
                 counts[child.0 as usize] += 1;
@@ -308,7 +353,7 @@ impl Graph {
                 }
             };
             match &self.nodes[id.0 as usize] {
-                Node::Const(_) | Node::Arg(_) => {}
+                Node::Const(_) | Node::Arg(_) | Node::Hole(_) => {}
                 Node::Array(items) => items.iter().for_each(|c| visit(*c, &mut stack)),
                 Node::Dict(entries) | Node::Call(_, entries) => entries.iter().for_each(|(_, c)| visit(*c, &mut stack)),
                 Node::CallRef(f, entries) => {
@@ -367,6 +412,7 @@ impl Encoder<'_> {
         match self.graph.node(id) {
             Node::Const(s) => one("constantValue", s.to_value()),
             Node::Arg(a) => one("argumentReference", Value::String(a.clone())),
+            Node::Hole(_) => Value::Null,
             Node::Array(items) => {
                 let vals: Vec<Value> = items.iter().map(|c| self.use_of(*c, depth + 3)).collect();
                 if vals.iter().all(|v| v.get("constantValue").is_some()) {
@@ -417,78 +463,6 @@ fn take_constant(v: Value) -> Value {
         Value::Object(mut m) => m.remove("constantValue").unwrap_or(Value::Null),
         other => other,
     }
-}
-
-/// Renumbers the value keys of an expression in a canonical order (depth-first from the result, arguments
-/// in sorted order), so two expressions that differ only in key names compare equal.
-pub fn canonicalize(expr: &Value) -> Value {
-    let values = expr.get("values").and_then(Value::as_object).cloned().unwrap_or_default();
-    let result = expr.get("result").and_then(Value::as_str).unwrap_or_default().to_string();
-    let mut names: HashMap<String, String> = HashMap::new();
-    let mut order: Vec<String> = Vec::new();
-    fn walk(key: &str, values: &Map<String, Value>, names: &mut HashMap<String, String>, order: &mut Vec<String>) {
-        if names.contains_key(key) {
-            return;
-        }
-        names.insert(key.to_string(), format!("v{}", names.len()));
-        order.push(key.to_string());
-        if let Some(v) = values.get(key) {
-            let mut refs = Vec::new();
-            collect_refs(v, &mut refs);
-            for r in refs {
-                walk(&r, values, names, order);
-            }
-        }
-    }
-    fn collect_refs(v: &Value, out: &mut Vec<String>) {
-        match v {
-            Value::Object(m) => {
-                let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort();
-                for k in keys {
-                    let child = &m[k];
-                    match (k.as_str(), child) {
-                        ("valueReference" | "functionReference" | "body", Value::String(s)) => out.push(s.clone()),
-                        ("constantValue", _) => {}
-                        _ => collect_refs(child, out),
-                    }
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|i| collect_refs(i, out)),
-            _ => {}
-        }
-    }
-    fn rename(v: &Value, names: &HashMap<String, String>) -> Value {
-        match v {
-            Value::Object(m) => {
-                let mut out = Map::new();
-                let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort();
-                for k in keys {
-                    let child = &m[k];
-                    let new = match (k.as_str(), child) {
-                        ("valueReference" | "functionReference" | "body", Value::String(s)) => {
-                            Value::String(names.get(s).cloned().unwrap_or_else(|| s.clone()))
-                        }
-                        ("constantValue", c) => c.clone(),
-                        _ => rename(child, names),
-                    };
-                    out.insert(k.clone(), new);
-                }
-                Value::Object(out)
-            }
-            Value::Array(items) => Value::Array(items.iter().map(|i| rename(i, names)).collect()),
-            other => other.clone(),
-        }
-    }
-    walk(&result, &values, &mut names, &mut order);
-    let mut new_values = Map::new();
-    for k in &order {
-        if let Some(v) = values.get(k) {
-            new_values.insert(names[k].clone(), rename(v, &names));
-        }
-    }
-    serde_json::json!({"result": names.get(&result).cloned().unwrap_or_default(), "values": new_values})
 }
 
 #[cfg(test)]
@@ -558,12 +532,5 @@ mod tests {
             e["values"]["1"]["functionInvocationValue"]["arguments"]["dictionary"],
             json!({"argumentReference": "_MAPPING_VAR_0_0"})
         );
-    }
-
-    #[test]
-    fn canonical_form_ignores_key_names() {
-        let a = json!({"result": "0", "values": {"1": {"constantValue": "s"}, "0": {"arrayValue": {"values": [{"valueReference": "1"}, {"valueReference": "1"}]}}}});
-        let b = json!({"result": "x", "values": {"x": {"arrayValue": {"values": [{"valueReference": "y"}, {"valueReference": "y"}]}}, "y": {"constantValue": "s"}}});
-        assert_eq!(canonicalize(&a), canonicalize(&b));
     }
 }

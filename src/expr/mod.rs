@@ -13,5 +13,5 @@ pub mod template;
 pub mod types;
 
 pub use check::{check_layer_image, signature, ExprProblem, Signature};
-pub use graph::{canonicalize, Graph, Id, Node, Scalar};
+pub use graph::{canonicalize, Graph, Id, Node, Scalar, Template};
 pub use template::{build, Renderer};

@@ -177,7 +177,8 @@ pub fn site_geometry(g: &mut Graph, site: &Site) -> Id {
     g.call(ctor, vec![("coordinates", coords), ("evenOdd", t), ("geodesic", straight)])
 }
 
-fn features(g: &mut Graph, pipeline: &Pipeline, which: Features) -> Id {
+/// The collection of the features a task reduces.
+pub fn features(g: &mut Graph, pipeline: &Pipeline, which: Features) -> Id {
     match which {
         Features::Inline(sites) => {
             let feats: Vec<Id> = sites.iter().map(|s| site_feature(g, pipeline, s)).collect();
@@ -404,6 +405,18 @@ pub fn computation(
             .collect(),
         other => vec![(None, features(g, pipeline, other))],
     };
+    reduced(g, pipeline, layers, groups)
+}
+
+/// The computation over collections of sites already built, each with the first year it reports
+/// ([`first_year_groups`]): what [`computation`] builds around its sites, and what a template of its
+/// requests holds (with holes for the collections: `crate::plan::zonal::templates`).
+pub fn reduced(
+    g: &mut Graph,
+    pipeline: &Pipeline,
+    layers: &[PreparedLayer],
+    groups: Vec<(Option<i32>, Id)>,
+) -> Result<Id, BuildError> {
     let mut reduced: Option<Id> = None;
     for (from, coll) in groups {
         let coll = reductions(g, pipeline, layers, coll, from)?;
@@ -419,7 +432,7 @@ pub fn computation(
 /// The sites of a task grouped by the first year they report (`None`: every year), groups in order of
 /// first appearance, sites in file order within each. A first year at or before every layer's first year
 /// is no first year at all.
-fn first_year_groups<'a>(
+pub fn first_year_groups<'a>(
     pipeline: &Pipeline,
     layers: &[PreparedLayer],
     sites: &[&'a Site],

@@ -15,7 +15,8 @@
 //! and the export settings), so the same work is never submitted twice, whatever plan it ends up in.
 //!
 //! The zonal kind's planning for [`super::Planner`] (chunks of a site file or of a table asset, their
-//! splits and the probe) is in [`planner`].
+//! splits and the probe) is in [`planner`]; the expressions of a file's chunks are written from templates
+//! ([`templates`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,15 +26,15 @@ use serde_json::Value;
 
 use super::cells::{self, CellModel, CellSet, Key, Part};
 use super::columns::LayerColumns;
-use super::compute::{self, Features, PreparedLayer};
+use super::compute::PreparedLayer;
 use super::request;
 use super::{Column, Endpoint, PlanError, Target, Task};
 use crate::diag::{Code, Diagnostic};
-use crate::expr::Graph;
 use crate::pipeline::{Destination, Pipeline, SiteLocation};
 use crate::sites::Site;
 
 pub mod planner;
+pub mod templates;
 
 /// What a planned zonal chunk computes: its layer parts and, per site (in chunk order), its index in the
 /// site file and the digest of its geometry. Kept in the journal, so a body can be rebuilt and its results
@@ -72,6 +73,8 @@ pub struct Zonal {
     cuts: Arc<Mutex<HashMap<Vec<Part>, Arc<Cut>>>>,
     /// The length of the last body built: the next one's buffer is allocated at about that size once.
     last_body: Arc<std::sync::atomic::AtomicUsize>,
+    /// The expressions' templates, per shape of chunk.
+    templates: Arc<templates::Templates>,
 }
 
 /// The layers cut to some parts ([`Zonal::cut_layers`]) and the export's selectors for them.
@@ -94,7 +97,15 @@ impl Zonal {
             "fresh": fresh_nonce,
         })
         .to_string();
-        Zonal { pipeline: pipeline.clone(), layers, model, salt, cuts: Arc::default(), last_body: Arc::default() }
+        Zonal {
+            pipeline: pipeline.clone(),
+            layers,
+            model,
+            salt,
+            cuts: Arc::default(),
+            last_body: Arc::default(),
+            templates: Arc::default(),
+        }
     }
 
     /// The layers cut to `parts` and their selectors, cut once and kept.
@@ -173,37 +184,33 @@ impl Zonal {
 
     /// The `table:export` task computing `parts` for `sites`, its body left null and returned apart as the
     /// exact bytes sent (compact JSON; `body_bytes` is their length). The expression is written straight
-    /// into the body's text ([`Graph::encode_to`]), never built as a JSON tree.
+    /// into the body's text ([`templates::Templates::expression`]), never built as a JSON tree.
     pub fn serialized(&self, chunk_id: &str, sites: &[&Site], parts: &[Part]) -> Result<(Task, Vec<u8>), PlanError> {
         let keyed: Vec<(String, Key)> = sites.iter().map(|s| (s.id.clone(), cells::site_key(s))).collect();
         let request_id = self.request_id(chunk_id, &keyed, parts);
-        let points: usize = sites.iter().flat_map(|s| s.polygons.iter().flatten()).map(Vec::len).sum();
-        let mut g = Graph::with_capacity(3 * points + 16 * sites.len() + 1024);
-        let root = compute::computation(&mut g, &self.pipeline, &self.cut(parts).layers, Features::Inline(sites))
-            .map_err(|e| {
-                let d = Diagnostic::error(Code::PlanExpression, e.to_string())
-                    .in_file(self.pipeline.source.display().to_string());
-                PlanError::Diagnostics(vec![d])
-            })?;
+        // The body starts with its expression, written first; the rest of the body follows it.
+        const HEAD: &[u8] = b"{\"expression\":";
+        let last = self.last_body.load(std::sync::atomic::Ordering::Relaxed);
+        let mut bytes = Vec::with_capacity((4096 + sites.len() * 512).max(last + last / 8));
+        bytes.extend_from_slice(HEAD);
+        self.templates.expression(&self.pipeline, parts, &self.cut(parts).layers, sites, &mut bytes).map_err(|e| {
+            let d = Diagnostic::error(Code::PlanExpression, e.to_string())
+                .in_file(self.pipeline.source.display().to_string());
+            PlanError::Diagnostics(vec![d])
+        })?;
         let mut task = self.export_task(chunk_id, Value::Null, keyed.into_iter().map(|(id, _)| id).collect(), parts);
         task.request_id = request_id.clone();
         if let Some(o) = task.body.as_object_mut() {
             o.insert("requestId".into(), Value::String(request_id));
         }
-        // The body without its expression, whose `null` (the first member) is replaced by the expression.
-        const HEAD: &[u8] = b"{\"expression\":null";
+        // The body without its expression, whose `null` (the first member) the expression replaces.
         let rest = serde_json::to_vec(&task.body).unwrap_or_default();
-        let last = self.last_body.load(std::sync::atomic::Ordering::Relaxed);
-        let mut bytes = Vec::with_capacity((rest.len() + 2048 + sites.len() * 512).max(last + last / 8));
-        match rest.strip_prefix(HEAD) {
-            Some(tail) => {
-                bytes.extend_from_slice(&HEAD[..HEAD.len() - 4]);
-                g.encode_to(root, &mut bytes);
-                bytes.extend_from_slice(tail);
-            }
+        match rest.strip_prefix(b"{\"expression\":null".as_slice()) {
+            Some(tail) => bytes.extend_from_slice(tail),
             None => {
+                let expression: Value = serde_json::from_slice(&bytes[HEAD.len()..]).unwrap_or(Value::Null);
                 if let Some(o) = task.body.as_object_mut() {
-                    o.insert("expression".into(), g.encode(root));
+                    o.insert("expression".into(), expression);
                 }
                 bytes = serde_json::to_vec(&task.body).unwrap_or_default();
             }

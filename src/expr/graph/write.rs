@@ -9,23 +9,69 @@
 //! and appended to the `values` text when done. And whether an array or dictionary collapses into one
 //! `constantValue` depends only on its items ([`Writer::is_constant`]), and such an item stores nothing, so
 //! the choice can be made before anything is written.
+//!
+//! The same writer writes a [`super::Template`]: with [`Writer::holes`] set, every key it writes is a
+//! relocatable mark rather than digits, and each hole leaves a mark where its value and its stored values
+//! go ([`super::template`] has the marks and how they are filled).
 
 use super::{Graph, Id, Node, Scalar, DEPTH_LIMIT};
 
 /// The state of one encoding.
-struct Writer<'g> {
-    graph: &'g Graph,
-    single: Vec<bool>,
+pub(super) struct Writer<'g> {
+    pub(super) graph: &'g Graph,
+    pub(super) single: Vec<bool>,
     /// The key of each stored node (`u32::MAX`: not stored yet).
-    keys: Vec<u32>,
-    stored: u32,
+    pub(super) keys: Vec<u32>,
+    pub(super) stored: u32,
     /// `"k":value,` for every stored value, in insertion order (after what the output held before).
-    values: Vec<u8>,
+    pub(super) values: Vec<u8>,
     /// Whether a single-use node's use is a constant (0 unknown, 1 yes, 2 no): a single-use node has one
     /// place, hence one depth.
-    constant: Vec<u8>,
+    pub(super) constant: Vec<u8>,
     /// Buffers for stored values being written (one per nesting level).
-    pool: Vec<Vec<u8>>,
+    pub(super) pool: Vec<Vec<u8>>,
+    /// Writing a template: the holes met so far and the marks' bookkeeping.
+    pub(super) holes: Option<Box<Holes>>,
+}
+
+/// What writing a template records (see [`super::template`]).
+#[derive(Debug, Default)]
+pub(super) struct Holes {
+    /// Per key, in order: how many holes had been met when it was given.
+    pub(super) epochs: Vec<u32>,
+    /// The holes in the order they were met.
+    pub(super) met: Vec<HoleSite>,
+    /// A hole was met where its value would not be written in place (stored, or past the depth limit).
+    pub(super) unusable: bool,
+}
+
+/// Where a hole was met.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct HoleSite {
+    /// Its number ([`Node::Hole`]).
+    pub(super) hole: u32,
+    /// The depth its value is written at.
+    pub(super) depth: usize,
+    /// Keys given before it (the template's own).
+    pub(super) keys_before: u32,
+}
+
+/// Template marks: a key (then its number and epoch, 4 bytes each), a hole's value and a hole's stored
+/// values (then the hole's number). JSON text never holds these bytes raw.
+pub(super) const MARK_KEY: u8 = 1;
+pub(super) const MARK_VALUE: u8 = 2;
+pub(super) const MARK_VALUES: u8 = 3;
+
+/// Writes key `k`: its digits, or a template's mark.
+fn write_key(holes: &Option<Box<Holes>>, out: &mut Vec<u8>, k: u32) {
+    match holes {
+        None => key(out, k),
+        Some(h) => {
+            out.push(MARK_KEY);
+            out.extend_from_slice(&k.to_le_bytes());
+            out.extend_from_slice(&h.epochs[k as usize].to_le_bytes());
+        }
+    }
 }
 
 fn string(out: &mut Vec<u8>, s: &str) {
@@ -45,7 +91,7 @@ fn scalar(out: &mut Vec<u8>, s: &Scalar) {
     }
 }
 
-fn key(out: &mut Vec<u8>, k: u32) {
+pub(super) fn key(out: &mut Vec<u8>, k: u32) {
     out.push(b'"');
     out.extend_from_slice(digits(k).as_bytes());
     out.push(b'"');
@@ -77,7 +123,7 @@ fn digits(mut k: u32) -> Digits {
 
 impl Writer<'_> {
     /// Stores `id` under a key (once) and returns the key.
-    fn referred(&mut self, id: Id) -> u32 {
+    pub(super) fn referred(&mut self, id: Id) -> u32 {
         let k = self.keys[id.0 as usize];
         if k != u32::MAX {
             return k;
@@ -85,10 +131,14 @@ impl Writer<'_> {
         let k = self.stored;
         self.stored += 1;
         self.keys[id.0 as usize] = k;
+        if let Some(h) = &mut self.holes {
+            let met = h.met.len() as u32;
+            h.epochs.push(met);
+        }
         let mut buf = self.pool.pop().unwrap_or_default();
         buf.clear();
         self.value(id, 0, &mut buf);
-        key(&mut self.values, k);
+        write_key(&self.holes, &mut self.values, k);
         self.values.push(b':');
         self.values.extend_from_slice(&buf);
         self.values.push(b',');
@@ -173,10 +223,16 @@ impl Writer<'_> {
                 string(out, a);
                 out.push(b'}');
             }
+            Node::Hole(_) => {
+                if let Some(h) = &mut self.holes {
+                    h.unusable = true;
+                }
+                out.extend_from_slice(b"null");
+            }
             _ => {
                 let k = self.referred(id);
                 out.extend_from_slice(b"{\"valueReference\":");
-                key(out, k);
+                write_key(&self.holes, out, k);
                 out.push(b'}');
             }
         }
@@ -204,9 +260,19 @@ impl Writer<'_> {
         out.push(b'}');
     }
 
-    fn value(&mut self, id: Id, depth: usize, out: &mut Vec<u8>) {
+    pub(super) fn value(&mut self, id: Id, depth: usize, out: &mut Vec<u8>) {
         let graph = self.graph;
         match graph.node(id) {
+            Node::Hole(n) => match &mut self.holes {
+                Some(h) => {
+                    h.met.push(HoleSite { hole: *n, depth, keys_before: self.stored });
+                    out.push(MARK_VALUE);
+                    out.extend_from_slice(&n.to_le_bytes());
+                    self.values.push(MARK_VALUES);
+                    self.values.extend_from_slice(&n.to_le_bytes());
+                }
+                None => out.extend_from_slice(b"null"),
+            },
             Node::Const(s) => {
                 out.extend_from_slice(b"{\"constantValue\":");
                 scalar(out, s);
@@ -254,7 +320,7 @@ impl Writer<'_> {
                     string(out, a);
                 }
                 out.extend_from_slice(b"],\"body\":");
-                key(out, body);
+                write_key(&self.holes, out, body);
                 out.extend_from_slice(b"}}");
             }
             Node::Call(name, args) => {
@@ -267,7 +333,7 @@ impl Writer<'_> {
             Node::CallRef(f, args) => {
                 let f = self.referred(*f);
                 out.extend_from_slice(b"{\"functionInvocationValue\":{\"functionReference\":");
-                key(out, f);
+                write_key(&self.holes, out, f);
                 out.extend_from_slice(b",\"arguments\":");
                 self.uses(args, depth + 3, out);
                 out.extend_from_slice(b"}}");
@@ -289,17 +355,14 @@ impl Graph {
     /// The root is stored first, so its key is always `"0"`: the head is written at once and the stored
     /// values are appended straight to `out`.
     pub fn encode_to(&self, root: Id, out: &mut Vec<u8>) {
-        let n = self.nodes.len();
+        self.write_to(root, out, None);
+    }
+
+    /// [`Graph::encode_to`], writing a template's marks when `holes` is set; returns what it recorded.
+    pub(super) fn write_to(&self, root: Id, out: &mut Vec<u8>, holes: Option<Box<Holes>>) -> Option<Box<Holes>> {
         out.extend_from_slice(b"{\"result\":\"0\",\"values\":{");
-        let mut w = Writer {
-            graph: self,
-            single: self.single_uses(root),
-            keys: vec![u32::MAX; n],
-            stored: 0,
-            values: std::mem::take(out),
-            constant: vec![0; n],
-            pool: POOL.with(|p| std::mem::take(&mut *p.borrow_mut())),
-        };
+        let mut w = Writer::new(self, self.single_uses(root), std::mem::take(out));
+        w.holes = holes;
         let result = w.referred(root);
         debug_assert_eq!(result, 0);
         *out = std::mem::take(&mut w.values);
@@ -307,11 +370,34 @@ impl Graph {
             out.pop();
         }
         out.extend_from_slice(b"}}");
-        let mut pool = std::mem::take(&mut w.pool);
+        w.finish()
+    }
+}
+
+impl<'g> Writer<'g> {
+    /// A writer over `graph` with these single-use flags, appending stored values to `values`.
+    pub(super) fn new(graph: &'g Graph, single: Vec<bool>, values: Vec<u8>) -> Writer<'g> {
+        let n = graph.nodes.len();
+        Writer {
+            graph,
+            single,
+            keys: vec![u32::MAX; n],
+            stored: 0,
+            values,
+            constant: vec![0; n],
+            pool: POOL.with(|p| std::mem::take(&mut *p.borrow_mut())),
+            holes: None,
+        }
+    }
+
+    /// Gives the buffers back to the thread; returns the template's record.
+    pub(super) fn finish(mut self) -> Option<Box<Holes>> {
+        let mut pool = std::mem::take(&mut self.pool);
         // At most a few buffers per nesting level are kept, none larger than a few requests' worth.
         pool.retain(|b| b.capacity() <= 64 << 20);
         pool.truncate(64);
         POOL.with(|p| *p.borrow_mut() = pool);
+        self.holes
     }
 }
 
