@@ -203,23 +203,34 @@ fn planner_again() -> (Fixture, Planner) {
     planner(&image_pipeline("{per: site, buffer: 50}", "{to: gcs, bucket: my-bucket}", "2019..2020"))
 }
 
-/// Image exports `per: site` are planned as a stream by `plan` and `run` (their number grows with the sites):
-/// the same chunk ids, request ids, bodies (byte for byte), `maxPixels` warnings and probe as the kind
-/// planner's — whose bodies the tests above compare with the official client's — for each destination.
+/// Image exports are planned as a stream by `plan` and `run` (`per: site`: their number grows with the
+/// sites; `per: region`: the extent is gathered a site at a time): the same chunk ids, request ids, bodies
+/// (byte for byte), `maxPixels` warnings and probe as the kind planner's — whose bodies the tests above
+/// compare with the official client's — for each destination, and for the pixel counts of a geographic, a
+/// projected and the layer's own CRS and of a `crs_transform` grid.
 #[test]
-fn streamed_per_site_exports_are_the_kind_planners() {
-    use geepipe::plan::image_stream::SiteExports;
+fn streamed_image_exports_are_the_kind_planners() {
+    use geepipe::plan::image_stream::ImageExports;
     let cases = [
         ("{per: site, buffer: 50}", "{to: gcs, bucket: my-bucket}"),
         ("{per: site, scale: 30, crs: 'EPSG:4326', max_pixels: 1000}", "{to: drive, folder: chips}"),
         ("{per: site, scale: 30, pyramiding: mode}", "{to: asset, asset: projects/p/assets/f}"),
+        ("{per: site, buffer: 100, scale: 30, crs: 'EPSG:32723', max_pixels: 1000}", "{to: gcs, bucket: chips-b}"),
+        ("{per: region, scale: 30, crs: 'EPSG:4326', max_pixels: 1000}", "{to: gcs, bucket: my-bucket}"),
+        ("{per: region, scale: 30, crs: 'EPSG:32723', max_pixels: 1000}", "{to: drive, folder: chips}"),
+        ("{per: region, scale: 30, max_pixels: 1000}", "{to: gcs, bucket: my-bucket}"),
+        ("{per: region, scale: 30, pyramiding: mode}", "{to: asset, asset: projects/p/assets/f}"),
+        (
+            "{per: region, crs: 'EPSG:4326', crs_transform: [0.00025, 0, -48.2, 0, -0.00025, -15.7], max_pixels: 1000}",
+            "{to: gcs, bucket: my-bucket}",
+        ),
     ];
     for (image, export) in cases {
         let (f, planner) = planner(&image_pipeline(image, export, "2019..2020"));
         let (plan, bodies) = planner.plan_serialized();
         let p = load(&f.path, &Overrides::default()).map(|(p, _)| p).unwrap();
         let spill = tempfile::tempdir().unwrap();
-        let (exports, site_warnings) = SiteExports::new(&p, spill.path()).unwrap();
+        let (exports, site_warnings) = ImageExports::new(&p, spill.path()).unwrap();
         assert!(site_warnings.is_empty());
         let (mut got, mut warnings) = (Vec::new(), Vec::new());
         exports
@@ -231,7 +242,7 @@ fn streamed_per_site_exports_are_the_kind_planners() {
             .unwrap();
         let want: Vec<(Value, Vec<u8>)> =
             plan.tasks.iter().map(|t| serde_json::to_value(t).unwrap()).zip(bodies).collect();
-        assert_eq!(got.len(), 4, "{image}");
+        assert_eq!(got.len(), if image.contains("region") { 2 } else { 4 }, "{image}");
         assert_eq!(got, want, "{image} {export}");
         let planned: Vec<String> = plan.warnings.iter().map(|w| w.message.clone()).collect();
         assert_eq!(warnings, planned, "{image}");

@@ -32,8 +32,8 @@ pub struct PlanArgs {
 /// `geepipe plan` of a pipeline not run through the results store (see [`super::plan_command`]);
 /// `warnings` are the pipeline file's.
 pub fn run(g: &Global, a: PlanArgs, pipeline: Pipeline, warnings: Vec<Diagnostic>) -> error::Result {
-    if streams_image_sites(&pipeline) {
-        return image_sites(g, &a, &pipeline, warnings);
+    if streams_image(&pipeline) {
+        return image_exports(g, &a, &pipeline, warnings);
     }
     let (planner, decision) = crate::plan::estimate::sized_planner(&pipeline)
         .map_err(|diags| Error::Diagnostics([warnings.clone(), diags].concat()))?;
@@ -148,14 +148,15 @@ pub(super) fn earlier_plan_files(dir: &Path) -> error::Result<Vec<String>> {
     Ok(tasks.iter().filter_map(|t| t.get("file")?.as_str()).filter(|f| own(f)).map(str::to_string).collect())
 }
 
-/// Whether `p`'s exports are planned as a stream ([`crate::plan::image_stream`]): image exports `per: site`
-/// of a site file on Earth Engine, whose number grows with the sites.
-pub(super) fn streams_image_sites(p: &Pipeline) -> bool {
-    use crate::pipeline::{Engine, ImagePer, KindName, SiteLocation};
+/// Whether `p`'s exports are planned as a stream ([`crate::plan::image_stream`]): image exports of a site
+/// file on Earth Engine (`per: site`, whose number grows with the sites; `per: region`, whose extent is
+/// gathered without holding the sites).
+pub(super) fn streams_image(p: &Pipeline) -> bool {
+    use crate::pipeline::{Engine, KindName, SiteLocation};
     p.kind == KindName::Image
         && p.engine == Engine::EarthEngine
         && matches!(p.sites.location, SiteLocation::File(_))
-        && p.image.as_ref().is_some_and(|o| o.per == ImagePer::Site)
+        && p.image.is_some()
 }
 
 /// Writes every body and `plan.json` into `dir` ([`super::plan_out`]).
@@ -173,12 +174,12 @@ fn write_out(
     out.finish(&plan.summary, decision, &plan.columns)
 }
 
-/// `geepipe plan` of image exports `per: site`, streamed ([`crate::plan::image_stream`]): each body is
-/// built, measured, written with `--out` and dropped.
-fn image_sites(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) -> error::Result {
-    use crate::plan::image_stream::SiteExports;
+/// `geepipe plan` of image exports, streamed ([`crate::plan::image_stream`]): each body is built,
+/// measured, written with `--out` and dropped.
+fn image_exports(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) -> error::Result {
+    use crate::plan::image_stream::ImageExports;
     let (exports, site_warnings) =
-        SiteExports::new(p, &std::env::temp_dir()).map_err(|d| Error::Diagnostics([warnings.clone(), d].concat()))?;
+        ImageExports::new(p, &std::env::temp_dir()).map_err(|d| Error::Diagnostics([warnings.clone(), d].concat()))?;
     let decision = crate::plan::estimate::decide(p, None, Some(crate::plan::image::EXPORT_ONLY));
     let out_error = |dir: &Path, e: std::io::Error| {
         Error::Environment(format!("cannot write the plan into `{}`: {e}", dir.display()))

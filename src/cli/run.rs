@@ -177,15 +177,15 @@ pub(super) fn resumed_start(p: &Pipeline, journal: &Journal) -> Start {
     Start { tasks: None, planner, mode, reason, auto }
 }
 
-/// Plans image exports `per: site` straight into the journal, one export at a time
+/// Plans image exports straight into the journal, one export at a time
 /// ([`crate::plan::image_stream`]): no plan's bodies are ever all in memory (the executor reads each from the
 /// journal when it sends it). Returns how the run starts and the probe of the first export.
 fn plan_image_exports(p: &Pipeline, a: &RunArgs, journal: &mut Journal) -> error::Result<(Start, Option<ProbeCall>)> {
-    use crate::plan::image_stream::SiteExports;
+    use crate::plan::image_stream::ImageExports;
     let dir = journal.path().parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     // The site file was checked (and its warnings shown) before the run; the plan's own warnings are
     // `geepipe plan`'s to show, as for every other kind.
-    let (exports, _) = SiteExports::new(p, &dir).map_err(Error::Diagnostics)?;
+    let (exports, _) = ImageExports::new(p, &dir).map_err(Error::Diagnostics)?;
     let probe = if a.no_probe { None } else { Some(exports.probe().map_err(PlanError::Probe)?) };
     let mut writer = journal.plan_writer()?;
     exports.for_each(|(mut task, bytes, _)| -> error::Result<()> {
@@ -393,9 +393,9 @@ fn run_journal(g: &Global, p: &Pipeline, a: &RunArgs, mut journal: Journal) -> e
     // A fresh batch plan is probed before any task exists; a resumed one was probed when it started. An
     // interactive run needs no probe: its first answers are the same computation.
     let mut probe = None;
-    // Image exports `per: site` are recorded before their probe runs (they are planned straight into the
+    // Image exports are recorded before their probe runs (they are planned straight into the
     // journal): a failed probe drops that plan, so the next run plans and probes again.
-    let streamed = !planned && super::plan::streams_image_sites(p);
+    let streamed = !planned && super::plan::streams_image(p);
     let start = if planned {
         resumed_start(p, &journal)
     } else if streamed {

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::Method;
 use serde_json::Value;
@@ -19,11 +20,12 @@ use url::Url;
 
 use super::{Operation, EE_SCOPE};
 
-/// A request body: a JSON value, or JSON text as it is to be sent.
+/// A request body: a JSON value, or JSON text as it is to be sent (shared with each attempt: cloning
+/// [`Bytes`] counts a reference, so retries and the request in flight never copy the body).
 #[derive(Clone, Copy)]
 enum Payload<'a> {
     Json(&'a Value),
-    Text(&'a [u8]),
+    Text(&'a Bytes),
 }
 use crate::net::{classify, http, Auth, Class, Problem, RetryPolicy, TransportKind};
 use crate::plan::Endpoint;
@@ -196,12 +198,13 @@ impl Client {
     }
 
     /// Submits an export whose body is JSON text already (sent as it is, never parsed: a request body of
-    /// a large chunk is a tree of tens of thousands of values). `has_request_id` says whether it carries a
-    /// `requestId` (retried on transient failures only then).
+    /// a large chunk is a tree of tens of thousands of values; never copied either, every attempt sends the
+    /// same buffer). `has_request_id` says whether it carries a `requestId` (retried on transient failures
+    /// only then).
     pub async fn export_text(
         &self,
         endpoint: Endpoint,
-        body: &[u8],
+        body: &Bytes,
         has_request_id: bool,
     ) -> Result<Operation, EeError> {
         self.counts.export.fetch_add(1, Ordering::Relaxed);
@@ -428,7 +431,7 @@ impl Client {
         match body {
             Some(Payload::Json(b)) => req = req.json(b),
             Some(Payload::Text(b)) => {
-                req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b.to_vec());
+                req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b.clone());
             }
             None => {}
         }

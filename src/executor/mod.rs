@@ -692,7 +692,7 @@ impl Executor {
         let mut unbuildable = Vec::new();
         for &i in batch {
             match self.body(i) {
-                Ok(body) => requests.push((i, self.rows[i].endpoint, body)),
+                Ok(body) => requests.push((i, self.rows[i].endpoint, bytes::Bytes::from(body))),
                 Err(e) => unbuildable.push((i, e)),
             }
         }

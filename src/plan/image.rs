@@ -6,7 +6,9 @@
 //! otherwise `Image.setDefaultProjection` (when `crs` is set) and `Image.clipToBoundsAndScale` (when a
 //! scale is known) or `Image.clip`.
 //!
-//! [`ImagePlanner`] is the kind's planning for [`super::Planner`]: one chunk per export, never split.
+//! [`ImagePlanner`] is the kind's planning for [`super::Planner`]: one chunk per export, never split. What an
+//! export covers is an [`Extent`], gathered a point at a time, so the streamed planning
+//! ([`super::image_stream`]) never holds the sites of a `per: region` export.
 
 use serde_json::{json, Map, Value};
 
@@ -41,7 +43,7 @@ pub fn units(opts: &ImageExport, layers: &[PreparedLayer], n_sites: usize) -> Ve
         for (ii, (year, _)) in layer.images.iter().enumerate() {
             match opts.per {
                 ImagePer::Region => out.push(ImageUnit {
-                    chunk_id: format!("{}-{year}", layer.name),
+                    chunk_id: region_chunk_id(&layer.name, *year),
                     layer: li,
                     image: ii,
                     sites: (0..n_sites).collect(),
@@ -66,32 +68,57 @@ pub fn site_chunk_id(layer: &str, year: i32, s: usize) -> String {
     format!("{layer}-{year}-s{s:05}")
 }
 
-/// The `image:export` task of one export: image `image` of `layer` over `sites` (one site for `per: site`).
+/// The chunk id of the export of a layer-year over the region of all sites (`per: region`).
+pub fn region_chunk_id(layer: &str, year: i32) -> String {
+    format!("{layer}-{year}")
+}
+
+/// What one export covers: one site (`per: site`), or the bounding box of all sites (`per: region`;
+/// `None` when there are none).
+#[derive(Clone, Copy)]
+pub enum Cover<'a> {
+    Site(&'a Site),
+    Region(Option<[f64; 4]>),
+}
+
+impl<'a> Cover<'a> {
+    /// The cover of an export of `sites` (one site for `per: site`).
+    pub fn of(opts: &ImageExport, sites: &[&'a Site]) -> Cover<'a> {
+        match (opts.per, sites) {
+            (ImagePer::Site, [site]) => Cover::Site(site),
+            _ => Cover::Region(bounds(sites)),
+        }
+    }
+}
+
+/// The `image:export` task of one export: image `image` of `layer` over `cover`, for the sites `site_ids`
+/// (its request id and records list them).
 pub fn export_task(
     p: &Pipeline,
     opts: &ImageExport,
     layer: &PreparedLayer,
     image: usize,
     chunk_id: &str,
-    sites: &[&Site],
+    site_ids: Vec<String>,
+    cover: Cover<'_>,
 ) -> Result<Task, BuildError> {
-    let site_ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
-    let expression = expression(p, opts, layer, image, sites)?;
+    let expression = expression(p, opts, layer, image, cover)?;
     Ok(request::task(p, chunk_id, site_ids, |description, request_id| {
         body(p, opts, chunk_id, description, request_id, expression)
     }))
 }
 
-/// The warning of an export larger than `maxPixels`, which Earth Engine would refuse.
+/// The warning of an export of `layer` over `extent` larger than `maxPixels`, which Earth Engine would
+/// refuse.
 pub fn max_pixels_warning(
     p: &Pipeline,
     opts: &ImageExport,
     layer: &PreparedLayer,
     chunk_id: &str,
-    sites: &[&Site],
+    extent: &Extent,
 ) -> Option<Diagnostic> {
     let limit = opts.max_pixels.unwrap_or(ImageExport::EE_DEFAULT_MAX_PIXELS);
-    let px = estimated_pixels(opts, layer, sites)?;
+    let px = estimated_pixels(opts, layer, extent)?;
     (px > limit as f64).then(|| {
         Diagnostic::warning(
             Code::PlanMaxPixels,
@@ -120,7 +147,9 @@ impl ImagePlanner {
     /// The `image:export` task of one export.
     fn task(&self, inputs: &Inputs, u: &ImageUnit) -> Result<Task, Vec<Diagnostic>> {
         let sites = inputs.chosen(&u.sites);
-        export_task(&inputs.pipeline, &self.opts, &inputs.layers[u.layer], u.image, &u.chunk_id, &sites)
+        let ids = sites.iter().map(|s| s.id.clone()).collect();
+        let cover = Cover::of(&self.opts, &sites);
+        export_task(&inputs.pipeline, &self.opts, &inputs.layers[u.layer], u.image, &u.chunk_id, ids, cover)
             .map_err(|e| inputs.expression_error(e))
     }
 }
@@ -130,8 +159,8 @@ impl KindPlanner for ImagePlanner {
     fn warnings(&self, inputs: &Inputs) -> Vec<Diagnostic> {
         let p = &inputs.pipeline;
         let layer = |u: &ImageUnit| &inputs.layers[u.layer];
-        let sites = |u: &ImageUnit| inputs.chosen(&u.sites);
-        self.units.iter().filter_map(|u| max_pixels_warning(p, &self.opts, layer(u), &u.chunk_id, &sites(u))).collect()
+        let extent = |u: &ImageUnit| Extent::of(&self.opts, std::slice::from_ref(layer(u)), &inputs.chosen(&u.sites));
+        self.units.iter().filter_map(|u| max_pixels_warning(p, &self.opts, layer(u), &u.chunk_id, &extent(u))).collect()
     }
 
     fn export_only(&self) -> Option<&'static str> {
@@ -176,11 +205,73 @@ impl KindPlanner for ImagePlanner {
 /// Bounding box `[west, south, east, north]` of the sites' coordinates.
 pub fn bounds(sites: &[&Site]) -> Option<[f64; 4]> {
     let mut b: Option<[f64; 4]> = None;
-    for [x, y] in sites.iter().flat_map(|s| s.polygons.iter().flatten().flatten()) {
-        let e = b.get_or_insert([*x, *y, *x, *y]);
-        *e = [e[0].min(*x), e[1].min(*y), e[2].max(*x), e[3].max(*y)];
+    for p in sites.iter().flat_map(|s| s.polygons.iter().flatten().flatten()) {
+        grow(&mut b, *p);
     }
     b
+}
+
+/// Grows the bounding box `b` to hold the point `[x, y]`.
+fn grow(b: &mut Option<[f64; 4]>, [x, y]: [f64; 2]) {
+    let e = b.get_or_insert([x, y, x, y]);
+    *e = [e[0].min(x), e[1].min(y), e[2].max(x), e[3].max(y)];
+}
+
+/// The extent of the sites of an export, gathered a site at a time (so a `per: region` plan streams its
+/// sites, holding none): the bounding box of their coordinates (longitude/latitude) and, for each projected
+/// CRS in which an export's pixels are counted ([`estimated_pixels`]), the bounding box of their projected
+/// coordinates (the box of the projected points, not the projected box). Minima and maxima do not depend on
+/// the order the points come in, so the figures are those of the sites taken all at once.
+pub struct Extent {
+    lonlat: Option<[f64; 4]>,
+    /// The CRS names pixels are counted in, each with the CRS when it parses and is projected, and the
+    /// bounding box of the points it projects.
+    projected: Vec<(String, Option<crate::crs::Crs>, Option<[f64; 4]>)>,
+}
+
+impl Extent {
+    /// An empty extent for the exports of `layers`.
+    pub fn new(opts: &ImageExport, layers: &[PreparedLayer]) -> Extent {
+        let mut projected: Vec<(String, Option<crate::crs::Crs>, Option<[f64; 4]>)> = Vec::new();
+        for name in layers.iter().filter_map(|l| pixel_crs(opts, l)) {
+            if !projected.iter().any(|(n, _, _)| *n == name) {
+                let crs = crate::crs::Crs::parse(&name).ok().filter(|c| !c.is_geographic());
+                projected.push((name, crs, None));
+            }
+        }
+        Extent { lonlat: None, projected }
+    }
+
+    /// The extent of `sites` for the exports of `layers`.
+    pub fn of(opts: &ImageExport, layers: &[PreparedLayer], sites: &[&Site]) -> Extent {
+        let mut e = Extent::new(opts, layers);
+        for s in sites {
+            e.add(s);
+        }
+        e
+    }
+
+    /// Adds the points of `site`.
+    pub fn add(&mut self, site: &Site) {
+        for &[x, y] in site.polygons.iter().flatten().flatten() {
+            grow(&mut self.lonlat, [x, y]);
+            for (_, crs, b) in &mut self.projected {
+                if let Some(p) = crs.as_ref().and_then(|c| c.from_lonlat(x, y).ok()) {
+                    grow(b, p);
+                }
+            }
+        }
+    }
+
+    /// The bounding box of the coordinates (longitude/latitude).
+    pub fn bounds(&self) -> Option<[f64; 4]> {
+        self.lonlat
+    }
+
+    /// The bounding box in the projected CRS named `name` (registered by [`Extent::new`]).
+    fn projected(&self, name: &str) -> Option<[f64; 4]> {
+        self.projected.iter().find(|(n, _, _)| n == name).and_then(|(_, _, b)| *b)
+    }
 }
 
 /// A rectangle as the official client sends `ee.Geometry.Polygon` (closed ring, `evenOdd: true`).
@@ -249,13 +340,13 @@ pub fn expression(
     opts: &ImageExport,
     layer: &PreparedLayer,
     image: usize,
-    sites: &[&Site],
+    cover: Cover<'_>,
 ) -> Result<Value, BuildError> {
     let mut g = Graph::new();
     let (_, tpl) = layer.images.get(image).ok_or(BuildError::NoImage)?;
     let img = super::compute::layer_image(&mut g, layer, tpl)?;
-    let geometry = match (opts.per, sites) {
-        (ImagePer::Site, [site]) => {
+    let geometry = match cover {
+        Cover::Site(site) => {
             let geom = site_geometry(&mut g, site);
             if opts.buffer > 0.0 {
                 let d = num(&mut g, opts.buffer);
@@ -264,8 +355,8 @@ pub fn expression(
                 geom
             }
         }
-        _ => {
-            let b = bounds(sites).ok_or_else(|| BuildError::PipelineWithoutSites(pipeline.name.clone()))?;
+        Cover::Region(b) => {
+            let b = b.ok_or_else(|| BuildError::PipelineWithoutSites(pipeline.name.clone()))?;
             rectangle(&mut g, b)
         }
     };
@@ -375,30 +466,37 @@ pub const DEGREE_METRES: f64 = 111_319.490_793_273_57;
 /// aligned to the CRS origin (or to `crs_transform`'s). When the export keeps the layer's own projection,
 /// which geepipe cannot know offline, the larger of the EPSG:4326 and the metric counts is taken, so the
 /// warning never comes after the failure.
-pub fn estimated_pixels(opts: &ImageExport, layer: &PreparedLayer, sites: &[&Site]) -> Option<f64> {
+pub fn estimated_pixels(opts: &ImageExport, layer: &PreparedLayer, extent: &Extent) -> Option<f64> {
     let buffer = if opts.per == ImagePer::Site { opts.buffer } else { 0.0 };
-    let crs = opts.crs.clone().or_else(|| match &layer.grid {
-        crate::pipeline::Grid::Explicit { crs, .. } => Some(crs.clone()),
-        _ => None,
-    });
+    let crs = pixel_crs(opts, layer);
     // Pixel size and grid origin in CRS units, or a scale in metres still to convert.
     let (size, origin) = match opts.crs_transform {
         Some(t) if t[0] != 0.0 && t[4] != 0.0 => (Size::Units(t[0].abs(), t[4].abs()), [t[2], t[5]]),
         Some(_) => return None,
         None => (Size::Metres(scale(opts, layer)?), [0.0, 0.0]),
     };
-    let pts: Vec<[f64; 2]> = sites.iter().flat_map(|s| s.polygons.iter().flatten().flatten().copied()).collect();
+    let lonlat = extent.lonlat?;
     match crs {
         Some(name) => {
             let crs = crate::crs::Crs::parse(&name).ok()?;
-            grid_cells(&crs, &pts, buffer, size, origin)
+            let b = if crs.is_geographic() { lonlat } else { extent.projected(&name)? };
+            grid_cells(&crs, b, buffer, size, origin)
         }
         None => {
-            let geographic = grid_cells(&crate::crs::Crs::wgs84(), &pts, buffer, size, origin)?;
-            let metric = metric_cells(&pts, buffer, size)?;
+            let geographic = grid_cells(&crate::crs::Crs::wgs84(), lonlat, buffer, size, origin)?;
+            let metric = metric_cells(lonlat, buffer, size)?;
             Some(geographic.max(metric))
         }
     }
+}
+
+/// The CRS an export's pixels are counted in: `image.crs`, else the layer's explicit grid's (none: the
+/// layer's own projection, unknown offline).
+fn pixel_crs(opts: &ImageExport, layer: &PreparedLayer) -> Option<String> {
+    opts.crs.clone().or_else(|| match &layer.grid {
+        crate::pipeline::Grid::Explicit { crs, .. } => Some(crs.clone()),
+        _ => None,
+    })
 }
 
 /// A pixel size: in CRS units (from `crs_transform`), or a scale in metres.
@@ -408,10 +506,9 @@ enum Size {
     Metres(f64),
 }
 
-/// Cells of the grid of `size` in `crs` touched by the bounding box of `pts` (longitude/latitude) grown by
-/// `buffer` metres.
-fn grid_cells(crs: &crate::crs::Crs, pts: &[[f64; 2]], buffer: f64, size: Size, origin: [f64; 2]) -> Option<f64> {
-    let [w, s, e, n] = bbox(pts)?;
+/// Cells of the grid of `size` in `crs` touched by the bounding box `[w, s, e, n]` of the points (in
+/// `crs`'s units: longitude/latitude for a geographic CRS) grown by `buffer` metres.
+fn grid_cells(crs: &crate::crs::Crs, [w, s, e, n]: [f64; 4], buffer: f64, size: Size, origin: [f64; 2]) -> Option<f64> {
     let (box_, px, py) = if crs.is_geographic() {
         let max_lat = s.abs().max(n.abs()).min(89.0).to_radians();
         let (bx, by) = (buffer / (DEGREE_METRES * max_lat.cos()), buffer / DEGREE_METRES);
@@ -421,8 +518,6 @@ fn grid_cells(crs: &crate::crs::Crs, pts: &[[f64; 2]], buffer: f64, size: Size, 
         };
         ([w - bx, s - by, e + bx, n + by], px, py)
     } else {
-        let projected: Vec<[f64; 2]> = pts.iter().filter_map(|p| crs.from_lonlat(p[0], p[1]).ok()).collect();
-        let [w, s, e, n] = bbox(&projected)?;
         let (px, py) = match size {
             Size::Units(x, y) => (x, y),
             Size::Metres(m) => (m, m),
@@ -433,21 +528,12 @@ fn grid_cells(crs: &crate::crs::Crs, pts: &[[f64; 2]], buffer: f64, size: Size, 
     Some(count(box_[0], box_[2], origin[0], px) * count(box_[1], box_[3], origin[1], py))
 }
 
-/// Cells of `size` metres over the bounding box of `pts` measured on the ground (an equal-area view).
-fn metric_cells(pts: &[[f64; 2]], buffer: f64, size: Size) -> Option<f64> {
+/// Cells of `size` metres over the bounding box `[w, s, e, n]` (longitude/latitude) measured on the ground
+/// (an equal-area view).
+fn metric_cells([w, s, e, n]: [f64; 4], buffer: f64, size: Size) -> Option<f64> {
     let Size::Metres(scale) = size else { return None };
-    let [w, s, e, n] = bbox(pts)?;
     let mid = ((s + n) / 2.0).to_radians();
     let width = (e - w) * DEGREE_METRES * mid.cos().abs() + 2.0 * buffer;
     let height = (n - s) * 110_574.0 + 2.0 * buffer;
     Some((width / scale).ceil().max(1.0) * (height / scale).ceil().max(1.0))
-}
-
-fn bbox(pts: &[[f64; 2]]) -> Option<[f64; 4]> {
-    let mut b: Option<[f64; 4]> = None;
-    for [x, y] in pts {
-        let e = b.get_or_insert([*x, *y, *x, *y]);
-        *e = [e[0].min(*x), e[1].min(*y), e[2].max(*x), e[3].max(*y)];
-    }
-    b
 }

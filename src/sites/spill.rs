@@ -62,9 +62,12 @@ impl Spill {
 /// Sites spilled by their index in the site file (only those pushed can be read).
 pub struct SpilledSites {
     spill: Spill,
-    /// The kept sites' file index and record length, sorted by file index once sealed (8 bytes a site:
-    /// a hash map would take about 50, and twice that while it grows).
-    slots: Vec<(u32, u32)>,
+    /// Each kept site's record length, by slot: in push order while pushing, in file order once sealed.
+    lens: Vec<u32>,
+    /// The file index of each slot, as runs of consecutive indices: (first file index, first slot) where
+    /// a run starts. A plan that computes every site is one run, so a site costs the 4 bytes of its length
+    /// (and its share of [`Offsets`]) rather than the 8 of an (index, length) pair.
+    runs: Vec<(u32, u32)>,
     /// Where the records lie (see [`Offsets`]).
     offsets: Offsets,
     /// Every push so far came in increasing file index order.
@@ -87,7 +90,8 @@ impl SpilledSites {
     pub fn new(dir: &Path) -> io::Result<SpilledSites> {
         Ok(SpilledSites {
             spill: Spill::new(dir)?,
-            slots: Vec::new(),
+            lens: Vec::new(),
+            runs: Vec::new(),
             offsets: Offsets::Every(Vec::new()),
             ascending: true,
         })
@@ -99,32 +103,42 @@ impl SpilledSites {
         encode_site(site, buf);
         let slot = self.spill.push(buf)?;
         let index = site.index as u32;
-        if self.slots.last().is_some_and(|&(last, _)| last >= index) {
-            self.ascending = false;
+        let n = self.lens.len() as u32;
+        match self.runs.last() {
+            // The next index of the last run: the run goes on.
+            Some(&(first, at)) if index.checked_sub(first) == Some(n - at) => {}
+            last => {
+                if last.is_some_and(|&(first, at)| index < first.saturating_add(n - at)) {
+                    self.ascending = false;
+                }
+                self.runs.push((index, n));
+            }
         }
         if let Offsets::Every(every) = &mut self.offsets {
-            if self.slots.len() % EVERY == 0 {
+            if self.lens.len() % EVERY == 0 {
                 every.push(slot.offset);
             }
         }
-        self.slots.push((index, slot.len));
+        self.lens.push(slot.len);
         Ok(())
     }
 
     /// Makes the sites readable (no more pushes). A site pushed twice is read as pushed last.
     pub fn seal(&mut self) -> io::Result<()> {
         if !self.ascending {
-            // Records lie one after the other in push order: each one's offset, then sorted by file index
-            // (stable: among equal indices the last pushed stays last, and is the one kept).
+            // Records lie one after the other in push order: each one's index and offset, then sorted by file
+            // index (stable: among equal indices the last pushed stays last, and is the one kept).
             let mut at = 0u64;
-            let mut all: Vec<(u32, u32, u64)> = std::mem::take(&mut self.slots)
-                .into_iter()
-                .map(|(index, len)| {
-                    let start = at;
+            let lens = std::mem::take(&mut self.lens);
+            let mut all: Vec<(u32, u32, u64)> = Vec::with_capacity(lens.len());
+            for (r, &(first, from)) in self.runs.iter().enumerate() {
+                let to = self.runs.get(r + 1).map_or(lens.len(), |e| e.1 as usize);
+                for (k, &len) in lens[from as usize..to].iter().enumerate() {
+                    all.push((first + k as u32, len, at));
                     at += u64::from(len);
-                    (index, len, start)
-                })
-                .collect();
+                }
+            }
+            drop(lens);
             all.sort_by_key(|e| e.0);
             all.dedup_by(|later, kept| {
                 let same = later.0 == kept.0;
@@ -133,44 +147,68 @@ impl SpilledSites {
                 }
                 same
             });
-            self.slots = all.iter().map(|&(index, len, _)| (index, len)).collect();
+            self.runs.clear();
+            for (n, &(index, _, _)) in all.iter().enumerate() {
+                let n = n as u32;
+                if self.runs.last().is_none_or(|&(first, at)| index.checked_sub(first) != Some(n - at)) {
+                    self.runs.push((index, n));
+                }
+            }
+            self.lens = all.iter().map(|e| e.1).collect();
             self.offsets = Offsets::Each(all.iter().map(|e| e.2).collect());
         }
-        self.slots.shrink_to_fit();
+        self.lens.shrink_to_fit();
+        self.runs.shrink_to_fit();
         let (Offsets::Every(v) | Offsets::Each(v)) = &mut self.offsets;
         v.shrink_to_fit();
         self.spill.seal()
     }
 
-    /// The site with file index `index`, if it was kept.
-    pub fn get(&self, index: u32) -> io::Result<Option<Site>> {
-        let Ok(at) = self.slots.binary_search_by_key(&index, |e| e.0) else { return Ok(None) };
+    /// The slot of file index `index`, if it was kept (once sealed).
+    fn slot_of(&self, index: u32) -> Option<usize> {
+        let r = self.runs.partition_point(|&(first, _)| first <= index).checked_sub(1)?;
+        let (first, at) = self.runs[r];
+        let end = self.runs.get(r + 1).map_or(self.lens.len(), |e| e.1 as usize);
+        let slot = at as usize + (index - first) as usize;
+        (slot < end).then_some(slot)
+    }
+
+    /// The site in slot `at`.
+    fn read(&self, at: usize) -> io::Result<Site> {
         let offset = match &self.offsets {
             Offsets::Each(v) => v[at],
             Offsets::Every(v) => {
                 let from = at / EVERY * EVERY;
-                v[at / EVERY] + self.slots[from..at].iter().map(|e| u64::from(e.1)).sum::<u64>()
+                v[at / EVERY] + self.lens[from..at].iter().map(|&l| u64::from(l)).sum::<u64>()
             }
         };
         let mut buf = Vec::new();
-        self.spill.read(Slot { offset, len: self.slots[at].1 }, &mut buf)?;
-        decode_site(&buf).map(Some).ok_or_else(|| io::Error::other("a spilled site could not be read back"))
+        self.spill.read(Slot { offset, len: self.lens[at] }, &mut buf)?;
+        decode_site(&buf).ok_or_else(|| io::Error::other("a spilled site could not be read back"))
     }
 
-    /// The `n`-th kept site in file order (once sealed).
-    pub fn nth(&self, n: usize) -> io::Result<Option<Site>> {
-        match self.slots.get(n) {
-            Some(e) => self.get(e.0),
+    /// The site with file index `index`, if it was kept.
+    pub fn get(&self, index: u32) -> io::Result<Option<Site>> {
+        match self.slot_of(index) {
+            Some(at) => self.read(at).map(Some),
             None => Ok(None),
         }
     }
 
+    /// The `n`-th kept site in file order (once sealed).
+    pub fn nth(&self, n: usize) -> io::Result<Option<Site>> {
+        if n >= self.lens.len() {
+            return Ok(None);
+        }
+        self.read(n).map(Some)
+    }
+
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.lens.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.lens.is_empty()
     }
 }
 
@@ -319,6 +357,8 @@ mod tests {
         }
         assert_eq!(spill.get(1).unwrap(), None);
         assert_eq!(spill.get(10).unwrap(), None);
+        assert_eq!(spill.nth(1).unwrap(), Some(site(2, "b again")));
+        assert_eq!(spill.runs, [(0, 0), (2, 1), (7, 2), (9, 3)]);
     }
 
     #[test]
@@ -341,9 +381,16 @@ mod tests {
         spill.seal().unwrap();
         assert!(matches!(spill.offsets, Offsets::Every(_)), "pushed in file order");
         assert_eq!(spill.len(), kept.len());
+        // A run of consecutive indices from the start and after each skipped one (199, the last, is skipped):
+        // 4 bytes a site, not 8.
+        assert_eq!(spill.runs.len(), 1 + (0..199).filter(|i| i % 7 == 3).count());
         for i in 0..201 {
             let want = kept.contains(&i).then(|| site(i));
             assert_eq!(spill.get(i as u32).unwrap(), want, "site {i}");
         }
+        for (n, &i) in kept.iter().enumerate() {
+            assert_eq!(spill.nth(n).unwrap(), Some(site(i)), "slot {n}");
+        }
+        assert_eq!(spill.nth(kept.len()).unwrap(), None);
     }
 }
