@@ -50,7 +50,10 @@ fn build_batch(
         .map(|c| {
             let (mut t, bytes) = match c.task.take() {
                 Some(t) => t,
-                None => zonal.serialized(&c.chunk_id, &c.sites.iter().collect::<Vec<_>>(), &c.parts)?,
+                None => {
+                    let sites: Vec<_> = c.sites.iter().collect();
+                    zonal.serialized_keyed(&c.chunk_id, &sites, Some(&c.keys), &c.parts)?
+                }
             };
             if !interactive {
                 return Ok((t, bytes));

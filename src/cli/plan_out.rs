@@ -3,7 +3,8 @@
 //! as it is built (`<chunk_id>.json`) and `plan.json` indexes them, so no plan's bodies are ever all in
 //! memory. Everything goes to a temporary folder beside `DIR` first and is moved into it at the end: a
 //! problem found while planning leaves `DIR` as it was. An earlier plan in `DIR` is replaced: its bodies
-//! the new plan lacks are removed, files geepipe did not write are kept.
+//! the new plan lacks are removed, files geepipe did not write are kept. A `DIR` that geepipe made for
+//! this plan is replaced by the temporary folder whole (one rename instead of one per body).
 //!
 //! `plan.json` is the pretty JSON document `{summary, mode, columns, tasks}`; its task entries are
 //! written one by one into a temporary index, indented as they sit in the document, and joined to the rest
@@ -22,27 +23,28 @@ pub struct PlanOut {
     files: Vec<String>,
     /// The bodies of an earlier plan in `dir` (removed at the end unless this plan has them too).
     earlier: Vec<String>,
+    /// Whether `dir` was made for this plan (so the temporary folder may take its place).
+    made: bool,
     interactive: bool,
 }
 
 impl PlanOut {
     /// Starts writing into `dir`, which holds the files `earlier` of an earlier plan (or nothing).
     pub fn new(dir: &Path, earlier: Vec<String>, mode: RunMode) -> std::io::Result<PlanOut> {
+        let made = std::fs::symlink_metadata(dir).is_err();
         std::fs::create_dir_all(dir)?;
         let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let tmp = tempfile::Builder::new().prefix(".geepipe-plan-").tempdir_in(parent)?;
         let index = std::io::BufWriter::new(std::fs::File::create(tmp.path().join(".tasks"))?);
         let interactive = mode == RunMode::Interactive;
-        Ok(PlanOut { dir: dir.to_path_buf(), tmp, index, files: Vec::new(), earlier, interactive })
+        Ok(PlanOut { dir: dir.to_path_buf(), tmp, index, files: Vec::new(), earlier, made, interactive })
     }
 
     /// Writes one task's body (the bytes sent) and its entry in the index.
     pub fn add(&mut self, t: &Task, body: &[u8]) -> std::io::Result<()> {
         let file = format!("{}.json", t.chunk_id);
-        let mut f = std::io::BufWriter::new(std::fs::File::create(self.tmp.path().join(&file))?);
-        f.write_all(body)?;
-        f.write_all(b"\n")?;
-        f.flush()?;
+        let mut f = std::fs::File::create(self.tmp.path().join(&file))?;
+        write_all_vectored(&mut f, &mut [std::io::IoSlice::new(body), std::io::IoSlice::new(b"\n")])?;
         let entry = serde_json::json!({
             "chunk_id": t.chunk_id,
             "file": file,
@@ -91,8 +93,38 @@ impl PlanOut {
         plan.write_all(b"\n")?;
         plan.flush()?;
         drop(plan);
+        if self.made && self.earlier.is_empty() && take_place(self.tmp.path(), &self.dir) {
+            return Ok(());
+        }
         publish(self.tmp.path(), &self.dir, &self.files, &self.earlier)
     }
+}
+
+/// Writes every byte of `slices` (one system call for a body and its line end, as a rule).
+fn write_all_vectored(f: &mut std::fs::File, mut slices: &mut [std::io::IoSlice<'_>]) -> std::io::Result<()> {
+    while !slices.is_empty() {
+        match f.write_vectored(slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => std::io::IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Puts the finished plan in `tmp` in the place of `dir`, a folder made for it that is still empty, with
+/// `dir`'s permissions; `false` (nothing moved) when `dir` is no longer an empty folder or the rename is
+/// refused, and the files are moved one by one instead.
+fn take_place(tmp: &Path, dir: &Path) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(dir) else { return false };
+    if !meta.is_dir() || std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_some()) {
+        return false;
+    }
+    if std::fs::remove_file(tmp.join(".tasks")).is_err() || std::fs::set_permissions(tmp, meta.permissions()).is_err() {
+        return false;
+    }
+    std::fs::rename(tmp, dir).is_ok()
 }
 
 /// Moves a finished plan's `files` and its `plan.json` from `tmp` into `dir`, then removes the bodies of
@@ -179,6 +211,15 @@ mod tests {
                 String::from_utf8(std::fs::read(out_dir.join("plan.json")).unwrap()).unwrap(),
                 String::from_utf8(want).unwrap()
             );
+            // The folder holds exactly the plan (made for the first plan, replaced whole; then reused), and
+            // nothing is left beside it.
+            let mut names: Vec<String> =
+                std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+            names.sort();
+            let mut want: Vec<String> = tasks.iter().map(|t| format!("{}.json", t.chunk_id)).collect();
+            want.push("plan.json".into());
+            assert_eq!(names, want);
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the plan's folder");
         }
     }
 }

@@ -91,7 +91,7 @@ pub fn plan_sites<E: std::fmt::Display>(
             if !missing.is_empty() {
                 counts.sites_to_compute += 1;
             }
-            chunker.push(site, missing, &mut emit)
+            chunker.push_keyed(site, key, missing, &mut emit)
         };
         'batches: for batch in rx.iter() {
             for site in batch {

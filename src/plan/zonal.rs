@@ -186,7 +186,21 @@ impl Zonal {
     /// exact bytes sent (compact JSON; `body_bytes` is their length). The expression is written straight
     /// into the body's text ([`templates::Templates::expression`]), never built as a JSON tree.
     pub fn serialized(&self, chunk_id: &str, sites: &[&Site], parts: &[Part]) -> Result<(Task, Vec<u8>), PlanError> {
-        let keyed: Vec<(String, Key)> = sites.iter().map(|s| (s.id.clone(), cells::site_key(s))).collect();
+        self.serialized_keyed(chunk_id, sites, None, parts)
+    }
+
+    /// [`Zonal::serialized`] given the sites' keys ([`cells::site_key`]) when they are known already.
+    pub fn serialized_keyed(
+        &self,
+        chunk_id: &str,
+        sites: &[&Site],
+        keys: Option<&[Key]>,
+        parts: &[Part],
+    ) -> Result<(Task, Vec<u8>), PlanError> {
+        let keyed: Vec<(String, Key)> = match keys.filter(|k| k.len() == sites.len()) {
+            Some(keys) => sites.iter().zip(keys).map(|(s, k)| (s.id.clone(), *k)).collect(),
+            None => sites.iter().map(|s| (s.id.clone(), cells::site_key(s))).collect(),
+        };
         let request_id = self.request_id(chunk_id, &keyed, parts);
         // The body starts with its expression, written first; the rest of the body follows it.
         const HEAD: &[u8] = b"{\"expression\":";
@@ -315,6 +329,8 @@ pub struct PlannedChunk {
     pub chunk_id: String,
     /// The sites, in file order.
     pub sites: Vec<Site>,
+    /// Their keys ([`cells::site_key`]), in the same order.
+    pub keys: Vec<Key>,
     pub parts: Vec<Part>,
     /// The cells it computes for each site.
     pub cells: CellSet,
@@ -329,7 +345,7 @@ impl PlannedChunk {
         ChunkCells {
             parts: self.parts.clone(),
             index: self.sites.iter().map(|s| s.index as u32).collect(),
-            geoms: self.sites.iter().map(|s| hex::encode(cells::site_key(s))).collect(),
+            geoms: self.keys.iter().map(hex::encode).collect(),
         }
     }
 }
@@ -345,6 +361,8 @@ struct Group {
     /// Order of the group's first site (groups closed at the end go in this order).
     first: usize,
     sites: Vec<Site>,
+    /// The sites' keys.
+    keys: Vec<Key>,
     parts: Vec<Part>,
     /// Real size at the last build (or the fixed part), plus the bounds of the sites added since.
     bytes: usize,
@@ -399,6 +417,18 @@ impl<'a> Chunker<'a> {
         missing: CellSet,
         emit: &mut impl FnMut(PlannedChunk) -> Result<(), E>,
     ) -> Result<(), E> {
+        let key = cells::site_key(&site);
+        self.push_keyed(site, key, missing, emit)
+    }
+
+    /// [`Chunker::push`] of a site whose key ([`cells::site_key`]) is known already.
+    pub fn push_keyed<E>(
+        &mut self,
+        site: Site,
+        key: Key,
+        missing: CellSet,
+        emit: &mut impl FnMut(PlannedChunk) -> Result<(), E>,
+    ) -> Result<(), E> {
         self.seen += 1;
         if missing.is_empty() {
             return Ok(());
@@ -410,7 +440,7 @@ impl<'a> Chunker<'a> {
             let fixed = *self.fixed.entry(missing.clone()).or_insert_with(|| self.zonal.fixed_bytes(&parts));
             self.groups.insert(
                 missing.clone(),
-                Group { first: self.seen, sites: Vec::new(), parts, bytes: fixed, task: None },
+                Group { first: self.seen, sites: Vec::new(), keys: Vec::new(), parts, bytes: fixed, task: None },
             );
         }
         let fits = {
@@ -423,8 +453,10 @@ impl<'a> Chunker<'a> {
                 // Maybe not: measure the real request with the site.
                 let mut with: Vec<&Site> = g.sites.iter().collect();
                 with.push(&site);
+                let mut keys = g.keys.clone();
+                keys.push(key);
                 let id = format!("c{:05}", self.next);
-                match self.zonal.serialized(&id, &with, &g.parts) {
+                match self.zonal.serialized_keyed(&id, &with, Some(&keys), &g.parts) {
                     Ok(t) if t.0.body_bytes <= budget => {
                         g.bytes = t.0.body_bytes;
                         g.task = Some(t);
@@ -442,10 +474,11 @@ impl<'a> Chunker<'a> {
         if !fits {
             self.close(&missing, emit)?;
             // Start again with this site alone.
-            return self.push_again(site, missing, emit);
+            return self.push_again(site, key, missing, emit);
         }
         let g = self.groups.get_mut(&missing).expect("group");
         g.sites.push(site);
+        g.keys.push(key);
         self.buffered += 1;
         if g.sites.len() >= self.per_task() {
             self.close(&missing, emit)?;
@@ -461,11 +494,12 @@ impl<'a> Chunker<'a> {
     fn push_again<E>(
         &mut self,
         site: Site,
+        key: Key,
         missing: CellSet,
         emit: &mut impl FnMut(PlannedChunk) -> Result<(), E>,
     ) -> Result<(), E> {
         self.seen -= 1;
-        self.push(site, missing, emit)
+        self.push_keyed(site, key, missing, emit)
     }
 
     fn close<E>(&mut self, key: &CellSet, emit: &mut impl FnMut(PlannedChunk) -> Result<(), E>) -> Result<(), E> {
@@ -478,7 +512,7 @@ impl<'a> Chunker<'a> {
         self.next += 1;
         // A task built under another chunk id is rebuilt by whoever needs the body.
         let task = g.task.filter(|(t, _)| t.chunk_id == chunk_id);
-        emit(PlannedChunk { chunk_id, sites: g.sites, parts: g.parts, cells: key.clone(), task })
+        emit(PlannedChunk { chunk_id, sites: g.sites, keys: g.keys, parts: g.parts, cells: key.clone(), task })
     }
 
     /// Closes every open group, in the order of their first site.

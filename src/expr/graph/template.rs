@@ -42,8 +42,10 @@ struct Place {
 pub struct Template {
     /// The graph it was encoded from (to tell whether a fill shares values with it).
     rest: Graph,
-    /// The numbers, booleans and nulls of `rest` (values may share these).
+    /// The numbers, booleans and nulls of `rest` (values may share these), floating-point numbers apart
+    /// by their bits (sites have many: they are looked up first).
     scalars: Vec<Scalar>,
+    floats: Vec<u64>,
     text: Vec<u8>,
     pieces: Vec<Piece>,
     places: Vec<Place>,
@@ -64,15 +66,17 @@ impl Template {
         let places = holes.met.iter().map(|p| Place { hole: p.hole, depth: p.depth, keys_before: p.keys_before });
         let places: Vec<Place> = places.collect();
         let pieces = pieces(&text)?;
-        let mut scalars: Vec<Scalar> = Vec::new();
+        let (mut scalars, mut floats) = (Vec::new(), Vec::new());
         for n in &graph.nodes {
-            if let Node::Const(s) = n {
-                if s.liftable() && !scalars.contains(s) {
-                    scalars.push(s.clone());
-                }
+            match n {
+                Node::Const(s) if s.liftable() => match float_bits(s) {
+                    Some(bits) => floats.push(bits),
+                    None => scalars.push(s.clone()),
+                },
+                _ => {}
             }
         }
-        Some(Template { rest: graph, scalars, text, pieces, places })
+        Some(Template { rest: graph, scalars, floats, text, pieces, places })
     }
 
     /// The holes' numbers, in the order they are met.
@@ -138,6 +142,14 @@ impl Template {
         true
     }
 
+    /// Whether the rest has the number, boolean or null `s`.
+    fn has_scalar(&self, s: &Scalar) -> bool {
+        match float_bits(s) {
+            Some(bits) => self.floats.contains(&bits),
+            None => self.scalars.contains(s),
+        }
+    }
+
     /// Whether a node of `values` (other than a number, boolean or null) is also a node of the template's
     /// graph. Nodes are compared bottom-up: a node can only be in both when its children are.
     fn shares(&self, values: &Graph) -> bool {
@@ -148,7 +160,7 @@ impl Template {
         };
         for (i, node) in values.nodes.iter().enumerate() {
             let found = match node {
-                Node::Const(s) if s.liftable() && !self.scalars.contains(s) => None,
+                Node::Const(s) if s.liftable() && !self.has_scalar(s) => None,
                 Node::Const(_) | Node::Arg(_) | Node::Hole(_) => self.rest.find(node),
                 Node::Array(items) => {
                     mapped(&same, &mut items.iter().copied()).and_then(|m| self.rest.find(&Node::Array(m)))
@@ -177,6 +189,14 @@ impl Template {
             }
         }
         false
+    }
+}
+
+/// The bits of a floating-point number constant (not of an integer one: 30 and 30.0 are different).
+fn float_bits(s: &Scalar) -> Option<u64> {
+    match s {
+        Scalar::Number(n) if n.is_f64() => n.as_f64().map(f64::to_bits),
+        _ => None,
     }
 }
 

@@ -203,7 +203,16 @@ fn content_hash(raw: &RawPipeline, sites: &SiteSource) -> String {
                 true => Ok(f),
                 false => Err(std::io::Error::other("not a regular file")),
             }) {
-                let _ = std::io::copy(&mut f, &mut h);
+                // In large reads (`io::copy` would read 8 KiB at a time: thousands of calls for a big file).
+                let mut buf = vec![0u8; 1 << 18];
+                loop {
+                    match std::io::Read::read(&mut f, &mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => h.update(&buf[..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(_) => break,
+                    }
+                }
             }
         }
     }

@@ -118,7 +118,10 @@ impl KindPlanner for Zonal {
                 .map(|c| {
                     let (task, bytes) = match c.task.take() {
                         Some(t) => t,
-                        None => self.serialized(&c.chunk_id, &c.sites.iter().collect::<Vec<_>>(), &c.parts)?,
+                        None => {
+                            let sites: Vec<_> = c.sites.iter().collect();
+                            self.serialized_keyed(&c.chunk_id, &sites, Some(&c.keys), &c.parts)?
+                        }
                     };
                     Ok(Built { task, bytes })
                 })
