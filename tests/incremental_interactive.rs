@@ -519,3 +519,43 @@ fn a_kill_between_the_answer_file_the_store_and_the_journal_loses_and_repeats_no
     let table = std::fs::read(dir.path().join("out/incr.csv")).unwrap();
     assert_eq!(String::from_utf8_lossy(&table), String::from_utf8_lossy(&fresh_table(&yaml, &geo)));
 }
+
+/// An answer that lacks a site (left out by the fake after evaluating it) or has a cell that cannot be read
+/// (garbled after evaluating it) has its other cells stored at once: `status` counts them, the run says what
+/// is missing and the fetch that ends it writes no table (the results are incomplete). The next run finds
+/// every chunk succeeded yet asks for exactly the missing cells, and the table is then a fresh full run's.
+#[test]
+fn an_incomplete_answer_stores_its_other_cells_and_the_next_run_computes_the_missing_ones() {
+    use fake_ee::AnswerFault;
+    let (gcs, ee) = environment(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let (_, yaml, geo) = interactive_files(dir.path(), 6);
+    ee.faults().push(AnswerFault::drop_feature("site_id", "s01", 1));
+    ee.faults().push(AnswerFault::damage("site_id", "s04", "mapbiomas_lulc__2021__ha", 1));
+    let out = command(dir.path(), &ee, &gcs, &["run", "p.yaml"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(ee.counters().faults_fired, 2, "{stderr}");
+    assert!(stderr.contains("1 site(s) have no row in its files: s01"), "{stderr}");
+    assert!(stderr.contains("site s04, column `mapbiomas_lulc__2021__ha`"), "{stderr}");
+    assert!(stderr.contains("2 site(s) lack stored results"), "{stderr}");
+    assert!(!dir.path().join("out/incr.csv").exists(), "an incomplete table was written");
+    // 6 sites × 2 years × 2 layers: the 4 cells of s01 and of s04 are missing, the others stored.
+    assert_eq!(status_cells(dir.path(), &ee, &gcs), (16, 8));
+    let stored = origins(dir.path());
+    assert_eq!(stored.iter().map(|o| o.1).collect::<Vec<_>>(), [4, 8, 4].map(i64::from).to_vec(), "{stored:?}");
+    // The next run asks for exactly the missing cells; the table is then a fresh full run's.
+    let before = ee.computed().len();
+    let again = run(dir.path(), &ee, &gcs, &["run", "p.yaml"]);
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(said.contains("lacked cells: planning what the results store lacks"), "{said}");
+    assert_eq!(exactly_once(&asked(&ee, before)), cells(&[1, 4], &[2020, 2021], &["mean"]), "{said}");
+    assert_eq!(status_cells(dir.path(), &ee, &gcs), (24, 0));
+    let table = std::fs::read(dir.path().join("out/incr.csv")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&table), String::from_utf8_lossy(&fresh_table(&yaml, &geo)));
+    // Complete now: a rerun asks for nothing.
+    let before = ee.computed().len();
+    let last = run(dir.path(), &ee, &gcs, &["run", "p.yaml"]);
+    assert_eq!(ee.computed().len(), before);
+    assert!(String::from_utf8_lossy(&last.stderr).contains("nothing to compute"));
+}

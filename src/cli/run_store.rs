@@ -2,7 +2,9 @@
 //! lacks into the journal (or resumes that plan), drives the executor, and assembles the table from the store.
 //! When the pipeline or its site file changed since the journal was written, the previous journal's finished
 //! chunks are stored first and a new plan computes only what is still missing; chunks still running on Earth
-//! Engine stop the run instead (their work would be lost or repeated).
+//! Engine stop the run instead (their work would be lost or repeated). The same happens when every chunk of
+//! the journal succeeded but some interactive answers lacked cells ([`crate::executor::interactive::INCOMPLETE`]):
+//! a new plan computes exactly those cells.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -42,6 +44,28 @@ pub fn run(g: &Global, p: Pipeline, warnings: Vec<Diagnostic>, a: super::RunArgs
         Err(e) => return Err(jerr(e)),
     };
     let _ = journal.set_meta(super::run::CANCEL_REQUEST, "");
+    if let Some(chunks) = incomplete(&journal)? {
+        // Every chunk finished, but answers lacked cells: what the journal's chunks hold is stored, and a new
+        // plan computes what the store still lacks.
+        drop(journal);
+        let j = Journal::open_read(&jpath).map_err(jerr)?;
+        let mut store = open_store(&spath)?;
+        let fa = super::results::FetchArgs {
+            file: a.file.clone(),
+            output: None,
+            partial: true,
+            journal: a.exec.journal.clone(),
+        };
+        super::fetch_store::store_previous(g, &fa, &p, &j, &mut store)?;
+        drop((j, store));
+        if !g.quiet {
+            eprintln!(
+                "the answers of {chunks} chunk(s) of the last run lacked cells: planning what the results store lacks"
+            );
+        }
+        journal =
+            Journal::move_aside(&jpath).and_then(|_| Journal::open(&jpath, &p.name, &p.content_hash)).map_err(jerr)?;
+    }
     let planned = journal.has_plan().map_err(jerr)?;
     let Ready { start, probe } = if planned {
         g.summarize(&warnings, &a.file);
@@ -99,6 +123,19 @@ pub fn run(g: &Global, p: Pipeline, warnings: Vec<Diagnostic>, a: super::RunArgs
         return fetch_results(g, &a.file, a.exec.journal.clone());
     }
     Ok(code)
+}
+
+/// How many chunks of the journal's finished plan had answers that lacked cells, when every chunk of it
+/// finished (`None`: the plan is not finished, or nothing was lacking).
+fn incomplete(journal: &Journal) -> error::Result<Option<usize>> {
+    let listed = journal.meta(crate::executor::interactive::INCOMPLETE)?.unwrap_or_default();
+    let n = listed.split(' ').filter(|c| !c.is_empty()).count();
+    if n == 0 || !journal.has_plan()? {
+        return Ok(None);
+    }
+    let rows = journal.chunks_slim()?;
+    let finished = rows.iter().all(|r| r.state == ChunkState::Succeeded || r.state == ChunkState::Split);
+    Ok(finished.then_some(n))
 }
 
 /// What a run starts from: how it runs, and the probe of a new batch plan.

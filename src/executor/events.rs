@@ -63,6 +63,13 @@ pub enum Event {
     Cancelled {
         chunk: String,
     },
+    /// An interactive answer lacked cells (a site without a row, a cell that cannot be read): what it held
+    /// is stored, these cells stay missing and the next run plans them again. `missing` says what, as the
+    /// fetch says it.
+    Incomplete {
+        chunk: String,
+        missing: Vec<String>,
+    },
     /// A failure that would repeat for every chunk: nothing more is submitted.
     FatalStop {
         error: String,
@@ -104,7 +111,8 @@ pub enum Event {
         bytes: u64,
         adopted: bool,
         /// Cells of the answer written to the results store as it arrived (0: stored already); absent for a
-        /// run without the store, or an answer left to the fetch (which says what is wrong with it).
+        /// run without the store, or an answer left to the fetch (which says what is wrong with it); an answer
+        /// stored in part counts the cells written (see [`Event::Incomplete`]).
         #[serde(skip_serializing_if = "Option::is_none")]
         cells: Option<u64>,
     },
@@ -146,6 +154,7 @@ impl Event {
             Event::Mode { .. } => "mode",
             Event::Requested { .. } => "requested",
             Event::Stored { .. } => "stored",
+            Event::Incomplete { .. } => "incomplete",
             Event::MovedToBatch { .. } => "moved_to_batch",
             Event::LocalStarted { .. } => "local_started",
             Event::SitesDone { .. } => "sites_done",
@@ -163,6 +172,7 @@ impl Event {
             | Event::Failed { chunk, .. }
             | Event::Requested { chunk, .. }
             | Event::Stored { chunk, .. }
+            | Event::Incomplete { chunk, .. }
             | Event::Cancelled { chunk } => Some(chunk),
             _ => None,
         }

@@ -7,7 +7,10 @@
 //!
 //! Per chunk: `planned` → `running` (journal written before the request: `status` shows it) → the response's
 //! pages → the result file ([`Store::write`], durable) → its cells in the results store, for a run through it
-//! ([`crate::store::live`]) → `succeeded` with the file's path, size and SHA-256.
+//! ([`crate::store::live`]) → `succeeded` with the file's path, size and SHA-256. An answer that lacks cells
+//! (a site without a row, a cell that cannot be read) has the rest stored; what it lacks is said in an
+//! [`Event::Incomplete`] and its chunk is listed in the journal ([`INCOMPLETE`]), so the next run plans
+//! those cells again rather than finding every chunk succeeded.
 //! Failures go through the same [`crate::ee::classify`] and [`Executor::failed`] as export tasks: transient
 //! (429, 5xx, after the client's own backoff) → the chunk again; too big ("Computation timed out.", memory, a
 //! request the client stopped waiting for) → split in halves, which stay interactive, down to one site;
@@ -37,6 +40,10 @@ use crate::plan::RunMode;
 use crate::results::eecsv::ExportTable;
 use crate::results::store::{Meta, Store};
 use crate::store::live::{self, Answers};
+
+/// The journal's note of the chunks whose answers lacked cells (ids separated by spaces): the next run
+/// through the results store plans the missing cells again (`cli::run_store`).
+pub const INCOMPLETE: &str = "incomplete_answers";
 
 /// How the interactive phase runs.
 #[derive(Clone)]
@@ -107,6 +114,21 @@ impl Executor {
         })?;
         Ok(match outcome {
             live::Outcome::Stored(n) => Some(n),
+            live::Outcome::Partial { written, missing, notes } => {
+                let chunk = r.chunk_id.clone();
+                for n in &notes {
+                    tracing::warn!(chunk = %chunk, "{n}");
+                }
+                if !missing.is_empty() {
+                    let mut listed = self.journal.meta(INCOMPLETE)?.unwrap_or_default();
+                    if !listed.split(' ').any(|c| c == chunk) {
+                        listed = if listed.is_empty() { chunk.clone() } else { format!("{listed} {chunk}") };
+                        self.journal.set_meta(INCOMPLETE, &listed)?;
+                    }
+                    self.emit(Event::Incomplete { chunk, missing });
+                }
+                Some(written)
+            }
             live::Outcome::Already => Some(0),
             live::Outcome::Left => None,
         })

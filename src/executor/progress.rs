@@ -116,6 +116,7 @@ impl Observer for Progress {
             }
             match event {
                 Event::Failed { chunk, error, .. } => b.println(format!("chunk {chunk} failed: {error}")),
+                Event::Incomplete { chunk, missing } => b.println(incomplete(chunk, missing)),
                 Event::FatalStop { error, .. } => b.println(format!("stopping: {error}")),
                 Event::MovedToBatch { chunks, reason } => {
                     b.println(format!("moving {} chunk(s) to batch: {reason}", chunks.len()))
@@ -126,7 +127,11 @@ impl Observer for Progress {
         }
         let important = matches!(
             event,
-            Event::Failed { .. } | Event::FatalStop { .. } | Event::Split { .. } | Event::MovedToBatch { .. }
+            Event::Failed { .. }
+                | Event::Incomplete { .. }
+                | Event::FatalStop { .. }
+                | Event::Split { .. }
+                | Event::MovedToBatch { .. }
         );
         let due = self.last.is_none_or(|t| t.elapsed() >= self.every);
         let finished = matches!(event, Event::Finished { .. }) && (!self.sites || self.printed);
@@ -137,6 +142,9 @@ impl Observer for Progress {
             match event {
                 Event::Failed { chunk, error, .. } => {
                     let _ = writeln!(err, "chunk {chunk} failed: {error}");
+                }
+                Event::Incomplete { chunk, missing } => {
+                    let _ = writeln!(err, "{}", incomplete(chunk, missing));
                 }
                 Event::FatalStop { error, not_submitted } => {
                     let _ = writeln!(err, "stopping: {error} ({not_submitted} chunks not submitted)");
@@ -158,6 +166,15 @@ impl Observer for Progress {
             b.finish_and_clear();
         }
     }
+}
+
+/// The lines of an [`Event::Incomplete`].
+fn incomplete(chunk: &str, missing: &[String]) -> String {
+    let mut out = format!("warning: the answer of chunk {chunk} is incomplete; its other cells are stored, these stay missing (the next run computes them again):");
+    for m in missing {
+        out.push_str(&format!("\n  - {m}"));
+    }
+    out
 }
 
 #[cfg(test)]

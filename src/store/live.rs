@@ -11,9 +11,13 @@
 //! stored already ([`super::ingest::once`] checks that inside its write transaction). A kill between any two
 //! steps therefore neither loses an answer nor stores a cell twice.
 //!
-//! Only a whole answer is stored here: one whose every site has a readable row (no note, no missing site,
-//! some value). Anything else is left to the fetch, which stores what it can and says what is wrong, as it
-//! did before answers were stored as they arrived.
+//! An answer is stored as far as it is complete: every site with a readable row gets its cells, as the
+//! fetch of an export file stores them ([`super::ingest`]). A site without a row, or whose row has a cell
+//! that cannot be read, stores nothing: its cells stay missing, the answer is [`Outcome::Partial`] (the
+//! executor says what is missing and records it in the journal, so the next run plans those cells again,
+//! and the fetch reports the sites as lacking stored results), never stored wrong. Only an answer that
+//! cannot be read at all, or in which no site has any value, is left to the fetch, which says what is wrong
+//! with it (as it did before answers were stored as they arrived).
 //!
 //! A `--fresh` run stores its answers as they arrive too, replacing the stored values (what its fetch does
 //! with export files): its request ids carry the run's nonce, so they are new origins.
@@ -50,10 +54,14 @@ pub struct Answer<'a> {
 }
 
 /// What became of an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Stored now: this many cells written (cells stored already are not counted).
     Stored(u64),
+    /// Stored as far as it is complete: this many cells written; what is missing from it (sites without a
+    /// row, cells that cannot be read: those cells stay missing) and what else is odd (rows that differ,
+    /// rows of other sites: nothing missing), each said as the fetch says it.
+    Partial { written: u64, missing: Vec<String>, notes: Vec<String> },
     /// Its origin was stored already (by an earlier run, or a `fetch` beside this run).
     Already,
     /// Not whole: left to the fetch, which stores what it can and reports the rest.
@@ -95,12 +103,18 @@ impl Answers {
             return Ok(Outcome::Already);
         }
         let mut left = false;
-        let whole = |r: &Ingested| {
-            left = !r.missing.is_empty() || !r.notes.is_empty() || (r.sites > 0 && r.sites_with_values == 0);
+        // An answer without any value in any layer is the fetch's to warn about.
+        let keep = |r: &Ingested| {
+            left = r.sites > 0 && r.sites_with_values == 0;
             !left
         };
-        Ok(match ingest::once(&mut store, self.replace, &self.pipeline, &chunk, table, &origin, whole)? {
-            Some(r) => Outcome::Stored(r.written),
+        Ok(match ingest::once(&mut store, self.replace, &self.pipeline, &chunk, table, &origin, keep)? {
+            Some(r) if r.missing.is_empty() && r.notes.is_empty() => Outcome::Stored(r.written),
+            Some(r) => Outcome::Partial {
+                written: r.written,
+                missing: r.missing.iter().map(ToString::to_string).collect(),
+                notes: r.notes,
+            },
             None if left => Outcome::Left,
             None => Outcome::Already,
         })

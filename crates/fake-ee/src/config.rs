@@ -329,11 +329,61 @@ impl RequestFault {
     }
 }
 
+/// A fault on `table:computeFeatures` answers, as a service that loses or garbles part of a result would
+/// make: the page is evaluated as always, then its feature whose property `property` is `value` (compared
+/// as text) is left out (`column: None`) or has its property `column` replaced by text that is neither a
+/// number nor a class dictionary (`Some`). Fires on the next `times` pages that hold such a feature; later
+/// pages of the same answer are cut from the undamaged result, so paging stays consistent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerFault {
+    pub property: String,
+    pub value: String,
+    pub column: Option<String>,
+    pub times: u32,
+}
+
+impl AnswerFault {
+    /// Leaves the feature out of the answer.
+    pub fn drop_feature(property: &str, value: &str, times: u32) -> AnswerFault {
+        AnswerFault { property: property.into(), value: value.into(), column: None, times }
+    }
+
+    /// Replaces the feature's `column` with unreadable text.
+    pub fn damage(property: &str, value: &str, column: &str, times: u32) -> AnswerFault {
+        AnswerFault { property: property.into(), value: value.into(), column: Some(column.into()), times }
+    }
+
+    /// Applies the fault to a page's features (GeoJSON); whether it fired.
+    pub fn apply(&self, features: &mut Vec<serde_json::Value>) -> bool {
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            v => v.to_string(),
+        };
+        let hit =
+            features.iter().position(|f| f["properties"].get(&self.property).map(text).as_deref() == Some(&self.value));
+        let Some(i) = hit else { return false };
+        match &self.column {
+            None => {
+                features.remove(i);
+            }
+            Some(c) => features[i]["properties"][c] = serde_json::Value::from("damaged in transit"),
+        }
+        true
+    }
+}
+
 /// Anything that can be injected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     Request(RequestFault),
     Task(TaskRule),
+    Answer(AnswerFault),
+}
+
+impl From<AnswerFault> for Fault {
+    fn from(f: AnswerFault) -> Fault {
+        Fault::Answer(f)
+    }
 }
 
 impl From<RequestFault> for Fault {

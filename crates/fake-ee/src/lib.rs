@@ -18,7 +18,9 @@
 //!
 //! Faults are injected through [`Config::faults`] or at run time with `handle.faults().push(…)`:
 //! [`RequestFault`] (429 with Retry-After, 5xx, dropped connections, delays, lost responses) and
-//! [`TaskRule`] (tasks ending FAILED with Earth Engine's messages, e.g. only chunks with more than K sites).
+//! [`TaskRule`] (tasks ending FAILED with Earth Engine's messages, e.g. only chunks with more than K sites)
+//! and [`AnswerFault`] (an evaluated `table:computeFeatures` answer with a feature left out or a value
+//! garbled).
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -49,8 +51,8 @@ use std::time::Duration;
 use ee_contract::Contract;
 
 pub use config::{
-    default_reference_dir, Clock, Config, Durations, ExportKind, Failure, Fault, FaultAction, RequestFault, Route,
-    RouteMatch, TaskInfo, TaskMatch, TaskRule, UserProject,
+    default_reference_dir, AnswerFault, Clock, Config, Durations, ExportKind, Failure, Fault, FaultAction,
+    RequestFault, Route, RouteMatch, TaskInfo, TaskMatch, TaskRule, UserProject,
 };
 pub use files::OutputFile;
 pub use sim::{Counters, OpState, OpView, Rejection, Submission};
@@ -79,6 +81,7 @@ impl Faults<'_> {
     pub fn clear(&self) {
         let mut st = self.shared.lock();
         st.request_faults.clear();
+        st.answer_faults.clear();
         st.task_rules.clear();
     }
 

@@ -586,7 +586,7 @@ async fn compute(shared: &Arc<Shared>, route: Route, body: Value) -> Response {
     };
     let end = (start + page).min(features.len());
     shared.lock().computed.push(body.clone());
-    let items: Vec<Value> = features[start..end]
+    let mut items: Vec<Value> = features[start..end]
         .iter()
         .map(|f| {
             let props: serde_json::Map<String, Value> = f
@@ -599,6 +599,7 @@ async fn compute(shared: &Arc<Shared>, route: Route, body: Value) -> Response {
             json!({"type": "Feature", "geometry": geometry, "properties": props})
         })
         .collect();
+    shared.lock().damage_answer(&mut items);
     let mut out = json!({"type": "FeatureCollection", "features": items});
     if end < features.len() {
         out["nextPageToken"] = json!(format!("{fingerprint}-{end}"));

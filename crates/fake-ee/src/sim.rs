@@ -177,6 +177,7 @@ pub(crate) struct State {
     projects: BTreeSet<String>,
     pub counters: Counters,
     pub request_faults: Vec<RequestFault>,
+    pub answer_faults: Vec<crate::config::AnswerFault>,
     pub task_rules: Vec<(TaskRule, u32)>,
     pub files: Vec<OutputFile>,
     pub submissions: Vec<Submission>,
@@ -214,6 +215,7 @@ impl State {
             offset: Duration::ZERO,
             counters: Counters::default(),
             request_faults: Vec::new(),
+            answer_faults: Vec::new(),
             task_rules: Vec::new(),
             files: Vec::new(),
             submissions: Vec::new(),
@@ -246,6 +248,17 @@ impl State {
         match f {
             crate::config::Fault::Request(r) => self.request_faults.push(r),
             crate::config::Fault::Task(t) => self.task_rules.push((t, 0)),
+            crate::config::Fault::Answer(a) => self.answer_faults.push(a),
+        }
+    }
+
+    /// Applies the first answer fault that matches a feature of this page (see [`crate::config::AnswerFault`]).
+    pub fn damage_answer(&mut self, features: &mut Vec<Value>) {
+        let Some(i) = self.answer_faults.iter().position(|f| f.apply(features)) else { return };
+        self.counters.faults_fired += 1;
+        self.answer_faults[i].times -= 1;
+        if self.answer_faults[i].times == 0 {
+            self.answer_faults.remove(i);
         }
     }
 
