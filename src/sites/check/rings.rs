@@ -39,9 +39,9 @@ pub(super) fn line(ring: &Ring) -> LineString {
 /// cannot tell: a bow tie's two halves cancel out, yet the even-odd fill covers both.
 pub(super) fn zero_area(ring: &Ring) -> bool {
     let Some(&[x0, y0]) = ring.first() else { return true };
-    let far = ring.iter().map(|&[x, y]| [x - x0, y - y0]).max_by(|a, b| a[0].hypot(a[1]).total_cmp(&b[0].hypot(b[1])));
-    let Some([dx, dy]) = far else { return true };
-    let len = dx.hypot(dy);
+    // Each position's distance computed once (`hypot` is most of the cost), the last farthest kept.
+    let far = ring.iter().map(|&[x, y]| [x - x0, y - y0]).map(|[dx, dy]| (dx.hypot(dy), [dx, dy]));
+    let Some((len, [dx, dy])) = far.max_by(|a, b| a.0.total_cmp(&b.0)) else { return true };
     if len == 0.0 {
         return true;
     }
