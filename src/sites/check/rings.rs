@@ -39,9 +39,7 @@ pub(super) fn line(ring: &Ring) -> LineString {
 /// cannot tell: a bow tie's two halves cancel out, yet the even-odd fill covers both.
 pub(super) fn zero_area(ring: &Ring) -> bool {
     let Some(&[x0, y0]) = ring.first() else { return true };
-    // Each position's distance computed once (`hypot` is most of the cost), the last farthest kept.
-    let far = ring.iter().map(|&[x, y]| [x - x0, y - y0]).map(|[dx, dy]| (dx.hypot(dy), [dx, dy]));
-    let Some((len, [dx, dy])) = far.max_by(|a, b| a.0.total_cmp(&b.0)) else { return true };
+    let Some((len, [dx, dy])) = farthest(ring, x0, y0) else { return true };
     if len == 0.0 {
         return true;
     }
@@ -49,6 +47,30 @@ pub(super) fn zero_area(ring: &Ring) -> bool {
         let (px, py) = (x - x0, y - y0);
         (dx * py - dy * px).abs() <= 1e-9 * len * px.hypot(py)
     })
+}
+
+/// The position farthest from `(x0, y0)` by `hypot` (the last of equally far ones), as its distance and
+/// offset. `hypot` is most of the cost, so it is computed only for positions not clearly nearer than the
+/// farthest so far: a square distance below the farthest's by a relative 1e-9 (far beyond the rounding of
+/// either) means a smaller `hypot`, so such a position could not be chosen.
+fn farthest(ring: &Ring, x0: f64, y0: f64) -> Option<(f64, [f64; 2])> {
+    let mut best: Option<(f64, f64, [f64; 2])> = None;
+    for &[x, y] in ring {
+        let (dx, dy) = (x - x0, y - y0);
+        let sq = dx * dx + dy * dy;
+        if let Some((best_sq, best_len, _)) = best {
+            if best_sq.is_finite() && sq < best_sq * (1.0 - 1e-9) {
+                continue;
+            }
+            let len = dx.hypot(dy);
+            if len.total_cmp(&best_len) != std::cmp::Ordering::Less {
+                best = Some((sq, len, [dx, dy]));
+            }
+        } else {
+            best = Some((sq, dx.hypot(dy), [dx, dy]));
+        }
+    }
+    best.map(|(_, len, d)| (len, d))
 }
 
 /// The most pairs of edges the sweep may compare in one ring (about a fifth of a second in a release
@@ -215,6 +237,28 @@ mod tests {
         let bow_tie = vec![[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]];
         assert!(!zero_area(&bow_tie));
         assert!(zero_area(&vec![[3.0, 4.0]; 4]));
+    }
+
+    #[test]
+    fn the_farthest_position_is_the_one_hypot_picks() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for n in [1usize, 2, 5, 13, 40] {
+            for _ in 0..500 {
+                // Coarse grids give many equally far positions; fine ones nearly equal distances.
+                let scale = [1.0, 1e-7, 1e3][rng.random_range(0..3)];
+                let ring: Vec<[f64; 2]> = (0..n)
+                    .map(|_| [rng.random_range(-3..4) as f64 * scale, rng.random_range(-3..4) as f64 * scale])
+                    .collect();
+                let [x0, y0] = ring[0];
+                let want = ring
+                    .iter()
+                    .map(|&[x, y]| [x - x0, y - y0])
+                    .max_by(|a, b| a[0].hypot(a[1]).total_cmp(&b[0].hypot(b[1])))
+                    .map(|[dx, dy]| (dx.hypot(dy), [dx, dy]));
+                assert_eq!(super::farthest(&ring, x0, y0), want, "{ring:?}");
+            }
+        }
     }
 
     /// Whether edges `i` and `j` cross properly (strict orientation tests).
