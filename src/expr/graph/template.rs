@@ -65,7 +65,7 @@ impl Template {
         }
         let places = holes.met.iter().map(|p| Place { hole: p.hole, depth: p.depth, keys_before: p.keys_before });
         let places: Vec<Place> = places.collect();
-        let pieces = pieces(&text)?;
+        let (text, pieces) = pieces(&text)?;
         let (mut scalars, mut floats) = (Vec::new(), Vec::new());
         for n in &graph.nodes {
             match n {
@@ -200,40 +200,50 @@ fn float_bits(s: &Scalar) -> Option<u64> {
     }
 }
 
-/// Reads a template's text into pieces; `None` if a mark is cut short (never, for the writer's text).
-fn pieces(text: &[u8]) -> Option<Vec<Piece>> {
-    let u32_at = |at: usize| -> Option<u32> { Some(u32::from_le_bytes(text.get(at..at + 4)?.try_into().ok()?)) };
+/// Reads a template's marked text into plain text and pieces; the keys given before any hole never move,
+/// so they are written into the text. `None` if a mark is cut short (never, for the writer's text).
+fn pieces(marked: &[u8]) -> Option<(Vec<u8>, Vec<Piece>)> {
+    let u32_at = |at: usize| -> Option<u32> { Some(u32::from_le_bytes(marked.get(at..at + 4)?.try_into().ok()?)) };
+    let mut text = Vec::with_capacity(marked.len());
     let mut pieces = Vec::new();
-    let (mut start, mut at) = (0, 0);
-    while at < text.len() {
-        let b = text[at];
+    let mut start = 0;
+    let mut at = 0;
+    while at < marked.len() {
+        let b = marked[at];
         if b > MARK_VALUES || b == 0 {
+            text.push(b);
             at += 1;
             continue;
         }
-        if start < at {
-            pieces.push(Piece::Text(start as u32, at as u32));
-        }
-        match b {
+        let piece = match b {
             MARK_KEY => {
-                pieces.push(Piece::Key(u32_at(at + 1)?, u32_at(at + 5)?));
+                let (k, epoch) = (u32_at(at + 1)?, u32_at(at + 5)?);
                 at += 9;
+                if epoch == 0 {
+                    key(&mut text, k);
+                    continue;
+                }
+                Piece::Key(k, epoch)
             }
             MARK_VALUE => {
-                pieces.push(Piece::Value(u32_at(at + 1)?));
                 at += 5;
+                Piece::Value(u32_at(at - 4)?)
             }
             _ => {
-                pieces.push(Piece::Values(u32_at(at + 1)?));
                 at += 5;
+                Piece::Values(u32_at(at - 4)?)
             }
+        };
+        if start < text.len() {
+            pieces.push(Piece::Text(start as u32, text.len() as u32));
         }
-        start = at;
+        pieces.push(piece);
+        start = text.len();
     }
     if start < text.len() {
         pieces.push(Piece::Text(start as u32, text.len() as u32));
     }
-    Some(pieces)
+    Some((text, pieces))
 }
 
 #[cfg(test)]

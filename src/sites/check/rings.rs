@@ -17,9 +17,14 @@
 //! skipped; a ring crossing itself everywhere meets a crossing long before. (geo's sweep has no balanced
 //! status tree — which a full Bentley–Ottmann needs to stay n log n on such a ring — and no crate offers one
 //! for f64 segments with exact predicates.)
+//!
+//! A short ring (most site boundaries) is first checked pair by pair over the same candidates (edges whose
+//! x ranges overlap) with the same test (`line_intersection`), which costs less than building the sweep;
+//! only a ring found to cross itself is swept, so the pair reported is the sweep's.
 
 use std::cell::Cell;
 
+use geo::algorithm::line_intersection::line_intersection;
 use geo::algorithm::sweep::{Cross, Intersections};
 use geo::{Coord, Line, LineIntersection, LineString};
 
@@ -34,9 +39,9 @@ pub(super) fn line(ring: &Ring) -> LineString {
 /// cannot tell: a bow tie's two halves cancel out, yet the even-odd fill covers both.
 pub(super) fn zero_area(ring: &Ring) -> bool {
     let Some(&[x0, y0]) = ring.first() else { return true };
-    let far = ring.iter().map(|&[x, y]| [x - x0, y - y0]).max_by(|a, b| a[0].hypot(a[1]).total_cmp(&b[0].hypot(b[1])));
-    let Some([dx, dy]) = far else { return true };
-    let len = dx.hypot(dy);
+    // Each position's distance computed once (`hypot` is most of the cost), the last farthest kept.
+    let far = ring.iter().map(|&[x, y]| [x - x0, y - y0]).map(|[dx, dy]| (dx.hypot(dy), [dx, dy]));
+    let Some((len, [dx, dy])) = far.max_by(|a, b| a.0.total_cmp(&b.0)) else { return true };
     if len == 0.0 {
         return true;
     }
@@ -98,7 +103,42 @@ fn overlapping_pairs(ranges: &mut [[f64; 2]]) -> u64 {
 /// the sweep meets is reported, so a ring that crosses itself everywhere (n² crossings) costs no more
 /// than finding one. Touching at a point and collinear overlaps are not crossings.
 pub(super) fn self_crossing(ring: &[[f64; 2]]) -> SelfCrossing {
+    let edges = ring.len().saturating_sub(1);
+    if (4..=SHORT_RING).contains(&edges) && !crosses_pairwise(ring) {
+        return SelfCrossing::No;
+    }
     self_crossing_counted(ring).0
+}
+
+/// Rings of at most this many edges are checked pair by pair before the sweep.
+const SHORT_RING: usize = 32;
+
+/// Whether two non-adjacent edges of a closed ring cross properly, comparing every pair of edges whose x
+/// ranges overlap (the pairs the sweep compares) with the sweep's test.
+fn crosses_pairwise(ring: &[[f64; 2]]) -> bool {
+    let edges = ring.len().saturating_sub(1);
+    let line =
+        |k: usize| Line::new(Coord { x: ring[k][0], y: ring[k][1] }, Coord { x: ring[k + 1][0], y: ring[k + 1][1] });
+    let range = |k: usize| (ring[k][0].min(ring[k + 1][0]), ring[k][0].max(ring[k + 1][0]));
+    for i in 0..edges {
+        let (a0, a1) = range(i);
+        for j in i + 2..edges {
+            if i == 0 && j == edges - 1 {
+                continue; // the closing edge is adjacent to the first
+            }
+            let (b0, b1) = range(j);
+            if b0 > a1 || a0 > b1 {
+                continue;
+            }
+            if matches!(
+                line_intersection(line(i), line(j)),
+                Some(LineIntersection::SinglePoint { is_proper: true, .. })
+            ) {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// [`self_crossing`], with how many lines the sweep read (`edges` + 2 × the pairs it compared).
@@ -255,6 +295,38 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_pairwise_check_of_short_rings_agrees_with_the_sweep() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let (mut crossing, mut not) = (0, 0);
+        for n in [4usize, 5, 7, 12, 20, 32] {
+            for _ in 0..400 {
+                // Small integer grids (touchings, collinear overlaps, crossings) and near-circles.
+                let ring: Vec<[f64; 2]> = if rng.random_bool(0.5) {
+                    (0..n).map(|_| [rng.random_range(0..5) as f64, rng.random_range(0..5) as f64]).collect()
+                } else {
+                    (0..n)
+                        .map(|k| {
+                            let a = k as f64 / n as f64 * std::f64::consts::TAU + rng.random_range(-0.3..0.3);
+                            [a.cos() * rng.random_range(0.5..1.0), a.sin() * rng.random_range(0.5..1.0)]
+                        })
+                        .collect()
+                };
+                let mut ring = ring;
+                ring.push(ring[0]);
+                let swept = self_crossing_counted(&ring).0;
+                assert_eq!(super::crosses_pairwise(&ring), swept != SelfCrossing::No, "{ring:?}");
+                if swept == SelfCrossing::No {
+                    not += 1;
+                } else {
+                    crossing += 1;
+                }
+            }
+        }
+        assert!(crossing > 100 && not > 100, "{crossing} crossing, {not} not");
     }
 
     #[test]
