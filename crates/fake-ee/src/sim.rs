@@ -4,6 +4,9 @@
 //! in virtual-time order, so timestamps and the observed concurrency are exact however rarely it runs.
 //! A succeeded export's files are uploaded before the operation shows SUCCEEDED (as with Earth Engine,
 //! where the file exists once the task says so).
+//!
+//! This file is over 600 lines because `State`'s methods (submit, simulate, cancel, list) all change one
+//! state replayed in virtual-time order; split over files, the order they rely on would be harder to see.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
