@@ -1,7 +1,7 @@
 //! `geepipe plan --out DIR`, for every pipeline (the zonal plan of the store's missing cells in
 //! [`super::plan_cells`], and the others in [`super::plan`]): each request body is written
-//! as it is built (`<chunk_id>.json`) and `plan.json` indexes them, so no plan's bodies are ever all in
-//! memory. Everything goes to a temporary folder beside `DIR` first and is moved into it at the end: a
+//! as it is built (`<chunk_id>.json`) and `plan.json` indexes them, so a streamed plan's bodies are never
+//! all in memory (the other kinds' bodies come from their plan, built whole). Everything goes to a temporary folder beside `DIR` first and is moved into it at the end: a
 //! problem found while planning leaves `DIR` as it was. An earlier plan in `DIR` is replaced: its bodies
 //! the new plan lacks are removed, files geepipe did not write are kept. A `DIR` that geepipe made for
 //! this plan is replaced by the temporary folder whole (one rename instead of one per body).

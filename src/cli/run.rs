@@ -188,9 +188,9 @@ fn plan_image_exports(p: &Pipeline, a: &RunArgs, journal: &mut Journal) -> error
     let (exports, _) = ImageExports::new(p, &dir).map_err(Error::Diagnostics)?;
     let probe = if a.no_probe { None } else { Some(exports.probe().map_err(PlanError::Probe)?) };
     let mut writer = journal.plan_writer()?;
-    exports.for_each(|(mut task, bytes, _)| -> error::Result<()> {
-        task.body = serde_json::from_slice(&bytes).map_err(|e| Error::Internal(format!("internal error: {e}")))?;
-        writer.add(crate::journal::ChunkRow::from_task(&task, 0, None))?;
+    exports.for_each(|(task, bytes, _)| -> error::Result<()> {
+        let text = std::str::from_utf8(&bytes).map_err(|e| Error::Internal(format!("internal error: {e}")))?;
+        writer.add_encoded(crate::journal::ChunkRow::from_task(&task, 0, None), text)?;
         Ok(())
     })?;
     writer.finish()?;

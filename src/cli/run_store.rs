@@ -33,13 +33,17 @@ pub fn run(g: &Global, p: Pipeline, warnings: Vec<Diagnostic>, a: super::RunArgs
             eprintln!("moved the old journal to {}", to.display());
         }
     }
+    // The last run's journal, its results stored, moved aside for a new one.
+    let set_aside = |jpath: &Path| {
+        Journal::move_aside(jpath).and_then(|_| Journal::open(jpath, &p.name, &p.content_hash)).map_err(jerr)
+    };
     let mut journal = match Journal::open(&jpath, &p.name, &p.content_hash) {
         Ok(j) => j,
         Err(JournalError::Changed { .. }) => {
             // The pipeline or its sites changed: the last run's results are kept in the store, so a new plan
             // computes what the store lacks. Chunks still running on Earth Engine are not abandoned.
-            settle_previous(g, &p, &a, &jpath, &spath)?;
-            Journal::move_aside(&jpath).and_then(|_| Journal::open(&jpath, &p.name, &p.content_hash)).map_err(jerr)?
+            settle_previous(g, &p, &a, &jpath, &spath, "the pipeline changed since the last run")?;
+            set_aside(&jpath)?
         }
         Err(e) => return Err(jerr(e)),
     };
@@ -48,23 +52,9 @@ pub fn run(g: &Global, p: Pipeline, warnings: Vec<Diagnostic>, a: super::RunArgs
         // Every chunk finished, but answers lacked cells: what the journal's chunks hold is stored, and a new
         // plan computes what the store still lacks.
         drop(journal);
-        let j = Journal::open_read(&jpath).map_err(jerr)?;
-        let mut store = open_store(&spath)?;
-        let fa = super::results::FetchArgs {
-            file: a.file.clone(),
-            output: None,
-            partial: true,
-            journal: a.exec.journal.clone(),
-        };
-        super::fetch_store::store_previous(g, &fa, &p, &j, &mut store)?;
-        drop((j, store));
-        if !g.quiet {
-            eprintln!(
-                "the answers of {chunks} chunk(s) of the last run lacked cells: planning what the results store lacks"
-            );
-        }
-        journal =
-            Journal::move_aside(&jpath).and_then(|_| Journal::open(&jpath, &p.name, &p.content_hash)).map_err(jerr)?;
+        let why = format!("the answers of {chunks} chunk(s) of the last run lacked cells");
+        settle_previous(g, &p, &a, &jpath, &spath, &why)?;
+        journal = set_aside(&jpath)?;
     }
     let planned = journal.has_plan().map_err(jerr)?;
     let Ready { start, probe } = if planned {
@@ -193,9 +183,17 @@ fn plan(
     Ok(Some(Ready { start, probe: planned.probe }))
 }
 
-/// Before a changed pipeline is planned: the previous journal's finished chunks are stored, and its chunks
-/// still on Earth Engine stop the run (their work would be lost or repeated).
-fn settle_previous(g: &Global, p: &Pipeline, a: &super::RunArgs, jpath: &Path, spath: &Path) -> error::Result<()> {
+/// Before a new plan replaces the journal (`why`: the pipeline changed, or answers lacked cells): the
+/// previous journal's finished chunks are stored, and its chunks still on Earth Engine stop the run (their
+/// work would be lost or repeated).
+fn settle_previous(
+    g: &Global,
+    p: &Pipeline,
+    a: &super::RunArgs,
+    jpath: &Path,
+    spath: &Path,
+    why: &str,
+) -> error::Result<()> {
     let j = Journal::open_read(jpath)?;
     // An interactive chunk left `running` by a killed run has no work on Earth Engine: its answer is lost.
     let active: Vec<String> = j
@@ -230,7 +228,7 @@ fn settle_previous(g: &Global, p: &Pipeline, a: &super::RunArgs, jpath: &Path, s
     };
     super::fetch_store::store_previous(g, &fa, p, &j, &mut store)?;
     if !g.quiet {
-        eprintln!("the pipeline changed since the last run: planning what the results store lacks");
+        eprintln!("{why}: planning what the results store lacks");
     }
     Ok(())
 }

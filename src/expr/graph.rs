@@ -214,7 +214,7 @@ impl Graph {
     }
 
     /// The id of the node equal to `node`, if the graph has one.
-    pub fn find(&self, node: &Node) -> Option<Id> {
+    pub(super) fn find(&self, node: &Node) -> Option<Id> {
         let head = self.index.get(&hash_of(node)).copied()?;
         self.find_from(head, node)
     }

@@ -723,6 +723,11 @@ fn mode_from_str(s: &str) -> RunMode {
 }
 
 pub(crate) fn put_row(tx: &rusqlite::Connection, r: &ChunkRow) -> rusqlite::Result<()> {
+    put_row_encoded(tx, r, None)
+}
+
+/// [`put_row`] with the row's body given already encoded (`r.body` is then not read).
+pub(crate) fn put_row_encoded(tx: &rusqlite::Connection, r: &ChunkRow, body: Option<&str>) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO chunks (chunk_id, parent, seq, site_ids, endpoint, description, body, target, base_request_id,
             request_id, attempt, state, operation, submitted_at, started_at, ended_at, eecu_seconds, error,
@@ -740,7 +745,11 @@ pub(crate) fn put_row(tx: &rusqlite::Connection, r: &ChunkRow) -> rusqlite::Resu
             serde_json::to_string(&r.site_ids).unwrap_or_default(),
             r.endpoint.path(),
             r.description,
-            if r.body.is_null() && r.cells.is_some() { String::new() } else { r.body.to_string() },
+            match body {
+                Some(text) => text.to_string(),
+                None if r.body.is_null() && r.cells.is_some() => String::new(),
+                None => r.body.to_string(),
+            },
             r.target.to_string(),
             r.base_request_id,
             r.request_id,

@@ -8,7 +8,7 @@
 use rusqlite::{params, OptionalExtension};
 use serde_json::Value;
 
-use super::{put_row, ChunkRow, ChunkState, Journal, JournalError};
+use super::{put_row, put_row_encoded, ChunkRow, ChunkState, Journal, JournalError};
 use crate::plan::zonal::ChunkCells;
 
 /// Which columns of a chunk a row reader loads.
@@ -66,6 +66,14 @@ impl PlanWriter<'_> {
         row.seq = self.seq;
         self.seq += 1;
         put_row(&self.tx, &row).map_err(|source| JournalError::Sqlite { path: self.path.clone(), source })
+    }
+
+    /// Adds the next chunk with its body already encoded (as it is sent): `row.body` is not read.
+    pub fn add_encoded(&mut self, mut row: ChunkRow, body: &str) -> Result<(), JournalError> {
+        row.seq = self.seq;
+        self.seq += 1;
+        put_row_encoded(&self.tx, &row, Some(body))
+            .map_err(|source| JournalError::Sqlite { path: self.path.clone(), source })
     }
 
     /// Marks the plan complete and commits it.

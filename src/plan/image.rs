@@ -7,8 +7,9 @@
 //! scale is known) or `Image.clip`.
 //!
 //! [`ImagePlanner`] is the kind's planning for [`super::Planner`]: one chunk per export, never split. What an
-//! export covers is an [`Extent`], gathered a point at a time, so the streamed planning
-//! ([`super::image_stream`]) never holds the sites of a `per: region` export.
+//! export covers is a [`Cover`]; the figures of its `maxPixels` estimate are an [`Extent`], gathered a
+//! point at a time, so the streamed planning ([`super::image_stream`]) never holds the sites of a
+//! `per: region` export.
 
 use serde_json::{json, Map, Value};
 
@@ -224,8 +225,9 @@ fn grow(b: &mut Option<[f64; 4]>, [x, y]: [f64; 2]) {
 /// the order the points come in, so the figures are those of the sites taken all at once.
 pub struct Extent {
     lonlat: Option<[f64; 4]>,
-    /// The CRS names pixels are counted in, each with the CRS when it parses and is projected, and the
-    /// bounding box of the points it projects.
+    /// The CRS names pixels are counted in, each with the CRS when it parses (parsed once here, for the
+    /// points and for [`estimated_pixels`]), and the bounding box of the points it projects (none for a
+    /// geographic CRS, whose box is `lonlat`).
     projected: Vec<(String, Option<crate::crs::Crs>, Option<[f64; 4]>)>,
 }
 
@@ -235,8 +237,7 @@ impl Extent {
         let mut projected: Vec<(String, Option<crate::crs::Crs>, Option<[f64; 4]>)> = Vec::new();
         for name in layers.iter().filter_map(|l| pixel_crs(opts, l)) {
             if !projected.iter().any(|(n, _, _)| *n == name) {
-                let crs = crate::crs::Crs::parse(&name).ok().filter(|c| !c.is_geographic());
-                projected.push((name, crs, None));
+                projected.push((name.clone(), crate::crs::Crs::parse(&name).ok(), None));
             }
         }
         Extent { lonlat: None, projected }
@@ -256,7 +257,8 @@ impl Extent {
         for &[x, y] in site.polygons.iter().flatten().flatten() {
             grow(&mut self.lonlat, [x, y]);
             for (_, crs, b) in &mut self.projected {
-                if let Some(p) = crs.as_ref().and_then(|c| c.from_lonlat(x, y).ok()) {
+                let crs = crs.as_ref().filter(|c| !c.is_geographic());
+                if let Some(p) = crs.and_then(|c| c.from_lonlat(x, y).ok()) {
                     grow(b, p);
                 }
             }
@@ -271,6 +273,11 @@ impl Extent {
     /// The bounding box in the projected CRS named `name` (registered by [`Extent::new`]).
     fn projected(&self, name: &str) -> Option<[f64; 4]> {
         self.projected.iter().find(|(n, _, _)| n == name).and_then(|(_, _, b)| *b)
+    }
+
+    /// The CRS named `name` as [`Extent::new`] parsed it (`None`: not registered, or it does not parse).
+    fn crs(&self, name: &str) -> Option<&crate::crs::Crs> {
+        self.projected.iter().find(|(n, _, _)| n == name).and_then(|(_, c, _)| c.as_ref())
     }
 }
 
@@ -458,7 +465,7 @@ pub fn body(
 /// for a geographic CRS (2π · 6378137 / 360).
 pub const DEGREE_METRES: f64 = 111_319.490_793_273_57;
 
-/// Pixels (one band) of the grid Earth Engine makes for an export over the bounding box of `sites`, when
+/// Pixels (one band) of the grid Earth Engine makes for an export over `extent`'s bounding box, when
 /// its pixel size is known. The grid is in the export's CRS units: with a geographic CRS (EPSG:4326) a
 /// pixel is `scale / 111319.49` degrees on both axes, so a site at latitude φ has `1/cos φ` times the
 /// pixels that metres / scale² suggests (twice at 60°); with a projected CRS the region's vertices are
@@ -478,9 +485,16 @@ pub fn estimated_pixels(opts: &ImageExport, layer: &PreparedLayer, extent: &Exte
     let lonlat = extent.lonlat?;
     match crs {
         Some(name) => {
-            let crs = crate::crs::Crs::parse(&name).ok()?;
+            let parsed;
+            let crs = match extent.crs(&name) {
+                Some(c) => c,
+                None => {
+                    parsed = crate::crs::Crs::parse(&name).ok()?;
+                    &parsed
+                }
+            };
             let b = if crs.is_geographic() { lonlat } else { extent.projected(&name)? };
-            grid_cells(&crs, b, buffer, size, origin)
+            grid_cells(crs, b, buffer, size, origin)
         }
         None => {
             let geographic = grid_cells(&crate::crs::Crs::wgs84(), lonlat, buffer, size, origin)?;

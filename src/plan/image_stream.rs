@@ -20,9 +20,9 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::compute::{self, PreparedLayer};
+use super::compute::PreparedLayer;
 use super::image::{export_task, max_pixels_warning, region_chunk_id, site_chunk_id, Cover, Extent};
-use super::kind::{pipeline_error, Built};
+use super::kind::{expression_error, pipeline_error, prepare_layers, Built};
 use super::probe::{wrap, ProbeCall, ProbeError, ValueProbe};
 use super::{PlanError, Task};
 use crate::diag::{Code, Diagnostic};
@@ -77,15 +77,8 @@ impl ImageExports {
     /// site file is returned together.
     pub fn new(p: &Pipeline, dir: &Path) -> Result<(ImageExports, Vec<Diagnostic>), Vec<Diagnostic>> {
         let mut errors = Vec::new();
-        let layers = compute::prepare(p).unwrap_or_else(|es| {
-            errors.extend(es.into_iter().map(|(layer, msg)| {
-                pipeline_error(
-                    p,
-                    Code::LayersTemplate,
-                    format!("layer `{layer}`: {msg}"),
-                    "placeholders are `{{year}}`, `{{next_year}}`, `{{asset}}` and the names in `vars`",
-                )
-            }));
+        let layers = prepare_layers(p).unwrap_or_else(|es| {
+            errors.extend(es);
             Vec::new()
         });
         let temp_error = |e: std::io::Error| {
@@ -158,7 +151,7 @@ impl ImageExports {
         let warning = max_pixels_warning(p, &self.opts, layer, &chunk_id, extent);
         let cover = Cover::Region(extent.bounds());
         let task = export_task(p, &self.opts, layer, image, &chunk_id, ids.to_vec(), cover)
-            .map_err(|e| PlanError::Diagnostics(vec![pipeline_error(p, Code::PlanExpression, e.to_string(), "")]))?;
+            .map_err(|e| PlanError::Diagnostics(expression_error(p, e)))?;
         let Built { task, bytes } = Built::from(task);
         Ok((task, bytes, warning))
     }
@@ -178,7 +171,7 @@ impl ImageExports {
         let extent = Extent::of(&self.opts, std::slice::from_ref(layer), &chosen);
         let warning = max_pixels_warning(p, &self.opts, layer, &chunk_id, &extent);
         let task = export_task(p, &self.opts, layer, image, &chunk_id, vec![site.id.clone()], Cover::Site(&site))
-            .map_err(|e| PlanError::Diagnostics(vec![pipeline_error(p, Code::PlanExpression, e.to_string(), "")]))?;
+            .map_err(|e| PlanError::Diagnostics(expression_error(p, e)))?;
         let Built { task, bytes } = Built::from(task);
         Ok((task, bytes, warning))
     }
@@ -221,7 +214,7 @@ impl ImageExports {
         let (task, bytes, _) = first.map_err(|e| {
             ProbeError::Image(match e {
                 PlanError::Diagnostics(d) => d,
-                e => vec![Diagnostic::error(Code::PlanExpression, e.to_string())],
+                e => expression_error(&self.pipeline, e),
             })
         })?;
         let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();

@@ -62,7 +62,7 @@ impl Inputs {
 
     /// An expression that cannot be built, as the error about the pipeline file that says so.
     pub fn expression_error(&self, e: impl std::fmt::Display) -> Vec<Diagnostic> {
-        vec![self.error(Code::PlanExpression, e.to_string(), "")]
+        expression_error(&self.pipeline, e)
     }
 
     /// A planning refusal as located diagnostics (those it holds, or one saying it).
@@ -72,6 +72,28 @@ impl Inputs {
             e => self.expression_error(e),
         }
     }
+}
+
+/// An expression of `pipeline` that cannot be built, as the error about the pipeline file that says so.
+pub fn expression_error(pipeline: &Pipeline, e: impl std::fmt::Display) -> Vec<Diagnostic> {
+    vec![pipeline_error(pipeline, Code::PlanExpression, e.to_string(), "")]
+}
+
+/// The pipeline's layers rendered ([`super::compute::prepare`]), or each layer whose templates cannot be
+/// rendered as an error about the pipeline file.
+pub fn prepare_layers(pipeline: &Pipeline) -> Result<Vec<PreparedLayer>, Vec<Diagnostic>> {
+    super::compute::prepare(pipeline).map_err(|es| {
+        es.into_iter()
+            .map(|(layer, msg)| {
+                pipeline_error(
+                    pipeline,
+                    Code::LayersTemplate,
+                    format!("layer `{layer}`: {msg}"),
+                    "placeholders are `{{year}}`, `{{next_year}}`, `{{asset}}` and the names in `vars`",
+                )
+            })
+            .collect()
+    })
 }
 
 /// An error about the pipeline file, with help when there is any.

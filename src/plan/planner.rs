@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::classifier::ClassifierPlanner;
-use super::compute::{self, PreparedLayer};
+use super::compute::PreparedLayer;
 use super::image::ImagePlanner;
 use super::kind::{pipeline_error, Built, Chunk, Inputs, KindPlanner};
 use super::probe::ProbeCall;
@@ -116,20 +116,10 @@ impl Planner {
                 ),
             ));
         }
-        let layers = match compute::prepare(pipeline) {
-            Ok(l) => l,
-            Err(es) => {
-                for (layer, msg) in es {
-                    errors.push(pipeline_error(
-                        pipeline,
-                        Code::LayersTemplate,
-                        format!("layer `{layer}`: {msg}"),
-                        "placeholders are `{{year}}`, `{{next_year}}`, `{{asset}}` and the names in `vars`",
-                    ));
-                }
-                Vec::new()
-            }
-        };
+        let layers = super::kind::prepare_layers(pipeline).unwrap_or_else(|es| {
+            errors.extend(es);
+            Vec::new()
+        });
         // Problems of the pipeline file itself (asset sites, export settings, …) were reported when it was
         // compiled; here the site file is read, its warnings kept with the plan's.
         let mut sites = Vec::new();

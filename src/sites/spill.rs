@@ -1,7 +1,8 @@
 //! Spill files: an append-only anonymous temporary file of byte records read back by position, and the
 //! compact encoding of a [`Site`] in one. The local engine keeps every site of a run in one (memory ~32
-//! bytes per site), and a streaming zonal run keeps the sites of its chunks in one, to rebuild a request's
-//! body when it is sent.
+//! bytes per site), a streaming zonal run keeps the sites of its chunks in one, to rebuild a request's
+//! body when it is sent, and streamed image exports `per: site` keep their sites in one
+//! ([`crate::plan::image_stream`]).
 //!
 //! The file is unlinked as soon as it is created, so nothing is left behind even after `kill -9`.
 

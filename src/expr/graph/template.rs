@@ -13,7 +13,7 @@
 //! caller then encodes the whole graph. It also declines when the values do not fit the holes.
 //! Tested below against the whole graph's encoding, and through every planned body in `tests/`.
 
-use super::write::{key, Holes, Writer, MARK_KEY, MARK_VALUE, MARK_VALUES};
+use super::write::{key, HoleSite, Holes, Writer, MARK_KEY, MARK_VALUE, MARK_VALUES};
 use super::{Graph, Id, Node, Scalar};
 
 /// A piece of a template.
@@ -29,14 +29,6 @@ enum Piece {
     Values(u32),
 }
 
-/// Where a hole is, in the order holes are met.
-#[derive(Debug, Clone, Copy)]
-struct Place {
-    hole: u32,
-    depth: usize,
-    keys_before: u32,
-}
-
 /// An encoded expression with holes (see the module doc).
 #[derive(Debug)]
 pub struct Template {
@@ -48,7 +40,8 @@ pub struct Template {
     floats: Vec<u64>,
     text: Vec<u8>,
     pieces: Vec<Piece>,
-    places: Vec<Place>,
+    /// Where each hole is, in the order holes are met.
+    places: Vec<HoleSite>,
 }
 
 impl Template {
@@ -63,8 +56,7 @@ impl Template {
         if holes.unusable || seen.len() != holes.met.len() {
             return None;
         }
-        let places = holes.met.iter().map(|p| Place { hole: p.hole, depth: p.depth, keys_before: p.keys_before });
-        let places: Vec<Place> = places.collect();
+        let places = holes.met;
         let (text, pieces) = pieces(&text)?;
         let (mut scalars, mut floats) = (Vec::new(), Vec::new());
         for n in &graph.nodes {
@@ -77,11 +69,6 @@ impl Template {
             }
         }
         Some(Template { rest: graph, scalars, floats, text, pieces, places })
-    }
-
-    /// The holes' numbers, in the order they are met.
-    pub fn holes(&self) -> impl Iterator<Item = u32> + '_ {
-        self.places.iter().map(|p| p.hole)
     }
 
     /// Appends the encoding of the template's graph with hole `n` replaced by `values`' node `fills[n]`

@@ -203,16 +203,8 @@ fn content_hash(raw: &RawPipeline, sites: &SiteSource) -> String {
                 true => Ok(f),
                 false => Err(std::io::Error::other("not a regular file")),
             }) {
-                // In large reads (`io::copy` would read 8 KiB at a time: thousands of calls for a big file).
-                let mut buf = vec![0u8; 1 << 18];
-                loop {
-                    match std::io::Read::read(&mut f, &mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => h.update(&buf[..n]),
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(_) => break,
-                    }
-                }
+                // In large reads (`io::copy` from the file alone would read 8 KiB at a time).
+                let _ = std::io::copy(&mut std::io::BufReader::with_capacity(1 << 18, &mut f), &mut h);
             }
         }
     }

@@ -50,18 +50,17 @@ impl Templates {
     ) -> Result<(), BuildError> {
         let groups = compute::first_year_groups(pipeline, layers, sites);
         let shape: Shape = (parts.to_vec(), groups.iter().map(|(from, _)| *from).collect());
-        if let Some(template) = self.template(pipeline, layers, shape) {
-            let points: usize = sites.iter().flat_map(|s| s.polygons.iter().flatten()).map(Vec::len).sum();
-            let mut g = Graph::with_capacity(3 * points + 16 * sites.len() + 64);
-            let fills: Vec<Id> =
-                groups.iter().map(|(_, group)| compute::features(&mut g, pipeline, Features::Inline(group))).collect();
-            if template.fill(&g, &fills, out) {
-                return Ok(());
-            }
-        }
+        let template = self.template(pipeline, layers, shape);
         let points: usize = sites.iter().flat_map(|s| s.polygons.iter().flatten()).map(Vec::len).sum();
         let mut g = Graph::with_capacity(3 * points + 16 * sites.len() + 1024);
-        let root = compute::computation(&mut g, pipeline, layers, Features::Inline(sites))?;
+        let fills: Vec<Id> =
+            groups.iter().map(|(_, group)| compute::features(&mut g, pipeline, Features::Inline(group))).collect();
+        if template.is_some_and(|t| t.fill(&g, &fills, out)) {
+            return Ok(());
+        }
+        // Encoded whole: the same graph `compute::computation` builds, its sites' collections made above.
+        let root =
+            compute::reduced(&mut g, pipeline, layers, groups.iter().map(|(from, _)| *from).zip(fills).collect())?;
         g.encode_to(root, out);
         Ok(())
     }

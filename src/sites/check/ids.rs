@@ -1,5 +1,5 @@
 //! The id of each feature: present in `properties`, a non-empty string or a whole number, and unique in
-//! the file. Ids are kept compactly ([`IdSet`], about 34 bytes each) for the duplicate check.
+//! the file. Ids are kept compactly ([`IdSet`], about 26 bytes each) for the duplicate check.
 //!
 //! Ids that differ but look the same (a zero-width space, a right-to-left override, a trailing space, a
 //! Cyrillic `а` for a Latin `a`) get a warning (`sites::id-lookalike`): two ids are look-alikes when their
@@ -25,7 +25,7 @@ use crate::suggest::did_you_mean;
 
 /// Every id seen, compactly: the ids' text in one arena ([`Texts`]), a table of id numbers found by the hash
 /// of their text (compared with the arena's text, so two different ids are never taken for one), and where
-/// each id's feature starts (for the second label of a duplicate report). About 23 bytes per id (at a
+/// each id's feature starts (for the second label of a duplicate report). About 26 bytes per id (at a
 /// million ids: 10 MB of table, 8 of text, 4 of ends, 4.4 of starts).
 ///
 /// The table is [`SHARDS`] tables, an id's chosen by bits of its hash that the tables themselves do not
