@@ -50,8 +50,14 @@ pub fn unreachable(e: impl std::fmt::Display) -> Error {
     Error::Environment(format!("the probe could not reach Earth Engine: {e}"))
 }
 
-/// The probe request of a pipeline.
+/// The probe request of a pipeline. Image exports of a site file are probed from their streamed planning,
+/// which builds the first export only (the kind's planner would build every export first).
 pub fn probe_call(p: &crate::pipeline::Pipeline, sites: usize) -> error::Result<ProbeCall> {
+    if super::plan::streams_image(p) {
+        let (exports, _) =
+            crate::plan::image_stream::ImageExports::new(p, &std::env::temp_dir()).map_err(Error::Diagnostics)?;
+        return Ok(exports.probe().map_err(crate::plan::PlanError::Probe)?);
+    }
     Ok(Planner::new(p).map_err(Error::Diagnostics)?.probe_call(sites)?)
 }
 

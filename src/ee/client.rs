@@ -261,7 +261,9 @@ impl Client {
                     q.append_pair("pageToken", t);
                 }
             }
-            let mut v = self.send(LIST, Method::GET, url, None, true).await?;
+            // Pages of about 400 KB go through a connection of their own: the export connections' read
+            // buffers would grow to their size.
+            let mut v = self.send_on(&self.list_http, LIST, Method::GET, url, None, true).await?;
             if let Some(ops) = v.get_mut("operations").map(Value::take) {
                 let page: Vec<Operation> = serde_json::from_value(ops).map_err(|e| EeError {
                     call: LIST,
@@ -389,6 +391,19 @@ impl Client {
         body: Option<Payload<'_>>,
         retry: bool,
     ) -> Result<Value, EeError> {
+        self.send_on(&self.http, call, method, url, body, retry).await
+    }
+
+    /// [`Client::send`] through the connections of `http`.
+    async fn send_on(
+        &self,
+        http: &reqwest::Client,
+        call: &'static str,
+        method: Method,
+        url: Url,
+        body: Option<Payload<'_>>,
+        retry: bool,
+    ) -> Result<Value, EeError> {
         let policy =
             if retry { self.cfg.retry.clone() } else { RetryPolicy { max_attempts: 1, ..self.cfg.retry.clone() } };
         policy
@@ -397,7 +412,6 @@ impl Client {
                     if let Some(l) = &self.limiter {
                         l.until_ready().await;
                     }
-                    let http = if call == LIST { &self.list_http } else { &self.http };
                     self.send_bytes(http, method.clone(), url.clone(), body).await.map(|(v, _)| v)
                 },
                 |attempt, problem, delay| self.retrying(call, attempt, problem, delay),
