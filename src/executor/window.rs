@@ -102,10 +102,13 @@ impl Window {
         self.reading = Reading::default();
     }
 
-    /// Takes in one listed operation; `ours` says whether it is one of this run's.
+    /// Takes in one listed operation; `ours` says whether it is one of this run's (only the creation times of
+    /// those still in flight are kept: a complete listing shows every finished one too).
     pub fn see(&mut self, op: &Operation, ours: bool) {
         if ours {
-            self.learn(op);
+            if op.state().is_active() {
+                self.learn(op);
+            }
         } else if op.state().is_active() && !self.reading.foreign_active.contains(&op.name) {
             self.reading.foreign_active.insert(op.name.clone());
         }
