@@ -23,6 +23,12 @@
 //! interactive phase moved to batch. `geepipe cancel` during a run interrupts it (the run stops sending) and
 //! then cancels what is left ([`cancel`]).
 //!
+//! Memory: the executor holds each chunk as a [`RunChunk`] (its id, its operation while that may still be
+//! looked at, sites, attempt, state, mode, endpoint: about 60 bytes), and counts them as their states change.
+//! The rest of a chunk's row is read from the journal when the chunk is sent, observed to change, retried or
+//! split, changed and written back at once (`Executor::update`), so the journal stays the one record and
+//! a million sites (20,000 chunks) take about a megabyte here.
+//!
 //! This file is over 600 lines because the batch loop's duties share the executor's state; the interactive
 //! phase, events and progress live in their own files.
 

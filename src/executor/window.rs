@@ -150,6 +150,16 @@ mod tests {
     }
 
     #[test]
+    fn only_operations_of_ours_in_flight_are_remembered() {
+        // A complete listing shows every finished task of the run: their creation times are never needed.
+        let mut w = Window::new();
+        let ours: HashSet<&str> = ["a", "b"].into();
+        let all = vec![op("b", 30, State::Running), op("a", 20, State::Succeeded), op("x", 10, State::Failed)];
+        assert_eq!(w.read(&Listing { operations: all, complete: true }, &ours), 0);
+        assert_eq!(w.created.keys().collect::<Vec<_>>(), vec!["b"]);
+    }
+
+    #[test]
     fn reads_down_to_the_oldest_watched_task_and_keeps_counting_old_queued_ones() {
         let mut w = Window::new();
         let ours: HashSet<&str> = ["a", "b"].into();

@@ -297,3 +297,64 @@ impl Journal {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Target, Task};
+    use serde_json::json;
+
+    fn task(id: &str) -> Task {
+        Task {
+            chunk_id: id.into(),
+            request_id: format!("req-{id}"),
+            endpoint: Endpoint::TableExport,
+            description: format!("d_{id}"),
+            site_ids: vec!["s1".into(), "s2".into()],
+            body: json!({"requestId": format!("req-{id}"), "expression": {"result": "0", "values": {}}}),
+            body_bytes: 10,
+            target: Target::Gcs { bucket: "b".into(), prefix: format!("p/{id}") },
+        }
+    }
+
+    #[test]
+    fn a_row_read_changed_and_written_back_keeps_what_it_was_read_without() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join("p.sqlite"), "p", "h").unwrap();
+        j.record_plan(&[task("c00000"), task("c00001")]).unwrap();
+        let mut row = j.row("c00001").unwrap();
+        assert!(row.site_ids.is_empty() && row.body.is_null() && row.target.is_null());
+        assert_eq!((row.sites, row.description.as_str()), (2, "d_c00001"));
+        row.attempt = 1;
+        row.state = ChunkState::Submitting;
+        j.put(&[&row]).unwrap();
+        row.state = ChunkState::Succeeded;
+        row.operation = Some("projects/x/operations/OP1".into());
+        j.put(&[&row]).unwrap();
+        let full = j.chunks().unwrap();
+        assert_eq!(full[1].state, ChunkState::Succeeded);
+        assert_eq!(full[1].operation.as_deref(), Some("projects/x/operations/OP1"));
+        let t = full[1].task();
+        assert_eq!(
+            (t.body, t.target, t.site_ids),
+            (task("c00001").body, task("c00001").target, task("c00001").site_ids)
+        );
+        assert_eq!(full[0].state, ChunkState::Planned);
+        assert_eq!(
+            j.attempts().unwrap(),
+            vec![("c00001".into(), 1, "req-c00001".into(), Some("projects/x/operations/OP1".into()))]
+        );
+        // The executor's copy: a succeeded chunk's operation is not kept.
+        let run = j.run_chunks().unwrap();
+        assert_eq!(run, vec![RunChunk::of(&full[0]), RunChunk::of(&full[1])]);
+        assert_eq!(
+            (&*run[1].chunk_id, run[1].operation.as_deref(), run[1].attempt, run[1].sites),
+            ("c00001", None, 1, 2)
+        );
+        assert!(std::mem::size_of::<RunChunk>() <= 48, "{}", std::mem::size_of::<RunChunk>());
+        let d = j.detail("c00001").unwrap().unwrap();
+        assert_eq!((d.base_request_id.as_str(), d.request_id.as_str()), ("req-c00001", "req-c00001"));
+        assert_eq!(j.max_seq().unwrap(), 1);
+        assert!(matches!(j.row("c00002"), Err(JournalError::Sqlite { .. })));
+    }
+}
