@@ -30,7 +30,8 @@ pub struct CancelReport {
 
 /// Cancels every live task of a journal; chunks never submitted are marked cancelled.
 pub async fn cancel_all(client: &Client, journal: &mut Journal) -> Result<CancelReport, ExecError> {
-    let mut rows = journal.chunks()?;
+    // Without site ids, bodies and cells: a cancel reads and writes only states, operations and errors.
+    let mut rows = journal.chunks_slim()?;
     let ops = client.list_operations().await.map_err(ExecError::Ee)?;
     let by_name: HashMap<&str, &Operation> = ops.iter().map(|o| (o.name.as_str(), o)).collect();
     let mut report = CancelReport::default();
