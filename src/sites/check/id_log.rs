@@ -4,24 +4,26 @@
 //! each id (its text, a table slot, where its feature is: 26 bytes an id, 27 MB at a million sites, most
 //! of `plan`'s peak). The log keeps nothing per id in memory: each id goes, with where its feature is, into
 //! one of [`BUCKETS`] buckets chosen by a hash of the id, whose bytes are written to an anonymous temporary
-//! file ([`crate::sites::spill`]'s kind, unlinked at once) once the bucket's buffer holds [`BUFFER`] bytes
-//! (a small file never touches the disk). When the file is read, each bucket is read back on its own, its
-//! records sorted by id, and equal ids compared by their text: repeats are found exactly, whatever the
-//! hash, with the feature each repeat and its first use are in. Memory is the buffers (1 MiB) and one
-//! bucket at a time (about 1/128 of the ids: 0.5 MB at a million sites).
+//! file (unlinked at once, as [`crate::sites::spill`]'s) once the bucket's buffer holds [`BUFFER`] bytes (a
+//! small file never touches the disk). When the file is read, each bucket is read back on its own, in file
+//! order, and its distinct ids kept in a map by their text: repeats are found exactly, whatever the hash,
+//! with the feature each repeat and its first use are in. Memory is the buffers (1 MiB) and the distinct ids
+//! of one bucket (about 1/128 of them: under 1 MB at a million sites; a file of one id repeated keeps one).
+//! Of the repeats, the first [`SHOWN_PER_KIND`] in file order are kept, the others counted.
 //!
-//! Look-alike ids (see [`super::ids`]) are found the same way, bucketed by their confusable skeleton, and
-//! only when some id is not plain ASCII (until then no two ids can be look-alikes).
+//! Look-alike ids (see [`super::ids`]) are found the same way, from the first use of each id bucketed by
+//! its confusable skeleton, only when some id is not plain ASCII (until then no two ids can look alike).
 //!
 //! The price is that a repeat is reported when the file has been read, not at the feature: the sites after
-//! it are still handed over (and discarded with the plan, which an error stops).
+//! it are still handed over (and dropped with the plan, which an error stops).
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{self, Write};
-use std::ops::Range;
 use std::os::unix::fs::FileExt;
 
+use super::SHOWN_PER_KIND;
 use crate::sites::reader::Pos;
 
 /// Buckets of the log.
@@ -56,13 +58,45 @@ pub(super) struct LookAlike {
     pub first: Logged,
 }
 
-/// What the log found.
+/// What the log found: of each kind, the first [`SHOWN_PER_KIND`] in file order and how many in all.
 #[derive(Debug, Default)]
 pub(super) struct Found {
-    /// In the order of the repeats in the file.
-    pub repeats: Vec<Repeat>,
-    /// In file order.
-    pub look_alikes: Vec<LookAlike>,
+    pub repeats: Kept<Repeat>,
+    pub look_alikes: Kept<LookAlike>,
+}
+
+/// The first [`SHOWN_PER_KIND`] of a kind of finding, by the index of their feature, and their number.
+#[derive(Debug)]
+pub(super) struct Kept<T> {
+    items: Vec<(usize, T)>,
+    pub total: usize,
+}
+
+impl<T> Default for Kept<T> {
+    fn default() -> Kept<T> {
+        Kept { items: Vec::new(), total: 0 }
+    }
+}
+
+impl<T> Kept<T> {
+    fn add(&mut self, index: usize, item: T) {
+        self.total += 1;
+        self.items.push((index, item));
+        if self.items.len() >= 2 * SHOWN_PER_KIND {
+            self.trim();
+        }
+    }
+
+    fn trim(&mut self) {
+        self.items.sort_by_key(|(index, _)| *index);
+        self.items.truncate(SHOWN_PER_KIND);
+    }
+
+    /// The kept findings, in file order.
+    pub fn into_first(mut self) -> Vec<T> {
+        self.trim();
+        self.items.into_iter().map(|(_, item)| item).collect()
+    }
 }
 
 /// Records keyed by a hash, in buckets, in memory until a bucket's buffer is full and then in a file.
@@ -74,13 +108,6 @@ struct Buckets {
     end: u64,
     /// The bits of a key that are used (all; tests keep few, so that different ids share keys).
     mask: u64,
-}
-
-/// One record read back: its key, its feature and where its text is in the bucket's bytes.
-struct Entry {
-    key: u64,
-    at: Logged,
-    text: Range<usize>,
 }
 
 impl Buckets {
@@ -128,39 +155,30 @@ impl Buckets {
         Ok(())
     }
 
-    /// The bytes of bucket `b` (its buffer emptied) and its records, sorted by key and text, then by
-    /// index.
-    fn take(&mut self, b: usize) -> io::Result<(Vec<u8>, Vec<Entry>)> {
-        let written: usize = self.blocks[b].iter().map(|&(_, len)| len as usize).sum();
-        let mut bytes = Vec::with_capacity(written + self.buffers[b].len());
+    /// Calls `each` with every record of bucket `b` (key, feature, text), in the order they were pushed,
+    /// reading its blocks one at a time; the bucket is emptied.
+    fn drain(&mut self, b: usize, mut each: impl FnMut(u64, Logged, &str) -> io::Result<()>) -> io::Result<()> {
+        let mut block = Vec::new();
         for &(offset, len) in &self.blocks[b] {
-            let start = bytes.len();
-            bytes.resize(start + len as usize, 0);
-            let file = self.file.as_ref().ok_or_else(|| io::Error::other("log file missing"))?;
-            file.read_exact_at(&mut bytes[start..], offset)?;
+            block.resize(len as usize, 0);
+            let file = self.file.as_ref().ok_or_else(|| io::Error::other("the id log's file is missing"))?;
+            file.read_exact_at(&mut block, offset)?;
+            records(&block, &mut each)?;
         }
-        bytes.append(&mut self.buffers[b]);
+        records(&self.buffers[b], &mut each)?;
         self.buffers[b] = Vec::new();
         self.blocks[b] = Vec::new();
-        let entries = parse(&bytes)?;
-        let mut entries = entries;
-        entries.sort_unstable_by(|x, y| {
-            (x.key.cmp(&y.key))
-                .then_with(|| bytes[x.text.clone()].cmp(&bytes[y.text.clone()]))
-                .then(x.at.index.cmp(&y.at.index))
-        });
-        Ok((bytes, entries))
+        Ok(())
     }
 }
 
-/// The records of a bucket's bytes.
-fn parse(bytes: &[u8]) -> io::Result<Vec<Entry>> {
+/// Calls `each` with the records of a block.
+fn records(bytes: &[u8], each: &mut impl FnMut(u64, Logged, &str) -> io::Result<()>) -> io::Result<()> {
     let bad = || io::Error::other("the id log is damaged");
-    let mut out = Vec::new();
-    let mut at = 0usize;
     let u64_at = |i: usize| -> io::Result<u64> {
         bytes.get(i..i + 8).map(|s| u64::from_le_bytes(s.try_into().expect("8 bytes"))).ok_or_else(bad)
     };
+    let mut at = 0usize;
     while at < bytes.len() {
         let key = u64_at(at)?;
         let index = u64_at(at + 8)? as usize;
@@ -170,10 +188,11 @@ fn parse(bytes: &[u8]) -> io::Result<Vec<Entry>> {
         let len = u64_at(at + 49)? as usize;
         let start = at + 57;
         let end = start.checked_add(len).filter(|&e| e <= bytes.len()).ok_or_else(bad)?;
-        out.push(Entry { key, at: Logged { index, at: pos, fid: has_fid.then_some(fid) }, text: start..end });
+        let text = std::str::from_utf8(&bytes[start..end]).map_err(|_| bad())?;
+        each(key, Logged { index, at: pos, fid: has_fid.then_some(fid) }, text)?;
         at = end;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A hash of a text.
@@ -227,60 +246,50 @@ impl IdLog {
         // The first use of each id, by its skeleton, when look-alikes are looked for.
         let mut skeletons = self.not_plain.then(|| Buckets::new(self.mask));
         for b in 0..BUCKETS {
-            let (bytes, entries) = self.ids.take(b)?;
-            let text = |e: &Entry| std::str::from_utf8(&bytes[e.text.clone()]).map_err(io::Error::other);
-            let mut first: Option<&Entry> = None;
-            for e in &entries {
-                match first {
-                    Some(f) if f.key == e.key && bytes[f.text.clone()] == bytes[e.text.clone()] => {
-                        found.repeats.push(Repeat { id: text(e)?.to_string(), again: e.at, first: f.at });
-                    }
-                    _ => {
-                        first = Some(e);
-                        if let Some(s) = skeletons.as_mut() {
-                            let id = text(e)?;
-                            s.push(hash_of(|h| super::ids::skeleton(id.trim(), |c| c.hash(h))), e.at, id)?;
-                        }
-                    }
+            // The first use of each id of the bucket (records come in file order).
+            let mut firsts: HashMap<Box<str>, Logged> = HashMap::new();
+            self.ids.drain(b, |_, at, id| {
+                if let Some(&first) = firsts.get(id) {
+                    found.repeats.add(at.index, Repeat { id: id.to_string(), again: at, first });
+                    return Ok(());
                 }
-            }
+                firsts.insert(id.into(), at);
+                match skeletons.as_mut() {
+                    Some(s) => s.push(hash_of(|h| super::ids::skeleton(id.trim(), |c| c.hash(h))), at, id),
+                    None => Ok(()),
+                }
+            })?;
         }
         if let Some(mut s) = skeletons {
             for b in 0..BUCKETS {
-                let (bytes, mut entries) = s.take(b)?;
-                let text = |e: &Entry| std::str::from_utf8(&bytes[e.text.clone()]).map_err(io::Error::other);
-                // Within one key, by skeleton (keys of different skeletons can be equal), then file order.
-                let skeleton = |e: &Entry| -> io::Result<String> {
+                // A bucket's first uses come bucket by bucket of the ids, not in file order: its records are
+                // read twice, for the first id of each skeleton, then for the ids that look like it.
+                let mut records = Vec::new();
+                s.drain(b, |_, at, id| {
+                    records.push((at, Box::<str>::from(id)));
+                    Ok(())
+                })?;
+                let skeleton = |id: &str| {
                     let mut out = String::new();
-                    super::ids::skeleton(text(e)?.trim(), |c| out.push(c));
-                    Ok(out)
+                    super::ids::skeleton(id.trim(), |c| out.push(c));
+                    out
                 };
-                let mut keyed = Vec::with_capacity(entries.len());
-                for e in entries.drain(..) {
-                    keyed.push((e.key, skeleton(&e)?, e));
+                let mut first: HashMap<String, usize> = HashMap::new();
+                for (i, (at, id)) in records.iter().enumerate() {
+                    let f = first.entry(skeleton(id)).or_insert(i);
+                    if at.index < records[*f].0.index {
+                        *f = i;
+                    }
                 }
-                keyed.sort_unstable_by(|x, y| (x.0, &x.1, x.2.at.index).cmp(&(y.0, &y.1, y.2.at.index)));
-                let mut first: Option<&(u64, String, Entry)> = None;
-                for k in &keyed {
-                    match first {
-                        Some(f) if f.0 == k.0 && f.1 == k.1 => {
-                            let (id, earlier) = (text(&k.2)?, text(&f.2)?);
-                            if !(super::ids::plain(id) && super::ids::plain(earlier)) {
-                                found.look_alikes.push(LookAlike {
-                                    id: id.to_string(),
-                                    at: k.2.at,
-                                    earlier: earlier.to_string(),
-                                    first: f.2.at,
-                                });
-                            }
-                        }
-                        _ => first = Some(k),
+                for (at, id) in &records {
+                    let (f_at, earlier) = &records[first[&skeleton(id)]];
+                    if f_at.index != at.index && !(super::ids::plain(id) && super::ids::plain(earlier)) {
+                        let l = LookAlike { id: id.to_string(), at: *at, earlier: earlier.to_string(), first: *f_at };
+                        found.look_alikes.add(at.index, l);
                     }
                 }
             }
         }
-        found.repeats.sort_unstable_by_key(|r| r.again.index);
-        found.look_alikes.sort_unstable_by_key(|l| l.at.index);
         Ok(found)
     }
 }
@@ -313,10 +322,12 @@ mod tests {
         want.push(("id5".into(), n + want.len(), 5));
         want.sort_by_key(|w| w.1);
         let found = log.finish().expect("log");
-        let got: Vec<_> = found.repeats.iter().map(|r| (r.id.clone(), r.again.index, r.first.index)).collect();
-        assert_eq!(got, want);
-        assert_eq!(found.repeats[0].first, at(0));
-        assert!(found.look_alikes.is_empty());
+        assert_eq!(found.repeats.total, want.len());
+        assert_eq!(found.look_alikes.total, 0);
+        let repeats = found.repeats.into_first();
+        let got: Vec<_> = repeats.iter().map(|r| (r.id.clone(), r.again.index, r.first.index)).collect();
+        assert_eq!(got, want[..super::SHOWN_PER_KIND]);
+        assert_eq!(repeats[0].first, at(0));
     }
 
     #[test]
@@ -328,13 +339,28 @@ mod tests {
             log.add(id, at(i));
         }
         let found = log.finish().expect("log");
+        let look_alikes = found.look_alikes.into_first();
         let got: Vec<_> =
-            found.look_alikes.iter().map(|l| (l.id.as_str(), l.at.index, l.earlier.as_str(), l.first.index)).collect();
+            look_alikes.iter().map(|l| (l.id.as_str(), l.at.index, l.earlier.as_str(), l.first.index)).collect();
         // Plain look-alikes (`site1`, `sitel`) are told apart by a reader; a Cyrillic е is like the first id
         // with its skeleton; white space around an id is not plain. Repeats are not look-alikes.
         assert_eq!(got, [("sitе1", 4, "site1", 0), ("m-7 ", 7, "rn-7", 2)]);
-        let repeats: Vec<_> = found.repeats.iter().map(|r| (r.id.as_str(), r.again.index, r.first.index)).collect();
+        let repeats = found.repeats.into_first();
+        let repeats: Vec<_> = repeats.iter().map(|r| (r.id.as_str(), r.again.index, r.first.index)).collect();
         assert_eq!(repeats, [("sitel", 6, 1), ("rn-7", 8, 2)]);
+    }
+
+    #[test]
+    fn one_id_used_by_every_feature_is_one_id_kept_and_every_repeat_counted() {
+        let mut log = IdLog::default();
+        let n = 200_000;
+        for i in 0..n {
+            log.add("same", at(i));
+        }
+        let found = log.finish().expect("log");
+        assert_eq!(found.repeats.total, n - 1);
+        let shown: Vec<_> = found.repeats.into_first().iter().map(|r| (r.again.index, r.first.index)).collect();
+        assert_eq!(shown, (1..=super::SHOWN_PER_KIND).map(|i| (i, 0)).collect::<Vec<_>>());
     }
 
     #[test]
@@ -344,6 +370,6 @@ mod tests {
             log.add(id, at(i));
         }
         assert!(!log.not_plain);
-        assert!(log.finish().expect("log").look_alikes.is_empty());
+        assert_eq!(log.finish().expect("log").look_alikes.total, 0);
     }
 }

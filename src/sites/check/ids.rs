@@ -117,7 +117,12 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         // check used to stop) or after them (a look-alike), in file order.
         let scanned = self.diags.len();
         let mut places = Vec::new();
-        for r in found.repeats {
+        // The first of each kind are shown, the others counted.
+        let (repeats_in_all, look_alikes_in_all) = (found.repeats.total, found.look_alikes.total);
+        let (repeats, look_alikes) = (found.repeats.into_first(), found.look_alikes.into_first());
+        let unshown_repeats = repeats_in_all - repeats.len();
+        let unshown_look_alikes = look_alikes_in_all - look_alikes.len();
+        for r in repeats {
             let idp = idp.clone();
             let shown = self.diags.len();
             self.emit(Code::SitesDuplicateId, Severity::Error, move |c| {
@@ -133,7 +138,8 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             });
             places.extend((shown < self.diags.len()).then_some((r.again.index, 0)));
         }
-        for l in found.look_alikes {
+        self.count_more(Code::SitesDuplicateId, Severity::Error, unshown_repeats);
+        for l in look_alikes {
             let idp = idp.clone();
             let shown = self.diags.len();
             self.emit(Code::SitesIdLookalike, Severity::Warning, move |c| {
@@ -156,6 +162,7 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             });
             places.extend((shown < self.diags.len()).then_some((l.at.index, 2)));
         }
+        self.count_more(Code::SitesIdLookalike, Severity::Warning, unshown_look_alikes);
         if places.is_empty() {
             return;
         }

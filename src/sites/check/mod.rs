@@ -176,6 +176,17 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
         }
     }
 
+    /// Counts `n` more problems of a kind, past those shown.
+    fn count_more(&mut self, code: Code, severity: Severity, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.counts.entry(code).or_insert((0, severity)).0 += n;
+        if severity == Severity::Error {
+            self.errors += n;
+        }
+    }
+
     /// Keeps a diagnostic about the feature being read.
     fn push_diag(&mut self, d: Diagnostic) {
         self.diags.push(d);
