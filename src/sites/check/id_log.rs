@@ -11,7 +11,7 @@
 //! of one bucket (about 1/128 of them: under 1 MB at a million sites; a file of one id repeated keeps one).
 //! Of the repeats, the first [`SHOWN_PER_KIND`] in file order are kept, the others counted.
 //!
-//! Look-alike ids (see [`super::ids`]) are found the same way, from the first use of each id bucketed by
+//! Look-alike ids (see [`super::ids`]; their skeletons are here, [`skeleton`]) are found the same way, from the first use of each id bucketed by
 //! its confusable skeleton, only when some id is not plain ASCII (until then no two ids can look alike).
 //!
 //! The price is that a repeat is reported when the file has been read, not at the feature: the sites after
@@ -22,6 +22,7 @@ use std::fs::File;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
+use std::sync::OnceLock;
 
 use super::SHOWN_PER_KIND;
 use crate::sites::reader::Pos;
@@ -230,7 +231,7 @@ impl IdLog {
         if self.failed.is_some() {
             return;
         }
-        self.not_plain |= !super::ids::plain(id);
+        self.not_plain |= !plain(id);
         if let Err(e) = self.ids.push(hash_of(|h| id.hash(h)), at, id) {
             self.failed = Some(e);
         }
@@ -255,7 +256,7 @@ impl IdLog {
                 }
                 firsts.insert(id.into(), at);
                 match skeletons.as_mut() {
-                    Some(s) => s.push(hash_of(|h| super::ids::skeleton(id.trim(), |c| c.hash(h))), at, id),
+                    Some(s) => s.push(hash_of(|h| skeleton(id.trim(), |c| c.hash(h))), at, id),
                     None => Ok(()),
                 }
             })?;
@@ -271,7 +272,7 @@ impl IdLog {
                 })?;
                 let skeleton = |id: &str| {
                     let mut out = String::new();
-                    super::ids::skeleton(id.trim(), |c| out.push(c));
+                    skeleton(id.trim(), |c| out.push(c));
                     out
                 };
                 let mut first: HashMap<String, usize> = HashMap::new();
@@ -283,7 +284,7 @@ impl IdLog {
                 }
                 for (at, id) in &records {
                     let (f_at, earlier) = &records[first[&skeleton(id)]];
-                    if f_at.index != at.index && !(super::ids::plain(id) && super::ids::plain(earlier)) {
+                    if f_at.index != at.index && !(plain(id) && plain(earlier)) {
                         let l = LookAlike { id: id.to_string(), at: *at, earlier: earlier.to_string(), first: *f_at };
                         found.look_alikes.add(at.index, l);
                     }
@@ -292,6 +293,34 @@ impl IdLog {
         }
         Ok(found)
     }
+}
+
+/// Calls `each` with every character of `id`'s UTS #39 confusable skeleton (`unicode_security::skeleton`).
+/// Most ids are ASCII: theirs is read from a table of the skeleton of each ASCII character, built once
+/// by the same crate. It is the same when every character's skeleton is ASCII (all but `%`'s, `°/₀`):
+/// nothing in it then decomposes or reorders across characters. That saves the normalization passes
+/// on a million ids.
+pub(super) fn skeleton(id: &str, mut each: impl FnMut(char)) {
+    /// The skeleton of each ASCII character, when it is ASCII.
+    static ASCII: OnceLock<Vec<Option<String>>> = OnceLock::new();
+    let table = ASCII.get_or_init(|| {
+        (0..128u8)
+            .map(|b| Some(unicode_security::skeleton(&char::from(b).to_string()).collect::<String>()))
+            .map(|s| s.filter(|s| s.is_ascii()))
+            .collect()
+    });
+    if id.bytes().all(|b| table.get(usize::from(b)).is_some_and(Option::is_some)) {
+        for b in id.bytes() {
+            table[usize::from(b)].iter().flat_map(|s| s.chars()).for_each(&mut each);
+        }
+    } else {
+        unicode_security::skeleton(id).for_each(each);
+    }
+}
+
+/// Printable ASCII without surrounding white space: an id a reader sees exactly.
+pub(super) fn plain(id: &str) -> bool {
+    id.bytes().all(|b| b.is_ascii_graphic() || b == b' ') && id.trim() == id
 }
 
 #[cfg(test)]
@@ -371,5 +400,27 @@ mod tests {
         }
         assert!(!log.not_plain);
         assert_eq!(log.finish().expect("log").look_alikes.total, 0);
+    }
+
+    #[test]
+    fn the_ascii_skeleton_is_the_crates_skeleton() {
+        let ours = |id: &str| {
+            let mut out = String::new();
+            super::skeleton(id, |c| out.push(c));
+            out
+        };
+        // Every pair of ASCII characters (so also what a character's skeleton does next to another one),
+        // ids as files have them, and ASCII look-alikes (`rn` and `m`, `l`, `1` and `I`).
+        let mut ids: Vec<String> =
+            (0..128u8).flat_map(|a| (0..128u8).map(move |b| String::from_utf8(vec![a, b]).unwrap())).collect();
+        ids.extend(
+            ["s0000001", "site-1", "sitel", "SITE_I", "corn", "com", "50%", "A\u{301}", "x\ty", ""].map(String::from),
+        );
+        for id in &ids {
+            assert_eq!(ours(id), unicode_security::skeleton(id).collect::<String>(), "{id:?}");
+        }
+        // Not ASCII: the crate's own.
+        assert_eq!(ours("sitе"), unicode_security::skeleton("sitе").collect::<String>());
+        assert_eq!(ours("site1"), ours("sitel"));
     }
 }

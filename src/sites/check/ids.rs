@@ -9,8 +9,6 @@
 //! a skeleton too, but a reader tells them apart). An id with invisible or control characters or
 //! surrounding white space is a warning on its own.
 
-use std::sync::OnceLock;
-
 use serde_json::Value;
 
 use super::id_log::Logged;
@@ -20,34 +18,6 @@ use crate::sites::reader::Pos;
 use crate::sites::source::{Step, Store};
 use crate::sites::Site;
 use crate::suggest::did_you_mean;
-
-/// Calls `each` with every character of `id`'s UTS #39 confusable skeleton (`unicode_security::skeleton`).
-/// Most ids are ASCII: theirs is read from a table of the skeleton of each ASCII character, built once
-/// by the same crate. It is the same when every character's skeleton is ASCII (all but `%`'s, `°/₀`):
-/// nothing in it then decomposes or reorders across characters. That saves the normalization passes
-/// on a million ids.
-pub(super) fn skeleton(id: &str, mut each: impl FnMut(char)) {
-    /// The skeleton of each ASCII character, when it is ASCII.
-    static ASCII: OnceLock<Vec<Option<String>>> = OnceLock::new();
-    let table = ASCII.get_or_init(|| {
-        (0..128u8)
-            .map(|b| Some(unicode_security::skeleton(&char::from(b).to_string()).collect::<String>()))
-            .map(|s| s.filter(|s| s.is_ascii()))
-            .collect()
-    });
-    if id.bytes().all(|b| table.get(usize::from(b)).is_some_and(Option::is_some)) {
-        for b in id.bytes() {
-            table[usize::from(b)].iter().flat_map(|s| s.chars()).for_each(&mut each);
-        }
-    } else {
-        unicode_security::skeleton(id).for_each(each);
-    }
-}
-
-/// Printable ASCII without surrounding white space: an id a reader sees exactly.
-pub(super) fn plain(id: &str) -> bool {
-    id.bytes().all(|b| b.is_ascii_graphic() || b == b' ') && id.trim() == id
-}
 
 /// An id with every character that is not printable ASCII written as `\u{…}`, so look-alikes differ.
 fn visible(id: &str) -> String {
@@ -279,30 +249,5 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         self.ids.add(&id, logged);
         self.hidden_id(place, index, &id);
         Some(id)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_ascii_skeleton_is_the_crates_skeleton() {
-        let ours = |id: &str| {
-            let mut out = String::new();
-            super::skeleton(id, |c| out.push(c));
-            out
-        };
-        // Every pair of ASCII characters (so also what a character's skeleton does next to another one),
-        // ids as files have them, and ASCII look-alikes (`rn` and `m`, `l`, `1` and `I`).
-        let mut ids: Vec<String> =
-            (0..128u8).flat_map(|a| (0..128u8).map(move |b| String::from_utf8(vec![a, b]).unwrap())).collect();
-        ids.extend(
-            ["s0000001", "site-1", "sitel", "SITE_I", "corn", "com", "50%", "A\u{301}", "x\ty", ""].map(String::from),
-        );
-        for id in &ids {
-            assert_eq!(ours(id), unicode_security::skeleton(id).collect::<String>(), "{id:?}");
-        }
-        // Not ASCII: the crate's own.
-        assert_eq!(ours("sitе"), unicode_security::skeleton("sitе").collect::<String>());
-        assert_eq!(ours("site1"), ours("sitel"));
     }
 }
