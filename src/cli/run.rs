@@ -243,7 +243,7 @@ pub(super) fn drive(
             let _ = ex.journal().set_meta("mode", start.mode.as_str());
             let _ = ex.journal().set_meta("mode_reason", &start.reason);
         }
-        let interactive_chunks = ex.rows().iter().any(|r| r.mode == RunMode::Interactive && !r.state.is_final());
+        let interactive_chunks = ex.chunks().iter().any(|c| c.mode == RunMode::Interactive && !c.state.is_final());
         if interactive_chunks || start.mode == RunMode::Interactive {
             let cells = answers_store(p, ex.journal())?;
             let hv = tokio::select! {

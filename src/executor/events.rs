@@ -200,22 +200,41 @@ impl Counts {
     /// The counts of chunks in these states: what the executor reports after each event and what
     /// `geepipe status` shows from the journal (split chunks are left out: their halves count).
     pub fn of(states: impl IntoIterator<Item = crate::journal::ChunkState>) -> Counts {
-        use crate::journal::ChunkState::*;
         let mut c = Counts::default();
         for s in states {
-            match s {
-                Split => continue,
-                Planned => c.planned += 1,
-                Submitting => c.submitting += 1,
-                Pending => c.pending += 1,
-                Running | Cancelling => c.running += 1,
-                Succeeded => c.succeeded += 1,
-                Failed => c.failed += 1,
-                Cancelled => c.cancelled += 1,
-            }
-            c.total += 1;
+            c.add(s);
         }
         c
+    }
+
+    /// Counts one more chunk in state `s`.
+    pub fn add(&mut self, s: crate::journal::ChunkState) {
+        if let Some(n) = self.slot(s) {
+            *n += 1;
+            self.total += 1;
+        }
+    }
+
+    /// Counts one chunk fewer in state `s` (a chunk that left it).
+    pub fn remove(&mut self, s: crate::journal::ChunkState) {
+        if let Some(n) = self.slot(s) {
+            *n = n.saturating_sub(1);
+            self.total = self.total.saturating_sub(1);
+        }
+    }
+
+    fn slot(&mut self, s: crate::journal::ChunkState) -> Option<&mut usize> {
+        use crate::journal::ChunkState::*;
+        Some(match s {
+            Split => return None,
+            Planned => &mut self.planned,
+            Submitting => &mut self.submitting,
+            Pending => &mut self.pending,
+            Running | Cancelling => &mut self.running,
+            Succeeded => &mut self.succeeded,
+            Failed => &mut self.failed,
+            Cancelled => &mut self.cancelled,
+        })
     }
 }
 

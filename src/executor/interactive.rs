@@ -73,16 +73,16 @@ struct Answer {
 impl Executor {
     /// Whether the run has interactive work to do.
     fn interactive_work(&self) -> bool {
-        self.rows.iter().any(|r| r.mode == RunMode::Interactive && !r.state.is_final())
+        self.chunks.iter().any(|c| c.mode == RunMode::Interactive && !c.state.is_final())
     }
 
-    /// The site ids of chunk `i` (read from the journal for a row loaded without them).
+    /// The site ids of chunk `i` (read from the journal).
     fn chunk_sites(&self, i: usize) -> Result<Vec<String>, ExecError> {
-        let r = &self.rows[i];
-        if !r.site_ids.is_empty() || r.sites == 0 {
-            return Ok(r.site_ids.clone());
+        let c = &self.chunks[i];
+        if c.sites == 0 {
+            return Ok(Vec::new());
         }
-        Ok(self.journal.detail(&r.chunk_id)?.map(|d| d.site_ids).unwrap_or_default())
+        Ok(self.journal.detail(&c.chunk_id)?.map(|d| d.site_ids).unwrap_or_default())
     }
 
     /// Stores the cells of chunk `i`'s answer (its rows `table`, `None` when unreadable; its file `file`) in
@@ -97,25 +97,19 @@ impl Executor {
         at: f64,
     ) -> Result<Option<u64>, ExecError> {
         let Some(answers) = &cfg.cells else { return Ok(None) };
-        let r = &self.rows[i];
-        let Some(detail) = self.journal.detail(&r.chunk_id)? else { return Ok(None) };
+        let chunk_id = &self.chunks[i].chunk_id;
+        let Some(detail) = self.journal.detail(chunk_id)? else { return Ok(None) };
         // A chunk planned without its cells (by an older geepipe) is stored by the fetch, which says so.
         let Some(cells) = &detail.cells else { return Ok(None) };
-        let answer = live::Answer {
-            chunk_id: &r.chunk_id,
-            request_id: &r.base_request_id,
-            site_ids: &detail.site_ids,
-            cells,
-            file,
-            at,
-        };
+        let answer =
+            live::Answer { chunk_id, request_id: &detail.base_request_id, site_ids: &detail.site_ids, cells, file, at };
         let outcome = answers.put(&answer, table).map_err(|e| {
-            ExecError::Store(format!("cannot store the cells of chunk {} in the results store: {e}", r.chunk_id))
+            ExecError::Store(format!("cannot store the cells of chunk {chunk_id} in the results store: {e}"))
         })?;
         Ok(match outcome {
             live::Outcome::Stored(n) => Some(n),
             live::Outcome::Partial { written, missing, notes } => {
-                let chunk = r.chunk_id.clone();
+                let chunk = chunk_id.to_string();
                 for n in &notes {
                     tracing::warn!(chunk = %chunk, "{n}");
                 }
@@ -137,12 +131,13 @@ impl Executor {
     /// Checks stored results and chunks left in flight by an earlier run (see the module doc).
     fn resume_interactive(&mut self, cfg: &Interactive) -> Result<(), ExecError> {
         let store = &cfg.store;
-        for i in 0..self.rows.len() {
-            let r = &self.rows[i];
-            if r.mode != RunMode::Interactive || r.state == ChunkState::Split {
+        for i in 0..self.chunks.len() {
+            let c = &self.chunks[i];
+            if c.mode != RunMode::Interactive || c.state == ChunkState::Split {
                 continue;
             }
-            if r.state == ChunkState::Succeeded {
+            if c.state == ChunkState::Succeeded {
+                let mut r = self.load(i)?;
                 let Some(rel) = r.result.clone() else { continue };
                 if let Err(problem) = store.read(&rel, r.result_sha256.as_deref()) {
                     // Its cells are in the results store: nothing is lost without the file.
@@ -151,27 +146,30 @@ impl Executor {
                             continue;
                         }
                     }
-                    let r = &mut self.rows[i];
                     r.state = ChunkState::Planned;
                     r.result = None;
                     r.result_bytes = None;
                     r.result_sha256 = None;
                     let (chunk, attempt) = (r.chunk_id.clone(), r.attempt + 1);
-                    self.save(&[i])?;
+                    self.store(i, &r)?;
                     self.emit(Event::Retried { chunk, attempt, error: format!("{problem}: computing it again") });
                 }
                 continue;
             }
-            if r.state.is_final() {
+            if c.state.is_final() {
                 continue;
             }
             // A result file of this chunk, written by a run killed before its journal said so.
-            let written = store.path(&store.relative(&r.chunk_id)).is_file();
-            let sites = if written { self.chunk_sites(i)? } else { Vec::new() };
-            let r = &self.rows[i];
-            let adopted = if written { store.adopt(&r.chunk_id, &r.base_request_id, &sites) } else { None };
-            if let Some((stored, meta)) = adopted {
-                let r = &mut self.rows[i];
+            let written = store.path(&store.relative(&c.chunk_id)).is_file();
+            let in_flight = c.state != ChunkState::Planned;
+            let adopted = if written {
+                let sites = self.chunk_sites(i)?;
+                let r = self.load(i)?;
+                store.adopt(&r.chunk_id, &r.base_request_id, &sites).map(|a| (r, a))
+            } else {
+                None
+            };
+            if let Some((mut r, (stored, meta))) = adopted {
                 r.state = ChunkState::Succeeded;
                 r.requests = r.requests.max(meta.requests);
                 r.result = Some(stored.relative.clone());
@@ -184,7 +182,7 @@ impl Executor {
                 // Its cells, unless the killed run stored them before it was killed.
                 let table = store.read(&stored.relative, Some(&stored.sha256)).ok().map(|(t, _)| t);
                 let cells = self.store_cells(i, cfg, table.as_ref(), &stored.relative, at)?;
-                self.save(&[i])?;
+                self.store(i, &r)?;
                 self.emit(Event::Stored {
                     chunk,
                     file: stored.relative,
@@ -196,10 +194,9 @@ impl Executor {
                     adopted: true,
                     cells,
                 });
-            } else if r.state != ChunkState::Planned {
+            } else if in_flight {
                 // In flight when the last run stopped: its answer is lost; ask again.
-                self.rows[i].state = ChunkState::Planned;
-                self.save(&[i])?;
+                self.update(i, |r| r.state = ChunkState::Planned)?;
             }
         }
         Ok(())
@@ -216,8 +213,8 @@ impl Executor {
         if !self.interactive_work() {
             return Ok(None);
         }
-        self.queue = (0..self.rows.len())
-            .filter(|&i| self.rows[i].mode == RunMode::Interactive && self.rows[i].state == ChunkState::Planned)
+        self.queue = (0..self.chunks.len())
+            .filter(|&i| self.chunks[i].mode == RunMode::Interactive && self.chunks[i].state == ChunkState::Planned)
             .collect();
         let mut inflight = FuturesUnordered::new();
         let mut size_failures = 0u32;
@@ -225,7 +222,7 @@ impl Executor {
         loop {
             while !fell_back && self.fatal.is_none() && inflight.len() < cfg.max_in_flight.max(1) {
                 let Some(i) = self.queue.pop_front() else { break };
-                if self.rows[i].mode != RunMode::Interactive || self.rows[i].state != ChunkState::Planned {
+                if self.chunks[i].mode != RunMode::Interactive || self.chunks[i].state != ChunkState::Planned {
                     continue;
                 }
                 if let Some(fut) = self.start_request(i, &cfg)? {
@@ -279,15 +276,15 @@ impl Executor {
             }
         };
         let now = journal::now();
-        let r = &mut self.rows[i];
-        let from = r.state;
-        r.attempt += 1;
-        r.state = ChunkState::Running;
-        r.submitted_at = Some(now);
-        r.started_at = Some(now);
-        r.ended_at = None;
-        let (chunk, attempt, sites) = (r.chunk_id.clone(), r.attempt, r.sites);
-        self.save(&[i])?;
+        let (chunk, attempt, sites, from) = self.update(i, |r| {
+            let from = r.state;
+            r.attempt += 1;
+            r.state = ChunkState::Running;
+            r.submitted_at = Some(now);
+            r.started_at = Some(now);
+            r.ended_at = None;
+            (r.chunk_id.clone(), r.attempt, r.sites, from)
+        })?;
         self.emit(Event::Requested { chunk: chunk.clone(), attempt, sites });
         self.emit(Event::StateChanged { chunk, from, to: ChunkState::Running });
         let client = cfg.client.clone();
@@ -302,13 +299,13 @@ impl Executor {
     /// Records an answer. Returns a reason when the run should move the remaining chunks to batch.
     fn answered(&mut self, a: Answer, cfg: &Interactive, size_failures: &mut u32) -> Result<Option<String>, ExecError> {
         let i = a.row;
-        self.rows[i].requests += a.requests;
         let computed = match a.result {
             Ok(c) => c,
-            Err(e) => return self.request_failed(i, e, cfg, size_failures),
+            Err(e) => return self.request_failed(i, e, a.requests, cfg, size_failures),
         };
         let sites = self.chunk_sites(i)?;
-        let r = &self.rows[i];
+        let mut r = self.load(i)?;
+        r.requests += a.requests;
         let meta = Meta {
             chunk: r.chunk_id.clone(),
             request_id: r.base_request_id.clone(),
@@ -330,7 +327,6 @@ impl Executor {
         let at = journal::now();
         let table = crate::results::features::table(&computed.features).ok();
         let cells = self.store_cells(i, cfg, table.as_ref(), &stored.relative, at)?;
-        let r = &mut self.rows[i];
         r.state = ChunkState::Succeeded;
         r.ended_at = Some(at);
         r.error = None;
@@ -339,7 +335,7 @@ impl Executor {
         r.result_bytes = Some(stored.bytes);
         r.result_sha256 = Some(stored.sha256.clone());
         let (chunk, runtime_s) = (r.chunk_id.clone(), r.runtime());
-        self.save(&[i])?;
+        self.store(i, &r)?;
         self.emit(Event::StateChanged { chunk: chunk.clone(), from: ChunkState::Running, to: ChunkState::Succeeded });
         self.emit(Event::Stored {
             chunk: chunk.clone(),
@@ -356,41 +352,45 @@ impl Executor {
         Ok(None)
     }
 
+    /// Records a failed request of chunk `i` (`requests` HTTP requests made).
     fn request_failed(
         &mut self,
         i: usize,
         e: EeError,
+        requests: u32,
         cfg: &Interactive,
         size_failures: &mut u32,
     ) -> Result<Option<String>, ExecError> {
         let class = e.class();
         let message = e.problem.summary();
-        {
-            let r = &mut self.rows[i];
-            r.ended_at = Some(journal::now());
+        let ended = journal::now();
+        let observed = |r: &mut crate::journal::ChunkRow| {
+            r.requests += requests;
+            r.ended_at = Some(ended);
             r.state = ChunkState::Planned;
-        }
+        };
         if class != Class::TooBig {
-            self.failed(i, class, message)?;
+            self.failed_with(i, class, message, observed)?;
             return Ok(None);
         }
         *size_failures += 1;
-        let single = self.rows[i].sites <= 1;
+        let single = self.chunks[i].sites <= 1;
         match cfg.fallback_after {
             Some(_) if single => {
                 // Interactive cannot compute this site at all; a batch task has no 5-minute limit.
-                let r = &mut self.rows[i];
-                r.mode = RunMode::Batch;
-                r.error = Some(message.clone());
-                r.error_class = Some("too_big".into());
-                let chunk = r.chunk_id.clone();
-                self.save(&[i])?;
+                let chunk = self.update(i, |r| {
+                    observed(r);
+                    r.mode = RunMode::Batch;
+                    r.error = Some(message.clone());
+                    r.error_class = Some("too_big".into());
+                    r.chunk_id.clone()
+                })?;
                 self.emit(Event::MovedToBatch {
                     chunks: vec![chunk],
                     reason: format!("too big for an interactive request even alone ({message})"),
                 });
             }
-            _ => self.failed(i, class, message.clone())?,
+            _ => self.failed_with(i, class, message.clone(), observed)?,
         }
         Ok(match cfg.fallback_after {
             Some(n) if *size_failures >= n => Some(format!(
@@ -403,16 +403,13 @@ impl Executor {
 
     /// Moves every interactive chunk not computed yet to batch; `reason` is said in an event (unless empty).
     fn move_to_batch(&mut self, reason: String) -> Result<(), ExecError> {
-        let moved: Vec<usize> = (0..self.rows.len())
-            .filter(|&i| self.rows[i].mode == RunMode::Interactive && self.rows[i].state == ChunkState::Planned)
+        let moved: Vec<usize> = (0..self.chunks.len())
+            .filter(|&i| self.chunks[i].mode == RunMode::Interactive && self.chunks[i].state == ChunkState::Planned)
             .collect();
-        for &i in &moved {
-            self.rows[i].mode = RunMode::Batch;
-        }
-        self.save(&moved)?;
+        self.update_all(&moved, |r| r.mode = RunMode::Batch)?;
         self.journal.set_meta("mode", RunMode::Batch.as_str())?;
         if !reason.is_empty() || !moved.is_empty() {
-            let chunks = moved.iter().map(|&i| self.rows[i].chunk_id.clone()).collect();
+            let chunks = moved.iter().map(|&i| self.chunks[i].chunk_id.to_string()).collect();
             let reason =
                 if reason.is_empty() { "halves of chunks split after the move to batch".into() } else { reason };
             self.journal.set_meta("mode_reason", &reason)?;

@@ -23,6 +23,12 @@
 //! interactive phase moved to batch. `geepipe cancel` during a run interrupts it (the run stops sending) and
 //! then cancels what is left ([`cancel`]).
 //!
+//! Memory: the executor holds each chunk as a [`RunChunk`] (its id, its operation while that may still be
+//! looked at, sites, attempt, state, mode, endpoint: about 60 bytes), and counts them as their states change.
+//! The rest of a chunk's row is read from the journal when the chunk is sent, observed to change, retried or
+//! split, changed and written back at once (`Executor::update`), so the journal stays the one record and
+//! a million sites (20,000 chunks) take about a megabyte here.
+//!
 //! This file is over 600 lines because the batch loop's duties share the executor's state; the interactive
 //! phase, events and progress live in their own files.
 
@@ -47,7 +53,7 @@ pub use interactive::Interactive;
 pub use progress::Progress;
 
 use crate::ee::{self, Class, Client, EeError, Operation, Problem, Scope, State};
-use crate::journal::{self, ChunkRow, ChunkState, Journal, JournalError};
+use crate::journal::{self, ChunkRow, ChunkState, Journal, JournalError, RunChunk};
 use crate::plan::{ChunkPlanner, RunMode, Task};
 
 /// How the executor behaves.
@@ -279,12 +285,15 @@ pub struct Executor {
     planner: Arc<dyn ChunkPlanner>,
     settings: Settings,
     observers: Vec<Box<dyn Observer>>,
-    rows: Vec<ChunkRow>,
-    index: HashMap<String, usize>,
+    /// Every chunk as the executor holds it (see [`RunChunk`]); the journal has the rest of each row.
+    chunks: Vec<RunChunk>,
+    /// The counts of `chunks` by state, kept as they change.
+    counts: Counts,
     queue: VecDeque<usize>,
     fatal: Option<String>,
     /// Local observation times (clock-independent duration estimates).
     seen_active: HashMap<usize, Instant>,
+    /// How long the chunks that succeeded took, in order (seconds).
     durations: Vec<f64>,
     /// Operations not found by the last list (looked up with `operations.get` next round).
     missing_rounds: HashMap<usize, u32>,
@@ -319,19 +328,19 @@ impl Executor {
                 None => return Err(ExecError::NoPlan(journal.path().to_path_buf())),
             }
         }
-        // Chunks are loaded without site ids, bodies and targets (site ids and bodies are read from the journal,
-        // or rebuilt from the site file, when a chunk is sent or split), so memory grows with the chunks by a
-        // few hundred bytes each, not with the sites or the bodies.
-        let rows = journal.chunks_to_run()?;
-        let index = rows.iter().enumerate().map(|(i, r)| (r.chunk_id.clone(), i)).collect();
+        // Each chunk is held as a compact [`RunChunk`]; its row is read from the journal when the chunk is sent,
+        // changes, is retried or split (and its body rebuilt from the site file when sent), so memory grows with
+        // the chunks by about 60 bytes each, not with the sites or the bodies.
+        let chunks = journal.run_chunks()?;
+        let counts = Counts::of(chunks.iter().map(|c| c.state));
         Ok(Executor {
             client,
             journal,
             planner,
             settings,
             observers: Vec::new(),
-            rows,
-            index,
+            chunks,
+            counts,
             queue: VecDeque::new(),
             fatal: None,
             seen_active: HashMap::new(),
@@ -369,18 +378,15 @@ impl Executor {
     /// Sets the mode of every chunk not sent yet (a rerun whose mode differs from the journal's plan).
     /// Returns how many changed.
     pub fn set_unsent_mode(&mut self, mode: RunMode) -> Result<usize, ExecError> {
-        let changed: Vec<usize> = (0..self.rows.len())
+        let changed: Vec<usize> = (0..self.chunks.len())
             .filter(|&i| {
-                let r = &self.rows[i];
-                r.mode != mode
-                    && matches!(r.state, ChunkState::Planned | ChunkState::Failed | ChunkState::Cancelled)
-                    && r.operation.is_none()
+                let c = &self.chunks[i];
+                c.mode != mode
+                    && matches!(c.state, ChunkState::Planned | ChunkState::Failed | ChunkState::Cancelled)
+                    && c.operation.is_none()
             })
             .collect();
-        for &i in &changed {
-            self.rows[i].mode = mode;
-        }
-        self.save(&changed)?;
+        self.update_all(&changed, |r| r.mode = mode)?;
         Ok(changed.len())
     }
 
@@ -393,8 +399,9 @@ impl Executor {
         self.observers.push(o);
     }
 
-    pub fn rows(&self) -> &[ChunkRow] {
-        &self.rows
+    /// Every chunk as the executor holds it (the journal has their whole rows).
+    pub fn chunks(&self) -> &[RunChunk] {
+        &self.chunks
     }
 
     pub fn journal(&self) -> &Journal {
@@ -402,7 +409,8 @@ impl Executor {
     }
 
     pub fn counts(&self) -> Counts {
-        Counts::of(self.rows.iter().map(|r| r.state))
+        debug_assert_eq!(self.counts, Counts::of(self.chunks.iter().map(|c| c.state)));
+        self.counts
     }
 
     fn emit(&mut self, e: Event) {
@@ -416,20 +424,61 @@ impl Executor {
         }
     }
 
-    fn save(&mut self, idx: &[usize]) -> Result<(), ExecError> {
-        let rows: Vec<&ChunkRow> = idx.iter().map(|&i| &self.rows[i]).collect();
-        self.journal.put(&rows)?;
+    /// Chunk `i`'s row, read from the journal.
+    fn load(&self, i: usize) -> Result<ChunkRow, ExecError> {
+        Ok(self.journal.row(&self.chunks[i].chunk_id)?)
+    }
+
+    /// Writes chunk `i`'s row (and its current attempt) and keeps the executor's copy in step.
+    fn store(&mut self, i: usize, row: &ChunkRow) -> Result<(), ExecError> {
+        self.journal.put(&[row])?;
+        self.follow(i, row);
+        Ok(())
+    }
+
+    /// Takes the changes of chunk `i`'s row into the executor's copy and the counts.
+    fn follow(&mut self, i: usize, row: &ChunkRow) {
+        let c = &mut self.chunks[i];
+        if c.state != row.state {
+            self.counts.remove(c.state);
+            self.counts.add(row.state);
+        }
+        c.follow(row);
+    }
+
+    /// Reads chunk `i`'s row, lets `f` change it, writes it back: returns what `f` returns.
+    fn update<T>(&mut self, i: usize, f: impl FnOnce(&mut ChunkRow) -> T) -> Result<T, ExecError> {
+        let mut row = self.load(i)?;
+        let out = f(&mut row);
+        self.store(i, &row)?;
+        Ok(out)
+    }
+
+    /// [`Executor::update`] of the chunks `idx`, committed together (one row in memory at a time).
+    fn update_all(&mut self, idx: &[usize], mut f: impl FnMut(&mut ChunkRow)) -> Result<(), ExecError> {
+        if idx.is_empty() {
+            return Ok(());
+        }
+        let outer = self.journal.in_batch();
+        self.journal.begin_batch()?;
+        for &i in idx {
+            self.update(i, &mut f)?;
+        }
+        if !outer {
+            self.journal.commit_batch()?;
+        }
         Ok(())
     }
 
     fn active(&self) -> usize {
-        self.rows.iter().filter(|r| r.state.is_active()).count()
+        let c = self.counts();
+        c.submitting + c.pending + c.running
     }
 
     fn parked(&self) -> usize {
         self.resend_failures
             .iter()
-            .filter(|(i, n)| **n >= MAX_RESENDS && self.rows[**i].state == ChunkState::Submitting)
+            .filter(|(i, n)| **n >= MAX_RESENDS && self.chunks[**i].state == ChunkState::Submitting)
             .count()
     }
 
@@ -465,39 +514,38 @@ impl Executor {
     }
 
     async fn run_until_done(&mut self, stop: &Stop) -> Result<Outcome, ExecError> {
-        let resumed = self.rows.iter().any(|r| r.attempt > 0);
+        let resumed = self.chunks.iter().any(|c| c.attempt > 0);
         // Cancelled chunks whose task may have finished after all (a cancel that arrived too late):
         // checked against the first listing before they are submitted again.
         let mut cancelled_ops: Vec<(usize, String)> = Vec::new();
         // Earlier failures and cancellations get another chance in `run` (new attempt, new request id).
         if self.settings.retry_finished_failures {
-            let again: Vec<usize> = (0..self.rows.len())
-                .filter(|&i| matches!(self.rows[i].state, ChunkState::Failed | ChunkState::Cancelled))
+            let again: Vec<usize> = (0..self.chunks.len())
+                .filter(|&i| matches!(self.chunks[i].state, ChunkState::Failed | ChunkState::Cancelled))
                 .collect();
             cancelled_ops = again
                 .iter()
-                .filter(|&&i| self.rows[i].state == ChunkState::Cancelled)
-                .filter_map(|&i| self.rows[i].operation.clone().map(|o| (i, o)))
+                .filter(|&&i| self.chunks[i].state == ChunkState::Cancelled)
+                .filter_map(|&i| self.chunks[i].operation.as_deref().map(|o| (i, o.to_string())))
                 .collect();
-            for &i in &again {
-                let r = &mut self.rows[i];
+            let max_attempts = self.settings.max_task_attempts;
+            self.update_all(&again, |r| {
                 r.state = ChunkState::Planned;
                 r.error = None;
                 r.error_class = None;
                 r.operation = None;
                 r.ended_at = None;
                 r.started_at = None;
-                if r.attempt >= self.settings.max_task_attempts {
+                if r.attempt >= max_attempts {
                     // One more attempt in this run.
                     r.attempt = r.attempt.saturating_sub(1);
                 }
-            }
-            self.save(&again)?;
+            })?;
         }
-        let planned = self.rows.iter().filter(|r| r.state == ChunkState::Planned).count();
+        let planned = self.counts().planned;
         let now = Instant::now();
-        for (i, r) in self.rows.iter().enumerate() {
-            if r.state.is_active() && r.mode == RunMode::Batch {
+        for (i, c) in self.chunks.iter().enumerate() {
+            if c.state.is_active() && c.mode == RunMode::Batch {
                 self.seen_active.insert(i, now);
             }
         }
@@ -514,13 +562,10 @@ impl Executor {
 
     /// Interactive chunks whose request was in flight when the run stopped: asked again by the next run.
     pub(super) fn interrupted_requests(&mut self) -> Result<(), ExecError> {
-        let back: Vec<usize> = (0..self.rows.len())
-            .filter(|&i| self.rows[i].mode == RunMode::Interactive && self.rows[i].state == ChunkState::Running)
+        let back: Vec<usize> = (0..self.chunks.len())
+            .filter(|&i| self.chunks[i].mode == RunMode::Interactive && self.chunks[i].state == ChunkState::Running)
             .collect();
-        for &i in &back {
-            self.rows[i].state = ChunkState::Planned;
-        }
-        self.save(&back)
+        self.update_all(&back, |r| r.state = ChunkState::Planned)
     }
 
     /// The interactive chunks, then the batch chunks.
@@ -528,10 +573,10 @@ impl Executor {
         if let Some(o) = self.run_interactive(stop).await? {
             return Ok(o);
         }
-        self.queue = (0..self.rows.len())
-            .filter(|&i| self.rows[i].state == ChunkState::Planned && self.rows[i].mode == RunMode::Batch)
+        self.queue = (0..self.chunks.len())
+            .filter(|&i| self.chunks[i].state == ChunkState::Planned && self.chunks[i].mode == RunMode::Batch)
             .collect();
-        if !self.rows.iter().any(|r| r.mode == RunMode::Batch && !r.state.is_final()) {
+        if !self.chunks.iter().any(|c| c.mode == RunMode::Batch && !c.state.is_final()) {
             return Ok(self.outcome_with(|_| {}));
         }
         self.run_batch(stop, cancelled_ops).await
@@ -548,7 +593,6 @@ impl Executor {
             if let Some(op) = ops.iter().find(|o| o.name == name && o.state() == State::Succeeded) {
                 // It finished before the cancel reached it: its result exists, never export it twice.
                 self.queue.retain(|&q| q != i);
-                self.rows[i].operation = Some(name);
                 self.apply(i, &op.clone())?;
             }
         }
@@ -570,7 +614,7 @@ impl Executor {
                 break self.outcome_with(|o| o.detached = true);
             }
             let live = self.active() - self.parked();
-            if self.rows.iter().all(|r| r.state.is_final())
+            if self.chunks.iter().all(|c| c.state.is_final())
                 || (self.queue.is_empty() && live == 0)
                 || (self.fatal.is_some() && live == 0)
             {
@@ -615,14 +659,13 @@ impl Executor {
     fn next_interval(&self, base: Duration) -> Duration {
         let mut next = base.clamp(self.settings.poll_min, self.settings.poll_max);
         if self.durations.len() >= 3 {
-            let mut d = self.durations.clone();
-            d.sort_by(f64::total_cmp);
+            let d = &self.durations;
             let typical = d[d.len() / 4]; // a low quantile: rather poll a bit early than late
             let now = Instant::now();
             let soonest = self
                 .seen_active
                 .iter()
-                .filter(|(i, _)| self.rows[**i].state.is_active())
+                .filter(|(i, _)| self.chunks[**i].state.is_active())
                 .map(|(_, t)| typical - now.duration_since(*t).as_secs_f64())
                 .fold(f64::INFINITY, f64::min);
             if soonest.is_finite() {
@@ -648,8 +691,7 @@ impl Executor {
         let batch: Vec<usize> = self.queue.drain(..n).collect();
         // Intent: every chunk of the batch is `submitting` with its new request id BEFORE anything is sent.
         let now = journal::now();
-        for &i in &batch {
-            let r = &mut self.rows[i];
+        self.update_all(&batch, |r| {
             r.attempt += 1;
             r.request_id = attempt_request_id(&r.base_request_id, r.attempt);
             r.state = ChunkState::Submitting;
@@ -657,8 +699,7 @@ impl Executor {
             r.submitted_at = Some(now);
             r.started_at = None;
             r.ended_at = None;
-        }
-        self.save(&batch)?;
+        })?;
         self.send(&batch, false).await?;
         Ok(batch.len())
     }
@@ -667,23 +708,20 @@ impl Executor {
     /// chunk whose body the journal does not keep (bodies are deterministic: the same request id, the same
     /// bytes). Either way it carries the request id of the current attempt.
     fn body(&self, i: usize) -> Result<Vec<u8>, String> {
-        let r = &self.rows[i];
-        if !r.body.is_null() {
-            return Ok(with_request_id_value(r.body.clone(), &r.request_id));
-        }
+        let chunk = &self.chunks[i].chunk_id;
         let detail = self
             .journal
-            .detail(&r.chunk_id)
+            .detail(chunk)
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("chunk {} is not in the journal", r.chunk_id))?;
+            .ok_or_else(|| format!("chunk {chunk} is not in the journal"))?;
         if !detail.body.is_null() {
-            return Ok(with_request_id_value(detail.body, &r.request_id));
+            return Ok(with_request_id_value(detail.body, &detail.request_id));
         }
         let text = self
             .planner
-            .body(&r.chunk_id, &detail.site_ids, detail.cells.as_ref())
-            .map_err(|e| format!("cannot rebuild the request of chunk {}: {e}", r.chunk_id))?;
-        Ok(with_request_id(text, &r.base_request_id, &r.request_id))
+            .body(chunk, &detail.site_ids, detail.cells.as_ref())
+            .map_err(|e| format!("cannot rebuild the request of chunk {chunk}: {e}"))?;
+        Ok(with_request_id(text, &detail.base_request_id, &detail.request_id))
     }
 
     /// Sends the `submitting` chunks `batch` (with their recorded request ids) and records the outcomes.
@@ -692,7 +730,7 @@ impl Executor {
         let mut unbuildable = Vec::new();
         for &i in batch {
             match self.body(i) {
-                Ok(body) => requests.push((i, self.rows[i].endpoint, bytes::Bytes::from(body))),
+                Ok(body) => requests.push((i, self.chunks[i].endpoint, bytes::Bytes::from(body))),
                 Err(e) => unbuildable.push((i, e)),
             }
         }
@@ -717,11 +755,11 @@ impl Executor {
                     self.conflicts.remove(&i);
                     self.seen_active.insert(i, Instant::now());
                     self.window.learn(&op);
-                    let r = &mut self.rows[i];
-                    r.operation = Some(op.name.clone());
-                    r.state = ChunkState::Pending;
-                    let (chunk, attempt, request_id) = (r.chunk_id.clone(), r.attempt, r.request_id.clone());
-                    self.save(&[i])?;
+                    let (chunk, attempt, request_id) = self.update(i, |r| {
+                        r.operation = Some(op.name.clone());
+                        r.state = ChunkState::Pending;
+                        (r.chunk_id.clone(), r.attempt, r.request_id.clone())
+                    })?;
                     if adopting {
                         self.emit(Event::Adopted { chunk, operation: op.name.clone() });
                     } else {
@@ -734,7 +772,7 @@ impl Executor {
                     match class {
                         // Maybe created: stays `submitting`, resent with the same id (deduplicated) next round.
                         Class::Transient | Class::AlreadyExists => {
-                            tracing::debug!(chunk = %self.rows[i].chunk_id, error = %e, "submission not confirmed");
+                            tracing::debug!(chunk = %self.chunks[i].chunk_id, error = %e, "submission not confirmed");
                             if class == Class::AlreadyExists {
                                 any_ok = true;
                                 self.conflicts.insert(i);
@@ -773,19 +811,19 @@ impl Executor {
 
     /// `submitting` chunks: find their operation (409 / lost response) or resend with the same request id.
     async fn adopt_submitting(&mut self, ops: &[Operation]) -> Result<(), ExecError> {
-        let waiting: Vec<usize> = (0..self.rows.len())
-            .filter(|&i| self.rows[i].state == ChunkState::Submitting)
+        let waiting: Vec<usize> = (0..self.chunks.len())
+            .filter(|&i| self.chunks[i].state == ChunkState::Submitting)
             .filter(|i| self.resend_failures.get(i).is_none_or(|n| *n < MAX_RESENDS))
             .collect();
         if waiting.is_empty() {
             return Ok(());
         }
-        let known: HashSet<&str> = self.rows.iter().filter_map(|r| r.operation.as_deref()).collect();
+        let known: HashSet<&str> = self.chunks.iter().filter_map(|c| c.operation.as_deref()).collect();
         let mut resend = Vec::new();
         let mut found = Vec::new();
         for &i in &waiting {
             // A task created by an earlier attempt of ours carries this chunk's description and no known name.
-            let r = &self.rows[i];
+            let r = self.load(i)?;
             let candidate = ops
                 .iter()
                 .filter(|o| o.description() == Some(r.description.as_str()) && !known.contains(o.name.as_str()))
@@ -810,11 +848,11 @@ impl Executor {
             self.conflicts.remove(&i);
             self.resend_failures.remove(&i);
             self.seen_active.insert(i, Instant::now());
-            let r = &mut self.rows[i];
-            r.operation = Some(op.name.clone());
-            r.state = ChunkState::Pending;
-            let chunk = r.chunk_id.clone();
-            self.save(&[i])?;
+            let chunk = self.update(i, |r| {
+                r.operation = Some(op.name.clone());
+                r.state = ChunkState::Pending;
+                r.chunk_id.clone()
+            })?;
             self.emit(Event::Adopted { chunk, operation: op.name.clone() });
             self.apply(i, &op)?;
         }
@@ -826,13 +864,18 @@ impl Executor {
 
     /// How far back this poll reads the list (see [`window`]): down to the oldest task in flight, and to
     /// 10 minutes (clock skew) before the intent of a chunk whose submission may have been lost.
-    fn list_since(&self) -> Option<f64> {
-        let watched = self.rows.iter().filter(|r| r.state.is_active() && r.state != ChunkState::Submitting);
-        let since = self.window.since(watched.filter_map(|r| r.operation.as_deref()));
-        self.rows
-            .iter()
-            .filter(|r| r.state == ChunkState::Submitting)
-            .try_fold(since?, |s, r| Some(s.min(r.submitted_at? - 600.0)))
+    fn list_since(&self) -> Result<Option<f64>, ExecError> {
+        let watched = self.chunks.iter().filter(|c| c.state.is_active() && c.state != ChunkState::Submitting);
+        let Some(mut since) = self.window.since(watched.filter_map(|c| c.operation.as_deref())) else {
+            return Ok(None);
+        };
+        for i in (0..self.chunks.len()).filter(|&i| self.chunks[i].state == ChunkState::Submitting) {
+            match self.load(i)?.submitted_at {
+                Some(at) => since = since.min(at - 600.0),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(since))
     }
 
     /// One paged `operations.list` (as far back as [`Executor::list_since`]); updates every watched chunk.
@@ -841,14 +884,18 @@ impl Executor {
     /// [`Executor::adopt_submitting`]). The listing is read page by page and nothing else of it is kept
     /// (a project's list holds its whole history: tens of thousands of operations at a million sites).
     async fn poll(&mut self, also: &HashSet<&str>) -> Result<Vec<Operation>, ExecError> {
-        let since = self.list_since();
-        let ours: HashSet<&str> = self.rows.iter().filter_map(|r| r.operation.as_deref()).collect();
-        let watched: HashMap<&str, usize> = (0..self.rows.len())
-            .filter(|&i| self.rows[i].state.is_active())
-            .filter_map(|i| Some((self.rows[i].operation.as_deref()?, i)))
+        let since = self.list_since()?;
+        // The descriptions of the chunks whose submission is unconfirmed (read from the journal: few, if any).
+        let descriptions = (0..self.chunks.len())
+            .filter(|&i| self.chunks[i].state == ChunkState::Submitting)
+            .map(|i| Ok(self.load(i)?.description))
+            .collect::<Result<Vec<String>, ExecError>>()?;
+        let unconfirmed: HashSet<&str> = descriptions.iter().map(String::as_str).collect();
+        let ours: HashSet<&str> = self.chunks.iter().filter_map(|c| c.operation.as_deref()).collect();
+        let watched: HashMap<&str, usize> = (0..self.chunks.len())
+            .filter(|&i| self.chunks[i].state.is_active())
+            .filter_map(|i| Some((self.chunks[i].operation.as_deref()?, i)))
             .collect();
-        let unconfirmed: HashSet<&str> =
-            self.rows.iter().filter(|r| r.state == ChunkState::Submitting).map(|r| r.description.as_str()).collect();
         let mut kept = Vec::new();
         let window = &mut self.window;
         window.begin();
@@ -909,7 +956,7 @@ impl Executor {
             if *n < 2 {
                 continue;
             }
-            let name = self.rows[i].operation.clone().unwrap_or_default();
+            let name = self.chunks[i].operation.as_deref().unwrap_or_default().to_string();
             match self.client.get_operation(&name).await {
                 Ok(op) => {
                     self.missing_rounds.remove(&i);
@@ -928,14 +975,14 @@ impl Executor {
         Ok(kept)
     }
 
-    /// Applies an operation's state to its chunk.
+    /// Applies an operation's state to its chunk (written to the journal when the state changes: the times
+    /// and EECU seconds the operation carries go with it).
     fn apply(&mut self, i: usize, op: &Operation) -> Result<(), ExecError> {
         let state = op.state();
         if state.is_terminal() {
             self.window.forget(&op.name);
         }
-        let meta = op.metadata.clone().unwrap_or_default();
-        let from = self.rows[i].state;
+        let from = self.chunks[i].state;
         let to = match state {
             State::Pending | State::StateUnspecified => ChunkState::Pending,
             State::Running => ChunkState::Running,
@@ -944,8 +991,12 @@ impl Executor {
             State::Cancelled => ChunkState::Cancelled,
             State::Failed => ChunkState::Failed,
         };
-        {
-            let r = &mut self.rows[i];
+        if from == to && !state.is_terminal() {
+            return Ok(());
+        }
+        let meta = op.metadata.clone().unwrap_or_default();
+        let observed = |r: &mut ChunkRow| {
+            r.operation = Some(op.name.clone());
             if let Some(t) = meta.start_time.as_deref().and_then(ee::parse_time) {
                 r.started_at = Some(t);
             }
@@ -957,30 +1008,33 @@ impl Executor {
             if let Some(e) = meta.batch_eecu_usage_seconds {
                 r.eecu_seconds = Some(e);
             }
-        }
-        if from == to && !state.is_terminal() {
-            return Ok(());
-        }
-        let chunk = self.rows[i].chunk_id.clone();
+        };
+        let chunk = self.chunks[i].chunk_id.to_string();
         match to {
             ChunkState::Succeeded => {
                 if let Some(t) = self.seen_active.remove(&i) {
-                    self.durations.push(t.elapsed().as_secs_f64());
+                    let d = t.elapsed().as_secs_f64();
+                    let at = self.durations.partition_point(|&x| x <= d);
+                    self.durations.insert(at, d);
                 }
-                self.rows[i].state = to;
-                self.rows[i].error = None;
-                self.rows[i].error_class = None;
-                self.save(&[i])?;
+                let (runtime_s, eecu_s) = self.update(i, |r| {
+                    observed(r);
+                    r.state = to;
+                    r.error = None;
+                    r.error_class = None;
+                    (r.runtime(), r.eecu_seconds)
+                })?;
                 self.emit(Event::StateChanged { chunk: chunk.clone(), from, to });
-                let (runtime_s, eecu_s) = (self.rows[i].runtime(), self.rows[i].eecu_seconds);
                 self.emit(Event::Succeeded { chunk, runtime_s, eecu_s });
             }
             ChunkState::Cancelled => {
                 self.seen_active.remove(&i);
-                self.rows[i].state = to;
-                self.rows[i].error_class = Some("cancelled".into());
-                self.rows[i].error = Some("cancelled".into());
-                self.save(&[i])?;
+                self.update(i, |r| {
+                    observed(r);
+                    r.state = to;
+                    r.error_class = Some("cancelled".into());
+                    r.error = Some("cancelled".into());
+                })?;
                 self.emit(Event::StateChanged { chunk: chunk.clone(), from, to });
                 self.emit(Event::Cancelled { chunk });
             }
@@ -988,11 +1042,13 @@ impl Executor {
                 self.seen_active.remove(&i);
                 let problem = op.problem().unwrap_or_else(|| Problem::task(2, "task failed without an error message"));
                 let class = ee::classify(&problem);
-                self.failed(i, class, problem.message.clone())?;
+                self.failed_with(i, class, problem.message.clone(), observed)?;
             }
             _ => {
-                self.rows[i].state = to;
-                self.save(&[i])?;
+                self.update(i, |r| {
+                    observed(r);
+                    r.state = to;
+                })?;
                 self.emit(Event::StateChanged { chunk, from, to });
             }
         }
@@ -1001,36 +1057,52 @@ impl Executor {
 
     /// A chunk's attempt failed with `class`: retry, split, or record the failure.
     fn failed(&mut self, i: usize, class: Class, error: String) -> Result<(), ExecError> {
-        let chunk = self.rows[i].chunk_id.clone();
+        self.failed_with(i, class, error, |_| {})
+    }
+
+    /// [`Executor::failed`], with what else was observed of the attempt (`observed`) written with it.
+    fn failed_with(
+        &mut self,
+        i: usize,
+        class: Class,
+        error: String,
+        observed: impl FnOnce(&mut ChunkRow),
+    ) -> Result<(), ExecError> {
+        let mut row = self.load(i)?;
+        observed(&mut row);
+        self.failed_row(i, row, class, error)
+    }
+
+    /// [`Executor::failed`] of chunk `i` whose row, read and changed by the caller, is `row`.
+    fn failed_row(&mut self, i: usize, mut row: ChunkRow, class: Class, error: String) -> Result<(), ExecError> {
+        let chunk = row.chunk_id.clone();
         match class {
-            Class::Transient if self.rows[i].attempt < self.settings.max_task_attempts => {
-                let r = &mut self.rows[i];
-                r.state = ChunkState::Planned;
-                r.error = Some(error.clone());
-                r.error_class = Some(class_name(class).into());
-                let attempt = r.attempt + 1;
-                self.save(&[i])?;
+            Class::Transient if row.attempt < self.settings.max_task_attempts => {
+                row.state = ChunkState::Planned;
+                row.error = Some(error.clone());
+                row.error_class = Some(class_name(class).into());
+                let attempt = row.attempt + 1;
+                self.store(i, &row)?;
                 self.queue.push_front(i);
                 self.emit(Event::Retried { chunk, attempt, error });
             }
-            Class::TooBig if self.rows[i].sites > 1 => self.split(i, error)?,
+            Class::TooBig if row.sites > 1 => self.split(i, row, error)?,
             _ => {
                 let single = match class {
-                    Class::TooBig => self.journal.detail(&self.rows[i].chunk_id)?.map(|d| d.site_ids.join(",")),
+                    Class::TooBig => self.journal.detail(&row.chunk_id)?.map(|d| d.site_ids.join(",")),
                     _ => None,
                 };
-                let r = &mut self.rows[i];
-                r.state = ChunkState::Failed;
-                r.error = Some(match single {
+                row.state = ChunkState::Failed;
+                row.error = Some(match single {
                     Some(site) => format!("{error} (single site {site})"),
                     None => error.clone(),
                 });
-                r.error_class = Some(class_name(class).into());
-                if r.ended_at.is_none() {
-                    r.ended_at = Some(journal::now());
+                row.error_class = Some(class_name(class).into());
+                if row.ended_at.is_none() {
+                    row.ended_at = Some(journal::now());
                 }
-                let shown = r.error.clone().unwrap_or_default();
-                self.save(&[i])?;
+                let shown = row.error.clone().unwrap_or_default();
+                self.store(i, &row)?;
                 self.emit(Event::Failed { chunk, class: class_name(class).into(), error: shown });
                 if class == Class::Fatal(Scope::Run) && self.fatal.is_none() {
                     self.fatal = Some(error.clone());
@@ -1042,9 +1114,10 @@ impl Executor {
         Ok(())
     }
 
-    /// Replaces chunk `i` by two halves (planned by the [`ChunkPlanner`]) and queues them first.
-    fn split(&mut self, i: usize, error: String) -> Result<(), ExecError> {
-        let parent = self.rows[i].chunk_id.clone();
+    /// Replaces chunk `i` (whose row is `row`) by two halves (planned by the [`ChunkPlanner`]) and queues
+    /// them first.
+    fn split(&mut self, i: usize, mut row: ChunkRow, error: String) -> Result<(), ExecError> {
+        let parent = row.chunk_id.clone();
         let detail = self.journal.detail(&parent)?;
         let (sites, cells) = detail.map(|d| (d.site_ids, d.cells)).unwrap_or_default();
         let mid = sites.len() / 2;
@@ -1063,41 +1136,51 @@ impl Executor {
                     half_cells.push(c);
                 }
                 Err(e) => {
-                    return self.failed(i, Class::Fatal(Scope::Chunk), format!("{error}; could not split it: {e}"));
+                    return self.failed_row(
+                        i,
+                        row,
+                        Class::Fatal(Scope::Chunk),
+                        format!("{error}; could not split it: {e}"),
+                    );
                 }
             }
         }
-        let seq = self.rows.iter().map(|r| r.seq).max().unwrap_or(0);
+        let seq = self.journal.max_seq()?;
         let mut new_idx = Vec::new();
+        let mut new_rows = Vec::new();
         for (k, t) in tasks.iter().enumerate() {
-            if let Some(&existing) = self.index.get(&t.chunk_id) {
+            // Halves already made (by an earlier split of this chunk) are kept as they are.
+            if let Some(existing) = self.chunks.iter().position(|c| *c.chunk_id == t.chunk_id) {
                 new_idx.push(existing);
                 continue;
             }
-            let mut row =
-                ChunkRow { mode: self.rows[i].mode, ..ChunkRow::from_task(t, seq + 1 + k as i64, Some(&parent)) };
+            let mut half = ChunkRow { mode: row.mode, ..ChunkRow::from_task(t, seq + 1 + k as i64, Some(&parent)) };
             if let Some(c) = half_cells[k].take() {
                 // Rebuilt from the site file when sent, like its parent.
-                row.cells = Some(c);
-                row.body = serde_json::Value::Null;
+                half.cells = Some(c);
+                half.body = serde_json::Value::Null;
             }
-            self.index.insert(row.chunk_id.clone(), self.rows.len());
-            new_idx.push(self.rows.len());
-            self.rows.push(row);
+            new_idx.push(self.chunks.len() + new_rows.len());
+            new_rows.push(half);
         }
-        let r = &mut self.rows[i];
-        r.state = ChunkState::Split;
-        r.error = Some(error.clone());
-        r.error_class = Some("too_big".into());
-        let mut all = vec![i];
-        all.extend(&new_idx);
-        self.save(&all)?;
+        row.state = ChunkState::Split;
+        row.error = Some(error.clone());
+        row.error_class = Some("too_big".into());
+        let mut all = vec![&row];
+        all.extend(&new_rows);
+        self.journal.put(&all)?;
+        self.follow(i, &row);
+        for half in &new_rows {
+            self.counts.add(half.state);
+            self.chunks.push(RunChunk::of(half));
+        }
+        drop(new_rows);
         for &n in new_idx.iter().rev() {
-            if self.rows[n].state == ChunkState::Planned {
+            if self.chunks[n].state == ChunkState::Planned {
                 self.queue.push_front(n);
             }
         }
-        let into = new_idx.iter().map(|&n| self.rows[n].chunk_id.clone()).collect();
+        let into = new_idx.iter().map(|&n| self.chunks[n].chunk_id.to_string()).collect();
         self.emit(Event::Split { chunk: parent, into, error });
         Ok(())
     }

@@ -102,10 +102,13 @@ impl Window {
         self.reading = Reading::default();
     }
 
-    /// Takes in one listed operation; `ours` says whether it is one of this run's.
+    /// Takes in one listed operation; `ours` says whether it is one of this run's (only the creation times of
+    /// those still in flight are kept: a complete listing shows every finished one too).
     pub fn see(&mut self, op: &Operation, ours: bool) {
         if ours {
-            self.learn(op);
+            if op.state().is_active() {
+                self.learn(op);
+            }
         } else if op.state().is_active() && !self.reading.foreign_active.contains(&op.name) {
             self.reading.foreign_active.insert(op.name.clone());
         }
@@ -144,6 +147,16 @@ mod tests {
             }),
             ..Operation::default()
         }
+    }
+
+    #[test]
+    fn only_operations_of_ours_in_flight_are_remembered() {
+        // A complete listing shows every finished task of the run: their creation times are never needed.
+        let mut w = Window::new();
+        let ours: HashSet<&str> = ["a", "b"].into();
+        let all = vec![op("b", 30, State::Running), op("a", 20, State::Succeeded), op("x", 10, State::Failed)];
+        assert_eq!(w.read(&Listing { operations: all, complete: true }, &ours), 0);
+        assert_eq!(w.created.keys().collect::<Vec<_>>(), vec!["b"]);
     }
 
     #[test]

@@ -33,6 +33,8 @@ use crate::plan::{Endpoint, RunMode, Target, Task};
 
 mod plan;
 
+pub use plan::{Detail, RunChunk};
+
 /// Version 2 added the interactive columns (`mode`, `requests`, `result`, `result_bytes`, `result_sha256`),
 /// version 3 the cells of a zonal chunk rebuilt from the site file (`cells`, `sites`); an older journal gains
 /// them when opened.
@@ -544,44 +546,7 @@ impl Journal {
             .conn
             .prepare(&format!("SELECT {} FROM chunks ORDER BY seq", plan::columns(load)))
             .map_err(|e| self.sq(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                let site_ids: String = r.get(3)?;
-                let body: String = r.get(6)?;
-                let target: String = r.get(7)?;
-                let state: String = r.get(11)?;
-                let site_ids: Vec<String> = serde_json::from_str(&site_ids).unwrap_or_default();
-                Ok(ChunkRow {
-                    chunk_id: r.get(0)?,
-                    parent: r.get(1)?,
-                    seq: r.get(2)?,
-                    sites: r.get::<_, Option<i64>>(26)?.map(|n| n as usize).unwrap_or(site_ids.len()),
-                    cells: r.get::<_, Option<String>>(25)?.and_then(|c| serde_json::from_str(&c).ok()),
-                    site_ids,
-                    endpoint: endpoint_from_str(&r.get::<_, String>(4)?),
-                    description: r.get(5)?,
-                    body: serde_json::from_str(&body).unwrap_or(Value::Null),
-                    target: serde_json::from_str(&target).unwrap_or(Value::Null),
-                    base_request_id: r.get(8)?,
-                    request_id: r.get(9)?,
-                    attempt: r.get(10)?,
-                    state: ChunkState::parse(&state).unwrap_or(ChunkState::Planned),
-                    operation: r.get(12)?,
-                    submitted_at: r.get(13)?,
-                    started_at: r.get(14)?,
-                    ended_at: r.get(15)?,
-                    eecu_seconds: r.get(16)?,
-                    error: r.get(17)?,
-                    error_class: r.get(18)?,
-                    updated_at: r.get(19)?,
-                    mode: mode_from_str(&r.get::<_, String>(20)?),
-                    requests: r.get(21)?,
-                    result: r.get(22)?,
-                    result_bytes: r.get::<_, Option<i64>>(23)?.map(|b| b.max(0) as u64),
-                    result_sha256: r.get(24)?,
-                })
-            })
-            .map_err(|e| self.sq(e))?;
+        let rows = stmt.query_map([], read_row).map_err(|e| self.sq(e))?;
         // Sized once: a vector grown by doubling holds up to twice the rows' room (20,000 chunks of over 500
         // bytes each at a million sites).
         let mut out = Vec::with_capacity(count.max(0) as usize);
@@ -712,6 +677,44 @@ impl Journal {
         }
         Ok(Some(to))
     }
+}
+
+/// A chunk row from the columns of [`plan::columns`], in that order.
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChunkRow> {
+    let site_ids: String = r.get(3)?;
+    let body: String = r.get(6)?;
+    let target: String = r.get(7)?;
+    let state: String = r.get(11)?;
+    let site_ids: Vec<String> = serde_json::from_str(&site_ids).unwrap_or_default();
+    Ok(ChunkRow {
+        chunk_id: r.get(0)?,
+        parent: r.get(1)?,
+        seq: r.get(2)?,
+        sites: r.get::<_, Option<i64>>(26)?.map(|n| n as usize).unwrap_or(site_ids.len()),
+        cells: r.get::<_, Option<String>>(25)?.and_then(|c| serde_json::from_str(&c).ok()),
+        site_ids,
+        endpoint: endpoint_from_str(&r.get::<_, String>(4)?),
+        description: r.get(5)?,
+        body: serde_json::from_str(&body).unwrap_or(Value::Null),
+        target: serde_json::from_str(&target).unwrap_or(Value::Null),
+        base_request_id: r.get(8)?,
+        request_id: r.get(9)?,
+        attempt: r.get(10)?,
+        state: ChunkState::parse(&state).unwrap_or(ChunkState::Planned),
+        operation: r.get(12)?,
+        submitted_at: r.get(13)?,
+        started_at: r.get(14)?,
+        ended_at: r.get(15)?,
+        eecu_seconds: r.get(16)?,
+        error: r.get(17)?,
+        error_class: r.get(18)?,
+        updated_at: r.get(19)?,
+        mode: mode_from_str(&r.get::<_, String>(20)?),
+        requests: r.get(21)?,
+        result: r.get(22)?,
+        result_bytes: r.get::<_, Option<i64>>(23)?.map(|b| b.max(0) as u64),
+        result_sha256: r.get(24)?,
+    })
 }
 
 /// A chunk's recorded mode (`batch` unless it says `interactive`).

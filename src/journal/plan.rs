@@ -1,15 +1,18 @@
 //! The journal's side of planning and running at any scale: a plan recorded chunk by chunk as it is made
-//! (one transaction, so a plan is complete or absent), rows loaded without their site ids and bodies for
-//! the executor (a million sites are 20,000 small rows), and one chunk's details read when it is sent or
-//! split.
+//! (one transaction, so a plan is complete or absent), the executor's compact copy of every chunk
+//! ([`RunChunk`]: a million sites are 20,000 chunks of about 60 bytes each), and one chunk's row or details
+//! read when it is sent, observed to change, retried or split.
 //!
 //! Journals made before zonal chunks kept their cells get the `cells` and `sites` columns on open.
 
 use rusqlite::{params, OptionalExtension};
 use serde_json::Value;
 
-use super::{put_row, put_row_encoded, ChunkRow, ChunkState, Journal, JournalError};
+use super::{
+    endpoint_from_str, mode_from_str, put_row, put_row_encoded, read_row, ChunkRow, ChunkState, Journal, JournalError,
+};
 use crate::plan::zonal::ChunkCells;
+use crate::plan::{Endpoint, RunMode};
 
 /// Which columns of a chunk a row reader loads.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -18,7 +21,7 @@ pub(super) enum Load {
     Full,
     /// Without site ids, body and cells ([`Journal::chunks_slim`]).
     Slim,
-    /// Slim and without the export target ([`Journal::chunks_to_run`]).
+    /// Slim and without the export target ([`Journal::row`]).
     Run,
 }
 
@@ -45,12 +48,65 @@ pub(super) fn columns(load: Load) -> &'static str {
     }
 }
 
-/// A chunk's site ids, cells and stored body (null when it is rebuilt from the site file).
+/// A chunk's site ids, cells and stored body (null when it is rebuilt from the site file), and the request ids
+/// its body is sent with.
 #[derive(Debug, Clone)]
 pub struct Detail {
     pub site_ids: Vec<String>,
     pub cells: Option<ChunkCells>,
     pub body: Value,
+    /// The planned request id (the one a rebuilt body carries).
+    pub base_request_id: String,
+    /// The request id of the current attempt.
+    pub request_id: String,
+}
+
+/// A chunk as the executor holds it for the whole run: what it schedules, polls and counts by. The rest of
+/// the chunk's row (description, request ids, times, errors, results) stays in the journal and is read, a
+/// row at a time ([`Journal::row`]), when the chunk is sent, observed to change, retried or split. About 48
+/// bytes plus its id (and its operation name while it may still be watched or adopted), where a
+/// [`ChunkRow`] without site ids or body takes about 770.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunChunk {
+    pub chunk_id: Box<str>,
+    /// The operation of its current attempt, kept while the chunk has not succeeded (a succeeded chunk's
+    /// operation is never looked at again in a run; the journal keeps it).
+    pub operation: Option<Box<str>>,
+    /// How many sites it holds.
+    pub sites: u32,
+    /// Attempts started (0 = never sent).
+    pub attempt: u32,
+    pub state: ChunkState,
+    pub mode: RunMode,
+    pub endpoint: Endpoint,
+}
+
+impl RunChunk {
+    /// The executor's copy of `row`.
+    pub fn of(row: &ChunkRow) -> RunChunk {
+        let mut c = RunChunk {
+            chunk_id: row.chunk_id.as_str().into(),
+            operation: None,
+            sites: u32::try_from(row.sites).unwrap_or(u32::MAX),
+            attempt: 0,
+            state: ChunkState::Planned,
+            mode: row.mode,
+            endpoint: row.endpoint,
+        };
+        c.follow(row);
+        c
+    }
+
+    /// Takes the changes of the chunk's row (state, attempt, mode, operation).
+    pub fn follow(&mut self, row: &ChunkRow) {
+        self.state = row.state;
+        self.attempt = row.attempt;
+        self.mode = row.mode;
+        let operation = row.operation.as_deref().filter(|_| row.state != ChunkState::Succeeded);
+        if self.operation.as_deref() != operation {
+            self.operation = operation.map(Box::from);
+        }
+    }
 }
 
 /// Records a plan chunk by chunk; nothing is visible until [`PlanWriter::finish`].
@@ -145,31 +201,85 @@ impl Journal {
         self.chunk_rows(Load::Slim)
     }
 
-    /// Every chunk as the executor of a plan rebuilt from the site file holds it: slim, and without its export
-    /// target (null: written once with the plan, never updated). A million sites make 20,000 chunks; the
-    /// target alone took about 450 bytes of each.
-    pub fn chunks_to_run(&self) -> Result<Vec<ChunkRow>, JournalError> {
-        self.chunk_rows(Load::Run)
-    }
-
-    /// One chunk's site ids, cells and body.
-    pub fn detail(&self, chunk_id: &str) -> Result<Option<Detail>, JournalError> {
-        self.conn
-            .query_row("SELECT site_ids, cells, body FROM chunks WHERE chunk_id = ?1", params![chunk_id], |r| {
-                let ids: String = r.get(0)?;
-                let cells: Option<String> = r.get(1)?;
-                let body: String = r.get(2)?;
-                Ok(Detail {
-                    site_ids: serde_json::from_str(&ids).unwrap_or_default(),
-                    cells: cells.and_then(|c| serde_json::from_str(&c).ok()),
-                    body: if body.is_empty() {
-                        Value::Null
-                    } else {
-                        serde_json::from_str(&body).unwrap_or(Value::Null)
-                    },
+    /// Every chunk, in plan order, as the executor holds it ([`RunChunk`]), read without building its row.
+    pub fn run_chunks(&self) -> Result<Vec<RunChunk>, JournalError> {
+        let count: i64 =
+            self.conn.query_row("SELECT count(*) FROM chunks", [], |r| r.get(0)).map_err(|e| self.sq(e))?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT chunk_id, operation, coalesce(sites, json_array_length(site_ids)), attempt, state, mode,
+                        endpoint
+                 FROM chunks ORDER BY seq",
+            )
+            .map_err(|e| self.sq(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let state = ChunkState::parse(&r.get::<_, String>(4)?).unwrap_or(ChunkState::Planned);
+                let operation: Option<String> = r.get(1)?;
+                Ok(RunChunk {
+                    chunk_id: r.get::<_, String>(0)?.into_boxed_str(),
+                    operation: operation.filter(|_| state != ChunkState::Succeeded).map(String::into_boxed_str),
+                    sites: u32::try_from(r.get::<_, Option<i64>>(2)?.unwrap_or(0).max(0)).unwrap_or(u32::MAX),
+                    attempt: r.get(3)?,
+                    state,
+                    mode: mode_from_str(&r.get::<_, String>(5)?),
+                    endpoint: endpoint_from_str(&r.get::<_, String>(6)?),
                 })
             })
-            .optional()
+            .map_err(|e| self.sq(e))?;
+        // Sized once (a vector grown by doubling holds up to twice the room).
+        let mut out = Vec::with_capacity(count.max(0) as usize);
+        for row in rows {
+            out.push(row.map_err(|e| self.sq(e))?);
+        }
+        Ok(out)
+    }
+
+    /// One chunk's row without site ids, body, cells and export target (as [`Journal::chunks_slim`] reads
+    /// it, less the target: null, written once with the plan and never updated). Writing it back with
+    /// [`Journal::put`] updates what changed and leaves those alone.
+    pub fn row(&self, chunk_id: &str) -> Result<ChunkRow, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {} FROM chunks WHERE chunk_id = ?1", columns(Load::Run)))
+            .map_err(|e| self.sq(e))?;
+        stmt.query_row(params![chunk_id], read_row).map_err(|e| self.sq(e))
+    }
+
+    /// The last sequence number given (halves of a split chunk come after it).
+    pub fn max_seq(&self) -> Result<i64, JournalError> {
+        self.conn.query_row("SELECT coalesce(max(seq), 0) FROM chunks", [], |r| r.get(0)).map_err(|e| self.sq(e))
+    }
+
+    /// Whether a batch ([`Journal::begin_batch`]) is open.
+    pub fn in_batch(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
+
+    /// One chunk's site ids, cells and body, and its request ids.
+    pub fn detail(&self, chunk_id: &str) -> Result<Option<Detail>, JournalError> {
+        self.conn
+            .prepare_cached("SELECT site_ids, cells, body, base_request_id, request_id FROM chunks WHERE chunk_id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![chunk_id], |r| {
+                    let ids: String = r.get(0)?;
+                    let cells: Option<String> = r.get(1)?;
+                    let body: String = r.get(2)?;
+                    Ok(Detail {
+                        site_ids: serde_json::from_str(&ids).unwrap_or_default(),
+                        cells: cells.and_then(|c| serde_json::from_str(&c).ok()),
+                        body: if body.is_empty() {
+                            Value::Null
+                        } else {
+                            serde_json::from_str(&body).unwrap_or(Value::Null)
+                        },
+                        base_request_id: r.get(3)?,
+                        request_id: r.get(4)?,
+                    })
+                })
+                .optional()
+            })
             .map_err(|e| self.sq(e))
     }
 
@@ -185,5 +295,66 @@ impl Journal {
             })
             .map(|r| r.chunk_id)
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Target, Task};
+    use serde_json::json;
+
+    fn task(id: &str) -> Task {
+        Task {
+            chunk_id: id.into(),
+            request_id: format!("req-{id}"),
+            endpoint: Endpoint::TableExport,
+            description: format!("d_{id}"),
+            site_ids: vec!["s1".into(), "s2".into()],
+            body: json!({"requestId": format!("req-{id}"), "expression": {"result": "0", "values": {}}}),
+            body_bytes: 10,
+            target: Target::Gcs { bucket: "b".into(), prefix: format!("p/{id}") },
+        }
+    }
+
+    #[test]
+    fn a_row_read_changed_and_written_back_keeps_what_it_was_read_without() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join("p.sqlite"), "p", "h").unwrap();
+        j.record_plan(&[task("c00000"), task("c00001")]).unwrap();
+        let mut row = j.row("c00001").unwrap();
+        assert!(row.site_ids.is_empty() && row.body.is_null() && row.target.is_null());
+        assert_eq!((row.sites, row.description.as_str()), (2, "d_c00001"));
+        row.attempt = 1;
+        row.state = ChunkState::Submitting;
+        j.put(&[&row]).unwrap();
+        row.state = ChunkState::Succeeded;
+        row.operation = Some("projects/x/operations/OP1".into());
+        j.put(&[&row]).unwrap();
+        let full = j.chunks().unwrap();
+        assert_eq!(full[1].state, ChunkState::Succeeded);
+        assert_eq!(full[1].operation.as_deref(), Some("projects/x/operations/OP1"));
+        let t = full[1].task();
+        assert_eq!(
+            (t.body, t.target, t.site_ids),
+            (task("c00001").body, task("c00001").target, task("c00001").site_ids)
+        );
+        assert_eq!(full[0].state, ChunkState::Planned);
+        assert_eq!(
+            j.attempts().unwrap(),
+            vec![("c00001".into(), 1, "req-c00001".into(), Some("projects/x/operations/OP1".into()))]
+        );
+        // The executor's copy: a succeeded chunk's operation is not kept.
+        let run = j.run_chunks().unwrap();
+        assert_eq!(run, vec![RunChunk::of(&full[0]), RunChunk::of(&full[1])]);
+        assert_eq!(
+            (&*run[1].chunk_id, run[1].operation.as_deref(), run[1].attempt, run[1].sites),
+            ("c00001", None, 1, 2)
+        );
+        assert!(std::mem::size_of::<RunChunk>() <= 48, "{}", std::mem::size_of::<RunChunk>());
+        let d = j.detail("c00001").unwrap().unwrap();
+        assert_eq!((d.base_request_id.as_str(), d.request_id.as_str()), ("req-c00001", "req-c00001"));
+        assert_eq!(j.max_seq().unwrap(), 1);
+        assert!(matches!(j.row("c00002"), Err(JournalError::Sqlite { .. })));
     }
 }
