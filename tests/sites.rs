@@ -726,6 +726,43 @@ fn first_year_must_be_a_year() {
 }
 
 #[test]
+fn repeated_ids_come_in_file_order_among_other_problems_and_past_twenty_are_counted() {
+    // 2,000 features, streamed from disk; every 50th repeats id `s3`, every 400th has a null geometry. The
+    // repeats are found when the file has been read: they still come in file order, before the other
+    // problems of their feature, and the first twenty are shown.
+    let features: Vec<(String, &str)> = (0..2000)
+        .map(|i| {
+            let id = if i > 0 && i % 50 == 0 { "s3".to_string() } else { format!("s{i}") };
+            (format!(r#"{{"site_id": "{id}"}}"#), if i % 400 == 399 { "null" } else { SQUARE })
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = features.iter().map(|(p, g)| (p.as_str(), *g)).collect();
+    for limit in ["0", "1000000000"] {
+        let out = validate(&collection(&refs)).env("GEEPIPE_SITES_MEMORY_LIMIT", limit).code(2);
+        let problems: Vec<&str> =
+            out.stderr.lines().filter(|l| l.trim_start().starts_with("× ")).map(str::trim).collect();
+        let mut want: Vec<String> = Vec::new();
+        let mut repeats = 0;
+        for i in 0..2000 {
+            if i > 0 && i % 50 == 0 {
+                repeats += 1;
+                if repeats <= 20 {
+                    want.push("× site id `s3` is used twice".into());
+                }
+            }
+            if i % 400 == 399 {
+                want.push(format!("× site `s{i}` (features[{i}]) has a null geometry"));
+            }
+        }
+        want.push("× … and 19 more `sites::duplicate-id` problems (39 in total)".into());
+        assert_eq!(problems, want, "{}", out.stderr);
+        assert!(out.stderr.contains("features[1000] repeats it"), "{}", out.stderr);
+        assert!(!out.stderr.contains("features[1050] repeats it"), "{}", out.stderr);
+        assert!(out.stderr.contains("44 errors, 0 warnings"), "{}", out.stderr);
+    }
+}
+
+#[test]
 fn many_errors_of_one_kind_are_capped_but_counted() {
     let features: Vec<String> = (0..45).map(|i| format!(r#"{{"site_id": {i}}}"#)).collect();
     let refs: Vec<(&str, &str)> = features.iter().map(|p| (p.as_str(), "null")).collect();

@@ -10,8 +10,11 @@
 //!   three values are errors.
 //! - A missing kept / first-year / label property is a warning, reported once per property with a count.
 //! - Once any error is found, no more sites are handed to the visitor, but checking goes on to the end.
+//!   Repeated ids are found when the whole file has been read ([`id_log`]): the sites after a repeat are
+//!   handed over, and the error comes at the end.
 //!
-//! One file per concern: [`ids`] (the id property, duplicates), [`properties`] (kept, first-year and
+//! One file per concern: [`ids`] (the id property, duplicates, look-alikes) with [`id_log`] (every id, for
+//! the checks of repeats made at the end), [`properties`] (kept, first-year and
 //! label properties), [`geometry`] (geometry type, rings, positions, the conversion to longitude/latitude),
 //! [`rings`] (a ring's own shape), [`top`] (the file around the features: not a collection, empty,
 //! truncated, invalid JSON), [`record`] (features of Shapefile, GeoPackage, FlatGeobuf and GeoParquet files),
@@ -24,6 +27,7 @@
 
 mod antimeridian;
 mod geometry;
+mod id_log;
 mod ids;
 mod lonlat;
 mod properties;
@@ -44,7 +48,7 @@ use super::{Site, Summary};
 use crate::crs::Crs;
 use crate::diag::{Code, Diagnostic, Severity};
 use crate::pipeline::SiteSource;
-use ids::IdSet;
+use id_log::IdLog;
 use properties::Missing;
 pub use record::{DeclaredCrs, Geom, Record};
 use regular::RegularFeature;
@@ -101,10 +105,12 @@ pub struct Checker<'s, V> {
     pub name: String,
     store: Store,
     diags: Vec<Diagnostic>,
+    /// The feature each of `diags` is about (its index), to put the ones made at the end in file order.
+    diag_features: Vec<usize>,
     top_diags: Vec<Diagnostic>,
     counts: BTreeMap<Code, (usize, Severity)>,
     errors: usize,
-    ids: IdSet,
+    ids: IdLog,
     /// Buffers of the duplicate-key check, kept from one feature to the next.
     keys: KeyScan,
     missing: Vec<(String, &'static str, Missing)>,
@@ -135,10 +141,11 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
             name,
             store,
             diags: Vec::new(),
+            diag_features: Vec::new(),
             top_diags: Vec::new(),
             counts: BTreeMap::new(),
             errors: 0,
-            ids: IdSet::default(),
+            ids: IdLog::default(),
             keys: KeyScan::default(),
             missing,
             summary: Summary::default(),
@@ -165,8 +172,25 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
         }
         if n <= SHOWN_PER_KIND {
             let d = make(self);
-            self.diags.push(d);
+            self.push_diag(d);
         }
+    }
+
+    /// Counts `n` more problems of a kind, past those shown.
+    fn count_more(&mut self, code: Code, severity: Severity, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.counts.entry(code).or_insert((0, severity)).0 += n;
+        if severity == Severity::Error {
+            self.errors += n;
+        }
+    }
+
+    /// Keeps a diagnostic about the feature being read.
+    fn push_diag(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+        self.diag_features.push(self.index.saturating_sub(1));
     }
 
     fn snippet(&self, anchors: &[&Anchor]) -> crate::diag::Source {
@@ -238,7 +262,7 @@ impl<'s, V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'s, V> {
                 self.summary.vertices += site.polygons.iter().flatten().map(Vec::len).sum::<usize>();
                 if let Err(d) = (self.visit)(site) {
                     self.errors += 1;
-                    self.diags.push(d);
+                    self.push_diag(d);
                     self.stopped = true;
                     return false;
                 }

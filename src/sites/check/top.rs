@@ -70,8 +70,10 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         }
     }
 
-    /// Adds the warnings about missing properties and the "… and N more" counts; returns every diagnostic.
+    /// Adds the repeated and look-alike ids, the warnings about missing properties and the "… and N more"
+    /// counts; returns every diagnostic.
     pub fn close(mut self) -> (Summary, Vec<Diagnostic>) {
+        self.report_ids();
         self.missing_warnings();
         // "… and N more" for kinds shown only partly.
         let mut notes = Vec::new();
