@@ -3,7 +3,7 @@
 //! `per: site`: their number is the sites times the layer-years (100,000 sites and two years are 200,000
 //! exports), so they are never all built at once, and the sites are not all kept: one pass over the site
 //! file checks every feature (the same diagnostics as `validate`) and spills the sites to a temporary file
-//! (about 4 bytes a site in memory, [`SpilledSites`]); then each export is built in plan order — layers,
+//! (about 2 bytes a site in memory, [`SpilledSites`]); then each export is built in plan order — layers,
 //! years, sites, as [`super::image::units`] — a batch at a time (in parallel), handed to the caller
 //! (`plan --out` writes it, `run` records it in the journal) and dropped.
 //!

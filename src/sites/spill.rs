@@ -64,9 +64,9 @@ impl Spill {
 pub struct SpilledSites {
     spill: Spill,
     /// Each kept site's record length, by slot: in push order while pushing, in file order once sealed.
-    lens: Vec<u32>,
+    lens: Lens,
     /// The file index of each slot, as runs of consecutive indices: (first file index, first slot) where
-    /// a run starts. A plan that computes every site is one run, so a site costs the 4 bytes of its length
+    /// a run starts. A plan that computes every site is one run, so a site costs the 2 bytes of its length
     /// (and its share of [`Offsets`]) rather than the 8 of an (index, length) pair.
     runs: Vec<(u32, u32)>,
     /// Where the records lie (see [`Offsets`]).
@@ -87,11 +87,58 @@ enum Offsets {
 /// Slots between two kept offsets of [`Offsets::Every`].
 const EVERY: usize = 32;
 
+/// The record length of each slot in 2 bytes; the rare record of 65,535 bytes or more (a polygon of over
+/// 4,000 vertices) has its length in a list beside, by slot. A million sites take 2 MB, not 4.
+#[derive(Debug, Default)]
+struct Lens {
+    short: Vec<u16>,
+    /// (slot, length) of the records whose `short` length is `u16::MAX`, by slot.
+    long: Vec<(u32, u32)>,
+}
+
+impl Lens {
+    /// Adds the length of the next slot.
+    fn push(&mut self, len: u32) {
+        match u16::try_from(len) {
+            Ok(l) if l < u16::MAX => self.short.push(l),
+            _ => {
+                self.long.push((self.short.len() as u32, len));
+                self.short.push(u16::MAX);
+            }
+        }
+    }
+
+    /// The length of slot `slot`.
+    fn get(&self, slot: usize) -> u32 {
+        match self.short[slot] {
+            u16::MAX => {
+                let k = self.long.binary_search_by_key(&(slot as u32), |e| e.0);
+                k.map_or(u32::from(u16::MAX), |k| self.long[k].1)
+            }
+            l => u32::from(l),
+        }
+    }
+
+    /// The lengths of slots `from..to` added up.
+    fn sum(&self, from: usize, to: usize) -> u64 {
+        (from..to).map(|k| u64::from(self.get(k))).sum()
+    }
+
+    fn len(&self) -> usize {
+        self.short.len()
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.short.shrink_to_fit();
+        self.long.shrink_to_fit();
+    }
+}
+
 impl SpilledSites {
     pub fn new(dir: &Path) -> io::Result<SpilledSites> {
         Ok(SpilledSites {
             spill: Spill::new(dir)?,
-            lens: Vec::new(),
+            lens: Lens::default(),
             runs: Vec::new(),
             offsets: Offsets::Every(Vec::new()),
             ascending: true,
@@ -134,7 +181,8 @@ impl SpilledSites {
             let mut all: Vec<(u32, u32, u64)> = Vec::with_capacity(lens.len());
             for (r, &(first, from)) in self.runs.iter().enumerate() {
                 let to = self.runs.get(r + 1).map_or(lens.len(), |e| e.1 as usize);
-                for (k, &len) in lens[from as usize..to].iter().enumerate() {
+                for (k, slot) in (from as usize..to).enumerate() {
+                    let len = lens.get(slot);
                     all.push((first + k as u32, len, at));
                     at += u64::from(len);
                 }
@@ -155,7 +203,9 @@ impl SpilledSites {
                     self.runs.push((index, n));
                 }
             }
-            self.lens = all.iter().map(|e| e.1).collect();
+            for e in &all {
+                self.lens.push(e.1);
+            }
             self.offsets = Offsets::Each(all.iter().map(|e| e.2).collect());
         }
         self.lens.shrink_to_fit();
@@ -180,11 +230,11 @@ impl SpilledSites {
             Offsets::Each(v) => v[at],
             Offsets::Every(v) => {
                 let from = at / EVERY * EVERY;
-                v[at / EVERY] + self.lens[from..at].iter().map(|&l| u64::from(l)).sum::<u64>()
+                v[at / EVERY] + self.lens.sum(from, at)
             }
         };
         let mut buf = Vec::new();
-        self.spill.read(Slot { offset, len: self.lens[at] }, &mut buf)?;
+        self.spill.read(Slot { offset, len: self.lens.get(at) }, &mut buf)?;
         decode_site(&buf).ok_or_else(|| io::Error::other("a spilled site could not be read back"))
     }
 
@@ -209,7 +259,7 @@ impl SpilledSites {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.lens.is_empty()
+        self.lens.len() == 0
     }
 }
 
@@ -363,6 +413,32 @@ mod tests {
     }
 
     #[test]
+    fn records_too_long_for_two_bytes_are_read_back_whole() {
+        // Sites of 4,100 vertices (65,600 bytes of coordinates) among small ones, in file order and not.
+        let site = |index: usize| Site {
+            id: format!("s{index}"),
+            properties: Map::new(),
+            polygons: vec![vec![vec![[index as f64, 0.5]; if index % 3 == 1 { 4100 } else { 4 }]]],
+            multi: false,
+            index,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for order in [(0..70).collect::<Vec<usize>>(), (0..70).rev().collect()] {
+            let mut spill = SpilledSites::new(dir.path()).unwrap();
+            let mut buf = Vec::new();
+            for &i in &order {
+                spill.push(&site(i), &mut buf).unwrap();
+            }
+            spill.seal().unwrap();
+            assert_eq!(spill.lens.long.len(), (0..70).filter(|i| i % 3 == 1).count());
+            for i in 0..70 {
+                assert_eq!(spill.get(i as u32).unwrap(), Some(site(i)), "site {i}");
+                assert_eq!(spill.nth(i).unwrap(), Some(site(i)), "slot {i}");
+            }
+        }
+    }
+
+    #[test]
     fn sites_pushed_in_file_order_are_found_between_kept_offsets() {
         // More than one stretch of EVERY slots, sites of different lengths, some indices skipped.
         let site = |index: usize| Site {
@@ -383,7 +459,7 @@ mod tests {
         assert!(matches!(spill.offsets, Offsets::Every(_)), "pushed in file order");
         assert_eq!(spill.len(), kept.len());
         // A run of consecutive indices from the start and after each skipped one (199, the last, is skipped):
-        // 4 bytes a site, not 8.
+        // a site's length alone, no index beside it.
         assert_eq!(spill.runs.len(), 1 + (0..199).filter(|i| i % 7 == 3).count());
         for i in 0..201 {
             let want = kept.contains(&i).then(|| site(i));
