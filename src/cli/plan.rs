@@ -4,10 +4,11 @@
 //! of an earlier plan replaces it (bodies the new plan does not have are removed); a folder holding other files
 //! and no `plan.json` is refused, and files geepipe did not write are never touched.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 
+use super::plan_out::{self, PlanOut};
 use super::Global;
 use crate::diag::Diagnostic;
 use crate::error::{self, Error};
@@ -55,9 +56,11 @@ pub fn run(g: &Global, a: PlanArgs, pipeline: Pipeline, warnings: Vec<Diagnostic
         }
     }
     if let Some(dir) = &a.out {
-        let earlier = earlier_plan_files(dir)?;
-        write_out(dir, &plan, &bodies, &decision, &earlier)
-            .map_err(|e| Error::Environment(format!("cannot write the plan into `{}`: {e}", dir.display())))?;
+        let mut out = PlanOut::open(dir, decision.mode)?;
+        for (t, body) in plan.tasks.iter().zip(&bodies) {
+            out.add(t, body).map_err(|e| plan_out::write_error(dir, e))?;
+        }
+        out.finish(&plan.summary, &decision, &plan.columns).map_err(|e| plan_out::write_error(dir, e))?;
     }
     print_plan(&a, &plan, &pipeline, &decision)
 }
@@ -65,15 +68,7 @@ pub fn run(g: &Global, a: PlanArgs, pipeline: Pipeline, warnings: Vec<Diagnostic
 /// Prints the plan's summary (as JSON with `--json`).
 fn print_plan(a: &PlanArgs, plan: &Plan, pipeline: &Pipeline, decision: &Decision) -> error::Result {
     if a.json {
-        #[derive(serde::Serialize)]
-        struct Out<'a> {
-            #[serde(flatten)]
-            summary: &'a crate::plan::Summary,
-            mode: &'a Decision,
-        }
-        let s = serde_json::to_string_pretty(&Out { summary: &plan.summary, mode: decision })
-            .map_err(|e| Error::Internal(format!("internal error: {e}")))?;
-        println!("{s}");
+        print_json(&plan.summary, decision)?;
     } else {
         print!("{}", render_summary(plan, pipeline, decision));
         if let Some(dir) = &a.out {
@@ -81,6 +76,20 @@ fn print_plan(a: &PlanArgs, plan: &Plan, pipeline: &Pipeline, decision: &Decisio
         }
     }
     Ok(exit::OK)
+}
+
+/// Prints `--json`'s document: the summary and the mode.
+pub(super) fn print_json(summary: &crate::plan::Summary, decision: &Decision) -> error::Result<()> {
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        #[serde(flatten)]
+        summary: &'a crate::plan::Summary,
+        mode: &'a Decision,
+    }
+    let s = serde_json::to_string_pretty(&Out { summary, mode: decision })
+        .map_err(|e| Error::Internal(format!("internal error: {e}")))?;
+    println!("{s}");
+    Ok(())
 }
 
 pub(super) fn render_summary(plan: &Plan, pipeline: &crate::pipeline::Pipeline, decision: &Decision) -> String {
@@ -116,38 +125,6 @@ pub(super) fn render_summary(plan: &Plan, pipeline: &crate::pipeline::Pipeline, 
     out
 }
 
-/// The files an earlier `geepipe plan --out` wrote into `dir` (`plan.json` and the bodies it lists), or an
-/// error when `dir` is not empty and holds no geepipe plan: files geepipe did not write are never replaced
-/// or removed.
-pub(super) fn earlier_plan_files(dir: &Path) -> error::Result<Vec<String>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e.filter_map(|e| e.ok()).count(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::Environment(format!("cannot read `{}`: {e}", dir.display()))),
-    };
-    if entries == 0 {
-        return Ok(Vec::new());
-    }
-    let index =
-        std::fs::read(dir.join("plan.json")).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-    let Some(tasks) = index.as_ref().and_then(|v| v.get("tasks")).and_then(|t| t.as_array()) else {
-        return Err(Error::Input(format!(
-            "`{}` is not empty and holds no geepipe plan (`plan.json`): refusing to write request bodies among \
-             other files\nhelp: pass a new or empty folder to --out (or the folder of an earlier `geepipe plan \
-             --out`, which is replaced)",
-            dir.display()
-        )));
-    };
-    // Only plain `<name>.json` file names: an index edited by hand never makes geepipe touch other paths.
-    let own = |f: &str| {
-        f.ends_with(".json")
-            && f != "plan.json"
-            && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
-            && !f.starts_with('.')
-    };
-    Ok(tasks.iter().filter_map(|t| t.get("file")?.as_str()).filter(|f| own(f)).map(str::to_string).collect())
-}
-
 /// Whether `p`'s exports are planned as a stream ([`crate::plan::image_stream`]): image exports of a site
 /// file on Earth Engine (`per: site`, whose number grows with the sites; `per: region`, whose extent is
 /// gathered without holding the sites).
@@ -159,21 +136,6 @@ pub(super) fn streams_image(p: &Pipeline) -> bool {
         && p.image.is_some()
 }
 
-/// Writes every body and `plan.json` into `dir` ([`super::plan_out`]).
-fn write_out(
-    dir: &Path,
-    plan: &Plan,
-    bodies: &[Vec<u8>],
-    decision: &Decision,
-    earlier: &[String],
-) -> std::io::Result<()> {
-    let mut out = super::plan_out::PlanOut::new(dir, earlier.to_vec(), decision.mode)?;
-    for (t, body) in plan.tasks.iter().zip(bodies) {
-        out.add(t, body)?;
-    }
-    out.finish(&plan.summary, decision, &plan.columns)
-}
-
 /// `geepipe plan` of image exports, streamed ([`crate::plan::image_stream`]): each body is built,
 /// measured, written with `--out` and dropped.
 fn image_exports(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) -> error::Result {
@@ -181,60 +143,25 @@ fn image_exports(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnosti
     let (exports, site_warnings) =
         ImageExports::new(p, &std::env::temp_dir()).map_err(|d| Error::Diagnostics([warnings.clone(), d].concat()))?;
     let decision = crate::plan::estimate::decide(p, None, Some(crate::plan::image::EXPORT_ONLY));
-    let out_error = |dir: &Path, e: std::io::Error| {
-        Error::Environment(format!("cannot write the plan into `{}`: {e}", dir.display()))
-    };
-    let mut out = match &a.out {
-        Some(dir) => {
-            let earlier = earlier_plan_files(dir)?;
-            Some(super::plan_out::PlanOut::new(dir, earlier, decision.mode).map_err(|e| out_error(dir, e))?)
-        }
-        None => None,
-    };
+    let mut out = a.out.as_deref().map(|dir| PlanOut::open(dir, decision.mode)).transpose()?;
     let mut all_warnings = [warnings, site_warnings].concat();
-    let (mut tasks, mut largest, mut largest_chunk, mut total) = (0usize, 0usize, None::<String>, 0usize);
+    let mut tally = crate::plan::Tally::default();
     let mut first: Option<crate::plan::Task> = None;
     exports.for_each(|(task, bytes, warning)| -> error::Result<()> {
         all_warnings.extend(warning);
-        tasks += 1;
-        total += task.body_bytes;
-        // The largest body; among equal sizes, the first chunk id.
-        let chunk = task.chunk_id.as_str();
-        if task.body_bytes > largest
-            || (task.body_bytes == largest && largest_chunk.as_deref().is_some_and(|c| chunk < c))
-        {
-            largest = task.body_bytes;
-            largest_chunk = Some(task.chunk_id.clone());
-        }
+        tally.add(&task.chunk_id, task.body_bytes);
         if let (Some(o), Some(dir)) = (out.as_mut(), &a.out) {
-            o.add(&task, &bytes).map_err(|e| out_error(dir, e))?;
+            o.add(&task, &bytes).map_err(|e| plan_out::write_error(dir, e))?;
         }
         if first.is_none() {
             first = Some(task);
         }
         Ok(())
     })?;
-    let mut years: Vec<i32> = p.layers.iter().flat_map(|l| l.years.iter().copied()).collect();
-    years.sort_unstable();
-    years.dedup();
-    let summary = crate::plan::Summary {
-        pipeline: p.name.clone(),
-        content_hash: p.content_hash.clone(),
-        tasks,
-        sites: Some(exports.sites()),
-        layers: p.layers.len(),
-        years,
-        layer_years: p.layers.iter().map(|l| l.years.len()).sum(),
-        columns: 0,
-        largest_request_bytes: largest,
-        largest_request_chunk: largest_chunk,
-        total_request_bytes: total,
-        warnings: all_warnings.iter().map(|d| d.count).sum(),
-        cells: None,
-    };
+    let summary = crate::plan::Summary::of(p, &tally, Some(exports.sites()), 0, &all_warnings);
     g.report(&all_warnings);
     if let (Some(o), Some(dir)) = (out, &a.out) {
-        o.finish(&summary, &decision, &[]).map_err(|e| out_error(dir, e))?;
+        o.finish(&summary, &decision, &[]).map_err(|e| plan_out::write_error(dir, e))?;
     }
     let plan = Plan { tasks: first.into_iter().collect(), columns: Vec::new(), warnings: Vec::new(), summary };
     print_plan(a, &plan, p, &decision)

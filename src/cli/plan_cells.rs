@@ -19,22 +19,11 @@ use crate::exit;
 use crate::pipeline::Pipeline;
 use crate::plan::stream;
 use crate::plan::zonal::{PlannedChunk, Zonal};
-use crate::plan::{Plan, RunMode, Summary, Task};
+use crate::plan::{Plan, RunMode, Summary, Tally, Task};
 use crate::store::Store;
 
 /// Chunks whose bodies are built together.
 const BATCH: usize = 64;
-
-/// Figures gathered while streaming.
-#[derive(Default)]
-struct Tally {
-    tasks: usize,
-    sites: usize,
-    largest: usize,
-    largest_chunk: Option<String>,
-    total: usize,
-    endpoint: Option<crate::plan::Endpoint>,
-}
 
 fn build_batch(
     zonal: &Zonal,
@@ -76,14 +65,7 @@ fn build_batch(
     batch.clear();
     for b in built {
         let (t, bytes) = b?;
-        tally.tasks += 1;
-        tally.sites += t.site_ids.len();
-        tally.total += t.body_bytes;
-        if t.body_bytes > tally.largest {
-            tally.largest = t.body_bytes;
-            tally.largest_chunk = Some(t.chunk_id.clone());
-        }
-        tally.endpoint = Some(t.endpoint);
+        tally.add(&t.chunk_id, t.body_bytes);
         if let Some(o) = out.as_mut() {
             o.add(&t, &bytes).map_err(|e| Error::Environment(format!("cannot write the plan: {e}")))?;
         }
@@ -102,22 +84,13 @@ pub fn run(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) ->
         Some(s) => Some(s.bind(&zonal.model, false).map_err(store_error)?),
         None => None,
     };
-    let out_error = |dir: &Path, e: std::io::Error| {
-        Error::Environment(format!("cannot write the plan into `{}`: {e}", dir.display()))
-    };
     let (zonal, decision) =
         super::incremental::decide(zonal, store.as_ref(), binding.as_ref()).map_err(|e| match e {
             Error::Diagnostics(d) => with_warnings(d),
             e => e,
         })?;
     let interactive = decision.mode == RunMode::Interactive;
-    let mut out = match &a.out {
-        Some(dir) => {
-            let earlier = super::plan::earlier_plan_files(dir)?;
-            Some(PlanOut::new(dir, earlier, decision.mode).map_err(|e| out_error(dir, e))?)
-        }
-        None => None,
-    };
+    let mut out = a.out.as_deref().map(|dir| PlanOut::open(dir, decision.mode)).transpose()?;
     let mut tally = Tally::default();
     let mut batch = Vec::with_capacity(BATCH);
     let streamed =
@@ -136,40 +109,18 @@ pub fn run(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) ->
     let why = super::incremental::explanations(store.as_ref(), binding.as_ref(), &zonal, &counts);
     let mut all_warnings = warnings;
     all_warnings.extend(site_warnings);
-    let mut years: Vec<i32> = p.layers.iter().flat_map(|l| l.years.iter().copied()).collect();
-    years.sort_unstable();
-    years.dedup();
     let columns = crate::plan::columns(p);
     let summary = Summary {
-        pipeline: p.name.clone(),
-        content_hash: p.content_hash.clone(),
-        tasks: tally.tasks,
-        sites: Some(counts.sites as usize),
-        layers: p.layers.len(),
-        years,
-        layer_years: p.layers.iter().map(|l| l.years.len()).sum(),
-        columns: columns.len(),
-        largest_request_bytes: tally.largest,
-        largest_request_chunk: tally.largest_chunk.clone(),
-        total_request_bytes: tally.total,
-        warnings: all_warnings.iter().map(|d| d.count).sum(),
         cells: Some(counts.clone()),
+        ..Summary::of(p, &tally, Some(counts.sites as usize), columns.len(), &all_warnings)
     };
     g.report(&all_warnings);
     if let Some(o) = out {
         let dir = a.out.as_deref().unwrap_or(Path::new("."));
-        o.finish(&summary, &decision, &columns).map_err(|e| out_error(dir, e))?;
+        o.finish(&summary, &decision, &columns).map_err(|e| super::plan_out::write_error(dir, e))?;
     }
     if a.json {
-        #[derive(serde::Serialize)]
-        struct Json<'a> {
-            #[serde(flatten)]
-            summary: &'a Summary,
-            mode: &'a crate::plan::Decision,
-        }
-        let s = serde_json::to_string_pretty(&Json { summary: &summary, mode: &decision })
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        println!("{s}");
+        super::plan::print_json(&summary, &decision)?;
         return Ok(exit::OK);
     }
     let plan = Plan { tasks: Vec::new(), columns, warnings: Vec::new(), summary };
@@ -178,6 +129,5 @@ pub fn run(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) ->
     if let Some(dir) = &a.out {
         println!("wrote {} request bodies and plan.json into {}", tally.tasks, dir.display());
     }
-    let _ = tally.sites;
     Ok(exit::OK)
 }

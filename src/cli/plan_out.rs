@@ -13,6 +13,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::error::{self, Error};
 use crate::plan::{Column, Decision, RunMode, Summary, Task};
 
 /// A plan being written into a folder.
@@ -28,7 +29,51 @@ pub struct PlanOut {
     interactive: bool,
 }
 
+/// The error of a plan that cannot be written into `dir`.
+pub fn write_error(dir: &Path, e: std::io::Error) -> Error {
+    Error::Environment(format!("cannot write the plan into `{}`: {e}", dir.display()))
+}
+
+/// The files an earlier `geepipe plan --out` wrote into `dir` (`plan.json` and the bodies it lists), or an
+/// error when `dir` is not empty and holds no geepipe plan: files geepipe did not write are never replaced
+/// or removed.
+fn earlier_plan_files(dir: &Path) -> error::Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e.filter_map(|e| e.ok()).count(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::Environment(format!("cannot read `{}`: {e}", dir.display()))),
+    };
+    if entries == 0 {
+        return Ok(Vec::new());
+    }
+    let index =
+        std::fs::read(dir.join("plan.json")).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let Some(tasks) = index.as_ref().and_then(|v| v.get("tasks")).and_then(|t| t.as_array()) else {
+        return Err(Error::Input(format!(
+            "`{}` is not empty and holds no geepipe plan (`plan.json`): refusing to write request bodies among \
+             other files\nhelp: pass a new or empty folder to --out (or the folder of an earlier `geepipe plan \
+             --out`, which is replaced)",
+            dir.display()
+        )));
+    };
+    // Only plain `<name>.json` file names: an index edited by hand never makes geepipe touch other paths.
+    let own = |f: &str| {
+        f.ends_with(".json")
+            && f != "plan.json"
+            && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+            && !f.starts_with('.')
+    };
+    Ok(tasks.iter().filter_map(|t| t.get("file")?.as_str()).filter(|f| own(f)).map(str::to_string).collect())
+}
+
 impl PlanOut {
+    /// Starts writing into `dir`: a new or empty folder, or the folder of an earlier plan (refused when it
+    /// holds other files: [`earlier_plan_files`]).
+    pub fn open(dir: &Path, mode: RunMode) -> error::Result<PlanOut> {
+        let earlier = earlier_plan_files(dir)?;
+        PlanOut::new(dir, earlier, mode).map_err(|e| write_error(dir, e))
+    }
+
     /// Starts writing into `dir`, which holds the files `earlier` of an earlier plan (or nothing).
     pub fn new(dir: &Path, earlier: Vec<String>, mode: RunMode) -> std::io::Result<PlanOut> {
         let made = std::fs::symlink_metadata(dir).is_err();

@@ -98,4 +98,4 @@ pub mod stream;
 pub mod zonal;
 
 pub use estimate::{Decision, Estimate, RunMode};
-pub use planner::{Plan, Planner, Summary};
+pub use planner::{Plan, Planner, Summary, Tally};

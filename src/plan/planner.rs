@@ -63,6 +63,54 @@ pub struct Summary {
     pub cells: Option<crate::plan::cells::CellCounts>,
 }
 
+impl Summary {
+    /// The summary of a plan of `p` whose requests are `tally`: `sites` planned (`None` for an asset),
+    /// `columns` in the table, the `warnings` shown.
+    pub fn of(p: &Pipeline, tally: &Tally, sites: Option<usize>, columns: usize, warnings: &[Diagnostic]) -> Summary {
+        let mut years: Vec<i32> = p.layers.iter().flat_map(|l| l.years.iter().copied()).collect();
+        years.sort_unstable();
+        years.dedup();
+        Summary {
+            pipeline: p.name.clone(),
+            content_hash: p.content_hash.clone(),
+            tasks: tally.tasks,
+            sites,
+            layers: p.layers.len(),
+            years,
+            layer_years: p.layers.iter().map(|l| l.years.len()).sum(),
+            columns,
+            largest_request_bytes: tally.largest,
+            largest_request_chunk: tally.largest_chunk.clone(),
+            total_request_bytes: tally.total,
+            warnings: warnings.iter().map(|d| d.count).sum(),
+            cells: None,
+        }
+    }
+}
+
+/// The requests of a plan counted as they are built (a streamed plan keeps no list of them): how many,
+/// their bytes, and the largest (among equal sizes, the one with the first chunk id).
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub tasks: usize,
+    pub total: usize,
+    pub largest: usize,
+    pub largest_chunk: Option<String>,
+}
+
+impl Tally {
+    /// Counts a request of `bytes` bytes for chunk `chunk`.
+    pub fn add(&mut self, chunk: &str, bytes: usize) {
+        self.tasks += 1;
+        self.total += bytes;
+        let first_of_equal = bytes == self.largest && self.largest_chunk.as_deref().is_some_and(|c| chunk < c);
+        if bytes > self.largest || first_of_equal || self.largest_chunk.is_none() {
+            self.largest = bytes;
+            self.largest_chunk = Some(chunk.to_string());
+        }
+    }
+}
+
 /// Plans a pipeline: `Planner::new` reads the sites and has its kind's [`KindPlanner`] chunk them and build
 /// every request; `plan` hands the requests out.
 pub struct Planner {
@@ -197,33 +245,16 @@ impl Planner {
             None => self.rebuild(),
         };
         let (tasks, bodies): (Vec<Task>, Vec<Vec<u8>>) = built.into_iter().map(|b| (b.task, b.bytes)).unzip();
-        let (largest, largest_chunk) = tasks
-            .iter()
-            .map(|t| (t.body_bytes, Some(t.chunk_id.clone())))
-            .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
-            .unwrap_or((0, None));
+        let mut tally = Tally::default();
+        for t in &tasks {
+            tally.add(&t.chunk_id, t.body_bytes);
+        }
         let p = &self.inputs.pipeline;
-        let mut years: Vec<i32> = p.layers.iter().flat_map(|l| l.years.iter().copied()).collect();
-        years.sort_unstable();
-        years.dedup();
-        let summary = Summary {
-            pipeline: p.name.clone(),
-            content_hash: p.content_hash.clone(),
-            tasks: tasks.len(),
-            sites: match p.sites.location {
-                SiteLocation::File(_) => Some(self.kind.planned_sites(&self.inputs, &self.chunks)),
-                SiteLocation::Asset(_) => None,
-            },
-            layers: p.layers.len(),
-            years,
-            layer_years: p.layers.iter().map(|l| l.years.len()).sum(),
-            columns: self.columns.len(),
-            largest_request_bytes: largest,
-            largest_request_chunk: largest_chunk,
-            total_request_bytes: tasks.iter().map(|t| t.body_bytes).sum(),
-            warnings: self.warnings.iter().map(|d| d.count).sum(),
-            cells: None,
+        let sites = match p.sites.location {
+            SiteLocation::File(_) => Some(self.kind.planned_sites(&self.inputs, &self.chunks)),
+            SiteLocation::Asset(_) => None,
         };
+        let summary = Summary::of(p, &tally, sites, self.columns.len(), &self.warnings);
         (Plan { tasks, columns: self.columns.clone(), warnings: self.warnings.clone(), summary }, bodies)
     }
 }
@@ -247,5 +278,25 @@ impl super::ChunkPlanner for Planner {
     /// The body as the bytes the kind planner wrote (never parsed back into a JSON tree).
     fn body(&self, chunk_id: &str, site_ids: &[String], cells: Option<&ChunkCells>) -> Result<Vec<u8>, PlanError> {
         Ok(self.kind.split(&self.inputs, chunk_id, site_ids, cells.map(|c| &c.parts[..]))?.bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tally;
+
+    #[test]
+    fn the_largest_request_is_the_first_chunk_id_among_equal_sizes_whatever_the_order() {
+        let requests = [("c", 10), ("b", 30), ("d", 30), ("a", 5), ("a2", 30)];
+        let mut orders = vec![requests.to_vec()];
+        orders.push(requests.iter().rev().copied().collect());
+        for order in orders {
+            let mut t = Tally::default();
+            for (chunk, bytes) in order {
+                t.add(chunk, bytes);
+            }
+            assert_eq!((t.tasks, t.total, t.largest, t.largest_chunk.as_deref()), (5, 105, 30, Some("a2")));
+        }
+        assert_eq!(Tally::default().largest_chunk, None);
     }
 }

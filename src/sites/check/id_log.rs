@@ -4,8 +4,9 @@
 //! each id (its text, a table slot, where its feature is: 26 bytes an id, 27 MB at a million sites, most
 //! of `plan`'s peak). The log keeps nothing per id in memory: each id goes, with where its feature is, into
 //! one of [`BUCKETS`] buckets chosen by a hash of the id, whose bytes are written to an anonymous temporary
-//! file (unlinked at once, as [`crate::sites::spill`]'s) once the bucket's buffer holds [`BUFFER`] bytes (a
-//! small file never touches the disk). When the file is read, each bucket is read back on its own, in file
+//! file (unlinked at once, as [`crate::sites::spill`]'s, in `TMPDIR`) once the bucket's buffer holds
+//! [`BUFFER`] bytes (a small file never touches the disk). A record is the id's text and about 12 bytes of
+//! varints (index, offset, line): 20 MB at a million 8-character ids. When the file is read, each bucket is read back on its own, in file
 //! order, and its distinct ids kept in a map by their text: repeats are found exactly, whatever the hash,
 //! with the feature each repeat and its first use are in. Memory is the buffers (1 MiB) and the distinct ids
 //! of one bucket (about 1/128 of them: under 1 MB at a million sites; a file of one id repeated keeps one).
@@ -128,14 +129,15 @@ impl Buckets {
         if buf.capacity() == 0 {
             buf.reserve_exact(BUFFER + 256);
         }
-        buf.extend_from_slice(&key.to_le_bytes());
-        buf.extend_from_slice(&(at.index as u64).to_le_bytes());
-        for v in [at.at.offset, at.at.line, at.at.line_start] {
-            buf.extend_from_slice(&v.to_le_bytes());
+        // A record: the feature's index, offset, line and line start (as its distance back from the
+        // offset), the id's length, whether there is a fid and the fid (zigzag), then the id's text.
+        let back = at.at.offset.saturating_sub(at.at.line_start);
+        for v in [at.index as u64, at.at.offset, at.at.line, back, text.len() as u64, u64::from(at.fid.is_some())] {
+            put_varint(buf, v);
         }
-        buf.push(u8::from(at.fid.is_some()));
-        buf.extend_from_slice(&at.fid.unwrap_or(0).to_le_bytes());
-        buf.extend_from_slice(&(text.len() as u64).to_le_bytes());
+        if let Some(f) = at.fid {
+            put_varint(buf, ((f << 1) ^ (f >> 63)) as u64);
+        }
         buf.extend_from_slice(text.as_bytes());
         if buf.len() >= BUFFER {
             self.flush(b)?;
@@ -156,9 +158,9 @@ impl Buckets {
         Ok(())
     }
 
-    /// Calls `each` with every record of bucket `b` (key, feature, text), in the order they were pushed,
+    /// Calls `each` with every record of bucket `b` (feature, text), in the order they were pushed,
     /// reading its blocks one at a time; the bucket is emptied.
-    fn drain(&mut self, b: usize, mut each: impl FnMut(u64, Logged, &str) -> io::Result<()>) -> io::Result<()> {
+    fn drain(&mut self, b: usize, mut each: impl FnMut(Logged, &str) -> io::Result<()>) -> io::Result<()> {
         let mut block = Vec::new();
         for &(offset, len) in &self.blocks[b] {
             block.resize(len as usize, 0);
@@ -173,24 +175,45 @@ impl Buckets {
     }
 }
 
+/// Writes `v` in LEB128 (7 bits a byte, low first): most numbers of a record take one to four bytes
+/// instead of eight. Ten lines, not worth a dependency.
+fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+/// Reads a number [`put_varint`] wrote at `*at`, moving past it.
+fn get_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        v |= u64::from(b & 0x7F) << shift;
+        if b < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
 /// Calls `each` with the records of a block.
-fn records(bytes: &[u8], each: &mut impl FnMut(u64, Logged, &str) -> io::Result<()>) -> io::Result<()> {
+fn records(bytes: &[u8], each: &mut impl FnMut(Logged, &str) -> io::Result<()>) -> io::Result<()> {
     let bad = || io::Error::other("the id log is damaged");
-    let u64_at = |i: usize| -> io::Result<u64> {
-        bytes.get(i..i + 8).map(|s| u64::from_le_bytes(s.try_into().expect("8 bytes"))).ok_or_else(bad)
-    };
     let mut at = 0usize;
     while at < bytes.len() {
-        let key = u64_at(at)?;
-        let index = u64_at(at + 8)? as usize;
-        let pos = Pos { offset: u64_at(at + 16)?, line: u64_at(at + 24)?, line_start: u64_at(at + 32)? };
-        let has_fid = *bytes.get(at + 40).ok_or_else(bad)? == 1;
-        let fid = u64_at(at + 41)? as i64;
-        let len = u64_at(at + 49)? as usize;
-        let start = at + 57;
-        let end = start.checked_add(len).filter(|&e| e <= bytes.len()).ok_or_else(bad)?;
-        let text = std::str::from_utf8(&bytes[start..end]).map_err(|_| bad())?;
-        each(key, Logged { index, at: pos, fid: has_fid.then_some(fid) }, text)?;
+        let mut next = || get_varint(bytes, &mut at).ok_or_else(bad);
+        let (index, offset, line, back, len, has_fid) = (next()?, next()?, next()?, next()?, next()?, next()?);
+        let fid = match has_fid {
+            0 => None,
+            _ => next().map(|z| Some(((z >> 1) as i64) ^ -((z & 1) as i64)))?,
+        };
+        let pos = Pos { offset, line, line_start: offset.saturating_sub(back) };
+        let end = at.checked_add(len as usize).filter(|&e| e <= bytes.len()).ok_or_else(bad)?;
+        let text = std::str::from_utf8(&bytes[at..end]).map_err(|_| bad())?;
+        each(Logged { index: index as usize, at: pos, fid }, text)?;
         at = end;
     }
     Ok(())
@@ -249,7 +272,7 @@ impl IdLog {
         for b in 0..BUCKETS {
             // The first use of each id of the bucket (records come in file order).
             let mut firsts: HashMap<Box<str>, Logged> = HashMap::new();
-            self.ids.drain(b, |_, at, id| {
+            self.ids.drain(b, |at, id| {
                 if let Some(&first) = firsts.get(id) {
                     found.repeats.add(at.index, Repeat { id: id.to_string(), again: at, first });
                     return Ok(());
@@ -266,7 +289,7 @@ impl IdLog {
                 // A bucket's first uses come bucket by bucket of the ids, not in file order: its records are
                 // read twice, for the first id of each skeleton, then for the ids that look like it.
                 let mut records = Vec::new();
-                s.drain(b, |_, at, id| {
+                s.drain(b, |at, id| {
                     records.push((at, Box::<str>::from(id)));
                     Ok(())
                 })?;
@@ -329,6 +352,35 @@ mod tests {
 
     fn at(i: usize) -> Logged {
         Logged { index: i, at: Pos { offset: i as u64 * 10 + 3, line: i as u64, line_start: i as u64 * 10 }, fid: None }
+    }
+
+    #[test]
+    fn records_read_back_as_written() {
+        let mut log = IdLog::default();
+        let places = [
+            Logged { index: 0, at: Pos { offset: 0, line: 0, line_start: 0 }, fid: None },
+            Logged { index: 1, at: Pos { offset: u64::MAX, line: u64::MAX - 1, line_start: 7 }, fid: Some(i64::MIN) },
+            Logged { index: usize::MAX, at: Pos { offset: 5, line: 1, line_start: 5 }, fid: Some(i64::MAX) },
+            Logged { index: 3, at: Pos { offset: 300, line: 2, line_start: 290 }, fid: Some(-1) },
+        ];
+        for p in places {
+            log.add("x", p);
+        }
+        log.add("é\u{0}\"", at(9));
+        let mut back = Vec::new();
+        for b in 0..super::BUCKETS {
+            log.ids
+                .drain(b, |at, id| {
+                    back.push((at, id.to_string()));
+                    Ok(())
+                })
+                .unwrap();
+        }
+        let mut want: Vec<_> = places.iter().map(|&p| (p, "x".to_string())).collect();
+        want.push((at(9), "é\u{0}\"".to_string()));
+        back.sort_by_key(|(_, id)| id.clone());
+        want.sort_by_key(|(_, id)| id.clone());
+        assert_eq!(back, want);
     }
 
     #[test]
