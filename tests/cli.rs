@@ -85,3 +85,13 @@ fn unknown_command_is_a_usage_error() {
     let out = Test::new().arg("valdate").code(2);
     assert!(out.stderr.contains("validate"), "clap should suggest `validate`:\n{}", out.stderr);
 }
+
+#[test]
+fn only_run_and_wait_watch_tasks() {
+    use clap::Parser;
+    let watches = |args: &[&str]| geepipe::cli::Cli::try_parse_from(args).map(|c| c.watches_tasks()).unwrap();
+    assert!(watches(&["geepipe", "run", "p.yaml"]));
+    assert!(watches(&["geepipe", "-q", "wait", "p.yaml"]));
+    assert!(!watches(&["geepipe", "plan", "p.yaml", "--out", "x"]));
+    assert!(!watches(&["geepipe", "validate", "p.yaml"]));
+}

@@ -40,6 +40,13 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Whether the command watches tasks for as long as they take (`run`, `wait`): minutes to hours.
+    pub fn watches_tasks(&self) -> bool {
+        matches!(self.command, Command::Run(_) | Command::Wait(_))
+    }
+}
+
 /// Options every command takes.
 #[derive(Debug, Clone, Args)]
 pub struct Global {
