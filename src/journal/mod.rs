@@ -792,7 +792,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn task(id: &str) -> Task {
+    /// A planned task of chunk `id` (the journal's tests and its submodules').
+    pub(super) fn task(id: &str) -> Task {
         Task {
             chunk_id: id.into(),
             request_id: format!("req-{id}"),

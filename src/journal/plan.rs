@@ -300,22 +300,8 @@ impl Journal {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::task;
     use super::*;
-    use crate::plan::{Target, Task};
-    use serde_json::json;
-
-    fn task(id: &str) -> Task {
-        Task {
-            chunk_id: id.into(),
-            request_id: format!("req-{id}"),
-            endpoint: Endpoint::TableExport,
-            description: format!("d_{id}"),
-            site_ids: vec!["s1".into(), "s2".into()],
-            body: json!({"requestId": format!("req-{id}"), "expression": {"result": "0", "values": {}}}),
-            body_bytes: 10,
-            target: Target::Gcs { bucket: "b".into(), prefix: format!("p/{id}") },
-        }
-    }
 
     #[test]
     fn a_row_read_changed_and_written_back_keeps_what_it_was_read_without() {

@@ -67,6 +67,25 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
         });
     }
 
+    /// `d` at the id of a logged feature and at the earlier one's, with their labels; at the first alone
+    /// (labelled `alone`) when the earlier cannot be read again; in the file when neither can.
+    fn at_logged(
+        &self,
+        d: Diagnostic,
+        idp: &str,
+        [at, first]: [Logged; 2],
+        labels: [String; 2],
+        alone: &str,
+    ) -> Diagnostic {
+        let path = [Step::Key("properties"), Step::Key(idp)];
+        let [label, earlier] = labels;
+        match (logged_anchor(&self.store, at, &path), logged_anchor(&self.store, first, &path)) {
+            (Some(a), Some(e)) => self.at2(d, &a, label, &e, earlier),
+            (Some(a), None) => self.at(d, &a, alone),
+            (None, _) => d.in_file(self.name.clone()),
+        }
+    }
+
     /// Reports the repeated ids and the look-alikes of the whole file, from the id log.
     pub(super) fn report_ids(&mut self) {
         let found = match std::mem::take(&mut self.ids).finish() {
@@ -98,13 +117,8 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
             self.emit(Code::SitesDuplicateId, Severity::Error, move |c| {
                 let d = Diagnostic::error(Code::SitesDuplicateId, format!("site id `{}` is used twice", r.id))
                     .with_help(format!("every site needs its own `{idp}`; rename or merge one of them"));
-                let path = [Step::Key("properties"), Step::Key(&idp)];
-                let index = r.again.index;
-                match (logged_anchor(&c.store, r.again, &path), logged_anchor(&c.store, r.first, &path)) {
-                    (Some(a), Some(e)) => c.at2(d, &a, format!("features[{index}] repeats it"), &e, "first used here"),
-                    (Some(a), None) => c.at(d, &a, "used again here"),
-                    (None, _) => d.in_file(c.name.clone()),
-                }
+                let labels = [format!("features[{}] repeats it", r.again.index), "first used here".into()];
+                c.at_logged(d, &idp, [r.again, r.first], labels, "used again here")
             });
             places.extend((shown < self.diags.len()).then_some((r.again.index, 0)));
         }
@@ -122,13 +136,8 @@ impl<V: FnMut(Site) -> Result<(), Diagnostic>> Checker<'_, V> {
                     "they are two sites to geepipe and two rows in the table: if they are one site, fix the file; \
                      if not, rename one so people can tell them apart",
                 );
-                let path = [Step::Key("properties"), Step::Key(&idp)];
-                let index = l.at.index;
-                match (logged_anchor(&c.store, l.at, &path), logged_anchor(&c.store, l.first, &path)) {
-                    (Some(a), Some(e)) => c.at2(d, &a, format!("features[{index}]"), &e, "looks like this one"),
-                    (Some(a), None) => c.at(d, &a, "looks like an earlier id"),
-                    (None, _) => d.in_file(c.name.clone()),
-                }
+                let labels = [format!("features[{}]", l.at.index), "looks like this one".into()];
+                c.at_logged(d, &idp, [l.at, l.first], labels, "looks like an earlier id")
             });
             places.extend((shown < self.diags.len()).then_some((l.at.index, 2)));
         }
