@@ -31,8 +31,14 @@ pub struct Spill {
 
 impl Spill {
     pub fn new(dir: &Path) -> io::Result<Spill> {
+        Spill::with_buffer(dir, 1 << 20)
+    }
+
+    /// A spill whose writes are buffered `bytes` at a time (0: records written as they come, for callers
+    /// that push whole blocks).
+    pub fn with_buffer(dir: &Path, bytes: usize) -> io::Result<Spill> {
         let f = tempfile::tempfile_in(dir)?;
-        Ok(Spill { out: Some(BufWriter::with_capacity(1 << 20, f)), file: None, end: 0 })
+        Ok(Spill { out: Some(BufWriter::with_capacity(bytes, f)), file: None, end: 0 })
     }
 
     pub fn push(&mut self, bytes: &[u8]) -> io::Result<Slot> {

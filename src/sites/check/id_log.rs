@@ -3,30 +3,30 @@
 //! Why a log and not a set: a set of every id seen, to find a repeat the moment it comes, costs memory for
 //! each id (its text, a table slot, where its feature is: 26 bytes an id, 27 MB at a million sites, most
 //! of `plan`'s peak). The log keeps nothing per id in memory: each id goes, with where its feature is, into
-//! one of [`BUCKETS`] buckets chosen by a hash of the id, whose bytes are written to an anonymous temporary
-//! file (unlinked at once, as [`crate::sites::spill`]'s, in `TMPDIR`) once the bucket's buffer holds
-//! [`BUFFER`] bytes (a small file never touches the disk). A record is the id's text and about 12 bytes of
-//! varints (index, offset, line): 20 MB at a million 8-character ids. When the file is read, each bucket is read back on its own, in file
-//! order, and its distinct ids kept in a map by their text: repeats are found exactly, whatever the hash,
-//! with the feature each repeat and its first use are in. Memory is the buffers (1 MiB) and the distinct ids
+//! one of [`BUCKETS`] buckets chosen by a hash of the id, whose bytes go, a block at a time, to a
+//! [`Spill`] in `TMPDIR` once the bucket's buffer holds [`BUFFER`] bytes (a small file never touches the
+//! disk). A record is the id's text and about 12 bytes of varints (index, offset, line): 20 MB at a million
+//! 8-character ids. When the file is read, each bucket is read back on its own, in file order, and its
+//! distinct ids kept in a map by their text: repeats are found exactly, whatever the hash, with the feature
+//! each repeat and its first use are in. Memory is the buffers (1 MiB) and the distinct ids
 //! of one bucket (about 1/128 of them: under 1 MB at a million sites; a file of one id repeated keeps one).
 //! Of the repeats, the first [`SHOWN_PER_KIND`] in file order are kept, the others counted.
 //!
-//! Look-alike ids (see [`super::ids`]; their skeletons are here, [`skeleton`]) are found the same way, from the first use of each id bucketed by
-//! its confusable skeleton, only when some id is not plain ASCII (until then no two ids can look alike).
+//! Look-alike ids (see [`super::ids`]; their skeletons are here, [`skeleton`]) are found the same way, from
+//! the first use of each id bucketed by its confusable skeleton, only when some id is not plain ASCII (until
+//! then no two ids can look alike).
 //!
 //! The price is that a repeat is reported when the file has been read, not at the feature: the sites after
 //! it are still handed over (and dropped with the plan, which an error stops).
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
+use std::io;
 use std::sync::OnceLock;
 
 use super::SHOWN_PER_KIND;
 use crate::sites::reader::Pos;
+use crate::sites::spill::{Slot, Spill};
 
 /// Buckets of the log.
 const BUCKETS: usize = 128;
@@ -101,30 +101,23 @@ impl<T> Kept<T> {
     }
 }
 
-/// Records keyed by a hash, in buckets, in memory until a bucket's buffer is full and then in a file.
+/// Records in buckets chosen by a hash, in memory until a bucket's buffer is full, then in a [`Spill`].
+#[derive(Default)]
 struct Buckets {
     buffers: Vec<Vec<u8>>,
-    /// Per bucket, the blocks written to `file` (offset, length), in order.
-    blocks: Vec<Vec<(u64, u32)>>,
-    file: Option<File>,
-    end: u64,
-    /// The bits of a key that are used (all; tests keep few, so that different ids share keys).
-    mask: u64,
+    /// Per bucket, the blocks written to `spill`, in order.
+    blocks: Vec<Vec<Slot>>,
+    /// Made when the first buffer fills.
+    spill: Option<Spill>,
 }
 
 impl Buckets {
-    fn new(mask: u64) -> Buckets {
-        Buckets { buffers: vec![Vec::new(); BUCKETS], blocks: vec![Vec::new(); BUCKETS], file: None, end: 0, mask }
+    fn new() -> Buckets {
+        Buckets { buffers: vec![Vec::new(); BUCKETS], blocks: vec![Vec::new(); BUCKETS], spill: None }
     }
 
-    /// The bucket of a key: bits the sort within a bucket does not need to be spread (any will do).
-    fn bucket(key: u64) -> usize {
-        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57) as usize % BUCKETS
-    }
-
-    fn push(&mut self, key: u64, at: Logged, text: &str) -> io::Result<()> {
-        let key = key & self.mask;
-        let b = Self::bucket(key);
+    fn push(&mut self, hash: u64, at: Logged, text: &str) -> io::Result<()> {
+        let b = (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57) as usize % BUCKETS;
         let buf = &mut self.buffers[b];
         if buf.capacity() == 0 {
             buf.reserve_exact(BUFFER + 256);
@@ -140,32 +133,25 @@ impl Buckets {
         }
         buf.extend_from_slice(text.as_bytes());
         if buf.len() >= BUFFER {
-            self.flush(b)?;
+            let spill = match &mut self.spill {
+                Some(s) => s,
+                // Blocks are written whole: the spill needs no buffer of its own.
+                none => none.insert(Spill::with_buffer(&std::env::temp_dir(), 0)?),
+            };
+            self.blocks[b].push(spill.push(buf)?);
+            buf.clear();
         }
-        Ok(())
-    }
-
-    fn flush(&mut self, b: usize) -> io::Result<()> {
-        if self.file.is_none() {
-            self.file = Some(tempfile::tempfile()?);
-        }
-        let file = self.file.as_mut().expect("created above");
-        let buf = &mut self.buffers[b];
-        file.write_all(buf)?;
-        self.blocks[b].push((self.end, buf.len() as u32));
-        self.end += buf.len() as u64;
-        buf.clear();
         Ok(())
     }
 
     /// Calls `each` with every record of bucket `b` (feature, text), in the order they were pushed,
-    /// reading its blocks one at a time; the bucket is emptied.
+    /// reading its blocks one at a time; the bucket is emptied. Nothing may be pushed after.
     fn drain(&mut self, b: usize, mut each: impl FnMut(Logged, &str) -> io::Result<()>) -> io::Result<()> {
         let mut block = Vec::new();
-        for &(offset, len) in &self.blocks[b] {
-            block.resize(len as usize, 0);
-            let file = self.file.as_ref().ok_or_else(|| io::Error::other("the id log's file is missing"))?;
-            file.read_exact_at(&mut block, offset)?;
+        for &slot in &self.blocks[b] {
+            let spill = self.spill.as_mut().ok_or_else(|| io::Error::other("the id log's file is missing"))?;
+            spill.seal()?;
+            spill.read(slot, &mut block)?;
             records(&block, &mut each)?;
         }
         records(&self.buffers[b], &mut each)?;
@@ -234,21 +220,15 @@ pub(super) struct IdLog {
     failed: Option<io::Error>,
     /// Whether an id that is not plain ASCII was seen (only then are look-alikes looked for).
     not_plain: bool,
-    /// The bits of the keys used (see [`Buckets::mask`]).
-    mask: u64,
 }
 
 impl Default for IdLog {
     fn default() -> IdLog {
-        IdLog::with_mask(u64::MAX)
+        IdLog { ids: Buckets::new(), failed: None, not_plain: false }
     }
 }
 
 impl IdLog {
-    fn with_mask(mask: u64) -> IdLog {
-        IdLog { ids: Buckets::new(mask), failed: None, not_plain: false, mask }
-    }
-
     /// Logs the id of a feature.
     pub(super) fn add(&mut self, id: &str, at: Logged) {
         if self.failed.is_some() {
@@ -268,7 +248,7 @@ impl IdLog {
         }
         let mut found = Found::default();
         // The first use of each id, by its skeleton, when look-alikes are looked for.
-        let mut skeletons = self.not_plain.then(|| Buckets::new(self.mask));
+        let mut skeletons = self.not_plain.then(Buckets::new);
         for b in 0..BUCKETS {
             // The first use of each id of the bucket (records come in file order).
             let mut firsts: HashMap<Box<str>, Logged> = HashMap::new();
@@ -286,27 +266,24 @@ impl IdLog {
         }
         if let Some(mut s) = skeletons {
             for b in 0..BUCKETS {
-                // A bucket's first uses come bucket by bucket of the ids, not in file order: its records are
-                // read twice, for the first id of each skeleton, then for the ids that look like it.
+                // A bucket's first uses come bucket by bucket of the ids, not in file order: the first id
+                // of each skeleton is found over the whole bucket, then the ids that look like it.
                 let mut records = Vec::new();
                 s.drain(b, |at, id| {
-                    records.push((at, Box::<str>::from(id)));
+                    let mut skel = String::new();
+                    skeleton(id.trim(), |c| skel.push(c));
+                    records.push((at, Box::<str>::from(id), skel));
                     Ok(())
                 })?;
-                let skeleton = |id: &str| {
-                    let mut out = String::new();
-                    skeleton(id.trim(), |c| out.push(c));
-                    out
-                };
-                let mut first: HashMap<String, usize> = HashMap::new();
-                for (i, (at, id)) in records.iter().enumerate() {
-                    let f = first.entry(skeleton(id)).or_insert(i);
+                let mut first: HashMap<&str, usize> = HashMap::new();
+                for (i, (at, _, skel)) in records.iter().enumerate() {
+                    let f = first.entry(skel).or_insert(i);
                     if at.index < records[*f].0.index {
                         *f = i;
                     }
                 }
-                for (at, id) in &records {
-                    let (f_at, earlier) = &records[first[&skeleton(id)]];
+                for (at, id, skel) in &records {
+                    let (f_at, earlier, _) = &records[first[skel.as_str()]];
                     if f_at.index != at.index && !(plain(id) && plain(earlier)) {
                         let l = LookAlike { id: id.to_string(), at: *at, earlier: earlier.to_string(), first: *f_at };
                         found.look_alikes.add(at.index, l);
@@ -384,11 +361,11 @@ mod tests {
     }
 
     #[test]
-    fn repeats_are_exact_despite_short_hashes_and_found_with_their_first_use() {
-        // Keys of 8 bits: every id shares its key with hundreds of others, and the log goes to its file
-        // (about 2 MB of records); none may be taken for a repeat, and every repeat is found with the
-        // feature it was first used in, in file order.
-        let mut log = IdLog::with_mask(0xFF);
+    fn repeats_are_exact_and_found_with_their_first_use_through_the_file() {
+        // 30,000 ids share 128 buckets (about 230 each) and the log goes to its file (about 600 KB of
+        // records): none may be taken for a repeat, and every repeat is found with the feature it was first
+        // used in, in file order.
+        let mut log = IdLog::default();
         let n = 30_000;
         for i in 0..n {
             log.add(&format!("id{i}"), at(i));
