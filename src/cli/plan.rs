@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::plan_out::{self, PlanOut};
+use super::plan_out::PlanOut;
 use super::Global;
 use crate::diag::Diagnostic;
 use crate::error::{self, Error};
@@ -58,9 +58,9 @@ pub fn run(g: &Global, a: PlanArgs, pipeline: Pipeline, warnings: Vec<Diagnostic
     if let Some(dir) = &a.out {
         let mut out = PlanOut::open(dir, decision.mode)?;
         for (t, body) in plan.tasks.iter().zip(&bodies) {
-            out.add(t, body).map_err(|e| plan_out::write_error(dir, e))?;
+            out.add(t, body)?;
         }
-        out.finish(&plan.summary, &decision, &plan.columns).map_err(|e| plan_out::write_error(dir, e))?;
+        out.finish(&plan.summary, &decision, &plan.columns)?;
     }
     print_plan(&a, &plan, &pipeline, &decision)
 }
@@ -150,8 +150,8 @@ fn image_exports(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnosti
     exports.for_each(|(task, bytes, warning)| -> error::Result<()> {
         all_warnings.extend(warning);
         tally.add(&task.chunk_id, task.body_bytes);
-        if let (Some(o), Some(dir)) = (out.as_mut(), &a.out) {
-            o.add(&task, &bytes).map_err(|e| plan_out::write_error(dir, e))?;
+        if let Some(o) = out.as_mut() {
+            o.add(&task, &bytes)?;
         }
         if first.is_none() {
             first = Some(task);
@@ -160,8 +160,8 @@ fn image_exports(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnosti
     })?;
     let summary = crate::plan::Summary::of(p, &tally, Some(exports.sites()), 0, &all_warnings);
     g.report(&all_warnings);
-    if let (Some(o), Some(dir)) = (out, &a.out) {
-        o.finish(&summary, &decision, &[]).map_err(|e| plan_out::write_error(dir, e))?;
+    if let Some(o) = out {
+        o.finish(&summary, &decision, &[])?;
     }
     let plan = Plan { tasks: first.into_iter().collect(), columns: Vec::new(), warnings: Vec::new(), summary };
     print_plan(a, &plan, p, &decision)

@@ -7,8 +7,6 @@
 //! the site file leaves `DIR` as it was. An earlier plan in `DIR` is replaced as by `geepipe plan --out`
 //! ([`super::plan`]): its bodies the new plan lacks are removed, other files kept, a foreign folder refused.
 
-use std::path::Path;
-
 use super::incremental::{store_error, stream_error};
 use super::plan::PlanArgs;
 use super::plan_out::PlanOut;
@@ -67,7 +65,7 @@ fn build_batch(
         let (t, bytes) = b?;
         tally.add(&t.chunk_id, t.body_bytes);
         if let Some(o) = out.as_mut() {
-            o.add(&t, &bytes).map_err(|e| Error::Environment(format!("cannot write the plan: {e}")))?;
+            o.add(&t, &bytes)?;
         }
     }
     Ok(())
@@ -116,8 +114,7 @@ pub fn run(g: &Global, a: &PlanArgs, p: &Pipeline, warnings: Vec<Diagnostic>) ->
     };
     g.report(&all_warnings);
     if let Some(o) = out {
-        let dir = a.out.as_deref().unwrap_or(Path::new("."));
-        o.finish(&summary, &decision, &columns).map_err(|e| super::plan_out::write_error(dir, e))?;
+        o.finish(&summary, &decision, &columns)?;
     }
     if a.json {
         super::plan::print_json(&summary, &decision)?;

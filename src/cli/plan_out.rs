@@ -1,8 +1,9 @@
 //! `geepipe plan --out DIR`, for every pipeline (the zonal plan of the store's missing cells in
 //! [`super::plan_cells`], and the others in [`super::plan`]): each request body is written
 //! as it is built (`<chunk_id>.json`) and `plan.json` indexes them, so a streamed plan's bodies are never
-//! all in memory (the other kinds' bodies come from their plan, built whole). Everything goes to a temporary folder beside `DIR` first and is moved into it at the end: a
-//! problem found while planning leaves `DIR` as it was. An earlier plan in `DIR` is replaced: its bodies
+//! all in memory (the other kinds' bodies come from their plan, built whole). Everything goes to a
+//! temporary folder beside `DIR` first and is moved into it at the end: a problem found while planning
+//! leaves `DIR` as it was. An earlier plan in `DIR` is replaced: its bodies
 //! the new plan lacks are removed, files geepipe did not write are kept. A `DIR` that geepipe made for
 //! this plan is replaced by the temporary folder whole (one rename instead of one per body).
 //!
@@ -30,7 +31,7 @@ pub struct PlanOut {
 }
 
 /// The error of a plan that cannot be written into `dir`.
-pub fn write_error(dir: &Path, e: std::io::Error) -> Error {
+fn write_error(dir: &Path, e: std::io::Error) -> Error {
     Error::Environment(format!("cannot write the plan into `{}`: {e}", dir.display()))
 }
 
@@ -75,7 +76,7 @@ impl PlanOut {
     }
 
     /// Starts writing into `dir`, which holds the files `earlier` of an earlier plan (or nothing).
-    pub fn new(dir: &Path, earlier: Vec<String>, mode: RunMode) -> std::io::Result<PlanOut> {
+    fn new(dir: &Path, earlier: Vec<String>, mode: RunMode) -> std::io::Result<PlanOut> {
         let made = std::fs::symlink_metadata(dir).is_err();
         std::fs::create_dir_all(dir)?;
         let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -86,7 +87,11 @@ impl PlanOut {
     }
 
     /// Writes one task's body (the bytes sent) and its entry in the index.
-    pub fn add(&mut self, t: &Task, body: &[u8]) -> std::io::Result<()> {
+    pub fn add(&mut self, t: &Task, body: &[u8]) -> error::Result<()> {
+        self.write(t, body).map_err(|e| write_error(&self.dir, e))
+    }
+
+    fn write(&mut self, t: &Task, body: &[u8]) -> std::io::Result<()> {
         let file = format!("{}.json", t.chunk_id);
         let mut f = std::fs::File::create(self.tmp.path().join(&file))?;
         write_all_vectored(&mut f, &mut [std::io::IoSlice::new(body), std::io::IoSlice::new(b"\n")])?;
@@ -115,7 +120,12 @@ impl PlanOut {
     }
 
     /// Writes `plan.json`, moves every file into the folder and removes the earlier plan's other bodies.
-    pub fn finish(mut self, summary: &Summary, decision: &Decision, columns: &[Column]) -> std::io::Result<()> {
+    pub fn finish(self, summary: &Summary, decision: &Decision, columns: &[Column]) -> error::Result<()> {
+        let dir = self.dir.clone();
+        self.publish(summary, decision, columns).map_err(|e| write_error(&dir, e))
+    }
+
+    fn publish(mut self, summary: &Summary, decision: &Decision, columns: &[Column]) -> std::io::Result<()> {
         self.index.flush()?;
         drop(self.index);
         let head = serde_json::json!({"summary": summary, "mode": decision, "columns": columns, "tasks": []});
@@ -138,7 +148,8 @@ impl PlanOut {
         plan.write_all(b"\n")?;
         plan.flush()?;
         drop(plan);
-        if self.made && self.earlier.is_empty() && take_place(self.tmp.path(), &self.dir) {
+        // A folder made for this plan holds no earlier plan: the temporary folder takes its place.
+        if self.made && take_place(self.tmp.path(), &self.dir) {
             return Ok(());
         }
         publish(self.tmp.path(), &self.dir, &self.files, &self.earlier)

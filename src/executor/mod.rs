@@ -24,7 +24,8 @@
 //! then cancels what is left ([`cancel`]).
 //!
 //! Memory: the executor holds each chunk as a [`RunChunk`] (its id, its operation while that may still be
-//! looked at, sites, attempt, state, mode, endpoint: about 60 bytes), and counts them as their states change.
+//! looked at, sites, attempt, state, mode, endpoint: 48 bytes plus its id), and counts them as their states
+//! change.
 //! The rest of a chunk's row is read from the journal when the chunk is sent, observed to change, retried or
 //! split, changed and written back at once (`Executor::update`), so the journal stays the one record and
 //! a million sites (20,000 chunks) take about a megabyte here.
@@ -330,7 +331,7 @@ impl Executor {
         }
         // Each chunk is held as a compact [`RunChunk`]; its row is read from the journal when the chunk is sent,
         // changes, is retried or split (and its body rebuilt from the site file when sent), so memory grows with
-        // the chunks by about 60 bytes each, not with the sites or the bodies.
+        // the chunks by about 60 bytes each (48 and the id), not with the sites or the bodies.
         let chunks = journal.run_chunks()?;
         let counts = Counts::of(chunks.iter().map(|c| c.state));
         Ok(Executor {
@@ -459,14 +460,12 @@ impl Executor {
         if idx.is_empty() {
             return Ok(());
         }
-        let outer = self.journal.in_batch();
+        // Committed when this returns, whatever was open before: an intent is durable before it is sent.
         self.journal.begin_batch()?;
         for &i in idx {
             self.update(i, &mut f)?;
         }
-        if !outer {
-            self.journal.commit_batch()?;
-        }
+        self.journal.commit_batch()?;
         Ok(())
     }
 

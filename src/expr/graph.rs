@@ -37,12 +37,36 @@ use serde_json::{Map, Number, Value};
 pub struct Id(u32);
 
 /// A scalar constant.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Scalar {
     Null,
     Bool(bool),
     Number(Number),
     String(String),
+}
+
+/// A number's identity as a constant: 30 and 30.0 are different constants (as in the Python client), and
+/// floats are compared by their bits (`-0.0` is not `0.0`), so equality and hashing agree.
+fn number_key(n: &Number) -> (u8, u64) {
+    if let Some(i) = n.as_i64() {
+        (0, i as u64)
+    } else if let Some(u) = n.as_u64() {
+        (1, u)
+    } else {
+        (2, n.as_f64().unwrap_or(0.0).to_bits())
+    }
+}
+
+impl PartialEq for Scalar {
+    fn eq(&self, other: &Scalar) -> bool {
+        match (self, other) {
+            (Scalar::Null, Scalar::Null) => true,
+            (Scalar::Bool(a), Scalar::Bool(b)) => a == b,
+            (Scalar::Number(a), Scalar::Number(b)) => number_key(a) == number_key(b),
+            (Scalar::String(a), Scalar::String(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 impl Eq for Scalar {}
@@ -53,16 +77,7 @@ impl Hash for Scalar {
         match self {
             Scalar::Null => {}
             Scalar::Bool(b) => b.hash(state),
-            // 30 and 30.0 are different constants (as in the Python client): hash the kind with the value.
-            Scalar::Number(n) => {
-                if let Some(i) = n.as_i64() {
-                    (0u8, i).hash(state)
-                } else if let Some(u) = n.as_u64() {
-                    (1u8, u).hash(state)
-                } else {
-                    (2u8, n.as_f64().unwrap_or(0.0).to_bits()).hash(state)
-                }
-            }
+            Scalar::Number(n) => number_key(n).hash(state),
             Scalar::String(s) => s.hash(state),
         }
     }

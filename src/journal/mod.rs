@@ -113,7 +113,8 @@ pub struct ChunkRow {
     pub parent: Option<String>,
     /// Order of insertion (plan order, halves after).
     pub seq: i64,
-    /// The chunk's site ids (empty in rows loaded by [`Journal::chunks_slim`]: see [`Journal::detail`]).
+    /// The chunk's site ids (empty in rows loaded by [`Journal::chunks_slim`] and [`Journal::row`]: see
+    /// [`Journal::detail`]).
     pub site_ids: Vec<String>,
     /// How many sites it holds.
     pub sites: usize,
@@ -505,7 +506,8 @@ impl Journal {
         tx.commit().map_err(|e| JournalError::Sqlite { path: self.path.clone(), source: e })
     }
 
-    /// Writes chunk rows (and their current attempt) in one committed transaction.
+    /// Writes chunk rows (and their current attempt) in one transaction (committed at once, or with the
+    /// batch that is open).
     pub fn put(&mut self, rows: &[&ChunkRow]) -> Result<(), JournalError> {
         let path = self.path.clone();
         let sq = |source| JournalError::Sqlite { path: path.clone(), source };
@@ -516,8 +518,9 @@ impl Journal {
         tx.commit().map_err(sq)
     }
 
-    /// Starts a batch: later writes commit together at [`Journal::commit_batch`] (observations of one poll;
-    /// never used around a request, whose intent must be committed before it is sent).
+    /// Starts a batch: later writes commit together at [`Journal::commit_batch`] (the observations of one
+    /// poll, the outcomes of one round of submissions, the intents of one round, committed before they are
+    /// sent). Opened and committed within one step, never across a request.
     pub fn begin_batch(&self) -> Result<(), JournalError> {
         if self.conn.is_autocommit() {
             self.conn.execute_batch("BEGIN").map_err(|e| self.sq(e))?;
@@ -540,6 +543,11 @@ impl Journal {
 
     /// Every chunk, in plan order, with the columns `load` says (see [`plan::columns`]).
     fn chunk_rows(&self, load: plan::Load) -> Result<Vec<ChunkRow>, JournalError> {
+        self.chunk_rows_as(load, |row| row)
+    }
+
+    /// Every chunk, in plan order, read with the columns `load` says and turned into a `T` one at a time.
+    fn chunk_rows_as<T>(&self, load: plan::Load, mut into: impl FnMut(ChunkRow) -> T) -> Result<Vec<T>, JournalError> {
         let count: i64 =
             self.conn.query_row("SELECT count(*) FROM chunks", [], |r| r.get(0)).map_err(|e| self.sq(e))?;
         let mut stmt = self
@@ -551,7 +559,7 @@ impl Journal {
         // bytes each at a million sites).
         let mut out = Vec::with_capacity(count.max(0) as usize);
         for row in rows {
-            out.push(row.map_err(|e| self.sq(e))?);
+            out.push(into(row.map_err(|e| self.sq(e))?));
         }
         Ok(out)
     }
@@ -560,36 +568,19 @@ impl Journal {
     /// the report needs. The bodies hold the site geometries, so [`Journal::chunks`] of a 40,000-site run
     /// takes about a gigabyte; this takes a few hundred bytes per chunk.
     pub fn summaries(&self) -> Result<Vec<ChunkSummary>, JournalError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT chunk_id, parent, json_array_length(site_ids), attempt, state, started_at, ended_at,
-                        eecu_seconds, error, error_class, mode
-                 FROM chunks ORDER BY seq",
-            )
-            .map_err(|e| self.sq(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                let state: String = r.get(4)?;
-                Ok(ChunkSummary {
-                    chunk_id: r.get(0)?,
-                    parent: r.get(1)?,
-                    sites: r.get::<_, Option<i64>>(2)?.unwrap_or(0).max(0) as u64,
-                    attempt: r.get(3)?,
-                    state: ChunkState::parse(&state).unwrap_or(ChunkState::Planned),
-                    started_at: r.get(5)?,
-                    ended_at: r.get(6)?,
-                    eecu_seconds: r.get(7)?,
-                    error: r.get(8)?,
-                    error_class: r.get(9)?,
-                    mode: match r.get::<_, String>(10)?.as_str() {
-                        "interactive" => RunMode::Interactive,
-                        _ => RunMode::Batch,
-                    },
-                })
-            })
-            .map_err(|e| self.sq(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.sq(e))
+        self.chunk_rows_as(plan::Load::Run, |r| ChunkSummary {
+            chunk_id: r.chunk_id,
+            parent: r.parent,
+            sites: r.sites as u64,
+            attempt: r.attempt,
+            state: r.state,
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+            eecu_seconds: r.eecu_seconds,
+            error: r.error,
+            error_class: r.error_class,
+            mode: r.mode,
+        })
     }
 
     /// Appends an event (the audit log).

@@ -1,16 +1,14 @@
 //! The journal's side of planning and running at any scale: a plan recorded chunk by chunk as it is made
 //! (one transaction, so a plan is complete or absent), the executor's compact copy of every chunk
-//! ([`RunChunk`]: a million sites are 20,000 chunks of about 60 bytes each), and one chunk's row or details
-//! read when it is sent, observed to change, retried or split.
+//! ([`RunChunk`]: a million sites are 20,000 chunks of 48 bytes plus their ids), and one chunk's row or
+//! details read when it is sent, observed to change, retried or split.
 //!
 //! Journals made before zonal chunks kept their cells get the `cells` and `sites` columns on open.
 
 use rusqlite::{params, OptionalExtension};
 use serde_json::Value;
 
-use super::{
-    endpoint_from_str, mode_from_str, put_row, put_row_encoded, read_row, ChunkRow, ChunkState, Journal, JournalError,
-};
+use super::{put_row, put_row_encoded, read_row, ChunkRow, ChunkState, Journal, JournalError};
 use crate::plan::zonal::ChunkCells;
 use crate::plan::{Endpoint, RunMode};
 
@@ -201,39 +199,10 @@ impl Journal {
         self.chunk_rows(Load::Slim)
     }
 
-    /// Every chunk, in plan order, as the executor holds it ([`RunChunk`]), read without building its row.
+    /// Every chunk, in plan order, as the executor holds it ([`RunChunk`]): each row read as
+    /// [`Journal::row`] reads one and kept as its compact copy.
     pub fn run_chunks(&self) -> Result<Vec<RunChunk>, JournalError> {
-        let count: i64 =
-            self.conn.query_row("SELECT count(*) FROM chunks", [], |r| r.get(0)).map_err(|e| self.sq(e))?;
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT chunk_id, operation, coalesce(sites, json_array_length(site_ids)), attempt, state, mode,
-                        endpoint
-                 FROM chunks ORDER BY seq",
-            )
-            .map_err(|e| self.sq(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                let state = ChunkState::parse(&r.get::<_, String>(4)?).unwrap_or(ChunkState::Planned);
-                let operation: Option<String> = r.get(1)?;
-                Ok(RunChunk {
-                    chunk_id: r.get::<_, String>(0)?.into_boxed_str(),
-                    operation: operation.filter(|_| state != ChunkState::Succeeded).map(String::into_boxed_str),
-                    sites: u32::try_from(r.get::<_, Option<i64>>(2)?.unwrap_or(0).max(0)).unwrap_or(u32::MAX),
-                    attempt: r.get(3)?,
-                    state,
-                    mode: mode_from_str(&r.get::<_, String>(5)?),
-                    endpoint: endpoint_from_str(&r.get::<_, String>(6)?),
-                })
-            })
-            .map_err(|e| self.sq(e))?;
-        // Sized once (a vector grown by doubling holds up to twice the room).
-        let mut out = Vec::with_capacity(count.max(0) as usize);
-        for row in rows {
-            out.push(row.map_err(|e| self.sq(e))?);
-        }
-        Ok(out)
+        self.chunk_rows_as(Load::Run, |row| RunChunk::of(&row))
     }
 
     /// One chunk's row without site ids, body, cells and export target (as [`Journal::chunks_slim`] reads
@@ -250,11 +219,6 @@ impl Journal {
     /// The last sequence number given (halves of a split chunk come after it).
     pub fn max_seq(&self) -> Result<i64, JournalError> {
         self.conn.query_row("SELECT coalesce(max(seq), 0) FROM chunks", [], |r| r.get(0)).map_err(|e| self.sq(e))
-    }
-
-    /// Whether a batch ([`Journal::begin_batch`]) is open.
-    pub fn in_batch(&self) -> bool {
-        !self.conn.is_autocommit()
     }
 
     /// One chunk's site ids, cells and body, and its request ids.

@@ -348,7 +348,7 @@ impl AnswerFault {
         AnswerFault { property: property.into(), value: value.into(), column: None, times }
     }
 
-    /// Replaces the feature's `column` with unreadable text.
+    /// Replaces the feature's `column` (when its answer has it) with unreadable text.
     pub fn damage(property: &str, value: &str, column: &str, times: u32) -> AnswerFault {
         AnswerFault { property: property.into(), value: value.into(), column: Some(column.into()), times }
     }
@@ -365,10 +365,17 @@ impl AnswerFault {
         match &self.column {
             None => {
                 features.remove(i);
+                true
             }
-            Some(c) => features[i]["properties"][c] = serde_json::Value::from("damaged in transit"),
+            // Only a column the evaluation produced is damaged: the fault never invents one.
+            Some(c) => match features[i]["properties"].get_mut(c) {
+                Some(v) => {
+                    *v = serde_json::Value::from("damaged in transit");
+                    true
+                }
+                None => false,
+            },
         }
-        true
     }
 }
 

@@ -335,6 +335,18 @@ mod tests {
     }
 
     #[test]
+    fn floats_are_shared_by_their_bits_as_the_graph_interns_them() {
+        // -0.0 and 0.0 are two constants of the graph: a site's -0.0 does not share the rest's 0.0.
+        let mut g = Graph::new();
+        assert_ne!(g.float(0.0), g.float(-0.0));
+        assert_eq!(g.float(0.5), g.float(0.5));
+        let number = |x: f64| super::Scalar::Number(serde_json::Number::from_f64(x).unwrap());
+        assert_ne!(number(0.0), number(-0.0));
+        assert_ne!(super::float_bits(&number(0.0)), super::float_bits(&number(-0.0)));
+        assert_ne!(super::Scalar::Number(30.into()), number(30.0));
+    }
+
+    #[test]
     fn a_hole_used_twice_makes_no_template() {
         let mut g = Graph::new();
         let h = g.hole(0);

@@ -36,7 +36,7 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// Shapes kept at most (a plan has a few; past that the oldest knowledge is dropped).
+    /// Shapes kept at most (a plan has a few; past that all are forgotten and templates made again).
     const MAX_SHAPES: usize = 256;
 
     /// Appends to `out` the expression computing `layers` (cut to `parts`) over `sites`.
@@ -65,32 +65,36 @@ impl Templates {
         Ok(())
     }
 
-    /// The template of `shape`, made when the shape is seen the second time.
+    /// The template of `shape`, made when the shape is seen the second time. It is built without the lock,
+    /// so the other workers go on meanwhile (two that meet a shape at once may both build it: the same
+    /// template, kept once).
     fn template(&self, pipeline: &Pipeline, layers: &[PreparedLayer], shape: Shape) -> Option<Arc<Template>> {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        match slots.get(&shape) {
-            Some(Slot::Ready(t)) => return Some(t.clone()),
-            Some(Slot::None) => return None,
-            Some(Slot::Seen) => {}
-            None => {
-                if slots.len() >= Self::MAX_SHAPES {
-                    slots.clear();
+        {
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            match slots.get(&shape) {
+                Some(Slot::Ready(t)) => return Some(t.clone()),
+                Some(Slot::None) => return None,
+                Some(Slot::Seen) => {}
+                None => {
+                    if slots.len() >= Self::MAX_SHAPES {
+                        slots.clear();
+                    }
+                    slots.insert(shape, Slot::Seen);
+                    return None;
                 }
-                slots.insert(shape, Slot::Seen);
-                return None;
             }
         }
         let mut g = Graph::with_capacity(1024);
         let holes = shape.1.iter().enumerate().map(|(n, from)| (*from, g.hole(n as u32))).collect();
-        let made = compute::reduced(&mut g, pipeline, layers, holes).ok().and_then(|root| Template::new(g, root));
-        let (slot, made) = match made {
-            Some(t) => {
-                let t = Arc::new(t);
-                (Slot::Ready(t.clone()), Some(t))
-            }
-            None => (Slot::None, None),
+        let made = compute::reduced(&mut g, pipeline, layers, holes)
+            .ok()
+            .and_then(|root| Template::new(g, root))
+            .map(Arc::new);
+        let slot = match &made {
+            Some(t) => Slot::Ready(t.clone()),
+            None => Slot::None,
         };
-        slots.insert(shape, slot);
+        self.slots.lock().unwrap_or_else(|e| e.into_inner()).insert(shape, slot);
         made
     }
 }

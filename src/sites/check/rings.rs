@@ -139,7 +139,7 @@ const SHORT_RING: usize = 32;
 /// ranges overlap (the pairs the sweep compares) with the sweep's test.
 fn crosses_pairwise(ring: &[[f64; 2]]) -> bool {
     let edges = ring.len().saturating_sub(1);
-    let line =
+    let edge =
         |k: usize| Line::new(Coord { x: ring[k][0], y: ring[k][1] }, Coord { x: ring[k + 1][0], y: ring[k + 1][1] });
     let range = |k: usize| (ring[k][0].min(ring[k + 1][0]), ring[k][0].max(ring[k + 1][0]));
     for i in 0..edges {
@@ -153,7 +153,7 @@ fn crosses_pairwise(ring: &[[f64; 2]]) -> bool {
                 continue;
             }
             if matches!(
-                line_intersection(line(i), line(j)),
+                line_intersection(edge(i), edge(j)),
                 Some(LineIntersection::SinglePoint { is_proper: true, .. })
             ) {
                 return true;
