@@ -559,3 +559,33 @@ fn an_incomplete_answer_stores_its_other_cells_and_the_next_run_computes_the_mis
     assert_eq!(ee.computed().len(), before);
     assert!(String::from_utf8_lossy(&last.stderr).contains("nothing to compute"));
 }
+
+/// A site Earth Engine leaves out of every answer is asked for once more by the next run, not at every run
+/// after: the third run asks for nothing and its fetch says what is missing.
+#[test]
+fn cells_every_answer_lacks_are_asked_for_once_more_not_at_every_run() {
+    use fake_ee::AnswerFault;
+    let (gcs, ee) = environment(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    interactive_files(dir.path(), 6);
+    ee.faults().push(AnswerFault::drop_feature("site_id", "s01", 1000));
+    let first = command(dir.path(), &ee, &gcs, &["run", "p.yaml"]).output().unwrap();
+    assert_eq!(first.status.code(), Some(1), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(status_cells(dir.path(), &ee, &gcs), (20, 4));
+    // Asked once more: only s01's cells, left out again.
+    let before = ee.computed().len();
+    let again = command(dir.path(), &ee, &gcs, &["run", "p.yaml"]).output().unwrap();
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(said.contains("lacked cells: planning what the results store lacks"), "{said}");
+    assert_eq!(exactly_once(&asked(&ee, before)), cells(&[1], &[2020, 2021], &["mean"]), "{said}");
+    assert_eq!(again.status.code(), Some(1), "{said}");
+    // Not again: nothing is asked for, and the fetch says what is missing.
+    let before = ee.computed().len();
+    let third = command(dir.path(), &ee, &gcs, &["run", "p.yaml"]).output().unwrap();
+    let said = String::from_utf8_lossy(&third.stderr);
+    assert_eq!(ee.computed().len(), before, "{said}");
+    assert!(said.contains("nothing to compute"), "{said}");
+    assert!(said.contains("1 site(s) lack stored results"), "{said}");
+    assert_eq!(third.status.code(), Some(1), "{said}");
+    assert_eq!(status_cells(dir.path(), &ee, &gcs), (20, 4));
+}

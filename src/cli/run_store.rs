@@ -4,7 +4,8 @@
 //! chunks are stored first and a new plan computes only what is still missing; chunks still running on Earth
 //! Engine stop the run instead (their work would be lost or repeated). The same happens when every chunk of
 //! the journal succeeded but some interactive answers lacked cells ([`crate::executor::interactive::INCOMPLETE`]):
-//! a new plan computes exactly those cells.
+//! a new plan computes exactly those cells, once (cells that plan's answers lack too are left for the fetch to
+//! report).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use super::incremental::{decide, open_store, plan_into_journal, print_counts, zo
 use super::Global;
 use crate::diag::Diagnostic;
 use crate::error::{self, Error};
-use crate::journal::{ChunkState, Journal};
+use crate::journal::Journal;
 use crate::pipeline::Pipeline;
 use crate::plan::probe::ProbeCall;
 use crate::plan::{ChunkPlanner, RunMode};
@@ -55,14 +56,15 @@ pub fn run(g: &Global, p: Pipeline, warnings: Vec<Diagnostic>, a: super::RunArgs
         let why = format!("the answers of {chunks} chunk(s) of the last run lacked cells");
         settle_previous(g, &p, &a, &jpath, &spath, &why)?;
         journal = set_aside(&jpath)?;
+        // Asked once more: cells its answers lack too are left to the fetch to report, not asked for again.
+        journal.set_meta(REPLANNED, "1").map_err(jerr)?;
     }
     let planned = journal.has_plan().map_err(jerr)?;
     let Ready { start, probe } = if planned {
         g.summarize(&warnings, &a.file);
         // Every planned chunk already succeeded (a rerun of an unchanged pipeline): the table is assembled
         // from the store (the fetch stores any chunk not stored yet).
-        let rows = journal.chunks_slim().map_err(jerr)?;
-        if rows.iter().all(|r| r.state == ChunkState::Succeeded || r.state == ChunkState::Split) {
+        if journal.finished().map_err(jerr)? {
             if !g.quiet {
                 eprintln!("nothing to compute: every planned chunk succeeded");
             }
@@ -115,17 +117,20 @@ pub fn run(g: &Global, p: Pipeline, warnings: Vec<Diagnostic>, a: super::RunArgs
     Ok(code)
 }
 
+/// A journal planned for the cells the answers of the one before lacked (see [`incomplete`]).
+const REPLANNED: &str = "replanned_incomplete";
+
 /// How many chunks of the journal's finished plan had answers that lacked cells, when every chunk of it
-/// finished (`None`: the plan is not finished, or nothing was lacking).
+/// finished (`None`: the plan is not finished, nothing was lacking, or the plan already asked again for
+/// cells answers lacked: what Earth Engine leaves out twice is reported by the fetch, not asked for at every
+/// run).
 fn incomplete(journal: &Journal) -> error::Result<Option<usize>> {
     let listed = journal.meta(crate::executor::interactive::INCOMPLETE)?.unwrap_or_default();
     let n = listed.split(' ').filter(|c| !c.is_empty()).count();
-    if n == 0 || !journal.has_plan()? {
+    if n == 0 || journal.meta(REPLANNED)?.is_some() || !journal.has_plan()? {
         return Ok(None);
     }
-    let rows = journal.chunks_slim()?;
-    let finished = rows.iter().all(|r| r.state == ChunkState::Succeeded || r.state == ChunkState::Split);
-    Ok(finished.then_some(n))
+    Ok(journal.finished()?.then_some(n))
 }
 
 /// What a run starts from: how it runs, and the probe of a new batch plan.

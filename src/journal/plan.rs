@@ -194,6 +194,17 @@ impl Journal {
             .map_err(|e| self.sq(e))
     }
 
+    /// Whether every chunk finished well: succeeded, or split into halves (which are chunks too).
+    pub fn finished(&self) -> Result<bool, JournalError> {
+        self.conn
+            .query_row(
+                "SELECT NOT EXISTS (SELECT 1 FROM chunks WHERE state NOT IN (?1, ?2))",
+                params![ChunkState::Succeeded.as_str(), ChunkState::Split.as_str()],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sq(e))
+    }
+
     /// Every chunk, in plan order, without site ids, bodies and cells (`sites` says how many).
     pub fn chunks_slim(&self) -> Result<Vec<ChunkRow>, JournalError> {
         self.chunk_rows(Load::Slim)
