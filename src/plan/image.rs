@@ -223,6 +223,7 @@ fn grow(b: &mut Option<[f64; 4]>, [x, y]: [f64; 2]) {
 /// CRS in which an export's pixels are counted ([`estimated_pixels`]), the bounding box of their projected
 /// coordinates (the box of the projected points, not the projected box). Minima and maxima do not depend on
 /// the order the points come in, so the figures are those of the sites taken all at once.
+#[derive(Clone)]
 pub struct Extent {
     lonlat: Option<[f64; 4]>,
     /// The CRS names pixels are counted in, each with the CRS when it parses (parsed once here, for the

@@ -156,8 +156,16 @@ impl ImageExports {
         Ok((task, bytes, warning))
     }
 
-    /// The export of site `s` for image `image` (year `year`) of `layer`.
-    fn export(&self, layer: &PreparedLayer, image: usize, year: i32, s: usize) -> Result<Export, PlanError> {
+    /// The export of site `s` for image `image` (year `year`) of `layer`; `empty` is the layer's empty
+    /// [`Extent`] (its CRS parsed once for every site).
+    fn export(
+        &self,
+        layer: &PreparedLayer,
+        empty: &Extent,
+        image: usize,
+        year: i32,
+        s: usize,
+    ) -> Result<Export, PlanError> {
         let Kept::Sites(sites) = &self.sites else {
             return Err(PlanError::UnknownExport(site_chunk_id(&layer.name, year, s)));
         };
@@ -166,9 +174,9 @@ impl ImageExports {
             .map_err(|e| PlanError::SitesUnreadable(e.to_string()))?
             .ok_or_else(|| PlanError::UnknownSite(format!("#{s}")))?;
         let chunk_id = site_chunk_id(&layer.name, year, s);
-        let chosen = [&site];
         let p = &self.pipeline;
-        let extent = Extent::of(&self.opts, std::slice::from_ref(layer), &chosen);
+        let mut extent = empty.clone();
+        extent.add(&site);
         let warning = max_pixels_warning(p, &self.opts, layer, &chunk_id, &extent);
         let task = export_task(p, &self.opts, layer, image, &chunk_id, vec![site.id.clone()], Cover::Site(&site))
             .map_err(|e| PlanError::Diagnostics(expression_error(p, e)))?;
@@ -179,16 +187,18 @@ impl ImageExports {
     /// Hands every export to `each`, in plan order (see the module doc); stops at the first error.
     pub fn for_each<E: From<PlanError>>(&self, mut each: impl FnMut(Export) -> Result<(), E>) -> Result<(), E> {
         let n = self.sites();
+        let region = matches!(self.sites, Kept::Region { .. });
         for layer in &self.layers {
+            let empty = Extent::new(&self.opts, std::slice::from_ref(layer));
             for (image, (year, _)) in layer.images.iter().enumerate() {
-                if let Kept::Region { .. } = self.sites {
+                if region {
                     each(self.region_export(layer, image, *year)?)?;
                     continue;
                 }
                 for start in (0..n).step_by(BATCH) {
                     let built: Vec<Result<Export, PlanError>> = (start..(start + BATCH).min(n))
                         .into_par_iter()
-                        .map(|s| self.export(layer, image, *year, s))
+                        .map(|s| self.export(layer, &empty, image, *year, s))
                         .collect();
                     for b in built {
                         each(b?)?;
@@ -208,7 +218,7 @@ impl ImageExports {
             return Err(ProbeError::NoImageExport);
         }
         let first = match self.sites {
-            Kept::Sites(_) => self.export(layer, 0, *year, 0),
+            Kept::Sites(_) => self.export(layer, &Extent::new(&self.opts, std::slice::from_ref(layer)), 0, *year, 0),
             Kept::Region { .. } => self.region_export(layer, 0, *year),
         };
         let (task, bytes, _) = first.map_err(|e| {
