@@ -35,7 +35,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::{Event, ExecError, Executor, Outcome, Stop};
 use crate::ee::{Class, Client, ComputeRequest, ComputedFeatures, EeError, Scope};
-use crate::journal::{self, ChunkState};
+use crate::journal::{self, ChunkState, Detail};
 use crate::plan::RunMode;
 use crate::results::eecsv::ExportTable;
 use crate::results::store::{Meta, Store};
@@ -76,13 +76,9 @@ impl Executor {
         self.chunks.iter().any(|c| c.mode == RunMode::Interactive && !c.state.is_final())
     }
 
-    /// The site ids of chunk `i` (read from the journal).
-    fn chunk_sites(&self, i: usize) -> Result<Vec<String>, ExecError> {
-        let c = &self.chunks[i];
-        if c.sites == 0 {
-            return Ok(Vec::new());
-        }
-        Ok(self.journal.detail(&c.chunk_id)?.map(|d| d.site_ids).unwrap_or_default())
+    /// Chunk `i`'s site ids and cells, read once for an answer (its result file's record and its cells).
+    fn detail(&self, i: usize) -> Result<Option<Detail>, ExecError> {
+        Ok(self.journal.detail(&self.chunks[i].chunk_id)?)
     }
 
     /// Stores the cells of chunk `i`'s answer (its rows `table`, `None` when unreadable; its file `file`) in
@@ -92,13 +88,14 @@ impl Executor {
         &mut self,
         i: usize,
         cfg: &Interactive,
+        detail: Option<&Detail>,
         table: Option<&ExportTable>,
         file: &str,
         at: f64,
     ) -> Result<Option<u64>, ExecError> {
         let Some(answers) = &cfg.cells else { return Ok(None) };
         let chunk_id = &self.chunks[i].chunk_id;
-        let Some(detail) = self.journal.detail(chunk_id)? else { return Ok(None) };
+        let Some(detail) = detail else { return Ok(None) };
         // A chunk planned without its cells (by an older geepipe) is stored by the fetch, which says so.
         let Some(cells) = &detail.cells else { return Ok(None) };
         let answer =
@@ -163,13 +160,14 @@ impl Executor {
             let written = store.path(&store.relative(&c.chunk_id)).is_file();
             let in_flight = c.state != ChunkState::Planned;
             let adopted = if written {
-                let sites = self.chunk_sites(i)?;
+                let detail = self.detail(i)?;
+                let sites = detail.as_ref().map(|d| d.site_ids.as_slice()).unwrap_or_default();
                 let r = self.load(i)?;
-                store.adopt(&r.chunk_id, &r.base_request_id, &sites).map(|a| (r, a))
+                store.adopt(&r.chunk_id, &r.base_request_id, sites).map(|a| (r, a, detail))
             } else {
                 None
             };
-            if let Some((mut r, (stored, meta))) = adopted {
+            if let Some((mut r, (stored, meta), detail)) = adopted {
                 r.state = ChunkState::Succeeded;
                 r.requests = r.requests.max(meta.requests);
                 r.result = Some(stored.relative.clone());
@@ -181,7 +179,7 @@ impl Executor {
                 let chunk = r.chunk_id.clone();
                 // Its cells, unless the killed run stored them before it was killed.
                 let table = store.read(&stored.relative, Some(&stored.sha256)).ok().map(|(t, _)| t);
-                let cells = self.store_cells(i, cfg, table.as_ref(), &stored.relative, at)?;
+                let cells = self.store_cells(i, cfg, detail.as_ref(), table.as_ref(), &stored.relative, at)?;
                 self.store(i, &r)?;
                 self.emit(Event::Stored {
                     chunk,
@@ -303,7 +301,8 @@ impl Executor {
             Ok(c) => c,
             Err(e) => return self.request_failed(i, e, a.requests, cfg, size_failures),
         };
-        let sites = self.chunk_sites(i)?;
+        let detail = self.detail(i)?;
+        let sites = detail.as_ref().map(|d| d.site_ids.clone()).unwrap_or_default();
         let mut r = self.load(i)?;
         r.requests += a.requests;
         let meta = Meta {
@@ -326,7 +325,7 @@ impl Executor {
         // The cells before the journal says succeeded (see `crate::store::live`).
         let at = journal::now();
         let table = crate::results::features::table(&computed.features).ok();
-        let cells = self.store_cells(i, cfg, table.as_ref(), &stored.relative, at)?;
+        let cells = self.store_cells(i, cfg, detail.as_ref(), table.as_ref(), &stored.relative, at)?;
         r.state = ChunkState::Succeeded;
         r.ended_at = Some(at);
         r.error = None;
