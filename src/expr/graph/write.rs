@@ -27,11 +27,11 @@ pub(super) struct Writer<'g> {
     pub(super) values: Vec<u8>,
     /// Whether a single-use node's use is a constant (0 unknown, 1 yes, 2 no): a single-use node has one
     /// place, hence one depth.
-    pub(super) constant: Vec<u8>,
+    constant: Vec<u8>,
     /// Buffers for stored values being written (one per nesting level).
-    pub(super) pool: Vec<Vec<u8>>,
+    pool: Vec<Vec<u8>>,
     /// Writing a template: the holes met so far and the marks' bookkeeping.
-    pub(super) holes: Option<Box<Holes>>,
+    holes: Option<Box<Holes>>,
 }
 
 /// What writing a template records (see [`super::template`]).
